@@ -1,0 +1,495 @@
+"""`tessera admin …`: users, resources, trusted applications and signing keys."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from tessera.cli.common import JsonOpt, open_domain
+from tessera.cli.output import console, emit, fail, plain, table
+from tessera.domain.model import Client, Resource, SigningKey, User
+from tessera.manage import apps as app_rules
+from tessera.manage import resources as resource_rules
+from tessera.manage import users as user_rules
+from tessera.manage.revocation import revoke_subject
+
+__all__ = ["admin_app"]
+
+admin_app = typer.Typer(help="Administer the identity domain.", no_args_is_help=True)
+users_app = typer.Typer(help="Users who sign in with a password.", no_args_is_help=True)
+resources_app = typer.Typer(help="Resource servers: audiences and scopes.", no_args_is_help=True)
+apps_app = typer.Typer(help="Trusted applications (OAuth clients).", no_args_is_help=True)
+keys_app = typer.Typer(help="Token signing keys.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Issued tokens and their revocation.", no_args_is_help=True)
+admin_app.add_typer(users_app, name="users")
+admin_app.add_typer(resources_app, name="resources")
+admin_app.add_typer(apps_app, name="apps")
+admin_app.add_typer(keys_app, name="keys")
+admin_app.add_typer(tokens_app, name="tokens")
+
+
+# --- users -------------------------------------------------------------------------------------
+
+
+def _user_view(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "email": user.email,
+        "is_admin": user.is_admin,
+        "disabled": user.disabled_at is not None,
+        "created_at": user.created_at,
+        "password_changed_at": user.password_changed_at,
+    }
+
+
+def _read_password(from_stdin: bool, as_json: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        fail(
+            "no password given",
+            as_json,
+            hint="pipe it with --password-stdin, or run the command in a terminal",
+        )
+    first = typer.prompt("Password", hide_input=True)
+    if typer.prompt("Repeat the password", hide_input=True) != first:
+        fail("the passwords differ", as_json)
+    return str(first)
+
+
+@users_app.command("create")
+def users_create(
+    username: str,
+    email: Annotated[str | None, typer.Option(help="Email address.")] = None,
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    admin: Annotated[
+        bool, typer.Option("--admin", help="An identity domain administrator.")
+    ] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a user. The printed id is the `sub` of the user's tokens."""
+    password = _read_password(password_stdin, as_json)
+    with open_domain(as_json) as ctx:
+        user = user_rules.create_user(
+            ctx.store,
+            username=username,
+            password=password,
+            email=email,
+            display_name=name,
+            is_admin=admin,
+            now=ctx.clock(),
+        )
+        emit(
+            _user_view(user),
+            as_json,
+            lambda: console.print(f"Created user [bold]{user.username}[/] (sub {user.id})"),
+        )
+
+
+@users_app.command("list")
+def users_list(as_json: JsonOpt = False) -> None:
+    """List users."""
+    with open_domain(as_json) as ctx:
+        users = [_user_view(u) for u in ctx.store.users.list()]
+        emit(
+            users,
+            as_json,
+            lambda: console.print(
+                table(
+                    ["username", "id (sub)", "name", "email", "admin", "disabled"],
+                    [
+                        [
+                            u["username"],
+                            u["id"],
+                            u["display_name"],
+                            u["email"],
+                            u["is_admin"],
+                            u["disabled"],
+                        ]
+                        for u in users
+                    ],
+                    title="Users",
+                )
+            ),
+        )
+
+
+@users_app.command("show")
+def users_show(
+    user: Annotated[str, typer.Argument(help="Username or id.")], as_json: JsonOpt = False
+) -> None:
+    """Show a user."""
+    with open_domain(as_json) as ctx:
+        emit(_user_view(user_rules.find_user(ctx.store, user)), as_json)
+
+
+@users_app.command("disable")
+def users_disable(
+    user: Annotated[str, typer.Argument(help="Username or id.")], as_json: JsonOpt = False
+) -> None:
+    """Disable a user and revoke all of the user's sessions and tokens."""
+    with open_domain(as_json) as ctx:
+        found = user_rules.disable_user(ctx.store, user, ctx.clock())
+        emit(
+            _user_view(found),
+            as_json,
+            lambda: console.print(f"Disabled [bold]{found.username}[/]; tokens revoked"),
+        )
+
+
+@users_app.command("enable")
+def users_enable(
+    user: Annotated[str, typer.Argument(help="Username or id.")], as_json: JsonOpt = False
+) -> None:
+    """Enable a disabled user."""
+    with open_domain(as_json) as ctx:
+        found = user_rules.enable_user(ctx.store, user)
+        emit(
+            _user_view(found), as_json, lambda: console.print(f"Enabled [bold]{found.username}[/]")
+        )
+
+
+@users_app.command("set-password")
+def users_set_password(
+    user: Annotated[str, typer.Argument(help="Username or id.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set a user's password; the user's sessions and refresh tokens end."""
+    password = _read_password(password_stdin, as_json)
+    with open_domain(as_json) as ctx:
+        found = user_rules.set_password(ctx.store, user, password, ctx.clock())
+        emit(
+            _user_view(found),
+            as_json,
+            lambda: console.print(
+                f"Password of [bold]{found.username}[/] changed; sessions and tokens revoked"
+            ),
+        )
+
+
+# --- resources ---------------------------------------------------------------------------------
+
+
+def _resource_view(resource: Resource) -> dict[str, Any]:
+    return {
+        "id": resource.id,
+        "name": resource.name,
+        "audience": resource.audience,
+        "scopes": list(resource.scopes),
+        "oracle_scopes": [f"{resource.audience}{s}" for s in resource.scopes],
+        "access_token_ttl": resource.access_ttl,
+        "signing_alg": resource.signing_alg,
+        "created_at": resource.created_at,
+    }
+
+
+@resources_app.command("create")
+def resources_create(
+    name: Annotated[str, typer.Option(help="A name for people.")],
+    audience: Annotated[
+        str, typer.Option(help="The primary audience, e.g. https://api.example.test")
+    ],
+    scope: Annotated[list[str], typer.Option(help="A scope it defines (repeatable).")],
+    access_token_ttl: Annotated[
+        int | None, typer.Option(help="Cap on access-token lifetime for this resource, seconds.")
+    ] = None,
+    signing_alg: Annotated[str, typer.Option(help="ES256 or RS256.")] = "ES256",
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a resource server."""
+    with open_domain(as_json) as ctx:
+        resource = resource_rules.create_resource(
+            ctx.store,
+            name=name,
+            audience=audience,
+            scopes=scope,
+            access_ttl=access_token_ttl,
+            signing_alg=signing_alg,
+            now=ctx.clock(),
+        )
+        emit(_resource_view(resource), as_json)
+
+
+@resources_app.command("list")
+def resources_list(as_json: JsonOpt = False) -> None:
+    """List resources."""
+    with open_domain(as_json) as ctx:
+        items = [_resource_view(r) for r in ctx.store.resources.list()]
+        emit(
+            items,
+            as_json,
+            lambda: console.print(
+                table(
+                    ["name", "audience", "scopes", "access ttl", "alg"],
+                    [
+                        [
+                            r["name"],
+                            r["audience"],
+                            r["scopes"],
+                            r["access_token_ttl"] or "default",
+                            r["signing_alg"],
+                        ]
+                        for r in items
+                    ],
+                    title="Resources",
+                )
+            ),
+        )
+
+
+@resources_app.command("show")
+def resources_show(
+    resource: Annotated[str, typer.Argument(help="Name, audience or id.")], as_json: JsonOpt = False
+) -> None:
+    """Show a resource."""
+    with open_domain(as_json) as ctx:
+        emit(_resource_view(resource_rules.find_resource(ctx.store, resource)), as_json)
+
+
+@resources_app.command("delete")
+def resources_delete(
+    resource: Annotated[str, typer.Argument(help="Name, audience or id.")], as_json: JsonOpt = False
+) -> None:
+    """Delete a resource no app uses."""
+    with open_domain(as_json) as ctx:
+        gone = resource_rules.delete_resource(ctx.store, resource)
+        emit(
+            {"deleted": gone.id, "name": gone.name},
+            as_json,
+            lambda: console.print(f"Deleted resource [bold]{gone.name}[/]"),
+        )
+
+
+# --- apps --------------------------------------------------------------------------------------
+
+
+def _app_view(client: Client, secret: str | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "client_id": client.client_id,
+        "name": client.name,
+        "type": client.kind.value,
+        "redirect_uris": list(client.redirect_uris),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "grant_types": list(client.grant_types),
+        "allowed_scopes": list(client.allowed_scopes),
+        "access_token_ttl": client.access_ttl,
+        "refresh_token_ttl": client.refresh_ttl,
+        "secrets": [plain(s) | {"hash": None} for s in client.secret_hashes],
+        "created_at": client.created_at,
+    }
+    for item in view["secrets"]:
+        del item["hash"]
+    if secret is not None:
+        view["client_secret"] = secret
+    return view
+
+
+def _print_secret(client: Client, secret: str | None) -> None:
+    console.print(f"Client ID:     [bold]{client.client_id}[/]")
+    if secret is not None:
+        console.print(f"Client secret: [bold]{secret}[/]")
+        console.print("[yellow]Store the secret now: it is not shown again.[/]")
+
+
+@apps_app.command("create")
+def apps_create(
+    name: Annotated[str, typer.Option(help="A name for people (shown on the consent page).")],
+    redirect_uri: Annotated[
+        list[str] | None,
+        typer.Option(help="A redirect URI (repeatable); exact match, loopback may vary in port."),
+    ] = None,
+    post_logout_redirect_uri: Annotated[
+        list[str] | None, typer.Option(help="Where logout may send the user back (repeatable).")
+    ] = None,
+    public: Annotated[
+        bool, typer.Option("--public", help="A public app (no secret, PKCE required).")
+    ] = False,
+    grant_type: Annotated[
+        list[str] | None,
+        typer.Option(help="authorization_code, refresh_token or client_credentials (repeatable)."),
+    ] = None,
+    allow_scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="An allowed scope: openid, profile, email, offline_access or <audience><scope>."
+        ),
+    ] = None,
+    access_token_ttl: Annotated[int | None, typer.Option(help="Seconds (default 3600).")] = None,
+    refresh_token_ttl: Annotated[
+        int | None, typer.Option(help="Refresh-token inactivity lifetime, seconds.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a trusted application. A confidential app's secret is printed once."""
+    with open_domain(as_json) as ctx:
+        client, secret = app_rules.create_app(
+            ctx.store,
+            ctx.secret_pepper,
+            name=name,
+            redirect_uris=redirect_uri,
+            post_logout_redirect_uris=post_logout_redirect_uri,
+            public=public,
+            grant_types=grant_type,
+            allowed_scopes=allow_scope,
+            access_ttl=access_token_ttl,
+            refresh_ttl=refresh_token_ttl,
+            now=ctx.clock(),
+        )
+        emit(_app_view(client, secret), as_json, lambda: _print_secret(client, secret))
+
+
+@apps_app.command("list")
+def apps_list(as_json: JsonOpt = False) -> None:
+    """List trusted applications."""
+    with open_domain(as_json) as ctx:
+        items = [_app_view(c) for c in ctx.store.clients.list()]
+        emit(
+            items,
+            as_json,
+            lambda: console.print(
+                table(
+                    ["name", "client id", "type", "grant types", "redirect URIs"],
+                    [
+                        [a["name"], a["client_id"], a["type"], a["grant_types"], a["redirect_uris"]]
+                        for a in items
+                    ],
+                    title="Trusted applications",
+                )
+            ),
+        )
+
+
+@apps_app.command("show")
+def apps_show(
+    app: Annotated[str, typer.Argument(help="Client id or name.")], as_json: JsonOpt = False
+) -> None:
+    """Show a trusted application (never its secret)."""
+    with open_domain(as_json) as ctx:
+        emit(_app_view(app_rules.find_app(ctx.store, app)), as_json)
+
+
+@apps_app.command("delete")
+def apps_delete(
+    app: Annotated[str, typer.Argument(help="Client id or name.")], as_json: JsonOpt = False
+) -> None:
+    """Delete a trusted application and revoke its tokens."""
+    with open_domain(as_json) as ctx:
+        gone = app_rules.delete_app(ctx.store, app, ctx.clock())
+        emit(
+            {"deleted": gone.client_id, "name": gone.name},
+            as_json,
+            lambda: console.print(f"Deleted app [bold]{gone.name}[/]; its tokens are revoked"),
+        )
+
+
+@apps_app.command("rotate-secret")
+def apps_rotate_secret(
+    app: Annotated[str, typer.Argument(help="Client id or name.")],
+    grace: Annotated[int, typer.Option(help="Seconds the current secret keeps working.")] = 3600,
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue a new secret; the current one keeps working for --grace seconds."""
+    with open_domain(as_json) as ctx:
+        client, secret = app_rules.rotate_secret(
+            ctx.store, ctx.secret_pepper, app, grace, ctx.clock()
+        )
+        emit(_app_view(client, secret), as_json, lambda: _print_secret(client, secret))
+
+
+# --- keys --------------------------------------------------------------------------------------
+
+
+def _key_view(key: SigningKey) -> dict[str, Any]:
+    return {
+        "kid": key.kid,
+        "alg": key.alg,
+        "state": key.state.value,
+        "created_at": key.created_at,
+        "activated_at": key.activated_at,
+        "retire_after": key.retire_after,
+    }
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonOpt = False) -> None:
+    """List signing keys (next, active, retired)."""
+    with open_domain(as_json) as ctx:
+        ctx.keys.ensure()
+        items = [_key_view(k) for k in ctx.store.keys.list()]
+        emit(
+            items,
+            as_json,
+            lambda: console.print(
+                table(
+                    ["kid", "alg", "state", "created", "activated", "published until"],
+                    [
+                        [
+                            k["kid"],
+                            k["alg"],
+                            k["state"],
+                            plain(k["created_at"]),
+                            plain(k["activated_at"]),
+                            plain(k["retire_after"]),
+                        ]
+                        for k in items
+                    ],
+                    title="Signing keys",
+                )
+            ),
+        )
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    alg: Annotated[str, typer.Option(help="ES256, RS256 or all.")] = "all",
+    as_json: JsonOpt = False,
+) -> None:
+    """Promote the published next key, retire the current one, publish a new next key."""
+    with open_domain(as_json) as ctx:
+        ctx.keys.ensure()
+        algs = ["ES256", "RS256"] if alg == "all" else [alg]
+        rotated = [ctx.keys.rotate(a) for a in algs]
+        result = [{"alg": a.alg, "active": a.kid, "next": n.kid} for a, n in rotated]
+        emit(
+            result,
+            as_json,
+            lambda: console.print(
+                table(
+                    ["alg", "now signing", "published next"],
+                    [[r["alg"], r["active"], r["next"]] for r in result],
+                    title="Rotated",
+                )
+            ),
+        )
+
+
+# --- tokens ------------------------------------------------------------------------------------
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    user: Annotated[str, typer.Option(help="Revoke every token of this user (name or id).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke all tokens of a user: sessions end, refresh tokens die, access tokens are refused."""
+    with open_domain(as_json) as ctx:
+        found = user_rules.find_user(ctx.store, user)
+        summary = revoke_subject(ctx.store, found.id, ctx.clock())
+        emit(
+            {"user": found.username, "sub": found.id, **plain(summary)},
+            as_json,
+            lambda: console.print(
+                f"Revoked every token of [bold]{found.username}[/]: {summary.sessions} "
+                f"session(s) ended, {summary.grants} grant(s) revoked"
+            ),
+        )

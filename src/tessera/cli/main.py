@@ -1,0 +1,145 @@
+"""`tessera`: serve the identity domain, migrate its database, administer it."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Annotated, Any
+
+import typer
+from rich.panel import Panel
+
+from tessera import __version__
+from tessera.cli.admin import admin_app
+from tessera.cli.common import JsonOpt, open_domain
+from tessera.cli.output import console, emit, err_console, handle_errors, table
+from tessera.config import load_settings
+from tessera.manage.demo import bootstrap_demo
+from tessera.store.sql import upgrade
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Tessera: a self-hosted OAuth 2.0 / OpenID Connect identity provider.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(admin_app, name="admin")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(__version__)
+
+
+@config_app.command("show")
+def config_show(as_json: JsonOpt = False) -> None:
+    """Print the effective configuration, secrets redacted."""
+    with handle_errors(as_json):
+        settings = load_settings()
+        data = settings.redacted()
+        emit(
+            data,
+            as_json,
+            lambda: console.print(
+                table(
+                    ["setting", "environment variable", "value"],
+                    [
+                        [k, f"TESSERA_{k.upper()}", json.dumps(v) if isinstance(v, list) else v]
+                        for k, v in data.items()
+                    ],
+                    title="Effective configuration",
+                )
+            ),
+        )
+
+
+@app.command()
+def migrate(as_json: JsonOpt = False) -> None:
+    """Apply database migrations (idempotent; never downgrades)."""
+    with handle_errors(as_json):
+        settings = load_settings()
+        before, after = upgrade(settings.db_url)
+        emit(
+            {"from": before, "to": after, "changed": before != after},
+            as_json,
+            lambda: console.print(
+                f"Database at revision [bold]{after}[/]"
+                + ("" if before == after else f" (was {before or 'empty'})")
+            ),
+        )
+
+
+def _demo_banner(issuer: str, creds: dict[str, Any] | None, path: str) -> None:
+    if creds is None:
+        console.print(
+            Panel.fit(
+                f"Tessera is serving [bold]{issuer}[/]\n"
+                f"Discovery: {issuer}/.well-known/openid-configuration\n"
+                f"Demo credentials (if this domain was bootstrapped by make run): {path}",
+                title="Tessera",
+            )
+        )
+        return
+    conf, pub = creds["confidential_app"], creds["public_app"]
+    console.print(
+        Panel.fit(
+            f"A demo identity domain is ready at [bold]{issuer}[/]\n\n"
+            f"Administrator:  {creds['admin']['username']} / {creds['admin']['password']}\n"
+            f"User:           {creds['user']['username']} / {creds['user']['password']}\n"
+            f"Resource scope: {creds['resource']['scope']}\n\n"
+            f"Confidential app (the seed's client application)\n"
+            f"  client_id:     {conf['client_id']}\n"
+            f"  client_secret: {conf['client_secret']}\n"
+            f"  redirect_uri:  {conf['redirect_uri']}\n"
+            f"Public PKCE app (the CLI): client_id {pub['client_id']}\n\n"
+            "Try next:\n"
+            f"  curl {issuer}/.well-known/openid-configuration\n"
+            f"  curl {issuer}/oauth2/v1/keys\n"
+            f"  curl -u {conf['client_id']}:<secret> -d grant_type=client_credentials "
+            f"{issuer}/oauth2/v1/token\n\n"
+            f"These credentials are saved in {path} (mode 0600).",
+            title="Tessera demo",
+        )
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Serve the identity domain (applies migrations itself on SQLite)."""
+    import uvicorn
+
+    with handle_errors(False), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        settings = load_settings()
+        settings.master_key  # noqa: B018 - refuse to start without a key in production
+        for warning in caught:
+            err_console.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
+        with open_domain(False) as ctx:
+            created = ctx.keys.ensure()
+            if created:
+                err_console.print(f"Generated {len(created)} signing keys", highlight=False)
+            creds = None
+            if settings.demo and not settings.production:
+                creds = bootstrap_demo(ctx.store, ctx.secret_pepper, settings.data_dir, ctx.clock())
+            path = str(settings.data_dir / "demo-credentials.json")
+            if settings.demo and not settings.production:
+                _demo_banner(settings.issuer, creds, path)
+    uvicorn.run(
+        "tessera.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        proxy_headers=False,  # forwarded headers are handled with TESSERA_TRUSTED_PROXIES
+        server_header=False,
+        log_level=settings.log_level,
+    )

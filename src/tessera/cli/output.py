@@ -1,0 +1,104 @@
+"""Output for people (Rich tables) and for scripts (`--json`), and errors with exit codes.
+
+Exit codes: 0 success, 1 the system failed (database unreachable), 2 bad input (nothing was
+written).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tessera.config import ConfigError
+from tessera.manage.errors import InvalidInput, NotFoundError
+from tessera.oauth.keyring import KeyRingError
+from tessera.store.protocols import StoreUnavailable
+from tessera.store.sql import SchemaNotCurrent
+
+__all__ = ["console", "emit", "fail", "handle_errors", "plain", "table"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready form of dataclasses, datetimes, enums and tuples."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return plain(asdict(value))
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, bytes):
+        return None
+    return value
+
+
+def emit(data: Any, as_json: bool, render: Any = None) -> None:
+    """Print `data` as JSON, or call `render()` (or print a key/value table)."""
+    if as_json:
+        sys.stdout.write(json.dumps(plain(data), indent=2) + "\n")
+    elif render is not None:
+        render()
+    else:
+        console.print(table(["field", "value"], [[k, _cell(v)] for k, v in plain(data).items()]))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return "\n".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> Table:
+    result = Table(*headers, title=title, header_style="bold cyan")
+    for row in rows:
+        result.add_row(*(_cell(v) for v in row))
+    return result
+
+
+def fail(message: str, as_json: bool, code: int = 2, hint: str | None = None) -> NoReturn:
+    if as_json:
+        payload = {"error": message, **({"hint": hint} if hint else {})}
+        sys.stderr.write(json.dumps(payload) + "\n")
+    else:
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+        if hint:
+            err_console.print(f"[dim]{hint}[/]", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def handle_errors(as_json: bool) -> Iterator[None]:
+    """Turn the known failures into a message and an exit code, never a traceback."""
+    try:
+        yield
+    except (InvalidInput, NotFoundError, ConfigError) as exc:
+        fail(str(exc).strip("'\""), as_json, 2)
+    except SchemaNotCurrent as exc:
+        fail(str(exc), as_json, 1)
+    except KeyRingError as exc:
+        fail(str(exc), as_json, 1)
+    except StoreUnavailable as exc:
+        fail(
+            f"cannot reach the database ({exc})",
+            as_json,
+            1,
+            hint="check TESSERA_DATABASE_URL and that the database is running",
+        )

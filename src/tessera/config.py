@@ -1,0 +1,175 @@
+"""Configuration from the environment: `TESSERA_…`, `__` for nesting, `…_FILE` for secrets.
+
+The key-encryption key (`TESSERA_SECRET_KEY`) protects signing keys at rest and keys the
+client-secret hashes. In development it is generated into `./var/secret.key` (mode 0600) when
+unset; with `TESSERA_ENV=production` Tessera refuses to start without it.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import os
+import secrets
+import warnings
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
+
+_SECRET_FIELDS = ("secret_key", "database_url", "redis_url")
+
+
+class ConfigError(ValueError):
+    """The configuration cannot work; the message says what to set."""
+
+
+class Settings(BaseSettings):
+    """Tessera's configuration. Every field is `TESSERA_<FIELD>` in the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TESSERA_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    env: Literal["development", "production"] = "development"
+    issuer: str = "http://127.0.0.1:8000"
+    data_dir: Path = Path("./var")
+    database_url: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    redis_url: SecretStr | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+    trusted_proxies: list[str] = Field(default_factory=list)
+    code_ttl: int = Field(60, ge=5, le=600)
+    access_token_ttl: int = Field(3600, ge=30, le=86400)
+    id_token_ttl: int = Field(3600, ge=30, le=86400)
+    refresh_token_ttl: int = Field(14 * 86400, ge=60)
+    refresh_token_absolute_ttl: int = Field(90 * 86400, ge=60)
+    refresh_grace_seconds: float = Field(2.0, ge=0, le=60)
+    session_ttl: int = Field(12 * 3600, ge=60)
+    login_max_failures: int = Field(5, ge=1)
+    login_failure_window: int = Field(900, ge=10)
+    login_lockout: int = Field(900, ge=10)
+    login_max_failures_per_address: int = Field(50, ge=1)
+    demo: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        """`TESSERA_X_FILE=/path` sets the secret X from a file (Docker/Kubernetes secrets)."""
+        if not isinstance(data, dict):
+            return data
+        for name in _SECRET_FIELDS:
+            path = os.environ.get(f"TESSERA_{name.upper()}_FILE")
+            if path and name not in data:
+                try:
+                    data[name] = Path(path).read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    where = f"TESSERA_{name.upper()}_FILE"
+                    raise ConfigError(f"{where}: {exc.strerror}: {path}") from None
+        return data
+
+    @field_validator("issuer")
+    @classmethod
+    def _check_issuer(cls, value: str) -> str:
+        # RFC 8414 §2: https, no query or fragment; http only on loopback for development.
+        if "?" in value or "#" in value or not value.startswith(("https://", "http://")):
+            raise ValueError("the issuer must be an http(s) URL without query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
+        return value
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{(self.data_dir / 'tessera.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return make_url(self.db_url).get_backend_name() == "sqlite"
+
+    @cached_property
+    def master_key(self) -> bytes:
+        """The 32-byte key-encryption key."""
+        if self.secret_key is not None:
+            raw = self.secret_key.get_secret_value()
+        elif self.production:
+            raise ConfigError(
+                "TESSERA_SECRET_KEY (or TESSERA_SECRET_KEY_FILE) is required with "
+                "TESSERA_ENV=production; create one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        else:
+            raw = _dev_secret_key(self.data_dir / "secret.key")
+        if len(raw) < 32:
+            raise ConfigError("TESSERA_SECRET_KEY must have at least 32 characters")
+        return _derive(raw.encode("utf-8"), b"tessera key-encryption key")
+
+    def subkey(self, purpose: str) -> bytes:
+        """A key for one purpose, derived from the key-encryption key (HKDF-SHA256)."""
+        return _derive(self.master_key, purpose.encode("utf-8"))
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective configuration with secrets hidden, for `tessera config show`."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name == "database_url":
+                value = make_url(self.db_url).render_as_string(hide_password=True)
+            elif isinstance(value, SecretStr):
+                value = "********"
+            elif isinstance(value, Path):
+                value = str(value)
+            out[name] = value
+        return out
+
+
+def _derive(material: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(material)
+
+
+def _dev_secret_key(path: Path) -> str:
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii").rstrip("=")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
+    warnings.warn(
+        f"TESSERA_SECRET_KEY is not set: generated a development key in {path}. "
+        "Set TESSERA_SECRET_KEY in production.",
+        stacklevel=2,
+    )
+    return value
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment; raise `ConfigError` with a readable message on a bad value."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"TESSERA_{'__'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(problems) from None

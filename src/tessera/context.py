@@ -1,0 +1,51 @@
+"""What a running identity domain holds: its settings, store, signing keys and clock.
+
+The CLI and the web app both open one with `open_context`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from tessera.config import Settings
+from tessera.domain.model import DEFAULT_DOMAIN
+from tessera.oauth.keyring import KeyRing
+from tessera.store.protocols import Store
+from tessera.store.sql import SqlStore, upgrade
+
+__all__ = ["Context", "open_context", "utcnow"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Context:
+    settings: Settings
+    store: Store
+    keys: KeyRing
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    @property
+    def secret_pepper(self) -> bytes:
+        """The key of the client-secret hashes."""
+        return self.settings.subkey("client-secret")
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_context(settings: Settings, *, migrate: bool = False, pool_size: int = 10) -> Context:
+    """Open the store (migrating first when asked) and the key ring.
+
+    Raises `SchemaNotCurrent` when the database is not migrated and `migrate` is False.
+    """
+    if migrate:
+        upgrade(settings.db_url)
+    store = SqlStore.open(settings.db_url, DEFAULT_DOMAIN, pool_size=pool_size)
+    store.ensure_domain("Default", utcnow())
+    keys = KeyRing(store.keys, settings.subkey("signing-keys"), utcnow)
+    return Context(settings=settings, store=store, keys=keys)

@@ -1,0 +1,217 @@
+"""The entities of an identity domain (ARCHITECTURE.md, "Data model sketch").
+
+Plain frozen dataclasses: the store persists them, the protocol core reads them. Secrets, codes
+and tokens appear here only as hashes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "DEFAULT_DOMAIN",
+    "AuditEvent",
+    "AuthorizationCode",
+    "BrowserSession",
+    "Client",
+    "ClientKind",
+    "Consent",
+    "Domain",
+    "Grant",
+    "KeyState",
+    "RefreshToken",
+    "Resource",
+    "RevocationEvent",
+    "RevocationKind",
+    "SecretHash",
+    "SigningKey",
+    "User",
+]
+
+DEFAULT_DOMAIN = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    id: str
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str  # the `sub` of the user's tokens
+    username: str
+    password_hash: str
+    display_name: str
+    email: str | None
+    is_admin: bool
+    created_at: datetime
+    password_changed_at: datetime
+    disabled_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
+
+
+class ClientKind(StrEnum):
+    CONFIDENTIAL = "confidential"
+    PUBLIC = "public"
+
+
+@dataclass(frozen=True, slots=True)
+class SecretHash:
+    """A keyed hash of a client secret; `expires_at` is set on the previous one during rotation."""
+
+    hash: str
+    created_at: datetime
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A trusted application."""
+
+    client_id: str
+    name: str
+    kind: ClientKind
+    redirect_uris: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    allowed_scopes: tuple[str, ...]
+    created_at: datetime
+    secret_hashes: tuple[SecretHash, ...] = ()
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    access_ttl: int | None = None  # None: the default (3600 s)
+    refresh_ttl: int | None = None  # None: the default
+    first_party: bool = False  # skips consent (the admin console)
+    version: int = 1
+
+    @property
+    def is_public(self) -> bool:
+        return self.kind is ClientKind.PUBLIC
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """A resource server: its primary audience and the scopes it defines."""
+
+    id: str
+    name: str
+    audience: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    access_ttl: int | None = None
+    signing_alg: str = "ES256"
+
+
+class KeyState(StrEnum):
+    NEXT = "next"  # published, not yet signing
+    ACTIVE = "active"  # signing
+    RETIRED = "retired"  # published until the tokens it signed expire
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    kid: str
+    alg: str
+    private_key_enc: bytes  # AES-GCM under the key-encryption key
+    public_jwk: dict[str, Any]
+    state: KeyState
+    created_at: datetime
+    activated_at: datetime | None = None
+    retire_after: datetime | None = None  # for RETIRED keys: drop from the JWKS after this
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    user_id: str
+    client_id: str
+    scopes: tuple[str, ...]
+    granted_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserSession:
+    id_hash: str
+    user_id: str
+    auth_time: datetime
+    expires_at: datetime
+    csrf_secret: str
+    ended_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationCode:
+    code_hash: str
+    client_id: str
+    user_id: str
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    audience: str | None
+    auth_time: datetime
+    expires_at: datetime
+    grant_id: str
+    code_challenge: str | None = None
+    nonce: str | None = None
+    session_id: str | None = None
+    consumed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A refresh family: what one code redemption started."""
+
+    grant_id: str
+    client_id: str
+    user_id: str
+    scopes: tuple[str, ...]
+    audience: str | None
+    auth_time: datetime
+    created_at: datetime
+    absolute_expiry: datetime
+    session_id: str | None = None
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    token_hash: str
+    grant_id: str
+    issued_at: datetime
+    expires_at: datetime  # inactivity expiry of this member
+    parent_hash: str | None = None
+    used_at: datetime | None = None
+    successor_hash: str | None = None
+
+
+class RevocationKind(StrEnum):
+    JTI = "jti"  # one access token
+    GRANT = "grant"  # a grant / refresh family (the token's `sid`)
+    SUBJECT = "subject"  # every token of a subject issued before `not_before`
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationEvent:
+    seq: int
+    kind: RevocationKind
+    key: str
+    not_before: datetime  # for SUBJECT: tokens with iat before this are revoked
+    expires_at: datetime  # kept until what it covers has expired
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    type: str
+    at: datetime
+    actor: str | None = None
+    user_id: str | None = None
+    client_id: str | None = None
+    ip: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None

@@ -1,0 +1,101 @@
+"""Scope strings: plain OpenID scopes and resource scopes.
+
+RFC 6749 §3.3 (scope syntax). A resource scope is written in Oracle's concatenated form
+`<audience><scope>` (`https://integration.tessera.test:443urn:opc:resource:consumer::all`),
+with or without the default port; or as a plain scope with `resource=<audience>` (RFC 8707).
+Internally a resource scope is always `<registered audience><scope>`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from tessera.domain.model import Resource
+
+__all__ = [
+    "OIDC_SCOPES",
+    "ResolvedScope",
+    "UnknownScope",
+    "format_scope",
+    "normalize_audience",
+    "parse_scope_param",
+    "resolve_scope",
+]
+
+OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
+# scope-token = 1*( %x21 / %x23-5B / %x5D-7E )  (RFC 6749 §3.3)
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+class UnknownScope(ValueError):
+    """A scope that names no registered resource scope and is not an OpenID scope."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedScope:
+    """One scope as granted: `audience` is None for OpenID scopes."""
+
+    audience: str | None
+    scope: str
+
+    @property
+    def canonical(self) -> str:
+        return format_scope(self.audience, self.scope)
+
+
+def format_scope(audience: str | None, scope: str) -> str:
+    return scope if audience is None else f"{audience}{scope}"
+
+
+def normalize_audience(audience: str) -> str:
+    """Lower-case scheme and host, no default port, no trailing slash: for comparison only."""
+    try:
+        parts = urlsplit(audience)
+        port = parts.port
+    except ValueError:
+        return audience
+    if not parts.scheme or not parts.hostname:
+        return audience.rstrip("/")
+    scheme = parts.scheme.lower()
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+    return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def parse_scope_param(value: str | None) -> list[str]:
+    """Split a space-delimited scope parameter; raise ValueError on an invalid token."""
+    if not value:
+        return []
+    tokens = [t for t in value.split(" ") if t]
+    for token in tokens:
+        if not _SCOPE_TOKEN.match(token):
+            raise ValueError("scope contains a character RFC 6749 §3.3 does not allow")
+    # Keep the order, drop repeats.
+    return list(dict.fromkeys(tokens))
+
+
+def resolve_scope(
+    token: str, resources: Iterable[Resource], resource_param: str | None = None
+) -> ResolvedScope:
+    """Resolve one requested scope token against the registered resources."""
+    if token in OIDC_SCOPES:
+        return ResolvedScope(None, token)
+    candidates = list(resources)
+    if resource_param is not None:
+        wanted = normalize_audience(resource_param)
+        for resource in candidates:
+            if normalize_audience(resource.audience) == wanted and token in resource.scopes:
+                return ResolvedScope(resource.audience, token)
+    for resource in candidates:
+        for scope in resource.scopes:
+            if token.endswith(scope) and len(token) > len(scope):
+                prefix = token[: -len(scope)]
+                if normalize_audience(prefix) == normalize_audience(resource.audience):
+                    return ResolvedScope(resource.audience, scope)
+    raise UnknownScope(f"unknown scope {token!r}")

@@ -1,0 +1,161 @@
+"""Trusted applications (OAuth clients): register, rotate the secret, delete.
+
+A confidential app's secret is 256 bits of randomness, shown once and stored only as a keyed
+hash (ARCHITECTURE.md, "client secrets"). During rotation the previous secret keeps working
+until the grace period given by the administrator ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from tessera.domain.hashing import keyed_hash, new_id, new_token
+from tessera.domain.model import Client, ClientKind, SecretHash
+from tessera.domain.redirect_uris import InvalidRedirectUri, validate_for_registration
+from tessera.domain.scopes import OIDC_SCOPES, UnknownScope, resolve_scope
+from tessera.manage.errors import InvalidInput, NotFoundError
+from tessera.manage.resources import MAX_ACCESS_TTL, check_ttl
+from tessera.manage.revocation import revoke_client
+from tessera.store.protocols import Conflict, Store
+
+__all__ = [
+    "GRANT_TYPES",
+    "MAX_REFRESH_TTL",
+    "create_app",
+    "delete_app",
+    "find_app",
+    "rotate_secret",
+]
+
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+MAX_REFRESH_TTL = 365 * 86400
+
+
+def _check_redirect_uris(uris: list[str]) -> tuple[str, ...]:
+    checked: list[str] = []
+    for uri in uris:
+        try:
+            checked.append(validate_for_registration(uri))
+        except InvalidRedirectUri as exc:
+            raise InvalidInput(f"redirect URI {uri!r}: {exc}") from None
+    return tuple(dict.fromkeys(checked))
+
+
+def _check_scopes(store: Store, scopes: list[str]) -> tuple[str, ...]:
+    resources = store.resources.list()
+    canonical: list[str] = []
+    for scope in scopes:
+        try:
+            canonical.append(resolve_scope(scope, resources).canonical)
+        except UnknownScope:
+            raise InvalidInput(
+                f"unknown scope {scope!r}: use one of {', '.join(sorted(OIDC_SCOPES))} or a "
+                "registered resource scope written <audience><scope>, e.g. "
+                "https://integration.example.test:443urn:opc:resource:consumer::all"
+            ) from None
+    return tuple(dict.fromkeys(canonical))
+
+
+def create_app(
+    store: Store,
+    secret_pepper: bytes,
+    *,
+    name: str,
+    now: datetime,
+    redirect_uris: list[str] | None = None,
+    public: bool = False,
+    grant_types: list[str] | None = None,
+    allowed_scopes: list[str] | None = None,
+    access_ttl: int | None = None,
+    refresh_ttl: int | None = None,
+    post_logout_redirect_uris: list[str] | None = None,
+    first_party: bool = False,
+) -> tuple[Client, str | None]:
+    """Register an app; return it and, for a confidential app, its secret (shown once)."""
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("the name must be 1 to 200 characters")
+    grants = tuple(dict.fromkeys(grant_types or ["authorization_code", "refresh_token"]))
+    for grant in grants:
+        if grant not in GRANT_TYPES:
+            raise InvalidInput(
+                f"unsupported grant type {grant!r}: use {', '.join(GRANT_TYPES)} "
+                "(the password and implicit grants are not offered, RFC 9700 §2.4)"
+            )
+    if public and "client_credentials" in grants:
+        raise InvalidInput("a public app cannot use client_credentials: it has no secret")
+    uris = _check_redirect_uris(redirect_uris or [])
+    if "authorization_code" in grants and not uris:
+        raise InvalidInput("an app with the authorization_code grant needs a --redirect-uri")
+    logout_uris = _check_redirect_uris(post_logout_redirect_uris or [])
+    scopes = _check_scopes(store, allowed_scopes or [])
+    check_ttl(access_ttl, "the access-token lifetime", 30, MAX_ACCESS_TTL)
+    check_ttl(refresh_ttl, "the refresh-token lifetime", 60, MAX_REFRESH_TTL)
+    if any(c.name == name for c in store.clients.list()):
+        raise InvalidInput(f"an app named {name!r} already exists")
+    client_id = new_id()
+    while store.users.get(client_id) or store.clients.get(client_id):  # never a user's `sub`
+        client_id = new_id()
+    secret = None if public else new_token(32)
+    hashes = () if secret is None else (SecretHash(keyed_hash(secret_pepper, secret), now),)
+    client = Client(
+        client_id=client_id,
+        name=name,
+        kind=ClientKind.PUBLIC if public else ClientKind.CONFIDENTIAL,
+        redirect_uris=uris,
+        grant_types=grants,
+        allowed_scopes=scopes,
+        created_at=now,
+        secret_hashes=hashes,
+        post_logout_redirect_uris=logout_uris,
+        access_ttl=access_ttl,
+        refresh_ttl=refresh_ttl,
+        first_party=first_party,
+    )
+    try:
+        store.clients.add(client)
+    except Conflict:
+        raise InvalidInput(f"an app named {name!r} already exists") from None
+    return client, secret
+
+
+def find_app(store: Store, ref: str) -> Client:
+    """By client id or by name."""
+    found = store.clients.get(ref) or next((c for c in store.clients.list() if c.name == ref), None)
+    if found is None:
+        raise NotFoundError(f"no app {ref!r}")
+    return found
+
+
+def rotate_secret(
+    store: Store, secret_pepper: bytes, ref: str, grace_seconds: int, now: datetime
+) -> tuple[Client, str]:
+    """Give the app a new secret; the current one keeps working for `grace_seconds`."""
+    client = find_app(store, ref)
+    if client.is_public:
+        raise InvalidInput(f"{client.name!r} is a public app: it has no secret")
+    if not 0 <= grace_seconds <= 30 * 86400:
+        raise InvalidInput("the grace period must be between 0 and 2592000 seconds (30 days)")
+    secret = new_token(32)
+    ends = now + timedelta(seconds=grace_seconds)
+    previous = tuple(
+        replace(s, expires_at=ends if s.expires_at is None else min(s.expires_at, ends))
+        for s in client.secret_hashes
+        if (s.expires_at is None or s.expires_at > now) and grace_seconds > 0
+    )
+    updated = replace(
+        client,
+        secret_hashes=(SecretHash(keyed_hash(secret_pepper, secret), now), *previous[:1]),
+        version=client.version + 1,
+    )
+    store.clients.update(updated)
+    return updated, secret
+
+
+def delete_app(store: Store, ref: str, now: datetime) -> Client:
+    """Delete the app and revoke every token issued to it."""
+    client = find_app(store, ref)
+    revoke_client(store, client.client_id, now)
+    store.clients.delete(client.client_id)
+    return client

@@ -1,0 +1,95 @@
+"""The demo identity domain that `make run` starts with (development only).
+
+An administrator, a user, the integration service's resource, a confidential trusted app (the
+seed's "client application") and a public PKCE app (the CLI). Credentials are written once to
+`<data_dir>/demo-credentials.json` (mode 0600), because the app secret is shown only once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tessera.manage.apps import create_app
+from tessera.manage.resources import create_resource
+from tessera.manage.users import create_user
+from tessera.store.protocols import Store
+
+__all__ = ["DEMO_AUDIENCE", "DEMO_SCOPE", "bootstrap_demo"]
+
+DEMO_AUDIENCE = "https://integration.tessera.test"
+DEMO_SCOPE = "urn:opc:resource:consumer::all"
+_ADMIN = ("admin", "tessera-admin-demo")
+_USER = ("alice", "tessera-alice-demo")
+
+
+def bootstrap_demo(
+    store: Store, secret_pepper: bytes, data_dir: Path, now: datetime
+) -> dict[str, Any] | None:
+    """On an empty domain, create the demo and return its credentials; else return None."""
+    if store.users.list() or store.clients.list():
+        return None
+    create_user(
+        store,
+        username=_ADMIN[0],
+        password=_ADMIN[1],
+        now=now,
+        display_name="Demo Administrator",
+        email="admin@tessera.test",
+        is_admin=True,
+    )
+    alice = create_user(
+        store,
+        username=_USER[0],
+        password=_USER[1],
+        now=now,
+        display_name="Alice Example",
+        email="alice@tessera.test",
+    )
+    create_resource(
+        store,
+        name="Integration service",
+        audience=DEMO_AUDIENCE,
+        scopes=[DEMO_SCOPE, "urn:tessera:integration:monitor", "urn:tessera:integration:run"],
+        now=now,
+    )
+    resource_scope = f"{DEMO_AUDIENCE}:443{DEMO_SCOPE}"
+    web, secret = create_app(
+        store,
+        secret_pepper,
+        name="Integration client (demo)",
+        now=now,
+        redirect_uris=["http://127.0.0.1:8080/callback"],
+        post_logout_redirect_uris=["http://127.0.0.1:8080/"],
+        grant_types=["authorization_code", "refresh_token", "client_credentials"],
+        allowed_scopes=["openid", "profile", "email", "offline_access", resource_scope],
+    )
+    cli, _ = create_app(
+        store,
+        secret_pepper,
+        name="Tessera CLI (demo)",
+        now=now,
+        public=True,
+        redirect_uris=["http://127.0.0.1/callback"],
+        allowed_scopes=["openid", "profile", "offline_access", resource_scope],
+    )
+    credentials = {
+        "admin": {"username": _ADMIN[0], "password": _ADMIN[1]},
+        "user": {"username": _USER[0], "password": _USER[1], "sub": alice.id},
+        "resource": {"audience": DEMO_AUDIENCE, "scope": resource_scope},
+        "confidential_app": {
+            "client_id": web.client_id,
+            "client_secret": secret,
+            "redirect_uri": web.redirect_uris[0],
+        },
+        "public_app": {"client_id": cli.client_id, "redirect_uri": cli.redirect_uris[0]},
+    }
+    path = data_dir / "demo-credentials.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(credentials, handle, indent=2)
+    return credentials

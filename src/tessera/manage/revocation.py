@@ -1,0 +1,46 @@
+"""Revocation as an administrator or a password change triggers it (SECURITY.md items 18, 25).
+
+Revoking a user ends the user's browser sessions, revokes every grant (refresh family) and
+appends a subject cut-off event, so that access tokens already issued, which resource servers
+validate locally, are refused too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from tessera.domain.model import RevocationKind
+from tessera.oauth.keyring import MAX_TOKEN_LIFETIME
+from tessera.store.protocols import Store
+
+__all__ = ["RevokedSummary", "revoke_client", "revoke_subject"]
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedSummary:
+    sessions: int
+    grants: int
+    event_seq: int
+
+
+def revoke_subject(store: Store, subject: str, now: datetime) -> RevokedSummary:
+    """Revoke every token of a user (or of a client's own client-credentials tokens)."""
+    expires = now + MAX_TOKEN_LIFETIME
+    seq = store.revocations.append(RevocationKind.SUBJECT, subject, now, expires, now)
+    sessions = store.sessions.end_all_for_user(subject, now)
+    grants = store.grants.list_active(now, user_id=subject)
+    refresh_expiry = max([g.absolute_expiry for g in grants], default=expires)
+    for grant in grants:
+        store.grants.revoke(grant.grant_id, now, max(refresh_expiry, expires))
+    return RevokedSummary(sessions=sessions, grants=len(grants), event_seq=seq)
+
+
+def revoke_client(store: Store, client_id: str, now: datetime) -> RevokedSummary:
+    """Revoke every grant issued to an app and its client-credentials tokens."""
+    expires = now + MAX_TOKEN_LIFETIME
+    seq = store.revocations.append(RevocationKind.SUBJECT, client_id, now, expires, now)
+    grants = store.grants.list_active(now, client_id=client_id)
+    for grant in grants:
+        store.grants.revoke(grant.grant_id, now, max(grant.absolute_expiry, expires))
+    return RevokedSummary(sessions=0, grants=len(grants), event_seq=seq)

@@ -1,0 +1,66 @@
+"""Authorization server metadata (RFC 8414 §2) and OpenID Provider metadata (OIDC Discovery §3).
+
+Only what is implemented is advertised: the web layer passes the endpoints it serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["ENDPOINT_PATHS", "build_metadata"]
+
+# Oracle IDCS paths, so its clients and docs carry over (ARCHITECTURE.md).
+ENDPOINT_PATHS: Mapping[str, str] = {
+    "authorization_endpoint": "/oauth2/v1/authorize",
+    "token_endpoint": "/oauth2/v1/token",
+    "revocation_endpoint": "/oauth2/v1/revoke",
+    "introspection_endpoint": "/oauth2/v1/introspect",
+    "userinfo_endpoint": "/oauth2/v1/userinfo",
+    "end_session_endpoint": "/oauth2/v1/userlogout",
+    "jwks_uri": "/oauth2/v1/keys",
+}
+
+_CLIENT_AUTH = ["client_secret_basic", "client_secret_post", "none"]
+
+
+def build_metadata(
+    issuer: str, endpoints: set[str], scopes: list[str], grant_types: list[str]
+) -> dict[str, Any]:
+    """The metadata document; `endpoints` names the keys of ENDPOINT_PATHS that are served."""
+    doc: dict[str, Any] = {"issuer": issuer}  # RFC 8414 §3.3: identical to the configured issuer
+    for name, path in ENDPOINT_PATHS.items():
+        if name in endpoints:
+            doc[name] = issuer + path
+    doc["scopes_supported"] = scopes
+    doc["response_types_supported"] = ["code"]  # RFC 9700 §2.1.2: no implicit grant
+    doc["response_modes_supported"] = ["query"]
+    doc["grant_types_supported"] = grant_types
+    doc["subject_types_supported"] = ["public"]
+    doc["id_token_signing_alg_values_supported"] = ["RS256", "ES256"]
+    doc["claims_supported"] = [
+        "sub",
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "at_hash",
+        "name",
+        "preferred_username",
+        "email",
+        "email_verified",
+        "sid",
+    ]
+    if "token_endpoint" in endpoints:
+        doc["token_endpoint_auth_methods_supported"] = _CLIENT_AUTH
+    if "authorization_endpoint" in endpoints:
+        doc["code_challenge_methods_supported"] = ["S256"]  # RFC 9700 §2.1.1: no `plain`
+        doc["authorization_response_iss_parameter_supported"] = True  # RFC 9207 §3
+        doc["prompt_values_supported"] = ["none", "login", "consent"]
+    if "revocation_endpoint" in endpoints:
+        doc["revocation_endpoint_auth_methods_supported"] = _CLIENT_AUTH
+    if "introspection_endpoint" in endpoints:
+        doc["introspection_endpoint_auth_methods_supported"] = _CLIENT_AUTH[:2]
+    return doc

@@ -1,0 +1,637 @@
+"""`MemoryStore`: the in-memory reference implementation of the `Store` protocol.
+
+Used by the fast unit tests and as the executable reading of the docstrings in
+`tessera.store.protocols`; `tessera.store.sql` must behave the same (the shared conformance
+suite is `tests/unit/store/test_store_contract.py`).
+
+One `threading.Lock` guards every sub-store, so each "use once" operation (`codes.consume`,
+`refresh_tokens.rotate`, `grants.revoke`) is atomic under threads, like the single conditional
+write of the SQL store. Rows are frozen dataclasses; the mutable fields (`SigningKey.public_jwk`,
+`AuditEvent.details`) are copied in and out, so a caller cannot change a stored row behind the
+store's back. Nothing here reads the clock: every time comes from the caller.
+"""
+
+from __future__ import annotations
+
+import builtins
+import copy
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from tessera.domain.model import (
+    DEFAULT_DOMAIN,
+    AuditEvent,
+    AuthorizationCode,
+    BrowserSession,
+    Client,
+    Consent,
+    Domain,
+    Grant,
+    RefreshToken,
+    Resource,
+    RevocationEvent,
+    RevocationKind,
+    SigningKey,
+    User,
+)
+from tessera.store.protocols import (
+    AuditStore,
+    ClientStore,
+    CodeStore,
+    Conflict,
+    ConsentStore,
+    GrantStore,
+    KeyStore,
+    LoginThrottleStore,
+    NotFound,
+    RefreshTokenStore,
+    ResourceStore,
+    RevocationStore,
+    RotateOutcome,
+    RotateResult,
+    SessionStore,
+    StoreUnavailable,
+    UserStore,
+)
+
+if TYPE_CHECKING:
+    from tessera.store.protocols import Store
+
+__all__ = ["MemoryStore"]
+
+
+def _username_key(username: str) -> str:
+    """The case-insensitive form of a username (the SQL store's `username_lower`)."""
+    return username.lower()
+
+
+def _copy_key(key: SigningKey) -> SigningKey:
+    return replace(key, public_jwk=copy.deepcopy(key.public_jwk))
+
+
+def _copy_event(event: AuditEvent) -> AuditEvent:
+    return replace(event, details=copy.deepcopy(event.details))
+
+
+@dataclass(eq=False)
+class _State:
+    """All rows of one domain, and the one lock that guards them."""
+
+    domain_id: str
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    domain: Domain | None = None
+    closed: bool = False
+    users: dict[str, User] = field(default_factory=dict)
+    user_ids_by_username: dict[str, str] = field(default_factory=dict)
+    clients: dict[str, Client] = field(default_factory=dict)
+    resources: dict[str, Resource] = field(default_factory=dict)
+    keys: dict[str, SigningKey] = field(default_factory=dict)
+    sessions: dict[str, BrowserSession] = field(default_factory=dict)
+    consents: dict[tuple[str, str], Consent] = field(default_factory=dict)
+    codes: dict[str, AuthorizationCode] = field(default_factory=dict)
+    grants: dict[str, Grant] = field(default_factory=dict)
+    refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
+    revocations: dict[int, RevocationEvent] = field(default_factory=dict)  # ascending seq
+    last_revocation_seq: int = 0  # never reused, also after a purge
+    login_failures: dict[str, list[datetime]] = field(default_factory=dict)
+    audit: list[AuditEvent] = field(default_factory=list)  # ascending id
+    last_audit_id: int = 0
+
+    # The helpers below expect the caller to hold `lock`.
+
+    def append_revocation(
+        self,
+        kind: RevocationKind,
+        key: str,
+        not_before: datetime,
+        expires_at: datetime,
+        now: datetime,
+    ) -> int:
+        self.last_revocation_seq += 1
+        seq = self.last_revocation_seq
+        self.revocations[seq] = RevocationEvent(
+            seq=seq,
+            kind=kind,
+            key=key,
+            not_before=not_before,
+            expires_at=expires_at,
+            created_at=now,
+        )
+        return seq
+
+    def revoke_grant(self, grant_id: str, now: datetime, event_expires_at: datetime) -> bool:
+        grant = self.grants.get(grant_id)
+        revoked = grant is not None and grant.revoked_at is None
+        if grant is not None and revoked:
+            self.grants[grant_id] = replace(grant, revoked_at=now)
+        # Appended in every case, also for an unknown id, so tokens with that `sid` are refused.
+        self.append_revocation(RevocationKind.GRANT, grant_id, now, event_expires_at, now)
+        return revoked
+
+
+class _Users:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def add(self, user: User) -> None:
+        s = self._s
+        with s.lock:
+            name_key = _username_key(user.username)
+            if user.id in s.users:
+                raise Conflict(f"user id {user.id!r} is taken")
+            if name_key in s.user_ids_by_username:
+                raise Conflict(f"username {user.username!r} is taken")
+            s.users[user.id] = user
+            s.user_ids_by_username[name_key] = user.id
+
+    def get(self, user_id: str) -> User | None:
+        with self._s.lock:
+            return self._s.users.get(user_id)
+
+    def get_by_username(self, username: str) -> User | None:
+        s = self._s
+        with s.lock:
+            user_id = s.user_ids_by_username.get(_username_key(username))
+            return None if user_id is None else s.users[user_id]
+
+    def update(self, user: User) -> None:
+        s = self._s
+        with s.lock:
+            old = s.users.get(user.id)
+            if old is None:
+                raise NotFound(f"no user {user.id!r}")
+            name_key = _username_key(user.username)
+            holder = s.user_ids_by_username.get(name_key)
+            if holder is not None and holder != user.id:
+                raise Conflict(f"username {user.username!r} is taken")
+            del s.user_ids_by_username[_username_key(old.username)]
+            s.user_ids_by_username[name_key] = user.id
+            s.users[user.id] = user
+
+    def list(self) -> builtins.list[User]:
+        with self._s.lock:
+            return sorted(
+                self._s.users.values(), key=lambda u: (_username_key(u.username), u.username)
+            )
+
+
+class _Clients:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def _name_taken(self, name: str, client_id: str) -> bool:
+        return any(c.name == name and c.client_id != client_id for c in self._s.clients.values())
+
+    def add(self, client: Client) -> None:
+        s = self._s
+        with s.lock:
+            if client.client_id in s.clients:
+                raise Conflict(f"client id {client.client_id!r} is taken")
+            if self._name_taken(client.name, client.client_id):
+                raise Conflict(f"client name {client.name!r} is taken")
+            s.clients[client.client_id] = client
+
+    def get(self, client_id: str) -> Client | None:
+        with self._s.lock:
+            return self._s.clients.get(client_id)
+
+    def update(self, client: Client) -> None:
+        s = self._s
+        with s.lock:
+            if client.client_id not in s.clients:
+                raise NotFound(f"no client {client.client_id!r}")
+            if self._name_taken(client.name, client.client_id):
+                raise Conflict(f"client name {client.name!r} is taken")
+            s.clients[client.client_id] = client
+
+    def delete(self, client_id: str) -> None:
+        s = self._s
+        with s.lock:
+            if s.clients.pop(client_id, None) is None:
+                raise NotFound(f"no client {client_id!r}")
+
+    def list(self) -> builtins.list[Client]:
+        with self._s.lock:
+            return sorted(self._s.clients.values(), key=lambda c: (c.name, c.client_id))
+
+
+class _Resources:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def add(self, resource: Resource) -> None:
+        s = self._s
+        with s.lock:
+            if resource.id in s.resources:
+                raise Conflict(f"resource id {resource.id!r} is taken")
+            for other in s.resources.values():
+                if other.name == resource.name:
+                    raise Conflict(f"resource name {resource.name!r} is taken")
+                if other.audience == resource.audience:
+                    raise Conflict(f"audience {resource.audience!r} is taken")
+            s.resources[resource.id] = resource
+
+    def get(self, resource_id: str) -> Resource | None:
+        with self._s.lock:
+            return self._s.resources.get(resource_id)
+
+    def get_by_audience(self, audience: str) -> Resource | None:
+        with self._s.lock:
+            return next((r for r in self._s.resources.values() if r.audience == audience), None)
+
+    def delete(self, resource_id: str) -> None:
+        s = self._s
+        with s.lock:
+            if s.resources.pop(resource_id, None) is None:
+                raise NotFound(f"no resource {resource_id!r}")
+
+    def list(self) -> builtins.list[Resource]:
+        with self._s.lock:
+            return sorted(self._s.resources.values(), key=lambda r: (r.name, r.id))
+
+
+class _Keys:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def add(self, key: SigningKey) -> None:
+        s = self._s
+        with s.lock:
+            if key.kid in s.keys:
+                raise Conflict(f"kid {key.kid!r} is taken")
+            s.keys[key.kid] = _copy_key(key)
+
+    def replace_states(self, keys: Sequence[SigningKey]) -> None:
+        s = self._s
+        with s.lock:
+            # All or nothing: check every kid before changing any row.
+            missing = [k.kid for k in keys if k.kid not in s.keys]
+            if missing:
+                raise NotFound(f"no signing key {missing[0]!r}")
+            for key in keys:
+                s.keys[key.kid] = replace(
+                    s.keys[key.kid],
+                    state=key.state,
+                    activated_at=key.activated_at,
+                    retire_after=key.retire_after,
+                )
+
+    def delete(self, kid: str) -> None:
+        with self._s.lock:
+            self._s.keys.pop(kid, None)
+
+    def list(self) -> builtins.list[SigningKey]:
+        with self._s.lock:
+            keys = [_copy_key(k) for k in self._s.keys.values()]
+        # Oldest first; a stable sort keeps insertion order among equal `created_at`.
+        return sorted(keys, key=lambda k: k.created_at)
+
+
+class _Sessions:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def add(self, session: BrowserSession) -> None:
+        s = self._s
+        with s.lock:
+            if session.id_hash in s.sessions:
+                raise Conflict("session id is taken")
+            s.sessions[session.id_hash] = session
+
+    def get(self, id_hash: str) -> BrowserSession | None:
+        with self._s.lock:
+            return self._s.sessions.get(id_hash)
+
+    def end(self, id_hash: str, now: datetime) -> None:
+        s = self._s
+        with s.lock:
+            session = s.sessions.get(id_hash)
+            if session is not None and session.ended_at is None:
+                s.sessions[id_hash] = replace(session, ended_at=now)
+
+    def end_all_for_user(self, user_id: str, now: datetime) -> int:
+        s = self._s
+        with s.lock:
+            # "Open" means not ended; an expired but never ended session is ended too.
+            open_ = [x for x in s.sessions.values() if x.user_id == user_id and x.ended_at is None]
+            for session in open_:
+                s.sessions[session.id_hash] = replace(session, ended_at=now)
+            return len(open_)
+
+    def list_for_user(self, user_id: str, now: datetime) -> list[BrowserSession]:
+        with self._s.lock:
+            sessions = [
+                x
+                for x in self._s.sessions.values()
+                if x.user_id == user_id and x.ended_at is None and x.expires_at > now
+            ]
+        return sorted(sessions, key=lambda x: (x.auth_time, x.id_hash), reverse=True)
+
+
+class _Consents:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def get(self, user_id: str, client_id: str) -> Consent | None:
+        with self._s.lock:
+            return self._s.consents.get((user_id, client_id))
+
+    def put(self, consent: Consent) -> None:
+        with self._s.lock:
+            self._s.consents[(consent.user_id, consent.client_id)] = consent
+
+    def revoke(self, user_id: str, client_id: str, now: datetime) -> bool:
+        s = self._s
+        with s.lock:
+            consent = s.consents.get((user_id, client_id))
+            if consent is None or consent.revoked_at is not None:
+                return False
+            s.consents[(user_id, client_id)] = replace(consent, revoked_at=now)
+            return True
+
+    def list_for_user(self, user_id: str) -> list[Consent]:
+        with self._s.lock:
+            consents = [
+                c
+                for c in self._s.consents.values()
+                if c.user_id == user_id and c.revoked_at is None
+            ]
+        return sorted(consents, key=lambda c: c.client_id)
+
+
+class _Codes:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def add(self, code: AuthorizationCode) -> None:
+        s = self._s
+        with s.lock:
+            if code.code_hash in s.codes:
+                raise Conflict("authorization code is taken")
+            s.codes[code.code_hash] = code
+
+    def consume(self, code_hash: str, now: datetime) -> tuple[AuthorizationCode | None, bool]:
+        s = self._s
+        with s.lock:
+            code = s.codes.get(code_hash)
+            if code is None:
+                return None, False
+            # RFC 6749 §4.1.2 / RFC 9700 §4.2.4: a code is used once, and only before it expires.
+            if code.consumed_at is not None or code.expires_at <= now:
+                return code, False
+            consumed = replace(code, consumed_at=now)
+            s.codes[code_hash] = consumed
+            return consumed, True
+
+    def purge(self, now: datetime) -> int:
+        s = self._s
+        with s.lock:
+            expired = [h for h, c in s.codes.items() if c.expires_at <= now]
+            for code_hash in expired:
+                del s.codes[code_hash]
+            return len(expired)
+
+
+class _Grants:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def start(self, grant: Grant, refresh_token: RefreshToken | None) -> None:
+        s = self._s
+        with s.lock:
+            if grant.grant_id in s.grants:
+                raise Conflict(f"grant id {grant.grant_id!r} is taken")
+            if refresh_token is not None and refresh_token.token_hash in s.refresh_tokens:
+                raise Conflict("refresh token is taken")
+            s.grants[grant.grant_id] = grant
+            if refresh_token is not None:
+                s.refresh_tokens[refresh_token.token_hash] = refresh_token
+
+    def get(self, grant_id: str) -> Grant | None:
+        with self._s.lock:
+            return self._s.grants.get(grant_id)
+
+    def revoke(self, grant_id: str, now: datetime, event_expires_at: datetime) -> bool:
+        s = self._s
+        with s.lock:
+            return s.revoke_grant(grant_id, now, event_expires_at)
+
+    def list_active(
+        self, now: datetime, *, user_id: str | None = None, client_id: str | None = None
+    ) -> list[Grant]:
+        with self._s.lock:
+            grants = [
+                g
+                for g in self._s.grants.values()
+                if g.revoked_at is None
+                and g.absolute_expiry > now
+                and (user_id is None or g.user_id == user_id)
+                and (client_id is None or g.client_id == client_id)
+            ]
+        return sorted(grants, key=lambda g: (g.created_at, g.grant_id), reverse=True)
+
+
+class _RefreshTokens:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def get(self, token_hash: str) -> RefreshToken | None:
+        with self._s.lock:
+            return self._s.refresh_tokens.get(token_hash)
+
+    def rotate(
+        self,
+        token_hash: str,
+        successor: RefreshToken,
+        now: datetime,
+        grace_seconds: float,
+        event_expires_at: datetime,
+    ) -> RotateResult:
+        s = self._s
+        with s.lock:
+            token = s.refresh_tokens.get(token_hash)
+            if token is None:
+                return RotateResult(RotateOutcome.INVALID)
+            grant = s.grants.get(token.grant_id)
+            if grant is None or grant.revoked_at is not None or grant.absolute_expiry <= now:
+                return RotateResult(RotateOutcome.INVALID, token, grant)
+            if token.used_at is None:
+                if token.expires_at <= now:  # inactivity expiry
+                    return RotateResult(RotateOutcome.INVALID, token, grant)
+                if successor.token_hash in s.refresh_tokens:
+                    raise Conflict("successor refresh token is taken")
+                used = replace(token, used_at=now, successor_hash=successor.token_hash)
+                s.refresh_tokens[token_hash] = used
+                s.refresh_tokens[successor.token_hash] = successor
+                return RotateResult(RotateOutcome.ROTATED, used, grant)
+            # Used before. A retry inside the grace window that asks for the same successor gets
+            # it again (a lost response must not strand the client).
+            elapsed = (now - token.used_at).total_seconds()
+            if elapsed < grace_seconds and token.successor_hash == successor.token_hash:
+                return RotateResult(RotateOutcome.RETRY, token, grant)
+            # RFC 9700 §4.14.2: any other reuse of a refresh token revokes the whole family.
+            s.revoke_grant(grant.grant_id, now, event_expires_at)
+            return RotateResult(RotateOutcome.REPLAY, token, s.grants[grant.grant_id])
+
+    def purge(self, now: datetime) -> int:
+        s = self._s
+        with s.lock:
+
+            def ended(token: RefreshToken) -> bool:
+                if token.expires_at <= now:
+                    return True
+                grant = s.grants.get(token.grant_id)
+                return grant is None or grant.revoked_at is not None or grant.absolute_expiry <= now
+
+            doomed = [h for h, t in s.refresh_tokens.items() if ended(t)]
+            for token_hash in doomed:
+                del s.refresh_tokens[token_hash]
+            return len(doomed)
+
+
+class _Revocations:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def append(
+        self,
+        kind: RevocationKind,
+        key: str,
+        not_before: datetime,
+        expires_at: datetime,
+        now: datetime,
+    ) -> int:
+        with self._s.lock:
+            return self._s.append_revocation(kind, key, not_before, expires_at, now)
+
+    def since(self, seq: int, limit: int = 1000) -> list[RevocationEvent]:
+        with self._s.lock:
+            # `revocations` is kept in ascending seq order (insertion order of the dict).
+            events = [e for e in self._s.revocations.values() if e.seq > seq]
+        return events[: max(limit, 0)]
+
+    def last_seq(self) -> int:
+        with self._s.lock:
+            return max(self._s.revocations, default=0)
+
+    def purge(self, now: datetime) -> int:
+        s = self._s
+        with s.lock:
+            expired = [seq for seq, e in s.revocations.items() if e.expires_at <= now]
+            for seq in expired:
+                del s.revocations[seq]
+            return len(expired)
+
+
+class _LoginThrottle:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def failures(self, key: str, since: datetime) -> int:
+        with self._s.lock:
+            return sum(1 for at in self._s.login_failures.get(key, ()) if at >= since)
+
+    def record_failure(self, key: str, now: datetime) -> None:
+        with self._s.lock:
+            self._s.login_failures.setdefault(key, []).append(now)
+
+    def clear(self, key: str) -> None:
+        with self._s.lock:
+            self._s.login_failures.pop(key, None)
+
+    def purge(self, before: datetime) -> int:
+        s = self._s
+        with s.lock:
+            removed = 0
+            for key in list(s.login_failures):
+                kept = [at for at in s.login_failures[key] if at >= before]
+                removed += len(s.login_failures[key]) - len(kept)
+                if kept:
+                    s.login_failures[key] = kept
+                else:
+                    del s.login_failures[key]
+            return removed
+
+
+class _Audit:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def append(self, events: Sequence[AuditEvent]) -> None:
+        s = self._s
+        with s.lock:
+            for event in events:
+                s.last_audit_id += 1
+                s.audit.append(replace(_copy_event(event), id=s.last_audit_id))
+
+    def query(
+        self,
+        *,
+        type: str | None = None,
+        user_id: str | None = None,
+        client_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        found: list[AuditEvent] = []
+        with self._s.lock:
+            # Newest first is descending id (append order), which `before_id` pages along.
+            for event in reversed(self._s.audit):
+                if len(found) >= limit:
+                    break
+                assert event.id is not None
+                if (
+                    (type is None or event.type == type)
+                    and (user_id is None or event.user_id == user_id)
+                    and (client_id is None or event.client_id == client_id)
+                    and (since is None or event.at >= since)
+                    and (until is None or event.at < until)
+                    and (before_id is None or event.id < before_id)
+                ):
+                    found.append(_copy_event(event))
+        return found
+
+
+class MemoryStore:
+    """Every sub-store of one identity domain, in process memory, behind one lock."""
+
+    def __init__(self, domain_id: str = DEFAULT_DOMAIN) -> None:
+        state = _State(domain_id)
+        self._state = state
+        self.domain_id: str = domain_id
+        self.users: UserStore = _Users(state)
+        self.clients: ClientStore = _Clients(state)
+        self.resources: ResourceStore = _Resources(state)
+        self.keys: KeyStore = _Keys(state)
+        self.sessions: SessionStore = _Sessions(state)
+        self.consents: ConsentStore = _Consents(state)
+        self.codes: CodeStore = _Codes(state)
+        self.grants: GrantStore = _Grants(state)
+        self.refresh_tokens: RefreshTokenStore = _RefreshTokens(state)
+        self.revocations: RevocationStore = _Revocations(state)
+        self.login_throttle: LoginThrottleStore = _LoginThrottle(state)
+        self.audit: AuditStore = _Audit(state)
+
+    def ensure_domain(self, name: str, now: datetime) -> None:
+        s = self._state
+        with s.lock:
+            if s.domain is None:
+                s.domain = Domain(id=s.domain_id, name=name, created_at=now)
+
+    def ping(self) -> None:
+        if self._state.closed:
+            raise StoreUnavailable("the memory store is closed")
+
+    def close(self) -> None:
+        self._state.closed = True
+
+
+if TYPE_CHECKING:
+
+    def _conforms(store: MemoryStore) -> Store:  # mypy checks MemoryStore against `Store`
+        return store

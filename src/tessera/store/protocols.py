@@ -1,0 +1,338 @@
+"""Storage protocols, one per artifact, composed into `Store` (ARCHITECTURE.md).
+
+Every store instance is bound to one identity domain. Times are timezone-aware UTC datetimes
+passed in by the caller (the store never reads the clock), so tests control time. Every "use
+once" operation is a single atomic conditional write, never read-then-write.
+
+Errors: `Conflict` for a uniqueness violation, `NotFound` for an update of a missing row,
+`StoreUnavailable` when the database cannot be reached (callers answer 503).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from tessera.domain.model import (
+    AuditEvent,
+    AuthorizationCode,
+    BrowserSession,
+    Client,
+    Consent,
+    Grant,
+    RefreshToken,
+    Resource,
+    RevocationEvent,
+    RevocationKind,
+    SigningKey,
+    User,
+)
+
+__all__ = [
+    "AuditStore",
+    "ClientStore",
+    "CodeStore",
+    "Conflict",
+    "ConsentStore",
+    "GrantStore",
+    "KeyStore",
+    "LoginThrottleStore",
+    "NotFound",
+    "RefreshTokenStore",
+    "ResourceStore",
+    "RevocationStore",
+    "RotateOutcome",
+    "RotateResult",
+    "SessionStore",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "UserStore",
+]
+
+
+class StoreError(Exception):
+    """Base of the store's errors."""
+
+
+class Conflict(StoreError):
+    """A uniqueness rule was violated (duplicate username, client id, audience…)."""
+
+
+class NotFound(StoreError):
+    """The row to update or delete does not exist."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached; nothing was written."""
+
+
+class UserStore(Protocol):
+    def add(self, user: User) -> None:
+        """Insert; `Conflict` if the id or the username (case-insensitively) is taken."""
+
+    def get(self, user_id: str) -> User | None: ...
+
+    def get_by_username(self, username: str) -> User | None:
+        """Case-insensitive lookup."""
+
+    def list(self) -> list[User]:
+        """All users, ordered by username."""
+
+    def update(self, user: User) -> None:
+        """Replace the row with the same id; `NotFound` if missing."""
+
+
+class ClientStore(Protocol):
+    def add(self, client: Client) -> None:
+        """Insert; `Conflict` if the client id or the name is taken."""
+
+    def get(self, client_id: str) -> Client | None: ...
+
+    def list(self) -> list[Client]:
+        """All clients, ordered by name."""
+
+    def update(self, client: Client) -> None:
+        """Replace the row with the same client id; `NotFound` if missing. The caller bumps
+        `version`."""
+
+    def delete(self, client_id: str) -> None:
+        """`NotFound` if missing."""
+
+
+class ResourceStore(Protocol):
+    def add(self, resource: Resource) -> None:
+        """Insert; `Conflict` if the id, the name or the audience is taken."""
+
+    def get(self, resource_id: str) -> Resource | None: ...
+
+    def get_by_audience(self, audience: str) -> Resource | None:
+        """Exact lookup of the registered audience string."""
+
+    def list(self) -> list[Resource]:
+        """All resources, ordered by name."""
+
+    def delete(self, resource_id: str) -> None:
+        """`NotFound` if missing."""
+
+
+class KeyStore(Protocol):
+    def add(self, key: SigningKey) -> None:
+        """Insert; `Conflict` if the kid is taken."""
+
+    def list(self) -> list[SigningKey]:
+        """All keys, oldest first."""
+
+    def replace_states(self, keys: Sequence[SigningKey]) -> None:
+        """Update state, activated_at and retire_after of the given keys in one transaction."""
+
+    def delete(self, kid: str) -> None:
+        """Remove a key (a retired key past `retire_after`). Missing: no error."""
+
+
+class SessionStore(Protocol):
+    def add(self, session: BrowserSession) -> None: ...
+
+    def get(self, id_hash: str) -> BrowserSession | None:
+        """The session, also when ended or expired: the caller checks."""
+
+    def end(self, id_hash: str, now: datetime) -> None:
+        """Set `ended_at` if not yet set."""
+
+    def end_all_for_user(self, user_id: str, now: datetime) -> int:
+        """End every open session of the user; return how many."""
+
+    def list_for_user(self, user_id: str, now: datetime) -> list[BrowserSession]:
+        """Open, unexpired sessions of the user, newest first."""
+
+
+class ConsentStore(Protocol):
+    def get(self, user_id: str, client_id: str) -> Consent | None:
+        """The consent, also when revoked: the caller checks."""
+
+    def put(self, consent: Consent) -> None:
+        """Insert or replace the consent of (user_id, client_id)."""
+
+    def revoke(self, user_id: str, client_id: str, now: datetime) -> bool:
+        """Set `revoked_at` on an unrevoked consent; True if one was revoked."""
+
+    def list_for_user(self, user_id: str) -> list[Consent]:
+        """Unrevoked consents of the user."""
+
+
+class CodeStore(Protocol):
+    def add(self, code: AuthorizationCode) -> None: ...
+
+    def consume(self, code_hash: str, now: datetime) -> tuple[AuthorizationCode | None, bool]:
+        """Atomically mark the code consumed if it is unconsumed and unexpired.
+
+        Returns `(code, True)` to the one winner, `(code, False)` when the code exists but was
+        already consumed or has expired (the caller detects replay from `consumed_at`), and
+        `(None, False)` for an unknown code.
+        """
+
+    def purge(self, now: datetime) -> int:
+        """Delete expired codes; return how many."""
+
+
+class GrantStore(Protocol):
+    def start(self, grant: Grant, refresh_token: RefreshToken | None) -> None:
+        """Insert a grant and its first refresh token in one transaction."""
+
+    def get(self, grant_id: str) -> Grant | None: ...
+
+    def revoke(self, grant_id: str, now: datetime, event_expires_at: datetime) -> bool:
+        """In one transaction: set `revoked_at` if unset and append a GRANT revocation event.
+
+        True if this call revoked it; False if it was already revoked or is unknown (an event is
+        still appended for an unknown id, so tokens with that `sid` are refused)."""
+
+    def list_active(
+        self, now: datetime, *, user_id: str | None = None, client_id: str | None = None
+    ) -> list[Grant]:
+        """Unrevoked grants not past their absolute expiry, newest first."""
+
+
+class RotateOutcome(StrEnum):
+    ROTATED = "rotated"  # this call won: the successor was inserted
+    RETRY = "retry"  # a retry inside the grace window: the same successor stands
+    REPLAY = "replay"  # used before, outside the grace window: the family was revoked
+    INVALID = "invalid"  # unknown, expired or of a revoked grant
+
+
+@dataclass(frozen=True, slots=True)
+class RotateResult:
+    outcome: RotateOutcome
+    token: RefreshToken | None = None  # the presented token
+    grant: Grant | None = None
+
+
+class RefreshTokenStore(Protocol):
+    def get(self, token_hash: str) -> RefreshToken | None: ...
+
+    def rotate(
+        self,
+        token_hash: str,
+        successor: RefreshToken,
+        now: datetime,
+        grace_seconds: float,
+        event_expires_at: datetime,
+    ) -> RotateResult:
+        """Rotate a refresh token (RFC 9700 §4.14.2), atomically.
+
+        `UPDATE … SET used_at = now, successor_hash = ? WHERE token_hash = ? AND used_at IS NULL
+        AND expires_at > now` and, for the one winner, insert `successor` in the same
+        transaction: ROTATED. The token must belong to an unrevoked grant not past its absolute
+        expiry, else INVALID. A loser whose token was used less than `grace_seconds` ago and
+        whose recorded successor hash equals `successor.token_hash` gets RETRY (the caller
+        derives successors deterministically, so a retry asks for the same one). Any other
+        reuse revokes the grant (as `GrantStore.revoke`) and answers REPLAY.
+        """
+
+    def purge(self, now: datetime) -> int:
+        """Delete refresh tokens that expired (inactivity) or whose grant ended."""
+
+
+class RevocationStore(Protocol):
+    def append(
+        self,
+        kind: RevocationKind,
+        key: str,
+        not_before: datetime,
+        expires_at: datetime,
+        now: datetime,
+    ) -> int:
+        """Append an event; return its sequence number (strictly increasing)."""
+
+    def since(self, seq: int, limit: int = 1000) -> list[RevocationEvent]:
+        """Events with a sequence number above `seq`, ascending."""
+
+    def last_seq(self) -> int:
+        """The highest sequence number, 0 when there is none."""
+
+    def purge(self, now: datetime) -> int:
+        """Delete events whose `expires_at` has passed."""
+
+
+class LoginThrottleStore(Protocol):
+    def failures(self, key: str, since: datetime) -> int:
+        """Failed attempts recorded for `key` at or after `since`."""
+
+    def record_failure(self, key: str, now: datetime) -> None: ...
+
+    def clear(self, key: str) -> None:
+        """Forget the failures of `key` (after a successful login)."""
+
+    def purge(self, before: datetime) -> int: ...
+
+
+class AuditStore(Protocol):
+    def append(self, events: Sequence[AuditEvent]) -> None: ...
+
+    def query(
+        self,
+        *,
+        type: str | None = None,
+        user_id: str | None = None,
+        client_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        """Newest first; `before_id` pages backwards."""
+
+
+class Store(Protocol):
+    """Everything an identity domain persists."""
+
+    # Read-only properties, so implementations may hold their own concrete classes.
+    @property
+    def domain_id(self) -> str: ...
+
+    @property
+    def users(self) -> UserStore: ...
+
+    @property
+    def clients(self) -> ClientStore: ...
+
+    @property
+    def resources(self) -> ResourceStore: ...
+
+    @property
+    def keys(self) -> KeyStore: ...
+
+    @property
+    def sessions(self) -> SessionStore: ...
+
+    @property
+    def consents(self) -> ConsentStore: ...
+
+    @property
+    def codes(self) -> CodeStore: ...
+
+    @property
+    def grants(self) -> GrantStore: ...
+
+    @property
+    def refresh_tokens(self) -> RefreshTokenStore: ...
+
+    @property
+    def revocations(self) -> RevocationStore: ...
+
+    @property
+    def login_throttle(self) -> LoginThrottleStore: ...
+
+    @property
+    def audit(self) -> AuditStore: ...
+
+    def ensure_domain(self, name: str, now: datetime) -> None:
+        """Create this store's domain row if missing."""
+
+    def ping(self) -> None:
+        """Raise `StoreUnavailable` when the database cannot be reached."""
+
+    def close(self) -> None: ...

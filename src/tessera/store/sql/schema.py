@@ -1,0 +1,238 @@
+"""The SQL schema (SQLAlchemy Core). Alembic migrations in `migrations/` create exactly this;
+`tests/unit/store/test_migrations.py` checks that they agree."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from tessera.store.sql.types import UTCDateTime
+
+__all__ = [
+    "audit_events",
+    "authorization_codes",
+    "browser_sessions",
+    "clients",
+    "consents",
+    "domains",
+    "grants",
+    "login_failures",
+    "metadata",
+    "refresh_tokens",
+    "resources",
+    "revocation_events",
+    "signing_keys",
+    "users",
+]
+
+metadata = MetaData()
+
+_ID = 64
+_HASH = 64
+
+
+def _domain() -> Column[str]:
+    return Column("domain_id", String(_ID), ForeignKey("domains.id"), nullable=False)
+
+
+domains = Table(
+    "domains",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    _domain(),
+    Column("username", String(200), nullable=False),
+    Column("username_lower", String(200), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("display_name", String(200), nullable=False),
+    Column("email", String(320)),
+    Column("is_admin", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("password_changed_at", UTCDateTime(), nullable=False),
+    Column("disabled_at", UTCDateTime()),
+    UniqueConstraint("domain_id", "username_lower", name="uq_users_username"),
+)
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("client_id", String(_ID), primary_key=True),
+    _domain(),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("secret_hashes", JSON, nullable=False),
+    Column("redirect_uris", JSON, nullable=False),
+    Column("post_logout_redirect_uris", JSON, nullable=False),
+    Column("grant_types", JSON, nullable=False),
+    Column("allowed_scopes", JSON, nullable=False),
+    Column("access_ttl", Integer),
+    Column("refresh_ttl", Integer),
+    Column("first_party", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("version", Integer, nullable=False),
+    UniqueConstraint("domain_id", "name", name="uq_clients_name"),
+)
+
+resources = Table(
+    "resources",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    _domain(),
+    Column("name", String(200), nullable=False),
+    Column("audience", String(2000), nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("access_ttl", Integer),
+    Column("signing_alg", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("domain_id", "audience", name="uq_resources_audience"),
+    UniqueConstraint("domain_id", "name", name="uq_resources_name"),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(_ID), primary_key=True),
+    _domain(),
+    Column("alg", String(16), nullable=False),
+    Column("private_key_enc", LargeBinary, nullable=False),
+    Column("public_jwk", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("activated_at", UTCDateTime()),
+    Column("retire_after", UTCDateTime()),
+)
+
+browser_sessions = Table(
+    "browser_sessions",
+    metadata,
+    Column("id_hash", String(_HASH), primary_key=True),
+    _domain(),
+    Column("user_id", String(_ID), nullable=False, index=True),
+    Column("auth_time", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("csrf_secret", String(_HASH), nullable=False),
+    Column("ended_at", UTCDateTime()),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    _domain(),
+    Column("user_id", String(_ID), primary_key=True),
+    Column("client_id", String(_ID), primary_key=True),
+    Column("scopes", JSON, nullable=False),
+    Column("granted_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime()),
+)
+
+authorization_codes = Table(
+    "authorization_codes",
+    metadata,
+    Column("code_hash", String(_HASH), primary_key=True),
+    _domain(),
+    Column("client_id", String(_ID), nullable=False),
+    Column("user_id", String(_ID), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("audience", String(2000)),
+    Column("auth_time", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+    Column("grant_id", String(_ID), nullable=False),
+    Column("code_challenge", String(128)),
+    Column("nonce", String(512)),
+    Column("session_id", String(_HASH)),
+    Column("consumed_at", UTCDateTime()),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("grant_id", String(_ID), primary_key=True),
+    _domain(),
+    Column("client_id", String(_ID), nullable=False, index=True),
+    Column("user_id", String(_ID), nullable=False, index=True),
+    Column("scopes", JSON, nullable=False),
+    Column("audience", String(2000)),
+    Column("auth_time", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("absolute_expiry", UTCDateTime(), nullable=False),
+    Column("session_id", String(_HASH)),
+    Column("revoked_at", UTCDateTime()),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", String(_HASH), primary_key=True),
+    _domain(),
+    Column("grant_id", String(_ID), nullable=False, index=True),
+    Column("parent_hash", String(_HASH)),
+    Column("issued_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime()),
+    Column("successor_hash", String(_HASH)),
+)
+
+revocation_events = Table(
+    "revocation_events",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    _domain(),
+    Column("kind", String(16), nullable=False),
+    Column("key", String(_ID), nullable=False),
+    Column("not_before", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    sqlite_autoincrement=True,  # never reuse a sequence number, even after a purge
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    _domain(),
+    Column("key", String(300), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_login_failures_key_at", "domain_id", "key", "at"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    _domain(),
+    Column("type", String(64), nullable=False),
+    Column("at", UTCDateTime(), nullable=False, index=True),
+    Column("actor", String(200)),
+    Column("user_id", String(_ID), index=True),
+    Column("client_id", String(_ID), index=True),
+    Column("ip", String(64)),
+    Column("details", JSON, nullable=False),
+    sqlite_autoincrement=True,
+)

@@ -1,0 +1,945 @@
+"""The SQL store: SQLite by default, PostgreSQL in production (SQLAlchemy 2.0 Core).
+
+Every method is one short transaction. The "use once" writes are conditional UPDATEs whose row
+count names the one winner (`CodeStore.consume`, `RefreshTokenStore.rotate`, `GrantStore.revoke`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, Table, delete, func, insert, select, text, update
+
+from tessera.domain.model import DEFAULT_DOMAIN as _DEFAULT_DOMAIN
+from tessera.domain.model import (
+    AuditEvent,
+    AuthorizationCode,
+    BrowserSession,
+    Client,
+    ClientKind,
+    Consent,
+    Grant,
+    KeyState,
+    RefreshToken,
+    Resource,
+    RevocationEvent,
+    RevocationKind,
+    SecretHash,
+    SigningKey,
+    User,
+)
+from tessera.store.protocols import NotFound, RotateOutcome, RotateResult
+from tessera.store.sql import schema as t
+from tessera.store.sql.engine import make_engine, read, write
+from tessera.store.sql.migrate import ensure_current
+
+__all__ = ["SqlStore"]
+
+
+class _Part:
+    def __init__(self, engine: Engine, domain_id: str) -> None:
+        self._engine = engine
+        self._domain = domain_id
+
+    def _where(self, table: Table) -> Any:
+        return table.c.domain_id == self._domain
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+# --- users -------------------------------------------------------------------------------------
+
+
+def _user(row: Row[Any]) -> User:
+    return User(
+        id=row.id,
+        username=row.username,
+        password_hash=row.password_hash,
+        display_name=row.display_name,
+        email=row.email,
+        is_admin=row.is_admin,
+        created_at=row.created_at,
+        password_changed_at=row.password_changed_at,
+        disabled_at=row.disabled_at,
+    )
+
+
+def _user_values(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "username_lower": user.username.lower(),
+        "password_hash": user.password_hash,
+        "display_name": user.display_name,
+        "email": user.email,
+        "is_admin": user.is_admin,
+        "created_at": user.created_at,
+        "password_changed_at": user.password_changed_at,
+        "disabled_at": user.disabled_at,
+    }
+
+
+class _Users(_Part):
+    def add(self, user: User) -> None:
+        with write(self._engine) as conn:
+            conn.execute(insert(t.users).values(domain_id=self._domain, **_user_values(user)))
+
+    def get(self, user_id: str) -> User | None:
+        with read(self._engine) as conn:
+            row = conn.execute(
+                select(t.users).where(self._where(t.users), t.users.c.id == user_id)
+            ).first()
+        return _user(row) if row else None
+
+    def get_by_username(self, username: str) -> User | None:
+        with read(self._engine) as conn:
+            row = conn.execute(
+                select(t.users).where(
+                    self._where(t.users), t.users.c.username_lower == username.lower()
+                )
+            ).first()
+        return _user(row) if row else None
+
+    def list(self) -> list[User]:
+        with read(self._engine) as conn:
+            rows = conn.execute(
+                select(t.users).where(self._where(t.users)).order_by(t.users.c.username_lower)
+            ).all()
+        return [_user(r) for r in rows]
+
+    def update(self, user: User) -> None:
+        with write(self._engine) as conn:
+            result = conn.execute(
+                update(t.users)
+                .where(self._where(t.users), t.users.c.id == user.id)
+                .values(**_user_values(user))
+            )
+            if result.rowcount != 1:
+                raise NotFound(f"no user {user.id}")
+
+
+# --- clients -----------------------------------------------------------------------------------
+
+
+def _client(row: Row[Any]) -> Client:
+    return Client(
+        client_id=row.client_id,
+        name=row.name,
+        kind=ClientKind(row.kind),
+        redirect_uris=tuple(row.redirect_uris),
+        grant_types=tuple(row.grant_types),
+        allowed_scopes=tuple(row.allowed_scopes),
+        created_at=row.created_at,
+        secret_hashes=tuple(
+            SecretHash(s["hash"], _dt(s["created_at"]) or row.created_at, _dt(s["expires_at"]))
+            for s in row.secret_hashes
+        ),
+        post_logout_redirect_uris=tuple(row.post_logout_redirect_uris),
+        access_ttl=row.access_ttl,
+        refresh_ttl=row.refresh_ttl,
+        first_party=row.first_party,
+        version=row.version,
+    )
+
+
+def _client_values(client: Client) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "kind": client.kind.value,
+        "secret_hashes": [
+            {"hash": s.hash, "created_at": _iso(s.created_at), "expires_at": _iso(s.expires_at)}
+            for s in client.secret_hashes
+        ],
+        "redirect_uris": list(client.redirect_uris),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "grant_types": list(client.grant_types),
+        "allowed_scopes": list(client.allowed_scopes),
+        "access_ttl": client.access_ttl,
+        "refresh_ttl": client.refresh_ttl,
+        "first_party": client.first_party,
+        "created_at": client.created_at,
+        "version": client.version,
+    }
+
+
+class _Clients(_Part):
+    def add(self, client: Client) -> None:
+        with write(self._engine) as conn:
+            conn.execute(insert(t.clients).values(domain_id=self._domain, **_client_values(client)))
+
+    def get(self, client_id: str) -> Client | None:
+        with read(self._engine) as conn:
+            row = conn.execute(
+                select(t.clients).where(self._where(t.clients), t.clients.c.client_id == client_id)
+            ).first()
+        return _client(row) if row else None
+
+    def list(self) -> list[Client]:
+        with read(self._engine) as conn:
+            rows = conn.execute(
+                select(t.clients).where(self._where(t.clients)).order_by(t.clients.c.name)
+            ).all()
+        return [_client(r) for r in rows]
+
+    def update(self, client: Client) -> None:
+        with write(self._engine) as conn:
+            result = conn.execute(
+                update(t.clients)
+                .where(self._where(t.clients), t.clients.c.client_id == client.client_id)
+                .values(**_client_values(client))
+            )
+            if result.rowcount != 1:
+                raise NotFound(f"no app {client.client_id}")
+
+    def delete(self, client_id: str) -> None:
+        with write(self._engine) as conn:
+            result = conn.execute(
+                delete(t.clients).where(self._where(t.clients), t.clients.c.client_id == client_id)
+            )
+            if result.rowcount != 1:
+                raise NotFound(f"no app {client_id}")
+
+
+# --- resources ---------------------------------------------------------------------------------
+
+
+def _resource(row: Row[Any]) -> Resource:
+    return Resource(
+        id=row.id,
+        name=row.name,
+        audience=row.audience,
+        scopes=tuple(row.scopes),
+        created_at=row.created_at,
+        access_ttl=row.access_ttl,
+        signing_alg=row.signing_alg,
+    )
+
+
+class _Resources(_Part):
+    def add(self, resource: Resource) -> None:
+        with write(self._engine) as conn:
+            conn.execute(
+                insert(t.resources).values(
+                    domain_id=self._domain,
+                    id=resource.id,
+                    name=resource.name,
+                    audience=resource.audience,
+                    scopes=list(resource.scopes),
+                    access_ttl=resource.access_ttl,
+                    signing_alg=resource.signing_alg,
+                    created_at=resource.created_at,
+                )
+            )
+
+    def _one(self, where: Any) -> Resource | None:
+        with read(self._engine) as conn:
+            row = conn.execute(select(t.resources).where(self._where(t.resources), where)).first()
+        return _resource(row) if row else None
+
+    def get(self, resource_id: str) -> Resource | None:
+        return self._one(t.resources.c.id == resource_id)
+
+    def get_by_audience(self, audience: str) -> Resource | None:
+        return self._one(t.resources.c.audience == audience)
+
+    def list(self) -> list[Resource]:
+        with read(self._engine) as conn:
+            rows = conn.execute(
+                select(t.resources).where(self._where(t.resources)).order_by(t.resources.c.name)
+            ).all()
+        return [_resource(r) for r in rows]
+
+    def delete(self, resource_id: str) -> None:
+        with write(self._engine) as conn:
+            result = conn.execute(
+                delete(t.resources).where(self._where(t.resources), t.resources.c.id == resource_id)
+            )
+            if result.rowcount != 1:
+                raise NotFound(f"no resource {resource_id}")
+
+
+# --- signing keys ------------------------------------------------------------------------------
+
+
+def _key(row: Row[Any]) -> SigningKey:
+    return SigningKey(
+        kid=row.kid,
+        alg=row.alg,
+        private_key_enc=bytes(row.private_key_enc),
+        public_jwk=dict(row.public_jwk),
+        state=KeyState(row.state),
+        created_at=row.created_at,
+        activated_at=row.activated_at,
+        retire_after=row.retire_after,
+    )
+
+
+class _Keys(_Part):
+    def add(self, key: SigningKey) -> None:
+        with write(self._engine) as conn:
+            conn.execute(
+                insert(t.signing_keys).values(
+                    domain_id=self._domain,
+                    kid=key.kid,
+                    alg=key.alg,
+                    private_key_enc=key.private_key_enc,
+                    public_jwk=key.public_jwk,
+                    state=key.state.value,
+                    created_at=key.created_at,
+                    activated_at=key.activated_at,
+                    retire_after=key.retire_after,
+                )
+            )
+
+    def list(self) -> list[SigningKey]:
+        with read(self._engine) as conn:
+            rows = conn.execute(
+                select(t.signing_keys)
+                .where(self._where(t.signing_keys))
+                .order_by(t.signing_keys.c.created_at, t.signing_keys.c.kid)
+            ).all()
+        return [_key(r) for r in rows]
+
+    def replace_states(self, keys: Sequence[SigningKey]) -> None:
+        with write(self._engine) as conn:
+            for key in keys:
+                result = conn.execute(
+                    update(t.signing_keys)
+                    .where(self._where(t.signing_keys), t.signing_keys.c.kid == key.kid)
+                    .values(
+                        state=key.state.value,
+                        activated_at=key.activated_at,
+                        retire_after=key.retire_after,
+                    )
+                )
+                if result.rowcount != 1:
+                    raise NotFound(f"no signing key {key.kid}")
+
+    def delete(self, kid: str) -> None:
+        with write(self._engine) as conn:
+            conn.execute(
+                delete(t.signing_keys).where(
+                    self._where(t.signing_keys), t.signing_keys.c.kid == kid
+                )
+            )
+
+
+# --- browser sessions --------------------------------------------------------------------------
+
+
+def _session(row: Row[Any]) -> BrowserSession:
+    return BrowserSession(
+        id_hash=row.id_hash,
+        user_id=row.user_id,
+        auth_time=row.auth_time,
+        expires_at=row.expires_at,
+        csrf_secret=row.csrf_secret,
+        ended_at=row.ended_at,
+    )
+
+
+class _Sessions(_Part):
+    def add(self, session: BrowserSession) -> None:
+        with write(self._engine) as conn:
+            conn.execute(
+                insert(t.browser_sessions).values(
+                    domain_id=self._domain,
+                    id_hash=session.id_hash,
+                    user_id=session.user_id,
+                    auth_time=session.auth_time,
+                    expires_at=session.expires_at,
+                    csrf_secret=session.csrf_secret,
+                    ended_at=session.ended_at,
+                )
+            )
+
+    def get(self, id_hash: str) -> BrowserSession | None:
+        s = t.browser_sessions
+        with read(self._engine) as conn:
+            row = conn.execute(select(s).where(self._where(s), s.c.id_hash == id_hash)).first()
+        return _session(row) if row else None
+
+    def end(self, id_hash: str, now: datetime) -> None:
+        s = t.browser_sessions
+        with write(self._engine) as conn:
+            conn.execute(
+                update(s)
+                .where(self._where(s), s.c.id_hash == id_hash, s.c.ended_at.is_(None))
+                .values(ended_at=now)
+            )
+
+    def end_all_for_user(self, user_id: str, now: datetime) -> int:
+        s = t.browser_sessions
+        with write(self._engine) as conn:
+            result = conn.execute(
+                update(s)
+                .where(self._where(s), s.c.user_id == user_id, s.c.ended_at.is_(None))
+                .values(ended_at=now)
+            )
+            return result.rowcount
+
+    def list_for_user(self, user_id: str, now: datetime) -> list[BrowserSession]:
+        s = t.browser_sessions
+        with read(self._engine) as conn:
+            rows = conn.execute(
+                select(s)
+                .where(
+                    self._where(s),
+                    s.c.user_id == user_id,
+                    s.c.ended_at.is_(None),
+                    s.c.expires_at > now,
+                )
+                .order_by(s.c.auth_time.desc())
+            ).all()
+        return [_session(r) for r in rows]
+
+
+# --- consents ----------------------------------------------------------------------------------
+
+
+def _consent(row: Row[Any]) -> Consent:
+    return Consent(
+        user_id=row.user_id,
+        client_id=row.client_id,
+        scopes=tuple(row.scopes),
+        granted_at=row.granted_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+class _Consents(_Part):
+    def get(self, user_id: str, client_id: str) -> Consent | None:
+        c = t.consents
+        with read(self._engine) as conn:
+            row = conn.execute(
+                select(c).where(self._where(c), c.c.user_id == user_id, c.c.client_id == client_id)
+            ).first()
+        return _consent(row) if row else None
+
+    def put(self, consent: Consent) -> None:
+        c = t.consents
+        with write(self._engine) as conn:
+            conn.execute(
+                delete(c).where(
+                    self._where(c),
+                    c.c.user_id == consent.user_id,
+                    c.c.client_id == consent.client_id,
+                )
+            )
+            conn.execute(
+                insert(c).values(
+                    domain_id=self._domain,
+                    user_id=consent.user_id,
+                    client_id=consent.client_id,
+                    scopes=list(consent.scopes),
+                    granted_at=consent.granted_at,
+                    revoked_at=consent.revoked_at,
+                )
+            )
+
+    def revoke(self, user_id: str, client_id: str, now: datetime) -> bool:
+        c = t.consents
+        with write(self._engine) as conn:
+            result = conn.execute(
+                update(c)
+                .where(
+                    self._where(c),
+                    c.c.user_id == user_id,
+                    c.c.client_id == client_id,
+                    c.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=now)
+            )
+            return result.rowcount == 1
+
+    def list_for_user(self, user_id: str) -> list[Consent]:
+        c = t.consents
+        with read(self._engine) as conn:
+            rows = conn.execute(
+                select(c)
+                .where(self._where(c), c.c.user_id == user_id, c.c.revoked_at.is_(None))
+                .order_by(c.c.granted_at.desc())
+            ).all()
+        return [_consent(r) for r in rows]
+
+
+# --- codes -------------------------------------------------------------------------------------
+
+
+def _code(row: Row[Any]) -> AuthorizationCode:
+    return AuthorizationCode(
+        code_hash=row.code_hash,
+        client_id=row.client_id,
+        user_id=row.user_id,
+        redirect_uri=row.redirect_uri,
+        scopes=tuple(row.scopes),
+        audience=row.audience,
+        auth_time=row.auth_time,
+        expires_at=row.expires_at,
+        grant_id=row.grant_id,
+        code_challenge=row.code_challenge,
+        nonce=row.nonce,
+        session_id=row.session_id,
+        consumed_at=row.consumed_at,
+    )
+
+
+class _Codes(_Part):
+    def add(self, code: AuthorizationCode) -> None:
+        with write(self._engine) as conn:
+            conn.execute(
+                insert(t.authorization_codes).values(
+                    domain_id=self._domain,
+                    code_hash=code.code_hash,
+                    client_id=code.client_id,
+                    user_id=code.user_id,
+                    redirect_uri=code.redirect_uri,
+                    scopes=list(code.scopes),
+                    audience=code.audience,
+                    auth_time=code.auth_time,
+                    expires_at=code.expires_at,
+                    grant_id=code.grant_id,
+                    code_challenge=code.code_challenge,
+                    nonce=code.nonce,
+                    session_id=code.session_id,
+                    consumed_at=code.consumed_at,
+                )
+            )
+
+    def consume(self, code_hash: str, now: datetime) -> tuple[AuthorizationCode | None, bool]:
+        c = t.authorization_codes
+        with write(self._engine) as conn:
+            won = (
+                conn.execute(
+                    update(c)
+                    .where(
+                        self._where(c),
+                        c.c.code_hash == code_hash,
+                        c.c.consumed_at.is_(None),
+                        c.c.expires_at > now,
+                    )
+                    .values(consumed_at=now)
+                ).rowcount
+                == 1
+            )
+            row = conn.execute(select(c).where(self._where(c), c.c.code_hash == code_hash)).first()
+        return (_code(row) if row else None), won
+
+    def purge(self, now: datetime) -> int:
+        c = t.authorization_codes
+        with write(self._engine) as conn:
+            # Keep consumed codes until they expire: a replay must still be recognised.
+            return conn.execute(delete(c).where(self._where(c), c.c.expires_at <= now)).rowcount
+
+
+# --- grants and refresh tokens -----------------------------------------------------------------
+
+
+def _grant(row: Row[Any]) -> Grant:
+    return Grant(
+        grant_id=row.grant_id,
+        client_id=row.client_id,
+        user_id=row.user_id,
+        scopes=tuple(row.scopes),
+        audience=row.audience,
+        auth_time=row.auth_time,
+        created_at=row.created_at,
+        absolute_expiry=row.absolute_expiry,
+        session_id=row.session_id,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _refresh(row: Row[Any]) -> RefreshToken:
+    return RefreshToken(
+        token_hash=row.token_hash,
+        grant_id=row.grant_id,
+        issued_at=row.issued_at,
+        expires_at=row.expires_at,
+        parent_hash=row.parent_hash,
+        used_at=row.used_at,
+        successor_hash=row.successor_hash,
+    )
+
+
+def _refresh_values(token: RefreshToken) -> dict[str, Any]:
+    return {
+        "token_hash": token.token_hash,
+        "grant_id": token.grant_id,
+        "issued_at": token.issued_at,
+        "expires_at": token.expires_at,
+        "parent_hash": token.parent_hash,
+        "used_at": token.used_at,
+        "successor_hash": token.successor_hash,
+    }
+
+
+def _append_event(
+    conn: Connection,
+    domain: str,
+    kind: RevocationKind,
+    key: str,
+    not_before: datetime,
+    expires_at: datetime,
+    now: datetime,
+) -> int:
+    if conn.dialect.name == "postgresql":
+        # Serialise appends so sequence numbers become visible in order: a follower reading
+        # `seq > n` must never see n+2 commit before n+1.
+        conn.execute(text("SELECT pg_advisory_xact_lock(7462119)"))
+    result = conn.execute(
+        insert(t.revocation_events)
+        .values(
+            domain_id=domain,
+            kind=kind.value,
+            key=key,
+            not_before=not_before,
+            expires_at=expires_at,
+            created_at=now,
+        )
+        .returning(t.revocation_events.c.seq)
+    )
+    return int(result.scalar_one())
+
+
+def _revoke_grant(
+    conn: Connection, domain: str, grant_id: str, now: datetime, event_expires_at: datetime
+) -> bool:
+    g = t.grants
+    revoked = (
+        conn.execute(
+            update(g)
+            .where(g.c.domain_id == domain, g.c.grant_id == grant_id, g.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        ).rowcount
+        == 1
+    )
+    _append_event(conn, domain, RevocationKind.GRANT, grant_id, now, event_expires_at, now)
+    return revoked
+
+
+class _Grants(_Part):
+    def start(self, grant: Grant, refresh_token: RefreshToken | None) -> None:
+        with write(self._engine) as conn:
+            conn.execute(
+                insert(t.grants).values(
+                    domain_id=self._domain,
+                    grant_id=grant.grant_id,
+                    client_id=grant.client_id,
+                    user_id=grant.user_id,
+                    scopes=list(grant.scopes),
+                    audience=grant.audience,
+                    auth_time=grant.auth_time,
+                    created_at=grant.created_at,
+                    absolute_expiry=grant.absolute_expiry,
+                    session_id=grant.session_id,
+                    revoked_at=grant.revoked_at,
+                )
+            )
+            if refresh_token is not None:
+                conn.execute(
+                    insert(t.refresh_tokens).values(
+                        domain_id=self._domain, **_refresh_values(refresh_token)
+                    )
+                )
+
+    def get(self, grant_id: str) -> Grant | None:
+        g = t.grants
+        with read(self._engine) as conn:
+            row = conn.execute(select(g).where(self._where(g), g.c.grant_id == grant_id)).first()
+        return _grant(row) if row else None
+
+    def revoke(self, grant_id: str, now: datetime, event_expires_at: datetime) -> bool:
+        with write(self._engine) as conn:
+            return _revoke_grant(conn, self._domain, grant_id, now, event_expires_at)
+
+    def list_active(
+        self, now: datetime, *, user_id: str | None = None, client_id: str | None = None
+    ) -> list[Grant]:
+        g = t.grants
+        query = select(g).where(self._where(g), g.c.revoked_at.is_(None), g.c.absolute_expiry > now)
+        if user_id is not None:
+            query = query.where(g.c.user_id == user_id)
+        if client_id is not None:
+            query = query.where(g.c.client_id == client_id)
+        with read(self._engine) as conn:
+            rows = conn.execute(query.order_by(g.c.created_at.desc())).all()
+        return [_grant(r) for r in rows]
+
+
+class _RefreshTokens(_Part):
+    def get(self, token_hash: str) -> RefreshToken | None:
+        r = t.refresh_tokens
+        with read(self._engine) as conn:
+            row = conn.execute(
+                select(r).where(self._where(r), r.c.token_hash == token_hash)
+            ).first()
+        return _refresh(row) if row else None
+
+    def rotate(
+        self,
+        token_hash: str,
+        successor: RefreshToken,
+        now: datetime,
+        grace_seconds: float,
+        event_expires_at: datetime,
+    ) -> RotateResult:
+        r, g = t.refresh_tokens, t.grants
+        with write(self._engine) as conn:
+            row = conn.execute(
+                select(r).where(self._where(r), r.c.token_hash == token_hash)
+            ).first()
+            if row is None:
+                return RotateResult(RotateOutcome.INVALID)
+            grant_row = conn.execute(
+                select(g).where(self._where(g), g.c.grant_id == row.grant_id)
+            ).first()
+            grant = _grant(grant_row) if grant_row else None
+            if grant is None or grant.revoked_at is not None or grant.absolute_expiry <= now:
+                return RotateResult(RotateOutcome.INVALID, _refresh(row), grant)
+            won = (
+                conn.execute(
+                    update(r)
+                    .where(
+                        self._where(r),
+                        r.c.token_hash == token_hash,
+                        r.c.used_at.is_(None),
+                        r.c.expires_at > now,
+                    )
+                    .values(used_at=now, successor_hash=successor.token_hash)
+                ).rowcount
+                == 1
+            )
+            if won:
+                conn.execute(insert(r).values(domain_id=self._domain, **_refresh_values(successor)))
+                return RotateResult(RotateOutcome.ROTATED, _refresh(row), grant)
+            # Lost the race or used before: read the row as the winner left it.
+            token = _refresh(
+                conn.execute(select(r).where(self._where(r), r.c.token_hash == token_hash)).one()
+            )
+            if token.used_at is None:  # unused but past its inactivity expiry
+                return RotateResult(RotateOutcome.INVALID, token, grant)
+            in_grace = now - token.used_at < timedelta(seconds=grace_seconds)
+            if in_grace and token.successor_hash == successor.token_hash:
+                return RotateResult(RotateOutcome.RETRY, token, grant)
+            # RFC 9700 §4.14.2: reuse of a rotated token revokes the whole family.
+            _revoke_grant(conn, self._domain, grant.grant_id, now, event_expires_at)
+            return RotateResult(RotateOutcome.REPLAY, token, grant)
+
+    def purge(self, now: datetime) -> int:
+        r, g = t.refresh_tokens, t.grants
+        dead_grants = select(g.c.grant_id).where(
+            self._where(g), (g.c.revoked_at.is_not(None)) | (g.c.absolute_expiry <= now)
+        )
+        with write(self._engine) as conn:
+            count = conn.execute(
+                delete(r).where(
+                    self._where(r), (r.c.expires_at <= now) | r.c.grant_id.in_(dead_grants)
+                )
+            ).rowcount
+            conn.execute(delete(g).where(self._where(g), g.c.absolute_expiry <= now))
+            return count
+
+
+# --- revocation events -------------------------------------------------------------------------
+
+
+def _event(row: Row[Any]) -> RevocationEvent:
+    return RevocationEvent(
+        seq=row.seq,
+        kind=RevocationKind(row.kind),
+        key=row.key,
+        not_before=row.not_before,
+        expires_at=row.expires_at,
+        created_at=row.created_at,
+    )
+
+
+class _Revocations(_Part):
+    def append(
+        self,
+        kind: RevocationKind,
+        key: str,
+        not_before: datetime,
+        expires_at: datetime,
+        now: datetime,
+    ) -> int:
+        with write(self._engine) as conn:
+            return _append_event(conn, self._domain, kind, key, not_before, expires_at, now)
+
+    def since(self, seq: int, limit: int = 1000) -> list[RevocationEvent]:
+        e = t.revocation_events
+        with read(self._engine) as conn:
+            rows = conn.execute(
+                select(e).where(self._where(e), e.c.seq > seq).order_by(e.c.seq).limit(limit)
+            ).all()
+        return [_event(r) for r in rows]
+
+    def last_seq(self) -> int:
+        e = t.revocation_events
+        with read(self._engine) as conn:
+            value = conn.execute(select(func.max(e.c.seq)).where(self._where(e))).scalar()
+        return int(value or 0)
+
+    def purge(self, now: datetime) -> int:
+        e = t.revocation_events
+        with write(self._engine) as conn:
+            return conn.execute(delete(e).where(self._where(e), e.c.expires_at <= now)).rowcount
+
+
+# --- login throttle ----------------------------------------------------------------------------
+
+
+class _LoginThrottle(_Part):
+    def failures(self, key: str, since: datetime) -> int:
+        f = t.login_failures
+        with read(self._engine) as conn:
+            value = conn.execute(
+                select(func.count())
+                .select_from(f)
+                .where(self._where(f), f.c.key == key, f.c.at >= since)
+            ).scalar()
+        return int(value or 0)
+
+    def record_failure(self, key: str, now: datetime) -> None:
+        with write(self._engine) as conn:
+            conn.execute(insert(t.login_failures).values(domain_id=self._domain, key=key, at=now))
+
+    def clear(self, key: str) -> None:
+        f = t.login_failures
+        with write(self._engine) as conn:
+            conn.execute(delete(f).where(self._where(f), f.c.key == key))
+
+    def purge(self, before: datetime) -> int:
+        f = t.login_failures
+        with write(self._engine) as conn:
+            return conn.execute(delete(f).where(self._where(f), f.c.at < before)).rowcount
+
+
+# --- audit -------------------------------------------------------------------------------------
+
+
+def _audit(row: Row[Any]) -> AuditEvent:
+    return AuditEvent(
+        id=row.id,
+        type=row.type,
+        at=row.at,
+        actor=row.actor,
+        user_id=row.user_id,
+        client_id=row.client_id,
+        ip=row.ip,
+        details=dict(row.details),
+    )
+
+
+class _Audit(_Part):
+    def append(self, events: Sequence[AuditEvent]) -> None:
+        if not events:
+            return
+        with write(self._engine) as conn:
+            conn.execute(
+                insert(t.audit_events),
+                [
+                    {
+                        "domain_id": self._domain,
+                        "type": e.type,
+                        "at": e.at,
+                        "actor": e.actor,
+                        "user_id": e.user_id,
+                        "client_id": e.client_id,
+                        "ip": e.ip,
+                        "details": e.details,
+                    }
+                    for e in events
+                ],
+            )
+
+    def query(
+        self,
+        *,
+        type: str | None = None,
+        user_id: str | None = None,
+        client_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        a = t.audit_events
+        query = select(a).where(self._where(a))
+        if type is not None:
+            query = query.where(a.c.type == type)
+        if user_id is not None:
+            query = query.where(a.c.user_id == user_id)
+        if client_id is not None:
+            query = query.where(a.c.client_id == client_id)
+        if since is not None:
+            query = query.where(a.c.at >= since)
+        if until is not None:
+            query = query.where(a.c.at < until)
+        if before_id is not None:
+            query = query.where(a.c.id < before_id)
+        with read(self._engine) as conn:
+            rows = conn.execute(query.order_by(a.c.id.desc()).limit(limit)).all()
+        return [_audit(r) for r in rows]
+
+
+class SqlStore:
+    """The `Store` on a SQL database."""
+
+    def __init__(self, engine: Engine, domain_id: str = _DEFAULT_DOMAIN) -> None:
+        self.engine = engine
+        self.domain_id = domain_id
+        self.users = _Users(engine, domain_id)
+        self.clients = _Clients(engine, domain_id)
+        self.resources = _Resources(engine, domain_id)
+        self.keys = _Keys(engine, domain_id)
+        self.sessions = _Sessions(engine, domain_id)
+        self.consents = _Consents(engine, domain_id)
+        self.codes = _Codes(engine, domain_id)
+        self.grants = _Grants(engine, domain_id)
+        self.refresh_tokens = _RefreshTokens(engine, domain_id)
+        self.revocations = _Revocations(engine, domain_id)
+        self.login_throttle = _LoginThrottle(engine, domain_id)
+        self.audit = _Audit(engine, domain_id)
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        domain_id: str = _DEFAULT_DOMAIN,
+        *,
+        check_schema: bool = True,
+        pool_size: int = 10,
+    ) -> SqlStore:
+        """Connect; with `check_schema`, refuse a database that is not migrated to head."""
+        engine = make_engine(url, pool_size=pool_size)
+        if check_schema:
+            try:
+                ensure_current(engine)
+            except BaseException:
+                engine.dispose()
+                raise
+        return cls(engine, domain_id)
+
+    def ensure_domain(self, name: str, now: datetime) -> None:
+        d = t.domains
+        with write(self.engine) as conn:
+            if conn.execute(select(d.c.id).where(d.c.id == self.domain_id)).first() is None:
+                conn.execute(insert(d).values(id=self.domain_id, name=name, created_at=now))
+
+    def ping(self) -> None:
+        with read(self.engine) as conn:
+            conn.execute(text("SELECT 1"))
+
+    def close(self) -> None:
+        self.engine.dispose()

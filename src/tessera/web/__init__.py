@@ -1,0 +1,1 @@
+"""The ASGI application: thin adapters from HTTP to the protocol core."""

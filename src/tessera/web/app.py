@@ -1,0 +1,90 @@
+"""The identity domain's ASGI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tessera.config import load_settings
+from tessera.context import Context, open_context
+from tessera.store.protocols import StoreUnavailable
+from tessera.web.discovery import discovery_routes
+from tessera.web.health import health_routes
+from tessera.web.logs import RequestLogMiddleware, configure_logging, get_logger
+from tessera.web.proxy import ClientAddressMiddleware
+from tessera.web.responses import NO_STORE, json_response
+
+__all__ = ["build_app", "create_app"]
+
+
+def _lifespan(ctx: Context) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        ctx.close()
+
+    return lifespan
+
+
+def build_app(ctx: Context) -> Starlette:
+    """The application over an open context."""
+    log = get_logger("tessera.web")
+    routes = [
+        *discovery_routes(
+            ctx, set(), ["authorization_code", "refresh_token", "client_credentials"]
+        ),
+        *health_routes(ctx),
+    ]
+
+    async def store_unavailable(_: Request, exc: Exception) -> Response:
+        log.error("store_unavailable", error=str(exc))
+        return json_response(
+            {
+                "error": "temporarily_unavailable",
+                "error_description": "the identity domain's database is unavailable; retry later",
+            },
+            503,
+            headers={**NO_STORE, "Retry-After": "1"},
+        )
+
+    async def http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return json_response(
+            {
+                "error": "not_found" if exc.status_code == 404 else "invalid_request",
+                "error_description": exc.detail,
+            },
+            exc.status_code,
+        )
+
+    async def server_error(_: Request, exc: Exception) -> Response:
+        log.exception("unhandled_error", error_type=type(exc).__name__)
+        return json_response({"error": "server_error"}, 500, headers=NO_STORE)
+
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            StoreUnavailable: store_unavailable,
+            HTTPException: http_error,
+            Exception: server_error,
+        },
+        lifespan=_lifespan(ctx),
+    )
+    app.state.ctx = ctx
+    app.add_middleware(ClientAddressMiddleware, trusted_proxies=ctx.settings.trusted_proxies)
+    app.add_middleware(RequestLogMiddleware)
+    return app
+
+
+def create_app() -> Starlette:
+    """The uvicorn factory: configuration from the environment."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    ctx = open_context(settings, migrate=settings.is_sqlite)
+    ctx.keys.reload()
+    return build_app(ctx)

@@ -1,0 +1,38 @@
+"""Discovery (RFC 8414, OIDC Discovery) and the JWKS (RFC 7517) at Oracle's paths."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tessera.context import Context
+from tessera.domain.scopes import OIDC_SCOPES
+from tessera.oauth.metadata import build_metadata
+from tessera.web.responses import CORS_ANY, json_response
+
+__all__ = ["discovery_routes"]
+
+
+def discovery_routes(ctx: Context, endpoints: set[str], grant_types: list[str]) -> list[Route]:
+    def metadata() -> dict[str, object]:
+        scopes = sorted(OIDC_SCOPES)
+        for resource in ctx.store.resources.list():
+            scopes += [f"{resource.audience}{s}" for s in resource.scopes]
+        return build_metadata(ctx.settings.issuer, endpoints | {"jwks_uri"}, scopes, grant_types)
+
+    async def openid_configuration(_: Request) -> Response:
+        return json_response(metadata(), headers={**CORS_ANY, "Cache-Control": "max-age=300"})
+
+    async def jwks(_: Request) -> Response:
+        # Short caching: the next key is published before it signs, so clients keep up.
+        return json_response(
+            ctx.keys.jwks(),
+            headers={**CORS_ANY, "Cache-Control": "max-age=300"},
+        )
+
+    return [
+        Route("/.well-known/openid-configuration", openid_configuration, methods=["GET"]),
+        Route("/.well-known/oauth-authorization-server", openid_configuration, methods=["GET"]),
+        Route("/oauth2/v1/keys", jwks, methods=["GET"]),
+    ]
