@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import os
+import re
 import secrets
 import warnings
 from functools import cached_property
@@ -164,12 +165,23 @@ def _dev_secret_key(path: Path) -> str:
 def load_settings(**overrides: Any) -> Settings:
     """Read the environment; raise `ConfigError` with a readable message on a bad value."""
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"TESSERA_{'__'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(problems) from None
+        raise ConfigError("; ".join(_describe(err) for err in exc.errors())) from None
+    except SettingsError as exc:  # a value that does not parse, e.g. a list not written in JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        where = f"TESSERA_{field.group(1).upper()}" if field else "a TESSERA_ variable"
+        raise ConfigError(
+            f'{where}: cannot parse the value; write a list in JSON, such as ["10.0.0.1"]'
+        ) from None
+
+
+def _describe(err: Any) -> str:
+    """`TESSERA_FIELD: message`; errors of the whole model already name their variable."""
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if not err["loc"]:
+        return message
+    return f"TESSERA_{'__'.join(str(p) for p in err['loc']).upper()}: {message}"

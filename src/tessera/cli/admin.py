@@ -14,6 +14,7 @@ from tessera.manage import apps as app_rules
 from tessera.manage import resources as resource_rules
 from tessera.manage import users as user_rules
 from tessera.manage.revocation import revoke_subject
+from tessera.oauth.keyring import SUPPORTED_ALGS
 
 __all__ = ["admin_app"]
 
@@ -455,9 +456,11 @@ def keys_rotate(
     as_json: JsonOpt = False,
 ) -> None:
     """Promote the published next key, retire the current one, publish a new next key."""
+    if alg != "all" and alg not in SUPPORTED_ALGS:
+        fail(f"unknown algorithm {alg!r}: use {', '.join(SUPPORTED_ALGS)} or all", as_json)
     with open_domain(as_json) as ctx:
         ctx.keys.ensure()
-        algs = ["ES256", "RS256"] if alg == "all" else [alg]
+        algs = list(SUPPORTED_ALGS) if alg == "all" else [alg]
         rotated = [ctx.keys.rotate(a) for a in algs]
         result = [{"alg": a.alg, "active": a.kid, "next": n.kid} for a, n in rotated]
         emit(

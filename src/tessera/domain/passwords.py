@@ -42,6 +42,7 @@ _COMMON = frozenset(
         "1q2w3e4r5t6y",
     }
 )
+_PADDING = "0123456789!@#$%^&*?.,;:_- "
 # A fixed hash verified against when the user does not exist, so timing does not tell.
 _DUMMY_HASH = _HASHER.hash("tessera-dummy-password-for-timing")
 
@@ -58,7 +59,8 @@ def check_policy(password: str, *, username: str = "") -> None:
     if len(password) > _MAX_PASSWORD_LENGTH:
         raise WeakPassword(f"the password must have at most {_MAX_PASSWORD_LENGTH} characters")
     lowered = password.lower()
-    if lowered in _COMMON or len(set(password)) < 4:
+    # A common word padded with digits or symbols ("Password1234!") is still that word.
+    if lowered in _COMMON or lowered.strip(_PADDING) in _COMMON or len(set(password)) < 4:
         raise WeakPassword("the password is too common or too repetitive")
     if username and username.lower() in lowered:
         raise WeakPassword("the password must not contain the username")
@@ -69,11 +71,15 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
-    """Constant work whether or not the user exists (`password_hash=None`)."""
+    """Constant work whether or not the user exists (`password_hash=None`).
+
+    An empty hash is treated like a missing user: it never verifies (not even the dummy
+    password whose hash stands in for it).
+    """
     if len(password) > _MAX_PASSWORD_LENGTH:
         return False
     try:
-        return _HASHER.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _HASHER.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

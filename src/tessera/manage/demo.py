@@ -22,8 +22,8 @@ __all__ = ["DEMO_AUDIENCE", "DEMO_SCOPE", "bootstrap_demo"]
 
 DEMO_AUDIENCE = "https://integration.tessera.test"
 DEMO_SCOPE = "urn:opc:resource:consumer::all"
-_ADMIN = ("admin", "tessera-admin-demo")
-_USER = ("alice", "tessera-alice-demo")
+_ADMIN = ("admin", "Tessera-Demo-Root-2026")
+_USER = ("alice", "Wonderland-Demo-2026")
 
 
 def bootstrap_demo(

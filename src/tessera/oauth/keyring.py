@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from joserfc import jwt
-from joserfc.jwk import ECKey, RSAKey
+from joserfc.jwk import ECKey, KeySet, RSAKey
 
 from tessera.domain.model import KeyState, SigningKey
 from tessera.store.protocols import KeyStore
@@ -61,6 +61,7 @@ class KeyRing:
         self._keys: list[SigningKey] = []
         self._private: dict[str, _PrivateKey] = {}
         self._jwks: dict[str, Any] = {"keys": []}
+        self._keyset = KeySet([])
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -152,6 +153,7 @@ class KeyRing:
             self._keys = keys
             self._private = private
             self._jwks = {"keys": [k.public_jwk for k in keys]}
+            self._keyset = KeySet.import_key_set(self._jwks)  # type: ignore[arg-type]
             self._loaded_at = time.monotonic()
 
     def _fresh(self) -> None:
@@ -178,6 +180,11 @@ class KeyRing:
         """The public JWK Set: NEXT, ACTIVE and unexpired RETIRED keys."""
         self._fresh()
         return self._jwks
+
+    def verification_keys(self) -> KeySet:
+        """The published public keys, for verifying our own tokens."""
+        self._fresh()
+        return self._keyset
 
     def public_keys(self) -> list[dict[str, Any]]:
         return list(self.jwks()["keys"])

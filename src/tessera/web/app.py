@@ -4,29 +4,38 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
 
 from tessera.config import load_settings
 from tessera.context import Context, open_context
 from tessera.store.protocols import StoreUnavailable
+from tessera.web.browser import browser_routes
 from tessera.web.discovery import discovery_routes
 from tessera.web.health import health_routes
 from tessera.web.logs import RequestLogMiddleware, configure_logging, get_logger
+from tessera.web.protocol import protocol_routes
 from tessera.web.proxy import ClientAddressMiddleware
 from tessera.web.responses import NO_STORE, json_response
+from tessera.web.services import Services, build_services
 
 __all__ = ["build_app", "create_app"]
 
+_STATIC = Path(__file__).parent / "static"
 
-def _lifespan(ctx: Context) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+
+def _lifespan(svc: Services) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
-        ctx.close()
+        svc.audit.close()
+        svc.ctx.close()
 
     return lifespan
 
@@ -34,11 +43,23 @@ def _lifespan(ctx: Context) -> Callable[[Starlette], AbstractAsyncContextManager
 def build_app(ctx: Context) -> Starlette:
     """The application over an open context."""
     log = get_logger("tessera.web")
+    svc = build_services(ctx)
+    endpoints = {
+        "authorization_endpoint",
+        "token_endpoint",
+        "revocation_endpoint",
+        "introspection_endpoint",
+        "userinfo_endpoint",
+        "end_session_endpoint",
+    }
     routes = [
         *discovery_routes(
-            ctx, set(), ["authorization_code", "refresh_token", "client_credentials"]
+            ctx, endpoints, ["authorization_code", "refresh_token", "client_credentials"]
         ),
+        *protocol_routes(svc),
+        *browser_routes(svc),
         *health_routes(ctx),
+        Mount("/static", StaticFiles(directory=_STATIC), name="static"),
     ]
 
     async def store_unavailable(_: Request, exc: Exception) -> Response:
@@ -73,7 +94,7 @@ def build_app(ctx: Context) -> Starlette:
             HTTPException: http_error,
             Exception: server_error,
         },
-        lifespan=_lifespan(ctx),
+        lifespan=_lifespan(svc),
     )
     app.state.ctx = ctx
     app.add_middleware(ClientAddressMiddleware, trusted_proxies=ctx.settings.trusted_proxies)

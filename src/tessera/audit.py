@@ -1,0 +1,103 @@
+"""The audit sink: events go through a bounded in-process queue, flushed to the store at least
+every 100 ms and at shutdown, so request paths never wait on an audit write (ARCHITECTURE.md,
+"Hot-path budget"). Details must never hold a secret or a token value.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from tessera.domain.model import AuditEvent
+from tessera.store.protocols import AuditStore, StoreError
+
+__all__ = ["AuditSink"]
+
+_FORBIDDEN_KEYS = frozenset(
+    {
+        "password",
+        "token",
+        "access_token",
+        "refresh_token",
+        "code",
+        "client_secret",
+        "id_token",
+        "code_verifier",
+    }
+)
+
+
+class AuditSink:
+    def __init__(
+        self,
+        store: AuditStore,
+        clock: Callable[[], datetime],
+        *,
+        interval: float = 0.1,
+        capacity: int = 10000,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._queue: queue.Queue[AuditEvent] = queue.Queue(maxsize=capacity)
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tessera-audit", daemon=True)
+        self._thread.start()
+        self.dropped = 0
+
+    def record(
+        self,
+        type: str,
+        *,
+        actor: str | None = None,
+        user_id: str | None = None,
+        client_id: str | None = None,
+        ip: str | None = None,
+        **details: Any,
+    ) -> None:
+        leaked = _FORBIDDEN_KEYS & details.keys()
+        if leaked:
+            raise ValueError(f"audit details must not hold secrets: {sorted(leaked)}")
+        event = AuditEvent(
+            type=type,
+            at=self._clock(),
+            actor=actor,
+            user_id=user_id,
+            client_id=client_id,
+            ip=ip,
+            details=details,
+        )
+        try:
+            self._queue.put_nowait(event)
+        except queue.Full:
+            self.dropped += 1
+
+    def flush(self) -> None:
+        batch: list[AuditEvent] = []
+        while True:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        if batch:
+            try:
+                self._store.append(batch)
+            except StoreError:
+                # Put them back for the next flush, as far as there is room.
+                for event in batch:
+                    try:
+                        self._queue.put_nowait(event)
+                    except queue.Full:
+                        self.dropped += 1
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.flush()

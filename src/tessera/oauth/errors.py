@@ -1,0 +1,121 @@
+"""Protocol errors: RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, OIDC Core §3.1.2.6.
+
+Each error carries its `error` code, HTTP status and a public description. One renderer (in
+`tessera.web`) turns them into the JSON body, the error redirect or `WWW-Authenticate`; internal
+detail never reaches a client.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDenied",
+    "ConsentRequired",
+    "InsufficientScope",
+    "InvalidClient",
+    "InvalidGrant",
+    "InvalidRequest",
+    "InvalidScope",
+    "InvalidTarget",
+    "InvalidToken",
+    "LoginRequired",
+    "OAuthError",
+    "TemporarilyUnavailable",
+    "UnauthorizedClient",
+    "UnsupportedGrantType",
+    "UnsupportedResponseType",
+    "UnsupportedTokenType",
+]
+
+
+class OAuthError(Exception):
+    error = "server_error"
+    status = 400
+
+    def __init__(self, description: str = "") -> None:
+        super().__init__(description or self.error)
+        self.description = description
+
+    def body(self) -> dict[str, str]:
+        out = {"error": self.error}
+        if self.description:
+            out["error_description"] = self.description
+        return out
+
+
+class InvalidRequest(OAuthError):
+    error = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    """RFC 6749 §5.2: 401 with `WWW-Authenticate` when the client tried to authenticate."""
+
+    error = "invalid_client"
+    status = 401
+
+
+class InvalidGrant(OAuthError):
+    error = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+
+
+class UnsupportedResponseType(OAuthError):
+    error = "unsupported_response_type"
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+
+
+class InvalidTarget(OAuthError):
+    """RFC 8707 §2."""
+
+    error = "invalid_target"
+
+
+class AccessDenied(OAuthError):
+    error = "access_denied"
+    status = 403
+
+
+class LoginRequired(OAuthError):
+    error = "login_required"
+
+
+class ConsentRequired(OAuthError):
+    error = "consent_required"
+
+
+class UnsupportedTokenType(OAuthError):
+    """RFC 7009 §2.2.1."""
+
+    error = "unsupported_token_type"
+
+
+class TemporarilyUnavailable(OAuthError):
+    error = "temporarily_unavailable"
+    status = 503
+
+
+class InvalidToken(OAuthError):
+    """RFC 6750 §3.1."""
+
+    error = "invalid_token"
+    status = 401
+
+
+class InsufficientScope(OAuthError):
+    """RFC 6750 §3.1: 403 naming the scope needed."""
+
+    error = "insufficient_scope"
+    status = 403
+
+    def __init__(self, description: str = "", scope: str = "") -> None:
+        super().__init__(description)
+        self.scope = scope

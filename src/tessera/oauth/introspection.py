@@ -1,0 +1,91 @@
+"""Token introspection, RFC 7662.
+
+Answers from the same revocation state that resource servers follow: a token is active only if
+its signature, issuer and expiry hold and no `jti`, grant (`sid`) or subject cut-off event
+covers it (Keycloak CVE-2026-8922 ignored subject-wide revocations here). Refresh tokens are
+active while unused, unexpired and of a live grant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from tessera.domain.hashing import sha256_b64
+from tessera.oauth import errors
+from tessera.oauth.revocation_state import RevocationState
+from tessera.oauth.tokens import InvalidOwnToken, TokenIssuer
+from tessera.store.protocols import Store
+
+__all__ = ["introspect"]
+
+_INACTIVE: dict[str, Any] = {"active": False}
+_CLAIMS = (
+    "scope",
+    "client_id",
+    "sub",
+    "aud",
+    "iss",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "sub_type",
+    "user_id",
+    "user_displayname",
+    "sid",
+    "auth_time",
+)
+
+
+def introspect(
+    form: Mapping[str, str],
+    store: Store,
+    issuer: TokenIssuer,
+    revocations: RevocationState,
+    now: datetime,
+) -> dict[str, Any]:
+    token = form.get("token")
+    if not token:
+        raise errors.InvalidRequest("token is required")  # RFC 7662 §2.1
+    hint = form.get("token_type_hint")
+    if token.count(".") == 2 and hint != "refresh_token":
+        return _access_token(token, issuer, revocations, now)
+    if len(token) <= 256:
+        return _refresh_token(token, store, now)
+    return _INACTIVE
+
+
+def _access_token(
+    token: str, issuer: TokenIssuer, revocations: RevocationState, now: datetime
+) -> dict[str, Any]:
+    try:
+        claims = issuer.verify_own(token, int(now.timestamp()))
+    except InvalidOwnToken:
+        return _INACTIVE
+    revocations.sync()  # see revocations made on any node a moment ago
+    if revocations.revoked(claims):
+        return _INACTIVE
+    body = {"active": True, "token_type": "Bearer"}
+    body.update({k: claims[k] for k in _CLAIMS if k in claims})
+    return body
+
+
+def _refresh_token(token: str, store: Store, now: datetime) -> dict[str, Any]:
+    row = store.refresh_tokens.get(sha256_b64(token))
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        return _INACTIVE
+    grant = store.grants.get(row.grant_id)
+    if grant is None or grant.revoked_at is not None or grant.absolute_expiry <= now:
+        return _INACTIVE
+    return {
+        "active": True,
+        "token_type": "refresh_token",
+        "client_id": grant.client_id,
+        "sub": grant.user_id,
+        "scope": " ".join(grant.scopes),
+        "exp": int(row.expires_at.timestamp()),
+        "iat": int(row.issued_at.timestamp()),
+        "sid": grant.grant_id,
+    }

@@ -1,0 +1,523 @@
+"""The browser side of the authorization code flow: authorize, login, consent, logout.
+
+RFC 6749 §4.1.1-§4.1.2, OIDC Core §3.1.2 (prompt, max_age), RFC 9207 (`iss` on every
+authorization response), OIDC RP-Initiated Logout 1.0. SECURITY.md items 1-10 and 29 are enforced
+here: error pages instead of unvalidated redirects, 303 after POSTs, CSRF tokens bound to the
+browser, anti-framing headers, session cookies HttpOnly and SameSite=Lax, login throttling.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from hashlib import sha256
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from tessera.domain.hashing import new_token, sha256_b64
+from tessera.domain.model import BrowserSession, Consent, User
+from tessera.domain.passwords import hash_password, needs_rehash, verify_password
+from tessera.oauth import errors
+from tessera.oauth.authorize import (
+    AuthorizationError,
+    AuthorizationRequest,
+    UnsafeToRedirect,
+    issue_code,
+    redirect_with,
+    validate_authorization_request,
+)
+from tessera.oauth.tokens import InvalidOwnToken
+from tessera.web.forms import Params, parse_params, read_form, read_query
+from tessera.web.services import Services
+
+__all__ = ["browser_routes"]
+
+SESSION_COOKIE = "tessera_session"
+BROWSER_COOKIE = "tessera_bid"
+_SCOPE_WORDS = {
+    "openid": ("Verify your identity", "Confirm who you are with your account."),
+    "profile": ("See your profile", "Your name and username."),
+    "email": ("See your email address", "The email address of your account."),
+    "offline_access": ("Stay connected", "Keep access while you are not using the app."),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    label: str
+    description: str
+
+
+def _client_ip(request: Request) -> str:
+    value = request.scope.get("state", {}).get("client_ip")
+    return value if isinstance(value, str) else "unknown"
+
+
+def _origin(uri: str) -> str | None:
+    parts = urlsplit(uri)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return None
+
+
+def _page_headers(form_targets: list[str | None] | None = None) -> dict[str, str]:
+    """SECURITY.md item 8: no framing, no referrer, nothing third-party."""
+    targets = " ".join(["'self'", *[t for t in (form_targets or []) if t]])
+    return {
+        "Content-Security-Policy": (
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+            f"form-action {targets}; frame-ancestors 'none'; base-uri 'none'"
+        ),
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+    }
+
+
+def browser_routes(svc: Services) -> list[Route]:
+    ctx = svc.ctx
+    settings = ctx.settings
+
+    # --- rendering ------------------------------------------------------------------------------
+
+    def page(
+        name: str, status: int = 200, form_targets: list[str | None] | None = None, **values: Any
+    ) -> HTMLResponse:
+        html = svc.templates.get_template(name).render(**values)
+        return HTMLResponse(html, status_code=status, headers=_page_headers(form_targets))
+
+    def error_page(
+        request: Request, title: str, message: str, status: int = 400, hint: str | None = None
+    ) -> HTMLResponse:
+        return page(
+            "error.html",
+            status,
+            title=title,
+            message=message,
+            hint=hint,
+            request_id=request.scope.get("state", {}).get("request_id"),
+        )
+
+    def redirect(location: str, status: int = 303) -> RedirectResponse:
+        return RedirectResponse(
+            location,
+            status_code=status,
+            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        )
+
+    def error_redirect(exc: AuthorizationError, status: int) -> RedirectResponse:
+        values = {**exc.error.body(), "state": exc.state, "iss": settings.issuer}
+        return redirect(redirect_with(exc.redirect_uri, values), status)
+
+    # --- cookies and CSRF -----------------------------------------------------------------------
+
+    def set_cookie(response: Response, name: str, value: str, max_age: int | None) -> None:
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=svc.secure_cookies,
+        )
+
+    def csrf(purpose: str, binding: str) -> str:
+        return hmac.new(svc.csrf_key, f"{purpose}:{binding}".encode(), sha256).hexdigest()
+
+    def csrf_ok(purpose: str, binding: str | None, presented: str | None) -> bool:
+        if not binding or not presented:
+            return False
+        return hmac.compare_digest(csrf(purpose, binding), presented)
+
+    def current_session(request: Request, now: datetime) -> tuple[BrowserSession, User] | None:
+        raw = request.cookies.get(SESSION_COOKIE)
+        if not raw or len(raw) > 128:
+            return None
+        session = ctx.store.sessions.get(sha256_b64(raw))
+        if session is None or session.ended_at is not None or session.expires_at <= now:
+            return None
+        user = ctx.store.users.get(session.user_id)
+        if user is None or not user.active or user.password_changed_at > session.auth_time:
+            return None
+        return session, user
+
+    # --- the decision after validation ----------------------------------------------------------
+
+    def proceed(
+        request: Request, req: AuthorizationRequest, authz: str, now: datetime, status: int
+    ) -> Response:
+        found = current_session(request, now)
+        login_needed = (
+            found is None
+            or "login" in req.prompt
+            or (
+                req.max_age is not None and (now - found[0].auth_time).total_seconds() > req.max_age
+            )
+        )
+        if login_needed:
+            if "none" in req.prompt:  # OIDC Core §3.1.2.6
+                raise AuthorizationError(
+                    errors.LoginRequired("the user is not signed in"), req.redirect_uri, req.state
+                )
+            return login_page(request, req, authz, username=req.login_hint or "")
+        assert found is not None
+        session, user = found
+        consent = ctx.store.consents.get(user.id, req.client.client_id)
+        consented = req.client.first_party or (
+            consent is not None
+            and consent.revoked_at is None
+            and set(req.scopes) <= set(consent.scopes)
+        )
+        if "consent" in req.prompt or not consented:
+            if "none" in req.prompt:
+                raise AuthorizationError(
+                    errors.ConsentRequired("the user has not consented"),
+                    req.redirect_uri,
+                    req.state,
+                )
+            return consent_page(req, authz, session, user)
+        return success(request, req, session, user, now, status)
+
+    def success(
+        request: Request,
+        req: AuthorizationRequest,
+        session: BrowserSession,
+        user: User,
+        now: datetime,
+        status: int,
+    ) -> Response:
+        code = issue_code(
+            ctx.store.codes,
+            req,
+            user_id=user.id,
+            auth_time=session.auth_time,
+            session_id=session.id_hash,
+            now=now,
+            ttl_seconds=settings.code_ttl,
+        )
+        svc.audit.record(
+            "authorize.code_issued",
+            user_id=user.id,
+            client_id=req.client.client_id,
+            ip=_client_ip(request),
+        )
+        values = {"code": code, "state": req.state, "iss": settings.issuer}
+        return redirect(redirect_with(req.redirect_uri, values), status)
+
+    def login_page(
+        request: Request,
+        req: AuthorizationRequest | None,
+        authz: str,
+        username: str = "",
+        error: str | None = None,
+        locked: bool = False,
+        status: int = 200,
+    ) -> Response:
+        bid = request.cookies.get(BROWSER_COOKIE)
+        fresh = not bid or len(bid) > 128
+        if fresh:
+            bid = new_token(16)
+        assert bid is not None
+        response = page(
+            "login.html",
+            status,
+            form_targets=[_origin(req.redirect_uri) if req else None],
+            app_name=req.client.name if req else None,
+            form_action="/oauth2/v1/login",
+            authz=authz,
+            csrf_token=csrf("login", bid),
+            username=username[:200],
+            error=error,
+            locked=locked,
+        )
+        if fresh:
+            set_cookie(response, BROWSER_COOKIE, bid, None)
+        return response
+
+    def consent_page(
+        req: AuthorizationRequest, authz: str, session: BrowserSession, user: User
+    ) -> Response:
+        return page(
+            "consent.html",
+            form_targets=[_origin(req.redirect_uri)],
+            app_name=req.client.name,
+            user_display_name=user.display_name,
+            username=user.username,
+            scopes=describe_scopes(req),
+            redirect_host=urlsplit(req.redirect_uri).netloc or req.redirect_uri,
+            form_action="/oauth2/v1/consent",
+            authz=authz,
+            csrf_token=csrf("consent", session.csrf_secret),
+        )
+
+    def describe_scopes(req: AuthorizationRequest) -> list[_Scope]:
+        out = [_Scope(*_SCOPE_WORDS[s]) for s in req.scopes if s in _SCOPE_WORDS]
+        resource = svc.resource_by_audience(req.audience) if req.audience else None
+        for scope in req.resource_scopes:
+            name = scope[len(req.audience or "") :]
+            label = f"Use {resource.name}" if resource else "Use an API"
+            out.append(_Scope(label, f"Call {req.audience} on your behalf ({name})."))
+        return out
+
+    def validate(params: Params) -> AuthorizationRequest:
+        return validate_authorization_request(
+            params, params.duplicated, svc.client, svc.resource_list()
+        )
+
+    # --- endpoints ------------------------------------------------------------------------------
+
+    async def authorize(request: Request) -> Response:
+        status = 302 if request.method == "GET" else 303
+        try:
+            params = read_query(request) if request.method == "GET" else await read_form(request)
+        except errors.OAuthError as exc:
+            return error_page(request, "Invalid request", exc.description)
+
+        def work() -> Response:
+            now = ctx.clock()
+            try:
+                req = validate(params)
+                return proceed(request, req, urlencode(params), now, status)
+            except UnsafeToRedirect as exc:
+                return error_page(request, exc.title, exc.message)
+            except AuthorizationError as exc:
+                return error_redirect(exc, status)
+
+        return await run_in_threadpool(work)
+
+    async def login(request: Request) -> Response:
+        try:
+            form = await read_form(request)
+        except errors.OAuthError as exc:
+            return error_page(request, "Invalid request", exc.description)
+
+        def work() -> Response:
+            now = ctx.clock()
+            authz = form.get("authz", "")
+            try:
+                params = parse_params(authz)
+                req = validate(params)
+            except (UnsafeToRedirect, AuthorizationError, errors.OAuthError):
+                return error_page(
+                    request,
+                    "Sign-in expired",
+                    "This sign-in request is not valid any more.",
+                    hint="Go back to the application and start again.",
+                )
+            if form.duplicated or not csrf_ok(
+                "login", request.cookies.get(BROWSER_COOKIE), form.get("csrf_token")
+            ):
+                svc.audit.record("login.csrf_refused", ip=_client_ip(request))
+                return error_page(
+                    request,
+                    "Sign-in refused",
+                    "The sign-in form was not sent from this browser's page.",
+                    status=403,
+                    hint="Reload the application and try again.",
+                )
+            username = form.get("username", "").strip()[:200]
+            password = form.get("password", "")
+            ip = _client_ip(request)
+            lock = throttled(username, ip, now)
+            if lock:
+                svc.audit.record("login.locked", ip=ip, username=username)
+                return login_page(request, req, authz, username, lock, locked=True, status=429)
+            user = ctx.store.users.get_by_username(username) if username else None
+            ok = verify_password(user.password_hash if user else None, password)
+            if not ok or user is None or not user.active:
+                record_failure(username, ip, now)
+                svc.audit.record(
+                    "login.failure", user_id=user.id if user else None, ip=ip, username=username
+                )
+                return login_page(
+                    request,
+                    req,
+                    authz,
+                    username,
+                    "The username or password is incorrect.",
+                    status=401,
+                )
+            ctx.store.login_throttle.clear(f"pair:{username.lower()}|{ip}")
+            if needs_rehash(user.password_hash):
+                ctx.store.users.update(replace(user, password_hash=hash_password(password)))
+            raw = new_token(32)
+            session = BrowserSession(
+                id_hash=sha256_b64(raw),
+                user_id=user.id,
+                auth_time=now,
+                expires_at=now + timedelta(seconds=settings.session_ttl),
+                csrf_secret=new_token(16),
+            )
+            old = request.cookies.get(SESSION_COOKIE)
+            if old and len(old) <= 128:
+                ctx.store.sessions.end(sha256_b64(old), now)  # no session fixation
+            ctx.store.sessions.add(session)
+            svc.audit.record(
+                "login.success", user_id=user.id, client_id=req.client.client_id, ip=ip
+            )
+            # The user just authenticated: drop what asked for it, or we would ask again.
+            again = {k: v for k, v in params.items() if k not in ("max_age",)}
+            if "prompt" in again:
+                rest = " ".join(p for p in again["prompt"].split() if p != "login")
+                again.pop("prompt")
+                if rest:
+                    again["prompt"] = rest
+            response = redirect("/oauth2/v1/authorize?" + urlencode(again), 303)
+            set_cookie(response, SESSION_COOKIE, raw, settings.session_ttl)
+            return response
+
+        return await run_in_threadpool(work)
+
+    def throttled(username: str, ip: str, now: datetime) -> str | None:
+        """SECURITY.md item 29: per account+address, per account, per address; all expire."""
+        since = now - timedelta(seconds=settings.login_failure_window)
+        throttle = ctx.store.login_throttle
+        minutes = max(1, settings.login_failure_window // 60)
+        if throttle.failures(f"ip:{ip}", since) >= settings.login_max_failures_per_address:
+            return f"Too many failed sign-ins from your network. Try again in {minutes} minutes."
+        name = username.lower()
+        if name and (
+            throttle.failures(f"pair:{name}|{ip}", since) >= settings.login_max_failures
+            or throttle.failures(f"acct:{name}", since) >= 10 * settings.login_max_failures
+        ):
+            return f"Too many failed sign-ins for this account. Try again in {minutes} minutes."
+        return None
+
+    def record_failure(username: str, ip: str, now: datetime) -> None:
+        throttle = ctx.store.login_throttle
+        throttle.record_failure(f"ip:{ip}", now)
+        if username:
+            throttle.record_failure(f"pair:{username.lower()}|{ip}", now)
+            throttle.record_failure(f"acct:{username.lower()}", now)
+
+    async def consent(request: Request) -> Response:
+        try:
+            form = await read_form(request)
+        except errors.OAuthError as exc:
+            return error_page(request, "Invalid request", exc.description)
+
+        def work() -> Response:
+            now = ctx.clock()
+            authz = form.get("authz", "")
+            try:
+                params = parse_params(authz)
+                req = validate(params)
+            except (UnsafeToRedirect, AuthorizationError, errors.OAuthError):
+                return error_page(
+                    request,
+                    "Request expired",
+                    "This authorization request is not valid any more.",
+                    hint="Go back to the application and start again.",
+                )
+            found = current_session(request, now)
+            if found is None:
+                return login_page(request, req, authz)
+            session, user = found
+            if form.duplicated or not csrf_ok(
+                "consent", session.csrf_secret, form.get("csrf_token")
+            ):
+                svc.audit.record("consent.csrf_refused", user_id=user.id, ip=_client_ip(request))
+                return error_page(
+                    request,
+                    "Request refused",
+                    "The consent form was not sent from this browser's page.",
+                    status=403,
+                )
+            decision = form.get("decision")
+            if decision == "deny":
+                svc.audit.record(
+                    "consent.denied",
+                    user_id=user.id,
+                    client_id=req.client.client_id,
+                    ip=_client_ip(request),
+                )
+                denied = AuthorizationError(
+                    errors.AccessDenied("the user denied the request"), req.redirect_uri, req.state
+                )
+                return error_redirect(denied, 303)
+            if decision != "allow":
+                return error_page(request, "Invalid request", "Choose Allow or Deny.")
+            previous = ctx.store.consents.get(user.id, req.client.client_id)
+            kept = previous.scopes if previous and previous.revoked_at is None else ()
+            ctx.store.consents.put(
+                Consent(
+                    user.id, req.client.client_id, tuple(dict.fromkeys((*kept, *req.scopes))), now
+                )
+            )
+            svc.audit.record(
+                "consent.granted",
+                user_id=user.id,
+                client_id=req.client.client_id,
+                ip=_client_ip(request),
+                scopes=list(req.scopes),
+            )
+            return success(request, req, session, user, now, 303)
+
+        return await run_in_threadpool(work)
+
+    async def logout(request: Request) -> Response:
+        try:
+            params = read_query(request) if request.method == "GET" else await read_form(request)
+        except errors.OAuthError as exc:
+            return error_page(request, "Invalid request", exc.description)
+
+        def work() -> Response:
+            now = ctx.clock()
+            target = params.get("post_logout_redirect_uri")
+            client_id = params.get("client_id")
+            hint = params.get("id_token_hint")
+            if hint:
+                try:
+                    claims = svc.issuer.verify_own(
+                        hint, int(now.timestamp()), typ=None, check_exp=False
+                    )
+                    client_id = client_id or str(claims.get("aud"))
+                except InvalidOwnToken:
+                    return error_page(
+                        request,
+                        "Invalid sign-out request",
+                        "The sign-out request carries an invalid id_token_hint.",
+                    )
+            location = None
+            if target is not None:
+                client = svc.client(client_id) if client_id else None
+                # SECURITY.md item 4: only a registered post-logout URI, exactly.
+                if client is None or target not in client.post_logout_redirect_uris:
+                    return error_page(
+                        request,
+                        "Invalid sign-out request",
+                        "The application asked to send you to an address it has not registered.",
+                    )
+                location = redirect_with(target, {"state": params.get("state")})
+            raw = request.cookies.get(SESSION_COOKIE)
+            if raw and len(raw) <= 128:
+                session = ctx.store.sessions.get(sha256_b64(raw))
+                ctx.store.sessions.end(sha256_b64(raw), now)
+                if session is not None:
+                    svc.audit.record("logout", user_id=session.user_id, ip=_client_ip(request))
+            response: Response = (
+                redirect(location, 303)
+                if location
+                else page("logged_out.html", message="You have been signed out.")
+            )
+            response.delete_cookie(
+                SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=svc.secure_cookies
+            )
+            return response
+
+        return await run_in_threadpool(work)
+
+    return [
+        Route("/oauth2/v1/authorize", authorize, methods=["GET", "POST"]),
+        Route("/oauth2/v1/login", login, methods=["POST"]),
+        Route("/oauth2/v1/consent", consent, methods=["POST"]),
+        Route("/oauth2/v1/userlogout", logout, methods=["GET", "POST"]),
+    ]

@@ -1,0 +1,158 @@
+"""HTTP adapters for the token, introspection, revocation and userinfo endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tessera.oauth import errors
+from tessera.oauth.client_auth import authenticate_client
+from tessera.oauth.introspection import introspect
+from tessera.oauth.revocation import revoke
+from tessera.oauth.token import user_claims
+from tessera.oauth.tokens import InvalidOwnToken
+from tessera.web.bearer import bearer_token
+from tessera.web.errors import oauth_error_response
+from tessera.web.forms import Params, read_form
+from tessera.web.responses import CORS_ANY, NO_STORE, json_response
+from tessera.web.services import Services
+
+__all__ = ["protocol_routes"]
+
+_CORS_PREFLIGHT = {
+    **CORS_ANY,
+    "Access-Control-Allow-Methods": "GET, POST",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Max-Age": "600",
+}
+
+
+def _client_ip(request: Request) -> str | None:
+    value = request.scope.get("state", {}).get("client_ip")
+    return value if isinstance(value, str) else None
+
+
+def protocol_routes(svc: Services) -> list[Route]:
+    ctx = svc.ctx
+
+    def _authenticate(request: Request, form: Params, allow_public: bool) -> Any:
+        if form.duplicated:
+            raise errors.InvalidRequest(f"repeated parameter: {sorted(form.duplicated)[0]}")
+        return authenticate_client(
+            request.headers.get("authorization"),
+            form,
+            svc.client,
+            ctx.secret_pepper,
+            ctx.clock(),
+            allow_public=allow_public,
+        )
+
+    async def token(request: Request) -> Response:
+        form = Params([])
+        try:
+            form = await read_form(request)
+            body = await run_in_threadpool(
+                svc.token_endpoint.handle,
+                request.headers.get("authorization"),
+                form,
+                form.duplicated,
+            )
+        except errors.OAuthError as exc:
+            if exc.error in ("invalid_grant", "invalid_client"):
+                svc.audit.record(
+                    "token.refused",
+                    ip=_client_ip(request),
+                    error=exc.error,
+                    grant_type=_safe(form.get("grant_type")),
+                    reason=exc.description,
+                )
+            return oauth_error_response(exc)
+        svc.audit.record(
+            "token.issued", ip=_client_ip(request), grant_type=_safe(form.get("grant_type"))
+        )
+        return json_response(body, headers={**NO_STORE, **CORS_ANY})
+
+    async def introspection(request: Request) -> Response:
+        try:
+            form = await read_form(request)
+
+            def work() -> dict[str, Any]:
+                _authenticate(request, form, allow_public=False)  # RFC 7662 §2.1
+                return introspect(form, ctx.store, svc.issuer, svc.revocations, ctx.clock())
+
+            body = await run_in_threadpool(work)
+        except errors.OAuthError as exc:
+            return oauth_error_response(exc)
+        return json_response(body, headers=NO_STORE)
+
+    async def revocation(request: Request) -> Response:
+        try:
+            form = await read_form(request)
+
+            def work() -> None:
+                client = _authenticate(request, form, allow_public=True)
+                now = ctx.clock()
+                revoke(
+                    client, form, ctx.store, svc.issuer, now, svc.token_endpoint._event_expiry(now)
+                )
+                svc.audit.record(
+                    "token.revoked",
+                    client_id=client.client_id,
+                    ip=_client_ip(request),
+                    hint=form.get("token_type_hint"),
+                )
+
+            await run_in_threadpool(work)
+        except errors.OAuthError as exc:
+            return oauth_error_response(exc)
+        return Response(status_code=200, headers={**NO_STORE, **CORS_ANY})
+
+    async def userinfo(request: Request) -> Response:
+        try:
+            value = bearer_token(request)
+
+            def work() -> dict[str, Any]:
+                now = ctx.clock()
+                try:
+                    claims = svc.issuer.verify_own(value, int(now.timestamp()))
+                except InvalidOwnToken:
+                    raise errors.InvalidToken("the access token is invalid or expired") from None
+                svc.revocations.sync()
+                if svc.revocations.revoked(claims):
+                    raise errors.InvalidToken("the access token was revoked")
+                if (
+                    claims.get("sub_type") != "user"
+                    or "openid" not in str(claims.get("scope", "")).split()
+                ):
+                    raise errors.InsufficientScope("the token lacks the openid scope", "openid")
+                user = ctx.store.users.get(str(claims["sub"]))
+                if user is None or not user.active:
+                    raise errors.InvalidToken("the user is no longer active")
+                scopes = tuple(str(claims.get("scope", "")).split())
+                return {"sub": user.id, **user_claims(user, scopes)}
+
+            body = await run_in_threadpool(work)
+        except errors.OAuthError as exc:
+            return oauth_error_response(exc, bearer=True)
+        return json_response(body, headers={**NO_STORE, **CORS_ANY})
+
+    async def preflight(_: Request) -> Response:
+        return Response(status_code=204, headers=_CORS_PREFLIGHT)
+
+    return [
+        Route("/oauth2/v1/token", token, methods=["POST"]),
+        Route("/oauth2/v1/token", preflight, methods=["OPTIONS"]),
+        Route("/oauth2/v1/introspect", introspection, methods=["POST"]),
+        Route("/oauth2/v1/revoke", revocation, methods=["POST"]),
+        Route("/oauth2/v1/revoke", preflight, methods=["OPTIONS"]),
+        Route("/oauth2/v1/userinfo", userinfo, methods=["GET", "POST"]),
+        Route("/oauth2/v1/userinfo", preflight, methods=["OPTIONS"]),
+    ]
+
+
+def _safe(value: str | None) -> str | None:
+    return value[:64] if value else None

@@ -1,0 +1,86 @@
+"""The objects a running node builds once from its context and shares across requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from tessera.audit import AuditSink
+from tessera.caching import TTLCache
+from tessera.context import Context
+from tessera.domain.model import Client, Resource
+from tessera.domain.scopes import normalize_audience
+from tessera.oauth.revocation_state import RevocationState
+from tessera.oauth.token import TokenEndpoint, TokenPolicy
+from tessera.oauth.tokens import TokenIssuer
+
+__all__ = ["Services", "build_services"]
+
+_TEMPLATES = Path(__file__).parent / "templates"
+
+
+@dataclass
+class Services:
+    ctx: Context
+    issuer: TokenIssuer
+    token_endpoint: TokenEndpoint
+    revocations: RevocationState
+    audit: AuditSink
+    clients: TTLCache[str, Client | None]
+    resources: TTLCache[str, list[Resource]]
+    templates: Environment
+    csrf_key: bytes
+    secure_cookies: bool
+
+    def client(self, client_id: str) -> Client | None:
+        return self.clients.get(client_id)
+
+    def resource_list(self) -> list[Resource]:
+        return self.resources.get("all")
+
+    def resource_by_audience(self, audience: str) -> Resource | None:
+        wanted = normalize_audience(audience)
+        return next(
+            (r for r in self.resource_list() if normalize_audience(r.audience) == wanted), None
+        )
+
+
+def build_services(ctx: Context) -> Services:
+    settings = ctx.settings
+    clients: TTLCache[str, Client | None] = TTLCache(ctx.store.clients.get)
+    resources: TTLCache[str, list[Resource]] = TTLCache(lambda _: ctx.store.resources.list())
+    issuer = TokenIssuer(settings.issuer, ctx.keys)
+    services = Services(
+        ctx=ctx,
+        issuer=issuer,
+        token_endpoint=None,  # type: ignore[arg-type]  # set below: it needs the lookups
+        revocations=RevocationState(ctx.store.revocations),
+        audit=AuditSink(ctx.store.audit, ctx.clock),
+        clients=clients,
+        resources=resources,
+        templates=Environment(
+            loader=FileSystemLoader(_TEMPLATES),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+        ),
+        csrf_key=settings.subkey("csrf"),
+        secure_cookies=settings.issuer.startswith("https://"),
+    )
+    services.token_endpoint = TokenEndpoint(
+        ctx.store,
+        issuer,
+        pepper=ctx.secret_pepper,
+        refresh_key=settings.subkey("refresh-successor"),
+        clock=ctx.clock,
+        lookup_client=services.client,
+        lookup_resource=services.resource_by_audience,
+        policy=TokenPolicy(
+            default_access_ttl=settings.access_token_ttl,
+            id_token_ttl=settings.id_token_ttl,
+            refresh_ttl=settings.refresh_token_ttl,
+            refresh_absolute_ttl=settings.refresh_token_absolute_ttl,
+            refresh_grace_seconds=settings.refresh_grace_seconds,
+        ),
+    )
+    return services

@@ -1,0 +1,30 @@
+"""`make run` serves discovery and a JWKS whose keys verify what the server signs."""
+
+from __future__ import annotations
+
+import httpx
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from tests.support.server import Server
+
+
+def test_discovery_names_the_configured_issuer_exactly(server: Server) -> None:
+    for path in ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"):
+        doc = httpx.get(server.base_url + path).json()
+        assert doc["issuer"] == server.issuer
+        assert doc["jwks_uri"] == server.issuer + "/oauth2/v1/keys"
+        assert doc["response_types_supported"] == ["code"]
+
+
+def test_jwks_publishes_next_and_active_keys_of_both_algorithms(server: Server) -> None:
+    keys = httpx.get(server.base_url + "/oauth2/v1/keys").json()["keys"]
+    assert sorted(k["alg"] for k in keys) == ["ES256", "ES256", "RS256", "RS256"]
+    for key in keys:
+        assert "d" not in key and "p" not in key  # never a private part
+        assert key["use"] == "sig" and key["kid"]
+
+
+def test_health_endpoints(server: Server) -> None:
+    assert httpx.get(server.base_url + "/health/live").json() == {"status": "ok"}
+    assert httpx.get(server.base_url + "/health/ready").json()["database"] == "ok"

@@ -1,0 +1,135 @@
+"""Start the real `tessera serve` on 127.0.0.1 for end-to-end tests, and run the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+__all__ = ["Server", "free_port", "run_cli", "start_server"]
+
+SECRET_KEY = "test-secret-key-0123456789abcdef0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def base_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+    env.update(
+        TESSERA_DATA_DIR=str(data_dir),
+        TESSERA_SECRET_KEY=SECRET_KEY,
+        TESSERA_LOG_FORMAT="json",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    env: dict[str, str], *args: str, input: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "tessera", *args],
+        env=env,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"tessera {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+@dataclass
+class Server:
+    base_url: str
+    port: int
+    data_dir: Path
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def issuer(self) -> str:
+        return self.base_url
+
+    def cli(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run_cli(self.env, *args, input=input, check=check)
+
+    def cli_json(self, *args: str, input: str | None = None) -> Any:
+        return json.loads(self.cli(*args, "--json", input=input).stdout)
+
+    @property
+    def demo(self) -> dict[str, Any]:
+        return json.loads((self.data_dir / "demo-credentials.json").read_text())
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def restart(self) -> Server:
+        self.stop()
+        return start_server(self.data_dir, env=self.env, port=self.port)
+
+
+def start_server(
+    data_dir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> Server:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    environment = dict(env) if env else base_env(data_dir)
+    environment["TESSERA_ISSUER"] = base_url
+    environment.update(extra_env or {})
+    log_path = data_dir / f"server-{port}-{time.monotonic_ns()}.log"
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tessera", "serve", "--port", str(port)],
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"tessera serve exited {proc.returncode}:\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{base_url}/health/ready", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"tessera serve did not become ready:\n{log_path.read_text()}")
+        time.sleep(0.1)
+    return Server(base_url, port, data_dir, environment, proc, log_path)
