@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import httpx
-from joserfc import jwt
-from joserfc.jwk import KeySet
 
 from tests.support.server import Server
 

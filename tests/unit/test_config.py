@@ -90,7 +90,9 @@ def test_secret_key_is_read_from_its_file(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert settings.secret_key.get_secret_value() == SECRET  # the trailing newline is dropped
 
 
-def test_database_url_is_read_from_its_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_database_url_is_read_from_its_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     url = "postgresql://tessera:pw@db.example.test:5432/tessera"
     monkeypatch.setenv("TESSERA_DATABASE_URL_FILE", str(write(tmp_path / "db", url + "\n")))
     assert load_settings().db_url == url

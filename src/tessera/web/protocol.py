@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -140,6 +141,42 @@ def protocol_routes(svc: Services) -> list[Route]:
             return oauth_error_response(exc, bearer=True)
         return json_response(body, headers={**NO_STORE, **CORS_ANY})
 
+    async def revocation_feed(request: Request) -> Response:
+        """The revocation feed for resource servers: events after `since`, long-polled."""
+        try:
+            since_raw = request.query_params.get("since", "0")
+            wait_raw = request.query_params.get("wait", "0")
+            if not since_raw.isdigit() or len(since_raw) > 18:
+                raise errors.InvalidRequest("since must be a sequence number")
+            try:
+                wait = min(max(float(wait_raw), 0.0), 30.0)
+            except ValueError:
+                raise errors.InvalidRequest("wait must be a number of seconds") from None
+            since = int(since_raw)
+            await run_in_threadpool(_authenticate, request, Params([]), False)
+        except errors.OAuthError as exc:
+            return oauth_error_response(exc)
+        deadline = asyncio.get_running_loop().time() + wait
+        while True:
+            events = await run_in_threadpool(ctx.store.revocations.since, since, 1000)
+            if events or asyncio.get_running_loop().time() >= deadline:
+                break
+            await asyncio.sleep(0.2)
+        body = {
+            "events": [
+                {
+                    "seq": e.seq,
+                    "kind": e.kind.value,
+                    "key": e.key,
+                    "not_before": e.not_before.timestamp(),
+                    "expires_at": e.expires_at.timestamp(),
+                }
+                for e in events
+            ],
+            "last_seq": events[-1].seq if events else since,
+        }
+        return json_response(body, headers=NO_STORE)
+
     async def preflight(_: Request) -> Response:
         return Response(status_code=204, headers=_CORS_PREFLIGHT)
 
@@ -151,6 +188,7 @@ def protocol_routes(svc: Services) -> list[Route]:
         Route("/oauth2/v1/revoke", preflight, methods=["OPTIONS"]),
         Route("/oauth2/v1/userinfo", userinfo, methods=["GET", "POST"]),
         Route("/oauth2/v1/userinfo", preflight, methods=["OPTIONS"]),
+        Route("/oauth2/v1/revocations", revocation_feed, methods=["GET"]),
     ]
 
 

@@ -129,12 +129,16 @@ def test_policy_refuses_a_common_word_padded_with_digits_or_symbols(password: st
     assert "too common" in weak(password)
 
 
-@pytest.mark.parametrize("password", ["aaaaaaaaaaaa", "abababababab", "abcabcabcabc", "111111111111"])
+@pytest.mark.parametrize(
+    "password", ["aaaaaaaaaaaa", "abababababab", "abcabcabcabc", "111111111111"]
+)
 def test_policy_refuses_a_repetitive_password(password: str) -> None:
     assert "too repetitive" in weak(password)
 
 
-@pytest.mark.parametrize("password", ["alice-in-wonderland", "My-ALICE-password-2026", "xxALICExx2026"])
+@pytest.mark.parametrize(
+    "password", ["alice-in-wonderland", "My-ALICE-password-2026", "xxALICExx2026"]
+)
 def test_policy_refuses_a_password_containing_the_username(password: str) -> None:
     assert "must not contain the username" in weak(password, username="Alice")
 

@@ -68,7 +68,8 @@ def test_registration_refuses_script_data_and_file_schemes(uri: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "uri", ["https://app.example.test/cb#", "https://app.example.test/cb#frag", "com.example.app:/cb#x"]
+    "uri",
+    ["https://app.example.test/cb#", "https://app.example.test/cb#frag", "com.example.app:/cb#x"],
 )
 def test_registration_refuses_a_fragment(uri: str) -> None:
     assert "fragment" in refused(uri)
@@ -113,7 +114,8 @@ def test_registration_refuses_spaces_and_control_characters(uri: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "uri", ["https://app.exämple.test/cb", "https://app.example.test/çb", "https://аpp.example.test/cb"]
+    "uri",
+    ["https://app.exämple.test/cb", "https://app.example.test/çb", "https://аpp.example.test/cb"],
 )
 def test_registration_refuses_non_ascii(uri: str) -> None:
     assert "ASCII" in refused(uri)

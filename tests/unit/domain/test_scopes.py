@@ -101,7 +101,8 @@ def test_resource_parameter_is_compared_normalised() -> None:
 
 
 def test_resource_parameter_picks_among_resources_sharing_a_scope_name() -> None:
-    resolved = resolve_scope(SCOPE, RESOURCES, resource_param="https://reports.example.test:8443/api")
+    resource = "https://reports.example.test:8443/api"
+    resolved = resolve_scope(SCOPE, RESOURCES, resource_param=resource)
     assert resolved == ResolvedScope(REPORTS.audience, SCOPE)
 
 
@@ -171,7 +172,8 @@ def test_scope_param_is_split_on_spaces() -> None:
 
 
 def test_scope_param_drops_repeats_and_keeps_the_order() -> None:
-    assert parse_scope_param("profile openid profile email openid") == ["profile", "openid", "email"]
+    parsed = parse_scope_param("profile openid profile email openid")
+    assert parsed == ["profile", "openid", "email"]
 
 
 def test_scope_param_ignores_repeated_spaces() -> None:
@@ -204,4 +206,5 @@ def test_scope_param_rejects_quotes_backslashes_control_and_non_ascii_characters
 
 
 def test_scope_param_accepts_the_oracle_form() -> None:
-    assert parse_scope_param(f"openid {AUDIENCE}:443{SCOPE}") == ["openid", f"{AUDIENCE}:443{SCOPE}"]
+    oracle = f"{AUDIENCE}:443{SCOPE}"
+    assert parse_scope_param(f"openid {oracle}") == ["openid", oracle]

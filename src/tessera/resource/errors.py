@@ -1,0 +1,50 @@
+"""Errors a resource server answers with, rendered per RFC 6750 §3."""
+
+from __future__ import annotations
+
+__all__ = ["InsufficientScopeError", "InvalidRequestError", "InvalidTokenError", "TokenError"]
+
+
+class TokenError(Exception):
+    error = "invalid_token"
+    status = 401
+
+    def __init__(self, description: str = "", *, scope: str | None = None) -> None:
+        super().__init__(description or self.error)
+        self.description = description
+        self.scope = scope
+
+    def www_authenticate(self, realm: str = "api") -> str:
+        """RFC 6750 §3: the challenge; no error code when no token was sent at all."""
+        parts = [f'Bearer realm="{realm}"']
+        if self.description != "" or self.error != "invalid_token":
+            parts.append(f'error="{self.error}"')
+            if self.description:
+                parts.append('error_description="{}"'.format(self.description.replace('"', "'")))
+        if self.scope:
+            parts.append(f'scope="{self.scope}"')
+        return ", ".join(parts)
+
+    def body(self) -> dict[str, str]:
+        out = {"error": self.error}
+        if self.description:
+            out["error_description"] = self.description
+        return out
+
+
+class InvalidTokenError(TokenError):
+    """401: missing, malformed, expired, revoked, or not for this audience."""
+
+
+class InsufficientScopeError(TokenError):
+    """403: a valid token without the scope this request needs."""
+
+    error = "insufficient_scope"
+    status = 403
+
+
+class InvalidRequestError(TokenError):
+    """400: a malformed Authorization header, a token in the query string."""
+
+    error = "invalid_request"
+    status = 400

@@ -1,0 +1,86 @@
+"""Starlette adapter: an `AuthenticationBackend`, so `@requires("scope")` works.
+
+app.add_middleware(AuthenticationMiddleware, backend=BearerBackend(validator),
+                   on_error=bearer_error_response)
+"""
+
+from __future__ import annotations
+
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    AuthenticationError,
+    BaseUser,
+)
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse, Response
+
+from tessera.resource.errors import InvalidRequestError, InvalidTokenError, TokenError
+from tessera.resource.validator import AccessToken, TokenValidator
+from tessera.shared.bearer import MalformedAuthorization, parse_bearer
+
+__all__ = ["BearerBackend", "TokenUser", "bearer_error_response", "token_from_connection"]
+
+
+class TokenUser(BaseUser):
+    def __init__(self, token: AccessToken) -> None:
+        self.token = token
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.token.user_display_name or self.token.subject
+
+    @property
+    def identity(self) -> str:
+        return self.token.subject
+
+
+class _AuthError(AuthenticationError):
+    def __init__(self, error: TokenError) -> None:
+        super().__init__(error.description)
+        self.error = error
+
+
+async def token_from_connection(
+    conn: HTTPConnection, validator: TokenValidator
+) -> AccessToken | None:
+    """The validated token of a request; None when no Authorization header was sent."""
+    if "access_token" in conn.query_params:
+        raise InvalidRequestError("send the access token in the Authorization header")
+    try:
+        raw = parse_bearer(conn.headers.getlist("authorization"))
+    except MalformedAuthorization as exc:
+        raise InvalidRequestError(str(exc)) from None
+    if raw is None:
+        return None
+    # A cached validation costs microseconds; only a miss may need the network (JWKS).
+    return validator.cached(raw) or await run_in_threadpool(validator.validate, raw)
+
+
+class BearerBackend(AuthenticationBackend):
+    def __init__(self, validator: TokenValidator) -> None:
+        self.validator = validator
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        try:
+            token = await token_from_connection(conn, self.validator)
+        except TokenError as exc:
+            raise _AuthError(exc) from None
+        if token is None:
+            return None
+        return AuthCredentials(sorted(token.scopes)), TokenUser(token)
+
+
+def bearer_error_response(conn: HTTPConnection, exc: Exception) -> Response:
+    """`on_error` for `AuthenticationMiddleware`: RFC 6750 status, body and challenge."""
+    error = exc.error if isinstance(exc, _AuthError) else InvalidTokenError(str(exc))
+    return JSONResponse(
+        error.body(),
+        status_code=error.status,
+        headers={"WWW-Authenticate": error.www_authenticate()},
+    )

@@ -1,0 +1,214 @@
+"""Validation of JWT access tokens at a resource server (RFC 9068 §4, RFC 8725, RFC 6750).
+
+The checks, in order: size; header (`alg` on the allow-list, never `none` or HMAC; `typ`
+`at+jwt`; no `crit`; a `kid`); the signature with the issuer's key for that `kid` (one JWKS
+refetch for an unknown one); `iss` equal to the configured issuer, never a substring; `aud`
+containing our audience; `exp`, `nbf`, `iat` with a small skew; not revoked. Valid tokens are
+cached by a hash of the token until they expire, so repeated calls cost microseconds; the
+revocation check runs on every call, cached or not.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+from joserfc import jwt
+from joserfc.errors import JoseError
+
+from tessera.resource.errors import InsufficientScopeError, InvalidTokenError
+from tessera.resource.jwks import DiscoveryError, JwksCache
+from tessera.shared.bearer import MAX_TOKEN_LENGTH
+
+__all__ = ["AccessToken", "RevocationCheck", "TokenValidator"]
+
+_ALLOWED_ALGS = frozenset({"ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "EdDSA"})
+_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+
+
+class RevocationCheck(Protocol):
+    def is_revoked(self, token: str, claims: Mapping[str, Any]) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    """A validated access token."""
+
+    subject: str
+    sub_type: str
+    client_id: str
+    scopes: frozenset[str]
+    expires_at: int
+    jti: str
+    issued_at: int
+    audience: tuple[str, ...]
+    user_display_name: str | None = None
+    grant_id: str | None = None
+    claims: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def is_user(self) -> bool:
+        return self.sub_type == "user"
+
+    def has_scopes(self, required: Iterable[str]) -> bool:
+        return set(required) <= self.scopes
+
+
+def _b64json(segment: str) -> dict[str, Any]:
+    padded = segment + "=" * (-len(segment) % 4)
+    value = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    return value
+
+
+class TokenValidator:
+    def __init__(
+        self,
+        issuer: str,
+        audience: str,
+        *,
+        algorithms: Collection[str] = ("ES256", "RS256"),
+        leeway: int = 30,
+        jwks: JwksCache | None = None,
+        http: httpx.Client | None = None,
+        revocation: RevocationCheck | None = None,
+        cache_size: int = 10000,
+    ) -> None:
+        unsafe = set(algorithms) - _ALLOWED_ALGS
+        if unsafe:
+            raise ValueError(f"refusing algorithms {sorted(unsafe)}: never none or HMAC")
+        self.issuer = issuer.rstrip("/")
+        self.audience = audience
+        self.algorithms = frozenset(algorithms)
+        self.leeway = leeway
+        self.jwks = jwks or JwksCache(self.issuer, http=http)
+        self.revocation = revocation
+        self._cache: dict[str, AccessToken] = {}
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    # --- public API -----------------------------------------------------------------------------
+
+    def cached(self, token: str) -> AccessToken | None:
+        """A previously validated, unexpired, unrevoked token, or None (no I/O)."""
+        found = self._cache.get(_key(token))
+        if found is None:
+            return None
+        if found.expires_at + self.leeway <= time.time():
+            return None
+        self._check_revoked(token, found.claims)
+        return found
+
+    def validate(self, token: str, scopes: Iterable[str] = ()) -> AccessToken:
+        """Validate `token` and check it carries `scopes`; raise a `TokenError`."""
+        result = self.cached(token) or self._validate_uncached(token)
+        self.require_scopes(result, scopes)
+        return result
+
+    @staticmethod
+    def require_scopes(token: AccessToken, scopes: Iterable[str]) -> None:
+        needed = list(scopes)
+        if needed and not token.has_scopes(needed):
+            raise InsufficientScopeError(
+                "the access token lacks a required scope", scope=" ".join(needed)
+            )
+
+    # --- the checks -----------------------------------------------------------------------------
+
+    def _validate_uncached(self, token: str) -> AccessToken:
+        header = self._check_header(token)
+        claims = self._check_signature(token, header)
+        self._check_claims(claims)
+        self._check_revoked(token, claims)
+        result = _access_token(claims)
+        with self._lock:
+            if len(self._cache) >= self._cache_size:
+                self._cache.clear()
+            self._cache[_key(token)] = result
+        return result
+
+    def _check_header(self, token: str) -> dict[str, Any]:
+        if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+            raise InvalidTokenError("the access token is not a signed JWT")
+        try:
+            header = _b64json(token.split(".", 1)[0])
+        except (ValueError, UnicodeError):
+            raise InvalidTokenError("the access token header is malformed") from None
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self.algorithms:
+            # RFC 8725 §3.1: never `none`, never HMAC with a public key (alg confusion).
+            raise InvalidTokenError("the token's signing algorithm is not accepted")
+        if "crit" in header:
+            raise InvalidTokenError("the token has critical header parameters we do not know")
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() not in _TYPES:
+            raise InvalidTokenError("the token is not a JWT access token (typ at+jwt)")  # §4
+        if not isinstance(header.get("kid"), str):
+            raise InvalidTokenError("the token names no key")
+        return header
+
+    def _check_signature(self, token: str, header: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            key = self.jwks.get(str(header["kid"]))
+        except DiscoveryError:
+            raise InvalidTokenError("the issuer's keys are unavailable") from None
+        if key is None:
+            raise InvalidTokenError("the token is signed with an unknown key")
+        try:
+            decoded = jwt.decode(token, key, algorithms=[str(header["alg"])])
+        except (JoseError, ValueError, TypeError):
+            raise InvalidTokenError("the token's signature is invalid") from None
+        return dict(decoded.claims)
+
+    def _check_claims(self, claims: Mapping[str, Any]) -> None:
+        if claims.get("iss") != self.issuer:  # exact, never a substring (CVE-2024-53861)
+            raise InvalidTokenError("the token is from another issuer")
+        audience = claims.get("aud")
+        audiences = [audience] if isinstance(audience, str) else audience
+        if not isinstance(audiences, list) or self.audience not in audiences:
+            raise InvalidTokenError("the token is for another audience")
+        now = time.time()
+        exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
+        if not isinstance(exp, int | float) or exp + self.leeway <= now:
+            raise InvalidTokenError("the token has expired")
+        if isinstance(nbf, int | float) and nbf - self.leeway > now:
+            raise InvalidTokenError("the token is not valid yet")
+        if not isinstance(iat, int | float) or iat - self.leeway > now:
+            raise InvalidTokenError("the token's issue time is in the future")
+        for name in ("sub", "client_id", "jti"):
+            if not isinstance(claims.get(name), str):
+                raise InvalidTokenError(f"the token has no {name}")
+
+    def _check_revoked(self, token: str, claims: Mapping[str, Any]) -> None:
+        if self.revocation is not None and self.revocation.is_revoked(token, claims):
+            raise InvalidTokenError("the token has been revoked")
+
+
+def _key(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _access_token(claims: Mapping[str, Any]) -> AccessToken:
+    audience = claims["aud"]
+    scope = claims.get("scope", "")
+    return AccessToken(
+        subject=str(claims["sub"]),
+        sub_type=str(claims.get("sub_type", "user")),
+        client_id=str(claims["client_id"]),
+        scopes=frozenset(scope.split() if isinstance(scope, str) else ()),
+        expires_at=int(claims["exp"]),
+        jti=str(claims["jti"]),
+        issued_at=int(claims["iat"]),
+        audience=(audience,) if isinstance(audience, str) else tuple(audience),
+        user_display_name=claims.get("user_displayname"),
+        grant_id=claims.get("sid"),
+        claims=claims,
+    )
