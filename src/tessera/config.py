@@ -92,6 +92,12 @@ class Settings(BaseSettings):
             ipaddress.ip_network(item, strict=False)
         return value
 
+    @model_validator(mode="after")
+    def _check_production(self) -> Settings:
+        if self.env == "production" and not self.issuer.startswith("https://"):
+            raise ValueError("TESSERA_ISSUER must be https:// with TESSERA_ENV=production")
+        return self
+
     @property
     def production(self) -> bool:
         return self.env == "production"
@@ -151,7 +157,10 @@ def _dev_secret_key(path: Path) -> str:
         return path.read_text(encoding="utf-8").strip()
     path.parent.mkdir(parents=True, exist_ok=True)
     value = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii").rstrip("=")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it a moment ago
+        return path.read_text(encoding="utf-8").strip()
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(value + "\n")
     warnings.warn(

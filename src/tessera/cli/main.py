@@ -15,6 +15,7 @@ from tessera.cli.common import JsonOpt, open_domain
 from tessera.cli.output import console, emit, err_console, handle_errors, table
 from tessera.config import load_settings
 from tessera.manage.demo import bootstrap_demo
+from tessera.manage.system import ensure_system_objects
 from tessera.store.sql import upgrade
 
 __all__ = ["app"]
@@ -123,6 +124,7 @@ def serve(
         for warning in caught:
             err_console.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
         with open_domain(False) as ctx:
+            ensure_system_objects(ctx.store, settings.issuer, ctx.clock())
             created = ctx.keys.ensure()
             if created:
                 err_console.print(f"Generated {len(created)} signing keys", highlight=False)

@@ -114,6 +114,8 @@ class KeyRing:
         ]
         for key in gone:
             self._store.delete(key.kid)
+        if gone:
+            self.reload()
         return len(gone)
 
     def _create(self, alg: str, state: KeyState, now: datetime) -> SigningKey:

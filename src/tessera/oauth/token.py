@@ -73,6 +73,7 @@ class TokenEndpoint:
         lookup_client: Callable[[str], Client | None],
         lookup_resource: Callable[[str], Resource | None],
         policy: TokenPolicy,
+        admin_scope: str | None = None,
     ) -> None:
         self.store = store
         self.issuer = issuer
@@ -82,6 +83,7 @@ class TokenEndpoint:
         self.lookup_client = lookup_client
         self.lookup_resource = lookup_resource
         self.policy = policy
+        self.admin_scope = admin_scope
 
     def handle(
         self, authorization: str | None, form: Mapping[str, str], duplicated: set[str]
@@ -243,6 +245,8 @@ class TokenEndpoint:
         if any(r.audience is None for r in resolved):
             raise errors.InvalidScope("OpenID scopes need a user; use the authorization code flow")
         scopes = tuple(dict.fromkeys(r.canonical for r in resolved))
+        if self.admin_scope in scopes:
+            raise errors.InvalidScope("the admin scope needs an administrator, not an app")
         if not scopes or not set(scopes) <= set(client.allowed_scopes):
             raise errors.InvalidScope("the app may not ask for this scope")
         audiences = {r.audience for r in resolved}
@@ -300,6 +304,9 @@ class TokenEndpoint:
         refresh_value: str | None,
         nonce: str | None,
     ) -> dict[str, Any]:
+        if self.admin_scope in grant.scopes and not user.is_admin:
+            # Only administrators hold the admin scope, also after losing the flag.
+            raise errors.InvalidGrant("the admin scope is for administrators only")
         audience = grant.audience or self.issuer.issuer
         lifetime, alg = self._lifetime(client, grant.audience)
         issued_at = int(now.timestamp())

@@ -16,7 +16,9 @@ from starlette.staticfiles import StaticFiles
 from tessera.config import load_settings
 from tessera.context import Context, open_context
 from tessera.store.protocols import StoreUnavailable
+from tessera.web.admin_api import build_admin_api
 from tessera.web.browser import browser_routes
+from tessera.web.console import console_routes
 from tessera.web.discovery import discovery_routes
 from tessera.web.health import health_routes
 from tessera.web.logs import RequestLogMiddleware, configure_logging, get_logger
@@ -59,6 +61,8 @@ def build_app(ctx: Context) -> Starlette:
         *protocol_routes(svc),
         *browser_routes(svc),
         *health_routes(ctx),
+        *console_routes(svc),
+        Mount("/admin/v1", build_admin_api(svc)),
         Mount("/static", StaticFiles(directory=_STATIC), name="static"),
     ]
 

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from tessera.domain.admin import admin_scope
 from tessera.domain.hashing import new_token, sha256_b64
 from tessera.domain.model import BrowserSession, Consent, User
 from tessera.domain.passwords import hash_password, needs_rehash, verify_password
@@ -170,6 +171,12 @@ def browser_routes(svc: Services) -> list[Route]:
             return login_page(request, req, authz, username=req.login_hint or "")
         assert found is not None
         session, user = found
+        if admin_scope(settings.issuer) in req.scopes and not user.is_admin:
+            raise AuthorizationError(
+                errors.AccessDenied("only administrators may use the admin scope"),
+                req.redirect_uri,
+                req.state,
+            )
         consent = ctx.store.consents.get(user.id, req.client.client_id)
         consented = req.client.first_party or (
             consent is not None

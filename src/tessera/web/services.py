@@ -10,6 +10,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from tessera.audit import AuditSink
 from tessera.caching import TTLCache
 from tessera.context import Context
+from tessera.domain.admin import admin_scope
 from tessera.domain.model import Client, Resource
 from tessera.domain.scopes import normalize_audience
 from tessera.oauth.revocation_state import RevocationState
@@ -82,5 +83,6 @@ def build_services(ctx: Context) -> Services:
             refresh_absolute_ttl=settings.refresh_token_absolute_ttl,
             refresh_grace_seconds=settings.refresh_grace_seconds,
         ),
+        admin_scope=admin_scope(settings.issuer),
     )
     return services

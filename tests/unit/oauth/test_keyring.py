@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from joserfc import jwt
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, KeySetSerialization
 
 from tessera.domain.model import KeyState, SigningKey
 from tessera.oauth.keyring import MAX_TOKEN_LIFETIME, SUPPORTED_ALGS, KeyRing, KeyRingError
@@ -76,7 +76,9 @@ def published(ring: KeyRing) -> set[str]:
 
 
 def verify(token: str, jwks: dict[str, Any], alg: str = "ES256") -> jwt.Token:
-    return jwt.decode(token, KeySet.import_key_set(jwks), algorithms=[alg])
+    return jwt.decode(
+        token, KeySet.import_key_set(cast(KeySetSerialization, jwks)), algorithms=[alg]
+    )
 
 
 # --- ensure ------------------------------------------------------------------------------------
@@ -138,7 +140,7 @@ def test_stored_public_jwks_have_no_private_members(ring: KeyRing, keys: KeyStor
 
 
 def test_jwks_is_a_valid_key_set(ring: KeyRing) -> None:
-    assert len(KeySet.import_key_set(ring.jwks()).keys) == 4
+    assert len(KeySet.import_key_set(cast(KeySetSerialization, ring.jwks())).keys) == 4
 
 
 # --- signing -----------------------------------------------------------------------------------

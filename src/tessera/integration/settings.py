@@ -1,0 +1,88 @@
+"""The integration service's configuration: `TESSERA_INTEGRATION_…` in the environment.
+
+`…_FILE` variants read a secret from a file (Docker/Kubernetes secrets). The service is its own
+process with its own database; it knows the identity domain only by its issuer URL.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_AUDIENCE", "IntegrationConfigError", "IntegrationSettings", "load_settings"]
+
+DEFAULT_AUDIENCE = "https://integration.tessera.test"
+_PREFIX = "TESSERA_INTEGRATION_"
+_FILE_FIELDS = ("client_id", "client_secret", "database_url")
+
+
+class IntegrationConfigError(ValueError):
+    """The configuration cannot work; the message names the variable to set."""
+
+
+class IntegrationSettings(BaseSettings):
+    """Every field is `TESSERA_INTEGRATION_<FIELD>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix=_PREFIX, extra="ignore", frozen=True)
+
+    issuer: str
+    audience: str = DEFAULT_AUDIENCE
+    database_url: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    revocation: Literal["feed", "introspection", "none"] = "feed"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for name in _FILE_FIELDS:
+            path = os.environ.get(f"{_PREFIX}{name.upper()}_FILE")
+            if path and name not in data:
+                try:
+                    data[name] = Path(path).read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    where = f"{_PREFIX}{name.upper()}_FILE"
+                    raise IntegrationConfigError(f"{where}: {exc.strerror}: {path}") from None
+        return data
+
+    @field_validator("issuer")
+    @classmethod
+    def _check_issuer(cls, value: str) -> str:
+        if "?" in value or "#" in value or not value.startswith(("https://", "http://")):
+            raise ValueError("the issuer must be an http(s) URL without query or fragment")
+        return value.rstrip("/")
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{Path('./var/integration.db').resolve()}"
+
+    @property
+    def client_credentials(self) -> tuple[str, str] | None:
+        """The confidential app that follows revocations, when both halves are set."""
+        if not self.client_id or self.client_secret is None:
+            return None
+        return self.client_id, self.client_secret.get_secret_value()
+
+
+def load_settings(**overrides: Any) -> IntegrationSettings:
+    """Read the environment; raise `IntegrationConfigError` with a readable message."""
+    try:
+        return IntegrationSettings(**overrides)
+    except ValidationError as exc:
+        messages = []
+        for err in exc.errors():
+            message = str(err["msg"]).removeprefix("Value error, ")
+            if err["type"] == "missing":
+                message = "is required"
+            where = "".join(str(p) for p in err["loc"]).upper()
+            messages.append(f"{_PREFIX}{where}: {message}" if where else message)
+        raise IntegrationConfigError("; ".join(messages)) from None

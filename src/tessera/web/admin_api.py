@@ -1,0 +1,576 @@
+"""The admin REST API under `/admin/v1/` (FastAPI, with its OpenAPI description).
+
+Every route needs a bearer token for the admin audience with the `urn:tessera:admin` scope,
+validated by our own resource-server library (`tessera.resource`); only administrators can
+obtain that scope. Every change is audited with the administrator as the actor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request, Security
+from fastapi.responses import JSONResponse
+from fastapi.security import SecurityScopes
+from joserfc.jwk import ECKey, RSAKey
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from tessera.domain.admin import ADMIN_SCOPE, admin_audience
+from tessera.domain.model import AuditEvent, BrowserSession, Client, Consent, Grant, Resource, User
+from tessera.manage import apps as app_rules
+from tessera.manage import resources as resource_rules
+from tessera.manage import users as user_rules
+from tessera.manage.errors import InvalidInput, NotFoundError
+from tessera.manage.revocation import revoke_client, revoke_subject
+from tessera.oauth.keyring import MAX_TOKEN_LIFETIME
+from tessera.resource.fastapi import TokenDependency
+from tessera.resource.validator import AccessToken, TokenValidator
+from tessera.store.protocols import StoreUnavailable
+from tessera.web.services import Services
+
+__all__ = ["build_admin_api"]
+
+
+class _LocalJwks:
+    """The validator's key source, read from our own key ring instead of over HTTP."""
+
+    def __init__(self, svc: Services) -> None:
+        self._svc = svc
+
+    def get(self, kid: str) -> ECKey | RSAKey | None:
+        for key in self._svc.ctx.keys.public_keys():
+            if key.get("kid") == kid:
+                return ECKey.import_key(key) if key["kty"] == "EC" else RSAKey.import_key(key)
+        return None
+
+
+class _LocalRevocation:
+    def __init__(self, svc: Services) -> None:
+        self._svc = svc
+
+    def is_revoked(self, token: str, claims: Mapping[str, Any]) -> bool:
+        self._svc.revocations.sync()
+        return self._svc.revocations.revoked(claims)
+
+
+# --- request bodies ------------------------------------------------------------------------------
+
+
+class UserCreate(BaseModel):
+    username: str
+    password: str = Field(repr=False)
+    email: str | None = None
+    display_name: str | None = None
+    is_admin: bool = False
+
+
+class UserUpdate(BaseModel):
+    disabled: bool | None = None
+
+
+class PasswordSet(BaseModel):
+    password: str = Field(repr=False)
+
+
+class ResourceCreate(BaseModel):
+    name: str
+    audience: str
+    scopes: list[str]
+    access_token_ttl: int | None = None
+    signing_alg: str = "ES256"
+
+
+class AppCreate(BaseModel):
+    name: str
+    redirect_uris: list[str] = []
+    post_logout_redirect_uris: list[str] = []
+    public: bool = False
+    grant_types: list[str] | None = None
+    allowed_scopes: list[str] = []
+    access_token_ttl: int | None = None
+    refresh_token_ttl: int | None = None
+
+
+class RotateSecret(BaseModel):
+    grace_seconds: int = 3600
+
+
+class KeyRotate(BaseModel):
+    alg: str = "all"
+
+
+# --- views ---------------------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _user(u: User) -> dict[str, Any]:
+    return {
+        "id": u.id,
+        "username": u.username,
+        "display_name": u.display_name,
+        "email": u.email,
+        "is_admin": u.is_admin,
+        "disabled": u.disabled_at is not None,
+        "created_at": _iso(u.created_at),
+        "password_changed_at": _iso(u.password_changed_at),
+    }
+
+
+def _resource(r: Resource) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "name": r.name,
+        "audience": r.audience,
+        "scopes": list(r.scopes),
+        "oracle_scopes": [f"{r.audience}{s}" for s in r.scopes],
+        "access_token_ttl": r.access_ttl,
+        "signing_alg": r.signing_alg,
+        "created_at": _iso(r.created_at),
+    }
+
+
+def _app(c: Client, secret: str | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "client_id": c.client_id,
+        "name": c.name,
+        "type": c.kind.value,
+        "redirect_uris": list(c.redirect_uris),
+        "post_logout_redirect_uris": list(c.post_logout_redirect_uris),
+        "grant_types": list(c.grant_types),
+        "allowed_scopes": list(c.allowed_scopes),
+        "access_token_ttl": c.access_ttl,
+        "refresh_token_ttl": c.refresh_ttl,
+        "first_party": c.first_party,
+        "created_at": _iso(c.created_at),
+        "secrets": [
+            {"created_at": _iso(s.created_at), "expires_at": _iso(s.expires_at)}
+            for s in c.secret_hashes
+        ],
+    }
+    if secret is not None:
+        view["client_secret"] = secret
+    return view
+
+
+def _grant(g: Grant) -> dict[str, Any]:
+    return {
+        "grant_id": g.grant_id,
+        "client_id": g.client_id,
+        "user_id": g.user_id,
+        "scopes": list(g.scopes),
+        "audience": g.audience,
+        "auth_time": _iso(g.auth_time),
+        "created_at": _iso(g.created_at),
+        "absolute_expiry": _iso(g.absolute_expiry),
+    }
+
+
+def _consent(c: Consent) -> dict[str, Any]:
+    return {
+        "user_id": c.user_id,
+        "client_id": c.client_id,
+        "scopes": list(c.scopes),
+        "granted_at": _iso(c.granted_at),
+    }
+
+
+def _session(s: BrowserSession) -> dict[str, Any]:
+    # The id hash identifies the session for "end" without being the cookie value.
+    return {
+        "id": s.id_hash,
+        "user_id": s.user_id,
+        "auth_time": _iso(s.auth_time),
+        "expires_at": _iso(s.expires_at),
+    }
+
+
+def _event(e: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "type": e.type,
+        "at": _iso(e.at),
+        "actor": e.actor,
+        "user_id": e.user_id,
+        "client_id": e.client_id,
+        "ip": e.ip,
+        "details": e.details,
+    }
+
+
+async def _admin_token(request: Request, security_scopes: SecurityScopes) -> AccessToken:
+    require: TokenDependency = request.app.state.require_token
+    return await require(request, security_scopes)
+
+
+# Module level, so that FastAPI can resolve the annotation of every route.
+Admin = Annotated[AccessToken, Security(_admin_token, scopes=[ADMIN_SCOPE])]
+
+
+def build_admin_api(svc: Services) -> FastAPI:
+    ctx = svc.ctx
+    issuer = ctx.settings.issuer
+    validator = TokenValidator(
+        issuer,
+        admin_audience(issuer),
+        jwks=_LocalJwks(svc),  # type: ignore[arg-type]
+        revocation=_LocalRevocation(svc),
+    )
+
+    api = FastAPI(
+        title="Tessera admin API",
+        version="1",
+        description=(
+            "Administer a Tessera identity domain: users, resources, trusted applications, "
+            "consents, sessions, tokens, signing keys and the audit log. Every route needs a "
+            f"bearer token for the audience `{admin_audience(issuer)}` with the scope "
+            f"`{ADMIN_SCOPE}`, which only administrators can obtain."
+        ),
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    api.state.require_token = TokenDependency(validator)
+
+    @api.exception_handler(InvalidInput)
+    async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
+        return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, 400)
+
+    @api.exception_handler(NotFoundError)
+    async def _missing(_: Request, exc: NotFoundError) -> JSONResponse:
+        return JSONResponse({"error": "not_found", "error_description": str(exc).strip("'\"")}, 404)
+
+    @api.exception_handler(StoreUnavailable)
+    async def _down(_: Request, exc: StoreUnavailable) -> JSONResponse:
+        return JSONResponse({"error": "temporarily_unavailable"}, 503, headers={"Retry-After": "1"})
+
+    def audit(admin: AccessToken, type: str, request: Request, **details: Any) -> None:
+        ip = request.scope.get("state", {}).get("client_ip")
+        svc.audit.record(
+            type, actor=admin.subject, ip=ip if isinstance(ip, str) else None, **details
+        )
+
+    def now() -> datetime:
+        return ctx.clock()
+
+    async def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return await run_in_threadpool(fn, *args, **kwargs)
+
+    # --- users ----------------------------------------------------------------------------------
+
+    @api.get("/users", tags=["users"], summary="List users")
+    async def list_users(_: Admin) -> list[dict[str, Any]]:
+        return [_user(u) for u in await call(ctx.store.users.list)]
+
+    @api.post("/users", tags=["users"], status_code=201, summary="Create a user")
+    async def create_user(body: UserCreate, admin: Admin, request: Request) -> dict[str, Any]:
+        user = await call(
+            user_rules.create_user,
+            ctx.store,
+            username=body.username,
+            password=body.password,
+            email=body.email,
+            display_name=body.display_name,
+            is_admin=body.is_admin,
+            now=now(),
+        )
+        audit(admin, "admin.user_created", request, user_id=user.id, username=user.username)
+        return _user(user)
+
+    @api.get("/users/{user}", tags=["users"], summary="Show a user (by id or username)")
+    async def show_user(user: str, _: Admin) -> dict[str, Any]:
+        return _user(await call(user_rules.find_user, ctx.store, user))
+
+    @api.patch("/users/{user}", tags=["users"], summary="Disable or enable a user")
+    async def update_user(
+        user: str, body: UserUpdate, admin: Admin, request: Request
+    ) -> dict[str, Any]:
+        found: User = await call(user_rules.find_user, ctx.store, user)
+        if body.disabled is True:
+            found = await call(user_rules.disable_user, ctx.store, found.id, now())
+            audit(admin, "admin.user_disabled", request, user_id=found.id)
+        elif body.disabled is False:
+            found = await call(user_rules.enable_user, ctx.store, found.id)
+            audit(admin, "admin.user_enabled", request, user_id=found.id)
+        return _user(found)
+
+    @api.post(
+        "/users/{user}/password",
+        tags=["users"],
+        summary="Set a password; the user's sessions and tokens end",
+    )
+    async def set_password(
+        user: str, body: PasswordSet, admin: Admin, request: Request
+    ) -> dict[str, Any]:
+        found = await call(user_rules.set_password, ctx.store, user, body.password, now())
+        audit(admin, "admin.password_set", request, user_id=found.id)
+        return _user(found)
+
+    @api.get("/users/{user}/consents", tags=["consents"], summary="A user's consents")
+    async def list_consents(user: str, _: Admin) -> list[dict[str, Any]]:
+        found = await call(user_rules.find_user, ctx.store, user)
+        return [_consent(c) for c in await call(ctx.store.consents.list_for_user, found.id)]
+
+    @api.delete(
+        "/users/{user}/consents/{client_id}",
+        tags=["consents"],
+        summary="Revoke a user's consent to an app",
+    )
+    async def revoke_consent(
+        user: str, client_id: str, admin: Admin, request: Request
+    ) -> dict[str, Any]:
+        found = await call(user_rules.find_user, ctx.store, user)
+        if not await call(ctx.store.consents.revoke, found.id, client_id, now()):
+            raise NotFoundError(f"no consent of {found.username} for {client_id}")
+        audit(admin, "admin.consent_revoked", request, user_id=found.id, client_id=client_id)
+        return {"revoked": True}
+
+    @api.get("/users/{user}/sessions", tags=["sessions"], summary="A user's open sessions")
+    async def list_sessions(user: str, _: Admin) -> list[dict[str, Any]]:
+        found = await call(user_rules.find_user, ctx.store, user)
+        return [_session(s) for s in await call(ctx.store.sessions.list_for_user, found.id, now())]
+
+    @api.delete("/users/{user}/sessions", tags=["sessions"], summary="End a user's sessions")
+    async def end_sessions(user: str, admin: Admin, request: Request) -> dict[str, Any]:
+        found = await call(user_rules.find_user, ctx.store, user)
+        count = await call(ctx.store.sessions.end_all_for_user, found.id, now())
+        audit(admin, "admin.sessions_ended", request, user_id=found.id, sessions=count)
+        return {"ended": count}
+
+    @api.get("/users/{user}/grants", tags=["tokens"], summary="A user's active grants")
+    async def user_grants(user: str, _: Admin) -> list[dict[str, Any]]:
+        found = await call(user_rules.find_user, ctx.store, user)
+        return [
+            _grant(g) for g in await call(ctx.store.grants.list_active, now(), user_id=found.id)
+        ]
+
+    @api.post(
+        "/users/{user}/revoke-tokens",
+        tags=["tokens"],
+        summary="Revoke every token of a user, everywhere",
+    )
+    async def revoke_user_tokens(user: str, admin: Admin, request: Request) -> dict[str, Any]:
+        found = await call(user_rules.find_user, ctx.store, user)
+        summary = await call(revoke_subject, ctx.store, found.id, now())
+        audit(
+            admin,
+            "admin.user_tokens_revoked",
+            request,
+            user_id=found.id,
+            sessions=summary.sessions,
+            grants=summary.grants,
+        )
+        return {
+            "user_id": found.id,
+            "sessions": summary.sessions,
+            "grants": summary.grants,
+            "event_seq": summary.event_seq,
+        }
+
+    # --- resources ------------------------------------------------------------------------------
+
+    @api.get("/resources", tags=["resources"], summary="List resources")
+    async def list_resources(_: Admin) -> list[dict[str, Any]]:
+        return [_resource(r) for r in await call(ctx.store.resources.list)]
+
+    @api.post("/resources", tags=["resources"], status_code=201, summary="Register a resource")
+    async def create_resource(
+        body: ResourceCreate, admin: Admin, request: Request
+    ) -> dict[str, Any]:
+        resource = await call(
+            resource_rules.create_resource,
+            ctx.store,
+            name=body.name,
+            audience=body.audience,
+            scopes=body.scopes,
+            access_ttl=body.access_token_ttl,
+            signing_alg=body.signing_alg,
+            now=now(),
+        )
+        svc.resources.clear()
+        audit(admin, "admin.resource_created", request, resource=resource.audience)
+        return _resource(resource)
+
+    @api.get("/resources/{resource}", tags=["resources"], summary="Show a resource")
+    async def show_resource(resource: str, _: Admin) -> dict[str, Any]:
+        return _resource(await call(resource_rules.find_resource, ctx.store, resource))
+
+    @api.delete("/resources/{resource}", tags=["resources"], summary="Delete a resource")
+    async def delete_resource(resource: str, admin: Admin, request: Request) -> dict[str, Any]:
+        gone = await call(resource_rules.delete_resource, ctx.store, resource)
+        svc.resources.clear()
+        audit(admin, "admin.resource_deleted", request, resource=gone.audience)
+        return {"deleted": gone.id}
+
+    # --- apps -----------------------------------------------------------------------------------
+
+    @api.get("/apps", tags=["apps"], summary="List trusted applications")
+    async def list_apps(_: Admin) -> list[dict[str, Any]]:
+        return [_app(c) for c in await call(ctx.store.clients.list)]
+
+    @api.post(
+        "/apps",
+        tags=["apps"],
+        status_code=201,
+        summary="Register a trusted application (the secret is shown once)",
+    )
+    async def create_app(body: AppCreate, admin: Admin, request: Request) -> dict[str, Any]:
+        client, secret = await call(
+            app_rules.create_app,
+            ctx.store,
+            ctx.secret_pepper,
+            name=body.name,
+            redirect_uris=body.redirect_uris,
+            post_logout_redirect_uris=body.post_logout_redirect_uris,
+            public=body.public,
+            grant_types=body.grant_types,
+            allowed_scopes=body.allowed_scopes,
+            access_ttl=body.access_token_ttl,
+            refresh_ttl=body.refresh_token_ttl,
+            now=now(),
+        )
+        audit(admin, "admin.app_created", request, client_id=client.client_id, name=client.name)
+        return _app(client, secret)
+
+    @api.get("/apps/{app}", tags=["apps"], summary="Show a trusted application")
+    async def show_app(app: str, _: Admin) -> dict[str, Any]:
+        return _app(await call(app_rules.find_app, ctx.store, app))
+
+    @api.delete("/apps/{app}", tags=["apps"], summary="Delete an app and revoke its tokens")
+    async def delete_app(app: str, admin: Admin, request: Request) -> dict[str, Any]:
+        gone = await call(app_rules.delete_app, ctx.store, app, now())
+        svc.clients.clear()
+        audit(admin, "admin.app_deleted", request, client_id=gone.client_id)
+        return {"deleted": gone.client_id}
+
+    @api.post(
+        "/apps/{app}/rotate-secret",
+        tags=["apps"],
+        summary="Issue a new secret; the old one works for the grace period",
+    )
+    async def rotate_secret(
+        app: str, admin: Admin, request: Request, body: RotateSecret | None = None
+    ) -> dict[str, Any]:
+        grace = body.grace_seconds if body else 3600
+        client, secret = await call(
+            app_rules.rotate_secret, ctx.store, ctx.secret_pepper, app, grace, now()
+        )
+        svc.clients.clear()
+        audit(
+            admin,
+            "admin.app_secret_rotated",
+            request,
+            client_id=client.client_id,
+            grace_seconds=grace,
+        )
+        return _app(client, secret)
+
+    @api.get("/apps/{app}/grants", tags=["tokens"], summary="An app's active grants")
+    async def app_grants(app: str, _: Admin) -> list[dict[str, Any]]:
+        found = await call(app_rules.find_app, ctx.store, app)
+        return [
+            _grant(g)
+            for g in await call(ctx.store.grants.list_active, now(), client_id=found.client_id)
+        ]
+
+    @api.post(
+        "/apps/{app}/revoke-tokens", tags=["tokens"], summary="Revoke every token issued to an app"
+    )
+    async def revoke_app_tokens(app: str, admin: Admin, request: Request) -> dict[str, Any]:
+        found = await call(app_rules.find_app, ctx.store, app)
+        summary = await call(revoke_client, ctx.store, found.client_id, now())
+        audit(
+            admin,
+            "admin.app_tokens_revoked",
+            request,
+            client_id=found.client_id,
+            grants=summary.grants,
+        )
+        return {"client_id": found.client_id, "grants": summary.grants}
+
+    @api.delete(
+        "/grants/{grant_id}",
+        tags=["tokens"],
+        summary="Revoke one grant (a refresh family and its access tokens)",
+    )
+    async def revoke_grant(grant_id: str, admin: Admin, request: Request) -> dict[str, Any]:
+        grant = await call(ctx.store.grants.get, grant_id)
+        if grant is None:
+            raise NotFoundError(f"no grant {grant_id}")
+        expiry = max(grant.absolute_expiry, now() + MAX_TOKEN_LIFETIME)
+        await call(ctx.store.grants.revoke, grant_id, now(), expiry)
+        audit(
+            admin,
+            "admin.grant_revoked",
+            request,
+            user_id=grant.user_id,
+            client_id=grant.client_id,
+            grant_id=grant_id,
+        )
+        return {"revoked": grant_id}
+
+    # --- keys and audit -------------------------------------------------------------------------
+
+    @api.get("/keys", tags=["keys"], summary="Signing keys")
+    async def list_keys(_: Admin) -> list[dict[str, Any]]:
+        keys = await call(ctx.store.keys.list)
+        return [
+            {
+                "kid": k.kid,
+                "alg": k.alg,
+                "state": k.state.value,
+                "created_at": _iso(k.created_at),
+                "activated_at": _iso(k.activated_at),
+                "retire_after": _iso(k.retire_after),
+            }
+            for k in keys
+        ]
+
+    @api.post("/keys/rotate", tags=["keys"], summary="Rotate signing keys")
+    async def rotate_keys(
+        admin: Admin, request: Request, body: KeyRotate | None = None
+    ) -> list[dict[str, Any]]:
+        alg = body.alg if body else "all"
+        if alg not in ("all", "ES256", "RS256"):
+            raise InvalidInput("alg must be all, ES256 or RS256")
+        algs = ["ES256", "RS256"] if alg == "all" else [alg]
+        out = []
+        for name in algs:
+            active, upcoming = await call(ctx.keys.rotate, name)
+            out.append({"alg": name, "active": active.kid, "next": upcoming.kid})
+        audit(admin, "admin.keys_rotated", request, algs=algs)
+        return out
+
+    @api.get("/audit", tags=["audit"], summary="Audit events, newest first")
+    async def audit_events(
+        _: Admin,
+        type: str | None = None,
+        user_id: str | None = None,
+        client_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_id: int | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> dict[str, Any]:
+        svc.audit.flush()
+        since = since.replace(tzinfo=UTC) if since and since.tzinfo is None else since
+        until = until.replace(tzinfo=UTC) if until and until.tzinfo is None else until
+        events = await call(
+            ctx.store.audit.query,
+            type=type,
+            user_id=user_id,
+            client_id=client_id,
+            since=since,
+            until=until,
+            before_id=before_id,
+            limit=limit,
+        )
+        next_before = events[-1].id if len(events) == limit else None
+        return {"events": [_event(e) for e in events], "next_before_id": next_before}
+
+    return api

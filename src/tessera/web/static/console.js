@@ -1,0 +1,327 @@
+// Tessera admin console: a first-party public app. It signs the administrator in with our own
+// authorization code flow and PKCE (RFC 7636), keeps the token in memory (sessionStorage for
+// the PKCE state only), and calls the admin API with it. Data is rendered with textContent
+// only: nothing from the server is ever parsed as HTML.
+"use strict";
+
+const CLIENT_ID = "tessera-console";
+const ADMIN_SCOPE = "urn:tessera:admin";
+const REDIRECT = location.origin + "/console/";
+let config = null;
+let token = null;
+
+function b64url(bytes) {
+  return btoa(String.fromCharCode(...new Uint8Array(bytes)))
+    .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function randomString(n) {
+  const bytes = new Uint8Array(n);
+  crypto.getRandomValues(bytes);
+  return b64url(bytes);
+}
+
+async function discover() {
+  const response = await fetch("/.well-known/openid-configuration");
+  config = await response.json();
+}
+
+async function signIn() {
+  const verifier = randomString(48);
+  const state = randomString(16);
+  const challenge = b64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+  sessionStorage.setItem("tessera.pkce", JSON.stringify({ verifier, state }));
+  const params = new URLSearchParams({
+    response_type: "code", client_id: CLIENT_ID, redirect_uri: REDIRECT,
+    scope: `openid profile ${config.issuer}/admin${ADMIN_SCOPE}`, state,
+    code_challenge: challenge, code_challenge_method: "S256",
+  });
+  location.assign(`${config.authorization_endpoint}?${params}`);
+}
+
+async function finishSignIn(query) {
+  const saved = JSON.parse(sessionStorage.getItem("tessera.pkce") || "null");
+  sessionStorage.removeItem("tessera.pkce");
+  history.replaceState(null, "", "/console/" + (location.hash || "#/users"));
+  if (query.get("error")) throw new Error(query.get("error_description") || query.get("error"));
+  // RFC 9207: the response must come from our issuer; the state binds it to this browser.
+  if (!saved || query.get("state") !== saved.state || query.get("iss") !== config.issuer) {
+    throw new Error("The sign-in response does not match this browser's request. Try again.");
+  }
+  const body = new URLSearchParams({
+    grant_type: "authorization_code", code: query.get("code"), redirect_uri: REDIRECT,
+    client_id: CLIENT_ID, code_verifier: saved.verifier,
+  });
+  const response = await fetch(config.token_endpoint, { method: "POST", body });
+  const data = await response.json();
+  if (!response.ok) throw new Error(data.error_description || data.error);
+  token = data;
+  const claims = JSON.parse(atob(data.access_token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+  document.getElementById("who").textContent = claims.user_displayname || claims.sub;
+}
+
+async function api(method, path, body) {
+  const response = await fetch("/admin/v1" + path, {
+    method,
+    headers: { Authorization: `Bearer ${token.access_token}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.status === 401) { token = null; await signIn(); throw new Error("Signing in again…"); }
+  const data = response.status === 204 ? null : await response.json();
+  if (!response.ok) {
+    const message = (data && (data.error_description || (data.detail && data.detail.error_description) || data.error)) || response.statusText;
+    throw new Error(typeof message === "string" ? message : JSON.stringify(message));
+  }
+  return data;
+}
+
+// --- tiny DOM helpers --------------------------------------------------------------------------
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (key === "onclick" || key === "onsubmit") node.addEventListener(key.slice(2), value);
+    else if (value !== null && value !== undefined && value !== false) node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function table(headers, rows) {
+  return el("table", { class: "data" },
+    el("thead", {}, el("tr", {}, headers.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, rows.length ? rows.map((r) => el("tr", {}, r.map((c) => el("td", {}, c))))
+      : el("tr", {}, el("td", { colspan: headers.length, class: "muted" }, "Nothing here yet."))));
+}
+
+function button(label, onclick, kind = "secondary") {
+  return el("button", { type: "button", class: `button button-${kind} btn-small`, onclick }, label);
+}
+
+function toast(message, error = false) {
+  const box = document.getElementById("toast");
+  box.textContent = message;
+  box.className = error ? "toast error" : "toast";
+  box.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { box.hidden = true; }, 5000);
+}
+
+function field(label, name, attrs = {}) {
+  return el("label", {}, label, el("input", { name, ...attrs }));
+}
+
+function formValues(form) {
+  return Object.fromEntries(new FormData(form).entries());
+}
+
+function lines(value) {
+  return (value || "").split(/[\s,]+/).filter(Boolean);
+}
+
+function show(...nodes) {
+  const main = document.getElementById("main");
+  main.replaceChildren(...nodes);
+  main.focus();
+}
+
+function when(iso) {
+  return iso ? new Date(iso).toLocaleString() : "–";
+}
+
+// --- pages -------------------------------------------------------------------------------------
+
+async function usersPage() {
+  const users = await api("GET", "/users");
+  const form = el("form", { class: "panel", onsubmit: async (event) => {
+    event.preventDefault();
+    const v = formValues(event.target);
+    try {
+      await api("POST", "/users", { username: v.username, password: v.password, email: v.email || null,
+        display_name: v.display_name || null, is_admin: v.is_admin === "on" });
+      toast(`Created ${v.username}`);
+      route();
+    } catch (error) { toast(error.message, true); }
+  } },
+    el("h2", {}, "New user"),
+    el("div", { class: "form-grid" },
+      field("Username", "username", { required: true, autocomplete: "off" }),
+      field("Display name", "display_name"),
+      field("Email", "email", { type: "email" }),
+      field("Password", "password", { type: "password", required: true, autocomplete: "new-password", minlength: 12 }),
+      el("label", { class: "check" }, el("input", { type: "checkbox", name: "is_admin" }), "Administrator")),
+    el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Create user")));
+  show(el("h1", {}, "Users"),
+    el("div", { class: "panel" }, table(["Username", "Name", "Email", "Role", "Status", ""],
+      users.map((u) => [el("a", { href: `#/users/${u.id}` }, u.username), u.display_name, u.email || "–",
+        u.is_admin ? el("span", { class: "badge" }, "admin") : "user",
+        u.disabled ? el("span", { class: "badge off" }, "disabled") : "active",
+        el("a", { href: `#/users/${u.id}` }, "Grants & sessions")]))),
+    form);
+}
+
+async function userPage(id) {
+  const [user, grants, sessions, consents] = await Promise.all([
+    api("GET", `/users/${id}`), api("GET", `/users/${id}/grants`),
+    api("GET", `/users/${id}/sessions`), api("GET", `/users/${id}/consents`)]);
+  const revokeAll = button("Revoke all tokens", async () => {
+    if (!confirm(`Revoke every token of ${user.username}? Sessions end and APIs refuse their tokens within a second.`)) return;
+    try {
+      const r = await api("POST", `/users/${id}/revoke-tokens`);
+      toast(`Revoked: ${r.sessions} session(s) ended, ${r.grants} grant(s) revoked`);
+      route();
+    } catch (error) { toast(error.message, true); }
+  }, "primary");
+  const toggle = button(user.disabled ? "Enable user" : "Disable user", async () => {
+    try { await api("PATCH", `/users/${id}`, { disabled: !user.disabled }); route(); }
+    catch (error) { toast(error.message, true); }
+  });
+  show(el("h1", {}, user.display_name, " ", el("span", { class: "muted" }, `(${user.username})`)),
+    el("div", { class: "toolbar" }, el("span", { class: "mono muted" }, `sub ${user.id}`),
+      el("span", { class: "spacer" }), toggle, revokeAll),
+    el("h2", {}, "Active grants"),
+    el("div", { class: "panel" }, table(["App", "Scopes", "Signed in", "Created", ""],
+      grants.map((g) => [el("code", {}, g.client_id), g.scopes.join(" "), when(g.auth_time), when(g.created_at),
+        button("Revoke", async () => {
+          try { await api("DELETE", `/grants/${g.grant_id}`); toast("Grant revoked"); route(); }
+          catch (error) { toast(error.message, true); }
+        })]))),
+    el("h2", {}, "Browser sessions"),
+    el("div", { class: "panel" }, table(["Signed in", "Expires"], sessions.map((s) => [when(s.auth_time), when(s.expires_at)]))),
+    el("h2", {}, "Consents"),
+    el("div", { class: "panel" }, table(["App", "Scopes", "Granted", ""],
+      consents.map((c) => [el("code", {}, c.client_id), c.scopes.join(" "), when(c.granted_at),
+        button("Revoke", async () => {
+          try { await api("DELETE", `/users/${id}/consents/${c.client_id}`); route(); }
+          catch (error) { toast(error.message, true); }
+        })]))));
+}
+
+function secretBox(app) {
+  return app.client_secret ? el("div", { class: "secret", role: "alert" },
+    el("strong", {}, `Client secret of ${app.name} — copy it now, it is not shown again:`),
+    el("code", {}, app.client_secret)) : null;
+}
+
+async function appsPage(created) {
+  const apps = await api("GET", "/apps");
+  const form = el("form", { class: "panel", onsubmit: async (event) => {
+    event.preventDefault();
+    const v = formValues(event.target);
+    try {
+      const grants = ["authorization_code", "refresh_token"];
+      if (v.client_credentials === "on") grants.push("client_credentials");
+      const app = await api("POST", "/apps", { name: v.name, public: v.public === "on",
+        redirect_uris: lines(v.redirect_uris), allowed_scopes: lines(v.allowed_scopes), grant_types: grants,
+        access_token_ttl: v.access_token_ttl ? Number(v.access_token_ttl) : null });
+      appsPage(app);
+    } catch (error) { toast(error.message, true); }
+  } },
+    el("h2", {}, "New trusted application"),
+    el("div", { class: "form-grid" },
+      field("Name", "name", { required: true }),
+      field("Redirect URIs (space separated)", "redirect_uris", { placeholder: "https://app.example.test/callback" }),
+      field("Allowed scopes (space separated)", "allowed_scopes", { placeholder: "openid profile https://api…urn:…" }),
+      field("Access-token lifetime (s)", "access_token_ttl", { type: "number", min: 30, max: 86400, placeholder: "3600" }),
+      el("label", { class: "check" }, el("input", { type: "checkbox", name: "public" }), "Public app (PKCE, no secret)"),
+      el("label", { class: "check" }, el("input", { type: "checkbox", name: "client_credentials" }), "Client credentials grant")),
+    el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Register app")));
+  show(el("h1", {}, "Trusted applications"), created ? secretBox(created) : null,
+    el("div", { class: "panel" }, table(["Name", "Client ID", "Type", "Grant types", "Redirect URIs", ""],
+      apps.map((a) => [a.name, el("code", {}, a.client_id), a.type, a.grant_types.join(", "),
+        a.redirect_uris.join("\n") || "–",
+        a.type === "confidential" ? button("Rotate secret", async () => {
+          try { appsPage(await api("POST", `/apps/${a.client_id}/rotate-secret`, { grace_seconds: 3600 })); }
+          catch (error) { toast(error.message, true); }
+        }) : ""]))),
+    form);
+}
+
+async function resourcesPage() {
+  const resources = await api("GET", "/resources");
+  const form = el("form", { class: "panel", onsubmit: async (event) => {
+    event.preventDefault();
+    const v = formValues(event.target);
+    try {
+      await api("POST", "/resources", { name: v.name, audience: v.audience, scopes: lines(v.scopes),
+        access_token_ttl: v.access_token_ttl ? Number(v.access_token_ttl) : null });
+      route();
+    } catch (error) { toast(error.message, true); }
+  } },
+    el("h2", {}, "New resource"),
+    el("div", { class: "form-grid" },
+      field("Name", "name", { required: true }),
+      field("Audience", "audience", { required: true, placeholder: "https://api.example.test" }),
+      field("Scopes (space separated)", "scopes", { required: true }),
+      field("Access-token lifetime cap (s)", "access_token_ttl", { type: "number", min: 30, max: 86400 })),
+    el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Register resource")));
+  show(el("h1", {}, "Resources"),
+    el("div", { class: "panel" }, table(["Name", "Audience", "Scopes", "Token lifetime"],
+      resources.map((r) => [r.name, el("code", {}, r.audience), r.scopes.join(" "), r.access_token_ttl || "default"]))),
+    form);
+}
+
+async function keysPage() {
+  const keys = await api("GET", "/keys");
+  show(el("h1", {}, "Signing keys"),
+    el("div", { class: "toolbar" }, el("span", { class: "muted" },
+      "Rotation promotes the published next key and keeps retired keys until their tokens expire."),
+      el("span", { class: "spacer" }), button("Rotate keys", async () => {
+        try { await api("POST", "/keys/rotate", { alg: "all" }); toast("Keys rotated"); route(); }
+        catch (error) { toast(error.message, true); }
+      }, "primary")),
+    el("div", { class: "panel" }, table(["Key ID", "Algorithm", "State", "Created", "Published until"],
+      keys.map((k) => [el("code", {}, k.kid), k.alg, k.state, when(k.created_at), when(k.retire_after)]))));
+}
+
+async function auditPage(beforeId) {
+  const page = await api("GET", "/audit?limit=50" + (beforeId ? `&before_id=${beforeId}` : ""));
+  show(el("h1", {}, "Audit log"),
+    el("div", { class: "panel" }, table(["When", "Event", "Actor", "User", "App", "Address", "Details"],
+      page.events.map((e) => [when(e.at), el("code", {}, e.type), e.actor || "–", e.user_id || "–",
+        e.client_id || "–", e.ip || "–", el("span", { class: "mono" }, JSON.stringify(e.details))]))),
+    page.next_before_id ? button("Older events", () => auditPage(page.next_before_id)) : null);
+}
+
+async function route() {
+  const hash = location.hash || "#/users";
+  for (const link of document.querySelectorAll(".console-bar nav a")) {
+    link.toggleAttribute("aria-current", hash.startsWith(link.getAttribute("href")));
+    if (link.hasAttribute("aria-current")) link.setAttribute("aria-current", "page");
+  }
+  try {
+    const user = hash.match(/^#\/users\/([\w-]+)$/);
+    if (user) await userPage(user[1]);
+    else if (hash.startsWith("#/apps")) await appsPage();
+    else if (hash.startsWith("#/resources")) await resourcesPage();
+    else if (hash.startsWith("#/keys")) await keysPage();
+    else if (hash.startsWith("#/audit")) await auditPage();
+    else await usersPage();
+  } catch (error) {
+    show(el("div", { class: "alert alert-error", role: "alert" }, error.message));
+  }
+}
+
+async function main() {
+  await discover();
+  const query = new URLSearchParams(location.search);
+  document.getElementById("signout").addEventListener("click", () => {
+    token = null;
+    location.assign(`${config.end_session_endpoint}?client_id=${CLIENT_ID}&post_logout_redirect_uri=${encodeURIComponent(REDIRECT)}`);
+  });
+  try {
+    if (query.has("code") || query.has("error")) await finishSignIn(query);
+    if (!token) { await signIn(); return; }
+  } catch (error) {
+    show(el("div", { class: "alert alert-error", role: "alert" }, error.message),
+      el("p", {}, button("Sign in again", signIn, "primary")));
+    return;
+  }
+  window.addEventListener("hashchange", route);
+  route();
+}
+
+main();
