@@ -38,6 +38,7 @@ class AuditSink:
         *,
         interval: float = 0.1,
         capacity: int = 10000,
+        on_error: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -47,6 +48,7 @@ class AuditSink:
         self._thread = threading.Thread(target=self._run, name="tessera-audit", daemon=True)
         self._thread.start()
         self.dropped = 0
+        self._on_error = on_error
 
     def record(
         self,
@@ -86,6 +88,8 @@ class AuditSink:
             try:
                 self._store.append(batch)
             except StoreError:
+                if self._on_error is not None:
+                    self._on_error()
                 # Put them back for the next flush, as far as there is room.
                 for event in batch:
                     try:

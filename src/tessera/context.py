@@ -9,10 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import redis
+
 from tessera.config import Settings
 from tessera.domain.model import DEFAULT_DOMAIN
 from tessera.oauth.keyring import KeyRing
 from tessera.store.protocols import Store
+from tessera.store.redis_throttle import RedisLoginThrottle
 from tessera.store.sql import SqlStore, upgrade
 
 __all__ = ["Context", "open_context", "utcnow"]
@@ -46,6 +49,14 @@ def open_context(settings: Settings, *, migrate: bool = False, pool_size: int = 
     if migrate:
         upgrade(settings.db_url)
     store = SqlStore.open(settings.db_url, DEFAULT_DOMAIN, pool_size=pool_size)
+    if settings.redis_url is not None:
+        # Login failure counts shared by all nodes without a database write per attempt.
+        client = redis.Redis.from_url(
+            settings.redis_url.get_secret_value(), socket_timeout=2, socket_connect_timeout=2
+        )
+        store.login_throttle = RedisLoginThrottle(
+            client, DEFAULT_DOMAIN, settings.login_failure_window
+        )
     store.ensure_domain("Default", utcnow())
     keys = KeyRing(store.keys, settings.subkey("signing-keys"), utcnow)
     return Context(settings=settings, store=store, keys=keys)

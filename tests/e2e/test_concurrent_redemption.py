@@ -120,6 +120,40 @@ def test_twenty_concurrent_redemptions_of_one_code_give_exactly_one_success(
     assert all("access_token" not in body for body in losers)
 
 
+REPLAY_ROUNDS = 6
+
+
+def test_replays_racing_a_redemption_revoke_everything_the_code_issued(
+    server: Server, browser: Browser
+) -> None:
+    """RFC 6749 §4.1.2, SECURITY.md item 13: the losers of the race are replays of a used
+    code, so the grant the winner started is revoked, all of it: its access token and its
+    refresh token, however the replays interleave with the winner's writes. The interleaving
+    that matters is rare, hence a few rounds."""
+    auth = (app(server)["client_id"], app(server)["client_secret"])
+    for round_ in range(REPLAY_ROUNDS):
+        code = fresh_code(server, browser)
+        responses = all_at_once(
+            server,
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": app(server)["redirect_uri"],
+            },
+        )
+        (winner,) = only(responses, lambda r: r.status_code == 200)
+
+        assert introspect(server, winner["access_token"]) == {"active": False}, round_
+        assert introspect(server, winner["refresh_token"]) == {"active": False}, round_
+        refreshed = httpx.post(
+            f"{server.base_url}/oauth2/v1/token",
+            data={"grant_type": "refresh_token", "refresh_token": winner["refresh_token"]},
+            auth=auth,
+        )
+        assert refreshed.status_code == 400, (round_, refreshed.text)
+        assert refreshed.json()["error"] == "invalid_grant"
+
+
 def test_twenty_concurrent_refreshes_of_one_token_give_one_new_family_member(
     server: Server, browser: Browser
 ) -> None:

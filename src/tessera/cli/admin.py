@@ -13,6 +13,7 @@ from tessera.domain.model import Client, Resource, SigningKey, User
 from tessera.manage import apps as app_rules
 from tessera.manage import resources as resource_rules
 from tessera.manage import users as user_rules
+from tessera.manage.housekeeping import purge_expired
 from tessera.manage.revocation import revoke_subject
 from tessera.oauth.keyring import SUPPORTED_ALGS
 
@@ -494,5 +495,25 @@ def tokens_revoke(
             lambda: console.print(
                 f"Revoked every token of [bold]{found.username}[/]: {summary.sessions} "
                 f"session(s) ended, {summary.grants} grant(s) revoked"
+            ),
+        )
+
+
+@admin_app.command("purge")
+def purge(as_json: JsonOpt = False) -> None:
+    """Delete expired codes, refresh tokens, revocation events, sessions and login failures."""
+    with open_domain(as_json) as ctx:
+        report = purge_expired(ctx.store, ctx.clock(), ctx.settings.login_failure_window)
+        keys = ctx.keys.purge()
+        data = {**plain(report), "signing_keys": keys}
+        emit(
+            data,
+            as_json,
+            lambda: console.print(
+                table(
+                    ["what", "deleted"],
+                    [[k.replace("_", " "), v] for k, v in data.items()],
+                    title="Purged expired rows",
+                )
             ),
         )

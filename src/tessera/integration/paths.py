@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote
 
-__all__ = ["PathTemplate", "TemplateError", "fill_url", "url_placeholders"]
+__all__ = ["PathTemplate", "TemplateError", "fill_url", "parse_path", "url_placeholders"]
 
 _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]{0,63})\}$")
 _LITERAL = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:@]+$")  # RFC 3986 pchar, unreserved-ish
@@ -29,37 +29,38 @@ class PathTemplate:
     params: tuple[str, ...]
     _pattern: re.Pattern[str]
 
-    @staticmethod
-    @lru_cache(maxsize=1024)
-    def parse(template: str) -> PathTemplate:
-        if not template.startswith("/"):
-            raise TemplateError("a path template starts with /")
-        if len(template) > 500:
-            raise TemplateError("a path template has at most 500 characters")
-        segments = template.strip("/").split("/") if template != "/" else []
-        parts: list[str] = []
-        params: list[str] = []
-        for segment in segments:
-            match = _PARAM.match(segment)
-            if match:
-                name = match.group(1)
-                if name in params:
-                    raise TemplateError(f"the parameter {{{name}}} appears twice")
-                params.append(name)
-                parts.append(f"(?P<{name}>[^/]+)")
-            elif _LITERAL.match(segment):
-                parts.append(re.escape(segment))
-            else:
-                raise TemplateError(
-                    f"bad segment {segment!r}: use literal text or one {{name}} per segment"
-                )
-        pattern = re.compile("^/" + "/".join(parts) + "/?$" if parts else "^/?$")
-        return PathTemplate(template, tuple(params), pattern)
-
     def match(self, path: str) -> dict[str, str] | None:
         """The path parameters when `path` matches, else None."""
         found = self._pattern.match(path or "/")
         return None if found is None else found.groupdict()
+
+
+@lru_cache(maxsize=1024)
+def parse_path(template: str) -> PathTemplate:
+    """Parse a path template; raise `TemplateError` saying what is wrong."""
+    if not template.startswith("/"):
+        raise TemplateError("a path template starts with /")
+    if len(template) > 500:
+        raise TemplateError("a path template has at most 500 characters")
+    segments = template.strip("/").split("/") if template != "/" else []
+    parts: list[str] = []
+    params: list[str] = []
+    for segment in segments:
+        match = _PARAM.match(segment)
+        if match:
+            name = match.group(1)
+            if name in params:
+                raise TemplateError(f"the parameter {{{name}}} appears twice")
+            params.append(name)
+            parts.append(f"(?P<{name}>[^/]+)")
+        elif _LITERAL.match(segment):
+            parts.append(re.escape(segment))
+        else:
+            raise TemplateError(
+                f"bad segment {segment!r}: use literal text or one {{name}} per segment"
+            )
+    pattern = re.compile("^/" + "/".join(parts) + "/?$" if parts else "^/?$")
+    return PathTemplate(template, tuple(params), pattern)
 
 
 def url_placeholders(url: str) -> set[str]:

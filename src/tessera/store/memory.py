@@ -330,6 +330,17 @@ class _Sessions:
             ]
         return sorted(sessions, key=lambda x: (x.auth_time, x.id_hash), reverse=True)
 
+    def purge(self, now: datetime) -> int:
+        with self._s.lock:
+            gone = [
+                k
+                for k, x in self._s.sessions.items()
+                if x.ended_at is not None or x.expires_at <= now
+            ]
+            for key in gone:
+                del self._s.sessions[key]
+        return len(gone)
+
 
 class _Consents:
     def __init__(self, state: _State) -> None:
@@ -406,6 +417,16 @@ class _Grants:
                 raise Conflict(f"grant id {grant.grant_id!r} is taken")
             if refresh_token is not None and refresh_token.token_hash in s.refresh_tokens:
                 raise Conflict("refresh token is taken")
+            revoked = next(
+                (
+                    e.created_at
+                    for e in s.revocations.values()
+                    if e.kind is RevocationKind.GRANT and e.key == grant.grant_id
+                ),
+                None,
+            )
+            if revoked is not None and grant.revoked_at is None:
+                grant = replace(grant, revoked_at=revoked)
             s.grants[grant.grant_id] = grant
             if refresh_token is not None:
                 s.refresh_tokens[refresh_token.token_hash] = refresh_token

@@ -148,6 +148,9 @@ class SessionStore(Protocol):
     def list_for_user(self, user_id: str, now: datetime) -> list[BrowserSession]:
         """Open, unexpired sessions of the user, newest first."""
 
+    def purge(self, now: datetime) -> int:
+        """Delete sessions that ended or expired; return how many."""
+
 
 class ConsentStore(Protocol):
     def get(self, user_id: str, client_id: str) -> Consent | None:
@@ -180,7 +183,11 @@ class CodeStore(Protocol):
 
 class GrantStore(Protocol):
     def start(self, grant: Grant, refresh_token: RefreshToken | None) -> None:
-        """Insert a grant and its first refresh token in one transaction."""
+        """Insert a grant and its first refresh token in one transaction.
+
+        If a GRANT revocation event for this grant id already exists (a replayed code revoked
+        it before it was written), the grant is inserted revoked at that event's time.
+        """
 
     def get(self, grant_id: str) -> Grant | None: ...
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,7 +18,8 @@ from starlette.staticfiles import StaticFiles
 
 from tessera.config import load_settings
 from tessera.context import Context, open_context
-from tessera.store.protocols import StoreUnavailable
+from tessera.manage.housekeeping import purge_expired
+from tessera.store.protocols import StoreError, StoreUnavailable
 from tessera.web.admin_api import build_admin_api
 from tessera.web.browser import browser_routes
 from tessera.web.console import console_routes
@@ -35,11 +39,32 @@ _STATIC = Path(__file__).parent / "static"
 def _lifespan(svc: Services) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await svc.wakeup.start()
+        housekeeping = asyncio.create_task(_housekeeping(svc))
         yield
+        housekeeping.cancel()
+        await svc.wakeup.stop()
         svc.audit.close()
         svc.ctx.close()
 
     return lifespan
+
+
+async def _housekeeping(svc: Services, every: float = 600.0) -> None:
+    """Delete expired rows now and then; harmless when several nodes do it at once."""
+    log = get_logger("tessera.housekeeping")
+    while True:
+        await asyncio.sleep(every)
+        try:
+            now = svc.ctx.clock()
+            report = await run_in_threadpool(
+                purge_expired, svc.ctx.store, now, svc.ctx.settings.login_failure_window
+            )
+            svc.revocations.prune(now)
+            await run_in_threadpool(svc.ctx.keys.purge)
+            log.info("purged", **asdict(report))
+        except StoreError as exc:
+            log.warning("purge_failed", error=str(exc))
 
 
 def build_app(ctx: Context) -> Starlette:
@@ -67,6 +92,7 @@ def build_app(ctx: Context) -> Starlette:
     ]
 
     async def store_unavailable(_: Request, exc: Exception) -> Response:
+        svc.health.mark_down()
         log.error("store_unavailable", error=str(exc))
         return json_response(
             {

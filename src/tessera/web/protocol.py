@@ -54,12 +54,16 @@ def protocol_routes(svc: Services) -> list[Route]:
             allow_public=allow_public,
         )
 
+    def _issue(authorization: str | None, form: Params, duplicated: set[str]) -> dict[str, Any]:
+        svc.health.check()
+        return svc.token_endpoint.handle(authorization, form, duplicated)
+
     async def token(request: Request) -> Response:
         form = Params([])
         try:
             form = await read_form(request)
             body = await run_in_threadpool(
-                svc.token_endpoint.handle,
+                _issue,
                 request.headers.get("authorization"),
                 form,
                 form.duplicated,
@@ -164,12 +168,15 @@ def protocol_routes(svc: Services) -> list[Route]:
             await run_in_threadpool(_authenticate, request, Params([]), False)
         except errors.OAuthError as exc:
             return oauth_error_response(exc)
-        deadline = asyncio.get_running_loop().time() + wait
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
         while True:
             events = await run_in_threadpool(ctx.store.revocations.since, since, 1000)
-            if events or asyncio.get_running_loop().time() >= deadline:
+            remaining = deadline - loop.time()
+            if events or remaining <= 0:
                 break
-            await asyncio.sleep(0.2)
+            # Woken at once by a local or Redis-published revocation; else poll the database.
+            await svc.wakeup.wait(min(0.2, remaining))
         body = {
             "events": [
                 {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,10 +17,30 @@ from tessera.domain.scopes import normalize_audience
 from tessera.oauth.revocation_state import RevocationState
 from tessera.oauth.token import TokenEndpoint, TokenPolicy
 from tessera.oauth.tokens import TokenIssuer
+from tessera.web.wakeup import Wakeup
 
-__all__ = ["Services", "build_services"]
+__all__ = ["Services", "StoreHealth", "build_services"]
 
 _TEMPLATES = Path(__file__).parent / "templates"
+
+
+class StoreHealth:
+    """Whether the database answered lately. After a failure anywhere, issuance pings the
+    database before it issues anything, so no token leaves while the database is down
+    (SECURITY.md item 26), even when the app and its keys are in the in-process cache."""
+
+    def __init__(self, ping: Callable[[], None]) -> None:
+        self._ping = ping
+        self.down = False
+
+    def mark_down(self) -> None:
+        self.down = True
+
+    def check(self) -> None:
+        """Raise `StoreUnavailable` while the database is still down."""
+        if self.down:
+            self._ping()
+            self.down = False
 
 
 @dataclass
@@ -34,6 +55,8 @@ class Services:
     templates: Environment
     csrf_key: bytes
     secure_cookies: bool
+    health: StoreHealth
+    wakeup: Wakeup
 
     def client(self, client_id: str) -> Client | None:
         return self.clients.get(client_id)
@@ -53,12 +76,18 @@ def build_services(ctx: Context) -> Services:
     clients: TTLCache[str, Client | None] = TTLCache(ctx.store.clients.get)
     resources: TTLCache[str, list[Resource]] = TTLCache(lambda _: ctx.store.resources.list())
     issuer = TokenIssuer(settings.issuer, ctx.keys)
+    health = StoreHealth(ctx.store.ping)
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    wakeup = Wakeup(redis_url)
+    listeners = getattr(ctx.store, "revocation_listeners", None)
+    if listeners is not None:
+        listeners.append(wakeup.notify)
     services = Services(
         ctx=ctx,
         issuer=issuer,
         token_endpoint=None,  # type: ignore[arg-type]  # set below: it needs the lookups
         revocations=RevocationState(ctx.store.revocations),
-        audit=AuditSink(ctx.store.audit, ctx.clock),
+        audit=AuditSink(ctx.store.audit, ctx.clock, on_error=health.mark_down),
         clients=clients,
         resources=resources,
         templates=Environment(
@@ -67,6 +96,8 @@ def build_services(ctx: Context) -> Services:
         ),
         csrf_key=settings.subkey("csrf"),
         secure_cookies=settings.issuer.startswith("https://"),
+        health=health,
+        wakeup=wakeup,
     )
     services.token_endpoint = TokenEndpoint(
         ctx.store,

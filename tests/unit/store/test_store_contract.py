@@ -44,11 +44,29 @@ def at(seconds: float = 0) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(scope="module")
+def pg_store_url() -> Iterator[str]:
+    """One migrated PostgreSQL database for the module, emptied before each test."""
+    from tessera.store.sql import upgrade
+    from tests.support.pg import fresh_database
+
+    with fresh_database() as url:
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     s: Store
     if request.param == "memory":
         s = MemoryStore()
+    elif request.param == "postgresql":
+        from tessera.store.sql import SqlStore
+        from tests.support.pg import truncate_all
+
+        url = request.getfixturevalue("pg_store_url")
+        truncate_all(url)
+        s = SqlStore.open(url)
     else:
         from tessera.store.sql import SqlStore, upgrade
 
@@ -1050,3 +1068,13 @@ def test_audit_query_limit_applies_after_the_filters(store: Store) -> None:
         ]
     )
     assert [e.at for e in store.audit.query(type="a", limit=1)] == [at(2)]
+
+
+def test_a_grant_revoked_before_it_is_started_is_stored_revoked(store: Store) -> None:
+    # A replayed code may revoke the grant it names before the winning redemption writes it.
+    store.grants.revoke("g1", at(0), at(3600))
+    store.grants.start(a_grant("g1"), a_refresh_token("r1", "g1"))
+    grant = store.grants.get("g1")
+    assert grant is not None and grant.revoked_at is not None
+    result = store.refresh_tokens.rotate("r1", a_refresh_token("r2", "g1"), at(1), GRACE, at(3600))
+    assert result.outcome is RotateOutcome.INVALID

@@ -6,7 +6,7 @@ count names the one winner (`CodeStore.consume`, `RefreshTokenStore.rotate`, `Gr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,7 +30,23 @@ from tessera.domain.model import (
     SigningKey,
     User,
 )
-from tessera.store.protocols import NotFound, RotateOutcome, RotateResult
+from tessera.store.protocols import (
+    AuditStore,
+    ClientStore,
+    CodeStore,
+    ConsentStore,
+    GrantStore,
+    KeyStore,
+    LoginThrottleStore,
+    NotFound,
+    RefreshTokenStore,
+    ResourceStore,
+    RevocationStore,
+    RotateOutcome,
+    RotateResult,
+    SessionStore,
+    UserStore,
+)
 from tessera.store.sql import schema as t
 from tessera.store.sql.engine import make_engine, read, write
 from tessera.store.sql.migrate import ensure_current
@@ -39,9 +55,17 @@ __all__ = ["SqlStore"]
 
 
 class _Part:
-    def __init__(self, engine: Engine, domain_id: str) -> None:
+    def __init__(
+        self, engine: Engine, domain_id: str, listeners: list[Callable[[], None]] | None = None
+    ) -> None:
         self._engine = engine
         self._domain = domain_id
+        self._listeners = listeners if listeners is not None else []
+
+    def _revoked(self) -> None:
+        """Tell listeners (revocation-feed wake-ups) that a revocation was committed."""
+        for listener in self._listeners:
+            listener()
 
     def _where(self, table: Table) -> Any:
         return table.c.domain_id == self._domain
@@ -402,6 +426,13 @@ class _Sessions(_Part):
             ).all()
         return [_session(r) for r in rows]
 
+    def purge(self, now: datetime) -> int:
+        s = t.browser_sessions
+        with write(self._engine) as conn:
+            return conn.execute(
+                delete(s).where(self._where(s), s.c.ended_at.is_not(None) | (s.c.expires_at <= now))
+            ).rowcount
+
 
 # --- consents ----------------------------------------------------------------------------------
 
@@ -583,6 +614,16 @@ def _refresh_values(token: RefreshToken) -> dict[str, Any]:
     }
 
 
+def _lock_revocations(conn: Connection) -> None:
+    """Serialise revocation writes on PostgreSQL (SQLite writers are serial already).
+
+    Sequence numbers then become visible in order (a follower reading `seq > n` never sees n+2
+    before n+1), and a grant revoked while its code redemption is still writing it is seen.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(7462119)"))
+
+
 def _append_event(
     conn: Connection,
     domain: str,
@@ -592,10 +633,7 @@ def _append_event(
     expires_at: datetime,
     now: datetime,
 ) -> int:
-    if conn.dialect.name == "postgresql":
-        # Serialise appends so sequence numbers become visible in order: a follower reading
-        # `seq > n` must never see n+2 commit before n+1.
-        conn.execute(text("SELECT pg_advisory_xact_lock(7462119)"))
+    _lock_revocations(conn)
     result = conn.execute(
         insert(t.revocation_events)
         .values(
@@ -615,6 +653,7 @@ def _revoke_grant(
     conn: Connection, domain: str, grant_id: str, now: datetime, event_expires_at: datetime
 ) -> bool:
     g = t.grants
+    _lock_revocations(conn)  # serialise with GrantStore.start: the grant may be in flight
     revoked = (
         conn.execute(
             update(g)
@@ -629,7 +668,17 @@ def _revoke_grant(
 
 class _Grants(_Part):
     def start(self, grant: Grant, refresh_token: RefreshToken | None) -> None:
+        e = t.revocation_events
         with write(self._engine) as conn:
+            _lock_revocations(conn)
+            # A replayed code may have revoked this grant before we could write it.
+            revoked_at = conn.execute(
+                select(func.min(e.c.created_at)).where(
+                    self._where(e),
+                    e.c.kind == RevocationKind.GRANT.value,
+                    e.c.key == grant.grant_id,
+                )
+            ).scalar()
             conn.execute(
                 insert(t.grants).values(
                     domain_id=self._domain,
@@ -642,7 +691,7 @@ class _Grants(_Part):
                     created_at=grant.created_at,
                     absolute_expiry=grant.absolute_expiry,
                     session_id=grant.session_id,
-                    revoked_at=grant.revoked_at,
+                    revoked_at=grant.revoked_at or revoked_at,
                 )
             )
             if refresh_token is not None:
@@ -660,7 +709,9 @@ class _Grants(_Part):
 
     def revoke(self, grant_id: str, now: datetime, event_expires_at: datetime) -> bool:
         with write(self._engine) as conn:
-            return _revoke_grant(conn, self._domain, grant_id, now, event_expires_at)
+            revoked = _revoke_grant(conn, self._domain, grant_id, now, event_expires_at)
+        self._revoked()
+        return revoked
 
     def list_active(
         self, now: datetime, *, user_id: str | None = None, client_id: str | None = None
@@ -686,6 +737,19 @@ class _RefreshTokens(_Part):
         return _refresh(row) if row else None
 
     def rotate(
+        self,
+        token_hash: str,
+        successor: RefreshToken,
+        now: datetime,
+        grace_seconds: float,
+        event_expires_at: datetime,
+    ) -> RotateResult:
+        result = self._rotate(token_hash, successor, now, grace_seconds, event_expires_at)
+        if result.outcome is RotateOutcome.REPLAY:
+            self._revoked()
+        return result
+
+    def _rotate(
         self,
         token_hash: str,
         successor: RefreshToken,
@@ -774,7 +838,9 @@ class _Revocations(_Part):
         now: datetime,
     ) -> int:
         with write(self._engine) as conn:
-            return _append_event(conn, self._domain, kind, key, not_before, expires_at, now)
+            seq = _append_event(conn, self._domain, kind, key, not_before, expires_at, now)
+        self._revoked()
+        return seq
 
     def since(self, seq: int, limit: int = 1000) -> list[RevocationEvent]:
         e = t.revocation_events
@@ -899,18 +965,21 @@ class SqlStore:
     def __init__(self, engine: Engine, domain_id: str = _DEFAULT_DOMAIN) -> None:
         self.engine = engine
         self.domain_id = domain_id
-        self.users = _Users(engine, domain_id)
-        self.clients = _Clients(engine, domain_id)
-        self.resources = _Resources(engine, domain_id)
-        self.keys = _Keys(engine, domain_id)
-        self.sessions = _Sessions(engine, domain_id)
-        self.consents = _Consents(engine, domain_id)
-        self.codes = _Codes(engine, domain_id)
-        self.grants = _Grants(engine, domain_id)
-        self.refresh_tokens = _RefreshTokens(engine, domain_id)
-        self.revocations = _Revocations(engine, domain_id)
-        self.login_throttle = _LoginThrottle(engine, domain_id)
-        self.audit = _Audit(engine, domain_id)
+        # Called after a revocation event is committed (set by the web layer: wake-ups).
+        self.revocation_listeners: list[Callable[[], None]] = []
+        hooks = self.revocation_listeners
+        self.users: UserStore = _Users(engine, domain_id)
+        self.clients: ClientStore = _Clients(engine, domain_id)
+        self.resources: ResourceStore = _Resources(engine, domain_id)
+        self.keys: KeyStore = _Keys(engine, domain_id)
+        self.sessions: SessionStore = _Sessions(engine, domain_id)
+        self.consents: ConsentStore = _Consents(engine, domain_id)
+        self.codes: CodeStore = _Codes(engine, domain_id)
+        self.grants: GrantStore = _Grants(engine, domain_id, hooks)
+        self.refresh_tokens: RefreshTokenStore = _RefreshTokens(engine, domain_id, hooks)
+        self.revocations: RevocationStore = _Revocations(engine, domain_id, hooks)
+        self.login_throttle: LoginThrottleStore = _LoginThrottle(engine, domain_id)
+        self.audit: AuditStore = _Audit(engine, domain_id)
 
     @classmethod
     def open(

@@ -1,0 +1,62 @@
+"""The errors of the client library; each carries a message for people and, when there is
+one, a `hint` saying what to do next (the CLI prints both, never a traceback).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CacheError",
+    "ClientError",
+    "DiscoveryError",
+    "LoginError",
+    "LoginExpired",
+    "LoginTimeout",
+    "NotLoggedIn",
+    "OAuthResponseError",
+]
+
+
+class ClientError(Exception):
+    """Base class: something the user can act on."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class DiscoveryError(ClientError):
+    """The issuer's metadata cannot be fetched, or does not name the same issuer."""
+
+
+class OAuthResponseError(ClientError):
+    """An OAuth error answer of the token or revocation endpoint (RFC 6749 §5.2)."""
+
+    def __init__(
+        self, error: str, description: str | None = None, *, status: int | None = None
+    ) -> None:
+        text = f"{error}: {description}" if description else error
+        super().__init__(f"the identity domain refused the request ({text})")
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+class LoginError(ClientError):
+    """The browser login failed: an error answer, or a `state` / `iss` mismatch."""
+
+
+class LoginTimeout(LoginError):
+    """No answer came back from the browser in time."""
+
+
+class NotLoggedIn(ClientError):
+    """There are no cached tokens for this profile."""
+
+
+class LoginExpired(ClientError):
+    """The cached login can no longer be refreshed (expired, revoked, or logged out)."""
+
+
+class CacheError(ClientError):
+    """The token cache cannot be read (a corrupted file) or written."""

@@ -1,0 +1,274 @@
+"""The token endpoint (RFC 6749 §4.1.3, §6) and the revocation endpoint (RFC 7009) for one app.
+
+A public app identifies itself with `client_id` (RFC 6749 §3.2.1); a confidential app
+authenticates with `client_secret_basic`, id and secret form-urlencoded first (§2.3.1). Both
+send the PKCE verifier with the code (RFC 7636 §4.5).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import quote_plus
+
+import httpx
+
+from tessera.client.errors import ClientError, OAuthResponseError
+
+__all__ = ["Endpoints", "OAuthClient", "TokenSet", "unverified_jwt"]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSet:
+    access_token: str
+    token_type: str = "Bearer"
+    expires_at: float | None = None
+    refresh_token: str | None = None
+    id_token: str | None = None
+    scope: str | None = None
+
+    @classmethod
+    def from_response(
+        cls, data: Mapping[str, Any], now: float, previous: TokenSet | None = None
+    ) -> TokenSet:
+        """Read a successful token response (RFC 6749 §5.1); keep a refresh token we had if the
+        server did not send a new one (§6)."""
+        access = data.get("access_token")
+        token_type = data.get("token_type")
+        if not isinstance(access, str) or not access:
+            raise ClientError("the token response has no access_token")
+        if not isinstance(token_type, str) or token_type.lower() != "bearer":
+            raise ClientError(f"unsupported token_type {token_type!r} (expected Bearer)")
+        expires_in = data.get("expires_in")
+        expires_at = None
+        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
+            expires_at = now + float(expires_in)
+        refresh = data.get("refresh_token")
+        if not isinstance(refresh, str) or not refresh:
+            refresh = previous.refresh_token if previous else None
+        id_token = data.get("id_token")
+        if not isinstance(id_token, str):
+            id_token = previous.id_token if previous else None
+        scope = data.get("scope")
+        if not isinstance(scope, str):
+            scope = previous.scope if previous else None
+        return cls(access, "Bearer", expires_at, refresh, id_token, scope)
+
+    def expires_in(self, now: float | None = None) -> float | None:
+        if self.expires_at is None:
+            return None
+        return self.expires_at - (time.time() if now is None else now)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "token_type": self.token_type,
+            "expires_at": self.expires_at,
+            "refresh_token": self.refresh_token,
+            "id_token": self.id_token,
+            "scope": self.scope,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TokenSet:
+        """Inverse of `to_json`; `ValueError` when a field has the wrong type."""
+        access = data.get("access_token")
+        if not isinstance(access, str) or not access:
+            raise ValueError("access_token is missing")
+        expires_at = data.get("expires_at")
+        if expires_at is not None and (
+            not isinstance(expires_at, int | float) or isinstance(expires_at, bool)
+        ):
+            raise ValueError("expires_at is not a number")
+        optional: dict[str, str | None] = {}
+        for name in ("refresh_token", "id_token", "scope"):
+            value = data.get(name)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{name} is not a string")
+            optional[name] = value
+        return cls(
+            access_token=access,
+            expires_at=None if expires_at is None else float(expires_at),
+            refresh_token=optional["refresh_token"],
+            id_token=optional["id_token"],
+            scope=optional["scope"],
+        )
+
+    def without_refresh_token(self) -> TokenSet:
+        return replace(self, refresh_token=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    """What a cached login needs to refresh and revoke without discovery."""
+
+    issuer: str
+    token_endpoint: str
+    revocation_endpoint: str | None = None
+    userinfo_endpoint: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "issuer": self.issuer,
+            "token_endpoint": self.token_endpoint,
+            "revocation_endpoint": self.revocation_endpoint,
+            "userinfo_endpoint": self.userinfo_endpoint,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Endpoints:
+        values: dict[str, str | None] = {}
+        for name in ("issuer", "token_endpoint", "revocation_endpoint", "userinfo_endpoint"):
+            value = data.get(name)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{name} is not a string")
+            values[name] = value
+        if not values["issuer"] or not values["token_endpoint"]:
+            raise ValueError("issuer or token_endpoint is missing")
+        return cls(
+            issuer=values["issuer"],
+            token_endpoint=values["token_endpoint"],
+            revocation_endpoint=values["revocation_endpoint"],
+            userinfo_endpoint=values["userinfo_endpoint"],
+        )
+
+
+def unverified_jwt(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and claims of a JWS compact token, WITHOUT checking its signature.
+
+    Only for display, or for checks on a token received straight from the token endpoint over
+    TLS (OIDC Core §3.1.3.7 lets such an ID token skip the signature check).
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise ValueError("not a JWT (expected three dot-separated parts)")
+    decoded: list[dict[str, Any]] = []
+    for segment in parts[:2]:
+        try:
+            raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+            value = json.loads(raw)
+        except ValueError:
+            raise ValueError("not a JWT (a part is not base64url JSON)") from None
+        if not isinstance(value, dict):
+            raise ValueError("not a JWT (a part is not a JSON object)")
+        decoded.append(value)
+    return decoded[0], decoded[1]
+
+
+def _basic(client_id: str, secret: str) -> str:
+    # RFC 6749 §2.3.1: form-urlencode id and secret before base64.
+    pair = f"{quote_plus(client_id)}:{quote_plus(secret)}"
+    return "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+
+
+class OAuthClient:
+    """Calls of one app (public or confidential) to the token and revocation endpoints."""
+
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        client_id: str,
+        client_secret: str | None = None,
+        *,
+        http: httpx.Client | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.endpoints = endpoints
+        self.client_id = client_id
+        self._secret = client_secret
+        self._http = http
+        self._clock = clock
+
+    @property
+    def is_confidential(self) -> bool:
+        return self._secret is not None
+
+    def _auth(self, form: dict[str, str]) -> dict[str, str]:
+        if self._secret is not None:
+            return {"Authorization": _basic(self.client_id, self._secret)}
+        form["client_id"] = self.client_id  # RFC 6749 §3.2.1
+        return {}
+
+    def _post(self, url: str, form: dict[str, str]) -> httpx.Response:
+        headers = {"Accept": "application/json", **self._auth(form)}
+        client = self._http or httpx.Client(timeout=30.0)
+        try:
+            return client.post(url, data=form, headers=headers)
+        except httpx.HTTPError as exc:
+            raise ClientError(
+                f"cannot reach {url} ({exc.__class__.__name__}: {exc})",
+                hint="check your network and that the identity domain is up",
+            ) from None
+        finally:
+            if self._http is None:
+                client.close()
+
+    def _token_request(self, form: dict[str, str], previous: TokenSet | None) -> TokenSet:
+        now = self._clock()
+        response = self._post(self.endpoints.token_endpoint, form)
+        data = _json_object(response)
+        if response.status_code != 200:
+            raise _oauth_error(response, data)
+        if data is None:
+            raise ClientError(
+                f"the token endpoint answered HTTP 200 without JSON ({_ctype(response)})"
+            )
+        return TokenSet.from_response(data, now, previous)
+
+    def exchange_code(self, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
+        """RFC 6749 §4.1.3 with the PKCE verifier (RFC 7636 §4.5)."""
+        return self._token_request(
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "code_verifier": code_verifier,
+            },
+            None,
+        )
+
+    def refresh(self, tokens: TokenSet) -> TokenSet:
+        """RFC 6749 §6; the server rotates the refresh token (RFC 9700 §4.14)."""
+        if tokens.refresh_token is None:
+            raise ClientError("there is no refresh token to use")
+        return self._token_request(
+            {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token}, tokens
+        )
+
+    def revoke(self, token: str, hint: str) -> None:
+        """RFC 7009 §2.1; 200 also for a token that was already invalid (§2.2)."""
+        url = self.endpoints.revocation_endpoint
+        if url is None:
+            raise ClientError(f"{self.endpoints.issuer} has no revocation endpoint")
+        response = self._post(url, {"token": token, "token_type_hint": hint})
+        if response.status_code != 200:
+            raise _oauth_error(response, _json_object(response))
+
+
+def _ctype(response: httpx.Response) -> str:
+    return str(response.headers.get("content-type", "no content type"))
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        value = response.json()
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _oauth_error(response: httpx.Response, data: Mapping[str, Any] | None) -> OAuthResponseError:
+    if data is not None and isinstance(data.get("error"), str):
+        description = data.get("error_description")
+        return OAuthResponseError(
+            data["error"],
+            description if isinstance(description, str) else None,
+            status=response.status_code,
+        )
+    return OAuthResponseError(
+        "server_error", f"HTTP {response.status_code}", status=response.status_code
+    )

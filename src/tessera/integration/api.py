@@ -1,0 +1,294 @@
+"""The management REST API under `/ic/api/integration/v1/`: integrations and monitoring.
+
+| request | scopes (any one) |
+|---|---|
+| `GET integrations`, `GET integrations/{CODE}|{VERSION}` | monitor, consumer::all |
+| `POST integrations`, `PUT`/`DELETE integrations/{CODE}|{VERSION}` | consumer::all |
+| `POST integrations/{CODE}|{VERSION}/activate`, `…/deactivate` | consumer::all |
+| `GET monitoring/instances`, `GET monitoring/instances/{id}` | monitor, consumer::all |
+
+An integration is named `CODE|VERSION` in URLs (`|` may be sent as `%7C`). Documents are sent
+as JSON or YAML; an activated integration must be deactivated before it is replaced or deleted.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from tessera.integration.document import (
+    MAX_DOCUMENT_BYTES,
+    DocumentError,
+    IntegrationDocument,
+    parse_document,
+)
+from tessera.integration.problems import PROBLEM_JSON, Problem
+from tessera.integration.scopes import ANY_READ, WRITE
+from tessera.integration.services import Services, read_body
+from tessera.integration.store import IntegrationConflict, IntegrationNotFound, State
+from tessera.integration.views import (
+    API_PREFIX,
+    IntegrationPage,
+    IntegrationView,
+    ProblemView,
+    RunPage,
+    RunView,
+    integration_view,
+    run_view,
+)
+from tessera.resource import AccessToken
+
+__all__ = ["DOCUMENT_SCHEMA_REF", "management_router"]
+
+DOCUMENT_SCHEMA_REF = "#/components/schemas/IntegrationDocument"
+_READ = "Scopes: any of `urn:tessera:integration:monitor`, `urn:opc:resource:consumer::all`."
+_WRITE = "Scope: `urn:opc:resource:consumer::all`."
+_IDENT = "`CODE|VERSION`, e.g. `ECHO_ORDER|01.00.0000` (`|` may be sent as `%7C`)."
+
+_DOCUMENT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "An integration document, as JSON or YAML.",
+        "content": {
+            media: {"schema": {"$ref": DOCUMENT_SCHEMA_REF}}
+            for media in ("application/json", "application/yaml")
+        },
+    }
+}
+
+
+def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    meaning = {
+        400: "A bad document or parameter",
+        401: "No valid access token (RFC 6750 challenge)",
+        403: "The token lacks the scope (`insufficient_scope`)",
+        404: "No such integration or run",
+        409: "The integration's state forbids this",
+        413: "The document is too large",
+        415: "Neither JSON nor YAML",
+    }
+    return {
+        status: {
+            "model": ProblemView,
+            "description": meaning[status],
+            "content": {PROBLEM_JSON: {}},
+        }
+        for status in (401, 403, *statuses)
+    }
+
+
+def _ident(value: str) -> tuple[str, str]:
+    code, sep, version = value.partition("|")
+    if not sep or not code or not version:
+        raise Problem(400, "invalid-identifier", "name an integration as CODE|VERSION")
+    return code, version
+
+
+def _not_found(exc: IntegrationNotFound) -> Problem:
+    return Problem(404, "integration-not-found", str(exc))
+
+
+def _conflict(exc: IntegrationConflict) -> Problem:
+    return Problem(409, "integration-state", str(exc))
+
+
+async def _document(request: Request) -> IntegrationDocument:
+    raw = await read_body(request, MAX_DOCUMENT_BYTES)
+    try:
+        return parse_document(raw, request.headers.get("content-type"))
+    except DocumentError as exc:
+        status = 415 if "send the document as" in exc.detail else 400
+        kind = "unsupported-media-type" if status == 415 else "invalid-document"
+        raise Problem(status, kind, exc.detail, extra={"errors": exc.errors}) from None
+
+
+def management_router(services: Services) -> APIRouter:
+    router = APIRouter()
+    store = services.store
+    Reader = Annotated[AccessToken, Depends(services.guards.any_of(*ANY_READ))]
+    Writer = Annotated[AccessToken, Depends(services.guards.any_of(*WRITE))]
+    Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
+    Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Items to skip")]
+
+    @router.get(
+        "/integrations",
+        tags=["integrations"],
+        summary="List integrations",
+        description=f"Integrations by code and version, optionally of one state. {_READ}",
+        response_model=IntegrationPage,
+        responses=_problems(400),
+    )
+    def list_integrations(
+        _: Reader, state: State | None = None, limit: Limit = 50, offset: Offset = 0
+    ) -> IntegrationPage:
+        items, total = store.list_integrations(state, limit, offset)
+        return IntegrationPage(
+            items=[integration_view(i) for i in items],
+            limit=limit,
+            offset=offset,
+            total=total,
+            has_more=offset + len(items) < total,
+        )
+
+    @router.post(
+        "/integrations",
+        tags=["integrations"],
+        summary="Create an integration",
+        description=f"Store a new integration in state `configured`. {_WRITE}",
+        status_code=201,
+        response_model=IntegrationView,
+        responses=_problems(400, 409, 413, 415),
+        openapi_extra=_DOCUMENT_BODY,
+    )
+    async def create_integration(
+        request: Request, response: Response, _: Writer
+    ) -> IntegrationView:
+        document = await _document(request)
+        try:
+            created = await run_in_threadpool(store.create, document, services.clock())
+        except IntegrationConflict as exc:
+            raise _conflict(exc) from None
+        response.headers["Location"] = f"{API_PREFIX}/integrations/{document.ident}"
+        return integration_view(created)
+
+    @router.get(
+        "/integrations/{ident}",
+        tags=["integrations"],
+        summary="Show an integration",
+        description=f"One integration; connection secrets are redacted. {_READ}",
+        response_model=IntegrationView,
+        responses=_problems(400, 404),
+    )
+    def show_integration(ident: str, _: Reader) -> IntegrationView:
+        code, version = _ident(ident)
+        found = store.get(code, version)
+        if found is None:
+            raise Problem(404, "integration-not-found", f"no integration {code}|{version}")
+        return integration_view(found)
+
+    @router.put(
+        "/integrations/{ident}",
+        tags=["integrations"],
+        summary="Replace an integration",
+        description=(
+            "Replace the document of a configured or deactivated integration; its code and "
+            f"version must match the URL. Send connection secrets again. {_WRITE}"
+        ),
+        response_model=IntegrationView,
+        responses=_problems(400, 404, 409, 413, 415),
+        openapi_extra=_DOCUMENT_BODY,
+    )
+    async def replace_integration(ident: str, request: Request, _: Writer) -> IntegrationView:
+        code, version = _ident(ident)
+        document = await _document(request)
+        if (document.code, document.version) != (code, version):
+            raise Problem(
+                400,
+                "invalid-document",
+                f"the document is {document.ident}, the URL names {code}|{version}",
+            )
+        try:
+            replaced = await run_in_threadpool(store.replace, document, services.clock())
+        except IntegrationNotFound as exc:
+            raise _not_found(exc) from None
+        except IntegrationConflict as exc:
+            raise _conflict(exc) from None
+        return integration_view(replaced)
+
+    @router.delete(
+        "/integrations/{ident}",
+        tags=["integrations"],
+        summary="Delete an integration",
+        description=f"Delete a configured or deactivated integration; its runs remain. {_WRITE}",
+        status_code=204,
+        response_class=Response,
+        responses=_problems(400, 404, 409),
+    )
+    def delete_integration(ident: str, _: Writer) -> Response:
+        code, version = _ident(ident)
+        try:
+            store.delete(code, version)
+        except IntegrationNotFound as exc:
+            raise _not_found(exc) from None
+        except IntegrationConflict as exc:
+            raise _conflict(exc) from None
+        return Response(status_code=204)
+
+    @router.post(
+        "/integrations/{ident}/activate",
+        tags=["integrations"],
+        summary="Activate an integration",
+        description=f"Its trigger starts answering (idempotent). {_WRITE}",
+        response_model=IntegrationView,
+        responses=_problems(400, 404),
+    )
+    def activate_integration(ident: str, _: Writer) -> IntegrationView:
+        code, version = _ident(ident)
+        try:
+            return integration_view(store.activate(code, version, services.clock()))
+        except IntegrationNotFound as exc:
+            raise _not_found(exc) from None
+
+    @router.post(
+        "/integrations/{ident}/deactivate",
+        tags=["integrations"],
+        summary="Deactivate an integration",
+        description=f"Its trigger answers 404 from now on. {_WRITE}",
+        response_model=IntegrationView,
+        responses=_problems(400, 404, 409),
+    )
+    def deactivate_integration(ident: str, _: Writer) -> IntegrationView:
+        code, version = _ident(ident)
+        try:
+            return integration_view(store.deactivate(code, version, services.clock()))
+        except IntegrationNotFound as exc:
+            raise _not_found(exc) from None
+        except IntegrationConflict as exc:
+            raise _conflict(exc) from None
+
+    @router.get(
+        "/monitoring/instances",
+        tags=["monitoring"],
+        summary="List runs",
+        description=(
+            "Runs of integrations, newest first, with the caller's user and client, status, "
+            f"HTTP status, duration and error. {_READ}"
+        ),
+        response_model=RunPage,
+        responses=_problems(400),
+    )
+    def list_runs(
+        _: Reader,
+        code: Annotated[str | None, Query(max_length=50, description="Integration code")] = None,
+        status: Annotated[
+            str | None, Query(pattern="^(succeeded|failed)$", description="succeeded or failed")
+        ] = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> RunPage:
+        items, total = store.list_runs(code, status, limit, offset)
+        return RunPage(
+            items=[run_view(r) for r in items],
+            limit=limit,
+            offset=offset,
+            total=total,
+            has_more=offset + len(items) < total,
+        )
+
+    @router.get(
+        "/monitoring/instances/{run_id}",
+        tags=["monitoring"],
+        summary="Show a run",
+        description=f"One run by its id (the `Tessera-Instance-Id` of its answer). {_READ}",
+        response_model=RunView,
+        responses=_problems(400, 404),
+    )
+    def show_run(run_id: int, _: Reader) -> RunView:
+        found = store.get_run(run_id) if 0 < run_id < 2**62 else None
+        if found is None:
+            raise Problem(404, "run-not-found", f"no run {run_id}")
+        return run_view(found)
+
+    return router

@@ -1,0 +1,207 @@
+"""Outbound calls of `invoke` steps: the HTTP connection and its authentication.
+
+Authentication is none, Basic (RFC 7617), or an OAuth 2.0 access token from any issuer's token
+endpoint by the client credentials grant (RFC 6749 §4.4, client_secret_basic), cached until
+shortly before it expires so a busy integration does not ask for a token per call. A 401 from
+the connection drops the cached token and retries once with a new one (it may have been
+revoked). Redirects are not followed, and an answer is read up to `MAX_RESPONSE_BYTES`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from tessera.integration.document import BasicAuth, ClientCredentialsAuth, InvokeStep
+
+__all__ = ["MAX_RESPONSE_BYTES", "Connections", "InvokeError", "TokenCache"]
+
+MAX_RESPONSE_BYTES = 5 * 1024 * 1024
+_EXPIRY_MARGIN = 30.0  # seconds before `expires_in` runs out that we stop using a token
+
+
+class InvokeError(Exception):
+    """The connection failed: answer 502. `detail` is for the caller, `internal` for the
+    run record (it names the URL, which callers need not learn)."""
+
+    def __init__(self, detail: str, internal: str) -> None:
+        super().__init__(internal)
+        self.detail = detail
+        self.internal = internal
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    value: str
+    good_until: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status_code: int
+    content_type: str
+    content: bytes
+
+
+class TokenCache:
+    """Client-credentials tokens per (token URL, client, secret, scope)."""
+
+    def __init__(
+        self, http: httpx.AsyncClient, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._http = http
+        self._clock = clock
+        self._tokens: dict[tuple[str, ...], _Token] = {}
+        self._locks: dict[tuple[str, ...], asyncio.Lock] = {}
+
+    async def token(self, auth: ClientCredentialsAuth, timeout: float) -> str:
+        key = _cache_key(auth)
+        found = self._tokens.get(key)
+        if found is not None and found.good_until > self._clock():
+            return found.value
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:  # one token request per key, not one per concurrent run
+            found = self._tokens.get(key)
+            if found is not None and found.good_until > self._clock():
+                return found.value
+            fresh = await self._fetch(auth, timeout)
+            if len(self._tokens) > 1000:
+                self._tokens.clear()
+            self._tokens[key] = fresh
+            return fresh.value
+
+    def forget(self, auth: ClientCredentialsAuth) -> None:
+        self._tokens.pop(_cache_key(auth), None)
+
+    async def _fetch(self, auth: ClientCredentialsAuth, timeout: float) -> _Token:
+        form = {"grant_type": "client_credentials"}
+        if auth.scope:
+            form["scope"] = auth.scope
+        where = _where("POST", auth.token_url)
+        try:
+            response = await self._http.post(
+                auth.token_url,
+                data=form,
+                auth=httpx.BasicAuth(auth.client_id, auth.client_secret.get_secret_value()),
+                headers={"Accept": "application/json"},
+                timeout=timeout,
+            )
+        except httpx.HTTPError as exc:
+            detail = f"cannot get an access token: {_failure(exc, timeout)}"
+            raise InvokeError(detail, f"{detail} ({where})") from None
+        if response.status_code != 200:
+            detail = f"the token endpoint answered HTTP {response.status_code}"
+            raise InvokeError(detail, f"{detail} ({where})")
+        try:
+            body = response.json()
+            value = body["access_token"]
+            kind = str(body.get("token_type", "bearer")).lower()
+            lifetime = float(body.get("expires_in", 300))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            detail = "the token endpoint's answer has no access token"
+            raise InvokeError(detail, f"{detail} ({where})") from None
+        if not isinstance(value, str) or not value or kind != "bearer":
+            detail = "the token endpoint did not issue a bearer token"
+            raise InvokeError(detail, f"{detail} ({where})")
+        margin = min(_EXPIRY_MARGIN, lifetime / 2)
+        return _Token(value, self._clock() + lifetime - margin)
+
+
+class Connections:
+    """Runs the HTTP call of an `invoke` step and answers its output."""
+
+    def __init__(self, http: httpx.AsyncClient, tokens: TokenCache | None = None) -> None:
+        self._http = http
+        self.tokens = tokens or TokenCache(http)
+
+    async def invoke(self, step: InvokeStep, url: str, body: Any) -> Any:
+        """The connection's JSON answer (its text when not JSON, None when empty)."""
+        headers = {"Accept": "application/json", **step.headers}
+        content: bytes | None = None
+        if body is not None and step.method != "GET":
+            content = json.dumps(body, separators=(",", ":")).encode("utf-8")
+            if not any(name.lower() == "content-type" for name in headers):
+                headers["Content-Type"] = "application/json"
+        response = await self._send(step, url, headers, content)
+        if isinstance(step.auth, ClientCredentialsAuth) and response.status_code == 401:
+            self.tokens.forget(step.auth)  # revoked or expired early: one retry with a new token
+            response = await self._send(step, url, headers, content)
+        where = _where(step.method, url)
+        if not 200 <= response.status_code < 300:
+            detail = f"the connection answered HTTP {response.status_code}"
+            raise InvokeError(detail, f"{detail} ({where})")
+        return _output(response, where)
+
+    async def _send(
+        self, step: InvokeStep, url: str, headers: dict[str, str], content: bytes | None
+    ) -> _Answer:
+        auth: httpx.Auth | None = None
+        if isinstance(step.auth, BasicAuth):
+            auth = httpx.BasicAuth(step.auth.username, step.auth.password.get_secret_value())
+        elif isinstance(step.auth, ClientCredentialsAuth):
+            token = await self.tokens.token(step.auth, step.timeout_seconds)
+            headers = {**headers, "Authorization": f"Bearer {token}"}
+        request = self._http.build_request(
+            step.method, url, headers=headers, content=content, timeout=step.timeout_seconds
+        )
+        try:
+            response = await self._http.send(request, auth=auth, stream=True)
+            try:
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > MAX_RESPONSE_BYTES:
+                        detail = f"the connection's answer exceeds {MAX_RESPONSE_BYTES} bytes"
+                        raise InvokeError(detail, f"{detail} ({_where(step.method, url)})")
+                    chunks.append(chunk)
+            finally:
+                await response.aclose()
+        except httpx.HTTPError as exc:
+            detail = f"the connection {_failure(exc, step.timeout_seconds)}"
+            raise InvokeError(detail, f"{detail} ({_where(step.method, url)})") from None
+        return _Answer(
+            response.status_code, response.headers.get("content-type", ""), b"".join(chunks)
+        )
+
+
+def _output(answer: _Answer, where: str) -> Any:
+    if not answer.content:
+        return None
+    media = answer.content_type.split(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        try:
+            return json.loads(answer.content)
+        except (ValueError, RecursionError):
+            detail = "the connection answered malformed JSON"
+            raise InvokeError(detail, f"{detail} ({where})") from None
+    return answer.content.decode("utf-8", errors="replace")
+
+
+def _failure(exc: httpx.HTTPError, timeout: float) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"did not answer within {timeout:g} s"
+    if isinstance(exc, httpx.ConnectError):
+        return "could not be reached"
+    return f"failed ({type(exc).__name__})"
+
+
+def _where(method: str, url: str) -> str:
+    """Method and URL without query or userinfo, for the run record."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{method} {parts.scheme}://{host}{port}{parts.path}"
+
+
+def _cache_key(auth: ClientCredentialsAuth) -> tuple[str, ...]:
+    secret = hashlib.sha256(auth.client_secret.get_secret_value().encode()).hexdigest()
+    return (auth.token_url, auth.client_id, secret, auth.scope or "")

@@ -1,0 +1,43 @@
+"""What the routers share: the store, outbound connections, the token guards and a clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+
+from tessera.integration.auth import Guards
+from tessera.integration.outbound import Connections
+from tessera.integration.problems import Problem
+from tessera.integration.store import IntegrationStore
+
+__all__ = ["Services", "read_body", "utcnow"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Services:
+    store: IntegrationStore
+    connections: Connections
+    guards: Guards
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 past `limit` bytes without reading it all."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise Problem(413, "content-too-large", f"the body may have at most {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, "content-too-large", f"the body may have at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,124 @@
+"""What the management API answers: response models (they also describe the OpenAPI)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from tessera.integration.store import RunRecord, StoredIntegration
+
+__all__ = [
+    "API_PREFIX",
+    "CallerView",
+    "IntegrationPage",
+    "IntegrationView",
+    "ProblemView",
+    "RunPage",
+    "RunView",
+    "integration_view",
+    "run_view",
+]
+
+API_PREFIX = "/ic/api/integration/v1"
+
+
+class IntegrationView(BaseModel):
+    id: str = Field(description="`CODE|VERSION`, as in the integration's URLs")
+    code: str
+    version: str
+    name: str
+    description: str
+    state: str = Field(description="configured, activated or deactivated")
+    endpoint: str = Field(description="Where the trigger listens, path template included")
+    method: str
+    required_scope: str = Field(description="The trigger's scope (see the scopes table)")
+    created_at: datetime
+    updated_at: datetime
+    document: dict[str, Any] = Field(description="The document, connection secrets redacted")
+
+
+class IntegrationPage(BaseModel):
+    items: list[IntegrationView]
+    limit: int
+    offset: int
+    total: int
+    has_more: bool
+
+
+class CallerView(BaseModel):
+    sub: str
+    sub_type: str = Field(description="user or client")
+    client_id: str
+    user_displayname: str | None
+
+
+class RunView(BaseModel):
+    id: int
+    code: str
+    version: str
+    integration: str = Field(description="`CODE|VERSION`")
+    started_at: datetime
+    duration_ms: float
+    status: str = Field(description="succeeded or failed")
+    http_status: int
+    caller: CallerView
+    error: str | None
+
+
+class RunPage(BaseModel):
+    items: list[RunView]
+    limit: int
+    offset: int
+    total: int
+    has_more: bool
+
+
+class ProblemView(BaseModel):
+    """RFC 9457 problem details (`application/problem+json`)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] | None = None
+
+
+def integration_view(item: StoredIntegration) -> IntegrationView:
+    doc = item.document
+    return IntegrationView(
+        id=doc.ident,
+        code=doc.code,
+        version=doc.version,
+        name=doc.name,
+        description=doc.description,
+        state=item.state.value,
+        endpoint=f"{API_PREFIX}/flows/rest/{doc.code}/{doc.version}{doc.trigger.path}",
+        method=doc.trigger.method,
+        required_scope=doc.trigger.scope,
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        document=doc.public(),
+    )
+
+
+def run_view(run: RunRecord) -> RunView:
+    assert run.id is not None
+    return RunView(
+        id=run.id,
+        code=run.code,
+        version=run.version,
+        integration=f"{run.code}|{run.version}",
+        started_at=run.started_at,
+        duration_ms=run.duration_ms,
+        status=run.status,
+        http_status=run.http_status,
+        caller=CallerView(
+            sub=run.caller.sub,
+            sub_type=run.caller.sub_type,
+            client_id=run.caller.client_id,
+            user_displayname=run.caller.user_displayname,
+        ),
+        error=run.error,
+    )
