@@ -2,8 +2,10 @@
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
+BROWSER := $(VENV)/.browser-stamp
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit e2e-postgresql bench clean
 
 # (Re)install the project with its dev extras when pyproject.toml changed.
 $(STAMP): pyproject.toml
@@ -11,6 +13,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+# The browser tests drive Debian's Chromium (playwright cannot download its own here).
+$(BROWSER):
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+	@mkdir -p $(VENV) && touch $(BROWSER)
 
 run: $(STAMP)
 	$(VENV)/bin/tessera serve
@@ -22,11 +30,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-test: $(STAMP) lint typecheck
+# Everything: lint, types, unit, end-to-end (SQLite), browser, PostgreSQL/Redis cluster tests,
+# then the end-to-end suite again on PostgreSQL (the same tests, parametrised by TESSERA_TEST_DB).
+test: $(STAMP) $(BROWSER) lint typecheck
 	$(VENV)/bin/pytest
+	$(MAKE) --no-print-directory e2e-postgresql
+
+e2e-postgresql: $(STAMP)
+	TESSERA_TEST_DB=postgresql $(VENV)/bin/pytest tests/e2e -q
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest tests/unit -q
+
+bench: $(STAMP)
+	$(PY) -m bench
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

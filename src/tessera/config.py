@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = None
     secret_key: SecretStr | None = None
     redis_url: SecretStr | None = None
+    redis_prefix: str = Field("tessera", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
     trusted_proxies: list[str] = Field(default_factory=list)
@@ -97,6 +98,11 @@ class Settings(BaseSettings):
         if self.env == "production" and not self.issuer.startswith("https://"):
             raise ValueError("TESSERA_ISSUER must be https:// with TESSERA_ENV=production")
         return self
+
+    @property
+    def revocation_channel(self) -> str:
+        """The Redis pub/sub channel of revocation wake-ups."""
+        return f"{self.redis_prefix}:revocations"
 
     @property
     def production(self) -> bool:

@@ -5,6 +5,7 @@ The CLI and the web app both open one with `open_context`.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +20,12 @@ from tessera.store.redis_throttle import RedisLoginThrottle
 from tessera.store.sql import SqlStore, upgrade
 
 __all__ = ["Context", "open_context", "utcnow"]
+
+
+def _publish_revocation(client: redis.Redis, channel: str) -> None:
+    """Wake every node's revocation-feed followers (best effort: they also poll)."""
+    with contextlib.suppress(redis.RedisError):
+        client.publish(channel, b"1")
 
 
 def utcnow() -> datetime:
@@ -55,8 +62,10 @@ def open_context(settings: Settings, *, migrate: bool = False, pool_size: int = 
             settings.redis_url.get_secret_value(), socket_timeout=2, socket_connect_timeout=2
         )
         store.login_throttle = RedisLoginThrottle(
-            client, DEFAULT_DOMAIN, settings.login_failure_window
+            client, f"{settings.redis_prefix}:{DEFAULT_DOMAIN}", settings.login_failure_window
         )
+        channel = settings.revocation_channel
+        store.revocation_listeners.append(lambda: _publish_revocation(client, channel))
     store.ensure_domain("Default", utcnow())
     keys = KeyRing(store.keys, settings.subkey("signing-keys"), utcnow)
     return Context(settings=settings, store=store, keys=keys)

@@ -104,7 +104,11 @@ def native_params(client_id: str, redirect_uri: str) -> dict[str, str]:
 
 def assert_error_page(response: httpx.Response, status: int = 400) -> None:
     """An HTML error page for the user: no redirect, no code, no stack trace."""
-    assert response.status_code == status, (response.status_code, response.headers, response.text[:300])
+    assert response.status_code == status, (
+        response.status_code,
+        response.headers,
+        response.text[:300],
+    )
     assert "location" not in response.headers
     assert response.headers["content-type"].startswith("text/html")
     assert "code=" not in response.text
@@ -248,9 +252,10 @@ def test_item01_loopback_redirect_uri_differing_other_than_in_port_is_refused(
 def test_item01_loopback_port_freedom_is_only_for_loopback_uris(
     server: Server, ex_app: dict[str, Any], alice: Browser
 ) -> None:
-    # The confidential demo app registered http://127.0.0.1:8080/callback: other ports are
-    # loopback too, but a https app never gets port freedom.
-    assert_error_page(alice.authorize(**ex_params(ex_app, redirect_uri="https://app.example.test:4443/cb")))
+    # Port freedom (RFC 8252 §7.3) is for loopback URIs only: never for a https app.
+    assert_error_page(
+        alice.authorize(**ex_params(ex_app, redirect_uri="https://app.example.test:4443/cb"))
+    )
 
 
 # --- item 2 ------------------------------------------------------------------------------------
@@ -329,10 +334,22 @@ def test_item02_unknown_client_or_unregistered_redirect_uri_gets_an_error_page(
         ({"prompt": "bogus"}, "invalid_request"),
         ({"redirect_uri": None, "scope": "no-such-scope"}, "invalid_scope"),  # the one registered
     ],
-    ids=["unknown-scope", "scope-not-allowed", "token", "id_token", "no-response-type", "bad-prompt", "omitted-redirect"],
+    ids=[
+        "unknown-scope",
+        "scope-not-allowed",
+        "token",
+        "id_token",
+        "no-response-type",
+        "bad-prompt",
+        "omitted-redirect",
+    ],
 )
 def test_item02_other_errors_redirect_only_to_the_validated_uri_with_state_and_iss(
-    server: Server, ex_app: dict[str, Any], alice: Browser, overrides: dict[str, str | None], error: str
+    server: Server,
+    ex_app: dict[str, Any],
+    alice: Browser,
+    overrides: dict[str, str | None],
+    error: str,
 ) -> None:
     response = alice.authorize(**ex_params(ex_app, **overrides))  # type: ignore[arg-type]
     assert_error_redirect(server, response, EX_REDIRECT, error)
@@ -478,7 +495,11 @@ def test_item04_logout_refuses_a_post_logout_uri_of_another_app(
         )
         tokens = token_request(
             server.base_url,
-            {"grant_type": "authorization_code", "code": code, "redirect_uri": demo["redirect_uri"]},
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": demo["redirect_uri"],
+            },
             auth=(demo["client_id"], demo["client_secret"]),
         ).json()
         hinted = b.http.get(
@@ -691,7 +712,9 @@ def test_item07_token_jwks_and_metadata_allow_cors(server: Server) -> None:
 
 # --- item 8 ------------------------------------------------------------------------------------
 
-_URL_ATTR = re.compile(r"""\b(?:src|href|action|srcset|poster|data|formaction)\s*=\s*["']?([^"'\s>]+)""", re.I)
+_URL_ATTR = re.compile(
+    r"""\b(?:src|href|action|srcset|poster|data|formaction)\s*=\s*["']?([^"'\s>]+)""", re.I
+)
 _CSS_URL = re.compile(r"""url\(\s*["']?([^"')]+)|@import\s+["']([^"']+)""", re.I)
 
 
@@ -843,7 +866,9 @@ def test_item10_authorization_responses_carry_iss(
     login_required = browser.authorize(**ex_params(ex_app, prompt="none"))
     assert_error_redirect(server, login_required, EX_REDIRECT, "login_required")
     # The issuer is exactly the configured one (RFC 9207 §2.4: compared by simple string match).
-    assert urlsplit(query_of(success.headers["location"])["iss"]).netloc == f"127.0.0.1:{server.port}"
+    assert (
+        urlsplit(query_of(success.headers["location"])["iss"]).netloc == f"127.0.0.1:{server.port}"
+    )
 
 
 def test_item10_metadata_says_the_authorization_response_carries_iss(server: Server) -> None:

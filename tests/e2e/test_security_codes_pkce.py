@@ -141,7 +141,9 @@ def introspect(server: Server, token: str) -> dict[str, Any]:
     return dict(response.json())
 
 
-def assert_error_redirect(server: Server, response: httpx.Response, redirect_uri: str, error: str) -> None:
+def assert_error_redirect(
+    server: Server, response: httpx.Response, redirect_uri: str, error: str
+) -> None:
     assert response.status_code == 302, (response.status_code, response.text[:300])
     location = response.headers["location"]
     assert location.split("?")[0] == redirect_uri
@@ -179,7 +181,14 @@ def test_item11_pkce_s256_with_the_right_verifier_succeeds(server: Server, alice
         "the-challenge-itself",
         "the-verifier-with-a-suffix",
     ],
-    ids=["missing", "wrong", "too-short", "too-long", "challenge-as-verifier", "verifier-plus-suffix"],
+    ids=[
+        "missing",
+        "wrong",
+        "too-short",
+        "too-long",
+        "challenge-as-verifier",
+        "verifier-plus-suffix",
+    ],
 )
 def test_item11_missing_or_wrong_code_verifier_gets_invalid_grant(
     server: Server, alice: Browser, app: str, verifier: str | None
@@ -244,7 +253,9 @@ def test_item12_plain_and_other_challenge_methods_are_refused(
 
 def test_item12_public_clients_must_send_a_challenge(server: Server, alice: Browser) -> None:
     response = alice.authorize(**pub_params(server, None))
-    assert_error_redirect(server, response, server.demo["public_app"]["redirect_uri"], "invalid_request")
+    assert_error_redirect(
+        server, response, server.demo["public_app"]["redirect_uri"], "invalid_request"
+    )
     # Nor can a public app skip PKCE at the token endpoint for a code that had a challenge.
     pkce = Pkce()
     assert_oauth_error(redeem_pub(server, pub_code(server, alice, pkce), None), "invalid_grant")
@@ -422,15 +433,25 @@ def test_item14_a_code_after_its_lifetime_gets_invalid_grant(
 
 @pytest.mark.parametrize(
     "response_type",
-    ["token", "id_token", "id_token token", "code token", "code id_token", "code id_token token",
-     "token code", "TOKEN"],
+    [
+        "token",
+        "id_token",
+        "id_token token",
+        "code token",
+        "code id_token",
+        "code id_token token",
+        "token code",
+        "TOKEN",
+    ],
 )
 def test_item15_response_types_returning_tokens_get_unsupported_response_type(
     server: Server, alice: Browser, response_type: str
 ) -> None:
     # alice is signed in and has consented: nothing but the error may come back.
     response = alice.authorize(**conf_params(server, response_type=response_type, nonce="n"))
-    assert_error_redirect(server, response, conf(server)["redirect_uri"], "unsupported_response_type")
+    assert_error_redirect(
+        server, response, conf(server)["redirect_uri"], "unsupported_response_type"
+    )
     location = response.headers["location"]
     assert "#" not in location
     assert "access_token" not in location and "id_token=" not in location
@@ -443,7 +464,9 @@ def test_item15_password_grant_gets_unsupported_grant_type(server: Server) -> No
     without_auth = token_request(server.base_url, data)
     assert without_auth.status_code == 400
     assert without_auth.json()["error"] == "unsupported_grant_type"
-    public = token_request(server.base_url, {**data, "client_id": server.demo["public_app"]["client_id"]})
+    public = token_request(
+        server.base_url, {**data, "client_id": server.demo["public_app"]["client_id"]}
+    )
     assert_oauth_error(public, "unsupported_grant_type")
     implicit = token_request(server.base_url, {"grant_type": "implicit"}, auth=conf_auth(server))
     assert_oauth_error(implicit, "unsupported_grant_type")

@@ -92,7 +92,11 @@ def user_tokens(server: Server, b: Browser, **extra: str) -> dict[str, Any]:
     code = code_from(b.sign_in_and_authorize("", "", **conf_params(server, **extra)))
     response = token_request(
         server.base_url,
-        {"grant_type": "authorization_code", "code": code, "redirect_uri": conf(server)["redirect_uri"]},
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": conf(server)["redirect_uri"],
+        },
         auth=conf_auth(server),
     )
     assert response.status_code == 200, response.text
@@ -253,7 +257,9 @@ def test_item17_refresh_token_works_only_for_the_client_it_was_issued_to(
     server: Server, alice: Browser, other_app: dict[str, Any]
 ) -> None:
     tokens = user_tokens(server, alice, scope="openid profile")
-    stolen = refresh(server, tokens["refresh_token"], auth=(other_app["client_id"], other_app["client_secret"]))
+    stolen = refresh(
+        server, tokens["refresh_token"], auth=(other_app["client_id"], other_app["client_secret"])
+    )
     assert_oauth_error(stolen, "invalid_grant")
     public = token_request(
         server.base_url,
@@ -338,7 +344,11 @@ def test_item18_a_password_change_ends_refresh_tokens(server: Server) -> None:
     try:
         tokens = token_request(
             server.base_url,
-            {"grant_type": "authorization_code", "code": code, "redirect_uri": conf(server)["redirect_uri"]},
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": conf(server)["redirect_uri"],
+            },
             auth=conf_auth(server),
         ).json()
         assert introspect(server, tokens["refresh_token"])["active"] is True
@@ -364,7 +374,11 @@ def test_item18_an_administrators_revocation_ends_refresh_and_access_tokens(
     try:
         tokens = token_request(
             server.base_url,
-            {"grant_type": "authorization_code", "code": code, "redirect_uri": conf(server)["redirect_uri"]},
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": conf(server)["redirect_uri"],
+            },
             auth=conf_auth(server),
         ).json()
         assert userinfo(server, "Bearer " + tokens["access_token"]).status_code == 200
@@ -414,7 +428,9 @@ def forged(kind: str, token: str, jwks: list[dict[str, Any]], id_token: str) -> 
         unsigned = compact({**header, "alg": "HS512"}, payload, "").rstrip(".")
         return f"{unsigned}.{b64url(hmac.new(b'', unsigned.encode(), hashlib.sha512).digest())}"
     if kind == "tampered-sub":
-        return compact(header, {**payload, "sub": "someone-else", "user_id": "someone-else"}, signature)
+        return compact(
+            header, {**payload, "sub": "someone-else", "user_id": "someone-else"}, signature
+        )
     if kind == "tampered-scope":
         return compact(header, {**payload, "scope": payload["scope"] + " email"}, signature)
     if kind == "tampered-exp":
@@ -427,7 +443,11 @@ def forged(kind: str, token: str, jwks: list[dict[str, Any]], id_token: str) -> 
     if kind == "foreign-key-known-kid":
         return jwt.encode(header, payload, ECKey.generate_key("P-256"))
     if kind == "foreign-key-unknown-kid":
-        return jwt.encode({**header, "kid": "unknown-kid-" + secrets.token_hex(4)}, payload, ECKey.generate_key("P-256"))
+        return jwt.encode(
+            {**header, "kid": "unknown-kid-" + secrets.token_hex(4)},
+            payload,
+            ECKey.generate_key("P-256"),
+        )
     if kind == "foreign-key-embedded-jwk":
         key = ECKey.generate_key("P-256")
         return jwt.encode({**header, "jwk": key.as_dict(private=False)}, payload, key)
@@ -492,7 +512,9 @@ def test_item19_bearer_endpoint_answers_insufficient_scope_with_the_scope_needed
     server: Server, alice: Browser, token: str
 ) -> None:
     if token == "client-credentials":
-        response = token_request(server.base_url, {"grant_type": "client_credentials"}, auth=conf_auth(server))
+        response = token_request(
+            server.base_url, {"grant_type": "client_credentials"}, auth=conf_auth(server)
+        )
         access = response.json()["access_token"]
     else:
         access = user_tokens(server, alice, scope=server.demo["resource"]["scope"])["access_token"]
@@ -561,7 +583,10 @@ def test_item20_two_authorization_headers_get_400_invalid_request(
     token = alice_tokens["access_token"]
     response = httpx.get(
         server.base_url + "/oauth2/v1/userinfo",
-        headers=[(b"Authorization", f"Bearer {token}".encode()), (b"Authorization", b"Bearer other")],
+        headers=[
+            (b"Authorization", f"Bearer {token}".encode()),
+            (b"Authorization", b"Bearer other"),
+        ],
     )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
@@ -618,7 +643,9 @@ def test_item21_failed_client_authentication_is_401_with_www_authenticate(
         "introspect": {"token": alice_tokens["access_token"]},
         "revoke": {"token": alice_tokens["refresh_token"]},
     }[endpoint]
-    response = httpx.post(f"{server.base_url}/oauth2/v1/{endpoint}", data={**data, **extra}, auth=auth)
+    response = httpx.post(
+        f"{server.base_url}/oauth2/v1/{endpoint}", data={**data, **extra}, auth=auth
+    )
     assert_oauth_error(response, "invalid_client", 401)
     assert response.headers["www-authenticate"], response.headers
     assert "active" not in response.json()
@@ -629,7 +656,10 @@ def test_item21_failed_client_authentication_is_401_with_www_authenticate(
 def test_item21_public_app_cannot_introspect(server: Server, alice_tokens: dict[str, Any]) -> None:
     response = httpx.post(
         server.base_url + "/oauth2/v1/introspect",
-        data={"token": alice_tokens["access_token"], "client_id": server.demo["public_app"]["client_id"]},
+        data={
+            "token": alice_tokens["access_token"],
+            "client_id": server.demo["public_app"]["client_id"],
+        },
     )
     assert_oauth_error(response, "invalid_client", 401)
     assert "www-authenticate" in response.headers
@@ -642,7 +672,9 @@ def test_item22_client_credentials_token_is_distinguishable_from_a_user_token(
     server: Server, alice_tokens: dict[str, Any]
 ) -> None:
     client_id = conf(server)["client_id"]
-    cc = token_request(server.base_url, {"grant_type": "client_credentials"}, auth=conf_auth(server))
+    cc = token_request(
+        server.base_url, {"grant_type": "client_credentials"}, auth=conf_auth(server)
+    )
     assert cc.status_code == 200
     client_claims = jwt_parts(cc.json()["access_token"])[1]
     user_claims = jwt_parts(alice_tokens["access_token"])[1]
@@ -710,18 +742,27 @@ def test_item23_secrets_never_reach_logs_pages_or_the_database(server: Server) -
         consent = b.follow(b.login(page, username, password))
         code = code_from(b.consent(consent))
         secrets_seen["code"] = code
-        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": params["redirect_uri"],
-                "code_verifier": pkce.verifier}
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": params["redirect_uri"],
+            "code_verifier": pkce.verifier,
+        }
         bad = token_request(server.base_url, data, auth=(app["client_id"], wrong_secret))
         assert bad.status_code == 401
         pages.append(bad.text)
         tokens = token_request(server.base_url, data, auth=auth)
         assert tokens.status_code == 200, tokens.text
-        replay = token_request(server.base_url, data, auth=auth)  # a replayed code is logged as refused
+        # A replayed code is refused (and audited as such).
+        replay = token_request(server.base_url, data, auth=auth)
         assert replay.status_code == 400
         pages.append(replay.text)
         body = tokens.json()
-        secrets_seen.update(access_token=body["access_token"], refresh_token=body["refresh_token"], id_token=body["id_token"])
+        secrets_seen.update(
+            access_token=body["access_token"],
+            refresh_token=body["refresh_token"],
+            id_token=body["id_token"],
+        )
         # A second family, used through refresh, userinfo, introspection and revocation.
         pkce2 = Pkce()
         code2 = code_from(b.authorize(**{**params, "code_challenge": pkce2.challenge}))
@@ -732,37 +773,77 @@ def test_item23_secrets_never_reach_logs_pages_or_the_database(server: Server) -
         assert userinfo(server, "Bearer " + second["access_token"]).status_code == 200
         rotated = refresh(server, second["refresh_token"], auth=auth)
         assert rotated.status_code == 200, rotated.text
-        secrets_seen.update({
-            "access token 2": second["access_token"],
-            "refresh token 2": second["refresh_token"],
-            "rotated refresh token": rotated.json()["refresh_token"],
-            "rotated access token": rotated.json()["access_token"],
-        })
-        assert httpx.post(server.base_url + "/oauth2/v1/introspect", data={"token": rotated.json()["refresh_token"]},
-                          auth=auth).json()["active"] is True
-        assert httpx.post(server.base_url + "/oauth2/v1/revoke", data={"token": rotated.json()["refresh_token"]},
-                          auth=auth).status_code == 200
-        cc = token_request(server.base_url, {"grant_type": "client_credentials", "client_id": app["client_id"],
-                                              "client_secret": app["client_secret"]})
+        secrets_seen.update(
+            {
+                "access token 2": second["access_token"],
+                "refresh token 2": second["refresh_token"],
+                "rotated refresh token": rotated.json()["refresh_token"],
+                "rotated access token": rotated.json()["access_token"],
+            }
+        )
+        assert (
+            httpx.post(
+                server.base_url + "/oauth2/v1/introspect",
+                data={"token": rotated.json()["refresh_token"]},
+                auth=auth,
+            ).json()["active"]
+            is True
+        )
+        assert (
+            httpx.post(
+                server.base_url + "/oauth2/v1/revoke",
+                data={"token": rotated.json()["refresh_token"]},
+                auth=auth,
+            ).status_code
+            == 200
+        )
+        cc = token_request(
+            server.base_url,
+            {
+                "grant_type": "client_credentials",
+                "client_id": app["client_id"],
+                "client_secret": app["client_secret"],
+            },
+        )
         assert cc.status_code == 200
         secrets_seen["client credentials token"] = cc.json()["access_token"]
-        assert httpx.post(server.base_url + "/oauth2/v1/introspect", data={"token": cc.json()["access_token"]},
-                          auth=auth).json()["active"] is True
-        assert httpx.post(server.base_url + "/oauth2/v1/revoke", data={"token": cc.json()["access_token"]},
-                          auth=auth).status_code == 200
+        assert (
+            httpx.post(
+                server.base_url + "/oauth2/v1/introspect",
+                data={"token": cc.json()["access_token"]},
+                auth=auth,
+            ).json()["active"]
+            is True
+        )
+        assert (
+            httpx.post(
+                server.base_url + "/oauth2/v1/revoke",
+                data={"token": cc.json()["access_token"]},
+                auth=auth,
+            ).status_code
+            == 200
+        )
         refreshed = refresh(server, body["refresh_token"], auth=auth)
         pages.append(refreshed.text)
         bad_refresh = refresh(server, "not-a-real-" + secrets.token_hex(8), auth=auth)
         pages.append(bad_refresh.text)
-        bad_auth = token_request(server.base_url, {"grant_type": "client_credentials"},
-                                 auth=(app["client_id"], wrong_secret))
+        bad_auth = token_request(
+            server.base_url,
+            {"grant_type": "client_credentials"},
+            auth=(app["client_id"], wrong_secret),
+        )
         pages.append(bad_auth.text)
     finally:
         b.close()
     time.sleep(0.6)  # the audit sink flushes every 100 ms
 
-    for jwt_name in ("access_token", "id_token", "client credentials token", "access token 2",
-                     "rotated access token"):
+    for jwt_name in (
+        "access_token",
+        "id_token",
+        "client credentials token",
+        "access token 2",
+        "rotated access token",
+    ):
         secrets_seen[jwt_name + " signature"] = secrets_seen[jwt_name].rsplit(".", 1)[1]
     logs = server.logs()
     stored = {
@@ -789,12 +870,14 @@ SPOOFED = {
     "X-Forwarded-Prefix": "/evil",
     "X-Original-Host": "evil.test",
     "X-Real-IP": "203.0.113.7",
-    "Forwarded": 'for=203.0.113.7;host=evil.test;proto=https',
+    "Forwarded": "for=203.0.113.7;host=evil.test;proto=https",
 }
 
 
 @pytest.mark.parametrize("host", [None, "evil.test"])
-def test_item24_spoofed_forwarded_headers_change_not_the_issuer(server: Server, host: str | None) -> None:
+def test_item24_spoofed_forwarded_headers_change_not_the_issuer(
+    server: Server, host: str | None
+) -> None:
     headers = dict(SPOOFED)
     if host:
         headers["Host"] = host
@@ -807,7 +890,9 @@ def test_item24_spoofed_forwarded_headers_change_not_the_issuer(server: Server, 
         assert "evil" not in json.dumps(doc)
 
 
-def test_item24_spoofed_forwarded_headers_change_no_redirect_or_token_issuer(server: Server) -> None:
+def test_item24_spoofed_forwarded_headers_change_no_redirect_or_token_issuer(
+    server: Server,
+) -> None:
     username, password = new_user(server, "fw")
     b = Browser(server.base_url)
     b.http.headers.update(SPOOFED)
@@ -829,22 +914,32 @@ def test_item24_spoofed_forwarded_headers_change_no_redirect_or_token_issuer(ser
         assert query_of(error.headers["location"])["iss"] == server.issuer
         tokens = httpx.post(
             server.base_url + "/oauth2/v1/token",
-            data={"grant_type": "authorization_code", "code": code_from(done),
-                  "redirect_uri": conf(server)["redirect_uri"]},
+            data={
+                "grant_type": "authorization_code",
+                "code": code_from(done),
+                "redirect_uri": conf(server)["redirect_uri"],
+            },
             auth=conf_auth(server),
             headers=SPOOFED,
         ).json()
         assert jwt_parts(tokens["access_token"])[1]["iss"] == server.issuer
         assert jwt_parts(tokens["id_token"])[1]["iss"] == server.issuer
-        out = b.http.get("/oauth2/v1/userlogout", params={
-            "id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "http://127.0.0.1:8080/"})
+        out = b.http.get(
+            "/oauth2/v1/userlogout",
+            params={
+                "id_token_hint": tokens["id_token"],
+                "post_logout_redirect_uri": "http://127.0.0.1:8080/",
+            },
+        )
         assert out.status_code == 303
         assert out.headers["location"].startswith("http://127.0.0.1:8080/")
     finally:
         b.close()
 
 
-def test_item24_spoofed_forwarded_for_does_not_change_the_login_rate_limit_key(server: Server) -> None:
+def test_item24_spoofed_forwarded_for_does_not_change_the_login_rate_limit_key(
+    server: Server,
+) -> None:
     username, password = new_user(server, "rl")
     b = Browser(server.base_url)
     try:
@@ -853,14 +948,21 @@ def test_item24_spoofed_forwarded_for_does_not_change_the_login_rate_limit_key(s
             response = b.http.post(
                 "/oauth2/v1/login",
                 data={**form_fields(page.text), "username": username, "password": f"wrong-{i}"},
-                headers={"X-Forwarded-For": f"198.51.100.{i + 1}", "X-Real-IP": f"198.51.100.{i + 1}",
-                         "Forwarded": f"for=198.51.100.{i + 1}"},
+                headers={
+                    "X-Forwarded-For": f"198.51.100.{i + 1}",
+                    "X-Real-IP": f"198.51.100.{i + 1}",
+                    "Forwarded": f"for=198.51.100.{i + 1}",
+                },
             )
             assert response.status_code == 401, response.status_code
         locked = b.http.post(
             "/oauth2/v1/login",
             data={**form_fields(page.text), "username": username, "password": password},
-            headers={"X-Forwarded-For": "192.0.2.99", "X-Real-IP": "192.0.2.99", "Forwarded": "for=192.0.2.99"},
+            headers={
+                "X-Forwarded-For": "192.0.2.99",
+                "X-Real-IP": "192.0.2.99",
+                "Forwarded": "for=192.0.2.99",
+            },
         )
         assert locked.status_code == 429, locked.status_code
         assert "location" not in locked.headers

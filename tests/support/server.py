@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -26,6 +27,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# `TESSERA_TEST_DB=postgresql` runs every identity domain of the suite on its own fresh,
+# migrated PostgreSQL database instead of a SQLite file: the same tests, on both databases.
+TEST_DB = os.environ.get("TESSERA_TEST_DB", "sqlite")
+_DATABASES: list[Any] = []
+
+
+def _postgres_url() -> str:
+    from tessera.store.sql import upgrade
+    from tests.support.pg import fresh_database
+
+    database = fresh_database()
+    url = database.__enter__()
+    _DATABASES.append(database)
+    atexit.register(database.__exit__, None, None, None)
+    upgrade(url)
+    return url
+
+
 def base_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
     env.update(
@@ -34,6 +53,10 @@ def base_env(data_dir: Path, **extra: str) -> dict[str, str]:
         TESSERA_LOG_FORMAT="json",
         PYTHONUNBUFFERED="1",
     )
+    if TEST_DB == "postgresql":
+        env["TESSERA_DATABASE_URL"] = _postgres_url()
+    elif TEST_DB != "sqlite":
+        raise RuntimeError(f"TESSERA_TEST_DB must be sqlite or postgresql, not {TEST_DB}")
     env.update(extra)
     return env
 
@@ -70,7 +93,9 @@ class Server:
     def issuer(self) -> str:
         return self.base_url
 
-    def cli(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return run_cli(self.env, *args, input=input, check=check)
 
     def cli_json(self, *args: str, input: str | None = None) -> Any:
@@ -104,12 +129,13 @@ def start_server(
     port: int | None = None,
     extra_env: dict[str, str] | None = None,
     timeout: float = 60.0,
+    issuer: str | None = None,
 ) -> Server:
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
     environment = dict(env) if env else base_env(data_dir)
-    environment["TESSERA_ISSUER"] = base_url
+    environment["TESSERA_ISSUER"] = issuer or base_url
     environment.update(extra_env or {})
     log_path = data_dir / f"server-{port}-{time.monotonic_ns()}.log"
     log = log_path.open("wb")

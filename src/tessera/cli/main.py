@@ -11,9 +11,11 @@ from rich.panel import Panel
 
 from tessera import __version__
 from tessera.cli.admin import admin_app
+from tessera.cli.client import call, login, logout, token
 from tessera.cli.common import JsonOpt, open_domain
 from tessera.cli.output import console, emit, err_console, handle_errors, table
 from tessera.config import load_settings
+from tessera.integration.cli import integration_app
 from tessera.manage.demo import bootstrap_demo
 from tessera.manage.system import ensure_system_objects
 from tessera.store.sql import upgrade
@@ -28,6 +30,7 @@ app = typer.Typer(
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(admin_app, name="admin")
+app.add_typer(integration_app, name="integration")
 
 
 @app.command()
@@ -145,3 +148,10 @@ def serve(
         server_header=False,
         log_level=settings.log_level,
     )
+
+
+# The client side (tessera.cli.client): sign in, get a token, call an API, sign out.
+app.command("login")(login)
+app.command("token")(token)
+app.command("call")(call)
+app.command("logout")(logout)

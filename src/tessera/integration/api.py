@@ -11,8 +11,8 @@ An integration is named `CODE|VERSION` in URLs (`|` may be sent as `%7C`). Docum
 as JSON or YAML; an activated integration must be deactivated before it is replaced or deleted.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI reads the annotations of the route
+# functions, and those name dependencies local to `management_router`.
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -24,7 +24,7 @@ from tessera.integration.document import (
     IntegrationDocument,
     parse_document,
 )
-from tessera.integration.problems import PROBLEM_JSON, Problem
+from tessera.integration.problems import Problem
 from tessera.integration.scopes import ANY_READ, WRITE
 from tessera.integration.services import Services, read_body
 from tessera.integration.store import IntegrationConflict, IntegrationNotFound, State
@@ -32,9 +32,9 @@ from tessera.integration.views import (
     API_PREFIX,
     IntegrationPage,
     IntegrationView,
-    ProblemView,
     RunPage,
     RunView,
+    error_responses,
     integration_view,
     run_view,
 )
@@ -62,21 +62,12 @@ _DOCUMENT_BODY: dict[str, Any] = {
 def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     meaning = {
         400: "A bad document or parameter",
-        401: "No valid access token (RFC 6750 challenge)",
-        403: "The token lacks the scope (`insufficient_scope`)",
         404: "No such integration or run",
         409: "The integration's state forbids this",
         413: "The document is too large",
         415: "Neither JSON nor YAML",
     }
-    return {
-        status: {
-            "model": ProblemView,
-            "description": meaning[status],
-            "content": {PROBLEM_JSON: {}},
-        }
-        for status in (401, 403, *statuses)
-    }
+    return error_responses({status: meaning[status] for status in statuses})
 
 
 def _ident(value: str) -> tuple[str, str]:

@@ -128,7 +128,7 @@ def _http_url(value: str) -> str:
         raise ValueError("put credentials in `auth`, not in the URL")
     if parts.fragment or "#" in value:
         raise ValueError("a URL to call has no #fragment")
-    if "{" in parts.netloc:
+    if "{" in urlsplit(value).netloc:
         raise ValueError("placeholders may appear in the path and query only")
     return value
 

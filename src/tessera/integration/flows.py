@@ -8,8 +8,8 @@ with the caller's identity, whatever its outcome: a failed `invoke` answers 502,
 that fails on the request's data 422, each as `application/problem+json`.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI reads the route's annotations, which name a
+# dependency local to `flow_router`.
 import json
 import logging
 import time
@@ -24,12 +24,12 @@ from tessera.integration.auth import caller_of, require_any
 from tessera.integration.document import IntegrationDocument
 from tessera.integration.outbound import InvokeError
 from tessera.integration.paths import parse_path
-from tessera.integration.problems import PROBLEM_JSON, Problem
+from tessera.integration.problems import Problem
 from tessera.integration.runner import FlowRequest, FlowResponse, MappingError, run_steps
 from tessera.integration.scopes import ANY_RUN, run_scopes
 from tessera.integration.services import Services, read_body
 from tessera.integration.store import Caller, RunRecord, State
-from tessera.integration.views import ProblemView
+from tessera.integration.views import error_responses
 from tessera.resource import AccessToken
 
 __all__ = ["INSTANCE_HEADER", "MAX_FLOW_BODY", "flow_router"]
@@ -150,19 +150,17 @@ def flow_router(services: Services) -> APIRouter:
         )
         return response
 
-    responses: dict[int | str, dict[str, Any]] = {
-        status: {"model": ProblemView, "description": text, "content": {PROBLEM_JSON: {}}}
-        for status, text in {
+    responses = error_responses(
+        {
             400: "Bad JSON body, or a token in the query string",
-            401: "No valid access token (RFC 6750 challenge)",
-            403: "The token lacks the run scope (`insufficient_scope`)",
             404: "No activated integration, or no resource at this path",
             405: "The trigger accepts another method",
+            413: "The body is too large",
             415: "The body is not JSON",
             422: "An expression of the integration failed on this request",
             502: "An `invoke` step's connection failed",
-        }.items()
-    }
+        }
+    )
     description = (
         "Run an activated integration: the trigger's method and path template must match. "
         "Scopes: any of `urn:tessera:integration:run`, `urn:opc:resource:consumer::all`, or the "

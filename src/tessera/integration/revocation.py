@@ -54,5 +54,5 @@ def revocation_for(settings: IntegrationSettings) -> Revocation:
     if settings.revocation == "introspection":
         endpoint = f"{settings.issuer}/oauth2/v1/introspect"
         return Revocation(IntrospectionCheck(endpoint, *credentials), None, "introspection")
-    feed = RevocationFeed(settings.issuer, *credentials)
+    feed = RevocationFeed(settings.issuer, *credentials, wait_seconds=settings.revocation_wait)
     return Revocation(SyncedFeed(feed), feed, "feed")

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["DEFAULT_AUDIENCE", "IntegrationConfigError", "IntegrationSettings", "load_settings"]
@@ -35,6 +35,9 @@ class IntegrationSettings(BaseSettings):
     client_id: str | None = None
     client_secret: SecretStr | None = None
     revocation: Literal["feed", "introspection", "none"] = "feed"
+    # Seconds each long poll of the revocation feed may wait for news (latency is unaffected:
+    # the identity domain answers as soon as an event exists).
+    revocation_wait: float = Field(20.0, ge=0.5, le=60.0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="before")

@@ -17,6 +17,8 @@ __all__ = [
     "ProblemView",
     "RunPage",
     "RunView",
+    "TokenErrorView",
+    "error_responses",
     "integration_view",
     "run_view",
 ]
@@ -75,6 +77,13 @@ class RunPage(BaseModel):
     has_more: bool
 
 
+class TokenErrorView(BaseModel):
+    """RFC 6750 §3: the body of a 400/401/403 token error (with `WWW-Authenticate`)."""
+
+    error: str = Field(description="invalid_request, invalid_token or insufficient_scope")
+    error_description: str | None = None
+
+
 class ProblemView(BaseModel):
     """RFC 9457 problem details (`application/problem+json`)."""
 
@@ -83,6 +92,23 @@ class ProblemView(BaseModel):
     status: int
     detail: str
     errors: list[dict[str, str]] | None = None
+
+
+_PROBLEM_REF = "#/components/schemas/ProblemView"
+
+
+def error_responses(meanings: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses`: 401/403 token errors (RFC 6750) and problem details for the rest."""
+    out: dict[int | str, dict[str, Any]] = {
+        401: {"model": TokenErrorView, "description": "No valid access token (RFC 6750 §3)"},
+        403: {"model": TokenErrorView, "description": "The token lacks the scope"},
+    }
+    for status, meaning in meanings.items():
+        out[status] = {
+            "description": meaning,
+            "content": {"application/problem+json": {"schema": {"$ref": _PROBLEM_REF}}},
+        }
+    return out
 
 
 def integration_view(item: StoredIntegration) -> IntegrationView:

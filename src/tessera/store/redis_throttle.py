@@ -17,9 +17,9 @@ __all__ = ["RedisLoginThrottle"]
 
 
 class RedisLoginThrottle:
-    def __init__(self, client: redis.Redis, domain_id: str, window_seconds: int) -> None:
+    def __init__(self, client: redis.Redis, prefix: str, window_seconds: int) -> None:
         self._redis = client
-        self._prefix = f"tessera:{domain_id}:login:"
+        self._prefix = f"{prefix}:login:"
         self._ttl = window_seconds + 60
 
     def failures(self, key: str, since: datetime) -> int:

@@ -78,7 +78,7 @@ def build_services(ctx: Context) -> Services:
     issuer = TokenIssuer(settings.issuer, ctx.keys)
     health = StoreHealth(ctx.store.ping)
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
-    wakeup = Wakeup(redis_url)
+    wakeup = Wakeup(redis_url, settings.revocation_channel)
     listeners = getattr(ctx.store, "revocation_listeners", None)
     if listeners is not None:
         listeners.append(wakeup.notify)

@@ -1,31 +1,28 @@
 """Waking revocation-feed long-polls as soon as a revocation is written.
 
 Without Redis, a node wakes its own followers at once and sees other nodes' events by polling
-the database every 200 ms. With `TESSERA_REDIS_URL`, every node publishes on a channel and every
-node's followers wake at once, whichever node took the revocation.
+the database every 200 ms. With `TESSERA_REDIS_URL`, every process that writes a revocation
+(a node, the CLI) publishes on a channel (`tessera.context`), and every node's followers wake
+at once, whichever process took the revocation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from typing import Any
 
-import redis
 import redis.asyncio as aioredis
 
 from tessera.web.logs import get_logger
 
-__all__ = ["CHANNEL", "Wakeup"]
-
-CHANNEL = "tessera:revocations"
+__all__ = ["Wakeup"]
 
 
 class Wakeup:
-    def __init__(self, redis_url: str | None) -> None:
+    def __init__(self, redis_url: str | None, channel: str) -> None:
         self._url = redis_url
-        self._publisher = redis.Redis.from_url(redis_url) if redis_url else None
+        self._channel = channel
         self._event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -44,13 +41,7 @@ class Wakeup:
                 await self._task
 
     def notify(self) -> None:
-        """Called (from any thread) after a revocation event was committed."""
-        if self._publisher is not None:
-            try:
-                self._publisher.publish(CHANNEL, b"1")
-                return
-            except redis.RedisError as exc:
-                self._log.warning("redis_publish_failed", error=str(exc))
+        """Wake this node's followers; called from any thread."""
         self._wake_local()
 
     def _wake_local(self) -> None:
@@ -73,7 +64,7 @@ class Wakeup:
             try:
                 client: Any = aioredis.Redis.from_url(self._url)
                 async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(CHANNEL)
+                    await pubsub.subscribe(self._channel)
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
                             self._wake_local()
@@ -82,14 +73,3 @@ class Wakeup:
             except Exception as exc:  # keep following; the database poll covers the gap
                 self._log.warning("redis_subscribe_failed", error=str(exc))
                 await asyncio.sleep(1.0)
-
-
-def notifying(fn: Callable[..., Any], wakeup: Wakeup) -> Callable[..., Any]:
-    """Wrap a store method so that its success wakes the followers."""
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        result = fn(*args, **kwargs)
-        wakeup.notify()
-        return result
-
-    return wrapper

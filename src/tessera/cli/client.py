@@ -1,0 +1,481 @@
+"""`tessera login | token | call | logout`: the client side of the seed's flow, for people and
+scripts.
+
+    tessera login --issuer https://id.example.com --client-id CLI_ID --scope <audience><scope>
+    tessera call GET https://api.example.com/ic/api/integration/v1/integrations
+    TOKEN=$(tessera token)
+    tessera logout
+
+Exit codes: 0 success; 1 something failed (network, the identity domain refused, the browser
+login failed, the API answered non-2xx); 2 you need to act first (not logged in, login expired,
+a corrupted token cache, bad options). Secrets and tokens are never printed, except the access
+token that `tessera token` exists to print.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+from urllib.parse import urlsplit
+
+import httpx
+import typer
+from rich.markup import escape
+from rich.panel import Panel
+from rich.syntax import Syntax
+
+from tessera.cli.common import JsonOpt
+from tessera.cli.output import console, err_console, fail
+from tessera.client import (
+    CacheError,
+    ClientError,
+    LoginExpired,
+    NotLoggedIn,
+    Session,
+    TokenCache,
+    unverified_jwt,
+)
+from tessera.client import login as client_login
+
+__all__ = ["call", "login", "logout", "token"]
+
+ProfileOpt = Annotated[
+    str, typer.Option("--profile", "-p", help="A name for this login (several may coexist).")
+]
+IssuerSel = Annotated[
+    str | None,
+    typer.Option("--issuer", help="Pick the profile's login at this issuer (if it has several)."),
+]
+ClientSel = Annotated[
+    str | None,
+    typer.Option("--client-id", help="Pick the profile's login of this app (if it has several)."),
+]
+
+_NEEDS_ACTION = (NotLoggedIn, LoginExpired, CacheError)
+
+
+def _fail(exc: ClientError, as_json: bool) -> NoReturn:
+    fail(exc.message, as_json, 2 if isinstance(exc, _NEEDS_ACTION) else 1, hint=exc.hint)
+
+
+@contextmanager
+def _client_errors(as_json: bool) -> Iterator[None]:
+    """Known failures become a message, a hint and an exit code, never a traceback."""
+    try:
+        yield
+    except ClientError as exc:
+        _fail(exc, as_json)
+    except KeyboardInterrupt:
+        fail("cancelled", as_json, 130)
+
+
+def _write(text: str) -> None:
+    """Raw stdout (no Rich wrapping: tokens and URLs must stay on one line)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _json(data: Any) -> None:
+    _write(json.dumps(data, indent=2))
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return "unknown"
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+def _lifetime(seconds: float | None) -> str:
+    if seconds is None:
+        return "an unknown time"
+    if seconds <= 0:
+        return "expired"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def _who(session: Session) -> dict[str, Any]:
+    """Who signed in, from the ID token (checked at login) or the access token claims."""
+    claims: dict[str, Any] = {}
+    for raw in (session.tokens.id_token, session.tokens.access_token):
+        if raw:
+            try:
+                claims = {**unverified_jwt(raw)[1], **claims}
+            except ValueError:
+                continue
+    name = (
+        claims.get("name")
+        or claims.get("user_displayname")
+        or claims.get("preferred_username")
+        or claims.get("sub")
+    )
+    return {
+        "subject": claims.get("sub"),
+        "name": name,
+        "username": claims.get("preferred_username"),
+    }
+
+
+def _read_secret(as_json: bool) -> str:
+    if sys.stdin.isatty():
+        secret = getpass.getpass("Client secret: ")
+    else:
+        secret = sys.stdin.readline().strip()
+    if not secret:
+        fail(
+            "no client secret on stdin",
+            as_json,
+            hint='pipe it in: echo "$SECRET" | tessera login … --client-secret-stdin',
+        )
+    return secret
+
+
+# --- login -------------------------------------------------------------------------------------
+
+
+def login(
+    issuer: Annotated[str, typer.Option(help="The identity domain's issuer URL.")],
+    client_id: Annotated[str, typer.Option("--client-id", help="The app's client id.")],
+    client_secret_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--client-secret-stdin",
+            help="Read a confidential app's secret from stdin (kept in the 0600 token cache).",
+        ),
+    ] = False,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="A scope to ask for (repeatable); openid is always asked for."),
+    ] = None,
+    profile: ProfileOpt = "default",
+    no_browser: Annotated[
+        bool,
+        typer.Option("--no-browser", help="Print the URL to open instead of opening a browser."),
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the browser sign-in.", min=1)
+    ] = 300.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sign in through the browser (authorization code + PKCE, loopback redirect)."""
+    secret = _read_secret(as_json) if client_secret_stdin else None
+
+    def show_url(url: str) -> None:
+        err_console.print("Open this URL in a browser to sign in:", highlight=False)
+        _write(url)
+
+    def open_browser(url: str) -> None:
+        import webbrowser
+
+        try:
+            opened = webbrowser.open(url)
+        except webbrowser.Error:
+            opened = False
+        if opened:
+            err_console.print(
+                "Opened your browser to sign in. If it did not open, visit:", highlight=False
+            )
+            err_console.print(escape(url), soft_wrap=True, highlight=False, style="dim")
+        else:
+            show_url(url)
+
+    status = err_console.status(
+        f"Waiting for you to sign in in the browser (up to {timeout:g} s)…", spinner="dots"
+    )
+
+    def waiting(_: str) -> None:
+        status.start()
+
+    with _client_errors(as_json):
+        try:
+            session = client_login(
+                issuer,
+                client_id,
+                client_secret=secret,
+                scopes=scope or [],
+                profile=profile,
+                opener=show_url if no_browser else open_browser,
+                timeout=timeout,
+                on_waiting=waiting,
+            )
+        finally:
+            status.stop()
+        entry = session.entry
+        who = _who(session)
+        path = session.cache.path_for(entry.issuer, entry.client_id, entry.profile)
+        result = {
+            "profile": entry.profile,
+            "issuer": entry.issuer,
+            "client_id": entry.client_id,
+            "confidential": entry.client_secret is not None,
+            **who,
+            "scope": entry.tokens.scope,
+            "expires_at": entry.tokens.expires_at,
+            "refresh_token": entry.tokens.refresh_token is not None,
+            "cache_file": str(path),
+        }
+        if as_json:
+            _json(result)
+            return
+        lifetime = _lifetime(entry.tokens.expires_in())
+        err_console.print(
+            f"[bold green]✓[/] Signed in as [bold]{escape(str(who['name']))}[/] at "
+            f"{escape(entry.issuer)} (profile [bold]{escape(profile)}[/]).",
+            highlight=False,
+        )
+        err_console.print(
+            f"  Access token valid for {lifetime}"
+            + ("; refreshed automatically." if entry.tokens.refresh_token else ".")
+            + f"\n  Tokens cached in {escape(str(path))} (mode 0600).",
+            highlight=False,
+        )
+
+
+# --- token -------------------------------------------------------------------------------------
+
+
+def _session(profile: str, issuer: str | None, client_id: str | None) -> Session:
+    return Session.load(profile, issuer=issuer, client_id=client_id, cache=TokenCache())
+
+
+def token(
+    profile: ProfileOpt = "default",
+    issuer: IssuerSel = None,
+    client_id: ClientSel = None,
+    decode: Annotated[
+        bool,
+        typer.Option(
+            "--decode", help="Show the token's header and claims (not signature-checked)."
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the current access token, refreshed first when it is about to expire."""
+    with _client_errors(as_json):
+        session = _session(profile, issuer, client_id)
+        access = session.access_token()
+        tokens, entry = session.tokens, session.entry
+        header: dict[str, Any] = {}
+        claims: dict[str, Any] = {}
+        if decode:
+            try:
+                header, claims = unverified_jwt(access)
+            except ValueError as exc:
+                fail(f"the access token is not a JWT ({exc})", as_json, 1)
+        if as_json:
+            data: dict[str, Any] = {
+                "access_token": access,
+                "token_type": tokens.token_type,
+                "expires_at": tokens.expires_at,
+                "expires_in": None
+                if tokens.expires_at is None
+                else max(0, int(tokens.expires_at - time.time())),
+                "scope": tokens.scope,
+                "issuer": entry.issuer,
+                "client_id": entry.client_id,
+                "profile": entry.profile,
+                "refreshed": session.refreshed,
+            }
+            if decode:
+                data.update(header=header, claims=claims, signature_verified=False)
+            _json(data)
+            return
+        if not decode:
+            _write(access)
+            return
+        console.print(
+            Panel(
+                Syntax(json.dumps(header, indent=2), "json", word_wrap=True),
+                title="header",
+                expand=False,
+            )
+        )
+        console.print(
+            Panel(
+                Syntax(json.dumps(claims, indent=2), "json", word_wrap=True),
+                title="claims",
+                expand=False,
+            )
+        )
+        times = ", ".join(
+            f"{name} {_when(claims[name])}"
+            for name in ("iat", "exp")
+            if isinstance(claims.get(name), int | float)
+        )
+        err_console.print(
+            f"[dim]{times}. Decoded without checking the signature: the resource server "
+            "validates it; this is for reading only.[/]",
+            highlight=False,
+        )
+
+
+# --- call --------------------------------------------------------------------------------------
+
+
+def _body(data: str | None) -> tuple[bytes | None, str | None]:
+    """curl-like `--data`: text, `@file`, or `@-` for stdin; JSON is sent as JSON."""
+    if data is None:
+        return None, None
+    if data == "@-":
+        raw = sys.stdin.buffer.read()
+    elif data.startswith("@"):
+        try:
+            raw = Path(data[1:]).expanduser().read_bytes()
+        except OSError as exc:
+            raise ClientError(f"cannot read {data[1:]} ({exc.strerror})") from None
+    else:
+        raw = data.encode("utf-8")
+    try:
+        json.loads(raw)
+    except ValueError:
+        return raw, "application/x-www-form-urlencoded"
+    return raw, "application/json"
+
+
+def _headers(values: list[str]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for value in values:
+        name, sep, content = value.partition(":")
+        if not sep or not name.strip():
+            raise ClientError(f"bad --header {value!r}", hint="write it as 'Name: value'")
+        if name.strip().lower() == "authorization":
+            raise ClientError("--header Authorization is set by tessera call from your login")
+        headers[name.strip()] = content.strip()
+    return headers
+
+
+def _response_body(response: httpx.Response) -> Any:
+    if "json" in response.headers.get("content-type", ""):
+        try:
+            return response.json()
+        except ValueError:
+            pass
+    return response.text
+
+
+def call(
+    method: Annotated[str, typer.Argument(help="GET, POST, PUT, PATCH, DELETE, …")],
+    url: Annotated[str, typer.Argument(help="The API URL.")],
+    data: Annotated[
+        str | None,
+        typer.Option("--data", "-d", help="Request body; @file reads a file, @- stdin."),
+    ] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option("--header", "-H", help="An extra header 'Name: value' (repeatable)."),
+    ] = None,
+    profile: ProfileOpt = "default",
+    issuer: IssuerSel = None,
+    client_id: ClientSel = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the API.")] = 60.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Call an API with your bearer token (curl-like); prints the status and the body."""
+    with _client_errors(as_json):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ClientError(f"{url!r} is not an http(s) URL")
+        if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+            err_console.print(
+                "[yellow]warning:[/] sending a bearer token over plain http", highlight=False
+            )
+        headers = _headers(header or [])
+        content, ctype = _body(data)
+        if ctype is not None and not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = ctype
+        session = _session(profile, issuer, client_id)
+        try:
+            with httpx.Client(auth=session.auth(), timeout=timeout) as http:
+                response = http.request(method.upper(), url, content=content, headers=headers)
+        except httpx.HTTPError as exc:
+            raise ClientError(f"cannot reach {url} ({exc.__class__.__name__}: {exc})") from None
+        body = _response_body(response)
+        ok = 200 <= response.status_code < 300
+        if as_json:
+            _json(
+                {
+                    "status": response.status_code,
+                    "reason": response.reason_phrase,
+                    "headers": dict(response.headers),
+                    "body": body,
+                }
+            )
+        else:
+            colour = "green" if ok else "red"
+            err_console.print(
+                f"[bold {colour}]HTTP {response.status_code} {escape(response.reason_phrase)}[/]",
+                highlight=False,
+            )
+            if isinstance(body, str):
+                if body:
+                    _write(body.rstrip("\n"))
+            else:
+                _write(json.dumps(body, indent=2))
+            if response.status_code == 401:
+                err_console.print(f"[dim]The API refused the token; {session.relogin_hint()}[/]")
+        if not ok:
+            raise typer.Exit(1)
+
+
+# --- logout ------------------------------------------------------------------------------------
+
+
+def logout(
+    profile: ProfileOpt = "default",
+    issuer: IssuerSel = None,
+    client_id: ClientSel = None,
+    forget: Annotated[
+        bool,
+        typer.Option(
+            "--forget", help="Delete the cached tokens even if the revocation call fails."
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke the login's tokens at the identity domain and delete them from the cache."""
+    with _client_errors(as_json):
+        try:
+            session = _session(profile, issuer, client_id)
+        except NotLoggedIn:
+            if as_json:
+                _json({"profile": profile, "logged_in": False, "revoked": False})
+            else:
+                err_console.print(f"Not logged in (profile {escape(profile)}); nothing to do.")
+            return
+        entry = session.entry
+        try:
+            revoked = session.logout(forget_on_error=forget)
+        except ClientError as exc:
+            exc.hint = "run tessera logout again, or add --forget to delete the local tokens anyway"
+            raise
+        if as_json:
+            _json(
+                {
+                    "profile": entry.profile,
+                    "issuer": entry.issuer,
+                    "client_id": entry.client_id,
+                    "logged_in": False,
+                    "revoked": revoked,
+                }
+            )
+        elif revoked:
+            err_console.print(
+                f"[bold green]✓[/] Logged out of {escape(entry.issuer)} (profile "
+                f"{escape(entry.profile)}); the tokens are revoked and deleted.",
+                highlight=False,
+            )
+        else:
+            err_console.print(
+                "[yellow]Deleted the local tokens, but the identity domain did not confirm the "
+                "revocation;[/] they stay valid until they expire.",
+                highlight=False,
+            )
+        if not revoked:
+            raise typer.Exit(1)

@@ -1,0 +1,148 @@
+"""The integration service's ASGI application: `create_app()` (a uvicorn factory).
+
+At startup it applies its migrations, starts following the identity domain's revocation feed
+and waits briefly for the first catch-up; `/health/ready` answers 503 until the database
+answers and the feed has caught up. Every other route but the OpenAPI description needs a token.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from tessera import __version__
+from tessera.integration.api import management_router
+from tessera.integration.auth import Guards
+from tessera.integration.database import make_engine, upgrade
+from tessera.integration.document import IntegrationDocument
+from tessera.integration.flows import flow_router
+from tessera.integration.outbound import Connections
+from tessera.integration.problems import install_error_handlers
+from tessera.integration.revocation import revocation_for
+from tessera.integration.services import Services
+from tessera.integration.settings import IntegrationSettings, load_settings
+from tessera.integration.store import IntegrationStore
+from tessera.integration.views import API_PREFIX, ProblemView
+from tessera.resource import TokenValidator
+
+__all__ = ["create_app"]
+
+_log = logging.getLogger("tessera.integration")
+_NO_STORE = {"Cache-Control": "no-store"}
+
+_DESCRIPTION = """\
+The integration service of Tessera (the seed's Oracle Integration), a resource server of the
+identity domain. Every request but this description and `/health/*` needs an access token for
+the service's audience in `Authorization: Bearer <token>`.
+
+| scope | allows |
+|---|---|
+| `urn:opc:resource:consumer::all` | everything (the Oracle Integration instance scope) |
+| `urn:tessera:integration:monitor` | read only: `GET integrations…`, `GET monitoring/…` |
+| `urn:tessera:integration:run` | running any activated integration |
+| a trigger's own `scope` | running that one integration |
+
+Errors: token errors answer per RFC 6750 (401 with `WWW-Authenticate: Bearer …`, 403
+`insufficient_scope` with `scope=`, 400 `invalid_request` for a token in the query string);
+everything else answers RFC 9457 `application/problem+json`.
+"""
+
+
+def create_app(settings: IntegrationSettings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    engine = make_engine(settings.db_url)
+    store = IntegrationStore(engine)
+    revocation = revocation_for(settings)
+    validator = TokenValidator(settings.issuer, settings.audience, revocation=revocation.check)
+    http = httpx.AsyncClient(follow_redirects=False, timeout=10.0)
+    services = Services(store, Connections(http), Guards(validator))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        before, after = await run_in_threadpool(upgrade, engine)
+        if before != after:
+            _log.info("integration database migrated from %s to %s", before or "empty", after)
+        if revocation.feed is not None:
+            await run_in_threadpool(revocation.feed.start, 5.0)
+            if not revocation.feed.synced:
+                _log.warning("the revocation feed has not caught up yet: refusing tokens")
+        try:
+            yield
+        finally:
+            if revocation.feed is not None:
+                revocation.feed.stop()
+            await http.aclose()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Tessera integration service",
+        version=__version__,
+        description=_DESCRIPTION,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,  # the Swagger UI loads third-party assets
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(management_router(services), prefix=API_PREFIX)
+    app.include_router(flow_router(services), prefix=API_PREFIX)
+    app.state.services = services
+
+    @app.get("/health/live", include_in_schema=False)
+    async def live() -> Response:
+        return JSONResponse({"status": "ok"}, headers=_NO_STORE)
+
+    @app.get("/health/ready", include_in_schema=False)
+    async def ready() -> Response:
+        body: dict[str, str] = {"status": "ok", "database": "ok", "revocation": revocation.mode}
+        try:
+            await run_in_threadpool(store.ping)
+        except SQLAlchemyError:
+            body.update(status="unavailable", database="unreachable")
+        if revocation.feed is not None and not revocation.feed.synced:
+            body.update(status="unavailable", revocation="feed not caught up")
+        return JSONResponse(body, 200 if body["status"] == "ok" else 503, headers=_NO_STORE)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            _add_document_schema(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _add_document_schema(schema: dict[str, Any]) -> None:
+    """Describe integration documents, which the API reads itself (JSON or YAML), and problem
+    details, which are answered as `application/problem+json`."""
+    document = IntegrationDocument.model_json_schema(
+        ref_template="#/components/schemas/{model}", mode="validation"
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(document.pop("$defs", {}))
+    components["IntegrationDocument"] = document
+    components["ProblemView"] = ProblemView.model_json_schema()
+    # FastAPI documents its 422 validation errors; this API answers 400 problem details.
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            answer = operation.get("responses", {}).get("422", {})
+            if "HTTPValidationError" in str(answer):
+                operation["responses"].pop("422")
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
