@@ -22,6 +22,7 @@ from tessera.integration.document import (
     MAX_DOCUMENT_BYTES,
     DocumentError,
     IntegrationDocument,
+    UnsupportedDocumentType,
     parse_document,
 )
 from tessera.integration.problems import Problem
@@ -89,10 +90,10 @@ async def _document(request: Request) -> IntegrationDocument:
     raw = await read_body(request, MAX_DOCUMENT_BYTES)
     try:
         return parse_document(raw, request.headers.get("content-type"))
+    except UnsupportedDocumentType as exc:
+        raise Problem(415, "unsupported-media-type", exc.detail) from None
     except DocumentError as exc:
-        status = 415 if "send the document as" in exc.detail else 400
-        kind = "unsupported-media-type" if status == 415 else "invalid-document"
-        raise Problem(status, kind, exc.detail, extra={"errors": exc.errors}) from None
+        raise Problem(400, "invalid-document", exc.detail, extra={"errors": exc.errors}) from None
 
 
 def management_router(services: Services) -> APIRouter:

@@ -55,6 +55,7 @@ __all__ = [
     "RespondStep",
     "Step",
     "Trigger",
+    "UnsupportedDocumentType",
     "load_document",
     "parse_document",
 ]
@@ -77,6 +78,10 @@ class DocumentError(ValueError):
         super().__init__(detail)
         self.detail = detail
         self.errors = errors or []
+
+
+class UnsupportedDocumentType(DocumentError):
+    """A body in a media type other than JSON or YAML (415)."""
 
 
 # --- field types ---------------------------------------------------------------------------------
@@ -333,7 +338,7 @@ def parse_document(raw: bytes, content_type: str | None) -> IntegrationDocument:
         except (ValueError, RecursionError):
             data = _yaml(text)
     else:
-        raise DocumentError(
+        raise UnsupportedDocumentType(
             f"send the document as application/json or application/yaml, not {media}"
         )
     return load_document(data)

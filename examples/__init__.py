@@ -1,0 +1,1 @@
+"""Runnable examples of Tessera's client side."""
