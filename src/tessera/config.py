@@ -58,7 +58,6 @@ class Settings(BaseSettings):
     session_ttl: int = Field(12 * 3600, ge=60)
     login_max_failures: int = Field(5, ge=1)
     login_failure_window: int = Field(900, ge=10)
-    login_lockout: int = Field(900, ge=10)
     login_max_failures_per_address: int = Field(50, ge=1)
     demo: bool = True
 

@@ -148,6 +148,25 @@ def test_login_in_a_real_browser_then_call_an_integration(
     raw = tessera(env, "token")
     assert raw.stdout.strip() == entry["tokens"]["access_token"]  # fresh: not refreshed
 
+    # A token the clock says is fresh but the API refuses (here: revoked on its own, RFC 7009)
+    # makes `call` refresh once and retry.
+    old = entry["tokens"]["access_token"]
+    revoked = httpx.post(
+        f"{server.issuer}/oauth2/v1/revoke",
+        data={
+            "token": old,
+            "token_type_hint": "access_token",
+            "client_id": server.demo["public_app"]["client_id"],
+        },
+    )
+    assert revoked.status_code == 200
+    assert wait_until(
+        lambda: httpx.get(api.url, headers={"Authorization": f"Bearer {old}"}).status_code == 401
+    )
+    retried = tessera(env, "call", "GET", api.url)
+    assert retried.returncode == 0, retried.stderr
+    assert cached(config_dir)["tokens"]["access_token"] != old
+
 
 def test_a_short_lived_token_is_refreshed_by_itself_then_logout_revokes(
     page: Page, server: Server, api: Api, config_dir: Path

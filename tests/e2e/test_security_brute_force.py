@@ -32,7 +32,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         Path(tmp_path_factory.mktemp("idp-brute-force")),
         extra_env={
             "TESSERA_LOGIN_FAILURE_WINDOW": str(WINDOW),
-            "TESSERA_LOGIN_LOCKOUT": str(WINDOW),
             "TESSERA_LOGIN_MAX_FAILURES": str(MAX_FAILURES),
             "TESSERA_LOGIN_MAX_FAILURES_PER_ADDRESS": str(PER_ADDRESS),
         },

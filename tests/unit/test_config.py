@@ -128,6 +128,7 @@ def test_production_without_a_secret_key_refuses_to_start(
     monkeypatch: pytest.MonkeyPatch, data_dir: Path
 ) -> None:
     monkeypatch.setenv("TESSERA_ENV", "production")
+    monkeypatch.setenv("TESSERA_ISSUER", "https://idp.example.test")
     settings = load_settings()
     with pytest.raises(ConfigError, match="TESSERA_SECRET_KEY .* is required with TESSERA_ENV"):
         settings.master_key  # noqa: B018
@@ -138,6 +139,7 @@ def test_production_with_a_secret_key_file_starts(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("TESSERA_ENV", "production")
+    monkeypatch.setenv("TESSERA_ISSUER", "https://idp.example.test")
     monkeypatch.setenv("TESSERA_SECRET_KEY_FILE", str(write(tmp_path / "key", SECRET)))
     assert len(load_settings().master_key) == 32
 
@@ -253,4 +255,11 @@ def test_an_unknown_environment_is_a_config_error(monkeypatch: pytest.MonkeyPatc
 def test_an_out_of_range_lifetime_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TESSERA_CODE_TTL", "3600")
     with pytest.raises(ConfigError, match="^TESSERA_CODE_TTL: "):
+        load_settings()
+
+
+def test_production_refuses_a_plain_http_issuer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TESSERA_ENV", "production")
+    monkeypatch.setenv("TESSERA_ISSUER", "http://idp.example.test")
+    with pytest.raises(ConfigError, match="must be https"):
         load_settings()

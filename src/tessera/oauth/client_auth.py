@@ -31,7 +31,7 @@ def parse_basic(authorization: str) -> tuple[str, str]:
         raise InvalidClient("unsupported client authentication scheme; use Basic")
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII input, bad UTF-8
         raise InvalidClient("malformed Basic credentials") from None
     client_id, sep, secret = decoded.partition(":")
     if not sep:

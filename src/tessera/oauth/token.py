@@ -18,7 +18,13 @@ from typing import Any
 
 from tessera.domain.hashing import new_token, sha256_b64
 from tessera.domain.model import Client, Grant, RefreshToken, Resource, User
-from tessera.domain.scopes import OIDC_SCOPES, UnknownScope, parse_scope_param, resolve_scope
+from tessera.domain.scopes import (
+    OIDC_SCOPES,
+    UnknownScope,
+    normalize_audience,
+    parse_scope_param,
+    resolve_scope,
+)
 from tessera.oauth import errors
 from tessera.oauth.client_auth import authenticate_client
 from tessera.oauth.keyring import MAX_TOKEN_LIFETIME
@@ -233,14 +239,24 @@ class TokenEndpoint:
         except ValueError as exc:
             raise errors.InvalidScope(str(exc)) from None
         resources = self._resources_for(client)
+        resource_param = form.get("resource")
+        if resource_param is not None:
+            wanted = normalize_audience(resource_param)
+            resources = [r for r in resources if normalize_audience(r.audience) == wanted]
+            if not resources:
+                raise errors.InvalidTarget("resource is not an audience this app may ask for")
+        if "scope" in form and not tokens:
+            raise errors.InvalidScope("scope is empty")
         if tokens:
             try:
-                resolved = [resolve_scope(t, resources, form.get("resource")) for t in tokens]
+                resolved = [resolve_scope(t, resources, resource_param) for t in tokens]
             except UnknownScope:
                 raise errors.InvalidScope("unknown scope") from None
         else:  # no scope: everything the app may ask for of its (single) resource
             resolved = [
-                resolve_scope(s, resources) for s in client.allowed_scopes if s not in OIDC_SCOPES
+                resolve_scope(s, resources)
+                for s in client.allowed_scopes
+                if s not in OIDC_SCOPES and any(s.startswith(r.audience) for r in resources)
             ]
         if any(r.audience is None for r in resolved):
             raise errors.InvalidScope("OpenID scopes need a user; use the authorization code flow")

@@ -478,6 +478,10 @@ def browser_routes(svc: Services) -> list[Route]:
 
         def work() -> Response:
             now = ctx.clock()
+            if params.duplicated:
+                return error_page(
+                    request, "Invalid sign-out request", "The sign-out request repeats a parameter."
+                )
             target = params.get("post_logout_redirect_uri")
             client_id = params.get("client_id")
             hint = params.get("id_token_hint")

@@ -34,6 +34,14 @@ _CORS_PREFLIGHT = {
 }
 
 
+def _authorization(request: Request) -> str | None:
+    """The one Authorization header; two of them are refused, never half-read."""
+    values = request.headers.getlist("authorization")
+    if len(values) > 1:
+        raise errors.InvalidRequest("more than one Authorization header")
+    return values[0] if values else None
+
+
 def _client_ip(request: Request) -> str | None:
     value = request.scope.get("state", {}).get("client_ip")
     return value if isinstance(value, str) else None
@@ -46,7 +54,7 @@ def protocol_routes(svc: Services) -> list[Route]:
         if form.duplicated:
             raise errors.InvalidRequest(f"repeated parameter: {sorted(form.duplicated)[0]}")
         return authenticate_client(
-            request.headers.get("authorization"),
+            _authorization(request),
             form,
             svc.client,
             ctx.secret_pepper,
@@ -64,7 +72,7 @@ def protocol_routes(svc: Services) -> list[Route]:
             form = await read_form(request)
             body = await run_in_threadpool(
                 _issue,
-                request.headers.get("authorization"),
+                _authorization(request),
                 form,
                 form.duplicated,
             )
@@ -173,7 +181,7 @@ def protocol_routes(svc: Services) -> list[Route]:
         while True:
             events = await run_in_threadpool(ctx.store.revocations.since, since, 1000)
             remaining = deadline - loop.time()
-            if events or remaining <= 0:
+            if events or remaining <= 0 or await request.is_disconnected():
                 break
             # Woken at once by a local or Redis-published revocation; else poll the database.
             await svc.wakeup.wait(min(0.2, remaining))

@@ -1,0 +1,1 @@
+"""Tessera's benchmarks: `make bench` (python -m bench)."""

@@ -1,0 +1,115 @@
+"""A bounded load driver: asyncio + httpx against loopback only.
+
+Each scenario runs `concurrency` workers for `seconds`, records latencies and errors, and the
+server process's CPU time before and after (from /proc), so the figure that compares across
+machines is the server CPU per operation: the driver shares the cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+__all__ = ["Result", "cpu_seconds", "run_scenario"]
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (and of its reaped children), in seconds."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(fields[i]) for i in (11, 12, 13, 14))
+    return (utime + stime + cutime + cstime) / _TICKS
+
+
+@dataclass
+class Result:
+    scenario: str
+    database: str
+    concurrency: int
+    ops: int
+    errors: int
+    seconds: float
+    server_cpu_ms_per_op: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    note: str = ""
+
+    @property
+    def ops_per_second(self) -> float:
+        return self.ops / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "ops_per_second": round(self.ops_per_second, 1)}
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+Operation = Callable[[httpx.AsyncClient, int], Awaitable[bool]]
+
+
+async def run_scenario(
+    name: str,
+    database: str,
+    base_url: str,
+    server_pid: int,
+    operation: Operation,
+    *,
+    concurrency: int,
+    seconds: float,
+    max_ops: int = 200_000,
+    subtract_ms_per_op: float = 0.0,
+    note: str = "",
+) -> Result:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async def worker(index: int, client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while time.monotonic() < deadline and len(latencies) + errors < max_ops:
+            start = time.perf_counter()
+            try:
+                ok = await operation(client, index)
+            except httpx.HTTPError:
+                ok = False
+            if ok:
+                latencies.append((time.perf_counter() - start) * 1000)
+            else:
+                errors += 1
+
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
+        cpu_before, wall_before = cpu_seconds(server_pid), time.monotonic()
+        await asyncio.gather(*(worker(i, client) for i in range(concurrency)))
+        cpu_after, wall_after = cpu_seconds(server_pid), time.monotonic()
+    ops = len(latencies)
+    cpu_ms = (cpu_after - cpu_before) * 1000 / ops if ops else 0.0
+    return Result(
+        scenario=name,
+        database=database,
+        concurrency=concurrency,
+        ops=ops,
+        errors=errors,
+        seconds=round(wall_after - wall_before, 3),
+        server_cpu_ms_per_op=round(max(cpu_ms - subtract_ms_per_op, 0.0), 3),
+        p50_ms=round(statistics.median(latencies), 2) if latencies else 0.0,
+        p95_ms=round(_percentile(latencies, 0.95), 2),
+        p99_ms=round(_percentile(latencies, 0.99), 2),
+        note=note,
+    )

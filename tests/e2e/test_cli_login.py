@@ -1,0 +1,103 @@
+"""`tessera login` over real HTTP without a browser engine: the test's httpx `Browser` follows
+the printed URL, signs in, consents, and delivers the redirect to the command's loopback
+listener. (`tests/browser/test_cli_login_browser.py` does the same in real Chromium.)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from tests.browser.support import LoginProcess, client_env, tessera
+from tests.support.flow import Browser
+from tests.support.server import Server
+
+
+def start_login(server: Server, env: dict[str, str], *extra: str) -> tuple[LoginProcess, str]:
+    login = LoginProcess(
+        env,
+        "--issuer",
+        server.issuer,
+        "--client-id",
+        server.demo["public_app"]["client_id"],
+        *extra,
+    )
+    return login, login.url()
+
+
+def sign_in_with_httpx(server: Server, url: str) -> httpx.Response:
+    """The user's browser: authorize → login → consent → the redirect to the loopback."""
+    params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    browser = Browser(server.base_url)
+    try:
+        alice = server.demo["user"]
+        redirect = browser.sign_in_and_authorize(alice["username"], alice["password"], **params)
+        assert redirect.status_code in (302, 303), redirect.text[:300]
+        return httpx.get(redirect.headers["location"], timeout=10)
+    finally:
+        browser.close()
+
+
+def test_public_app_login_then_call_userinfo_with_the_cached_token(
+    server: Server, tmp_path: Path
+) -> None:
+    env = client_env(tmp_path)
+    login, url = start_login(server, env, "--json")
+    page = sign_in_with_httpx(server, url)
+    assert page.status_code == 200
+    assert "You can close this tab" in page.text
+    code, out, err = login.finish()
+    assert code == 0, err
+    summary = json.loads(out.partition("\n")[2])
+    assert summary["subject"] == server.demo["user"]["sub"]
+    assert summary["confidential"] is False
+    assert summary["refresh_token"] is True
+
+    called = tessera(env, "call", "GET", f"{server.issuer}/oauth2/v1/userinfo", "--json")
+    assert called.returncode == 0, called.stderr
+    assert json.loads(called.stdout)["body"]["sub"] == server.demo["user"]["sub"]
+
+
+def test_a_forged_callback_fails_the_login_state_mismatch(server: Server, tmp_path: Path) -> None:
+    login, url = start_login(server, client_env(tmp_path))
+    loopback = parse_qs(urlsplit(url).query)["redirect_uri"][0]
+    forged = httpx.get(
+        loopback, params={"code": "x", "state": "forged", "iss": server.issuer}, timeout=10
+    )
+    assert forged.status_code == 400
+    code, _, err = login.finish()
+    assert code == 1
+    assert "state mismatch" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "tokens").exists()
+
+
+def test_login_times_out_with_a_hint(server: Server, tmp_path: Path) -> None:
+    started = time.monotonic()
+    login, _ = start_login(server, client_env(tmp_path), "--timeout", "1")
+    code, _, err = login.finish()
+    assert code == 1
+    assert "no sign-in response from the browser within 1 seconds" in err
+    assert "--timeout" in err
+    assert time.monotonic() - started < 20
+
+
+@pytest.mark.parametrize(
+    ("issuer", "message"),
+    [
+        ("http://id.example.test", "does not use https"),
+        ("http://127.0.0.1:9", "cannot reach"),
+    ],
+)
+def test_a_bad_issuer_is_a_clear_error(tmp_path: Path, issuer: str, message: str) -> None:
+    result = tessera(
+        client_env(tmp_path), "login", "--issuer", issuer, "--client-id", "x", "--no-browser"
+    )
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
