@@ -90,6 +90,10 @@ def cached(config_dir: Path, profile: str = "default") -> dict[str, Any]:
     return data
 
 
+def refused(api: Api, token: str) -> bool:
+    return httpx.get(api.url, headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
@@ -160,9 +164,7 @@ def test_login_in_a_real_browser_then_call_an_integration(
         },
     )
     assert revoked.status_code == 200
-    assert wait_until(
-        lambda: httpx.get(api.url, headers={"Authorization": f"Bearer {old}"}).status_code == 401
-    )
+    assert wait_until(lambda: refused(api, old))
     retried = tessera(env, "call", "GET", api.url)
     assert retried.returncode == 0, retried.stderr
     assert cached(config_dir)["tokens"]["access_token"] != old
@@ -219,12 +221,7 @@ def test_a_short_lived_token_is_refreshed_by_itself_then_logout_revokes(
     assert introspect(server, third["access_token"]) == {"active": False}
     assert cache_files(config_dir) == []
     # The API follows the revocation feed: the old access token is refused within a second.
-    assert wait_until(
-        lambda: httpx.get(
-            api.url, headers={"Authorization": f"Bearer {third['access_token']}"}
-        ).status_code
-        == 401
-    )
+    assert wait_until(lambda: refused(api, third["access_token"]))
 
     after = tessera(env, "token", "--profile", "short")
     assert after.returncode == 2

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +15,7 @@ from tessera import __version__
 from tessera.cli.admin import admin_app
 from tessera.cli.client import call, login, logout, token
 from tessera.cli.common import JsonOpt, open_domain
+from tessera.cli.demo import start_integration_beside
 from tessera.cli.output import console, emit, err_console, handle_errors, table
 from tessera.config import load_settings
 from tessera.integration.cli import integration_app
@@ -111,15 +114,34 @@ def _demo_banner(issuer: str, creds: dict[str, Any] | None, path: str) -> None:
     )
 
 
+def _saved_credentials(data_dir: Path) -> dict[str, Any] | None:
+    try:
+        loaded = json.loads((data_dir / "demo-credentials.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    with_integration: Annotated[
+        int | None,
+        typer.Option(
+            "--with-integration",
+            help="Demo only: also run the integration service on this port, with a sample.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the identity domain (applies migrations itself on SQLite)."""
     import uvicorn
 
+    if "TESSERA_ISSUER" not in os.environ and "TESSERA_ISSUER_FILE" not in os.environ:
+        # Unconfigured: the issuer is where we listen (workers inherit the environment).
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+        os.environ["TESSERA_ISSUER"] = f"http://{shown}:{port}"
     with handle_errors(False), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         settings = load_settings()
@@ -137,6 +159,14 @@ def serve(
             path = str(settings.data_dir / "demo-credentials.json")
             if settings.demo and not settings.production:
                 _demo_banner(settings.issuer, creds, path)
+                if with_integration is not None:
+                    saved = _saved_credentials(settings.data_dir)
+                    if saved is None:
+                        err_console.print("[yellow]No demo credentials: integration not started[/]")
+                    else:
+                        start_integration_beside(
+                            settings.issuer, saved, settings.data_dir, with_integration
+                        )
     uvicorn.run(
         "tessera.web.app:create_app",
         factory=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -167,7 +168,9 @@ def test_async_auth_refreshes_too(tmp_path: Path) -> None:
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler), auth=s.auth()) as http:
             return (await http.get("https://api.test/x")).status_code
 
-    assert anyio.run(main) == 200
+    # In a thread of its own: Playwright's sync API may own this thread's event loop.
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(anyio.run, main).result(timeout=30) == 200
     assert s.refreshed
 
 
