@@ -1,5 +1,6 @@
 """What the browser tests share: Chromium as the user's browser, the sign-in steps on Tessera's
-login and consent pages, the client CLI as a real subprocess, and a small protected API.
+login and consent pages, the client CLI as a real subprocess, and the integration service as
+the protected API.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +26,6 @@ if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 CHROMIUM = "/usr/bin/chromium"
-CONSUMER_SCOPE = "urn:opc:resource:consumer::all"  # the demo resource's (Oracle's) scope
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -128,94 +129,118 @@ class LoginProcess:
         return code, "".join(self.stdout), self.proc.stderr.read()
 
 
-# --- a protected API ---------------------------------------------------------------------------
+# --- the protected API: the integration service ----------------------------------------------
+
+API = "/ic/api/integration/v1"
+VERSION = "01.00.0000"
+# An integration that answers a GET with who called, from the caller's access token.
+WHOAMI = {
+    "code": "WHOAMI",
+    "version": VERSION,
+    "name": "Who am I",
+    "trigger": {"method": "GET", "path": "/whoami"},
+    "steps": [
+        {
+            "type": "map",
+            "name": "who",
+            "output": {
+                "message": "join('', ['Hello, ', caller.user_displayname || caller.sub])",
+                "sub": "caller.sub",
+                "sub_type": "caller.sub_type",
+                "client_id": "caller.client_id",
+            },
+        },
+        {"type": "respond", "status": 200},
+    ],
+}
 
 
 @dataclass
 class Api:
-    url: str  # GET it with a bearer token: 200 and who called
+    """The integration service (`tessera integration serve`) with WHOAMI activated."""
+
     base: str
 
+    @property
+    def url(self) -> str:
+        """GET it with a user's bearer token: 200 and who called."""
+        return f"{self.base}{API}/flows/rest/WHOAMI/{VERSION}/whoami"
 
-def protected_api_app(server: Server) -> Any:
-    """A tiny Starlette resource server built with `tessera.resource` for the demo resource:
-    JWT validation and the revocation feed (so a logout reaches it within a second)."""
-    from starlette.applications import Starlette
-    from starlette.authentication import requires
-    from starlette.middleware import Middleware
-    from starlette.middleware.authentication import AuthenticationMiddleware
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
+    @property
+    def integrations(self) -> str:
+        return f"{self.base}{API}/integrations"
 
-    from tessera.resource import RevocationFeed, TokenValidator
-    from tessera.resource.starlette import BearerBackend, TokenUser, bearer_error_response
-
-    demo = server.demo
-    app_creds = demo["confidential_app"]
-    feed = RevocationFeed(
-        server.issuer, app_creds["client_id"], app_creds["client_secret"], wait_seconds=1
-    ).start()
-    validator = TokenValidator(server.issuer, demo["resource"]["audience"], revocation=feed)
-
-    @requires(CONSUMER_SCOPE)
-    async def whoami(request: Request) -> JSONResponse:
-        user = request.user
-        assert isinstance(user, TokenUser)
-        return JSONResponse(
-            {
-                "message": f"Hello, {user.display_name}",
-                "sub": user.token.subject,
-                "client_id": user.token.client_id,
-                "scopes": sorted(user.token.scopes),
-            }
-        )
-
-    return Starlette(
-        routes=[Route("/api/whoami", whoami)],
-        middleware=[
-            Middleware(
-                AuthenticationMiddleware,
-                backend=BearerBackend(validator),
-                on_error=bearer_error_response,
-            )
-        ],
-        lifespan=_stop_on_shutdown(feed),
-    )
-
-
-def _stop_on_shutdown(feed: Any) -> Any:
-    from contextlib import asynccontextmanager
-
-    @asynccontextmanager
-    async def lifespan(_: Any) -> Any:
-        yield
-        feed.stop()
-
-    return lifespan
+    def echo_order(self, order: str) -> str:
+        """POST an order to the packaged sample integration ECHO_ORDER."""
+        return f"{self.base}{API}/flows/rest/ECHO_ORDER/{VERSION}/orders/{order}"
 
 
 @contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
-    """Run an ASGI app with uvicorn on a free loopback port in this process."""
-    import uvicorn
-
+def integration_service(server: Server, workdir: Path) -> Iterator[Api]:
+    """Start the integration service as its own process, following the identity domain's
+    revocation feed as the demo's confidential app, and activate WHOAMI."""
+    app = server.demo["confidential_app"]
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+    env.update(
+        TESSERA_INTEGRATION_ISSUER=server.issuer,
+        TESSERA_INTEGRATION_AUDIENCE=server.demo["resource"]["audience"],
+        TESSERA_INTEGRATION_CLIENT_ID=app["client_id"],
+        TESSERA_INTEGRATION_CLIENT_SECRET=app["client_secret"],
+        TESSERA_INTEGRATION_DATABASE_URL=f"sqlite:///{workdir / 'integration.db'}",
+        TESSERA_INTEGRATION_REVOCATION_WAIT="1",  # short long-polls: quick shutdown
+        PYTHONUNBUFFERED="1",
     )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise AssertionError("the protected API did not start")
-        time.sleep(0.05)
+    log_path = workdir / "integration.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tessera", "integration", "serve", "--port", str(port)],
+            env=env,
+            cwd=workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    api = Api(f"http://127.0.0.1:{port}")
     try:
-        yield f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while not _ready(f"{api.base}/health/ready"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(
+                    f"the integration service did not start:\n{log_path.read_text()}"
+                )
+            time.sleep(0.1)
+        token = httpx.post(
+            f"{server.issuer}/oauth2/v1/token",
+            data={"grant_type": "client_credentials", "scope": server.demo["resource"]["scope"]},
+            auth=(app["client_id"], app["client_secret"]),
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        sample = resources.files("tessera.integration").joinpath("samples/echo_order.yaml")
+        for code, body in (
+            ("WHOAMI", {"json": WHOAMI}),
+            ("ECHO_ORDER", {"content": sample.read_bytes()}),
+        ):
+            media = "application/json" if "json" in body else "application/yaml"
+            created = httpx.post(
+                api.integrations, headers={**headers, "Content-Type": media}, **body
+            )
+            assert created.status_code == 201, created.text
+            activated = httpx.post(f"{api.integrations}/{code}|{VERSION}/activate", headers=headers)
+            assert activated.status_code == 200, activated.text
+        yield api
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def wait_until(predicate: Any, timeout: float = 5.0, interval: float = 0.1) -> bool:

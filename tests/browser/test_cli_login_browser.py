@@ -22,9 +22,8 @@ from tests.browser.support import (
     Api,
     LoginProcess,
     client_env,
+    integration_service,
     introspect,
-    protected_api_app,
-    serve_in_thread,
     sign_in,
     tessera,
     wait_until,
@@ -33,9 +32,10 @@ from tests.support.server import Server
 
 
 @pytest.fixture(scope="module")
-def api(server: Server) -> Iterator[Api]:
-    with serve_in_thread(protected_api_app(server)) as base:
-        yield Api(url=f"{base}/api/whoami", base=base)
+def api(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """The integration service, the seed's resource server, with WHOAMI activated."""
+    with integration_service(server, tmp_path_factory.mktemp("integration")) as service:
+        yield service
 
 
 @pytest.fixture
@@ -127,8 +127,27 @@ def test_login_in_a_real_browser_then_call_an_integration(
     assert body["message"] == "Hello, Alice Example"
     assert body["sub"] == server.demo["user"]["sub"]
 
-    as_json = tessera(env, "call", "GET", api.url, "--json")
-    assert json.loads(as_json.stdout)["status"] == 200
+    # The packaged sample integration, with a JSON body (curl-like --data).
+    order = tessera(
+        env,
+        "call",
+        "POST",
+        api.echo_order("42"),
+        "--data",
+        '{"lines": [{"sku": "A-1", "qty": 2}]}',
+        "--json",
+    )
+    assert order.returncode == 0, order.stderr
+    answer = json.loads(order.stdout)
+    assert answer["status"] == 200
+    assert answer["headers"]["x-integration"] == "ECHO_ORDER"
+    assert answer["body"]["orderId"] == "42" and answer["body"]["lineCount"] == 1
+    assert answer["body"]["requestedBy"] == {
+        "sub": server.demo["user"]["sub"],
+        "type": "user",
+        "client": server.demo["public_app"]["client_id"],
+        "name": "Alice Example",
+    }
 
     # An API that answers non-2xx makes `call` exit 1, with the status and body shown.
     missing = tessera(env, "call", "GET", f"{api.base}/nope")

@@ -28,7 +28,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, Request
 
-from tests.browser.support import Api, protected_api_app, serve_in_thread, sign_in
+from tests.browser.support import Api, integration_service, sign_in
 from tests.support.server import Server, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,9 +43,10 @@ class WebClient:
 
 
 @pytest.fixture(scope="module")
-def api(server: Server) -> Iterator[Api]:
-    with serve_in_thread(protected_api_app(server)) as base:
-        yield Api(url=f"{base}/api/whoami", base=base)
+def api(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """The integration service, the seed's resource server, with WHOAMI activated."""
+    with integration_service(server, tmp_path_factory.mktemp("integration")) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -29,13 +28,13 @@ import httpx
 import pytest
 
 from tests.support.flow import Browser, code_from, token_request
+from tests.support.integration import API, Service, start_service
 from tests.support.server import Server, free_port
 
 AUDIENCE = "https://integration.tessera.test"
 ALL = "urn:opc:resource:consumer::all"
 MONITOR = "urn:tessera:integration:monitor"
 RUN = "urn:tessera:integration:run"
-API = "/ic/api/integration/v1"
 
 
 # --- a real backend for `invoke` ---------------------------------------------------------------
@@ -91,57 +90,6 @@ class Backend:
 
 
 # --- the integration service in its own process ------------------------------------------------
-
-
-@dataclass
-class Service:
-    base_url: str
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    def url(self, path: str) -> str:
-        return f"{self.base_url}{API}{path}"
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def start_service(server: Server, workdir: Path) -> Service:
-    app = server.demo["confidential_app"]
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
-    env.update(
-        TESSERA_INTEGRATION_ISSUER=server.issuer,
-        TESSERA_INTEGRATION_CLIENT_ID=app["client_id"],
-        TESSERA_INTEGRATION_CLIENT_SECRET=app["client_secret"],
-        TESSERA_INTEGRATION_DATABASE_URL=f"sqlite:///{workdir / 'db' / 'integration.db'}",
-        # Short long-polls: the identity domain's feed handler outlives a client that left, and
-        # its graceful shutdown waits for it.
-        TESSERA_INTEGRATION_REVOCATION_WAIT="1",
-        PYTHONUNBUFFERED="1",
-    )
-    log_path = workdir / "integration.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tessera", "integration", "serve", "--port", str(port)],
-        env=env,
-        cwd=workdir,
-        stdout=log_path.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError(f"the integration service exited:\n{log_path.read_text()}")
-        try:
-            if httpx.get(f"{base_url}/health/ready", timeout=1).status_code == 200:
-                return Service(base_url, proc, log_path)
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"the integration service is not ready:\n{log_path.read_text()}")
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
 
 
 def test_make_run_prints_a_try_it_block_whose_steps_work(demo: tuple[str, Path]) -> None:
-    output, data = demo
+    output, _ = demo
     authorize = re.search(r"(http://127\.0\.0\.1:\d+/oauth2/v1/authorize\?\S+)", output)
     assert authorize, output
     issuer = authorize.group(1).split("/oauth2/")[0]
