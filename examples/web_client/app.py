@@ -272,7 +272,7 @@ def create_app(settings: Settings, *, http: httpx.Client | None = None) -> Starl
         try:
             response = check_authorization_response(
                 params,
-                expected_state=params["state"],
+                expected_state=params["state"],  # matched a pending login of this session above
                 expected_issuer=meta.issuer,
                 require_iss=meta.iss_parameter_supported,
             )

@@ -5,8 +5,8 @@ every 100 ms and at shutdown, so request paths never wait on an audit write (ARC
 
 from __future__ import annotations
 
-import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -42,7 +42,9 @@ class AuditSink:
     ) -> None:
         self._store = store
         self._clock = clock
-        self._queue: queue.Queue[AuditEvent] = queue.Queue(maxsize=capacity)
+        # A deque, not a queue.Queue: appends are atomic and wake nobody; the flusher polls.
+        self._queue: deque[AuditEvent] = deque()
+        self._capacity = capacity
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tessera-audit", daemon=True)
@@ -72,17 +74,17 @@ class AuditSink:
             ip=ip,
             details=details,
         )
-        try:
-            self._queue.put_nowait(event)
-        except queue.Full:
+        if len(self._queue) >= self._capacity:
             self.dropped += 1
+            return
+        self._queue.append(event)
 
     def flush(self) -> None:
         batch: list[AuditEvent] = []
         while True:
             try:
-                batch.append(self._queue.get_nowait())
-            except queue.Empty:
+                batch.append(self._queue.popleft())
+            except IndexError:
                 break
         if batch:
             try:
@@ -91,11 +93,9 @@ class AuditSink:
                 if self._on_error is not None:
                     self._on_error()
                 # Put them back for the next flush, as far as there is room.
-                for event in batch:
-                    try:
-                        self._queue.put_nowait(event)
-                    except queue.Full:
-                        self.dropped += 1
+                room = max(self._capacity - len(self._queue), 0)
+                self._queue.extendleft(reversed(batch[:room]))
+                self.dropped += len(batch) - min(room, len(batch))
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

@@ -11,7 +11,12 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-__all__ = ["TTLCache"]
+__all__ = ["NotCached", "TTLCache"]
+
+
+class NotCached(LookupError):
+    """`TTLCache.cached` found no fresh entry: the caller must do the I/O elsewhere."""
+
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -36,6 +41,13 @@ class TTLCache(Generic[K, V]):
                 self._entries.clear()
             self._entries[key] = (now + self._ttl, value)
         return value
+
+    def cached(self, key: K) -> V:
+        """The fresh cached value, never loading it; raise `NotCached` instead."""
+        entry = self._entries.get(key)
+        if entry is None or entry[0] <= time.monotonic():
+            raise NotCached(key)
+        return entry[1]
 
     def clear(self) -> None:
         with self._lock:

@@ -27,12 +27,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.syntax import Syntax
 
-from tessera.cli.common import JsonOpt
-from tessera.cli.output import console, err_console, fail
 from tessera.client import (
     CacheError,
     ClientError,
@@ -45,6 +44,13 @@ from tessera.client import (
 from tessera.client import login as client_login
 
 __all__ = ["call", "login", "logout", "token"]
+
+# Own consoles and error helper, the same format as tessera.cli.output's: this module imports
+# nothing server-side, so that `tessera token` in a script can start quickly.
+console = Console()
+err_console = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 ProfileOpt = Annotated[
     str, typer.Option("--profile", "-p", help="A name for this login (several may coexist).")
@@ -59,6 +65,17 @@ ClientSel = Annotated[
 ]
 
 _NEEDS_ACTION = (NotLoggedIn, LoginExpired, CacheError)
+
+
+def fail(message: str, as_json: bool, code: int = 2, hint: str | None = None) -> NoReturn:
+    if as_json:
+        payload = {"error": message, **({"hint": hint} if hint else {})}
+        sys.stderr.write(json.dumps(payload) + "\n")
+    else:
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+        if hint:
+            err_console.print(f"[dim]{escape(hint)}[/]", highlight=False)
+    raise typer.Exit(code)
 
 
 def _fail(exc: ClientError, as_json: bool) -> NoReturn:
@@ -419,7 +436,9 @@ def call(
             else:
                 _write(json.dumps(body, indent=2))
             if response.status_code == 401:
-                err_console.print(f"[dim]The API refused the token; {session.relogin_hint()}[/]")
+                err_console.print(
+                    f"[dim]The API refused the token; {escape(session.relogin_hint())}[/]"
+                )
         if not ok:
             raise typer.Exit(1)
 

@@ -204,7 +204,10 @@ class TokenCache:
         path = self.path_for(entry.issuer, entry.client_id, entry.profile)
         self._ensure_dir(path.parent)
         data = json.dumps(entry.to_json(), indent=2).encode("utf-8")
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        except OSError as exc:
+            raise CacheError(f"cannot write to {path.parent} ({exc.strerror})") from None
         try:
             os.fchmod(fd, 0o600)  # mkstemp makes it 0600 already; say it
             with os.fdopen(fd, "wb") as handle:
@@ -212,9 +215,11 @@ class TokenCache:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+            if isinstance(exc, OSError):
+                raise CacheError(f"cannot write {path} ({exc.strerror or exc})") from None
             raise
         return path
 

@@ -18,11 +18,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
 from tessera.domain.model import KeyState, SigningKey
+from tessera.oauth.jws import Signer
 from tessera.store.protocols import KeyStore
 
 __all__ = ["MAX_TOKEN_LIFETIME", "SUPPORTED_ALGS", "KeyRing", "KeyRingError"]
@@ -60,6 +61,7 @@ class KeyRing:
         self._loaded_at = float("-inf")
         self._keys: list[SigningKey] = []
         self._private: dict[str, _PrivateKey] = {}
+        self._signers: dict[str, Signer] = {}
         self._jwks: dict[str, Any] = {"keys": []}
         self._keyset = KeySet([])
 
@@ -206,4 +208,9 @@ class KeyRing:
         if found is None:
             raise KeyRingError(f"no active {alg} signing key; run `tessera admin keys rotate`")
         kid, private = found
-        return jwt.encode({"alg": alg, "kid": kid, "typ": typ}, claims, private, algorithms=[alg])
+        signer = self._signers.get(kid)
+        if signer is None:
+            raw = private.private_key
+            assert isinstance(raw, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey)
+            signer = self._signers[kid] = Signer(kid, alg, raw)
+        return signer.sign(claims, typ)

@@ -38,6 +38,8 @@ class RevocationState:
 
     def sync(self) -> None:
         """Read new events; raises `StoreUnavailable` when the database is down."""
+        if self._store.last_seq() == self._index.seq:
+            return  # one cheap query when nothing changed, the usual case
         while True:
             events = self._store.since(self._index.seq, 1000)
             self.apply_events(events)

@@ -78,6 +78,7 @@ class TokenEndpoint:
         clock: Callable[[], datetime],
         lookup_client: Callable[[str], Client | None],
         lookup_resource: Callable[[str], Resource | None],
+        list_resources: Callable[[], list[Resource]],
         policy: TokenPolicy,
         admin_scope: str | None = None,
     ) -> None:
@@ -88,6 +89,7 @@ class TokenEndpoint:
         self.clock = clock
         self.lookup_client = lookup_client
         self.lookup_resource = lookup_resource
+        self.list_resources = list_resources
         self.policy = policy
         self.admin_scope = admin_scope
 
@@ -293,7 +295,7 @@ class TokenEndpoint:
     def _resources_for(self, client: Client) -> list[Resource]:
         audiences = {s for s in client.allowed_scopes if s not in OIDC_SCOPES}
         found: dict[str, Resource] = {}
-        for resource in self.store.resources.list():
+        for resource in self.list_resources():
             if any(s.startswith(resource.audience) for s in audiences):
                 found[resource.id] = resource
         return list(found.values())

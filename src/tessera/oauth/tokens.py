@@ -54,6 +54,9 @@ class TokenIssuer:
     def __init__(self, issuer: str, keys: KeyRing) -> None:
         self.issuer = issuer
         self.keys = keys
+        # Verified access tokens by hash: introspecting the same token again skips the
+        # signature check (revocation is still checked by the caller every time).
+        self._verified: dict[bytes, dict[str, Any]] = {}
 
     def access_token(self, spec: AccessTokenSpec, now: int) -> tuple[str, dict[str, Any]]:
         claims: dict[str, Any] = {
@@ -114,6 +117,20 @@ class TokenIssuer:
         self, token: str, now: int, *, typ: str | None = "at+jwt", check_exp: bool = True
     ) -> dict[str, Any]:
         """Verify a token we signed; raise `InvalidOwnToken`."""
+        cacheable = typ == "at+jwt" and check_exp
+        if cacheable:
+            key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+            hit = self._verified.get(key)
+            if hit is not None and hit["exp"] > now:
+                return hit
+        claims = self._verify(token, now, typ=typ, check_exp=check_exp)
+        if cacheable:
+            if len(self._verified) >= 10000:
+                self._verified.clear()
+            self._verified[key] = claims
+        return claims
+
+    def _verify(self, token: str, now: int, *, typ: str | None, check_exp: bool) -> dict[str, Any]:
         if not token or len(token) > _MAX_TOKEN or token.count(".") != 2:
             raise InvalidOwnToken("not a compact JWS")
         try:

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tessera.caching import NotCached
 from tessera.oauth import errors
 from tessera.oauth.client_auth import authenticate_client
 from tessera.oauth.introspection import introspect
@@ -66,16 +67,24 @@ def protocol_routes(svc: Services) -> list[Route]:
         svc.health.check()
         return svc.token_endpoint.handle(authorization, form, duplicated)
 
+    def _issue_inline(authorization: str | None, form: Params) -> dict[str, Any] | None:
+        """client_credentials for a cached app and resource needs no I/O: answer on the loop."""
+        if form.get("grant_type") != "client_credentials" or svc.health.down:
+            return None
+        try:
+            return svc.inline_token_endpoint.handle(authorization, form, form.duplicated)
+        except NotCached:
+            return None
+
     async def token(request: Request) -> Response:
         form = Params([])
         try:
             form = await read_form(request)
-            body = await run_in_threadpool(
-                _issue,
-                _authorization(request),
-                form,
-                form.duplicated,
-            )
+            body = _issue_inline(_authorization(request), form)
+            if body is None:
+                body = await run_in_threadpool(
+                    _issue, _authorization(request), form, form.duplicated
+                )
         except errors.OAuthError as exc:
             if exc.error in ("invalid_grant", "invalid_client"):
                 svc.audit.record(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -48,6 +49,9 @@ class Services:
     ctx: Context
     issuer: TokenIssuer
     token_endpoint: TokenEndpoint
+    # The same endpoint with lookups that never do I/O: client_credentials for a cached app
+    # runs on the event loop, without a hop to a worker thread.
+    inline_token_endpoint: TokenEndpoint
     revocations: RevocationState
     audit: AuditSink
     clients: TTLCache[str, Client | None]
@@ -63,6 +67,20 @@ class Services:
 
     def resource_list(self) -> list[Resource]:
         return self.resources.get("all")
+
+    def cached_client(self, client_id: str) -> Client | None:
+        """From memory only; raises `NotCached` (see `inline_token_endpoint`)."""
+        return self.clients.cached(client_id)
+
+    def cached_resource_list(self) -> list[Resource]:
+        return self.resources.cached("all")
+
+    def cached_resource_by_audience(self, audience: str) -> Resource | None:
+        wanted = normalize_audience(audience)
+        return next(
+            (r for r in self.cached_resource_list() if normalize_audience(r.audience) == wanted),
+            None,
+        )
 
     def resource_by_audience(self, audience: str) -> Resource | None:
         wanted = normalize_audience(audience)
@@ -86,6 +104,7 @@ def build_services(ctx: Context) -> Services:
         ctx=ctx,
         issuer=issuer,
         token_endpoint=None,  # type: ignore[arg-type]  # set below: it needs the lookups
+        inline_token_endpoint=None,  # type: ignore[arg-type]
         revocations=RevocationState(ctx.store.revocations),
         audit=AuditSink(ctx.store.audit, ctx.clock, on_error=health.mark_down),
         clients=clients,
@@ -99,21 +118,34 @@ def build_services(ctx: Context) -> Services:
         health=health,
         wakeup=wakeup,
     )
+    policy = TokenPolicy(
+        default_access_ttl=settings.access_token_ttl,
+        id_token_ttl=settings.id_token_ttl,
+        refresh_ttl=settings.refresh_token_ttl,
+        refresh_absolute_ttl=settings.refresh_token_absolute_ttl,
+        refresh_grace_seconds=settings.refresh_grace_seconds,
+    )
+    common: dict[str, Any] = {
+        "pepper": ctx.secret_pepper,
+        "refresh_key": settings.subkey("refresh-successor"),
+        "clock": ctx.clock,
+        "policy": policy,
+        "admin_scope": admin_scope(settings.issuer),
+    }
     services.token_endpoint = TokenEndpoint(
         ctx.store,
         issuer,
-        pepper=ctx.secret_pepper,
-        refresh_key=settings.subkey("refresh-successor"),
-        clock=ctx.clock,
         lookup_client=services.client,
         lookup_resource=services.resource_by_audience,
-        policy=TokenPolicy(
-            default_access_ttl=settings.access_token_ttl,
-            id_token_ttl=settings.id_token_ttl,
-            refresh_ttl=settings.refresh_token_ttl,
-            refresh_absolute_ttl=settings.refresh_token_absolute_ttl,
-            refresh_grace_seconds=settings.refresh_grace_seconds,
-        ),
-        admin_scope=admin_scope(settings.issuer),
+        list_resources=services.resource_list,
+        **common,
+    )
+    services.inline_token_endpoint = TokenEndpoint(
+        ctx.store,
+        issuer,
+        lookup_client=services.cached_client,
+        lookup_resource=services.cached_resource_by_audience,
+        list_resources=services.cached_resource_list,
+        **common,
     )
     return services

@@ -89,7 +89,7 @@ def test_write_is_atomic_a_failed_write_keeps_the_old_file(
         raise OSError("disk full")
 
     monkeypatch.setattr(cache_module.os, "replace", broken_replace)
-    with pytest.raises(OSError):
+    with pytest.raises(CacheError, match=r"cannot write .*\(disk full\)"):
         cache.save(entry(access_token="new"))
     assert cache.read(path).tokens.access_token == "old"
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".tmp-")] == []

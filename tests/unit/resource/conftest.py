@@ -9,6 +9,8 @@ hand for what joserfc itself refuses to produce (`alg: none`, `crit`, HMAC with 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -39,18 +41,22 @@ def _json(value: Any) -> bytes:
     return value if isinstance(value, bytes) else json.dumps(value).encode()
 
 
-def forge(header: Any, payload: Any, key: Key | None = None, alg: str | None = None,
-          *, secret: bytes | None = None) -> str:
+def forge(
+    header: Any,
+    payload: Any,
+    key: Key | None = None,
+    alg: str | None = None,
+    *,
+    secret: bytes | None = None,
+) -> str:
     """A compact JWS built by hand: `header`/`payload` are dicts (JSON-encoded) or raw bytes;
     signed with `key` (asymmetric), with `secret` (HMAC, for `alg` HS*), or unsigned."""
     signing_input = f"{b64url(_json(header))}.{b64url(_json(payload))}"
     if secret is not None:
         assert alg is not None
-        from joserfc.jwk import OctKey
-
-        # joserfc refuses to import a PEM as an HMAC secret; build the key from raw bytes.
-        oct_key = OctKey.import_key({"kty": "oct", "k": b64url(secret)})
-        signature = JWSRegistry.algorithms[alg].sign(signing_input.encode(), oct_key)
+        # joserfc rightly refuses a public key as an HMAC secret, so the attacker uses hmac.
+        digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
+        signature = hmac.new(secret, signing_input.encode(), digest).digest()
     elif key is not None:
         assert alg is not None
         signature = JWSRegistry.algorithms[alg].sign(signing_input.encode(), key)
@@ -90,7 +96,9 @@ class Idp:
         keys = []
         for key in self.keys:
             public = key.as_dict(private=False)
-            public.update(kid=key.kid, alg="ES256" if isinstance(key, ECKey) else "RS256", use="sig")
+            public.update(
+                kid=key.kid, alg="ES256" if isinstance(key, ECKey) else "RS256", use="sig"
+            )
             keys.append(public)
         return {"keys": keys + list(self.raw_jwks_entries)}
 
@@ -119,8 +127,9 @@ class Idp:
         claims.update(changes)
         return {k: v for k, v in claims.items() if v is not DROP}
 
-    def sign(self, claims: dict[str, Any] | None = None, key: Key | None = None,
-             **header: Any) -> str:
+    def sign(
+        self, claims: dict[str, Any] | None = None, key: Key | None = None, **header: Any
+    ) -> str:
         """A well-formed access token signed with joserfc (ES256 by default)."""
         key = key or self.ec
         alg = "ES256" if isinstance(key, ECKey) else "RS256"

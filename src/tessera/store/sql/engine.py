@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 from tessera.store.protocols import Conflict, StoreUnavailable
 
@@ -39,10 +39,15 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     url = normalize_url(url)
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
+        # A pool of open connections: opening one (and its PRAGMAs) per transaction costs more
+        # than the transaction. SQLite serialises writers itself (BEGIN IMMEDIATE, WAL).
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            poolclass=NullPool if ":memory:" not in url else None,
+            poolclass=QueuePool,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=30,
         )
         _configure_sqlite(engine)
         return engine

@@ -6,6 +6,8 @@ count names the one winner (`CodeStore.consume`, `RefreshTokenStore.rotate`, `Gr
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,6 +47,7 @@ from tessera.store.protocols import (
     RotateOutcome,
     RotateResult,
     SessionStore,
+    StoreUnavailable,
     UserStore,
 )
 from tessera.store.sql import schema as t
@@ -829,6 +832,18 @@ def _event(row: Row[Any]) -> RevocationEvent:
 
 
 class _Revocations(_Part):
+    def __init__(
+        self, engine: Engine, domain_id: str, listeners: list[Callable[[], None]] | None = None
+    ) -> None:
+        super().__init__(engine, domain_id, listeners)
+        self._hot: Any = None
+        self._hot_lock = threading.Lock()
+        self._last_seq_sql = (
+            "SELECT max(seq) FROM revocation_events WHERE domain_id = ?"
+            if engine.dialect.paramstyle == "qmark"
+            else "SELECT max(seq) FROM revocation_events WHERE domain_id = %s"
+        )
+
     def append(
         self,
         kind: RevocationKind,
@@ -851,10 +866,31 @@ class _Revocations(_Part):
         return [_event(r) for r in rows]
 
     def last_seq(self) -> int:
-        e = t.revocation_events
-        with read(self._engine) as conn:
-            value = conn.execute(select(func.max(e.c.seq)).where(self._where(e))).scalar()
-        return int(value or 0)
+        # Asked on every introspection: one plain query on a connection kept for it, without
+        # the pool checkout and transaction bookkeeping of the ORM-free Core path.
+        with self._hot_lock:
+            try:
+                if self._hot is None:
+                    hot = self._engine.raw_connection()
+                    driver: Any = hot.driver_connection
+                    hot.detach()  # ours alone, never returned to the pool
+                    if self._engine.dialect.name == "postgresql":
+                        driver.rollback()
+                        driver.autocommit = True
+                    self._hot = hot
+                cursor = self._hot.cursor()
+                try:
+                    cursor.execute(self._last_seq_sql, (self._domain,))
+                    row = cursor.fetchone()
+                finally:
+                    cursor.close()
+            except Exception as exc:
+                if self._hot is not None:
+                    with contextlib.suppress(Exception):
+                        self._hot.invalidate()
+                self._hot = None
+                raise StoreUnavailable(f"revocation events: {type(exc).__name__}") from exc
+        return int(row[0] or 0) if row else 0
 
     def purge(self, now: datetime) -> int:
         e = t.revocation_events
