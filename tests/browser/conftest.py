@@ -1,5 +1,9 @@
-"""Real headless Chromium plays the user's browser (one per test session, a fresh context per
-test). Skipped where Chromium is not installed."""
+"""Real headless Chromium plays the user's browser (one per test module, a fresh context per
+test). Skipped where Chromium is not installed.
+
+Module scope, not session scope: Playwright's sync API keeps an asyncio loop running in the
+main thread while it is open, which would break later tests that call `asyncio.run()`.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from tests.browser.support import CHROMIUM, CHROMIUM_ARGS
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed")

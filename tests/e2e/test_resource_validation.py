@@ -26,20 +26,13 @@ import pytest
 from joserfc.jwk import RSAKey
 from joserfc.jws import JWSRegistry
 
-from tests.e2e.test_integration_service import (
-    ALL,
-    AUDIENCE,
-    MONITOR,
-    Service,
-    bearer,
-    client_token,
-    demo_app,
-    new_app,
-    start_service,
-)
 from tests.support.flow import Browser, code_from, token_request
+from tests.support.integration import Service, start_service
 from tests.support.server import Server
 
+AUDIENCE = "https://integration.tessera.test"
+ALL = "urn:opc:resource:consumer::all"
+MONITOR = "urn:tessera:integration:monitor"
 SAMPLE = "ECHO_ORDER|01.00.0000"
 INSTANCE_SCOPE = f"{AUDIENCE}:443{ALL}"
 
@@ -110,6 +103,30 @@ def user_token(server: Server, scope: str = INSTANCE_SCOPE) -> str:
 @pytest.fixture(scope="module")
 def alice_token(server: Server) -> str:
     return user_token(server)
+
+
+def demo_app(server: Server) -> tuple[str, str]:
+    app = server.demo["confidential_app"]
+    return app["client_id"], app["client_secret"]
+
+
+def new_app(server: Server, name: str, scope: str) -> tuple[str, str]:
+    app = server.cli_json(
+        "admin", "apps", "create", "--name", name,
+        "--grant-type", "client_credentials", "--allow-scope", scope,
+    )  # fmt: skip
+    return app["client_id"], app["client_secret"]
+
+
+def client_token(server: Server, creds: tuple[str, str], scope: str) -> str:
+    data = {"grant_type": "client_credentials", "scope": scope}
+    response = token_request(server.base_url, data, auth=creds)
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 # --- JOSE helpers ------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tessera.domain.hashing import new_token, sha256_b64
-from tessera.domain.model import Client, Grant, RefreshToken, Resource, User
+from tessera.domain.model import AuthorizationCode, Client, Grant, RefreshToken, Resource, User
 from tessera.domain.scopes import (
     OIDC_SCOPES,
     UnknownScope,
@@ -80,6 +80,7 @@ class TokenEndpoint:
         lookup_resource: Callable[[str], Resource | None],
         list_resources: Callable[[], list[Resource]],
         policy: TokenPolicy,
+        lookup_user: Callable[[str], User | None] | None = None,
         admin_scope: str | None = None,
     ) -> None:
         self.store = store
@@ -90,6 +91,7 @@ class TokenEndpoint:
         self.lookup_client = lookup_client
         self.lookup_resource = lookup_resource
         self.list_resources = list_resources
+        self.lookup_user = lookup_user or store.users.get
         self.policy = policy
         self.admin_scope = admin_scope
 
@@ -126,7 +128,41 @@ class TokenEndpoint:
             raise errors.InvalidRequest("code is required")
         if len(code_value) > 256:
             raise errors.InvalidGrant("unknown, used or expired code")
-        code, won = self.store.codes.consume(sha256_b64(code_value), now)
+        redirect_uri = form.get("redirect_uri")
+        verifier = form.get("code_verifier")
+        issued: dict[str, Any] = {}
+
+        def issue(code: AuthorizationCode) -> tuple[Grant, RefreshToken | None]:
+            """Inside the redemption's transaction: the checks, then what to insert."""
+            if code.client_id != client.client_id:
+                raise errors.InvalidGrant("the code was issued to another app")
+            if redirect_uri is None:
+                if client.redirect_uris != (code.redirect_uri,):
+                    raise errors.InvalidGrant("redirect_uri is required")
+            elif redirect_uri != code.redirect_uri:
+                raise errors.InvalidGrant("redirect_uri differs from the authorization request")
+            check_verifier(code.code_challenge, verifier)
+            grant = Grant(
+                grant_id=code.grant_id,
+                client_id=client.client_id,
+                user_id=code.user_id,
+                scopes=code.scopes,
+                audience=code.audience,
+                auth_time=code.auth_time,
+                created_at=now,
+                absolute_expiry=now + timedelta(seconds=self.policy.refresh_absolute_ttl),
+                session_id=code.session_id,
+            )
+            refresh_row = None
+            if "refresh_token" in client.grant_types:
+                issued["refresh"] = new_token(32)
+                refresh_row = self._refresh_row(issued["refresh"], grant, client, None, now)
+            issued["grant"] = grant
+            return grant, refresh_row
+
+        # One transaction: the atomic consume, the checks, the grant and its refresh token.
+        # A failed check leaves the code burned (RFC 6749 §4.1.2: used once).
+        code, won = self.store.codes.redeem(sha256_b64(code_value), now, issue)
         if code is None:
             raise errors.InvalidGrant("unknown, used or expired code")
         if not won:
@@ -134,37 +170,12 @@ class TokenEndpoint:
                 # RFC 6749 §4.1.2, RFC 9700 §4.2.4: a replayed code revokes what it issued.
                 self.store.grants.revoke(code.grant_id, now, self._event_expiry(now))
             raise errors.InvalidGrant("unknown, used or expired code")
-        # The code is burned from here on, whatever the checks below decide.
-        if code.client_id != client.client_id:
-            raise errors.InvalidGrant("the code was issued to another app")
-        redirect_uri = form.get("redirect_uri")
-        if redirect_uri is None:
-            if client.redirect_uris != (code.redirect_uri,):
-                raise errors.InvalidGrant("redirect_uri is required")
-        elif redirect_uri != code.redirect_uri:
-            raise errors.InvalidGrant("redirect_uri differs from the authorization request")
-        check_verifier(code.code_challenge, form.get("code_verifier"))
-        user = self.store.users.get(code.user_id)
+        grant = issued["grant"]
+        user = self.store.users.get(code.user_id)  # uncached: a user disabled a moment ago
         if user is None or not user.active:
+            self.store.grants.revoke(grant.grant_id, now, self._event_expiry(now))
             raise errors.InvalidGrant("the user is no longer active")
-        grant = Grant(
-            grant_id=code.grant_id,
-            client_id=client.client_id,
-            user_id=user.id,
-            scopes=code.scopes,
-            audience=code.audience,
-            auth_time=code.auth_time,
-            created_at=now,
-            absolute_expiry=now + timedelta(seconds=self.policy.refresh_absolute_ttl),
-            session_id=code.session_id,
-        )
-        refresh_value: str | None = None
-        refresh_row: RefreshToken | None = None
-        if "refresh_token" in client.grant_types:
-            refresh_value = new_token(32)
-            refresh_row = self._refresh_row(refresh_value, grant, client, None, now)
-        self.store.grants.start(grant, refresh_row)
-        return self._user_response(client, grant, user, now, refresh_value, code.nonce)
+        return self._user_response(client, grant, user, now, issued.get("refresh"), code.nonce)
 
     # --- RFC 6749 §6 ---------------------------------------------------------------------------
 
@@ -177,24 +188,37 @@ class TokenEndpoint:
         if len(presented) > 256:
             raise errors.InvalidGrant("unknown, expired or revoked refresh token")
         token_hash = sha256_b64(presented)
-        current = self.store.refresh_tokens.get(token_hash)
-        grant = self.store.grants.get(current.grant_id) if current else None
-        if current is None or grant is None:
-            raise errors.InvalidGrant("unknown, expired or revoked refresh token")
-        if grant.client_id != client.client_id:
-            # RFC 6749 §6: bound to the client it was issued to (checked before any write).
-            raise errors.InvalidGrant("the refresh token was issued to another app")
-        scopes = grant.scopes
-        if "scope" in form:
-            scopes = self._narrowed_scopes(form["scope"], grant)
+        requested: tuple[str, ...] | None = None
+        if "scope" in form:  # the rare path: read the grant first, so a bad scope burns nothing
+            current = self.store.refresh_tokens.get(token_hash)
+            known = self.store.grants.get(current.grant_id) if current else None
+            if known is None or known.client_id != client.client_id:
+                raise errors.InvalidGrant("unknown, expired or revoked refresh token")
+            requested = self._narrowed_scopes(form["scope"], known)
         successor_value = self._successor(presented)
-        successor = self._refresh_row(successor_value, grant, client, token_hash, now)
-        result = self.store.refresh_tokens.rotate(
-            token_hash, successor, now, self.policy.refresh_grace_seconds, self._event_expiry(now)
+        successor = RefreshToken(
+            token_hash=sha256_b64(successor_value),
+            grant_id="",  # the store takes it from the presented token's grant
+            issued_at=now,
+            expires_at=now + timedelta(seconds=client.refresh_ttl or self.policy.refresh_ttl),
+            parent_hash=token_hash,
         )
-        if result.outcome not in (RotateOutcome.ROTATED, RotateOutcome.RETRY):
+        # One atomic write: bound to this client, rotation, replay detection (RFC 9700 §4.14).
+        result = self.store.refresh_tokens.rotate(
+            token_hash,
+            successor,
+            now,
+            self.policy.refresh_grace_seconds,
+            self._event_expiry(now),
+            client_id=client.client_id,
+        )
+        grant = result.grant
+        if result.outcome is RotateOutcome.FOREIGN:
+            raise errors.InvalidGrant("the refresh token was issued to another app")
+        if result.outcome not in (RotateOutcome.ROTATED, RotateOutcome.RETRY) or grant is None:
             raise errors.InvalidGrant("unknown, expired or revoked refresh token")
-        user = self.store.users.get(grant.user_id)
+        scopes = requested or grant.scopes
+        user = self.lookup_user(grant.user_id)
         if user is None or not user.active:
             raise errors.InvalidGrant("the user is no longer active")
         narrowed = Grant(**{**_grant_fields(grant), "scopes": scopes})

@@ -68,6 +68,9 @@ class JwksCache:
         return self._jwks_uri
 
     def _fetch(self) -> None:
+        # Counted as an attempt even if it fails: a broken JWKS is retried once per interval,
+        # not on every request (the identity domain may be struggling already).
+        self._fetched_at = time.monotonic()
         try:
             response = self._http.get(self.jwks_uri)
             response.raise_for_status()
@@ -75,7 +78,10 @@ class JwksCache:
         except (httpx.HTTPError, ValueError) as exc:
             raise DiscoveryError(f"cannot read the JWKS: {exc}") from None
         keys: dict[str, _Key] = {}
-        for item in data.get("keys", []) if isinstance(data, dict) else []:
+        items = data.get("keys") if isinstance(data, dict) else None
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, dict):
+                continue
             kid, kty = item.get("kid"), item.get("kty")
             if not isinstance(kid, str) or item.get("use", "sig") != "sig":
                 continue
@@ -89,7 +95,6 @@ class JwksCache:
             except Exception:  # noqa: S112 - skip a key we cannot use, keep the others
                 continue
         self._keys = keys
-        self._fetched_at = time.monotonic()
 
     def get(self, kid: str) -> _Key | None:
         """The key for `kid`, refetching the JWKS once if it is unknown or stale."""

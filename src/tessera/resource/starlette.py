@@ -6,6 +6,9 @@ app.add_middleware(AuthenticationMiddleware, backend=BearerBackend(validator),
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+
 from starlette.authentication import (
     AuthCredentials,
     AuthenticationBackend,
@@ -13,14 +16,25 @@ from starlette.authentication import (
     BaseUser,
 )
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
-from tessera.resource.errors import InvalidRequestError, InvalidTokenError, TokenError
+from tessera.resource.errors import (
+    InsufficientScopeError,
+    InvalidRequestError,
+    InvalidTokenError,
+    TokenError,
+)
 from tessera.resource.validator import AccessToken, TokenValidator
 from tessera.shared.bearer import MalformedAuthorization, parse_bearer
 
-__all__ = ["BearerBackend", "TokenUser", "bearer_error_response", "token_from_connection"]
+__all__ = [
+    "BearerBackend",
+    "TokenUser",
+    "bearer_error_response",
+    "requires",
+    "token_from_connection",
+]
 
 
 class TokenUser(BaseUser):
@@ -79,6 +93,40 @@ class BearerBackend(AuthenticationBackend):
 def bearer_error_response(conn: HTTPConnection, exc: Exception) -> Response:
     """`on_error` for `AuthenticationMiddleware`: RFC 6750 status, body and challenge."""
     error = exc.error if isinstance(exc, _AuthError) else InvalidTokenError(str(exc))
+    return JSONResponse(
+        error.body(),
+        status_code=error.status,
+        headers={"WWW-Authenticate": error.www_authenticate()},
+    )
+
+
+_Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def requires(scopes: str | Sequence[str]) -> Callable[[_Endpoint], _Endpoint]:
+    """Like Starlette's `requires`, with RFC 6750 responses (§3.1)."""
+    needed = [scopes] if isinstance(scopes, str) else list(scopes)
+
+    def decorator(endpoint: _Endpoint) -> _Endpoint:
+        @functools.wraps(endpoint)
+        async def wrapper(request: Request) -> Response:
+            user = request.user if "user" in request.scope else None
+            if not isinstance(user, TokenUser):
+                return _render(InvalidTokenError(""))
+            if not set(needed) <= set(request.auth.scopes):
+                return _render(
+                    InsufficientScopeError(
+                        "the access token lacks a required scope", scope=" ".join(needed)
+                    )
+                )
+            return await endpoint(request)
+
+        return wrapper
+
+    return decorator
+
+
+def _render(error: TokenError) -> Response:
     return JSONResponse(
         error.body(),
         status_code=error.status,

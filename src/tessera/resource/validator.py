@@ -13,11 +13,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import threading
 import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 import httpx
 from joserfc import jwt
@@ -138,9 +139,12 @@ class TokenValidator:
     def _check_header(self, token: str) -> dict[str, Any]:
         if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
             raise InvalidTokenError("the access token is not a signed JWT")
+        encoded = token.split(".", 1)[0]
+        if len(encoded) > 2048:  # a real header is a few hundred bytes (unbounded JOSE input)
+            raise InvalidTokenError("the access token header is too large")
         try:
-            header = _b64json(token.split(".", 1)[0])
-        except (ValueError, UnicodeError):
+            header = _b64json(encoded)
+        except (ValueError, UnicodeError, RecursionError):
             raise InvalidTokenError("the access token header is malformed") from None
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self.algorithms:
@@ -164,7 +168,7 @@ class TokenValidator:
             raise InvalidTokenError("the token is signed with an unknown key")
         try:
             decoded = jwt.decode(token, key, algorithms=[str(header["alg"])])
-        except (JoseError, ValueError, TypeError):
+        except (JoseError, ValueError, TypeError, RecursionError, OverflowError):
             raise InvalidTokenError("the token's signature is invalid") from None
         return dict(decoded.claims)
 
@@ -177,11 +181,11 @@ class TokenValidator:
             raise InvalidTokenError("the token is for another audience")
         now = time.time()
         exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
-        if not isinstance(exp, int | float) or exp + self.leeway <= now:
+        if not _number(exp) or exp + self.leeway <= now:
             raise InvalidTokenError("the token has expired")
-        if isinstance(nbf, int | float) and nbf - self.leeway > now:
+        if nbf is not None and (not _number(nbf) or nbf - self.leeway > now):
             raise InvalidTokenError("the token is not valid yet")
-        if not isinstance(iat, int | float) or iat - self.leeway > now:
+        if not _number(iat) or iat - self.leeway > now:
             raise InvalidTokenError("the token's issue time is in the future")
         for name in ("sub", "client_id", "jti"):
             if not isinstance(claims.get(name), str):
@@ -190,6 +194,11 @@ class TokenValidator:
     def _check_revoked(self, token: str, claims: Mapping[str, Any]) -> None:
         if self.revocation is not None and self.revocation.is_revoked(token, claims):
             raise InvalidTokenError("the token has been revoked")
+
+
+def _number(value: Any) -> TypeGuard[int | float]:
+    """A finite JSON number (NumericDate); never a bool, NaN or infinity."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _key(token: str) -> str:

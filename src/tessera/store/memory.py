@@ -16,7 +16,7 @@ from __future__ import annotations
 import builtins
 import copy
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -121,6 +121,26 @@ class _State:
             created_at=now,
         )
         return seq
+
+    def start_grant(self, grant: Grant, refresh_token: RefreshToken | None) -> None:
+        """Insert a grant and its first refresh token; the caller holds the lock."""
+        if grant.grant_id in self.grants:
+            raise Conflict(f"grant id {grant.grant_id!r} is taken")
+        if refresh_token is not None and refresh_token.token_hash in self.refresh_tokens:
+            raise Conflict("refresh token is taken")
+        revoked = next(
+            (
+                e.created_at
+                for e in self.revocations.values()
+                if e.kind is RevocationKind.GRANT and e.key == grant.grant_id
+            ),
+            None,
+        )
+        if revoked is not None and grant.revoked_at is None:
+            grant = replace(grant, revoked_at=revoked)
+        self.grants[grant.grant_id] = grant
+        if refresh_token is not None:
+            self.refresh_tokens[refresh_token.token_hash] = refresh_token
 
     def revoke_grant(self, grant_id: str, now: datetime, event_expires_at: datetime) -> bool:
         grant = self.grants.get(grant_id)
@@ -397,6 +417,22 @@ class _Codes:
             s.codes[code_hash] = consumed
             return consumed, True
 
+    def redeem(
+        self,
+        code_hash: str,
+        now: datetime,
+        issue: Callable[[AuthorizationCode], tuple[Grant, RefreshToken | None]],
+    ) -> tuple[AuthorizationCode | None, bool]:
+        s = self._s
+        with s.lock:
+            code = s.codes.get(code_hash)
+            won = code is not None and code.consumed_at is None and code.expires_at > now
+            if won and code is not None:
+                code = s.codes[code_hash] = replace(code, consumed_at=now)
+                grant, refresh_token = issue(code)  # raising leaves the code consumed
+                s.start_grant(grant, refresh_token)
+            return code, won
+
     def purge(self, now: datetime) -> int:
         s = self._s
         with s.lock:
@@ -411,25 +447,8 @@ class _Grants:
         self._s = state
 
     def start(self, grant: Grant, refresh_token: RefreshToken | None) -> None:
-        s = self._s
-        with s.lock:
-            if grant.grant_id in s.grants:
-                raise Conflict(f"grant id {grant.grant_id!r} is taken")
-            if refresh_token is not None and refresh_token.token_hash in s.refresh_tokens:
-                raise Conflict("refresh token is taken")
-            revoked = next(
-                (
-                    e.created_at
-                    for e in s.revocations.values()
-                    if e.kind is RevocationKind.GRANT and e.key == grant.grant_id
-                ),
-                None,
-            )
-            if revoked is not None and grant.revoked_at is None:
-                grant = replace(grant, revoked_at=revoked)
-            s.grants[grant.grant_id] = grant
-            if refresh_token is not None:
-                s.refresh_tokens[refresh_token.token_hash] = refresh_token
+        with self._s.lock:
+            self._s.start_grant(grant, refresh_token)
 
     def get(self, grant_id: str) -> Grant | None:
         with self._s.lock:
@@ -470,6 +489,7 @@ class _RefreshTokens:
         now: datetime,
         grace_seconds: float,
         event_expires_at: datetime,
+        client_id: str | None = None,
     ) -> RotateResult:
         s = self._s
         with s.lock:
@@ -477,6 +497,8 @@ class _RefreshTokens:
             if token is None:
                 return RotateResult(RotateOutcome.INVALID)
             grant = s.grants.get(token.grant_id)
+            if grant is not None and client_id is not None and grant.client_id != client_id:
+                return RotateResult(RotateOutcome.FOREIGN, token, grant)
             if grant is None or grant.revoked_at is not None or grant.absolute_expiry <= now:
                 return RotateResult(RotateOutcome.INVALID, token, grant)
             if token.used_at is None:
@@ -484,6 +506,11 @@ class _RefreshTokens:
                     return RotateResult(RotateOutcome.INVALID, token, grant)
                 if successor.token_hash in s.refresh_tokens:
                     raise Conflict("successor refresh token is taken")
+                successor = replace(
+                    successor,
+                    grant_id=token.grant_id,
+                    expires_at=min(successor.expires_at, grant.absolute_expiry),
+                )
                 used = replace(token, used_at=now, successor_hash=successor.token_hash)
                 s.refresh_tokens[token_hash] = used
                 s.refresh_tokens[successor.token_hash] = successor

@@ -10,7 +10,7 @@ Errors: `Conflict` for a uniqueness violation, `NotFound` for an update of a mis
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -177,6 +177,20 @@ class CodeStore(Protocol):
         `(None, False)` for an unknown code.
         """
 
+    def redeem(
+        self,
+        code_hash: str,
+        now: datetime,
+        issue: Callable[[AuthorizationCode], tuple[Grant, RefreshToken | None]],
+    ) -> tuple[AuthorizationCode | None, bool]:
+        """Consume the code and start its grant in one transaction (RFC 6749 §4.1.3).
+
+        As `consume`; for the one winner, `issue(code)` (pure: checks and builds, no I/O) runs
+        inside the transaction and what it returns is inserted as by `GrantStore.start`. If
+        `issue` raises, the code stays consumed, nothing else is written, and the exception
+        propagates.
+        """
+
     def purge(self, now: datetime) -> int:
         """Delete expired codes; return how many."""
 
@@ -208,6 +222,7 @@ class RotateOutcome(StrEnum):
     RETRY = "retry"  # a retry inside the grace window: the same successor stands
     REPLAY = "replay"  # used before, outside the grace window: the family was revoked
     INVALID = "invalid"  # unknown, expired or of a revoked grant
+    FOREIGN = "foreign"  # issued to another client: nothing was written
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,8 +242,14 @@ class RefreshTokenStore(Protocol):
         now: datetime,
         grace_seconds: float,
         event_expires_at: datetime,
+        client_id: str | None = None,
     ) -> RotateResult:
         """Rotate a refresh token (RFC 9700 §4.14.2), atomically.
+
+        With `client_id`, a token whose grant belongs to another client answers FOREIGN before
+        anything is written (RFC 6749 §6: bound to its client). The successor joins the presented
+        token's grant (its `grant_id` is set from it) and never outlives the grant's absolute
+        expiry.
 
         `UPDATE … SET used_at = now, successor_hash = ? WHERE token_hash = ? AND used_at IS NULL
         AND expires_at > now` and, for the one winner, insert `successor` in the same

@@ -13,7 +13,7 @@ from tessera.audit import AuditSink
 from tessera.caching import TTLCache
 from tessera.context import Context
 from tessera.domain.admin import admin_scope
-from tessera.domain.model import Client, Resource
+from tessera.domain.model import Client, Resource, User
 from tessera.domain.scopes import normalize_audience
 from tessera.oauth.revocation_state import RevocationState
 from tessera.oauth.token import TokenEndpoint, TokenPolicy
@@ -56,6 +56,7 @@ class Services:
     audit: AuditSink
     clients: TTLCache[str, Client | None]
     resources: TTLCache[str, list[Resource]]
+    users: TTLCache[str, User | None]
     templates: Environment
     csrf_key: bytes
     secure_cookies: bool
@@ -93,6 +94,9 @@ def build_services(ctx: Context) -> Services:
     settings = ctx.settings
     clients: TTLCache[str, Client | None] = TTLCache(ctx.store.clients.get)
     resources: TTLCache[str, list[Resource]] = TTLCache(lambda _: ctx.store.resources.list())
+    # Users for minting tokens at refresh; disabling a user or changing a password revokes the
+    # user's grants at once, so a name up to two seconds old is all this cache can serve.
+    users: TTLCache[str, User | None] = TTLCache(ctx.store.users.get)
     issuer = TokenIssuer(settings.issuer, ctx.keys)
     health = StoreHealth(ctx.store.ping)
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
@@ -109,6 +113,7 @@ def build_services(ctx: Context) -> Services:
         audit=AuditSink(ctx.store.audit, ctx.clock, on_error=health.mark_down),
         clients=clients,
         resources=resources,
+        users=users,
         templates=Environment(
             loader=FileSystemLoader(_TEMPLATES),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -138,6 +143,7 @@ def build_services(ctx: Context) -> Services:
         lookup_client=services.client,
         lookup_resource=services.resource_by_audience,
         list_resources=services.resource_list,
+        lookup_user=users.get,
         **common,
     )
     services.inline_token_endpoint = TokenEndpoint(

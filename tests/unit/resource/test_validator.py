@@ -83,7 +83,8 @@ def test_typ_application_at_jwt_is_accepted(idp: Idp, validator: TokenValidator)
 def test_an_expired_token_beyond_the_leeway_is_refused(idp: Idp, validator: TokenValidator) -> None:
     now = int(time.time())
     error = refused(
-        validator, idp.token(iat=now - 600, nbf=now - 600, exp=now - validator.leeway - 5)
+        validator,
+        idp.token(iat=now - 600, nbf=now - 600, exp=now - 60),  # a small skew: 30 s
     )
     assert "expired" in error.description
 
@@ -93,6 +94,8 @@ def test_an_expired_token_within_the_leeway_is_accepted(
 ) -> None:
     now = int(time.time())
     assert validator.validate(idp.token(iat=now - 600, nbf=now - 600, exp=now - 10)).subject
+    # The same small skew for a clock behind the issuer's: nbf and iat a little ahead.
+    assert validator.validate(idp.token(iat=now + 10, nbf=now + 10, exp=now + 300)).subject
 
 
 def test_a_token_without_exp_is_refused(idp: Idp, validator: TokenValidator) -> None:
@@ -101,13 +104,13 @@ def test_a_token_without_exp_is_refused(idp: Idp, validator: TokenValidator) -> 
 
 def test_a_token_with_nbf_in_the_future_is_refused(idp: Idp, validator: TokenValidator) -> None:
     now = int(time.time())
-    error = refused(validator, idp.token(nbf=now + validator.leeway + 60, exp=now + 900))
+    error = refused(validator, idp.token(nbf=now + 60, exp=now + 900))
     assert "not valid yet" in error.description
 
 
 def test_a_token_with_iat_in_the_future_is_refused(idp: Idp, validator: TokenValidator) -> None:
     now = int(time.time())
-    error = refused(validator, idp.token(iat=now + validator.leeway + 60, nbf=DROP, exp=now + 900))
+    error = refused(validator, idp.token(iat=now + 60, nbf=DROP, exp=now + 900))
     assert "issue time" in error.description
 
 
@@ -352,22 +355,11 @@ def test_an_encryption_key_in_the_jwks_is_not_used_to_verify(
     refused(validator, idp.sign(key=enc))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="BUG: JwksCache._fetch calls item.get() on every JWKS entry; a non-object entry "
-    "raises AttributeError out of validate() (a 500 in the adapters) instead of being skipped",
-)
 def test_a_malformed_jwks_entry_is_skipped(idp: Idp, validator: TokenValidator) -> None:
     idp.raw_jwks_entries.extend(["not-a-key", 7, None])
     assert validator.validate(idp.token()).subject == "user-42"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a failed JWKS fetch does not count as a fetch (_fetched_at is only set on "
-    "success), so while the JWKS answers errors every request refetches it",
-)
 def test_a_failing_jwks_is_not_refetched_on_every_request(
     idp: Idp, validator: TokenValidator
 ) -> None:
@@ -473,13 +465,6 @@ def test_a_malformed_token_is_invalid_token(validator: TokenValidator, token: st
     refused(validator, token)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="BUG: TokenValidator._check_header json-decodes the header and catches only "
-    "ValueError/UnicodeError; a ~3 KB header nesting 2000 arrays raises RecursionError "
-    "(a 500 in the adapters) instead of invalid_token",
-)
 def test_a_deeply_nested_header_is_invalid_token(validator: TokenValidator) -> None:
     header = (
         b'{"alg": "ES256", "typ": "at+jwt", "kid": "ec-1", "x": ' + b"[" * 2000 + b"]" * 2000 + b"}"
@@ -489,13 +474,6 @@ def test_a_deeply_nested_header_is_invalid_token(validator: TokenValidator) -> N
     refused(validator, token)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(ValueError, OverflowError, RecursionError),
-    reason="BUG (needs the issuer's key): claims are used unchecked after the signature: "
-    "exp NaN/1e400 pass the expiry check then int() raises; deeply nested claims raise "
-    "RecursionError in joserfc's json.loads; none is turned into invalid_token",
-)
 @pytest.mark.parametrize("exp", ["NaN", "1e400", '1, "x": ' + "[" * 2000 + "]" * 2000])
 def test_signed_claims_that_break_json_numbers_or_depth_are_invalid_token(
     idp: Idp, validator: TokenValidator, exp: str

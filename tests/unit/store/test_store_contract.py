@@ -1078,3 +1078,56 @@ def test_a_grant_revoked_before_it_is_started_is_stored_revoked(store: Store) ->
     assert grant is not None and grant.revoked_at is not None
     result = store.refresh_tokens.rotate("r1", a_refresh_token("r2", "g1"), at(1), GRACE, at(3600))
     assert result.outcome is RotateOutcome.INVALID
+
+
+def test_redeem_consumes_and_starts_the_grant_in_one_step(store: Store) -> None:
+    store.codes.add(a_code("c1"))
+    code, won = store.codes.redeem(
+        "c1", at(1), lambda c: (a_grant(c.grant_id), a_refresh_token("r1", c.grant_id))
+    )
+    assert won and code is not None and code.consumed_at == at(1)
+    assert store.grants.get(code.grant_id) is not None
+    assert store.refresh_tokens.get("r1") is not None
+
+
+def test_redeem_that_fails_its_checks_burns_the_code_and_writes_nothing(store: Store) -> None:
+    store.codes.add(a_code("c1"))
+
+    def refuse(_: AuthorizationCode) -> tuple[Grant, RefreshToken | None]:
+        raise ValueError("wrong verifier")
+
+    with pytest.raises(ValueError):
+        store.codes.redeem("c1", at(1), refuse)
+    code, won = store.codes.redeem("c1", at(2), lambda c: (a_grant(c.grant_id), None))
+    assert not won and code is not None and code.consumed_at == at(1)
+    assert store.grants.get(code.grant_id) is None
+
+
+def test_twenty_parallel_redemptions_start_exactly_one_grant(store: Store) -> None:
+    store.codes.add(a_code("c1"))
+    barrier = threading.Barrier(20)
+    counter = iter(range(100))
+
+    def one(_: int) -> bool:
+        barrier.wait()
+        _, won = store.codes.redeem(
+            "c1",
+            at(1),
+            lambda c: (a_grant(c.grant_id), a_refresh_token(f"r{next(counter)}", c.grant_id)),
+        )
+        return won
+
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(one, range(20)))
+    assert results.count(True) == 1
+
+
+def test_rotate_for_another_client_is_foreign_and_writes_nothing(store: Store) -> None:
+    store.grants.start(a_grant("g1"), a_refresh_token("r1", "g1"))
+    result = store.refresh_tokens.rotate(
+        "r1", a_refresh_token("r2", "g1"), at(1), GRACE, at(3600), client_id="someone-else"
+    )
+    assert result.outcome is RotateOutcome.FOREIGN
+    token = store.refresh_tokens.get("r1")
+    assert token is not None and token.used_at is None
+    assert store.refresh_tokens.get("r2") is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -568,6 +569,41 @@ class _Codes(_Part):
             row = conn.execute(select(c).where(self._where(c), c.c.code_hash == code_hash)).first()
         return (_code(row) if row else None), won
 
+    def redeem(
+        self,
+        code_hash: str,
+        now: datetime,
+        issue: Callable[[AuthorizationCode], tuple[Grant, RefreshToken | None]],
+    ) -> tuple[AuthorizationCode | None, bool]:
+        c = t.authorization_codes
+        failure: Exception | None = None
+        with write(self._engine) as conn:
+            won = (
+                conn.execute(
+                    update(c)
+                    .where(
+                        self._where(c),
+                        c.c.code_hash == code_hash,
+                        c.c.consumed_at.is_(None),
+                        c.c.expires_at > now,
+                    )
+                    .values(consumed_at=now)
+                ).rowcount
+                == 1
+            )
+            row = conn.execute(select(c).where(self._where(c), c.c.code_hash == code_hash)).first()
+            code = _code(row) if row else None
+            if won and code is not None:
+                try:
+                    grant, refresh_token = issue(code)
+                except Exception as exc:  # the code stays burned; the caller gets the error
+                    failure = exc
+                else:
+                    _start_grant(conn, self._domain, grant, refresh_token)
+        if failure is not None:
+            raise failure
+        return code, won
+
     def purge(self, now: datetime) -> int:
         c = t.authorization_codes
         with write(self._engine) as conn:
@@ -669,40 +705,44 @@ def _revoke_grant(
     return revoked
 
 
+def _start_grant(
+    conn: Connection, domain: str, grant: Grant, refresh_token: RefreshToken | None
+) -> None:
+    e = t.revocation_events
+    _lock_revocations(conn)
+    # A replayed code may have revoked this grant before we could write it.
+    revoked_at = conn.execute(
+        select(func.min(e.c.created_at)).where(
+            e.c.domain_id == domain,
+            e.c.kind == RevocationKind.GRANT.value,
+            e.c.key == grant.grant_id,
+        )
+    ).scalar()
+    conn.execute(
+        insert(t.grants).values(
+            domain_id=domain,
+            grant_id=grant.grant_id,
+            client_id=grant.client_id,
+            user_id=grant.user_id,
+            scopes=list(grant.scopes),
+            audience=grant.audience,
+            auth_time=grant.auth_time,
+            created_at=grant.created_at,
+            absolute_expiry=grant.absolute_expiry,
+            session_id=grant.session_id,
+            revoked_at=grant.revoked_at or revoked_at,
+        )
+    )
+    if refresh_token is not None:
+        conn.execute(
+            insert(t.refresh_tokens).values(domain_id=domain, **_refresh_values(refresh_token))
+        )
+
+
 class _Grants(_Part):
     def start(self, grant: Grant, refresh_token: RefreshToken | None) -> None:
-        e = t.revocation_events
         with write(self._engine) as conn:
-            _lock_revocations(conn)
-            # A replayed code may have revoked this grant before we could write it.
-            revoked_at = conn.execute(
-                select(func.min(e.c.created_at)).where(
-                    self._where(e),
-                    e.c.kind == RevocationKind.GRANT.value,
-                    e.c.key == grant.grant_id,
-                )
-            ).scalar()
-            conn.execute(
-                insert(t.grants).values(
-                    domain_id=self._domain,
-                    grant_id=grant.grant_id,
-                    client_id=grant.client_id,
-                    user_id=grant.user_id,
-                    scopes=list(grant.scopes),
-                    audience=grant.audience,
-                    auth_time=grant.auth_time,
-                    created_at=grant.created_at,
-                    absolute_expiry=grant.absolute_expiry,
-                    session_id=grant.session_id,
-                    revoked_at=grant.revoked_at or revoked_at,
-                )
-            )
-            if refresh_token is not None:
-                conn.execute(
-                    insert(t.refresh_tokens).values(
-                        domain_id=self._domain, **_refresh_values(refresh_token)
-                    )
-                )
+            _start_grant(conn, self._domain, grant, refresh_token)
 
     def get(self, grant_id: str) -> Grant | None:
         g = t.grants
@@ -746,8 +786,11 @@ class _RefreshTokens(_Part):
         now: datetime,
         grace_seconds: float,
         event_expires_at: datetime,
+        client_id: str | None = None,
     ) -> RotateResult:
-        result = self._rotate(token_hash, successor, now, grace_seconds, event_expires_at)
+        result = self._rotate(
+            token_hash, successor, now, grace_seconds, event_expires_at, client_id
+        )
         if result.outcome is RotateOutcome.REPLAY:
             self._revoked()
         return result
@@ -759,6 +802,7 @@ class _RefreshTokens(_Part):
         now: datetime,
         grace_seconds: float,
         event_expires_at: datetime,
+        client_id: str | None,
     ) -> RotateResult:
         r, g = t.refresh_tokens, t.grants
         with write(self._engine) as conn:
@@ -771,6 +815,8 @@ class _RefreshTokens(_Part):
                 select(g).where(self._where(g), g.c.grant_id == row.grant_id)
             ).first()
             grant = _grant(grant_row) if grant_row else None
+            if grant is not None and client_id is not None and grant.client_id != client_id:
+                return RotateResult(RotateOutcome.FOREIGN, _refresh(row), grant)
             if grant is None or grant.revoked_at is not None or grant.absolute_expiry <= now:
                 return RotateResult(RotateOutcome.INVALID, _refresh(row), grant)
             won = (
@@ -787,6 +833,11 @@ class _RefreshTokens(_Part):
                 == 1
             )
             if won:
+                successor = replace(
+                    successor,
+                    grant_id=grant.grant_id,
+                    expires_at=min(successor.expires_at, grant.absolute_expiry),
+                )
                 conn.execute(insert(r).values(domain_id=self._domain, **_refresh_values(successor)))
                 return RotateResult(RotateOutcome.ROTATED, _refresh(row), grant)
             # Lost the race or used before: read the row as the winner left it.
