@@ -124,12 +124,13 @@ function lines(value) {
 
 function show(...nodes) {
   const main = document.getElementById("main");
-  main.replaceChildren(...nodes);
+  main.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined));
   main.focus();
 }
 
 function when(iso) {
-  return iso ? new Date(iso).toLocaleString() : "–";
+  if (!iso) return "–";
+  return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
 }
 
 // --- pages -------------------------------------------------------------------------------------
@@ -278,11 +279,16 @@ async function keysPage() {
 }
 
 async function auditPage(beforeId) {
-  const page = await api("GET", "/audit?limit=50" + (beforeId ? `&before_id=${beforeId}` : ""));
+  const [page, users, apps] = await Promise.all([
+    api("GET", "/audit?limit=50" + (beforeId ? `&before_id=${beforeId}` : "")),
+    api("GET", "/users"), api("GET", "/apps")]);
+  const names = new Map([...users.map((u) => [u.id, u.username]), ...apps.map((a) => [a.client_id, a.name])]);
+  const who = (id) => (id ? el("span", { title: id }, names.get(id) || id) : "–");
   show(el("h1", {}, "Audit log"),
     el("div", { class: "panel" }, table(["When", "Event", "Actor", "User", "App", "Address", "Details"],
-      page.events.map((e) => [when(e.at), el("code", {}, e.type), e.actor || "–", e.user_id || "–",
-        e.client_id || "–", e.ip || "–", el("span", { class: "mono" }, JSON.stringify(e.details))]))),
+      page.events.map((e) => [el("span", { class: "nowrap" }, when(e.at)), el("code", {}, e.type),
+        who(e.actor), who(e.user_id), who(e.client_id), el("span", { class: "nowrap" }, e.ip || "–"),
+        el("span", { class: "mono" }, JSON.stringify(e.details))]))),
     page.next_before_id ? button("Older events", () => auditPage(page.next_before_id)) : null);
 }
 
