@@ -26,3 +26,18 @@ def test_jwks_publishes_next_and_active_keys_of_both_algorithms(server: Server) 
 def test_health_endpoints(server: Server) -> None:
     assert httpx.get(server.base_url + "/health/live").json() == {"status": "ok"}
     assert httpx.get(server.base_url + "/health/ready").json()["database"] == "ok"
+
+
+def test_the_jwks_verifies_what_the_server_signs(server: Server) -> None:
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    app = server.demo["confidential_app"]
+    token = httpx.post(f"{server.base_url}/oauth2/v1/token",
+                       auth=(app["client_id"], app["client_secret"]),
+                       data={"grant_type": "client_credentials"}).json()["access_token"]
+    keys = KeySet.import_key_set(httpx.get(server.base_url + "/oauth2/v1/keys").json())
+    decoded = jwt.decode(token, keys, algorithms=["ES256", "RS256"])
+    assert decoded.header["typ"] == "at+jwt"
+    assert decoded.claims["iss"] == server.issuer
+    assert decoded.claims["sub"] == app["client_id"]
