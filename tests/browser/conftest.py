@@ -1,5 +1,5 @@
 """Real headless Chromium plays the user's browser (one per test module, a fresh context per
-test). Skipped where Chromium is not installed.
+test). Where Chromium is missing these tests fail, never skip: `make test` installs it.
 
 Module scope, not session scope: Playwright's sync API keeps an asyncio loop running in the
 main thread while it is open, which would break later tests that call `asyncio.run()`.
@@ -11,16 +11,15 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from playwright import sync_api
 
 from tests.browser.support import CHROMIUM, CHROMIUM_ARGS
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed")
+        pytest.fail(f"{CHROMIUM} is not installed: run `make test`, which installs it")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
