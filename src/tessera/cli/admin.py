@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from tessera.cli.common import JsonOpt, open_domain
 from tessera.cli.output import console, emit, fail, plain, table
-from tessera.domain.model import Client, Resource, SigningKey, User
+from tessera.domain.model import Client
 from tessera.manage import apps as app_rules
 from tessera.manage import resources as resource_rules
 from tessera.manage import users as user_rules
 from tessera.manage.housekeeping import purge_expired
 from tessera.manage.revocation import revoke_subject
+from tessera.manage.views import app_view, key_view, resource_view, user_view
 from tessera.oauth.keyring import SUPPORTED_ALGS
 
 __all__ = ["admin_app"]
@@ -33,19 +34,6 @@ admin_app.add_typer(tokens_app, name="tokens")
 
 
 # --- users -------------------------------------------------------------------------------------
-
-
-def _user_view(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "username": user.username,
-        "display_name": user.display_name,
-        "email": user.email,
-        "is_admin": user.is_admin,
-        "disabled": user.disabled_at is not None,
-        "created_at": user.created_at,
-        "password_changed_at": user.password_changed_at,
-    }
 
 
 def _read_password(from_stdin: bool, as_json: bool) -> str:
@@ -89,7 +77,7 @@ def users_create(
             now=ctx.clock(),
         )
         emit(
-            _user_view(user),
+            user_view(user),
             as_json,
             lambda: console.print(f"Created user [bold]{user.username}[/] (sub {user.id})"),
         )
@@ -99,7 +87,7 @@ def users_create(
 def users_list(as_json: JsonOpt = False) -> None:
     """List users."""
     with open_domain(as_json) as ctx:
-        users = [_user_view(u) for u in ctx.store.users.list()]
+        users = [user_view(u) for u in ctx.store.users.list()]
         emit(
             users,
             as_json,
@@ -129,7 +117,7 @@ def users_show(
 ) -> None:
     """Show a user."""
     with open_domain(as_json) as ctx:
-        emit(_user_view(user_rules.find_user(ctx.store, user)), as_json)
+        emit(user_view(user_rules.find_user(ctx.store, user)), as_json)
 
 
 @users_app.command("disable")
@@ -140,7 +128,7 @@ def users_disable(
     with open_domain(as_json) as ctx:
         found = user_rules.disable_user(ctx.store, user, ctx.clock())
         emit(
-            _user_view(found),
+            user_view(found),
             as_json,
             lambda: console.print(f"Disabled [bold]{found.username}[/]; tokens revoked"),
         )
@@ -153,9 +141,7 @@ def users_enable(
     """Enable a disabled user."""
     with open_domain(as_json) as ctx:
         found = user_rules.enable_user(ctx.store, user)
-        emit(
-            _user_view(found), as_json, lambda: console.print(f"Enabled [bold]{found.username}[/]")
-        )
+        emit(user_view(found), as_json, lambda: console.print(f"Enabled [bold]{found.username}[/]"))
 
 
 @users_app.command("set-password")
@@ -171,7 +157,7 @@ def users_set_password(
     with open_domain(as_json) as ctx:
         found = user_rules.set_password(ctx.store, user, password, ctx.clock())
         emit(
-            _user_view(found),
+            user_view(found),
             as_json,
             lambda: console.print(
                 f"Password of [bold]{found.username}[/] changed; sessions and tokens revoked"
@@ -180,19 +166,6 @@ def users_set_password(
 
 
 # --- resources ---------------------------------------------------------------------------------
-
-
-def _resource_view(resource: Resource) -> dict[str, Any]:
-    return {
-        "id": resource.id,
-        "name": resource.name,
-        "audience": resource.audience,
-        "scopes": list(resource.scopes),
-        "oracle_scopes": [f"{resource.audience}{s}" for s in resource.scopes],
-        "access_token_ttl": resource.access_ttl,
-        "signing_alg": resource.signing_alg,
-        "created_at": resource.created_at,
-    }
 
 
 @resources_app.command("create")
@@ -219,14 +192,14 @@ def resources_create(
             signing_alg=signing_alg,
             now=ctx.clock(),
         )
-        emit(_resource_view(resource), as_json)
+        emit(resource_view(resource), as_json)
 
 
 @resources_app.command("list")
 def resources_list(as_json: JsonOpt = False) -> None:
     """List resources."""
     with open_domain(as_json) as ctx:
-        items = [_resource_view(r) for r in ctx.store.resources.list()]
+        items = [resource_view(r) for r in ctx.store.resources.list()]
         emit(
             items,
             as_json,
@@ -255,7 +228,7 @@ def resources_show(
 ) -> None:
     """Show a resource."""
     with open_domain(as_json) as ctx:
-        emit(_resource_view(resource_rules.find_resource(ctx.store, resource)), as_json)
+        emit(resource_view(resource_rules.find_resource(ctx.store, resource)), as_json)
 
 
 @resources_app.command("delete")
@@ -273,27 +246,6 @@ def resources_delete(
 
 
 # --- apps --------------------------------------------------------------------------------------
-
-
-def _app_view(client: Client, secret: str | None = None) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "client_id": client.client_id,
-        "name": client.name,
-        "type": client.kind.value,
-        "redirect_uris": list(client.redirect_uris),
-        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
-        "grant_types": list(client.grant_types),
-        "allowed_scopes": list(client.allowed_scopes),
-        "access_token_ttl": client.access_ttl,
-        "refresh_token_ttl": client.refresh_ttl,
-        "secrets": [plain(s) | {"hash": None} for s in client.secret_hashes],
-        "created_at": client.created_at,
-    }
-    for item in view["secrets"]:
-        del item["hash"]
-    if secret is not None:
-        view["client_secret"] = secret
-    return view
 
 
 def _print_secret(client: Client, secret: str | None) -> None:
@@ -347,14 +299,14 @@ def apps_create(
             refresh_ttl=refresh_token_ttl,
             now=ctx.clock(),
         )
-        emit(_app_view(client, secret), as_json, lambda: _print_secret(client, secret))
+        emit(app_view(client, secret), as_json, lambda: _print_secret(client, secret))
 
 
 @apps_app.command("list")
 def apps_list(as_json: JsonOpt = False) -> None:
     """List trusted applications."""
     with open_domain(as_json) as ctx:
-        items = [_app_view(c) for c in ctx.store.clients.list()]
+        items = [app_view(c) for c in ctx.store.clients.list()]
         emit(
             items,
             as_json,
@@ -377,7 +329,7 @@ def apps_show(
 ) -> None:
     """Show a trusted application (never its secret)."""
     with open_domain(as_json) as ctx:
-        emit(_app_view(app_rules.find_app(ctx.store, app)), as_json)
+        emit(app_view(app_rules.find_app(ctx.store, app)), as_json)
 
 
 @apps_app.command("delete")
@@ -405,21 +357,10 @@ def apps_rotate_secret(
         client, secret = app_rules.rotate_secret(
             ctx.store, ctx.secret_pepper, app, grace, ctx.clock()
         )
-        emit(_app_view(client, secret), as_json, lambda: _print_secret(client, secret))
+        emit(app_view(client, secret), as_json, lambda: _print_secret(client, secret))
 
 
 # --- keys --------------------------------------------------------------------------------------
-
-
-def _key_view(key: SigningKey) -> dict[str, Any]:
-    return {
-        "kid": key.kid,
-        "alg": key.alg,
-        "state": key.state.value,
-        "created_at": key.created_at,
-        "activated_at": key.activated_at,
-        "retire_after": key.retire_after,
-    }
 
 
 @keys_app.command("list")
@@ -427,7 +368,7 @@ def keys_list(as_json: JsonOpt = False) -> None:
     """List signing keys (next, active, retired)."""
     with open_domain(as_json) as ctx:
         ctx.keys.ensure()
-        items = [_key_view(k) for k in ctx.store.keys.list()]
+        items = [key_view(k) for k in ctx.store.keys.list()]
         emit(
             items,
             as_json,

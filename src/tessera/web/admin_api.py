@@ -19,12 +19,22 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from tessera.domain.admin import ADMIN_SCOPE, admin_audience
-from tessera.domain.model import AuditEvent, BrowserSession, Client, Consent, Grant, Resource, User
+from tessera.domain.model import User
 from tessera.manage import apps as app_rules
 from tessera.manage import resources as resource_rules
 from tessera.manage import users as user_rules
 from tessera.manage.errors import InvalidInput, NotFoundError
 from tessera.manage.revocation import revoke_client, revoke_subject
+from tessera.manage.views import (
+    app_view,
+    consent_view,
+    event_view,
+    grant_view,
+    key_view,
+    resource_view,
+    session_view,
+    user_view,
+)
 from tessera.oauth.keyring import MAX_TOKEN_LIFETIME
 from tessera.resource.fastapi import TokenDependency
 from tessera.resource.validator import AccessToken, TokenValidator
@@ -102,107 +112,6 @@ class KeyRotate(BaseModel):
     alg: str = "all"
 
 
-# --- views ---------------------------------------------------------------------------------------
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _user(u: User) -> dict[str, Any]:
-    return {
-        "id": u.id,
-        "username": u.username,
-        "display_name": u.display_name,
-        "email": u.email,
-        "is_admin": u.is_admin,
-        "disabled": u.disabled_at is not None,
-        "created_at": _iso(u.created_at),
-        "password_changed_at": _iso(u.password_changed_at),
-    }
-
-
-def _resource(r: Resource) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "name": r.name,
-        "audience": r.audience,
-        "scopes": list(r.scopes),
-        "oracle_scopes": [f"{r.audience}{s}" for s in r.scopes],
-        "access_token_ttl": r.access_ttl,
-        "signing_alg": r.signing_alg,
-        "created_at": _iso(r.created_at),
-    }
-
-
-def _app(c: Client, secret: str | None = None) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "client_id": c.client_id,
-        "name": c.name,
-        "type": c.kind.value,
-        "redirect_uris": list(c.redirect_uris),
-        "post_logout_redirect_uris": list(c.post_logout_redirect_uris),
-        "grant_types": list(c.grant_types),
-        "allowed_scopes": list(c.allowed_scopes),
-        "access_token_ttl": c.access_ttl,
-        "refresh_token_ttl": c.refresh_ttl,
-        "first_party": c.first_party,
-        "created_at": _iso(c.created_at),
-        "secrets": [
-            {"created_at": _iso(s.created_at), "expires_at": _iso(s.expires_at)}
-            for s in c.secret_hashes
-        ],
-    }
-    if secret is not None:
-        view["client_secret"] = secret
-    return view
-
-
-def _grant(g: Grant) -> dict[str, Any]:
-    return {
-        "grant_id": g.grant_id,
-        "client_id": g.client_id,
-        "user_id": g.user_id,
-        "scopes": list(g.scopes),
-        "audience": g.audience,
-        "auth_time": _iso(g.auth_time),
-        "created_at": _iso(g.created_at),
-        "absolute_expiry": _iso(g.absolute_expiry),
-    }
-
-
-def _consent(c: Consent) -> dict[str, Any]:
-    return {
-        "user_id": c.user_id,
-        "client_id": c.client_id,
-        "scopes": list(c.scopes),
-        "granted_at": _iso(c.granted_at),
-    }
-
-
-def _session(s: BrowserSession) -> dict[str, Any]:
-    # The id hash identifies the session for "end" without being the cookie value.
-    return {
-        "id": s.id_hash,
-        "user_id": s.user_id,
-        "auth_time": _iso(s.auth_time),
-        "expires_at": _iso(s.expires_at),
-    }
-
-
-def _event(e: AuditEvent) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "type": e.type,
-        "at": _iso(e.at),
-        "actor": e.actor,
-        "user_id": e.user_id,
-        "client_id": e.client_id,
-        "ip": e.ip,
-        "details": e.details,
-    }
-
-
 async def _admin_token(request: Request, security_scopes: SecurityScopes) -> AccessToken:
     require: TokenDependency = request.app.state.require_token
     return await require(request, security_scopes)
@@ -265,7 +174,7 @@ def build_admin_api(svc: Services) -> FastAPI:
 
     @api.get("/users", tags=["users"], summary="List users")
     async def list_users(_: Admin) -> list[dict[str, Any]]:
-        return [_user(u) for u in await call(ctx.store.users.list)]
+        return [user_view(u) for u in await call(ctx.store.users.list)]
 
     @api.post("/users", tags=["users"], status_code=201, summary="Create a user")
     async def create_user(body: UserCreate, admin: Admin, request: Request) -> dict[str, Any]:
@@ -280,11 +189,11 @@ def build_admin_api(svc: Services) -> FastAPI:
             now=now(),
         )
         audit(admin, "admin.user_created", request, user_id=user.id, username=user.username)
-        return _user(user)
+        return user_view(user)
 
     @api.get("/users/{user}", tags=["users"], summary="Show a user (by id or username)")
     async def show_user(user: str, _: Admin) -> dict[str, Any]:
-        return _user(await call(user_rules.find_user, ctx.store, user))
+        return user_view(await call(user_rules.find_user, ctx.store, user))
 
     @api.patch("/users/{user}", tags=["users"], summary="Disable or enable a user")
     async def update_user(
@@ -297,7 +206,7 @@ def build_admin_api(svc: Services) -> FastAPI:
         elif body.disabled is False:
             found = await call(user_rules.enable_user, ctx.store, found.id)
             audit(admin, "admin.user_enabled", request, user_id=found.id)
-        return _user(found)
+        return user_view(found)
 
     @api.post(
         "/users/{user}/password",
@@ -309,12 +218,12 @@ def build_admin_api(svc: Services) -> FastAPI:
     ) -> dict[str, Any]:
         found = await call(user_rules.set_password, ctx.store, user, body.password, now())
         audit(admin, "admin.password_set", request, user_id=found.id)
-        return _user(found)
+        return user_view(found)
 
     @api.get("/users/{user}/consents", tags=["consents"], summary="A user's consents")
     async def list_consents(user: str, _: Admin) -> list[dict[str, Any]]:
         found = await call(user_rules.find_user, ctx.store, user)
-        return [_consent(c) for c in await call(ctx.store.consents.list_for_user, found.id)]
+        return [consent_view(c) for c in await call(ctx.store.consents.list_for_user, found.id)]
 
     @api.delete(
         "/users/{user}/consents/{client_id}",
@@ -333,7 +242,9 @@ def build_admin_api(svc: Services) -> FastAPI:
     @api.get("/users/{user}/sessions", tags=["sessions"], summary="A user's open sessions")
     async def list_sessions(user: str, _: Admin) -> list[dict[str, Any]]:
         found = await call(user_rules.find_user, ctx.store, user)
-        return [_session(s) for s in await call(ctx.store.sessions.list_for_user, found.id, now())]
+        return [
+            session_view(s) for s in await call(ctx.store.sessions.list_for_user, found.id, now())
+        ]
 
     @api.delete("/users/{user}/sessions", tags=["sessions"], summary="End a user's sessions")
     async def end_sessions(user: str, admin: Admin, request: Request) -> dict[str, Any]:
@@ -346,7 +257,7 @@ def build_admin_api(svc: Services) -> FastAPI:
     async def user_grants(user: str, _: Admin) -> list[dict[str, Any]]:
         found = await call(user_rules.find_user, ctx.store, user)
         return [
-            _grant(g) for g in await call(ctx.store.grants.list_active, now(), user_id=found.id)
+            grant_view(g) for g in await call(ctx.store.grants.list_active, now(), user_id=found.id)
         ]
 
     @api.post(
@@ -376,7 +287,7 @@ def build_admin_api(svc: Services) -> FastAPI:
 
     @api.get("/resources", tags=["resources"], summary="List resources")
     async def list_resources(_: Admin) -> list[dict[str, Any]]:
-        return [_resource(r) for r in await call(ctx.store.resources.list)]
+        return [resource_view(r) for r in await call(ctx.store.resources.list)]
 
     @api.post("/resources", tags=["resources"], status_code=201, summary="Register a resource")
     async def create_resource(
@@ -394,11 +305,11 @@ def build_admin_api(svc: Services) -> FastAPI:
         )
         svc.resources.clear()
         audit(admin, "admin.resource_created", request, resource=resource.audience)
-        return _resource(resource)
+        return resource_view(resource)
 
     @api.get("/resources/{resource}", tags=["resources"], summary="Show a resource")
     async def show_resource(resource: str, _: Admin) -> dict[str, Any]:
-        return _resource(await call(resource_rules.find_resource, ctx.store, resource))
+        return resource_view(await call(resource_rules.find_resource, ctx.store, resource))
 
     @api.delete("/resources/{resource}", tags=["resources"], summary="Delete a resource")
     async def delete_resource(resource: str, admin: Admin, request: Request) -> dict[str, Any]:
@@ -411,7 +322,7 @@ def build_admin_api(svc: Services) -> FastAPI:
 
     @api.get("/apps", tags=["apps"], summary="List trusted applications")
     async def list_apps(_: Admin) -> list[dict[str, Any]]:
-        return [_app(c) for c in await call(ctx.store.clients.list)]
+        return [app_view(c) for c in await call(ctx.store.clients.list)]
 
     @api.post(
         "/apps",
@@ -435,11 +346,11 @@ def build_admin_api(svc: Services) -> FastAPI:
             now=now(),
         )
         audit(admin, "admin.app_created", request, client_id=client.client_id, name=client.name)
-        return _app(client, secret)
+        return app_view(client, secret)
 
     @api.get("/apps/{app}", tags=["apps"], summary="Show a trusted application")
     async def show_app(app: str, _: Admin) -> dict[str, Any]:
-        return _app(await call(app_rules.find_app, ctx.store, app))
+        return app_view(await call(app_rules.find_app, ctx.store, app))
 
     @api.delete("/apps/{app}", tags=["apps"], summary="Delete an app and revoke its tokens")
     async def delete_app(app: str, admin: Admin, request: Request) -> dict[str, Any]:
@@ -468,13 +379,13 @@ def build_admin_api(svc: Services) -> FastAPI:
             client_id=client.client_id,
             grace_seconds=grace,
         )
-        return _app(client, secret)
+        return app_view(client, secret)
 
     @api.get("/apps/{app}/grants", tags=["tokens"], summary="An app's active grants")
     async def app_grants(app: str, _: Admin) -> list[dict[str, Any]]:
         found = await call(app_rules.find_app, ctx.store, app)
         return [
-            _grant(g)
+            grant_view(g)
             for g in await call(ctx.store.grants.list_active, now(), client_id=found.client_id)
         ]
 
@@ -518,18 +429,7 @@ def build_admin_api(svc: Services) -> FastAPI:
 
     @api.get("/keys", tags=["keys"], summary="Signing keys")
     async def list_keys(_: Admin) -> list[dict[str, Any]]:
-        keys = await call(ctx.store.keys.list)
-        return [
-            {
-                "kid": k.kid,
-                "alg": k.alg,
-                "state": k.state.value,
-                "created_at": _iso(k.created_at),
-                "activated_at": _iso(k.activated_at),
-                "retire_after": _iso(k.retire_after),
-            }
-            for k in keys
-        ]
+        return [key_view(k) for k in await call(ctx.store.keys.list)]
 
     @api.post("/keys/rotate", tags=["keys"], summary="Rotate signing keys")
     async def rotate_keys(
@@ -571,6 +471,6 @@ def build_admin_api(svc: Services) -> FastAPI:
             limit=limit,
         )
         next_before = events[-1].id if len(events) == limit else None
-        return {"events": [_event(e) for e in events], "next_before_id": next_before}
+        return {"events": [event_view(e) for e in events], "next_before_id": next_before}
 
     return api

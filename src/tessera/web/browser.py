@@ -9,6 +9,7 @@ browser, anti-framing headers, session cookies HttpOnly and SameSite=Lax, login 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from hashlib import sha256
@@ -300,88 +301,98 @@ def browser_routes(svc: Services) -> list[Route]:
 
         return await run_in_threadpool(work)
 
-    async def login(request: Request) -> Response:
-        try:
-            form = await read_form(request)
-        except errors.OAuthError as exc:
-            return error_page(request, "Invalid request", exc.description)
+    FormStep = Callable[[Request, Params, Params, AuthorizationRequest, str], Response]
 
-        def work() -> Response:
-            now = ctx.clock()
-            authz = form.get("authz", "")
+    def form_post(
+        step: FormStep, title: str, message: str
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """A POST of our login or consent page: read the form, re-validate the authorization
+        request it carries (`authz`), then run `step` off the event loop."""
+
+        async def handler(request: Request) -> Response:
             try:
-                params = parse_params(authz)
-                req = validate(params)
-            except (UnsafeToRedirect, AuthorizationError, errors.OAuthError):
-                return error_page(
-                    request,
-                    "Sign-in expired",
-                    "This sign-in request is not valid any more.",
-                    hint="Go back to the application and start again.",
-                )
-            if form.duplicated or not csrf_ok(
-                "login", request.cookies.get(BROWSER_COOKIE), form.get("csrf_token")
-            ):
-                svc.audit.record("login.csrf_refused", ip=_client_ip(request))
-                return error_page(
-                    request,
-                    "Sign-in refused",
-                    "The sign-in form was not sent from this browser's page.",
-                    status=403,
-                    hint="Reload the application and try again.",
-                )
-            username = form.get("username", "").strip()[:200]
-            password = form.get("password", "")
-            ip = _client_ip(request)
-            lock = throttled(username, ip, now)
-            if lock:
-                svc.audit.record("login.locked", ip=ip, username=username)
-                return login_page(request, req, authz, username, lock, locked=True, status=429)
-            user = ctx.store.users.get_by_username(username) if username else None
-            ok = verify_password(user.password_hash if user else None, password)
-            if not ok or user is None or not user.active:
-                record_failure(username, ip, now)
-                svc.audit.record(
-                    "login.failure", user_id=user.id if user else None, ip=ip, username=username
-                )
-                return login_page(
-                    request,
-                    req,
-                    authz,
-                    username,
-                    "The username or password is incorrect.",
-                    status=401,
-                )
-            ctx.store.login_throttle.clear(f"pair:{username.lower()}|{ip}")
-            if needs_rehash(user.password_hash):
-                ctx.store.users.update(replace(user, password_hash=hash_password(password)))
-            raw = new_token(32)
-            session = BrowserSession(
-                id_hash=sha256_b64(raw),
-                user_id=user.id,
-                auth_time=now,
-                expires_at=now + timedelta(seconds=settings.session_ttl),
-                csrf_secret=new_token(16),
-            )
-            old = request.cookies.get(SESSION_COOKIE)
-            if old and len(old) <= 128:
-                ctx.store.sessions.end(sha256_b64(old), now)  # no session fixation
-            ctx.store.sessions.add(session)
-            svc.audit.record(
-                "login.success", user_id=user.id, client_id=req.client.client_id, ip=ip
-            )
-            # The user just authenticated: drop what asked for it, or we would ask again.
-            again = {k: v for k, v in params.items() if k not in ("max_age",)}
-            if "prompt" in again:
-                rest = " ".join(p for p in again["prompt"].split() if p != "login")
-                again.pop("prompt")
-                if rest:
-                    again["prompt"] = rest
-            response = redirect("/oauth2/v1/authorize?" + urlencode(again), 303)
-            set_cookie(response, SESSION_COOKIE, raw, settings.session_ttl)
-            return response
+                form = await read_form(request)
+            except errors.OAuthError as exc:
+                return error_page(request, "Invalid request", exc.description)
 
-        return await run_in_threadpool(work)
+            def work() -> Response:
+                authz = form.get("authz", "")
+                try:
+                    params = parse_params(authz)
+                    req = validate(params)
+                except (UnsafeToRedirect, AuthorizationError, errors.OAuthError):
+                    return error_page(
+                        request, title, message, hint="Go back to the application and start again."
+                    )
+                return step(request, form, params, req, authz)
+
+            return await run_in_threadpool(work)
+
+        return handler
+
+    def login_form(
+        request: Request, form: Params, params: Params, req: AuthorizationRequest, authz: str
+    ) -> Response:
+        now = ctx.clock()
+        if form.duplicated or not csrf_ok(
+            "login", request.cookies.get(BROWSER_COOKIE), form.get("csrf_token")
+        ):
+            svc.audit.record("login.csrf_refused", ip=_client_ip(request))
+            return error_page(
+                request,
+                "Sign-in refused",
+                "The sign-in form was not sent from this browser's page.",
+                status=403,
+                hint="Reload the application and try again.",
+            )
+        username = form.get("username", "").strip()[:200]
+        password = form.get("password", "")
+        ip = _client_ip(request)
+        lock = throttled(username, ip, now)
+        if lock:
+            svc.audit.record("login.locked", ip=ip, username=username)
+            return login_page(request, req, authz, username, lock, locked=True, status=429)
+        user = ctx.store.users.get_by_username(username) if username else None
+        ok = verify_password(user.password_hash if user else None, password)
+        if not ok or user is None or not user.active:
+            record_failure(username, ip, now)
+            svc.audit.record(
+                "login.failure", user_id=user.id if user else None, ip=ip, username=username
+            )
+            return login_page(
+                request,
+                req,
+                authz,
+                username,
+                "The username or password is incorrect.",
+                status=401,
+            )
+        ctx.store.login_throttle.clear(f"pair:{username.lower()}|{ip}")
+        if needs_rehash(user.password_hash):
+            ctx.store.users.update(replace(user, password_hash=hash_password(password)))
+        raw = new_token(32)
+        session = BrowserSession(
+            id_hash=sha256_b64(raw),
+            user_id=user.id,
+            auth_time=now,
+            expires_at=now + timedelta(seconds=settings.session_ttl),
+            csrf_secret=new_token(16),
+        )
+        old = request.cookies.get(SESSION_COOKIE)
+        if old and len(old) <= 128:
+            ctx.store.sessions.end(sha256_b64(old), now)  # no session fixation
+        ctx.store.sessions.add(session)
+        svc.audit.record("login.success", user_id=user.id, client_id=req.client.client_id, ip=ip)
+        # The user just authenticated: drop what asked for it, or we would ask again.
+        again = {k: v for k, v in params.items() if k not in ("max_age",)}
+        if "prompt" in again:
+            rest = " ".join(p for p in again["prompt"].split() if p != "login")
+            again.pop("prompt")
+            if rest:
+                again["prompt"] = rest
+        response = redirect("/oauth2/v1/authorize?" + urlencode(again), 303)
+        set_cookie(response, SESSION_COOKIE, raw, settings.session_ttl)
+        return response
 
     def throttled(username: str, ip: str, now: datetime) -> str | None:
         """SECURITY.md item 29: per account+address, per account, per address; all expire."""
@@ -405,70 +416,49 @@ def browser_routes(svc: Services) -> list[Route]:
             throttle.record_failure(f"pair:{username.lower()}|{ip}", now)
             throttle.record_failure(f"acct:{username.lower()}", now)
 
-    async def consent(request: Request) -> Response:
-        try:
-            form = await read_form(request)
-        except errors.OAuthError as exc:
-            return error_page(request, "Invalid request", exc.description)
-
-        def work() -> Response:
-            now = ctx.clock()
-            authz = form.get("authz", "")
-            try:
-                params = parse_params(authz)
-                req = validate(params)
-            except (UnsafeToRedirect, AuthorizationError, errors.OAuthError):
-                return error_page(
-                    request,
-                    "Request expired",
-                    "This authorization request is not valid any more.",
-                    hint="Go back to the application and start again.",
-                )
-            found = current_session(request, now)
-            if found is None:
-                return login_page(request, req, authz)
-            session, user = found
-            if form.duplicated or not csrf_ok(
-                "consent", session.csrf_secret, form.get("csrf_token")
-            ):
-                svc.audit.record("consent.csrf_refused", user_id=user.id, ip=_client_ip(request))
-                return error_page(
-                    request,
-                    "Request refused",
-                    "The consent form was not sent from this browser's page.",
-                    status=403,
-                )
-            decision = form.get("decision")
-            if decision == "deny":
-                svc.audit.record(
-                    "consent.denied",
-                    user_id=user.id,
-                    client_id=req.client.client_id,
-                    ip=_client_ip(request),
-                )
-                denied = AuthorizationError(
-                    errors.AccessDenied("the user denied the request"), req.redirect_uri, req.state
-                )
-                return error_redirect(denied, 303)
-            if decision != "allow":
-                return error_page(request, "Invalid request", "Choose Allow or Deny.")
-            previous = ctx.store.consents.get(user.id, req.client.client_id)
-            kept = previous.scopes if previous and previous.revoked_at is None else ()
-            ctx.store.consents.put(
-                Consent(
-                    user.id, req.client.client_id, tuple(dict.fromkeys((*kept, *req.scopes))), now
-                )
+    def consent_form(
+        request: Request, form: Params, params: Params, req: AuthorizationRequest, authz: str
+    ) -> Response:
+        now = ctx.clock()
+        found = current_session(request, now)
+        if found is None:
+            return login_page(request, req, authz)
+        session, user = found
+        if form.duplicated or not csrf_ok("consent", session.csrf_secret, form.get("csrf_token")):
+            svc.audit.record("consent.csrf_refused", user_id=user.id, ip=_client_ip(request))
+            return error_page(
+                request,
+                "Request refused",
+                "The consent form was not sent from this browser's page.",
+                status=403,
             )
+        decision = form.get("decision")
+        if decision == "deny":
             svc.audit.record(
-                "consent.granted",
+                "consent.denied",
                 user_id=user.id,
                 client_id=req.client.client_id,
                 ip=_client_ip(request),
-                scopes=list(req.scopes),
             )
-            return success(request, req, session, user, now, 303)
-
-        return await run_in_threadpool(work)
+            denied = AuthorizationError(
+                errors.AccessDenied("the user denied the request"), req.redirect_uri, req.state
+            )
+            return error_redirect(denied, 303)
+        if decision != "allow":
+            return error_page(request, "Invalid request", "Choose Allow or Deny.")
+        previous = ctx.store.consents.get(user.id, req.client.client_id)
+        kept = previous.scopes if previous and previous.revoked_at is None else ()
+        ctx.store.consents.put(
+            Consent(user.id, req.client.client_id, tuple(dict.fromkeys((*kept, *req.scopes))), now)
+        )
+        svc.audit.record(
+            "consent.granted",
+            user_id=user.id,
+            client_id=req.client.client_id,
+            ip=_client_ip(request),
+            scopes=list(req.scopes),
+        )
+        return success(request, req, session, user, now, 303)
 
     async def logout(request: Request) -> Response:
         try:
@@ -528,7 +518,19 @@ def browser_routes(svc: Services) -> list[Route]:
 
     return [
         Route("/oauth2/v1/authorize", authorize, methods=["GET", "POST"]),
-        Route("/oauth2/v1/login", login, methods=["POST"]),
-        Route("/oauth2/v1/consent", consent, methods=["POST"]),
+        Route(
+            "/oauth2/v1/login",
+            form_post(login_form, "Sign-in expired", "This sign-in request is not valid any more."),
+            methods=["POST"],
+        ),
+        Route(
+            "/oauth2/v1/consent",
+            form_post(
+                consent_form,
+                "Request expired",
+                "This authorization request is not valid any more.",
+            ),
+            methods=["POST"],
+        ),
         Route("/oauth2/v1/userlogout", logout, methods=["GET", "POST"]),
     ]

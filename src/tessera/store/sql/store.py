@@ -528,6 +528,28 @@ def _code(row: Row[Any]) -> AuthorizationCode:
     )
 
 
+def _consume_code(
+    conn: Connection, domain: str, code_hash: str, now: datetime
+) -> tuple[AuthorizationCode | None, bool]:
+    """The atomic use-once write: one conditional UPDATE names the one winner."""
+    c = t.authorization_codes
+    won = (
+        conn.execute(
+            update(c)
+            .where(
+                c.c.domain_id == domain,
+                c.c.code_hash == code_hash,
+                c.c.consumed_at.is_(None),
+                c.c.expires_at > now,
+            )
+            .values(consumed_at=now)
+        ).rowcount
+        == 1
+    )
+    row = conn.execute(select(c).where(c.c.domain_id == domain, c.c.code_hash == code_hash)).first()
+    return (_code(row) if row else None), won
+
+
 class _Codes(_Part):
     def add(self, code: AuthorizationCode) -> None:
         with write(self._engine) as conn:
@@ -551,23 +573,8 @@ class _Codes(_Part):
             )
 
     def consume(self, code_hash: str, now: datetime) -> tuple[AuthorizationCode | None, bool]:
-        c = t.authorization_codes
         with write(self._engine) as conn:
-            won = (
-                conn.execute(
-                    update(c)
-                    .where(
-                        self._where(c),
-                        c.c.code_hash == code_hash,
-                        c.c.consumed_at.is_(None),
-                        c.c.expires_at > now,
-                    )
-                    .values(consumed_at=now)
-                ).rowcount
-                == 1
-            )
-            row = conn.execute(select(c).where(self._where(c), c.c.code_hash == code_hash)).first()
-        return (_code(row) if row else None), won
+            return _consume_code(conn, self._domain, code_hash, now)
 
     def redeem(
         self,
@@ -575,24 +582,9 @@ class _Codes(_Part):
         now: datetime,
         issue: Callable[[AuthorizationCode], tuple[Grant, RefreshToken | None]],
     ) -> tuple[AuthorizationCode | None, bool]:
-        c = t.authorization_codes
         failure: Exception | None = None
         with write(self._engine) as conn:
-            won = (
-                conn.execute(
-                    update(c)
-                    .where(
-                        self._where(c),
-                        c.c.code_hash == code_hash,
-                        c.c.consumed_at.is_(None),
-                        c.c.expires_at > now,
-                    )
-                    .values(consumed_at=now)
-                ).rowcount
-                == 1
-            )
-            row = conn.execute(select(c).where(self._where(c), c.c.code_hash == code_hash)).first()
-            code = _code(row) if row else None
+            code, won = _consume_code(conn, self._domain, code_hash, now)
             if won and code is not None:
                 try:
                     grant, refresh_token = issue(code)

@@ -1,0 +1,142 @@
+"""JSON views of the domain's entities, shared by the admin API and the CLI's `--json` output.
+
+Never a secret: client secrets appear only as returned once by `create_app`/`rotate_secret`,
+hashes never.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from tessera.domain.model import (
+    AuditEvent,
+    BrowserSession,
+    Client,
+    Consent,
+    Grant,
+    Resource,
+    SigningKey,
+    User,
+)
+
+__all__ = [
+    "app_view",
+    "consent_view",
+    "event_view",
+    "grant_view",
+    "iso",
+    "key_view",
+    "resource_view",
+    "session_view",
+    "user_view",
+]
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def user_view(u: User) -> dict[str, Any]:
+    return {
+        "id": u.id,
+        "username": u.username,
+        "display_name": u.display_name,
+        "email": u.email,
+        "is_admin": u.is_admin,
+        "disabled": u.disabled_at is not None,
+        "created_at": iso(u.created_at),
+        "password_changed_at": iso(u.password_changed_at),
+    }
+
+
+def resource_view(r: Resource) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "name": r.name,
+        "audience": r.audience,
+        "scopes": list(r.scopes),
+        "oracle_scopes": [f"{r.audience}{s}" for s in r.scopes],
+        "access_token_ttl": r.access_ttl,
+        "signing_alg": r.signing_alg,
+        "created_at": iso(r.created_at),
+    }
+
+
+def app_view(c: Client, secret: str | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "client_id": c.client_id,
+        "name": c.name,
+        "type": c.kind.value,
+        "redirect_uris": list(c.redirect_uris),
+        "post_logout_redirect_uris": list(c.post_logout_redirect_uris),
+        "grant_types": list(c.grant_types),
+        "allowed_scopes": list(c.allowed_scopes),
+        "access_token_ttl": c.access_ttl,
+        "refresh_token_ttl": c.refresh_ttl,
+        "first_party": c.first_party,
+        "created_at": iso(c.created_at),
+        "secrets": [
+            {"created_at": iso(s.created_at), "expires_at": iso(s.expires_at)}
+            for s in c.secret_hashes
+        ],
+    }
+    if secret is not None:
+        view["client_secret"] = secret
+    return view
+
+
+def grant_view(g: Grant) -> dict[str, Any]:
+    return {
+        "grant_id": g.grant_id,
+        "client_id": g.client_id,
+        "user_id": g.user_id,
+        "scopes": list(g.scopes),
+        "audience": g.audience,
+        "auth_time": iso(g.auth_time),
+        "created_at": iso(g.created_at),
+        "absolute_expiry": iso(g.absolute_expiry),
+    }
+
+
+def consent_view(c: Consent) -> dict[str, Any]:
+    return {
+        "user_id": c.user_id,
+        "client_id": c.client_id,
+        "scopes": list(c.scopes),
+        "granted_at": iso(c.granted_at),
+    }
+
+
+def session_view(s: BrowserSession) -> dict[str, Any]:
+    # The id hash identifies the session for "end" without being the cookie value.
+    return {
+        "id": s.id_hash,
+        "user_id": s.user_id,
+        "auth_time": iso(s.auth_time),
+        "expires_at": iso(s.expires_at),
+    }
+
+
+def event_view(e: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "type": e.type,
+        "at": iso(e.at),
+        "actor": e.actor,
+        "user_id": e.user_id,
+        "client_id": e.client_id,
+        "ip": e.ip,
+        "details": e.details,
+    }
+
+
+def key_view(k: SigningKey) -> dict[str, Any]:
+    return {
+        "kid": k.kid,
+        "alg": k.alg,
+        "state": k.state.value,
+        "created_at": iso(k.created_at),
+        "activated_at": iso(k.activated_at),
+        "retire_after": iso(k.retire_after),
+    }
