@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime, timedelta
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Row, Table, delete, func, insert, select, text, update
 
@@ -57,6 +58,34 @@ from tessera.store.sql.migrate import ensure_current
 
 __all__ = ["SqlStore"]
 
+_E = TypeVar("_E")
+
+
+def _from_row(cls: type[_E], row: Row[Any], **converted: Any) -> _E:
+    """An entity from a row of the same column names (JSON lists become tuples)."""
+    mapping = row._mapping
+    values: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.name in mapping:
+            value = mapping[f.name]
+            values[f.name] = tuple(value) if isinstance(value, list) else value
+    values.update(converted)
+    return cls(**values)
+
+
+def _to_row(entity: Any, **converted: Any) -> dict[str, Any]:
+    """Column values of an entity (tuples become JSON lists, enums their value)."""
+    values: dict[str, Any] = {}
+    for f in fields(entity):
+        value = getattr(entity, f.name)
+        if isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, Enum):
+            value = value.value
+        values[f.name] = value
+    values.update(converted)
+    return values
+
 
 class _Part:
     def __init__(
@@ -87,32 +116,11 @@ def _dt(value: str | None) -> datetime | None:
 
 
 def _user(row: Row[Any]) -> User:
-    return User(
-        id=row.id,
-        username=row.username,
-        password_hash=row.password_hash,
-        display_name=row.display_name,
-        email=row.email,
-        is_admin=row.is_admin,
-        created_at=row.created_at,
-        password_changed_at=row.password_changed_at,
-        disabled_at=row.disabled_at,
-    )
+    return _from_row(User, row)
 
 
 def _user_values(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "username": user.username,
-        "username_lower": user.username.lower(),
-        "password_hash": user.password_hash,
-        "display_name": user.display_name,
-        "email": user.email,
-        "is_admin": user.is_admin,
-        "created_at": user.created_at,
-        "password_changed_at": user.password_changed_at,
-        "disabled_at": user.disabled_at,
-    }
+    return _to_row(user, username_lower=user.username.lower())
 
 
 class _Users(_Part):
@@ -241,32 +249,13 @@ class _Clients(_Part):
 
 
 def _resource(row: Row[Any]) -> Resource:
-    return Resource(
-        id=row.id,
-        name=row.name,
-        audience=row.audience,
-        scopes=tuple(row.scopes),
-        created_at=row.created_at,
-        access_ttl=row.access_ttl,
-        signing_alg=row.signing_alg,
-    )
+    return _from_row(Resource, row)
 
 
 class _Resources(_Part):
     def add(self, resource: Resource) -> None:
         with write(self._engine) as conn:
-            conn.execute(
-                insert(t.resources).values(
-                    domain_id=self._domain,
-                    id=resource.id,
-                    name=resource.name,
-                    audience=resource.audience,
-                    scopes=list(resource.scopes),
-                    access_ttl=resource.access_ttl,
-                    signing_alg=resource.signing_alg,
-                    created_at=resource.created_at,
-                )
-            )
+            conn.execute(insert(t.resources).values(domain_id=self._domain, **_to_row(resource)))
 
     def _one(self, where: Any) -> Resource | None:
         with read(self._engine) as conn:
@@ -299,34 +288,19 @@ class _Resources(_Part):
 
 
 def _key(row: Row[Any]) -> SigningKey:
-    return SigningKey(
-        kid=row.kid,
-        alg=row.alg,
+    return _from_row(
+        SigningKey,
+        row,
         private_key_enc=bytes(row.private_key_enc),
         public_jwk=dict(row.public_jwk),
         state=KeyState(row.state),
-        created_at=row.created_at,
-        activated_at=row.activated_at,
-        retire_after=row.retire_after,
     )
 
 
 class _Keys(_Part):
     def add(self, key: SigningKey) -> None:
         with write(self._engine) as conn:
-            conn.execute(
-                insert(t.signing_keys).values(
-                    domain_id=self._domain,
-                    kid=key.kid,
-                    alg=key.alg,
-                    private_key_enc=key.private_key_enc,
-                    public_jwk=key.public_jwk,
-                    state=key.state.value,
-                    created_at=key.created_at,
-                    activated_at=key.activated_at,
-                    retire_after=key.retire_after,
-                )
-            )
+            conn.execute(insert(t.signing_keys).values(domain_id=self._domain, **_to_row(key)))
 
     def list(self) -> list[SigningKey]:
         with read(self._engine) as conn:
@@ -365,29 +339,14 @@ class _Keys(_Part):
 
 
 def _session(row: Row[Any]) -> BrowserSession:
-    return BrowserSession(
-        id_hash=row.id_hash,
-        user_id=row.user_id,
-        auth_time=row.auth_time,
-        expires_at=row.expires_at,
-        csrf_secret=row.csrf_secret,
-        ended_at=row.ended_at,
-    )
+    return _from_row(BrowserSession, row)
 
 
 class _Sessions(_Part):
     def add(self, session: BrowserSession) -> None:
         with write(self._engine) as conn:
             conn.execute(
-                insert(t.browser_sessions).values(
-                    domain_id=self._domain,
-                    id_hash=session.id_hash,
-                    user_id=session.user_id,
-                    auth_time=session.auth_time,
-                    expires_at=session.expires_at,
-                    csrf_secret=session.csrf_secret,
-                    ended_at=session.ended_at,
-                )
+                insert(t.browser_sessions).values(domain_id=self._domain, **_to_row(session))
             )
 
     def get(self, id_hash: str) -> BrowserSession | None:
@@ -442,13 +401,7 @@ class _Sessions(_Part):
 
 
 def _consent(row: Row[Any]) -> Consent:
-    return Consent(
-        user_id=row.user_id,
-        client_id=row.client_id,
-        scopes=tuple(row.scopes),
-        granted_at=row.granted_at,
-        revoked_at=row.revoked_at,
-    )
+    return _from_row(Consent, row)
 
 
 class _Consents(_Part):
@@ -470,16 +423,7 @@ class _Consents(_Part):
                     c.c.client_id == consent.client_id,
                 )
             )
-            conn.execute(
-                insert(c).values(
-                    domain_id=self._domain,
-                    user_id=consent.user_id,
-                    client_id=consent.client_id,
-                    scopes=list(consent.scopes),
-                    granted_at=consent.granted_at,
-                    revoked_at=consent.revoked_at,
-                )
-            )
+            conn.execute(insert(c).values(domain_id=self._domain, **_to_row(consent)))
 
     def revoke(self, user_id: str, client_id: str, now: datetime) -> bool:
         c = t.consents
@@ -511,21 +455,7 @@ class _Consents(_Part):
 
 
 def _code(row: Row[Any]) -> AuthorizationCode:
-    return AuthorizationCode(
-        code_hash=row.code_hash,
-        client_id=row.client_id,
-        user_id=row.user_id,
-        redirect_uri=row.redirect_uri,
-        scopes=tuple(row.scopes),
-        audience=row.audience,
-        auth_time=row.auth_time,
-        expires_at=row.expires_at,
-        grant_id=row.grant_id,
-        code_challenge=row.code_challenge,
-        nonce=row.nonce,
-        session_id=row.session_id,
-        consumed_at=row.consumed_at,
-    )
+    return _from_row(AuthorizationCode, row)
 
 
 def _consume_code(
@@ -554,22 +484,7 @@ class _Codes(_Part):
     def add(self, code: AuthorizationCode) -> None:
         with write(self._engine) as conn:
             conn.execute(
-                insert(t.authorization_codes).values(
-                    domain_id=self._domain,
-                    code_hash=code.code_hash,
-                    client_id=code.client_id,
-                    user_id=code.user_id,
-                    redirect_uri=code.redirect_uri,
-                    scopes=list(code.scopes),
-                    audience=code.audience,
-                    auth_time=code.auth_time,
-                    expires_at=code.expires_at,
-                    grant_id=code.grant_id,
-                    code_challenge=code.code_challenge,
-                    nonce=code.nonce,
-                    session_id=code.session_id,
-                    consumed_at=code.consumed_at,
-                )
+                insert(t.authorization_codes).values(domain_id=self._domain, **_to_row(code))
             )
 
     def consume(self, code_hash: str, now: datetime) -> tuple[AuthorizationCode | None, bool]:
@@ -607,42 +522,15 @@ class _Codes(_Part):
 
 
 def _grant(row: Row[Any]) -> Grant:
-    return Grant(
-        grant_id=row.grant_id,
-        client_id=row.client_id,
-        user_id=row.user_id,
-        scopes=tuple(row.scopes),
-        audience=row.audience,
-        auth_time=row.auth_time,
-        created_at=row.created_at,
-        absolute_expiry=row.absolute_expiry,
-        session_id=row.session_id,
-        revoked_at=row.revoked_at,
-    )
+    return _from_row(Grant, row)
 
 
 def _refresh(row: Row[Any]) -> RefreshToken:
-    return RefreshToken(
-        token_hash=row.token_hash,
-        grant_id=row.grant_id,
-        issued_at=row.issued_at,
-        expires_at=row.expires_at,
-        parent_hash=row.parent_hash,
-        used_at=row.used_at,
-        successor_hash=row.successor_hash,
-    )
+    return _from_row(RefreshToken, row)
 
 
 def _refresh_values(token: RefreshToken) -> dict[str, Any]:
-    return {
-        "token_hash": token.token_hash,
-        "grant_id": token.grant_id,
-        "issued_at": token.issued_at,
-        "expires_at": token.expires_at,
-        "parent_hash": token.parent_hash,
-        "used_at": token.used_at,
-        "successor_hash": token.successor_hash,
-    }
+    return _to_row(token)
 
 
 def _lock_revocations(conn: Connection) -> None:
@@ -712,17 +600,7 @@ def _start_grant(
     ).scalar()
     conn.execute(
         insert(t.grants).values(
-            domain_id=domain,
-            grant_id=grant.grant_id,
-            client_id=grant.client_id,
-            user_id=grant.user_id,
-            scopes=list(grant.scopes),
-            audience=grant.audience,
-            auth_time=grant.auth_time,
-            created_at=grant.created_at,
-            absolute_expiry=grant.absolute_expiry,
-            session_id=grant.session_id,
-            revoked_at=grant.revoked_at or revoked_at,
+            domain_id=domain, **_to_row(grant, revoked_at=grant.revoked_at or revoked_at)
         )
     )
     if refresh_token is not None:
@@ -864,14 +742,7 @@ class _RefreshTokens(_Part):
 
 
 def _event(row: Row[Any]) -> RevocationEvent:
-    return RevocationEvent(
-        seq=row.seq,
-        kind=RevocationKind(row.kind),
-        key=row.key,
-        not_before=row.not_before,
-        expires_at=row.expires_at,
-        created_at=row.created_at,
-    )
+    return _from_row(RevocationEvent, row, kind=RevocationKind(row.kind))
 
 
 class _Revocations(_Part):
