@@ -140,7 +140,13 @@ print(d)' "$CREDS" "$1"; }
 CLIENT_ID="$(cred confidential_app.client_id)"
 CLIENT_SECRET="$(cred confidential_app.client_secret)"
 SCOPE="$(cred resource.scope)"
-json_field() { "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin).get(sys.argv[1]))' "$1"; }
+json_field() {  # a field of the JSON document on stdin; empty when it is not JSON
+    "$PYTHON" -c 'import json, sys
+try:
+    print(json.load(sys.stdin).get(sys.argv[1]))
+except ValueError:
+    print("")' "$1"
+}
 
 if ((CHECK == 0)); then
     cat <<EOF

@@ -23,6 +23,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from tessera.shared.database_url import configured_or_sqlite
+from tessera.shared.settings import check_issuer, read_secret_files
+
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
 _SECRET_FIELDS = ("secret_key", "database_url", "redis_url")
@@ -65,25 +68,13 @@ class Settings(BaseSettings):
     @classmethod
     def _read_secret_files(cls, data: Any) -> Any:
         """`TESSERA_X_FILE=/path` sets the secret X from a file (Docker/Kubernetes secrets)."""
-        if not isinstance(data, dict):
-            return data
-        for name in _SECRET_FIELDS:
-            path = os.environ.get(f"TESSERA_{name.upper()}_FILE")
-            if path and name not in data:
-                try:
-                    data[name] = Path(path).read_text(encoding="utf-8").strip()
-                except OSError as exc:
-                    where = f"TESSERA_{name.upper()}_FILE"
-                    raise ConfigError(f"{where}: {exc.strerror}: {path}") from None
-        return data
+        return read_secret_files(data, "TESSERA_", _SECRET_FIELDS, ConfigError)
 
     @field_validator("issuer")
     @classmethod
     def _check_issuer(cls, value: str) -> str:
         # RFC 8414 §2: https, no query or fragment; http only on loopback for development.
-        if "?" in value or "#" in value or not value.startswith(("https://", "http://")):
-            raise ValueError("the issuer must be an http(s) URL without query or fragment")
-        return value.rstrip("/")
+        return check_issuer(value)
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -109,9 +100,7 @@ class Settings(BaseSettings):
 
     @property
     def db_url(self) -> str:
-        if self.database_url is not None:
-            return self.database_url.get_secret_value()
-        return f"sqlite:///{(self.data_dir / 'tessera.db').resolve()}"
+        return configured_or_sqlite(self.database_url, self.data_dir / "tessera.db")
 
     @property
     def is_sqlite(self) -> bool:

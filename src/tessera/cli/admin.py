@@ -442,7 +442,8 @@ def tokens_revoke(
 
 @admin_app.command("purge")
 def purge(as_json: JsonOpt = False) -> None:
-    """Delete expired codes, refresh tokens, revocation events, sessions and login failures."""
+    """Delete expired codes, refresh tokens, revocation events, sessions, login failures and
+    retired signing keys."""
     with open_domain(as_json) as ctx:
         report = purge_expired(ctx.store, ctx.clock(), ctx.settings.login_failure_window)
         keys = ctx.keys.purge()

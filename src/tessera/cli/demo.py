@@ -9,6 +9,8 @@ block: the seed's eight steps with curl.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -43,7 +45,9 @@ def start_integration_beside(
         "TESSERA_INTEGRATION_DATABASE_URL": f"sqlite:///{(data_dir / 'integration.db').resolve()}",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tessera", "integration", "serve", "--port", str(port)], env=env
+        [sys.executable, "-m", "tessera", "integration", "serve", "--port", str(port)],
+        env=env,
+        preexec_fn=_die_with_parent,
     )
 
     def stop() -> None:
@@ -58,6 +62,13 @@ def start_integration_beside(
     url = f"http://127.0.0.1:{port}"
     threading.Thread(target=_deploy_when_ready, args=(issuer, creds, url), daemon=True).start()
     return proc
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the identity domain's process ends, however it ends
+    (uvicorn re-raises SIGTERM after its shutdown, so atexit alone is not enough)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _wait(url: str, seconds: float = 60.0) -> bool:
@@ -133,5 +144,6 @@ def _try_it(issuer: str, creds: dict[str, Any], url: str) -> str:
         "-H 'Content-Type: application/json' \\\n"
         f'        -d \'{{"lines": [{{"sku": "A-1", "qty": 2}}]}}\' {flow}\n\n'
         f"Or let the CLI do steps 1-6:  tessera login --issuer {issuer} "
-        f"--client-id {creds['public_app']['client_id']}\n"
+        f"--client-id {creds['public_app']['client_id']} --scope '{creds['resource']['scope']}'\n"
+        f"                   and then:  tessera call GET {url}{_API}/integrations\n"
     )

@@ -177,6 +177,9 @@ def serve(
         proxy_headers=False,  # forwarded headers are handled with TESSERA_TRUSTED_PROXIES
         server_header=False,
         log_level=settings.log_level,
+        # Revocation-feed followers hold long polls: do not wait for them on shutdown (they
+        # reconnect and resume from their last sequence number).
+        timeout_graceful_shutdown=3,
     )
 
 

@@ -90,7 +90,7 @@ def handle_errors(as_json: bool) -> Iterator[None]:
     try:
         yield
     except (InvalidInput, NotFoundError, ConfigError) as exc:
-        fail(str(exc).strip("'\""), as_json, 2)
+        fail(str(exc.args[0]) if exc.args else str(exc), as_json, 2)
     except SchemaNotCurrent as exc:
         fail(str(exc), as_json, 1)
     except KeyRingError as exc:

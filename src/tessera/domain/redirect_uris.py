@@ -84,10 +84,12 @@ def validate_for_registration(uri: str) -> str:
     return uri
 
 
-def matches_registered(requested: str, registered: tuple[str, ...]) -> bool:
+def matches_registered(requested: str, registered: tuple[str, ...], *, native: bool = True) -> bool:
     """Exact string match (RFC 9700 §4.1.3).
 
-    Loopback URIs may differ in the port only (RFC 8252 §7.3).
+    Loopback URIs of native apps may differ in the port only (RFC 8252 §7.3): for a public app
+    (`native=True`) any registered loopback URI, for a confidential app only one registered
+    without a port, which is how an administrator declares a native app that holds a secret.
     """
     if requested in registered:
         return True
@@ -96,6 +98,8 @@ def matches_registered(requested: str, registered: tuple[str, ...]) -> bool:
         return False
     for uri in registered:
         reg = _LOOPBACK.match(uri)
-        if reg and reg.group(1) == req.group(1) and (reg.group(3) or "") == (req.group(3) or ""):
+        if reg is None or (reg.group(2) is not None and not native):
+            continue
+        if reg.group(1) == req.group(1) and (reg.group(3) or "") == (req.group(3) or ""):
             return True
     return False

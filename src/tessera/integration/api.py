@@ -13,6 +13,8 @@ as JSON or YAML; an activated integration must be deactivated before it is repla
 
 # No `from __future__ import annotations`: FastAPI reads the annotations of the route
 # functions, and those name dependencies local to `management_router`.
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -78,12 +80,20 @@ def _ident(value: str) -> tuple[str, str]:
     return code, version
 
 
-def _not_found(exc: IntegrationNotFound) -> Problem:
-    return Problem(404, "integration-not-found", str(exc))
+@contextmanager
+def _store_refusals() -> Iterator[None]:
+    """The store's refusals as problems: 404 for a missing integration, 409 for its state."""
+    try:
+        yield
+    except IntegrationNotFound as exc:
+        raise Problem(404, "integration-not-found", str(exc)) from None
+    except IntegrationConflict as exc:
+        raise Problem(409, "integration-state", str(exc)) from None
 
 
-def _conflict(exc: IntegrationConflict) -> Problem:
-    return Problem(409, "integration-state", str(exc))
+def _paging(limit: int, offset: int, total: int, shown: int) -> dict[str, Any]:
+    """The fields of a page besides its items."""
+    return {"limit": limit, "offset": offset, "total": total, "has_more": offset + shown < total}
 
 
 async def _document(request: Request) -> IntegrationDocument:
@@ -117,11 +127,7 @@ def management_router(services: Services) -> APIRouter:
     ) -> IntegrationPage:
         items, total = store.list_integrations(state, limit, offset)
         return IntegrationPage(
-            items=[integration_view(i) for i in items],
-            limit=limit,
-            offset=offset,
-            total=total,
-            has_more=offset + len(items) < total,
+            items=[integration_view(i) for i in items], **_paging(limit, offset, total, len(items))
         )
 
     @router.post(
@@ -138,10 +144,8 @@ def management_router(services: Services) -> APIRouter:
         request: Request, response: Response, _: Writer
     ) -> IntegrationView:
         document = await _document(request)
-        try:
+        with _store_refusals():
             created = await run_in_threadpool(store.create, document, services.clock())
-        except IntegrationConflict as exc:
-            raise _conflict(exc) from None
         response.headers["Location"] = f"{API_PREFIX}/integrations/{document.ident}"
         return integration_view(created)
 
@@ -181,12 +185,8 @@ def management_router(services: Services) -> APIRouter:
                 "invalid-document",
                 f"the document is {document.ident}, the URL names {code}|{version}",
             )
-        try:
+        with _store_refusals():
             replaced = await run_in_threadpool(store.replace, document, services.clock())
-        except IntegrationNotFound as exc:
-            raise _not_found(exc) from None
-        except IntegrationConflict as exc:
-            raise _conflict(exc) from None
         return integration_view(replaced)
 
     @router.delete(
@@ -200,12 +200,8 @@ def management_router(services: Services) -> APIRouter:
     )
     def delete_integration(ident: str, _: Writer) -> Response:
         code, version = _ident(ident)
-        try:
+        with _store_refusals():
             store.delete(code, version)
-        except IntegrationNotFound as exc:
-            raise _not_found(exc) from None
-        except IntegrationConflict as exc:
-            raise _conflict(exc) from None
         return Response(status_code=204)
 
     @router.post(
@@ -218,10 +214,8 @@ def management_router(services: Services) -> APIRouter:
     )
     def activate_integration(ident: str, _: Writer) -> IntegrationView:
         code, version = _ident(ident)
-        try:
+        with _store_refusals():
             return integration_view(store.activate(code, version, services.clock()))
-        except IntegrationNotFound as exc:
-            raise _not_found(exc) from None
 
     @router.post(
         "/integrations/{ident}/deactivate",
@@ -233,12 +227,8 @@ def management_router(services: Services) -> APIRouter:
     )
     def deactivate_integration(ident: str, _: Writer) -> IntegrationView:
         code, version = _ident(ident)
-        try:
+        with _store_refusals():
             return integration_view(store.deactivate(code, version, services.clock()))
-        except IntegrationNotFound as exc:
-            raise _not_found(exc) from None
-        except IntegrationConflict as exc:
-            raise _conflict(exc) from None
 
     @router.get(
         "/monitoring/instances",
@@ -262,11 +252,7 @@ def management_router(services: Services) -> APIRouter:
     ) -> RunPage:
         items, total = store.list_runs(code, status, limit, offset)
         return RunPage(
-            items=[run_view(r) for r in items],
-            limit=limit,
-            offset=offset,
-            total=total,
-            has_more=offset + len(items) < total,
+            items=[run_view(r) for r in items], **_paging(limit, offset, total, len(items))
         )
 
     @router.get(

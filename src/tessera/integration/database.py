@@ -9,33 +9,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from tessera.shared.alembic_runner import AlembicRunner
+from tessera.shared.database_url import normalize_url
+
 __all__ = ["VERSION_TABLE", "SchemaTooNew", "head", "make_engine", "normalize_url", "upgrade"]
 
 VERSION_TABLE = "alembic_version_integration"
-_MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATIONS = AlembicRunner(Path(__file__).parent / "migrations", version_table=VERSION_TABLE)
 
 
 class SchemaTooNew(RuntimeError):
     """The database was migrated by a newer version of the service."""
-
-
-def normalize_url(url: str) -> str:
-    """`postgresql://` means psycopg 3; the folder of a SQLite file is created."""
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    return parsed.render_as_string(hide_password=False)
 
 
 def make_engine(url: str) -> Engine:
@@ -67,38 +55,17 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def _config() -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    return config
-
-
 def head() -> str:
-    revision = ScriptDirectory.from_config(_config()).get_current_head()
-    assert revision is not None
-    return revision
-
-
-def _known(revision: str) -> bool:
-    try:
-        return ScriptDirectory.from_config(_config()).get_revision(revision) is not None
-    except CommandError:
-        return False
+    return _MIGRATIONS.head()
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Apply pending migrations; return (revision before, after). Never downgrades."""
-    with engine.connect() as conn:
-        before = MigrationContext.configure(
-            conn, opts={"version_table": VERSION_TABLE}
-        ).get_current_revision()
-    if before is not None and not _known(before):
-        raise SchemaTooNew(
-            f"the integration database is at revision {before}, which this version does not "
-            "know; refusing to downgrade"
-        )
-    with engine.begin() as conn:
-        config = _config()
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-    return before, head()
+    return _MIGRATIONS.upgrade(engine, too_new=_too_new)
+
+
+def _too_new(revision: str) -> SchemaTooNew:
+    return SchemaTooNew(
+        f"the integration database is at revision {revision}, which this version does not "
+        "know; refusing to downgrade"
+    )

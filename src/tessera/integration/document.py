@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
@@ -62,6 +63,7 @@ __all__ = [
 
 MAX_DOCUMENT_BYTES = 256 * 1024
 REDACTED = "********"
+_T = TypeVar("_T")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,100}$")  # RFC 9110 §5.6.2 token
 _SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,200}$")  # RFC 6749 §3.3 scope-token
 _FRAMING = frozenset(
@@ -91,20 +93,21 @@ def _upper(value: Any) -> Any:
     return value.upper() if isinstance(value, str) else value
 
 
-def _expression(value: str) -> str:
+def _checked(check: Callable[[_T], object], value: _T) -> _T:
+    """The value when `check` accepts it; its `ExpressionError` as the ValueError pydantic wants."""
     try:
-        compile_expression(value)
+        check(value)
     except ExpressionError as exc:
         raise ValueError(str(exc)) from None
     return value
+
+
+def _expression(value: str) -> str:
+    return _checked(compile_expression, value)
 
 
 def _template(value: Any) -> Any:
-    try:
-        check_template(value)
-    except ExpressionError as exc:
-        raise ValueError(str(exc)) from None
-    return value
+    return _checked(check_template, value)
 
 
 def _headers(value: dict[str, str]) -> dict[str, str]:

@@ -8,7 +8,7 @@ logged on the server.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -60,38 +60,32 @@ class Problem(Exception):
         self.extra = extra or {}
 
     def response(self) -> Response:
-        return problem_response(
-            self.status,
-            self.kind,
-            self.detail,
-            title=self.title,
-            headers=self.headers,
-            extra=self.extra,
+        body = {
+            "type": _TYPE + self.kind,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            **self.extra,
+        }
+        return JSONResponse(
+            body,
+            status_code=self.status,
+            headers={"Cache-Control": "no-store", **self.headers},
+            media_type=PROBLEM_JSON,
         )
 
 
+class _ProblemOptions(TypedDict, total=False):
+    title: str | None
+    headers: dict[str, str] | None
+    extra: dict[str, Any] | None
+
+
 def problem_response(
-    status: int,
-    kind: str,
-    detail: str,
-    *,
-    title: str | None = None,
-    headers: dict[str, str] | None = None,
-    extra: dict[str, Any] | None = None,
+    status: int, kind: str, detail: str, **options: Unpack[_ProblemOptions]
 ) -> Response:
-    body = {
-        "type": _TYPE + kind,
-        "title": title or _TITLES.get(status, "Error"),
-        "status": status,
-        "detail": detail,
-        **(extra or {}),
-    }
-    return JSONResponse(
-        body,
-        status_code=status,
-        headers={"Cache-Control": "no-store", **(headers or {})},
-        media_type=PROBLEM_JSON,
-    )
+    """The answer of `Problem(status, kind, detail, …)`, for handlers that return it."""
+    return Problem(status, kind, detail, **options).response()
 
 
 def install_error_handlers(app: FastAPI) -> None:

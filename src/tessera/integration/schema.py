@@ -4,15 +4,10 @@ service may share a PostgreSQL database with the identity domain."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
-    DateTime,
-    Dialect,
     Float,
     Index,
     Integer,
@@ -20,31 +15,17 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    TypeDecorator,
 )
 
-__all__ = ["UTCDateTime", "integrations", "metadata", "runs"]
+from tessera.shared.sql_types import UTCDateTime
+
+__all__ = ["integrations", "metadata", "runs"]
 
 metadata = MetaData()
 
 
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if not isinstance(value, datetime):
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+# Naive UTC columns (`sa.DateTime()` in the migrations), aware datetimes in Python.
+_UTC = UTCDateTime(timezone=False)
 
 
 integrations = Table(
@@ -54,8 +35,8 @@ integrations = Table(
     Column("version", String(10), primary_key=True),
     Column("document", JSON, nullable=False),
     Column("state", String(16), nullable=False),
-    Column("created_at", UTCDateTime, nullable=False),
-    Column("updated_at", UTCDateTime, nullable=False),
+    Column("created_at", _UTC, nullable=False),
+    Column("updated_at", _UTC, nullable=False),
 )
 
 runs = Table(
@@ -64,7 +45,7 @@ runs = Table(
     Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
     Column("integration_code", String(50), nullable=False),
     Column("integration_version", String(10), nullable=False),
-    Column("started_at", UTCDateTime, nullable=False),
+    Column("started_at", _UTC, nullable=False),
     Column("duration_ms", Float, nullable=False),
     Column("status", String(16), nullable=False),
     Column("http_status", Integer, nullable=False),

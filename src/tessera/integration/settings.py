@@ -6,12 +6,14 @@ process with its own database; it knows the identity domain only by its issuer U
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tessera.shared.database_url import configured_or_sqlite
+from tessera.shared.settings import check_issuer, read_secret_files
 
 __all__ = ["DEFAULT_AUDIENCE", "IntegrationConfigError", "IntegrationSettings", "load_settings"]
 
@@ -43,30 +45,16 @@ class IntegrationSettings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _read_secret_files(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        for name in _FILE_FIELDS:
-            path = os.environ.get(f"{_PREFIX}{name.upper()}_FILE")
-            if path and name not in data:
-                try:
-                    data[name] = Path(path).read_text(encoding="utf-8").strip()
-                except OSError as exc:
-                    where = f"{_PREFIX}{name.upper()}_FILE"
-                    raise IntegrationConfigError(f"{where}: {exc.strerror}: {path}") from None
-        return data
+        return read_secret_files(data, _PREFIX, _FILE_FIELDS, IntegrationConfigError)
 
     @field_validator("issuer")
     @classmethod
     def _check_issuer(cls, value: str) -> str:
-        if "?" in value or "#" in value or not value.startswith(("https://", "http://")):
-            raise ValueError("the issuer must be an http(s) URL without query or fragment")
-        return value.rstrip("/")
+        return check_issuer(value)
 
     @property
     def db_url(self) -> str:
-        if self.database_url is not None:
-            return self.database_url.get_secret_value()
-        return f"sqlite:///{Path('./var/integration.db').resolve()}"
+        return configured_or_sqlite(self.database_url, Path("./var/integration.db"))
 
     @property
     def client_credentials(self) -> tuple[str, str] | None:

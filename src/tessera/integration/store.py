@@ -7,12 +7,13 @@ count says whether it applied, and only then do we read to explain a refusal.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select, text, update
+from sqlalchemy import Engine, RowMapping, Table, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from tessera.integration.document import IntegrationDocument
@@ -88,17 +89,8 @@ class IntegrationStore:
         self, state: State | None = None, limit: int = 50, offset: int = 0
     ) -> tuple[list[StoredIntegration], int]:
         where = [] if state is None else [integrations.c.state == state.value]
-        query = (
-            select(integrations)
-            .where(*where)
-            .order_by(integrations.c.code, integrations.c.version)
-            .limit(limit)
-            .offset(offset)
-        )
-        count = select(func.count()).select_from(integrations).where(*where)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-            total = int(conn.execute(count).scalar_one())
+        order = (integrations.c.code, integrations.c.version)
+        rows, total = self._page(integrations, where, order, limit, offset)
         return [_integration(row) for row in rows], total
 
     def get(self, code: str, version: str) -> StoredIntegration | None:
@@ -212,23 +204,25 @@ class IntegrationStore:
             where.append(runs.c.integration_code == code)
         if status is not None:
             where.append(runs.c.status == status)
-        query = (
-            select(runs)
-            .where(*where)
-            .order_by(runs.c.started_at.desc(), runs.c.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-        count = select(func.count()).select_from(runs).where(*where)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-            total = int(conn.execute(count).scalar_one())
+        order = (runs.c.started_at.desc(), runs.c.id.desc())
+        rows, total = self._page(runs, where, order, limit, offset)
         return [_run(row) for row in rows], total
 
     def get_run(self, run_id: int) -> RunRecord | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
         return None if row is None else _run(row)
+
+    def _page(
+        self, table: Table, where: Sequence[Any], order: Sequence[Any], limit: int, offset: int
+    ) -> tuple[Sequence[RowMapping], int]:
+        """One page of the rows that match, in order, and how many match in all."""
+        query = select(table).where(*where).order_by(*order).limit(limit).offset(offset)
+        count = select(func.count()).select_from(table).where(*where)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+            total = int(conn.execute(count).scalar_one())
+        return rows, total
 
 
 def _clip(value: str | None, size: int) -> str | None:

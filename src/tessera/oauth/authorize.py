@@ -101,7 +101,9 @@ def check_redirect_uri(params: Mapping[str, str], client: Client) -> str:
         raise UnsafeToRedirect(
             "Missing redirect URI", "The application did not say where to send you back."
         )
-    if len(given) > 2000 or not matches_registered(given, client.redirect_uris):
+    if len(given) > 2000 or not matches_registered(
+        given, client.redirect_uris, native=client.is_public
+    ):
         raise UnsafeToRedirect(
             "Invalid redirect URI",
             "The application asked to send you to an address it has not registered.",

@@ -32,6 +32,7 @@ class RevocationFeed:
         feed_uri: str | None = None,
         wait_seconds: float = 20.0,
         http: httpx.Client | None = None,
+        fail_open_until_synced: bool = False,
     ) -> None:
         self._uri = feed_uri or f"{issuer.rstrip('/')}/oauth2/v1/revocations"
         self._auth = (client_id, client_secret)
@@ -42,10 +43,14 @@ class RevocationFeed:
         self._thread: threading.Thread | None = None
         self._synced = threading.Event()
         self.last_error: str | None = None
+        self._fail_open = fail_open_until_synced
 
     # --- RevocationCheck ------------------------------------------------------------------------
 
     def is_revoked(self, token: str, claims: Mapping[str, Any]) -> bool:
+        # Fail closed: before the first catch-up we cannot know what was revoked.
+        if not self._synced.is_set() and not self._fail_open:
+            return True
         return self.index.revoked(claims)
 
     # --- following ------------------------------------------------------------------------------

@@ -375,3 +375,16 @@ def test_malformed_uris_are_refused_at_registration_quickly(uri: str) -> None:
     started = time.perf_counter()
     refused(uri)
     assert time.perf_counter() - started < 0.5
+
+
+def test_a_confidential_app_with_a_loopback_uri_and_port_gets_that_port_only() -> None:
+    registered = ("http://127.0.0.1:8080/callback",)
+    assert matches_registered("http://127.0.0.1:8080/callback", registered, native=False)
+    assert not matches_registered("http://127.0.0.1:9999/callback", registered, native=False)
+    assert matches_registered("http://127.0.0.1:9999/callback", registered, native=True)
+
+
+def test_a_confidential_native_app_registers_a_portless_loopback_uri_for_any_port() -> None:
+    registered = ("http://127.0.0.1/callback",)
+    assert matches_registered("http://127.0.0.1:51234/callback", registered, native=False)
+    assert not matches_registered("http://127.0.0.1:51234/other", registered, native=False)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -18,21 +17,12 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
 from sqlalchemy.pool import QueuePool
 
+from tessera.shared.database_url import normalize_url
 from tessera.store.protocols import Conflict, StoreUnavailable
 
 __all__ = ["make_engine", "normalize_url", "read", "write"]
 
 _WRITE = "tessera_write"
-
-
-def normalize_url(url: str) -> str:
-    """`postgresql://` means psycopg 3; create the folder of a SQLite file."""
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    return parsed.render_as_string(hide_password=False)
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:

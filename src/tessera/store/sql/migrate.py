@@ -5,38 +5,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from tessera.shared.alembic_runner import AlembicRunner
 from tessera.store.sql.engine import make_engine
 
 __all__ = ["SchemaNotCurrent", "current", "ensure_current", "head", "upgrade"]
 
-_MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATIONS = AlembicRunner(Path(__file__).parent / "migrations")
 
 
 class SchemaNotCurrent(RuntimeError):
     """The database is not migrated to this version of Tessera."""
 
 
-def _config() -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    return config
-
-
 def head() -> str:
-    revision = ScriptDirectory.from_config(_config()).get_current_head()
-    assert revision is not None
-    return revision
+    return _MIGRATIONS.head()
 
 
 def current(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+    return _MIGRATIONS.current(engine)
 
 
 def upgrade(url: str) -> tuple[str | None, str]:
@@ -47,20 +35,16 @@ def upgrade(url: str) -> tuple[str | None, str]:
     """
     engine = make_engine(url)
     try:
-        before = current(engine)
-        script = ScriptDirectory.from_config(_config())
-        if before is not None and script.get_revision(before) is None:
-            raise SchemaNotCurrent(
-                f"the database is at revision {before}, which this version of Tessera does not "
-                "know; refusing to downgrade. Run a newer Tessera."
-            )
-        with engine.begin() as conn:
-            config = _config()
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
-        return before, head()
+        return _MIGRATIONS.upgrade(engine, too_new=_too_new)
     finally:
         engine.dispose()
+
+
+def _too_new(revision: str) -> SchemaNotCurrent:
+    return SchemaNotCurrent(
+        f"the database is at revision {revision}, which this version of Tessera does not "
+        "know; refusing to downgrade. Run a newer Tessera."
+    )
 
 
 def ensure_current(engine: Engine) -> None:
