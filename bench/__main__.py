@@ -231,17 +231,25 @@ async def _scenarios(
     return results
 
 
-def _library_overhead_us(fx: Fixture, token: str) -> float:
-    """In-process: the cost of a cached validation, the figure of the 20 µs target."""
+def _library_cost_us(fx: Fixture, token: str) -> tuple[float, float]:
+    """In-process: µs per validation, cached (the 20 µs target) and uncached (signature and
+    claims checked again; the JWKS already fetched)."""
     from tessera.resource import TokenValidator
 
     validator = TokenValidator(fx.server.issuer, fx.audience)
     validator.validate(token)
     rounds = 20000
-    start = time.perf_counter()
+    start = time.process_time()
     for _ in range(rounds):
         validator.validate(token)
-    return (time.perf_counter() - start) / rounds * 1e6
+    cached = (time.process_time() - start) / rounds * 1e6
+    rounds = 2000
+    start = time.process_time()
+    for _ in range(rounds):
+        validator._cache.clear()
+        validator.validate(token)
+    uncached = (time.process_time() - start) / rounds * 1e6
+    return cached, uncached
 
 
 def _start_protected_app(fx: Fixture) -> tuple[str, subprocess.Popen[bytes]]:
@@ -330,8 +338,9 @@ def main() -> int:
                 auth=fx.auth,
                 data={"grant_type": "client_credentials"},
             ).json()["access_token"]
-            extra[f"resource_library_cached_validation_us ({database})"] = round(
-                _library_overhead_us(fx, token), 2
+            cached, uncached = _library_cost_us(fx, token)
+            extra[f"resource library validation µs, cached / uncached ({database})"] = (
+                f"{cached:.2f} / {uncached:.1f}"
             )
     print(_table(results, extra))
     RESULTS.mkdir(exist_ok=True)

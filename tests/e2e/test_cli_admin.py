@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.server import SECRET_KEY, base_env, run_cli
+from tests.support.server import SECRET_KEY, base_env, run_cli, stored_data
 
 PASSWORD = "Correct-Horse-Battery-9"
 AUDIENCE = "https://integration.tessera.test"
@@ -159,11 +159,11 @@ def test_apps_list_json_never_shows_the_secret(domain: Domain) -> None:
 
 
 def test_the_client_secret_is_not_stored_in_the_database_files(domain: Domain) -> None:
-    files = [p for p in domain.data_dir.rglob("*") if p.is_file()]
-    assert any(p.name == "tessera.db" for p in files)
+    stored = stored_data(domain.env, domain.data_dir)
+    assert any(name.startswith(("tessera.db", "postgresql:")) for name in stored), list(stored)
     secret = domain.app["client_secret"].encode()
-    for path in files:  # the database, its WAL and anything else the CLI wrote
-        assert secret not in path.read_bytes(), path
+    for name, content in stored.items():  # the database (its WAL too), anything else written
+        assert secret not in content, name
 
 
 def test_a_public_app_has_no_secret(domain: Domain) -> None:
@@ -235,7 +235,10 @@ def test_config_show_json_redacts_the_secret_key(domain: Domain) -> None:
     shown = json.loads(result.stdout)
     assert shown["secret_key"] == "********"
     assert shown["data_dir"] == str(domain.data_dir)
-    assert shown["database_url"] == f"sqlite:///{domain.data_dir.resolve() / 'tessera.db'}"
+    expected = domain.env.get(
+        "TESSERA_DATABASE_URL", f"sqlite:///{domain.data_dir.resolve() / 'tessera.db'}"
+    )
+    assert shown["database_url"] == expected
 
 
 # --- bad input: exit 2, a clear message, nothing written ---------------------------------------

@@ -26,7 +26,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
 from tests.support.flow import Browser, Pkce, code_from, form_fields, query_of, token_request
-from tests.support.server import Server, start_server
+from tests.support.server import Server, start_server, stored_data
 
 ALICE = ("alice", "Wonderland-Demo-2026")
 GRACE_SECONDS = 1.0
@@ -846,12 +846,8 @@ def test_item23_secrets_never_reach_logs_pages_or_the_database(server: Server) -
     ):
         secrets_seen[jwt_name + " signature"] = secrets_seen[jwt_name].rsplit(".", 1)[1]
     logs = server.logs()
-    stored = {
-        path.name: path.read_bytes()
-        for path in server.data_dir.rglob("*")
-        if path.is_file() and path.name != "demo-credentials.json"
-    }
-    assert any(name.startswith("tessera.db") for name in stored), list(stored)
+    stored = stored_data(server.env, server.data_dir)
+    assert any(name.startswith(("tessera.db", "postgresql:")) for name in stored), list(stored)
     for name, value in secrets_seen.items():
         assert value not in logs, f"the {name} is in the server log"
         for filename, content in stored.items():

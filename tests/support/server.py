@@ -159,3 +159,28 @@ def start_server(
             raise AssertionError(f"tessera serve did not become ready:\n{log_path.read_text()}")
         time.sleep(0.1)
     return Server(base_url, port, data_dir, environment, proc, log_path)
+
+
+def stored_data(env: dict[str, str], data_dir: Path) -> dict[str, bytes]:
+    """Everything the identity domain has at rest: the files under its data dir and, on
+    PostgreSQL, every table's rows as text (for "no secret is ever stored" checks)."""
+    stored = {
+        path.name: path.read_bytes()
+        for path in data_dir.rglob("*")
+        if path.is_file() and path.name != "demo-credentials.json"
+    }
+    url = env.get("TESSERA_DATABASE_URL", "")
+    if url.startswith("postgresql"):
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            tables = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                ).fetchall()
+            ]
+            for table in tables:
+                rows = conn.execute(f'SELECT t::text FROM "{table}" t').fetchall()
+                stored[f"postgresql:{table}"] = "\n".join(r[0] for r in rows).encode()
+    return stored

@@ -14,7 +14,7 @@ from tessera.domain.hashing import keyed_hash, new_id, new_token
 from tessera.domain.model import Client, ClientKind, SecretHash
 from tessera.domain.redirect_uris import InvalidRedirectUri, validate_for_registration
 from tessera.domain.scopes import OIDC_SCOPES, UnknownScope, resolve_scope
-from tessera.manage.errors import InvalidInput, NotFoundError
+from tessera.manage.errors import InvalidInput, NotFoundError, checked_name
 from tessera.manage.resources import MAX_ACCESS_TTL, check_ttl
 from tessera.manage.revocation import revoke_client
 from tessera.store.protocols import Conflict, Store
@@ -73,9 +73,7 @@ def create_app(
     first_party: bool = False,
 ) -> tuple[Client, str | None]:
     """Register an app; return it and, for a confidential app, its secret (shown once)."""
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise InvalidInput("the name must be 1 to 200 characters")
+    name = checked_name(name)
     grants = tuple(dict.fromkeys(grant_types or ["authorization_code", "refresh_token"]))
     for grant in grants:
         if grant not in GRANT_TYPES:

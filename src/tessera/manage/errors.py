@@ -1,6 +1,6 @@
 """Errors of the administration layer, with messages meant for a person."""
 
-__all__ = ["InvalidInput", "NotFoundError"]
+__all__ = ["InvalidInput", "NotFoundError", "checked_name"]
 
 
 class InvalidInput(ValueError):
@@ -9,3 +9,14 @@ class InvalidInput(ValueError):
 
 class NotFoundError(LookupError):
     """The named user, app, resource or key does not exist."""
+
+
+def checked_name(value: str, what: str = "the name") -> str:
+    """A name for people: 1 to 200 characters, no control characters (nor NUL, which no
+    database text column stores)."""
+    value = value.strip()
+    if not value or len(value) > 200:
+        raise InvalidInput(f"{what} must be 1 to 200 characters")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise InvalidInput(f"{what} must not contain control characters")
+    return value

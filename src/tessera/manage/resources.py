@@ -8,7 +8,7 @@ from datetime import datetime
 
 from tessera.domain.model import Resource
 from tessera.domain.scopes import OIDC_SCOPES, normalize_audience
-from tessera.manage.errors import InvalidInput, NotFoundError
+from tessera.manage.errors import InvalidInput, NotFoundError, checked_name
 from tessera.oauth.keyring import SUPPORTED_ALGS
 from tessera.store.protocols import Conflict, Store
 
@@ -35,9 +35,7 @@ def create_resource(
     access_ttl: int | None = None,
     signing_alg: str = "ES256",
 ) -> Resource:
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise InvalidInput("the name must be 1 to 200 characters")
+    name = checked_name(name)
     if len(audience) > 2000 or not _AUDIENCE.match(audience) or "#" in audience:
         raise InvalidInput(
             f"the audience {audience!r} must be an absolute URI without a fragment, "

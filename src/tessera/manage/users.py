@@ -9,14 +9,14 @@ from datetime import datetime
 
 from tessera.domain.model import User
 from tessera.domain.passwords import WeakPassword, check_policy, hash_password
-from tessera.manage.errors import InvalidInput, NotFoundError
+from tessera.manage.errors import InvalidInput, NotFoundError, checked_name
 from tessera.manage.revocation import revoke_subject
 from tessera.store.protocols import Conflict, Store
 
 __all__ = ["create_user", "disable_user", "enable_user", "find_user", "set_password"]
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+\-]{0,199}$")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
 
 
 def _check_password(password: str, username: str) -> None:
@@ -43,9 +43,7 @@ def create_user(
         )
     if email is not None and (len(email) > 320 or not _EMAIL.match(email)):
         raise InvalidInput(f"{email!r} is not an email address")
-    name = (display_name or username).strip()
-    if not name or len(name) > 200:
-        raise InvalidInput("the display name must be 1 to 200 characters")
+    name = checked_name(display_name or username, "the display name")
     _check_password(password, username)
     if store.users.get_by_username(username) is not None:
         raise InvalidInput(f"a user named {username!r} already exists")

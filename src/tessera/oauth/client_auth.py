@@ -34,9 +34,10 @@ def parse_basic(authorization: str) -> tuple[str, str]:
     except (binascii.Error, ValueError):  # ValueError: non-ASCII input, bad UTF-8
         raise InvalidClient("malformed Basic credentials") from None
     client_id, sep, secret = decoded.partition(":")
-    if not sep:
+    client_id, secret = unquote_plus(client_id), unquote_plus(secret)
+    if not sep or "\x00" in client_id or "\x00" in secret:
         raise InvalidClient("malformed Basic credentials")
-    return unquote_plus(client_id), unquote_plus(secret)
+    return client_id, secret
 
 
 def _secret_ok(client: Client, secret: str, pepper: bytes, now: datetime) -> bool:

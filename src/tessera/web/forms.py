@@ -39,6 +39,9 @@ def parse_params(raw: bytes | str) -> Params:
         pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=_MAX_FIELDS, errors="strict")
     except (UnicodeDecodeError, ValueError):
         raise InvalidRequest("the parameters are not valid UTF-8 form encoding") from None
+    if any("\x00" in k or "\x00" in v for k, v in pairs):
+        # No protocol value contains NUL, and PostgreSQL text cannot store one.
+        raise InvalidRequest("the parameters contain a NUL character")
     # RFC 6749 §3.1: parameters sent without a value are treated as omitted.
     return Params([(k, v) for k, v in pairs if v != ""])
 
