@@ -582,6 +582,9 @@ class _LoginThrottle:
         with self._s.lock:
             return sum(1 for at in self._s.login_failures.get(key, ()) if at >= since)
 
+    def counts(self, keys: Sequence[str], since: datetime) -> dict[str, int]:
+        return {key: self.failures(key, since) for key in keys}
+
     def record_failure(self, key: str, now: datetime) -> None:
         with self._s.lock:
             self._s.login_failures.setdefault(key, []).append(now)

@@ -289,6 +289,9 @@ class LoginThrottleStore(Protocol):
     def failures(self, key: str, since: datetime) -> int:
         """Failed attempts recorded for `key` at or after `since`."""
 
+    def counts(self, keys: Sequence[str], since: datetime) -> dict[str, int]:
+        """`failures` of several keys at once (one round trip); every key is in the answer."""
+
     def record_failure(self, key: str, now: datetime) -> None: ...
 
     def clear(self, key: str) -> None:

@@ -7,6 +7,7 @@ Each key is a sorted set of failure times that expires on its own after the wind
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 import redis
@@ -25,6 +26,15 @@ class RedisLoginThrottle:
     def failures(self, key: str, since: datetime) -> int:
         try:
             return int(self._redis.zcount(self._prefix + key, since.timestamp(), "+inf"))
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"redis: {exc}") from exc
+
+    def counts(self, keys: Sequence[str], since: datetime) -> dict[str, int]:
+        try:
+            with self._redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.zcount(self._prefix + key, since.timestamp(), "+inf")
+                return {key: int(n) for key, n in zip(keys, pipe.execute(), strict=True)}
         except redis.RedisError as exc:
             raise StoreUnavailable(f"redis: {exc}") from exc
 

@@ -348,7 +348,7 @@ def browser_routes(svc: Services) -> list[Route]:
         username = form.get("username", "").strip()[:200]
         password = form.get("password", "")
         ip = _client_ip(request)
-        lock = throttled(username, ip, now)
+        lock, earlier_failures = throttled(username, ip, now)
         if lock:
             svc.audit.record("login.locked", ip=ip, username=username)
             return login_page(request, req, authz, username, lock, locked=True, status=429)
@@ -367,7 +367,8 @@ def browser_routes(svc: Services) -> list[Route]:
                 "The username or password is incorrect.",
                 status=401,
             )
-        ctx.store.login_throttle.clear(f"pair:{username.lower()}|{ip}")
+        if earlier_failures:  # a write only when there is something to forget
+            ctx.store.login_throttle.clear(f"pair:{username.lower()}|{ip}")
         if needs_rehash(user.password_hash):
             ctx.store.users.update(replace(user, password_hash=hash_password(password)))
         raw = new_token(32)
@@ -394,20 +395,31 @@ def browser_routes(svc: Services) -> list[Route]:
         set_cookie(response, SESSION_COOKIE, raw, settings.session_ttl)
         return response
 
-    def throttled(username: str, ip: str, now: datetime) -> str | None:
-        """SECURITY.md item 29: per account+address, per account, per address; all expire."""
+    def throttled(username: str, ip: str, now: datetime) -> tuple[str | None, int]:
+        """SECURITY.md item 29: per account+address, per account, per address; all expire.
+
+        Returns the lockout message (or None) and the failures of this account+address."""
         since = now - timedelta(seconds=settings.login_failure_window)
-        throttle = ctx.store.login_throttle
         minutes = max(1, settings.login_failure_window // 60)
-        if throttle.failures(f"ip:{ip}", since) >= settings.login_max_failures_per_address:
-            return f"Too many failed sign-ins from your network. Try again in {minutes} minutes."
         name = username.lower()
+        pair, account, address = f"pair:{name}|{ip}", f"acct:{name}", f"ip:{ip}"
+        counts = ctx.store.login_throttle.counts(
+            [address, pair, account] if name else [address], since
+        )
+        if counts[address] >= settings.login_max_failures_per_address:
+            return (
+                f"Too many failed sign-ins from your network. Try again in {minutes} minutes.",
+                0,
+            )
         if name and (
-            throttle.failures(f"pair:{name}|{ip}", since) >= settings.login_max_failures
-            or throttle.failures(f"acct:{name}", since) >= 10 * settings.login_max_failures
+            counts[pair] >= settings.login_max_failures
+            or counts[account] >= 10 * settings.login_max_failures
         ):
-            return f"Too many failed sign-ins for this account. Try again in {minutes} minutes."
-        return None
+            return (
+                f"Too many failed sign-ins for this account. Try again in {minutes} minutes.",
+                counts[pair],
+            )
+        return None, counts.get(pair, 0)
 
     def record_failure(username: str, ip: str, now: datetime) -> None:
         throttle = ctx.store.login_throttle

@@ -1131,3 +1131,14 @@ def test_rotate_for_another_client_is_foreign_and_writes_nothing(store: Store) -
     token = store.refresh_tokens.get("r1")
     assert token is not None and token.used_at is None
     assert store.refresh_tokens.get("r2") is None
+
+
+def test_login_throttle_counts_several_keys_at_once(store: Store) -> None:
+    store.login_throttle.record_failure("ip:1", at(0))
+    store.login_throttle.record_failure("ip:1", at(5))
+    store.login_throttle.record_failure("pair:a|1", at(5))
+    assert store.login_throttle.counts(["ip:1", "pair:a|1", "acct:a"], at(1)) == {
+        "ip:1": 1,
+        "pair:a|1": 1,
+        "acct:a": 0,
+    }

@@ -7,6 +7,7 @@ count names the one winner (`CodeStore.consume`, `RefreshTokenStore.rotate`, `Gr
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
@@ -14,7 +15,19 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, Table, delete, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from tessera.domain.model import DEFAULT_DOMAIN as _DEFAULT_DOMAIN
 from tessera.domain.model import (
@@ -87,6 +100,23 @@ def _to_row(entity: Any, **converted: Any) -> dict[str, Any]:
     return values
 
 
+@functools.cache
+def _lookup(table: Table, *columns: str) -> Any:
+    """A prebuilt `SELECT * FROM table WHERE domain_id = :domain_id AND col = :col …`.
+
+    Built once: hot paths skip statement construction and cache-key generation (SQLAlchemy
+    memoises both on the statement object)."""
+    return select(table).where(
+        table.c.domain_id == bindparam("domain_id"),
+        *(table.c[name] == bindparam(name) for name in columns),
+    )
+
+
+@functools.cache
+def _insert(table: Table) -> Any:
+    return insert(table)
+
+
 class _Part:
     def __init__(
         self, engine: Engine, domain_id: str, listeners: list[Callable[[], None]] | None = None
@@ -131,7 +161,7 @@ class _Users(_Part):
     def get(self, user_id: str) -> User | None:
         with read(self._engine) as conn:
             row = conn.execute(
-                select(t.users).where(self._where(t.users), t.users.c.id == user_id)
+                _lookup(t.users, "id"), {"domain_id": self._domain, "id": user_id}
             ).first()
         return _user(row) if row else None
 
@@ -346,13 +376,15 @@ class _Sessions(_Part):
     def add(self, session: BrowserSession) -> None:
         with write(self._engine) as conn:
             conn.execute(
-                insert(t.browser_sessions).values(domain_id=self._domain, **_to_row(session))
+                _insert(t.browser_sessions), {"domain_id": self._domain, **_to_row(session)}
             )
 
     def get(self, id_hash: str) -> BrowserSession | None:
         s = t.browser_sessions
         with read(self._engine) as conn:
-            row = conn.execute(select(s).where(self._where(s), s.c.id_hash == id_hash)).first()
+            row = conn.execute(
+                _lookup(s, "id_hash"), {"domain_id": self._domain, "id_hash": id_hash}
+            ).first()
         return _session(row) if row else None
 
     def end(self, id_hash: str, now: datetime) -> None:
@@ -409,7 +441,8 @@ class _Consents(_Part):
         c = t.consents
         with read(self._engine) as conn:
             row = conn.execute(
-                select(c).where(self._where(c), c.c.user_id == user_id, c.c.client_id == client_id)
+                _lookup(c, "user_id", "client_id"),
+                {"domain_id": self._domain, "user_id": user_id, "client_id": client_id},
             ).first()
         return _consent(row) if row else None
 
@@ -476,7 +509,9 @@ def _consume_code(
         ).rowcount
         == 1
     )
-    row = conn.execute(select(c).where(c.c.domain_id == domain, c.c.code_hash == code_hash)).first()
+    row = conn.execute(
+        _lookup(c, "code_hash"), {"domain_id": domain, "code_hash": code_hash}
+    ).first()
     return (_code(row) if row else None), won
 
 
@@ -484,7 +519,7 @@ class _Codes(_Part):
     def add(self, code: AuthorizationCode) -> None:
         with write(self._engine) as conn:
             conn.execute(
-                insert(t.authorization_codes).values(domain_id=self._domain, **_to_row(code))
+                _insert(t.authorization_codes), {"domain_id": self._domain, **_to_row(code)}
             )
 
     def consume(self, code_hash: str, now: datetime) -> tuple[AuthorizationCode | None, bool]:
@@ -605,7 +640,7 @@ def _start_grant(
     )
     if refresh_token is not None:
         conn.execute(
-            insert(t.refresh_tokens).values(domain_id=domain, **_refresh_values(refresh_token))
+            _insert(t.refresh_tokens), {"domain_id": domain, **_refresh_values(refresh_token)}
         )
 
 
@@ -617,7 +652,9 @@ class _Grants(_Part):
     def get(self, grant_id: str) -> Grant | None:
         g = t.grants
         with read(self._engine) as conn:
-            row = conn.execute(select(g).where(self._where(g), g.c.grant_id == grant_id)).first()
+            row = conn.execute(
+                _lookup(g, "grant_id"), {"domain_id": self._domain, "grant_id": grant_id}
+            ).first()
         return _grant(row) if row else None
 
     def revoke(self, grant_id: str, now: datetime, event_expires_at: datetime) -> bool:
@@ -676,13 +713,12 @@ class _RefreshTokens(_Part):
     ) -> RotateResult:
         r, g = t.refresh_tokens, t.grants
         with write(self._engine) as conn:
-            row = conn.execute(
-                select(r).where(self._where(r), r.c.token_hash == token_hash)
-            ).first()
+            key = {"domain_id": self._domain, "token_hash": token_hash}
+            row = conn.execute(_lookup(r, "token_hash"), key).first()
             if row is None:
                 return RotateResult(RotateOutcome.INVALID)
             grant_row = conn.execute(
-                select(g).where(self._where(g), g.c.grant_id == row.grant_id)
+                _lookup(g, "grant_id"), {"domain_id": self._domain, "grant_id": row.grant_id}
             ).first()
             grant = _grant(grant_row) if grant_row else None
             if grant is not None and client_id is not None and grant.client_id != client_id:
@@ -708,12 +744,10 @@ class _RefreshTokens(_Part):
                     grant_id=grant.grant_id,
                     expires_at=min(successor.expires_at, grant.absolute_expiry),
                 )
-                conn.execute(insert(r).values(domain_id=self._domain, **_refresh_values(successor)))
+                conn.execute(_insert(r), {"domain_id": self._domain, **_refresh_values(successor)})
                 return RotateResult(RotateOutcome.ROTATED, _refresh(row), grant)
             # Lost the race or used before: read the row as the winner left it.
-            token = _refresh(
-                conn.execute(select(r).where(self._where(r), r.c.token_hash == token_hash)).one()
-            )
+            token = _refresh(conn.execute(_lookup(r, "token_hash"), key).one())
             if token.used_at is None:  # unused but past its inactivity expiry
                 return RotateResult(RotateOutcome.INVALID, token, grant)
             in_grace = now - token.used_at < timedelta(seconds=grace_seconds)
@@ -826,9 +860,23 @@ class _LoginThrottle(_Part):
             ).scalar()
         return int(value or 0)
 
+    def counts(self, keys: Sequence[str], since: datetime) -> dict[str, int]:
+        f = t.login_failures
+        out = dict.fromkeys(keys, 0)
+        with read(self._engine) as conn:
+            rows = conn.execute(
+                select(f.c.key, func.count())
+                .where(self._where(f), f.c.key.in_(list(keys)), f.c.at >= since)
+                .group_by(f.c.key)
+            ).all()
+        out.update({row[0]: int(row[1]) for row in rows})
+        return out
+
     def record_failure(self, key: str, now: datetime) -> None:
         with write(self._engine) as conn:
-            conn.execute(insert(t.login_failures).values(domain_id=self._domain, key=key, at=now))
+            conn.execute(
+                _insert(t.login_failures), {"domain_id": self._domain, "key": key, "at": now}
+            )
 
     def clear(self, key: str) -> None:
         f = t.login_failures
