@@ -5,39 +5,18 @@ secret once, and revokes every token of a user; the revoked token stops working.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.support import sign_in
-from tests.support.flow import Browser, code_from
-from tests.support.server import Server, start_server
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(Path(tmp_path_factory.mktemp("console")))
-    try:
-        yield srv
-    finally:
-        srv.stop()
+from tests.support.flow import user_tokens
+from tests.support.server import Server
 
 
 def _alice_token(server: Server) -> str:
-    demo = server.demo
-    app = demo["confidential_app"]
-    browser = Browser(server.base_url)
-    response = browser.sign_in_and_authorize(
-        "alice", "Wonderland-Demo-2026", response_type="code", client_id=app["client_id"],
-        redirect_uri=app["redirect_uri"], scope=demo["resource"]["scope"], state="s")
-    browser.close()
-    return str(httpx.post(f"{server.base_url}/oauth2/v1/token",
-                          auth=(app["client_id"], app["client_secret"]),
-                          data={"grant_type": "authorization_code", "code": code_from(response),
-                                "redirect_uri": app["redirect_uri"]}).json()["access_token"])
+    scope = server.demo["resource"]["scope"]
+    return str(user_tokens(server, "alice", "Wonderland-Demo-2026", scope=scope)["access_token"])
 
 
 def _active(server: Server, token: str) -> bool:

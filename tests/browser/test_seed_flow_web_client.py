@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Page, Request
+from playwright.sync_api import Page, Request, expect
 
 from tests.browser.support import Api, integration_service, sign_in
 from tests.support.server import Server, free_port
@@ -164,9 +164,10 @@ def test_the_seeds_eight_steps_through_the_sample_web_client(
     assert "eyJ" not in page.content()
 
     # Signing out revokes the tokens and returns to the start page.
-    page.get_by_role("button", name="Sign out").click()
-    page.wait_for_url(web_client.url + "/")
-    assert page.get_by_role("link", name="Sign in").is_visible()
+    with page.expect_navigation(timeout=30_000):
+        page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("link", name="Sign in")).to_be_visible(timeout=30_000)
+    assert page.url.rstrip("/") == web_client.url
 
 
 def test_a_callback_with_a_foreign_state_is_refused(

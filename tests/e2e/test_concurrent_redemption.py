@@ -13,36 +13,29 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.flow import Browser, code_from
-from tests.support.server import Server, start_server
+from tests.support.flow import (
+    Browser,
+    basic_auth,
+    code_from,
+    code_grant,
+    exchange_code,
+    token_request,
+)
+from tests.support.server import Server, running_server
 
 N = 20
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(
-        Path(tmp_path_factory.mktemp("idp")), extra_env={"TESSERA_REFRESH_GRACE_SECONDS": "30"}
-    )
-    try:
+    grace = {"TESSERA_REFRESH_GRACE_SECONDS": "30"}
+    with running_server(tmp_path_factory.mktemp("idp"), extra_env=grace) as srv:
         yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture
-def browser(server: Server) -> Iterator[Browser]:
-    b = Browser(server.base_url)
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def app(server: Server) -> dict[str, str]:
@@ -64,10 +57,18 @@ def fresh_code(server: Server, browser: Browser) -> str:
     )
 
 
+def refresh(server: Server, refresh_token: str) -> httpx.Response:
+    return token_request(
+        server.base_url,
+        {"grant_type": "refresh_token", "refresh_token": refresh_token},
+        auth=basic_auth(app(server)),
+    )
+
+
 def all_at_once(server: Server, data: dict[str, str]) -> list[httpx.Response]:
     """POST the same token request from N threads released together by a barrier."""
     barrier = threading.Barrier(N)
-    auth = (app(server)["client_id"], app(server)["client_secret"])
+    auth = basic_auth(app(server))
 
     def one(_: int) -> httpx.Response:
         with httpx.Client(base_url=server.base_url, timeout=60) as http:
@@ -83,7 +84,7 @@ def introspect(server: Server, token: str) -> dict[str, Any]:
     response = httpx.post(
         f"{server.base_url}/oauth2/v1/introspect",
         data={"token": token},
-        auth=(app(server)["client_id"], app(server)["client_secret"]),
+        auth=basic_auth(app(server)),
     )
     assert response.status_code == 200, response.text
     return response.json()
@@ -101,14 +102,7 @@ def test_twenty_concurrent_redemptions_of_one_code_give_exactly_one_success(
     server: Server, browser: Browser
 ) -> None:
     code = fresh_code(server, browser)
-    responses = all_at_once(
-        server,
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": app(server)["redirect_uri"],
-        },
-    )
+    responses = all_at_once(server, code_grant(app(server), code))
 
     assert all(r.status_code < 500 for r in responses), statuses(responses)
     winners = only(responses, lambda r: r.status_code == 200)
@@ -130,26 +124,14 @@ def test_replays_racing_a_redemption_revoke_everything_the_code_issued(
     code, so the grant the winner started is revoked, all of it: its access token and its
     refresh token, however the replays interleave with the winner's writes. The interleaving
     that matters is rare, hence a few rounds."""
-    auth = (app(server)["client_id"], app(server)["client_secret"])
     for round_ in range(REPLAY_ROUNDS):
         code = fresh_code(server, browser)
-        responses = all_at_once(
-            server,
-            {
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": app(server)["redirect_uri"],
-            },
-        )
+        responses = all_at_once(server, code_grant(app(server), code))
         (winner,) = only(responses, lambda r: r.status_code == 200)
 
         assert introspect(server, winner["access_token"]) == {"active": False}, round_
         assert introspect(server, winner["refresh_token"]) == {"active": False}, round_
-        refreshed = httpx.post(
-            f"{server.base_url}/oauth2/v1/token",
-            data={"grant_type": "refresh_token", "refresh_token": winner["refresh_token"]},
-            auth=auth,
-        )
+        refreshed = refresh(server, winner["refresh_token"])
         assert refreshed.status_code == 400, (round_, refreshed.text)
         assert refreshed.json()["error"] == "invalid_grant"
 
@@ -158,17 +140,7 @@ def test_twenty_concurrent_refreshes_of_one_token_give_one_new_family_member(
     server: Server, browser: Browser
 ) -> None:
     code = fresh_code(server, browser)
-    exchanged = httpx.post(
-        f"{server.base_url}/oauth2/v1/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": app(server)["redirect_uri"],
-        },
-        auth=(app(server)["client_id"], app(server)["client_secret"]),
-    )
-    assert exchanged.status_code == 200, exchanged.text
-    original = exchanged.json()
+    original = exchange_code(server.base_url, app(server), code)
     family = introspect(server, original["refresh_token"])["sid"]
 
     responses = all_at_once(
@@ -192,11 +164,7 @@ def test_twenty_concurrent_refreshes_of_one_token_give_one_new_family_member(
         assert introspect(server, body["access_token"])["sid"] == family
 
     # The family was not revoked by the race: the successor rotates on normally.
-    onward = httpx.post(
-        f"{server.base_url}/oauth2/v1/token",
-        data={"grant_type": "refresh_token", "refresh_token": successor},
-        auth=(app(server)["client_id"], app(server)["client_secret"]),
-    )
+    onward = refresh(server, successor)
     assert onward.status_code == 200, onward.text
     assert onward.json()["refresh_token"] not in (successor, original["refresh_token"])
     assert introspect(server, successor) == {"active": False}

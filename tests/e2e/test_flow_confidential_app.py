@@ -13,7 +13,6 @@ import hashlib
 import itertools
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,8 +21,16 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.support.flow import Browser, code_from, query_of, token_request
-from tests.support.server import Server, start_server
+from tests.support.flow import (
+    Browser,
+    basic_auth,
+    code_from,
+    code_grant,
+    exchange_code,
+    query_of,
+    token_request,
+)
+from tests.support.server import Server, running_server
 
 GRACE_SECONDS = 0.5
 STATE = "state-Zx9_q"
@@ -35,23 +42,9 @@ _usernames = itertools.count(1)
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The demo domain with a short refresh grace window, so a replay test need not wait 2 s."""
-    srv = start_server(
-        Path(tmp_path_factory.mktemp("idp")),
-        extra_env={"TESSERA_REFRESH_GRACE_SECONDS": str(GRACE_SECONDS)},
-    )
-    try:
+    grace = {"TESSERA_REFRESH_GRACE_SECONDS": str(GRACE_SECONDS)}
+    with running_server(tmp_path_factory.mktemp("idp"), extra_env=grace) as srv:
         yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture
-def browser(server: Server) -> Iterator[Browser]:
-    b = Browser(server.base_url)
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -59,10 +52,6 @@ def browser(server: Server) -> Iterator[Browser]:
 
 def app(server: Server) -> dict[str, str]:
     return server.demo["confidential_app"]
-
-
-def basic(app_: dict[str, str]) -> tuple[str, str]:
-    return (app_["client_id"], app_["client_secret"])
 
 
 def authorize_params(server: Server, **extra: str) -> dict[str, str]:
@@ -86,29 +75,15 @@ def alice_code(server: Server, browser: Browser, **extra: str) -> str:
     return code_from(response)
 
 
-def exchange_basic(server: Server, code: str) -> dict[str, Any]:
-    response = token_request(
-        server.base_url,
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": app(server)["redirect_uri"],
-        },
-        auth=basic(app(server)),
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 def alice_tokens(server: Server, browser: Browser) -> dict[str, Any]:
-    return exchange_basic(server, alice_code(server, browser))
+    return exchange_code(server.base_url, app(server), alice_code(server, browser))
 
 
 def refresh(server: Server, refresh_token: str) -> httpx.Response:
     return token_request(
         server.base_url,
         {"grant_type": "refresh_token", "refresh_token": refresh_token},
-        auth=basic(app(server)),
+        auth=basic_auth(app(server)),
     )
 
 
@@ -116,7 +91,7 @@ def introspect(server: Server, token: str, **extra: str) -> dict[str, Any]:
     response = httpx.post(
         f"{server.base_url}/oauth2/v1/introspect",
         data={"token": token, **extra},
-        auth=basic(app(server)),
+        auth=basic_auth(app(server)),
     )
     assert response.status_code == 200, response.text
     return response.json()
@@ -194,13 +169,7 @@ def test_consent_is_remembered_so_a_second_authorization_skips_the_consent_page(
 def test_code_exchange_with_client_secret_basic(server: Server, browser: Browser) -> None:
     code = alice_code(server, browser)
     response = token_request(
-        server.base_url,
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": app(server)["redirect_uri"],
-        },
-        auth=basic(app(server)),
+        server.base_url, code_grant(app(server), code), auth=basic_auth(app(server))
     )
     assert response.status_code == 200, response.text
     assert response.headers["cache-control"] == "no-store"
@@ -213,13 +182,12 @@ def test_code_exchange_with_client_secret_post(server: Server, browser: Browser)
     code = alice_code(server, browser)
     response = token_request(
         server.base_url,
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": app(server)["redirect_uri"],
-            "client_id": app(server)["client_id"],
-            "client_secret": app(server)["client_secret"],
-        },
+        code_grant(
+            app(server),
+            code,
+            client_id=app(server)["client_id"],
+            client_secret=app(server)["client_secret"],
+        ),
     )
     assert response.status_code == 200, response.text
     assert_token_response(response.json())
@@ -331,7 +299,7 @@ def test_revoking_the_refresh_token_makes_it_and_the_grants_access_tokens_inacti
     revoked = httpx.post(
         f"{server.base_url}/oauth2/v1/revoke",
         data={"token": second["refresh_token"], "token_type_hint": "refresh_token"},
-        auth=basic(app(server)),
+        auth=basic_auth(app(server)),
     )
     assert revoked.status_code == 200, revoked.text
 
@@ -367,17 +335,9 @@ def test_per_app_access_token_ttl_sets_expires_in(server: Server, browser: Brows
     )
     assert urlsplit(response.headers["location"]).netloc == "app.example.test"
     code = code_from(response)
-    exchanged = token_request(
-        server.base_url,
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": "https://app.example.test/cb",
-        },
-        auth=(short["client_id"], short["client_secret"]),
+    body = exchange_code(
+        server.base_url, {**short, "redirect_uri": "https://app.example.test/cb"}, code
     )
-    assert exchanged.status_code == 200, exchanged.text
-    body = exchanged.json()
     assert body["expires_in"] == 120
     claims = verify_jwt(server, body["access_token"], ["ES256"]).claims
     assert claims["exp"] - claims["iat"] == 120

@@ -6,7 +6,6 @@ RFC 7636 with S256 only (RFC 9700 §2.1.1), a loopback redirect URI whose port m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,15 +15,6 @@ from tests.support.flow import Browser, Pkce, code_from, query_of, token_request
 from tests.support.server import Server, free_port
 
 STATE = "pkce-state-81"
-
-
-@pytest.fixture
-def browser(server: Server) -> Iterator[Browser]:
-    b = Browser(server.base_url)
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 @pytest.fixture

@@ -21,14 +21,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.flow import Browser, code_from, token_request
-from tests.support.integration import API, Service, start_service
+from tests.support.flow import demo_auth, user_tokens
+from tests.support.integration import (
+    API,
+    Service,
+    bearer,
+    client_token,
+    new_app,
+    running_service,
+)
 from tests.support.server import Server, free_port
 
 AUDIENCE = "https://integration.tessera.test"
@@ -103,43 +109,17 @@ def backend() -> Iterator[Backend]:
 
 @pytest.fixture(scope="module")
 def service(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    svc = start_service(server, Path(tmp_path_factory.mktemp("integration")))
-    try:
+    with running_service(server, tmp_path_factory.mktemp("integration")) as svc:
         yield svc
-    finally:
-        svc.proc.terminate()
-        try:
-            svc.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            svc.proc.kill()
 
 
 # --- tokens ------------------------------------------------------------------------------------
 
 
-def client_token(server: Server, creds: tuple[str, str], scope: str) -> str:
-    response = token_request(server.base_url, {"grant_type": "client_credentials", "scope": scope}, auth=creds)
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
-
-
-def demo_app(server: Server) -> tuple[str, str]:
-    app = server.demo["confidential_app"]
-    return app["client_id"], app["client_secret"]
-
-
-def new_app(server: Server, name: str, *scopes: str) -> tuple[str, str]:
-    args = ["admin", "apps", "create", "--name", name, "--grant-type", "client_credentials"]
-    for scope in scopes:
-        args += ["--allow-scope", scope]
-    app = server.cli_json(*args)
-    return app["client_id"], app["client_secret"]
-
-
 @pytest.fixture(scope="module")
 def admin_token(server: Server) -> str:
     """A user-less client-credentials token with the instance scope."""
-    return client_token(server, demo_app(server), f"{AUDIENCE}:443{ALL}")
+    return client_token(server, demo_auth(server), f"{AUDIENCE}:443{ALL}")
 
 
 @pytest.fixture(scope="module")
@@ -150,10 +130,6 @@ def monitor_app(server: Server) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def monitor_token(server: Server, monitor_app: tuple[str, str]) -> str:
     return client_token(server, monitor_app, f"{AUDIENCE}:443{MONITOR}")
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -277,7 +253,7 @@ def test_create_activate_and_run_map_invoke_respond_with_a_client_token(
     )
     assert response.status_code == 201, response.text
     assert response.headers["x-integration"] == "ORDER_SYNC"
-    client_id = demo_app(server)[0]
+    client_id = demo_auth(server)[0]
     mapped = {
         "orderId": "A-17",
         "priority": "high",
@@ -330,29 +306,14 @@ def test_sample_integration_with_a_users_token_from_the_code_flow(
     assert json.loads(deployed.stdout)["state"] == "activated"
 
     demo = server.demo
-    browser = Browser(server.base_url)
-    try:
-        redirect = browser.sign_in_and_authorize(
-            demo["user"]["username"],
-            demo["user"]["password"],
-            response_type="code",
-            client_id=demo["confidential_app"]["client_id"],
-            redirect_uri=demo["confidential_app"]["redirect_uri"],
-            scope="openid profile " + demo["resource"]["scope"],
-            state="s-1",
-            nonce="n-1",
-        )
-        tokens = token_request(
-            server.base_url,
-            {
-                "grant_type": "authorization_code",
-                "code": code_from(redirect),
-                "redirect_uri": demo["confidential_app"]["redirect_uri"],
-            },
-            auth=demo_app(server),
-        ).json()
-    finally:
-        browser.close()
+    tokens = user_tokens(
+        server,
+        demo["user"]["username"],
+        demo["user"]["password"],
+        scope="openid profile " + demo["resource"]["scope"],
+        state="s-1",
+        nonce="n-1",
+    )
     user_token = tokens["access_token"]
 
     # The management API and the sample integration both accept the user's token.
@@ -605,12 +566,12 @@ def test_bad_parameters_are_400_problem_details(service: Service, admin_token: s
 
 
 def test_a_revoked_token_is_refused_through_the_revocation_feed(server: Server, service: Service) -> None:
-    token = client_token(server, demo_app(server), f"{AUDIENCE}:443{ALL}")
+    token = client_token(server, demo_auth(server), f"{AUDIENCE}:443{ALL}")
     assert httpx.get(service.url("/integrations"), headers=bearer(token)).status_code == 200
     revoked = httpx.post(
         f"{server.issuer}/oauth2/v1/revoke",
         data={"token": token, "token_type_hint": "access_token"},
-        auth=demo_app(server),
+        auth=demo_auth(server),
     )
     assert revoked.status_code == 200
     deadline = time.monotonic() + 5

@@ -18,7 +18,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,8 +25,8 @@ import pytest
 from joserfc.jwk import RSAKey
 from joserfc.jws import JWSRegistry
 
-from tests.support.flow import Browser, code_from, token_request
-from tests.support.integration import Service, start_service
+from tests.support.flow import demo_auth, user_tokens
+from tests.support.integration import Service, bearer, client_token, new_app, running_service
 from tests.support.server import Server
 
 AUDIENCE = "https://integration.tessera.test"
@@ -42,21 +41,14 @@ INSTANCE_SCOPE = f"{AUDIENCE}:443{ALL}"
 
 @pytest.fixture(scope="module")
 def service(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    svc = start_service(server, Path(tmp_path_factory.mktemp("resource-validation")))
-    try:
+    with running_service(server, tmp_path_factory.mktemp("resource-validation")) as svc:
         yield svc
-    finally:
-        svc.proc.terminate()
-        try:
-            svc.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            svc.proc.kill()
 
 
 @pytest.fixture(scope="module")
 def sample(server: Server, service: Service) -> str:
     """The sample integration (`samples/echo_order.yaml`), deployed and activated."""
-    token = client_token(server, demo_app(server), INSTANCE_SCOPE)
+    token = client_token(server, demo_auth(server), INSTANCE_SCOPE)
     text = resources.files("tessera.integration").joinpath("samples/echo_order.yaml").read_text()
     created = httpx.post(
         service.url("/integrations"),
@@ -71,62 +63,21 @@ def sample(server: Server, service: Service) -> str:
 
 def user_token(server: Server, scope: str = INSTANCE_SCOPE) -> str:
     """alice's access token from the authorization code flow with the demo confidential app."""
-    demo = server.demo
-    app = demo["confidential_app"]
-    browser = Browser(server.base_url)
-    try:
-        redirect = browser.sign_in_and_authorize(
-            demo["user"]["username"],
-            demo["user"]["password"],
-            response_type="code",
-            client_id=app["client_id"],
-            redirect_uri=app["redirect_uri"],
-            scope=f"openid profile {scope}",
-            state=uuid.uuid4().hex,
-            nonce=uuid.uuid4().hex,
-        )
-        response = token_request(
-            server.base_url,
-            {
-                "grant_type": "authorization_code",
-                "code": code_from(redirect),
-                "redirect_uri": app["redirect_uri"],
-            },
-            auth=demo_app(server),
-        )
-    finally:
-        browser.close()
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
+    alice = server.demo["user"]
+    tokens = user_tokens(
+        server,
+        alice["username"],
+        alice["password"],
+        scope=f"openid profile {scope}",
+        state=uuid.uuid4().hex,
+        nonce=uuid.uuid4().hex,
+    )
+    return str(tokens["access_token"])
 
 
 @pytest.fixture(scope="module")
 def alice_token(server: Server) -> str:
     return user_token(server)
-
-
-def demo_app(server: Server) -> tuple[str, str]:
-    app = server.demo["confidential_app"]
-    return app["client_id"], app["client_secret"]
-
-
-def new_app(server: Server, name: str, scope: str) -> tuple[str, str]:
-    app = server.cli_json(
-        "admin", "apps", "create", "--name", name,
-        "--grant-type", "client_credentials", "--allow-scope", scope,
-    )  # fmt: skip
-    return app["client_id"], app["client_secret"]
-
-
-def client_token(server: Server, creds: tuple[str, str], scope: str) -> str:
-    data = {"grant_type": "client_credentials", "scope": scope}
-    response = token_request(server.base_url, data, auth=creds)
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 # --- JOSE helpers ------------------------------------------------------------------------------
@@ -355,7 +306,7 @@ def test_a_monitor_only_token_calling_a_write_is_403_insufficient_scope(
 def test_a_key_rotation_at_the_identity_domain_does_not_break_validation(
     server: Server, service: Service, sample: str
 ) -> None:
-    demo = demo_app(server)
+    demo = demo_auth(server)
     old_token = client_token(server, demo, INSTANCE_SCOPE)
     unused_old_token = user_token(server)  # issued before the rotation, first used after it
     old_kid = header_of(old_token)["kid"]

@@ -49,15 +49,6 @@ def v6_app(server: Server) -> dict[str, Any]:
     )  # fmt: skip
 
 
-@pytest.fixture
-def browser(server: Server) -> Iterator[Browser]:
-    b = Browser(server.base_url)
-    try:
-        yield b
-    finally:
-        b.close()
-
-
 @pytest.fixture(scope="module")
 def alice(server: Server, ex_app: dict[str, Any], v6_app: dict[str, Any]) -> Iterator[Browser]:
     """alice, signed in, having consented to the example app and both native apps."""

@@ -11,13 +11,12 @@ import secrets
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.flow import Browser, form_fields
-from tests.support.server import Server, start_server
+from tests.support.server import Server, running_server
 
 ALICE = ("alice", "Wonderland-Demo-2026")
 WINDOW = 10
@@ -28,18 +27,13 @@ LOCK_MESSAGE = "Too many failed sign-ins"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(
-        Path(tmp_path_factory.mktemp("idp-brute-force")),
-        extra_env={
-            "TESSERA_LOGIN_FAILURE_WINDOW": str(WINDOW),
-            "TESSERA_LOGIN_MAX_FAILURES": str(MAX_FAILURES),
-            "TESSERA_LOGIN_MAX_FAILURES_PER_ADDRESS": str(PER_ADDRESS),
-        },
-    )
-    try:
+    limits = {
+        "TESSERA_LOGIN_FAILURE_WINDOW": str(WINDOW),
+        "TESSERA_LOGIN_MAX_FAILURES": str(MAX_FAILURES),
+        "TESSERA_LOGIN_MAX_FAILURES_PER_ADDRESS": str(PER_ADDRESS),
+    }
+    with running_server(tmp_path_factory.mktemp("idp-brute-force"), extra_env=limits) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from threading import Barrier
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.flow import Browser, Pkce, code_from, query_of, token_request
+from tests.support.flow import (
+    Browser,
+    Pkce,
+    code_from,
+    code_grant,
+    code_params,
+    demo_app,
+    demo_auth,
+    query_of,
+    race,
+    token_request,
+)
 from tests.support.server import Server, start_server
 
 ALICE = ("alice", "Wonderland-Demo-2026")
@@ -57,25 +66,9 @@ def other_app(server: Server) -> dict[str, Any]:
     )  # fmt: skip
 
 
-def conf(server: Server) -> dict[str, str]:
-    return dict(server.demo["confidential_app"])
-
-
-def conf_auth(server: Server) -> tuple[str, str]:
-    c = conf(server)
-    return c["client_id"], c["client_secret"]
-
-
 def conf_params(server: Server, **extra: str) -> dict[str, str]:
-    c = conf(server)
-    return {
-        "response_type": "code",
-        "client_id": c["client_id"],
-        "redirect_uri": c["redirect_uri"],
-        "scope": "openid profile " + server.demo["resource"]["scope"],
-        "state": STATE,
-        **extra,
-    }
+    scope = "openid profile " + server.demo["resource"]["scope"]
+    return {**code_params(demo_app(server), scope=scope, state=STATE), **extra}
 
 
 def pub_params(server: Server, pkce: Pkce | None, **extra: str) -> dict[str, str]:
@@ -102,13 +95,8 @@ def pub_code(server: Server, b: Browser, pkce: Pkce, **extra: str) -> str:
 
 
 def redeem_conf(server: Server, code: str, **extra: str) -> httpx.Response:
-    data = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": conf(server)["redirect_uri"],
-        **extra,
-    }
-    return token_request(server.base_url, data, auth=conf_auth(server))
+    data = code_grant(demo_app(server), code, **extra)
+    return token_request(server.base_url, data, auth=demo_auth(server))
 
 
 def redeem_pub(server: Server, code: str, verifier: str | None, **extra: str) -> httpx.Response:
@@ -135,7 +123,7 @@ def assert_oauth_error(response: httpx.Response, error: str, status: int = 400) 
 
 def introspect(server: Server, token: str) -> dict[str, Any]:
     response = httpx.post(
-        server.base_url + "/oauth2/v1/introspect", data={"token": token}, auth=conf_auth(server)
+        server.base_url + "/oauth2/v1/introspect", data={"token": token}, auth=demo_auth(server)
     )
     assert response.status_code == 200, response.text
     return dict(response.json())
@@ -246,7 +234,7 @@ def test_item12_plain_and_other_challenge_methods_are_refused(
         redirect_uri = server.demo["public_app"]["redirect_uri"]
     else:
         params = conf_params(server, **values)
-        redirect_uri = conf(server)["redirect_uri"]
+        redirect_uri = demo_app(server)["redirect_uri"]
     response = alice.authorize(**params)
     assert_error_redirect(server, response, redirect_uri, "invalid_request")
 
@@ -293,7 +281,7 @@ def test_item13_a_code_works_once_and_a_replay_revokes_its_tokens(
     refreshed = token_request(
         server.base_url,
         {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
-        auth=conf_auth(server),
+        auth=demo_auth(server),
     )
     assert_oauth_error(refreshed, "invalid_grant")
 
@@ -312,27 +300,13 @@ def test_item13_parallel_redemptions_of_one_code_give_exactly_one_success(
 ) -> None:
     n = 20
     code = conf_code(server, alice)
-    barrier = Barrier(n)
-    clients = [httpx.Client(timeout=30) for _ in range(n)]
-
-    def redeem(i: int) -> httpx.Response:
-        barrier.wait()
-        return clients[i].post(
-            server.base_url + "/oauth2/v1/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": conf(server)["redirect_uri"],
-            },
-            auth=conf_auth(server),
-        )
-
-    try:
-        with ThreadPoolExecutor(max_workers=n) as pool:
-            responses = list(pool.map(redeem, range(n)))
-    finally:
-        for c in clients:
-            c.close()
+    data = code_grant(demo_app(server), code)
+    responses = race(
+        n,
+        lambda client: client.post(
+            server.base_url + "/oauth2/v1/token", data=data, auth=demo_auth(server)
+        ),
+    )
     statuses = sorted(r.status_code for r in responses)
     assert statuses.count(200) == 1, statuses
     assert statuses.count(400) == n - 1, statuses
@@ -353,7 +327,7 @@ def test_item14_a_code_redeemed_by_another_client_gets_invalid_grant(
         {
             "grant_type": "authorization_code",
             "code": code,
-            "redirect_uri": conf(server)["redirect_uri"],
+            "redirect_uri": demo_app(server)["redirect_uri"],
         },
         auth=(other_app["client_id"], other_app["client_secret"]),
     )
@@ -367,7 +341,7 @@ def test_item14_a_code_redeemed_by_another_client_gets_invalid_grant(
             "grant_type": "authorization_code",
             "code": code,
             "client_id": p["client_id"],
-            "redirect_uri": conf(server)["redirect_uri"],
+            "redirect_uri": demo_app(server)["redirect_uri"],
             "code_verifier": Pkce().verifier,
         },
     )
@@ -450,7 +424,7 @@ def test_item15_response_types_returning_tokens_get_unsupported_response_type(
     # alice is signed in and has consented: nothing but the error may come back.
     response = alice.authorize(**conf_params(server, response_type=response_type, nonce="n"))
     assert_error_redirect(
-        server, response, conf(server)["redirect_uri"], "unsupported_response_type"
+        server, response, demo_app(server)["redirect_uri"], "unsupported_response_type"
     )
     location = response.headers["location"]
     assert "#" not in location
@@ -459,7 +433,7 @@ def test_item15_response_types_returning_tokens_get_unsupported_response_type(
 
 def test_item15_password_grant_gets_unsupported_grant_type(server: Server) -> None:
     data = {"grant_type": "password", "username": ALICE[0], "password": ALICE[1], "scope": "openid"}
-    with_auth = token_request(server.base_url, data, auth=conf_auth(server))
+    with_auth = token_request(server.base_url, data, auth=demo_auth(server))
     assert_oauth_error(with_auth, "unsupported_grant_type")
     without_auth = token_request(server.base_url, data)
     assert without_auth.status_code == 400
@@ -468,7 +442,7 @@ def test_item15_password_grant_gets_unsupported_grant_type(server: Server) -> No
         server.base_url, {**data, "client_id": server.demo["public_app"]["client_id"]}
     )
     assert_oauth_error(public, "unsupported_grant_type")
-    implicit = token_request(server.base_url, {"grant_type": "implicit"}, auth=conf_auth(server))
+    implicit = token_request(server.base_url, {"grant_type": "implicit"}, auth=demo_auth(server))
     assert_oauth_error(implicit, "unsupported_grant_type")
 
 

@@ -15,9 +15,6 @@ import json
 import secrets
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from threading import Barrier
 from typing import Any
 
 import httpx
@@ -25,8 +22,21 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
-from tests.support.flow import Browser, Pkce, code_from, form_fields, query_of, token_request
-from tests.support.server import Server, start_server, stored_data
+from tests.support.flow import (
+    Browser,
+    Pkce,
+    code_from,
+    code_params,
+    demo_app,
+    demo_auth,
+    exchange_code,
+    form_fields,
+    query_of,
+    race,
+    signed_in_browser,
+    token_request,
+)
+from tests.support.server import Server, running_server, stored_data
 
 ALICE = ("alice", "Wonderland-Demo-2026")
 GRACE_SECONDS = 1.0
@@ -39,24 +49,15 @@ STATE = "st-tokens"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The demo domain with a 1 s refresh grace window, so replay tests wait little."""
-    srv = start_server(
-        Path(tmp_path_factory.mktemp("idp-tokens")),
-        extra_env={"TESSERA_REFRESH_GRACE_SECONDS": str(GRACE_SECONDS)},
-    )
-    try:
+    grace = {"TESSERA_REFRESH_GRACE_SECONDS": str(GRACE_SECONDS)}
+    with running_server(tmp_path_factory.mktemp("idp-tokens"), extra_env=grace) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")
 def alice(server: Server) -> Iterator[Browser]:
-    b = Browser(server.base_url)
-    code_from(b.sign_in_and_authorize(*ALICE, **conf_params(server)))
-    try:
+    with signed_in_browser(server.base_url, *ALICE, **conf_params(server)) as b:
         yield b
-    finally:
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -68,52 +69,28 @@ def other_app(server: Server) -> dict[str, Any]:
     )  # fmt: skip
 
 
-def conf(server: Server) -> dict[str, str]:
-    return dict(server.demo["confidential_app"])
-
-
-def conf_auth(server: Server) -> tuple[str, str]:
-    return conf(server)["client_id"], conf(server)["client_secret"]
-
-
 def conf_params(server: Server, **extra: str) -> dict[str, str]:
-    return {
-        "response_type": "code",
-        "client_id": conf(server)["client_id"],
-        "redirect_uri": conf(server)["redirect_uri"],
-        "scope": "openid profile " + server.demo["resource"]["scope"],
-        "state": STATE,
-        **extra,
-    }
+    scope = "openid profile " + server.demo["resource"]["scope"]
+    return {**code_params(demo_app(server), scope=scope, state=STATE), **extra}
 
 
 def user_tokens(server: Server, b: Browser, **extra: str) -> dict[str, Any]:
     """Tokens of the demo confidential app for the user signed in to `b`."""
     code = code_from(b.sign_in_and_authorize("", "", **conf_params(server, **extra)))
-    response = token_request(
-        server.base_url,
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": conf(server)["redirect_uri"],
-        },
-        auth=conf_auth(server),
-    )
-    assert response.status_code == 200, response.text
-    return dict(response.json())
+    return exchange_code(server.base_url, demo_app(server), code)
 
 
 def refresh(server: Server, refresh_token: str, auth: Any = None, **extra: str) -> httpx.Response:
     return token_request(
         server.base_url,
         {"grant_type": "refresh_token", "refresh_token": refresh_token, **extra},
-        auth=auth if auth is not None else conf_auth(server),
+        auth=auth if auth is not None else demo_auth(server),
     )
 
 
 def introspect(server: Server, token: str) -> dict[str, Any]:
     response = httpx.post(
-        server.base_url + "/oauth2/v1/introspect", data={"token": token}, auth=conf_auth(server)
+        server.base_url + "/oauth2/v1/introspect", data={"token": token}, auth=demo_auth(server)
     )
     assert response.status_code == 200, response.text
     return dict(response.json())
@@ -222,23 +199,13 @@ def test_item16_parallel_refreshes_with_one_token_give_one_new_family_member(
 ) -> None:
     n = 20
     r1 = user_tokens(server, alice)["refresh_token"]
-    barrier = Barrier(n)
-    clients = [httpx.Client(timeout=30) for _ in range(n)]
-
-    def go(i: int) -> httpx.Response:
-        barrier.wait()
-        return clients[i].post(
-            server.base_url + "/oauth2/v1/token",
-            data={"grant_type": "refresh_token", "refresh_token": r1},
-            auth=conf_auth(server),
-        )
-
-    try:
-        with ThreadPoolExecutor(max_workers=n) as pool:
-            responses = list(pool.map(go, range(n)))
-    finally:
-        for c in clients:
-            c.close()
+    data = {"grant_type": "refresh_token", "refresh_token": r1}
+    responses = race(
+        n,
+        lambda client: client.post(
+            server.base_url + "/oauth2/v1/token", data=data, auth=demo_auth(server)
+        ),
+    )
     assert all(r.status_code in (200, 400) for r in responses), [r.status_code for r in responses]
     successors = {r.json()["refresh_token"] for r in responses if r.status_code == 200}
     assert len(successors) == 1, successors
@@ -278,7 +245,7 @@ def test_item17_refresh_without_client_authentication_gets_invalid_client(
 ) -> None:
     rt = user_tokens(server, alice)["refresh_token"]
     data = {"grant_type": "refresh_token", "refresh_token": rt}
-    client_id = conf(server)["client_id"]
+    client_id = demo_app(server)["client_id"]
     auth: Any = None
     if how == "client-id-only":
         data["client_id"] = client_id
@@ -342,15 +309,7 @@ def test_item18_a_password_change_ends_refresh_tokens(server: Server) -> None:
     username, password = new_user(server, "pw")
     b, code = signed_in(server, username, password)
     try:
-        tokens = token_request(
-            server.base_url,
-            {
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": conf(server)["redirect_uri"],
-            },
-            auth=conf_auth(server),
-        ).json()
+        tokens = exchange_code(server.base_url, demo_app(server), code)
         assert introspect(server, tokens["refresh_token"])["active"] is True
         time.sleep(1.1)  # password_changed_at is compared with second-resolution times
         server.cli(
@@ -372,15 +331,7 @@ def test_item18_an_administrators_revocation_ends_refresh_and_access_tokens(
     username, password = new_user(server, "rv")
     b, code = signed_in(server, username, password)
     try:
-        tokens = token_request(
-            server.base_url,
-            {
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": conf(server)["redirect_uri"],
-            },
-            auth=conf_auth(server),
-        ).json()
+        tokens = exchange_code(server.base_url, demo_app(server), code)
         assert userinfo(server, "Bearer " + tokens["access_token"]).status_code == 200
         time.sleep(1.1)
         server.cli("admin", "tokens", "revoke", "--user", username)
@@ -513,7 +464,7 @@ def test_item19_bearer_endpoint_answers_insufficient_scope_with_the_scope_needed
 ) -> None:
     if token == "client-credentials":
         response = token_request(
-            server.base_url, {"grant_type": "client_credentials"}, auth=conf_auth(server)
+            server.base_url, {"grant_type": "client_credentials"}, auth=demo_auth(server)
         )
         access = response.json()["access_token"]
     else:
@@ -602,7 +553,7 @@ def test_item20_missing_authorization_gets_401_with_a_bearer_challenge(server: S
 
 
 def client_auth_attempts(server: Server) -> dict[str, tuple[dict[str, str], Any]]:
-    c = conf(server)
+    c = demo_app(server)
     return {
         "basic-wrong-secret": ({}, (c["client_id"], "wrong-" + c["client_secret"])),
         "basic-secret-prefix": ({}, (c["client_id"], c["client_secret"][:-1])),
@@ -671,9 +622,9 @@ def test_item21_public_app_cannot_introspect(server: Server, alice_tokens: dict[
 def test_item22_client_credentials_token_is_distinguishable_from_a_user_token(
     server: Server, alice_tokens: dict[str, Any]
 ) -> None:
-    client_id = conf(server)["client_id"]
+    client_id = demo_app(server)["client_id"]
     cc = token_request(
-        server.base_url, {"grant_type": "client_credentials"}, auth=conf_auth(server)
+        server.base_url, {"grant_type": "client_credentials"}, auth=demo_auth(server)
     )
     assert cc.status_code == 200
     client_claims = jwt_parts(cc.json()["access_token"])[1]
@@ -700,6 +651,14 @@ def test_item22_no_client_id_is_also_a_users_sub(server: Server, other_app: dict
 
 
 # --- item 23 -----------------------------------------------------------------------------------
+
+
+def introspect_then_revoke(server: Server, token: str, auth: tuple[str, str]) -> None:
+    """The app sees its live token at introspection, then revokes it."""
+    active = httpx.post(server.base_url + "/oauth2/v1/introspect", data={"token": token}, auth=auth)
+    assert active.json()["active"] is True
+    revoked = httpx.post(server.base_url + "/oauth2/v1/revoke", data={"token": token}, auth=auth)
+    assert revoked.status_code == 200
 
 
 def test_item23_secrets_never_reach_logs_pages_or_the_database(server: Server) -> None:
@@ -781,22 +740,7 @@ def test_item23_secrets_never_reach_logs_pages_or_the_database(server: Server) -
                 "rotated access token": rotated.json()["access_token"],
             }
         )
-        assert (
-            httpx.post(
-                server.base_url + "/oauth2/v1/introspect",
-                data={"token": rotated.json()["refresh_token"]},
-                auth=auth,
-            ).json()["active"]
-            is True
-        )
-        assert (
-            httpx.post(
-                server.base_url + "/oauth2/v1/revoke",
-                data={"token": rotated.json()["refresh_token"]},
-                auth=auth,
-            ).status_code
-            == 200
-        )
+        introspect_then_revoke(server, rotated.json()["refresh_token"], auth)
         cc = token_request(
             server.base_url,
             {
@@ -807,22 +751,7 @@ def test_item23_secrets_never_reach_logs_pages_or_the_database(server: Server) -
         )
         assert cc.status_code == 200
         secrets_seen["client credentials token"] = cc.json()["access_token"]
-        assert (
-            httpx.post(
-                server.base_url + "/oauth2/v1/introspect",
-                data={"token": cc.json()["access_token"]},
-                auth=auth,
-            ).json()["active"]
-            is True
-        )
-        assert (
-            httpx.post(
-                server.base_url + "/oauth2/v1/revoke",
-                data={"token": cc.json()["access_token"]},
-                auth=auth,
-            ).status_code
-            == 200
-        )
+        introspect_then_revoke(server, cc.json()["access_token"], auth)
         refreshed = refresh(server, body["refresh_token"], auth=auth)
         pages.append(refreshed.text)
         bad_refresh = refresh(server, "not-a-real-" + secrets.token_hex(8), auth=auth)
@@ -904,7 +833,7 @@ def test_item24_spoofed_forwarded_headers_change_no_redirect_or_token_issuer(
         assert "evil" not in form_fields(consent_page.text).get("authz", "")
         done = b.consent(consent_page)
         location = done.headers["location"]
-        assert location.startswith(conf(server)["redirect_uri"] + "?")
+        assert location.startswith(demo_app(server)["redirect_uri"] + "?")
         assert query_of(location)["iss"] == server.issuer
         error = b.authorize(**conf_params(server, scope="nope"))
         assert query_of(error.headers["location"])["iss"] == server.issuer
@@ -913,9 +842,9 @@ def test_item24_spoofed_forwarded_headers_change_no_redirect_or_token_issuer(
             data={
                 "grant_type": "authorization_code",
                 "code": code_from(done),
-                "redirect_uri": conf(server)["redirect_uri"],
+                "redirect_uri": demo_app(server)["redirect_uri"],
             },
-            auth=conf_auth(server),
+            auth=demo_auth(server),
             headers=SPOOFED,
         ).json()
         assert jwt_parts(tokens["access_token"])[1]["iss"] == server.issuer

@@ -9,7 +9,6 @@ but the URLs: it plays the user who signs in and consents.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -22,15 +21,6 @@ from joserfc.jwk import KeySet
 
 from tests.support.flow import Browser
 from tests.support.server import Server, free_port
-
-
-@pytest.fixture
-def browser(server: Server) -> Iterator[Browser]:
-    b = Browser(server.base_url)
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 @pytest.fixture

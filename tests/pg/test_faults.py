@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.pg.conftest import Cluster, require_redis, start_cluster
-from tests.support.flow import Browser, code_from
+from tests.support.flow import user_tokens
 from tests.support.pg import ADMIN_URL, fresh_database
 from tests.support.server import Server, start_server
 from tests.support.tcp_proxy import TcpProxy
@@ -35,28 +35,9 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             nodes.b.stop()
 
 
-def _refresh_token(node: Server, demo: dict, auth: tuple[str, str]) -> str:
-    app = demo["confidential_app"]
-    browser = Browser(node.base_url)
-    response = browser.sign_in_and_authorize(
-        "alice",
-        ALICE,
-        response_type="code",
-        client_id=app["client_id"],
-        redirect_uri=app["redirect_uri"],
-        scope=demo["resource"]["scope"],
-        state="s",
-    )
-    browser.close()
-    tokens = httpx.post(
-        f"{node.base_url}/oauth2/v1/token",
-        auth=auth,
-        data={
-            "grant_type": "authorization_code",
-            "code": code_from(response),
-            "redirect_uri": app["redirect_uri"],
-        },
-    ).json()
+def _refresh_token(node: Server) -> str:
+    """alice's refresh token of the demo confidential app, from `node`."""
+    tokens = user_tokens(node, "alice", ALICE, scope=node.demo["resource"]["scope"])
     return str(tokens["refresh_token"])
 
 
@@ -64,7 +45,7 @@ def test_kill_9_under_load_loses_no_token_a_client_received(cluster: Cluster) ->
     demo = cluster.a.demo
     app = demo["confidential_app"]
     auth = (app["client_id"], app["client_secret"])
-    chains = [_refresh_token(cluster.a, demo, auth) for _ in range(4)]
+    chains = [_refresh_token(cluster.a) for _ in range(4)]
     received: list[list[str]] = [[] for _ in chains]
     access_tokens: list[str] = []
     stop = threading.Event()
@@ -136,7 +117,7 @@ def test_a_lost_database_gives_503_and_service_resumes_without_a_restart(
         try:
             app = node.demo["confidential_app"]
             auth = (app["client_id"], app["client_secret"])
-            refresh = _refresh_token(node, node.demo, auth)
+            refresh = _refresh_token(node)
             data = {"grant_type": "client_credentials"}
             assert (
                 httpx.post(f"{node.base_url}/oauth2/v1/token", auth=auth, data=data).status_code

@@ -14,7 +14,7 @@ import httpx
 from tessera.resource import RevocationFeed, TokenValidator
 from tessera.resource.errors import InvalidTokenError
 from tests.pg.conftest import Cluster
-from tests.support.flow import Browser, code_from
+from tests.support.flow import exchange_code, user_code
 
 ALICE = "Wonderland-Demo-2026"
 
@@ -24,18 +24,8 @@ def _tokens(cluster: Cluster, browser_node: str) -> tuple[dict[str, Any], str]:
     demo = cluster.a.demo
     app = demo["confidential_app"]
     node = cluster.a if browser_node == "a" else cluster.b
-    browser = Browser(node.base_url)
-    response = browser.sign_in_and_authorize(
-        "alice",
-        ALICE,
-        response_type="code",
-        client_id=app["client_id"],
-        redirect_uri=app["redirect_uri"],
-        scope=f"openid {demo['resource']['scope']}",
-        state="s",
-    )
-    browser.close()
-    return app, code_from(response)
+    scope = f"openid {demo['resource']['scope']}"
+    return app, user_code(node.base_url, "alice", ALICE, app, scope=scope)
 
 
 def _race(urls: list[str], data: dict[str, str], auth: tuple[str, str]) -> list[httpx.Response]:
@@ -72,15 +62,7 @@ def test_twenty_refreshes_of_one_token_across_two_nodes_make_one_family_member(
 ) -> None:
     app, code = _tokens(cluster, "b")
     auth = (app["client_id"], app["client_secret"])
-    first = httpx.post(
-        f"{cluster.a.base_url}/oauth2/v1/token",
-        auth=auth,
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": app["redirect_uri"],
-        },
-    ).json()
+    first = exchange_code(cluster.a.base_url, app, code)
     urls = [f"{(cluster.a if i % 2 else cluster.b).base_url}/oauth2/v1/token" for i in range(20)]
     data = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
     responses = _race(urls, data, auth)
@@ -100,15 +82,7 @@ def test_a_revocation_on_node_a_is_refused_by_node_b_and_its_follower_within_a_s
 ) -> None:
     app, code = _tokens(cluster, "a")
     auth = (app["client_id"], app["client_secret"])
-    tokens = httpx.post(
-        f"{cluster.a.base_url}/oauth2/v1/token",
-        auth=auth,
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": app["redirect_uri"],
-        },
-    ).json()
+    tokens = exchange_code(cluster.a.base_url, app, code)
     access = tokens["access_token"]
     # A resource server that follows node B's revocation feed.
     feed = RevocationFeed(cluster.b.base_url, *auth, wait_seconds=5).start()

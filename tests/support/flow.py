@@ -10,14 +10,37 @@ import base64
 import hashlib
 import re
 import secrets
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html import unescape
+from threading import Barrier
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
-__all__ = ["Browser", "Pkce", "code_from", "form_fields", "query_of"]
+from tests.support.server import Server
+
+__all__ = [
+    "Browser",
+    "Pkce",
+    "basic_auth",
+    "code_from",
+    "code_grant",
+    "code_params",
+    "demo_app",
+    "demo_auth",
+    "exchange_code",
+    "form_fields",
+    "query_of",
+    "race",
+    "signed_in_browser",
+    "token_request",
+    "user_code",
+    "user_tokens",
+]
 
 _INPUT = re.compile(r"<input\b[^>]*>", re.I)
 _ATTR = re.compile(r'(\w[\w-]*)="([^"]*)"')
@@ -94,5 +117,123 @@ class Browser:
         return response
 
 
+@contextmanager
+def signed_in_browser(
+    base_url: str, username: str, password: str, **params: str
+) -> Iterator[Browser]:
+    """A browser where the user has signed in and consented to the app of `params`."""
+    browser = Browser(base_url)
+    try:
+        code_from(browser.sign_in_and_authorize(username, password, **params))
+        yield browser
+    finally:
+        browser.close()
+
+
 def token_request(base_url: str, data: dict[str, str], auth: Any = None) -> httpx.Response:
     return httpx.post(f"{base_url}/oauth2/v1/token", data=data, auth=auth, timeout=30)
+
+
+def basic_auth(app: dict[str, str]) -> tuple[str, str]:
+    return app["client_id"], app["client_secret"]
+
+
+def demo_app(server: Server) -> dict[str, str]:
+    """The demo confidential app (client_id, client_secret, redirect_uri)."""
+    return dict(server.demo["confidential_app"])
+
+
+def demo_auth(server: Server) -> tuple[str, str]:
+    return basic_auth(demo_app(server))
+
+
+def code_params(app: dict[str, str], *, scope: str, state: str, **extra: str) -> dict[str, str]:
+    """The query of an authorization request of `app` for a code."""
+    return {
+        "response_type": "code",
+        "client_id": app["client_id"],
+        "redirect_uri": app["redirect_uri"],
+        "scope": scope,
+        "state": state,
+        **extra,
+    }
+
+
+def code_grant(app: dict[str, str], code: str, **extra: str) -> dict[str, str]:
+    """The token request body that redeems `code` for `app` (client authentication apart)."""
+    return {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": app["redirect_uri"],
+        **extra,
+    }
+
+
+def exchange_code(base_url: str, app: dict[str, str], code: str, **extra: str) -> dict[str, Any]:
+    """Redeem a code as the confidential `app` (client_secret_basic); the exchange must succeed."""
+    response = token_request(base_url, code_grant(app, code, **extra), auth=basic_auth(app))
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def user_code(
+    base_url: str,
+    username: str,
+    password: str,
+    app: dict[str, str],
+    *,
+    scope: str,
+    state: str = "s",
+    **extra: str,
+) -> str:
+    """Sign a user in with a fresh browser and return the code the app receives."""
+    browser = Browser(base_url)
+    try:
+        return code_from(
+            browser.sign_in_and_authorize(
+                username,
+                password,
+                response_type="code",
+                client_id=app["client_id"],
+                redirect_uri=app["redirect_uri"],
+                scope=scope,
+                state=state,
+                **extra,
+            )
+        )
+    finally:
+        browser.close()
+
+
+def user_tokens(
+    server: Server,
+    username: str,
+    password: str,
+    *,
+    scope: str,
+    app: dict[str, str] | None = None,
+    state: str = "s",
+    **extra: str,
+) -> dict[str, Any]:
+    """Sign a user in and exchange the code for the tokens of the confidential `app` (the demo
+    confidential app unless told); `extra` goes to the authorization request."""
+    app = app or server.demo["confidential_app"]
+    code = user_code(server.base_url, username, password, app, scope=scope, state=state, **extra)
+    return exchange_code(server.base_url, app, code)
+
+
+def race(n: int, send: Callable[[httpx.Client], httpx.Response]) -> list[httpx.Response]:
+    """`send` from n threads at once, each with its own client, released together by a barrier."""
+    barrier = Barrier(n)
+    clients = [httpx.Client(timeout=30) for _ in range(n)]
+
+    def one(i: int) -> httpx.Response:
+        barrier.wait()
+        return send(clients[i])
+
+    try:
+        with ThreadPoolExecutor(max_workers=n) as pool:
+            return list(pool.map(one, range(n)))
+    finally:
+        for client in clients:
+            client.close()

@@ -6,14 +6,25 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from tests.support.flow import token_request
 from tests.support.server import Server, free_port
 
-__all__ = ["API", "Service", "start_service"]
+__all__ = [
+    "API",
+    "Service",
+    "bearer",
+    "client_token",
+    "new_app",
+    "running_service",
+    "start_service",
+]
 
 API = "/ic/api/integration/v1"
 
@@ -29,6 +40,13 @@ class Service:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
 
 
 def start_service(server: Server, workdir: Path) -> Service:
@@ -67,3 +85,34 @@ def start_service(server: Server, workdir: Path) -> Service:
             proc.kill()
             raise AssertionError(f"the integration service is not ready:\n{log_path.read_text()}")
         time.sleep(0.1)
+
+
+@contextmanager
+def running_service(server: Server, workdir: Path) -> Iterator[Service]:
+    """`start_service`, stopped on leaving: the body of a module-scoped service fixture."""
+    service = start_service(server, workdir)
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def client_token(server: Server, creds: tuple[str, str], scope: str) -> str:
+    """A client-credentials access token of the app `creds` for `scope`."""
+    data = {"grant_type": "client_credentials", "scope": scope}
+    response = token_request(server.base_url, data, auth=creds)
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def new_app(server: Server, name: str, *scopes: str) -> tuple[str, str]:
+    """A new client-credentials app allowed `scopes`; its client_id and secret."""
+    args = ["admin", "apps", "create", "--name", name, "--grant-type", "client_credentials"]
+    for scope in scopes:
+        args += ["--allow-scope", scope]
+    app = server.cli_json(*args)
+    return app["client_id"], app["client_secret"]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -10,13 +10,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-__all__ = ["Server", "free_port", "run_cli", "start_server"]
+__all__ = ["Server", "free_port", "run_cli", "running_server", "start_server"]
 
 SECRET_KEY = "test-secret-key-0123456789abcdef0123456789"
 
@@ -159,6 +161,16 @@ def start_server(
             raise AssertionError(f"tessera serve did not become ready:\n{log_path.read_text()}")
         time.sleep(0.1)
     return Server(base_url, port, data_dir, environment, proc, log_path)
+
+
+@contextmanager
+def running_server(data_dir: Path, **kwargs: Any) -> Iterator[Server]:
+    """`start_server`, stopped on leaving: the body of every module-scoped server fixture."""
+    srv = start_server(data_dir, **kwargs)
+    try:
+        yield srv
+    finally:
+        srv.stop()
 
 
 def stored_data(env: dict[str, str], data_dir: Path) -> dict[str, bytes]:
