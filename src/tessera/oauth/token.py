@@ -12,7 +12,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -221,7 +221,7 @@ class TokenEndpoint:
         user = self.lookup_user(grant.user_id)
         if user is None or not user.active:
             raise errors.InvalidGrant("the user is no longer active")
-        narrowed = Grant(**{**_grant_fields(grant), "scopes": scopes})
+        narrowed = replace(grant, scopes=scopes)
         return self._user_response(client, narrowed, user, now, successor_value, None)
 
     def _narrowed_scopes(self, requested: str, grant: Grant) -> tuple[str, ...]:
@@ -394,7 +394,3 @@ class TokenEndpoint:
     def _event_expiry(self, now: datetime) -> datetime:
         """Keep a grant revocation as long as any token of the family can live."""
         return now + max(MAX_TOKEN_LIFETIME, timedelta(seconds=self.policy.refresh_absolute_ttl))
-
-
-def _grant_fields(grant: Grant) -> dict[str, Any]:
-    return {name: getattr(grant, name) for name in grant.__dataclass_fields__}
