@@ -20,7 +20,7 @@ from sqlalchemy.pool import QueuePool
 from tessera.shared.database_url import normalize_url
 from tessera.store.protocols import Conflict, StoreUnavailable
 
-__all__ = ["make_engine", "normalize_url", "read", "write"]
+__all__ = ["make_engine", "normalize_url", "read", "translated", "write"]
 
 _WRITE = "tessera_write"
 
@@ -71,7 +71,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 @contextmanager
-def _translated() -> Iterator[None]:
+def translated() -> Iterator[None]:
     try:
         yield
     except IntegrityError as exc:
@@ -87,7 +87,7 @@ def _translated() -> Iterator[None]:
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
     """A write transaction (SQLite: `BEGIN IMMEDIATE`), committed on success."""
-    with _translated(), engine.connect() as conn:
+    with translated(), engine.connect() as conn:
         conn = conn.execution_options(**{_WRITE: True})
         with conn.begin():
             yield conn
@@ -96,5 +96,5 @@ def write(engine: Engine) -> Iterator[Connection]:
 @contextmanager
 def read(engine: Engine) -> Iterator[Connection]:
     """A read transaction."""
-    with _translated(), engine.connect() as conn, conn.begin():
+    with translated(), engine.connect() as conn, conn.begin():
         yield conn

@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from tessera.shared.alembic_runner import AlembicRunner
-from tessera.store.sql.engine import make_engine
+from tessera.store.sql.engine import make_engine, translated
 
 __all__ = ["SchemaNotCurrent", "current", "ensure_current", "head", "upgrade"]
 
@@ -24,7 +24,8 @@ def head() -> str:
 
 
 def current(engine: Engine) -> str | None:
-    return _MIGRATIONS.current(engine)
+    with translated():  # an unreachable database is StoreUnavailable, like everywhere else
+        return _MIGRATIONS.current(engine)
 
 
 def upgrade(url: str) -> tuple[str | None, str]:
@@ -35,7 +36,8 @@ def upgrade(url: str) -> tuple[str | None, str]:
     """
     engine = make_engine(url)
     try:
-        return _MIGRATIONS.upgrade(engine, too_new=_too_new)
+        with translated():
+            return _MIGRATIONS.upgrade(engine, too_new=_too_new)
     finally:
         engine.dispose()
 
