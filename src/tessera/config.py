@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
     trusted_proxies: list[str] = Field(default_factory=list)
+    metrics_allow: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
     code_ttl: int = Field(60, ge=5, le=600)
     access_token_ttl: int = Field(3600, ge=30, le=86400)
     id_token_ttl: int = Field(3600, ge=30, le=86400)
@@ -76,7 +77,7 @@ class Settings(BaseSettings):
         # RFC 8414 §2: https, no query or fragment; http only on loopback for development.
         return check_issuer(value)
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_allow")
     @classmethod
     def _check_proxies(cls, value: list[str]) -> list[str]:
         for item in value:

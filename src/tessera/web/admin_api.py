@@ -39,6 +39,7 @@ from tessera.oauth.keyring import MAX_TOKEN_LIFETIME
 from tessera.resource.fastapi import TokenDependency
 from tessera.resource.validator import AccessToken, TokenValidator
 from tessera.store.protocols import StoreUnavailable
+from tessera.web.proxy import client_ip
 from tessera.web.services import Services
 
 __all__ = ["build_admin_api"]
@@ -159,7 +160,7 @@ def build_admin_api(svc: Services) -> FastAPI:
         return JSONResponse({"error": "temporarily_unavailable"}, 503, headers={"Retry-After": "1"})
 
     def audit(admin: AccessToken, type: str, request: Request, **details: Any) -> None:
-        ip = request.scope.get("state", {}).get("client_ip")
+        ip = client_ip(request.scope)
         svc.audit.record(
             type, actor=admin.subject, ip=ip if isinstance(ip, str) else None, **details
         )

@@ -26,6 +26,7 @@ from tessera.web.console import console_routes
 from tessera.web.discovery import discovery_routes
 from tessera.web.health import health_routes
 from tessera.web.logs import RequestLogMiddleware, configure_logging, get_logger
+from tessera.web.metrics import metrics_routes
 from tessera.web.protocol import protocol_routes
 from tessera.web.proxy import ClientAddressMiddleware
 from tessera.web.responses import NO_STORE, json_response
@@ -81,12 +82,13 @@ def build_app(ctx: Context) -> Starlette:
     }
     routes = [
         *discovery_routes(
-            ctx, endpoints, ["authorization_code", "refresh_token", "client_credentials"]
+            svc, endpoints, ["authorization_code", "refresh_token", "client_credentials"]
         ),
         *protocol_routes(svc),
         *browser_routes(svc),
         *health_routes(ctx),
         *console_routes(svc),
+        *metrics_routes(svc.metrics, ctx.settings.metrics_allow),
         Mount("/admin/v1", build_admin_api(svc)),
         Mount("/static", StaticFiles(directory=_STATIC), name="static"),
     ]
@@ -128,7 +130,7 @@ def build_app(ctx: Context) -> Starlette:
     )
     app.state.ctx = ctx
     app.add_middleware(ClientAddressMiddleware, trusted_proxies=ctx.settings.trusted_proxies)
-    app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(RequestLogMiddleware, metrics=svc.metrics)
     return app
 
 

@@ -36,6 +36,7 @@ from tessera.oauth.authorize import (
 )
 from tessera.oauth.tokens import InvalidOwnToken
 from tessera.web.forms import Params, parse_params, read_form, read_query
+from tessera.web.proxy import client_ip
 from tessera.web.services import Services
 
 __all__ = ["browser_routes"]
@@ -57,8 +58,7 @@ class _Scope:
 
 
 def _client_ip(request: Request) -> str:
-    value = request.scope.get("state", {}).get("client_ip")
-    return value if isinstance(value, str) else "unknown"
+    return client_ip(request.scope) or "unknown"
 
 
 def _origin(uri: str) -> str | None:
@@ -351,14 +351,17 @@ def browser_routes(svc: Services) -> list[Route]:
         lock, earlier_failures = throttled(username, ip, now)
         if lock:
             svc.audit.record("login.locked", ip=ip, username=username)
+            svc.metrics.logins.labels("locked").inc()
             return login_page(request, req, authz, username, lock, locked=True, status=429)
         user = ctx.store.users.get_by_username(username) if username else None
-        ok = verify_password(user.password_hash if user else None, password)
+        stored = user.password_hash if user else None
+        ok = svc.metrics.hashing(lambda: verify_password(stored, password))
         if not ok or user is None or not user.active:
             record_failure(username, ip, now)
             svc.audit.record(
                 "login.failure", user_id=user.id if user else None, ip=ip, username=username
             )
+            svc.metrics.logins.labels("failure").inc()
             return login_page(
                 request,
                 req,
@@ -370,7 +373,8 @@ def browser_routes(svc: Services) -> list[Route]:
         if earlier_failures:  # a write only when there is something to forget
             ctx.store.login_throttle.clear(f"pair:{username.lower()}|{ip}")
         if needs_rehash(user.password_hash):
-            ctx.store.users.update(replace(user, password_hash=hash_password(password)))
+            rehashed = svc.metrics.hashing(lambda: hash_password(password))
+            ctx.store.users.update(replace(user, password_hash=rehashed))
         raw = new_token(32)
         session = BrowserSession(
             id_hash=sha256_b64(raw),
@@ -384,6 +388,7 @@ def browser_routes(svc: Services) -> list[Route]:
             ctx.store.sessions.end(sha256_b64(old), now)  # no session fixation
         ctx.store.sessions.add(session)
         svc.audit.record("login.success", user_id=user.id, client_id=req.client.client_id, ip=ip)
+        svc.metrics.logins.labels("success").inc()
         # The user just authenticated: drop what asked for it, or we would ask again.
         again = {k: v for k, v in params.items() if k not in ("max_age",)}
         if "prompt" in again:

@@ -15,8 +15,11 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tessera.web.metrics import Metrics
+
 __all__ = ["RequestLogMiddleware", "configure_logging", "get_logger"]
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
@@ -49,9 +52,10 @@ def get_logger(name: str) -> Any:
 class RequestLogMiddleware:
     """Give each request an id (kept from `X-Request-ID` when well formed) and log it once."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics | None = None) -> None:
         self.app = app
         self.log = get_logger("tessera.access")
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -74,14 +78,21 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - start
             self.log.info(
                 "request",
                 method=scope["method"],
                 path=scope["path"],
                 status=status,
-                ms=round((time.perf_counter() - start) * 1000, 2),
+                ms=round(seconds * 1000, 2),
                 client=scope["state"].get("client_ip"),
             )
+            if self.metrics is not None:
+                # The route's template, never the path itself (ids, unbounded label values).
+                path = getattr(scope.get("route"), "path", None)
+                template = scope.get("root_path", "") + path if path else "unmatched"
+                method = scope["method"] if scope["method"] in _METHODS else "other"
+                self.metrics.observe_request(method, template, status, seconds)
             structlog.contextvars.unbind_contextvars("request_id")
 
 

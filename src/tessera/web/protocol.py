@@ -22,6 +22,7 @@ from tessera.oauth.tokens import InvalidOwnToken
 from tessera.web.bearer import bearer_token
 from tessera.web.errors import oauth_error_response
 from tessera.web.forms import Params, read_form
+from tessera.web.proxy import client_ip
 from tessera.web.responses import CORS_ANY, NO_STORE, json_response
 from tessera.web.services import Services
 
@@ -44,8 +45,7 @@ def _authorization(request: Request) -> str | None:
 
 
 def _client_ip(request: Request) -> str | None:
-    value = request.scope.get("state", {}).get("client_ip")
-    return value if isinstance(value, str) else None
+    return client_ip(request.scope)
 
 
 def protocol_routes(svc: Services) -> list[Route]:
@@ -86,6 +86,7 @@ def protocol_routes(svc: Services) -> list[Route]:
                     _issue, _authorization(request), form, form.duplicated
                 )
         except errors.OAuthError as exc:
+            svc.metrics.token_errors.labels(exc.error).inc()
             if exc.error in ("invalid_grant", "invalid_client"):
                 svc.audit.record(
                     "token.refused",
@@ -104,6 +105,7 @@ def protocol_routes(svc: Services) -> list[Route]:
             grant_type=_safe(form.get("grant_type")),
             jti=claims.get("jti"),
         )
+        svc.metrics.tokens.labels(form["grant_type"]).inc()  # one of ours: it was issued
         return json_response(body, headers={**NO_STORE, **CORS_ANY})
 
     async def introspection(request: Request) -> Response:

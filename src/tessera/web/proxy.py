@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["ClientAddressMiddleware", "client_address"]
+__all__ = ["ClientAddressMiddleware", "client_address", "client_ip"]
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -36,6 +36,12 @@ def client_address(
         if not _trusted(hop, networks):
             break
     return address
+
+
+def client_ip(scope: Scope) -> str | None:
+    """The address `ClientAddressMiddleware` found for this request."""
+    value = scope.get("state", {}).get("client_ip")
+    return value if isinstance(value, str) else None
 
 
 class ClientAddressMiddleware:

@@ -18,6 +18,7 @@ from tessera.domain.scopes import normalize_audience
 from tessera.oauth.revocation_state import RevocationState
 from tessera.oauth.token import TokenEndpoint, TokenPolicy
 from tessera.oauth.tokens import TokenIssuer
+from tessera.web.metrics import Metrics
 from tessera.web.wakeup import Wakeup
 
 __all__ = ["Services", "StoreHealth", "build_services"]
@@ -62,6 +63,7 @@ class Services:
     secure_cookies: bool
     health: StoreHealth
     wakeup: Wakeup
+    metrics: Metrics
 
     def client(self, client_id: str) -> Client | None:
         return self.clients.get(client_id)
@@ -122,6 +124,7 @@ def build_services(ctx: Context) -> Services:
         secure_cookies=settings.issuer.startswith("https://"),
         health=health,
         wakeup=wakeup,
+        metrics=Metrics(),
     )
     policy = TokenPolicy(
         default_access_ttl=settings.access_token_ttl,

@@ -7,13 +7,14 @@ store's `Conflict` and `StoreUnavailable`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
 from sqlalchemy.pool import QueuePool
 
@@ -25,7 +26,7 @@ __all__ = ["make_engine", "normalize_url", "read", "translated", "write"]
 _WRITE = "tessera_write"
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, idle_ping_seconds: float = 10.0) -> Engine:
     url = normalize_url(url)
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
@@ -41,15 +42,42 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_recycle=1800,
         pool_timeout=5,
         connect_args={"connect_timeout": 5},
     )
+    _ping_when_idle(engine, idle_ping_seconds)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Ping a pooled connection before use only when it sat idle for a while.
+
+    `pool_pre_ping` pings on every checkout: a round trip per transaction. A connection in
+    steady use is known good; one that idled may have been cut (database restart, failover,
+    idle timeouts), so it is pinged and silently replaced when dead. A connection that dies
+    while busy fails its transaction with `StoreUnavailable`, and the pool is renewed.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("idle connection lost") from exc
+        if not alive:
+            raise DisconnectionError("idle connection lost")
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -9,14 +9,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, TypeVar
 
 from sqlalchemy import (
-    Connection,
     Engine,
     Row,
     Table,
@@ -67,6 +66,7 @@ from tessera.store.protocols import (
 )
 from tessera.store.sql import schema as t
 from tessera.store.sql.engine import make_engine, read, write
+from tessera.store.sql.fast import FastTx, fast_read, fast_transaction
 from tessera.store.sql.migrate import ensure_current
 
 __all__ = ["SqlStore"]
@@ -74,9 +74,12 @@ __all__ = ["SqlStore"]
 _E = TypeVar("_E")
 
 
-def _from_row(cls: type[_E], row: Row[Any], **converted: Any) -> _E:
+_Row = Row[Any] | Mapping[str, Any]
+
+
+def _from_row(cls: type[_E], row: _Row, **converted: Any) -> _E:
     """An entity from a row of the same column names (JSON lists become tuples)."""
-    mapping = row._mapping
+    mapping = row._mapping if isinstance(row, Row) else row
     values: dict[str, Any] = {}
     for f in fields(cls):  # type: ignore[arg-type]
         if f.name in mapping:
@@ -117,6 +120,10 @@ def _insert(table: Table) -> Any:
     return insert(table)
 
 
+def _fast_insert(tx: FastTx, table: Table, values: dict[str, Any]) -> None:
+    tx.run(_insert(table), values, keys=tuple(values))
+
+
 class _Part:
     def __init__(
         self, engine: Engine, domain_id: str, listeners: list[Callable[[], None]] | None = None
@@ -133,6 +140,15 @@ class _Part:
     def _where(self, table: Table) -> Any:
         return table.c.domain_id == self._domain
 
+    def _find(self, table: Table, **keys: str) -> Mapping[str, Any] | None:
+        """The row of `table` with these key values (the hot path's one-row lookup)."""
+        with fast_read(self._engine) as tx:
+            return tx.first(_lookup(table, *keys), {"domain_id": self._domain, **keys})
+
+    def _add(self, table: Table, values: dict[str, Any]) -> None:
+        with fast_transaction(self._engine) as tx:
+            _fast_insert(tx, table, {"domain_id": self._domain, **values})
+
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
@@ -145,7 +161,7 @@ def _dt(value: str | None) -> datetime | None:
 # --- users -------------------------------------------------------------------------------------
 
 
-def _user(row: Row[Any]) -> User:
+def _user(row: _Row) -> User:
     return _from_row(User, row)
 
 
@@ -159,19 +175,11 @@ class _Users(_Part):
             conn.execute(insert(t.users).values(domain_id=self._domain, **_user_values(user)))
 
     def get(self, user_id: str) -> User | None:
-        with read(self._engine) as conn:
-            row = conn.execute(
-                _lookup(t.users, "id"), {"domain_id": self._domain, "id": user_id}
-            ).first()
+        row = self._find(t.users, id=user_id)
         return _user(row) if row else None
 
     def get_by_username(self, username: str) -> User | None:
-        with read(self._engine) as conn:
-            row = conn.execute(
-                select(t.users).where(
-                    self._where(t.users), t.users.c.username_lower == username.lower()
-                )
-            ).first()
+        row = self._find(t.users, username_lower=username.lower())
         return _user(row) if row else None
 
     def list(self) -> list[User]:
@@ -368,33 +376,32 @@ class _Keys(_Part):
 # --- browser sessions --------------------------------------------------------------------------
 
 
-def _session(row: Row[Any]) -> BrowserSession:
+def _session(row: _Row) -> BrowserSession:
     return _from_row(BrowserSession, row)
+
+
+_END_SESSION = (
+    update(t.browser_sessions)
+    .where(
+        t.browser_sessions.c.domain_id == bindparam("w_domain"),
+        t.browser_sessions.c.id_hash == bindparam("w_id_hash"),
+        t.browser_sessions.c.ended_at.is_(None),
+    )
+    .values(ended_at=bindparam("now"))
+)
 
 
 class _Sessions(_Part):
     def add(self, session: BrowserSession) -> None:
-        with write(self._engine) as conn:
-            conn.execute(
-                _insert(t.browser_sessions), {"domain_id": self._domain, **_to_row(session)}
-            )
+        self._add(t.browser_sessions, _to_row(session))
 
     def get(self, id_hash: str) -> BrowserSession | None:
-        s = t.browser_sessions
-        with read(self._engine) as conn:
-            row = conn.execute(
-                _lookup(s, "id_hash"), {"domain_id": self._domain, "id_hash": id_hash}
-            ).first()
+        row = self._find(t.browser_sessions, id_hash=id_hash)
         return _session(row) if row else None
 
     def end(self, id_hash: str, now: datetime) -> None:
-        s = t.browser_sessions
-        with write(self._engine) as conn:
-            conn.execute(
-                update(s)
-                .where(self._where(s), s.c.id_hash == id_hash, s.c.ended_at.is_(None))
-                .values(ended_at=now)
-            )
+        with fast_transaction(self._engine) as tx:
+            tx.run(_END_SESSION, {"w_domain": self._domain, "w_id_hash": id_hash, "now": now})
 
     def end_all_for_user(self, user_id: str, now: datetime) -> int:
         s = t.browser_sessions
@@ -432,18 +439,13 @@ class _Sessions(_Part):
 # --- consents ----------------------------------------------------------------------------------
 
 
-def _consent(row: Row[Any]) -> Consent:
+def _consent(row: _Row) -> Consent:
     return _from_row(Consent, row)
 
 
 class _Consents(_Part):
     def get(self, user_id: str, client_id: str) -> Consent | None:
-        c = t.consents
-        with read(self._engine) as conn:
-            row = conn.execute(
-                _lookup(c, "user_id", "client_id"),
-                {"domain_id": self._domain, "user_id": user_id, "client_id": client_id},
-            ).first()
+        row = self._find(t.consents, user_id=user_id, client_id=client_id)
         return _consent(row) if row else None
 
     def put(self, consent: Consent) -> None:
@@ -486,45 +488,43 @@ class _Consents(_Part):
 
 # --- codes -------------------------------------------------------------------------------------
 
+_C = t.authorization_codes
+_CONSUME_CODE = (
+    update(_C)
+    .where(
+        _C.c.domain_id == bindparam("w_domain"),
+        _C.c.code_hash == bindparam("w_code_hash"),
+        _C.c.consumed_at.is_(None),
+        _C.c.expires_at > bindparam("now"),
+    )
+    .values(consumed_at=bindparam("now"))
+    .returning(*_C.c)
+)
 
-def _code(row: Row[Any]) -> AuthorizationCode:
+
+def _code(row: _Row) -> AuthorizationCode:
     return _from_row(AuthorizationCode, row)
 
 
 def _consume_code(
-    conn: Connection, domain: str, code_hash: str, now: datetime
+    tx: FastTx, domain: str, code_hash: str, now: datetime
 ) -> tuple[AuthorizationCode | None, bool]:
-    """The atomic use-once write: one conditional UPDATE names the one winner."""
-    c = t.authorization_codes
-    won = (
-        conn.execute(
-            update(c)
-            .where(
-                c.c.domain_id == domain,
-                c.c.code_hash == code_hash,
-                c.c.consumed_at.is_(None),
-                c.c.expires_at > now,
-            )
-            .values(consumed_at=now)
-        ).rowcount
-        == 1
-    )
-    row = conn.execute(
-        _lookup(c, "code_hash"), {"domain_id": domain, "code_hash": code_hash}
-    ).first()
-    return (_code(row) if row else None), won
+    """The atomic use-once write: one conditional UPDATE names the one winner (and returns
+    the code it burned); a loser reads the code as it is, to tell a replay."""
+    row = tx.first(_CONSUME_CODE, {"w_domain": domain, "w_code_hash": code_hash, "now": now})
+    if row is not None:
+        return _code(row), True
+    row = tx.first(_lookup(_C, "code_hash"), {"domain_id": domain, "code_hash": code_hash})
+    return (_code(row) if row else None), False
 
 
 class _Codes(_Part):
     def add(self, code: AuthorizationCode) -> None:
-        with write(self._engine) as conn:
-            conn.execute(
-                _insert(t.authorization_codes), {"domain_id": self._domain, **_to_row(code)}
-            )
+        self._add(_C, _to_row(code))
 
     def consume(self, code_hash: str, now: datetime) -> tuple[AuthorizationCode | None, bool]:
-        with write(self._engine) as conn:
-            return _consume_code(conn, self._domain, code_hash, now)
+        with fast_transaction(self._engine) as tx:
+            return _consume_code(tx, self._domain, code_hash, now)
 
     def redeem(
         self,
@@ -533,34 +533,72 @@ class _Codes(_Part):
         issue: Callable[[AuthorizationCode], tuple[Grant, RefreshToken | None]],
     ) -> tuple[AuthorizationCode | None, bool]:
         failure: Exception | None = None
-        with write(self._engine) as conn:
-            code, won = _consume_code(conn, self._domain, code_hash, now)
+        with fast_transaction(self._engine) as tx:
+            code, won = _consume_code(tx, self._domain, code_hash, now)
             if won and code is not None:
                 try:
                     grant, refresh_token = issue(code)
                 except Exception as exc:  # the code stays burned; the caller gets the error
                     failure = exc
                 else:
-                    _start_grant(conn, self._domain, grant, refresh_token)
+                    _start_grant(tx, self._domain, grant, refresh_token)
         if failure is not None:
             raise failure
         return code, won
 
     def purge(self, now: datetime) -> int:
-        c = t.authorization_codes
         with write(self._engine) as conn:
             # Keep consumed codes until they expire: a replay must still be recognised.
-            return conn.execute(delete(c).where(self._where(c), c.c.expires_at <= now)).rowcount
+            return conn.execute(delete(_C).where(self._where(_C), _C.c.expires_at <= now)).rowcount
 
 
 # --- grants and refresh tokens -----------------------------------------------------------------
 
+_G, _R, _EV = t.grants, t.refresh_tokens, t.revocation_events
+_REVOKE_GRANT = (
+    update(_G)
+    .where(
+        _G.c.domain_id == bindparam("w_domain"),
+        _G.c.grant_id == bindparam("w_grant_id"),
+        _G.c.revoked_at.is_(None),
+    )
+    .values(revoked_at=bindparam("now"))
+)
+_APPEND_EVENT = insert(_EV).returning(_EV.c.seq)
+_EVENT_KEYS = ("domain_id", "kind", "key", "not_before", "expires_at", "created_at")
+_GRANT_REVOKED_AT = select(func.min(_EV.c.created_at)).where(
+    _EV.c.domain_id == bindparam("domain_id"),
+    _EV.c.kind == RevocationKind.GRANT.value,
+    _EV.c.key == bindparam("key"),
+)
+# A refresh token with its grant: one read for the rotation's checks.
+_TOKEN_AND_GRANT = (
+    select(
+        _R,
+        _G.c.client_id.label("g_client_id"),
+        _G.c.revoked_at.label("g_revoked_at"),
+        *(c.label(f"g_{c.key}") for c in _G.c if c.key not in ("domain_id", "client_id")),
+    )
+    .join_from(_R, _G, (_G.c.domain_id == _R.c.domain_id) & (_G.c.grant_id == _R.c.grant_id))
+    .where(_R.c.domain_id == bindparam("domain_id"), _R.c.token_hash == bindparam("token_hash"))
+)
+_USE_TOKEN = (
+    update(_R)
+    .where(
+        _R.c.domain_id == bindparam("w_domain"),
+        _R.c.token_hash == bindparam("w_token_hash"),
+        _R.c.used_at.is_(None),
+        _R.c.expires_at > bindparam("now"),
+    )
+    .values(used_at=bindparam("now"), successor_hash=bindparam("successor"))
+)
 
-def _grant(row: Row[Any]) -> Grant:
+
+def _grant(row: _Row) -> Grant:
     return _from_row(Grant, row)
 
 
-def _refresh(row: Row[Any]) -> RefreshToken:
+def _refresh(row: _Row) -> RefreshToken:
     return _from_row(RefreshToken, row)
 
 
@@ -568,18 +606,18 @@ def _refresh_values(token: RefreshToken) -> dict[str, Any]:
     return _to_row(token)
 
 
-def _lock_revocations(conn: Connection) -> None:
+def _lock_revocations(tx: FastTx) -> None:
     """Serialise revocation writes on PostgreSQL (SQLite writers are serial already).
 
     Sequence numbers then become visible in order (a follower reading `seq > n` never sees n+2
     before n+1), and a grant revoked while its code redemption is still writing it is seen.
     """
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(7462119)"))
+    if tx.dialect_name == "postgresql":
+        tx.sql("SELECT pg_advisory_xact_lock(7462119)")
 
 
 def _append_event(
-    conn: Connection,
+    tx: FastTx,
     domain: str,
     kind: RevocationKind,
     key: str,
@@ -587,79 +625,52 @@ def _append_event(
     expires_at: datetime,
     now: datetime,
 ) -> int:
-    _lock_revocations(conn)
-    result = conn.execute(
-        insert(t.revocation_events)
-        .values(
-            domain_id=domain,
-            kind=kind.value,
-            key=key,
-            not_before=not_before,
-            expires_at=expires_at,
-            created_at=now,
-        )
-        .returning(t.revocation_events.c.seq)
-    )
-    return int(result.scalar_one())
+    _lock_revocations(tx)
+    values = {
+        "domain_id": domain,
+        "kind": kind.value,
+        "key": key,
+        "not_before": not_before,
+        "expires_at": expires_at,
+        "created_at": now,
+    }
+    row = tx.first(_APPEND_EVENT, values, _EVENT_KEYS)
+    assert row is not None
+    return int(row["seq"])
 
 
 def _revoke_grant(
-    conn: Connection, domain: str, grant_id: str, now: datetime, event_expires_at: datetime
+    tx: FastTx, domain: str, grant_id: str, now: datetime, event_expires_at: datetime
 ) -> bool:
-    g = t.grants
-    _lock_revocations(conn)  # serialise with GrantStore.start: the grant may be in flight
-    revoked = (
-        conn.execute(
-            update(g)
-            .where(g.c.domain_id == domain, g.c.grant_id == grant_id, g.c.revoked_at.is_(None))
-            .values(revoked_at=now)
-        ).rowcount
-        == 1
-    )
-    _append_event(conn, domain, RevocationKind.GRANT, grant_id, now, event_expires_at, now)
+    _lock_revocations(tx)  # serialise with GrantStore.start: the grant may be in flight
+    revoked = tx.run(_REVOKE_GRANT, {"w_domain": domain, "w_grant_id": grant_id, "now": now}) == 1
+    _append_event(tx, domain, RevocationKind.GRANT, grant_id, now, event_expires_at, now)
     return revoked
 
 
-def _start_grant(
-    conn: Connection, domain: str, grant: Grant, refresh_token: RefreshToken | None
-) -> None:
-    e = t.revocation_events
-    _lock_revocations(conn)
+def _start_grant(tx: FastTx, domain: str, grant: Grant, refresh_token: RefreshToken | None) -> None:
+    _lock_revocations(tx)
     # A replayed code may have revoked this grant before we could write it.
-    revoked_at = conn.execute(
-        select(func.min(e.c.created_at)).where(
-            e.c.domain_id == domain,
-            e.c.kind == RevocationKind.GRANT.value,
-            e.c.key == grant.grant_id,
-        )
-    ).scalar()
-    conn.execute(
-        insert(t.grants).values(
-            domain_id=domain, **_to_row(grant, revoked_at=grant.revoked_at or revoked_at)
-        )
+    revoked_at = tx.scalar(_GRANT_REVOKED_AT, {"domain_id": domain, "key": grant.grant_id})
+    _fast_insert(
+        tx, _G, {"domain_id": domain, **_to_row(grant, revoked_at=grant.revoked_at or revoked_at)}
     )
     if refresh_token is not None:
-        conn.execute(
-            _insert(t.refresh_tokens), {"domain_id": domain, **_refresh_values(refresh_token)}
-        )
+        _fast_insert(tx, _R, {"domain_id": domain, **_refresh_values(refresh_token)})
 
 
 class _Grants(_Part):
     def start(self, grant: Grant, refresh_token: RefreshToken | None) -> None:
-        with write(self._engine) as conn:
-            _start_grant(conn, self._domain, grant, refresh_token)
+        with fast_transaction(self._engine) as tx:
+            _start_grant(tx, self._domain, grant, refresh_token)
 
     def get(self, grant_id: str) -> Grant | None:
-        g = t.grants
-        with read(self._engine) as conn:
-            row = conn.execute(
-                _lookup(g, "grant_id"), {"domain_id": self._domain, "grant_id": grant_id}
-            ).first()
+        row = self._find(_G, grant_id=grant_id)
         return _grant(row) if row else None
 
     def revoke(self, grant_id: str, now: datetime, event_expires_at: datetime) -> bool:
-        with write(self._engine) as conn:
-            revoked = _revoke_grant(conn, self._domain, grant_id, now, event_expires_at)
+        with fast_transaction(self._engine) as tx:
+            revoked = _revoke_grant(tx, self._domain, grant_id, now, event_expires_at)
         self._revoked()
         return revoked
 
@@ -677,13 +688,14 @@ class _Grants(_Part):
         return [_grant(r) for r in rows]
 
 
+def _grant_of(row: Mapping[str, Any]) -> Grant:
+    """The grant columns of a `_TOKEN_AND_GRANT` row."""
+    return _grant({k[2:]: v for k, v in row.items() if k.startswith("g_")})
+
+
 class _RefreshTokens(_Part):
     def get(self, token_hash: str) -> RefreshToken | None:
-        r = t.refresh_tokens
-        with read(self._engine) as conn:
-            row = conn.execute(
-                select(r).where(self._where(r), r.c.token_hash == token_hash)
-            ).first()
+        row = self._find(_R, token_hash=token_hash)
         return _refresh(row) if row else None
 
     def rotate(
@@ -711,50 +723,43 @@ class _RefreshTokens(_Part):
         event_expires_at: datetime,
         client_id: str | None,
     ) -> RotateResult:
-        r, g = t.refresh_tokens, t.grants
-        with write(self._engine) as conn:
+        with fast_transaction(self._engine) as tx:
             key = {"domain_id": self._domain, "token_hash": token_hash}
-            row = conn.execute(_lookup(r, "token_hash"), key).first()
+            row = tx.first(_TOKEN_AND_GRANT, key)
             if row is None:
-                return RotateResult(RotateOutcome.INVALID)
-            grant_row = conn.execute(
-                _lookup(g, "grant_id"), {"domain_id": self._domain, "grant_id": row.grant_id}
-            ).first()
-            grant = _grant(grant_row) if grant_row else None
-            if grant is not None and client_id is not None and grant.client_id != client_id:
+                # Unknown, or (never in practice) a token whose grant row is gone.
+                found = tx.first(_lookup(_R, "token_hash"), key)
+                return RotateResult(RotateOutcome.INVALID, _refresh(found) if found else None)
+            grant = _grant_of(row)
+            if client_id is not None and grant.client_id != client_id:
                 return RotateResult(RotateOutcome.FOREIGN, _refresh(row), grant)
-            if grant is None or grant.revoked_at is not None or grant.absolute_expiry <= now:
+            if grant.revoked_at is not None or grant.absolute_expiry <= now:
                 return RotateResult(RotateOutcome.INVALID, _refresh(row), grant)
-            won = (
-                conn.execute(
-                    update(r)
-                    .where(
-                        self._where(r),
-                        r.c.token_hash == token_hash,
-                        r.c.used_at.is_(None),
-                        r.c.expires_at > now,
-                    )
-                    .values(used_at=now, successor_hash=successor.token_hash)
-                ).rowcount
-                == 1
-            )
-            if won:
+            use = {
+                "w_domain": self._domain,
+                "w_token_hash": token_hash,
+                "now": now,
+                "successor": successor.token_hash,
+            }
+            if tx.run(_USE_TOKEN, use) == 1:
                 successor = replace(
                     successor,
                     grant_id=grant.grant_id,
                     expires_at=min(successor.expires_at, grant.absolute_expiry),
                 )
-                conn.execute(_insert(r), {"domain_id": self._domain, **_refresh_values(successor)})
+                _fast_insert(tx, _R, {"domain_id": self._domain, **_refresh_values(successor)})
                 return RotateResult(RotateOutcome.ROTATED, _refresh(row), grant)
             # Lost the race or used before: read the row as the winner left it.
-            token = _refresh(conn.execute(_lookup(r, "token_hash"), key).one())
+            latest = tx.first(_lookup(_R, "token_hash"), key)
+            assert latest is not None
+            token = _refresh(latest)
             if token.used_at is None:  # unused but past its inactivity expiry
                 return RotateResult(RotateOutcome.INVALID, token, grant)
             in_grace = now - token.used_at < timedelta(seconds=grace_seconds)
             if in_grace and token.successor_hash == successor.token_hash:
                 return RotateResult(RotateOutcome.RETRY, token, grant)
             # RFC 9700 §4.14.2: reuse of a rotated token revokes the whole family.
-            _revoke_grant(conn, self._domain, grant.grant_id, now, event_expires_at)
+            _revoke_grant(tx, self._domain, grant.grant_id, now, event_expires_at)
             return RotateResult(RotateOutcome.REPLAY, token, grant)
 
     def purge(self, now: datetime) -> int:
@@ -800,8 +805,8 @@ class _Revocations(_Part):
         expires_at: datetime,
         now: datetime,
     ) -> int:
-        with write(self._engine) as conn:
-            seq = _append_event(conn, self._domain, kind, key, not_before, expires_at, now)
+        with fast_transaction(self._engine) as tx:
+            seq = _append_event(tx, self._domain, kind, key, not_before, expires_at, now)
         self._revoked()
         return seq
 
@@ -849,6 +854,26 @@ class _Revocations(_Part):
 # --- login throttle ----------------------------------------------------------------------------
 
 
+_F = t.login_failures
+_CLEAR_FAILURES = delete(_F).where(
+    _F.c.domain_id == bindparam("domain_id"), _F.c.key == bindparam("key")
+)
+
+
+@functools.cache
+def _failure_counts(keys: int) -> Any:
+    """Failures per key since a time, for `keys` keys (bound as k0, k1, …)."""
+    return (
+        select(_F.c.key, func.count().label("failures"))
+        .where(
+            _F.c.domain_id == bindparam("domain_id"),
+            _F.c.key.in_([bindparam(f"k{i}") for i in range(keys)]),
+            _F.c.at >= bindparam("since"),
+        )
+        .group_by(_F.c.key)
+    )
+
+
 class _LoginThrottle(_Part):
     def failures(self, key: str, since: datetime) -> int:
         f = t.login_failures
@@ -861,27 +886,21 @@ class _LoginThrottle(_Part):
         return int(value or 0)
 
     def counts(self, keys: Sequence[str], since: datetime) -> dict[str, int]:
-        f = t.login_failures
         out = dict.fromkeys(keys, 0)
-        with read(self._engine) as conn:
-            rows = conn.execute(
-                select(f.c.key, func.count())
-                .where(self._where(f), f.c.key.in_(list(keys)), f.c.at >= since)
-                .group_by(f.c.key)
-            ).all()
-        out.update({row[0]: int(row[1]) for row in rows})
+        values = {f"k{i}": key for i, key in enumerate(keys)}
+        with fast_read(self._engine) as tx:
+            rows = tx.all(
+                _failure_counts(len(keys)), {"domain_id": self._domain, "since": since, **values}
+            )
+        out.update({row["key"]: int(row["failures"]) for row in rows})
         return out
 
     def record_failure(self, key: str, now: datetime) -> None:
-        with write(self._engine) as conn:
-            conn.execute(
-                _insert(t.login_failures), {"domain_id": self._domain, "key": key, "at": now}
-            )
+        self._add(t.login_failures, {"key": key, "at": now})
 
     def clear(self, key: str) -> None:
-        f = t.login_failures
-        with write(self._engine) as conn:
-            conn.execute(delete(f).where(self._where(f), f.c.key == key))
+        with fast_transaction(self._engine) as tx:
+            tx.run(_CLEAR_FAILURES, {"domain_id": self._domain, "key": key})
 
     def purge(self, before: datetime) -> int:
         f = t.login_failures
@@ -909,23 +928,21 @@ class _Audit(_Part):
     def append(self, events: Sequence[AuditEvent]) -> None:
         if not events:
             return
-        with write(self._engine) as conn:
-            conn.execute(
-                insert(t.audit_events),
-                [
-                    {
-                        "domain_id": self._domain,
-                        "type": e.type,
-                        "at": e.at,
-                        "actor": e.actor,
-                        "user_id": e.user_id,
-                        "client_id": e.client_id,
-                        "ip": e.ip,
-                        "details": e.details,
-                    }
-                    for e in events
-                ],
-            )
+        rows = [
+            {
+                "domain_id": self._domain,
+                "type": e.type,
+                "at": e.at,
+                "actor": e.actor,
+                "user_id": e.user_id,
+                "client_id": e.client_id,
+                "ip": e.ip,
+                "details": e.details,
+            }
+            for e in events
+        ]
+        with fast_transaction(self._engine) as tx:
+            tx.run_many(_insert(t.audit_events), rows, keys=tuple(rows[0]))
 
     def query(
         self,

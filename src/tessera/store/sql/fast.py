@@ -1,0 +1,219 @@
+"""The hot path's SQL: prebuilt Core statements run on the driver's cursor.
+
+A token, a code or a session costs a handful of statements; through `Connection.execute` each
+one pays ~30-60 µs of SQLAlchemy bookkeeping (events, execution context, result wrapping) on
+top of the driver's ~5 µs. Here a statement is compiled once per dialect, parameters and rows
+go through SQLAlchemy's own type processors (so values read and written are the same as on the
+`Connection` path), and the transaction is driven on the pooled DBAPI connection directly.
+Used by the store methods a request calls; the rest of the store keeps `Connection.execute`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
+
+from tessera.store.protocols import Conflict, StoreUnavailable
+
+__all__ = ["FastTx", "Prepared", "fast_read", "fast_transaction"]
+
+_Processor = Callable[[Any], Any] | None
+
+
+class Prepared:
+    """One statement compiled for one dialect, with its bind and result processors."""
+
+    __slots__ = ("binds", "columns", "positional", "sql")
+
+    def __init__(
+        self, statement: ClauseElement, dialect: Dialect, keys: Sequence[str] | None
+    ) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys else None)
+        assert isinstance(compiled, SQLCompiler)
+        self.sql = compiled.string
+        self.positional = bool(compiled.positional)
+        by_name = {name: bind for bind, name in compiled.bind_names.items()}
+        names = list(compiled.positiontup or []) if self.positional else list(by_name)
+        # (name, processor, default): the default is a literal the statement itself carries.
+        self.binds: list[tuple[str, _Processor, Any]] = [
+            (
+                name,
+                by_name[name].type.dialect_impl(dialect).bind_processor(dialect),
+                by_name[name].effective_value,
+            )
+            for name in names
+        ]
+        # A SELECT's columns, or what an INSERT/UPDATE … RETURNING gives back.
+        columns = list(getattr(statement, "exported_columns", None) or [])
+        self.columns: list[tuple[str, _Processor]] = [
+            (c.key, c.type.dialect_impl(dialect).result_processor(dialect, None)) for c in columns
+        ]
+
+    def parameters(self, values: Mapping[str, Any]) -> Any:
+        out = []
+        for name, process, default in self.binds:
+            value = values.get(name, default)
+            out.append(process(value) if process is not None else value)
+        if self.positional:
+            return tuple(out)
+        return {name: value for (name, _, _), value in zip(self.binds, out, strict=True)}
+
+    def row(self, raw: Sequence[Any]) -> dict[str, Any]:
+        return {
+            key: process(value) if process is not None else value
+            for (key, process), value in zip(self.columns, raw, strict=True)
+        }
+
+
+class _Statements:
+    """The prepared forms of an engine's statements (hot-path statements are module-level
+    objects built once, so identity is the key)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
+        self._cache: dict[tuple[int, tuple[str, ...] | None], tuple[ClauseElement, Prepared]] = {}
+
+    def get(self, statement: ClauseElement, keys: tuple[str, ...] | None) -> Prepared:
+        key = (id(statement), keys)
+        found = self._cache.get(key)
+        if found is None:
+            found = (statement, Prepared(statement, self._dialect, keys))
+            self._cache[key] = found
+        return found[1]
+
+
+class FastTx:
+    """Statements inside one transaction on a driver cursor."""
+
+    __slots__ = ("_cursor", "_statements", "dialect_name")
+
+    def __init__(self, cursor: Any, statements: _Statements, dialect_name: str) -> None:
+        self._cursor = cursor
+        self._statements = statements
+        self.dialect_name = dialect_name
+
+    def run(
+        self,
+        statement: ClauseElement,
+        values: Mapping[str, Any],
+        keys: tuple[str, ...] | None = None,
+    ) -> int:
+        """Execute; the row count."""
+        prepared = self._statements.get(statement, keys)
+        self._cursor.execute(prepared.sql, prepared.parameters(values))
+        return int(self._cursor.rowcount)
+
+    def run_many(
+        self, statement: ClauseElement, rows: Sequence[Mapping[str, Any]], keys: tuple[str, ...]
+    ) -> None:
+        prepared = self._statements.get(statement, keys)
+        self._cursor.executemany(prepared.sql, [prepared.parameters(r) for r in rows])
+
+    def first(
+        self,
+        statement: ClauseElement,
+        values: Mapping[str, Any],
+        keys: tuple[str, ...] | None = None,
+    ) -> dict[str, Any] | None:
+        prepared = self._statements.get(statement, keys)
+        self._cursor.execute(prepared.sql, prepared.parameters(values))
+        raw = self._cursor.fetchone()
+        return prepared.row(raw) if raw is not None else None
+
+    def all(self, statement: ClauseElement, values: Mapping[str, Any]) -> list[dict[str, Any]]:
+        prepared = self._statements.get(statement, None)
+        self._cursor.execute(prepared.sql, prepared.parameters(values))
+        return [prepared.row(raw) for raw in self._cursor.fetchall()]
+
+    def scalar(self, statement: ClauseElement, values: Mapping[str, Any]) -> Any:
+        row = self.first(statement, values)
+        return next(iter(row.values())) if row else None
+
+    def sql(self, text: str) -> None:
+        """A statement without parameters or rows (locks)."""
+        self._cursor.execute(text)
+
+
+_STATEMENTS: dict[int, _Statements] = {}
+
+
+@contextmanager
+def fast_transaction(engine: Engine) -> Iterator[FastTx]:
+    """One write transaction on a pooled driver connection (SQLite: `BEGIN IMMEDIATE`).
+
+    Errors become the store's: a constraint violation `Conflict`, a lost or locked database
+    `StoreUnavailable` (the connection is discarded and the pool renewed, as SQLAlchemy does).
+    """
+    with _driver(engine, read_one=False) as tx:
+        yield tx
+
+
+@contextmanager
+def fast_read(engine: Engine) -> Iterator[FastTx]:
+    """ONE read statement, autocommitted: no BEGIN and COMMIT round trips around it."""
+    with _driver(engine, read_one=True) as tx:
+        yield tx
+
+
+@contextmanager
+def _driver(engine: Engine, *, read_one: bool) -> Iterator[FastTx]:
+    dialect = engine.dialect
+    statements = _STATEMENTS.get(id(engine))
+    if statements is None:
+        statements = _STATEMENTS.setdefault(id(engine), _Statements(dialect))
+    dbapi: Any = dialect.loaded_dbapi
+    try:
+        fairy = engine.raw_connection()
+    except DBAPIError as exc:
+        raise StoreUnavailable(type(exc.orig).__name__ if exc.orig else "database error") from exc
+    except (dbapi.OperationalError, dbapi.InterfaceError) as exc:  # the pool raises them raw
+        raise StoreUnavailable(type(exc).__name__) from exc
+    sqlite = dialect.name == "sqlite"
+    autocommit = read_one and not sqlite  # SQLite connections are in autocommit mode already
+    cursor = None
+    driver: Any = fairy.driver_connection
+    try:
+        if autocommit:
+            driver.autocommit = True
+        cursor = fairy.cursor()
+        if sqlite and not read_one:
+            cursor.execute("BEGIN IMMEDIATE")
+        yield FastTx(cursor, statements, dialect.name)
+        if not read_one:
+            fairy.commit()
+    except dbapi.IntegrityError as exc:
+        _rollback(fairy)
+        raise Conflict(str(exc).splitlines()[0] if str(exc) else "conflict") from None
+    except (dbapi.OperationalError, dbapi.InterfaceError) as exc:
+        # The connection may be dead: never hand it out again; on a lost database, renew the
+        # pool (its other connections are as dead), as SQLAlchemy does on its own path.
+        lost = dialect.is_disconnect(exc, fairy.dbapi_connection, cursor)
+        with contextlib.suppress(Exception):
+            fairy.invalidate(exc)
+        if lost:
+            engine.dispose(close=False)
+        raise StoreUnavailable(type(exc).__name__) from exc
+    except BaseException:
+        _rollback(fairy)
+        raise
+    finally:
+        if cursor is not None:
+            with contextlib.suppress(Exception):
+                cursor.close()
+        if autocommit and fairy.dbapi_connection is not None:
+            with contextlib.suppress(Exception):
+                driver.autocommit = False
+        fairy.close()
+
+
+def _rollback(fairy: Any) -> None:
+    with contextlib.suppress(Exception):
+        fairy.rollback()
