@@ -18,7 +18,7 @@ from tessera.oauth.revocation_state import RevocationState
 from tessera.oauth.tokens import InvalidOwnToken, TokenIssuer
 from tessera.store.protocols import Store
 
-__all__ = ["introspect"]
+__all__ = ["access_token_answer", "introspect", "verified_access_token"]
 
 _INACTIVE: dict[str, Any] = {"active": False}
 _CLAIMS = (
@@ -60,11 +60,25 @@ def introspect(
 def _access_token(
     token: str, issuer: TokenIssuer, revocations: RevocationState, now: datetime
 ) -> dict[str, Any]:
-    try:
-        claims = issuer.verify_own(token, int(now.timestamp()))
-    except InvalidOwnToken:
+    claims = verified_access_token(token, issuer, now)
+    if claims is None:
         return _INACTIVE
     revocations.sync()  # see revocations made on any node a moment ago
+    return access_token_answer(claims, revocations)
+
+
+def verified_access_token(
+    token: str, issuer: TokenIssuer, now: datetime
+) -> Mapping[str, Any] | None:
+    """The claims of one of our access tokens whose signature, issuer and expiry hold."""
+    try:
+        return issuer.verify_own(token, int(now.timestamp()))
+    except InvalidOwnToken:
+        return None
+
+
+def access_token_answer(claims: Mapping[str, Any], revocations: RevocationState) -> dict[str, Any]:
+    """The answer for a verified access token, from revocation state synced a moment ago."""
     if revocations.revoked(claims):
         return _INACTIVE
     body = {"active": True, "token_type": "Bearer"}

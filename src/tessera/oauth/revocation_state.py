@@ -5,6 +5,7 @@ made on any node is visible after one query.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -40,6 +41,16 @@ class RevocationState:
         """Read new events; raises `StoreUnavailable` when the database is down."""
         if self._store.last_seq() == self._index.seq:
             return  # one cheap query when nothing changed, the usual case
+        self._catch_up()
+
+    async def sync_async(self) -> None:
+        """`sync` on the event loop: the usual one query asynchronously, a catch-up (reading
+        the new events) in a worker thread."""
+        if await self._store.last_seq_async() == self._index.seq:
+            return
+        await asyncio.to_thread(self._catch_up)
+
+    def _catch_up(self) -> None:
         while True:
             events = self._store.since(self._index.seq, 1000)
             self.apply_events(events)

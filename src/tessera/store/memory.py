@@ -565,6 +565,9 @@ class _Revocations:
         with self._s.lock:
             return max(self._s.revocations, default=0)
 
+    async def last_seq_async(self) -> int:
+        return self.last_seq()
+
     def purge(self, now: datetime) -> int:
         s = self._s
         with s.lock:

@@ -281,6 +281,9 @@ class RevocationStore(Protocol):
     def last_seq(self) -> int:
         """The highest sequence number, 0 when there is none."""
 
+    async def last_seq_async(self) -> int:
+        """`last_seq` for the event loop: never blocks it on network I/O."""
+
     def purge(self, now: datetime) -> int:
         """Delete events whose `expires_at` has passed."""
 

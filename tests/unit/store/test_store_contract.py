@@ -6,6 +6,7 @@ UTC datetimes: the store never reads the clock.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -908,6 +909,20 @@ def test_revocation_append_returns_strictly_increasing_seq_from_one(store: Store
     ]
     assert seqs == [1, 2, 3]
     assert store.revocations.last_seq() == 3
+
+
+def test_revocation_last_seq_async_sees_every_append_made_before_it(store: Store) -> None:
+    """The event-loop variant answers as fresh as `last_seq`, also when many ask at once (on
+    PostgreSQL concurrent callers share a query that started after they asked)."""
+
+    async def check() -> None:
+        assert await store.revocations.last_seq_async() == 0
+        for i in range(5):
+            seq = store.revocations.append(RevocationKind.JTI, f"j{i}", at(i), at(3600), at(i))
+            answers = await asyncio.gather(*(store.revocations.last_seq_async() for _ in range(10)))
+            assert answers == [seq] * 10
+
+    asyncio.run(check())
 
 
 def test_revocation_since_returns_later_events_ascending_up_to_limit(store: Store) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.sql.elements import ClauseElement
 
 from tessera.store.protocols import Conflict, StoreUnavailable
 
-__all__ = ["FastTx", "Prepared", "fast_read", "fast_transaction"]
+__all__ = ["FastTx", "Prepared", "fast_statement", "fast_transaction"]
 
 _Processor = Callable[[Any], Any] | None
 
@@ -152,19 +152,20 @@ def fast_transaction(engine: Engine) -> Iterator[FastTx]:
     Errors become the store's: a constraint violation `Conflict`, a lost or locked database
     `StoreUnavailable` (the connection is discarded and the pool renewed, as SQLAlchemy does).
     """
-    with _driver(engine, read_one=False) as tx:
+    with _driver(engine, single=False) as tx:
         yield tx
 
 
 @contextmanager
-def fast_read(engine: Engine) -> Iterator[FastTx]:
-    """ONE read statement, autocommitted: no BEGIN and COMMIT round trips around it."""
-    with _driver(engine, read_one=True) as tx:
+def fast_statement(engine: Engine) -> Iterator[FastTx]:
+    """For ONE statement, autocommitted (a single statement is atomic on its own): no BEGIN
+    and COMMIT round trips around it on PostgreSQL."""
+    with _driver(engine, single=True) as tx:
         yield tx
 
 
 @contextmanager
-def _driver(engine: Engine, *, read_one: bool) -> Iterator[FastTx]:
+def _driver(engine: Engine, *, single: bool) -> Iterator[FastTx]:
     dialect = engine.dialect
     statements = _STATEMENTS.get(id(engine))
     if statements is None:
@@ -177,17 +178,17 @@ def _driver(engine: Engine, *, read_one: bool) -> Iterator[FastTx]:
     except (dbapi.OperationalError, dbapi.InterfaceError) as exc:  # the pool raises them raw
         raise StoreUnavailable(type(exc).__name__) from exc
     sqlite = dialect.name == "sqlite"
-    autocommit = read_one and not sqlite  # SQLite connections are in autocommit mode already
+    autocommit = single and not sqlite  # SQLite connections are in autocommit mode already
     cursor = None
     driver: Any = fairy.driver_connection
     try:
         if autocommit:
             driver.autocommit = True
         cursor = fairy.cursor()
-        if sqlite and not read_one:
+        if sqlite and not single:
             cursor.execute("BEGIN IMMEDIATE")
         yield FastTx(cursor, statements, dialect.name)
-        if not read_one:
+        if not single:
             fairy.commit()
     except dbapi.IntegrityError as exc:
         _rollback(fairy)

@@ -6,6 +6,7 @@ count names the one winner (`CodeStore.consume`, `RefreshTokenStore.rotate`, `Gr
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import threading
@@ -13,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     Engine,
@@ -66,8 +67,11 @@ from tessera.store.protocols import (
 )
 from tessera.store.sql import schema as t
 from tessera.store.sql.engine import make_engine, read, write
-from tessera.store.sql.fast import FastTx, fast_read, fast_transaction
+from tessera.store.sql.fast import FastTx, fast_statement, fast_transaction
 from tessera.store.sql.migrate import ensure_current
+
+if TYPE_CHECKING:
+    import psycopg
 
 __all__ = ["SqlStore"]
 
@@ -142,11 +146,11 @@ class _Part:
 
     def _find(self, table: Table, **keys: str) -> Mapping[str, Any] | None:
         """The row of `table` with these key values (the hot path's one-row lookup)."""
-        with fast_read(self._engine) as tx:
+        with fast_statement(self._engine) as tx:
             return tx.first(_lookup(table, *keys), {"domain_id": self._domain, **keys})
 
     def _add(self, table: Table, values: dict[str, Any]) -> None:
-        with fast_transaction(self._engine) as tx:
+        with fast_statement(self._engine) as tx:
             _fast_insert(tx, table, {"domain_id": self._domain, **values})
 
 
@@ -400,7 +404,7 @@ class _Sessions(_Part):
         return _session(row) if row else None
 
     def end(self, id_hash: str, now: datetime) -> None:
-        with fast_transaction(self._engine) as tx:
+        with fast_statement(self._engine) as tx:
             tx.run(_END_SESSION, {"w_domain": self._domain, "w_id_hash": id_hash, "now": now})
 
     def end_all_for_user(self, user_id: str, now: datetime) -> int:
@@ -791,6 +795,10 @@ class _Revocations(_Part):
         super().__init__(engine, domain_id, listeners)
         self._hot: Any = None
         self._hot_lock = threading.Lock()
+        self._async_hot: psycopg.AsyncConnection[Any] | None = None
+        self._async_lock: asyncio.Lock | None = None
+        self._async_started = 0  # queries started on the asynchronous connection
+        self._async_done = (0, 0)  # (the query's number, its answer) of the last to finish
         self._last_seq_sql = (
             "SELECT max(seq) FROM revocation_events WHERE domain_id = ?"
             if engine.dialect.paramstyle == "qmark"
@@ -830,6 +838,10 @@ class _Revocations(_Part):
                     if self._engine.dialect.name == "postgresql":
                         driver.rollback()
                         driver.autocommit = True
+                    else:
+                        # A WAL reader never waits for writers; should it ever wait, it waits
+                        # briefly (`last_seq_async` runs it on the event loop).
+                        driver.execute("PRAGMA busy_timeout=200")
                     self._hot = hot
                 cursor = self._hot.cursor()
                 try:
@@ -844,6 +856,43 @@ class _Revocations(_Part):
                 self._hot = None
                 raise StoreUnavailable(f"revocation events: {type(exc).__name__}") from exc
         return int(row[0] or 0) if row else 0
+
+    async def last_seq_async(self) -> int:
+        """`last_seq` without blocking the event loop: SQLite's is a local read of a few
+        microseconds, run in place; PostgreSQL's goes over an asynchronous connection."""
+        if self._engine.dialect.name != "postgresql":
+            return self.last_seq()
+        import psycopg  # only on PostgreSQL
+
+        if self._async_lock is None:
+            self._async_lock = asyncio.Lock()
+        arrived_after = self._async_started
+        async with self._async_lock:  # one query at a time on the connection
+            if self._async_done[0] > arrived_after:
+                # A query that started after this call arrived has just answered: its answer
+                # is as fresh as one of our own (concurrent introspections share it).
+                return self._async_done[1]
+            self._async_started += 1
+            generation = self._async_started
+            try:
+                async with asyncio.timeout(5):
+                    if self._async_hot is None or self._async_hot.closed:
+                        url = self._engine.url.set(drivername="postgresql")
+                        self._async_hot = await psycopg.AsyncConnection.connect(
+                            url.render_as_string(hide_password=False),
+                            autocommit=True,
+                            connect_timeout=5,
+                        )
+                    cursor = await self._async_hot.execute(self._last_seq_sql, (self._domain,))
+                    row = await cursor.fetchone()
+            except (psycopg.Error, TimeoutError) as exc:
+                if self._async_hot is not None:
+                    with contextlib.suppress(Exception):
+                        await self._async_hot.close()
+                self._async_hot = None
+                raise StoreUnavailable(f"revocation events: {type(exc).__name__}") from exc
+            self._async_done = (generation, int(row[0] or 0) if row else 0)
+            return self._async_done[1]
 
     def purge(self, now: datetime) -> int:
         e = t.revocation_events
@@ -888,7 +937,7 @@ class _LoginThrottle(_Part):
     def counts(self, keys: Sequence[str], since: datetime) -> dict[str, int]:
         out = dict.fromkeys(keys, 0)
         values = {f"k{i}": key for i, key in enumerate(keys)}
-        with fast_read(self._engine) as tx:
+        with fast_statement(self._engine) as tx:
             rows = tx.all(
                 _failure_counts(len(keys)), {"domain_id": self._domain, "since": since, **values}
             )
@@ -899,7 +948,7 @@ class _LoginThrottle(_Part):
         self._add(t.login_failures, {"key": key, "at": now})
 
     def clear(self, key: str) -> None:
-        with fast_transaction(self._engine) as tx:
+        with fast_statement(self._engine) as tx:
             tx.run(_CLEAR_FAILURES, {"domain_id": self._domain, "key": key})
 
     def purge(self, before: datetime) -> int:
