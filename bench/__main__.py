@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 from tests.support.server import Server, free_port, start_server
 
-from bench.driver import Result, run_scenario
+from bench.driver import Operation, Result, run_scenario
 
 RESULTS = Path(__file__).parent / "results"
 _HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
@@ -109,11 +109,21 @@ class Fixture:
         return dict(token.json())
 
 
+SCENARIOS = (
+    "client_credentials",
+    "introspection",
+    "refresh_rotation",
+    "authorization_code_flow",
+    "api_call",
+)
+
+
 async def _scenarios(
     fx: Fixture,
     database: str,
     seconds: float,
     levels: list[int],
+    only: frozenset[str],
     protected_url: str | None,
     protected_pid: int | None,
 ) -> list[Result]:
@@ -122,6 +132,21 @@ async def _scenarios(
     async with httpx.AsyncClient(base_url=base, timeout=30) as setup:
         first = await fx.flow(setup, consent=True)
     access_token = first["access_token"]
+
+    async def run(name: str, operation: Operation, level: int, **options: Any) -> None:
+        url, server_pid = options.pop("target", (base, pid))
+        results.append(
+            await run_scenario(
+                name,
+                database,
+                url,
+                server_pid,
+                operation,
+                concurrency=level,
+                seconds=seconds,
+                **options,
+            )
+        )
 
     async def client_credentials(client: httpx.AsyncClient, _: int) -> bool:
         r = await client.post(
@@ -133,113 +158,68 @@ async def _scenarios(
         r = await client.post("/oauth2/v1/introspect", auth=fx.auth, data={"token": access_token})
         return r.status_code == 200 and r.json()["active"] is True
 
+    async def open_call(client: httpx.AsyncClient, _: int) -> bool:
+        r = await client.get(f"{protected_url}/open/hello")
+        return r.status_code == 200
+
+    async def protected_call(client: httpx.AsyncClient, _: int) -> bool:
+        r = await client.get(
+            f"{protected_url}/protected/hello",
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
+        return r.status_code == 200
+
     for level in levels:
-        results.append(
-            await run_scenario(
-                "client_credentials",
-                database,
-                base,
-                pid,
-                client_credentials,
-                concurrency=level,
-                seconds=seconds,
-            )
-        )
-        results.append(
-            await run_scenario(
-                "introspection",
-                database,
-                base,
-                pid,
-                introspection,
-                concurrency=level,
-                seconds=seconds,
-            )
-        )
-        # Refresh with rotation: each worker follows its own family.
-        chains: dict[int, str] = {}
-        async with httpx.AsyncClient(base_url=base, timeout=30) as setup:
-            for index in range(level):
-                chains[index] = (await fx.flow(setup))["refresh_token"]
+        if "client_credentials" in only:
+            await run("client_credentials", client_credentials, level)
+        if "introspection" in only:
+            await run("introspection", introspection, level)
+        if "refresh_rotation" in only:
+            # Each worker follows its own family.
+            chains: dict[int, str] = {}
+            async with httpx.AsyncClient(base_url=base, timeout=30) as setup:
+                for index in range(level):
+                    chains[index] = (await fx.flow(setup))["refresh_token"]
 
-        async def refresh(
-            client: httpx.AsyncClient, index: int, chains: dict[int, str] = chains
-        ) -> bool:
-            r = await client.post(
-                "/oauth2/v1/token",
-                auth=fx.auth,
-                data={"grant_type": "refresh_token", "refresh_token": chains[index]},
-            )
-            if r.status_code != 200:
-                return False
-            chains[index] = r.json()["refresh_token"]
-            return True
-
-        results.append(
-            await run_scenario(
-                "refresh_rotation", database, base, pid, refresh, concurrency=level, seconds=seconds
-            )
-        )
-        clients: dict[int, httpx.AsyncClient] = {}
-
-        async def code_flow(
-            _: httpx.AsyncClient, index: int, clients: dict[int, httpx.AsyncClient] = clients
-        ) -> bool:
-            if index not in clients:
-                clients[index] = httpx.AsyncClient(base_url=base, timeout=30)
-            await fx.flow(clients[index])
-            return True
-
-        flows = await run_scenario(
-            "authorization_code_flow",
-            database,
-            base,
-            pid,
-            code_flow,
-            concurrency=level,
-            seconds=seconds,
-            max_ops=2000,
-            excluded_cpu=lambda: password_hash_cpu(base),
-            note="minus the server's password-hash CPU (its tessera_password_hash_cpu_seconds)",
-        )
-        results.append(flows)
-        for client in clients.values():
-            await client.aclose()
-        if protected_url and protected_pid:
-
-            async def open_call(client: httpx.AsyncClient, _: int) -> bool:
-                r = await client.get(f"{protected_url}/open/hello")
-                return r.status_code == 200
-
-            async def protected_call(client: httpx.AsyncClient, _: int) -> bool:
-                r = await client.get(
-                    f"{protected_url}/protected/hello",
-                    headers={"Authorization": f"Bearer {access_token}"},
+            async def refresh(
+                client: httpx.AsyncClient, index: int, chains: dict[int, str] = chains
+            ) -> bool:
+                r = await client.post(
+                    "/oauth2/v1/token",
+                    auth=fx.auth,
+                    data={"grant_type": "refresh_token", "refresh_token": chains[index]},
                 )
-                return r.status_code == 200
+                if r.status_code != 200:
+                    return False
+                chains[index] = r.json()["refresh_token"]
+                return True
 
-            results.append(
-                await run_scenario(
-                    "api_call_unprotected",
-                    database,
-                    protected_url,
-                    protected_pid,
-                    open_call,
-                    concurrency=level,
-                    seconds=seconds,
-                )
+            await run("refresh_rotation", refresh, level)
+        if "authorization_code_flow" in only:
+            clients: dict[int, httpx.AsyncClient] = {}
+
+            async def code_flow(
+                _: httpx.AsyncClient, index: int, clients: dict[int, httpx.AsyncClient] = clients
+            ) -> bool:
+                if index not in clients:
+                    clients[index] = httpx.AsyncClient(base_url=base, timeout=30)
+                await fx.flow(clients[index])
+                return True
+
+            await run(
+                "authorization_code_flow",
+                code_flow,
+                level,
+                max_ops=2000,
+                excluded_cpu=lambda: password_hash_cpu(base),
+                note="minus the server's password-hash CPU (tessera_password_hash_cpu_seconds)",
             )
-            results.append(
-                await run_scenario(
-                    "api_call_protected",
-                    database,
-                    protected_url,
-                    protected_pid,
-                    protected_call,
-                    concurrency=level,
-                    seconds=seconds,
-                )
-            )
+            for client in clients.values():
+                await client.aclose()
+        if "api_call" in only and protected_url and protected_pid:
+            target = (protected_url, protected_pid)
+            await run("api_call_unprotected", open_call, level, target=target)
+            await run("api_call_protected", protected_call, level, target=target)
     return results
 
 
@@ -318,8 +298,16 @@ def main() -> int:
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--seconds", type=float, default=3.0, help="per scenario and level")
     parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument(
+        "--only",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated scenarios, of: {', '.join(SCENARIOS)}",
+    )
     args = parser.parse_args()
     levels = [int(x) for x in args.concurrency.split(",")]
+    only = frozenset(args.only.split(","))
+    if not only <= set(SCENARIOS):
+        parser.error(f"unknown scenario: {', '.join(sorted(only - set(SCENARIOS)))}")
     databases = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     argon2_ms = _argon2_ms()
     results: list[Result] = []
@@ -342,7 +330,7 @@ def main() -> int:
             stack.callback(protected.kill)
             print(f"benchmarking on {database} …", file=sys.stderr)
             results += asyncio.run(
-                _scenarios(fx, database, args.seconds, levels, protected_url, protected.pid)
+                _scenarios(fx, database, args.seconds, levels, only, protected_url, protected.pid)
             )
             token = httpx.post(
                 f"{server.base_url}/oauth2/v1/token",

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["Result", "cpu_seconds", "run_scenario"]
+__all__ = ["Operation", "Result", "cpu_seconds", "run_scenario"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from tessera.domain.hashing import new_id, new_token, sha256_b64
 from tessera.domain.model import AuthorizationCode, Client, Resource
@@ -25,6 +25,7 @@ from tessera.domain.scopes import (
 )
 from tessera.oauth import errors
 from tessera.oauth.pkce import check_challenge_params
+from tessera.shared.urlencoding import encode_pairs
 from tessera.store.protocols import CodeStore
 
 __all__ = [
@@ -242,7 +243,7 @@ def validate_authorization_request(
 
 def redirect_with(redirect_uri: str, values: Mapping[str, str | None]) -> str:
     """Add response parameters to the redirect URI's query (RFC 6749 §4.1.2)."""
-    query = urlencode({k: v for k, v in values.items() if v is not None})
+    query = encode_pairs((k, v) for k, v in values.items() if v is not None)
     separator = "&" if urlsplit(redirect_uri).query else "?"
     return f"{redirect_uri}{separator}{query}"
 

@@ -8,19 +8,21 @@ browser, anti-framing headers, session cookies HttpOnly and SameSite=Lax, login 
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from hashlib import sha256
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from tessera.caching import NotCached
 from tessera.domain.admin import admin_scope
 from tessera.domain.hashing import new_token, sha256_b64
 from tessera.domain.model import BrowserSession, Consent, User
@@ -35,6 +37,7 @@ from tessera.oauth.authorize import (
     validate_authorization_request,
 )
 from tessera.oauth.tokens import InvalidOwnToken
+from tessera.shared.urlencoding import encode_pairs
 from tessera.web.forms import Params, parse_params, read_form, read_query
 from tessera.web.proxy import client_ip
 from tessera.web.services import Services
@@ -154,8 +157,10 @@ def browser_routes(svc: Services) -> list[Route]:
     # --- the decision after validation ----------------------------------------------------------
 
     def proceed(
-        request: Request, req: AuthorizationRequest, authz: str, now: datetime, status: int
+        request: Request, req: AuthorizationRequest, params: Params, now: datetime, status: int
     ) -> Response:
+        """Sign in, ask for consent, or issue the code. The request travels in the login and
+        consent forms as `authz` (encoded only when one of them is shown)."""
         found = current_session(request, now)
         login_needed = (
             found is None
@@ -169,7 +174,9 @@ def browser_routes(svc: Services) -> list[Route]:
                 raise AuthorizationError(
                     errors.LoginRequired("the user is not signed in"), req.redirect_uri, req.state
                 )
-            return login_page(request, req, authz, username=req.login_hint or "")
+            return login_page(
+                request, req, encode_pairs(params.items()), username=req.login_hint or ""
+            )
         assert found is not None
         session, user = found
         if admin_scope(settings.issuer) in req.scopes and not user.is_admin:
@@ -191,7 +198,7 @@ def browser_routes(svc: Services) -> list[Route]:
                     req.redirect_uri,
                     req.state,
                 )
-            return consent_page(req, authz, session, user)
+            return consent_page(req, encode_pairs(params.items()), session, user)
         return success(request, req, session, user, now, status)
 
     def success(
@@ -275,10 +282,13 @@ def browser_routes(svc: Services) -> list[Route]:
             out.append(_Scope(label, f"Call {req.audience} on your behalf ({name})."))
         return out
 
-    def validate(params: Params) -> AuthorizationRequest:
-        return validate_authorization_request(
-            params, params.duplicated, svc.client, svc.resource_list()
-        )
+    def validate(params: Params, cached: bool = False) -> AuthorizationRequest:
+        """With `cached`, from memory only (the app and resources): raises `NotCached`."""
+        if cached:
+            lookup, resources = svc.cached_client, svc.cached_resource_list()
+        else:
+            lookup, resources = svc.client, svc.resource_list()
+        return validate_authorization_request(params, params.duplicated, lookup, resources)
 
     # --- endpoints ------------------------------------------------------------------------------
 
@@ -289,16 +299,21 @@ def browser_routes(svc: Services) -> list[Route]:
         except errors.OAuthError as exc:
             return error_page(request, "Invalid request", exc.description)
 
-        def work() -> Response:
+        def work(cached: bool = False) -> Response:
             now = ctx.clock()
             try:
-                req = validate(params)
-                return proceed(request, req, urlencode(params), now, status)
+                req = validate(params, cached)
+                return proceed(request, req, params, now, status)
             except UnsafeToRedirect as exc:
                 return error_page(request, exc.title, exc.message)
             except AuthorizationError as exc:
                 return error_redirect(exc, status)
 
+        if SESSION_COOKIE not in request.cookies:
+            # No session to read: with the app cached, nothing here does I/O (the sign-in
+            # page is rendered in memory), so answer on the event loop.
+            with contextlib.suppress(NotCached):
+                return work(cached=True)
         return await run_in_threadpool(work)
 
     FormStep = Callable[[Request, Params, Params, AuthorizationRequest, str], Response]
@@ -396,7 +411,7 @@ def browser_routes(svc: Services) -> list[Route]:
             again.pop("prompt")
             if rest:
                 again["prompt"] = rest
-        response = redirect("/oauth2/v1/authorize?" + urlencode(again), 303)
+        response = redirect("/oauth2/v1/authorize?" + encode_pairs(again.items()), 303)
         set_cookie(response, SESSION_COOKIE, raw, settings.session_ttl)
         return response
 

@@ -6,11 +6,10 @@ repeated parameters are reported so that endpoints can refuse them (RFC 6749 §3
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
-
 from starlette.requests import Request
 
 from tessera.oauth.errors import InvalidRequest
+from tessera.shared.urlencoding import parse_pairs
 
 __all__ = ["MAX_BODY", "Params", "parse_params", "read_form", "read_query"]
 
@@ -36,7 +35,7 @@ class Params(dict[str, str]):
 def parse_params(raw: bytes | str) -> Params:
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=_MAX_FIELDS, errors="strict")
+        pairs = parse_pairs(text, _MAX_FIELDS)
     except (UnicodeDecodeError, ValueError):
         raise InvalidRequest("the parameters are not valid UTF-8 form encoding") from None
     if any("\x00" in k or "\x00" in v for k, v in pairs):

@@ -11,6 +11,7 @@ Used by the store methods a request calls; the rest of the store keeps `Connecti
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -142,7 +143,8 @@ class FastTx:
         self._cursor.execute(text)
 
 
-_STATEMENTS: dict[int, _Statements] = {}
+# Per engine (not per id(): a new engine may reuse the id of one that is gone).
+_STATEMENTS: weakref.WeakKeyDictionary[Engine, _Statements] = weakref.WeakKeyDictionary()
 
 
 @contextmanager
@@ -167,9 +169,9 @@ def fast_statement(engine: Engine) -> Iterator[FastTx]:
 @contextmanager
 def _driver(engine: Engine, *, single: bool) -> Iterator[FastTx]:
     dialect = engine.dialect
-    statements = _STATEMENTS.get(id(engine))
+    statements = _STATEMENTS.get(engine)
     if statements is None:
-        statements = _STATEMENTS.setdefault(id(engine), _Statements(dialect))
+        statements = _STATEMENTS.setdefault(engine, _Statements(dialect))
     dbapi: Any = dialect.loaded_dbapi
     try:
         fairy = engine.raw_connection()

@@ -570,11 +570,20 @@ _REVOKE_GRANT = (
 )
 _APPEND_EVENT = insert(_EV).returning(_EV.c.seq)
 _EVENT_KEYS = ("domain_id", "kind", "key", "not_before", "expires_at", "created_at")
-_GRANT_REVOKED_AT = select(func.min(_EV.c.created_at)).where(
-    _EV.c.domain_id == bindparam("domain_id"),
-    _EV.c.kind == RevocationKind.GRANT.value,
-    _EV.c.key == bindparam("key"),
+# A new grant, revoked already if a replayed code revoked it before it was written.
+_INSERT_GRANT = insert(_G).values(
+    revoked_at=func.coalesce(
+        bindparam("given_revoked_at", type_=_G.c.revoked_at.type),
+        select(func.min(_EV.c.created_at))
+        .where(
+            _EV.c.domain_id == bindparam("ev_domain"),
+            _EV.c.kind == RevocationKind.GRANT.value,
+            _EV.c.key == bindparam("ev_key"),
+        )
+        .scalar_subquery(),
+    )
 )
+_GRANT_KEYS = tuple(c.key for c in _G.c if c.key != "revoked_at")
 # A refresh token with its grant: one read for the rotation's checks.
 _TOKEN_AND_GRANT = (
     select(
@@ -595,6 +604,29 @@ _USE_TOKEN = (
         _R.c.expires_at > bindparam("now"),
     )
     .values(used_at=bindparam("now"), successor_hash=bindparam("successor"))
+)
+
+
+# The usual rotation in one statement: burn the token if it is unused and unexpired and its
+# grant is this client's, live and unexpired; the token row comes back.
+_ROTATE_FOR_CLIENT = (
+    update(_R)
+    .where(
+        _R.c.domain_id == bindparam("w_domain"),
+        _R.c.token_hash == bindparam("w_token_hash"),
+        _R.c.used_at.is_(None),
+        _R.c.expires_at > bindparam("now"),
+        _R.c.grant_id.in_(
+            select(_G.c.grant_id).where(
+                _G.c.domain_id == bindparam("w_domain"),
+                _G.c.client_id == bindparam("w_client"),
+                _G.c.revoked_at.is_(None),
+                _G.c.absolute_expiry > bindparam("now"),
+            )
+        ),
+    )
+    .values(used_at=bindparam("now"), successor_hash=bindparam("successor"))
+    .returning(*_R.c)
 )
 
 
@@ -654,11 +686,16 @@ def _revoke_grant(
 
 def _start_grant(tx: FastTx, domain: str, grant: Grant, refresh_token: RefreshToken | None) -> None:
     _lock_revocations(tx)
-    # A replayed code may have revoked this grant before we could write it.
-    revoked_at = tx.scalar(_GRANT_REVOKED_AT, {"domain_id": domain, "key": grant.grant_id})
-    _fast_insert(
-        tx, _G, {"domain_id": domain, **_to_row(grant, revoked_at=grant.revoked_at or revoked_at)}
-    )
+    # A replayed code may have revoked this grant before we could write it (the insert reads
+    # the revocation events after the lock is taken).
+    values = {
+        "domain_id": domain,
+        **_to_row(grant),
+        "given_revoked_at": grant.revoked_at,
+        "ev_domain": domain,
+        "ev_key": grant.grant_id,
+    }
+    tx.run(_INSERT_GRANT, values, keys=_GRANT_KEYS)
     if refresh_token is not None:
         _fast_insert(tx, _R, {"domain_id": domain, **_refresh_values(refresh_token)})
 
@@ -698,6 +735,27 @@ def _grant_of(row: Mapping[str, Any]) -> Grant:
 
 
 class _RefreshTokens(_Part):
+    def __init__(
+        self, engine: Engine, domain_id: str, listeners: list[Callable[[], None]] | None = None
+    ) -> None:
+        super().__init__(engine, domain_id, listeners)
+        # Grants never change but for their revocation (always read from the database), so
+        # what a rotation needs of one (scopes, user, lifetimes) is kept here by id.
+        self._grants: dict[str, Grant] = {}
+
+    def _live_grant(self, tx: FastTx, grant_id: str) -> Grant:
+        grant = self._grants.get(grant_id)
+        if grant is None:
+            row = tx.first(
+                _lookup(_G, "grant_id"), {"domain_id": self._domain, "grant_id": grant_id}
+            )
+            assert row is not None  # the rotation's statement found it live a moment ago
+            grant = replace(_grant(row), revoked_at=None)
+            if len(self._grants) >= 10000:
+                self._grants.clear()
+            self._grants[grant_id] = grant
+        return grant
+
     def get(self, token_hash: str) -> RefreshToken | None:
         row = self._find(_R, token_hash=token_hash)
         return _refresh(row) if row else None
@@ -728,6 +786,25 @@ class _RefreshTokens(_Part):
         client_id: str | None,
     ) -> RotateResult:
         with fast_transaction(self._engine) as tx:
+            use = {
+                "w_domain": self._domain,
+                "w_token_hash": token_hash,
+                "now": now,
+                "successor": successor.token_hash,
+            }
+            if client_id is not None:
+                used = tx.first(_ROTATE_FOR_CLIENT, {**use, "w_client": client_id})
+                if used is not None:
+                    grant = self._live_grant(tx, used["grant_id"])
+                    successor = replace(
+                        successor,
+                        grant_id=grant.grant_id,
+                        expires_at=min(successor.expires_at, grant.absolute_expiry),
+                    )
+                    _fast_insert(tx, _R, {"domain_id": self._domain, **_refresh_values(successor)})
+                    return RotateResult(RotateOutcome.ROTATED, _refresh(used), grant)
+            # Anything else (a replay, a retry, another client's token, a dead grant): read
+            # the token and its grant, and decide.
             key = {"domain_id": self._domain, "token_hash": token_hash}
             row = tx.first(_TOKEN_AND_GRANT, key)
             if row is None:
@@ -739,12 +816,6 @@ class _RefreshTokens(_Part):
                 return RotateResult(RotateOutcome.FOREIGN, _refresh(row), grant)
             if grant.revoked_at is not None or grant.absolute_expiry <= now:
                 return RotateResult(RotateOutcome.INVALID, _refresh(row), grant)
-            use = {
-                "w_domain": self._domain,
-                "w_token_hash": token_hash,
-                "now": now,
-                "successor": successor.token_hash,
-            }
             if tx.run(_USE_TOKEN, use) == 1:
                 successor = replace(
                     successor,
