@@ -20,6 +20,7 @@ from sqlalchemy.pool import QueuePool
 
 from tessera.shared.database_url import normalize_url
 from tessera.store.protocols import Conflict, StoreUnavailable
+from tessera.store.sql import fast
 
 __all__ = ["make_engine", "normalize_url", "read", "translated", "write"]
 
@@ -41,6 +42,7 @@ def make_engine(url: str, *, pool_size: int = 10, idle_ping_seconds: float = 10.
             pool_timeout=30,
         )
         _configure_sqlite(engine)
+        fast.ping_when_idle(engine, float("inf"))  # a local file does not drop connections
         return engine
     engine = create_engine(
         url,
@@ -51,6 +53,7 @@ def make_engine(url: str, *, pool_size: int = 10, idle_ping_seconds: float = 10.
         connect_args={"connect_timeout": 5},
     )
     _ping_when_idle(engine, idle_ping_seconds)
+    fast.ping_when_idle(engine, idle_ping_seconds)
     return engine
 
 

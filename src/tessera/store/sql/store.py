@@ -65,6 +65,7 @@ from tessera.store.protocols import (
     StoreUnavailable,
     UserStore,
 )
+from tessera.store.sql import fast
 from tessera.store.sql import schema as t
 from tessera.store.sql.engine import make_engine, read, write
 from tessera.store.sql.fast import FastTx, fast_statement, fast_transaction
@@ -1146,4 +1147,5 @@ class SqlStore:
             conn.execute(text("SELECT 1"))
 
     def close(self) -> None:
+        fast.dispose(self.engine)
         self.engine.dispose()
