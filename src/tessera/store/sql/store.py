@@ -868,6 +868,7 @@ class _Revocations(_Part):
         self._hot: Any = None
         self._hot_lock = threading.Lock()
         self._async_hot: psycopg.AsyncConnection[Any] | None = None
+        self._async_cursor: Any = None
         self._async_lock: asyncio.Lock | None = None
         self._async_started = 0  # queries started on the asynchronous connection
         self._async_done = (0, 0)  # (the query's number, its answer) of the last to finish
@@ -955,7 +956,9 @@ class _Revocations(_Part):
                             autocommit=True,
                             connect_timeout=5,
                         )
-                    cursor = await self._async_hot.execute(self._last_seq_sql, (self._domain,))
+                        self._async_cursor = self._async_hot.cursor()
+                    cursor = self._async_cursor
+                    await cursor.execute(self._last_seq_sql, (self._domain,))
                     row = await cursor.fetchone()
             except (psycopg.Error, TimeoutError) as exc:
                 if self._async_hot is not None:
