@@ -1157,3 +1157,20 @@ def test_login_throttle_counts_several_keys_at_once(store: Store) -> None:
         "pair:a|1": 1,
         "acct:a": 0,
     }
+
+
+def test_a_single_statement_connection_refuses_a_second_statement(tmp_path: Path) -> None:
+    """`fast_statement` autocommits; two statements there would not be one transaction."""
+    from tessera.store.sql import schema
+    from tessera.store.sql.engine import make_engine
+    from tessera.store.sql.fast import fast_statement
+    from tessera.store.sql.store import _lookup
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'one.db'}")
+    schema.metadata.create_all(engine)
+    lookup = _lookup(schema.users, "id")
+    with fast_statement(engine) as tx:
+        assert tx.first(lookup, {"domain_id": "d", "id": "u"}) is None
+        with pytest.raises(RuntimeError, match="one statement"):
+            tx.first(lookup, {"domain_id": "d", "id": "u"})
+    engine.dispose()

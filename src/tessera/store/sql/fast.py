@@ -4,8 +4,8 @@ A token, a code or a session costs a handful of statements; through `Connection.
 one pays ~30-60 µs of SQLAlchemy bookkeeping (events, execution context, result wrapping) on
 top of the driver's ~5 µs. Here a statement is compiled once per dialect, parameters and rows
 go through SQLAlchemy's own type processors (so values read and written are the same as on the
-`Connection` path), and the transaction is driven on the pooled DBAPI connection directly.
-Used by the store methods a request calls; the rest of the store keeps `Connection.execute`.
+`Connection` path), and transactions run on driver connections of the hot path's own small
+pools. Used by the store methods a request calls; the rest keeps `Connection.execute`.
 """
 
 from __future__ import annotations
@@ -103,12 +103,25 @@ class _Statements:
 class FastTx:
     """Statements inside one transaction on a driver cursor."""
 
-    __slots__ = ("_cursor", "_statements", "dialect_name")
+    __slots__ = ("_cursor", "_left", "_statements", "dialect_name")
 
-    def __init__(self, cursor: Any, statements: _Statements, dialect_name: str) -> None:
+    def __init__(
+        self, cursor: Any, statements: _Statements, dialect_name: str, single: bool
+    ) -> None:
         self._cursor = cursor
         self._statements = statements
         self.dialect_name = dialect_name
+        # `fast_statement` autocommits: a second statement would not share a transaction.
+        self._left = 1 if single else -1
+
+    def _execute(self, sql: str, parameters: Any) -> None:
+        if self._left == 0:
+            raise RuntimeError("fast_statement runs one statement; use fast_transaction")
+        self._left -= 1
+        if parameters is None:
+            self._cursor.execute(sql)
+        else:
+            self._cursor.execute(sql, parameters)
 
     def run(
         self,
@@ -118,13 +131,15 @@ class FastTx:
     ) -> int:
         """Execute; the row count."""
         prepared = self._statements.get(statement, keys)
-        self._cursor.execute(prepared.sql, prepared.parameters(values))
+        self._execute(prepared.sql, prepared.parameters(values))
         return int(self._cursor.rowcount)
 
     def run_many(
         self, statement: ClauseElement, rows: Sequence[Mapping[str, Any]], keys: tuple[str, ...]
     ) -> None:
         prepared = self._statements.get(statement, keys)
+        if self._left >= 0:
+            raise RuntimeError("a batch needs fast_transaction")
         self._cursor.executemany(prepared.sql, [prepared.parameters(r) for r in rows])
 
     def first(
@@ -134,18 +149,18 @@ class FastTx:
         keys: tuple[str, ...] | None = None,
     ) -> dict[str, Any] | None:
         prepared = self._statements.get(statement, keys)
-        self._cursor.execute(prepared.sql, prepared.parameters(values))
+        self._execute(prepared.sql, prepared.parameters(values))
         raw = self._cursor.fetchone()
         return prepared.row(raw) if raw is not None else None
 
     def all(self, statement: ClauseElement, values: Mapping[str, Any]) -> list[dict[str, Any]]:
         prepared = self._statements.get(statement, None)
-        self._cursor.execute(prepared.sql, prepared.parameters(values))
+        self._execute(prepared.sql, prepared.parameters(values))
         return [prepared.row(raw) for raw in self._cursor.fetchall()]
 
     def sql(self, text: str) -> None:
         """A statement without parameters or rows (locks)."""
-        self._cursor.execute(text)
+        self._execute(text, None)
 
 
 class _Pool:
@@ -269,7 +284,7 @@ def _driver(engine: Engine, *, single: bool) -> Iterator[FastTx]:
     try:
         if sqlite and not single:
             cursor.execute("BEGIN IMMEDIATE")
-        yield FastTx(cursor, state.statements, dialect.name)
+        yield FastTx(cursor, state.statements, dialect.name, single)
         if not single:
             connection.commit()
     except dbapi.IntegrityError as exc:

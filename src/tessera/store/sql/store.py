@@ -974,6 +974,14 @@ class _Revocations(_Part):
         with write(self._engine) as conn:
             return conn.execute(delete(e).where(self._where(e), e.c.expires_at <= now)).rowcount
 
+    def close(self) -> None:
+        """Close the connections kept for `last_seq` (the asynchronous one with its loop)."""
+        with self._hot_lock:
+            if self._hot is not None:
+                with contextlib.suppress(Exception):
+                    self._hot.close()
+                self._hot = None
+
 
 # --- login throttle ----------------------------------------------------------------------------
 
@@ -1116,7 +1124,8 @@ class SqlStore:
         self.codes: CodeStore = _Codes(engine, domain_id)
         self.grants: GrantStore = _Grants(engine, domain_id, hooks)
         self.refresh_tokens: RefreshTokenStore = _RefreshTokens(engine, domain_id, hooks)
-        self.revocations: RevocationStore = _Revocations(engine, domain_id, hooks)
+        self._revocations = _Revocations(engine, domain_id, hooks)
+        self.revocations: RevocationStore = self._revocations
         self.login_throttle: LoginThrottleStore = _LoginThrottle(engine, domain_id)
         self.audit: AuditStore = _Audit(engine, domain_id)
 
@@ -1150,5 +1159,6 @@ class SqlStore:
             conn.execute(text("SELECT 1"))
 
     def close(self) -> None:
+        self._revocations.close()
         fast.dispose(self.engine)
         self.engine.dispose()
