@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     trusted_proxies: list[str] = Field(default_factory=list)
     metrics_allow: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    # Threads for blocking work (database, password hashing); None: 2 per CPU, at least 4.
+    worker_threads: int | None = Field(None, ge=1, le=1000)
     code_ttl: int = Field(60, ge=5, le=600)
     access_token_ttl: int = Field(3600, ge=30, le=86400)
     id_token_ttl: int = Field(3600, ge=30, le=86400)

@@ -263,3 +263,21 @@ def test_production_refuses_a_plain_http_issuer(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("TESSERA_ISSUER", "http://idp.example.test")
     with pytest.raises(ConfigError, match="must be https"):
         load_settings()
+
+
+def test_worker_threads_default_to_the_cpus_and_can_be_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().worker_threads is None  # two per CPU, at least 4 (the web app)
+    monkeypatch.setenv("TESSERA_WORKER_THREADS", "12")
+    assert load_settings().worker_threads == 12
+    monkeypatch.setenv("TESSERA_WORKER_THREADS", "0")
+    with pytest.raises(ConfigError, match="TESSERA_WORKER_THREADS"):
+        load_settings()
+
+
+def test_metrics_allow_takes_networks_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().metrics_allow == ["127.0.0.1/32", "::1/128"]
+    monkeypatch.setenv("TESSERA_METRICS_ALLOW", '["10.0.0.0/8", "fd00::/8"]')
+    assert load_settings().metrics_allow == ["10.0.0.0/8", "fd00::/8"]
+    monkeypatch.setenv("TESSERA_METRICS_ALLOW", '["not-a-network"]')
+    with pytest.raises(ConfigError, match="TESSERA_METRICS_ALLOW"):
+        load_settings()
