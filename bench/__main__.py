@@ -49,12 +49,15 @@ def password_hash_cpu(base_url: str) -> float | None:
     return None
 
 
+_CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
 def _pin(server_pids: list[int]) -> bool:
     """Servers on the first CPU, this driver on the second: the driver's work then neither
     steals the server's core nor cools its caches, and figures vary less between runs."""
-    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
+    if len(_CPUS) < 2:
         return False
-    first, second, *_ = sorted(os.sched_getaffinity(0))
+    first, second, *_ = _CPUS
     for pid in server_pids:
         for thread in os.listdir(f"/proc/{pid}/task"):  # new threads inherit the mask
             os.sched_setaffinity(int(thread), {first})
