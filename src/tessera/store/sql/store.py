@@ -129,6 +129,22 @@ def _fast_insert(tx: FastTx, table: Table, values: dict[str, Any]) -> None:
     tx.run(_insert(table), values, keys=tuple(values))
 
 
+def _mark_once(
+    table: Table, key: str, mark: str, *where: Any, unexpired: bool = False, **values: Any
+) -> Any:
+    """`UPDATE table SET mark = :now, … WHERE domain_id = :w_domain AND key = :w_<key> AND mark
+    IS NULL [AND expires_at > :now] [AND where…]`: a use-once write, prebuilt; its row count (or
+    the row it returns) names the one winner."""
+    conditions = [
+        table.c.domain_id == bindparam("w_domain"),
+        table.c[key] == bindparam(f"w_{key}"),
+        table.c[mark].is_(None),
+    ]
+    if unexpired:
+        conditions.append(table.c.expires_at > bindparam("now"))
+    return update(table).where(*conditions, *where).values({mark: bindparam("now"), **values})
+
+
 class _Part:
     def __init__(
         self, engine: Engine, domain_id: str, listeners: list[Callable[[], None]] | None = None
@@ -385,15 +401,7 @@ def _session(row: _Row) -> BrowserSession:
     return _from_row(BrowserSession, row)
 
 
-_END_SESSION = (
-    update(t.browser_sessions)
-    .where(
-        t.browser_sessions.c.domain_id == bindparam("w_domain"),
-        t.browser_sessions.c.id_hash == bindparam("w_id_hash"),
-        t.browser_sessions.c.ended_at.is_(None),
-    )
-    .values(ended_at=bindparam("now"))
-)
+_END_SESSION = _mark_once(t.browser_sessions, "id_hash", "ended_at")
 
 
 class _Sessions(_Part):
@@ -494,17 +502,7 @@ class _Consents(_Part):
 # --- codes -------------------------------------------------------------------------------------
 
 _C = t.authorization_codes
-_CONSUME_CODE = (
-    update(_C)
-    .where(
-        _C.c.domain_id == bindparam("w_domain"),
-        _C.c.code_hash == bindparam("w_code_hash"),
-        _C.c.consumed_at.is_(None),
-        _C.c.expires_at > bindparam("now"),
-    )
-    .values(consumed_at=bindparam("now"))
-    .returning(*_C.c)
-)
+_CONSUME_CODE = _mark_once(_C, "code_hash", "consumed_at", unexpired=True).returning(*_C.c)
 
 
 def _code(row: _Row) -> AuthorizationCode:
@@ -560,15 +558,7 @@ class _Codes(_Part):
 # --- grants and refresh tokens -----------------------------------------------------------------
 
 _G, _R, _EV = t.grants, t.refresh_tokens, t.revocation_events
-_REVOKE_GRANT = (
-    update(_G)
-    .where(
-        _G.c.domain_id == bindparam("w_domain"),
-        _G.c.grant_id == bindparam("w_grant_id"),
-        _G.c.revoked_at.is_(None),
-    )
-    .values(revoked_at=bindparam("now"))
-)
+_REVOKE_GRANT = _mark_once(_G, "grant_id", "revoked_at")
 _APPEND_EVENT = insert(_EV).returning(_EV.c.seq)
 _EVENT_KEYS = ("domain_id", "kind", "key", "not_before", "expires_at", "created_at")
 # A new grant, revoked already if a replayed code revoked it before it was written.
@@ -589,46 +579,33 @@ _GRANT_KEYS = tuple(c.key for c in _G.c if c.key != "revoked_at")
 _TOKEN_AND_GRANT = (
     select(
         _R,
-        _G.c.client_id.label("g_client_id"),
-        _G.c.revoked_at.label("g_revoked_at"),
-        *(c.label(f"g_{c.key}") for c in _G.c if c.key not in ("domain_id", "client_id")),
+        *(c.label(f"g_{c.key}") for c in _G.c if c.key != "domain_id"),
     )
     .join_from(_R, _G, (_G.c.domain_id == _R.c.domain_id) & (_G.c.grant_id == _R.c.grant_id))
     .where(_R.c.domain_id == bindparam("domain_id"), _R.c.token_hash == bindparam("token_hash"))
 )
-_USE_TOKEN = (
-    update(_R)
-    .where(
-        _R.c.domain_id == bindparam("w_domain"),
-        _R.c.token_hash == bindparam("w_token_hash"),
-        _R.c.used_at.is_(None),
-        _R.c.expires_at > bindparam("now"),
-    )
-    .values(used_at=bindparam("now"), successor_hash=bindparam("successor"))
+_USE_TOKEN = _mark_once(
+    _R, "token_hash", "used_at", unexpired=True, successor_hash=bindparam("successor")
 )
 
 
 # The usual rotation in one statement: burn the token if it is unused and unexpired and its
 # grant is this client's, live and unexpired; the token row comes back.
-_ROTATE_FOR_CLIENT = (
-    update(_R)
-    .where(
-        _R.c.domain_id == bindparam("w_domain"),
-        _R.c.token_hash == bindparam("w_token_hash"),
-        _R.c.used_at.is_(None),
-        _R.c.expires_at > bindparam("now"),
-        _R.c.grant_id.in_(
-            select(_G.c.grant_id).where(
-                _G.c.domain_id == bindparam("w_domain"),
-                _G.c.client_id == bindparam("w_client"),
-                _G.c.revoked_at.is_(None),
-                _G.c.absolute_expiry > bindparam("now"),
-            )
-        ),
-    )
-    .values(used_at=bindparam("now"), successor_hash=bindparam("successor"))
-    .returning(*_R.c)
-)
+_ROTATE_FOR_CLIENT = _mark_once(
+    _R,
+    "token_hash",
+    "used_at",
+    _R.c.grant_id.in_(
+        select(_G.c.grant_id).where(
+            _G.c.domain_id == bindparam("w_domain"),
+            _G.c.client_id == bindparam("w_client"),
+            _G.c.revoked_at.is_(None),
+            _G.c.absolute_expiry > bindparam("now"),
+        )
+    ),
+    unexpired=True,
+    successor_hash=bindparam("successor"),
+).returning(*_R.c)
 
 
 def _grant(row: _Row) -> Grant:
@@ -797,13 +774,7 @@ class _RefreshTokens(_Part):
                 used = tx.first(_ROTATE_FOR_CLIENT, {**use, "w_client": client_id})
                 if used is not None:
                     grant = self._live_grant(tx, used["grant_id"])
-                    successor = replace(
-                        successor,
-                        grant_id=grant.grant_id,
-                        expires_at=min(successor.expires_at, grant.absolute_expiry),
-                    )
-                    _fast_insert(tx, _R, {"domain_id": self._domain, **_refresh_values(successor)})
-                    return RotateResult(RotateOutcome.ROTATED, _refresh(used), grant)
+                    return self._rotated(tx, used, grant, successor)
             # Anything else (a replay, a retry, another client's token, a dead grant): read
             # the token and its grant, and decide.
             key = {"domain_id": self._domain, "token_hash": token_hash}
@@ -818,13 +789,7 @@ class _RefreshTokens(_Part):
             if grant.revoked_at is not None or grant.absolute_expiry <= now:
                 return RotateResult(RotateOutcome.INVALID, _refresh(row), grant)
             if tx.run(_USE_TOKEN, use) == 1:
-                successor = replace(
-                    successor,
-                    grant_id=grant.grant_id,
-                    expires_at=min(successor.expires_at, grant.absolute_expiry),
-                )
-                _fast_insert(tx, _R, {"domain_id": self._domain, **_refresh_values(successor)})
-                return RotateResult(RotateOutcome.ROTATED, _refresh(row), grant)
+                return self._rotated(tx, row, grant, successor)
             # Lost the race or used before: read the row as the winner left it.
             latest = tx.first(_lookup(_R, "token_hash"), key)
             assert latest is not None
@@ -837,6 +802,19 @@ class _RefreshTokens(_Part):
             # RFC 9700 §4.14.2: reuse of a rotated token revokes the whole family.
             _revoke_grant(tx, self._domain, grant.grant_id, now, event_expires_at)
             return RotateResult(RotateOutcome.REPLAY, token, grant)
+
+    def _rotated(
+        self, tx: FastTx, used: _Row, grant: Grant, successor: RefreshToken
+    ) -> RotateResult:
+        """The presented token is burned: write its successor, in the grant, capped by the
+        grant's absolute expiry."""
+        successor = replace(
+            successor,
+            grant_id=grant.grant_id,
+            expires_at=min(successor.expires_at, grant.absolute_expiry),
+        )
+        _fast_insert(tx, _R, {"domain_id": self._domain, **_refresh_values(successor)})
+        return RotateResult(RotateOutcome.ROTATED, _refresh(used), grant)
 
     def purge(self, now: datetime) -> int:
         r, g = t.refresh_tokens, t.grants
