@@ -114,8 +114,10 @@ async def run_scenario(
         for client in clients:
             await client.aclose()
     ops = len(latencies)
-    excluded_ms = (excluded_after - excluded_before) * 1000 / ops if ops else 0.0
-    excluded_ms = excluded_ms or excluded_ms_per_op
+    if excluded_cpu is None:
+        excluded_ms = excluded_ms_per_op
+    else:
+        excluded_ms = (excluded_after - excluded_before) * 1000 / ops if ops else 0.0
     cpu_ms = (cpu_after - cpu_before) * 1000 / ops if ops else 0.0
     return Result(
         scenario=name,

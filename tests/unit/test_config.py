@@ -281,3 +281,13 @@ def test_metrics_allow_takes_networks_only(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("TESSERA_METRICS_ALLOW", '["not-a-network"]')
     with pytest.raises(ConfigError, match="TESSERA_METRICS_ALLOW"):
         load_settings()
+
+
+@pytest.mark.parametrize(("cpus", "threads"), [({0}, 4), ({0, 1}, 4), (set(range(8)), 16)])
+def test_the_default_worker_threads_are_two_per_usable_cpu_at_least_four(
+    monkeypatch: pytest.MonkeyPatch, cpus: set[int], threads: int
+) -> None:
+    from tessera.web import app
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: cpus, raising=False)
+    assert app._default_worker_threads() == threads

@@ -46,10 +46,6 @@ def _authorization(request: Request) -> str | None:
     return values[0] if values else None
 
 
-def _client_ip(request: Request) -> str | None:
-    return client_ip(request.scope)
-
-
 def protocol_routes(svc: Services) -> list[Route]:
     ctx = svc.ctx
 
@@ -97,7 +93,7 @@ def protocol_routes(svc: Services) -> list[Route]:
             if exc.error in ("invalid_grant", "invalid_client"):
                 svc.audit.record(
                     "token.refused",
-                    ip=_client_ip(request),
+                    ip=client_ip(request.scope),
                     error=exc.error,
                     grant_type=_safe(form.get("grant_type")),
                     reason=exc.description,
@@ -106,7 +102,7 @@ def protocol_routes(svc: Services) -> list[Route]:
         claims = _unverified_claims(body["access_token"])
         svc.audit.record(
             "token.issued",
-            ip=_client_ip(request),
+            ip=client_ip(request.scope),
             client_id=claims.get("client_id"),
             user_id=claims.get("sub") if claims.get("sub_type") == "user" else None,
             grant_type=_safe(form.get("grant_type")),
@@ -161,7 +157,7 @@ def protocol_routes(svc: Services) -> list[Route]:
                 svc.audit.record(
                     "token.revoked",
                     client_id=client.client_id,
-                    ip=_client_ip(request),
+                    ip=client_ip(request.scope),
                     hint=form.get("token_type_hint"),
                 )
 
