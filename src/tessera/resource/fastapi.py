@@ -21,7 +21,7 @@ def http_error(error: TokenError) -> HTTPException:
     return HTTPException(
         status_code=error.status,
         detail=error.body(),
-        headers={"WWW-Authenticate": error.www_authenticate()},
+        headers=error.headers(),
     )
 
 
