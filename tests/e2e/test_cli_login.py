@@ -146,3 +146,26 @@ def test_login_with_an_unregistered_redirect_uri_fails_fast(server: Server, tmp_
     assert "refused the sign-in request" in result.stderr
     assert "redirect URI" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_login_with_an_unknown_scope_fails_fast_with_the_error_redirect(
+    server: Server, tmp_path: Path
+) -> None:
+    """For a known client and redirect URI the identity domain redirects its error back
+    (RFC 6749 §4.1.2.1); the login reports it at once instead of sending the user there."""
+    result = tessera(
+        client_env(tmp_path),
+        "login",
+        "--issuer",
+        server.issuer,
+        "--client-id",
+        server.demo["public_app"]["client_id"],
+        "--scope",
+        "https://nowhere.tessera.testurn:no:such",
+        "--no-browser",
+        timeout=30,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "refused the sign-in request (invalid_scope" in result.stderr
+    assert "--scope" in result.stderr
+    assert "Traceback" not in result.stderr
