@@ -7,11 +7,12 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint typecheck unit e2e-postgresql bench clean
 
-# (Re)install the project with its dev extras when pyproject.toml changed.
-$(STAMP): pyproject.toml
+# (Re)install the project with its dev extras, at the pinned versions of constraints.txt, when
+# either changed.
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
 # The browser tests drive Debian's Chromium (playwright cannot download its own here).

@@ -101,3 +101,71 @@ def test_a_bad_issuer_is_a_clear_error(tmp_path: Path, issuer: str, message: str
     assert result.returncode == 1
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_login_with_an_unknown_client_fails_fast_instead_of_waiting_for_the_browser(
+    server: Server, tmp_path: Path
+) -> None:
+    """The identity domain shows an error page for an unknown client and never redirects back
+    (RFC 6749 §4.1.2.1): the login must fail at once, not after its 300 s default timeout."""
+    result = tessera(
+        client_env(tmp_path),
+        "login",
+        "--issuer",
+        server.issuer,
+        "--client-id",
+        "no-such-client",
+        "--no-browser",
+        timeout=30,  # far below the 300 s wait of the old behaviour: a hang fails here
+    )
+    assert result.returncode == 1, result.stderr
+    assert "refused the sign-in request for client 'no-such-client'" in result.stderr
+    assert "HTTP 400" in result.stderr
+    assert "--client-id" in result.stderr
+    assert "Open this URL" not in result.stderr  # the user was never sent to the error page
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "tokens").exists()
+
+
+def test_login_with_an_unregistered_redirect_uri_fails_fast(server: Server, tmp_path: Path) -> None:
+    """The confidential demo app registers only its web callback, not the loopback one."""
+    app = server.demo["confidential_app"]
+    result = tessera(
+        client_env(tmp_path),
+        "login",
+        "--issuer",
+        server.issuer,
+        "--client-id",
+        app["client_id"],
+        "--client-secret-stdin",
+        "--no-browser",
+        input=app["client_secret"] + "\n",
+        timeout=30,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "refused the sign-in request" in result.stderr
+    assert "redirect URI" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_login_with_an_unknown_scope_fails_fast_with_the_error_redirect(
+    server: Server, tmp_path: Path
+) -> None:
+    """For a known client and redirect URI the identity domain redirects its error back
+    (RFC 6749 §4.1.2.1); the login reports it at once instead of sending the user there."""
+    result = tessera(
+        client_env(tmp_path),
+        "login",
+        "--issuer",
+        server.issuer,
+        "--client-id",
+        server.demo["public_app"]["client_id"],
+        "--scope",
+        "https://nowhere.tessera.testurn:no:such",
+        "--no-browser",
+        timeout=30,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "refused the sign-in request (invalid_scope" in result.stderr
+    assert "--scope" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -12,22 +12,32 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import signal
 import subprocess
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI, Security
 from joserfc.jwk import RSAKey
 from joserfc.jws import JWSRegistry
+from starlette.exceptions import StarletteDeprecationWarning
 
+from tessera.resource import AccessToken, RevocationFeed, TokenValidator
+from tessera.resource.fastapi import TokenDependency
 from tests.support.flow import demo_auth, user_tokens
 from tests.support.integration import Service, bearer, client_token, new_app, running_service
-from tests.support.server import Server
+from tests.support.server import Server, running_server
+
+with warnings.catch_warnings():  # Starlette 1.x nudges towards httpx2; httpx is what we have
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from starlette.testclient import TestClient
 
 AUDIENCE = "https://integration.tessera.test"
 ALL = "urn:opc:resource:consumer::all"
@@ -343,3 +353,50 @@ def test_a_key_rotation_at_the_identity_domain_does_not_break_validation(
     after = user_token(server)
     assert header_of(after)["kid"] == new_kid
     assert httpx.get(service.url("/integrations"), headers=bearer(after)).status_code == 200
+
+
+# --- a stale revocation feed (issue 12) --------------------------------------------------------
+
+
+def wait_for_state(feed: RevocationFeed, state: str, what: str) -> None:
+    deadline = time.monotonic() + 60
+    while feed.state != state:
+        assert time.monotonic() < deadline, f"{what} (feed {feed.state}, {feed.last_error})"
+        time.sleep(0.1)
+
+
+def test_a_stale_revocation_feed_fails_closed_instead_of_open_and_recovers(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A resource server follows the feed of a real identity domain that is then frozen
+    (SIGSTOP): once the feed is older than `max_staleness`, an already validated token is
+    refused with 503 (a revocation it cannot hear of may have happened); after SIGCONT the
+    feed answers again and the same token is accepted."""
+    with running_server(tmp_path_factory.mktemp("stale-feed")) as idp:
+        token = client_token(idp, demo_auth(idp), INSTANCE_SCOPE)
+        feed = RevocationFeed(idp.issuer, *demo_auth(idp), wait_seconds=1, max_staleness=3).start()
+        try:
+            validator = TokenValidator(idp.issuer, AUDIENCE, revocation=feed)
+            app = FastAPI()
+            require_token = TokenDependency(validator)
+
+            @app.get("/orders")
+            def orders(token: AccessToken = Security(require_token, scopes=[ALL])) -> str:
+                return token.subject
+
+            with TestClient(app) as client:
+                assert feed.state == "fresh", feed.last_error
+                assert client.get("/orders", headers=bearer(token)).status_code == 200
+                idp.proc.send_signal(signal.SIGSTOP)
+                try:
+                    wait_for_state(feed, "stale", "the feed never noticed the frozen domain")
+                    refused = client.get("/orders", headers=bearer(token))
+                    assert refused.status_code == 503, refused.text
+                    assert refused.json()["detail"]["error"] == "temporarily_unavailable"
+                    assert int(refused.headers["Retry-After"]) >= 1
+                finally:
+                    idp.proc.send_signal(signal.SIGCONT)
+                wait_for_state(feed, "fresh", "the feed did not recover")
+                assert client.get("/orders", headers=bearer(token)).status_code == 200
+        finally:
+            feed.stop()

@@ -5,8 +5,10 @@ redirect (RFC 8252), for a public app or, given its secret, a confidential one.
 
 1. discover the issuer's endpoints (RFC 8414; the metadata must name the same issuer);
 2. listen on 127.0.0.1:<ephemeral port> (RFC 8252 §7.3, §8.3);
-3. open the browser (or a caller's opener) at the authorization URL with `state`, a `nonce`
-   and an S256 `code_challenge` (RFC 7636, RFC 9700 §2.1.1);
+3. fetch the authorization URL once ourselves, so that an unknown client or an unregistered
+   redirect URI (an error page, never a redirect: RFC 6749 §4.1.2.1) fails at once;
+   then open the browser (or a caller's opener) at it with `state`, a `nonce` and an S256
+   `code_challenge` (RFC 7636, RFC 9700 §2.1.1);
 4. wait for the redirect: `state` and `iss` (RFC 9207) are checked before the code is used;
 5. exchange the code with the verifier (and the secret, for a confidential app);
 6. check the ID token's `iss`, `aud` and `nonce` (OIDC Core §3.1.3.7; it came straight from the
@@ -28,6 +30,7 @@ from tessera.client.discovery import ServerMetadata, discover
 from tessera.client.errors import LoginError
 from tessera.client.loopback import LoopbackListener
 from tessera.client.pkce import Pkce
+from tessera.client.preflight import check_authorization_request
 from tessera.client.session import Session
 from tessera.client.tokens import Endpoints, OAuthClient, TokenSet, unverified_jwt
 
@@ -134,6 +137,7 @@ def login(
             pkce=pkce,
             nonce=nonce,
         )
+        check_authorization_request(http, url, client_id=client_id, redirect_uri=redirect_uri)
         (opener or webbrowser.open)(url)
         if on_waiting is not None:
             on_waiting(url)

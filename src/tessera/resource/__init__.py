@@ -14,9 +14,10 @@ from tessera.resource.errors import (
     InsufficientScopeError,
     InvalidRequestError,
     InvalidTokenError,
+    RevocationUnavailableError,
     TokenError,
 )
-from tessera.resource.feed import RevocationFeed
+from tessera.resource.feed import FeedFreshness, RevocationFeed
 from tessera.resource.introspection import IntrospectionCheck
 from tessera.resource.jwks import DiscoveryError, JwksCache
 from tessera.resource.validator import AccessToken, RevocationCheck, TokenValidator
@@ -24,6 +25,7 @@ from tessera.resource.validator import AccessToken, RevocationCheck, TokenValida
 __all__ = [
     "AccessToken",
     "DiscoveryError",
+    "FeedFreshness",
     "InsufficientScopeError",
     "IntrospectionCheck",
     "InvalidRequestError",
@@ -31,6 +33,7 @@ __all__ = [
     "JwksCache",
     "RevocationCheck",
     "RevocationFeed",
+    "RevocationUnavailableError",
     "TokenError",
     "TokenValidator",
 ]

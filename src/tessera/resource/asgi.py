@@ -42,7 +42,7 @@ class BearerAuthMiddleware:
             response = JSONResponse(
                 exc.body(),
                 status_code=exc.status,
-                headers={"WWW-Authenticate": exc.www_authenticate()},
+                headers=exc.headers(),
             )
             await response(scope, receive, send)
             return

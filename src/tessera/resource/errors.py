@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["InsufficientScopeError", "InvalidRequestError", "InvalidTokenError", "TokenError"]
+__all__ = [
+    "InsufficientScopeError",
+    "InvalidRequestError",
+    "InvalidTokenError",
+    "RevocationUnavailableError",
+    "TokenError",
+]
 
 
 class TokenError(Exception):
@@ -24,6 +30,10 @@ class TokenError(Exception):
         if self.scope:
             parts.append(f'scope="{self.scope}"')
         return ", ".join(parts)
+
+    def headers(self, realm: str = "api") -> dict[str, str]:
+        """The response headers: the RFC 6750 §3 challenge."""
+        return {"WWW-Authenticate": self.www_authenticate(realm)}
 
     def body(self) -> dict[str, str]:
         out = {"error": self.error}
@@ -48,3 +58,23 @@ class InvalidRequestError(TokenError):
 
     error = "invalid_request"
     status = 400
+
+
+class RevocationUnavailableError(TokenError):
+    """503: the resource server cannot tell right now whether the token was revoked (its
+    revocation feed is stale and it has no fallback).
+
+    Not 401 `invalid_token` (RFC 6750 §3.1): nothing is wrong with the token, and a 401 would
+    send every client to refresh its tokens at an identity domain that is already unreachable.
+    503 with Retry-After (RFC 9110 §15.6.4, §10.2.3) says "try the same request again later".
+    """
+
+    error = "temporarily_unavailable"
+    status = 503
+
+    def __init__(self, description: str = "", *, retry_after: int = 5) -> None:
+        super().__init__(description)
+        self.retry_after = retry_after
+
+    def headers(self, realm: str = "api") -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

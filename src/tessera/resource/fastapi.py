@@ -1,33 +1,76 @@
 """FastAPI adapter: a dependency for `Security(require_token, scopes=[...])`.
 
-require_token = TokenDependency(validator)
+require_token = TokenDependency(validator, scopes={"things:read": "Read things"})
 @app.get("/things")
 def things(token: AccessToken = Security(require_token, scopes=["things:read"])): ...
+
+`TokenDependency` is also the OAuth 2.0 security scheme of the OpenAPI description (OpenAPI
+3.1 §4.8.27, "oauth2" with an `authorizationCode` flow at the issuer's authorization and token
+endpoints, RFC 6749 §4.1): FastAPI lists it under `components.securitySchemes` and, on each
+operation that depends on it, under `security` with that operation's scopes, so Swagger UI's
+"Authorize" signs in with the code flow. The identity domain requires PKCE (RFC 7636), which
+OpenAPI cannot express: pass `swagger_ui_init_oauth(client_id)` to `FastAPI(...)`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 from fastapi import HTTPException, Request
+from fastapi.openapi.models import OAuth2, OAuthFlowAuthorizationCode, OAuthFlows
 from fastapi.security import SecurityScopes
+from fastapi.security.base import SecurityBase
 
 from tessera.resource.errors import InvalidTokenError, TokenError
 from tessera.resource.starlette import token_from_connection
 from tessera.resource.validator import AccessToken, TokenValidator
 
-__all__ = ["TokenDependency", "http_error"]
+__all__ = ["TokenDependency", "http_error", "swagger_ui_init_oauth"]
+
+_DESCRIPTION = (
+    "An RFC 9068 JWT access token from the identity domain `{issuer}` for the audience "
+    "`{audience}`, sent as `Authorization: Bearer <token>` (RFC 6750 §2.1; never in the query "
+    "string). The authorization code flow requires PKCE with S256 (RFC 7636)."
+)
 
 
 def http_error(error: TokenError) -> HTTPException:
-    return HTTPException(
-        status_code=error.status,
-        detail=error.body(),
-        headers={"WWW-Authenticate": error.www_authenticate()},
-    )
+    return HTTPException(status_code=error.status, detail=error.body(), headers=error.headers())
 
 
-class TokenDependency:
-    def __init__(self, validator: TokenValidator) -> None:
+class TokenDependency(SecurityBase):
+    """Validates the bearer token and the operation's scopes; the OAuth 2.0 scheme in OpenAPI.
+
+    `scopes` names and describes the scopes the app's operations require (the list Swagger UI
+    offers); the endpoints default to Tessera's `/oauth2/v1/authorize` and `/oauth2/v1/token`
+    at the validator's issuer.
+    """
+
+    def __init__(
+        self,
+        validator: TokenValidator,
+        *,
+        scopes: Mapping[str, str] | Iterable[str] = (),
+        authorization_url: str | None = None,
+        token_url: str | None = None,
+        scheme_name: str = "tessera",
+        description: str | None = None,
+    ) -> None:
         self.validator = validator
+        issuer = validator.issuer
+        described = dict(scopes) if isinstance(scopes, Mapping) else dict.fromkeys(scopes, "")
+        flow = OAuthFlowAuthorizationCode(
+            authorizationUrl=authorization_url or f"{issuer}/oauth2/v1/authorize",
+            tokenUrl=token_url or f"{issuer}/oauth2/v1/token",
+            scopes=described,
+        )
+        self.model = OAuth2(
+            flows=OAuthFlows(authorizationCode=flow),
+            description=description
+            or _DESCRIPTION.format(issuer=issuer, audience=validator.audience),
+        )
+        self.scheme_name = scheme_name
 
     async def __call__(self, request: Request, security_scopes: SecurityScopes) -> AccessToken:
         try:
@@ -38,3 +81,13 @@ class TokenDependency:
         except TokenError as exc:
             raise http_error(exc) from None
         return token
+
+
+def swagger_ui_init_oauth(client_id: str, scopes: Iterable[str] = ()) -> dict[str, Any]:
+    """`FastAPI(swagger_ui_init_oauth=...)`: Swagger UI signs in as the public app
+    `client_id` with PKCE (S256), pre-selecting `scopes`."""
+    return {
+        "clientId": client_id,
+        "usePkceWithAuthorizationCodeGrant": True,
+        "scopes": " ".join(scopes),
+    }

@@ -6,20 +6,54 @@ confidential app, and applies each event to an in-memory `RevocationIndex` that 
 validation consults: a revoked token is refused within about a second, with no per-request
 call. After an error or a reconnect it resumes from the last sequence number it applied, so no
 event is missed.
+
+The index is only as current as the last answer of the feed. When the follower has not heard
+from the identity domain for longer than `max_staleness` (a stopped, partitioned or overloaded
+identity domain), the index may miss revocations, so validation fails closed: every token is
+refused with 503 `temporarily_unavailable` (`RevocationUnavailableError`), or, when a
+`fallback` check is given (`IntrospectionCheck`, RFC 7662), each token is checked with it
+instead. Once a poll succeeds again the feed is fresh and the index is used again.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
+from tessera.resource.errors import RevocationUnavailableError
 from tessera.shared.revocation_index import RevocationIndex
 
-__all__ = ["RevocationFeed"]
+if TYPE_CHECKING:
+    from tessera.resource.validator import RevocationCheck
+
+__all__ = ["FeedFreshness", "RevocationFeed"]
+
+FeedState = Literal["syncing", "fresh", "stale"]
+
+
+@dataclass(slots=True)
+class FeedFreshness:
+    """When the follower last heard from the identity domain, and what that makes the index.
+
+    `syncing` before the first catch-up, `fresh` while the last successful poll is at most
+    `max_staleness` seconds old, `stale` after that. Times come from one monotonic clock.
+    """
+
+    max_staleness: float
+    last_contact: float | None = None
+
+    def contact(self, now: float) -> None:
+        self.last_contact = now
+
+    def state(self, now: float) -> FeedState:
+        if self.last_contact is None:
+            return "syncing"
+        return "fresh" if now - self.last_contact <= self.max_staleness else "stale"
 
 
 class RevocationFeed:
@@ -33,11 +67,22 @@ class RevocationFeed:
         wait_seconds: float = 20.0,
         http: httpx.Client | None = None,
         fail_open_until_synced: bool = False,
+        max_staleness: float | None = None,
+        fallback: RevocationCheck | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`max_staleness` (default the larger of 30 s and 1.5 long-polls) must exceed
+        `wait_seconds`: a healthy long-poll may legitimately stay silent that long."""
         self._uri = feed_uri or f"{issuer.rstrip('/')}/oauth2/v1/revocations"
         self._auth = (client_id, client_secret)
         self._wait = wait_seconds
         self._http = http or httpx.Client(timeout=wait_seconds + 10)
+        staleness = max(30.0, 1.5 * wait_seconds) if max_staleness is None else max_staleness
+        if staleness <= wait_seconds:
+            raise ValueError("max_staleness must exceed wait_seconds (one long-poll)")
+        self.freshness = FeedFreshness(staleness)
+        self._clock = clock
+        self._fallback = fallback
         self.index = RevocationIndex()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -48,9 +93,17 @@ class RevocationFeed:
     # --- RevocationCheck ------------------------------------------------------------------------
 
     def is_revoked(self, token: str, claims: Mapping[str, Any]) -> bool:
-        # Fail closed: before the first catch-up we cannot know what was revoked.
-        if not self._synced.is_set() and not self._fail_open:
-            return True
+        state = self.state
+        if state == "syncing":
+            # Fail closed: before the first catch-up we cannot know what was revoked.
+            return not self._fail_open
+        if state == "stale":
+            if self._fallback is not None:
+                return self._fallback.is_revoked(token, claims)
+            raise RevocationUnavailableError(
+                "the revocation status of tokens cannot be checked right now",
+                retry_after=max(1, round(self._wait)),
+            )
         return self.index.revoked(claims)
 
     # --- following ------------------------------------------------------------------------------
@@ -72,6 +125,8 @@ class RevocationFeed:
                 int(event["seq"]),
             )
         self.index.prune(time.time())
+        # A long-poll answers at once on an event, so an answer means we missed none until now.
+        self.freshness.contact(self._clock())
         self._synced.set()
         return len(events)
 
@@ -91,6 +146,11 @@ class RevocationFeed:
     @property
     def synced(self) -> bool:
         return self._synced.is_set()
+
+    @property
+    def state(self) -> FeedState:
+        """`syncing`, `fresh` or `stale` (see `FeedFreshness`)."""
+        return self.freshness.state(self._clock())
 
     def _run(self) -> None:
         backoff = 0.2

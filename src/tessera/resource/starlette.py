@@ -96,7 +96,7 @@ def bearer_error_response(conn: HTTPConnection, exc: Exception) -> Response:
     return JSONResponse(
         error.body(),
         status_code=error.status,
-        headers={"WWW-Authenticate": error.www_authenticate()},
+        headers=error.headers(),
     )
 
 
@@ -130,5 +130,5 @@ def _render(error: TokenError) -> Response:
     return JSONResponse(
         error.body(),
         status_code=error.status,
-        headers={"WWW-Authenticate": error.www_authenticate()},
+        headers=error.headers(),
     )

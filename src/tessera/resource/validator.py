@@ -35,6 +35,9 @@ _TYPES = frozenset({"at+jwt", "application/at+jwt"})
 
 
 class RevocationCheck(Protocol):
+    """Whether a validated token was revoked; raises a `TokenError` (such as
+    `RevocationUnavailableError`, 503) when it cannot tell right now."""
+
     def is_revoked(self, token: str, claims: Mapping[str, Any]) -> bool: ...
 
 

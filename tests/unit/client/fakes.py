@@ -32,6 +32,7 @@ class FakeIdp:
     requests: list[tuple[str, dict[str, str], dict[str, str]]] = field(default_factory=list)
     revoked: list[str] = field(default_factory=list)
     nonce: str | None = None
+    clients: tuple[str, ...] = ("cli",)
     _n: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def tokens(self, with_id_token: bool = False) -> dict[str, Any]:
@@ -78,6 +79,11 @@ class FakeIdp:
             return httpx.Response(
                 200, json=self.tokens(form.get("grant_type") == "authorization_code")
             )
+        if path == "/oauth2/v1/authorize":  # the login page, or the error page (RFC 6749 §4.1.2.1)
+            if request.url.params.get("client_id") in self.clients:
+                return httpx.Response(200, text="<form>sign in</form>")
+            page = '<h1 class="title">Invalid request</h1><p class="message">unknown client</p>'
+            return httpx.Response(400, text=page)
         if path == "/oauth2/v1/revoke":
             self.revoked.append(form["token"])
             return httpx.Response(200)

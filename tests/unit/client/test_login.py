@@ -13,6 +13,7 @@ from tessera.client.discovery import check_issuer_url, discover
 from tessera.client.errors import DiscoveryError, LoginError
 from tessera.client.login import login, requested_scopes
 from tessera.client.pkce import s256_challenge
+from tessera.client.preflight import preflight_error
 from tests.unit.client.fakes import ISSUER, FakeIdp
 
 
@@ -105,3 +106,52 @@ def test_loopback_http_issuers_are_allowed() -> None:
 def test_openid_is_always_asked_for_once() -> None:
     assert requested_scopes([]) == ["openid"]
     assert requested_scopes(["a b", "openid", "a"]) == ["openid", "a", "b"]
+
+
+# --- the preflight of the authorization request (issue 12) -------------------------------------
+
+
+def test_an_unknown_client_fails_before_the_browser_is_opened(tmp_path: Path) -> None:
+    idp = FakeIdp(clients=())
+    opened: list[str] = []
+    with pytest.raises(LoginError) as raised:
+        login(
+            ISSUER,
+            "nobody",
+            opener=opened.append,
+            cache=TokenCache(tmp_path),
+            http=idp.client(),
+            timeout=300,
+        )
+    assert opened == []  # never waited on the loopback
+    assert "client 'nobody'" in raised.value.message
+    assert "HTTP 400: unknown client" in raised.value.message
+    assert raised.value.hint is not None and "--client-id" in raised.value.hint
+    assert idp.calls("/oauth2/v1/token") == []
+
+
+def test_the_preflight_accepts_the_login_page_and_a_redirect_to_it() -> None:
+    redirect_uri = "http://127.0.0.1:5000/callback"
+    for status, location in ((200, None), (302, "/login?authz=x"), (303, f"{ISSUER}/login")):
+        assert (
+            preflight_error(status, location, "", client_id="cli", redirect_uri=redirect_uri)
+            is None
+        )
+
+
+def test_the_preflight_refuses_an_error_redirect_to_our_loopback() -> None:
+    redirect_uri = "http://127.0.0.1:5000/callback"
+    location = f"{redirect_uri}?error=invalid_scope&error_description=no+such+scope&state=s"
+    error = preflight_error(302, location, "", client_id="cli", redirect_uri=redirect_uri)
+    assert error is not None
+    assert (
+        error.message
+        == "the identity domain refused the sign-in request (invalid_scope: no such scope)"
+    )
+
+
+def test_the_preflight_reports_a_foreign_error_page_by_its_status() -> None:
+    error = preflight_error(
+        404, None, "<html>Not Found</html>", client_id="cli", redirect_uri="http://127.0.0.1/cb"
+    )
+    assert error is not None and error.message.endswith("(HTTP 404)")

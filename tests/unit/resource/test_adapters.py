@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI, Security
+from fastapi.security import SecurityScopes
 from starlette.applications import Starlette
 from starlette.exceptions import StarletteDeprecationWarning
 from starlette.middleware import Middleware
@@ -22,7 +23,7 @@ from starlette.routing import Route
 
 from tessera.resource import AccessToken, TokenValidator
 from tessera.resource.asgi import BearerAuthMiddleware
-from tessera.resource.fastapi import TokenDependency
+from tessera.resource.fastapi import TokenDependency, swagger_ui_init_oauth
 from tessera.resource.starlette import BearerBackend, bearer_error_response, requires
 from tests.unit.resource.conftest import Idp, b64url
 
@@ -238,3 +239,66 @@ def test_repeated_calls_are_served_from_the_token_cache(
     for _ in range(5):
         assert client.get("/orders", headers=bearer(token)).status_code == 200
     assert idp.hits["/jwks"] == 1
+
+
+# --- the OpenAPI security scheme (issue 12) ----------------------------------------------------
+
+
+def test_the_openapi_document_is_not_missing_the_oauth2_scheme_and_each_operations_scopes(
+    idp: Idp,
+) -> None:
+    """Swagger UI's "Authorize" needs an oauth2 scheme with the code flow at the issuer's
+    endpoints and the scopes; each operation must reference it with the scopes it requires."""
+    validator = TokenValidator(idp.issuer, "https://api.example.test")
+    require_token = TokenDependency(
+        validator, scopes={READ: "Read orders", ADMIN: "Administer orders"}
+    )
+    app = FastAPI(swagger_ui_init_oauth=swagger_ui_init_oauth("swagger-ui", [READ]))
+
+    @app.get("/orders")
+    def orders(token: AccessToken = Security(require_token, scopes=[READ])) -> str:
+        return token.subject
+
+    @app.get("/admin")
+    def admin(token: AccessToken = Security(require_token, scopes=[ADMIN])) -> str:
+        return token.subject
+
+    @app.get("/health")
+    def health() -> str:
+        return "ok"
+
+    with TestClient(app) as test_client:
+        document = test_client.get("/openapi.json").json()
+        docs = test_client.get("/docs").text
+    scheme = document["components"]["securitySchemes"]["tessera"]
+    assert scheme["type"] == "oauth2"
+    flow = scheme["flows"]["authorizationCode"]
+    assert flow["authorizationUrl"] == f"{idp.issuer}/oauth2/v1/authorize"
+    assert flow["tokenUrl"] == f"{idp.issuer}/oauth2/v1/token"
+    assert flow["scopes"] == {READ: "Read orders", ADMIN: "Administer orders"}
+    assert "PKCE" in scheme["description"]
+    paths = document["paths"]
+    assert paths["/orders"]["get"]["security"] == [{"tessera": [READ]}]
+    assert paths["/admin"]["get"]["security"] == [{"tessera": [ADMIN]}]
+    assert "security" not in paths["/health"]["get"]
+    assert '"usePkceWithAuthorizationCodeGrant": true' in docs
+
+
+def test_the_dependency_still_answers_with_rfc6750_errors_when_called_directly(
+    idp: Idp, token: str
+) -> None:
+    """The integration service and the admin API call the dependency themselves."""
+    validator = TokenValidator(idp.issuer, "https://api.example.test")
+    require_token = TokenDependency(validator)
+    app = FastAPI()
+
+    @app.get("/orders")
+    async def orders(request: Request) -> str:
+        found = await require_token(request, SecurityScopes([ADMIN]))
+        return found.subject
+
+    with TestClient(app) as test_client:
+        assert test_client.get("/orders").status_code == 401
+        refused = test_client.get("/orders", headers=bearer(token))
+        assert refused.status_code == 403
+        assert 'error="insufficient_scope"' in refused.headers["www-authenticate"]
