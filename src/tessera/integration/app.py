@@ -62,7 +62,7 @@ everything else answers RFC 9457 `application/problem+json`.
 def create_app(settings: IntegrationSettings | None = None) -> FastAPI:
     settings = settings or load_settings()
     engine = make_engine(settings.db_url)
-    store = IntegrationStore(engine)
+    store = IntegrationStore(engine, settings.sealer)
     revocation = revocation_for(settings)
     validator = TokenValidator(settings.issuer, settings.audience, revocation=revocation.check)
     policy = settings.egress_policy
@@ -73,7 +73,7 @@ def create_app(settings: IntegrationSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        before, after = await run_in_threadpool(upgrade, engine)
+        before, after = await run_in_threadpool(upgrade, engine, settings.sealer)
         if before != after:
             _log.info("integration database migrated from %s to %s", before or "empty", after)
         if revocation.feed is not None:
