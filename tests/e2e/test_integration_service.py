@@ -41,6 +41,7 @@ AUDIENCE = "https://integration.tessera.test"
 ALL = "urn:opc:resource:consumer::all"
 MONITOR = "urn:tessera:integration:monitor"
 RUN = "urn:tessera:integration:run"
+MANAGE = "urn:tessera:integration:manage"
 
 
 # --- a real backend for `invoke` ---------------------------------------------------------------
@@ -109,7 +110,9 @@ def backend() -> Iterator[Backend]:
 
 @pytest.fixture(scope="module")
 def service(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    with running_service(server, tmp_path_factory.mktemp("integration")) as svc:
+    # The backend and the identity domain's token endpoint are on loopback: allowed explicitly
+    # (test_integration_egress.py runs a service with the default policy).
+    with running_service(server, tmp_path_factory.mktemp("integration"), "127.0.0.1") as svc:
         yield svc
 
 
@@ -118,8 +121,8 @@ def service(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture(scope="module")
 def admin_token(server: Server) -> str:
-    """A user-less client-credentials token with the instance scope."""
-    return client_token(server, demo_auth(server), f"{AUDIENCE}:443{ALL}")
+    """A user-less client-credentials token with the instance and the manage scopes."""
+    return client_token(server, demo_auth(server), f"{AUDIENCE}:443{ALL} {AUDIENCE}:443{MANAGE}")
 
 
 @pytest.fixture(scope="module")
@@ -448,7 +451,7 @@ def test_a_monitor_only_token_reads_but_cannot_write_or_run(
     )
     assert response.status_code == 403
     challenge = response.headers["www-authenticate"]
-    assert 'error="insufficient_scope"' in challenge and f'scope="{ALL}"' in challenge
+    assert 'error="insufficient_scope"' in challenge and f'scope="{MANAGE}"' in challenge
     assert response.json()["error"] == "insufficient_scope"
 
     for call in (
