@@ -51,6 +51,8 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # Freed space is zeroed: a replaced document leaves no old (or pre-i0002 plain) secret.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     return engine
