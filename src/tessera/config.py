@@ -17,13 +17,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from tessera.shared.database_url import configured_or_sqlite
+from tessera.shared.sealing import derive_key
 from tessera.shared.settings import check_issuer, read_secret_files
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
@@ -124,11 +123,11 @@ class Settings(BaseSettings):
             raw = _dev_secret_key(self.data_dir / "secret.key")
         if len(raw) < 32:
             raise ConfigError("TESSERA_SECRET_KEY must have at least 32 characters")
-        return _derive(raw.encode("utf-8"), b"tessera key-encryption key")
+        return derive_key(raw.encode("utf-8"), b"tessera key-encryption key")
 
     def subkey(self, purpose: str) -> bytes:
         """A key for one purpose, derived from the key-encryption key (HKDF-SHA256)."""
-        return _derive(self.master_key, purpose.encode("utf-8"))
+        return derive_key(self.master_key, purpose.encode("utf-8"))
 
     def redacted(self) -> dict[str, Any]:
         """The effective configuration with secrets hidden, for `tessera config show`."""
@@ -143,10 +142,6 @@ class Settings(BaseSettings):
                 value = str(value)
             out[name] = value
         return out
-
-
-def _derive(material: bytes, info: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(material)
 
 
 def _dev_secret_key(path: Path) -> str:

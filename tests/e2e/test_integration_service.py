@@ -41,6 +41,7 @@ AUDIENCE = "https://integration.tessera.test"
 ALL = "urn:opc:resource:consumer::all"
 MONITOR = "urn:tessera:integration:monitor"
 RUN = "urn:tessera:integration:run"
+MANAGE = "urn:tessera:integration:manage"
 
 
 # --- a real backend for `invoke` ---------------------------------------------------------------
@@ -109,7 +110,9 @@ def backend() -> Iterator[Backend]:
 
 @pytest.fixture(scope="module")
 def service(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    with running_service(server, tmp_path_factory.mktemp("integration")) as svc:
+    # The backend and the identity domain's token endpoint are on loopback: allowed explicitly
+    # (test_integration_egress.py runs a service with the default policy).
+    with running_service(server, tmp_path_factory.mktemp("integration"), "127.0.0.1") as svc:
         yield svc
 
 
@@ -118,8 +121,8 @@ def service(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture(scope="module")
 def admin_token(server: Server) -> str:
-    """A user-less client-credentials token with the instance scope."""
-    return client_token(server, demo_auth(server), f"{AUDIENCE}:443{ALL}")
+    """A user-less client-credentials token with the instance and the manage scopes."""
+    return client_token(server, demo_auth(server), f"{AUDIENCE}:443{ALL} {AUDIENCE}:443{MANAGE}")
 
 
 @pytest.fixture(scope="module")
@@ -448,7 +451,7 @@ def test_a_monitor_only_token_reads_but_cannot_write_or_run(
     )
     assert response.status_code == 403
     challenge = response.headers["www-authenticate"]
-    assert 'error="insufficient_scope"' in challenge and f'scope="{ALL}"' in challenge
+    assert 'error="insufficient_scope"' in challenge and f'scope="{MANAGE}"' in challenge
     assert response.json()["error"] == "insufficient_scope"
 
     for call in (
@@ -586,3 +589,106 @@ def test_no_secret_reaches_the_service_log(service: Service, server: Server, adm
     assert admin_token not in logs
     assert server.demo["confidential_app"]["client_secret"] not in logs
     assert "basic-pass-123" not in logs
+
+
+# --- issue 12: deploying needs the manage scope; path parameters; the login cache ---------------
+
+
+def test_an_ordinary_users_consumer_scope_token_cannot_deploy_integrations(
+    server: Server, service: Service
+) -> None:
+    """`consumer::all` (what the demo's ordinary user may hold) reads and runs, never deploys:
+    a deployed integration calls URLs of its author's choosing from the service's network."""
+    demo = server.demo
+    user_token = user_tokens(
+        server,
+        demo["user"]["username"],
+        demo["user"]["password"],
+        scope="openid " + demo["resource"]["scope"],
+        state="s-2",
+        nonce="n-2",
+    )["access_token"]
+    consumer_app_token = client_token(server, demo_auth(server), f"{AUDIENCE}:443{ALL}")
+    for token in (user_token, consumer_app_token):
+        response = httpx.post(
+            service.url("/integrations"),
+            json=document("NOT_YOURS", [{"type": "respond"}]),
+            headers=bearer(token),
+        )
+        assert response.status_code == 403, response.text
+        challenge = response.headers["www-authenticate"]
+        assert 'error="insufficient_scope"' in challenge and f'scope="{MANAGE}"' in challenge
+        for verb, path in (("POST", "/activate"), ("POST", "/deactivate"), ("DELETE", "")):
+            answer = httpx.request(
+                verb, service.url(f"/integrations/ECHO_ORDER|01.00.0000{path}"), headers=bearer(token)
+            )
+            assert answer.status_code == 403, (verb, path, answer.text)
+        assert httpx.get(service.url("/integrations"), headers=bearer(token)).status_code == 200
+
+
+def test_dot_segment_path_parameters_never_reach_the_backend(
+    service: Service, backend: Backend, admin_token: str
+) -> None:
+    """`/orders/%2e%2e` would have called the backend's `/orders/../items` = `/items` with the
+    integration's credentials."""
+    steps = [{"type": "invoke", "url": f"{backend.url}/orders/{{id}}/items", "method": "GET"}]
+    deploy(service, admin_token, document("DOT_SEGMENTS", steps, path="/orders/{id}", method="GET"))
+    before = len(backend.seen)
+    for value in ("%2e%2e", ".%2E", "%2E", "%252e%252e", "a%5Cb"):  # httpx resolves a bare ..
+        response = httpx.get(
+            flow_url(service, "DOT_SEGMENTS", f"/orders/{value}"), headers=bearer(admin_token)
+        )
+        problem = assert_problem(response, 400)
+        assert problem["type"].endswith("invalid-path-parameter"), (value, problem)
+    assert backend.seen[before:] == []
+    # An ordinary value with reserved characters arrives as one percent-encoded segment.
+    response = httpx.get(
+        flow_url(service, "DOT_SEGMENTS", "/orders/a%20b%3Fc"), headers=bearer(admin_token)
+    )
+    assert response.status_code == 200, response.text
+    assert backend.seen[-1]["path"] == "/orders/a%20b%3Fc/items"
+
+
+def _cli_deploy(service: Service, config_dir: Any, doc: dict[str, Any], *args: str) -> Any:
+    path = config_dir / f"{doc['code']}.json"
+    path.write_text(json.dumps(doc))
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("TESSERA_")}
+    env["TESSERA_CONFIG_DIR"] = str(config_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "tessera", "integration", "deploy", str(path), "--url",
+         service.base_url, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_deploy_uses_the_tessera_login_token_cache(
+    server: Server, service: Service, tmp_path: Any
+) -> None:
+    from tessera.client.cache import CacheEntry, TokenCache
+    from tessera.client.tokens import Endpoints, TokenSet
+
+    token = client_token(server, demo_auth(server), f"{AUDIENCE}:443{MANAGE}")
+    TokenCache(tmp_path).save(
+        CacheEntry(
+            profile="deployer",
+            client_id=demo_auth(server)[0],
+            endpoints=Endpoints(server.issuer, f"{server.issuer}/oauth2/v1/token"),
+            tokens=TokenSet(access_token=token, expires_at=time.time() + 600),
+        )
+    )
+    doc = document("FROM_LOGIN", [{"type": "respond"}])
+    deployed = _cli_deploy(service, tmp_path, doc, "--profile", "deployer", "--activate")
+    assert deployed.returncode == 0, deployed.stderr
+    assert json.loads(deployed.stdout)["state"] == "activated"
+
+
+def test_deploy_without_a_token_or_a_login_says_to_run_tessera_login(
+    service: Service, tmp_path: Any
+) -> None:
+    deployed = _cli_deploy(service, tmp_path, document("NO_LOGIN", [{"type": "respond"}]))
+    assert deployed.returncode == 2
+    assert "no access token" in deployed.stderr and "tessera login --issuer" in deployed.stderr
+    assert MANAGE in deployed.stderr and "Traceback" not in deployed.stderr

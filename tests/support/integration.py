@@ -49,7 +49,8 @@ class Service:
             self.proc.kill()
 
 
-def start_service(server: Server, workdir: Path) -> Service:
+def start_service(server: Server, workdir: Path, egress_allow: str = "") -> Service:
+    """The service, reaching only global addresses and `egress_allow` (its allow-list)."""
     app = server.demo["confidential_app"]
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
@@ -61,6 +62,7 @@ def start_service(server: Server, workdir: Path) -> Service:
         # Short long-polls: the identity domain's feed handler outlives a client that left, and
         # its graceful shutdown waits for it.
         TESSERA_INTEGRATION_REVOCATION_WAIT="1",
+        TESSERA_INTEGRATION_EGRESS_ALLOW=egress_allow,
         PYTHONUNBUFFERED="1",
     )
     log_path = workdir / "integration.log"
@@ -88,9 +90,9 @@ def start_service(server: Server, workdir: Path) -> Service:
 
 
 @contextmanager
-def running_service(server: Server, workdir: Path) -> Iterator[Service]:
+def running_service(server: Server, workdir: Path, egress_allow: str = "") -> Iterator[Service]:
     """`start_service`, stopped on leaving: the body of a module-scoped service fixture."""
-    service = start_service(server, workdir)
+    service = start_service(server, workdir, egress_allow)
     try:
         yield service
     finally:

@@ -88,7 +88,7 @@ def _deploy_when_ready(issuer: str, creds: dict[str, Any], url: str) -> None:
         err_console.print("[red]The integration service did not start; see its log above.[/]")
         return
     app = creds["confidential_app"]
-    scope = creds["resource"]["scope"]
+    scope = creds["resource"]["manage_scope"]  # deploying needs the manage scope
     try:
         token = httpx.post(
             f"{issuer}/oauth2/v1/token",

@@ -18,13 +18,14 @@ Scopes (register them on the service's resource; a token needs any one listed):
 
 | scope | allows |
 |---|---|
-| `urn:opc:resource:consumer::all` | everything (the seed's single instance scope) |
+| `urn:opc:resource:consumer::all` | reading and running (the seed's single instance scope) |
+| `urn:tessera:integration:manage` | management writes |
 | `urn:tessera:integration:monitor` | read only: `GET integrations…` and `GET monitoring/…` |
 | `urn:tessera:integration:run` | running any activated integration (`…/flows/rest/…`) |
 | a trigger's own `scope` | running that one integration |
 
 Management writes (`POST`/`PUT`/`DELETE integrations…`, `…/activate`, `…/deactivate`) need
-`consumer::all`. A token with none of the scopes a request accepts gets 403 `insufficient_scope`.
+`…:manage`. A token with none of the scopes a request accepts gets 403 `insufficient_scope`.
 
 The parts: `document` (integration documents), `expressions` and `paths` (JMESPath templates and
 path templates), `runner` (the steps), `outbound` (`invoke` connections and their auth), `store`,

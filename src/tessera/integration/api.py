@@ -2,10 +2,10 @@
 
 | request | scopes (any one) |
 |---|---|
-| `GET integrations`, `GET integrations/{CODE}|{VERSION}` | monitor, consumer::all |
-| `POST integrations`, `PUT`/`DELETE integrations/{CODE}|{VERSION}` | consumer::all |
-| `POST integrations/{CODE}|{VERSION}/activate`, `…/deactivate` | consumer::all |
-| `GET monitoring/instances`, `GET monitoring/instances/{id}` | monitor, consumer::all |
+| `GET integrations`, `GET integrations/{CODE}|{VERSION}` | monitor, manage, consumer::all |
+| `POST integrations`, `PUT`/`DELETE integrations/{CODE}|{VERSION}` | manage |
+| `POST integrations/{CODE}|{VERSION}/activate`, `…/deactivate` | manage |
+| `GET monitoring/instances`, `GET monitoring/instances/{id}` | monitor, manage, consumer::all |
 
 An integration is named `CODE|VERSION` in URLs (`|` may be sent as `%7C`). Documents are sent
 as JSON or YAML; an activated integration must be deactivated before it is replaced or deleted.
@@ -27,6 +27,7 @@ from tessera.integration.document import (
     UnsupportedDocumentType,
     parse_document,
 )
+from tessera.integration.egress import EgressPolicy
 from tessera.integration.problems import Problem
 from tessera.integration.scopes import ANY_READ, WRITE
 from tessera.integration.services import Services, read_body
@@ -46,8 +47,11 @@ from tessera.resource import AccessToken
 __all__ = ["DOCUMENT_SCHEMA_REF", "management_router"]
 
 DOCUMENT_SCHEMA_REF = "#/components/schemas/IntegrationDocument"
-_READ = "Scopes: any of `urn:tessera:integration:monitor`, `urn:opc:resource:consumer::all`."
-_WRITE = "Scope: `urn:opc:resource:consumer::all`."
+_READ = (
+    "Scopes: any of `urn:tessera:integration:monitor`, `urn:tessera:integration:manage`, "
+    "`urn:opc:resource:consumer::all`."
+)
+_WRITE = "Scope: `urn:tessera:integration:manage`."
 _IDENT = "`CODE|VERSION`, e.g. `ECHO_ORDER|01.00.0000` (`|` may be sent as `%7C`)."
 
 _DOCUMENT_BODY: dict[str, Any] = {
@@ -64,7 +68,7 @@ _DOCUMENT_BODY: dict[str, Any] = {
 
 def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     meaning = {
-        400: "A bad document or parameter",
+        400: "A bad document or parameter, or a URL the egress policy refuses",
         404: "No such integration or run",
         409: "The integration's state forbids this",
         413: "The document is too large",
@@ -96,10 +100,24 @@ def _paging(limit: int, offset: int, total: int, shown: int) -> dict[str, Any]:
     return {"limit": limit, "offset": offset, "total": total, "has_more": offset + shown < total}
 
 
-async def _document(request: Request) -> IntegrationDocument:
+def _check_egress(document: IntegrationDocument, policy: EgressPolicy) -> IntegrationDocument:
+    """Refuse early a URL naming a literal address the egress policy refuses (the check that
+    counts is the one at connect time, on the resolved address)."""
+    errors = [
+        {"field": place, "problem": f"refused by the egress policy: {reason}"}
+        for place, url in document.urls()
+        if (reason := policy.check_url(url)) is not None
+    ]
+    if errors:
+        summary = "; ".join(f"{e['field']}: {e['problem']}" for e in errors[:5])
+        raise Problem(400, "egress-refused", summary, extra={"errors": errors})
+    return document
+
+
+async def _document(request: Request, policy: EgressPolicy) -> IntegrationDocument:
     raw = await read_body(request, MAX_DOCUMENT_BYTES)
     try:
-        return parse_document(raw, request.headers.get("content-type"))
+        return _check_egress(parse_document(raw, request.headers.get("content-type")), policy)
     except UnsupportedDocumentType as exc:
         raise Problem(415, "unsupported-media-type", exc.detail) from None
     except DocumentError as exc:
@@ -143,7 +161,7 @@ def management_router(services: Services) -> APIRouter:
     async def create_integration(
         request: Request, response: Response, _: Writer
     ) -> IntegrationView:
-        document = await _document(request)
+        document = await _document(request, services.egress)
         with _store_refusals():
             created = await run_in_threadpool(store.create, document, services.clock())
         response.headers["Location"] = f"{API_PREFIX}/integrations/{document.ident}"
@@ -178,7 +196,7 @@ def management_router(services: Services) -> APIRouter:
     )
     async def replace_integration(ident: str, request: Request, _: Writer) -> IntegrationView:
         code, version = _ident(ident)
-        document = await _document(request)
+        document = await _document(request, services.egress)
         if (document.code, document.version) != (code, version):
             raise Problem(
                 400,

@@ -24,6 +24,7 @@ from tessera.integration.api import management_router
 from tessera.integration.auth import Guards
 from tessera.integration.database import make_engine, upgrade
 from tessera.integration.document import IntegrationDocument
+from tessera.integration.egress import guarded_transport
 from tessera.integration.flows import flow_router
 from tessera.integration.outbound import Connections
 from tessera.integration.problems import install_error_handlers
@@ -46,7 +47,8 @@ the service's audience in `Authorization: Bearer <token>`.
 
 | scope | allows |
 |---|---|
-| `urn:opc:resource:consumer::all` | everything (the Oracle Integration instance scope) |
+| `urn:opc:resource:consumer::all` | reading and running (the Oracle Integration instance scope) |
+| `urn:tessera:integration:manage` | creating, replacing, deleting, (de)activating integrations |
 | `urn:tessera:integration:monitor` | read only: `GET integrations…`, `GET monitoring/…` |
 | `urn:tessera:integration:run` | running any activated integration |
 | a trigger's own `scope` | running that one integration |
@@ -60,15 +62,18 @@ everything else answers RFC 9457 `application/problem+json`.
 def create_app(settings: IntegrationSettings | None = None) -> FastAPI:
     settings = settings or load_settings()
     engine = make_engine(settings.db_url)
-    store = IntegrationStore(engine)
+    store = IntegrationStore(engine, settings.sealer)
     revocation = revocation_for(settings)
     validator = TokenValidator(settings.issuer, settings.audience, revocation=revocation.check)
-    http = httpx.AsyncClient(follow_redirects=False, timeout=10.0)
-    services = Services(store, Connections(http), Guards(validator))
+    policy = settings.egress_policy
+    http = httpx.AsyncClient(
+        transport=guarded_transport(policy), follow_redirects=False, timeout=10.0, trust_env=False
+    )
+    services = Services(store, Connections(http), Guards(validator), policy)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        before, after = await run_in_threadpool(upgrade, engine)
+        before, after = await run_in_threadpool(upgrade, engine, settings.sealer)
         if before != after:
             _log.info("integration database migrated from %s to %s", before or "empty", after)
         if revocation.feed is not None:

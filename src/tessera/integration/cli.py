@@ -84,22 +84,39 @@ def _check(response: httpx.Response, action: str) -> dict[str, Any]:
 def deploy(
     file: Annotated[Path, typer.Argument(help="An integration document (.json, .yaml).")],
     token: Annotated[
-        str | None, typer.Option(help="An access token with urn:opc:resource:consumer::all.")
+        str | None,
+        typer.Option(help="An access token with urn:tessera:integration:manage."),
     ] = None,
     token_stdin: Annotated[
         bool, typer.Option("--token-stdin", help="Read the access token from stdin.")
     ] = False,
+    profile: Annotated[
+        str,
+        typer.Option(
+            "--profile", "-p", help="Without a token: the `tessera login` profile to use."
+        ),
+    ] = "default",
+    issuer: Annotated[
+        str | None, typer.Option(help="Without a token: the login of this issuer.")
+    ] = None,
+    client_id: Annotated[
+        str | None, typer.Option(help="Without a token: the login of this app.")
+    ] = None,
     activate: Annotated[bool, typer.Option("--activate", help="Activate it afterwards.")] = False,
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace an existing version (deactivates it).")
     ] = False,
     url: Annotated[str, typer.Option(help="The integration service.")] = "http://127.0.0.1:8001",
 ) -> None:
-    """Create (or with --replace, replace) an integration from a document; print it as JSON."""
+    """Create (or with --replace, replace) an integration from a document; print it as JSON.
+
+    The access token is --token, --token-stdin, or else the cached `tessera login` of --profile
+    (refreshed when about to expire).
+    """
     if token_stdin:
         token = sys.stdin.readline().strip()
     if not token:
-        _fail("give an access token with --token or --token-stdin")
+        token = _cached_token(profile, issuer, client_id)
     try:
         content = file.read_bytes()
     except OSError as exc:
@@ -121,6 +138,26 @@ def deploy(
         except httpx.HTTPError as exc:
             _fail(f"cannot reach {url}: {type(exc).__name__}", 1)
     typer.echo(json.dumps(shown, indent=2))
+
+
+def _cached_token(profile: str, issuer: str | None, client_id: str | None) -> str:
+    """The access token of a `tessera login`, or exit saying what to run."""
+    from tessera.client.errors import ClientError, NotLoggedIn
+    from tessera.client.session import Session, login_command
+    from tessera.integration.scopes import SCOPE_MANAGE
+    from tessera.integration.settings import DEFAULT_AUDIENCE
+
+    try:
+        return Session.load(profile, issuer=issuer, client_id=client_id).access_token()
+    except NotLoggedIn:
+        login = login_command(issuer, client_id, profile)
+        _fail(
+            f"no access token: give --token or --token-stdin, or sign in first (profile "
+            f"{profile!r}): {login} --scope {DEFAULT_AUDIENCE}:443{SCOPE_MANAGE}"
+        )
+    except ClientError as exc:
+        hint = f" ({exc.hint})" if exc.hint else ""
+        _fail(f"cannot use the cached login: {exc}{hint}")
 
 
 def _ident(content: bytes, file: Path) -> str:

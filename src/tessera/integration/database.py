@@ -15,6 +15,7 @@ from sqlalchemy.pool import NullPool
 
 from tessera.shared.alembic_runner import AlembicRunner
 from tessera.shared.database_url import normalize_url
+from tessera.shared.sealing import Sealer
 
 __all__ = ["VERSION_TABLE", "SchemaTooNew", "head", "make_engine", "normalize_url", "upgrade"]
 
@@ -50,6 +51,8 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # Freed space is zeroed: a replaced document leaves no old (or pre-i0002 plain) secret.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     return engine
@@ -59,9 +62,12 @@ def head() -> str:
     return _MIGRATIONS.head()
 
 
-def upgrade(engine: Engine) -> tuple[str | None, str]:
-    """Apply pending migrations; return (revision before, after). Never downgrades."""
-    return _MIGRATIONS.upgrade(engine, too_new=_too_new)
+def upgrade(engine: Engine, sealer: Sealer | None = None) -> tuple[str | None, str]:
+    """Apply pending migrations; return (revision before, after). Never downgrades.
+
+    `sealer` seals the connection secrets of documents stored before i0002.
+    """
+    return _MIGRATIONS.upgrade(engine, too_new=_too_new, attributes={"sealer": sealer})
 
 
 def _too_new(revision: str) -> SchemaTooNew:

@@ -307,6 +307,16 @@ class IntegrationDocument(_Model):
         """The form kept in the database, secrets included."""
         return self.model_dump(mode="json", context={"reveal": True})
 
+    def urls(self) -> list[tuple[str, str]]:
+        """Each URL the integration calls, with its place: `invoke` URLs and token endpoints."""
+        found: list[tuple[str, str]] = []
+        for index, step in enumerate(self.steps):
+            if isinstance(step, InvokeStep):
+                found.append((f"steps[{index}].url", step.url))
+                if isinstance(step.auth, ClientCredentialsAuth):
+                    found.append((f"steps[{index}].auth.token_url", step.auth.token_url))
+        return found
+
     def public(self) -> dict[str, Any]:
         """The form shown to callers, secrets redacted."""
         return self.model_dump(mode="json")

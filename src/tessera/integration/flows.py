@@ -23,7 +23,7 @@ from starlette.responses import Response
 from tessera.integration.auth import caller_of, require_any
 from tessera.integration.document import IntegrationDocument
 from tessera.integration.outbound import InvokeError
-from tessera.integration.paths import parse_path
+from tessera.integration.paths import parse_path, unsafe_parameter
 from tessera.integration.problems import Problem
 from tessera.integration.runner import FlowRequest, FlowResponse, MappingError, run_steps
 from tessera.integration.scopes import ANY_RUN, run_scopes
@@ -85,6 +85,13 @@ def flow_router(services: Services) -> APIRouter:
         params = parse_path(document.trigger.path).match(path)
         if params is None:
             raise Problem(404, "not-found", f"{code}|{version} has no resource at {path}")
+        bad = sorted(name for name, value in params.items() if unsafe_parameter(value))
+        if bad:
+            raise Problem(
+                400,
+                "invalid-path-parameter",
+                f"the path parameter {', '.join(bad)} may not be `.`, `..` or hold `/` or `\\`",
+            )
         if method != document.trigger.method:
             raise Problem(
                 405,

@@ -4,7 +4,9 @@ Authentication is none, Basic (RFC 7617), or an OAuth 2.0 access token from any 
 endpoint by the client credentials grant (RFC 6749 §4.4, client_secret_basic), cached until
 shortly before it expires so a busy integration does not ask for a token per call. A 401 from
 the connection drops the cached token and retries once with a new one (it may have been
-revoked). Redirects are not followed, and an answer is read up to `MAX_RESPONSE_BYTES`.
+revoked). Redirects are not followed (a 3xx fails the step: its target would escape the egress
+policy's deploy-time check), and an answer is read up to `MAX_RESPONSE_BYTES`. Every connection
+passes the egress policy (`tessera.integration.egress`), the token endpoint's too.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from tessera.integration.document import BasicAuth, ClientCredentialsAuth, InvokeStep
+from tessera.integration.egress import EgressRefused
 
 __all__ = ["MAX_RESPONSE_BYTES", "Connections", "InvokeError", "TokenCache"]
 
@@ -95,7 +98,7 @@ class TokenCache:
                 timeout=timeout,
             )
         except httpx.HTTPError as exc:
-            detail = f"cannot get an access token: {_failure(exc, timeout)}"
+            detail = f"cannot get an access token: the token endpoint {_failure(exc, timeout)}"
             raise InvokeError(detail, f"{detail} ({where})") from None
         if response.status_code != 200:
             detail = f"the token endpoint answered HTTP {response.status_code}"
@@ -187,6 +190,8 @@ def _output(answer: _Answer, where: str) -> Any:
 
 
 def _failure(exc: httpx.HTTPError, timeout: float) -> str:
+    if isinstance(exc.__cause__, EgressRefused):
+        return "is refused by the egress policy (TESSERA_INTEGRATION_EGRESS_ALLOW)"
     if isinstance(exc, httpx.TimeoutException):
         return f"did not answer within {timeout:g} s"
     if isinstance(exc, httpx.ConnectError):

@@ -1,4 +1,5 @@
-"""What the routers share: the store, outbound connections, the token guards and a clock."""
+"""What the routers share: the store, outbound connections, the token guards, the egress policy
+and a clock."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 
 from tessera.integration.auth import Guards
+from tessera.integration.egress import EgressPolicy
 from tessera.integration.outbound import Connections
 from tessera.integration.problems import Problem
 from tessera.integration.store import IntegrationStore
@@ -25,6 +27,7 @@ class Services:
     store: IntegrationStore
     connections: Connections
     guards: Guards
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
     clock: Callable[[], datetime] = field(default=utcnow)
 
 

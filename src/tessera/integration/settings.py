@@ -2,24 +2,34 @@
 
 `…_FILE` variants read a secret from a file (Docker/Kubernetes secrets). The service is its own
 process with its own database; it knows the identity domain only by its issuer URL.
+
+`SECRET_KEY` (at least 32 characters) seals connection secrets at rest; without it a key is
+generated once into `./var/integration-secret.key` (mode 0600), which suits one node only.
+`EGRESS_ALLOW` lists the private addresses `invoke` steps may reach (see `egress`).
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tessera.integration.egress import EgressError, EgressPolicy, parse_allow
 from tessera.shared.database_url import configured_or_sqlite
+from tessera.shared.sealing import Sealer, derive_key
 from tessera.shared.settings import check_issuer, read_secret_files
 
 __all__ = ["DEFAULT_AUDIENCE", "IntegrationConfigError", "IntegrationSettings", "load_settings"]
 
 DEFAULT_AUDIENCE = "https://integration.tessera.test"
 _PREFIX = "TESSERA_INTEGRATION_"
-_FILE_FIELDS = ("client_id", "client_secret", "database_url")
+_FILE_FIELDS = ("client_id", "client_secret", "database_url", "secret_key")
+_DEV_KEY = Path("./var/integration-secret.key")
 
 
 class IntegrationConfigError(ValueError):
@@ -41,6 +51,9 @@ class IntegrationSettings(BaseSettings):
     # the identity domain answers as soon as an event exists).
     revocation_wait: float = Field(20.0, ge=0.5, le=60.0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    secret_key: SecretStr | None = None
+    # CIDRs and host[:port] entries `invoke` steps may reach besides global addresses.
+    egress_allow: str = ""
 
     @model_validator(mode="before")
     @classmethod
@@ -52,6 +65,32 @@ class IntegrationSettings(BaseSettings):
     def _check_issuer(cls, value: str) -> str:
         return check_issuer(value)
 
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("use at least 32 characters")
+        return value
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _check_egress_allow(cls, value: str) -> str:
+        try:
+            parse_allow(value)
+        except EgressError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def egress_policy(self) -> EgressPolicy:
+        return parse_allow(self.egress_allow)
+
+    @cached_property
+    def sealer(self) -> Sealer:
+        """Seals connection secrets at rest, under a key derived from `SECRET_KEY`."""
+        raw = self.secret_key.get_secret_value() if self.secret_key else _dev_secret_key()
+        return Sealer(derive_key(raw.encode("utf-8"), b"tessera integration connection secrets"))
+
     @property
     def db_url(self) -> str:
         return configured_or_sqlite(self.database_url, Path("./var/integration.db"))
@@ -62,6 +101,18 @@ class IntegrationSettings(BaseSettings):
         if not self.client_id or self.client_secret is None:
             return None
         return self.client_id, self.client_secret.get_secret_value()
+
+
+def _dev_secret_key() -> str:
+    """The generated key of a single-node installation, created on first use (mode 0600)."""
+    if _DEV_KEY.exists():
+        return _DEV_KEY.read_text(encoding="utf-8").strip()
+    _DEV_KEY.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    fd = os.open(_DEV_KEY, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
+    return value
 
 
 def load_settings(**overrides: Any) -> IntegrationSettings:

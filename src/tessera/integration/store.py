@@ -2,7 +2,8 @@
 
 Each state change is one conditional `UPDATE`/`DELETE` (for example "replace unless
 activated"), so two administrators racing cannot edit an integration while it runs; the row
-count says whether it applied, and only then do we read to explain a refusal.
+count says whether it applied, and only then do we read to explain a refusal. Connection
+secrets are sealed in the stored document (`tessera.integration.sealed`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from sqlalchemy.exc import IntegrityError
 
 from tessera.integration.document import IntegrationDocument
 from tessera.integration.schema import integrations, runs
+from tessera.integration.sealed import SealError, open_document, seal_document
+from tessera.shared.sealing import Sealer
 
 __all__ = [
     "Caller",
@@ -25,6 +28,7 @@ __all__ = [
     "IntegrationNotFound",
     "IntegrationStore",
     "RunRecord",
+    "SealError",
     "State",
     "StoredIntegration",
 ]
@@ -76,8 +80,9 @@ class RunRecord:
 
 
 class IntegrationStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, sealer: Sealer) -> None:
         self.engine = engine
+        self._sealer = sealer
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -91,18 +96,18 @@ class IntegrationStore:
         where = [] if state is None else [integrations.c.state == state.value]
         order = (integrations.c.code, integrations.c.version)
         rows, total = self._page(integrations, where, order, limit, offset)
-        return [_integration(row) for row in rows], total
+        return [self._integration(row) for row in rows], total
 
     def get(self, code: str, version: str) -> StoredIntegration | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(integrations).where(*_key(code, version))).mappings().first()
-        return None if row is None else _integration(row)
+        return None if row is None else self._integration(row)
 
     def create(self, document: IntegrationDocument, now: datetime) -> StoredIntegration:
         values = {
             "code": document.code,
             "version": document.version,
-            "document": document.stored(),
+            "document": seal_document(document.stored(), self._sealer),
             "state": State.CONFIGURED.value,
             "created_at": now,
             "updated_at": now,
@@ -121,7 +126,7 @@ class IntegrationStore:
         statement = (
             update(integrations)
             .where(*_key(document.code, document.version), _not_activated())
-            .values(document=document.stored(), updated_at=now)
+            .values(document=seal_document(document.stored(), self._sealer), updated_at=now)
         )
         self._apply(statement, document.code, document.version, "replace")
         return self._must_get(document.code, document.version)
@@ -164,6 +169,16 @@ class IntegrationStore:
             raise IntegrationConflict(
                 f"{code}|{version} is activated: deactivate it to {action} it"
             )
+
+    def _integration(self, row: Any) -> StoredIntegration:
+        return StoredIntegration(
+            document=IntegrationDocument.model_validate(
+                open_document(row["document"], self._sealer)
+            ),
+            state=State(row["state"]),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
 
     def _must_get(self, code: str, version: str) -> StoredIntegration:
         found = self.get(code, version)
@@ -235,15 +250,6 @@ def _key(code: str, version: str) -> tuple[Any, Any]:
 
 def _not_activated() -> Any:
     return integrations.c.state != State.ACTIVATED.value
-
-
-def _integration(row: Any) -> StoredIntegration:
-    return StoredIntegration(
-        document=IntegrationDocument.model_validate(row["document"]),
-        state=State(row["state"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
 
 
 def _run(row: Any) -> RunRecord:

@@ -18,10 +18,13 @@ from tessera.manage.resources import create_resource
 from tessera.manage.users import create_user
 from tessera.store.protocols import Store
 
-__all__ = ["DEMO_AUDIENCE", "DEMO_SCOPE", "bootstrap_demo"]
+__all__ = ["DEMO_AUDIENCE", "DEMO_MANAGE_SCOPE", "DEMO_SCOPE", "bootstrap_demo"]
 
 DEMO_AUDIENCE = "https://integration.tessera.test"
 DEMO_SCOPE = "urn:opc:resource:consumer::all"
+# Deploying integrations (they call URLs with the service's credentials): the demo's own apps may
+# ask for it; the identity domain does not yet restrict it to administrators (see README).
+DEMO_MANAGE_SCOPE = "urn:tessera:integration:manage"
 _ADMIN = ("admin", "Tessera-Demo-Root-2026")
 _USER = ("alice", "Wonderland-Demo-2026")
 
@@ -53,10 +56,16 @@ def bootstrap_demo(
         store,
         name="Integration service",
         audience=DEMO_AUDIENCE,
-        scopes=[DEMO_SCOPE, "urn:tessera:integration:monitor", "urn:tessera:integration:run"],
+        scopes=[
+            DEMO_SCOPE,
+            DEMO_MANAGE_SCOPE,
+            "urn:tessera:integration:monitor",
+            "urn:tessera:integration:run",
+        ],
         now=now,
     )
     resource_scope = f"{DEMO_AUDIENCE}:443{DEMO_SCOPE}"
+    manage_scope = f"{DEMO_AUDIENCE}:443{DEMO_MANAGE_SCOPE}"
     web, secret = create_app(
         store,
         secret_pepper,
@@ -65,7 +74,14 @@ def bootstrap_demo(
         redirect_uris=["http://127.0.0.1:8080/callback"],
         post_logout_redirect_uris=["http://127.0.0.1:8080/"],
         grant_types=["authorization_code", "refresh_token", "client_credentials"],
-        allowed_scopes=["openid", "profile", "email", "offline_access", resource_scope],
+        allowed_scopes=[
+            "openid",
+            "profile",
+            "email",
+            "offline_access",
+            resource_scope,
+            manage_scope,
+        ],
     )
     cli, _ = create_app(
         store,
@@ -74,12 +90,16 @@ def bootstrap_demo(
         now=now,
         public=True,
         redirect_uris=["http://127.0.0.1/callback"],
-        allowed_scopes=["openid", "profile", "offline_access", resource_scope],
+        allowed_scopes=["openid", "profile", "offline_access", resource_scope, manage_scope],
     )
     credentials = {
         "admin": {"username": _ADMIN[0], "password": _ADMIN[1]},
         "user": {"username": _USER[0], "password": _USER[1], "sub": alice.id},
-        "resource": {"audience": DEMO_AUDIENCE, "scope": resource_scope},
+        "resource": {
+            "audience": DEMO_AUDIENCE,
+            "scope": resource_scope,
+            "manage_scope": manage_scope,
+        },
         "confidential_app": {
             "client_id": web.client_id,
             "client_secret": secret,

@@ -10,7 +10,6 @@ the kid as associated data.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,11 +18,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
 from tessera.domain.model import KeyState, SigningKey
 from tessera.oauth.jws import Signer
+from tessera.shared.sealing import Sealer
 from tessera.store.protocols import KeyStore
 
 __all__ = ["MAX_TOKEN_LIFETIME", "SUPPORTED_ALGS", "KeyRing", "KeyRingError"]
@@ -55,7 +54,7 @@ class KeyRing:
         self, store: KeyStore, encryption_key: bytes, clock: Callable[[], datetime]
     ) -> None:
         self._store = store
-        self._aead = AESGCM(encryption_key)
+        self._sealer = Sealer(encryption_key)
         self._clock = clock
         self._lock = threading.Lock()
         self._loaded_at = float("-inf")
@@ -125,13 +124,12 @@ class KeyRing:
         kid = private.kid
         assert kid is not None
         pem = private.as_pem(private=True)
-        nonce = os.urandom(12)
         public = private.as_dict(private=False)
         public.update({"kid": kid, "alg": alg, "use": "sig"})
         key = SigningKey(
             kid=kid,
             alg=alg,
-            private_key_enc=nonce + self._aead.encrypt(nonce, pem, kid.encode("ascii")),
+            private_key_enc=self._sealer.seal(pem, kid.encode("ascii")),
             public_jwk=dict(public),
             state=state,
             created_at=now,
@@ -165,9 +163,8 @@ class KeyRing:
             self.reload()
 
     def _decrypt(self, key: SigningKey) -> _PrivateKey:
-        nonce, sealed = key.private_key_enc[:12], key.private_key_enc[12:]
         try:
-            pem = self._aead.decrypt(nonce, sealed, key.kid.encode("ascii"))
+            pem = self._sealer.open(key.private_key_enc, key.kid.encode("ascii"))
         except Exception:
             raise KeyRingError(
                 f"cannot decrypt signing key {key.kid}: TESSERA_SECRET_KEY is not the key it "

@@ -7,8 +7,9 @@ from `config.attributes["connection"]`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -45,9 +46,14 @@ class AlembicRunner:
             return context.get_current_revision()
 
     def upgrade(
-        self, engine: Engine, too_new: Callable[[str], Exception]
+        self,
+        engine: Engine,
+        too_new: Callable[[str], Exception],
+        attributes: Mapping[str, Any] | None = None,
     ) -> tuple[str | None, str]:
         """Apply pending migrations; return (revision before, after). Never downgrades.
+
+        `attributes` reach the migrations as `config.attributes` (keys a data migration needs).
 
         A database at a revision this folder does not know (a newer version migrated it) raises
         `too_new(revision)`.
@@ -57,6 +63,7 @@ class AlembicRunner:
             raise too_new(before)
         with engine.begin() as conn:
             config = self._config()
+            config.attributes.update(attributes or {})
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
         return before, self.head()

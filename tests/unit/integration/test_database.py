@@ -20,6 +20,7 @@ from tessera.integration.database import (
     upgrade,
 )
 from tessera.integration.store import Caller, IntegrationStore, RunRecord
+from tessera.shared.sealing import Sealer
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def test_a_database_of_a_newer_version_is_refused(engine: Engine) -> None:
 
 def test_run_times_come_back_aware_and_in_utc(engine: Engine) -> None:
     upgrade(engine)
-    store = IntegrationStore(engine)
+    store = IntegrationStore(engine, Sealer(bytes(32)))
     started = datetime(2026, 3, 1, 14, 30, 5, 123456, tzinfo=timezone(timedelta(hours=2)))
     caller = Caller("alice", "user", "app", "Alice")
     run_id = store.record_run(
@@ -76,7 +77,7 @@ def test_run_times_come_back_aware_and_in_utc(engine: Engine) -> None:
 
 def test_a_naive_datetime_is_refused(engine: Engine) -> None:
     upgrade(engine)
-    store = IntegrationStore(engine)
+    store = IntegrationStore(engine, Sealer(bytes(32)))
     caller = Caller("alice", "user", "app", None)
     naive = datetime(2026, 3, 1, 12, 0)
     with pytest.raises(StatementError, match="naive datetime"):
