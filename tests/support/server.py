@@ -142,7 +142,7 @@ def start_server(
     log_path = data_dir / f"server-{port}-{time.monotonic_ns()}.log"
     log = log_path.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tessera", "serve", "--port", str(port)],
+        [sys.executable, "-m", "tessera", "serve", "--demo", "--port", str(port)],
         env=environment,
         stdout=log,
         stderr=subprocess.STDOUT,
