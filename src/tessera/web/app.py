@@ -32,6 +32,7 @@ from tessera.web.browser import browser_routes
 from tessera.web.console import console_routes
 from tessera.web.discovery import discovery_routes
 from tessera.web.health import health_routes
+from tessera.web.home import home_routes
 from tessera.web.logs import RequestLogMiddleware, configure_logging, get_logger
 from tessera.web.metrics import metrics_routes
 from tessera.web.protocol import protocol_routes
@@ -134,6 +135,7 @@ def build_app(ctx: Context) -> Starlette:
         *browser_routes(svc),
         *health_routes(ctx),
         *console_routes(svc),
+        *home_routes(svc),
         *metrics_routes(svc.metrics, ctx.settings.metrics_allow),
         Mount("/admin/v1", AuthenticateFirst(build_admin_api(svc))),
         Mount("/static", StaticFiles(directory=_STATIC), name="static"),
