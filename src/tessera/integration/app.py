@@ -34,7 +34,7 @@ from tessera.integration.settings import IntegrationSettings, load_settings
 from tessera.integration.store import IntegrationStore
 from tessera.integration.views import API_PREFIX, ProblemView
 from tessera.resource import TokenValidator
-from tessera.shared.body_limit import BodyLimitMiddleware
+from tessera.shared.body_limit import Answer, BodyLimitMiddleware
 
 __all__ = ["create_app"]
 
@@ -133,14 +133,14 @@ def create_app(settings: IntegrationSettings | None = None) -> FastAPI:
     return app
 
 
-def _too_large(_: str, limit: int) -> tuple[str, bytes]:
+def _too_large(_: str, limit: int) -> Answer:
     problem = {
         "type": "urn:tessera:integration:problem:body-too-large",
         "title": "Content too large",
         "status": 413,
         "detail": f"the request body is larger than {limit} bytes",
     }
-    return PROBLEM_JSON, json.dumps(problem).encode()
+    return PROBLEM_JSON, json.dumps(problem).encode(), _NO_STORE
 
 
 def _add_document_schema(schema: dict[str, Any]) -> None:

@@ -11,16 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["BodyLimitMiddleware", "Render"]
+__all__ = ["Answer", "BodyLimitMiddleware", "Render"]
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
-# (path, limit) -> (content type, body) of the 413 answer, in the protocol's own error shape.
-Render = Callable[[str, int], tuple[str, bytes]]
+# The 413 answer: content type, body and headers, in the protocol's own error shape.
+Answer = tuple[str, bytes, Mapping[str, str]]
+Render = Callable[[str, int], Answer]  # (path, limit)
 
 
-def _plain(_: str, limit: int) -> tuple[str, bytes]:
-    return "text/plain; charset=utf-8", f"request body over {limit} bytes\n".encode()
+def _plain(_: str, limit: int) -> Answer:
+    return "text/plain; charset=utf-8", f"request body over {limit} bytes\n".encode(), {}
 
 
 class BodyLimitMiddleware:
@@ -90,18 +91,21 @@ class BodyLimitMiddleware:
             await self._refuse(path, limit, send)
 
     async def _refuse(self, path: str, limit: int, send: Any) -> None:
-        content_type, body = self.render(path, limit)
+        content_type, body, extra = self.render(path, limit)
+        headers = {"cache-control": "no-store", **{k.lower(): v for k, v in extra.items()}}
+        headers.update(
+            {
+                "content-type": content_type,
+                "content-length": str(len(body)),
+                # The rest of the body is not read: the connection cannot be reused.
+                "connection": "close",
+            }
+        )
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
-                "headers": [
-                    (b"content-type", content_type.encode("latin-1")),
-                    (b"content-length", str(len(body)).encode("latin-1")),
-                    (b"cache-control", b"no-store"),
-                    # The rest of the body is not read: the connection cannot be reused.
-                    (b"connection", b"close"),
-                ],
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
             }
         )
         await send({"type": "http.response.body", "body": body})

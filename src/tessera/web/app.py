@@ -25,9 +25,10 @@ from starlette.staticfiles import StaticFiles
 from tessera.config import load_settings
 from tessera.context import Context, open_context
 from tessera.manage.housekeeping import purge_expired
-from tessera.shared.body_limit import BodyLimitMiddleware
+from tessera.shared.body_limit import Answer, BodyLimitMiddleware, Render
 from tessera.store.protocols import StoreError, StoreUnavailable
 from tessera.web.admin_api import AuthenticateFirst, build_admin_api
+from tessera.web.browser import _page_headers as page_headers
 from tessera.web.browser import browser_routes
 from tessera.web.console import console_routes
 from tessera.web.discovery import discovery_routes
@@ -182,20 +183,38 @@ def build_app(ctx: Context) -> Starlette:
         BodyLimitMiddleware,
         limit=ctx.settings.max_body_bytes,
         limits={"/admin/": ctx.settings.admin_max_body_bytes},
-        render=_too_large,
+        render=_too_large_answer(svc),
     )
     app.add_middleware(ClientAddressMiddleware, trusted_proxies=ctx.settings.trusted_proxies)
     app.add_middleware(RequestLogMiddleware, metrics=svc.metrics)
     return app
 
 
-def _too_large(_: str, limit: int) -> tuple[str, bytes]:
-    # The OAuth error shape (RFC 6749 §5.2), which the admin API answers too.
-    body = {
-        "error": "invalid_request",
-        "error_description": f"the request body is larger than {limit} bytes",
-    }
-    return "application/json", orjson.dumps(body)
+# Pages a browser posts forms to: their errors are pages, not JSON.
+_BROWSER_POSTS = frozenset(
+    ("/oauth2/v1/authorize", "/oauth2/v1/login", "/oauth2/v1/consent", "/oauth2/v1/userlogout")
+)
+
+
+def _too_large_answer(svc: Services) -> Render:
+    error_page = svc.templates.get_template("error.html")
+
+    def render(path: str, limit: int) -> Answer:
+        if path in _BROWSER_POSTS:
+            html = error_page.render(
+                title="Request too large",
+                message=f"The form sent more than {limit} bytes.",
+                hint="Go back to the application and start again.",
+            )
+            return "text/html; charset=utf-8", html.encode(), page_headers()
+        # The OAuth error shape (RFC 6749 §5.2), which the admin API answers too.
+        body = {
+            "error": "invalid_request",
+            "error_description": f"the request body is larger than {limit} bytes",
+        }
+        return "application/json", orjson.dumps(body), NO_STORE
+
+    return render
 
 
 def create_app() -> Starlette:

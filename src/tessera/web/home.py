@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from tessera.web.browser import _page_headers
+from tessera.web.browser import _page_headers as page_headers
 from tessera.web.services import Services
 
 __all__ = ["home_routes"]
@@ -24,7 +24,7 @@ def home_routes(svc: Services) -> list[Route]:
     )
 
     async def home(_: Request) -> Response:
-        return HTMLResponse(html, headers=_page_headers())
+        return HTMLResponse(html, headers=page_headers())
 
     async def favicon(_: Request) -> Response:
         # An SVG: every current browser takes one for an icon, whatever the name.
