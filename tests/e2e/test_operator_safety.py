@@ -127,3 +127,12 @@ def test_admin_commands_elsewhere_refuse_instead_of_creating_an_empty_database(
     # The configuration names the database in use.
     shown = run_cli(env, "config", "show", "--json").stdout
     assert str(data_dir.resolve() / "tessera.db") in shown
+
+
+def test_the_integration_beside_is_refused_without_the_demo(tmp_path: Path) -> None:
+    env = base_env(tmp_path / "var")
+    port = str(free_port())
+    result = run_cli(env, "serve", "--port", port, "--with-integration", port, check=False)
+    assert result.returncode == 2
+    assert "add --demo" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
