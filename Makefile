@@ -22,7 +22,7 @@ $(BROWSER):
 	@mkdir -p $(VENV) && touch $(BROWSER)
 
 run: $(STAMP)
-	$(VENV)/bin/tessera serve --with-integration 8001
+	$(VENV)/bin/tessera serve --demo --with-integration 8001
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -110,7 +110,7 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 start_node() {  # name port
     local name="$1" port="$2" log="$WORK_DIR/$1/node.log" deadline pid
     port_busy "$port" && die "port $port is in use (set PORT_A / PORT_B)"
-    TESSERA_DATA_DIR="$WORK_DIR/$name" "$TESSERA" serve --host 127.0.0.1 --port "$port" \
+    TESSERA_DATA_DIR="$WORK_DIR/$name" "$TESSERA" serve --demo --host 127.0.0.1 --port "$port" \
         >"$log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
@@ -126,7 +126,7 @@ start_node() {  # name port
     say "Node $name ready on http://127.0.0.1:$port (log: $log)"
 }
 
-# Node A first: on an empty domain it bootstraps the demo (development mode) and writes the
+# Node A first: on an empty domain it bootstraps the demo (--demo, loopback) and writes the
 # credentials to its data directory. Node B starts once A is ready and finds the domain there.
 start_node a "$PORT_A"
 start_node b "$PORT_B"

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from tessera.shared.database_url import configured_or_sqlite
 from tessera.shared.sealing import derive_key
@@ -28,6 +29,7 @@ from tessera.shared.settings import check_issuer, read_secret_files
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
 _SECRET_FIELDS = ("secret_key", "database_url", "redis_url")
+_POSTGRES_DRIVERS = ("postgresql", "postgres", "postgresql+psycopg")
 
 
 class ConfigError(ValueError):
@@ -64,7 +66,11 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(5, ge=1)
     login_failure_window: int = Field(900, ge=10)
     login_max_failures_per_address: int = Field(50, ge=1)
-    demo: bool = True
+    # Create the demo domain (published passwords) on an empty database: `tessera serve --demo`.
+    demo: bool = False
+    # Request bodies (RFC 9110 §15.5.14): protocol and form endpoints, and the admin API.
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    admin_max_body_bytes: int = Field(1024 * 1024, ge=1024)
 
     @model_validator(mode="before")
     @classmethod
@@ -77,6 +83,13 @@ class Settings(BaseSettings):
     def _check_issuer(cls, value: str) -> str:
         # RFC 8414 §2: https, no query or fragment; http only on loopback for development.
         return check_issuer(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_database_url(value.get_secret_value())
+        return value
 
     @field_validator("trusted_proxies", "metrics_allow")
     @classmethod
@@ -142,6 +155,25 @@ class Settings(BaseSettings):
                 value = str(value)
             out[name] = value
         return out
+
+
+def check_database_url(url: str) -> None:
+    """PostgreSQL (psycopg 3) or a SQLite file named by an absolute path: a relative one would
+    depend on the folder a command runs in."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError("not a database URL; use postgresql://… or sqlite:////path") from None
+    if parsed.drivername in _POSTGRES_DRIVERS:
+        return
+    if parsed.drivername != "sqlite":
+        raise ValueError(
+            f"{parsed.drivername} is not supported; use postgresql://… (or the default SQLite file)"
+        )
+    if parsed.host or not parsed.database or not Path(parsed.database).is_absolute():
+        raise ValueError(
+            "a SQLite URL needs an absolute path, with four slashes: sqlite:////srv/tessera.db"
+        )
 
 
 def _dev_secret_key(path: Path) -> str:

@@ -65,6 +65,7 @@ def domain(tmp_path_factory: pytest.TempPathFactory) -> Domain:
     """A fresh data dir with a user, the integration resource and a confidential app."""
     data_dir = tmp_path_factory.mktemp("cli")
     env = base_env(data_dir)
+    run_cli(env, "migrate")  # admin commands never create a database (issue 12)
     alice = cli_json(
         env,
         *("admin", "users", "create", "alice", "--password-stdin"),

@@ -1,4 +1,4 @@
-"""`make run` (`tessera serve --with-integration 8001`): the identity domain and the integration
+"""`make run` (`tessera serve --demo --with-integration 8001`): the identity domain and the integration
 service with the sample integration activated, and a "try it" block whose steps work."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
     log = data / "out.txt"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tessera", "serve", "--port", str(port),
+            [sys.executable, "-m", "tessera", "serve", "--demo", "--port", str(port),
              "--with-integration", str(integration_port)],
             env=env, stdout=out, stderr=subprocess.STDOUT)
     try:

@@ -86,3 +86,19 @@ def test_metrics_are_refused_to_addresses_not_allowed(closed_server: Server) -> 
     spoofed = httpx.get(url, headers={"X-Forwarded-For": "10.1.2.3"}, timeout=30)
     assert spoofed.status_code == 404
     assert "tessera_" not in spoofed.text
+
+
+def test_metrics_under_several_workers_count_every_workers_requests(tmp_path: Path) -> None:
+    """`--workers 2`: whichever worker answers /metrics, it shows both workers' counts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with running_server(tmp_path / "var", args=("--workers", "2")) as server:
+        def live(_: int) -> int:
+            # A new connection each time, so that both workers take some.
+            return httpx.get(f"{server.base_url}/health/live", headers={"Connection": "close"}).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(live, range(60))) == {200}
+        key = 'tessera_http_request_duration_seconds_count{method="GET",route="/health/live",status="200"}'
+        for _ in range(5):  # each scrape may be answered by either worker
+            assert metrics(server)[key] == 60

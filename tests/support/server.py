@@ -132,7 +132,11 @@ def start_server(
     extra_env: dict[str, str] | None = None,
     timeout: float = 60.0,
     issuer: str | None = None,
+    demo: bool = True,
+    args: tuple[str, ...] = (),
 ) -> Server:
+    """`tessera serve` on a free port, with the demo domain unless `demo` is False (every
+    suite's fixture signs in with its published credentials)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -142,7 +146,12 @@ def start_server(
     log_path = data_dir / f"server-{port}-{time.monotonic_ns()}.log"
     log = log_path.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tessera", "serve", "--port", str(port)],
+        [
+            sys.executable,
+            *("-m", "tessera", "serve", "--port", str(port)),
+            *(("--demo",) if demo else ()),
+            *args,
+        ],
         env=environment,
         stdout=log,
         stderr=subprocess.STDOUT,

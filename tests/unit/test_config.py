@@ -291,3 +291,55 @@ def test_the_default_worker_threads_are_two_per_usable_cpu_at_least_four(
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: cpus, raising=False)
     assert app._default_worker_threads() == threads
+
+
+# --- issue 12: database URLs, the demo, body limits -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite://relative.db",
+        "sqlite:///relative.db",
+        "sqlite://",
+        "mysql://user@db.example/tessera",
+        "not a url",
+    ],
+)
+def test_a_database_url_that_cannot_work_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("TESSERA_DATABASE_URL", url)
+    with pytest.raises(ConfigError, match="^TESSERA_DATABASE_URL: ") as caught:
+        load_settings()
+    assert "user@db" not in str(caught.value)  # the value, which may hold a password, is not echoed
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:////srv/tessera/tessera.db",
+        "postgresql://tessera:pw@127.0.0.1:5432/tessera",
+        "postgresql+psycopg://127.0.0.1/tessera",
+        "postgres://127.0.0.1/tessera",
+    ],
+)
+def test_working_database_urls_are_accepted(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("TESSERA_DATABASE_URL", url)
+    assert load_settings().db_url == url
+
+
+def test_the_demo_is_off_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().demo is False
+    monkeypatch.setenv("TESSERA_DEMO", "1")
+    assert load_settings().demo is True
+
+
+def test_body_limits_default_to_64_kib_and_1_mib_for_the_admin_api(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = load_settings()
+    assert (settings.max_body_bytes, settings.admin_max_body_bytes) == (65536, 1048576)
+    monkeypatch.setenv("TESSERA_MAX_BODY_BYTES", "100")
+    with pytest.raises(ConfigError, match="TESSERA_MAX_BODY_BYTES"):
+        load_settings()

@@ -14,14 +14,15 @@ from rich.panel import Panel
 from tessera import __version__
 from tessera.cli.admin import admin_app
 from tessera.cli.client import call, login, logout, token
-from tessera.cli.common import JsonOpt, open_domain
+from tessera.cli.common import PRIVATE_UMASK, JsonOpt, open_domain, prepare_data_dir
 from tessera.cli.demo import start_integration_beside
 from tessera.cli.output import console, emit, err_console, handle_errors, table
-from tessera.config import load_settings
+from tessera.config import ConfigError, load_settings
 from tessera.integration.cli import integration_app
-from tessera.manage.demo import bootstrap_demo
+from tessera.manage.demo import bootstrap_demo, demo_refusal
 from tessera.manage.system import ensure_system_objects
 from tessera.store.sql import upgrade
+from tessera.web.metrics import share_metrics_between_workers
 
 __all__ = ["app"]
 
@@ -34,6 +35,12 @@ config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True
 app.add_typer(config_app, name="config")
 app.add_typer(admin_app, name="admin")
 app.add_typer(integration_app, name="integration")
+
+
+@app.callback()
+def _private_files() -> None:
+    """Files this process creates (databases, keys, credentials) are the owner's alone."""
+    os.umask(PRIVATE_UMASK)
 
 
 @app.command()
@@ -69,6 +76,7 @@ def migrate(as_json: JsonOpt = False) -> None:
     """Apply database migrations (idempotent; never downgrades)."""
     with handle_errors(as_json):
         settings = load_settings()
+        prepare_data_dir(settings)
         before, after = upgrade(settings.db_url)
         emit(
             {"from": before, "to": after, "changed": before != after},
@@ -126,7 +134,15 @@ def _saved_credentials(data_dir: Path) -> dict[str, Any] | None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Create the demo domain (published passwords) on an empty database; "
+            "loopback only. Also TESSERA_DEMO=1.",
+        ),
+    ] = False,
     with_integration: Annotated[
         int | None,
         typer.Option(
@@ -145,19 +161,22 @@ def serve(
     with handle_errors(False), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         settings = load_settings()
-        settings.master_key  # noqa: B018 - refuse to start without a key in production
+        demo = demo or settings.demo
+        refusal = demo_refusal(host, settings.issuer, settings.production) if demo else None
+        if refusal is not None:
+            raise ConfigError(refusal)
+        if with_integration is not None and not demo:
+            raise ConfigError("--with-integration runs beside the demo domain: add --demo")
         for warning in caught:
             err_console.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
-        with open_domain(False) as ctx:
+        with open_domain(False, create=True) as ctx:
             ensure_system_objects(ctx.store, settings.issuer, ctx.clock())
             created = ctx.keys.ensure()
             if created:
                 err_console.print(f"Generated {len(created)} signing keys", highlight=False)
-            creds = None
-            if settings.demo and not settings.production:
+            if demo:
                 creds = bootstrap_demo(ctx.store, ctx.secret_pepper, settings.data_dir, ctx.clock())
-            path = str(settings.data_dir / "demo-credentials.json")
-            if settings.demo and not settings.production:
+                path = str(settings.data_dir / "demo-credentials.json")
                 _demo_banner(settings.issuer, creds, path)
                 if with_integration is not None:
                     saved = _saved_credentials(settings.data_dir)
@@ -167,6 +186,10 @@ def serve(
                         start_integration_beside(
                             settings.issuer, saved, settings.data_dir, with_integration
                         )
+            elif not any(user.is_admin for user in ctx.store.users.list()):
+                err_console.print(_FIRST_ADMIN, highlight=False)
+    if workers > 1:
+        share_metrics_between_workers()
     uvicorn.run(
         "tessera.web.app:create_app",
         factory=True,
@@ -177,10 +200,17 @@ def serve(
         proxy_headers=False,  # forwarded headers are handled with TESSERA_TRUSTED_PROXIES
         server_header=False,
         log_level=settings.log_level,
-        # Revocation-feed followers hold long polls: do not wait for them on shutdown (they
-        # reconnect and resume from their last sequence number).
+        # Revocation-feed long-polls answer at once on shutdown; this bounds anything else.
         timeout_graceful_shutdown=3,
     )
+
+
+_FIRST_ADMIN = (
+    "[yellow]This identity domain has no administrator yet.[/] Create the first one, in this "
+    "folder (or with the same TESSERA_DATA_DIR / TESSERA_DATABASE_URL):\n"
+    "  tessera admin users create <username> --admin\n"
+    "(`tessera serve --demo` creates a demo domain instead, on a loopback address only.)"
+)
 
 
 # The client side (tessera.cli.client): sign in, get a token, call an API, sign out.

@@ -7,6 +7,7 @@ answers and the feed has caught up. Every other route but the OpenAPI descriptio
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,18 +28,21 @@ from tessera.integration.document import IntegrationDocument
 from tessera.integration.egress import guarded_transport
 from tessera.integration.flows import flow_router
 from tessera.integration.outbound import Connections
-from tessera.integration.problems import install_error_handlers
+from tessera.integration.problems import PROBLEM_JSON, install_error_handlers
 from tessera.integration.revocation import revocation_for
 from tessera.integration.services import Services
 from tessera.integration.settings import IntegrationSettings, load_settings
 from tessera.integration.store import IntegrationStore
 from tessera.integration.views import API_PREFIX, ProblemView
 from tessera.resource import TokenValidator
+from tessera.shared.body_limit import Answer, BodyLimitMiddleware
 
 __all__ = ["create_app"]
 
 _log = logging.getLogger("tessera.integration")
 _NO_STORE = {"Cache-Control": "no-store"}
+# Integration documents and flow payloads (RFC 9110 §15.5.14).
+MAX_BODY_BYTES = 1024 * 1024
 
 _DESCRIPTION = """\
 The integration service of Tessera (the seed's Oracle Integration), a resource server of the
@@ -98,6 +102,7 @@ def create_app(settings: IntegrationSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES, render=_too_large)
     app.include_router(management_router(services), prefix=API_PREFIX)
     app.include_router(flow_router(services), prefix=API_PREFIX)
     app.state.services = services
@@ -131,6 +136,16 @@ def create_app(settings: IntegrationSettings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _too_large(_: str, limit: int) -> Answer:
+    problem = {
+        "type": "urn:tessera:integration:problem:body-too-large",
+        "title": "Content too large",
+        "status": 413,
+        "detail": f"the request body is larger than {limit} bytes",
+    }
+    return PROBLEM_JSON, json.dumps(problem).encode(), _NO_STORE
 
 
 def _add_document_schema(schema: dict[str, Any]) -> None:

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request, Security
+from fastapi import FastAPI, HTTPException, Query, Request, Security
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from fastapi.security import SecurityScopes
 from joserfc.jwk import ECKey, RSAKey
@@ -42,7 +43,7 @@ from tessera.store.protocols import StoreUnavailable
 from tessera.web.proxy import client_ip
 from tessera.web.services import Services
 
-__all__ = ["build_admin_api"]
+__all__ = ["AuthenticateFirst", "build_admin_api"]
 
 
 class _LocalJwks:
@@ -120,6 +121,29 @@ async def _admin_token(request: Request, security_scopes: SecurityScopes) -> Acc
 
 # Module level, so that FastAPI can resolve the annotation of every route.
 Admin = Annotated[AccessToken, Security(_admin_token, scopes=[ADMIN_SCOPE])]
+
+
+class AuthenticateFirst:
+    """Check the administrator's token before the body is read (FastAPI reads and parses a
+    request's body before it resolves the route's dependencies): an unauthenticated request is
+    answered 401 without its body ever being read (RFC 6750 §3.1)."""
+
+    _BODYLESS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+    def __init__(self, api: FastAPI) -> None:
+        self.api = api
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] not in self._BODYLESS:
+            request = Request(scope)
+            require: TokenDependency = self.api.state.require_token
+            try:
+                await require(request, SecurityScopes([ADMIN_SCOPE]))
+            except HTTPException as exc:
+                response = await http_exception_handler(request, exc)
+                await response(scope, receive, send)
+                return
+        await self.api(scope, receive, send)
 
 
 def build_admin_api(svc: Services) -> FastAPI:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import anyio.to_thread
+import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -21,12 +25,15 @@ from starlette.staticfiles import StaticFiles
 from tessera.config import load_settings
 from tessera.context import Context, open_context
 from tessera.manage.housekeeping import purge_expired
+from tessera.shared.body_limit import Answer, BodyLimitMiddleware, Render
 from tessera.store.protocols import StoreError, StoreUnavailable
-from tessera.web.admin_api import build_admin_api
+from tessera.web.admin_api import AuthenticateFirst, build_admin_api
+from tessera.web.browser import _page_headers as page_headers
 from tessera.web.browser import browser_routes
 from tessera.web.console import console_routes
 from tessera.web.discovery import discovery_routes
 from tessera.web.health import health_routes
+from tessera.web.home import home_routes
 from tessera.web.logs import RequestLogMiddleware, configure_logging, get_logger
 from tessera.web.metrics import metrics_routes
 from tessera.web.protocol import protocol_routes
@@ -45,14 +52,41 @@ def _lifespan(svc: Services) -> Callable[[Starlette], AbstractAsyncContextManage
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = svc.ctx.settings.worker_threads or _default_worker_threads()
         await svc.wakeup.start()
+        restore = _on_exit_signal(svc.wakeup.close)
         housekeeping = asyncio.create_task(_housekeeping(svc))
         yield
+        restore()
         housekeeping.cancel()
         await svc.wakeup.stop()
         svc.audit.close()
         svc.ctx.close()
 
     return lifespan
+
+
+def _on_exit_signal(callback: Callable[[], None]) -> Callable[[], None]:
+    """Call `callback` on SIGTERM or SIGINT, then the server's own handler (which starts the
+    graceful shutdown: no new connections, then a wait for the open requests). Returns the
+    function that puts the server's handlers back."""
+    previous: dict[int, Any] = {}
+
+    def handler(sig: int, frame: FrameType | None) -> None:
+        callback()
+        chained = previous.get(sig)
+        if callable(chained):
+            chained(sig, frame)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread (an application served by a test client)
+            break
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
 
 
 def _default_worker_threads() -> int:
@@ -102,8 +136,9 @@ def build_app(ctx: Context) -> Starlette:
         *browser_routes(svc),
         *health_routes(ctx),
         *console_routes(svc),
+        *home_routes(svc),
         *metrics_routes(svc.metrics, ctx.settings.metrics_allow),
-        Mount("/admin/v1", build_admin_api(svc)),
+        Mount("/admin/v1", AuthenticateFirst(build_admin_api(svc))),
         Mount("/static", StaticFiles(directory=_STATIC), name="static"),
     ]
 
@@ -143,9 +178,43 @@ def build_app(ctx: Context) -> Starlette:
         lifespan=_lifespan(svc),
     )
     app.state.ctx = ctx
+    # Innermost of ours, so that refused bodies are logged and counted like any answer.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=ctx.settings.max_body_bytes,
+        limits={"/admin/": ctx.settings.admin_max_body_bytes},
+        render=_too_large_answer(svc),
+    )
     app.add_middleware(ClientAddressMiddleware, trusted_proxies=ctx.settings.trusted_proxies)
     app.add_middleware(RequestLogMiddleware, metrics=svc.metrics)
     return app
+
+
+# Pages a browser posts forms to: their errors are pages, not JSON.
+_BROWSER_POSTS = frozenset(
+    ("/oauth2/v1/authorize", "/oauth2/v1/login", "/oauth2/v1/consent", "/oauth2/v1/userlogout")
+)
+
+
+def _too_large_answer(svc: Services) -> Render:
+    error_page = svc.templates.get_template("error.html")
+
+    def render(path: str, limit: int) -> Answer:
+        if path in _BROWSER_POSTS:
+            html = error_page.render(
+                title="Request too large",
+                message=f"The form sent more than {limit} bytes.",
+                hint="Go back to the application and start again.",
+            )
+            return "text/html; charset=utf-8", html.encode(), page_headers()
+        # The OAuth error shape (RFC 6749 §5.2), which the admin API answers too.
+        body = {
+            "error": "invalid_request",
+            "error_description": f"the request body is larger than {limit} bytes",
+        }
+        return "application/json", orjson.dumps(body), NO_STORE
+
+    return render
 
 
 def create_app() -> Starlette:

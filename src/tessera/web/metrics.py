@@ -8,20 +8,38 @@ the benchmark subtracts to show what the rest of a sign-in costs.
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from tessera.web.proxy import client_ip
 
-__all__ = ["Metrics", "metrics_routes"]
+__all__ = ["Metrics", "metrics_routes", "share_metrics_between_workers"]
+
+_MULTIPROC = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def share_metrics_between_workers() -> str:
+    """Before starting several worker processes: each writes its samples to files in a fresh
+    private (0700) folder, and `/metrics` adds up every worker's (prometheus-client's
+    multiprocess mode), whichever worker answers. The folder is removed on exit."""
+    folder = tempfile.mkdtemp(prefix="tessera-metrics-")  # 0700, empty: no stale samples
+    atexit.register(shutil.rmtree, folder, True)
+    os.environ[_MULTIPROC] = folder  # read by the workers' prometheus-client at import
+    return folder
+
 
 _T = TypeVar("_T")
 
@@ -31,6 +49,11 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # What `/metrics` shows: this process's registry, or every worker's samples.
+        self.exposed = self.registry
+        if os.environ.get(_MULTIPROC):
+            self.exposed = CollectorRegistry()
+            MultiProcessCollector(self.exposed)  # type: ignore[no-untyped-call]
         self.requests = Histogram(
             "tessera_http_request_duration_seconds",
             "HTTP requests by method, route template and status",
@@ -95,7 +118,7 @@ def metrics_routes(metrics: Metrics, allow: Sequence[str]) -> list[Route]:
             # Not a secret, but not for everyone: counts of sign-ins and tokens are telling.
             return Response("not found\n", status_code=404, media_type="text/plain")
         return Response(
-            generate_latest(metrics.registry),
+            generate_latest(metrics.exposed),
             media_type=CONTENT_TYPE_LATEST,
             headers={"Cache-Control": "no-store"},
         )

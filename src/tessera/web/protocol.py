@@ -215,7 +215,12 @@ def protocol_routes(svc: Services) -> list[Route]:
         while True:
             events = await run_in_threadpool(ctx.store.revocations.since, since, 1000)
             remaining = deadline - loop.time()
-            if events or remaining <= 0 or await request.is_disconnected():
+            if (
+                events
+                or remaining <= 0
+                or svc.wakeup.closing  # shutting down: answer now, the follower resumes later
+                or await request.is_disconnected()
+            ):
                 break
             # Woken at once by a local or Redis-published revocation; else poll the database.
             await svc.wakeup.wait(min(0.2, remaining))

@@ -27,6 +27,13 @@ class Wakeup:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._log = get_logger("tessera.wakeup")
+        self.closing = False
+
+    def close(self) -> None:
+        """The server is shutting down: end every long-poll now, and any later one at once
+        (the server waits for open requests before it stops). Any thread, or a signal handler."""
+        self.closing = True
+        self._wake_local()
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -53,10 +60,13 @@ class Wakeup:
         if self._event is None:
             await asyncio.sleep(timeout)
             return
+        if self.closing:
+            return
         event = self._event
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
-        event.clear()
+        if not self.closing:
+            event.clear()
 
     async def _listen(self) -> None:
         assert self._url is not None

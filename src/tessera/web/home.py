@@ -1,0 +1,40 @@
+"""The landing page at `/` and the favicon: what a person who opens the issuer's address sees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from tessera.web.browser import _page_headers as page_headers
+from tessera.web.services import Services
+
+__all__ = ["home_routes"]
+
+_FAVICON = (Path(__file__).parent / "static" / "favicon.svg").read_bytes()
+
+
+def home_routes(svc: Services) -> list[Route]:
+    issuer = svc.ctx.settings.issuer
+    html = svc.templates.get_template("home.html").render(
+        domain=urlsplit(issuer).netloc, issuer=issuer
+    )
+
+    async def home(_: Request) -> Response:
+        return HTMLResponse(html, headers=page_headers())
+
+    async def favicon(_: Request) -> Response:
+        # An SVG: every current browser takes one for an icon, whatever the name.
+        return Response(
+            _FAVICON,
+            media_type="image/svg+xml",
+            headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+        )
+
+    return [
+        Route("/", home, methods=["GET"]),
+        Route("/favicon.ico", favicon, methods=["GET"]),
+    ]
