@@ -68,7 +68,12 @@ class Backend:
                 raw = self.rfile.read(length) if length else b""
                 body = json.loads(raw) if raw else None
                 backend.seen.append(
-                    {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": body,
+                    }
                 )
                 if self.path.startswith("/fail"):
                     status, answer = 500, {"oops": "backend failure"}
@@ -148,7 +153,9 @@ def document(code: str, steps: list[dict[str, Any]], **trigger: str) -> dict[str
     }
 
 
-def deploy(service: Service, token: str, doc: dict[str, Any], activate: bool = True) -> dict[str, Any]:
+def deploy(
+    service: Service, token: str, doc: dict[str, Any], activate: bool = True
+) -> dict[str, Any]:
     created = httpx.post(service.url("/integrations"), json=doc, headers=bearer(token))
     assert created.status_code == 201, created.text
     assert created.headers["location"] == f"{API}/integrations/{doc['code']}|{doc['version']}"
@@ -185,21 +192,23 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
 # --- tests -------------------------------------------------------------------------------------
 
 
-def test_health_and_openapi_are_served_without_a_token(service: Service) -> None:
+def test_health_and_openapi_are_served_without_a_token(server: Server, service: Service) -> None:
     assert httpx.get(f"{service.base_url}/health/live").json() == {"status": "ok"}
     ready = httpx.get(f"{service.base_url}/health/ready").json()
     assert ready == {"status": "ok", "database": "ok", "revocation": "feed"}
     spec = httpx.get(service.url("/openapi.json")).json()
-    assert spec["components"]["securitySchemes"]["bearer"] == {
-        "type": "http",
-        "scheme": "bearer",
-        "bearerFormat": "JWT",
-        "description": spec["components"]["securitySchemes"]["bearer"]["description"],
-    }
+    # The OAuth 2.0 scheme of the identity domain, with every scope the service knows, so
+    # Swagger UI's "Authorize" signs in with the code flow and tools find the scope names.
+    scheme = spec["components"]["securitySchemes"]["tessera"]
+    assert scheme["type"] == "oauth2"
+    flow = scheme["flows"]["authorizationCode"]
+    assert flow["authorizationUrl"] == f"{server.issuer}/oauth2/v1/authorize"
+    assert flow["tokenUrl"] == f"{server.issuer}/oauth2/v1/token"
+    assert {ALL, MONITOR, RUN, MANAGE} <= set(flow["scopes"])
     assert f"{API}/integrations/{{ident}}/activate" in spec["paths"]
     assert f"{API}/flows/rest/{{code}}/{{version}}/{{path}}" in spec["paths"]
     listing = spec["paths"][f"{API}/monitoring/instances"]["get"]
-    assert listing["security"] == [{"bearer": []}]
+    assert listing["security"] == [{"tessera": []}]
     assert MONITOR in listing["description"] and ALL in listing["description"]
     assert RUN in spec["info"]["description"]
     assert "IntegrationDocument" in spec["components"]["schemas"]
@@ -240,7 +249,9 @@ def test_create_activate_and_run_map_invoke_respond_with_a_client_token(
     assert created["state"] == "configured"
     assert created["endpoint"] == f"{API}/flows/rest/ORDER_SYNC/01.00.0000/orders/{{id}}"
     # Not yet activated: nothing answers.
-    response = httpx.post(flow_url(service, "ORDER_SYNC", "/orders/1"), json={}, headers=bearer(admin_token))
+    response = httpx.post(
+        flow_url(service, "ORDER_SYNC", "/orders/1"), json={}, headers=bearer(admin_token)
+    )
     assert_problem(response, 404)
     # `|` may arrive percent-encoded.
     activated = httpx.post(
@@ -298,8 +309,18 @@ def test_sample_integration_with_a_users_token_from_the_code_flow(
 ) -> None:
     sample = resources.files("tessera.integration").joinpath("samples/echo_order.yaml")
     deployed = subprocess.run(
-        [sys.executable, "-m", "tessera", "integration", "deploy", str(sample), "--activate",
-         "--token-stdin", "--url", service.base_url],
+        [
+            sys.executable,
+            "-m",
+            "tessera",
+            "integration",
+            "deploy",
+            str(sample),
+            "--activate",
+            "--token-stdin",
+            "--url",
+            service.base_url,
+        ],
         input=admin_token,
         capture_output=True,
         text=True,
@@ -338,7 +359,11 @@ def test_sample_integration_with_a_users_token_from_the_code_flow(
 
 
 def test_invoke_authenticates_with_basic_or_a_cached_client_credentials_token(
-    server: Server, service: Service, backend: Backend, admin_token: str, monitor_app: tuple[str, str]
+    server: Server,
+    service: Service,
+    backend: Backend,
+    admin_token: str,
+    monitor_app: tuple[str, str],
 ) -> None:
     client_id, secret = monitor_app
     doc = document(
@@ -365,17 +390,26 @@ def test_invoke_authenticates_with_basic_or_a_cached_client_credentials_token(
     deploy(service, admin_token, doc)
     before = len(backend.seen)
     for _ in range(2):
-        response = httpx.post(flow_url(service, "OUTBOUND_AUTH", "/orders/9"), json={"n": 1}, headers=bearer(admin_token))
+        response = httpx.post(
+            flow_url(service, "OUTBOUND_AUTH", "/orders/9"),
+            json={"n": 1},
+            headers=bearer(admin_token),
+        )
         assert response.status_code == 200, response.text
     calls = backend.seen[before:]
     assert [c["path"] for c in calls] == ["/basic", "/oauth", "/basic", "/oauth"]
-    assert calls[0]["headers"]["Authorization"] == "Basic " + base64.b64encode(b"svc:basic-pass-123").decode()
+    assert (
+        calls[0]["headers"]["Authorization"]
+        == "Basic " + base64.b64encode(b"svc:basic-pass-123").decode()
+    )
     first, second = calls[1]["headers"]["Authorization"], calls[3]["headers"]["Authorization"]
     assert first.startswith("Bearer ") and first.count(".") == 2
     assert first == second  # the outbound token is cached until it expires
 
     # Connection secrets never come back out of the API.
-    shown = httpx.get(service.url("/integrations/OUTBOUND_AUTH|01.00.0000"), headers=bearer(admin_token))
+    shown = httpx.get(
+        service.url("/integrations/OUTBOUND_AUTH|01.00.0000"), headers=bearer(admin_token)
+    )
     assert shown.status_code == 200
     assert secret not in shown.text and "basic-pass-123" not in shown.text
 
@@ -384,18 +418,33 @@ def test_a_failed_invoke_answers_502_problem_and_is_recorded_as_failed(
     service: Service, backend: Backend, admin_token: str
 ) -> None:
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    for code, url in (("DOWN_BACKEND", f"{closed}/orders/{{id}}"), ("FAILING_BACKEND", f"{backend.url}/fail")):
-        deploy(service, admin_token, document(code, [{"type": "invoke", "url": url, "timeout_seconds": 5}]))
-        response = httpx.post(flow_url(service, code, "/orders/5"), json={"a": 1}, headers=bearer(admin_token))
+    for code, url in (
+        ("DOWN_BACKEND", f"{closed}/orders/{{id}}"),
+        ("FAILING_BACKEND", f"{backend.url}/fail"),
+    ):
+        deploy(
+            service,
+            admin_token,
+            document(code, [{"type": "invoke", "url": url, "timeout_seconds": 5}]),
+        )
+        response = httpx.post(
+            flow_url(service, code, "/orders/5"), json={"a": 1}, headers=bearer(admin_token)
+        )
         problem = assert_problem(response, 502)
         assert problem["title"] == "Bad gateway"
-        assert ("could not be reached" if code == "DOWN_BACKEND" else "HTTP 500") in problem["detail"]
-        assert "127.0.0.1" not in problem["detail"]  # the connection's address is for monitoring only
+        assert ("could not be reached" if code == "DOWN_BACKEND" else "HTTP 500") in problem[
+            "detail"
+        ]
+        assert (
+            "127.0.0.1" not in problem["detail"]
+        )  # the connection's address is for monitoring only
         instance = run(service, response.headers["tessera-instance-id"], admin_token)
         assert instance["status"] == "failed" and instance["http_status"] == 502
         assert "127.0.0.1" in instance["error"]
     failed = httpx.get(
-        service.url("/monitoring/instances"), params={"status": "failed"}, headers=bearer(admin_token)
+        service.url("/monitoring/instances"),
+        params={"status": "failed"},
+        headers=bearer(admin_token),
     ).json()
     assert {"DOWN_BACKEND", "FAILING_BACKEND"} <= {i["code"] for i in failed["items"]}
 
@@ -418,8 +467,15 @@ def test_no_token_is_401_with_a_bearer_challenge(service: Service, method: str, 
 
 def test_a_token_for_another_audience_is_401(server: Server, service: Service) -> None:
     server.cli_json(
-        "admin", "resources", "create", "--name", "Other API",
-        "--audience", "https://other.tessera.test", "--scope", ALL,
+        "admin",
+        "resources",
+        "create",
+        "--name",
+        "Other API",
+        "--audience",
+        "https://other.tessera.test",
+        "--scope",
+        ALL,
     )
     other = new_app(server, "Other API client", f"https://other.tessera.test:443{ALL}")
     token = client_token(server, other, f"https://other.tessera.test:443{ALL}")
@@ -455,22 +511,33 @@ def test_a_monitor_only_token_reads_but_cannot_write_or_run(
     assert response.json()["error"] == "insufficient_scope"
 
     for call in (
-        lambda: httpx.post(service.url("/integrations/ECHO_ORDER|01.00.0000/deactivate"), headers=bearer(monitor_token)),
-        lambda: httpx.delete(service.url("/integrations/ECHO_ORDER|01.00.0000"), headers=bearer(monitor_token)),
+        lambda: httpx.post(
+            service.url("/integrations/ECHO_ORDER|01.00.0000/deactivate"),
+            headers=bearer(monitor_token),
+        ),
+        lambda: httpx.delete(
+            service.url("/integrations/ECHO_ORDER|01.00.0000"), headers=bearer(monitor_token)
+        ),
     ):
         assert call().status_code == 403
 
     for code in ("ECHO_ORDER", "NO_SUCH_THING"):  # 403 either way: it learns nothing of what exists
-        response = httpx.post(flow_url(service, code, "/orders/1"), json={}, headers=bearer(monitor_token))
+        response = httpx.post(
+            flow_url(service, code, "/orders/1"), json={}, headers=bearer(monitor_token)
+        )
         assert response.status_code == 403
         assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
         assert RUN in response.headers["www-authenticate"]
 
 
-def test_a_run_scope_token_runs_integrations_but_cannot_read_them(server: Server, service: Service) -> None:
+def test_a_run_scope_token_runs_integrations_but_cannot_read_them(
+    server: Server, service: Service
+) -> None:
     runner = new_app(server, "Runner", f"{AUDIENCE}:443{RUN}")
     token = client_token(server, runner, f"{AUDIENCE}:443{RUN}")
-    response = httpx.post(flow_url(service, "ECHO_ORDER", "/orders/7"), json={}, headers=bearer(token))
+    response = httpx.post(
+        flow_url(service, "ECHO_ORDER", "/orders/7"), json={}, headers=bearer(token)
+    )
     assert response.status_code == 200, response.text
     assert httpx.get(service.url("/monitoring/instances"), headers=bearer(token)).status_code == 403
 
@@ -501,7 +568,11 @@ def test_lifecycle_deactivated_is_404_and_activated_cannot_be_replaced(
     assert deactivated.json()["state"] == "deactivated"
     assert_problem(httpx.post(url, headers=bearer(admin_token)), 404)
 
-    replaced = httpx.put(ident, content=json.dumps(doc), headers={**bearer(admin_token), "Content-Type": "application/json"})
+    replaced = httpx.put(
+        ident,
+        content=json.dumps(doc),
+        headers={**bearer(admin_token), "Content-Type": "application/json"},
+    )
     assert replaced.status_code == 200, replaced.text
     httpx.post(f"{ident}/activate", headers=bearer(admin_token))
     assert httpx.post(url, headers=bearer(admin_token)).json() == {"v": "two"}
@@ -509,17 +580,26 @@ def test_lifecycle_deactivated_is_404_and_activated_cannot_be_replaced(
     httpx.post(f"{ident}/deactivate", headers=bearer(admin_token))
     assert httpx.delete(ident, headers=bearer(admin_token)).status_code == 204
     assert_problem(httpx.get(ident, headers=bearer(admin_token)), 404)
-    listing = httpx.get(service.url("/integrations"), params={"state": "activated"}, headers=bearer(admin_token)).json()
+    listing = httpx.get(
+        service.url("/integrations"), params={"state": "activated"}, headers=bearer(admin_token)
+    ).json()
     assert "LIFECYCLE|01.00.0000" not in {i["id"] for i in listing["items"]}
     assert all(i["state"] == "activated" for i in listing["items"])
 
 
 def test_trigger_method_and_path_must_match(service: Service, admin_token: str) -> None:
-    wrong_method = httpx.get(flow_url(service, "ECHO_ORDER", "/orders/1"), headers=bearer(admin_token))
+    wrong_method = httpx.get(
+        flow_url(service, "ECHO_ORDER", "/orders/1"), headers=bearer(admin_token)
+    )
     assert assert_problem(wrong_method, 405)
     assert wrong_method.headers["allow"] == "POST"
-    assert_problem(httpx.post(flow_url(service, "ECHO_ORDER", "/customers/1"), headers=bearer(admin_token)), 404)
-    assert_problem(httpx.post(flow_url(service, "ECHO_ORDER", ""), headers=bearer(admin_token)), 404)
+    assert_problem(
+        httpx.post(flow_url(service, "ECHO_ORDER", "/customers/1"), headers=bearer(admin_token)),
+        404,
+    )
+    assert_problem(
+        httpx.post(flow_url(service, "ECHO_ORDER", ""), headers=bearer(admin_token)), 404
+    )
     bad_json = httpx.post(
         flow_url(service, "ECHO_ORDER", "/orders/1"),
         content=b"{broken",
@@ -563,12 +643,20 @@ def test_bad_documents_are_400_problem_details(
 
 
 def test_bad_parameters_are_400_problem_details(service: Service, admin_token: str) -> None:
-    assert_problem(httpx.get(service.url("/monitoring/instances?limit=abc"), headers=bearer(admin_token)), 400)
-    assert_problem(httpx.get(service.url("/integrations/NO_PIPE"), headers=bearer(admin_token)), 400)
-    assert_problem(httpx.get(service.url("/monitoring/instances/999999999"), headers=bearer(admin_token)), 404)
+    assert_problem(
+        httpx.get(service.url("/monitoring/instances?limit=abc"), headers=bearer(admin_token)), 400
+    )
+    assert_problem(
+        httpx.get(service.url("/integrations/NO_PIPE"), headers=bearer(admin_token)), 400
+    )
+    assert_problem(
+        httpx.get(service.url("/monitoring/instances/999999999"), headers=bearer(admin_token)), 404
+    )
 
 
-def test_a_revoked_token_is_refused_through_the_revocation_feed(server: Server, service: Service) -> None:
+def test_a_revoked_token_is_refused_through_the_revocation_feed(
+    server: Server, service: Service
+) -> None:
     token = client_token(server, demo_auth(server), f"{AUDIENCE}:443{ALL}")
     assert httpx.get(service.url("/integrations"), headers=bearer(token)).status_code == 200
     revoked = httpx.post(
@@ -584,7 +672,9 @@ def test_a_revoked_token_is_refused_through_the_revocation_feed(server: Server, 
     assert httpx.get(service.url("/integrations"), headers=bearer(token)).status_code == 401
 
 
-def test_no_secret_reaches_the_service_log(service: Service, server: Server, admin_token: str) -> None:
+def test_no_secret_reaches_the_service_log(
+    service: Service, server: Server, admin_token: str
+) -> None:
     logs = service.logs()
     assert admin_token not in logs
     assert server.demo["confidential_app"]["client_secret"] not in logs
@@ -620,7 +710,9 @@ def test_an_ordinary_users_consumer_scope_token_cannot_deploy_integrations(
         assert 'error="insufficient_scope"' in challenge and f'scope="{MANAGE}"' in challenge
         for verb, path in (("POST", "/activate"), ("POST", "/deactivate"), ("DELETE", "")):
             answer = httpx.request(
-                verb, service.url(f"/integrations/ECHO_ORDER|01.00.0000{path}"), headers=bearer(token)
+                verb,
+                service.url(f"/integrations/ECHO_ORDER|01.00.0000{path}"),
+                headers=bearer(token),
             )
             assert answer.status_code == 403, (verb, path, answer.text)
         assert httpx.get(service.url("/integrations"), headers=bearer(token)).status_code == 200
@@ -655,8 +747,17 @@ def _cli_deploy(service: Service, config_dir: Any, doc: dict[str, Any], *args: s
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("TESSERA_")}
     env["TESSERA_CONFIG_DIR"] = str(config_dir)
     return subprocess.run(
-        [sys.executable, "-m", "tessera", "integration", "deploy", str(path), "--url",
-         service.base_url, *args],
+        [
+            sys.executable,
+            "-m",
+            "tessera",
+            "integration",
+            "deploy",
+            str(path),
+            "--url",
+            service.base_url,
+            *args,
+        ],
         env=env,
         capture_output=True,
         text=True,

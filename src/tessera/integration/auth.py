@@ -9,27 +9,23 @@ string 400 `invalid_request`, a valid token without the scope 403 `insufficient_
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Annotated
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
+from fastapi import Security
 
+from tessera.integration.scopes import SCOPE_ALL, SCOPE_MANAGE, SCOPE_MONITOR, SCOPE_RUN
 from tessera.integration.store import Caller
 from tessera.resource import AccessToken, InsufficientScopeError, TokenValidator
 from tessera.resource.fastapi import TokenDependency, http_error
 
-__all__ = ["Guards", "bearer_scheme", "caller_of", "require_any"]
+__all__ = ["Guards", "caller_of", "require_any"]
 
-# Declares the scheme in the OpenAPI description; `tessera.resource` does the actual parsing.
-bearer_scheme = HTTPBearer(
-    scheme_name="bearer",
-    bearerFormat="JWT",
-    description=(
-        "An RFC 9068 JWT access token from the identity domain for this service's audience, "
-        "sent as `Authorization: Bearer <token>` (never in the query string)."
-    ),
-    auto_error=False,
-)
+# What Swagger UI's "Authorize" offers; each operation's description says which of them it takes.
+_SCOPES = {
+    SCOPE_ALL: "read and run integrations (Oracle Integration's instance scope)",
+    SCOPE_MANAGE: "create, replace, delete, activate and deactivate integrations; read",
+    SCOPE_MONITOR: "read integrations and monitoring",
+    SCOPE_RUN: "run activated integrations",
+}
 
 Guard = Callable[..., Awaitable[AccessToken]]
 
@@ -56,17 +52,16 @@ def caller_of(token: AccessToken) -> Caller:
 
 class Guards:
     def __init__(self, validator: TokenValidator) -> None:
-        self._require_token = TokenDependency(validator)
+        self._require_token = TokenDependency(validator, scopes=_SCOPES)
 
     def any_of(self, *scopes: str) -> Guard:
         """A dependency answering the validated token when it has any one of `scopes`."""
         require_token = self._require_token
 
-        async def guard(
-            request: Request,
-            _scheme: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-        ) -> AccessToken:
-            token = await require_token(request, SecurityScopes())
+        # Any one of `scopes` will do, which an OpenAPI security requirement (all of its
+        # scopes) cannot say: the scheme is listed without scopes and the check is ours.
+        # A default, not `Annotated[...]`: postponed annotations cannot name this local.
+        async def guard(token: AccessToken = Security(require_token)) -> AccessToken:
             require_any(token, scopes)
             return token
 
