@@ -156,10 +156,11 @@ def delete_user(store: Store, ref: str, now: datetime, actor: Actor) -> User:
     name, password hash) is deleted. No foreign key references users; rows that keep the opaque
     `sub` (revoked grants, ended sessions) expire and are purged by housekeeping, and audit
     events keep the `sub` only, never the personal data. The last administrator cannot be
-    deleted, so the domain never loses its way in.
+    deleted (nor the last enabled one), so the domain never loses its way in.
     """
     user = find_user(store, ref)
-    if user.is_admin and not any(u.is_admin for u in store.users.list() if u.id != user.id):
+    others = [u for u in store.users.list() if u.id != user.id]
+    if user.is_admin and not any(u.is_admin and u.disabled_at is None for u in others):
         raise Conflicting(f"{user.username!r} is the last administrator: make another first")
     summary = revoke_subject(store, user.id, now)
     consents = store.consents.list_for_user(user.id)

@@ -103,7 +103,7 @@ def install_problem_handlers(api: FastAPI, on_store_down: Callable[[], None]) ->
 
     @api.exception_handler(NotFoundError)
     async def _missing(_: Request, exc: NotFoundError) -> Response:
-        return problem(404, str(exc).strip("'\""))
+        return problem(404, str(exc))
 
     @api.exception_handler(RequestValidationError)
     async def _malformed(_: Request, exc: RequestValidationError) -> Response:
