@@ -19,7 +19,8 @@ from enum import Enum
 from typing import Any, NoReturn
 
 import typer
-from rich.console import Console, RenderableType
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
@@ -73,6 +74,17 @@ def _cell(value: Any, separator: str = "\n") -> str:
     return str(value)
 
 
+class _PlainRows:
+    """Tab-separated lines, written as they are (Rich would expand tabs in a `Text`)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for line in self.lines:
+            yield Segment(line + "\n")
+
+
 def table(
     headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None
 ) -> RenderableType:
@@ -81,7 +93,7 @@ def table(
     if not console.is_terminal:
         lines = ["\t".join(headers)]
         lines += ["\t".join(_cell(v, ", ").replace("\t", " ") for v in row) for row in rows]
-        return Text("\n".join(lines))
+        return _PlainRows([line.replace("\n", " ") for line in lines])
     result = Table(title=title, header_style="bold cyan")
     for header in headers:
         result.add_column(header, overflow="fold")
