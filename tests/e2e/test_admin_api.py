@@ -279,6 +279,10 @@ def test_every_kind_of_admin_api_error_is_one_problem_shape_not_fastapi_detail(
              409, "conflict")
     _problem(admin.post("/users", json={"username": "big", "password": "x" * 70000}), 413,
              "request_too_large")
+    chunked = admin.post("/users", content=iter([b'{"username": "', b"x" * 70000]),
+                         headers={"content-type": "application/json"})
+    assert chunked.status_code in (400, 413)  # no Content-Length: reading stops at the limit
+    _problem(chunked, chunked.status_code, chunked.json().get("error", ""))
 
 
 def test_patching_an_app_applies_the_registration_rules_and_bumps_its_version(

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError
 from tessera.store.protocols import StoreUnavailable
@@ -74,20 +74,37 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+class _TooLarge(Exception):
+    pass
+
+
 class BodyLimit:
-    """Refuse a request body larger than `MAX_BODY_BYTES` by its Content-Length (413)."""
+    """Refuse a request body over `MAX_BODY_BYTES`: by its Content-Length before reading (413),
+    and stop reading a chunked one once it passes the limit (FastAPI then answers 400)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length", b"0")
-            if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-                response = problem(413, f"the request body is larger than {MAX_BODY_BYTES} bytes")
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"0")
+        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            response = problem(413, f"the request body is larger than {MAX_BODY_BYTES} bytes")
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def bounded() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > MAX_BODY_BYTES:
+                raise _TooLarge
+            return message
+
+        await self.app(scope, bounded, send)
 
 
 def install_problem_handlers(api: FastAPI, on_store_down: Callable[[], None]) -> None:
