@@ -202,8 +202,9 @@ def update_app(
     changes: dict[str, object] = {}
     if name is not None:
         changes["name"] = checked_name(name)
+    uris = client.redirect_uris
     if redirect_uris is not None:
-        changes["redirect_uris"] = _check_redirect_uris(redirect_uris)
+        changes["redirect_uris"] = uris = _check_redirect_uris(redirect_uris)
     if post_logout_redirect_uris is not None:
         changes["post_logout_redirect_uris"] = _check_redirect_uris(post_logout_redirect_uris)
     if allowed_scopes is not None:
@@ -214,8 +215,6 @@ def update_app(
         changes["refresh_ttl"] = refresh_ttl
     if not changes and grant_types is None:
         raise InvalidInput("nothing to change")
-    uris = changes.get("redirect_uris", client.redirect_uris)
-    assert isinstance(uris, tuple)
     changes["grant_types"] = _check_grants(
         grant_types if grant_types is not None else client.grant_types, client.is_public, uris
     )
