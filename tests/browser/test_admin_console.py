@@ -10,6 +10,7 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from tests.browser.support import sign_in
+from tests.support.admin import console_token
 from tests.support.flow import user_tokens
 from tests.support.server import Server
 
@@ -60,8 +61,9 @@ def test_an_administrator_manages_the_domain_in_the_console(server: Server, page
 
     # The audit log shows what the administrator did.
     page.get_by_role("link", name="Audit log").click()
-    expect(page.get_by_text("admin.user_tokens_revoked").first).to_be_visible()
-    expect(page.get_by_text("admin.app_created").first).to_be_visible()
+    events = page.locator("table.data")  # (the filter's options name the types too)
+    expect(events.get_by_text("admin.user_tokens_revoked").first).to_be_visible()
+    expect(events.get_by_text("admin.app_created").first).to_be_visible()
     page.screenshot(path=str(server.data_dir / "console.png"), full_page=True)
     assert not [e for e in errors if "Content Security Policy" in e], errors
 
@@ -70,3 +72,81 @@ def test_a_non_administrator_is_refused_by_the_console(server: Server, page: Pag
     page.goto(f"{server.base_url}/console/")
     sign_in(page, "alice", "Wonderland-Demo-2026")
     expect(page.get_by_role("alert")).to_contain_text("administrators")
+
+
+def test_the_console_edits_and_deletes_and_filters_the_audit_log_by_app_name(
+    server: Server, page: Page
+) -> None:
+    """The console once showed raw client ids and Oracle scope strings, had no audit filters
+    and could neither edit apps and resources nor delete users."""
+    admin_token = console_token(server.base_url, "admin", "Tessera-Demo-Root-2026")
+    api = httpx.Client(base_url=f"{server.base_url}/admin/v1", timeout=30,
+                       headers={"Authorization": f"Bearer {admin_token['access_token']}"})
+    app = api.post("/apps", json={"name": "Before edit", "redirect_uris":
+                                  ["https://edit.example.test/cb"]}).json()
+    doomed = api.post("/users", json={"username": "doomed", "password": "Fading-Ember-Kite-2026"}
+                      ).json()
+    alice_grant_token = _alice_token(server)  # alice has a grant of the demo app
+    assert _active(server, alice_grant_token)
+
+    page.goto(f"{server.base_url}/console/")
+    sign_in(page, "admin", "Tessera-Demo-Root-2026")
+    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+
+    # Grants show the app's name and the resource's name with the scope, not the raw strings.
+    page.get_by_role("link", name="alice", exact=True).click()
+    grants = page.locator("table.data").first
+    expect(grants).to_contain_text("Integration client (demo)")
+    expect(grants).to_contain_text("Integration service: urn:opc:resource:consumer::all")
+    expect(grants).not_to_contain_text(server.demo["confidential_app"]["client_id"])
+
+    # Edit an app.
+    page.get_by_role("link", name="Apps").click()
+    row = page.get_by_role("row").filter(has_text="Before edit")
+    row.get_by_role("button", name="Edit").click()
+    editor = page.get_by_role("form", name="Edit Before edit")
+    editor.locator("input[name=name]").fill("After edit")
+    editor.locator("input[name=redirect_uris]").fill("https://edit.example.test/cb2")
+    editor.locator("input[name=access_token_ttl]").fill("600")
+    editor.get_by_role("button", name="Save app").click()
+    expect(page.locator("#toast")).to_contain_text("Saved After edit")
+    expect(page.get_by_role("cell", name="After edit", exact=True)).to_be_visible()
+    edited = api.get(f"/apps/{app['client_id']}").json()
+    assert edited["redirect_uris"] == ["https://edit.example.test/cb2"]
+    assert edited["access_token_ttl"] == 600
+    # A bad redirect URI is refused with the API's problem detail; nothing changes.
+    page.get_by_role("row").filter(has_text="After edit").get_by_role("button", name="Edit").click()
+    editor = page.get_by_role("form", name="Edit After edit")
+    editor.locator("input[name=redirect_uris]").fill("javascript:alert(1)")
+    editor.get_by_role("button", name="Save app").click()
+    expect(page.locator("#toast")).to_contain_text("javascript")
+    assert api.get(f"/apps/{app['client_id']}").json()["redirect_uris"] == [
+        "https://edit.example.test/cb2"]
+
+    # Delete a user from the user's page.
+    page.goto(f"{server.base_url}/console/#/users/{doomed['id']}")
+    expect(page.get_by_role("heading", name=re.compile("doomed"))).to_be_visible()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete user").click()
+    expect(page.locator("#toast")).to_contain_text("Deleted doomed")
+    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    expect(page.get_by_role("link", name="doomed", exact=True)).to_have_count(0)
+    assert api.get(f"/users/{doomed['id']}").status_code == 404
+
+    # The audit log, filtered by app: names, not ids.
+    page.get_by_role("link", name="Audit log").click()
+    filters = page.get_by_role("form", name="Filter events")
+    filters.locator("select[name=client_id]").select_option(label="After edit")
+    filters.get_by_role("button", name="Filter").click()
+    events = page.locator("table.data")
+    expect(events).to_contain_text("admin.app_updated")
+    expect(events).not_to_contain_text("admin.user_deleted")
+    expect(events.get_by_text("After edit").first).to_be_visible()
+    expect(events).not_to_contain_text(app["client_id"])
+    filters = page.get_by_role("form", name="Filter events")
+    filters.locator("select[name=client_id]").select_option(label="any")
+    filters.locator("select[name=type]").select_option("admin.user_deleted")
+    filters.get_by_role("button", name="Filter").click()
+    expect(events).to_contain_text("admin.user_deleted")
+    expect(events).not_to_contain_text("admin.app_updated")
+    page.screenshot(path=str(server.data_dir / "console-audit-filter.png"), full_page=True)

@@ -354,3 +354,84 @@ def test_apps_create_refuses_client_credentials_for_a_public_app(domain: Domain)
     )
     assert message == "a public app cannot use client_credentials: it has no secret"
     assert "Refused app" not in app_names(domain.env)
+
+
+# --- issue 12: edit, delete, piped output ------------------------------------------------------
+
+
+def test_apps_update_edits_with_the_create_rules_and_refuses_bad_input(domain: Domain) -> None:
+    app = cli_json(
+        domain.env,
+        *("admin", "apps", "create", "--name", "Editable CLI app"),
+        *("--redirect-uri", "https://edit.example.test/cb"),
+    )
+    ref = app["client_id"]
+    assert "javascript" in refused(
+        domain.env, "admin", "apps", "update", ref, "--redirect-uri", "javascript:alert(1)"
+    )
+    assert "unknown scope" in refused(
+        domain.env, "admin", "apps", "update", ref, "--scope", "https://nowhere.testx"
+    )
+    assert "already exists" in refused(domain.env, "admin", "apps", "update", ref, "--name", APP)
+    assert "nothing to change" in refused(domain.env, "admin", "apps", "update", ref)
+    assert "no app" in refused(domain.env, "admin", "apps", "update", "no-such-app", "--name", "x")
+    edited = cli_json(
+        domain.env,
+        *("admin", "apps", "update", ref, "--redirect-uri", "https://edit.example.test/cb2"),
+        *("--redirect-uri", "https://edit.example.test/cb3", "--scope", "openid"),
+        *("--scope", AUDIENCE + SCOPE, "--access-ttl", "600", "--refresh-token-ttl", "7200"),
+        *("--post-logout-redirect-uri", "https://edit.example.test/"),
+    )
+    assert edited["redirect_uris"] == [
+        "https://edit.example.test/cb2",
+        "https://edit.example.test/cb3",
+    ]
+    assert edited["allowed_scopes"] == ["openid", AUDIENCE + SCOPE]
+    assert (edited["access_token_ttl"], edited["refresh_token_ttl"]) == (600, 7200)
+    assert edited["post_logout_redirect_uris"] == ["https://edit.example.test/"]
+    assert edited["version"] == app["version"] + 1
+    assert edited["name"] == "Editable CLI app"  # what was not given is kept
+
+
+def test_resources_update_renames_and_refuses_removing_a_scope_an_app_allows(
+    domain: Domain,
+) -> None:
+    assert APP in refused(
+        domain.env, "admin", "resources", "update", AUDIENCE, "--scope", "urn:other"
+    )
+    updated = cli_json(
+        domain.env,
+        *("admin", "resources", "update", AUDIENCE, "--name", "Integration service (renamed)"),
+        *("--scope", SCOPE, "--scope", "urn:tessera:integration:monitor", "--access-ttl", "600"),
+    )
+    assert updated["name"] == "Integration service (renamed)"
+    assert updated["scopes"] == [SCOPE, "urn:tessera:integration:monitor"]
+    assert updated["access_token_ttl"] == 600
+    assert updated["audience"] == AUDIENCE
+    cleared = cli_json(domain.env, "admin", "resources", "update", AUDIENCE, "--no-access-token-ttl")
+    assert cleared["access_token_ttl"] is None
+
+
+def test_users_delete_removes_the_account_and_refuses_an_unknown_user(domain: Domain) -> None:
+    created = cli_json(
+        domain.env, "admin", "users", "create", "short-lived", "--password-stdin", input=PASSWORD
+    )
+    gone = cli_json(domain.env, "admin", "users", "delete", "short-lived")
+    assert gone == {"deleted": created["id"], "username": "short-lived"}
+    assert "short-lived" not in usernames(domain.env)
+    assert "no user" in refused(domain.env, "admin", "users", "delete", "short-lived")
+
+
+def test_piped_tables_print_full_ids_without_truncation_even_when_narrow(domain: Domain) -> None:
+    """Rich once cut ids to fit 80 (or $COLUMNS) columns with an ellipsis when piped."""
+    narrow = {**domain.env, "COLUMNS": "30"}
+    users = run_cli(narrow, "admin", "users", "list").stdout
+    assert "…" not in users and "..." not in users
+    header, *rows = users.splitlines()
+    assert header.split("\t")[:2] == ["username", "id (sub)"]
+    assert ["alice", domain.alice["id"]] in [row.split("\t")[:2] for row in rows]
+    apps = run_cli(narrow, "admin", "apps", "list").stdout
+    assert "…" not in apps
+    assert domain.app["client_id"] in apps.split()
+    shown = run_cli(narrow, "admin", "apps", "show", APP).stdout
+    assert f"client_id\t{domain.app['client_id']}" in shown.splitlines()

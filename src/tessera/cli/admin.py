@@ -9,14 +9,15 @@ import typer
 
 from tessera.cli.common import JsonOpt, open_domain
 from tessera.cli.output import console, emit, fail, plain, table
+from tessera.context import Context
 from tessera.domain.model import Client
 from tessera.manage import apps as app_rules
+from tessera.manage import keys as key_rules
 from tessera.manage import resources as resource_rules
 from tessera.manage import users as user_rules
+from tessera.manage.audit import Actor, cli_actor
 from tessera.manage.housekeeping import purge_expired
-from tessera.manage.revocation import revoke_subject
 from tessera.manage.views import app_view, key_view, resource_view, user_view
-from tessera.oauth.keyring import SUPPORTED_ALGS
 
 __all__ = ["admin_app"]
 
@@ -31,6 +32,11 @@ admin_app.add_typer(resources_app, name="resources")
 admin_app.add_typer(apps_app, name="apps")
 admin_app.add_typer(keys_app, name="keys")
 admin_app.add_typer(tokens_app, name="tokens")
+
+
+def _actor(ctx: Context) -> Actor:
+    """Changes made here are audited like the admin API's, with `cli:<OS user>` as the actor."""
+    return cli_actor(ctx.store, ctx.clock)
 
 
 # --- users -------------------------------------------------------------------------------------
@@ -75,6 +81,7 @@ def users_create(
             display_name=name,
             is_admin=admin,
             now=ctx.clock(),
+            actor=_actor(ctx),
         )
         emit(
             user_view(user),
@@ -126,7 +133,7 @@ def users_disable(
 ) -> None:
     """Disable a user and revoke all of the user's sessions and tokens."""
     with open_domain(as_json) as ctx:
-        found = user_rules.disable_user(ctx.store, user, ctx.clock())
+        found = user_rules.disable_user(ctx.store, user, ctx.clock(), _actor(ctx))
         emit(
             user_view(found),
             as_json,
@@ -140,7 +147,7 @@ def users_enable(
 ) -> None:
     """Enable a disabled user."""
     with open_domain(as_json) as ctx:
-        found = user_rules.enable_user(ctx.store, user)
+        found = user_rules.enable_user(ctx.store, user, _actor(ctx))
         emit(user_view(found), as_json, lambda: console.print(f"Enabled [bold]{found.username}[/]"))
 
 
@@ -155,12 +162,28 @@ def users_set_password(
     """Set a user's password; the user's sessions and refresh tokens end."""
     password = _read_password(password_stdin, as_json)
     with open_domain(as_json) as ctx:
-        found = user_rules.set_password(ctx.store, user, password, ctx.clock())
+        found = user_rules.set_password(ctx.store, user, password, ctx.clock(), _actor(ctx))
         emit(
             user_view(found),
             as_json,
             lambda: console.print(
                 f"Password of [bold]{found.username}[/] changed; sessions and tokens revoked"
+            ),
+        )
+
+
+@users_app.command("delete")
+def users_delete(
+    user: Annotated[str, typer.Argument(help="Username or id.")], as_json: JsonOpt = False
+) -> None:
+    """Delete a user: sessions, tokens and consents are revoked first, then the account."""
+    with open_domain(as_json) as ctx:
+        gone = user_rules.delete_user(ctx.store, user, ctx.clock(), _actor(ctx))
+        emit(
+            {"deleted": gone.id, "username": gone.username},
+            as_json,
+            lambda: console.print(
+                f"Deleted user [bold]{gone.username}[/] (sub {gone.id}); tokens revoked"
             ),
         )
 
@@ -191,6 +214,7 @@ def resources_create(
             access_ttl=access_token_ttl,
             signing_alg=signing_alg,
             now=ctx.clock(),
+            actor=_actor(ctx),
         )
         emit(resource_view(resource), as_json)
 
@@ -231,13 +255,43 @@ def resources_show(
         emit(resource_view(resource_rules.find_resource(ctx.store, resource)), as_json)
 
 
+@resources_app.command("update")
+def resources_update(
+    resource: Annotated[str, typer.Argument(help="Name, audience or id.")],
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="The full new list of scopes (repeatable); none an app uses may go."),
+    ] = None,
+    access_token_ttl: Annotated[
+        int | None, typer.Option("--access-token-ttl", "--access-ttl", help="Cap, seconds.")
+    ] = None,
+    no_access_token_ttl: Annotated[
+        bool, typer.Option("--no-access-token-ttl", help="Remove the lifetime cap.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Edit a resource's name, scopes or access-token lifetime cap (not its audience)."""
+    with open_domain(as_json) as ctx:
+        updated = resource_rules.update_resource(
+            ctx.store,
+            resource,
+            actor=_actor(ctx),
+            name=name,
+            scopes=scope,
+            access_ttl=access_token_ttl,
+            clear_access_ttl=no_access_token_ttl,
+        )
+        emit(resource_view(updated), as_json)
+
+
 @resources_app.command("delete")
 def resources_delete(
     resource: Annotated[str, typer.Argument(help="Name, audience or id.")], as_json: JsonOpt = False
 ) -> None:
     """Delete a resource no app uses."""
     with open_domain(as_json) as ctx:
-        gone = resource_rules.delete_resource(ctx.store, resource)
+        gone = resource_rules.delete_resource(ctx.store, resource, _actor(ctx))
         emit(
             {"deleted": gone.id, "name": gone.name},
             as_json,
@@ -298,6 +352,7 @@ def apps_create(
             access_ttl=access_token_ttl,
             refresh_ttl=refresh_token_ttl,
             now=ctx.clock(),
+            actor=_actor(ctx),
         )
         emit(app_view(client, secret), as_json, lambda: _print_secret(client, secret))
 
@@ -332,13 +387,65 @@ def apps_show(
         emit(app_view(app_rules.find_app(ctx.store, app)), as_json)
 
 
+@apps_app.command("update")
+def apps_update(
+    app: Annotated[str, typer.Argument(help="Client id or name.")],
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    redirect_uri: Annotated[
+        list[str] | None, typer.Option(help="The full new list of redirect URIs (repeatable).")
+    ] = None,
+    post_logout_redirect_uri: Annotated[
+        list[str] | None,
+        typer.Option(help="The full new list of post-logout redirect URIs (repeatable)."),
+    ] = None,
+    grant_type: Annotated[
+        list[str] | None, typer.Option(help="The full new list of grant types (repeatable).")
+    ] = None,
+    allow_scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-scope", "--scope", help="The full new list of allowed scopes (repeatable)."
+        ),
+    ] = None,
+    access_token_ttl: Annotated[
+        int | None, typer.Option("--access-token-ttl", "--access-ttl", help="Seconds.")
+    ] = None,
+    refresh_token_ttl: Annotated[
+        int | None, typer.Option("--refresh-token-ttl", "--refresh-ttl", help="Seconds.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Edit a trusted application with the rules of `create`; options left out are kept.
+
+    A scope or grant type removed is refused to new requests; tokens already issued keep
+    working until they expire (use the admin API's revoke-tokens to end them now)."""
+    ttls: dict[str, int] = {}
+    if access_token_ttl is not None:
+        ttls["access_ttl"] = access_token_ttl
+    if refresh_token_ttl is not None:
+        ttls["refresh_ttl"] = refresh_token_ttl
+    with open_domain(as_json) as ctx:
+        updated = app_rules.update_app(
+            ctx.store,
+            app,
+            actor=_actor(ctx),
+            name=name,
+            redirect_uris=redirect_uri,
+            post_logout_redirect_uris=post_logout_redirect_uri,
+            grant_types=grant_type,
+            allowed_scopes=allow_scope,
+            **ttls,
+        )
+        emit(app_view(updated), as_json)
+
+
 @apps_app.command("delete")
 def apps_delete(
     app: Annotated[str, typer.Argument(help="Client id or name.")], as_json: JsonOpt = False
 ) -> None:
     """Delete a trusted application and revoke its tokens."""
     with open_domain(as_json) as ctx:
-        gone = app_rules.delete_app(ctx.store, app, ctx.clock())
+        gone = app_rules.delete_app(ctx.store, app, ctx.clock(), _actor(ctx))
         emit(
             {"deleted": gone.client_id, "name": gone.name},
             as_json,
@@ -355,7 +462,7 @@ def apps_rotate_secret(
     """Issue a new secret; the current one keeps working for --grace seconds."""
     with open_domain(as_json) as ctx:
         client, secret = app_rules.rotate_secret(
-            ctx.store, ctx.secret_pepper, app, grace, ctx.clock()
+            ctx.store, ctx.secret_pepper, app, grace, ctx.clock(), _actor(ctx)
         )
         emit(app_view(client, secret), as_json, lambda: _print_secret(client, secret))
 
@@ -398,12 +505,8 @@ def keys_rotate(
     as_json: JsonOpt = False,
 ) -> None:
     """Promote the published next key, retire the current one, publish a new next key."""
-    if alg != "all" and alg not in SUPPORTED_ALGS:
-        fail(f"unknown algorithm {alg!r}: use {', '.join(SUPPORTED_ALGS)} or all", as_json)
     with open_domain(as_json) as ctx:
-        ctx.keys.ensure()
-        algs = list(SUPPORTED_ALGS) if alg == "all" else [alg]
-        rotated = [ctx.keys.rotate(a) for a in algs]
+        rotated = key_rules.rotate_keys(ctx.keys, alg, _actor(ctx))
         result = [{"alg": a.alg, "active": a.kid, "next": n.kid} for a, n in rotated]
         emit(
             result,
@@ -429,7 +532,7 @@ def tokens_revoke(
     """Revoke all tokens of a user: sessions end, refresh tokens die, access tokens are refused."""
     with open_domain(as_json) as ctx:
         found = user_rules.find_user(ctx.store, user)
-        summary = revoke_subject(ctx.store, found.id, ctx.clock())
+        summary = user_rules.revoke_user_tokens(ctx.store, found.id, ctx.clock(), _actor(ctx))
         emit(
             {"user": found.username, "sub": found.id, **plain(summary)},
             as_json,

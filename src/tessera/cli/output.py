@@ -1,5 +1,8 @@
 """Output for people (Rich tables) and for scripts (`--json`), and errors with exit codes.
 
+Values are never cut: in a terminal a long cell folds onto the next line; when stdout is not a
+terminal (a pipe, a file) tables are plain tab-separated lines at full width, for `grep`/`cut`.
+
 Exit codes: 0 success, 1 the system failed (database unreachable), 2 bad input (nothing was
 written).
 """
@@ -16,8 +19,10 @@ from enum import Enum
 from typing import Any, NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.segment import Segment
 from rich.table import Table
+from rich.text import Text
 
 from tessera.config import ConfigError
 from tessera.manage.errors import InvalidInput, NotFoundError
@@ -29,6 +34,9 @@ __all__ = ["console", "emit", "fail", "handle_errors", "plain", "table"]
 
 console = Console()
 err_console = Console(stderr=True)
+if not console.is_terminal:
+    # No width to fit: never wrap, never truncate (Rich assumes 80 columns otherwise).
+    console = Console(soft_wrap=True, highlight=False, emoji=False)
 
 
 def plain(value: Any) -> Any:
@@ -55,21 +63,42 @@ def emit(data: Any, as_json: bool, render: Any = None) -> None:
     elif render is not None:
         render()
     else:
-        console.print(table(["field", "value"], [[k, _cell(v)] for k, v in plain(data).items()]))
+        console.print(table(["field", "value"], [[k, v] for k, v in plain(data).items()]))
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, separator: str = "\n") -> str:
     if value is None:
         return "-"
     if isinstance(value, list):
-        return "\n".join(str(v) for v in value) or "-"
+        return separator.join(str(v) for v in value) or "-"
     return str(value)
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> Table:
-    result = Table(*headers, title=title, header_style="bold cyan")
+class _PlainRows:
+    """Tab-separated lines, written as they are (Rich would expand tabs in a `Text`)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for line in self.lines:
+            yield Segment(line + "\n")
+
+
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None
+) -> RenderableType:
+    """A Rich table in a terminal (cells fold, never an ellipsis); elsewhere plain lines:
+    the header, then one tab-separated line per row, list values joined by ", "."""
+    if not console.is_terminal:
+        lines = ["\t".join(headers)]
+        lines += ["\t".join(_cell(v, ", ").replace("\t", " ") for v in row) for row in rows]
+        return _PlainRows([line.replace("\n", " ") for line in lines])
+    result = Table(title=title, header_style="bold cyan")
+    for header in headers:
+        result.add_column(header, overflow="fold")
     for row in rows:
-        result.add_row(*(_cell(v) for v in row))
+        result.add_row(*(Text(_cell(v)) for v in row))  # Text: a name is never markup
     return result
 
 

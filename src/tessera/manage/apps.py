@@ -1,4 +1,10 @@
-"""Trusted applications (OAuth clients): register, rotate the secret, delete.
+"""Trusted applications (OAuth clients): register, edit, rotate the secret, delete.
+
+Every change is audited through the caller's `Actor` and bumps the app's `version`. Nodes
+cache apps for about two seconds (`tessera.caching`), so an edit reaches every node within that
+time. Removing a scope or a grant type refuses new authorizations and token requests for it;
+access tokens and grants already issued keep working until they expire (revoke the app's tokens
+to cut them off at once).
 
 A confidential app's secret is 256 bits of randomness, shown once and stored only as a keyed
 hash (ARCHITECTURE.md, "client secrets"). During rotation the previous secret keeps working
@@ -10,14 +16,16 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from tessera.domain.admin import CONSOLE_CLIENT_ID
 from tessera.domain.hashing import keyed_hash, new_id, new_token
 from tessera.domain.model import Client, ClientKind, SecretHash
 from tessera.domain.redirect_uris import InvalidRedirectUri, validate_for_registration
 from tessera.domain.scopes import OIDC_SCOPES, UnknownScope, resolve_scope
-from tessera.manage.errors import InvalidInput, NotFoundError, checked_name
+from tessera.manage.audit import Actor
+from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError, checked_name
 from tessera.manage.resources import MAX_ACCESS_TTL, check_ttl
-from tessera.manage.revocation import revoke_client
-from tessera.store.protocols import Conflict, Store
+from tessera.manage.revocation import RevokedSummary, revoke_client
+from tessera.store.protocols import Conflict, NotFound, Store
 
 __all__ = [
     "GRANT_TYPES",
@@ -25,7 +33,9 @@ __all__ = [
     "create_app",
     "delete_app",
     "find_app",
+    "revoke_app_tokens",
     "rotate_secret",
+    "update_app",
 ]
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
@@ -57,12 +67,37 @@ def _check_scopes(store: Store, scopes: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(canonical))
 
 
+def _check_grants(
+    grant_types: list[str] | tuple[str, ...], public: bool, redirect_uris: tuple[str, ...]
+) -> tuple[str, ...]:
+    grants = tuple(dict.fromkeys(grant_types))
+    if not grants:
+        raise InvalidInput("give at least one grant type")
+    for grant in grants:
+        if grant not in GRANT_TYPES:
+            raise InvalidInput(
+                f"unsupported grant type {grant!r}: use {', '.join(GRANT_TYPES)} "
+                "(the password and implicit grants are not offered, RFC 9700 §2.4)"
+            )
+    if public and "client_credentials" in grants:
+        raise InvalidInput("a public app cannot use client_credentials: it has no secret")
+    if "authorization_code" in grants and not redirect_uris:
+        raise InvalidInput("an app with the authorization_code grant needs a --redirect-uri")
+    return grants
+
+
+def _check_ttls(access_ttl: int | None, refresh_ttl: int | None) -> None:
+    check_ttl(access_ttl, "the access-token lifetime", 30, MAX_ACCESS_TTL)
+    check_ttl(refresh_ttl, "the refresh-token lifetime", 60, MAX_REFRESH_TTL)
+
+
 def create_app(
     store: Store,
     secret_pepper: bytes,
     *,
     name: str,
     now: datetime,
+    actor: Actor,
     redirect_uris: list[str] | None = None,
     public: bool = False,
     grant_types: list[str] | None = None,
@@ -74,24 +109,13 @@ def create_app(
 ) -> tuple[Client, str | None]:
     """Register an app; return it and, for a confidential app, its secret (shown once)."""
     name = checked_name(name)
-    grants = tuple(dict.fromkeys(grant_types or ["authorization_code", "refresh_token"]))
-    for grant in grants:
-        if grant not in GRANT_TYPES:
-            raise InvalidInput(
-                f"unsupported grant type {grant!r}: use {', '.join(GRANT_TYPES)} "
-                "(the password and implicit grants are not offered, RFC 9700 §2.4)"
-            )
-    if public and "client_credentials" in grants:
-        raise InvalidInput("a public app cannot use client_credentials: it has no secret")
     uris = _check_redirect_uris(redirect_uris or [])
-    if "authorization_code" in grants and not uris:
-        raise InvalidInput("an app with the authorization_code grant needs a --redirect-uri")
+    grants = _check_grants(grant_types or ["authorization_code", "refresh_token"], public, uris)
     logout_uris = _check_redirect_uris(post_logout_redirect_uris or [])
     scopes = _check_scopes(store, allowed_scopes or [])
-    check_ttl(access_ttl, "the access-token lifetime", 30, MAX_ACCESS_TTL)
-    check_ttl(refresh_ttl, "the refresh-token lifetime", 60, MAX_REFRESH_TTL)
+    _check_ttls(access_ttl, refresh_ttl)
     if any(c.name == name for c in store.clients.list()):
-        raise InvalidInput(f"an app named {name!r} already exists")
+        raise Conflicting(f"an app named {name!r} already exists")
     client_id = new_id()
     while store.users.get(client_id) or store.clients.get(client_id):  # never a user's `sub`
         client_id = new_id()
@@ -114,7 +138,8 @@ def create_app(
     try:
         store.clients.add(client)
     except Conflict:
-        raise InvalidInput(f"an app named {name!r} already exists") from None
+        raise Conflicting(f"an app named {name!r} already exists") from None
+    actor.audit("admin.app_created", client_id=client.client_id, name=client.name)
     return client, secret
 
 
@@ -127,7 +152,7 @@ def find_app(store: Store, ref: str) -> Client:
 
 
 def rotate_secret(
-    store: Store, secret_pepper: bytes, ref: str, grace_seconds: int, now: datetime
+    store: Store, secret_pepper: bytes, ref: str, grace_seconds: int, now: datetime, actor: Actor
 ) -> tuple[Client, str]:
     """Give the app a new secret; the current one keeps working for `grace_seconds`."""
     client = find_app(store, ref)
@@ -148,12 +173,81 @@ def rotate_secret(
         version=client.version + 1,
     )
     store.clients.update(updated)
+    actor.audit("admin.app_secret_rotated", client_id=client.client_id, grace_seconds=grace_seconds)
     return updated, secret
 
 
-def delete_app(store: Store, ref: str, now: datetime) -> Client:
+_UNSET: object = object()
+
+
+def update_app(
+    store: Store,
+    ref: str,
+    *,
+    actor: Actor,
+    name: str | None = None,
+    redirect_uris: list[str] | None = None,
+    post_logout_redirect_uris: list[str] | None = None,
+    grant_types: list[str] | None = None,
+    allowed_scopes: list[str] | None = None,
+    access_ttl: int | object | None = _UNSET,
+    refresh_ttl: int | object | None = _UNSET,
+) -> Client:
+    """Edit an app with the rules of `create_app`; None (or unset TTLs) keeps a field as it
+    is, a TTL of None goes back to the default. The type (public or confidential) and the
+    secret are not edited here."""
+    client = find_app(store, ref)
+    if client.client_id == CONSOLE_CLIENT_ID:
+        raise InvalidInput("the admin console is a system app: it cannot be edited")
+    changes: dict[str, object] = {}
+    if name is not None:
+        changes["name"] = checked_name(name)
+    uris = client.redirect_uris
+    if redirect_uris is not None:
+        changes["redirect_uris"] = uris = _check_redirect_uris(redirect_uris)
+    if post_logout_redirect_uris is not None:
+        changes["post_logout_redirect_uris"] = _check_redirect_uris(post_logout_redirect_uris)
+    if allowed_scopes is not None:
+        changes["allowed_scopes"] = _check_scopes(store, allowed_scopes)
+    if access_ttl is not _UNSET:
+        changes["access_ttl"] = access_ttl
+    if refresh_ttl is not _UNSET:
+        changes["refresh_ttl"] = refresh_ttl
+    if not changes and grant_types is None:
+        raise InvalidInput("nothing to change")
+    changes["grant_types"] = _check_grants(
+        grant_types if grant_types is not None else client.grant_types, client.is_public, uris
+    )
+    updated = replace(client, **changes, version=client.version + 1)  # type: ignore[arg-type]
+    _check_ttls(updated.access_ttl, updated.refresh_ttl)
+    if any(
+        c.name == updated.name and c.client_id != client.client_id for c in store.clients.list()
+    ):
+        raise Conflicting(f"an app named {updated.name!r} already exists")
+    try:
+        store.clients.update(updated)
+    except Conflict:
+        raise Conflicting(f"an app named {updated.name!r} already exists") from None
+    except NotFound:
+        raise NotFoundError(f"no app {ref!r}") from None
+    changed = sorted(k for k in changes if getattr(client, k) != getattr(updated, k))
+    actor.audit("admin.app_updated", client_id=client.client_id, changed=changed)
+    return updated
+
+
+def revoke_app_tokens(store: Store, ref: str, now: datetime, actor: Actor) -> RevokedSummary:
+    client = find_app(store, ref)
+    summary = revoke_client(store, client.client_id, now)
+    actor.audit("admin.app_tokens_revoked", client_id=client.client_id, grants=summary.grants)
+    return summary
+
+
+def delete_app(store: Store, ref: str, now: datetime, actor: Actor) -> Client:
     """Delete the app and revoke every token issued to it."""
     client = find_app(store, ref)
+    if client.client_id == CONSOLE_CLIENT_ID:
+        raise InvalidInput("the admin console is a system app: it cannot be deleted")
     revoke_client(store, client.client_id, now)
     store.clients.delete(client.client_id)
+    actor.audit("admin.app_deleted", client_id=client.client_id, name=client.name)
     return client

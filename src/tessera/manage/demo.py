@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tessera.manage.apps import create_app
+from tessera.manage.audit import store_actor
 from tessera.manage.resources import create_resource
 from tessera.manage.users import create_user
 from tessera.store.protocols import Store
@@ -66,11 +67,13 @@ def bootstrap_demo(
     """On a domain without users, create the demo and return its credentials; else None."""
     if store.users.list():
         return None
+    actor = store_actor("system:demo", store, lambda: now)
     create_user(
         store,
         username=_ADMIN[0],
         password=_ADMIN[1],
         now=now,
+        actor=actor,
         display_name="Demo Administrator",
         email="admin@tessera.test",
         is_admin=True,
@@ -80,6 +83,7 @@ def bootstrap_demo(
         username=_USER[0],
         password=_USER[1],
         now=now,
+        actor=actor,
         display_name="Alice Example",
         email="alice@tessera.test",
     )
@@ -94,6 +98,7 @@ def bootstrap_demo(
             "urn:tessera:integration:run",
         ],
         now=now,
+        actor=actor,
     )
     resource_scope = f"{DEMO_AUDIENCE}:443{DEMO_SCOPE}"
     manage_scope = f"{DEMO_AUDIENCE}:443{DEMO_MANAGE_SCOPE}"
@@ -102,6 +107,7 @@ def bootstrap_demo(
         secret_pepper,
         name="Integration client (demo)",
         now=now,
+        actor=actor,
         redirect_uris=["http://127.0.0.1:8080/callback"],
         post_logout_redirect_uris=["http://127.0.0.1:8080/"],
         grant_types=["authorization_code", "refresh_token", "client_credentials"],
@@ -119,6 +125,7 @@ def bootstrap_demo(
         secret_pepper,
         name="Tessera CLI (demo)",
         now=now,
+        actor=actor,
         public=True,
         redirect_uris=["http://127.0.0.1/callback"],
         allowed_scopes=["openid", "profile", "offline_access", resource_scope, manage_scope],

@@ -1,10 +1,14 @@
 """Errors of the administration layer, with messages meant for a person."""
 
-__all__ = ["InvalidInput", "NotFoundError", "checked_name"]
+__all__ = ["Conflicting", "InvalidInput", "NotFoundError", "checked_name"]
 
 
 class InvalidInput(ValueError):
     """The request cannot be carried out as given; nothing was written."""
+
+
+class Conflicting(InvalidInput):
+    """The change conflicts with what exists (a taken name, a resource still in use)."""
 
 
 class NotFoundError(LookupError):

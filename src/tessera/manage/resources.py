@@ -1,18 +1,31 @@
-"""Resources: resource servers with their primary audience and scopes."""
+"""Resources: resource servers with their primary audience and scopes.
+
+Every change is audited through the caller's `Actor`. Nodes cache the resource list for about
+two seconds (`tessera.caching`), so an edit reaches every node within that time.
+"""
 
 from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import replace
 from datetime import datetime
 
 from tessera.domain.model import Resource
 from tessera.domain.scopes import OIDC_SCOPES, normalize_audience
-from tessera.manage.errors import InvalidInput, NotFoundError, checked_name
+from tessera.manage.audit import Actor
+from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError, checked_name
 from tessera.oauth.keyring import SUPPORTED_ALGS
 from tessera.store.protocols import Conflict, Store
 
-__all__ = ["MAX_ACCESS_TTL", "check_ttl", "create_resource", "delete_resource", "find_resource"]
+__all__ = [
+    "MAX_ACCESS_TTL",
+    "check_ttl",
+    "create_resource",
+    "delete_resource",
+    "find_resource",
+    "update_resource",
+]
 
 MAX_ACCESS_TTL = 86400
 _SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,200}$")
@@ -25,6 +38,21 @@ def check_ttl(value: int | None, what: str, low: int, high: int) -> int | None:
     return value
 
 
+def _check_scopes(scopes: list[str]) -> tuple[str, ...]:
+    if not scopes:
+        raise InvalidInput("give at least one --scope")
+    for scope in scopes:
+        if not _SCOPE.match(scope) or scope in OIDC_SCOPES:
+            raise InvalidInput(f"{scope!r} is not a valid resource scope")
+    return tuple(dict.fromkeys(scopes))
+
+
+def _apps_allowing(store: Store, resource: Resource, scopes: tuple[str, ...]) -> list[str]:
+    """Names of the apps that allow one of `scopes` of the resource (Oracle's form)."""
+    wanted = {f"{resource.audience}{s}" for s in scopes}
+    return [c.name for c in store.clients.list() if wanted & set(c.allowed_scopes)]
+
+
 def create_resource(
     store: Store,
     *,
@@ -32,6 +60,7 @@ def create_resource(
     audience: str,
     scopes: list[str],
     now: datetime,
+    actor: Actor,
     access_ttl: int | None = None,
     signing_alg: str = "ES256",
 ) -> Resource:
@@ -41,25 +70,21 @@ def create_resource(
             f"the audience {audience!r} must be an absolute URI without a fragment, "
             "such as https://integration.example.test"
         )
-    if not scopes:
-        raise InvalidInput("give at least one --scope")
-    for scope in scopes:
-        if not _SCOPE.match(scope) or scope in OIDC_SCOPES:
-            raise InvalidInput(f"{scope!r} is not a valid resource scope")
+    checked_scopes = _check_scopes(scopes)
     if signing_alg not in SUPPORTED_ALGS:
         raise InvalidInput(f"the signing algorithm must be one of {', '.join(SUPPORTED_ALGS)}")
     check_ttl(access_ttl, "the access-token lifetime", 30, MAX_ACCESS_TTL)
     wanted = normalize_audience(audience)
     for other in store.resources.list():
         if normalize_audience(other.audience) == wanted:
-            raise InvalidInput(f"a resource with the audience {audience!r} already exists")
+            raise Conflicting(f"a resource with the audience {audience!r} already exists")
         if other.name == name:
-            raise InvalidInput(f"a resource named {name!r} already exists")
+            raise Conflicting(f"a resource named {name!r} already exists")
     resource = Resource(
         id=uuid.uuid4().hex,
         name=name,
         audience=audience,
-        scopes=tuple(dict.fromkeys(scopes)),
+        scopes=checked_scopes,
         created_at=now,
         access_ttl=access_ttl,
         signing_alg=signing_alg,
@@ -67,7 +92,8 @@ def create_resource(
     try:
         store.resources.add(resource)
     except Conflict:
-        raise InvalidInput(f"a resource named {name!r} or with that audience exists") from None
+        raise Conflicting(f"a resource named {name!r} or with that audience exists") from None
+    actor.audit("admin.resource_created", resource=resource.audience)
     return resource
 
 
@@ -81,18 +107,60 @@ def find_resource(store: Store, ref: str) -> Resource:
     return found
 
 
-def delete_resource(store: Store, ref: str) -> Resource:
+def update_resource(
+    store: Store,
+    ref: str,
+    *,
+    actor: Actor,
+    name: str | None = None,
+    scopes: list[str] | None = None,
+    access_ttl: int | None = None,
+    clear_access_ttl: bool = False,
+) -> Resource:
+    """Change the name, scopes or access-token lifetime cap (the audience is the identity of a
+    resource and never changes). A scope that an app still allows cannot be removed."""
+    resource = find_resource(store, ref)
+    changes: dict[str, object] = {}
+    if name is not None:
+        changes["name"] = checked_name(name)
+        if any(r.name == changes["name"] and r.id != resource.id for r in store.resources.list()):
+            raise Conflicting(f"a resource named {changes['name']!r} already exists")
+    if scopes is not None:
+        checked = _check_scopes(scopes)
+        removed = tuple(s for s in resource.scopes if s not in checked)
+        users = _apps_allowing(store, resource, removed)
+        if users:
+            raise Conflicting(
+                f"apps still allow the scopes being removed: {', '.join(users)}; "
+                "remove those scopes from the apps first"
+            )
+        changes["scopes"] = checked
+    if clear_access_ttl:
+        changes["access_ttl"] = None
+    elif access_ttl is not None:
+        changes["access_ttl"] = check_ttl(
+            access_ttl, "the access-token lifetime", 30, MAX_ACCESS_TTL
+        )
+    if not changes:
+        raise InvalidInput("nothing to change: give a name, scopes or an access-token lifetime")
+    updated = replace(resource, **changes)  # type: ignore[arg-type]
+    try:
+        store.resources.update(updated)
+    except Conflict:
+        raise Conflicting(f"a resource named {updated.name!r} already exists") from None
+    actor.audit("admin.resource_updated", resource=resource.audience, changed=sorted(changes))
+    return updated
+
+
+def delete_resource(store: Store, ref: str, actor: Actor) -> Resource:
     """Refuse while an app may still ask for its scopes: remove them from those apps first."""
     resource = find_resource(store, ref)
-    users = [
-        c.name
-        for c in store.clients.list()
-        if any(s.startswith(resource.audience) and s not in OIDC_SCOPES for s in c.allowed_scopes)
-    ]
+    users = _apps_allowing(store, resource, resource.scopes)
     if users:
-        raise InvalidInput(
+        raise Conflicting(
             f"apps still allow scopes of {resource.name!r}: {', '.join(users)}; "
             "delete those apps or their scopes first"
         )
     store.resources.delete(resource.id)
+    actor.audit("admin.resource_deleted", resource=resource.audience)
     return resource

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tessera.domain.model import RevocationKind
+from tessera.manage.audit import Actor
+from tessera.manage.errors import NotFoundError
 from tessera.oauth.keyring import MAX_TOKEN_LIFETIME
 from tessera.store.protocols import Store
 
-__all__ = ["RevokedSummary", "revoke_client", "revoke_subject"]
+__all__ = ["RevokedSummary", "revoke_client", "revoke_grant", "revoke_subject"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +46,14 @@ def revoke_client(store: Store, client_id: str, now: datetime) -> RevokedSummary
     for grant in grants:
         store.grants.revoke(grant.grant_id, now, max(grant.absolute_expiry, expires))
     return RevokedSummary(sessions=0, grants=len(grants), event_seq=seq)
+
+
+def revoke_grant(store: Store, grant_id: str, now: datetime, actor: Actor) -> None:
+    """Revoke one grant: its refresh family and the access tokens issued from it."""
+    grant = store.grants.get(grant_id)
+    if grant is None:
+        raise NotFoundError(f"no grant {grant_id}")
+    store.grants.revoke(grant_id, now, max(grant.absolute_expiry, now + MAX_TOKEN_LIFETIME))
+    actor.audit(
+        "admin.grant_revoked", user_id=grant.user_id, client_id=grant.client_id, grant_id=grant_id
+    )

@@ -1,4 +1,7 @@
-"""Users of the identity domain: create, find, change password, disable."""
+"""Users of the identity domain: create, find, change password, disable, delete.
+
+Every change is audited through the caller's `Actor`.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,22 @@ from datetime import datetime
 
 from tessera.domain.model import User
 from tessera.domain.passwords import WeakPassword, check_policy, hash_password
-from tessera.manage.errors import InvalidInput, NotFoundError, checked_name
-from tessera.manage.revocation import revoke_subject
-from tessera.store.protocols import Conflict, Store
+from tessera.manage.audit import Actor
+from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError, checked_name
+from tessera.manage.revocation import RevokedSummary, revoke_subject
+from tessera.store.protocols import Conflict, NotFound, Store
 
-__all__ = ["create_user", "disable_user", "enable_user", "find_user", "set_password"]
+__all__ = [
+    "create_user",
+    "delete_user",
+    "disable_user",
+    "enable_user",
+    "end_sessions",
+    "find_user",
+    "revoke_consent",
+    "revoke_user_tokens",
+    "set_password",
+]
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+\-]{0,199}$")
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
@@ -32,6 +46,7 @@ def create_user(
     username: str,
     password: str,
     now: datetime,
+    actor: Actor,
     email: str | None = None,
     display_name: str | None = None,
     is_admin: bool = False,
@@ -46,7 +61,7 @@ def create_user(
     name = checked_name(display_name or username, "the display name")
     _check_password(password, username)
     if store.users.get_by_username(username) is not None:
-        raise InvalidInput(f"a user named {username!r} already exists")
+        raise Conflicting(f"a user named {username!r} already exists")
     user_id = uuid.uuid4().hex
     if store.clients.get(user_id) is not None:  # a `sub` is never also a client id
         user_id = uuid.uuid4().hex
@@ -63,7 +78,8 @@ def create_user(
     try:
         store.users.add(user)
     except Conflict:
-        raise InvalidInput(f"a user named {username!r} already exists") from None
+        raise Conflicting(f"a user named {username!r} already exists") from None
+    actor.audit("admin.user_created", user_id=user.id, username=user.username)
     return user
 
 
@@ -75,27 +91,90 @@ def find_user(store: Store, ref: str) -> User:
     return user
 
 
-def set_password(store: Store, ref: str, password: str, now: datetime) -> User:
+def set_password(store: Store, ref: str, password: str, now: datetime, actor: Actor) -> User:
     """Change the password and end every session and refresh token of the user."""
     user = find_user(store, ref)
     _check_password(password, user.username)
     updated = replace(user, password_hash=hash_password(password), password_changed_at=now)
     store.users.update(updated)
     revoke_subject(store, user.id, now)
+    actor.audit("admin.password_set", user_id=user.id)
     return updated
 
 
-def disable_user(store: Store, ref: str, now: datetime) -> User:
+def disable_user(store: Store, ref: str, now: datetime, actor: Actor) -> User:
     """Disable the user and revoke all of the user's tokens."""
     user = find_user(store, ref)
     updated = user if user.disabled_at else replace(user, disabled_at=now)
     store.users.update(updated)
     revoke_subject(store, user.id, now)
+    actor.audit("admin.user_disabled", user_id=user.id)
     return updated
 
 
-def enable_user(store: Store, ref: str) -> User:
+def enable_user(store: Store, ref: str, actor: Actor) -> User:
     user = find_user(store, ref)
     updated = replace(user, disabled_at=None)
     store.users.update(updated)
+    actor.audit("admin.user_enabled", user_id=user.id)
     return updated
+
+
+def revoke_user_tokens(store: Store, ref: str, now: datetime, actor: Actor) -> RevokedSummary:
+    """End every session and grant of the user, and refuse the access tokens already issued."""
+    user = find_user(store, ref)
+    summary = revoke_subject(store, user.id, now)
+    actor.audit(
+        "admin.user_tokens_revoked",
+        user_id=user.id,
+        sessions=summary.sessions,
+        grants=summary.grants,
+    )
+    return summary
+
+
+def end_sessions(store: Store, ref: str, now: datetime, actor: Actor) -> int:
+    user = find_user(store, ref)
+    count = store.sessions.end_all_for_user(user.id, now)
+    actor.audit("admin.sessions_ended", user_id=user.id, sessions=count)
+    return count
+
+
+def revoke_consent(store: Store, ref: str, client_id: str, now: datetime, actor: Actor) -> None:
+    user = find_user(store, ref)
+    if not store.consents.revoke(user.id, client_id, now):
+        raise NotFoundError(f"no consent of {user.username} for {client_id}")
+    actor.audit("admin.consent_revoked", user_id=user.id, client_id=client_id)
+
+
+def delete_user(store: Store, ref: str, now: datetime, actor: Actor) -> User:
+    """Delete a user: revoke first, then remove the row with the personal data.
+
+    Order matters: the subject revocation event (kept until every token it covers has expired)
+    makes resource servers refuse access tokens already issued (RFC 7009 §2.1 spirit), sessions
+    end and grants are revoked, consents are withdrawn, and only then the row (username, email,
+    name, password hash) is deleted. No foreign key references users; rows that keep the opaque
+    `sub` (revoked grants, ended sessions) expire and are purged by housekeeping, and audit
+    events keep the `sub` only, never the personal data. The last administrator cannot be
+    deleted (nor the last enabled one), so the domain never loses its way in.
+    """
+    user = find_user(store, ref)
+    others = [u for u in store.users.list() if u.id != user.id]
+    if user.is_admin and not any(u.is_admin and u.disabled_at is None for u in others):
+        raise Conflicting(f"{user.username!r} is the last administrator: make another first")
+    summary = revoke_subject(store, user.id, now)
+    consents = store.consents.list_for_user(user.id)
+    for consent in consents:
+        store.consents.revoke(user.id, consent.client_id, now)
+    try:
+        store.users.delete(user.id)
+    except NotFound:
+        raise NotFoundError(f"no user {ref!r}") from None
+    actor.audit(
+        "admin.user_deleted",
+        user_id=user.id,
+        sessions=summary.sessions,
+        grants=summary.grants,
+        consents=len(consents),
+    )
+    return user

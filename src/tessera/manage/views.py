@@ -76,6 +76,7 @@ def app_view(c: Client, secret: str | None = None) -> dict[str, Any]:
         "refresh_token_ttl": c.refresh_ttl,
         "first_party": c.first_party,
         "created_at": iso(c.created_at),
+        "version": c.version,
         "secrets": [
             {"created_at": iso(s.created_at), "expires_at": iso(s.expires_at)}
             for s in c.secret_hashes

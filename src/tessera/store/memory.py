@@ -191,6 +191,14 @@ class _Users:
             s.user_ids_by_username[name_key] = user.id
             s.users[user.id] = user
 
+    def delete(self, user_id: str) -> None:
+        s = self._s
+        with s.lock:
+            old = s.users.pop(user_id, None)
+            if old is None:
+                raise NotFound(f"no user {user_id!r}")
+            del s.user_ids_by_username[_username_key(old.username)]
+
     def list(self) -> builtins.list[User]:
         with self._s.lock:
             return sorted(
@@ -261,6 +269,18 @@ class _Resources:
     def get_by_audience(self, audience: str) -> Resource | None:
         with self._s.lock:
             return next((r for r in self._s.resources.values() if r.audience == audience), None)
+
+    def update(self, resource: Resource) -> None:
+        s = self._s
+        with s.lock:
+            if resource.id not in s.resources:
+                raise NotFound(f"no resource {resource.id!r}")
+            for other in s.resources.values():
+                if other.id != resource.id and other.name == resource.name:
+                    raise Conflict(f"resource name {resource.name!r} is taken")
+                if other.id != resource.id and other.audience == resource.audience:
+                    raise Conflict(f"audience {resource.audience!r} is taken")
+            s.resources[resource.id] = resource
 
     def delete(self, resource_id: str) -> None:
         s = self._s

@@ -85,6 +85,9 @@ class UserStore(Protocol):
     def update(self, user: User) -> None:
         """Replace the row with the same id; `NotFound` if missing."""
 
+    def delete(self, user_id: str) -> None:
+        """Delete the user's row; `NotFound` if missing."""
+
 
 class ClientStore(Protocol):
     def add(self, client: Client) -> None:
@@ -114,6 +117,10 @@ class ResourceStore(Protocol):
 
     def list(self) -> list[Resource]:
         """All resources, ordered by name."""
+
+    def update(self, resource: Resource) -> None:
+        """Replace the row with the same id; `NotFound` if missing, `Conflict` if the name or
+        the audience is another resource's."""
 
     def delete(self, resource_id: str) -> None:
         """`NotFound` if missing."""

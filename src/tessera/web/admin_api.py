@@ -2,7 +2,8 @@
 
 Every route needs a bearer token for the admin audience with the `urn:tessera:admin` scope,
 validated by our own resource-server library (`tessera.resource`); only administrators can
-obtain that scope. Every change is audited with the administrator as the actor.
+obtain that scope. Every change goes through `tessera.manage`, which audits it with the
+administrator as the actor. Every error is an RFC 9457 problem (`tessera.web.problems`).
 """
 
 from __future__ import annotations
@@ -12,20 +13,19 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query, Request, Security
-from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import JSONResponse
 from fastapi.security import SecurityScopes
 from joserfc.jwk import ECKey, RSAKey
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from tessera.domain.admin import ADMIN_SCOPE, admin_audience
 from tessera.domain.model import User
 from tessera.manage import apps as app_rules
+from tessera.manage import keys as key_rules
 from tessera.manage import resources as resource_rules
 from tessera.manage import users as user_rules
-from tessera.manage.errors import InvalidInput, NotFoundError
-from tessera.manage.revocation import revoke_client, revoke_subject
+from tessera.manage.audit import Actor
+from tessera.manage.revocation import revoke_grant
 from tessera.manage.views import (
     app_view,
     consent_view,
@@ -36,10 +36,9 @@ from tessera.manage.views import (
     session_view,
     user_view,
 )
-from tessera.oauth.keyring import MAX_TOKEN_LIFETIME
 from tessera.resource.fastapi import TokenDependency
 from tessera.resource.validator import AccessToken, TokenValidator
-from tessera.store.protocols import StoreUnavailable
+from tessera.web.problems import install_problem_handlers, problem_from_http
 from tessera.web.proxy import client_ip
 from tessera.web.services import Services
 
@@ -71,7 +70,11 @@ class _LocalRevocation:
 # --- request bodies ------------------------------------------------------------------------------
 
 
-class UserCreate(BaseModel):
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is refused, not ignored
+
+
+class UserCreate(_Body):
     username: str
     password: str = Field(repr=False)
     email: str | None = None
@@ -79,15 +82,15 @@ class UserCreate(BaseModel):
     is_admin: bool = False
 
 
-class UserUpdate(BaseModel):
+class UserUpdate(_Body):
     disabled: bool | None = None
 
 
-class PasswordSet(BaseModel):
+class PasswordSet(_Body):
     password: str = Field(repr=False)
 
 
-class ResourceCreate(BaseModel):
+class ResourceCreate(_Body):
     name: str
     audience: str
     scopes: list[str]
@@ -95,7 +98,15 @@ class ResourceCreate(BaseModel):
     signing_alg: str = "ES256"
 
 
-class AppCreate(BaseModel):
+class ResourceUpdate(_Body):
+    """Fields left out are kept; `access_token_ttl: null` removes the cap."""
+
+    name: str | None = None
+    scopes: list[str] | None = None
+    access_token_ttl: int | None = None
+
+
+class AppCreate(_Body):
     name: str
     redirect_uris: list[str] = []
     post_logout_redirect_uris: list[str] = []
@@ -106,11 +117,23 @@ class AppCreate(BaseModel):
     refresh_token_ttl: int | None = None
 
 
-class RotateSecret(BaseModel):
+class AppUpdate(_Body):
+    """Fields left out are kept; a lifetime of `null` goes back to the default."""
+
+    name: str | None = None
+    redirect_uris: list[str] | None = None
+    post_logout_redirect_uris: list[str] | None = None
+    grant_types: list[str] | None = None
+    allowed_scopes: list[str] | None = None
+    access_token_ttl: int | None = None
+    refresh_token_ttl: int | None = None
+
+
+class RotateSecret(_Body):
     grace_seconds: int = 3600
 
 
-class KeyRotate(BaseModel):
+class KeyRotate(_Body):
     alg: str = "all"
 
 
@@ -140,8 +163,7 @@ class AuthenticateFirst:
             try:
                 await require(request, SecurityScopes([ADMIN_SCOPE]))
             except HTTPException as exc:
-                response = await http_exception_handler(request, exc)
-                await response(scope, receive, send)
+                await problem_from_http(exc)(scope, receive, send)
                 return
         await self.api(scope, receive, send)
 
@@ -163,31 +185,20 @@ def build_admin_api(svc: Services) -> FastAPI:
             "Administer a Tessera identity domain: users, resources, trusted applications, "
             "consents, sessions, tokens, signing keys and the audit log. Every route needs a "
             f"bearer token for the audience `{admin_audience(issuer)}` with the scope "
-            f"`{ADMIN_SCOPE}`, which only administrators can obtain."
+            f"`{ADMIN_SCOPE}`, which only administrators can obtain. Every error is an RFC 9457 "
+            "problem (`application/problem+json`): `type`, `title`, `status`, `detail`, an "
+            "`error` code, and for invalid input an `errors` list."
         ),
         openapi_url="/openapi.json",
         docs_url=None,
         redoc_url=None,
     )
     api.state.require_token = TokenDependency(validator)
+    install_problem_handlers(api, on_store_down=svc.health.mark_down)
 
-    @api.exception_handler(InvalidInput)
-    async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
-        return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, 400)
-
-    @api.exception_handler(NotFoundError)
-    async def _missing(_: Request, exc: NotFoundError) -> JSONResponse:
-        return JSONResponse({"error": "not_found", "error_description": str(exc).strip("'\"")}, 404)
-
-    @api.exception_handler(StoreUnavailable)
-    async def _down(_: Request, exc: StoreUnavailable) -> JSONResponse:
-        return JSONResponse({"error": "temporarily_unavailable"}, 503, headers={"Retry-After": "1"})
-
-    def audit(admin: AccessToken, type: str, request: Request, **details: Any) -> None:
+    def actor(admin: AccessToken, request: Request) -> Actor:
         ip = client_ip(request.scope)
-        svc.audit.record(
-            type, actor=admin.subject, ip=ip if isinstance(ip, str) else None, **details
-        )
+        return Actor(admin.subject, svc.audit.record, ip if isinstance(ip, str) else None)
 
     def now() -> datetime:
         return ctx.clock()
@@ -212,8 +223,8 @@ def build_admin_api(svc: Services) -> FastAPI:
             display_name=body.display_name,
             is_admin=body.is_admin,
             now=now(),
+            actor=actor(admin, request),
         )
-        audit(admin, "admin.user_created", request, user_id=user.id, username=user.username)
         return user_view(user)
 
     @api.get("/users/{user}", tags=["users"], summary="Show a user (by id or username)")
@@ -226,12 +237,22 @@ def build_admin_api(svc: Services) -> FastAPI:
     ) -> dict[str, Any]:
         found: User = await call(user_rules.find_user, ctx.store, user)
         if body.disabled is True:
-            found = await call(user_rules.disable_user, ctx.store, found.id, now())
-            audit(admin, "admin.user_disabled", request, user_id=found.id)
+            found = await call(
+                user_rules.disable_user, ctx.store, found.id, now(), actor(admin, request)
+            )
         elif body.disabled is False:
-            found = await call(user_rules.enable_user, ctx.store, found.id)
-            audit(admin, "admin.user_enabled", request, user_id=found.id)
+            found = await call(user_rules.enable_user, ctx.store, found.id, actor(admin, request))
         return user_view(found)
+
+    @api.delete(
+        "/users/{user}",
+        tags=["users"],
+        summary="Delete a user: every token and session is revoked first",
+    )
+    async def delete_user(user: str, admin: Admin, request: Request) -> dict[str, Any]:
+        gone = await call(user_rules.delete_user, ctx.store, user, now(), actor(admin, request))
+        svc.users.clear()
+        return {"deleted": gone.id, "username": gone.username}
 
     @api.post(
         "/users/{user}/password",
@@ -241,8 +262,9 @@ def build_admin_api(svc: Services) -> FastAPI:
     async def set_password(
         user: str, body: PasswordSet, admin: Admin, request: Request
     ) -> dict[str, Any]:
-        found = await call(user_rules.set_password, ctx.store, user, body.password, now())
-        audit(admin, "admin.password_set", request, user_id=found.id)
+        found = await call(
+            user_rules.set_password, ctx.store, user, body.password, now(), actor(admin, request)
+        )
         return user_view(found)
 
     @api.get("/users/{user}/consents", tags=["consents"], summary="A user's consents")
@@ -258,10 +280,9 @@ def build_admin_api(svc: Services) -> FastAPI:
     async def revoke_consent(
         user: str, client_id: str, admin: Admin, request: Request
     ) -> dict[str, Any]:
-        found = await call(user_rules.find_user, ctx.store, user)
-        if not await call(ctx.store.consents.revoke, found.id, client_id, now()):
-            raise NotFoundError(f"no consent of {found.username} for {client_id}")
-        audit(admin, "admin.consent_revoked", request, user_id=found.id, client_id=client_id)
+        await call(
+            user_rules.revoke_consent, ctx.store, user, client_id, now(), actor(admin, request)
+        )
         return {"revoked": True}
 
     @api.get("/users/{user}/sessions", tags=["sessions"], summary="A user's open sessions")
@@ -273,9 +294,7 @@ def build_admin_api(svc: Services) -> FastAPI:
 
     @api.delete("/users/{user}/sessions", tags=["sessions"], summary="End a user's sessions")
     async def end_sessions(user: str, admin: Admin, request: Request) -> dict[str, Any]:
-        found = await call(user_rules.find_user, ctx.store, user)
-        count = await call(ctx.store.sessions.end_all_for_user, found.id, now())
-        audit(admin, "admin.sessions_ended", request, user_id=found.id, sessions=count)
+        count = await call(user_rules.end_sessions, ctx.store, user, now(), actor(admin, request))
         return {"ended": count}
 
     @api.get("/users/{user}/grants", tags=["tokens"], summary="A user's active grants")
@@ -292,14 +311,8 @@ def build_admin_api(svc: Services) -> FastAPI:
     )
     async def revoke_user_tokens(user: str, admin: Admin, request: Request) -> dict[str, Any]:
         found = await call(user_rules.find_user, ctx.store, user)
-        summary = await call(revoke_subject, ctx.store, found.id, now())
-        audit(
-            admin,
-            "admin.user_tokens_revoked",
-            request,
-            user_id=found.id,
-            sessions=summary.sessions,
-            grants=summary.grants,
+        summary = await call(
+            user_rules.revoke_user_tokens, ctx.store, found.id, now(), actor(admin, request)
         )
         return {
             "user_id": found.id,
@@ -327,20 +340,43 @@ def build_admin_api(svc: Services) -> FastAPI:
             access_ttl=body.access_token_ttl,
             signing_alg=body.signing_alg,
             now=now(),
+            actor=actor(admin, request),
         )
         svc.resources.clear()
-        audit(admin, "admin.resource_created", request, resource=resource.audience)
         return resource_view(resource)
 
     @api.get("/resources/{resource}", tags=["resources"], summary="Show a resource")
     async def show_resource(resource: str, _: Admin) -> dict[str, Any]:
         return resource_view(await call(resource_rules.find_resource, ctx.store, resource))
 
+    @api.patch(
+        "/resources/{resource}",
+        tags=["resources"],
+        summary="Edit a resource's name, scopes or access-token lifetime cap",
+    )
+    async def update_resource(
+        resource: str, body: ResourceUpdate, admin: Admin, request: Request
+    ) -> dict[str, Any]:
+        ttl_given = "access_token_ttl" in body.model_fields_set
+        updated = await call(
+            resource_rules.update_resource,
+            ctx.store,
+            resource,
+            actor=actor(admin, request),
+            name=body.name,
+            scopes=body.scopes,
+            access_ttl=body.access_token_ttl,
+            clear_access_ttl=ttl_given and body.access_token_ttl is None,
+        )
+        svc.resources.clear()
+        return resource_view(updated)
+
     @api.delete("/resources/{resource}", tags=["resources"], summary="Delete a resource")
     async def delete_resource(resource: str, admin: Admin, request: Request) -> dict[str, Any]:
-        gone = await call(resource_rules.delete_resource, ctx.store, resource)
+        gone = await call(
+            resource_rules.delete_resource, ctx.store, resource, actor(admin, request)
+        )
         svc.resources.clear()
-        audit(admin, "admin.resource_deleted", request, resource=gone.audience)
         return {"deleted": gone.id}
 
     # --- apps -----------------------------------------------------------------------------------
@@ -369,19 +405,47 @@ def build_admin_api(svc: Services) -> FastAPI:
             access_ttl=body.access_token_ttl,
             refresh_ttl=body.refresh_token_ttl,
             now=now(),
+            actor=actor(admin, request),
         )
-        audit(admin, "admin.app_created", request, client_id=client.client_id, name=client.name)
         return app_view(client, secret)
 
     @api.get("/apps/{app}", tags=["apps"], summary="Show a trusted application")
     async def show_app(app: str, _: Admin) -> dict[str, Any]:
         return app_view(await call(app_rules.find_app, ctx.store, app))
 
+    @api.patch(
+        "/apps/{app}",
+        tags=["apps"],
+        summary="Edit an app (same rules as registration); its version is bumped",
+    )
+    async def update_app(
+        app: str, body: AppUpdate, admin: Admin, request: Request
+    ) -> dict[str, Any]:
+        given = body.model_fields_set
+        ttls: dict[str, Any] = {}
+        if "access_token_ttl" in given:
+            ttls["access_ttl"] = body.access_token_ttl
+        if "refresh_token_ttl" in given:
+            ttls["refresh_ttl"] = body.refresh_token_ttl
+        updated = await call(
+            app_rules.update_app,
+            ctx.store,
+            app,
+            actor=actor(admin, request),
+            name=body.name,
+            redirect_uris=body.redirect_uris,
+            post_logout_redirect_uris=body.post_logout_redirect_uris,
+            grant_types=body.grant_types,
+            allowed_scopes=body.allowed_scopes,
+            **ttls,
+        )
+        svc.clients.clear()
+        return app_view(updated)
+
     @api.delete("/apps/{app}", tags=["apps"], summary="Delete an app and revoke its tokens")
     async def delete_app(app: str, admin: Admin, request: Request) -> dict[str, Any]:
-        gone = await call(app_rules.delete_app, ctx.store, app, now())
+        gone = await call(app_rules.delete_app, ctx.store, app, now(), actor(admin, request))
         svc.clients.clear()
-        audit(admin, "admin.app_deleted", request, client_id=gone.client_id)
         return {"deleted": gone.client_id}
 
     @api.post(
@@ -394,16 +458,15 @@ def build_admin_api(svc: Services) -> FastAPI:
     ) -> dict[str, Any]:
         grace = body.grace_seconds if body else 3600
         client, secret = await call(
-            app_rules.rotate_secret, ctx.store, ctx.secret_pepper, app, grace, now()
+            app_rules.rotate_secret,
+            ctx.store,
+            ctx.secret_pepper,
+            app,
+            grace,
+            now(),
+            actor(admin, request),
         )
         svc.clients.clear()
-        audit(
-            admin,
-            "admin.app_secret_rotated",
-            request,
-            client_id=client.client_id,
-            grace_seconds=grace,
-        )
         return app_view(client, secret)
 
     @api.get("/apps/{app}/grants", tags=["tokens"], summary="An app's active grants")
@@ -419,13 +482,8 @@ def build_admin_api(svc: Services) -> FastAPI:
     )
     async def revoke_app_tokens(app: str, admin: Admin, request: Request) -> dict[str, Any]:
         found = await call(app_rules.find_app, ctx.store, app)
-        summary = await call(revoke_client, ctx.store, found.client_id, now())
-        audit(
-            admin,
-            "admin.app_tokens_revoked",
-            request,
-            client_id=found.client_id,
-            grants=summary.grants,
+        summary = await call(
+            app_rules.revoke_app_tokens, ctx.store, found.client_id, now(), actor(admin, request)
         )
         return {"client_id": found.client_id, "grants": summary.grants}
 
@@ -434,20 +492,8 @@ def build_admin_api(svc: Services) -> FastAPI:
         tags=["tokens"],
         summary="Revoke one grant (a refresh family and its access tokens)",
     )
-    async def revoke_grant(grant_id: str, admin: Admin, request: Request) -> dict[str, Any]:
-        grant = await call(ctx.store.grants.get, grant_id)
-        if grant is None:
-            raise NotFoundError(f"no grant {grant_id}")
-        expiry = max(grant.absolute_expiry, now() + MAX_TOKEN_LIFETIME)
-        await call(ctx.store.grants.revoke, grant_id, now(), expiry)
-        audit(
-            admin,
-            "admin.grant_revoked",
-            request,
-            user_id=grant.user_id,
-            client_id=grant.client_id,
-            grant_id=grant_id,
-        )
+    async def revoke_one_grant(grant_id: str, admin: Admin, request: Request) -> dict[str, Any]:
+        await call(revoke_grant, ctx.store, grant_id, now(), actor(admin, request))
         return {"revoked": grant_id}
 
     # --- keys and audit -------------------------------------------------------------------------
@@ -461,15 +507,8 @@ def build_admin_api(svc: Services) -> FastAPI:
         admin: Admin, request: Request, body: KeyRotate | None = None
     ) -> list[dict[str, Any]]:
         alg = body.alg if body else "all"
-        if alg not in ("all", "ES256", "RS256"):
-            raise InvalidInput("alg must be all, ES256 or RS256")
-        algs = ["ES256", "RS256"] if alg == "all" else [alg]
-        out = []
-        for name in algs:
-            active, upcoming = await call(ctx.keys.rotate, name)
-            out.append({"alg": name, "active": active.kid, "next": upcoming.kid})
-        audit(admin, "admin.keys_rotated", request, algs=algs)
-        return out
+        rotated = await call(key_rules.rotate_keys, ctx.keys, alg, actor(admin, request))
+        return [{"alg": a.alg, "active": a.kid, "next": n.kid} for a, n in rotated]
 
     @api.get("/audit", tags=["audit"], summary="Audit events, newest first")
     async def audit_events(

@@ -36,6 +36,7 @@ from tessera.web.health import health_routes
 from tessera.web.home import home_routes
 from tessera.web.logs import RequestLogMiddleware, configure_logging, get_logger
 from tessera.web.metrics import metrics_routes
+from tessera.web.problems import problem_body
 from tessera.web.protocol import protocol_routes
 from tessera.web.proxy import ClientAddressMiddleware
 from tessera.web.responses import NO_STORE, json_response
@@ -207,10 +208,13 @@ def _too_large_answer(svc: Services) -> Render:
                 hint="Go back to the application and start again.",
             )
             return "text/html; charset=utf-8", html.encode(), page_headers()
-        # The OAuth error shape (RFC 6749 §5.2), which the admin API answers too.
+        detail = f"the request body is larger than {limit} bytes"
+        if path.startswith("/admin/"):
+            return "application/problem+json", orjson.dumps(problem_body(413, detail)), NO_STORE
+        # The OAuth error shape (RFC 6749 §5.2).
         body = {
             "error": "invalid_request",
-            "error_description": f"the request body is larger than {limit} bytes",
+            "error_description": detail,
         }
         return "application/json", orjson.dumps(body), NO_STORE
 

@@ -422,6 +422,34 @@ def test_resource_list_is_ordered_by_name(store: Store) -> None:
     assert [r.name for r in store.resources.list()] == ["Alpha", "Zeta"]
 
 
+def test_resource_update_replaces_the_row_and_refuses_a_taken_name_or_missing_id(
+    store: Store,
+) -> None:
+    store.resources.add(a_resource())
+    store.resources.add(a_resource("r2", "Billing API", "https://billing.test"))
+    edited = a_resource(name="Orders API v2", scopes=("orders.read",), access_ttl=300)
+    store.resources.update(edited)
+    assert store.resources.get("r1") == edited
+    with pytest.raises(Conflict):
+        store.resources.update(a_resource(name="Billing API"))
+    with pytest.raises(NotFound):
+        store.resources.update(a_resource("missing", "Other", "https://other.test"))
+    assert store.resources.get("r1") == edited
+
+
+def test_user_delete_removes_it_frees_the_username_and_a_missing_one_is_not_found(
+    store: Store,
+) -> None:
+    store.users.add(a_user())
+    store.users.delete("u1")
+    assert store.users.get("u1") is None
+    assert store.users.get_by_username("alice") is None
+    store.users.add(a_user("u2"))  # the username is free again
+    assert store.users.get_by_username("ALICE") == store.users.get("u2")
+    with pytest.raises(NotFound):
+        store.users.delete("u1")
+
+
 def test_resource_delete_removes_it_and_a_missing_one_is_not_found(store: Store) -> None:
     store.resources.add(a_resource())
     store.resources.delete("r1")

@@ -220,6 +220,14 @@ class _Users(_Part):
             if result.rowcount != 1:
                 raise NotFound(f"no user {user.id}")
 
+    def delete(self, user_id: str) -> None:
+        with write(self._engine) as conn:
+            result = conn.execute(
+                delete(t.users).where(self._where(t.users), t.users.c.id == user_id)
+            )
+            if result.rowcount != 1:
+                raise NotFound(f"no user {user_id}")
+
 
 # --- clients -----------------------------------------------------------------------------------
 
@@ -333,6 +341,16 @@ class _Resources(_Part):
                 select(t.resources).where(self._where(t.resources)).order_by(t.resources.c.name)
             ).all()
         return [_resource(r) for r in rows]
+
+    def update(self, resource: Resource) -> None:
+        with write(self._engine) as conn:
+            result = conn.execute(
+                update(t.resources)
+                .where(self._where(t.resources), t.resources.c.id == resource.id)
+                .values(**_to_row(resource))
+            )
+            if result.rowcount != 1:
+                raise NotFound(f"no resource {resource.id}")
 
     def delete(self, resource_id: str) -> None:
         with write(self._engine) as conn:

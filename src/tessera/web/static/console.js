@@ -69,8 +69,8 @@ async function api(method, path, body) {
   if (response.status === 401) { token = null; await signIn(); throw new Error("Signing in again…"); }
   const data = response.status === 204 ? null : await response.json();
   if (!response.ok) {
-    const message = (data && (data.error_description || (data.detail && data.detail.error_description) || data.error)) || response.statusText;
-    throw new Error(typeof message === "string" ? message : JSON.stringify(message));
+    // Every admin API error is an RFC 9457 problem: `detail` is meant for people.
+    throw new Error((data && (data.detail || data.error)) || response.statusText);
   }
   return data;
 }
@@ -133,6 +133,42 @@ function when(iso) {
   return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
 }
 
+// Names for the ids the API returns: apps by client id, users by sub, resources by audience.
+async function directory() {
+  const [users, apps, resources] = await Promise.all([
+    api("GET", "/users"), api("GET", "/apps"), api("GET", "/resources")]);
+  const names = new Map([...users.map((u) => [u.id, u.username]), ...apps.map((a) => [a.client_id, a.name])]);
+  return { users, apps, resources, names };
+}
+
+// An app's name (its client id in the tooltip); the raw id only when the app is gone.
+function named(dir, id) {
+  return id ? el("span", { title: id }, dir.names.get(id) || id) : "–";
+}
+
+// "Integration service: urn:…" for Oracle's long "<audience><scope>" form.
+function scopeLabel(dir, scope) {
+  for (const r of dir.resources) {
+    if (scope.startsWith(r.audience) && r.scopes.includes(scope.slice(r.audience.length))) {
+      return `${r.name}: ${scope.slice(r.audience.length)}`;
+    }
+  }
+  return scope;
+}
+
+function scopeList(dir, scopes) {
+  return el("ul", { class: "scopes" }, scopes.map((s) => el("li", { title: s }, scopeLabel(dir, s))));
+}
+
+async function act(work, done) {
+  try { const result = await work(); if (done) toast(done); route(); return result; }
+  catch (error) { toast(error.message, true); return null; }
+}
+
+function numberOrNull(value) {
+  return value === "" || value === undefined ? null : Number(value);
+}
+
 // --- pages -------------------------------------------------------------------------------------
 
 async function usersPage() {
@@ -165,9 +201,17 @@ async function usersPage() {
 }
 
 async function userPage(id) {
-  const [user, grants, sessions, consents] = await Promise.all([
+  const [user, grants, sessions, consents, dir] = await Promise.all([
     api("GET", `/users/${id}`), api("GET", `/users/${id}/grants`),
-    api("GET", `/users/${id}/sessions`), api("GET", `/users/${id}/consents`)]);
+    api("GET", `/users/${id}/sessions`), api("GET", `/users/${id}/consents`), directory()]);
+  const remove = button("Delete user", async () => {
+    if (!confirm(`Delete ${user.username}? Their sessions and tokens are revoked first; this cannot be undone.`)) return;
+    try {
+      await api("DELETE", `/users/${id}`);
+      toast(`Deleted ${user.username}`);
+      location.hash = "#/users";
+    } catch (error) { toast(error.message, true); }
+  }, "danger");
   const revokeAll = button("Revoke all tokens", async () => {
     if (!confirm(`Revoke every token of ${user.username}? Sessions end and APIs refuse their tokens within a second.`)) return;
     try {
@@ -182,10 +226,10 @@ async function userPage(id) {
   });
   show(el("h1", {}, user.display_name, " ", el("span", { class: "muted" }, `(${user.username})`)),
     el("div", { class: "toolbar" }, el("span", { class: "mono muted" }, `sub ${user.id}`),
-      el("span", { class: "spacer" }), toggle, revokeAll),
+      el("span", { class: "spacer" }), toggle, revokeAll, remove),
     el("h2", {}, "Active grants"),
     el("div", { class: "panel" }, table(["App", "Scopes", "Signed in", "Created", ""],
-      grants.map((g) => [el("code", {}, g.client_id), g.scopes.join(" "), when(g.auth_time), when(g.created_at),
+      grants.map((g) => [named(dir, g.client_id), scopeList(dir, g.scopes), when(g.auth_time), when(g.created_at),
         button("Revoke", async () => {
           try { await api("DELETE", `/grants/${g.grant_id}`); toast("Grant revoked"); route(); }
           catch (error) { toast(error.message, true); }
@@ -194,7 +238,7 @@ async function userPage(id) {
     el("div", { class: "panel" }, table(["Signed in", "Expires"], sessions.map((s) => [when(s.auth_time), when(s.expires_at)]))),
     el("h2", {}, "Consents"),
     el("div", { class: "panel" }, table(["App", "Scopes", "Granted", ""],
-      consents.map((c) => [el("code", {}, c.client_id), c.scopes.join(" "), when(c.granted_at),
+      consents.map((c) => [named(dir, c.client_id), scopeList(dir, c.scopes), when(c.granted_at),
         button("Revoke", async () => {
           try { await api("DELETE", `/users/${id}/consents/${c.client_id}`); route(); }
           catch (error) { toast(error.message, true); }
@@ -230,15 +274,56 @@ async function appsPage(created) {
       el("label", { class: "check" }, el("input", { type: "checkbox", name: "public" }), "Public app (PKCE, no secret)"),
       el("label", { class: "check" }, el("input", { type: "checkbox", name: "client_credentials" }), "Client credentials grant")),
     el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Register app")));
+  const dir = await directory();
   show(el("h1", {}, "Trusted applications"), created ? secretBox(created) : null,
-    el("div", { class: "panel" }, table(["Name", "Client ID", "Type", "Grant types", "Redirect URIs", ""],
+    el("div", { class: "panel" }, table(["Name", "Client ID", "Type", "Grant types", "Allowed scopes", ""],
       apps.map((a) => [a.name, el("code", {}, a.client_id), a.type, a.grant_types.join(", "),
-        a.redirect_uris.join("\n") || "–",
-        a.type === "confidential" ? button("Rotate secret", async () => {
-          try { appsPage(await api("POST", `/apps/${a.client_id}/rotate-secret`, { grace_seconds: 3600 })); }
-          catch (error) { toast(error.message, true); }
-        }) : ""]))),
+        scopeList(dir, a.allowed_scopes),
+        el("div", { class: "actions" },
+          a.client_id === CLIENT_ID ? el("span", { class: "muted" }, "system app") : [
+            button("Edit", () => editApp(a)),
+            button("Delete", () => {
+              if (!confirm(`Delete ${a.name}? Every token issued to it is revoked.`)) return;
+              act(() => api("DELETE", `/apps/${a.client_id}`), `Deleted ${a.name}`);
+            }, "danger"),
+          ],
+          a.type === "confidential" ? button("Rotate secret", async () => {
+            try { appsPage(await api("POST", `/apps/${a.client_id}/rotate-secret`, { grace_seconds: 3600 })); }
+            catch (error) { toast(error.message, true); }
+          }) : null)]))),
+    el("div", { id: "editor" }),
     form);
+}
+
+// Edit an app in place: the same rules as registration apply on the server.
+function editApp(a) {
+  const grant = (name, label) => el("label", { class: "check" },
+    el("input", { type: "checkbox", name: `grant_${name}`, checked: a.grant_types.includes(name) }), label);
+  const form = el("form", { class: "panel", "aria-label": `Edit ${a.name}`, onsubmit: async (event) => {
+    event.preventDefault();
+    const v = formValues(event.target);
+    const grants = ["authorization_code", "refresh_token", "client_credentials"].filter((g) => v[`grant_${g}`] === "on");
+    await act(() => api("PATCH", `/apps/${a.client_id}`, { name: v.name,
+      redirect_uris: lines(v.redirect_uris), post_logout_redirect_uris: lines(v.post_logout_redirect_uris),
+      allowed_scopes: lines(v.allowed_scopes), grant_types: grants,
+      access_token_ttl: numberOrNull(v.access_token_ttl), refresh_token_ttl: numberOrNull(v.refresh_token_ttl) }),
+    `Saved ${v.name}`);
+  } },
+    el("h2", {}, `Edit ${a.name}`),
+    el("div", { class: "form-grid" },
+      field("Name", "name", { required: true, value: a.name }),
+      field("Redirect URIs (space separated)", "redirect_uris", { value: a.redirect_uris.join(" ") }),
+      field("Post-logout redirect URIs", "post_logout_redirect_uris", { value: a.post_logout_redirect_uris.join(" ") }),
+      field("Allowed scopes (space separated)", "allowed_scopes", { value: a.allowed_scopes.join(" ") }),
+      field("Access-token lifetime (s)", "access_token_ttl", { type: "number", min: 30, max: 86400, value: a.access_token_ttl ?? "" }),
+      field("Refresh-token lifetime (s)", "refresh_token_ttl", { type: "number", min: 60, value: a.refresh_token_ttl ?? "" }),
+      grant("authorization_code", "Authorization code"), grant("refresh_token", "Refresh token"),
+      a.type === "confidential" ? grant("client_credentials", "Client credentials") : null),
+    el("p", { class: "muted" }, "A removed scope is refused to new requests; tokens already issued work until they expire."),
+    el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Save app"), " ",
+      button("Cancel", () => document.getElementById("editor").replaceChildren())));
+  document.getElementById("editor").replaceChildren(form);
+  form.querySelector("input[name=name]").focus();
 }
 
 async function resourcesPage() {
@@ -260,9 +345,34 @@ async function resourcesPage() {
       field("Access-token lifetime cap (s)", "access_token_ttl", { type: "number", min: 30, max: 86400 })),
     el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Register resource")));
   show(el("h1", {}, "Resources"),
-    el("div", { class: "panel" }, table(["Name", "Audience", "Scopes", "Token lifetime"],
-      resources.map((r) => [r.name, el("code", {}, r.audience), r.scopes.join(" "), r.access_token_ttl || "default"]))),
+    el("div", { class: "panel" }, table(["Name", "Audience", "Scopes", "Token lifetime", ""],
+      resources.map((r) => [r.name, el("code", {}, r.audience), r.scopes.join(" "), r.access_token_ttl || "default",
+        el("div", { class: "actions" },
+          button("Edit", () => editResource(r)),
+          button("Delete", () => {
+            if (!confirm(`Delete ${r.name}?`)) return;
+            act(() => api("DELETE", `/resources/${r.id}`), `Deleted ${r.name}`);
+          }, "danger"))]))),
+    el("div", { id: "editor" }),
     form);
+}
+
+function editResource(r) {
+  const form = el("form", { class: "panel", "aria-label": `Edit ${r.name}`, onsubmit: async (event) => {
+    event.preventDefault();
+    const v = formValues(event.target);
+    await act(() => api("PATCH", `/resources/${r.id}`, { name: v.name, scopes: lines(v.scopes),
+      access_token_ttl: numberOrNull(v.access_token_ttl) }), `Saved ${v.name}`);
+  } },
+    el("h2", {}, `Edit ${r.name}`),
+    el("div", { class: "form-grid" },
+      field("Name", "name", { required: true, value: r.name }),
+      field("Scopes (space separated)", "scopes", { required: true, value: r.scopes.join(" ") }),
+      field("Access-token lifetime cap (s)", "access_token_ttl", { type: "number", min: 30, max: 86400, value: r.access_token_ttl ?? "" })),
+    el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Save resource"), " ",
+      button("Cancel", () => document.getElementById("editor").replaceChildren())));
+  document.getElementById("editor").replaceChildren(form);
+  form.querySelector("input[name=name]").focus();
 }
 
 async function keysPage() {
@@ -278,16 +388,47 @@ async function keysPage() {
       keys.map((k) => [el("code", {}, k.kid), k.alg, k.state, when(k.created_at), when(k.retire_after)]))));
 }
 
+const AUDIT_TYPES = [
+  "admin.user_created", "admin.user_disabled", "admin.user_enabled", "admin.user_deleted",
+  "admin.password_set", "admin.user_tokens_revoked", "admin.sessions_ended", "admin.consent_revoked",
+  "admin.app_created", "admin.app_updated", "admin.app_deleted", "admin.app_secret_rotated",
+  "admin.app_tokens_revoked", "admin.grant_revoked", "admin.resource_created",
+  "admin.resource_updated", "admin.resource_deleted", "admin.keys_rotated",
+];
+let auditFilter = {};
+
+function isoOrNull(local) {
+  return local ? new Date(local).toISOString() : null;
+}
+
 async function auditPage(beforeId) {
-  const [page, users, apps] = await Promise.all([
-    api("GET", "/audit?limit=50" + (beforeId ? `&before_id=${beforeId}` : "")),
-    api("GET", "/users"), api("GET", "/apps")]);
-  const names = new Map([...users.map((u) => [u.id, u.username]), ...apps.map((a) => [a.client_id, a.name])]);
-  const who = (id) => (id ? el("span", { title: id }, names.get(id) || id) : "–");
-  show(el("h1", {}, "Audit log"),
+  const query = new URLSearchParams({ limit: "50" });
+  for (const [key, value] of Object.entries(auditFilter)) if (value) query.set(key, value);
+  if (beforeId) query.set("before_id", beforeId);
+  const [page, dir] = await Promise.all([api("GET", `/audit?${query}`), directory()]);
+  const choice = (name, label, options) => el("label", {}, label,
+    el("select", { name }, el("option", { value: "" }, "any"),
+      options.map(([value, text]) => el("option", { value, selected: auditFilter[name] === value }, text))));
+  const local = (iso) => (iso ? new Date(new Date(iso).getTime() - new Date().getTimezoneOffset() * 60000).toISOString().slice(0, 16) : "");
+  const filters = el("form", { class: "panel", "aria-label": "Filter events", onsubmit: (event) => {
+    event.preventDefault();
+    const v = formValues(event.target);
+    auditFilter = { type: v.type, user_id: v.user_id, client_id: v.client_id,
+      since: isoOrNull(v.since), until: isoOrNull(v.until) };
+    auditPage();
+  } },
+    el("div", { class: "form-grid" },
+      choice("type", "Event", AUDIT_TYPES.map((t) => [t, t])),
+      choice("user_id", "User", dir.users.map((u) => [u.id, u.username])),
+      choice("client_id", "App", dir.apps.map((a) => [a.client_id, a.name])),
+      field("From", "since", { type: "datetime-local", value: local(auditFilter.since) }),
+      field("To", "until", { type: "datetime-local", value: local(auditFilter.until) })),
+    el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Filter"), " ",
+      button("Clear", () => { auditFilter = {}; auditPage(); })));
+  show(el("h1", {}, "Audit log"), filters,
     el("div", { class: "panel" }, table(["When", "Event", "Actor", "User", "App", "Address", "Details"],
       page.events.map((e) => [el("span", { class: "nowrap" }, when(e.at)), el("code", {}, e.type),
-        who(e.actor), who(e.user_id), who(e.client_id), el("span", { class: "nowrap" }, e.ip || "–"),
+        named(dir, e.actor), named(dir, e.user_id), named(dir, e.client_id), el("span", { class: "nowrap" }, e.ip || "–"),
         el("span", { class: "mono" }, JSON.stringify(e.details))]))),
     page.next_before_id ? button("Older events", () => auditPage(page.next_before_id)) : null);
 }
