@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(5, ge=1)
     login_failure_window: int = Field(900, ge=10)
     login_max_failures_per_address: int = Field(50, ge=1)
+    # The wait after the free failures; it doubles with each further failure, up to the window.
+    login_first_delay: int = Field(30, ge=1)
     demo: bool = True
 
     @model_validator(mode="before")
