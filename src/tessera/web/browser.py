@@ -38,6 +38,7 @@ from tessera.oauth.authorize import (
     validate_authorization_request,
 )
 from tessera.oauth.login_throttle import ThrottlePolicy, decide, throttle_keys
+from tessera.oauth.logout import InvalidLogout, validate_logout
 from tessera.oauth.tokens import InvalidOwnToken
 from tessera.shared.urlencoding import encode_pairs
 from tessera.web.forms import Params, parse_params, read_form, read_query
@@ -510,47 +511,58 @@ def browser_routes(svc: Services) -> list[Route]:
         except errors.OAuthError as exc:
             return error_page(request, "Invalid request", exc.description)
 
+        def verify_hint(hint: str) -> dict[str, Any]:
+            try:
+                return svc.issuer.verify_own(
+                    hint, int(ctx.clock().timestamp()), typ=None, check_exp=False
+                )
+            except InvalidOwnToken:
+                raise InvalidLogout(
+                    "The sign-out request carries an invalid id_token_hint."
+                ) from None
+
         def work() -> Response:
             now = ctx.clock()
             if params.duplicated:
                 return error_page(
                     request, "Invalid sign-out request", "The sign-out request repeats a parameter."
                 )
-            target = params.get("post_logout_redirect_uri")
-            client_id = params.get("client_id")
-            hint = params.get("id_token_hint")
-            if hint:
-                try:
-                    claims = svc.issuer.verify_own(
-                        hint, int(now.timestamp()), typ=None, check_exp=False
+            try:
+                req = validate_logout(params, verify_hint, svc.client)
+            except InvalidLogout as exc:
+                return error_page(request, "Invalid sign-out request", str(exc))
+            found = current_session(request, now)
+            if found is not None and not req.hinted:
+                # RP-Initiated Logout §2: any page can link here; ask the user (CSRF-protected).
+                session, user = found
+                presented = params.get("csrf_token") if request.method == "POST" else None
+                if presented is None:
+                    return page(
+                        "logout_confirm.html",
+                        form_targets=[_origin(req.location) if req.location else None],
+                        form_action="/oauth2/v1/userlogout",
+                        fields=req.carried(params),
+                        csrf_token=csrf("logout", session.csrf_secret),
+                        user_display_name=user.display_name,
+                        username=user.username,
                     )
-                    client_id = client_id or str(claims.get("aud"))
-                except InvalidOwnToken:
+                if not csrf_ok("logout", session.csrf_secret, presented):
+                    svc.audit.record("logout.csrf_refused", user_id=user.id, ip=_client_ip(request))
                     return error_page(
                         request,
-                        "Invalid sign-out request",
-                        "The sign-out request carries an invalid id_token_hint.",
+                        "Sign-out refused",
+                        "The sign-out form was not sent from this browser's page.",
+                        status=403,
                     )
-            location = None
-            if target is not None:
-                client = svc.client(client_id) if client_id else None
-                # SECURITY.md item 4: only a registered post-logout URI, exactly.
-                if client is None or target not in client.post_logout_redirect_uris:
-                    return error_page(
-                        request,
-                        "Invalid sign-out request",
-                        "The application asked to send you to an address it has not registered.",
-                    )
-                location = redirect_with(target, {"state": params.get("state")})
             raw = request.cookies.get(SESSION_COOKIE)
             if raw and len(raw) <= 128:
-                session = ctx.store.sessions.get(sha256_b64(raw))
+                ended = ctx.store.sessions.get(sha256_b64(raw))
                 ctx.store.sessions.end(sha256_b64(raw), now)
-                if session is not None:
-                    svc.audit.record("logout", user_id=session.user_id, ip=_client_ip(request))
+                if ended is not None:
+                    svc.audit.record("logout", user_id=ended.user_id, ip=_client_ip(request))
             response: Response = (
-                redirect(location, 303)
-                if location
+                redirect(req.location, 303)
+                if req.location
                 else page("logged_out.html", message="You have been signed out.")
             )
             response.delete_cookie(
