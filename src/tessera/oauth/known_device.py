@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from hashlib import sha256
 
-__all__ = ["KNOWN_DEVICE_TTL", "KnownDevice", "issue", "read"]
+__all__ = ["KNOWN_DEVICE_TTL", "KnownDevice", "device_of", "issue", "read"]
 
 KNOWN_DEVICE_TTL = timedelta(days=180)
 _MAX_LENGTH = 512
@@ -68,3 +68,10 @@ def read(key: bytes, value: str | None, now: datetime) -> KnownDevice | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     return KnownDevice(user_id, device, expires)
+
+
+def device_of(device: KnownDevice | None, user_id: str | None) -> str | None:
+    """The device id when the cookie is for the account being signed in to, else None."""
+    if device is None or user_id is None or device.user_id != user_id:
+        return None
+    return device.device_id

@@ -96,11 +96,11 @@ class Verdict:
 
 def address_group(ip: str) -> str:
     """The address a client is counted under: IPv4 whole, IPv6 by its /64 (an IPv4-mapped
-    IPv6 address as its IPv4 address); anything unparsable as it is."""
+    IPv6 address as its IPv4 address); anything unparsable as it is, cut to fit a key."""
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
-        return ip
+        return ip[:64]
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return str(address.ipv4_mapped)

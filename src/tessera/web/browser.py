@@ -386,8 +386,9 @@ def browser_routes(svc: Services) -> list[Route]:
         ip = _client_ip(request)
         user = ctx.store.users.get_by_username(username) if username else None
         device = known_device.read(device_key, request.cookies.get(DEVICE_COOKIE), now)
-        own_device = device if device is not None and user and device.user_id == user.id else None
-        keys = throttle_keys(username, ip, own_device.device_id if own_device else None)
+        keys = throttle_keys(
+            username, ip, known_device.device_of(device, user.id if user else None)
+        )
         verdict = decide(
             keys, ctx.store.login_throttle.recent(keys.checked(), now - policy.window), now, policy
         )

@@ -169,6 +169,11 @@ def test_known_device_cookie_round_trips_and_keeps_its_device_id() -> None:
     assert renewed.device_id == device.device_id and renewed.expires > device.expires
     _, other = known_device.issue(KEY, "u-bob", T0, device)
     assert other.device_id != device.device_id
+    # It exempts only the account it was issued for.
+    assert known_device.device_of(device, "u-alice") == device.device_id
+    assert known_device.device_of(device, "u-bob") is None
+    assert known_device.device_of(device, None) is None
+    assert known_device.device_of(None, "u-alice") is None
 
 
 def test_a_forged_or_expired_known_device_cookie_is_ignored() -> None:
