@@ -385,10 +385,10 @@ def browser_routes(svc: Services) -> list[Route]:
         password = form.get("password", "")
         ip = _client_ip(request)
         user = ctx.store.users.get_by_username(username) if username else None
-        device = known_device.read(device_key, request.cookies.get(DEVICE_COOKIE), now)
-        keys = throttle_keys(
-            username, ip, known_device.device_of(device, user.id if user else None)
+        device = known_device.read(
+            device_key, request.cookies.get(DEVICE_COOKIE), user.id if user else None, now
         )
+        keys = throttle_keys(username, ip, device)
         verdict = decide(
             keys, ctx.store.login_throttle.recent(keys.checked(), now - policy.window), now, policy
         )
@@ -452,11 +452,10 @@ def browser_routes(svc: Services) -> list[Route]:
                 again["prompt"] = rest
         response = redirect("/oauth2/v1/authorize?" + encode_pairs(again.items()), 303)
         set_cookie(response, SESSION_COOKIE, raw, settings.session_ttl)
-        remembered, _ = known_device.issue(device_key, user.id, now, device)
         set_cookie(
             response,
             DEVICE_COOKIE,
-            remembered,
+            known_device.issue(device_key, user.id, now, device),
             int(known_device.KNOWN_DEVICE_TTL.total_seconds()),
             path="/oauth2/v1/login",
         )
