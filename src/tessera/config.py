@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(5, ge=1)
     login_failure_window: int = Field(900, ge=10)
     login_max_failures_per_address: int = Field(50, ge=1)
+    # The wait after the free failures; it doubles with each further failure, up to the window.
+    login_first_delay: int = Field(30, ge=1)
     # Create the demo domain (published passwords) on an empty database: `tessera serve --demo`.
     demo: bool = False
     # Request bodies (RFC 9110 §15.5.14): protocol and form endpoints, and the admin API.

@@ -392,10 +392,48 @@ def test_item03_after_logout_the_user_must_sign_in_again(
     b, response = signed_in_browser(server, ex_app)
     try:
         code_from(response)
-        out = b.http.get("/oauth2/v1/userlogout")
-        assert out.status_code == 200
+        asked = b.http.get("/oauth2/v1/userlogout")
+        assert asked.status_code == 200
+        out = b.http.post("/oauth2/v1/userlogout", data=form_fields(asked.text))
+        assert out.status_code == 200 and "You have been signed out" in out.text
         again = b.authorize(**ex_params(ex_app))
         assert again.status_code == 200 and 'name="password"' in again.text
+        none = b.authorize(**ex_params(ex_app, prompt="none"))
+        assert_error_redirect(server, none, EX_REDIRECT, "login_required")
+    finally:
+        b.close()
+
+
+def test_a_logout_link_without_id_token_hint_cannot_sign_the_user_out_unasked(
+    server: Server, ex_app: dict[str, Any]
+) -> None:
+    """RP-Initiated Logout 1.0 §2: without a valid id_token_hint any page could link here, so
+    the user is asked, with a CSRF-protected form, before the session ends."""
+    b, response = signed_in_browser(server, ex_app)
+    try:
+        code_from(response)
+        query = {
+            "client_id": ex_app["client_id"],
+            "post_logout_redirect_uri": EX_BYE,
+            "state": "s2",
+        }
+        asked = b.http.get("/oauth2/v1/userlogout", params=query)
+        assert asked.status_code == 200
+        assert 'method="post"' in asked.text and 'action="/oauth2/v1/userlogout"' in asked.text
+        assert "tessera_session" not in asked.headers.get("set-cookie", "")
+        fields = form_fields(asked.text)
+        assert fields["csrf_token"] and fields["post_logout_redirect_uri"] == EX_BYE
+        # Still signed in; a cross-site POST (no token, or a wrong one) does not sign out either.
+        code_from(b.authorize(**ex_params(ex_app, prompt="none")))
+        unasked = b.http.post("/oauth2/v1/userlogout", data=query)
+        assert unasked.status_code == 200 and 'name="csrf_token"' in unasked.text
+        forged = b.http.post("/oauth2/v1/userlogout", data={**query, "csrf_token": "0" * 64})
+        assert forged.status_code == 403
+        code_from(b.authorize(**ex_params(ex_app, prompt="none")))
+        # The user confirms: signed out, and sent to the app's registered URI.
+        out = b.http.post("/oauth2/v1/userlogout", data=fields)
+        assert out.status_code == 303
+        assert out.headers["location"] == EX_BYE + "?state=s2"
         none = b.authorize(**ex_params(ex_app, prompt="none"))
         assert_error_redirect(server, none, EX_REDIRECT, "login_required")
     finally:
@@ -429,6 +467,30 @@ def test_item04_logout_redirects_to_a_registered_post_logout_uri(
         )
         assert out.status_code == 303
         assert out.headers["location"] == EX_BYE + "?state=s1"
+        none = b.authorize(**ex_params(ex_app, prompt="none"))  # a valid hint: no question
+        assert_error_redirect(server, none, EX_REDIRECT, "login_required")
+    finally:
+        b.close()
+
+
+def test_item04_logout_refuses_a_client_id_other_than_the_id_token_hints(
+    server: Server, ex_app: dict[str, Any]
+) -> None:
+    b, response = signed_in_browser(server, ex_app)
+    try:
+        code_from(response)
+        id_token = ex_id_token(server, ex_app, b)
+        demo = server.demo["confidential_app"]
+        out = b.http.get(
+            "/oauth2/v1/userlogout",
+            params={
+                "id_token_hint": id_token,
+                "client_id": demo["client_id"],
+                "post_logout_redirect_uri": "http://127.0.0.1:8080/",
+            },
+        )
+        assert_error_page(out)
+        code_from(b.authorize(**ex_params(ex_app, prompt="none")))  # still signed in
     finally:
         b.close()
 

@@ -70,7 +70,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     require_redis()
     with fresh_database() as url:
         nodes = start_cluster(
-            Path(tmp_path_factory.mktemp("cluster")), url, TESSERA_REFRESH_GRACE_SECONDS="30"
+            Path(tmp_path_factory.mktemp("cluster")),
+            url,
+            TESSERA_REFRESH_GRACE_SECONDS="30",
+            # Tests play client addresses with X-Forwarded-For from loopback.
+            TESSERA_TRUSTED_PROXIES='["127.0.0.1"]',
         )
         try:
             yield nodes

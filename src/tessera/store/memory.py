@@ -43,6 +43,7 @@ from tessera.store.protocols import (
     CodeStore,
     Conflict,
     ConsentStore,
+    Failures,
     GrantStore,
     KeyStore,
     LoginThrottleStore,
@@ -605,8 +606,13 @@ class _LoginThrottle:
         with self._s.lock:
             return sum(1 for at in self._s.login_failures.get(key, ()) if at >= since)
 
-    def counts(self, keys: Sequence[str], since: datetime) -> dict[str, int]:
-        return {key: self.failures(key, since) for key in keys}
+    def recent(self, keys: Sequence[str], since: datetime) -> dict[str, Failures]:
+        out = {}
+        with self._s.lock:
+            for key in keys:
+                times = [at for at in self._s.login_failures.get(key, ()) if at >= since]
+                out[key] = Failures(len(times), max(times, default=None))
+        return out
 
     def record_failure(self, key: str, now: datetime) -> None:
         with self._s.lock:

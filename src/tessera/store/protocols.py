@@ -37,6 +37,7 @@ __all__ = [
     "CodeStore",
     "Conflict",
     "ConsentStore",
+    "Failures",
     "GrantStore",
     "KeyStore",
     "LoginThrottleStore",
@@ -295,12 +296,21 @@ class RevocationStore(Protocol):
         """Delete events whose `expires_at` has passed."""
 
 
+@dataclass(frozen=True, slots=True)
+class Failures:
+    """The failed sign-ins of one throttle key within a window, and the latest one's time."""
+
+    count: int
+    last: datetime | None
+
+
 class LoginThrottleStore(Protocol):
     def failures(self, key: str, since: datetime) -> int:
         """Failed attempts recorded for `key` at or after `since`."""
 
-    def counts(self, keys: Sequence[str], since: datetime) -> dict[str, int]:
-        """`failures` of several keys at once (one round trip); every key is in the answer."""
+    def recent(self, keys: Sequence[str], since: datetime) -> dict[str, Failures]:
+        """The failures of several keys at or after `since`, with the latest time of each, at
+        once (one round trip); every key is in the answer (`Failures(0, None)` if none)."""
 
     def record_failure(self, key: str, now: datetime) -> None: ...
 

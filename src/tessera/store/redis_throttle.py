@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import redis
 
-from tessera.store.protocols import StoreUnavailable
+from tessera.store.protocols import Failures, StoreUnavailable
 
 __all__ = ["RedisLoginThrottle"]
 
@@ -29,14 +29,22 @@ class RedisLoginThrottle:
         except redis.RedisError as exc:
             raise StoreUnavailable(f"redis: {exc}") from exc
 
-    def counts(self, keys: Sequence[str], since: datetime) -> dict[str, int]:
+    def recent(self, keys: Sequence[str], since: datetime) -> dict[str, Failures]:
+        start = since.timestamp()
         try:
             with self._redis.pipeline(transaction=False) as pipe:
                 for key in keys:
-                    pipe.zcount(self._prefix + key, since.timestamp(), "+inf")
-                return {key: int(n) for key, n in zip(keys, pipe.execute(), strict=True)}
+                    pipe.zcount(self._prefix + key, start, "+inf")
+                    pipe.zrevrangebyscore(self._prefix + key, "+inf", start, 0, 1, withscores=True)
+                answers = pipe.execute()
         except redis.RedisError as exc:
             raise StoreUnavailable(f"redis: {exc}") from exc
+        out = {}
+        for i, key in enumerate(keys):
+            count, latest = answers[2 * i], answers[2 * i + 1]
+            last = datetime.fromtimestamp(latest[0][1], UTC) if latest else None
+            out[key] = Failures(int(count), last)
+        return out
 
     def record_failure(self, key: str, now: datetime) -> None:
         name = self._prefix + key

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -27,7 +28,7 @@ from tessera.domain.admin import admin_scope
 from tessera.domain.hashing import new_token, sha256_b64
 from tessera.domain.model import BrowserSession, Consent, User
 from tessera.domain.passwords import hash_password, needs_rehash, verify_password
-from tessera.oauth import errors
+from tessera.oauth import errors, known_device
 from tessera.oauth.authorize import (
     AuthorizationError,
     AuthorizationRequest,
@@ -36,6 +37,8 @@ from tessera.oauth.authorize import (
     redirect_with,
     validate_authorization_request,
 )
+from tessera.oauth.login_throttle import ThrottlePolicy, decide, throttle_keys
+from tessera.oauth.logout import InvalidLogout, validate_logout
 from tessera.oauth.tokens import InvalidOwnToken
 from tessera.shared.urlencoding import encode_pairs
 from tessera.web.forms import Params, parse_params, read_form, read_query
@@ -46,6 +49,7 @@ __all__ = ["browser_routes"]
 
 SESSION_COOKIE = "tessera_session"
 BROWSER_COOKIE = "tessera_bid"
+DEVICE_COOKIE = "tessera_device"
 _SCOPE_WORDS = {
     "openid": ("Verify your identity", "Confirm who you are with your account."),
     "profile": ("See your profile", "Your name and username."),
@@ -86,9 +90,24 @@ def _page_headers(form_targets: list[str | None] | None = None) -> dict[str, str
     }
 
 
+def _wait_message(seconds: int, reason: str | None) -> str:
+    """The same words whether or not the account exists."""
+    wait = f"{seconds} seconds" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
+    where = "from your network" if reason == "address" else "for this account"
+    return f"Too many failed sign-ins {where}. Try again in {wait}."
+
+
 def browser_routes(svc: Services) -> list[Route]:
     ctx = svc.ctx
     settings = ctx.settings
+    device_key = settings.subkey("known-device cookie")
+    policy = ThrottlePolicy(
+        window_seconds=settings.login_failure_window,
+        free_per_pair=settings.login_max_failures,
+        free_per_account=10 * settings.login_max_failures,
+        free_per_address=settings.login_max_failures_per_address,
+        first_delay_seconds=settings.login_first_delay,
+    )
 
     # --- rendering ------------------------------------------------------------------------------
 
@@ -123,12 +142,14 @@ def browser_routes(svc: Services) -> list[Route]:
 
     # --- cookies and CSRF -----------------------------------------------------------------------
 
-    def set_cookie(response: Response, name: str, value: str, max_age: int | None) -> None:
+    def set_cookie(
+        response: Response, name: str, value: str, max_age: int | None, path: str = "/"
+    ) -> None:
         response.set_cookie(
             name,
             value,
             max_age=max_age,
-            path="/",
+            path=path,
             httponly=True,
             samesite="lax",
             secure=svc.secure_cookies,
@@ -363,16 +384,34 @@ def browser_routes(svc: Services) -> list[Route]:
         username = form.get("username", "").strip()[:200]
         password = form.get("password", "")
         ip = _client_ip(request)
-        lock, earlier_failures = throttled(username, ip, now)
-        if lock:
-            svc.audit.record("login.locked", ip=ip, username=username)
-            svc.metrics.logins.labels("locked").inc()
-            return login_page(request, req, authz, username, lock, locked=True, status=429)
         user = ctx.store.users.get_by_username(username) if username else None
+        device = known_device.read(
+            device_key, request.cookies.get(DEVICE_COOKIE), user.id if user else None, now
+        )
+        keys = throttle_keys(username, ip, device)
+        verdict = decide(
+            keys, ctx.store.login_throttle.recent(keys.checked(), now - policy.window), now, policy
+        )
+        if not verdict.allowed:
+            # The password is not checked during a wait: guessing stays bounded.
+            svc.audit.record("login.throttled", ip=ip, username=username)
+            svc.metrics.logins.labels("locked").inc()
+            response = login_page(
+                request,
+                req,
+                authz,
+                username,
+                _wait_message(verdict.retry_after, verdict.reason),
+                locked=True,
+                status=429,
+            )
+            response.headers["Retry-After"] = str(verdict.retry_after)
+            return response
         stored = user.password_hash if user else None
         ok = svc.metrics.hashing(lambda: verify_password(stored, password))
         if not ok or user is None or not user.active:
-            record_failure(username, ip, now)
+            for key in keys.recorded():
+                ctx.store.login_throttle.record_failure(key, now)
             svc.audit.record(
                 "login.failure", user_id=user.id if user else None, ip=ip, username=username
             )
@@ -385,8 +424,8 @@ def browser_routes(svc: Services) -> list[Route]:
                 "The username or password is incorrect.",
                 status=401,
             )
-        if earlier_failures:  # a write only when there is something to forget
-            ctx.store.login_throttle.clear(f"pair:{username.lower()}|{ip}")
+        if verdict.own_failures and keys.own:  # a write only when there is something to forget
+            ctx.store.login_throttle.clear(keys.own)
         if needs_rehash(user.password_hash):
             rehashed = svc.metrics.hashing(lambda: hash_password(password))
             ctx.store.users.update(replace(user, password_hash=rehashed))
@@ -413,40 +452,14 @@ def browser_routes(svc: Services) -> list[Route]:
                 again["prompt"] = rest
         response = redirect("/oauth2/v1/authorize?" + encode_pairs(again.items()), 303)
         set_cookie(response, SESSION_COOKIE, raw, settings.session_ttl)
-        return response
-
-    def throttled(username: str, ip: str, now: datetime) -> tuple[str | None, int]:
-        """SECURITY.md item 29: per account+address, per account, per address; all expire.
-
-        Returns the lockout message (or None) and the failures of this account+address."""
-        since = now - timedelta(seconds=settings.login_failure_window)
-        minutes = max(1, settings.login_failure_window // 60)
-        name = username.lower()
-        pair, account, address = f"pair:{name}|{ip}", f"acct:{name}", f"ip:{ip}"
-        counts = ctx.store.login_throttle.counts(
-            [address, pair, account] if name else [address], since
+        set_cookie(
+            response,
+            DEVICE_COOKIE,
+            known_device.issue(device_key, user.id, now, device),
+            int(known_device.KNOWN_DEVICE_TTL.total_seconds()),
+            path="/oauth2/v1/login",
         )
-        if counts[address] >= settings.login_max_failures_per_address:
-            return (
-                f"Too many failed sign-ins from your network. Try again in {minutes} minutes.",
-                0,
-            )
-        if name and (
-            counts[pair] >= settings.login_max_failures
-            or counts[account] >= 10 * settings.login_max_failures
-        ):
-            return (
-                f"Too many failed sign-ins for this account. Try again in {minutes} minutes.",
-                counts[pair],
-            )
-        return None, counts.get(pair, 0)
-
-    def record_failure(username: str, ip: str, now: datetime) -> None:
-        throttle = ctx.store.login_throttle
-        throttle.record_failure(f"ip:{ip}", now)
-        if username:
-            throttle.record_failure(f"pair:{username.lower()}|{ip}", now)
-            throttle.record_failure(f"acct:{username.lower()}", now)
+        return response
 
     def consent_form(
         request: Request, form: Params, params: Params, req: AuthorizationRequest, authz: str
@@ -498,47 +511,58 @@ def browser_routes(svc: Services) -> list[Route]:
         except errors.OAuthError as exc:
             return error_page(request, "Invalid request", exc.description)
 
+        def verify_hint(hint: str) -> dict[str, Any]:
+            try:
+                return svc.issuer.verify_own(
+                    hint, int(ctx.clock().timestamp()), typ=None, check_exp=False
+                )
+            except InvalidOwnToken:
+                raise InvalidLogout(
+                    "The sign-out request carries an invalid id_token_hint."
+                ) from None
+
         def work() -> Response:
             now = ctx.clock()
             if params.duplicated:
                 return error_page(
                     request, "Invalid sign-out request", "The sign-out request repeats a parameter."
                 )
-            target = params.get("post_logout_redirect_uri")
-            client_id = params.get("client_id")
-            hint = params.get("id_token_hint")
-            if hint:
-                try:
-                    claims = svc.issuer.verify_own(
-                        hint, int(now.timestamp()), typ=None, check_exp=False
+            try:
+                req = validate_logout(params, verify_hint, svc.client)
+            except InvalidLogout as exc:
+                return error_page(request, "Invalid sign-out request", str(exc))
+            found = current_session(request, now)
+            if found is not None and not req.hinted:
+                # RP-Initiated Logout §2: any page can link here; ask the user (CSRF-protected).
+                session, user = found
+                presented = params.get("csrf_token") if request.method == "POST" else None
+                if presented is None:
+                    return page(
+                        "logout_confirm.html",
+                        form_targets=[_origin(req.location) if req.location else None],
+                        form_action="/oauth2/v1/userlogout",
+                        fields=req.carried(params),
+                        csrf_token=csrf("logout", session.csrf_secret),
+                        user_display_name=user.display_name,
+                        username=user.username,
                     )
-                    client_id = client_id or str(claims.get("aud"))
-                except InvalidOwnToken:
+                if not csrf_ok("logout", session.csrf_secret, presented):
+                    svc.audit.record("logout.csrf_refused", user_id=user.id, ip=_client_ip(request))
                     return error_page(
                         request,
-                        "Invalid sign-out request",
-                        "The sign-out request carries an invalid id_token_hint.",
+                        "Sign-out refused",
+                        "The sign-out form was not sent from this browser's page.",
+                        status=403,
                     )
-            location = None
-            if target is not None:
-                client = svc.client(client_id) if client_id else None
-                # SECURITY.md item 4: only a registered post-logout URI, exactly.
-                if client is None or target not in client.post_logout_redirect_uris:
-                    return error_page(
-                        request,
-                        "Invalid sign-out request",
-                        "The application asked to send you to an address it has not registered.",
-                    )
-                location = redirect_with(target, {"state": params.get("state")})
             raw = request.cookies.get(SESSION_COOKIE)
             if raw and len(raw) <= 128:
-                session = ctx.store.sessions.get(sha256_b64(raw))
+                ended = ctx.store.sessions.get(sha256_b64(raw))
                 ctx.store.sessions.end(sha256_b64(raw), now)
-                if session is not None:
-                    svc.audit.record("logout", user_id=session.user_id, ip=_client_ip(request))
+                if ended is not None:
+                    svc.audit.record("logout", user_id=ended.user_id, ip=_client_ip(request))
             response: Response = (
-                redirect(location, 303)
-                if location
+                redirect(req.location, 303)
+                if req.location
                 else page("logged_out.html", message="You have been signed out.")
             )
             response.delete_cookie(

@@ -34,7 +34,7 @@ from tessera.domain.model import (
     User,
 )
 from tessera.store.memory import MemoryStore
-from tessera.store.protocols import Conflict, NotFound, RotateOutcome, Store
+from tessera.store.protocols import Conflict, Failures, NotFound, RotateOutcome, Store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 EVENT_TTL = timedelta(hours=1)
@@ -1176,14 +1176,17 @@ def test_rotate_for_another_client_is_foreign_and_writes_nothing(store: Store) -
     assert store.refresh_tokens.get("r2") is None
 
 
-def test_login_throttle_counts_several_keys_at_once(store: Store) -> None:
+def test_login_throttle_counts_several_keys_at_once_with_the_latest_failure(
+    store: Store,
+) -> None:
     store.login_throttle.record_failure("ip:1", at(0))
+    store.login_throttle.record_failure("ip:1", at(7))
     store.login_throttle.record_failure("ip:1", at(5))
     store.login_throttle.record_failure("pair:a|1", at(5))
-    assert store.login_throttle.counts(["ip:1", "pair:a|1", "acct:a"], at(1)) == {
-        "ip:1": 1,
-        "pair:a|1": 1,
-        "acct:a": 0,
+    assert store.login_throttle.recent(["ip:1", "pair:a|1", "acct:a"], at(1)) == {
+        "ip:1": Failures(2, at(7)),
+        "pair:a|1": Failures(1, at(5)),
+        "acct:a": Failures(0, None),
     }
 
 

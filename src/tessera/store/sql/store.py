@@ -52,6 +52,7 @@ from tessera.store.protocols import (
     ClientStore,
     CodeStore,
     ConsentStore,
+    Failures,
     GrantStore,
     KeyStore,
     LoginThrottleStore,
@@ -989,10 +990,10 @@ _CLEAR_FAILURES = delete(_F).where(
 
 
 @functools.cache
-def _failure_counts(keys: int) -> Any:
-    """Failures per key since a time, for `keys` keys (bound as k0, k1, …)."""
+def _recent_failures(keys: int) -> Any:
+    """Failures per key since a time and the latest, for `keys` keys (bound as k0, k1, …)."""
     return (
-        select(_F.c.key, func.count().label("failures"))
+        select(_F.c.key, func.count().label("failures"), func.max(_F.c.at).label("last"))
         .where(
             _F.c.domain_id == bindparam("domain_id"),
             _F.c.key.in_([bindparam(f"k{i}") for i in range(keys)]),
@@ -1013,14 +1014,14 @@ class _LoginThrottle(_Part):
             ).scalar()
         return int(value or 0)
 
-    def counts(self, keys: Sequence[str], since: datetime) -> dict[str, int]:
-        out = dict.fromkeys(keys, 0)
+    def recent(self, keys: Sequence[str], since: datetime) -> dict[str, Failures]:
+        out = dict.fromkeys(keys, Failures(0, None))
         values = {f"k{i}": key for i, key in enumerate(keys)}
         with fast_statement(self._engine) as tx:
             rows = tx.all(
-                _failure_counts(len(keys)), {"domain_id": self._domain, "since": since, **values}
+                _recent_failures(len(keys)), {"domain_id": self._domain, "since": since, **values}
             )
-        out.update({row["key"]: int(row["failures"]) for row in rows})
+        out.update({row["key"]: Failures(int(row["failures"]), row["last"]) for row in rows})
         return out
 
     def record_failure(self, key: str, now: datetime) -> None:

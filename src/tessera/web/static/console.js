@@ -456,8 +456,11 @@ async function main() {
   await discover();
   const query = new URLSearchParams(location.search);
   document.getElementById("signout").addEventListener("click", () => {
+    // With the ID token as hint the identity domain signs out without asking again.
+    const params = new URLSearchParams({ client_id: CLIENT_ID, post_logout_redirect_uri: REDIRECT });
+    if (token && token.id_token) params.set("id_token_hint", token.id_token);
     token = null;
-    location.assign(`${config.end_session_endpoint}?client_id=${CLIENT_ID}&post_logout_redirect_uri=${encodeURIComponent(REDIRECT)}`);
+    location.assign(`${config.end_session_endpoint}?${params}`);
   });
   try {
     if (query.has("code") || query.has("error")) await finishSignIn(query);
