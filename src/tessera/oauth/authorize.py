@@ -271,6 +271,7 @@ def issue_code(
             auth_time=auth_time,
             expires_at=now + timedelta(seconds=ttl_seconds),
             grant_id=new_id("g_"),
+            issued_at=now,
             code_challenge=request.code_challenge,
             nonce=request.nonce,
             session_id=session_id,
