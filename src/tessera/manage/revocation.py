@@ -1,8 +1,8 @@
 """Revocation as an administrator or a password change triggers it (SECURITY.md items 18, 25).
 
 Revoking a user ends the user's browser sessions, burns the user's outstanding authorization
-codes, revokes every grant (refresh family) and appends a subject cut-off event, so that access tokens already issued, which resource servers
-validate locally, are refused too.
+codes, revokes every grant (refresh family) and appends a subject cut-off event, so that access
+tokens already issued, which resource servers validate locally, are refused too.
 """
 
 from __future__ import annotations
