@@ -15,7 +15,7 @@ from tessera.domain.model import Client, ClientKind, SecretHash
 from tessera.domain.redirect_uris import InvalidRedirectUri, validate_for_registration
 from tessera.domain.scopes import OIDC_SCOPES, UnknownScope, resolve_scope
 from tessera.manage.errors import InvalidInput, NotFoundError, checked_name
-from tessera.manage.resources import MAX_ACCESS_TTL, check_ttl
+from tessera.manage.resources import MAX_ACCESS_TTL, check_ttl, find_resource
 from tessera.manage.revocation import revoke_client
 from tessera.store.protocols import Conflict, Store
 
@@ -26,6 +26,7 @@ __all__ = [
     "delete_app",
     "find_app",
     "rotate_secret",
+    "set_resource_server_for",
 ]
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
@@ -57,6 +58,23 @@ def _check_scopes(store: Store, scopes: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(canonical))
 
 
+def _check_served(store: Store, refs: list[str], public: bool) -> tuple[str, ...]:
+    """The audiences of the resources (by id, audience or name) an app serves.
+
+    Kept as audiences, the `aud` every token of the resource carries, so that introspection
+    decides with a tuple lookup on the (cached) app, no query.
+    """
+    if refs and public:
+        raise InvalidInput("a resource server authenticates: a public app cannot be one")
+    audiences: list[str] = []
+    for ref in refs:
+        try:
+            audiences.append(find_resource(store, ref).audience)
+        except NotFoundError:
+            raise InvalidInput(f"no resource {ref!r} (give its id, audience or name)") from None
+    return tuple(dict.fromkeys(audiences))
+
+
 def create_app(
     store: Store,
     secret_pepper: bytes,
@@ -71,6 +89,7 @@ def create_app(
     refresh_ttl: int | None = None,
     post_logout_redirect_uris: list[str] | None = None,
     first_party: bool = False,
+    resource_server_for: list[str] | None = None,
 ) -> tuple[Client, str | None]:
     """Register an app; return it and, for a confidential app, its secret (shown once)."""
     name = checked_name(name)
@@ -88,6 +107,7 @@ def create_app(
         raise InvalidInput("an app with the authorization_code grant needs a --redirect-uri")
     logout_uris = _check_redirect_uris(post_logout_redirect_uris or [])
     scopes = _check_scopes(store, allowed_scopes or [])
+    served = _check_served(store, resource_server_for or [], public)
     check_ttl(access_ttl, "the access-token lifetime", 30, MAX_ACCESS_TTL)
     check_ttl(refresh_ttl, "the refresh-token lifetime", 60, MAX_REFRESH_TTL)
     if any(c.name == name for c in store.clients.list()):
@@ -110,6 +130,7 @@ def create_app(
         access_ttl=access_ttl,
         refresh_ttl=refresh_ttl,
         first_party=first_party,
+        resource_server_for=served,
     )
     try:
         store.clients.add(client)
@@ -149,6 +170,16 @@ def rotate_secret(
     )
     store.clients.update(updated)
     return updated, secret
+
+
+def set_resource_server_for(store: Store, ref: str, resources: list[str]) -> Client:
+    """Mark the app as the resource server of these resources (none: unmark it). It may then
+    introspect their tokens and follow the revocation feed (RFC 7662 §2.1, §4)."""
+    client = find_app(store, ref)
+    served = _check_served(store, resources, client.is_public)
+    updated = replace(client, resource_server_for=served, version=client.version + 1)
+    store.clients.update(updated)
+    return updated
 
 
 def delete_app(store: Store, ref: str, now: datetime) -> Client:

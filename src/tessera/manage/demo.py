@@ -66,6 +66,9 @@ def bootstrap_demo(
         post_logout_redirect_uris=["http://127.0.0.1:8080/"],
         grant_types=["authorization_code", "refresh_token", "client_credentials"],
         allowed_scopes=["openid", "profile", "email", "offline_access", resource_scope],
+        # The demo's integration service runs with this app's credentials: it follows the
+        # revocation feed and may introspect the integration resource's tokens.
+        resource_server_for=[DEMO_AUDIENCE],
     )
     cli, _ = create_app(
         store,

@@ -18,6 +18,7 @@ __all__ = [
     "InvalidTarget",
     "InvalidToken",
     "LoginRequired",
+    "NotAResourceServer",
     "OAuthError",
     "TemporarilyUnavailable",
     "UnauthorizedClient",
@@ -59,6 +60,13 @@ class InvalidGrant(OAuthError):
 
 class UnauthorizedClient(OAuthError):
     error = "unauthorized_client"
+
+
+class NotAResourceServer(UnauthorizedClient):
+    """An authenticated app that is not registered as a resource server asked for what only
+    resource servers may read (the revocation feed): 403."""
+
+    status = 403
 
 
 class UnsupportedGrantType(OAuthError):

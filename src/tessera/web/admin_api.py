@@ -103,6 +103,11 @@ class AppCreate(BaseModel):
     allowed_scopes: list[str] = []
     access_token_ttl: int | None = None
     refresh_token_ttl: int | None = None
+    resource_server_for: list[str] = []
+
+
+class ResourceServerFor(BaseModel):
+    resource_server_for: list[str]
 
 
 class RotateSecret(BaseModel):
@@ -344,6 +349,7 @@ def build_admin_api(svc: Services) -> FastAPI:
             allowed_scopes=body.allowed_scopes,
             access_ttl=body.access_token_ttl,
             refresh_ttl=body.refresh_token_ttl,
+            resource_server_for=body.resource_server_for,
             now=now(),
         )
         audit(admin, "admin.app_created", request, client_id=client.client_id, name=client.name)
@@ -359,6 +365,27 @@ def build_admin_api(svc: Services) -> FastAPI:
         svc.clients.clear()
         audit(admin, "admin.app_deleted", request, client_id=gone.client_id)
         return {"deleted": gone.client_id}
+
+    @api.put(
+        "/apps/{app}/resource-server-for",
+        tags=["apps"],
+        summary="Mark the app as the resource server of these resources (empty: none)",
+    )
+    async def set_resource_server_for(
+        app: str, body: ResourceServerFor, admin: Admin, request: Request
+    ) -> dict[str, Any]:
+        client = await call(
+            app_rules.set_resource_server_for, ctx.store, app, body.resource_server_for
+        )
+        svc.clients.clear()
+        audit(
+            admin,
+            "admin.app_resource_server_set",
+            request,
+            client_id=client.client_id,
+            resource_server_for=list(client.resource_server_for),
+        )
+        return app_view(client)
 
     @api.post(
         "/apps/{app}/rotate-secret",

@@ -17,7 +17,12 @@ from tessera.caching import NotCached
 from tessera.domain.model import Client
 from tessera.oauth import errors
 from tessera.oauth.client_auth import authenticate_client
-from tessera.oauth.introspection import access_token_answer, introspect, verified_access_token
+from tessera.oauth.introspection import (
+    access_token_answer,
+    introspect,
+    may_introspect,
+    verified_access_token,
+)
 from tessera.oauth.revocation import revoke
 from tessera.oauth.token import user_claims
 from tessera.oauth.tokens import InvalidOwnToken
@@ -119,12 +124,12 @@ def protocol_routes(svc: Services) -> list[Route]:
         if not token or token.count(".") != 2 or form.get("token_type_hint") == "refresh_token":
             return None
         try:
-            _authenticate(request, form, allow_public=False, lookup=svc.cached_client)
+            caller = _authenticate(request, form, allow_public=False, lookup=svc.cached_client)
         except NotCached:
             return None
         now = ctx.clock()
         claims = verified_access_token(token, svc.issuer, now)
-        if claims is None:
+        if claims is None or not may_introspect(caller, claims):
             return {"active": False}
         await svc.revocations.sync_async()  # see revocations made on any node a moment ago
         return access_token_answer(claims, svc.revocations)
@@ -134,8 +139,10 @@ def protocol_routes(svc: Services) -> list[Route]:
             form = await read_form(request)
 
             def work() -> dict[str, Any]:
-                _authenticate(request, form, allow_public=False)  # RFC 7662 §2.1
-                return introspect(form, ctx.store, svc.issuer, svc.revocations, ctx.clock())
+                caller = _authenticate(request, form, allow_public=False)  # RFC 7662 §2.1
+                return introspect(
+                    caller, form, ctx.store, svc.issuer, svc.revocations, ctx.clock()
+                )
 
             body = await introspect_on_loop(request, form)
             if body is None:
@@ -207,7 +214,9 @@ def protocol_routes(svc: Services) -> list[Route]:
             except ValueError:
                 raise errors.InvalidRequest("wait must be a number of seconds") from None
             since = int(since_raw)
-            await run_in_threadpool(_authenticate, request, Params([]), False)
+            caller = await run_in_threadpool(_authenticate, request, Params([]), False)
+            if not caller.is_resource_server:
+                raise errors.NotAResourceServer("only a resource server may read this feed")
         except errors.OAuthError as exc:
             return oauth_error_response(exc)
         loop = asyncio.get_running_loop()
