@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 
 from tessera.domain.model import Resource
-from tessera.domain.scopes import OIDC_SCOPES, normalize_audience
+from tessera.domain.scopes import OIDC_SCOPES, colliding_scopes, normalize_audience
 from tessera.manage.errors import InvalidInput, NotFoundError, checked_name
 from tessera.oauth.keyring import SUPPORTED_ALGS
 from tessera.store.protocols import Conflict, Store
@@ -50,7 +50,8 @@ def create_resource(
         raise InvalidInput(f"the signing algorithm must be one of {', '.join(SUPPORTED_ALGS)}")
     check_ttl(access_ttl, "the access-token lifetime", 30, MAX_ACCESS_TTL)
     wanted = normalize_audience(audience)
-    for other in store.resources.list():
+    existing = store.resources.list()
+    for other in existing:
         if normalize_audience(other.audience) == wanted:
             raise InvalidInput(f"a resource with the audience {audience!r} already exists")
         if other.name == name:
@@ -64,6 +65,14 @@ def create_resource(
         access_ttl=access_ttl,
         signing_alg=signing_alg,
     )
+    # Scopes are written <audience><scope>: refuse a resource whose scopes could be read as
+    # another resource's, or the other way round (a token must never go to the wrong audience).
+    collisions = colliding_scopes([*existing, resource])
+    if collisions:
+        raise InvalidInput(
+            f"the scope {collisions[0]!r} would name scopes of two resources; "
+            "choose another audience or scope name"
+        )
     try:
         store.resources.add(resource)
     except Conflict:

@@ -20,6 +20,8 @@ __all__ = [
     "LoginRequired",
     "NotAResourceServer",
     "OAuthError",
+    "RequestNotSupported",
+    "RequestUriNotSupported",
     "TemporarilyUnavailable",
     "UnauthorizedClient",
     "UnsupportedGrantType",
@@ -104,6 +106,18 @@ class UnsupportedTokenType(OAuthError):
     """RFC 7009 §2.2.1."""
 
     error = "unsupported_token_type"
+
+
+class RequestNotSupported(OAuthError):
+    """OIDC Core §3.1.2.6: the `request` parameter (a request object) is not supported."""
+
+    error = "request_not_supported"
+
+
+class RequestUriNotSupported(OAuthError):
+    """OIDC Core §3.1.2.6: `request_uri` is not supported (and never fetched)."""
+
+    error = "request_uri_not_supported"
 
 
 class TemporarilyUnavailable(OAuthError):
