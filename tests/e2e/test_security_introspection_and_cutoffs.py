@@ -19,7 +19,6 @@ import pytest
 
 from tests.support.flow import (
     basic_auth,
-    code_from,
     demo_app,
     demo_auth,
     exchange_code,
@@ -45,25 +44,23 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def other_app(server: Server) -> dict[str, Any]:
     """A confidential app that is neither the tokens' client nor a resource server."""
-    return dict(
-        server.cli_json(
-            "admin", "apps", "create", "--name", "Unrelated app",
-            "--grant-type", "client_credentials",
-            "--allow-scope", server.demo["resource"]["scope"],
-        )  # fmt: skip
-    )
+    created = server.cli_json(
+        "admin", "apps", "create", "--name", "Unrelated app",
+        "--grant-type", "client_credentials",
+        "--allow-scope", server.demo["resource"]["scope"],
+    )  # fmt: skip
+    return dict(created)
 
 
 @pytest.fixture(scope="module")
 def resource_server(server: Server) -> dict[str, Any]:
     """A confidential app registered as the resource server of the demo resource."""
-    return dict(
-        server.cli_json(
-            "admin", "apps", "create", "--name", "Integration resource server",
-            "--grant-type", "client_credentials",
-            "--resource-server-for", server.demo["resource"]["audience"],
-        )  # fmt: skip
-    )
+    created = server.cli_json(
+        "admin", "apps", "create", "--name", "Integration resource server",
+        "--grant-type", "client_credentials",
+        "--resource-server-for", server.demo["resource"]["audience"],
+    )  # fmt: skip
+    return dict(created)
 
 
 def scope(server: Server) -> str:
