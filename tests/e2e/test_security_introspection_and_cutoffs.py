@@ -117,7 +117,7 @@ def test_another_app_cannot_introspect_a_users_access_or_refresh_token(
     assert introspect(server, demo_auth(server), tokens["refresh_token"])["active"] is True
 
 
-def test_a_resource_server_of_the_audience_may_introspect_its_access_tokens_only(
+def test_a_resource_server_of_the_audience_may_introspect_only_that_audiences_tokens(
     server: Server, resource_server: dict[str, Any]
 ) -> None:
     tokens = user_tokens(server, "alice", "Wonderland-Demo-2026", scope=scope(server))
@@ -125,11 +125,13 @@ def test_a_resource_server_of_the_audience_may_introspect_its_access_tokens_only
     for _ in range(2):  # the thread-pool path, then the cached app on the event loop
         body = introspect(server, auth, tokens["access_token"])
         assert body["active"] is True and body["aud"] == server.demo["resource"]["audience"]
-    # A refresh token is never a resource server's business (RFC 6749 §1.5).
-    assert introspect(server, auth, tokens["refresh_token"]) == {"active": False}
-    # Nor is a token for another audience: an ID-token-only grant's access token (aud: issuer).
-    openid_only = user_tokens(server, "alice", "Wonderland-Demo-2026", scope="openid")
+    assert introspect(server, auth, tokens["refresh_token"])["active"] is True
+    # Not a token for another audience: an OpenID-only grant's tokens (aud: the issuer).
+    openid_only = user_tokens(
+        server, "alice", "Wonderland-Demo-2026", scope="openid offline_access"
+    )
     assert introspect(server, auth, openid_only["access_token"]) == {"active": False}
+    assert introspect(server, auth, openid_only["refresh_token"]) == {"active": False}
 
 
 def test_only_resource_servers_may_read_the_revocation_feed(

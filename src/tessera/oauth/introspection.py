@@ -7,8 +7,9 @@ active while unused, unexpired and of a live grant.
 
 Only a party the token was meant for learns about it (RFC 7662 §2.1, §4): the client it was
 issued to, or a resource server registered for its audience (`Client.resource_server_for`).
-Anyone else gets `active: false`, as for a token that does not exist. A refresh token is only
-ever the client's (RFC 6749 §1.5: never sent to a resource server).
+Anyone else gets `active: false`, as for a token that does not exist. The same rule holds for
+refresh tokens, with the audience of their grant (a public app cannot introspect, so its
+resource server is the one that can).
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def _refresh_token(caller: Client, token: str, store: Store, now: datetime) -> d
     grant = store.grants.get(row.grant_id)
     if grant is None or grant.revoked_at is not None or grant.absolute_expiry <= now:
         return _INACTIVE
-    if grant.client_id != caller.client_id:
+    if not may_introspect(caller, {"client_id": grant.client_id, "aud": grant.audience}):
         return _INACTIVE
     return {
         "active": True,
