@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from tests.support.admin import console_token
 from tests.support.flow import (
     basic_auth,
     demo_app,
@@ -294,3 +295,49 @@ def test_a_redirect_uri_with_a_backslash_cannot_be_registered(server: Server) ->
                          check=False)  # fmt: skip
     assert refused.returncode != 0
     assert "must not contain" in refused.stdout + refused.stderr
+
+
+def test_the_admin_api_marks_and_unmarks_a_resource_server_and_the_feed_follows(
+    server: Server,
+) -> None:
+    token = console_token(server.base_url, "admin", "Tessera-Demo-Root-2026")["access_token"]
+    api = httpx.Client(
+        base_url=f"{server.base_url}/admin/v1", headers={"Authorization": f"Bearer {token}"}
+    )
+    audience = server.demo["resource"]["audience"]
+    with api:
+        created = api.post(
+            "/apps",
+            json={
+                "name": "API resource server",
+                "grant_types": ["client_credentials"],
+                "resource_server_for": [audience],
+            },
+        )
+        assert created.status_code == 201, created.text
+        app = created.json()
+        assert app["resource_server_for"] == [audience]
+        auth = (app["client_id"], app["client_secret"])
+        assert feed(server, auth, since="0").status_code == 200
+
+        unmarked = api.put(
+            f"/apps/{app['client_id']}/resource-server-for", json={"resource_server_for": []}
+        )
+        assert unmarked.status_code == 200 and unmarked.json()["resource_server_for"] == []
+        assert feed(server, auth, since="0").status_code == 403
+
+        unknown = api.put(
+            f"/apps/{app['client_id']}/resource-server-for",
+            json={"resource_server_for": ["https://nowhere.test"]},
+        )
+        assert unknown.status_code == 400, unknown.text
+        public = api.post(
+            "/apps",
+            json={
+                "name": "Public would-be resource server",
+                "public": True,
+                "redirect_uris": ["http://127.0.0.1/cb"],
+                "resource_server_for": [audience],
+            },
+        )
+        assert public.status_code == 400, public.text
