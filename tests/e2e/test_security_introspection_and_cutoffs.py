@@ -263,6 +263,12 @@ def test_request_objects_at_authorize_redirect_with_the_oidc_error_not_a_500(
     assert params["state"] == "st-req" and params["iss"] == server.issuer
 
 
+def test_metadata_says_request_objects_are_not_supported(server: Server) -> None:
+    doc = httpx.get(f"{server.base_url}/.well-known/openid-configuration").json()
+    assert doc["request_parameter_supported"] is False
+    assert doc["request_uri_parameter_supported"] is False
+
+
 def test_userinfo_refuses_a_token_in_the_header_and_the_body_at_once(server: Server) -> None:
     token = user_tokens(server, "alice", "Wonderland-Demo-2026", scope="openid")["access_token"]
     url = f"{server.base_url}/oauth2/v1/userinfo"
