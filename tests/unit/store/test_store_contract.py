@@ -1246,3 +1246,33 @@ def test_a_grace_retry_for_the_client_after_the_successor_was_used_is_a_replay(
         "rt1", successor("rt2", "rt1", at(102)), at(102), GRACE, at(3600), client_id="c1"
     )
     assert result.outcome is RotateOutcome.REPLAY
+
+
+def test_a_redemption_racing_a_revocation_of_its_user_leaves_no_live_grant(store: Store) -> None:
+    # Either the redemption sees the cut-off and is refused, or the revocation sees the grant
+    # it wrote and revokes it: never a 90-day family that outlives the revocation.
+    from tessera.manage.revocation import revoke_subject
+
+    for round_ in range(10):
+        user = f"u-race-{round_}"
+        store.codes.add(a_code(f"race{round_}", user_id=user, grant_id=f"g-race-{round_}"))
+        barrier = threading.Barrier(2)
+
+        def redeem(_: int, code_hash: str = f"race{round_}", user_id: str = user) -> None:
+            barrier.wait()
+            store.codes.redeem(
+                code_hash,
+                at(2),
+                lambda c: (
+                    a_grant(c.grant_id, user_id=user_id),
+                    a_refresh_token(f"r-{c.grant_id}", c.grant_id),
+                ),
+            )
+
+        def revoke(_: int, user_id: str = user) -> None:
+            barrier.wait()
+            revoke_subject(store, user_id, at(1))
+
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda f: f(0), [redeem, revoke]))
+        assert store.grants.list_active(at(3), user_id=user) == [], round_
