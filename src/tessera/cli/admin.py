@@ -336,6 +336,13 @@ def apps_create(
     refresh_token_ttl: Annotated[
         int | None, typer.Option(help="Refresh-token inactivity lifetime, seconds.")
     ] = None,
+    resource_server_for: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A resource (id, audience or name) this app serves (repeatable): it may "
+            "introspect that resource's tokens and follow the revocation feed."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a trusted application. A confidential app's secret is printed once."""
@@ -351,10 +358,34 @@ def apps_create(
             allowed_scopes=allow_scope,
             access_ttl=access_token_ttl,
             refresh_ttl=refresh_token_ttl,
+            resource_server_for=resource_server_for,
             now=ctx.clock(),
             actor=_actor(ctx),
         )
         emit(app_view(client, secret), as_json, lambda: _print_secret(client, secret))
+
+
+@apps_app.command("set-resource-server")
+def apps_set_resource_server(
+    app: Annotated[str, typer.Argument(help="Client id or name.")],
+    resource: Annotated[
+        list[str] | None,
+        typer.Option(help="A resource (id, audience or name) the app serves (repeatable)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Mark the app as the resource server of these resources; without --resource, of none.
+
+    A resource server may introspect its resources' tokens and follow the revocation feed.
+    """
+    with open_domain(as_json) as ctx:
+        client = app_rules.set_resource_server_for(ctx.store, app, resource or [], _actor(ctx))
+        served = ", ".join(client.resource_server_for) or "no resource"
+        emit(
+            app_view(client),
+            as_json,
+            lambda: console.print(f"[bold]{client.name}[/] is the resource server of {served}"),
+        )
 
 
 @apps_app.command("list")

@@ -89,10 +89,17 @@ class Client:
     refresh_ttl: int | None = None  # None: the default
     first_party: bool = False  # skips consent (the admin console)
     version: int = 1
+    # The audiences of the resources this app serves: it may introspect their tokens and read
+    # the revocation feed (RFC 7662 §2.1, §4).
+    resource_server_for: tuple[str, ...] = ()
 
     @property
     def is_public(self) -> bool:
         return self.kind is ClientKind.PUBLIC
+
+    @property
+    def is_resource_server(self) -> bool:
+        return bool(self.resource_server_for)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +163,7 @@ class AuthorizationCode:
     auth_time: datetime
     expires_at: datetime
     grant_id: str
+    issued_at: datetime  # compared with the user's revocation cut-off at redemption
     code_challenge: str | None = None
     nonce: str | None = None
     session_id: str | None = None

@@ -21,6 +21,9 @@ _FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "vbscript", "file", "blob"
 # Loopback IP literals only: "localhost" can be re-bound by DNS or a hosts file (RFC 8252 §8.3).
 _LOOPBACK = re.compile(r"^http://(127\.0\.0\.1|\[::1\])(?::(\d{1,5}))?(/[^#]*)?$")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*$")
+# Not allowed anywhere in a URI (RFC 3986 §2); browsers rewrite `\` to `/` (WHATWG URL), so
+# `https://app.test\@evil.test/` would be one URI to us and another to the browser.
+_NOT_IN_URIS = frozenset('\\"<>^`{|}')
 
 
 class InvalidRedirectUri(ValueError):
@@ -59,6 +62,11 @@ def validate_for_registration(uri: str) -> str:
     scheme = scheme.lower()
     if scheme in _FORBIDDEN_SCHEMES:
         raise InvalidRedirectUri(f"the {scheme}: scheme is not allowed")
+    if not _NOT_IN_URIS.isdisjoint(uri):
+        raise InvalidRedirectUri(
+            'a redirect URI must not contain any of \\ " < > ^ ` { | } (RFC 3986 §2); '
+            "percent-encode them"
+        )
     if scheme == "http":
         if not is_loopback_uri(uri):
             raise InvalidRedirectUri(

@@ -17,8 +17,10 @@ from tessera.domain.model import Resource
 
 __all__ = [
     "OIDC_SCOPES",
+    "AmbiguousScope",
     "ResolvedScope",
     "UnknownScope",
+    "colliding_scopes",
     "format_scope",
     "normalize_audience",
     "parse_scope_param",
@@ -33,6 +35,12 @@ _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 class UnknownScope(ValueError):
     """A scope that names no registered resource scope and is not an OpenID scope."""
+
+
+class AmbiguousScope(UnknownScope):
+    """A concatenated scope that two resources could both have formed: e.g. `https://a.test`
+    with `xscope` and `https://a.testx` with `scope`. Registration refuses such resources;
+    resolution never guesses between them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +100,50 @@ def resolve_scope(
         for resource in candidates:
             if normalize_audience(resource.audience) == wanted and token in resource.scopes:
                 return ResolvedScope(resource.audience, token)
-    for resource in candidates:
+    matches = _concatenated_matches(token, candidates)
+    if len(matches) > 1:
+        raise AmbiguousScope(f"the scope {token!r} names more than one resource scope")
+    if not matches:
+        raise UnknownScope(f"unknown scope {token!r}")
+    return matches[0]
+
+
+def _concatenated_matches(token: str, resources: Iterable[Resource]) -> list[ResolvedScope]:
+    """Every (audience, scope) pair that `<audience><scope>` = `token` can mean."""
+    found: list[ResolvedScope] = []
+    for resource in resources:
         for scope in resource.scopes:
             if token.endswith(scope) and len(token) > len(scope):
                 prefix = token[: -len(scope)]
                 if normalize_audience(prefix) == normalize_audience(resource.audience):
-                    return ResolvedScope(resource.audience, scope)
-    raise UnknownScope(f"unknown scope {token!r}")
+                    found.append(ResolvedScope(resource.audience, scope))
+    return list(dict.fromkeys(found))
+
+
+def _written_forms(audience: str, scope: str) -> set[str]:
+    """The ways a client may write one resource scope: as registered, normalised, and with
+    the scheme's default port."""
+    forms = {f"{audience}{scope}", f"{normalize_audience(audience)}{scope}"}
+    try:
+        parts = urlsplit(audience)
+        port = _DEFAULT_PORTS.get(parts.scheme.lower())
+        if port is not None and parts.port is None and parts.hostname:
+            host = parts.netloc
+            forms.add(f"{parts.scheme}://{host}:{port}{parts.path}{scope}")
+    except ValueError:
+        pass
+    return forms
+
+
+def colliding_scopes(resources: Iterable[Resource]) -> list[str]:
+    """The written resource scopes that would name more than one (resource, scope) pair among
+    `resources`: a new resource that causes any must be refused, so that a token is never
+    issued for another audience than the one asked for."""
+    candidates = list(resources)
+    out: list[str] = []
+    for resource in candidates:
+        for scope in resource.scopes:
+            for token in sorted(_written_forms(resource.audience, scope)):
+                if len(_concatenated_matches(token, candidates)) > 1:
+                    out.append(token)
+    return list(dict.fromkeys(out))

@@ -23,7 +23,7 @@ from tessera.domain.redirect_uris import InvalidRedirectUri, validate_for_regist
 from tessera.domain.scopes import OIDC_SCOPES, UnknownScope, resolve_scope
 from tessera.manage.audit import Actor
 from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError, checked_name
-from tessera.manage.resources import MAX_ACCESS_TTL, check_ttl
+from tessera.manage.resources import MAX_ACCESS_TTL, check_ttl, find_resource
 from tessera.manage.revocation import RevokedSummary, revoke_client
 from tessera.store.protocols import Conflict, NotFound, Store
 
@@ -35,6 +35,7 @@ __all__ = [
     "find_app",
     "revoke_app_tokens",
     "rotate_secret",
+    "set_resource_server_for",
     "update_app",
 ]
 
@@ -91,6 +92,23 @@ def _check_ttls(access_ttl: int | None, refresh_ttl: int | None) -> None:
     check_ttl(refresh_ttl, "the refresh-token lifetime", 60, MAX_REFRESH_TTL)
 
 
+def _check_served(store: Store, refs: list[str], public: bool) -> tuple[str, ...]:
+    """The audiences of the resources (by id, audience or name) an app serves.
+
+    Kept as audiences, the `aud` every token of the resource carries, so that introspection
+    decides with a tuple lookup on the (cached) app, no query.
+    """
+    if refs and public:
+        raise InvalidInput("a resource server authenticates: a public app cannot be one")
+    audiences: list[str] = []
+    for ref in refs:
+        try:
+            audiences.append(find_resource(store, ref).audience)
+        except NotFoundError:
+            raise InvalidInput(f"no resource {ref!r} (give its id, audience or name)") from None
+    return tuple(dict.fromkeys(audiences))
+
+
 def create_app(
     store: Store,
     secret_pepper: bytes,
@@ -106,6 +124,7 @@ def create_app(
     refresh_ttl: int | None = None,
     post_logout_redirect_uris: list[str] | None = None,
     first_party: bool = False,
+    resource_server_for: list[str] | None = None,
 ) -> tuple[Client, str | None]:
     """Register an app; return it and, for a confidential app, its secret (shown once)."""
     name = checked_name(name)
@@ -113,6 +132,7 @@ def create_app(
     grants = _check_grants(grant_types or ["authorization_code", "refresh_token"], public, uris)
     logout_uris = _check_redirect_uris(post_logout_redirect_uris or [])
     scopes = _check_scopes(store, allowed_scopes or [])
+    served = _check_served(store, resource_server_for or [], public)
     _check_ttls(access_ttl, refresh_ttl)
     if any(c.name == name for c in store.clients.list()):
         raise Conflicting(f"an app named {name!r} already exists")
@@ -134,6 +154,7 @@ def create_app(
         access_ttl=access_ttl,
         refresh_ttl=refresh_ttl,
         first_party=first_party,
+        resource_server_for=served,
     )
     try:
         store.clients.add(client)
@@ -240,6 +261,21 @@ def revoke_app_tokens(store: Store, ref: str, now: datetime, actor: Actor) -> Re
     summary = revoke_client(store, client.client_id, now)
     actor.audit("admin.app_tokens_revoked", client_id=client.client_id, grants=summary.grants)
     return summary
+
+
+def set_resource_server_for(store: Store, ref: str, resources: list[str], actor: Actor) -> Client:
+    """Mark the app as the resource server of these resources (none: unmark it). It may then
+    introspect their tokens and follow the revocation feed (RFC 7662 §2.1, §4)."""
+    client = find_app(store, ref)
+    served = _check_served(store, resources, client.is_public)
+    updated = replace(client, resource_server_for=served, version=client.version + 1)
+    store.clients.update(updated)
+    actor.audit(
+        "admin.app_resource_server_set",
+        client_id=client.client_id,
+        resource_server_for=list(served),
+    )
+    return updated
 
 
 def delete_app(store: Store, ref: str, now: datetime, actor: Actor) -> Client:

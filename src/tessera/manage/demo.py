@@ -119,6 +119,9 @@ def bootstrap_demo(
             resource_scope,
             manage_scope,
         ],
+        # The demo's integration service runs with this app's credentials: it follows the
+        # revocation feed and may introspect the integration resource's tokens.
+        resource_server_for=[DEMO_AUDIENCE],
     )
     cli, _ = create_app(
         store,

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from tessera.domain.model import Resource
-from tessera.domain.scopes import OIDC_SCOPES, normalize_audience
+from tessera.domain.scopes import OIDC_SCOPES, colliding_scopes, normalize_audience
 from tessera.manage.audit import Actor
 from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError, checked_name
 from tessera.oauth.keyring import SUPPORTED_ALGS
@@ -75,7 +75,8 @@ def create_resource(
         raise InvalidInput(f"the signing algorithm must be one of {', '.join(SUPPORTED_ALGS)}")
     check_ttl(access_ttl, "the access-token lifetime", 30, MAX_ACCESS_TTL)
     wanted = normalize_audience(audience)
-    for other in store.resources.list():
+    existing = store.resources.list()
+    for other in existing:
         if normalize_audience(other.audience) == wanted:
             raise Conflicting(f"a resource with the audience {audience!r} already exists")
         if other.name == name:
@@ -89,12 +90,24 @@ def create_resource(
         access_ttl=access_ttl,
         signing_alg=signing_alg,
     )
+    _refuse_colliding_scopes([*existing, resource])
     try:
         store.resources.add(resource)
     except Conflict:
         raise Conflicting(f"a resource named {name!r} or with that audience exists") from None
     actor.audit("admin.resource_created", resource=resource.audience)
     return resource
+
+
+def _refuse_colliding_scopes(resources: list[Resource]) -> None:
+    """Scopes are written <audience><scope>: refuse resources whose scopes could be read as
+    another resource's (a token must never go to the wrong audience)."""
+    collisions = colliding_scopes(resources)
+    if collisions:
+        raise InvalidInput(
+            f"the scope {collisions[0]!r} would name scopes of two resources; "
+            "choose another audience or scope name"
+        )
 
 
 def find_resource(store: Store, ref: str) -> Resource:
@@ -144,6 +157,10 @@ def update_resource(
     if not changes:
         raise InvalidInput("nothing to change: give a name, scopes or an access-token lifetime")
     updated = replace(resource, **changes)  # type: ignore[arg-type]
+    if scopes is not None:
+        _refuse_colliding_scopes(
+            [*(r for r in store.resources.list() if r.id != resource.id), updated]
+        )
     try:
         store.resources.update(updated)
     except Conflict:

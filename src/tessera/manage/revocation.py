@@ -1,8 +1,8 @@
 """Revocation as an administrator or a password change triggers it (SECURITY.md items 18, 25).
 
-Revoking a user ends the user's browser sessions, revokes every grant (refresh family) and
-appends a subject cut-off event, so that access tokens already issued, which resource servers
-validate locally, are refused too.
+Revoking a user ends the user's browser sessions, burns the user's outstanding authorization
+codes, revokes every grant (refresh family) and appends a subject cut-off event, so that access
+tokens already issued, which resource servers validate locally, are refused too.
 """
 
 from __future__ import annotations
@@ -30,7 +30,11 @@ def revoke_subject(store: Store, subject: str, now: datetime) -> RevokedSummary:
     """Revoke every token of a user (or of a client's own client-credentials tokens)."""
     expires = now + MAX_TOKEN_LIFETIME
     seq = store.revocations.append(RevocationKind.SUBJECT, subject, now, expires, now)
+    # Outstanding codes die now; one written a moment later is refused at redemption, which
+    # compares its issue time with the event above.
+    store.codes.burn_for_user(subject, now)
     sessions = store.sessions.end_all_for_user(subject, now)
+    # After the event: a redemption that did not see it has written its grant by now.
     grants = store.grants.list_active(now, user_id=subject)
     refresh_expiry = max([g.absolute_expiry for g in grants], default=expires)
     for grant in grants:

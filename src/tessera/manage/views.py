@@ -75,6 +75,7 @@ def app_view(c: Client, secret: str | None = None) -> dict[str, Any]:
         "access_token_ttl": c.access_ttl,
         "refresh_token_ttl": c.refresh_ttl,
         "first_party": c.first_party,
+        "resource_server_for": list(c.resource_server_for),
         "created_at": iso(c.created_at),
         "version": c.version,
         "secrets": [

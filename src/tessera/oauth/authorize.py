@@ -115,17 +115,9 @@ def check_redirect_uri(params: Mapping[str, str], client: Client) -> str:
 def check_unsupported(params: Mapping[str, str]) -> None:
     # OIDC Core §6: request objects are not supported; never fetch a request_uri (SSRF).
     if "request" in params:
-        raise errors.OAuthError.__new__(_RequestNotSupported)
+        raise errors.RequestNotSupported("request objects are not supported")
     if "request_uri" in params:
-        raise errors.OAuthError.__new__(_RequestUriNotSupported)
-
-
-class _RequestNotSupported(errors.OAuthError):
-    error = "request_not_supported"
-
-
-class _RequestUriNotSupported(errors.OAuthError):
-    error = "request_uri_not_supported"
+        raise errors.RequestUriNotSupported("request_uri is not supported")
 
 
 def check_response_type(params: Mapping[str, str], client: Client) -> None:
@@ -271,6 +263,7 @@ def issue_code(
             auth_time=auth_time,
             expires_at=now + timedelta(seconds=ttl_seconds),
             grant_id=new_id("g_"),
+            issued_at=now,
             code_challenge=request.code_challenge,
             nonce=request.nonce,
             session_id=session_id,

@@ -18,7 +18,10 @@ __all__ = [
     "InvalidTarget",
     "InvalidToken",
     "LoginRequired",
+    "NotAResourceServer",
     "OAuthError",
+    "RequestNotSupported",
+    "RequestUriNotSupported",
     "TemporarilyUnavailable",
     "UnauthorizedClient",
     "UnsupportedGrantType",
@@ -61,6 +64,13 @@ class UnauthorizedClient(OAuthError):
     error = "unauthorized_client"
 
 
+class NotAResourceServer(UnauthorizedClient):
+    """An authenticated app that is not registered as a resource server asked for what only
+    resource servers may read (the revocation feed): 403."""
+
+    status = 403
+
+
 class UnsupportedGrantType(OAuthError):
     error = "unsupported_grant_type"
 
@@ -96,6 +106,18 @@ class UnsupportedTokenType(OAuthError):
     """RFC 7009 §2.2.1."""
 
     error = "unsupported_token_type"
+
+
+class RequestNotSupported(OAuthError):
+    """OIDC Core §3.1.2.6: the `request` parameter (a request object) is not supported."""
+
+    error = "request_not_supported"
+
+
+class RequestUriNotSupported(OAuthError):
+    """OIDC Core §3.1.2.6: `request_uri` is not supported (and never fetched)."""
+
+    error = "request_uri_not_supported"
 
 
 class TemporarilyUnavailable(OAuthError):

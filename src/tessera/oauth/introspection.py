@@ -4,6 +4,12 @@ Answers from the same revocation state that resource servers follow: a token is 
 its signature, issuer and expiry hold and no `jti`, grant (`sid`) or subject cut-off event
 covers it (Keycloak CVE-2026-8922 ignored subject-wide revocations here). Refresh tokens are
 active while unused, unexpired and of a live grant.
+
+Only a party the token was meant for learns about it (RFC 7662 §2.1, §4): the client it was
+issued to, or a resource server registered for its audience (`Client.resource_server_for`).
+Anyone else gets `active: false`, as for a token that does not exist. The same rule holds for
+refresh tokens, with the audience of their grant (a public app cannot introspect, so its
+resource server is the one that can).
 """
 
 from __future__ import annotations
@@ -13,12 +19,13 @@ from datetime import datetime
 from typing import Any
 
 from tessera.domain.hashing import sha256_b64
+from tessera.domain.model import Client
 from tessera.oauth import errors
 from tessera.oauth.revocation_state import RevocationState
 from tessera.oauth.tokens import InvalidOwnToken, TokenIssuer
 from tessera.store.protocols import Store
 
-__all__ = ["access_token_answer", "introspect", "verified_access_token"]
+__all__ = ["access_token_answer", "introspect", "may_introspect", "verified_access_token"]
 
 _INACTIVE: dict[str, Any] = {"active": False}
 _CLAIMS = (
@@ -39,7 +46,17 @@ _CLAIMS = (
 )
 
 
+def may_introspect(caller: Client, claims: Mapping[str, Any]) -> bool:
+    """RFC 7662 §2.1, §4: the token's own client, or a resource server of its audience."""
+    if claims.get("client_id") == caller.client_id:
+        return True
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    return any(isinstance(a, str) and a in caller.resource_server_for for a in audiences)
+
+
 def introspect(
+    caller: Client,
     form: Mapping[str, str],
     store: Store,
     issuer: TokenIssuer,
@@ -51,17 +68,17 @@ def introspect(
         raise errors.InvalidRequest("token is required")  # RFC 7662 §2.1
     hint = form.get("token_type_hint")
     if token.count(".") == 2 and hint != "refresh_token":
-        return _access_token(token, issuer, revocations, now)
+        return _access_token(caller, token, issuer, revocations, now)
     if len(token) <= 256:
-        return _refresh_token(token, store, now)
+        return _refresh_token(caller, token, store, now)
     return _INACTIVE
 
 
 def _access_token(
-    token: str, issuer: TokenIssuer, revocations: RevocationState, now: datetime
+    caller: Client, token: str, issuer: TokenIssuer, revocations: RevocationState, now: datetime
 ) -> dict[str, Any]:
     claims = verified_access_token(token, issuer, now)
-    if claims is None:
+    if claims is None or not may_introspect(caller, claims):
         return _INACTIVE
     revocations.sync()  # see revocations made on any node a moment ago
     return access_token_answer(claims, revocations)
@@ -86,12 +103,14 @@ def access_token_answer(claims: Mapping[str, Any], revocations: RevocationState)
     return body
 
 
-def _refresh_token(token: str, store: Store, now: datetime) -> dict[str, Any]:
+def _refresh_token(caller: Client, token: str, store: Store, now: datetime) -> dict[str, Any]:
     row = store.refresh_tokens.get(sha256_b64(token))
     if row is None or row.used_at is not None or row.expires_at <= now:
         return _INACTIVE
     grant = store.grants.get(row.grant_id)
     if grant is None or grant.revoked_at is not None or grant.absolute_expiry <= now:
+        return _INACTIVE
+    if not may_introspect(caller, {"client_id": grant.client_id, "aud": grant.audience}):
         return _INACTIVE
     return {
         "active": True,

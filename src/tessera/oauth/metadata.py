@@ -35,6 +35,9 @@ def build_metadata(
     doc["scopes_supported"] = scopes
     doc["response_types_supported"] = ["code"]  # RFC 9700 §2.1.2: no implicit grant
     doc["response_modes_supported"] = ["query"]
+    # OIDC Discovery §3: omitted, request_uri_parameter_supported means true.
+    doc["request_parameter_supported"] = False
+    doc["request_uri_parameter_supported"] = False
     doc["grant_types_supported"] = grant_types
     doc["subject_types_supported"] = ["public"]
     doc["id_token_signing_alg_values_supported"] = ["RS256", "ES256"]

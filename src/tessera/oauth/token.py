@@ -273,17 +273,17 @@ class TokenEndpoint:
                 raise errors.InvalidTarget("resource is not an audience this app may ask for")
         if "scope" in form and not tokens:
             raise errors.InvalidScope("scope is empty")
-        if tokens:
-            try:
+        try:
+            if tokens:
                 resolved = [resolve_scope(t, resources, resource_param) for t in tokens]
-            except UnknownScope:
-                raise errors.InvalidScope("unknown scope") from None
-        else:  # no scope: everything the app may ask for of its (single) resource
-            resolved = [
-                resolve_scope(s, resources)
-                for s in client.allowed_scopes
-                if s not in OIDC_SCOPES and any(s.startswith(r.audience) for r in resources)
-            ]
+            else:  # no scope: everything the app may ask for of its (single) resource
+                resolved = [
+                    resolve_scope(s, resources)
+                    for s in client.allowed_scopes
+                    if s not in OIDC_SCOPES and any(s.startswith(r.audience) for r in resources)
+                ]
+        except UnknownScope:
+            raise errors.InvalidScope("unknown scope") from None
         if any(r.audience is None for r in resolved):
             raise errors.InvalidScope("OpenID scopes need a user; use the authorization code flow")
         scopes = tuple(dict.fromkeys(r.canonical for r in resolved))

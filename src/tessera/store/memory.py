@@ -123,6 +123,13 @@ class _State:
         )
         return seq
 
+    def cut_off_after(self, subject: str, issued_at: datetime) -> bool:
+        """A SUBJECT revocation of `subject` came after `issued_at`."""
+        return any(
+            e.kind is RevocationKind.SUBJECT and e.key == subject and e.not_before > issued_at
+            for e in self.revocations.values()
+        )
+
     def start_grant(self, grant: Grant, refresh_token: RefreshToken | None) -> None:
         """Insert a grant and its first refresh token; the caller holds the lock."""
         if grant.grant_id in self.grants:
@@ -450,9 +457,21 @@ class _Codes:
             won = code is not None and code.consumed_at is None and code.expires_at > now
             if won and code is not None:
                 code = s.codes[code_hash] = replace(code, consumed_at=now)
+                if s.cut_off_after(code.user_id, code.issued_at):
+                    return code, False
                 grant, refresh_token = issue(code)  # raising leaves the code consumed
                 s.start_grant(grant, refresh_token)
             return code, won
+
+    def burn_for_user(self, user_id: str, now: datetime) -> int:
+        s = self._s
+        with s.lock:
+            open_codes = [
+                c for c in s.codes.values() if c.user_id == user_id and c.consumed_at is None
+            ]
+            for code in open_codes:
+                s.codes[code.code_hash] = replace(code, consumed_at=now)
+            return len(open_codes)
 
     def purge(self, now: datetime) -> int:
         s = self._s
@@ -537,9 +556,16 @@ class _RefreshTokens:
                 s.refresh_tokens[successor.token_hash] = successor
                 return RotateResult(RotateOutcome.ROTATED, used, grant)
             # Used before. A retry inside the grace window that asks for the same successor gets
-            # it again (a lost response must not strand the client).
+            # it again (a lost response must not strand the client), unless that successor was
+            # used: then the old token is replayed (RFC 9700 §4.14.2).
             elapsed = (now - token.used_at).total_seconds()
-            if elapsed < grace_seconds and token.successor_hash == successor.token_hash:
+            standing = s.refresh_tokens.get(successor.token_hash)
+            if (
+                elapsed < grace_seconds
+                and token.successor_hash == successor.token_hash
+                and standing is not None
+                and standing.used_at is None
+            ):
                 return RotateResult(RotateOutcome.RETRY, token, grant)
             # RFC 9700 §4.14.2: any other reuse of a refresh token revokes the whole family.
             s.revoke_grant(grant.grant_id, now, event_expires_at)

@@ -197,7 +197,17 @@ class CodeStore(Protocol):
         inside the transaction and what it returns is inserted as by `GrantStore.start`. If
         `issue` raises, the code stays consumed, nothing else is written, and the exception
         propagates.
+
+        A code issued before a SUBJECT revocation event of its user (`issued_at < not_before`:
+        a password change or an administrator's revocation came after it) is burned and never
+        redeemed: `(code, False)` with `consumed_at` set. The check and the grant's insert are
+        serialised with revocation writes, so a revocation either is seen here or sees the
+        grant (and revokes it).
         """
+
+    def burn_for_user(self, user_id: str, now: datetime) -> int:
+        """Mark every unconsumed code of the user consumed (a revocation of the user); return
+        how many."""
 
     def purge(self, now: datetime) -> int:
         """Delete expired codes; return how many."""
@@ -265,7 +275,8 @@ class RefreshTokenStore(Protocol):
         expiry, else INVALID. A loser whose token was used less than `grace_seconds` ago and
         whose recorded successor hash equals `successor.token_hash` gets RETRY (the caller
         derives successors deterministically, so a retry asks for the same one). Any other
-        reuse revokes the grant (as `GrantStore.revoke`) and answers REPLAY.
+        reuse revokes the grant (as `GrantStore.revoke`) and answers REPLAY; so does a retry
+        whose successor was used already (the retry is then not a lost response but a replay).
         """
 
     def purge(self, now: datetime) -> int:

@@ -115,6 +115,11 @@ class AppCreate(_Body):
     allowed_scopes: list[str] = []
     access_token_ttl: int | None = None
     refresh_token_ttl: int | None = None
+    resource_server_for: list[str] = []
+
+
+class ResourceServerFor(BaseModel):
+    resource_server_for: list[str]
 
 
 class AppUpdate(_Body):
@@ -404,6 +409,7 @@ def build_admin_api(svc: Services) -> FastAPI:
             allowed_scopes=body.allowed_scopes,
             access_ttl=body.access_token_ttl,
             refresh_ttl=body.refresh_token_ttl,
+            resource_server_for=body.resource_server_for,
             now=now(),
             actor=actor(admin, request),
         )
@@ -447,6 +453,24 @@ def build_admin_api(svc: Services) -> FastAPI:
         gone = await call(app_rules.delete_app, ctx.store, app, now(), actor(admin, request))
         svc.clients.clear()
         return {"deleted": gone.client_id}
+
+    @api.put(
+        "/apps/{app}/resource-server-for",
+        tags=["apps"],
+        summary="Mark the app as the resource server of these resources (empty: none)",
+    )
+    async def set_resource_server_for(
+        app: str, body: ResourceServerFor, admin: Admin, request: Request
+    ) -> dict[str, Any]:
+        client = await call(
+            app_rules.set_resource_server_for,
+            ctx.store,
+            app,
+            body.resource_server_for,
+            actor(admin, request),
+        )
+        svc.clients.clear()
+        return app_view(client)
 
     @api.post(
         "/apps/{app}/rotate-secret",

@@ -1,6 +1,8 @@
-"""Reading a bearer token from a request (RFC 6750 §2.1) for our protected endpoints."""
+"""Reading a bearer token from a request (RFC 6750 §2) for our protected endpoints."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from starlette.requests import Request
 
@@ -10,7 +12,9 @@ from tessera.shared.bearer import MalformedAuthorization, parse_bearer
 __all__ = ["bearer_token"]
 
 
-def bearer_token(request: Request) -> str:
+def bearer_token(request: Request, form: Mapping[str, str] | None = None) -> str:
+    """The token of the Authorization header (§2.1) or, given the parsed form body of a POST,
+    of its `access_token` parameter (§2.2); both at once are refused (§2: one method only)."""
     if "access_token" in request.query_params:
         # RFC 9700 §4.3.2: never in the URI, where logs and referrers keep it.
         raise InvalidRequest("send the access token in the Authorization header")
@@ -18,6 +22,10 @@ def bearer_token(request: Request) -> str:
         token = parse_bearer(request.headers.getlist("authorization"))
     except MalformedAuthorization as exc:
         raise InvalidRequest(str(exc)) from None
+    in_body = form.get("access_token") if form is not None else None
+    if token is not None and in_body is not None:
+        raise InvalidRequest("send the access token by one method only (RFC 6750 §2)")
+    token = token or in_body
     if token is None:
         raise InvalidToken("")  # RFC 6750 §3.1: no error code when no credentials were sent
     return token

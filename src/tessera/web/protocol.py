@@ -17,7 +17,13 @@ from tessera.caching import NotCached
 from tessera.domain.model import Client
 from tessera.oauth import errors
 from tessera.oauth.client_auth import authenticate_client
-from tessera.oauth.introspection import access_token_answer, introspect, verified_access_token
+from tessera.oauth.feed import parse_feed_query
+from tessera.oauth.introspection import (
+    access_token_answer,
+    introspect,
+    may_introspect,
+    verified_access_token,
+)
 from tessera.oauth.revocation import revoke
 from tessera.oauth.token import user_claims
 from tessera.oauth.tokens import InvalidOwnToken
@@ -119,12 +125,12 @@ def protocol_routes(svc: Services) -> list[Route]:
         if not token or token.count(".") != 2 or form.get("token_type_hint") == "refresh_token":
             return None
         try:
-            _authenticate(request, form, allow_public=False, lookup=svc.cached_client)
+            caller = _authenticate(request, form, allow_public=False, lookup=svc.cached_client)
         except NotCached:
             return None
         now = ctx.clock()
         claims = verified_access_token(token, svc.issuer, now)
-        if claims is None:
+        if claims is None or not may_introspect(caller, claims):
             return {"active": False}
         await svc.revocations.sync_async()  # see revocations made on any node a moment ago
         return access_token_answer(claims, svc.revocations)
@@ -134,8 +140,8 @@ def protocol_routes(svc: Services) -> list[Route]:
             form = await read_form(request)
 
             def work() -> dict[str, Any]:
-                _authenticate(request, form, allow_public=False)  # RFC 7662 §2.1
-                return introspect(form, ctx.store, svc.issuer, svc.revocations, ctx.clock())
+                caller = _authenticate(request, form, allow_public=False)  # RFC 7662 §2.1
+                return introspect(caller, form, ctx.store, svc.issuer, svc.revocations, ctx.clock())
 
             body = await introspect_on_loop(request, form)
             if body is None:
@@ -168,7 +174,10 @@ def protocol_routes(svc: Services) -> list[Route]:
 
     async def userinfo(request: Request) -> Response:
         try:
-            value = bearer_token(request)
+            form = await read_form(request) if _is_form(request) else None
+            if form is not None and form.duplicated:
+                raise errors.InvalidRequest(f"repeated parameter: {sorted(form.duplicated)[0]}")
+            value = bearer_token(request, form)
 
             def work() -> dict[str, Any]:
                 now = ctx.clock()
@@ -198,16 +207,12 @@ def protocol_routes(svc: Services) -> list[Route]:
     async def revocation_feed(request: Request) -> Response:
         """The revocation feed for resource servers: events after `since`, long-polled."""
         try:
-            since_raw = request.query_params.get("since", "0")
-            wait_raw = request.query_params.get("wait", "0")
-            if not since_raw.isdigit() or len(since_raw) > 18:
-                raise errors.InvalidRequest("since must be a sequence number")
-            try:
-                wait = min(max(float(wait_raw), 0.0), 30.0)
-            except ValueError:
-                raise errors.InvalidRequest("wait must be a number of seconds") from None
-            since = int(since_raw)
-            await run_in_threadpool(_authenticate, request, Params([]), False)
+            query = request.query_params
+            repeated = {k for k in ("since", "wait") if len(query.getlist(k)) > 1}
+            since, wait = parse_feed_query(query, repeated)
+            caller = await run_in_threadpool(_authenticate, request, Params([]), False)
+            if not caller.is_resource_server:
+                raise errors.NotAResourceServer("only a resource server may read this feed")
         except errors.OAuthError as exc:
             return oauth_error_response(exc)
         loop = asyncio.get_running_loop()
@@ -259,6 +264,12 @@ def _unverified_claims(token: str) -> dict[str, Any]:
     payload = token.split(".")[1]
     value = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     return value if isinstance(value, dict) else {}
+
+
+def _is_form(request: Request) -> bool:
+    """A POST with a form body, which may carry the token (RFC 6750 §2.2)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return request.method == "POST" and content_type == "application/x-www-form-urlencoded"
 
 
 def _safe(value: str | None) -> str | None:

@@ -388,3 +388,31 @@ def test_a_confidential_native_app_registers_a_portless_loopback_uri_for_any_por
     registered = ("http://127.0.0.1/callback",)
     assert matches_registered("http://127.0.0.1:51234/callback", registered, native=False)
     assert not matches_registered("http://127.0.0.1:51234/other", registered, native=False)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://app.example.test\\@evil.test/cb",
+        "https://app.example.test\\evil.test/cb",
+        "https://app.example.test/cb\\..\\admin",
+        "http://127.0.0.1:8080\\@evil.test/cb",
+        "com.example.app:\\\\evil.test/cb",
+        'https://app.example.test/c"b',
+        "https://app.example.test/c<b>",
+        "https://app.example.test/c|b",
+        "https://app.example.test/c^b",
+        "https://app.example.test/c`b",
+        "https://app.example.test/c{b}",
+    ],
+)
+def test_registration_refuses_backslashes_and_characters_browsers_rewrite(uri: str) -> None:
+    # A browser reads `\` as `/` (WHATWG URL): the URI we compare would not be the one it opens.
+    assert "must not contain any of" in refused(uri)
+
+
+@pytest.mark.parametrize(
+    "uri", ["https://app.example.test/c\tb", "https://app.example.test/c\nb", "https://a\r.test/"]
+)
+def test_registration_refuses_tabs_and_newlines_that_browsers_strip(uri: str) -> None:
+    assert "without spaces or control characters" in refused(uri)

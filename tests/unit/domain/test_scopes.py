@@ -12,8 +12,10 @@ import pytest
 from tessera.domain.model import Resource
 from tessera.domain.scopes import (
     OIDC_SCOPES,
+    AmbiguousScope,
     ResolvedScope,
     UnknownScope,
+    colliding_scopes,
     format_scope,
     normalize_audience,
     parse_scope_param,
@@ -208,3 +210,34 @@ def test_scope_param_rejects_quotes_backslashes_control_and_non_ascii_characters
 def test_scope_param_accepts_the_oracle_form() -> None:
     oracle = f"{AUDIENCE}:443{SCOPE}"
     assert parse_scope_param(f"openid {oracle}") == ["openid", oracle]
+
+
+# --- colliding concatenations (issue 12) -------------------------------------------------------
+
+A_XSCOPE = Resource("ra", "A", "https://a.test", ("xscope",), T0)
+B_SCOPE = Resource("rb", "B", "https://a.testx", ("scope",), T0)
+
+
+def test_colliding_concatenations_never_resolve_to_the_other_audience() -> None:
+    # Both write `https://a.testxscope`: resolution refuses to pick one of them.
+    with pytest.raises(AmbiguousScope):
+        resolve_scope("https://a.testxscope", [A_XSCOPE, B_SCOPE])
+    with pytest.raises(AmbiguousScope):
+        resolve_scope("https://a.testxscope", [B_SCOPE, A_XSCOPE])
+
+
+def test_colliding_concatenations_are_found_for_registration_to_refuse() -> None:
+    assert "https://a.testxscope" in colliding_scopes([A_XSCOPE, B_SCOPE])
+    assert colliding_scopes([A_XSCOPE]) == [] and colliding_scopes(RESOURCES) == []
+
+
+def test_a_collision_written_only_with_the_default_port_is_found() -> None:
+    # `https://a.test:443` + `xscope` is also `https://a.test:443x` + `scope`.
+    other = Resource("rc", "C", "https://a.test:443x", ("scope",), T0)
+    assert "https://a.test:443xscope" in colliding_scopes([A_XSCOPE, other])
+
+
+def test_a_resource_whose_own_scopes_collide_is_found() -> None:
+    # `https://a.test/` + `x` and `https://a.test` + `/x` are one written scope.
+    own = Resource("rd", "D", "https://a.test", ("/x", "x"), T0)
+    assert colliding_scopes([own]) != []

@@ -57,3 +57,56 @@ def test_migrate_refuses_a_database_of_a_newer_version(url: str) -> None:
 def test_a_store_refuses_an_unmigrated_database_and_says_what_to_run(url: str) -> None:
     with pytest.raises(SchemaNotCurrent, match="run `tessera migrate`"):
         SqlStore.open(url)
+
+
+def test_migration_0002_keeps_existing_apps_and_codes_in_flight(url: str) -> None:
+    """Apps registered before 0002 serve no resource; codes in flight take their auth_time
+    as issue time (never later than the real one, so a cut-off refuses rather than misses)."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+    from alembic.config import Config
+
+    from tessera.store.sql import migrate
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            config = Config()
+            config.set_main_option("script_location", str(migrate._MIGRATIONS.folder))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0001")
+        at = datetime(2026, 1, 1, tzinfo=UTC).isoformat()
+        with engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO domains (id, name, created_at) VALUES ('default', 'D', :at)"),
+                {"at": at},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO clients (client_id, domain_id, name, kind, secret_hashes, "
+                    "redirect_uris, post_logout_redirect_uris, grant_types, allowed_scopes, "
+                    "first_party, created_at, version) VALUES ('c1', 'default', 'Old app', "
+                    "'confidential', '[]', '[]', '[]', '[]', '[]', false, :at, 1)"
+                ),
+                {"at": at},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO authorization_codes (code_hash, domain_id, client_id, user_id, "
+                    "redirect_uri, scopes, auth_time, expires_at, grant_id) VALUES ('h1', "
+                    "'default', 'c1', 'u1', 'https://a.test/cb', '[]', :at, :at, 'g1')"
+                ),
+                {"at": at},
+            )
+    finally:
+        engine.dispose()
+    assert upgrade(url) == ("0001", head())
+    store = SqlStore.open(url)
+    try:
+        client = store.clients.get("c1")
+        assert client is not None and client.resource_server_for == ()
+        code, _ = store.codes.consume("h1", datetime(2025, 1, 1, tzinfo=UTC))
+        assert code is not None and code.issued_at == code.auth_time
+    finally:
+        store.close()

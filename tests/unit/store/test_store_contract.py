@@ -184,6 +184,7 @@ def a_code(code_hash: str = "code1", **kw: Any) -> AuthorizationCode:
         "auth_time": T0,
         "expires_at": at(60),
         "grant_id": "g1",
+        "issued_at": T0,
         "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
         "nonce": "n-0S6_WzA2Mj",
         "session_id": "s1",
@@ -329,8 +330,11 @@ def test_client_add_then_get_returns_the_same_client(store: Store) -> None:
         refresh_ttl=None,
         first_party=True,
     )
+    server = a_client("c3", "Orders API", resource_server_for=("https://orders.test",))
     store.clients.add(client)
     store.clients.add(public)
+    store.clients.add(server)
+    assert store.clients.get("c3") == server
     assert store.clients.get("c1") == client
     assert store.clients.get("c2") == public
     assert store.clients.get("missing") is None
@@ -1205,3 +1209,101 @@ def test_a_single_statement_connection_refuses_a_second_statement(tmp_path: Path
         with pytest.raises(RuntimeError, match="one statement"):
             tx.first(lookup, {"domain_id": "d", "id": "u"})
     engine.dispose()
+
+
+# --- issue 12: codes and refresh retries after a revocation ------------------------------------
+
+
+def test_a_code_issued_before_a_password_change_or_revocation_is_never_redeemed(
+    store: Store,
+) -> None:
+    # The cut-off event came after the code was issued: redeeming it must start no grant.
+    store.codes.add(a_code("c1", issued_at=at(1)))
+    store.codes.add(a_code("c2", issued_at=at(1), user_id="u2", grant_id="g2"))
+    store.revocations.append(RevocationKind.SUBJECT, "u1", at(5), at(3600), at(5))
+
+    code, won = store.codes.redeem("c1", at(6), lambda c: (a_grant(c.grant_id), None))
+
+    assert not won and code is not None and code.consumed_at == at(6)
+    assert store.grants.get("g1") is None
+    # Another user's code, and a code issued after the cut-off, are redeemed.
+    _, won = store.codes.redeem("c2", at(6), lambda c: (a_grant(c.grant_id, user_id="u2"), None))
+    assert won
+    store.codes.add(a_code("c3", issued_at=at(7), grant_id="g3"))
+    _, won = store.codes.redeem("c3", at(8), lambda c: (a_grant(c.grant_id), None))
+    assert won
+
+
+def test_revoking_a_user_burns_the_users_outstanding_codes(store: Store) -> None:
+    store.codes.add(a_code("c1"))
+    store.codes.add(a_code("c2", grant_id="g2"))
+    store.codes.add(a_code("c3", user_id="u2", grant_id="g3"))
+
+    assert store.codes.burn_for_user("u1", at(2)) == 2
+
+    code, won = store.codes.redeem("c1", at(3), lambda c: (a_grant(c.grant_id), None))
+    assert not won and code is not None and code.consumed_at == at(2)
+    assert store.grants.get("g1") is None
+    _, won = store.codes.redeem("c3", at(3), lambda c: (a_grant(c.grant_id, user_id="u2"), None))
+    assert won
+
+
+def test_a_grace_retry_after_the_successor_was_used_is_a_replay(store: Store) -> None:
+    # RFC 9700 §4.14.2: the old token presented again once its successor has been used is a
+    # replay (someone else holds the family), not a lost response.
+    start_family(store)
+    rotate(store, "rt1", successor("rt2", "rt1", at(100)), at(100))
+    rotate(store, "rt2", successor("rt3", "rt2", at(101)), at(101))
+
+    outcome, _ = rotate(store, "rt1", successor("rt2", "rt1", at(102)), at(102))
+
+    assert outcome is RotateOutcome.REPLAY
+    grant = store.grants.get("g1")
+    assert grant is not None and grant.revoked_at == at(102)
+    assert rotate(store, "rt3", successor("rt4", "rt3"), at(103))[0] is RotateOutcome.INVALID
+
+
+def test_a_grace_retry_for_the_client_after_the_successor_was_used_is_a_replay(
+    store: Store,
+) -> None:
+    # The same through the client-bound rotation (the SQL store's one-statement path first).
+    start_family(store)
+    for token, succ, t in (("rt1", "rt2", 100), ("rt2", "rt3", 101)):
+        result = store.refresh_tokens.rotate(
+            token, successor(succ, token, at(t)), at(t), GRACE, at(t) + EVENT_TTL, client_id="c1"
+        )
+        assert result.outcome is RotateOutcome.ROTATED
+    result = store.refresh_tokens.rotate(
+        "rt1", successor("rt2", "rt1", at(102)), at(102), GRACE, at(3600), client_id="c1"
+    )
+    assert result.outcome is RotateOutcome.REPLAY
+
+
+def test_a_redemption_racing_a_revocation_of_its_user_leaves_no_live_grant(store: Store) -> None:
+    # Either the redemption sees the cut-off and is refused, or the revocation sees the grant
+    # it wrote and revokes it: never a 90-day family that outlives the revocation.
+    from tessera.manage.revocation import revoke_subject
+
+    for round_ in range(10):
+        user = f"u-race-{round_}"
+        store.codes.add(a_code(f"race{round_}", user_id=user, grant_id=f"g-race-{round_}"))
+        barrier = threading.Barrier(2)
+
+        def redeem(_: int, code_hash: str = f"race{round_}", user_id: str = user) -> None:
+            barrier.wait()
+            store.codes.redeem(
+                code_hash,
+                at(2),
+                lambda c: (
+                    a_grant(c.grant_id, user_id=user_id),
+                    a_refresh_token(f"r-{c.grant_id}", c.grant_id),
+                ),
+            )
+
+        def revoke(_: int, user_id: str = user) -> None:
+            barrier.wait()
+            revoke_subject(store, user_id, at(1))
+
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda f: f(0), [redeem, revoke]))
+        assert store.grants.list_active(at(3), user_id=user) == [], round_

@@ -90,6 +90,7 @@ clients = Table(
     Column("first_party", Boolean, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("version", Integer, nullable=False),
+    Column("resource_server_for", JSON, nullable=False),
     UniqueConstraint("domain_id", "name", name="uq_clients_name"),
 )
 
@@ -158,6 +159,7 @@ authorization_codes = Table(
     Column("auth_time", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False, index=True),
     Column("grant_id", String(_ID), nullable=False),
+    Column("issued_at", UTCDateTime(), nullable=False),
     Column("code_challenge", String(128)),
     Column("nonce", String(512)),
     Column("session_id", String(_HASH)),
@@ -205,6 +207,8 @@ revocation_events = Table(
     Column("not_before", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False, index=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    # A code's redemption looks up its user's subject cut-offs.
+    Index("ix_revocation_events_kind_key", "domain_id", "kind", "key"),
     sqlite_autoincrement=True,  # never reuse a sequence number, even after a purge
 )
 

@@ -251,6 +251,7 @@ def _client(row: Row[Any]) -> Client:
         refresh_ttl=row.refresh_ttl,
         first_party=row.first_party,
         version=row.version,
+        resource_server_for=tuple(row.resource_server_for),
     )
 
 
@@ -272,6 +273,7 @@ def _client_values(client: Client) -> dict[str, Any]:
         "first_party": client.first_party,
         "created_at": client.created_at,
         "version": client.version,
+        "resource_server_for": list(client.resource_server_for),
     }
 
 
@@ -558,6 +560,11 @@ class _Codes(_Part):
         with fast_transaction(self._engine) as tx:
             code, won = _consume_code(tx, self._domain, code_hash, now)
             if won and code is not None:
+                # After the lock: a revocation is either seen here or waits for this grant
+                # and then revokes it (it lists the user's grants after appending its event).
+                _lock_revocations(tx)
+                if _cut_off_after(tx, self._domain, code.user_id, code.issued_at):
+                    return code, False  # burned: issued before a password change or revocation
                 try:
                     grant, refresh_token = issue(code)
                 except Exception as exc:  # the code stays burned; the caller gets the error
@@ -567,6 +574,14 @@ class _Codes(_Part):
         if failure is not None:
             raise failure
         return code, won
+
+    def burn_for_user(self, user_id: str, now: datetime) -> int:
+        with write(self._engine) as conn:
+            return conn.execute(
+                update(_C)
+                .where(self._where(_C), _C.c.user_id == user_id, _C.c.consumed_at.is_(None))
+                .values(consumed_at=now)
+            ).rowcount
 
     def purge(self, now: datetime) -> int:
         with write(self._engine) as conn:
@@ -681,6 +696,24 @@ def _revoke_grant(
     return revoked
 
 
+_SUBJECT_CUT_OFF = (
+    select(_EV.c.seq)
+    .where(
+        _EV.c.domain_id == bindparam("domain_id"),
+        _EV.c.kind == RevocationKind.SUBJECT.value,
+        _EV.c.key == bindparam("key"),
+        _EV.c.not_before > bindparam("issued_at", type_=_EV.c.not_before.type),
+    )
+    .limit(1)
+)
+
+
+def _cut_off_after(tx: FastTx, domain: str, subject: str, issued_at: datetime) -> bool:
+    """A SUBJECT revocation of `subject` came after `issued_at`."""
+    values = {"domain_id": domain, "key": subject, "issued_at": issued_at}
+    return tx.first(_SUBJECT_CUT_OFF, values) is not None
+
+
 def _start_grant(tx: FastTx, domain: str, grant: Grant, refresh_token: RefreshToken | None) -> None:
     _lock_revocations(tx)
     # A replayed code may have revoked this grant before we could write it (the insert reads
@@ -729,6 +762,12 @@ class _Grants(_Part):
 def _grant_of(row: Mapping[str, Any]) -> Grant:
     """The grant columns of a `_TOKEN_AND_GRANT` row."""
     return _grant({k[2:]: v for k, v in row.items() if k.startswith("g_")})
+
+
+_SUCCESSOR_FOR_RETRY = {
+    False: _lookup(_R, "token_hash"),
+    True: _lookup(_R, "token_hash").with_for_update(),
+}
 
 
 class _RefreshTokens(_Part):
@@ -817,7 +856,14 @@ class _RefreshTokens(_Part):
                 return RotateResult(RotateOutcome.INVALID, token, grant)
             in_grace = now - token.used_at < timedelta(seconds=grace_seconds)
             if in_grace and token.successor_hash == successor.token_hash:
-                return RotateResult(RotateOutcome.RETRY, token, grant)
+                # The same successor, only while nobody has used it (RFC 9700 §4.14.2). Read
+                # on PostgreSQL under a row lock, so its use waits for this answer.
+                standing = tx.first(
+                    _SUCCESSOR_FOR_RETRY[tx.dialect_name == "postgresql"],
+                    {"domain_id": self._domain, "token_hash": successor.token_hash},
+                )
+                if standing is not None and standing["used_at"] is None:
+                    return RotateResult(RotateOutcome.RETRY, token, grant)
             # RFC 9700 §4.14.2: reuse of a rotated token revokes the whole family.
             _revoke_grant(tx, self._domain, grant.grant_id, now, event_expires_at)
             return RotateResult(RotateOutcome.REPLAY, token, grant)
