@@ -1,5 +1,5 @@
 """The audit sink: events go through a bounded in-process queue, flushed to the store at least
-every 100 ms and at shutdown, so request paths never wait on an audit write (ARCHITECTURE.md,
+every 100 ms and at shutdown, so request paths never wait on an audit write (docs/architecture.md,
 "Hot-path budget"). Details must never hold a secret or a token value.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 from tessera.domain.model import AuditEvent
 from tessera.store.protocols import AuditStore, StoreError
 
-__all__ = ["AuditSink"]
+__all__ = ["AuditSink", "audit_event"]
 
 _FORBIDDEN_KEYS = frozenset(
     {
@@ -28,6 +28,22 @@ _FORBIDDEN_KEYS = frozenset(
         "code_verifier",
     }
 )
+
+
+def audit_event(
+    clock: Callable[[], datetime],
+    type: str,
+    actor: str | None,
+    user_id: str | None,
+    client_id: str | None,
+    ip: str | None,
+    details: dict[str, Any],
+) -> AuditEvent:
+    """An event, refused when its details name a secret (they are kept forever)."""
+    leaked = _FORBIDDEN_KEYS & details.keys()
+    if leaked:
+        raise ValueError(f"audit details must not hold secrets: {sorted(leaked)}")
+    return AuditEvent(type, clock(), actor, user_id, client_id, ip, details)
 
 
 class AuditSink:
@@ -62,18 +78,7 @@ class AuditSink:
         ip: str | None = None,
         **details: Any,
     ) -> None:
-        leaked = _FORBIDDEN_KEYS & details.keys()
-        if leaked:
-            raise ValueError(f"audit details must not hold secrets: {sorted(leaked)}")
-        event = AuditEvent(
-            type=type,
-            at=self._clock(),
-            actor=actor,
-            user_id=user_id,
-            client_id=client_id,
-            ip=ip,
-            details=details,
-        )
+        event = audit_event(self._clock, type, actor, user_id, client_id, ip, details)
         if len(self._queue) >= self._capacity:
             self.dropped += 1
             return

@@ -211,7 +211,11 @@ def integration_service(server: Server, workdir: Path) -> Iterator[Api]:
             time.sleep(0.1)
         token = httpx.post(
             f"{server.issuer}/oauth2/v1/token",
-            data={"grant_type": "client_credentials", "scope": server.demo["resource"]["scope"]},
+            # Deploying needs the manage scope, which the consumer scope does not grant.
+            data={
+                "grant_type": "client_credentials",
+                "scope": server.demo["resource"]["manage_scope"],
+            },
             auth=(app["client_id"], app["client_secret"]),
         ).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}

@@ -1,7 +1,7 @@
 """The seed's "Identity Domain Administrators can revoke access tokens for users", end to end:
 an administrator revokes a user; the same token is refused at once by introspection and within
 1 s by a running integration service that validates JWTs locally, while another user's token
-keeps working; after restarts the token stays refused (SECURITY.md item 25)."""
+keeps working; after restarts the token stays refused (docs/security.md rule 25)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Issue 2, item 4 and "Must show": every command's `--json` output; bad input (bad redirect URIs,
 duplicate names, empty or weak passwords, unknown scopes) exits 2 with a clear message on
-stderr and writes nothing. SECURITY.md items 5 (redirect URIs at registration) and 23 (secrets
+stderr and writes nothing. docs/security.md rules 5 (redirect URIs at registration) and 23 (secrets
 are shown once and stored only as hashes).
 
 One data directory is shared by the module (each CLI call costs about half a second); a test

@@ -120,7 +120,7 @@ REPLAY_ROUNDS = 6
 def test_replays_racing_a_redemption_revoke_everything_the_code_issued(
     server: Server, browser: Browser
 ) -> None:
-    """RFC 6749 §4.1.2, SECURITY.md item 13: the losers of the race are replays of a used
+    """RFC 6749 §4.1.2, docs/security.md rule 13: the losers of the race are replays of a used
     code, so the grant the winner started is revoked, all of it: its access token and its
     refresh token, however the replays interleave with the winner's writes. The interleaving
     that matters is rare, hence a few rounds."""

@@ -1,7 +1,7 @@
 """`tessera.resource` at a real resource server: the integration service in its own process
 (`tessera integration serve`) in front of the real identity domain, both on loopback.
 
-SECURITY.md item 19 end to end (and issue 4, "Must show"): a user's token from the authorization
+docs/security.md rule 19 end to end (and issue 4, "Must show"): a user's token from the authorization
 code flow works; no token is 401 with a Bearer challenge; expired, tampered, wrong-audience,
 `alg: none` and HMAC-signed-with-the-public-key tokens are 401 `invalid_token`; a missing scope
 is 403 `insufficient_scope` with `scope=`; a key rotation at the identity domain breaks nothing.

@@ -1,4 +1,4 @@
-"""SECURITY.md items 1-10: the authorization endpoint, its pages and its redirects.
+"""docs/security.md rules 1-10: the authorization endpoint, its pages and its redirects.
 
 Black-box over a real server on loopback. The app `https://app.example.test/cb` is registered
 with the CLI; the browser never follows a redirect, so each test sees where it would go.

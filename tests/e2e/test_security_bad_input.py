@@ -1,4 +1,4 @@
-"""SECURITY.md item 28: malformed input gets the protocol's error and a 4xx, never a 500.
+"""docs/security.md rule 28: malformed input gets the protocol's error and a 4xx, never a 500.
 
 Every endpoint that exists (authorize, login, consent, token, revoke, introspect, userinfo,
 userlogout, JWKS, metadata) is sent a wrong content type, bad JSON, repeated parameters, huge

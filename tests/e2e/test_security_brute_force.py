@@ -1,4 +1,4 @@
-"""SECURITY.md item 29 and issue 12: failed logins are slowed down per account and address, per
+"""docs/security.md rule 29 and issue 12: failed logins are slowed down per account and address, per
 account and per client address with delays that grow with the failures and always end; a
 browser that signed in before is not held by failures made elsewhere, so an attacker cannot
 lock its owner out.

@@ -1,4 +1,4 @@
-"""SECURITY.md items 11-15: authorization codes and PKCE.
+"""docs/security.md rules 11-15: authorization codes and PKCE.
 
 alice signs in once per module and consents to the demo apps; each test then gets fresh codes
 from the authorization endpoint and redeems them at the token endpoint.

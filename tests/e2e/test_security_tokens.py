@@ -1,4 +1,4 @@
-"""SECURITY.md items 16-24 as they concern the identity domain.
+"""docs/security.md rules 16-24 as they concern the identity domain.
 
 Refresh-token rotation and families, client binding, scope narrowing, the end of refresh tokens,
 our bearer-protected endpoint (userinfo) as the resource server of items 19-20, client

@@ -1,4 +1,4 @@
-"""Durability under faults (issue 7, SECURITY.md items 26 and 27): a node killed with SIGKILL
+"""Durability under faults (issue 7, docs/security.md rules 26 and 27): a node killed with SIGKILL
 under load loses no token it returned; a database that goes away gives 503s, never tokens, and
 service resumes when it returns, without a restart."""
 

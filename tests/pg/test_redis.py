@@ -1,5 +1,5 @@
 """Redis, when configured: login rate limits shared by every node, and revocation wake-ups
-published to every node (issue 7, SECURITY.md item 29)."""
+published to every node (issue 7, docs/security.md rule 29)."""
 
 from __future__ import annotations
 

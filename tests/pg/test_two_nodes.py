@@ -1,6 +1,6 @@
 """Two stateless nodes on one PostgreSQL: one winner per code and per refresh token across
 nodes, and a revocation taken by node A refused by node B and by a resource server following
-node B within a second (issue 7, SECURITY.md items 13, 16, 25)."""
+node B within a second (issue 7, docs/security.md rules 13, 16, 25)."""
 
 from __future__ import annotations
 

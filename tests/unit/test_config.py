@@ -1,6 +1,6 @@
 """Configuration from the environment: `TESSERA_…`, `…_FILE` for secrets, the development key.
 
-Issue 2, item 2; ARCHITECTURE.md ("Configuration from the environment").
+Issue 2, item 2; docs/architecture.md ("Decisions").
 """
 
 from __future__ import annotations

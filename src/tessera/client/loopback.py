@@ -109,7 +109,7 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
 
     def log_message(self, format: str, *args: Any) -> None:
-        """Silent: the request line holds the authorization code (SECURITY.md 23)."""
+        """Silent: the request line holds the authorization code (docs/security.md rule 23)."""
 
     def do_GET(self) -> None:
         listener = self.server.listener

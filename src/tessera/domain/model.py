@@ -1,4 +1,4 @@
-"""The entities of an identity domain (ARCHITECTURE.md, "Data model sketch").
+"""The entities of an identity domain (docs/architecture.md, "Data model").
 
 Plain frozen dataclasses: the store persists them, the protocol core reads them. Secrets, codes
 and tokens appear here only as hashes.

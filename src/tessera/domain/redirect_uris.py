@@ -43,7 +43,7 @@ def _valid_port(port: str | None) -> bool:
 def validate_for_registration(uri: str) -> str:
     """Return `uri` unchanged if it may be registered, else raise `InvalidRedirectUri`.
 
-    SECURITY.md item 5: no `http:` but loopback, no `javascript:`/`data:`, no fragment, no
+    docs/security.md rule 5: no `http:` but loopback, no `javascript:`/`data:`, no fragment, no
     wildcard, no user info.
     """
     if not uri or len(uri) > _MAX_LENGTH:

@@ -7,7 +7,7 @@ access tokens and grants already issued keep working until they expire (revoke t
 to cut them off at once).
 
 A confidential app's secret is 256 bits of randomness, shown once and stored only as a keyed
-hash (ARCHITECTURE.md, "client secrets"). During rotation the previous secret keeps working
+hash (docs/architecture.md, "Decisions"). During rotation the previous secret keeps working
 until the grace period given by the administrator ends.
 """
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from tessera.domain.model import AuditEvent
+from tessera.audit import audit_event
 from tessera.store.protocols import Store
 
 __all__ = ["Actor", "Recorder", "cli_actor", "store_actor"]
@@ -65,8 +65,7 @@ def store_actor(name: str, store: Store, clock: Callable[[], datetime]) -> Actor
         ip: str | None = None,
         **details: Any,
     ) -> None:
-        event = AuditEvent(type, clock(), actor, user_id, client_id, ip, details)
-        store.audit.append([event])
+        store.audit.append([audit_event(clock, type, actor, user_id, client_id, ip, details)])
 
     return Actor(name, record)
 

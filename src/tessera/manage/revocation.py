@@ -1,4 +1,4 @@
-"""Revocation as an administrator or a password change triggers it (SECURITY.md items 18, 25).
+"""Revocation as an administrator or a password change triggers it (docs/security.md rules 18, 25).
 
 Revoking a user ends the user's browser sessions, burns the user's outstanding authorization
 codes, revokes every grant (refresh family) and appends a subject cut-off event, so that access

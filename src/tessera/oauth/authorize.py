@@ -2,8 +2,9 @@
 
 `validate_authorization_request` runs the endpoint's pipeline of checks in order. The first two
 (client, redirect URI) fail with `UnsafeToRedirect`: the user sees an error page and is never
-sent to an unvalidated URI (RFC 6749 §4.1.2.1, SECURITY.md item 2). Every later check fails with
-an `AuthorizationError`, which is sent to the validated redirect URI with `state` and `iss`.
+sent to an unvalidated URI (RFC 6749 §4.1.2.1, docs/security.md rule 2). Every later check
+fails with an `AuthorizationError`, which is sent to the validated redirect URI with `state`
+and `iss`.
 """
 
 from __future__ import annotations

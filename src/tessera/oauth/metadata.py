@@ -10,7 +10,7 @@ from typing import Any
 
 __all__ = ["ENDPOINT_PATHS", "build_metadata"]
 
-# Oracle IDCS paths, so its clients and docs carry over (ARCHITECTURE.md).
+# Oracle IDCS paths, so its clients and docs carry over (docs/architecture.md, "Decisions").
 ENDPOINT_PATHS: Mapping[str, str] = {
     "authorization_endpoint": "/oauth2/v1/authorize",
     "token_endpoint": "/oauth2/v1/token",

@@ -1,4 +1,4 @@
-"""Following the identity domain's revocation feed (ARCHITECTURE.md, "Revocation that reaches
+"""Following the identity domain's revocation feed (docs/architecture.md, "Revocation that reaches
 resource servers").
 
 A background thread long-polls `GET /oauth2/v1/revocations?since=N`, authenticated as a

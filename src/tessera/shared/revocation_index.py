@@ -1,5 +1,5 @@
 """The in-memory index of revocation events that every token validation consults, on the
-identity domain and at resource servers (ARCHITECTURE.md, "Revocation that reaches resource
+identity domain and at resource servers (docs/architecture.md, "Revocation that reaches resource
 servers"): revoked `jti`s, revoked grants (`sid`), and subject cut-offs ("every token of U
 issued before T"). Pure: events in, answers out.
 """

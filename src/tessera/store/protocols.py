@@ -1,4 +1,4 @@
-"""Storage protocols, one per artifact, composed into `Store` (ARCHITECTURE.md).
+"""Storage protocols, one per artifact, composed into `Store` (docs/architecture.md, "The parts").
 
 Every store instance is bound to one identity domain. Times are timezone-aware UTC datetimes
 passed in by the caller (the store never reads the clock), so tests control time. Every "use

@@ -1,9 +1,9 @@
 """The browser side of the authorization code flow: authorize, login, consent, logout.
 
 RFC 6749 §4.1.1-§4.1.2, OIDC Core §3.1.2 (prompt, max_age), RFC 9207 (`iss` on every
-authorization response), OIDC RP-Initiated Logout 1.0. SECURITY.md items 1-10 and 29 are enforced
-here: error pages instead of unvalidated redirects, 303 after POSTs, CSRF tokens bound to the
-browser, anti-framing headers, session cookies HttpOnly and SameSite=Lax, login throttling.
+authorization response), OIDC RP-Initiated Logout 1.0. docs/security.md rules 1-10 and 29 are
+enforced here: error pages instead of unvalidated redirects, 303 after POSTs, CSRF tokens bound to
+the browser, anti-framing headers, session cookies HttpOnly and SameSite=Lax, login throttling.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def _origin(uri: str) -> str | None:
 
 
 def _page_headers(form_targets: list[str | None] | None = None) -> dict[str, str]:
-    """SECURITY.md item 8: no framing, no referrer, nothing third-party."""
+    """docs/security.md rule 8: no framing, no referrer, nothing third-party."""
     targets = " ".join(["'self'", *[t for t in (form_targets or []) if t]])
     return {
         "Content-Security-Policy": (

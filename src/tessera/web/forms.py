@@ -1,4 +1,4 @@
-"""Reading request parameters safely (SECURITY.md item 28).
+"""Reading request parameters safely (docs/security.md rule 28).
 
 Form bodies must be `application/x-www-form-urlencoded` (RFC 6749 §3.2), UTF-8, and small;
 repeated parameters are reported so that endpoints can refuse them (RFC 6749 §3.1, §3.2).

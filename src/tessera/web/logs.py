@@ -1,7 +1,7 @@
 """Structured JSON logs (structlog) and the request-id / access-log middleware.
 
 The access log names the path without its query string: authorization requests and callbacks
-carry codes and state there, and secrets never reach a log line (SECURITY.md item 23).
+carry codes and state there, and secrets never reach a log line (docs/security.md rule 23).
 """
 
 from __future__ import annotations

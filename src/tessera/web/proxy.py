@@ -1,6 +1,6 @@
 """The client address, with `X-Forwarded-For` believed only from configured proxies.
 
-SECURITY.md item 24: spoofed forwarding headers change neither the issuer (always configured),
+docs/security.md rule 24: spoofed forwarding headers change neither the issuer (always configured),
 nor redirect bases, nor the rate-limit key.
 """
 

@@ -29,7 +29,7 @@ _TEMPLATES = Path(__file__).parent / "templates"
 class StoreHealth:
     """Whether the database answered lately. After a failure anywhere, issuance pings the
     database before it issues anything, so no token leaves while the database is down
-    (SECURITY.md item 26), even when the app and its keys are in the in-process cache."""
+    (docs/security.md rule 26), even when the app and its keys are in the in-process cache."""
 
     def __init__(self, ping: Callable[[], None]) -> None:
         self._ping = ping

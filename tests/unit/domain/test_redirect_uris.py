@@ -1,4 +1,4 @@
-"""Redirect URIs: what may be registered (SECURITY.md item 5) and what matches (item 1).
+"""Redirect URIs: what may be registered (docs/security.md rule 5) and what matches (item 1).
 
 RFC 9700 §4.1.3: exact string matching. RFC 8252 §7.3 and §8.3: loopback IP literals over
 http, any port. Attack classes: Keycloak CVE-2020-10776 (`javascript:`), CVE-2023-6291,

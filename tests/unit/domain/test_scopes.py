@@ -1,6 +1,6 @@
 """Scopes: Oracle's concatenated `<audience><scope>`, RFC 8707 `resource=`, OpenID scopes.
 
-RFC 6749 §3.3 (scope syntax), RFC 8707 (resource indicators), ARCHITECTURE.md ("scopes").
+RFC 6749 §3.3 (scope syntax), RFC 8707 (resource indicators), docs/architecture.md ("Decisions").
 """
 
 from __future__ import annotations

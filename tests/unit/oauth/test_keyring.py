@@ -1,6 +1,6 @@
 """Signing keys: ACTIVE signs, NEXT is published before it signs, RETIRED stays published.
 
-Issue 2, item 5; ARCHITECTURE.md ("keys"). RFC 7517 (JWK Set), RFC 9068 (`typ: at+jwt`).
+Issue 2, item 5; docs/architecture.md ("Decisions"). RFC 7517 (JWK Set), RFC 9068 (`typ: at+jwt`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The `tessera.resource` adapters (Starlette `AuthenticationBackend` with `@requires`, FastAPI
 `Security` dependency, plain ASGI middleware) in small apps driven by Starlette's TestClient; the
-validator and the JWKS behind them are real (conftest.py). SECURITY.md items 19 and 20: 401 with
+validator and the JWKS behind them are real (conftest.py). docs/security.md rules 19 and 20: 401 with
 a challenge, 400 `invalid_request` for a malformed header or a token in the query string, the
 scheme matched case-insensitively, 403 `insufficient_scope` with `scope=`."""
 
@@ -190,7 +190,7 @@ def test_two_authorization_headers_are_400(client: TestClient, token: str) -> No
 
 
 def test_a_token_in_the_query_string_is_400(client: TestClient, token: str) -> None:
-    # RFC 9700 §4.3.2 / SECURITY.md 19: never from the URL, even when it is valid, and even
+    # RFC 9700 §4.3.2 / docs/security.md rule 19: never from the URL, even when it is valid, and even
     # together with a header.
     response = client.get("/orders", params={"access_token": token})
     assert response.status_code == 400, response.text

@@ -1,5 +1,5 @@
 """`tessera.resource.TokenValidator` against a real issuer on loopback (see conftest.py): one test
-per rule of SECURITY.md item 19 and the JOSE attack classes (alg confusion, unknown `crit`,
+per part of docs/security.md rule 19 and the JOSE attack classes (alg confusion, unknown `crit`,
 unbounded input, issuer substring match)."""
 
 from __future__ import annotations
