@@ -58,7 +58,8 @@ def service(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 @pytest.fixture(scope="module")
 def sample(server: Server, service: Service) -> str:
     """The sample integration (`samples/echo_order.yaml`), deployed and activated."""
-    token = client_token(server, demo_auth(server), INSTANCE_SCOPE)
+    # Deploying needs the manage scope (the consumer scope only reads and runs).
+    token = client_token(server, demo_auth(server), server.demo["resource"]["manage_scope"])
     text = resources.files("tessera.integration").joinpath("samples/echo_order.yaml").read_text()
     created = httpx.post(
         service.url("/integrations"),
@@ -306,7 +307,7 @@ def test_a_monitor_only_token_calling_a_write_is_403_insufficient_scope(
         challenge = response.headers["www-authenticate"]
         assert challenge.startswith("Bearer ")
         assert 'error="insufficient_scope"' in challenge
-        assert f'scope="{ALL}"' in challenge
+        assert 'scope="urn:tessera:integration:manage"' in challenge  # writes need manage
         assert response.json()["error"] == "insufficient_scope"
     # Nothing was changed.
     shown = httpx.get(service.url(f"/integrations/{sample}"), headers=bearer(token))
