@@ -4,19 +4,34 @@ browser session at once, which ask the user first, and where to send the browser
 §2: without a valid `id_token_hint` the OP cannot tell that the request comes from the app the
 user signed in to (any page can link to the endpoint), so it asks the user to confirm; a
 `client_id` sent with a hint must be the hint's audience. §3: the browser is sent only to a
-`post_logout_redirect_uri` registered, exactly, by that client.
+`post_logout_redirect_uri` registered, exactly, by that client. `decide_logout` says whether to
+end the session now, to ask first, or to refuse a confirmation that fails its CSRF check
+(docs/security.md rules 4 and 9).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from tessera.domain.model import Client
+from tessera.domain.model import Client, User
 from tessera.oauth.authorize import redirect_with
+from tessera.oauth.interaction.csrf import csrf_valid
+from tessera.oauth.interaction.login import SignedInUser
+from tessera.oauth.tokens import InvalidOwnToken, TokenIssuer
 
-__all__ = ["InvalidLogout", "LogoutRequest", "validate_logout"]
+__all__ = [
+    "ConfirmLogout",
+    "InvalidLogout",
+    "LogoutRefused",
+    "LogoutRequest",
+    "SignOut",
+    "decide_logout",
+    "hint_verifier",
+    "validate_logout",
+]
 
 
 class InvalidLogout(Exception):
@@ -63,3 +78,49 @@ def validate_logout(
             )
         location = redirect_with(target, {"state": params.get("state")})
     return LogoutRequest(client_id, location, hinted=bool(hint))
+
+
+def hint_verifier(issuer: TokenIssuer, now: datetime) -> Callable[[str], Mapping[str, Any]]:
+    """`verify_hint` for `validate_logout`: an ID token signed by us, expired or not (§2)."""
+
+    def verify(hint: str) -> Mapping[str, Any]:
+        try:
+            return issuer.verify_own(hint, int(now.timestamp()), typ=None, check_exp=False)
+        except InvalidOwnToken:
+            raise InvalidLogout("The sign-out request carries an invalid id_token_hint.") from None
+
+    return verify
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmLogout:
+    """Ask the signed-in user to confirm, on a form carrying a CSRF token."""
+
+    current: SignedInUser
+
+
+@dataclass(frozen=True, slots=True)
+class LogoutRefused:
+    """A confirmation whose CSRF token does not match: not sent from our page."""
+
+    user: User
+
+
+@dataclass(frozen=True, slots=True)
+class SignOut:
+    """End the session, then go to `location` (or show the signed-out page)."""
+
+    location: str | None
+
+
+def decide_logout(
+    req: LogoutRequest, current: SignedInUser | None, presented: str | None, csrf_key: bytes
+) -> ConfirmLogout | LogoutRefused | SignOut:
+    """`presented`: the CSRF token of a POSTed confirmation (None otherwise). Without a hint,
+    any page can link here, so a signed-in user confirms first (§2)."""
+    if current is not None and not req.hinted:
+        if presented is None:
+            return ConfirmLogout(current)
+        if not csrf_valid(csrf_key, "logout", current.session.csrf_secret, presented):
+            return LogoutRefused(current.user)
+    return SignOut(req.location)

@@ -28,14 +28,14 @@ from tessera.manage.housekeeping import purge_expired
 from tessera.shared.body_limit import Answer, BodyLimitMiddleware, Render
 from tessera.store.protocols import StoreError, StoreUnavailable
 from tessera.web.admin_api import AuthenticateFirst, build_admin_api
-from tessera.web.browser import _page_headers as page_headers
-from tessera.web.browser import browser_routes
+from tessera.web.browser import BROWSER_ROUTES
 from tessera.web.console import console_routes
 from tessera.web.discovery import discovery_routes
 from tessera.web.health import health_routes
 from tessera.web.home import home_routes
 from tessera.web.logs import RequestLogMiddleware, configure_logging, get_logger
 from tessera.web.metrics import metrics_routes
+from tessera.web.pages import page_headers
 from tessera.web.problems import problem_body
 from tessera.web.protocol import protocol_routes
 from tessera.web.proxy import ClientAddressMiddleware
@@ -134,7 +134,7 @@ def build_app(ctx: Context) -> Starlette:
             svc, endpoints, ["authorization_code", "refresh_token", "client_credentials"]
         ),
         *protocol_routes(svc),
-        *browser_routes(svc),
+        *BROWSER_ROUTES,
         *health_routes(ctx),
         *console_routes(svc),
         *home_routes(svc),
@@ -179,6 +179,7 @@ def build_app(ctx: Context) -> Starlette:
         lifespan=_lifespan(svc),
     )
     app.state.ctx = ctx
+    app.state.services = svc  # for the module-level handlers (web/browser.py)
     # Innermost of ours, so that refused bodies are logged and counted like any answer.
     app.add_middleware(
         BodyLimitMiddleware,

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from tessera.web.browser import _page_headers as page_headers
+from tessera.web.pages import page_headers
 from tessera.web.services import Services
 
 __all__ = ["home_routes"]

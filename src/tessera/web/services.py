@@ -11,10 +11,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from tessera.audit import AuditSink
 from tessera.caching import TTLCache
+from tessera.config import Settings
 from tessera.context import Context
 from tessera.domain.admin import admin_scope
 from tessera.domain.model import Client, Resource, User
 from tessera.domain.scopes import normalize_audience
+from tessera.oauth.interaction.login import LoginPolicy
+from tessera.oauth.interaction.throttle import ThrottlePolicy
 from tessera.oauth.revocation_state import RevocationState
 from tessera.oauth.token import TokenEndpoint, TokenPolicy
 from tessera.oauth.tokens import TokenIssuer
@@ -64,6 +67,7 @@ class Services:
     health: StoreHealth
     wakeup: Wakeup
     metrics: Metrics
+    login_policy: LoginPolicy
 
     def client(self, client_id: str) -> Client | None:
         return self.clients.get(client_id)
@@ -90,6 +94,17 @@ class Services:
         return next(
             (r for r in self.resource_list() if normalize_audience(r.audience) == wanted), None
         )
+
+
+def _login_policy(settings: Settings) -> LoginPolicy:
+    throttle = ThrottlePolicy(
+        window_seconds=settings.login_failure_window,
+        free_per_pair=settings.login_max_failures,
+        free_per_account=10 * settings.login_max_failures,
+        free_per_address=settings.login_max_failures_per_address,
+        first_delay_seconds=settings.login_first_delay,
+    )
+    return LoginPolicy(throttle, settings.session_ttl, settings.subkey("known-device cookie"))
 
 
 def build_services(ctx: Context) -> Services:
@@ -125,6 +140,7 @@ def build_services(ctx: Context) -> Services:
         health=health,
         wakeup=wakeup,
         metrics=Metrics(),
+        login_policy=_login_policy(settings),
     )
     policy = TokenPolicy(
         default_access_ttl=settings.access_token_ttl,

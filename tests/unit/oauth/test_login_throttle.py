@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tessera.oauth import known_device
-from tessera.oauth.login_throttle import (
+from tessera.oauth.interaction import known_device
+from tessera.oauth.interaction.throttle import (
     ThrottleKeys,
     ThrottlePolicy,
     Verdict,

@@ -1,5 +1,5 @@
 """The known-device cookie: proof that this browser signed in to an account before, so that
-failures made elsewhere do not throttle it (see `login_throttle`).
+failures made elsewhere do not throttle it (see `throttle`).
 
 The value is `<device id>.<expiry, Unix seconds>.<MAC>`, the MAC an HMAC-SHA256 (RFC 2104),
 under a key derived from the server secret, of the user id, the device id and the expiry: the
