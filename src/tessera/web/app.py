@@ -40,7 +40,9 @@ from tessera.web.problems import problem_body
 from tessera.web.protocol import protocol_routes
 from tessera.web.proxy import ClientAddressMiddleware
 from tessera.web.responses import NO_STORE, json_response
+from tessera.web.revocation_feed import REVOCATION_FEED_ROUTES
 from tessera.web.services import Services, build_services
+from tessera.web.userinfo import USERINFO_ROUTES
 
 __all__ = ["build_app", "create_app"]
 
@@ -134,6 +136,8 @@ def build_app(ctx: Context) -> Starlette:
             svc, endpoints, ["authorization_code", "refresh_token", "client_credentials"]
         ),
         *protocol_routes(svc),
+        *USERINFO_ROUTES,
+        *REVOCATION_FEED_ROUTES,
         *browser_routes(svc),
         *health_routes(ctx),
         *console_routes(svc),
@@ -179,6 +183,7 @@ def build_app(ctx: Context) -> Starlette:
         lifespan=_lifespan(svc),
     )
     app.state.ctx = ctx
+    app.state.services = svc  # for the module-level handlers
     # Innermost of ours, so that refused bodies are logged and counted like any answer.
     app.add_middleware(
         BodyLimitMiddleware,
