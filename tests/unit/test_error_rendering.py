@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tessera.integration.problems import Problem
 from tessera.oauth import errors
 from tessera.resource.errors import (
     InsufficientScopeError,
@@ -22,7 +23,9 @@ from tessera.shared.oauth_errors import (
     error_body,
     error_headers,
 )
+from tessera.shared.problems import PROBLEM_JSON, problem_document
 from tessera.web.errors import oauth_error_response
+from tessera.web.problems import problem_body
 
 SECRET_DEBUG = "secret mismatch for app-7 (hash 3f9a) at node-2"
 
@@ -172,3 +175,27 @@ def test_the_resource_server_renders_like_the_identity_domain() -> None:
         .startswith('Bearer realm="api", error="invalid_request"')
     )
     assert RevocationUnavailableError("stale", retry_after=9).headers() == {"Retry-After": "9"}
+
+
+# --- RFC 9457 problems: the other shape, one document builder -------------------------------------
+
+
+def test_problem_documents_of_the_admin_api_and_the_integration_service() -> None:
+    assert problem_document(404, "no such app") == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "no such app",
+    }
+    assert list(problem_body(400, "bad", errors=[])) == [
+        "type", "title", "status", "detail", "error", "errors"
+    ]  # fmt: skip
+    response = Problem(409, "conflict", "taken", extra={"code": "c"}).response()
+    assert response.media_type == PROBLEM_JSON
+    assert orjson.loads(bytes(response.body)) == {
+        "type": "urn:tessera:integration:problem:conflict",
+        "title": "Conflict",
+        "status": 409,
+        "detail": "taken",
+        "code": "c",
+    }
