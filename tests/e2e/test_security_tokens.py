@@ -546,7 +546,9 @@ def test_item20_two_authorization_headers_get_400_invalid_request(
 def test_item20_missing_authorization_gets_401_with_a_bearer_challenge(server: Server) -> None:
     response = userinfo(server)
     assert response.status_code == 401
-    assert response.headers["www-authenticate"].startswith("Bearer")
+    # RFC 6750 §3.1: a request without any authentication gets no error code in the challenge.
+    assert response.headers["www-authenticate"] == 'Bearer realm="tessera"'
+    assert response.json() == {"error": "invalid_token"}
 
 
 # --- item 21 -----------------------------------------------------------------------------------

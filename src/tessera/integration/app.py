@@ -36,6 +36,7 @@ from tessera.integration.store import IntegrationStore
 from tessera.integration.views import API_PREFIX, ProblemView
 from tessera.resource import TokenValidator
 from tessera.shared.body_limit import Answer, BodyLimitMiddleware
+from tessera.shared.problems import problem_document
 
 __all__ = ["create_app"]
 
@@ -139,12 +140,12 @@ def create_app(settings: IntegrationSettings | None = None) -> FastAPI:
 
 
 def _too_large(_: str, limit: int) -> Answer:
-    problem = {
-        "type": "urn:tessera:integration:problem:body-too-large",
-        "title": "Content too large",
-        "status": 413,
-        "detail": f"the request body is larger than {limit} bytes",
-    }
+    problem = problem_document(
+        413,
+        f"the request body is larger than {limit} bytes",
+        type_uri="urn:tessera:integration:problem:body-too-large",
+        title="Content too large",
+    )
     return PROBLEM_JSON, json.dumps(problem).encode(), _NO_STORE
 
 

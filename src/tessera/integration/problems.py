@@ -16,9 +16,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
+from tessera.shared.problems import PROBLEM_JSON, problem_document
+
 __all__ = ["PROBLEM_JSON", "Problem", "install_error_handlers", "problem_response"]
 
-PROBLEM_JSON = "application/problem+json"
 _TYPE = "urn:tessera:integration:problem:"
 _log = logging.getLogger("tessera.integration")
 
@@ -60,13 +61,9 @@ class Problem(Exception):
         self.extra = extra or {}
 
     def response(self) -> Response:
-        body = {
-            "type": _TYPE + self.kind,
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-            **self.extra,
-        }
+        body = problem_document(
+            self.status, self.detail, type_uri=_TYPE + self.kind, title=self.title, extra=self.extra
+        )
         return JSONResponse(
             body,
             status_code=self.status,

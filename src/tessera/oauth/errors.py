@@ -1,11 +1,14 @@
 """Protocol errors: RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, OIDC Core §3.1.2.6.
 
-Each error carries its `error` code, HTTP status and a public description. One renderer (in
-`tessera.web`) turns them into the JSON body, the error redirect or `WWW-Authenticate`; internal
-detail never reaches a client.
+Each error carries its `error` code, HTTP status and a public description. One renderer
+(`tessera.shared.oauth_errors`, used by `tessera.web`) turns them into the JSON body, the error
+redirect or `WWW-Authenticate`. Internal detail goes in `debug`: the audit log records it
+(`audit_reason`), no answer ever carries it.
 """
 
 from __future__ import annotations
+
+from tessera.shared.oauth_errors import error_body
 
 __all__ = [
     "AccessDenied",
@@ -18,6 +21,7 @@ __all__ = [
     "InvalidTarget",
     "InvalidToken",
     "LoginRequired",
+    "MissingToken",
     "NotAResourceServer",
     "OAuthError",
     "RequestNotSupported",
@@ -34,15 +38,19 @@ class OAuthError(Exception):
     error = "server_error"
     status = 400
 
-    def __init__(self, description: str = "") -> None:
+    def __init__(self, description: str = "", *, debug: str | None = None) -> None:
         super().__init__(description or self.error)
-        self.description = description
+        self.description = description  # public: what the client sees
+        self.debug = debug  # internal: for the audit log and server logs, never a client
+
+    @property
+    def audit_reason(self) -> str:
+        """What the audit log records: the internal detail when there is one."""
+        return self.debug or self.description
 
     def body(self) -> dict[str, str]:
-        out = {"error": self.error}
-        if self.description:
-            out["error_description"] = self.description
-        return out
+        """RFC 6749 §5.2: the public error body (never the debug text)."""
+        return error_body(self.error, self.description)
 
 
 class InvalidRequest(OAuthError):
@@ -132,12 +140,19 @@ class InvalidToken(OAuthError):
     status = 401
 
 
+class MissingToken(InvalidToken):
+    """RFC 6750 §3.1: the request carried no token; the challenge names no error code."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+
+
 class InsufficientScope(OAuthError):
     """RFC 6750 §3.1: 403 naming the scope needed."""
 
     error = "insufficient_scope"
     status = 403
 
-    def __init__(self, description: str = "", scope: str = "") -> None:
-        super().__init__(description)
+    def __init__(self, description: str = "", scope: str = "", *, debug: str | None = None) -> None:
+        super().__init__(description, debug=debug)
         self.scope = scope

@@ -1,6 +1,9 @@
-"""Errors a resource server answers with, rendered per RFC 6750 §3."""
+"""Errors a resource server answers with, rendered per RFC 6750 §3 by
+`tessera.shared.oauth_errors` (the renderer the identity domain uses too)."""
 
 from __future__ import annotations
+
+from tessera.shared.oauth_errors import bearer_challenge, error_body, error_headers
 
 __all__ = [
     "InsufficientScopeError",
@@ -14,32 +17,38 @@ __all__ = [
 class TokenError(Exception):
     error = "invalid_token"
     status = 401
+    retry_after = 5  # seconds, for the 503 of `RevocationUnavailableError`
 
     def __init__(self, description: str = "", *, scope: str | None = None) -> None:
         super().__init__(description or self.error)
         self.description = description
         self.scope = scope
 
+    @property
+    def token_sent(self) -> bool:
+        """False for the error of a request without any token: `InvalidTokenError("")`."""
+        return self.error != "invalid_token" or self.description != ""
+
     def www_authenticate(self, realm: str = "api") -> str:
-        """RFC 6750 §3: the challenge; no error code when no token was sent at all."""
-        parts = [f'Bearer realm="{realm}"']
-        if self.description != "" or self.error != "invalid_token":
-            parts.append(f'error="{self.error}"')
-            if self.description:
-                parts.append('error_description="{}"'.format(self.description.replace('"', "'")))
-        if self.scope:
-            parts.append(f'scope="{self.scope}"')
-        return ", ".join(parts)
+        """RFC 6750 §3: the challenge; no error code when no token was sent at all (§3.1)."""
+        if not self.token_sent:
+            return bearer_challenge(realm)
+        return bearer_challenge(realm, self.error, self.description, self.scope or "")
 
     def headers(self, realm: str = "api") -> dict[str, str]:
-        """The response headers: the RFC 6750 §3 challenge."""
-        return {"WWW-Authenticate": self.www_authenticate(realm)}
+        """The response headers: the RFC 6750 §3 challenge (`Retry-After` for a 503)."""
+        return error_headers(
+            self.error if self.token_sent else None,
+            self.status,
+            realm=realm,
+            bearer=True,
+            description=self.description,
+            scope=self.scope or "",
+            retry_after=self.retry_after,
+        )
 
     def body(self) -> dict[str, str]:
-        out = {"error": self.error}
-        if self.description:
-            out["error_description"] = self.description
-        return out
+        return error_body(self.error, self.description)
 
 
 class InvalidTokenError(TokenError):
@@ -75,6 +84,3 @@ class RevocationUnavailableError(TokenError):
     def __init__(self, description: str = "", *, retry_after: int = 5) -> None:
         super().__init__(description)
         self.retry_after = retry_after
-
-    def headers(self, realm: str = "api") -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}

@@ -40,7 +40,9 @@ from tessera.web.problems import problem_body
 from tessera.web.protocol import protocol_routes
 from tessera.web.proxy import ClientAddressMiddleware
 from tessera.web.responses import NO_STORE, json_response
+from tessera.web.revocation_feed import REVOCATION_FEED_ROUTES
 from tessera.web.services import Services, build_services
+from tessera.web.userinfo import USERINFO_ROUTES
 
 __all__ = ["build_app", "create_app"]
 
@@ -135,6 +137,8 @@ def build_app(ctx: Context) -> Starlette:
         ),
         *protocol_routes(svc),
         *BROWSER_ROUTES,
+        *USERINFO_ROUTES,
+        *REVOCATION_FEED_ROUTES,
         *health_routes(ctx),
         *console_routes(svc),
         *home_routes(svc),
@@ -179,7 +183,7 @@ def build_app(ctx: Context) -> Starlette:
         lifespan=_lifespan(svc),
     )
     app.state.ctx = ctx
-    app.state.services = svc  # for the module-level handlers (web/browser.py)
+    app.state.services = svc  # for the module-level handlers
     # Innermost of ours, so that refused bodies are logged and counted like any answer.
     app.add_middleware(
         BodyLimitMiddleware,

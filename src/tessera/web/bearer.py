@@ -1,4 +1,5 @@
-"""Reading a bearer token from a request (RFC 6750 §2) for our protected endpoints."""
+"""Reading credentials from a request: a bearer token (RFC 6750 §2) for our protected endpoints,
+the one `Authorization` header for client authentication."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from collections.abc import Mapping
 
 from starlette.requests import Request
 
-from tessera.oauth.errors import InvalidRequest, InvalidToken
+from tessera.oauth.errors import InvalidRequest, MissingToken
 from tessera.shared.bearer import MalformedAuthorization, parse_bearer
 
-__all__ = ["bearer_token"]
+__all__ = ["bearer_token", "single_authorization"]
 
 
 def bearer_token(request: Request, form: Mapping[str, str] | None = None) -> str:
@@ -27,5 +28,13 @@ def bearer_token(request: Request, form: Mapping[str, str] | None = None) -> str
         raise InvalidRequest("send the access token by one method only (RFC 6750 §2)")
     token = token or in_body
     if token is None:
-        raise InvalidToken("")  # RFC 6750 §3.1: no error code when no credentials were sent
+        raise MissingToken()  # RFC 6750 §3.1: no error code when no credentials were sent
     return token
+
+
+def single_authorization(request: Request) -> str | None:
+    """The one Authorization header; two of them are refused, never half-read."""
+    values = request.headers.getlist("authorization")
+    if len(values) > 1:
+        raise InvalidRequest("more than one Authorization header")
+    return values[0] if values else None

@@ -9,7 +9,6 @@ challenge (RFC 6750 §3).
 from __future__ import annotations
 
 from collections.abc import Callable
-from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError
+from tessera.shared.problems import PROBLEM_JSON, problem_document
 from tessera.store.protocols import StoreUnavailable
 
 __all__ = ["install_problem_handlers", "problem", "problem_body", "problem_from_http"]
@@ -46,16 +46,10 @@ def problem_body(
     error: str | None = None,
     errors: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-        "error": error or _CODES.get(status, "invalid_request"),
-    }
+    extra: dict[str, Any] = {"error": error or _CODES.get(status, "invalid_request")}
     if errors is not None:
-        body["errors"] = errors
-    return body
+        extra["errors"] = errors
+    return problem_document(status, detail, extra=extra)
 
 
 def problem_from_http(exc: HTTPException) -> JSONResponse:
@@ -80,7 +74,7 @@ def problem(
         problem_body(status, detail, error=error, errors=errors),
         status,
         headers={**(headers or {}), "Cache-Control": "no-store"},
-        media_type="application/problem+json",
+        media_type=PROBLEM_JSON,
     )
 
 

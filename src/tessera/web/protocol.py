@@ -1,8 +1,7 @@
-"""HTTP adapters for the token, introspection, revocation and userinfo endpoints."""
+"""HTTP adapters for the token, introspection and revocation endpoints."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +16,6 @@ from tessera.caching import NotCached
 from tessera.domain.model import Client
 from tessera.oauth import errors
 from tessera.oauth.client_auth import authenticate_client
-from tessera.oauth.feed import parse_feed_query
 from tessera.oauth.introspection import (
     access_token_answer,
     introspect,
@@ -25,9 +23,6 @@ from tessera.oauth.introspection import (
     verified_access_token,
 )
 from tessera.oauth.revocation import revoke
-from tessera.oauth.token import user_claims
-from tessera.oauth.tokens import InvalidOwnToken
-from tessera.web.bearer import bearer_token
 from tessera.web.errors import oauth_error_response
 from tessera.web.forms import Params, read_form
 from tessera.web.proxy import client_ip
@@ -172,78 +167,6 @@ def protocol_routes(svc: Services) -> list[Route]:
             return oauth_error_response(exc)
         return Response(status_code=200, headers={**NO_STORE, **CORS_ANY})
 
-    async def userinfo(request: Request) -> Response:
-        try:
-            form = await read_form(request) if _is_form(request) else None
-            if form is not None and form.duplicated:
-                raise errors.InvalidRequest(f"repeated parameter: {sorted(form.duplicated)[0]}")
-            value = bearer_token(request, form)
-
-            def work() -> dict[str, Any]:
-                now = ctx.clock()
-                try:
-                    claims = svc.issuer.verify_own(value, int(now.timestamp()))
-                except InvalidOwnToken:
-                    raise errors.InvalidToken("the access token is invalid or expired") from None
-                svc.revocations.sync()
-                if svc.revocations.revoked(claims):
-                    raise errors.InvalidToken("the access token was revoked")
-                if (
-                    claims.get("sub_type") != "user"
-                    or "openid" not in str(claims.get("scope", "")).split()
-                ):
-                    raise errors.InsufficientScope("the token lacks the openid scope", "openid")
-                user = ctx.store.users.get(str(claims["sub"]))
-                if user is None or not user.active:
-                    raise errors.InvalidToken("the user is no longer active")
-                scopes = tuple(str(claims.get("scope", "")).split())
-                return {"sub": user.id, **user_claims(user, scopes)}
-
-            body = await run_in_threadpool(work)
-        except errors.OAuthError as exc:
-            return oauth_error_response(exc, bearer=True)
-        return json_response(body, headers={**NO_STORE, **CORS_ANY})
-
-    async def revocation_feed(request: Request) -> Response:
-        """The revocation feed for resource servers: events after `since`, long-polled."""
-        try:
-            query = request.query_params
-            repeated = {k for k in ("since", "wait") if len(query.getlist(k)) > 1}
-            since, wait = parse_feed_query(query, repeated)
-            caller = await run_in_threadpool(_authenticate, request, Params([]), False)
-            if not caller.is_resource_server:
-                raise errors.NotAResourceServer("only a resource server may read this feed")
-        except errors.OAuthError as exc:
-            return oauth_error_response(exc)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        while True:
-            events = await run_in_threadpool(ctx.store.revocations.since, since, 1000)
-            remaining = deadline - loop.time()
-            if (
-                events
-                or remaining <= 0
-                or svc.wakeup.closing  # shutting down: answer now, the follower resumes later
-                or await request.is_disconnected()
-            ):
-                break
-            # Woken at once by a local or Redis-published revocation; else poll the database.
-            await svc.wakeup.wait(min(0.2, remaining))
-        body = {
-            "events": [
-                {
-                    "seq": e.seq,
-                    "kind": e.kind.value,
-                    "key": e.key,
-                    "not_before": e.not_before.timestamp(),
-                    "expires_at": e.expires_at.timestamp(),
-                }
-                for e in events
-            ],
-            "last_seq": events[-1].seq if events else since,
-        }
-        return json_response(body, headers=NO_STORE)
-
     async def preflight(_: Request) -> Response:
         return Response(status_code=204, headers=_CORS_PREFLIGHT)
 
@@ -253,9 +176,6 @@ def protocol_routes(svc: Services) -> list[Route]:
         Route("/oauth2/v1/introspect", introspection, methods=["POST"]),
         Route("/oauth2/v1/revoke", revocation, methods=["POST"]),
         Route("/oauth2/v1/revoke", preflight, methods=["OPTIONS"]),
-        Route("/oauth2/v1/userinfo", userinfo, methods=["GET", "POST"]),
-        Route("/oauth2/v1/userinfo", preflight, methods=["OPTIONS"]),
-        Route("/oauth2/v1/revocations", revocation_feed, methods=["GET"]),
     ]
 
 
@@ -264,12 +184,6 @@ def _unverified_claims(token: str) -> dict[str, Any]:
     payload = token.split(".")[1]
     value = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     return value if isinstance(value, dict) else {}
-
-
-def _is_form(request: Request) -> bool:
-    """A POST with a form body, which may carry the token (RFC 6750 §2.2)."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    return request.method == "POST" and content_type == "application/x-www-form-urlencoded"
 
 
 def _safe(value: str | None) -> str | None:

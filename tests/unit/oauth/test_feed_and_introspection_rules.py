@@ -8,8 +8,8 @@ import pytest
 
 from tessera.domain.model import Client, ClientKind
 from tessera.oauth import errors
-from tessera.oauth.feed import parse_feed_query
 from tessera.oauth.introspection import may_introspect
+from tessera.oauth.revocation_feed import parse_feed_query
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -1,0 +1,162 @@
+"""The UserInfo endpoint's decisions (OIDC Core §5.3, RFC 6750 §3.1) on the protocol core."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tessera.domain.model import RevocationKind, User
+from tessera.oauth import errors
+from tessera.oauth.tokens import AccessTokenSpec
+from tessera.oauth.userinfo import userinfo
+
+from .conftest import Core
+
+AUDIENCE = "https://orders.test/"
+
+
+def access_token(
+    core: Core, user: User | None, scope: str = "openid", lifetime: int = 600
+) -> tuple[str, dict[str, Any]]:
+    """An access token the core signed now: a user's, or an app's own (`user=None`)."""
+    spec = AccessTokenSpec(
+        subject=user.id if user else "app-reports",
+        sub_type="user" if user else "client",
+        client_id="app-web",
+        audience=AUDIENCE,
+        scope=scope,
+        lifetime=lifetime,
+    )
+    return core.issuer.access_token(spec, int(core.clock().timestamp()))
+
+
+def ask(core: Core, token: str) -> dict[str, Any]:
+    return userinfo(
+        token,
+        issuer=core.issuer,
+        revocations=core.revocations(),
+        lookup_user=core.store.users.get,
+        now=core.clock(),
+    )
+
+
+def test_a_users_openid_token_gets_its_sub(core: Core) -> None:
+    alice = core.add_user()
+    token, _ = access_token(core, alice)
+    assert ask(core, token) == {"sub": alice.id}
+
+
+def test_claims_follow_the_scopes(core: Core) -> None:
+    alice = core.add_user(display_name="Alice Example", email="alice@example.test")
+    profile, _ = access_token(core, alice, "openid profile")
+    assert ask(core, profile) == {
+        "sub": alice.id,
+        "name": "Alice Example",
+        "preferred_username": "alice",
+    }
+    email, _ = access_token(core, alice, "openid email")
+    assert ask(core, email) == {
+        "sub": alice.id,
+        "email": "alice@example.test",
+        "email_verified": False,
+    }
+    both, _ = access_token(core, alice, "openid profile email https://orders.test/read")
+    assert set(ask(core, both)) == {"sub", "name", "preferred_username", "email", "email_verified"}
+
+
+def test_a_revoked_token_is_invalid_token(core: Core) -> None:
+    alice = core.add_user()
+    token, claims = access_token(core, alice)
+    now = core.clock()
+    core.store.revocations.append(
+        RevocationKind.JTI, claims["jti"], now, now + timedelta(hours=1), now
+    )
+    with pytest.raises(errors.InvalidToken, match="revoked"):
+        ask(core, token)
+
+
+def test_a_subject_cut_off_revokes_tokens_issued_before_it(core: Core) -> None:
+    alice = core.add_user()
+    token, _ = access_token(core, alice)
+    now = core.clock.advance(1)
+    core.store.revocations.append(
+        RevocationKind.SUBJECT, alice.id, now, now + timedelta(hours=1), now
+    )
+    with pytest.raises(errors.InvalidToken, match="revoked"):
+        ask(core, token)
+    core.clock.advance(1)  # a token of the cut-off's own second is revoked too (1 s iat)
+    fresh, _ = access_token(core, alice)
+    assert ask(core, fresh) == {"sub": alice.id}
+
+
+def test_an_expired_token_is_invalid_token(core: Core) -> None:
+    alice = core.add_user()
+    token, _ = access_token(core, alice, lifetime=300)
+    core.clock.advance(299)
+    assert ask(core, token) == {"sub": alice.id}  # also puts it in the verified-token cache
+    core.clock.advance(2)
+    with pytest.raises(errors.InvalidToken) as caught:
+        ask(core, token)
+    assert caught.value.description == "the access token is invalid or expired"
+    assert caught.value.debug  # why, for the audit log and server logs only
+
+
+@pytest.mark.parametrize("token", ["", "not-a-jwt", "a.b.c", "x" * 20000])
+def test_what_is_not_our_access_token_is_invalid_token(core: Core, token: str) -> None:
+    with pytest.raises(errors.InvalidToken):
+        ask(core, token)
+
+
+def test_an_id_token_is_not_an_access_token(core: Core) -> None:
+    alice = core.add_user()
+    now = int(core.clock().timestamp())
+    id_token = core.issuer.id_token(
+        subject=alice.id,
+        client_id="app-web",
+        now=now,
+        lifetime=600,
+        auth_time=now,
+        nonce=None,
+        access_token=None,
+        extra={},
+    )
+    with pytest.raises(errors.InvalidToken):
+        ask(core, id_token)
+
+
+def test_an_apps_own_token_has_no_user_insufficient_scope(core: Core) -> None:
+    token, _ = access_token(core, None, "openid")
+    with pytest.raises(errors.InsufficientScope) as caught:
+        ask(core, token)
+    assert (caught.value.status, caught.value.scope) == (403, "openid")
+
+
+def test_a_token_without_openid_is_insufficient_scope(core: Core) -> None:
+    alice = core.add_user()
+    token, _ = access_token(core, alice, "profile https://orders.test/read")
+    with pytest.raises(errors.InsufficientScope) as caught:
+        ask(core, token)
+    assert caught.value.body() == {
+        "error": "insufficient_scope",
+        "error_description": "the token lacks the openid scope",
+    }
+    assert caught.value.scope == "openid"
+
+
+def test_a_disabled_user_is_invalid_token(core: Core) -> None:
+    alice = core.add_user()
+    token, _ = access_token(core, alice)
+    core.store.users.update(replace(alice, disabled_at=core.clock()))
+    with pytest.raises(errors.InvalidToken, match="no longer active"):
+        ask(core, token)
+
+
+def test_a_deleted_user_is_invalid_token(core: Core) -> None:
+    alice = core.add_user()
+    token, _ = access_token(core, alice)
+    core.store.users.delete(alice.id)
+    with pytest.raises(errors.InvalidToken, match="no longer active"):
+        ask(core, token)
