@@ -190,10 +190,8 @@ class Core:
     def redeem(self, app: Client, code: str, **form: str) -> dict[str, Any]:
         """RFC 6749 §4.1.3; a public app sends `VERIFIER` unless `form` says otherwise."""
         pkce = {"code_verifier": VERIFIER} if app.is_public else {}
-        return self.token(
-            {"grant_type": "authorization_code", "code": code, **self.credentials(app), **pkce,
-             **form}
-        )  # fmt: skip
+        form = {"grant_type": "authorization_code", "code": code, **pkce, **form}
+        return self.token({**self.credentials(app), **form})
 
     def code_flow(
         self, app: Client, user: User, scope: str = "openid https://orders.test/read"
@@ -203,19 +201,15 @@ class Core:
 
     def refresh(self, app: Client, refresh_token: str, **form: str) -> dict[str, Any]:
         """RFC 6749 §6."""
-        return self.token(
-            {"grant_type": "refresh_token", "refresh_token": refresh_token,
-             **self.credentials(app), **form}
-        )  # fmt: skip
+        form = {"grant_type": "refresh_token", "refresh_token": refresh_token, **form}
+        return self.token({**self.credentials(app), **form})
 
     # --- introspection and revocation as the web layer calls them ------------------------------
 
     def introspect(self, caller: Client, token: str, **form: str) -> dict[str, Any]:
         """RFC 7662 §2 for an authenticated `caller`, with revocation state read afresh."""
-        return introspect(
-            caller, {"token": token, **form}, self.store, self.issuer, self.revocations(),
-            self.clock(),
-        )  # fmt: skip
+        form = {"token": token, **form}
+        return introspect(caller, form, self.store, self.issuer, self.revocations(), self.clock())
 
     def revoke(self, client: Client, token: str, **form: str) -> None:
         """RFC 7009 §2 for an authenticated `client`."""
