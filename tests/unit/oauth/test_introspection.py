@@ -294,7 +294,7 @@ def test_a_refresh_token_ends_at_the_grants_absolute_expiry(
 ) -> None:
     body = core.code_flow(app, user)
     refreshed = body["refresh_token"]
-    step, elapsed = core.policy.refresh_ttl - 86400, 0  # refreshed daily-ish: never idle
+    step, elapsed = core.policy.refresh_ttl - 86400, 0  # each a day before it would idle out
     while elapsed + step < core.policy.refresh_absolute_ttl:
         core.clock.advance(step)
         elapsed += step
