@@ -40,8 +40,9 @@ test: $(STAMP) $(BROWSER) lint typecheck
 e2e-postgresql: $(STAMP)
 	TESSERA_TEST_DB=postgresql $(VENV)/bin/pytest tests/e2e -q
 
+# The fast tests, without PostgreSQL or Redis (`make test` runs the `postgresql` ones too).
 unit: $(STAMP)
-	$(VENV)/bin/pytest tests/unit -q
+	$(VENV)/bin/pytest tests/unit -q -m "not postgresql"
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -10,6 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.postgresql  # the benchmark measures PostgreSQL too
+
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = [
     "client_credentials",

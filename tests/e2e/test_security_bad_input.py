@@ -638,6 +638,18 @@ def test_item28_bad_basic_credentials_get_401_invalid_client(
     )
 
 
+@pytest.mark.parametrize("max_age", ["\u00b2", "1\u00b2", "\u0663", "-1", "1e3", "9" * 12])
+def test_item28_odd_max_age_at_authorize_redirects_invalid_request(
+    server: Server, alice: Browser, max_age: str
+) -> None:
+    # '²' is a digit to str.isdigit but not to int: it once made the authorization endpoint fail.
+    response = alice.authorize(**conf_params(server, max_age=max_age))
+    assert response.status_code == 302, response.status_code
+    location = response.headers["location"]
+    assert location.startswith(demo_app(server)["redirect_uri"] + "?")
+    assert "error=invalid_request" in location and "code=" not in location
+
+
 # --- odd parameter values and methods ------------------------------------------------------------
 
 

@@ -135,6 +135,26 @@ def test_a_resource_server_of_the_audience_may_introspect_only_that_audiences_to
     assert introspect(server, auth, openid_only["refresh_token"]) == {"active": False}
 
 
+def test_a_wrong_or_unknown_token_type_hint_hides_no_token(server: Server) -> None:
+    """Introspection searches every token type whatever the hint (RFC 7662 §2.1); revocation
+    ignores an invalid hint value (RFC 7009 §2.2)."""
+    tokens = user_tokens(server, "alice", "Wonderland-Demo-2026", scope=scope(server))
+    auth = demo_auth(server)
+    for _ in range(2):  # the thread-pool path, then the cached app on the event loop
+        access = introspect(server, auth, tokens["access_token"], token_type_hint="refresh_token")
+        assert access["active"] is True
+        refresh_ = introspect(server, auth, tokens["refresh_token"], token_type_hint="access_token")
+        assert refresh_["active"] is True
+    revoked = httpx.post(
+        f"{server.base_url}/oauth2/v1/revoke",
+        data={"token": tokens["refresh_token"], "token_type_hint": "no_such_type"},
+        auth=auth,
+    )
+    assert revoked.status_code == 200, revoked.text
+    assert introspect(server, auth, tokens["refresh_token"]) == {"active": False}
+    assert introspect(server, auth, tokens["access_token"]) == {"active": False}
+
+
 def test_only_resource_servers_may_read_the_revocation_feed(
     server: Server, other_app: dict[str, Any], resource_server: dict[str, Any]
 ) -> None:

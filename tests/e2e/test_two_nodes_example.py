@@ -23,6 +23,8 @@ import pytest
 from tests.support.pg import ADMIN_URL
 from tests.support.server import free_port
 
+pytestmark = pytest.mark.postgresql  # the PostgreSQL (and Redis) on 127.0.0.1
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "examples" / "two_nodes" / "run.sh"
 REDIS_URL = "redis://127.0.0.1:6379/0"

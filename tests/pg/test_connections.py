@@ -17,6 +17,8 @@ from tessera.store.sql.engine import make_engine
 from tessera.store.sql.store import SqlStore
 from tests.support.pg import ADMIN_URL, fresh_database
 
+pytestmark = pytest.mark.postgresql  # the PostgreSQL (and Redis) on 127.0.0.1
+
 
 @pytest.fixture
 def database() -> Iterator[str]:

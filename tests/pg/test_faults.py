@@ -19,6 +19,8 @@ from tests.support.pg import ADMIN_URL, fresh_database
 from tests.support.server import Server, start_server
 from tests.support.tcp_proxy import TcpProxy
 
+pytestmark = pytest.mark.postgresql  # the PostgreSQL (and Redis) on 127.0.0.1
+
 ALICE = "Wonderland-Demo-2026"
 
 

@@ -8,12 +8,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 import redis
 
 from tessera.store.protocols import Failures
 from tessera.store.redis_throttle import RedisLoginThrottle
 from tests.pg.conftest import REDIS_URL, Cluster
 from tests.support.flow import Browser, form_fields
+
+pytestmark = pytest.mark.postgresql  # the PostgreSQL (and Redis) on 127.0.0.1
 
 
 def test_login_failures_on_node_a_count_on_node_b(cluster: Cluster) -> None:

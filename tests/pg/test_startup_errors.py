@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.support.pg import fresh_database
 from tests.support.server import base_env, free_port, run_cli
+
+pytestmark = pytest.mark.postgresql  # the PostgreSQL (and Redis) on 127.0.0.1
 
 
 def test_serve_on_an_unmigrated_database_says_run_tessera_migrate(tmp_path: Path) -> None:

@@ -10,11 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import pytest
 
 from tessera.resource import RevocationFeed, TokenValidator
 from tessera.resource.errors import InvalidTokenError
 from tests.pg.conftest import Cluster
 from tests.support.flow import exchange_code, user_code
+
+pytestmark = pytest.mark.postgresql  # the PostgreSQL (and Redis) on 127.0.0.1
 
 ALICE = "Wonderland-Demo-2026"
 

@@ -147,9 +147,12 @@ def check_scope(
         raise errors.InvalidScope("scope is required")
     resource = params.get("resource")
     if resource is not None:
+        # RFC 8707 §2: the token is for the named resource only, so only its scopes resolve
+        # (as at the token endpoint); an Oracle-form scope of another audience is unknown here.
         wanted = normalize_audience(resource)
-        if not any(normalize_audience(r.audience) == wanted for r in resources):
-            raise errors.InvalidTarget("resource is not a registered audience")  # RFC 8707 §2
+        resources = [r for r in resources if normalize_audience(r.audience) == wanted]
+        if not resources:
+            raise errors.InvalidTarget("resource is not a registered audience")
     canonical: list[str] = []
     audiences: set[str] = set()
     for token in tokens:
@@ -176,7 +179,8 @@ def check_prompt(params: Mapping[str, str]) -> tuple[frozenset[str], int | None]
     max_age = params.get("max_age")
     if max_age is None:
         return prompt, None
-    if not max_age.isdigit() or len(max_age) > 9:
+    # ASCII only: `str.isdigit` accepts '²', which `int` refuses (a 500 instead of the error).
+    if not (max_age.isascii() and max_age.isdigit()) or len(max_age) > 9:
         raise errors.InvalidRequest("max_age must be a number of seconds")
     return prompt, int(max_age)
 

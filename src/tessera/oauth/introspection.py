@@ -66,8 +66,9 @@ def introspect(
     token = form.get("token")
     if not token:
         raise errors.InvalidRequest("token is required")  # RFC 7662 §2.1
-    hint = form.get("token_type_hint")
-    if token.count(".") == 2 and hint != "refresh_token":
+    # `token_type_hint` is not needed: our refresh tokens have no dots and access tokens are
+    # JWS, and a wrong hint must not hide a token (§2.1: extend the search to every type).
+    if token.count(".") == 2:
         return _access_token(caller, token, issuer, revocations, now)
     if len(token) <= 256:
         return _refresh_token(caller, token, store, now)

@@ -32,9 +32,9 @@ def revoke(
     token = form.get("token")
     if not token:
         raise errors.InvalidRequest("token is required")
-    hint = form.get("token_type_hint")
-    if hint not in (None, "access_token", "refresh_token"):
-        raise errors.UnsupportedTokenType("token_type_hint must be access_token or refresh_token")
+    # `token_type_hint` is not needed (refresh tokens have no dots, access tokens are JWS), and
+    # §2.2: "An invalid token type hint value is ignored ... and does not influence the
+    # revocation response."
     if len(token) <= 256 and token.count(".") != 2:
         row = store.refresh_tokens.get(sha256_b64(token))
         grant = store.grants.get(row.grant_id) if row else None

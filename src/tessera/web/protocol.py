@@ -159,7 +159,7 @@ def protocol_routes(svc: Services) -> list[Route]:
                     "token.revoked",
                     client_id=client.client_id,
                     ip=client_ip(request.scope),
-                    hint=form.get("token_type_hint"),
+                    hint=_safe(form.get("token_type_hint")),  # any value is accepted
                 )
 
             await run_in_threadpool(work)

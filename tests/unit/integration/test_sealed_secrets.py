@@ -50,7 +50,7 @@ def _document(code: str = "SEALED") -> dict[str, object]:
     }
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Engine, Path | None]]:
     if request.param == "sqlite":
         path = tmp_path / "integration.db"
