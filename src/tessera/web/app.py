@@ -27,7 +27,7 @@ from tessera.context import Context, open_context
 from tessera.manage.housekeeping import purge_expired
 from tessera.shared.body_limit import Answer, BodyLimitMiddleware, Render
 from tessera.store.protocols import StoreError, StoreUnavailable
-from tessera.web.admin_api import AuthenticateFirst, build_admin_api
+from tessera.web.admin import AuthenticateFirst, build_admin_api
 from tessera.web.browser import _page_headers as page_headers
 from tessera.web.browser import browser_routes
 from tessera.web.console import console_routes
