@@ -45,6 +45,13 @@ def test_the_openapi_description_lists_every_admin_route(server: Server) -> None
     assert len(routes) >= 25
     spec = httpx.get(f"{server.base_url}/admin/v1/openapi.json").json()
     assert spec["servers"] == [{"url": "/admin/v1"}]
+    # Typed answers and RFC 9457 errors (tests/unit/web/test_admin_openapi.py checks each).
+    for item in spec["paths"].values():
+        for operation in item.values():
+            answers = operation["responses"]
+            assert any(s.startswith("2") and "application/json" in answers[s]["content"]
+                       for s in answers), operation["operationId"]
+            assert "application/problem+json" in answers["401"]["content"]
 
 
 def test_every_admin_route_refuses_a_missing_token_with_401(server: Server) -> None:

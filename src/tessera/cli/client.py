@@ -183,33 +183,9 @@ def login(
 ) -> None:
     """Sign in through the browser (authorization code + PKCE, loopback redirect)."""
     secret = _read_secret(as_json) if client_secret_stdin else None
-
-    def show_url(url: str) -> None:
-        err_console.print("Open this URL in a browser to sign in:", highlight=False)
-        _write(url)
-
-    def open_browser(url: str) -> None:
-        import webbrowser
-
-        try:
-            opened = webbrowser.open(url)
-        except webbrowser.Error:
-            opened = False
-        if opened:
-            err_console.print(
-                "Opened your browser to sign in. If it did not open, visit:", highlight=False
-            )
-            err_console.print(escape(url), soft_wrap=True, highlight=False, style="dim")
-        else:
-            show_url(url)
-
     status = err_console.status(
         f"Waiting for you to sign in in the browser (up to {timeout:g} s)…", spinner="dots"
     )
-
-    def waiting(_: str) -> None:
-        status.start()
-
     with _client_errors(as_json):
         try:
             session = client_login(
@@ -218,41 +194,70 @@ def login(
                 client_secret=secret,
                 scopes=scope or [],
                 profile=profile,
-                opener=show_url if no_browser else open_browser,
+                opener=_show_url if no_browser else _open_browser,
                 timeout=timeout,
-                on_waiting=waiting,
+                on_waiting=lambda _: status.start(),
             )
         finally:
             status.stop()
-        entry = session.entry
-        who = _who(session)
-        path = session.cache.path_for(entry.issuer, entry.client_id, entry.profile)
-        result = {
-            "profile": entry.profile,
-            "issuer": entry.issuer,
-            "client_id": entry.client_id,
-            "confidential": entry.client_secret is not None,
-            **who,
-            "scope": entry.tokens.scope,
-            "expires_at": entry.tokens.expires_at,
-            "refresh_token": entry.tokens.refresh_token is not None,
-            "cache_file": str(path),
-        }
+        result = _login_result(session)
         if as_json:
             _json(result)
             return
-        lifetime = _lifetime(entry.tokens.expires_in())
+        _print_login(session, result)
+
+
+def _show_url(url: str) -> None:
+    err_console.print("Open this URL in a browser to sign in:", highlight=False)
+    _write(url)
+
+
+def _open_browser(url: str) -> None:
+    import webbrowser
+
+    try:
+        opened = webbrowser.open(url)
+    except webbrowser.Error:
+        opened = False
+    if opened:
         err_console.print(
-            f"[bold green]✓[/] Signed in as [bold]{escape(str(who['name']))}[/] at "
-            f"{escape(entry.issuer)} (profile [bold]{escape(profile)}[/]).",
-            highlight=False,
+            "Opened your browser to sign in. If it did not open, visit:", highlight=False
         )
-        err_console.print(
-            f"  Access token valid for {lifetime}"
-            + ("; refreshed automatically." if entry.tokens.refresh_token else ".")
-            + f"\n  Tokens cached in {escape(str(path))} (mode 0600).",
-            highlight=False,
-        )
+        err_console.print(escape(url), soft_wrap=True, highlight=False, style="dim")
+    else:
+        _show_url(url)
+
+
+def _login_result(session: Session) -> dict[str, Any]:
+    entry = session.entry
+    path = session.cache.path_for(entry.issuer, entry.client_id, entry.profile)
+    return {
+        "profile": entry.profile,
+        "issuer": entry.issuer,
+        "client_id": entry.client_id,
+        "confidential": entry.client_secret is not None,
+        **_who(session),
+        "scope": entry.tokens.scope,
+        "expires_at": entry.tokens.expires_at,
+        "refresh_token": entry.tokens.refresh_token is not None,
+        "cache_file": str(path),
+    }
+
+
+def _print_login(session: Session, result: dict[str, Any]) -> None:
+    entry = session.entry
+    lifetime = _lifetime(entry.tokens.expires_in())
+    err_console.print(
+        f"[bold green]✓[/] Signed in as [bold]{escape(str(result['name']))}[/] at "
+        f"{escape(entry.issuer)} (profile [bold]{escape(entry.profile)}[/]).",
+        highlight=False,
+    )
+    err_console.print(
+        f"  Access token valid for {lifetime}"
+        + ("; refreshed automatically." if entry.tokens.refresh_token else ".")
+        + f"\n  Tokens cached in {escape(result['cache_file'])} (mode 0600).",
+        highlight=False,
+    )
 
 
 # --- token -------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from tessera.cli.client import call, login, logout, token
 from tessera.cli.common import PRIVATE_UMASK, JsonOpt, open_domain, prepare_data_dir
 from tessera.cli.demo import start_integration_beside
 from tessera.cli.output import console, emit, err_console, handle_errors, table
-from tessera.config import ConfigError, load_settings
+from tessera.config import ConfigError, Settings, load_settings
 from tessera.integration.cli import integration_app
 from tessera.manage.demo import bootstrap_demo, demo_refusal
 from tessera.manage.system import ensure_system_objects
@@ -169,25 +169,7 @@ def serve(
             raise ConfigError("--with-integration runs beside the demo domain: add --demo")
         for warning in caught:
             err_console.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
-        with open_domain(False, create=True) as ctx:
-            ensure_system_objects(ctx.store, settings.issuer, ctx.clock())
-            created = ctx.keys.ensure()
-            if created:
-                err_console.print(f"Generated {len(created)} signing keys", highlight=False)
-            if demo:
-                creds = bootstrap_demo(ctx.store, ctx.secret_pepper, settings.data_dir, ctx.clock())
-                path = str(settings.data_dir / "demo-credentials.json")
-                _demo_banner(settings.issuer, creds, path)
-                if with_integration is not None:
-                    saved = _saved_credentials(settings.data_dir)
-                    if saved is None:
-                        err_console.print("[yellow]No demo credentials: integration not started[/]")
-                    else:
-                        start_integration_beside(
-                            settings.issuer, saved, settings.data_dir, with_integration
-                        )
-            elif not any(user.is_admin for user in ctx.store.users.list()):
-                err_console.print(_FIRST_ADMIN, highlight=False)
+        _prepare_domain(settings, demo, with_integration)
     if workers > 1:
         share_metrics_between_workers()
     uvicorn.run(
@@ -203,6 +185,30 @@ def serve(
         # Revocation-feed long-polls answer at once on shutdown; this bounds anything else.
         timeout_graceful_shutdown=3,
     )
+
+
+def _prepare_domain(settings: Settings, demo: bool, with_integration: int | None) -> None:
+    """System objects and signing keys; the demo domain (and its integration service) if
+    asked for, or a hint to create the first administrator."""
+    with open_domain(False, create=True) as ctx:
+        ensure_system_objects(ctx.store, settings.issuer, ctx.clock())
+        created = ctx.keys.ensure()
+        if created:
+            err_console.print(f"Generated {len(created)} signing keys", highlight=False)
+        if demo:
+            creds = bootstrap_demo(ctx.store, ctx.secret_pepper, settings.data_dir, ctx.clock())
+            path = str(settings.data_dir / "demo-credentials.json")
+            _demo_banner(settings.issuer, creds, path)
+            if with_integration is not None:
+                saved = _saved_credentials(settings.data_dir)
+                if saved is None:
+                    err_console.print("[yellow]No demo credentials: integration not started[/]")
+                else:
+                    start_integration_beside(
+                        settings.issuer, saved, settings.data_dir, with_integration
+                    )
+        elif not any(user.is_admin for user in ctx.store.users.list()):
+            err_console.print(_FIRST_ADMIN, highlight=False)
 
 
 _FIRST_ADMIN = (

@@ -11,15 +11,16 @@ An integration is named `CODE|VERSION` in URLs (`|` may be sent as `%7C`). Docum
 as JSON or YAML; an activated integration must be deactivated before it is replaced or deleted.
 """
 
-# No `from __future__ import annotations`: FastAPI reads the annotations of the route
-# functions, and those name dependencies local to `management_router`.
+from __future__ import annotations
+
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from tessera.integration.auth import Reader, Writer
 from tessera.integration.document import (
     MAX_DOCUMENT_BYTES,
     DocumentError,
@@ -29,8 +30,7 @@ from tessera.integration.document import (
 )
 from tessera.integration.egress import EgressPolicy
 from tessera.integration.problems import Problem
-from tessera.integration.scopes import ANY_READ, WRITE
-from tessera.integration.services import Services, read_body
+from tessera.integration.services import Svc, read_body
 from tessera.integration.store import IntegrationConflict, IntegrationNotFound, State
 from tessera.integration.views import (
     API_PREFIX,
@@ -42,9 +42,8 @@ from tessera.integration.views import (
     integration_view,
     run_view,
 )
-from tessera.resource import AccessToken
 
-__all__ = ["DOCUMENT_SCHEMA_REF", "management_router"]
+__all__ = ["DOCUMENT_SCHEMA_REF", "router"]
 
 DOCUMENT_SCHEMA_REF = "#/components/schemas/IntegrationDocument"
 _READ = (
@@ -124,167 +123,172 @@ async def _document(request: Request, policy: EgressPolicy) -> IntegrationDocume
         raise Problem(400, "invalid-document", exc.detail, extra={"errors": exc.errors}) from None
 
 
-def management_router(services: Services) -> APIRouter:
-    router = APIRouter()
-    store = services.store
-    Reader = Annotated[AccessToken, Depends(services.guards.any_of(*ANY_READ))]
-    Writer = Annotated[AccessToken, Depends(services.guards.any_of(*WRITE))]
-    Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
-    Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Items to skip")]
+Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Items to skip")]
 
-    @router.get(
-        "/integrations",
-        tags=["integrations"],
-        summary="List integrations",
-        description=f"Integrations by code and version, optionally of one state. {_READ}",
-        response_model=IntegrationPage,
-        responses=_problems(400),
+router = APIRouter()
+
+
+@router.get(
+    "/integrations",
+    tags=["integrations"],
+    summary="List integrations",
+    description=f"Integrations by code and version, optionally of one state. {_READ}",
+    response_model=IntegrationPage,
+    responses=_problems(400),
+)
+def list_integrations(
+    _: Reader, services: Svc, state: State | None = None, limit: Limit = 50, offset: Offset = 0
+) -> IntegrationPage:
+    items, total = services.store.list_integrations(state, limit, offset)
+    return IntegrationPage(
+        items=[integration_view(i) for i in items], **_paging(limit, offset, total, len(items))
     )
-    def list_integrations(
-        _: Reader, state: State | None = None, limit: Limit = 50, offset: Offset = 0
-    ) -> IntegrationPage:
-        items, total = store.list_integrations(state, limit, offset)
-        return IntegrationPage(
-            items=[integration_view(i) for i in items], **_paging(limit, offset, total, len(items))
+
+
+@router.post(
+    "/integrations",
+    tags=["integrations"],
+    summary="Create an integration",
+    description=f"Store a new integration in state `configured`. {_WRITE}",
+    status_code=201,
+    response_model=IntegrationView,
+    responses=_problems(400, 409, 413, 415),
+    openapi_extra=_DOCUMENT_BODY,
+)
+async def create_integration(
+    request: Request, response: Response, _: Writer, services: Svc
+) -> IntegrationView:
+    document = await _document(request, services.egress)
+    with _store_refusals():
+        created = await run_in_threadpool(services.store.create, document, services.clock())
+    response.headers["Location"] = f"{API_PREFIX}/integrations/{document.ident}"
+    return integration_view(created)
+
+
+@router.get(
+    "/integrations/{ident}",
+    tags=["integrations"],
+    summary="Show an integration",
+    description=f"One integration; connection secrets are redacted. {_READ}",
+    response_model=IntegrationView,
+    responses=_problems(400, 404),
+)
+def show_integration(ident: str, _: Reader, services: Svc) -> IntegrationView:
+    code, version = _ident(ident)
+    found = services.store.get(code, version)
+    if found is None:
+        raise Problem(404, "integration-not-found", f"no integration {code}|{version}")
+    return integration_view(found)
+
+
+@router.put(
+    "/integrations/{ident}",
+    tags=["integrations"],
+    summary="Replace an integration",
+    description=(
+        "Replace the document of a configured or deactivated integration; its code and "
+        f"version must match the URL. Send connection secrets again. {_WRITE}"
+    ),
+    response_model=IntegrationView,
+    responses=_problems(400, 404, 409, 413, 415),
+    openapi_extra=_DOCUMENT_BODY,
+)
+async def replace_integration(
+    ident: str, request: Request, _: Writer, services: Svc
+) -> IntegrationView:
+    code, version = _ident(ident)
+    document = await _document(request, services.egress)
+    if (document.code, document.version) != (code, version):
+        raise Problem(
+            400,
+            "invalid-document",
+            f"the document is {document.ident}, the URL names {code}|{version}",
         )
+    with _store_refusals():
+        replaced = await run_in_threadpool(services.store.replace, document, services.clock())
+    return integration_view(replaced)
 
-    @router.post(
-        "/integrations",
-        tags=["integrations"],
-        summary="Create an integration",
-        description=f"Store a new integration in state `configured`. {_WRITE}",
-        status_code=201,
-        response_model=IntegrationView,
-        responses=_problems(400, 409, 413, 415),
-        openapi_extra=_DOCUMENT_BODY,
-    )
-    async def create_integration(
-        request: Request, response: Response, _: Writer
-    ) -> IntegrationView:
-        document = await _document(request, services.egress)
-        with _store_refusals():
-            created = await run_in_threadpool(store.create, document, services.clock())
-        response.headers["Location"] = f"{API_PREFIX}/integrations/{document.ident}"
-        return integration_view(created)
 
-    @router.get(
-        "/integrations/{ident}",
-        tags=["integrations"],
-        summary="Show an integration",
-        description=f"One integration; connection secrets are redacted. {_READ}",
-        response_model=IntegrationView,
-        responses=_problems(400, 404),
-    )
-    def show_integration(ident: str, _: Reader) -> IntegrationView:
-        code, version = _ident(ident)
-        found = store.get(code, version)
-        if found is None:
-            raise Problem(404, "integration-not-found", f"no integration {code}|{version}")
-        return integration_view(found)
+@router.delete(
+    "/integrations/{ident}",
+    tags=["integrations"],
+    summary="Delete an integration",
+    description=f"Delete a configured or deactivated integration; its runs remain. {_WRITE}",
+    status_code=204,
+    response_class=Response,
+    responses=_problems(400, 404, 409),
+)
+def delete_integration(ident: str, _: Writer, services: Svc) -> Response:
+    code, version = _ident(ident)
+    with _store_refusals():
+        services.store.delete(code, version)
+    return Response(status_code=204)
 
-    @router.put(
-        "/integrations/{ident}",
-        tags=["integrations"],
-        summary="Replace an integration",
-        description=(
-            "Replace the document of a configured or deactivated integration; its code and "
-            f"version must match the URL. Send connection secrets again. {_WRITE}"
-        ),
-        response_model=IntegrationView,
-        responses=_problems(400, 404, 409, 413, 415),
-        openapi_extra=_DOCUMENT_BODY,
-    )
-    async def replace_integration(ident: str, request: Request, _: Writer) -> IntegrationView:
-        code, version = _ident(ident)
-        document = await _document(request, services.egress)
-        if (document.code, document.version) != (code, version):
-            raise Problem(
-                400,
-                "invalid-document",
-                f"the document is {document.ident}, the URL names {code}|{version}",
-            )
-        with _store_refusals():
-            replaced = await run_in_threadpool(store.replace, document, services.clock())
-        return integration_view(replaced)
 
-    @router.delete(
-        "/integrations/{ident}",
-        tags=["integrations"],
-        summary="Delete an integration",
-        description=f"Delete a configured or deactivated integration; its runs remain. {_WRITE}",
-        status_code=204,
-        response_class=Response,
-        responses=_problems(400, 404, 409),
-    )
-    def delete_integration(ident: str, _: Writer) -> Response:
-        code, version = _ident(ident)
-        with _store_refusals():
-            store.delete(code, version)
-        return Response(status_code=204)
+@router.post(
+    "/integrations/{ident}/activate",
+    tags=["integrations"],
+    summary="Activate an integration",
+    description=f"Its trigger starts answering (idempotent). {_WRITE}",
+    response_model=IntegrationView,
+    responses=_problems(400, 404),
+)
+def activate_integration(ident: str, _: Writer, services: Svc) -> IntegrationView:
+    code, version = _ident(ident)
+    with _store_refusals():
+        return integration_view(services.store.activate(code, version, services.clock()))
 
-    @router.post(
-        "/integrations/{ident}/activate",
-        tags=["integrations"],
-        summary="Activate an integration",
-        description=f"Its trigger starts answering (idempotent). {_WRITE}",
-        response_model=IntegrationView,
-        responses=_problems(400, 404),
-    )
-    def activate_integration(ident: str, _: Writer) -> IntegrationView:
-        code, version = _ident(ident)
-        with _store_refusals():
-            return integration_view(store.activate(code, version, services.clock()))
 
-    @router.post(
-        "/integrations/{ident}/deactivate",
-        tags=["integrations"],
-        summary="Deactivate an integration",
-        description=f"Its trigger answers 404 from now on. {_WRITE}",
-        response_model=IntegrationView,
-        responses=_problems(400, 404, 409),
-    )
-    def deactivate_integration(ident: str, _: Writer) -> IntegrationView:
-        code, version = _ident(ident)
-        with _store_refusals():
-            return integration_view(store.deactivate(code, version, services.clock()))
+@router.post(
+    "/integrations/{ident}/deactivate",
+    tags=["integrations"],
+    summary="Deactivate an integration",
+    description=f"Its trigger answers 404 from now on. {_WRITE}",
+    response_model=IntegrationView,
+    responses=_problems(400, 404, 409),
+)
+def deactivate_integration(ident: str, _: Writer, services: Svc) -> IntegrationView:
+    code, version = _ident(ident)
+    with _store_refusals():
+        return integration_view(services.store.deactivate(code, version, services.clock()))
 
-    @router.get(
-        "/monitoring/instances",
-        tags=["monitoring"],
-        summary="List runs",
-        description=(
-            "Runs of integrations, newest first, with the caller's user and client, status, "
-            f"HTTP status, duration and error. {_READ}"
-        ),
-        response_model=RunPage,
-        responses=_problems(400),
-    )
-    def list_runs(
-        _: Reader,
-        code: Annotated[str | None, Query(max_length=50, description="Integration code")] = None,
-        status: Annotated[
-            str | None, Query(pattern="^(succeeded|failed)$", description="succeeded or failed")
-        ] = None,
-        limit: Limit = 50,
-        offset: Offset = 0,
-    ) -> RunPage:
-        items, total = store.list_runs(code, status, limit, offset)
-        return RunPage(
-            items=[run_view(r) for r in items], **_paging(limit, offset, total, len(items))
-        )
 
-    @router.get(
-        "/monitoring/instances/{run_id}",
-        tags=["monitoring"],
-        summary="Show a run",
-        description=f"One run by its id (the `Tessera-Instance-Id` of its answer). {_READ}",
-        response_model=RunView,
-        responses=_problems(400, 404),
-    )
-    def show_run(run_id: int, _: Reader) -> RunView:
-        found = store.get_run(run_id) if 0 < run_id < 2**62 else None
-        if found is None:
-            raise Problem(404, "run-not-found", f"no run {run_id}")
-        return run_view(found)
+@router.get(
+    "/monitoring/instances",
+    tags=["monitoring"],
+    summary="List runs",
+    description=(
+        "Runs of integrations, newest first, with the caller's user and client, status, "
+        f"HTTP status, duration and error. {_READ}"
+    ),
+    response_model=RunPage,
+    responses=_problems(400),
+)
+def list_runs(
+    _: Reader,
+    services: Svc,
+    code: Annotated[str | None, Query(max_length=50, description="Integration code")] = None,
+    status: Annotated[
+        str | None, Query(pattern="^(succeeded|failed)$", description="succeeded or failed")
+    ] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> RunPage:
+    items, total = services.store.list_runs(code, status, limit, offset)
+    return RunPage(items=[run_view(r) for r in items], **_paging(limit, offset, total, len(items)))
 
-    return router
+
+@router.get(
+    "/monitoring/instances/{run_id}",
+    tags=["monitoring"],
+    summary="Show a run",
+    description=f"One run by its id (the `Tessera-Instance-Id` of its answer). {_READ}",
+    response_model=RunView,
+    responses=_problems(400, 404),
+)
+def show_run(run_id: int, _: Reader, services: Svc) -> RunView:
+    found = services.store.get_run(run_id) if 0 < run_id < 2**62 else None
+    if found is None:
+        raise Problem(404, "run-not-found", f"no run {run_id}")
+    return run_view(found)

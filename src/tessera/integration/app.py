@@ -11,25 +11,26 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from tessera import __version__
-from tessera.integration.api import management_router
+from tessera.integration import api, flows
 from tessera.integration.auth import Guards
 from tessera.integration.database import make_engine, upgrade
 from tessera.integration.document import IntegrationDocument
 from tessera.integration.egress import guarded_transport
-from tessera.integration.flows import flow_router
 from tessera.integration.outbound import Connections
 from tessera.integration.problems import PROBLEM_JSON, install_error_handlers
-from tessera.integration.revocation import revocation_for
+from tessera.integration.revocation import Revocation, revocation_for
 from tessera.integration.services import Services
 from tessera.integration.settings import IntegrationSettings, load_settings
 from tessera.integration.store import IntegrationStore
@@ -37,6 +38,7 @@ from tessera.integration.views import API_PREFIX, ProblemView
 from tessera.resource import TokenValidator
 from tessera.shared.body_limit import Answer, BodyLimitMiddleware
 from tessera.shared.problems import problem_document
+from tessera.shared.sealing import Sealer
 
 __all__ = ["create_app"]
 
@@ -64,8 +66,17 @@ everything else answers RFC 9457 `application/problem+json`.
 """
 
 
-def create_app(settings: IntegrationSettings | None = None) -> FastAPI:
-    settings = settings or load_settings()
+@dataclass(frozen=True)
+class _Runtime:
+    """What the app opens at startup and closes at shutdown, besides its services."""
+
+    engine: Engine
+    sealer: Sealer
+    revocation: Revocation
+    http: httpx.AsyncClient
+
+
+def _services(settings: IntegrationSettings) -> tuple[Services, _Runtime]:
     engine = make_engine(settings.db_url)
     store = IntegrationStore(engine, settings.sealer)
     revocation = revocation_for(settings)
@@ -75,68 +86,89 @@ def create_app(settings: IntegrationSettings | None = None) -> FastAPI:
         transport=guarded_transport(policy), follow_redirects=False, timeout=10.0, trust_env=False
     )
     services = Services(store, Connections(http), Guards(validator), policy)
+    return services, _Runtime(engine, settings.sealer, revocation, http)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        before, after = await run_in_threadpool(upgrade, engine, settings.sealer)
-        if before != after:
-            _log.info("integration database migrated from %s to %s", before or "empty", after)
-        if revocation.feed is not None:
-            await run_in_threadpool(revocation.feed.start, 5.0)
-            if not revocation.feed.synced:
-                _log.warning("the revocation feed has not caught up yet: refusing tokens")
-        try:
-            yield
-        finally:
-            if revocation.feed is not None:
-                revocation.feed.stop()
-            await http.aclose()
-            engine.dispose()
 
-    app = FastAPI(
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    runtime: _Runtime = app.state.runtime
+    before, after = await run_in_threadpool(upgrade, runtime.engine, runtime.sealer)
+    if before != after:
+        _log.info("integration database migrated from %s to %s", before or "empty", after)
+    feed = runtime.revocation.feed
+    if feed is not None:
+        await run_in_threadpool(feed.start, 5.0)
+        if not feed.synced:
+            _log.warning("the revocation feed has not caught up yet: refusing tokens")
+    try:
+        yield
+    finally:
+        if feed is not None:
+            feed.stop()
+        await runtime.http.aclose()
+        runtime.engine.dispose()
+
+
+class _IntegrationAPI(FastAPI):
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            schema = get_openapi(
+                title=self.title,
+                version=self.version,
+                description=self.description,
+                routes=self.routes,
+            )
+            _add_document_schema(schema)
+            services: Services = self.state.services
+            schema["components"].setdefault("securitySchemes", {})["tessera"] = (
+                services.guards.scheme()
+            )
+            self.openapi_schema = schema
+        return self.openapi_schema
+
+
+def create_app(settings: IntegrationSettings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    services, runtime = _services(settings)
+    app = _IntegrationAPI(
         title="Tessera integration service",
         version=__version__,
         description=_DESCRIPTION,
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=None,  # the Swagger UI loads third-party assets
         redoc_url=None,
-        lifespan=lifespan,
+        lifespan=_lifespan,
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES, render=_too_large)
-    app.include_router(management_router(services), prefix=API_PREFIX)
-    app.include_router(flow_router(services), prefix=API_PREFIX)
+    app.include_router(api.router, prefix=API_PREFIX)
+    app.include_router(flows.router, prefix=API_PREFIX)
+    app.include_router(_health)
     app.state.services = services
-
-    @app.get("/health/live", include_in_schema=False)
-    async def live() -> Response:
-        return JSONResponse({"status": "ok"}, headers=_NO_STORE)
-
-    @app.get("/health/ready", include_in_schema=False)
-    async def ready() -> Response:
-        body: dict[str, str] = {"status": "ok", "database": "ok", "revocation": revocation.mode}
-        try:
-            await run_in_threadpool(store.ping)
-        except SQLAlchemyError:
-            body.update(status="unavailable", database="unreachable")
-        if revocation.feed is not None and not revocation.feed.synced:
-            body.update(status="unavailable", revocation="feed not caught up")
-        return JSONResponse(body, 200 if body["status"] == "ok" else 503, headers=_NO_STORE)
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-            )
-            _add_document_schema(schema)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.state.runtime = runtime
     return app
+
+
+_health = APIRouter(include_in_schema=False)
+
+
+@_health.get("/health/live")
+async def live() -> Response:
+    return JSONResponse({"status": "ok"}, headers=_NO_STORE)
+
+
+@_health.get("/health/ready")
+async def ready(request: Request) -> Response:
+    services: Services = request.app.state.services
+    revocation = request.app.state.runtime.revocation
+    body: dict[str, str] = {"status": "ok", "database": "ok", "revocation": revocation.mode}
+    try:
+        await run_in_threadpool(services.store.ping)
+    except SQLAlchemyError:
+        body.update(status="unavailable", database="unreachable")
+    if revocation.feed is not None and not revocation.feed.synced:
+        body.update(status="unavailable", revocation="feed not caught up")
+    return JSONResponse(body, 200 if body["status"] == "ok" else 503, headers=_NO_STORE)
 
 
 def _too_large(_: str, limit: int) -> Answer:

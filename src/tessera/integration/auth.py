@@ -8,16 +8,28 @@ string 400 `invalid_request`, a valid token without the scope 403 `insufficient_
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
+from typing import Annotated, Any
 
-from fastapi import Security
+from fastapi import Depends, Request, Security
+from fastapi.encoders import jsonable_encoder
+from fastapi.openapi.models import OAuth2, OAuthFlows
+from fastapi.security import SecurityScopes
+from fastapi.security.base import SecurityBase
 
-from tessera.integration.scopes import SCOPE_ALL, SCOPE_MANAGE, SCOPE_MONITOR, SCOPE_RUN
+from tessera.integration.scopes import (
+    ANY_READ,
+    SCOPE_ALL,
+    SCOPE_MANAGE,
+    SCOPE_MONITOR,
+    SCOPE_RUN,
+    WRITE,
+)
 from tessera.integration.store import Caller
 from tessera.resource import AccessToken, InsufficientScopeError, TokenValidator
 from tessera.resource.fastapi import TokenDependency, http_error
 
-__all__ = ["Guards", "caller_of", "require_any"]
+__all__ = ["Guards", "Reader", "Token", "Writer", "caller_of", "require_any"]
 
 # What Swagger UI's "Authorize" offers; each operation's description says which of them it takes.
 _SCOPES = {
@@ -26,8 +38,6 @@ _SCOPES = {
     SCOPE_MONITOR: "read integrations and monitoring",
     SCOPE_RUN: "run activated integrations",
 }
-
-Guard = Callable[..., Awaitable[AccessToken]]
 
 
 def require_any(token: AccessToken, scopes: Iterable[str]) -> None:
@@ -51,18 +61,56 @@ def caller_of(token: AccessToken) -> Caller:
 
 
 class Guards:
+    """The app's token check, on `app.state.services.guards`."""
+
     def __init__(self, validator: TokenValidator) -> None:
         self._require_token = TokenDependency(validator, scopes=_SCOPES)
 
-    def any_of(self, *scopes: str) -> Guard:
-        """A dependency answering the validated token when it has any one of `scopes`."""
-        require_token = self._require_token
+    async def __call__(self, request: Request, security_scopes: SecurityScopes) -> AccessToken:
+        return await self._require_token(request, security_scopes)
 
-        # Any one of `scopes` will do, which an OpenAPI security requirement (all of its
-        # scopes) cannot say: the scheme is listed without scopes and the check is ours.
-        # A default, not `Annotated[...]`: postponed annotations cannot name this local.
-        async def guard(token: AccessToken = Security(require_token)) -> AccessToken:
-            require_any(token, scopes)
-            return token
+    def scheme(self) -> dict[str, Any]:
+        """The app's OAuth 2.0 scheme for OpenAPI: its issuer's endpoints and the scopes."""
+        encoded: dict[str, Any] = jsonable_encoder(
+            self._require_token.model, by_alias=True, exclude_none=True
+        )
+        return encoded
 
-        return guard
+
+class _Bearer(SecurityBase):
+    """Where the routes meet the app's `Guards`. It stands for the OAuth 2.0 scheme
+    `tessera` in OpenAPI; the app's description fills the scheme in (`Guards.scheme`)."""
+
+    def __init__(self) -> None:
+        self.model = OAuth2(flows=OAuthFlows())
+        self.scheme_name = "tessera"
+
+    async def __call__(self, request: Request, security_scopes: SecurityScopes) -> AccessToken:
+        guards: Guards = request.app.state.services.guards
+        return await guards(request, security_scopes)
+
+
+_BEARER = _Bearer()
+Bearer = Annotated[AccessToken, Security(_BEARER)]
+
+# Any one of a request's scopes will do, which an OpenAPI security requirement (all of its
+# scopes) cannot say: the scheme is listed without scopes and the check is ours.
+
+
+async def _any_token(token: Bearer) -> AccessToken:
+    return token
+
+
+async def _reader(token: Bearer) -> AccessToken:
+    require_any(token, ANY_READ)
+    return token
+
+
+async def _writer(token: Bearer) -> AccessToken:
+    require_any(token, WRITE)
+    return token
+
+
+Token = Annotated[AccessToken, Depends(_any_token)]  # the scope is the route's to check
+Reader = Annotated[AccessToken, Depends(_reader)]
+Writer = Annotated[AccessToken, Depends(_writer)]

@@ -8,31 +8,31 @@ with the caller's identity, whatever its outcome: a failed `invoke` answers 502,
 that fails on the request's data 422, each as `application/problem+json`.
 """
 
-# No `from __future__ import annotations`: FastAPI reads the route's annotations, which name a
-# dependency local to `flow_router`.
+from __future__ import annotations
+
 import json
 import logging
 import time
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from tessera.integration.auth import caller_of, require_any
+from tessera.integration.auth import Token, caller_of, require_any
 from tessera.integration.document import IntegrationDocument
 from tessera.integration.outbound import InvokeError
 from tessera.integration.paths import parse_path, unsafe_parameter
 from tessera.integration.problems import Problem
 from tessera.integration.runner import FlowRequest, FlowResponse, MappingError, run_steps
 from tessera.integration.scopes import ANY_RUN, run_scopes
-from tessera.integration.services import Services, read_body
+from tessera.integration.services import Services, Svc, read_body
 from tessera.integration.store import Caller, RunRecord, State
 from tessera.integration.views import error_responses
 from tessera.resource import AccessToken
 
-__all__ = ["INSTANCE_HEADER", "MAX_FLOW_BODY", "flow_router"]
+__all__ = ["INSTANCE_HEADER", "MAX_FLOW_BODY", "router"]
 
 INSTANCE_HEADER = "Tessera-Instance-Id"
 MAX_FLOW_BODY = 1024 * 1024
@@ -67,127 +67,134 @@ def _answer(result: FlowResponse, headers: dict[str, str]) -> Response:
     return Response(content, result.status, merged, media_type="application/json")
 
 
-def flow_router(services: Services) -> APIRouter:
-    router = APIRouter()
-    Token = Annotated[AccessToken, Depends(services.guards.any_of())]
-
-    async def locate(
-        token: AccessToken, code: str, version: str, path: str, method: str
-    ) -> tuple[IntegrationDocument, dict[str, str]]:
-        found = await run_in_threadpool(services.store.get, code, version)
-        if found is None or found.state is not State.ACTIVATED:
-            require_any(token, ANY_RUN)
-            raise Problem(
-                404, "integration-not-found", f"no activated integration {code}|{version}"
-            )
-        document = found.document
-        require_any(token, run_scopes(document.trigger.scope))
-        params = parse_path(document.trigger.path).match(path)
-        if params is None:
-            raise Problem(404, "not-found", f"{code}|{version} has no resource at {path}")
-        bad = sorted(name for name, value in params.items() if unsafe_parameter(value))
-        if bad:
-            raise Problem(
-                400,
-                "invalid-path-parameter",
-                f"the path parameter {', '.join(bad)} may not be `.`, `..` or hold `/` or `\\`",
-            )
-        if method != document.trigger.method:
-            raise Problem(
-                405,
-                "method-not-allowed",
-                f"{code}|{version} accepts {document.trigger.method} at {path}",
-                headers={"Allow": document.trigger.method},
-            )
-        return document, params
-
-    async def execute(
-        request: Request, document: IntegrationDocument, params: dict[str, str], caller: Caller
-    ) -> tuple[Response, RunRecord]:
-        started, clock = services.clock(), time.perf_counter()
-        error: str | None = None
-        try:
-            body = _json_body(
-                await read_body(request, MAX_FLOW_BODY), request.headers.get("content-type")
-            )
-            flow = FlowRequest(caller, params, _first_values(request), body)
-            result = await run_steps(document, flow, services.connections)
-            response = _answer(result, {"Cache-Control": "no-store"})
-        except Problem as exc:
-            response, error = exc.response(), exc.detail
-        except InvokeError as exc:
-            response = Problem(502, "invoke-failed", exc.detail, title="Bad gateway").response()
-            error = exc.internal
-        except MappingError as exc:
-            response = Problem(422, "mapping-failed", str(exc)).response()
-            error = str(exc)
-        except Exception as exc:  # a defect: recorded and logged, never shown
-            _log.error("integration %s failed", document.ident, exc_info=exc)
-            response = Problem(500, "internal-error", "the integration failed").response()
-            error = f"internal error ({type(exc).__name__})"
-        run = RunRecord(
-            code=document.code,
-            version=document.version,
-            started_at=started,
-            duration_ms=round((time.perf_counter() - clock) * 1000, 3),
-            status="failed" if error is not None else "succeeded",
-            http_status=response.status_code,
-            caller=caller,
-            error=error,
+async def _locate(
+    services: Services, token: AccessToken, code: str, version: str, path: str, method: str
+) -> tuple[IntegrationDocument, dict[str, str]]:
+    """The activated integration and the trigger's path parameters, in the order of checks
+    the module's docstring gives."""
+    found = await run_in_threadpool(services.store.get, code, version)
+    if found is None or found.state is not State.ACTIVATED:
+        require_any(token, ANY_RUN)
+        raise Problem(404, "integration-not-found", f"no activated integration {code}|{version}")
+    document = found.document
+    require_any(token, run_scopes(document.trigger.scope))
+    params = parse_path(document.trigger.path).match(path)
+    if params is None:
+        raise Problem(404, "not-found", f"{code}|{version} has no resource at {path}")
+    bad = sorted(name for name, value in params.items() if unsafe_parameter(value))
+    if bad:
+        raise Problem(
+            400,
+            "invalid-path-parameter",
+            f"the path parameter {', '.join(bad)} may not be `.`, `..` or hold `/` or `\\`",
         )
-        return response, run
-
-    async def run_flow(request: Request, code: str, version: str, token: Token) -> Response:
-        path = "/" + str(request.path_params.get("path", ""))
-        document, params = await locate(token, code, version, path, request.method)
-        response, run = await execute(request, document, params, caller_of(token))
-        try:
-            run_id = await run_in_threadpool(services.store.record_run, run)
-            response.headers[INSTANCE_HEADER] = str(run_id)
-        except SQLAlchemyError as exc:  # the caller still gets the run's answer
-            _log.error("cannot record a run of %s: %s", document.ident, type(exc).__name__)
-        _log.info(
-            "run %s %s http=%d %.1fms client=%s sub_type=%s",
-            document.ident,
-            run.status,
-            run.http_status,
-            run.duration_ms,
-            run.caller.client_id,
-            run.caller.sub_type,
+    if method != document.trigger.method:
+        raise Problem(
+            405,
+            "method-not-allowed",
+            f"{code}|{version} accepts {document.trigger.method} at {path}",
+            headers={"Allow": document.trigger.method},
         )
-        return response
+    return document, params
 
-    responses = error_responses(
-        {
-            400: "Bad JSON body, or a token in the query string",
-            404: "No activated integration, or no resource at this path",
-            405: "The trigger accepts another method",
-            413: "The body is too large",
-            415: "The body is not JSON",
-            422: "An expression of the integration failed on this request",
-            502: "An `invoke` step's connection failed",
-        }
+
+async def _execute(
+    services: Services,
+    request: Request,
+    document: IntegrationDocument,
+    params: dict[str, str],
+    caller: Caller,
+) -> tuple[Response, RunRecord]:
+    """Run the steps; any failure becomes the run's answer and its recorded error."""
+    started, clock = services.clock(), time.perf_counter()
+    error: str | None = None
+    try:
+        body = _json_body(
+            await read_body(request, MAX_FLOW_BODY), request.headers.get("content-type")
+        )
+        flow = FlowRequest(caller, params, _first_values(request), body)
+        result = await run_steps(document, flow, services.connections)
+        response = _answer(result, {"Cache-Control": "no-store"})
+    except Problem as exc:
+        response, error = exc.response(), exc.detail
+    except InvokeError as exc:
+        response = Problem(502, "invoke-failed", exc.detail, title="Bad gateway").response()
+        error = exc.internal
+    except MappingError as exc:
+        response = Problem(422, "mapping-failed", str(exc)).response()
+        error = str(exc)
+    except Exception as exc:  # a defect: recorded and logged, never shown
+        _log.error("integration %s failed", document.ident, exc_info=exc)
+        response = Problem(500, "internal-error", "the integration failed").response()
+        error = f"internal error ({type(exc).__name__})"
+    run = RunRecord(
+        code=document.code,
+        version=document.version,
+        started_at=started,
+        duration_ms=round((time.perf_counter() - clock) * 1000, 3),
+        status="failed" if error is not None else "succeeded",
+        http_status=response.status_code,
+        caller=caller,
+        error=error,
     )
-    description = (
-        "Run an activated integration: the trigger's method and path template must match. "
-        "Scopes: any of `urn:tessera:integration:run`, `urn:opc:resource:consumer::all`, or the "
-        "trigger's own scope. The answer carries the run's id in `Tessera-Instance-Id`."
+    return response, run
+
+
+async def run_flow(
+    request: Request, code: str, version: str, token: Token, services: Svc
+) -> Response:
+    path = "/" + str(request.path_params.get("path", ""))
+    document, params = await _locate(services, token, code, version, path, request.method)
+    response, run = await _execute(services, request, document, params, caller_of(token))
+    try:
+        run_id = await run_in_threadpool(services.store.record_run, run)
+        response.headers[INSTANCE_HEADER] = str(run_id)
+    except SQLAlchemyError as exc:  # the caller still gets the run's answer
+        _log.error("cannot record a run of %s: %s", document.ident, type(exc).__name__)
+    _log.info(
+        "run %s %s http=%d %.1fms client=%s sub_type=%s",
+        document.ident,
+        run.status,
+        run.http_status,
+        run.duration_ms,
+        run.caller.client_id,
+        run.caller.sub_type,
     )
-    router.add_api_route(
-        "/flows/rest/{code}/{version}/{path:path}",
-        run_flow,
-        methods=_METHODS,
-        tags=["flows"],
-        summary="Run an integration",
-        description=description,
-        responses=responses,
-        response_class=Response,
-    )
-    router.add_api_route(
-        "/flows/rest/{code}/{version}",
-        run_flow,
-        methods=_METHODS,
-        include_in_schema=False,
-        response_class=Response,
-    )
-    return router
+    return response
+
+
+_RESPONSES = error_responses(
+    {
+        400: "Bad JSON body, or a token in the query string",
+        404: "No activated integration, or no resource at this path",
+        405: "The trigger accepts another method",
+        413: "The body is too large",
+        415: "The body is not JSON",
+        422: "An expression of the integration failed on this request",
+        502: "An `invoke` step's connection failed",
+    }
+)
+_DESCRIPTION = (
+    "Run an activated integration: the trigger's method and path template must match. "
+    "Scopes: any of `urn:tessera:integration:run`, `urn:opc:resource:consumer::all`, or the "
+    "trigger's own scope. The answer carries the run's id in `Tessera-Instance-Id`."
+)
+
+router = APIRouter()
+router.add_api_route(
+    "/flows/rest/{code}/{version}/{path:path}",
+    run_flow,
+    methods=_METHODS,
+    tags=["flows"],
+    summary="Run an integration",
+    description=_DESCRIPTION,
+    responses=_RESPONSES,
+    response_class=Response,
+)
+router.add_api_route(
+    "/flows/rest/{code}/{version}",
+    run_flow,
+    methods=_METHODS,
+    include_in_schema=False,
+    response_class=Response,
+)

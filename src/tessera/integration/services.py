@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Annotated
 
+from fastapi import Depends
 from starlette.requests import Request
 
 from tessera.integration.auth import Guards
@@ -15,7 +17,7 @@ from tessera.integration.outbound import Connections
 from tessera.integration.problems import Problem
 from tessera.integration.store import IntegrationStore
 
-__all__ = ["Services", "read_body", "utcnow"]
+__all__ = ["Services", "Svc", "read_body", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -29,6 +31,16 @@ class Services:
     guards: Guards
     egress: EgressPolicy = field(default_factory=EgressPolicy)
     clock: Callable[[], datetime] = field(default=utcnow)
+
+
+async def _services(request: Request) -> Services:
+    # async: FastAPI would run a plain function in a worker thread.
+    services: Services = request.app.state.services
+    return services
+
+
+# The app's services (`app.state.services`), for the module-level route handlers.
+Svc = Annotated[Services, Depends(_services)]
 
 
 async def read_body(request: Request, limit: int) -> bytes:

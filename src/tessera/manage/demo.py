@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tessera.domain.model import Client, User
 from tessera.manage.apps import create_app
-from tessera.manage.audit import store_actor
+from tessera.manage.audit import Actor, store_actor
 from tessera.manage.resources import create_resource
 from tessera.manage.users import create_user
 from tessera.store.protocols import Store
@@ -28,6 +29,9 @@ DEMO_SCOPE = "urn:opc:resource:consumer::all"
 # Deploying integrations (they call URLs with the service's credentials): the demo's own apps may
 # ask for it; the identity domain does not yet restrict it to administrators (see README).
 DEMO_MANAGE_SCOPE = "urn:tessera:integration:manage"
+# Oracle's form of the demo scopes: `<audience><scope>`, the audience with its port.
+_RESOURCE_SCOPE = f"{DEMO_AUDIENCE}:443{DEMO_SCOPE}"
+_MANAGE_SCOPE = f"{DEMO_AUDIENCE}:443{DEMO_MANAGE_SCOPE}"
 _ADMIN = ("admin", "Tessera-Demo-Root-2026")
 _USER = ("alice", "Wonderland-Demo-2026")
 
@@ -68,6 +72,30 @@ def bootstrap_demo(
     if store.users.list():
         return None
     actor = store_actor("system:demo", store, lambda: now)
+    alice = _demo_users(store, now, actor)
+    _demo_resource(store, now, actor)
+    web, secret, cli = _demo_apps(store, secret_pepper, now, actor)
+    credentials = {
+        "admin": {"username": _ADMIN[0], "password": _ADMIN[1]},
+        "user": {"username": _USER[0], "password": _USER[1], "sub": alice.id},
+        "resource": {
+            "audience": DEMO_AUDIENCE,
+            "scope": _RESOURCE_SCOPE,
+            "manage_scope": _MANAGE_SCOPE,
+        },
+        "confidential_app": {
+            "client_id": web.client_id,
+            "client_secret": secret,
+            "redirect_uri": web.redirect_uris[0],
+        },
+        "public_app": {"client_id": cli.client_id, "redirect_uri": cli.redirect_uris[0]},
+    }
+    _write_credentials(data_dir / "demo-credentials.json", credentials)
+    return credentials
+
+
+def _demo_users(store: Store, now: datetime, actor: Actor) -> User:
+    """The administrator and Alice; returns Alice."""
     create_user(
         store,
         username=_ADMIN[0],
@@ -78,7 +106,7 @@ def bootstrap_demo(
         email="admin@tessera.test",
         is_admin=True,
     )
-    alice = create_user(
+    return create_user(
         store,
         username=_USER[0],
         password=_USER[1],
@@ -87,6 +115,9 @@ def bootstrap_demo(
         display_name="Alice Example",
         email="alice@tessera.test",
     )
+
+
+def _demo_resource(store: Store, now: datetime, actor: Actor) -> None:
     create_resource(
         store,
         name="Integration service",
@@ -100,8 +131,12 @@ def bootstrap_demo(
         now=now,
         actor=actor,
     )
-    resource_scope = f"{DEMO_AUDIENCE}:443{DEMO_SCOPE}"
-    manage_scope = f"{DEMO_AUDIENCE}:443{DEMO_MANAGE_SCOPE}"
+
+
+def _demo_apps(
+    store: Store, secret_pepper: bytes, now: datetime, actor: Actor
+) -> tuple[Client, str | None, Client]:
+    """The confidential integration client (and its secret) and the public CLI app."""
     web, secret = create_app(
         store,
         secret_pepper,
@@ -116,8 +151,8 @@ def bootstrap_demo(
             "profile",
             "email",
             "offline_access",
-            resource_scope,
-            manage_scope,
+            _RESOURCE_SCOPE,
+            _MANAGE_SCOPE,
         ],
         # The demo's integration service runs with this app's credentials: it follows the
         # revocation feed and may introspect the integration resource's tokens.
@@ -131,26 +166,14 @@ def bootstrap_demo(
         actor=actor,
         public=True,
         redirect_uris=["http://127.0.0.1/callback"],
-        allowed_scopes=["openid", "profile", "offline_access", resource_scope, manage_scope],
+        allowed_scopes=["openid", "profile", "offline_access", _RESOURCE_SCOPE, _MANAGE_SCOPE],
     )
-    credentials = {
-        "admin": {"username": _ADMIN[0], "password": _ADMIN[1]},
-        "user": {"username": _USER[0], "password": _USER[1], "sub": alice.id},
-        "resource": {
-            "audience": DEMO_AUDIENCE,
-            "scope": resource_scope,
-            "manage_scope": manage_scope,
-        },
-        "confidential_app": {
-            "client_id": web.client_id,
-            "client_secret": secret,
-            "redirect_uri": web.redirect_uris[0],
-        },
-        "public_app": {"client_id": cli.client_id, "redirect_uri": cli.redirect_uris[0]},
-    }
-    path = data_dir / "demo-credentials.json"
+    return web, secret, cli
+
+
+def _write_credentials(path: Path, credentials: dict[str, Any]) -> None:
+    """The published demo passwords and the app's secret, readable by the owner only."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(credentials, handle, indent=2)
-    return credentials

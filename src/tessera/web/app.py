@@ -27,7 +27,7 @@ from tessera.context import Context, open_context
 from tessera.manage.housekeeping import purge_expired
 from tessera.shared.body_limit import Answer, BodyLimitMiddleware, Render
 from tessera.store.protocols import StoreError, StoreUnavailable
-from tessera.web.admin_api import AuthenticateFirst, build_admin_api
+from tessera.web.admin import AuthenticateFirst, build_admin_api
 from tessera.web.browser import BROWSER_ROUTES
 from tessera.web.console import console_routes
 from tessera.web.discovery import discovery_routes

@@ -3,6 +3,8 @@ the administrator in through our own code flow with PKCE and calls the admin API
 
 from __future__ import annotations
 
+from functools import partial
+
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -18,24 +20,26 @@ _CSP = (
 
 
 def console_routes(svc: Services) -> list[Route]:
+    """The console's routes; the page is rendered once."""
     html = svc.templates.get_template("console.html").render()
-
-    async def console(_: Request) -> Response:
-        return HTMLResponse(
-            html,
-            headers={
-                "Content-Security-Policy": _CSP,
-                "X-Frame-Options": "DENY",
-                "Referrer-Policy": "no-referrer",
-                "X-Content-Type-Options": "nosniff",
-                "Cache-Control": "no-store",
-            },
-        )
-
-    async def to_console(_: Request) -> Response:
-        return RedirectResponse("/console/", status_code=308)
-
     return [
-        Route("/console/", console, methods=["GET"]),
-        Route("/console", to_console, methods=["GET"]),
+        Route("/console/", partial(_console, html), methods=["GET"]),
+        Route("/console", _to_console, methods=["GET"]),
     ]
+
+
+async def _console(html: str, _: Request) -> Response:
+    return HTMLResponse(
+        html,
+        headers={
+            "Content-Security-Policy": _CSP,
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+async def _to_console(_: Request) -> Response:
+    return RedirectResponse("/console/", status_code=308)

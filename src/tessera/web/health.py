@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,19 +17,21 @@ __all__ = ["health_routes"]
 
 
 def health_routes(ctx: Context) -> list[Route]:
-    async def live(_: Request) -> Response:
-        return json_response({"status": "ok"}, headers=NO_STORE)
-
-    async def ready(_: Request) -> Response:
-        try:
-            await run_in_threadpool(ctx.store.ping)
-        except StoreError:
-            return json_response(
-                {"status": "unavailable", "database": "unreachable"}, 503, headers=NO_STORE
-            )
-        return json_response({"status": "ok", "database": "ok"}, headers=NO_STORE)
-
     return [
-        Route("/health/live", live, methods=["GET"]),
-        Route("/health/ready", ready, methods=["GET"]),
+        Route("/health/live", _live, methods=["GET"]),
+        Route("/health/ready", partial(_ready, ctx), methods=["GET"]),
     ]
+
+
+async def _live(_: Request) -> Response:
+    return json_response({"status": "ok"}, headers=NO_STORE)
+
+
+async def _ready(ctx: Context, _: Request) -> Response:
+    try:
+        await run_in_threadpool(ctx.store.ping)
+    except StoreError:
+        return json_response(
+            {"status": "unavailable", "database": "unreachable"}, 503, headers=NO_STORE
+        )
+    return json_response({"status": "ok", "database": "ok"}, headers=NO_STORE)

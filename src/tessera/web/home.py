@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,23 +19,25 @@ _FAVICON = (Path(__file__).parent / "static" / "favicon.svg").read_bytes()
 
 
 def home_routes(svc: Services) -> list[Route]:
+    """The landing page, rendered once for the issuer, and the favicon."""
     issuer = svc.ctx.settings.issuer
     html = svc.templates.get_template("home.html").render(
         domain=urlsplit(issuer).netloc, issuer=issuer
     )
-
-    async def home(_: Request) -> Response:
-        return HTMLResponse(html, headers=page_headers())
-
-    async def favicon(_: Request) -> Response:
-        # An SVG: every current browser takes one for an icon, whatever the name.
-        return Response(
-            _FAVICON,
-            media_type="image/svg+xml",
-            headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
-        )
-
     return [
-        Route("/", home, methods=["GET"]),
-        Route("/favicon.ico", favicon, methods=["GET"]),
+        Route("/", partial(_home, html), methods=["GET"]),
+        Route("/favicon.ico", _favicon, methods=["GET"]),
     ]
+
+
+async def _home(html: str, _: Request) -> Response:
+    return HTMLResponse(html, headers=page_headers())
+
+
+async def _favicon(_: Request) -> Response:
+    # An SVG: every current browser takes one for an icon, whatever the name.
+    return Response(
+        _FAVICON,
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -103,24 +104,30 @@ class Metrics:
         self.requests.labels(method, route, str(status)).observe(seconds)
 
 
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
 def metrics_routes(metrics: Metrics, allow: Sequence[str]) -> list[Route]:
-    networks = [ipaddress.ip_network(n, strict=False) for n in allow]
+    networks = tuple(ipaddress.ip_network(n, strict=False) for n in allow)
+    return [Route("/metrics", partial(_exposition, metrics, networks), methods=["GET"])]
 
-    def allowed(address: str | None) -> bool:
-        try:
-            ip = ipaddress.ip_address(address or "")
-        except ValueError:
-            return False
-        return any(ip in net for net in networks)
 
-    async def exposition(request: Request) -> Response:
-        if not allowed(client_ip(request.scope)):
-            # Not a secret, but not for everyone: counts of sign-ins and tokens are telling.
-            return Response("not found\n", status_code=404, media_type="text/plain")
-        return Response(
-            generate_latest(metrics.exposed),
-            media_type=CONTENT_TYPE_LATEST,
-            headers={"Cache-Control": "no-store"},
-        )
+def _allowed(address: str | None, networks: tuple[_Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
 
-    return [Route("/metrics", exposition, methods=["GET"])]
+
+async def _exposition(
+    metrics: Metrics, networks: tuple[_Network, ...], request: Request
+) -> Response:
+    if not _allowed(client_ip(request.scope), networks):
+        # Not a secret, but not for everyone: counts of sign-ins and tokens are telling.
+        return Response("not found\n", status_code=404, media_type="text/plain")
+    return Response(
+        generate_latest(metrics.exposed),
+        media_type=CONTENT_TYPE_LATEST,
+        headers={"Cache-Control": "no-store"},
+    )

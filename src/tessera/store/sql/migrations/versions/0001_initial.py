@@ -18,6 +18,23 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # In the order autogenerate wrote them: `domains`, which every table names, first.
+    _domains()
+    _audit_events()
+    _authorization_codes()
+    _browser_sessions()
+    _clients()
+    _consents()
+    _grants()
+    _login_failures()
+    _refresh_tokens()
+    _resources()
+    _revocation_events()
+    _signing_keys()
+    _users()
+
+
+def _domains() -> None:
     op.create_table(
         "domains",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -25,6 +42,9 @@ def upgrade() -> None:
         sa.Column("created_at", tessera.store.sql.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+
+
+def _audit_events() -> None:
     op.create_table(
         "audit_events",
         sa.Column(
@@ -51,6 +71,9 @@ def upgrade() -> None:
     op.create_index(op.f("ix_audit_events_at"), "audit_events", ["at"], unique=False)
     op.create_index(op.f("ix_audit_events_client_id"), "audit_events", ["client_id"], unique=False)
     op.create_index(op.f("ix_audit_events_user_id"), "audit_events", ["user_id"], unique=False)
+
+
+def _authorization_codes() -> None:
     op.create_table(
         "authorization_codes",
         sa.Column("code_hash", sa.String(length=64), nullable=False),
@@ -79,6 +102,9 @@ def upgrade() -> None:
         ["expires_at"],
         unique=False,
     )
+
+
+def _browser_sessions() -> None:
     op.create_table(
         "browser_sessions",
         sa.Column("id_hash", sa.String(length=64), nullable=False),
@@ -97,6 +123,9 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_browser_sessions_user_id"), "browser_sessions", ["user_id"], unique=False
     )
+
+
+def _clients() -> None:
     op.create_table(
         "clients",
         sa.Column("client_id", sa.String(length=64), nullable=False),
@@ -120,6 +149,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("client_id"),
         sa.UniqueConstraint("domain_id", "name", name="uq_clients_name"),
     )
+
+
+def _consents() -> None:
     op.create_table(
         "consents",
         sa.Column("domain_id", sa.String(length=64), nullable=False),
@@ -134,6 +166,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("user_id", "client_id"),
     )
+
+
+def _grants() -> None:
     op.create_table(
         "grants",
         sa.Column("grant_id", sa.String(length=64), nullable=False),
@@ -157,6 +192,9 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_grants_client_id"), "grants", ["client_id"], unique=False)
     op.create_index(op.f("ix_grants_user_id"), "grants", ["user_id"], unique=False)
+
+
+def _login_failures() -> None:
     op.create_table(
         "login_failures",
         sa.Column(
@@ -177,6 +215,9 @@ def upgrade() -> None:
     op.create_index(
         "ix_login_failures_key_at", "login_failures", ["domain_id", "key", "at"], unique=False
     )
+
+
+def _refresh_tokens() -> None:
     op.create_table(
         "refresh_tokens",
         sa.Column("token_hash", sa.String(length=64), nullable=False),
@@ -196,6 +237,9 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_refresh_tokens_grant_id"), "refresh_tokens", ["grant_id"], unique=False
     )
+
+
+def _resources() -> None:
     op.create_table(
         "resources",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -214,6 +258,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("domain_id", "audience", name="uq_resources_audience"),
         sa.UniqueConstraint("domain_id", "name", name="uq_resources_name"),
     )
+
+
+def _revocation_events() -> None:
     op.create_table(
         "revocation_events",
         sa.Column(
@@ -238,6 +285,9 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_revocation_events_expires_at"), "revocation_events", ["expires_at"], unique=False
     )
+
+
+def _signing_keys() -> None:
     op.create_table(
         "signing_keys",
         sa.Column("kid", sa.String(length=64), nullable=False),
@@ -259,6 +309,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("kid"),
     )
+
+
+def _users() -> None:
     op.create_table(
         "users",
         sa.Column("id", sa.String(length=64), nullable=False),

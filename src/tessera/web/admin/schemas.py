@@ -1,0 +1,215 @@
+"""The admin API's response bodies, for its OpenAPI description.
+
+The views of `tessera.manage.views` (shared with the CLI's `--json`) are the bodies; these
+models describe them field for field, and FastAPI checks every answer against them. Times are
+ISO 8601 strings as the views write them. Errors are RFC 9457 problems (`Problem`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "AppOut",
+    "AppTokensRevoked",
+    "AppWithSecretOut",
+    "AuditPage",
+    "ConsentOut",
+    "ConsentRevoked",
+    "Deleted",
+    "EventOut",
+    "GrantOut",
+    "GrantRevoked",
+    "KeyOut",
+    "KeyRotated",
+    "Problem",
+    "ResourceOut",
+    "SessionOut",
+    "SessionsEnded",
+    "UserDeleted",
+    "UserOut",
+    "UserTokensRevoked",
+    "problems",
+]
+
+Time = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class UserOut(BaseModel):
+    id: str = Field(description="The `sub` of the user's tokens")
+    username: str
+    display_name: str
+    email: str | None
+    is_admin: bool
+    disabled: bool
+    created_at: Time | None
+    password_changed_at: Time | None
+
+
+class ResourceOut(BaseModel):
+    id: str
+    name: str
+    audience: str
+    scopes: list[str]
+    oracle_scopes: list[str] = Field(description="The scopes in Oracle's form `<audience><scope>`")
+    access_token_ttl: int | None = Field(description="The access-token lifetime cap, seconds")
+    signing_alg: str
+    created_at: Time | None
+
+
+class SecretOut(BaseModel):
+    created_at: Time | None
+    expires_at: Time | None = Field(description="Set on the previous secret during a rotation")
+
+
+class AppOut(BaseModel):
+    client_id: str
+    name: str
+    type: str = Field(description="`confidential` or `public`")
+    redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
+    grant_types: list[str]
+    allowed_scopes: list[str]
+    access_token_ttl: int | None
+    refresh_token_ttl: int | None
+    first_party: bool
+    resource_server_for: list[str] = Field(description="Audiences this app is the server of")
+    created_at: Time | None
+    version: int
+    secrets: list[SecretOut] = Field(description="When each valid secret was made; never one")
+
+
+class AppWithSecretOut(AppOut):
+    # Answered with `response_model_exclude_unset`: a public app's answer has no secret.
+    client_secret: str | None = Field(None, description="Shown this once; absent: a public app")
+
+
+class GrantOut(BaseModel):
+    grant_id: str
+    client_id: str
+    user_id: str
+    scopes: list[str]
+    audience: str | None
+    auth_time: Time | None
+    created_at: Time | None
+    absolute_expiry: Time | None
+
+
+class ConsentOut(BaseModel):
+    user_id: str
+    client_id: str
+    scopes: list[str]
+    granted_at: Time | None
+
+
+class SessionOut(BaseModel):
+    id: str = Field(description="A hash of the session id, never the cookie's value")
+    user_id: str
+    auth_time: Time | None
+    expires_at: Time | None
+
+
+class EventOut(BaseModel):
+    id: int | None
+    type: str
+    at: Time | None
+    actor: str | None
+    user_id: str | None
+    client_id: str | None
+    ip: str | None
+    details: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    events: list[EventOut]
+    next_before_id: int | None = Field(description="`before_id` of the next page; `null`: last")
+
+
+class KeyOut(BaseModel):
+    kid: str
+    alg: str
+    state: str = Field(description="`next`, `active` or `retired`")
+    created_at: Time | None
+    activated_at: Time | None
+    retire_after: Time | None
+
+
+class KeyRotated(BaseModel):
+    alg: str
+    active: str = Field(description="The kid now signing")
+    next: str = Field(description="The kid published for the next rotation")
+
+
+class UserDeleted(BaseModel):
+    deleted: str = Field(description="The deleted user's id")
+    username: str
+
+
+class Deleted(BaseModel):
+    deleted: str = Field(description="The id of what was deleted")
+
+
+class ConsentRevoked(BaseModel):
+    revoked: bool
+
+
+class GrantRevoked(BaseModel):
+    revoked: str = Field(description="The revoked grant's id")
+
+
+class SessionsEnded(BaseModel):
+    ended: int
+
+
+class UserTokensRevoked(BaseModel):
+    user_id: str
+    sessions: int
+    grants: int
+    event_seq: int = Field(description="The revocation feed's event that covers the tokens")
+
+
+class AppTokensRevoked(BaseModel):
+    client_id: str
+    grants: int
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+class FieldError(BaseModel):
+    loc: list[str]
+    msg: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem, as `tessera.web.problems.problem_body` writes it."""
+
+    type: str = Field(description="`about:blank` (RFC 9457 §4.2.1)")
+    title: str = Field(description="The HTTP status phrase")
+    status: int
+    detail: str
+    error: str = Field(description="A stable code: `invalid_request`, `not_found`, …")
+    errors: list[FieldError] | None = Field(None, description="For invalid input, per field")
+
+
+_MEANINGS = {
+    400: "Invalid input: `errors` lists each field",
+    401: "No valid bearer token for the admin API (RFC 6750 §3.1)",
+    403: "The token does not carry the admin scope",
+    404: "No such object",
+    409: "The change conflicts with the current state",
+    413: "The request body is too large",
+    503: "The identity domain's database is unavailable; retry later",
+}
+_ALWAYS = (401, 403, 503)
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these statuses and the auth gate's, as problems
+    (`tessera.web.admin.api` gives them the `application/problem+json` media type)."""
+    return {
+        status: {"model": Problem, "description": _MEANINGS[status]}
+        for status in sorted({*statuses, *_ALWAYS})
+    }
