@@ -179,6 +179,7 @@ def build_app(ctx: Context) -> Starlette:
         lifespan=_lifespan(svc),
     )
     app.state.ctx = ctx
+    app.state.services = svc  # what module-level handlers use (`tessera.web.token_endpoints`)
     # Innermost of ours, so that refused bodies are logged and counted like any answer.
     app.add_middleware(
         BodyLimitMiddleware,
