@@ -786,17 +786,23 @@ class _Bound:
 
 
 class _TxUsers(_Bound):
+    __slots__ = ()
+
     def get(self, user_id: str) -> User | None:
         row = self._tx.first(_lookup(t.users, "id"), {"domain_id": self._domain, "id": user_id})
         return _user(row) if row else None
 
 
 class _TxCodes(_Bound):
+    __slots__ = ()
+
     def consume(self, code_hash: str, now: datetime) -> tuple[AuthorizationCode | None, bool]:
         return _consume_code(self._tx, self._domain, code_hash, now)
 
 
 class _TxGrants(_Bound):
+    __slots__ = ()
+
     def start(self, grant: Grant, refresh_token: RefreshToken | None) -> None:
         _start_grant(self._tx, self._domain, grant, refresh_token)
 
@@ -811,6 +817,8 @@ class _TxGrants(_Bound):
 
 
 class _TxRefreshTokens(_Bound):
+    __slots__ = ()
+
     def get(self, token_hash: str) -> RefreshToken | None:
         values = {"domain_id": self._domain, "token_hash": token_hash}
         row = self._tx.first(_lookup(_R, "token_hash"), values)
@@ -835,9 +843,10 @@ class _TxRefreshTokens(_Bound):
         cache = self._work.grant_cache
         grant = cache.get(grant_id)
         if grant is None:
-            found = _TxGrants(self._work).get(grant_id)
-            assert found is not None
-            grant = replace(found, revoked_at=None)
+            values = {"domain_id": self._domain, "grant_id": grant_id}
+            row = self._tx.first(_lookup(_G, "grant_id"), values)
+            assert row is not None
+            grant = replace(_grant(row), revoked_at=None)
             if len(cache) >= 10000:
                 cache.clear()
             cache[grant_id] = grant
@@ -872,6 +881,8 @@ class _TxRefreshTokens(_Bound):
 
 
 class _TxRevocations(_Bound):
+    __slots__ = ()
+
     def append(
         self,
         kind: RevocationKind,
