@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from tessera.domain.model import (
     DEFAULT_DOMAIN,
@@ -83,6 +83,15 @@ def _copy_event(event: AuditEvent) -> AuditEvent:
     return replace(event, details=copy.deepcopy(event.details))
 
 
+class _Snapshot(NamedTuple):
+    users: dict[str, User]
+    codes: dict[str, AuthorizationCode]
+    grants: dict[str, Grant]
+    refresh_tokens: dict[str, RefreshToken]
+    revocations: dict[int, RevocationEvent]
+    last_revocation_seq: int
+
+
 @dataclass(eq=False)
 class _State:
     """All rows of one domain, and the one lock that guards them."""
@@ -140,9 +149,9 @@ class _State:
         self.codes[code_hash] = consumed
         return consumed, True
 
-    def snapshot(self) -> tuple[object, ...]:
+    def snapshot(self) -> _Snapshot:
         """What a unit of work may change, to put back on a rollback (rows are frozen)."""
-        return (
+        return _Snapshot(
             dict(self.users),
             dict(self.codes),
             dict(self.grants),
@@ -151,14 +160,13 @@ class _State:
             self.last_revocation_seq,
         )
 
-    def restore(self, snapshot: tuple[object, ...]) -> None:
-        users, codes, grants, tokens, revocations, seq = snapshot
-        self.users = users  # type: ignore[assignment]
-        self.codes = codes  # type: ignore[assignment]
-        self.grants = grants  # type: ignore[assignment]
-        self.refresh_tokens = tokens  # type: ignore[assignment]
-        self.revocations = revocations  # type: ignore[assignment]
-        self.last_revocation_seq = seq  # type: ignore[assignment]
+    def restore(self, snapshot: _Snapshot) -> None:
+        self.users = snapshot.users
+        self.codes = snapshot.codes
+        self.grants = snapshot.grants
+        self.refresh_tokens = snapshot.refresh_tokens
+        self.revocations = snapshot.revocations
+        self.last_revocation_seq = snapshot.last_revocation_seq
 
     def cut_off_after(self, subject: str, issued_at: datetime) -> bool:
         """A SUBJECT revocation of `subject` came after `issued_at`."""
