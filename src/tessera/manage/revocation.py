@@ -13,7 +13,7 @@ from datetime import datetime
 from tessera.domain.model import RevocationKind
 from tessera.manage.audit import Actor
 from tessera.manage.errors import NotFoundError
-from tessera.oauth.keyring import MAX_TOKEN_LIFETIME
+from tessera.oauth.retention import kept_until
 from tessera.store.protocols import Store
 
 __all__ = ["RevokedSummary", "revoke_client", "revoke_grant", "revoke_subject"]
@@ -28,7 +28,7 @@ class RevokedSummary:
 
 def revoke_subject(store: Store, subject: str, now: datetime) -> RevokedSummary:
     """Revoke every token of a user (or of a client's own client-credentials tokens)."""
-    expires = now + MAX_TOKEN_LIFETIME
+    expires = kept_until(RevocationKind.SUBJECT, now)
     seq = store.revocations.append(RevocationKind.SUBJECT, subject, now, expires, now)
     # Outstanding codes die now; one written a moment later is refused at redemption, which
     # compares its issue time with the event above.
@@ -36,19 +36,21 @@ def revoke_subject(store: Store, subject: str, now: datetime) -> RevokedSummary:
     sessions = store.sessions.end_all_for_user(subject, now)
     # After the event: a redemption that did not see it has written its grant by now.
     grants = store.grants.list_active(now, user_id=subject)
-    refresh_expiry = max([g.absolute_expiry for g in grants], default=expires)
+    # Each event kept for the latest of the user's families: longer than needed, never shorter.
+    kept = kept_until(RevocationKind.GRANT, now, max([g.absolute_expiry for g in grants] or [now]))
     for grant in grants:
-        store.grants.revoke(grant.grant_id, now, max(refresh_expiry, expires))
+        store.grants.revoke(grant.grant_id, now, kept)
     return RevokedSummary(sessions=sessions, grants=len(grants), event_seq=seq)
 
 
 def revoke_client(store: Store, client_id: str, now: datetime) -> RevokedSummary:
     """Revoke every grant issued to an app and its client-credentials tokens."""
-    expires = now + MAX_TOKEN_LIFETIME
+    expires = kept_until(RevocationKind.SUBJECT, now)
     seq = store.revocations.append(RevocationKind.SUBJECT, client_id, now, expires, now)
     grants = store.grants.list_active(now, client_id=client_id)
     for grant in grants:
-        store.grants.revoke(grant.grant_id, now, max(grant.absolute_expiry, expires))
+        kept = kept_until(RevocationKind.GRANT, now, grant.absolute_expiry)
+        store.grants.revoke(grant.grant_id, now, kept)
     return RevokedSummary(sessions=0, grants=len(grants), event_seq=seq)
 
 
@@ -57,7 +59,7 @@ def revoke_grant(store: Store, grant_id: str, now: datetime, actor: Actor) -> No
     grant = store.grants.get(grant_id)
     if grant is None:
         raise NotFoundError(f"no grant {grant_id}")
-    store.grants.revoke(grant_id, now, max(grant.absolute_expiry, now + MAX_TOKEN_LIFETIME))
+    store.grants.revoke(grant_id, now, kept_until(RevocationKind.GRANT, now, grant.absolute_expiry))
     actor.audit(
         "admin.grant_revoked", user_id=grant.user_id, client_id=grant.client_id, grant_id=grant_id
     )

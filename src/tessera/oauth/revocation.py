@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from tessera.domain.hashing import sha256_b64
 from tessera.domain.model import Client, RevocationKind
 from tessera.oauth import errors
-from tessera.oauth.keyring import MAX_TOKEN_LIFETIME
+from tessera.oauth.retention import kept_until
 from tessera.oauth.tokens import InvalidOwnToken, TokenIssuer
 from tessera.store.protocols import Store
 
@@ -29,6 +29,8 @@ def revoke(
     now: datetime,
     refresh_event_expiry: datetime,
 ) -> None:
+    """`refresh_event_expiry`: how long a revoked family's event is kept
+    (`tessera.oauth.retention.kept_until`, as the token endpoint keeps it)."""
     token = form.get("token")
     if not token:
         raise errors.InvalidRequest("token is required")
@@ -49,6 +51,5 @@ def revoke(
     if claims.get("client_id") != client.client_id or not isinstance(claims.get("jti"), str):
         return
     expires = datetime.fromtimestamp(float(claims["exp"]), UTC)
-    store.revocations.append(
-        RevocationKind.JTI, claims["jti"], now, min(expires, now + MAX_TOKEN_LIFETIME), now
-    )
+    kept = kept_until(RevocationKind.JTI, now, expires)
+    store.revocations.append(RevocationKind.JTI, claims["jti"], now, kept, now)

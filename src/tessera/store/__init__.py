@@ -4,19 +4,17 @@ the SQL implementation (`sql`)."""
 from tessera.store.protocols import (
     Conflict,
     NotFound,
-    RotateOutcome,
-    RotateResult,
     Store,
     StoreError,
     StoreUnavailable,
+    UnitOfWork,
 )
 
 __all__ = [
     "Conflict",
     "NotFound",
-    "RotateOutcome",
-    "RotateResult",
     "Store",
     "StoreError",
     "StoreUnavailable",
+    "UnitOfWork",
 ]

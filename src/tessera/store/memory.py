@@ -5,10 +5,11 @@ Used by the fast unit tests and as the executable reading of the docstrings in
 suite is `tests/unit/store/test_store_contract.py`).
 
 One `threading.Lock` guards every sub-store, so each "use once" operation (`codes.consume`,
-`refresh_tokens.rotate`, `grants.revoke`) is atomic under threads, like the single conditional
-write of the SQL store. Rows are frozen dataclasses; the mutable fields (`SigningKey.public_jwk`,
-`AuditEvent.details`) are copied in and out, so a caller cannot change a stored row behind the
-store's back. Nothing here reads the clock: every time comes from the caller.
+`grants.revoke`) is atomic under threads, like the single conditional write of the SQL store;
+`transaction()` holds it for a whole unit of work. Rows are frozen dataclasses; the mutable
+fields (`SigningKey.public_jwk`, `AuditEvent.details`) are copied in and out, so a caller cannot
+change a stored row behind the store's back. Nothing here reads the clock: every time comes from
+the caller.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from __future__ import annotations
 import builtins
 import copy
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from tessera.domain.model import (
     DEFAULT_DOMAIN,
@@ -51,10 +53,14 @@ from tessera.store.protocols import (
     RefreshTokenStore,
     ResourceStore,
     RevocationStore,
-    RotateOutcome,
-    RotateResult,
     SessionStore,
     StoreUnavailable,
+    TxCodes,
+    TxGrants,
+    TxRefreshTokens,
+    TxRevocations,
+    TxUsers,
+    UnitOfWork,
     UserStore,
 )
 
@@ -75,6 +81,15 @@ def _copy_key(key: SigningKey) -> SigningKey:
 
 def _copy_event(event: AuditEvent) -> AuditEvent:
     return replace(event, details=copy.deepcopy(event.details))
+
+
+class _Snapshot(NamedTuple):
+    users: dict[str, User]
+    codes: dict[str, AuthorizationCode]
+    grants: dict[str, Grant]
+    refresh_tokens: dict[str, RefreshToken]
+    revocations: dict[int, RevocationEvent]
+    last_revocation_seq: int
 
 
 @dataclass(eq=False)
@@ -122,6 +137,36 @@ class _State:
             created_at=now,
         )
         return seq
+
+    def consume_code(self, code_hash: str, now: datetime) -> tuple[AuthorizationCode | None, bool]:
+        code = self.codes.get(code_hash)
+        if code is None:
+            return None, False
+        # RFC 6749 §4.1.2 / RFC 9700 §4.2.4: a code is used once, and only before it expires.
+        if code.consumed_at is not None or code.expires_at <= now:
+            return code, False
+        consumed = replace(code, consumed_at=now)
+        self.codes[code_hash] = consumed
+        return consumed, True
+
+    def snapshot(self) -> _Snapshot:
+        """What a unit of work may change, to put back on a rollback (rows are frozen)."""
+        return _Snapshot(
+            dict(self.users),
+            dict(self.codes),
+            dict(self.grants),
+            dict(self.refresh_tokens),
+            dict(self.revocations),
+            self.last_revocation_seq,
+        )
+
+    def restore(self, snapshot: _Snapshot) -> None:
+        self.users = snapshot.users
+        self.codes = snapshot.codes
+        self.grants = snapshot.grants
+        self.refresh_tokens = snapshot.refresh_tokens
+        self.revocations = snapshot.revocations
+        self.last_revocation_seq = snapshot.last_revocation_seq
 
     def cut_off_after(self, subject: str, issued_at: datetime) -> bool:
         """A SUBJECT revocation of `subject` came after `issued_at`."""
@@ -433,35 +478,8 @@ class _Codes:
             s.codes[code.code_hash] = code
 
     def consume(self, code_hash: str, now: datetime) -> tuple[AuthorizationCode | None, bool]:
-        s = self._s
-        with s.lock:
-            code = s.codes.get(code_hash)
-            if code is None:
-                return None, False
-            # RFC 6749 §4.1.2 / RFC 9700 §4.2.4: a code is used once, and only before it expires.
-            if code.consumed_at is not None or code.expires_at <= now:
-                return code, False
-            consumed = replace(code, consumed_at=now)
-            s.codes[code_hash] = consumed
-            return consumed, True
-
-    def redeem(
-        self,
-        code_hash: str,
-        now: datetime,
-        issue: Callable[[AuthorizationCode], tuple[Grant, RefreshToken | None]],
-    ) -> tuple[AuthorizationCode | None, bool]:
-        s = self._s
-        with s.lock:
-            code = s.codes.get(code_hash)
-            won = code is not None and code.consumed_at is None and code.expires_at > now
-            if won and code is not None:
-                code = s.codes[code_hash] = replace(code, consumed_at=now)
-                if s.cut_off_after(code.user_id, code.issued_at):
-                    return code, False
-                grant, refresh_token = issue(code)  # raising leaves the code consumed
-                s.start_grant(grant, refresh_token)
-            return code, won
+        with self._s.lock:
+            return self._s.consume_code(code_hash, now)
 
     def burn_for_user(self, user_id: str, now: datetime) -> int:
         s = self._s
@@ -522,55 +540,6 @@ class _RefreshTokens:
         with self._s.lock:
             return self._s.refresh_tokens.get(token_hash)
 
-    def rotate(
-        self,
-        token_hash: str,
-        successor: RefreshToken,
-        now: datetime,
-        grace_seconds: float,
-        event_expires_at: datetime,
-        client_id: str | None = None,
-    ) -> RotateResult:
-        s = self._s
-        with s.lock:
-            token = s.refresh_tokens.get(token_hash)
-            if token is None:
-                return RotateResult(RotateOutcome.INVALID)
-            grant = s.grants.get(token.grant_id)
-            if grant is not None and client_id is not None and grant.client_id != client_id:
-                return RotateResult(RotateOutcome.FOREIGN, token, grant)
-            if grant is None or grant.revoked_at is not None or grant.absolute_expiry <= now:
-                return RotateResult(RotateOutcome.INVALID, token, grant)
-            if token.used_at is None:
-                if token.expires_at <= now:  # inactivity expiry
-                    return RotateResult(RotateOutcome.INVALID, token, grant)
-                if successor.token_hash in s.refresh_tokens:
-                    raise Conflict("successor refresh token is taken")
-                successor = replace(
-                    successor,
-                    grant_id=token.grant_id,
-                    expires_at=min(successor.expires_at, grant.absolute_expiry),
-                )
-                used = replace(token, used_at=now, successor_hash=successor.token_hash)
-                s.refresh_tokens[token_hash] = used
-                s.refresh_tokens[successor.token_hash] = successor
-                return RotateResult(RotateOutcome.ROTATED, used, grant)
-            # Used before. A retry inside the grace window that asks for the same successor gets
-            # it again (a lost response must not strand the client), unless that successor was
-            # used: then the old token is replayed (RFC 9700 §4.14.2).
-            elapsed = (now - token.used_at).total_seconds()
-            standing = s.refresh_tokens.get(successor.token_hash)
-            if (
-                elapsed < grace_seconds
-                and token.successor_hash == successor.token_hash
-                and standing is not None
-                and standing.used_at is None
-            ):
-                return RotateResult(RotateOutcome.RETRY, token, grant)
-            # RFC 9700 §4.14.2: any other reuse of a refresh token revokes the whole family.
-            s.revoke_grant(grant.grant_id, now, event_expires_at)
-            return RotateResult(RotateOutcome.REPLAY, token, s.grants[grant.grant_id])
-
     def purge(self, now: datetime) -> int:
         s = self._s
         with s.lock:
@@ -585,6 +554,100 @@ class _RefreshTokens:
             for token_hash in doomed:
                 del s.refresh_tokens[token_hash]
             return len(doomed)
+
+
+class _InTx:
+    """A small store of a unit of work: the caller holds the lock (`transaction`)."""
+
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+
+class _TxUsers(_InTx):
+    def get(self, user_id: str) -> User | None:
+        return self._s.users.get(user_id)
+
+
+class _TxCodes(_InTx):
+    def consume(self, code_hash: str, now: datetime) -> tuple[AuthorizationCode | None, bool]:
+        return self._s.consume_code(code_hash, now)
+
+
+class _TxGrants(_InTx):
+    def start(self, grant: Grant, refresh_token: RefreshToken | None) -> None:
+        self._s.start_grant(grant, refresh_token)
+
+    def get(self, grant_id: str) -> Grant | None:
+        return self._s.grants.get(grant_id)
+
+    def revoke(self, grant_id: str, now: datetime, event_expires_at: datetime) -> bool:
+        return self._s.revoke_grant(grant_id, now, event_expires_at)
+
+
+class _TxRefreshTokens(_InTx):
+    def get(self, token_hash: str) -> RefreshToken | None:
+        return self._s.refresh_tokens.get(token_hash)
+
+    def use_for_client(
+        self, token_hash: str, successor_hash: str, client_id: str, now: datetime
+    ) -> tuple[RefreshToken, Grant] | None:
+        token, grant = self.with_grant(token_hash)
+        if (
+            token is None
+            or grant is None
+            or grant.client_id != client_id
+            or grant.revoked_at is not None
+            or grant.absolute_expiry <= now
+        ):
+            return None
+        if not self.use(token_hash, successor_hash, now):
+            return None
+        return self._s.refresh_tokens[token_hash], grant
+
+    def use(self, token_hash: str, successor_hash: str, now: datetime) -> bool:
+        token = self._s.refresh_tokens.get(token_hash)
+        if token is None or token.used_at is not None or token.expires_at <= now:
+            return False
+        used = replace(token, used_at=now, successor_hash=successor_hash)
+        self._s.refresh_tokens[token_hash] = used
+        return True
+
+    def with_grant(self, token_hash: str) -> tuple[RefreshToken | None, Grant | None]:
+        token = self._s.refresh_tokens.get(token_hash)
+        return token, (self._s.grants.get(token.grant_id) if token else None)
+
+    def unused(self, token_hash: str) -> bool:
+        token = self._s.refresh_tokens.get(token_hash)
+        return token is not None and token.used_at is None
+
+    def add(self, token: RefreshToken) -> None:
+        if token.token_hash in self._s.refresh_tokens:
+            raise Conflict("refresh token is taken")
+        self._s.refresh_tokens[token.token_hash] = token
+
+
+class _TxRevocations(_InTx):
+    def append(
+        self,
+        kind: RevocationKind,
+        key: str,
+        not_before: datetime,
+        expires_at: datetime,
+        now: datetime,
+    ) -> int:
+        return self._s.append_revocation(kind, key, not_before, expires_at, now)
+
+    def cut_off_after(self, subject: str, issued_at: datetime) -> bool:
+        return self._s.cut_off_after(subject, issued_at)
+
+
+class _UnitOfWork:
+    def __init__(self, state: _State) -> None:
+        self.users: TxUsers = _TxUsers(state)
+        self.codes: TxCodes = _TxCodes(state)
+        self.grants: TxGrants = _TxGrants(state)
+        self.refresh_tokens: TxRefreshTokens = _TxRefreshTokens(state)
+        self.revocations: TxRevocations = _TxRevocations(state)
 
 
 class _Revocations:
@@ -722,6 +785,18 @@ class MemoryStore:
         self.revocations: RevocationStore = _Revocations(state)
         self.login_throttle: LoginThrottleStore = _LoginThrottle(state)
         self.audit: AuditStore = _Audit(state)
+
+    @contextmanager
+    def transaction(self) -> Iterator[UnitOfWork]:
+        """Under the store's one lock; a rollback puts the rows back as they were."""
+        s = self._state
+        with s.lock:
+            before = s.snapshot()
+            try:
+                yield _UnitOfWork(s)
+            except BaseException:
+                s.restore(before)
+                raise
 
     def ensure_domain(self, name: str, now: datetime) -> None:
         s = self._state

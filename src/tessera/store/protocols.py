@@ -10,10 +10,10 @@ Errors: `Conflict` for a uniqueness violation, `NotFound` for an update of a mis
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Protocol
 
 from tessera.domain.model import (
@@ -45,12 +45,16 @@ __all__ = [
     "RefreshTokenStore",
     "ResourceStore",
     "RevocationStore",
-    "RotateOutcome",
-    "RotateResult",
     "SessionStore",
     "Store",
     "StoreError",
     "StoreUnavailable",
+    "TxCodes",
+    "TxGrants",
+    "TxRefreshTokens",
+    "TxRevocations",
+    "TxUsers",
+    "UnitOfWork",
     "UserStore",
 ]
 
@@ -71,11 +75,15 @@ class StoreUnavailable(StoreError):
     """The database cannot be reached; nothing was written."""
 
 
-class UserStore(Protocol):
-    def add(self, user: User) -> None:
-        """Insert; `Conflict` if the id or the username (case-insensitively) is taken."""
+class TxUsers(Protocol):
+    """What a unit of work reads of users."""
 
     def get(self, user_id: str) -> User | None: ...
+
+
+class UserStore(TxUsers, Protocol):
+    def add(self, user: User) -> None:
+        """Insert; `Conflict` if the id or the username (case-insensitively) is taken."""
 
     def get_by_username(self, username: str) -> User | None:
         """Case-insensitive lookup."""
@@ -174,36 +182,19 @@ class ConsentStore(Protocol):
         """Unrevoked consents of the user."""
 
 
-class CodeStore(Protocol):
-    def add(self, code: AuthorizationCode) -> None: ...
-
+class TxCodes(Protocol):
     def consume(self, code_hash: str, now: datetime) -> tuple[AuthorizationCode | None, bool]:
-        """Atomically mark the code consumed if it is unconsumed and unexpired.
+        """Atomically mark the code consumed if it is unconsumed and unexpired: one conditional
+        `UPDATE … RETURNING` (docs/architecture.md, "Data model").
 
         Returns `(code, True)` to the one winner, `(code, False)` when the code exists but was
         already consumed or has expired (the caller detects replay from `consumed_at`), and
         `(None, False)` for an unknown code.
         """
 
-    def redeem(
-        self,
-        code_hash: str,
-        now: datetime,
-        issue: Callable[[AuthorizationCode], tuple[Grant, RefreshToken | None]],
-    ) -> tuple[AuthorizationCode | None, bool]:
-        """Consume the code and start its grant in one transaction (RFC 6749 §4.1.3).
 
-        As `consume`; for the one winner, `issue(code)` (pure: checks and builds, no I/O) runs
-        inside the transaction and what it returns is inserted as by `GrantStore.start`. If
-        `issue` raises, the code stays consumed, nothing else is written, and the exception
-        propagates.
-
-        A code issued before a SUBJECT revocation event of its user (`issued_at < not_before`:
-        a password change or an administrator's revocation came after it) is burned and never
-        redeemed: `(code, False)` with `consumed_at` set. The check and the grant's insert are
-        serialised with revocation writes, so a revocation either is seen here or sees the
-        grant (and revokes it).
-        """
+class CodeStore(TxCodes, Protocol):
+    def add(self, code: AuthorizationCode) -> None: ...
 
     def burn_for_user(self, user_id: str, now: datetime) -> int:
         """Mark every unconsumed code of the user consumed (a revocation of the user); return
@@ -213,9 +204,9 @@ class CodeStore(Protocol):
         """Delete expired codes; return how many."""
 
 
-class GrantStore(Protocol):
+class TxGrants(Protocol):
     def start(self, grant: Grant, refresh_token: RefreshToken | None) -> None:
-        """Insert a grant and its first refresh token in one transaction.
+        """Insert a grant and its first refresh token (in one transaction).
 
         If a GRANT revocation event for this grant id already exists (a replayed code revoked
         it before it was written), the grant is inserted revoked at that event's time.
@@ -229,58 +220,66 @@ class GrantStore(Protocol):
         True if this call revoked it; False if it was already revoked or is unknown (an event is
         still appended for an unknown id, so tokens with that `sid` are refused)."""
 
+
+class GrantStore(TxGrants, Protocol):
     def list_active(
         self, now: datetime, *, user_id: str | None = None, client_id: str | None = None
     ) -> list[Grant]:
         """Unrevoked grants not past their absolute expiry, newest first."""
 
 
-class RotateOutcome(StrEnum):
-    ROTATED = "rotated"  # this call won: the successor was inserted
-    RETRY = "retry"  # a retry inside the grace window: the same successor stands
-    REPLAY = "replay"  # used before, outside the grace window: the family was revoked
-    INVALID = "invalid"  # unknown, expired or of a revoked grant
-    FOREIGN = "foreign"  # issued to another client: nothing was written
+class TxRefreshTokens(Protocol):
+    """The primitives of a rotation (RFC 9700 §4.14.2); the rule that picks among them is
+    `tessera.oauth.grants.refresh_token`."""
 
+    def get(self, token_hash: str) -> RefreshToken | None: ...
 
-@dataclass(frozen=True, slots=True)
-class RotateResult:
-    outcome: RotateOutcome
-    token: RefreshToken | None = None  # the presented token
-    grant: Grant | None = None
+    def use_for_client(
+        self, token_hash: str, successor_hash: str, client_id: str, now: datetime
+    ) -> tuple[RefreshToken, Grant] | None:
+        """The common rotation in one conditional write: mark the token used (recording its
+        successor's hash) if it is unused and unexpired and its grant is `client_id`'s,
+        unrevoked and not past its absolute expiry. The one winner gets the token as marked and
+        its grant; anyone else None (nothing written)."""
+
+    def use(self, token_hash: str, successor_hash: str, now: datetime) -> bool:
+        """Mark the token used (recording its successor) if it is unused and unexpired; True
+        for the one winner. The caller checked its grant in this unit of work."""
+
+    def with_grant(self, token_hash: str) -> tuple[RefreshToken | None, Grant | None]:
+        """The token as it is now and its grant (None, None for an unknown token)."""
+
+    def unused(self, token_hash: str) -> bool:
+        """The token exists and is unused. On PostgreSQL the row is locked until the unit of
+        work ends, so its use waits for the caller's answer."""
+
+    def add(self, token: RefreshToken) -> None:
+        """Insert a token (a successor); `Conflict` if the hash is taken."""
 
 
 class RefreshTokenStore(Protocol):
     def get(self, token_hash: str) -> RefreshToken | None: ...
 
-    def rotate(
-        self,
-        token_hash: str,
-        successor: RefreshToken,
-        now: datetime,
-        grace_seconds: float,
-        event_expires_at: datetime,
-        client_id: str | None = None,
-    ) -> RotateResult:
-        """Rotate a refresh token (RFC 9700 §4.14.2), atomically.
-
-        With `client_id`, a token whose grant belongs to another client answers FOREIGN before
-        anything is written (RFC 6749 §6: bound to its client). The successor joins the presented
-        token's grant (its `grant_id` is set from it) and never outlives the grant's absolute
-        expiry.
-
-        `UPDATE … SET used_at = now, successor_hash = ? WHERE token_hash = ? AND used_at IS NULL
-        AND expires_at > now` and, for the one winner, insert `successor` in the same
-        transaction: ROTATED. The token must belong to an unrevoked grant not past its absolute
-        expiry, else INVALID. A loser whose token was used less than `grace_seconds` ago and
-        whose recorded successor hash equals `successor.token_hash` gets RETRY (the caller
-        derives successors deterministically, so a retry asks for the same one). Any other
-        reuse revokes the grant (as `GrantStore.revoke`) and answers REPLAY; so does a retry
-        whose successor was used already (the retry is then not a lost response but a replay).
-        """
-
     def purge(self, now: datetime) -> int:
         """Delete refresh tokens that expired (inactivity) or whose grant ended."""
+
+
+class TxRevocations(Protocol):
+    def append(
+        self,
+        kind: RevocationKind,
+        key: str,
+        not_before: datetime,
+        expires_at: datetime,
+        now: datetime,
+    ) -> int:
+        """Append an event; return its sequence number (strictly increasing)."""
+
+    def cut_off_after(self, subject: str, issued_at: datetime) -> bool:
+        """A SUBJECT revocation of `subject` came after `issued_at` (a password change or an
+        administrator's revocation). Serialised with revocation writes: a revocation committed
+        later waits for this unit of work, and then sees what it wrote (docs/security.md rule
+        31)."""
 
 
 class RevocationStore(Protocol):
@@ -348,6 +347,26 @@ class AuditStore(Protocol):
         """Newest first; `before_id` pages backwards."""
 
 
+class UnitOfWork(Protocol):
+    """The stores a unit of work may use, bound to its one transaction. Nothing else (another
+    store method, the clock, a cache that reads the database) is called inside it."""
+
+    @property
+    def users(self) -> TxUsers: ...
+
+    @property
+    def codes(self) -> TxCodes: ...
+
+    @property
+    def grants(self) -> TxGrants: ...
+
+    @property
+    def refresh_tokens(self) -> TxRefreshTokens: ...
+
+    @property
+    def revocations(self) -> TxRevocations: ...
+
+
 class Store(Protocol):
     """Everything an identity domain persists."""
 
@@ -390,6 +409,11 @@ class Store(Protocol):
 
     @property
     def audit(self) -> AuditStore: ...
+
+    def transaction(self) -> AbstractContextManager[UnitOfWork]:
+        """One unit of work: the small stores it yields act in ONE transaction, committed when
+        the block ends normally and rolled back when it raises (docs/architecture.md,
+        "Requests, from the wire to the database")."""
 
     def ensure_domain(self, name: str, now: datetime) -> None:
         """Create this store's domain row if missing."""

@@ -37,11 +37,11 @@ from tessera.web.logs import RequestLogMiddleware, configure_logging, get_logger
 from tessera.web.metrics import metrics_routes
 from tessera.web.pages import page_headers
 from tessera.web.problems import problem_body
-from tessera.web.protocol import protocol_routes
 from tessera.web.proxy import ClientAddressMiddleware
 from tessera.web.responses import NO_STORE, json_response
 from tessera.web.revocation_feed import REVOCATION_FEED_ROUTES
 from tessera.web.services import Services, build_services
+from tessera.web.token_endpoints import TOKEN_ROUTES
 from tessera.web.userinfo import USERINFO_ROUTES
 
 __all__ = ["build_app", "create_app"]
@@ -135,7 +135,7 @@ def build_app(ctx: Context) -> Starlette:
         *discovery_routes(
             svc, endpoints, ["authorization_code", "refresh_token", "client_credentials"]
         ),
-        *protocol_routes(svc),
+        *TOKEN_ROUTES,
         *BROWSER_ROUTES,
         *USERINFO_ROUTES,
         *REVOCATION_FEED_ROUTES,

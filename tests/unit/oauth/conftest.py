@@ -18,8 +18,16 @@ from typing import Any, ClassVar
 import pytest
 
 from tessera.domain.admin import admin_scope
-from tessera.domain.hashing import keyed_hash, new_id, new_token
-from tessera.domain.model import Client, ClientKind, Resource, SecretHash, SigningKey, User
+from tessera.domain.hashing import keyed_hash, new_id, new_token, sha256_b64
+from tessera.domain.model import (
+    AuthorizationCode,
+    Client,
+    ClientKind,
+    Resource,
+    SecretHash,
+    SigningKey,
+    User,
+)
 from tessera.domain.passwords import hash_password
 from tessera.oauth.authorize import issue_code, validate_authorization_request
 from tessera.oauth.introspection import introspect
@@ -82,6 +90,39 @@ class Core:
             policy=self.policy,
             admin_scope=self.admin_scope,
         )
+
+    def issue_code(
+        self,
+        app: Client,
+        user: User,
+        *,
+        scopes: tuple[str, ...] = ("openid", "profile"),
+        audience: str | None = None,
+        challenge: str | None = None,
+        nonce: str | None = None,
+        redirect_uri: str | None = None,
+    ) -> str:
+        """An authorization code as the authorization endpoint stores it (60 s); its value."""
+        value = new_token(32)
+        now = self.clock()
+        self.store.codes.add(
+            AuthorizationCode(
+                code_hash=sha256_b64(value),
+                client_id=app.client_id,
+                user_id=user.id,
+                redirect_uri=redirect_uri or app.redirect_uris[0],
+                scopes=scopes,
+                audience=audience,
+                auth_time=now,
+                expires_at=now + timedelta(seconds=60),
+                grant_id=new_id("g-"),
+                issued_at=now,
+                code_challenge=challenge,
+                nonce=nonce,
+                session_id="s-1",
+            )
+        )
+        return value
 
     def revocations(self) -> RevocationState:
         return RevocationState(self.store.revocations)
@@ -152,7 +193,7 @@ class Core:
 
     def token(self, form: Mapping[str, str], authorization: str | None = None) -> dict[str, Any]:
         """The token endpoint's §5.1 body (RFC 6749), or its `OAuthError`."""
-        return self.token_endpoint().handle(authorization, dict(form), set())
+        return self.token_endpoint().handle(authorization, dict(form), set()).body
 
     def client_credentials(
         self, app: Client, scope: str | None = "https://orders.test/read", **form: str

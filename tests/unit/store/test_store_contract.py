@@ -33,8 +33,10 @@ from tessera.domain.model import (
     SigningKey,
     User,
 )
+from tessera.oauth.grants import refresh_token as refresh_rule
+from tessera.oauth.grants.refresh_token import RotateOutcome, RotateResult
 from tessera.store.memory import MemoryStore
-from tessera.store.protocols import Conflict, Failures, NotFound, RotateOutcome, Store
+from tessera.store.protocols import Conflict, Failures, NotFound, Store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 EVENT_TTL = timedelta(hours=1)
@@ -774,10 +776,51 @@ def successor(token_hash: str = "rt2", parent: str = "rt1", at_: datetime = T0) 
     return a_refresh_token(token_hash, issued_at=at_, parent_hash=parent)
 
 
+def rotate_in_store(
+    store: Store,
+    token_hash: str,
+    succ: RefreshToken,
+    now: datetime,
+    grace: float,
+    event_expires_at: datetime,
+    client_id: str = "c1",
+) -> RotateResult:
+    """A rotation as the token endpoint runs it: the rule of `tessera.oauth.grants.refresh_token`
+    on the store's primitives, in one unit of work."""
+    with store.transaction() as work:
+        return refresh_rule.rotate(work, token_hash, succ, client_id, now, grace, event_expires_at)
+
+
+def redeem(
+    store: Store,
+    code_hash: str,
+    now: datetime,
+    issue: Callable[[AuthorizationCode], tuple[Grant, RefreshToken | None]],
+) -> tuple[AuthorizationCode | None, bool]:
+    """A redemption on the store's primitives in one unit of work, as the token endpoint runs
+    it (`tessera.oauth.grants.authorization_code`): consume, the subject's cut-off, then `issue`
+    (the checks) and the grant; a failed check still commits the consume, then raises."""
+    failure: Exception | None = None
+    with store.transaction() as work:
+        code, won = work.codes.consume(code_hash, now)
+        if won and code is not None:
+            if work.revocations.cut_off_after(code.user_id, code.issued_at):
+                return code, False
+            try:
+                grant, refresh_token = issue(code)
+            except Exception as exc:
+                failure = exc
+            else:
+                work.grants.start(grant, refresh_token)
+    if failure is not None:
+        raise failure
+    return code, won
+
+
 def rotate(
     store: Store, token_hash: str, succ: RefreshToken, now: datetime
 ) -> tuple[RotateOutcome, str | None]:
-    result = store.refresh_tokens.rotate(token_hash, succ, now, GRACE, now + EVENT_TTL)
+    result = rotate_in_store(store, token_hash, succ, now, GRACE, now + EVENT_TTL)
     return result.outcome, (result.token.token_hash if result.token else None)
 
 
@@ -785,7 +828,7 @@ def test_rotate_marks_the_token_used_and_inserts_the_successor(store: Store) -> 
     start_family(store)
     succ = successor(at_=at(100))
 
-    result = store.refresh_tokens.rotate("rt1", succ, at(100), GRACE, at(100) + EVENT_TTL)
+    result = rotate_in_store(store, "rt1", succ, at(100), GRACE, at(100) + EVENT_TTL)
 
     assert result.outcome is RotateOutcome.ROTATED
     assert result.token is not None and result.token.token_hash == "rt1"
@@ -810,7 +853,7 @@ def test_rotate_retry_inside_grace_with_the_same_successor_is_retry(store: Store
     succ = successor(at_=at(100))
     rotate(store, "rt1", succ, at(100))
 
-    result = store.refresh_tokens.rotate("rt1", succ, at(105), GRACE, at(105) + EVENT_TTL)
+    result = rotate_in_store(store, "rt1", succ, at(105), GRACE, at(105) + EVENT_TTL)
 
     assert result.outcome is RotateOutcome.RETRY
     assert result.token is not None and result.token.successor_hash == "rt2"
@@ -827,8 +870,8 @@ def test_rotate_reuse_outside_grace_is_replay_and_revokes_the_grant(store: Store
     succ = successor(at_=at(100))
     rotate(store, "rt1", succ, at(100))
 
-    result = store.refresh_tokens.rotate(
-        "rt1", succ, at(100 + GRACE), GRACE, at(100 + GRACE) + EVENT_TTL
+    result = rotate_in_store(
+        store, "rt1", succ, at(100 + GRACE), GRACE, at(100 + GRACE) + EVENT_TTL
     )
 
     assert result.outcome is RotateOutcome.REPLAY
@@ -862,7 +905,7 @@ def test_rotate_reuse_of_a_used_token_after_its_expiry_is_replay(store: Store) -
 
 
 def test_rotate_of_an_unknown_token_is_invalid(store: Store) -> None:
-    result = store.refresh_tokens.rotate("nope", successor(), at(1), GRACE, at(1) + EVENT_TTL)
+    result = rotate_in_store(store, "nope", successor(), at(1), GRACE, at(1) + EVENT_TTL)
     assert result.outcome is RotateOutcome.INVALID
     assert result.token is None
     assert store.refresh_tokens.get("rt2") is None
@@ -898,7 +941,7 @@ def test_rotate_by_twenty_threads_gives_one_rotated_and_the_rest_retry(store: St
 
     results = run_concurrently(
         20,
-        lambda: store.refresh_tokens.rotate("rt1", succ, at(100), GRACE, at(100) + EVENT_TTL),
+        lambda: rotate_in_store(store, "rt1", succ, at(100), GRACE, at(100) + EVENT_TTL),
     )
 
     outcomes = [r.outcome for r in results]
@@ -1125,14 +1168,14 @@ def test_a_grant_revoked_before_it_is_started_is_stored_revoked(store: Store) ->
     store.grants.start(a_grant("g1"), a_refresh_token("r1", "g1"))
     grant = store.grants.get("g1")
     assert grant is not None and grant.revoked_at is not None
-    result = store.refresh_tokens.rotate("r1", a_refresh_token("r2", "g1"), at(1), GRACE, at(3600))
+    result = rotate_in_store(store, "r1", a_refresh_token("r2", "g1"), at(1), GRACE, at(3600))
     assert result.outcome is RotateOutcome.INVALID
 
 
 def test_redeem_consumes_and_starts_the_grant_in_one_step(store: Store) -> None:
     store.codes.add(a_code("c1"))
-    code, won = store.codes.redeem(
-        "c1", at(1), lambda c: (a_grant(c.grant_id), a_refresh_token("r1", c.grant_id))
+    code, won = redeem(
+        store, "c1", at(1), lambda c: (a_grant(c.grant_id), a_refresh_token("r1", c.grant_id))
     )
     assert won and code is not None and code.consumed_at == at(1)
     assert store.grants.get(code.grant_id) is not None
@@ -1146,8 +1189,8 @@ def test_redeem_that_fails_its_checks_burns_the_code_and_writes_nothing(store: S
         raise ValueError("wrong verifier")
 
     with pytest.raises(ValueError):
-        store.codes.redeem("c1", at(1), refuse)
-    code, won = store.codes.redeem("c1", at(2), lambda c: (a_grant(c.grant_id), None))
+        redeem(store, "c1", at(1), refuse)
+    code, won = redeem(store, "c1", at(2), lambda c: (a_grant(c.grant_id), None))
     assert not won and code is not None and code.consumed_at == at(1)
     assert store.grants.get(code.grant_id) is None
 
@@ -1159,7 +1202,8 @@ def test_twenty_parallel_redemptions_start_exactly_one_grant(store: Store) -> No
 
     def one(_: int) -> bool:
         barrier.wait()
-        _, won = store.codes.redeem(
+        _, won = redeem(
+            store,
             "c1",
             at(1),
             lambda c: (a_grant(c.grant_id), a_refresh_token(f"r{next(counter)}", c.grant_id)),
@@ -1173,8 +1217,8 @@ def test_twenty_parallel_redemptions_start_exactly_one_grant(store: Store) -> No
 
 def test_rotate_for_another_client_is_foreign_and_writes_nothing(store: Store) -> None:
     store.grants.start(a_grant("g1"), a_refresh_token("r1", "g1"))
-    result = store.refresh_tokens.rotate(
-        "r1", a_refresh_token("r2", "g1"), at(1), GRACE, at(3600), client_id="someone-else"
+    result = rotate_in_store(
+        store, "r1", a_refresh_token("r2", "g1"), at(1), GRACE, at(3600), client_id="someone-else"
     )
     assert result.outcome is RotateOutcome.FOREIGN
     token = store.refresh_tokens.get("r1")
@@ -1224,15 +1268,15 @@ def test_a_code_issued_before_a_password_change_or_revocation_is_never_redeemed(
     store.codes.add(a_code("c2", issued_at=at(1), user_id="u2", grant_id="g2"))
     store.revocations.append(RevocationKind.SUBJECT, "u1", at(5), at(3600), at(5))
 
-    code, won = store.codes.redeem("c1", at(6), lambda c: (a_grant(c.grant_id), None))
+    code, won = redeem(store, "c1", at(6), lambda c: (a_grant(c.grant_id), None))
 
     assert not won and code is not None and code.consumed_at == at(6)
     assert store.grants.get("g1") is None
     # Another user's code, and a code issued after the cut-off, are redeemed.
-    _, won = store.codes.redeem("c2", at(6), lambda c: (a_grant(c.grant_id, user_id="u2"), None))
+    _, won = redeem(store, "c2", at(6), lambda c: (a_grant(c.grant_id, user_id="u2"), None))
     assert won
     store.codes.add(a_code("c3", issued_at=at(7), grant_id="g3"))
-    _, won = store.codes.redeem("c3", at(8), lambda c: (a_grant(c.grant_id), None))
+    _, won = redeem(store, "c3", at(8), lambda c: (a_grant(c.grant_id), None))
     assert won
 
 
@@ -1243,10 +1287,10 @@ def test_revoking_a_user_burns_the_users_outstanding_codes(store: Store) -> None
 
     assert store.codes.burn_for_user("u1", at(2)) == 2
 
-    code, won = store.codes.redeem("c1", at(3), lambda c: (a_grant(c.grant_id), None))
+    code, won = redeem(store, "c1", at(3), lambda c: (a_grant(c.grant_id), None))
     assert not won and code is not None and code.consumed_at == at(2)
     assert store.grants.get("g1") is None
-    _, won = store.codes.redeem("c3", at(3), lambda c: (a_grant(c.grant_id, user_id="u2"), None))
+    _, won = redeem(store, "c3", at(3), lambda c: (a_grant(c.grant_id, user_id="u2"), None))
     assert won
 
 
@@ -1271,12 +1315,18 @@ def test_a_grace_retry_for_the_client_after_the_successor_was_used_is_a_replay(
     # The same through the client-bound rotation (the SQL store's one-statement path first).
     start_family(store)
     for token, succ, t in (("rt1", "rt2", 100), ("rt2", "rt3", 101)):
-        result = store.refresh_tokens.rotate(
-            token, successor(succ, token, at(t)), at(t), GRACE, at(t) + EVENT_TTL, client_id="c1"
+        result = rotate_in_store(
+            store,
+            token,
+            successor(succ, token, at(t)),
+            at(t),
+            GRACE,
+            at(t) + EVENT_TTL,
+            client_id="c1",
         )
         assert result.outcome is RotateOutcome.ROTATED
-    result = store.refresh_tokens.rotate(
-        "rt1", successor("rt2", "rt1", at(102)), at(102), GRACE, at(3600), client_id="c1"
+    result = rotate_in_store(
+        store, "rt1", successor("rt2", "rt1", at(102)), at(102), GRACE, at(3600), client_id="c1"
     )
     assert result.outcome is RotateOutcome.REPLAY
 
@@ -1291,9 +1341,10 @@ def test_a_redemption_racing_a_revocation_of_its_user_leaves_no_live_grant(store
         store.codes.add(a_code(f"race{round_}", user_id=user, grant_id=f"g-race-{round_}"))
         barrier = threading.Barrier(2)
 
-        def redeem(_: int, code_hash: str = f"race{round_}", user_id: str = user) -> None:
+        def redeem_it(_: int, code_hash: str = f"race{round_}", user_id: str = user) -> None:
             barrier.wait()
-            store.codes.redeem(
+            redeem(
+                store,
                 code_hash,
                 at(2),
                 lambda c: (
@@ -1307,5 +1358,87 @@ def test_a_redemption_racing_a_revocation_of_its_user_leaves_no_live_grant(store
             revoke_subject(store, user_id, at(1))
 
         with ThreadPoolExecutor(2) as pool:
-            list(pool.map(lambda f: f(0), [redeem, revoke]))
+            list(pool.map(lambda f: f(0), [redeem_it, revoke]))
         assert store.grants.list_active(at(3), user_id=user) == [], round_
+
+
+# --- the unit of work --------------------------------------------------------------------------
+
+
+def test_a_transaction_commits_every_write_when_its_block_ends(store: Store) -> None:
+    store.codes.add(a_code("c1"))
+    store.users.add(a_user())
+    with store.transaction() as work:
+        code, won = work.codes.consume("c1", at(1))
+        assert won and code is not None
+        assert work.users.get("u1") == a_user()
+        work.grants.start(a_grant("g1"), a_refresh_token("rt1"))
+        assert work.grants.get("g1") == a_grant("g1")
+        seq = work.revocations.append(RevocationKind.JTI, "j1", at(1), at(3600), at(1))
+    code = store.codes.consume("c1", at(2))[0]
+    assert code is not None and code.consumed_at == at(1)
+    assert store.grants.get("g1") == a_grant("g1")
+    assert store.refresh_tokens.get("rt1") == a_refresh_token("rt1")
+    assert store.revocations.last_seq() == seq
+
+
+def test_a_transaction_rolls_back_every_write_when_its_block_raises(store: Store) -> None:
+    store.codes.add(a_code("c1"))
+    store.grants.start(a_grant("g0"), a_refresh_token("rt0", "g0"))
+    with pytest.raises(RuntimeError, match="boom"), store.transaction() as work:
+        assert work.codes.consume("c1", at(1))[1]
+        work.grants.start(a_grant("g1"), a_refresh_token("rt1"))
+        assert work.refresh_tokens.use("rt0", "rt0-next", at(1))
+        work.refresh_tokens.add(a_refresh_token("rt0-next", "g0"))
+        work.grants.revoke("g0", at(1), at(3600))
+        raise RuntimeError("boom")
+    # Nothing of it happened: the code is still usable, no grant, token or event was written.
+    assert store.codes.consume("c1", at(2)) == (replace(a_code("c1"), consumed_at=at(2)), True)
+    assert store.grants.get("g1") is None
+    assert store.refresh_tokens.get("rt1") is None
+    assert store.refresh_tokens.get("rt0") == a_refresh_token("rt0", "g0")
+    assert store.refresh_tokens.get("rt0-next") is None
+    assert store.grants.get("g0") == a_grant("g0")
+    assert store.revocations.last_seq() == 0
+
+
+def test_use_for_client_burns_a_live_token_of_that_client_once(store: Store) -> None:
+    start_family(store)
+    with store.transaction() as work:
+        assert work.refresh_tokens.use_for_client("rt1", "rt2", "c2", at(1)) is None
+        used = work.refresh_tokens.use_for_client("rt1", "rt2", "c1", at(1))
+        assert used is not None
+        token, grant = used
+        assert (token.token_hash, token.used_at, token.successor_hash) == ("rt1", at(1), "rt2")
+        assert grant == a_grant()
+        assert work.refresh_tokens.use_for_client("rt1", "rt2", "c1", at(1)) is None
+        assert not work.refresh_tokens.use("rt1", "rt2", at(1))
+        assert work.refresh_tokens.with_grant("rt1") == (
+            a_refresh_token("rt1", used_at=at(1), successor_hash="rt2"),
+            a_grant(),
+        )
+        assert work.refresh_tokens.with_grant("nope") == (None, None)
+        assert not work.refresh_tokens.unused("rt2")  # not written yet
+        work.refresh_tokens.add(a_refresh_token("rt2", parent_hash="rt1"))
+        assert work.refresh_tokens.unused("rt2")
+
+
+def test_use_for_client_refuses_a_token_of_a_revoked_or_ended_grant(store: Store) -> None:
+    store.grants.start(a_grant("g1"), a_refresh_token("rt1", "g1"))
+    store.grants.start(a_grant("g2", absolute_expiry=at(10)), a_refresh_token("rt2", "g2"))
+    store.grants.revoke("g1", at(1), at(3600))
+    with store.transaction() as work:
+        assert work.refresh_tokens.use_for_client("rt1", "x1", "c1", at(2)) is None
+        assert work.refresh_tokens.use_for_client("rt2", "x2", "c1", at(10)) is None
+        assert work.refresh_tokens.use_for_client("rt2", "x2", "c1", at(86400)) is None
+    token = store.refresh_tokens.get("rt2")
+    assert token is not None and token.used_at is None
+
+
+def test_cut_off_after_sees_only_later_subject_events_of_that_subject(store: Store) -> None:
+    store.revocations.append(RevocationKind.SUBJECT, "u1", at(5), at(3600), at(5))
+    store.revocations.append(RevocationKind.GRANT, "u2", at(9), at(3600), at(9))
+    with store.transaction() as work:
+        assert work.revocations.cut_off_after("u1", at(4))
+        assert not work.revocations.cut_off_after("u1", at(5))
+        assert not work.revocations.cut_off_after("u2", at(1))

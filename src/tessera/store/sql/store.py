@@ -1,7 +1,9 @@
 """The SQL store: SQLite by default, PostgreSQL in production (SQLAlchemy 2.0 Core).
 
-Every method is one short transaction. The "use once" writes are conditional UPDATEs whose row
-count names the one winner (`CodeStore.consume`, `RefreshTokenStore.rotate`, `GrantStore.revoke`).
+Every method is one short transaction; `SqlStore.transaction()` binds the small stores a token
+request needs to one (a unit of work on the hot path's `fast_transaction`). The "use once"
+writes are conditional UPDATEs whose row count names the one winner (code consumption, refresh
+token use, `GrantStore.revoke`).
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ import asyncio
 import contextlib
 import functools
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import fields, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -60,10 +62,14 @@ from tessera.store.protocols import (
     RefreshTokenStore,
     ResourceStore,
     RevocationStore,
-    RotateOutcome,
-    RotateResult,
     SessionStore,
     StoreUnavailable,
+    TxCodes,
+    TxGrants,
+    TxRefreshTokens,
+    TxRevocations,
+    TxUsers,
+    UnitOfWork,
     UserStore,
 )
 from tessera.store.sql import fast
@@ -550,31 +556,6 @@ class _Codes(_Part):
         with fast_transaction(self._engine) as tx:
             return _consume_code(tx, self._domain, code_hash, now)
 
-    def redeem(
-        self,
-        code_hash: str,
-        now: datetime,
-        issue: Callable[[AuthorizationCode], tuple[Grant, RefreshToken | None]],
-    ) -> tuple[AuthorizationCode | None, bool]:
-        failure: Exception | None = None
-        with fast_transaction(self._engine) as tx:
-            code, won = _consume_code(tx, self._domain, code_hash, now)
-            if won and code is not None:
-                # After the lock: a revocation is either seen here or waits for this grant
-                # and then revokes it (it lists the user's grants after appending its event).
-                _lock_revocations(tx)
-                if _cut_off_after(tx, self._domain, code.user_id, code.issued_at):
-                    return code, False  # burned: issued before a password change or revocation
-                try:
-                    grant, refresh_token = issue(code)
-                except Exception as exc:  # the code stays burned; the caller gets the error
-                    failure = exc
-                else:
-                    _start_grant(tx, self._domain, grant, refresh_token)
-        if failure is not None:
-            raise failure
-        return code, won
-
     def burn_for_user(self, user_id: str, now: datetime) -> int:
         with write(self._engine) as conn:
             return conn.execute(
@@ -771,115 +752,9 @@ _SUCCESSOR_FOR_RETRY = {
 
 
 class _RefreshTokens(_Part):
-    def __init__(
-        self, engine: Engine, domain_id: str, listeners: list[Callable[[], None]] | None = None
-    ) -> None:
-        super().__init__(engine, domain_id, listeners)
-        # Grants never change but for their revocation (always read from the database), so
-        # what a rotation needs of one (scopes, user, lifetimes) is kept here by id.
-        self._grants: dict[str, Grant] = {}
-
-    def _live_grant(self, tx: FastTx, grant_id: str) -> Grant:
-        grant = self._grants.get(grant_id)
-        if grant is None:
-            row = tx.first(
-                _lookup(_G, "grant_id"), {"domain_id": self._domain, "grant_id": grant_id}
-            )
-            assert row is not None  # the rotation's statement found it live a moment ago
-            grant = replace(_grant(row), revoked_at=None)
-            if len(self._grants) >= 10000:
-                self._grants.clear()
-            self._grants[grant_id] = grant
-        return grant
-
     def get(self, token_hash: str) -> RefreshToken | None:
         row = self._find(_R, token_hash=token_hash)
         return _refresh(row) if row else None
-
-    def rotate(
-        self,
-        token_hash: str,
-        successor: RefreshToken,
-        now: datetime,
-        grace_seconds: float,
-        event_expires_at: datetime,
-        client_id: str | None = None,
-    ) -> RotateResult:
-        result = self._rotate(
-            token_hash, successor, now, grace_seconds, event_expires_at, client_id
-        )
-        if result.outcome is RotateOutcome.REPLAY:
-            self._revoked()
-        return result
-
-    def _rotate(
-        self,
-        token_hash: str,
-        successor: RefreshToken,
-        now: datetime,
-        grace_seconds: float,
-        event_expires_at: datetime,
-        client_id: str | None,
-    ) -> RotateResult:
-        with fast_transaction(self._engine) as tx:
-            use = {
-                "w_domain": self._domain,
-                "w_token_hash": token_hash,
-                "now": now,
-                "successor": successor.token_hash,
-            }
-            if client_id is not None:
-                used = tx.first(_ROTATE_FOR_CLIENT, {**use, "w_client": client_id})
-                if used is not None:
-                    grant = self._live_grant(tx, used["grant_id"])
-                    return self._rotated(tx, used, grant, successor)
-            # Anything else (a replay, a retry, another client's token, a dead grant): read
-            # the token and its grant, and decide.
-            key = {"domain_id": self._domain, "token_hash": token_hash}
-            row = tx.first(_TOKEN_AND_GRANT, key)
-            if row is None:
-                # Unknown, or (never in practice) a token whose grant row is gone.
-                found = tx.first(_lookup(_R, "token_hash"), key)
-                return RotateResult(RotateOutcome.INVALID, _refresh(found) if found else None)
-            grant = _grant_of(row)
-            if client_id is not None and grant.client_id != client_id:
-                return RotateResult(RotateOutcome.FOREIGN, _refresh(row), grant)
-            if grant.revoked_at is not None or grant.absolute_expiry <= now:
-                return RotateResult(RotateOutcome.INVALID, _refresh(row), grant)
-            if tx.run(_USE_TOKEN, use) == 1:
-                return self._rotated(tx, row, grant, successor)
-            # Lost the race or used before: read the row as the winner left it.
-            latest = tx.first(_lookup(_R, "token_hash"), key)
-            assert latest is not None
-            token = _refresh(latest)
-            if token.used_at is None:  # unused but past its inactivity expiry
-                return RotateResult(RotateOutcome.INVALID, token, grant)
-            in_grace = now - token.used_at < timedelta(seconds=grace_seconds)
-            if in_grace and token.successor_hash == successor.token_hash:
-                # The same successor, only while nobody has used it (RFC 9700 §4.14.2). Read
-                # on PostgreSQL under a row lock, so its use waits for this answer.
-                standing = tx.first(
-                    _SUCCESSOR_FOR_RETRY[tx.dialect_name == "postgresql"],
-                    {"domain_id": self._domain, "token_hash": successor.token_hash},
-                )
-                if standing is not None and standing["used_at"] is None:
-                    return RotateResult(RotateOutcome.RETRY, token, grant)
-            # RFC 9700 §4.14.2: reuse of a rotated token revokes the whole family.
-            _revoke_grant(tx, self._domain, grant.grant_id, now, event_expires_at)
-            return RotateResult(RotateOutcome.REPLAY, token, grant)
-
-    def _rotated(
-        self, tx: FastTx, used: _Row, grant: Grant, successor: RefreshToken
-    ) -> RotateResult:
-        """The presented token is burned: write its successor, in the grant, capped by the
-        grant's absolute expiry."""
-        successor = replace(
-            successor,
-            grant_id=grant.grant_id,
-            expires_at=min(successor.expires_at, grant.absolute_expiry),
-        )
-        _fast_insert(tx, _R, {"domain_id": self._domain, **_refresh_values(successor)})
-        return RotateResult(RotateOutcome.ROTATED, _refresh(used), grant)
 
     def purge(self, now: datetime) -> int:
         r, g = t.refresh_tokens, t.grants
@@ -894,6 +769,151 @@ class _RefreshTokens(_Part):
             ).rowcount
             conn.execute(delete(g).where(self._where(g), g.c.absolute_expiry <= now))
             return count
+
+
+# --- the unit of work --------------------------------------------------------------------------
+
+
+class _Bound:
+    """A small store bound to one `FastTx` (see `SqlStore.transaction`)."""
+
+    __slots__ = ("_domain", "_tx", "_work")
+
+    def __init__(self, work: _SqlUnitOfWork) -> None:
+        self._work = work
+        self._tx = work.tx
+        self._domain = work.domain
+
+
+class _TxUsers(_Bound):
+    __slots__ = ()
+
+    def get(self, user_id: str) -> User | None:
+        row = self._tx.first(_lookup(t.users, "id"), {"domain_id": self._domain, "id": user_id})
+        return _user(row) if row else None
+
+
+class _TxCodes(_Bound):
+    __slots__ = ()
+
+    def consume(self, code_hash: str, now: datetime) -> tuple[AuthorizationCode | None, bool]:
+        return _consume_code(self._tx, self._domain, code_hash, now)
+
+
+class _TxGrants(_Bound):
+    __slots__ = ()
+
+    def start(self, grant: Grant, refresh_token: RefreshToken | None) -> None:
+        _start_grant(self._tx, self._domain, grant, refresh_token)
+
+    def get(self, grant_id: str) -> Grant | None:
+        values = {"domain_id": self._domain, "grant_id": grant_id}
+        row = self._tx.first(_lookup(_G, "grant_id"), values)
+        return _grant(row) if row else None
+
+    def revoke(self, grant_id: str, now: datetime, event_expires_at: datetime) -> bool:
+        self._work.revoked = True
+        return _revoke_grant(self._tx, self._domain, grant_id, now, event_expires_at)
+
+
+class _TxRefreshTokens(_Bound):
+    __slots__ = ()
+
+    def get(self, token_hash: str) -> RefreshToken | None:
+        values = {"domain_id": self._domain, "token_hash": token_hash}
+        row = self._tx.first(_lookup(_R, "token_hash"), values)
+        return _refresh(row) if row else None
+
+    def use_for_client(
+        self, token_hash: str, successor_hash: str, client_id: str, now: datetime
+    ) -> tuple[RefreshToken, Grant] | None:
+        values = {
+            "w_domain": self._domain,
+            "w_token_hash": token_hash,
+            "w_client": client_id,
+            "now": now,
+            "successor": successor_hash,
+        }
+        used = self._tx.first(_ROTATE_FOR_CLIENT, values)
+        return None if used is None else (_refresh(used), self._live_grant(used["grant_id"]))
+
+    def _live_grant(self, grant_id: str) -> Grant:
+        """The grant the rotation's statement found live a moment ago. Grants never change but
+        for their revocation (always read from the database), so they are kept by id."""
+        cache = self._work.grant_cache
+        grant = cache.get(grant_id)
+        if grant is None:
+            values = {"domain_id": self._domain, "grant_id": grant_id}
+            row = self._tx.first(_lookup(_G, "grant_id"), values)
+            assert row is not None
+            grant = replace(_grant(row), revoked_at=None)
+            if len(cache) >= 10000:
+                cache.clear()
+            cache[grant_id] = grant
+        return grant
+
+    def use(self, token_hash: str, successor_hash: str, now: datetime) -> bool:
+        values = {
+            "w_domain": self._domain,
+            "w_token_hash": token_hash,
+            "now": now,
+            "successor": successor_hash,
+        }
+        return self._tx.run(_USE_TOKEN, values) == 1
+
+    def with_grant(self, token_hash: str) -> tuple[RefreshToken | None, Grant | None]:
+        key = {"domain_id": self._domain, "token_hash": token_hash}
+        row = self._tx.first(_TOKEN_AND_GRANT, key)
+        if row is None:  # unknown, or (never in practice) a token whose grant row is gone
+            return self.get(token_hash), None
+        return _refresh(row), _grant_of(row)
+
+    def unused(self, token_hash: str) -> bool:
+        # Read on PostgreSQL under a row lock, so its use waits for the caller's answer.
+        row = self._tx.first(
+            _SUCCESSOR_FOR_RETRY[self._tx.dialect_name == "postgresql"],
+            {"domain_id": self._domain, "token_hash": token_hash},
+        )
+        return row is not None and row["used_at"] is None
+
+    def add(self, token: RefreshToken) -> None:
+        _fast_insert(self._tx, _R, {"domain_id": self._domain, **_refresh_values(token)})
+
+
+class _TxRevocations(_Bound):
+    __slots__ = ()
+
+    def append(
+        self,
+        kind: RevocationKind,
+        key: str,
+        not_before: datetime,
+        expires_at: datetime,
+        now: datetime,
+    ) -> int:
+        self._work.revoked = True
+        return _append_event(self._tx, self._domain, kind, key, not_before, expires_at, now)
+
+    def cut_off_after(self, subject: str, issued_at: datetime) -> bool:
+        # After the lock: a revocation is either seen here or waits for this unit of work and
+        # then sees what it wrote (it lists the user's grants after appending its event).
+        _lock_revocations(self._tx)
+        return _cut_off_after(self._tx, self._domain, subject, issued_at)
+
+
+class _SqlUnitOfWork:
+    """`UnitOfWork` on one `fast_transaction`: the hot path's statements, one BEGIN/COMMIT."""
+
+    def __init__(self, tx: FastTx, domain: str, grant_cache: dict[str, Grant]) -> None:
+        self.tx = tx
+        self.domain = domain
+        self.grant_cache = grant_cache
+        self.revoked = False  # a revocation was written: wake the feed after the commit
+        self.users: TxUsers = _TxUsers(self)
+        self.codes: TxCodes = _TxCodes(self)
+        self.grants: TxGrants = _TxGrants(self)
+        self.refresh_tokens: TxRefreshTokens = _TxRefreshTokens(self)
+        self.revocations: TxRevocations = _TxRevocations(self)
 
 
 # --- revocation events -------------------------------------------------------------------------
@@ -1167,6 +1187,7 @@ class SqlStore:
         self.codes: CodeStore = _Codes(engine, domain_id)
         self.grants: GrantStore = _Grants(engine, domain_id, hooks)
         self.refresh_tokens: RefreshTokenStore = _RefreshTokens(engine, domain_id, hooks)
+        self._grant_cache: dict[str, Grant] = {}  # see `_TxRefreshTokens._live_grant`
         self._revocations = _Revocations(engine, domain_id, hooks)
         self.revocations: RevocationStore = self._revocations
         self.login_throttle: LoginThrottleStore = _LoginThrottle(engine, domain_id)
@@ -1190,6 +1211,15 @@ class SqlStore:
                 engine.dispose()
                 raise
         return cls(engine, domain_id)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[UnitOfWork]:
+        with fast_transaction(self.engine) as tx:
+            work = _SqlUnitOfWork(tx, self.domain_id, self._grant_cache)
+            yield work
+        if work.revoked:  # committed: tell the feed's followers
+            for listener in self.revocation_listeners:
+                listener()
 
     def ensure_domain(self, name: str, now: datetime) -> None:
         d = t.domains

@@ -1,0 +1,198 @@
+"""HTTP adapters of the token (RFC 6749 §3.2), introspection (RFC 7662) and revocation (RFC 7009)
+endpoints: parse the request, call `tessera.oauth`, render the answer (docs/architecture.md,
+"Requests, from the wire to the database"). The node's `Services` are `request.app.state.services`.
+
+Two answers skip the hop to a worker thread (docs/architecture.md, "Hot-path budget"):
+`client_credentials` for a cached app and resource needs no I/O, and introspection of an access
+token of a cached app checks the signature in memory and syncs the revocation state with one
+asynchronous query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tessera.caching import NotCached
+from tessera.domain.model import Client
+from tessera.oauth import errors
+from tessera.oauth.client_auth import authenticate_client
+from tessera.oauth.grants.response import TokenResponse
+from tessera.oauth.introspection import (
+    access_token_answer,
+    introspect,
+    may_introspect,
+    verified_access_token,
+)
+from tessera.oauth.revocation import revoke
+from tessera.web.bearer import single_authorization
+from tessera.web.errors import oauth_error_response
+from tessera.web.forms import Params, read_form
+from tessera.web.proxy import client_ip
+from tessera.web.responses import CORS_ANY, NO_STORE, cors_preflight, json_response
+from tessera.web.services import Services
+
+__all__ = ["TOKEN_ROUTES", "authenticate", "introspection", "revocation", "token"]
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def authenticate(
+    request: Request,
+    form: Params,
+    allow_public: bool,
+    lookup: Callable[[str], Client | None] | None = None,
+) -> Client:
+    """The calling app (RFC 6749 §2.3), after refusing repeated parameters (§3.2)."""
+    svc = _services(request)
+    if form.duplicated:
+        raise errors.InvalidRequest(f"repeated parameter: {sorted(form.duplicated)[0]}")
+    return authenticate_client(
+        single_authorization(request),
+        form,
+        lookup or svc.client,
+        svc.ctx.secret_pepper,
+        svc.ctx.clock(),
+        allow_public=allow_public,
+    )
+
+
+# --- the token endpoint ------------------------------------------------------------------------
+
+
+async def token(request: Request) -> Response:
+    svc = _services(request)
+    form = Params([])
+    try:
+        form = await read_form(request)
+        authorization = single_authorization(request)
+        issued = _issue_inline(svc, authorization, form)
+        if issued is None:
+            issued = await run_in_threadpool(_issue, svc, authorization, form)
+    except errors.OAuthError as exc:
+        return _refused(svc, request, form, exc)
+    claims = issued.claims
+    svc.audit.record(
+        "token.issued",
+        ip=client_ip(request.scope),
+        client_id=claims.client_id,
+        user_id=claims.sub if claims.sub_type == "user" else None,
+        grant_type=claims.grant_type,
+        jti=claims.jti,
+    )
+    svc.metrics.tokens.labels(claims.grant_type).inc()
+    return json_response(issued.body, headers={**NO_STORE, **CORS_ANY})
+
+
+def _issue(svc: Services, authorization: str | None, form: Params) -> TokenResponse:
+    svc.health.check()  # docs/security.md rule 26: nothing is issued while the database is down
+    return svc.token_endpoint.handle(authorization, form, form.duplicated)
+
+
+def _issue_inline(svc: Services, authorization: str | None, form: Params) -> TokenResponse | None:
+    """client_credentials for a cached app and resource needs no I/O: answer on the loop."""
+    if form.get("grant_type") != "client_credentials" or svc.health.down:
+        return None
+    try:
+        return svc.inline_token_endpoint.handle(authorization, form, form.duplicated)
+    except NotCached:
+        return None
+
+
+def _refused(svc: Services, request: Request, form: Params, exc: errors.OAuthError) -> Response:
+    svc.metrics.token_errors.labels(exc.error).inc()
+    if exc.error in ("invalid_grant", "invalid_client"):
+        svc.audit.record(
+            "token.refused",
+            ip=client_ip(request.scope),
+            error=exc.error,
+            grant_type=_clipped(form.get("grant_type")),
+            reason=exc.audit_reason,  # the private debug text when there is one
+        )
+    return oauth_error_response(exc)
+
+
+# --- introspection -----------------------------------------------------------------------------
+
+
+async def introspection(request: Request) -> Response:
+    try:
+        form = await read_form(request)
+        body = await _introspect_on_loop(request, form)
+        if body is None:
+            body = await run_in_threadpool(_introspect, request, form)
+    except errors.OAuthError as exc:
+        return oauth_error_response(exc)
+    return json_response(body, headers=NO_STORE)
+
+
+def _introspect(request: Request, form: Params) -> dict[str, Any]:
+    svc = _services(request)
+    caller = authenticate(request, form, allow_public=False)  # RFC 7662 §2.1
+    return introspect(caller, form, svc.ctx.store, svc.issuer, svc.revocations, svc.ctx.clock())
+
+
+async def _introspect_on_loop(request: Request, form: Params) -> dict[str, Any] | None:
+    """An access token of a cached app is answered on the event loop (its signature is checked
+    in memory, the revocation state synced with one asynchronous query); None when the app is
+    not cached or the token is not a JWT."""
+    token_value = form.get("token")
+    if not token_value or token_value.count(".") != 2:  # refresh tokens are opaque
+        return None
+    svc = _services(request)
+    try:
+        caller = authenticate(request, form, allow_public=False, lookup=svc.cached_client)
+    except NotCached:
+        return None
+    claims = verified_access_token(token_value, svc.issuer, svc.ctx.clock())
+    if claims is None or not may_introspect(caller, claims):
+        return {"active": False}
+    await svc.revocations.sync_async()  # see revocations made on any node a moment ago
+    return access_token_answer(claims, svc.revocations)
+
+
+# --- revocation --------------------------------------------------------------------------------
+
+
+async def revocation(request: Request) -> Response:
+    try:
+        form = await read_form(request)
+        await run_in_threadpool(_revoke, request, form)
+    except errors.OAuthError as exc:
+        return oauth_error_response(exc)
+    return Response(status_code=200, headers={**NO_STORE, **CORS_ANY})
+
+
+def _revoke(request: Request, form: Params) -> None:
+    svc = _services(request)
+    client = authenticate(request, form, allow_public=True)
+    now = svc.ctx.clock()
+    family_kept = svc.token_endpoint.family_event_expiry(now)
+    revoke(client, form, svc.ctx.store, svc.issuer, now, family_kept)
+    svc.audit.record(
+        "token.revoked",
+        client_id=client.client_id,
+        ip=client_ip(request.scope),
+        hint=_clipped(form.get("token_type_hint")),  # any value is accepted (RFC 7009 §2.2)
+    )
+
+
+def _clipped(value: str | None) -> str | None:
+    return value[:64] if value else None
+
+
+TOKEN_ROUTES = [
+    Route("/oauth2/v1/token", token, methods=["POST"]),
+    Route("/oauth2/v1/token", cors_preflight, methods=["OPTIONS"]),
+    Route("/oauth2/v1/introspect", introspection, methods=["POST"]),
+    Route("/oauth2/v1/revoke", revocation, methods=["POST"]),
+    Route("/oauth2/v1/revoke", cors_preflight, methods=["OPTIONS"]),
+]
