@@ -207,8 +207,7 @@ def validate_authorization_request(
     try:
         if "state" in duplicated:
             state = None
-        if duplicated:
-            raise errors.InvalidRequest(f"repeated parameter: {sorted(duplicated)[0]}")
+        errors.refuse_repeated(duplicated)
         check_lengths(params)
         check_unsupported(params)
         check_response_type(params, client)

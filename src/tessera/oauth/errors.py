@@ -8,6 +8,8 @@ redirect or `WWW-Authenticate`. Internal detail goes in `debug`: the audit log r
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from tessera.shared.oauth_errors import error_body
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "UnsupportedGrantType",
     "UnsupportedResponseType",
     "UnsupportedTokenType",
+    "refuse_repeated",
 ]
 
 
@@ -55,6 +58,12 @@ class OAuthError(Exception):
 
 class InvalidRequest(OAuthError):
     error = "invalid_request"
+
+
+def refuse_repeated(names: Collection[str]) -> None:
+    """RFC 6749 §3.1, §3.2: a request parameter MUST NOT be included more than once."""
+    if names:
+        raise InvalidRequest(f"repeated parameter: {sorted(names)[0]}")
 
 
 class InvalidClient(OAuthError):

@@ -42,9 +42,7 @@ FeedQuery = tuple[int, float]
 
 def parse_feed_query(query: Mapping[str, str], repeated: set[str]) -> FeedQuery:
     """`(since, wait)`, with `wait` capped at 30 s; malformed values are `invalid_request`."""
-    for name in ("since", "wait"):
-        if name in repeated:
-            raise errors.InvalidRequest(f"repeated parameter: {name}")
+    errors.refuse_repeated(repeated & {"since", "wait"})
     since = query.get("since", "0")
     wait = query.get("wait", "0")
     if not _SINCE.match(since):

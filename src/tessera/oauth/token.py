@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from tessera.domain.model import Client, Resource, RevocationKind, User
+from tessera.domain.model import Client, Resource, User
 from tessera.oauth import errors
 from tessera.oauth.client_auth import authenticate_client
 from tessera.oauth.grants.authorization_code import AuthorizationCodeGrant
@@ -21,7 +21,6 @@ from tessera.oauth.grants.policy import DEFAULT_ACCESS_TTL, TokenPolicy
 from tessera.oauth.grants.refresh_token import RefreshTokenGrant
 from tessera.oauth.grants.request import TokenRequest
 from tessera.oauth.grants.response import TokenMinter, TokenResponse, scope_claim, user_claims
-from tessera.oauth.retention import family_bound, kept_until
 from tessera.oauth.tokens import TokenIssuer
 from tessera.store.protocols import Store
 
@@ -74,9 +73,7 @@ class TokenEndpoint:
     def handle(
         self, authorization: str | None, form: Mapping[str, str], duplicated: set[str]
     ) -> TokenResponse:
-        if duplicated:
-            # RFC 6749 §3.2: parameters MUST NOT be included more than once.
-            raise errors.InvalidRequest(f"repeated parameter: {sorted(duplicated)[0]}")
+        errors.refuse_repeated(duplicated)
         now = self.clock()
         grant_type = form.get("grant_type")
         if not grant_type:
@@ -89,10 +86,3 @@ class TokenEndpoint:
         if grant_type not in client.grant_types:
             raise errors.UnauthorizedClient(f"this app may not use the {grant_type} grant")
         return grant(TokenRequest(grant_type, form, client, now))
-
-    def family_event_expiry(self, now: datetime) -> datetime:
-        """How long the revocation event of a refresh family revoked at `now` is kept, when
-        its grant is not at hand (`tessera.oauth.retention`)."""
-        return kept_until(
-            RevocationKind.GRANT, now, family_bound(now, self.policy.refresh_absolute_ttl)
-        )

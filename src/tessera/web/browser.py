@@ -68,10 +68,9 @@ from tessera.web.pages import (
     origin,
     page,
     redirect,
-    services,
     set_cookie,
 )
-from tessera.web.services import Services
+from tessera.web.services import Services, services
 
 __all__ = ["BROWSER_ROUTES", "authorize", "consent", "login", "logout"]
 

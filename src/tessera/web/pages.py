@@ -22,15 +22,8 @@ __all__ = [
     "page",
     "page_headers",
     "redirect",
-    "services",
     "set_cookie",
 ]
-
-
-def services(request: Request) -> Services:
-    """The node's services, built once by `tessera.web.app.build_app`."""
-    svc: Services = request.app.state.services
-    return svc
 
 
 def client_address(request: Request) -> str:

@@ -26,14 +26,14 @@ from tessera.oauth.revocation_feed import (
 from tessera.web.bearer import single_authorization
 from tessera.web.errors import oauth_error_response
 from tessera.web.responses import NO_STORE, json_response
-from tessera.web.services import Services
+from tessera.web.services import services
 
 __all__ = ["REVOCATION_FEED_ROUTES", "revocation_feed"]
 
 
 async def revocation_feed(request: Request) -> Response:
     """The revocation feed for resource servers: events after `since`, long-polled."""
-    svc: Services = request.app.state.services
+    svc = services(request)
     try:
         query = request.query_params
         repeated = {k for k in ("since", "wait") if len(query.getlist(k)) > 1}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
 
 from tessera.audit import AuditSink
 from tessera.caching import TTLCache
@@ -24,7 +25,7 @@ from tessera.oauth.tokens import TokenIssuer
 from tessera.web.metrics import Metrics
 from tessera.web.wakeup import Wakeup
 
-__all__ = ["Services", "StoreHealth", "build_services"]
+__all__ = ["Services", "StoreHealth", "build_services", "services"]
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -174,3 +175,10 @@ def build_services(ctx: Context) -> Services:
         **common,
     )
     return services
+
+
+def services(request: Request) -> Services:
+    """The node's services, which `tessera.web.app.build_app` puts on the application's state
+    for the module-level handlers."""
+    svc: Services = request.app.state.services
+    return svc

@@ -35,14 +35,9 @@ from tessera.web.errors import oauth_error_response
 from tessera.web.forms import Params, read_form
 from tessera.web.proxy import client_ip
 from tessera.web.responses import CORS_ANY, NO_STORE, cors_preflight, json_response
-from tessera.web.services import Services
+from tessera.web.services import Services, services
 
 __all__ = ["TOKEN_ROUTES", "authenticate", "introspection", "revocation", "token"]
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 def authenticate(
@@ -52,9 +47,8 @@ def authenticate(
     lookup: Callable[[str], Client | None] | None = None,
 ) -> Client:
     """The calling app (RFC 6749 §2.3), after refusing repeated parameters (§3.2)."""
-    svc = _services(request)
-    if form.duplicated:
-        raise errors.InvalidRequest(f"repeated parameter: {sorted(form.duplicated)[0]}")
+    svc = services(request)
+    errors.refuse_repeated(form.duplicated)
     return authenticate_client(
         single_authorization(request),
         form,
@@ -69,7 +63,7 @@ def authenticate(
 
 
 async def token(request: Request) -> Response:
-    svc = _services(request)
+    svc = services(request)
     form = Params([])
     try:
         form = await read_form(request)
@@ -135,7 +129,7 @@ async def introspection(request: Request) -> Response:
 
 
 def _introspect(request: Request, form: Params) -> dict[str, Any]:
-    svc = _services(request)
+    svc = services(request)
     caller = authenticate(request, form, allow_public=False)  # RFC 7662 §2.1
     return introspect(caller, form, svc.ctx.store, svc.issuer, svc.revocations, svc.ctx.clock())
 
@@ -147,7 +141,7 @@ async def _introspect_on_loop(request: Request, form: Params) -> dict[str, Any] 
     token_value = form.get("token")
     if not token_value or token_value.count(".") != 2:  # refresh tokens are opaque
         return None
-    svc = _services(request)
+    svc = services(request)
     try:
         caller = authenticate(request, form, allow_public=False, lookup=svc.cached_client)
     except NotCached:
@@ -172,10 +166,10 @@ async def revocation(request: Request) -> Response:
 
 
 def _revoke(request: Request, form: Params) -> None:
-    svc = _services(request)
+    svc = services(request)
     client = authenticate(request, form, allow_public=True)
     now = svc.ctx.clock()
-    family_kept = svc.token_endpoint.family_event_expiry(now)
+    family_kept = svc.token_endpoint.policy.family_event_expiry(now)
     revoke(client, form, svc.ctx.store, svc.issuer, now, family_kept)
     svc.audit.record(
         "token.revoked",

@@ -14,18 +14,18 @@ from tessera.web.bearer import bearer_token
 from tessera.web.errors import oauth_error_response
 from tessera.web.forms import read_form
 from tessera.web.responses import CORS_ANY, NO_STORE, cors_preflight, json_response
-from tessera.web.services import Services
+from tessera.web.services import services
 
 __all__ = ["USERINFO_ROUTES", "userinfo"]
 
 
 async def userinfo(request: Request) -> Response:
     """OIDC Core §5.3: GET or POST, the token in the header or a POST's form (RFC 6750 §2)."""
-    svc: Services = request.app.state.services
+    svc = services(request)
     try:
         form = await read_form(request) if _is_form(request) else None
-        if form is not None and form.duplicated:
-            raise errors.InvalidRequest(f"repeated parameter: {sorted(form.duplicated)[0]}")
+        if form is not None:
+            errors.refuse_repeated(form.duplicated)
         token = bearer_token(request, form)
         body = await run_in_threadpool(
             userinfo_claims,

@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from tessera.domain.hashing import new_token, sha256_b64
-from tessera.domain.model import AuthorizationCode, Client, Grant, RevocationKind, User
+from tessera.domain.model import AuthorizationCode, Client, Grant, User
 from tessera.oauth import errors
 from tessera.oauth.grants.policy import TokenPolicy
 from tessera.oauth.grants.refresh_token import first_refresh_token
 from tessera.oauth.grants.request import TokenRequest
 from tessera.oauth.grants.response import TokenMinter, TokenResponse
 from tessera.oauth.pkce import check_verifier
-from tessera.oauth.retention import family_bound, kept_until
 from tessera.store.protocols import Store, UnitOfWork
 
 __all__ = ["AuthorizationCodeGrant", "Presented", "redemption_failure"]
@@ -96,10 +95,7 @@ class AuthorizationCodeGrant:
         if code is None or not won:
             if code is not None and code.consumed_at is not None:
                 # RFC 6749 §4.1.2, RFC 9700 §4.2.4: a replayed code revokes what it issued.
-                expires = kept_until(
-                    RevocationKind.GRANT, now, family_bound(now, self._policy.refresh_absolute_ttl)
-                )
-                work.grants.revoke(code.grant_id, now, expires)
+                work.grants.revoke(code.grant_id, now, self._policy.family_event_expiry(now))
             return errors.InvalidGrant(_UNUSABLE)
         # Serialised with revocation writes: a password change or an administrator's
         # revocation is either seen here, or waits for this unit of work and then revokes the

@@ -25,13 +25,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from tessera.domain.hashing import sha256_b64
-from tessera.domain.model import Client, Grant, RefreshToken, Resource, RevocationKind, User
+from tessera.domain.model import Client, Grant, RefreshToken, Resource, User
 from tessera.domain.scopes import UnknownScope, parse_scope_param, resolve_scope
 from tessera.oauth import errors
 from tessera.oauth.grants.policy import TokenPolicy
 from tessera.oauth.grants.request import TokenRequest
 from tessera.oauth.grants.response import TokenMinter, TokenResponse
-from tessera.oauth.retention import family_bound, kept_until
 from tessera.store.protocols import Store, UnitOfWork
 
 __all__ = [
@@ -154,12 +153,11 @@ def first_refresh_token(
     value: str, grant: Grant, client: Client, now: datetime, policy: TokenPolicy
 ) -> RefreshToken:
     """The first token of a new family: the app's inactivity lifetime, within the family's."""
-    inactivity = client.refresh_ttl or policy.refresh_ttl
     return RefreshToken(
         token_hash=sha256_b64(value),
         grant_id=grant.grant_id,
         issued_at=now,
-        expires_at=min(now + timedelta(seconds=inactivity), grant.absolute_expiry),
+        expires_at=min(now + policy.refresh_inactivity(client), grant.absolute_expiry),
     )
 
 
@@ -190,16 +188,14 @@ class RefreshTokenGrant:
         token_hash = sha256_b64(presented)
         requested = self._requested_scopes(token_hash, client, form.get("scope"))
         successor_value = successor_of(presented, self._key)
-        inactivity = client.refresh_ttl or self._policy.refresh_ttl
         successor = RefreshToken(
             token_hash=sha256_b64(successor_value),
             grant_id="",  # `rotate` puts it in the presented token's grant
             issued_at=now,
-            expires_at=now + timedelta(seconds=inactivity),
+            expires_at=now + self._policy.refresh_inactivity(client),
             parent_hash=token_hash,
         )
-        bound = family_bound(now, self._policy.refresh_absolute_ttl)
-        expires = kept_until(RevocationKind.GRANT, now, bound)
+        expires = self._policy.family_event_expiry(now)
         grace = self._policy.refresh_grace_seconds
         with self._store.transaction() as work:
             result = rotate(work, token_hash, successor, client.client_id, now, grace, expires)
