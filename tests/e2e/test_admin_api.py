@@ -222,6 +222,25 @@ def _audit(admin: httpx.Client, **params: str) -> list[dict[str, Any]]:
     return list(admin.get("/audit", params={"limit": "500", **params}).json()["events"])
 
 
+def test_a_refused_token_request_is_audited_with_the_reason_the_client_is_not_told(
+    server: Server, admin: httpx.Client
+) -> None:
+    """Errors carry a public description and a private debug text; only the audit keeps the
+    debug text (docs/architecture.md, "errors")."""
+    created = admin.post("/apps", json={
+        "name": "Audited refusals", "grant_types": ["client_credentials"],
+        "allowed_scopes": []}).json()  # fmt: skip
+    refused = httpx.post(f"{server.base_url}/oauth2/v1/token",
+                         auth=(created["client_id"], created["client_secret"] + "x"),
+                         data={"grant_type": "client_credentials"})  # fmt: skip
+    assert refused.status_code == 401
+    assert refused.json()["error_description"] == "unknown client or bad credentials"
+    assert "live secrets" not in refused.text
+    events = _audit(admin, type="token.refused")
+    assert any(e["details"].get("reason") == "the secret matches none of the app's live secrets"
+               for e in events), events  # fmt: skip
+
+
 def test_cli_admin_changes_are_in_the_audit_log_like_the_api(server: Server,
                                                              admin: httpx.Client) -> None:
     """CLI changes once bypassed the audit log; now every one is audited as `cli:<OS user>`."""

@@ -24,6 +24,10 @@ __all__ = ["authenticate_client", "parse_basic"]
 _MAX = 512
 
 
+# The same public words for every failure: a caller learns nothing about which apps exist.
+_BAD = "unknown client or bad credentials"
+
+
 def parse_basic(authorization: str) -> tuple[str, str]:
     """Decode `Basic base64(urlencode(id):urlencode(secret))`; `InvalidClient` if malformed."""
     scheme, _, value = authorization.strip().partition(" ")
@@ -73,10 +77,10 @@ def authenticate_client(
     else:
         raise InvalidClient("client authentication is required")
     if not client_id or len(client_id) > _MAX or (secret is not None and len(secret) > _MAX):
-        raise InvalidClient("unknown client or bad credentials")
+        raise InvalidClient(_BAD, debug="an empty or overlong client_id or secret")
     client = lookup(client_id)
     if client is None:
-        raise InvalidClient("unknown client or bad credentials")
+        raise InvalidClient(_BAD, debug="no app has this client_id")
     if client.is_public:
         if secret:
             raise InvalidClient("a public app has no secret")
@@ -86,5 +90,5 @@ def authenticate_client(
     if secret is None:
         raise InvalidClient("client authentication is required")
     if not _secret_ok(client, secret, pepper, now):
-        raise InvalidClient("unknown client or bad credentials")
+        raise InvalidClient(_BAD, debug="the secret matches none of the app's live secrets")
     return client

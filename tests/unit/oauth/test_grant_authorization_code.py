@@ -179,7 +179,10 @@ def test_a_replayed_code_revokes_the_grant_it_started(core: Core) -> None:
     code = core.issue_code(app, user)
     first = redeem(core, app, secret, code)
 
-    assert refused(core, app, secret, code) == "unknown, used or expired code"
+    with pytest.raises(errors.InvalidGrant) as caught:
+        redeem(core, app, secret, code)
+    assert caught.value.description == "unknown, used or expired code"
+    assert caught.value.audit_reason == "a replayed code: its grant is revoked"
 
     claims = core.issuer.verify_own(first.body["access_token"], int(core.clock().timestamp()))
     [event] = core.store.revocations.since(0)

@@ -209,6 +209,18 @@ def test_a_reuse_after_the_grace_window_revokes_the_family(core: Core) -> None:
     assert family.refused(successor) == "unknown, expired or revoked refresh token"
 
 
+def test_a_replay_is_refused_like_any_unusable_token_but_the_audit_learns_why(
+    core: Core,
+) -> None:
+    family = Family(core)
+    family.refresh()
+    core.clock.advance(core.policy.refresh_grace_seconds)
+    with pytest.raises(errors.InvalidGrant) as caught:
+        family.refresh()
+    assert caught.value.body()["error_description"] == "unknown, expired or revoked refresh token"
+    assert caught.value.audit_reason == "reuse of a rotated refresh token: its family is revoked"
+
+
 def test_a_retry_after_the_successor_was_used_revokes_the_family(core: Core) -> None:
     family = Family(core)
     successor = family.refresh().body["refresh_token"]

@@ -96,12 +96,14 @@ class AuthorizationCodeGrant:
             if code is not None and code.consumed_at is not None:
                 # RFC 6749 §4.1.2, RFC 9700 §4.2.4: a replayed code revokes what it issued.
                 work.grants.revoke(code.grant_id, now, self._policy.family_event_expiry(now))
+                return errors.InvalidGrant(_UNUSABLE, debug="a replayed code: its grant is revoked")
             return errors.InvalidGrant(_UNUSABLE)
         # Serialised with revocation writes: a password change or an administrator's
         # revocation is either seen here, or waits for this unit of work and then revokes the
         # grant it wrote (it lists the user's grants after appending its event).
         if work.revocations.cut_off_after(code.user_id, code.issued_at):
-            return errors.InvalidGrant(_UNUSABLE)  # burned: issued before the cut-off
+            # Burned: issued before the user's password change or revocation.
+            return errors.InvalidGrant(_UNUSABLE, debug="the code predates the user's cut-off")
         failure = redemption_failure(code, presented)
         if failure is not None:
             return failure

@@ -202,6 +202,9 @@ class RefreshTokenGrant:
         grant = result.grant
         if result.outcome is RotateOutcome.FOREIGN:
             raise errors.InvalidGrant("the refresh token was issued to another app")
+        if result.outcome is RotateOutcome.REPLAY:
+            debug = "reuse of a rotated refresh token: its family is revoked"
+            raise errors.InvalidGrant(_UNUSABLE, debug=debug)
         if result.outcome not in (RotateOutcome.ROTATED, RotateOutcome.RETRY) or grant is None:
             raise errors.InvalidGrant(_UNUSABLE)
         user = self._lookup_user(grant.user_id)
