@@ -11,10 +11,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from tessera.domain.model import AuditEvent
+from tessera.domain.model import DEFAULT_DOMAIN, AuditEvent
 from tessera.store.protocols import AuditStore, StoreError
 
-__all__ = ["AuditSink", "audit_event"]
+__all__ = ["AuditSink", "DomainAudit", "audit_event"]
 
 _FORBIDDEN_KEYS = frozenset(
     {
@@ -47,6 +47,9 @@ def audit_event(
 
 
 class AuditSink:
+    """The node's one audit queue and flusher thread, whatever the number of domains: each
+    event carries its domain, and `for_domain` gives a domain's recorder."""
+
     def __init__(
         self,
         store: AuditStore,
@@ -55,11 +58,15 @@ class AuditSink:
         interval: float = 0.1,
         capacity: int = 10000,
         on_error: Callable[[], None] | None = None,
+        store_for: Callable[[str], AuditStore] | None = None,
+        domain_id: str = DEFAULT_DOMAIN,
     ) -> None:
         self._store = store
+        self._store_for = store_for
+        self._domain_id = domain_id
         self._clock = clock
         # A deque, not a queue.Queue: appends are atomic and wake nobody; the flusher polls.
-        self._queue: deque[AuditEvent] = deque()
+        self._queue: deque[tuple[str, AuditEvent]] = deque()
         self._capacity = capacity
         self._interval = interval
         self._stop = threading.Event()
@@ -79,28 +86,45 @@ class AuditSink:
         **details: Any,
     ) -> None:
         event = audit_event(self._clock, type, actor, user_id, client_id, ip, details)
+        self.enqueue(self._domain_id, event)
+
+    def enqueue(self, domain_id: str, event: AuditEvent) -> None:
         if len(self._queue) >= self._capacity:
             self.dropped += 1
             return
-        self._queue.append(event)
+        self._queue.append((domain_id, event))
+
+    def for_domain(self, domain_id: str) -> DomainAudit:
+        return DomainAudit(self, domain_id)
 
     def flush(self) -> None:
-        batch: list[AuditEvent] = []
+        batch: list[tuple[str, AuditEvent]] = []
         while True:
             try:
                 batch.append(self._queue.popleft())
             except IndexError:
                 break
-        if batch:
+        by_domain: dict[str, list[AuditEvent]] = {}
+        for domain_id, event in batch:
+            by_domain.setdefault(domain_id, []).append(event)
+        failed: list[tuple[str, AuditEvent]] = []
+        for domain_id, events in by_domain.items():
             try:
-                self._store.append(batch)
+                self._target(domain_id).append(events)
             except StoreError:
-                if self._on_error is not None:
-                    self._on_error()
-                # Put them back for the next flush, as far as there is room.
-                room = max(self._capacity - len(self._queue), 0)
-                self._queue.extendleft(reversed(batch[:room]))
-                self.dropped += len(batch) - min(room, len(batch))
+                failed.extend((domain_id, e) for e in events)
+        if failed:
+            if self._on_error is not None:
+                self._on_error()
+            # Put them back for the next flush, as far as there is room.
+            room = max(self._capacity - len(self._queue), 0)
+            self._queue.extendleft(reversed(failed[:room]))
+            self.dropped += len(failed) - min(room, len(failed))
+
+    def _target(self, domain_id: str) -> AuditStore:
+        if domain_id == self._domain_id or self._store_for is None:
+            return self._store
+        return self._store_for(domain_id)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
@@ -110,3 +134,31 @@ class AuditSink:
         self._stop.set()
         self._thread.join(timeout=5)
         self.flush()
+
+
+class DomainAudit:
+    """One domain's recorder on the node's sink (no thread or queue of its own)."""
+
+    def __init__(self, sink: AuditSink, domain_id: str) -> None:
+        self._sink = sink
+        self.domain_id = domain_id
+
+    def record(
+        self,
+        type: str,
+        *,
+        actor: str | None = None,
+        user_id: str | None = None,
+        client_id: str | None = None,
+        ip: str | None = None,
+        **details: Any,
+    ) -> None:
+        event = audit_event(self._sink._clock, type, actor, user_id, client_id, ip, details)
+        self._sink.enqueue(self.domain_id, event)
+
+    def flush(self) -> None:
+        self._sink.flush()
+
+    @property
+    def dropped(self) -> int:
+        return self._sink.dropped

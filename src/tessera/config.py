@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(50, ge=1)
     # The wait after the free failures; it doubles with each further failure, up to the window.
     login_first_delay: int = Field(30, ge=1)
+    # How many identity domains' services a node keeps in memory (least recently used go).
+    domain_cache_size: int = Field(256, ge=1, le=100000)
     # Create the demo domain (published passwords) on an empty database: `tessera serve --demo`.
     demo: bool = False
     # Request bodies (RFC 9110 §15.5.14): protocol and form endpoints, and the admin API.

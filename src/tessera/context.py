@@ -13,36 +13,82 @@ from datetime import UTC, datetime
 import redis
 
 from tessera.config import Settings
+from tessera.domain.identity_domains import IdentityDomain, domain_issuer
 from tessera.domain.model import DEFAULT_DOMAIN
 from tessera.oauth.keyring import KeyRing
 from tessera.store.protocols import Store
 from tessera.store.redis_throttle import RedisLoginThrottle
 from tessera.store.sql import SqlStore, upgrade
 
-__all__ = ["Context", "open_context", "utcnow"]
+__all__ = ["Context", "domain_settings", "domain_subkey", "open_context", "utcnow"]
 
 
-def _publish_revocation(client: redis.Redis, channel: str) -> None:
-    """Wake every node's revocation-feed followers (best effort: they also poll)."""
+def _publish_revocation(client: redis.Redis, channel: str, domain_id: str) -> None:
+    """Wake every node's followers of the domain's revocation feed (best effort: they also
+    poll). The message is the domain's id."""
     with contextlib.suppress(redis.RedisError):
-        client.publish(channel, b"1")
+        client.publish(channel, domain_id.encode())
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def domain_subkey(settings: Settings, domain_id: str, purpose: str) -> bytes:
+    """`Settings.subkey` of a domain (see `Context.subkey`)."""
+    if domain_id == DEFAULT_DOMAIN:
+        return settings.subkey(purpose)
+    return settings.subkey(f"{purpose} of domain {domain_id}")
+
+
+def domain_settings(base: Settings, domain: IdentityDomain) -> Settings:
+    """The node's settings with the domain's issuer and its own settings applied."""
+    overrides: dict[str, object] = {
+        name: value
+        for name, value in domain.settings.as_dict().items()
+        if name != "password_min_length"  # a rule of the domain, not a node setting
+    }
+    return base.model_copy(update={"issuer": domain_issuer(base.issuer, domain), **overrides})
+
+
 @dataclass
 class Context:
+    """One identity domain's settings, store, keys and clock (`settings.issuer` is the
+    domain's issuer)."""
+
     settings: Settings
     store: Store
     keys: KeyRing
     clock: Callable[[], datetime] = field(default=utcnow)
 
     @property
+    def domain_id(self) -> str:
+        return self.store.domain_id
+
+    def subkey(self, purpose: str) -> bytes:
+        """A key of this domain derived from TESSERA_SECRET_KEY: the default domain's are the
+        keys it always had; every other domain's differ, so nothing keyed for one (a CSRF
+        token, a known-device cookie, a sealed signing key) is valid in another."""
+        return domain_subkey(self.settings, self.domain_id, purpose)
+
+    @property
     def secret_pepper(self) -> bytes:
         """The key of the client-secret hashes."""
-        return self.settings.subkey("client-secret")
+        return self.subkey("client-secret")
+
+    def for_domain(self, domain: IdentityDomain) -> Context:
+        """The context of another domain on the same database: its issuer and settings, its
+        store view and its key ring (keys load when first used)."""
+        base = self.settings
+        if domain.id == self.domain_id and base.issuer == domain_issuer(base.issuer, domain):
+            settings = base
+        else:
+            settings = domain_settings(base, domain)
+        store = self.store.for_domain(domain.id)
+        ctx = Context(settings=settings, store=store, keys=self.keys, clock=self.clock)
+        if domain.id != self.domain_id:
+            ctx.keys = KeyRing(store.keys, ctx.subkey("signing-keys"), utcnow)
+        return ctx
 
     def close(self) -> None:
         self.store.close()
@@ -61,11 +107,14 @@ def open_context(settings: Settings, *, migrate: bool = False, pool_size: int = 
         client = redis.Redis.from_url(
             settings.redis_url.get_secret_value(), socket_timeout=2, socket_connect_timeout=2
         )
-        store.login_throttle = RedisLoginThrottle(
-            client, f"{settings.redis_prefix}:{DEFAULT_DOMAIN}", settings.login_failure_window
+        prefix, window = settings.redis_prefix, settings.login_failure_window
+        store.use_login_throttle(
+            lambda domain_id: RedisLoginThrottle(client, f"{prefix}:{domain_id}", window)
         )
         channel = settings.revocation_channel
-        store.revocation_listeners.append(lambda: _publish_revocation(client, channel))
+        store.revocation_listeners.append(
+            lambda domain_id: _publish_revocation(client, channel, domain_id)
+        )
     store.ensure_domain("Default", utcnow())
     keys = KeyRing(store.keys, settings.subkey("signing-keys"), utcnow)
     return Context(settings=settings, store=store, keys=keys)

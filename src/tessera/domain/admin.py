@@ -3,10 +3,47 @@ console app. Only users marked administrator may hold the admin scope."""
 
 from __future__ import annotations
 
-__all__ = ["ADMIN_SCOPE", "CONSOLE_CLIENT_ID", "admin_audience", "admin_scope", "console_redirect"]
+from tessera.domain.model import DEFAULT_DOMAIN
+
+__all__ = [
+    "ADMIN_SCOPE",
+    "CONSOLE_CLIENT_ID",
+    "OPERATOR_SCOPE",
+    "admin_audience",
+    "admin_only_scopes",
+    "admin_scope",
+    "console_client_id",
+    "console_redirect",
+    "is_console",
+    "operator_scope",
+]
 
 ADMIN_SCOPE = "urn:tessera:admin"
+# Held by administrators of the default domain: manage domains and act inside any of them.
+OPERATOR_SCOPE = "urn:tessera:operator"
 CONSOLE_CLIENT_ID = "tessera-console"
+
+
+def console_client_id(domain_id: str) -> str:
+    """The console app's client id in a domain (client ids are unique across domains)."""
+    return CONSOLE_CLIENT_ID if domain_id == DEFAULT_DOMAIN else f"{CONSOLE_CLIENT_ID}-{domain_id}"
+
+
+def is_console(client_id: str) -> bool:
+    return client_id == CONSOLE_CLIENT_ID or client_id.startswith(CONSOLE_CLIENT_ID + "-")
+
+
+def operator_scope(issuer: str) -> str:
+    """The canonical (Oracle-form) operator scope, of the default domain's admin API."""
+    return f"{admin_audience(issuer)}{OPERATOR_SCOPE}"
+
+
+def admin_only_scopes(issuer: str, domain_id: str) -> frozenset[str]:
+    """The scopes only administrators may hold: the admin scope, and in the default domain the
+    operator scope."""
+    if domain_id == DEFAULT_DOMAIN:
+        return frozenset((admin_scope(issuer), operator_scope(issuer)))
+    return frozenset((admin_scope(issuer),))
 
 
 def admin_audience(issuer: str) -> str:

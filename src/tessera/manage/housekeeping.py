@@ -9,9 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from tessera.store.protocols import Store
+from tessera.store.protocols import ExpiredRows, Store
 
-__all__ = ["PurgeReport", "purge_expired"]
+__all__ = ["LOGIN_FAILURES_KEPT", "PurgeReport", "purge_all_domains", "purge_expired"]
+
+# Failed sign-ins are kept at least this long for every domain (a domain's throttle window is
+# at most the larger of this and the node's window).
+LOGIN_FAILURES_KEPT = timedelta(days=1)
+_BATCH = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,3 +36,10 @@ def purge_expired(store: Store, now: datetime, login_window_seconds: int) -> Pur
         sessions=store.sessions.purge(now),
         login_failures=store.login_throttle.purge(now - timedelta(seconds=login_window_seconds)),
     )
+
+
+def purge_all_domains(store: Store, now: datetime, login_window_seconds: int) -> ExpiredRows:
+    """Housekeeping for every domain at once, in statements of at most `_BATCH` rows: flat in
+    the number of domains (the deletes use the expiry indexes, not a walk over domains)."""
+    window = max(LOGIN_FAILURES_KEPT, timedelta(seconds=login_window_seconds))
+    return store.domains.purge_expired(now, now - window, _BATCH)

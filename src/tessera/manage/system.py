@@ -8,50 +8,64 @@ from dataclasses import replace
 from datetime import datetime
 
 from tessera.domain.admin import (
-    ADMIN_SCOPE,
-    CONSOLE_CLIENT_ID,
     admin_audience,
-    admin_scope,
+    admin_only_scopes,
+    console_client_id,
     console_redirect,
 )
 from tessera.domain.model import Client, ClientKind, Resource
 from tessera.store.protocols import Conflict, Store
 
-__all__ = ["ensure_system_objects"]
+__all__ = ["ensure_system_objects", "system_objects"]
 
 
-def ensure_system_objects(store: Store, issuer: str, now: datetime) -> None:
-    """Create (idempotently, on any number of nodes) the admin resource and the console app."""
+def system_objects(issuer: str, domain_id: str, now: datetime) -> tuple[Resource, Client]:
+    """A domain's admin API resource and console app. In the default domain the admin API also
+    has the operator scope (docs/domains.md)."""
     audience = admin_audience(issuer)
-    if store.resources.get_by_audience(audience) is None:
-        resource = Resource(
-            id="admin-" + hashlib.sha256(audience.encode()).hexdigest()[:24],
-            name=f"Tessera admin API ({issuer})",
-            audience=audience,
-            scopes=(ADMIN_SCOPE,),
-            created_at=now,
-            access_ttl=900,
-        )
-        with contextlib.suppress(Conflict):  # another node created it first
-            store.resources.add(resource)
-    wanted = Client(
-        client_id=CONSOLE_CLIENT_ID,
+    only_admins = sorted(admin_only_scopes(issuer, domain_id))
+    resource = Resource(
+        id="admin-" + hashlib.sha256(audience.encode()).hexdigest()[:24],
+        name=f"Tessera admin API ({issuer})",
+        audience=audience,
+        scopes=tuple(s.removeprefix(audience) for s in only_admins),
+        created_at=now,
+        access_ttl=900,
+    )
+    console = Client(
+        client_id=console_client_id(domain_id),
         name="Tessera admin console",
         kind=ClientKind.PUBLIC,
         redirect_uris=(console_redirect(issuer),),
         grant_types=("authorization_code", "refresh_token"),
-        allowed_scopes=("openid", "profile", admin_scope(issuer)),
+        allowed_scopes=("openid", "profile", *only_admins),
         created_at=now,
         post_logout_redirect_uris=(console_redirect(issuer),),
         access_ttl=900,
         refresh_ttl=3600,
         first_party=True,
     )
-    existing = store.clients.get(CONSOLE_CLIENT_ID)
+    return resource, console
+
+
+def ensure_system_objects(store: Store, issuer: str, now: datetime) -> None:
+    """Create (idempotently, on any number of nodes) the admin resource and the console app,
+    and bring them up to date when the issuer or their scopes changed."""
+    resource, wanted = system_objects(issuer, store.domain_id, now)
+    found = store.resources.get_by_audience(resource.audience)
+    if found is None:
+        with contextlib.suppress(Conflict):  # another node created it first
+            store.resources.add(resource)
+    elif found.scopes != resource.scopes:
+        store.resources.update(replace(found, scopes=resource.scopes))
+    existing = store.clients.get(wanted.client_id)
     if existing is None:
         with contextlib.suppress(Conflict):
             store.clients.add(wanted)
-    elif existing.redirect_uris != wanted.redirect_uris:  # the issuer changed
+    elif (existing.redirect_uris, existing.allowed_scopes) != (
+        wanted.redirect_uris,
+        wanted.allowed_scopes,
+    ):  # the issuer changed, or an older version made it
         store.clients.update(
             replace(wanted, created_at=existing.created_at, version=existing.version + 1)
         )

@@ -24,6 +24,7 @@ __all__ = [
     "enable_user",
     "end_sessions",
     "find_user",
+    "new_user",
     "revoke_consent",
     "revoke_user_tokens",
     "set_password",
@@ -40,6 +41,37 @@ def _check_password(password: str, username: str) -> None:
         raise InvalidInput(str(exc)) from None
 
 
+def new_user(
+    *,
+    username: str,
+    password: str,
+    now: datetime,
+    email: str | None = None,
+    display_name: str | None = None,
+    is_admin: bool = False,
+) -> User:
+    """A checked new user (not stored): the username, e-mail, name and password policy."""
+    if not _USERNAME.match(username):
+        raise InvalidInput(
+            "a username is 1 to 200 characters: letters, digits and . _ @ + -, "
+            "starting with a letter or digit"
+        )
+    if email is not None and (len(email) > 320 or not _EMAIL.match(email)):
+        raise InvalidInput(f"{email!r} is not an email address")
+    name = checked_name(display_name or username, "the display name")
+    _check_password(password, username)
+    return User(
+        id=uuid.uuid4().hex,
+        username=username,
+        password_hash=hash_password(password),
+        display_name=name,
+        email=email,
+        is_admin=is_admin,
+        created_at=now,
+        password_changed_at=now,
+    )
+
+
 def create_user(
     store: Store,
     *,
@@ -51,30 +83,18 @@ def create_user(
     display_name: str | None = None,
     is_admin: bool = False,
 ) -> User:
-    if not _USERNAME.match(username):
-        raise InvalidInput(
-            "a username is 1 to 200 characters: letters, digits and . _ @ + -, "
-            "starting with a letter or digit"
-        )
-    if email is not None and (len(email) > 320 or not _EMAIL.match(email)):
-        raise InvalidInput(f"{email!r} is not an email address")
-    name = checked_name(display_name or username, "the display name")
-    _check_password(password, username)
+    user = new_user(
+        username=username,
+        password=password,
+        now=now,
+        email=email,
+        display_name=display_name,
+        is_admin=is_admin,
+    )
     if store.users.get_by_username(username) is not None:
         raise Conflicting(f"a user named {username!r} already exists")
-    user_id = uuid.uuid4().hex
-    if store.clients.get(user_id) is not None:  # a `sub` is never also a client id
-        user_id = uuid.uuid4().hex
-    user = User(
-        id=user_id,
-        username=username,
-        password_hash=hash_password(password),
-        display_name=name,
-        email=email,
-        is_admin=is_admin,
-        created_at=now,
-        password_changed_at=now,
-    )
+    if store.clients.get(user.id) is not None:  # a `sub` is never also a client id
+        user = replace(user, id=uuid.uuid4().hex)
     try:
         store.users.add(user)
     except Conflict:

@@ -25,7 +25,14 @@ from tessera.oauth.jws import Signer
 from tessera.shared.sealing import Sealer
 from tessera.store.protocols import KeyStore
 
-__all__ = ["MAX_TOKEN_LIFETIME", "SUPPORTED_ALGS", "KeyRing", "KeyRingError"]
+__all__ = [
+    "MAX_TOKEN_LIFETIME",
+    "SUPPORTED_ALGS",
+    "KeyRing",
+    "KeyRingError",
+    "first_keys",
+    "new_signing_key",
+]
 
 SUPPORTED_ALGS = ("ES256", "RS256")
 # A retired key stays published this long: longer than any token it can have signed.
@@ -45,6 +52,35 @@ def _generate(alg: str) -> _PrivateKey:
     if alg == "RS256":
         return RSAKey.generate_key(2048, auto_kid=True)
     raise KeyRingError(f"unsupported signing algorithm {alg}")
+
+
+def new_signing_key(sealer: Sealer, alg: str, state: KeyState, now: datetime) -> SigningKey:
+    """A new key pair of `alg`, its private half sealed with the kid as associated data."""
+    private = _generate(alg)
+    kid = private.kid
+    assert kid is not None
+    pem = private.as_pem(private=True)
+    public = private.as_dict(private=False)
+    public.update({"kid": kid, "alg": alg, "use": "sig"})
+    return SigningKey(
+        kid=kid,
+        alg=alg,
+        private_key_enc=sealer.seal(pem, kid.encode("ascii")),
+        public_jwk=dict(public),
+        state=state,
+        created_at=now,
+        activated_at=now if state is KeyState.ACTIVE else None,
+    )
+
+
+def first_keys(encryption_key: bytes, now: datetime) -> list[SigningKey]:
+    """A new domain's keys: an ACTIVE and a NEXT key of each supported algorithm."""
+    sealer = Sealer(encryption_key)
+    return [
+        new_signing_key(sealer, alg, state, now)
+        for alg in SUPPORTED_ALGS
+        for state in (KeyState.ACTIVE, KeyState.NEXT)
+    ]
 
 
 class KeyRing:
@@ -120,21 +156,7 @@ class KeyRing:
         return len(gone)
 
     def _create(self, alg: str, state: KeyState, now: datetime) -> SigningKey:
-        private = _generate(alg)
-        kid = private.kid
-        assert kid is not None
-        pem = private.as_pem(private=True)
-        public = private.as_dict(private=False)
-        public.update({"kid": kid, "alg": alg, "use": "sig"})
-        key = SigningKey(
-            kid=kid,
-            alg=alg,
-            private_key_enc=self._sealer.seal(pem, kid.encode("ascii")),
-            public_jwk=dict(public),
-            state=state,
-            created_at=now,
-            activated_at=now if state is KeyState.ACTIVE else None,
-        )
+        key = new_signing_key(self._sealer, alg, state, now)
         self._store.add(key)
         return key
 

@@ -48,13 +48,13 @@ class TokenEndpoint:
         list_resources: Callable[[], list[Resource]],
         policy: TokenPolicy,
         lookup_user: Callable[[str], User | None] | None = None,
-        admin_scope: str | None = None,
+        admin_scopes: frozenset[str] = frozenset(),
     ) -> None:
         self._pepper = pepper
         self.clock = clock
         self.lookup_client = lookup_client
         self.policy = policy
-        minter = TokenMinter(issuer, policy, lookup_resource, admin_scope)
+        minter = TokenMinter(issuer, policy, lookup_resource, admin_scopes)
         self._grants = {
             "authorization_code": AuthorizationCodeGrant(store, minter, policy).handle,
             "refresh_token": RefreshTokenGrant(
@@ -66,7 +66,7 @@ class TokenEndpoint:
                 lookup_resource,
             ).handle,
             "client_credentials": ClientCredentialsGrant(
-                minter, list_resources, admin_scope
+                minter, list_resources, admin_scopes
             ).handle,
         }
 

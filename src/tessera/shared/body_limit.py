@@ -50,7 +50,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope.get("path", "")
+        path = _route_path(scope)
         limit = self.limit_for(path)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
@@ -117,3 +117,12 @@ def _content_length(scope: Scope) -> int | None:
             text = value.decode("latin-1").strip()
             return int(text) if text.isdigit() else None
     return None
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below the application's root (an identity domain's prefix, a mount point)."""
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root + "/"):
+        return path[len(root) :]
+    return path

@@ -17,12 +17,13 @@ from __future__ import annotations
 import builtins
 import copy
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
+from tessera.domain.identity_domains import IdentityDomain
 from tessera.domain.model import (
     DEFAULT_DOMAIN,
     AuditEvent,
@@ -30,7 +31,6 @@ from tessera.domain.model import (
     BrowserSession,
     Client,
     Consent,
-    Domain,
     Grant,
     RefreshToken,
     Resource,
@@ -39,6 +39,7 @@ from tessera.domain.model import (
     SigningKey,
     User,
 )
+from tessera.store.memory_domains import MemoryDomains
 from tessera.store.protocols import (
     AuditStore,
     ClientStore,
@@ -98,7 +99,7 @@ class _State:
 
     domain_id: str
     lock: threading.Lock = field(default_factory=threading.Lock)
-    domain: Domain | None = None
+    domain: IdentityDomain | None = None
     closed: bool = False
     users: dict[str, User] = field(default_factory=dict)
     user_ids_by_username: dict[str, str] = field(default_factory=dict)
@@ -769,8 +770,12 @@ class _Audit:
 class MemoryStore:
     """Every sub-store of one identity domain, in process memory, behind one lock."""
 
-    def __init__(self, domain_id: str = DEFAULT_DOMAIN) -> None:
+    def __init__(
+        self, domain_id: str = DEFAULT_DOMAIN, domains: MemoryDomains | None = None
+    ) -> None:
         state = _State(domain_id)
+        self.domains = domains or MemoryDomains(self._sibling)
+        self.domains.store(domain_id, self)
         self._state = state
         self.domain_id: str = domain_id
         self.users: UserStore = _Users(state)
@@ -798,11 +803,58 @@ class MemoryStore:
                 s.restore(before)
                 raise
 
+    def _sibling(self, domain_id: str) -> MemoryStore:
+        return MemoryStore(domain_id, self.domains)
+
+    def for_domain(self, domain_id: str) -> MemoryStore:
+        return self.domains.store(domain_id)
+
+    def wipe(self) -> int:
+        """Delete every row of this domain; return how many there were."""
+        s = self._state
+        with s.lock:
+            parts: list[Sized] = [
+                s.users,
+                s.clients,
+                s.resources,
+                s.keys,
+                s.sessions,
+                s.consents,
+                s.codes,
+                s.grants,
+                s.refresh_tokens,
+                s.revocations,
+                s.login_failures,
+                s.audit,
+            ]
+            count = sum(len(p) for p in parts)
+            fresh = _State(s.domain_id)
+            for name in (
+                "users",
+                "user_ids_by_username",
+                "clients",
+                "resources",
+                "keys",
+                "sessions",
+                "consents",
+                "codes",
+                "grants",
+                "refresh_tokens",
+                "revocations",
+                "login_failures",
+                "audit",
+            ):
+                setattr(s, name, getattr(fresh, name))
+        return count
+
     def ensure_domain(self, name: str, now: datetime) -> None:
         s = self._state
         with s.lock:
             if s.domain is None:
-                s.domain = Domain(id=s.domain_id, name=name, created_at=now)
+                s.domain = IdentityDomain(
+                    id=s.domain_id, name=s.domain_id, display_name=name, created_at=now
+                )
+        self.domains.ensure(s.domain)
 
     def ping(self) -> None:
         if self._state.closed:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from tessera.domain.identity_domains import IdentityDomain
 from tessera.domain.model import (
     AuditEvent,
     AuthorizationCode,
@@ -37,6 +38,9 @@ __all__ = [
     "CodeStore",
     "Conflict",
     "ConsentStore",
+    "DomainContent",
+    "DomainStore",
+    "ExpiredRows",
     "Failures",
     "GrantStore",
     "KeyStore",
@@ -367,6 +371,64 @@ class UnitOfWork(Protocol):
     def revocations(self) -> TxRevocations: ...
 
 
+@dataclass(frozen=True, slots=True)
+class DomainContent:
+    """What a new domain starts with, written with its row in one transaction."""
+
+    keys: Sequence[SigningKey] = ()
+    resources: Sequence[Resource] = ()
+    clients: Sequence[Client] = ()
+    users: Sequence[User] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiredRows:
+    """How many expired rows housekeeping deleted, across every domain."""
+
+    codes: int = 0
+    refresh_tokens: int = 0
+    revocation_events: int = 0
+    sessions: int = 0
+    login_failures: int = 0
+    signing_keys: int = 0
+
+
+class DomainStore(Protocol):
+    """The deployment's identity domains. Not bound to one domain: operators' tools and the
+    node's routing use it. Names and hosts are unique (`Conflict`)."""
+
+    def get(self, domain_id: str) -> IdentityDomain | None: ...
+
+    def get_by_name(self, name: str) -> IdentityDomain | None: ...
+
+    def get_by_host(self, host: str) -> IdentityDomain | None: ...
+
+    def list(self, *, after: str | None = None, limit: int = 100) -> list[IdentityDomain]:
+        """Domains in name order, after the name `after` (keyset pagination)."""
+
+    def count(self) -> int: ...
+
+    def create(self, domain: IdentityDomain, content: DomainContent) -> None:
+        """The domain's row and its first objects, in one transaction."""
+
+    def update(self, domain: IdentityDomain) -> None:
+        """Store `domain`, whose `version` is one more than the stored one; `NotFound` when
+        the domain is gone or was changed meanwhile."""
+
+    def purge_data(self, domain_id: str, batch: int) -> int:
+        """Delete up to `batch` rows of the domain's data, table after table, children first;
+        return how many (0 when nothing is left). Each call is its own short transaction."""
+
+    def delete(self, domain_id: str) -> bool:
+        """Delete the domain's row (after `purge_data` has emptied it)."""
+
+    def purge_expired(self, now: datetime, login_before: datetime, batch: int) -> ExpiredRows:
+        """Housekeeping for every domain at once: delete expired codes, refresh tokens,
+        revocation events, sessions, login failures before `login_before` and retired keys
+        past their time, in statements of at most `batch` rows (flat in the number of
+        domains: the deletes use the expiry indexes, not a walk over the domains)."""
+
+
 class Store(Protocol):
     """Everything an identity domain persists."""
 
@@ -414,6 +476,12 @@ class Store(Protocol):
         """One unit of work: the small stores it yields act in ONE transaction, committed when
         the block ends normally and rolled back when it raises (docs/architecture.md,
         "Requests, from the wire to the database")."""
+
+    @property
+    def domains(self) -> DomainStore: ...
+
+    def for_domain(self, domain_id: str) -> Store:
+        """The same database bound to another domain (sharing connections and listeners)."""
 
     def ensure_domain(self, name: str, now: datetime) -> None:
         """Create this store's domain row if missing."""

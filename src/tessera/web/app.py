@@ -24,15 +24,17 @@ from starlette.staticfiles import StaticFiles
 
 from tessera.config import load_settings
 from tessera.context import Context, open_context
-from tessera.manage.housekeeping import purge_expired
+from tessera.domain.identity_domains import IdentityDomain
+from tessera.manage.housekeeping import purge_all_domains
 from tessera.shared.body_limit import Answer, BodyLimitMiddleware, Render
 from tessera.store.protocols import StoreError, StoreUnavailable
 from tessera.web.admin import AuthenticateFirst, build_admin_api
 from tessera.web.browser import BROWSER_ROUTES
-from tessera.web.console import console_routes
-from tessera.web.discovery import discovery_routes
+from tessera.web.console import CONSOLE_ROUTES
+from tessera.web.discovery import DISCOVERY_ROUTES
+from tessera.web.domains import DomainDirectory, DomainRouter, DomainServicesCache
 from tessera.web.health import health_routes
-from tessera.web.home import home_routes
+from tessera.web.home import HOME_ROUTES
 from tessera.web.logs import RequestLogMiddleware, configure_logging, get_logger
 from tessera.web.metrics import metrics_routes
 from tessera.web.pages import page_headers
@@ -40,7 +42,7 @@ from tessera.web.problems import problem_body
 from tessera.web.proxy import ClientAddressMiddleware
 from tessera.web.responses import NO_STORE, json_response
 from tessera.web.revocation_feed import REVOCATION_FEED_ROUTES
-from tessera.web.services import Services, build_services
+from tessera.web.services import Node, Services, build_node, build_services
 from tessera.web.token_endpoints import TOKEN_ROUTES
 from tessera.web.userinfo import USERINFO_ROUTES
 
@@ -49,20 +51,22 @@ __all__ = ["build_app", "create_app"]
 _STATIC = Path(__file__).parent / "static"
 
 
-def _lifespan(svc: Services) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+def _lifespan(
+    node: Node, domains: DomainServicesCache
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         limiter = anyio.to_thread.current_default_thread_limiter()
-        limiter.total_tokens = svc.ctx.settings.worker_threads or _default_worker_threads()
-        await svc.wakeup.start()
-        restore = _on_exit_signal(svc.wakeup.close)
-        housekeeping = asyncio.create_task(_housekeeping(svc))
+        limiter.total_tokens = node.ctx.settings.worker_threads or _default_worker_threads()
+        await node.wakeup.start()
+        restore = _on_exit_signal(node.wakeup.close)
+        housekeeping = asyncio.create_task(_housekeeping(node, domains))
         yield
         restore()
         housekeeping.cancel()
-        await svc.wakeup.stop()
-        svc.audit.close()
-        svc.ctx.close()
+        await node.wakeup.stop()
+        node.audit.close()
+        node.ctx.close()
 
     return lifespan
 
@@ -102,50 +106,28 @@ def _default_worker_threads() -> int:
     return max(4, 2 * cpus)
 
 
-async def _housekeeping(svc: Services, every: float = 600.0) -> None:
-    """Delete expired rows now and then; harmless when several nodes do it at once."""
+async def _housekeeping(node: Node, domains: DomainServicesCache, every: float = 600.0) -> None:
+    """Delete expired rows of every domain now and then (bounded statements, flat in the
+    number of domains); harmless when several nodes do it at once."""
     log = get_logger("tessera.housekeeping")
     while True:
         await asyncio.sleep(every)
         try:
-            now = svc.ctx.clock()
+            now = node.ctx.clock()
             report = await run_in_threadpool(
-                purge_expired, svc.ctx.store, now, svc.ctx.settings.login_failure_window
+                purge_all_domains, node.ctx.store, now, node.ctx.settings.login_failure_window
             )
-            svc.revocations.prune(now)
-            await run_in_threadpool(svc.ctx.keys.purge)
+            for svc in domains.loaded():  # only the domains this node holds in memory
+                svc.revocations.prune(now)
             log.info("purged", **asdict(report))
         except StoreError as exc:
             log.warning("purge_failed", error=str(exc))
 
 
-def build_app(ctx: Context) -> Starlette:
-    """The application over an open context."""
+def _exception_handlers(svc: Services) -> dict[Any, Any]:
+    """A database outage is a 503 that retries, an HTTP error the protocol's JSON, anything
+    else a logged 500 without details."""
     log = get_logger("tessera.web")
-    svc = build_services(ctx)
-    endpoints = {
-        "authorization_endpoint",
-        "token_endpoint",
-        "revocation_endpoint",
-        "introspection_endpoint",
-        "userinfo_endpoint",
-        "end_session_endpoint",
-    }
-    routes = [
-        *discovery_routes(
-            svc, endpoints, ["authorization_code", "refresh_token", "client_credentials"]
-        ),
-        *TOKEN_ROUTES,
-        *BROWSER_ROUTES,
-        *USERINFO_ROUTES,
-        *REVOCATION_FEED_ROUTES,
-        *health_routes(ctx),
-        *console_routes(svc),
-        *home_routes(svc),
-        *metrics_routes(svc.metrics, ctx.settings.metrics_allow),
-        Mount("/admin/v1", AuthenticateFirst(build_admin_api(svc))),
-        Mount("/static", StaticFiles(directory=_STATIC), name="static"),
-    ]
 
     async def store_unavailable(_: Request, exc: Exception) -> Response:
         svc.health.mark_down()
@@ -173,23 +155,56 @@ def build_app(ctx: Context) -> Starlette:
         log.exception("unhandled_error", error_type=type(exc).__name__)
         return json_response({"error": "server_error"}, 500, headers=NO_STORE)
 
+    return {
+        StoreUnavailable: store_unavailable,
+        HTTPException: http_error,
+        Exception: server_error,
+    }
+
+
+def build_app(ctx: Context) -> Starlette:
+    """The application over an open context."""
+    node = build_node(ctx)
+    default = ctx.store.domains.get(ctx.domain_id) or IdentityDomain(
+        ctx.domain_id, ctx.domain_id, "Default", ctx.clock()
+    )
+    svc = build_services(node, default, ctx)
+    domains = DomainServicesCache(node, svc, ctx.settings.domain_cache_size)
+    routes = [
+        *DISCOVERY_ROUTES,
+        *TOKEN_ROUTES,
+        *BROWSER_ROUTES,
+        *USERINFO_ROUTES,
+        *REVOCATION_FEED_ROUTES,
+        *health_routes(ctx),
+        *CONSOLE_ROUTES,
+        *HOME_ROUTES,
+        *metrics_routes(svc.metrics, ctx.settings.metrics_allow),
+        Mount("/admin/v1", AuthenticateFirst(build_admin_api(svc))),
+        Mount("/static", StaticFiles(directory=_STATIC), name="static"),
+    ]
+
     app = Starlette(
         routes=routes,
-        exception_handlers={
-            StoreUnavailable: store_unavailable,
-            HTTPException: http_error,
-            Exception: server_error,
-        },
-        lifespan=_lifespan(svc),
+        exception_handlers=_exception_handlers(svc),
+        lifespan=_lifespan(node, domains),
     )
     app.state.ctx = ctx
-    app.state.services = svc  # for the module-level handlers
+    app.state.services = svc  # the default domain's, for the module-level handlers
+    app.state.domains = domains
     # Innermost of ours, so that refused bodies are logged and counted like any answer.
     app.add_middleware(
         BodyLimitMiddleware,
         limit=ctx.settings.max_body_bytes,
         limits={"/admin/": ctx.settings.admin_max_body_bytes},
         render=_too_large_answer(svc),
+    )
+    app.add_middleware(
+        DomainRouter,
+        directory=DomainDirectory(ctx.store.domains),
+        cache=domains,
+        base_issuer=ctx.settings.issuer,
+        render=_refusal_page(svc),
     )
     app.add_middleware(ClientAddressMiddleware, trusted_proxies=ctx.settings.trusted_proxies)
     app.add_middleware(RequestLogMiddleware, metrics=svc.metrics)
@@ -222,6 +237,22 @@ def _too_large_answer(svc: Services) -> Render:
             "error_description": detail,
         }
         return "application/json", orjson.dumps(body), NO_STORE
+
+    return render
+
+
+def _refusal_page(svc: Services) -> Callable[[Any, Any], tuple[str, bytes]]:
+    """A browser asking for an unknown or disabled domain gets a page, not JSON."""
+    error_page = svc.templates.get_template("error.html")
+
+    def render(_: Any, refusal: Any) -> tuple[str, bytes]:
+        title = "Identity domain disabled" if refusal.status == 403 else "No such identity domain"
+        html = error_page.render(
+            title=title,
+            message=refusal.description[:1].upper() + refusal.description[1:] + ".",
+            hint="",
+        )
+        return "text/html; charset=utf-8", html.encode()
 
     return render
 

@@ -23,7 +23,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from tessera.caching import NotCached
-from tessera.domain.admin import admin_scope
+from tessera.domain.admin import admin_only_scopes
 from tessera.oauth import errors
 from tessera.oauth.authorize import (
     AuthorizationError,
@@ -203,7 +203,11 @@ def _authorize(
         req = _validate(svc, params, cached)
         current = current_session(svc.ctx.store, request.cookies.get(SESSION_COOKIE), now)
         step = proceed(
-            svc.ctx.store, req, current, now, admin_scope=admin_scope(svc.ctx.settings.issuer)
+            svc.ctx.store,
+            req,
+            current,
+            now,
+            admin_scopes=admin_only_scopes(svc.ctx.settings.issuer, svc.domain.id),
         )
     except UnsafeToRedirect as exc:
         return error_page(svc, request, exc.title, exc.message)

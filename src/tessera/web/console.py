@@ -3,15 +3,14 @@ the administrator in through our own code flow with PKCE and calls the admin API
 
 from __future__ import annotations
 
-from functools import partial
-
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from tessera.web.services import Services
+from tessera.domain.admin import console_client_id
+from tessera.web.services import services
 
-__all__ = ["console_routes"]
+__all__ = ["CONSOLE_ROUTES"]
 
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -19,16 +18,16 @@ _CSP = (
 )
 
 
-def console_routes(svc: Services) -> list[Route]:
-    """The console's routes; the page is rendered once."""
-    html = svc.templates.get_template("console.html").render()
-    return [
-        Route("/console/", partial(_console, html), methods=["GET"]),
-        Route("/console", _to_console, methods=["GET"]),
-    ]
-
-
-async def _console(html: str, _: Request) -> Response:
+async def _console(request: Request) -> Response:
+    """The console page of the requested domain: the script reads the domain's path prefix
+    and console app from the page."""
+    svc = services(request)
+    html = svc.templates.get_template("console.html").render(
+        prefix=svc.prefix,
+        client_id=console_client_id(svc.domain.id),
+        domain_name=svc.domain.display_name,
+        is_default=svc.domain.is_default,
+    )
     return HTMLResponse(
         html,
         headers={
@@ -41,5 +40,11 @@ async def _console(html: str, _: Request) -> Response:
     )
 
 
-async def _to_console(_: Request) -> Response:
-    return RedirectResponse("/console/", status_code=308)
+async def _to_console(request: Request) -> Response:
+    return RedirectResponse(services(request).prefix + "/console/", status_code=308)
+
+
+CONSOLE_ROUTES = [
+    Route("/console/", _console, methods=["GET"]),
+    Route("/console", _to_console, methods=["GET"]),
+]

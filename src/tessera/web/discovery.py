@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,24 +11,29 @@ from tessera.caching import NotCached
 from tessera.domain.scopes import OIDC_SCOPES
 from tessera.oauth.metadata import build_metadata
 from tessera.web.responses import CORS_ANY, json_response
-from tessera.web.services import Services
+from tessera.web.services import services
 
-__all__ = ["discovery_routes"]
-
-
-def discovery_routes(svc: Services, endpoints: set[str], grant_types: list[str]) -> list[Route]:
-    configuration = partial(_openid_configuration, svc, endpoints | {"jwks_uri"}, grant_types)
-    jwks = partial(_jwks, svc)
-    return [
-        Route("/.well-known/openid-configuration", configuration, methods=["GET"]),
-        Route("/.well-known/oauth-authorization-server", configuration, methods=["GET"]),
-        Route("/oauth2/v1/keys", jwks, methods=["GET"]),
-    ]
+__all__ = ["DISCOVERY_ROUTES"]
 
 
-async def _openid_configuration(
-    svc: Services, endpoints: set[str], grant_types: list[str], _: Request
-) -> Response:
+# What every domain's metadata advertises.
+_ENDPOINTS = frozenset(
+    {
+        "authorization_endpoint",
+        "token_endpoint",
+        "revocation_endpoint",
+        "introspection_endpoint",
+        "userinfo_endpoint",
+        "end_session_endpoint",
+        "jwks_uri",
+    }
+)
+_GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"]
+
+
+async def _openid_configuration(request: Request) -> Response:
+    """The requested domain's metadata (its issuer, its resources' scopes)."""
+    svc = services(request)
     try:
         resources = svc.cached_resource_list()
     except NotCached:  # the database only off the event loop
@@ -38,10 +41,18 @@ async def _openid_configuration(
     scopes = sorted(OIDC_SCOPES)
     for resource in resources:
         scopes += [f"{resource.audience}{s}" for s in resource.scopes]
-    metadata = build_metadata(svc.ctx.settings.issuer, endpoints, scopes, grant_types)
+    metadata = build_metadata(svc.ctx.settings.issuer, set(_ENDPOINTS), scopes, _GRANT_TYPES)
     return json_response(metadata, headers={**CORS_ANY, "Cache-Control": "max-age=300"})
 
 
-async def _jwks(svc: Services, _: Request) -> Response:
+async def _jwks(request: Request) -> Response:
     # Short caching: the next key is published before it signs, so clients keep up.
-    return json_response(svc.ctx.keys.jwks(), headers={**CORS_ANY, "Cache-Control": "max-age=300"})
+    keys = services(request).ctx.keys
+    return json_response(keys.jwks(), headers={**CORS_ANY, "Cache-Control": "max-age=300"})
+
+
+DISCOVERY_ROUTES = [
+    Route("/.well-known/openid-configuration", _openid_configuration, methods=["GET"]),
+    Route("/.well-known/oauth-authorization-server", _openid_configuration, methods=["GET"]),
+    Route("/oauth2/v1/keys", _jwks, methods=["GET"]),
+]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -11,26 +10,23 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from tessera.web.pages import page_headers
-from tessera.web.services import Services
+from tessera.web.services import services
 
-__all__ = ["home_routes"]
+__all__ = ["HOME_ROUTES"]
 
 _FAVICON = (Path(__file__).parent / "static" / "favicon.svg").read_bytes()
 
 
-def home_routes(svc: Services) -> list[Route]:
-    """The landing page, rendered once for the issuer, and the favicon."""
+async def _home(request: Request) -> Response:
+    """The landing page of the requested domain."""
+    svc = services(request)
     issuer = svc.ctx.settings.issuer
     html = svc.templates.get_template("home.html").render(
-        domain=urlsplit(issuer).netloc, issuer=issuer
+        domain=urlsplit(issuer).netloc,
+        issuer=issuer,
+        prefix=svc.prefix,
+        domain_name=svc.domain.display_name,
     )
-    return [
-        Route("/", partial(_home, html), methods=["GET"]),
-        Route("/favicon.ico", _favicon, methods=["GET"]),
-    ]
-
-
-async def _home(html: str, _: Request) -> Response:
     return HTMLResponse(html, headers=page_headers())
 
 
@@ -41,3 +37,9 @@ async def _favicon(_: Request) -> Response:
         media_type="image/svg+xml",
         headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
     )
+
+
+HOME_ROUTES = [
+    Route("/", _home, methods=["GET"]),
+    Route("/favicon.ico", _favicon, methods=["GET"]),
+]

@@ -86,11 +86,17 @@ class RequestLogMiddleware:
                 status=status,
                 ms=round(seconds * 1000, 2),
                 client=scope["state"].get("client_ip"),
+                domain=scope.get("tessera.domain"),
             )
             if self.metrics is not None:
                 # The route's template, never the path itself (ids, unbounded label values).
+                # Without the domain's prefix: one series per route, whatever the domains.
                 path = getattr(scope.get("route"), "path", None)
-                template = scope.get("root_path", "") + path if path else "unmatched"
+                root = scope.get("root_path", "")
+                prefix = scope.get("tessera.prefix", "")
+                if prefix and root.startswith(prefix):
+                    root = root[len(prefix) :]
+                template = root + path if path else "unmatched"
                 method = scope["method"] if scope["method"] in _METHODS else "other"
                 self.metrics.observe_request(method, template, status, seconds)
             structlog.contextvars.unbind_contextvars("request_id")

@@ -56,7 +56,7 @@ async def revocation_feed(request: Request) -> Response:
         if answer_now(events, remaining, svc.wakeup.closing) or await request.is_disconnected():
             break
         # Woken at once by a local or Redis-published revocation; else poll the database.
-        await svc.wakeup.wait(min(POLL_SECONDS, remaining))
+        await svc.wakeup.wait(min(POLL_SECONDS, remaining), svc.ctx.domain_id)
     return json_response(feed_body(events, since), headers=NO_STORE)
 
 

@@ -10,11 +10,11 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 
-from tessera.audit import AuditSink
+from tessera.audit import AuditSink, DomainAudit
 from tessera.caching import TTLCache
-from tessera.config import Settings
 from tessera.context import Context
-from tessera.domain.admin import admin_scope
+from tessera.domain.admin import admin_only_scopes
+from tessera.domain.identity_domains import IdentityDomain, domain_prefix
 from tessera.domain.model import Client, Resource, User
 from tessera.domain.scopes import normalize_audience
 from tessera.oauth.interaction.login import LoginPolicy
@@ -25,9 +25,19 @@ from tessera.oauth.tokens import TokenIssuer
 from tessera.web.metrics import Metrics
 from tessera.web.wakeup import Wakeup
 
-__all__ = ["Services", "StoreHealth", "build_services", "services"]
+__all__ = [
+    "SCOPE_KEY",
+    "Node",
+    "Services",
+    "StoreHealth",
+    "build_node",
+    "build_services",
+    "services",
+]
 
 _TEMPLATES = Path(__file__).parent / "templates"
+# Where the domain router puts the request's domain services in the ASGI scope.
+SCOPE_KEY = "tessera.services"
 
 
 class StoreHealth:
@@ -50,15 +60,33 @@ class StoreHealth:
 
 
 @dataclass
+class Node:
+    """What one process shares across its identity domains: one audit queue, one wake-up
+    channel, one metrics registry, one template environment, one health flag."""
+
+    ctx: Context  # the default domain's
+    templates: Environment
+    metrics: Metrics
+    wakeup: Wakeup
+    health: StoreHealth
+    audit: AuditSink
+
+
+@dataclass
 class Services:
+    """One identity domain's objects on this node (docs/domains.md): its context (issuer,
+    store view, key ring), its token endpoints and caches, and the node's shared parts."""
+
     ctx: Context
+    domain: IdentityDomain
+    prefix: str  # the path its URLs start with on the base URL: '' or '/domains/<name>'
     issuer: TokenIssuer
     token_endpoint: TokenEndpoint
     # The same endpoint with lookups that never do I/O: client_credentials for a cached app
     # runs on the event loop, without a hop to a worker thread.
     inline_token_endpoint: TokenEndpoint
     revocations: RevocationState
-    audit: AuditSink
+    audit: DomainAudit
     clients: TTLCache[str, Client | None]
     resources: TTLCache[str, list[Resource]]
     users: TTLCache[str, User | None]
@@ -69,6 +97,13 @@ class Services:
     wakeup: Wakeup
     metrics: Metrics
     login_policy: LoginPolicy
+    node: Node
+
+    @property
+    def cookie_suffix(self) -> str:
+        """Appended to cookie names so that a browser's cookies of two domains on one host
+        never meet (the default domain keeps its names)."""
+        return "" if self.domain.is_default else f"_{self.domain.id}"
 
     def client(self, client_id: str) -> Client | None:
         return self.clients.get(client_id)
@@ -97,7 +132,8 @@ class Services:
         )
 
 
-def _login_policy(settings: Settings) -> LoginPolicy:
+def _login_policy(ctx: Context) -> LoginPolicy:
+    settings = ctx.settings
     throttle = ThrottlePolicy(
         window_seconds=settings.login_failure_window,
         free_per_pair=settings.login_max_failures,
@@ -105,43 +141,70 @@ def _login_policy(settings: Settings) -> LoginPolicy:
         free_per_address=settings.login_max_failures_per_address,
         first_delay_seconds=settings.login_first_delay,
     )
-    return LoginPolicy(throttle, settings.session_ttl, settings.subkey("known-device cookie"))
+    return LoginPolicy(throttle, settings.session_ttl, ctx.subkey("known-device cookie"))
 
 
-def build_services(ctx: Context) -> Services:
+def build_node(ctx: Context) -> Node:
+    """The shared parts, over the default domain's context."""
     settings = ctx.settings
-    clients: TTLCache[str, Client | None] = TTLCache(ctx.store.clients.get)
-    resources: TTLCache[str, list[Resource]] = TTLCache(lambda _: ctx.store.resources.list())
-    # Users for minting tokens at refresh; disabling a user or changing a password revokes the
-    # user's grants at once, so a name up to two seconds old is all this cache can serve.
-    users: TTLCache[str, User | None] = TTLCache(ctx.store.users.get)
-    issuer = TokenIssuer(settings.issuer, ctx.keys)
     health = StoreHealth(ctx.store.ping)
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     wakeup = Wakeup(redis_url, settings.revocation_channel)
     listeners = getattr(ctx.store, "revocation_listeners", None)
     if listeners is not None:
         listeners.append(wakeup.notify)
-    services = Services(
+    root = ctx.store
+    return Node(
         ctx=ctx,
-        issuer=issuer,
-        token_endpoint=None,  # type: ignore[arg-type]  # set below: it needs the lookups
-        inline_token_endpoint=None,  # type: ignore[arg-type]
-        revocations=RevocationState(ctx.store.revocations),
-        audit=AuditSink(ctx.store.audit, ctx.clock, on_error=health.mark_down),
-        clients=clients,
-        resources=resources,
-        users=users,
         templates=Environment(
             loader=FileSystemLoader(_TEMPLATES),
             autoescape=select_autoescape(default=True, default_for_string=True),
         ),
-        csrf_key=settings.subkey("csrf"),
-        secure_cookies=settings.issuer.startswith("https://"),
-        health=health,
-        wakeup=wakeup,
         metrics=Metrics(),
-        login_policy=_login_policy(settings),
+        wakeup=wakeup,
+        health=health,
+        audit=AuditSink(
+            root.audit,
+            ctx.clock,
+            on_error=health.mark_down,
+            store_for=lambda domain_id: root.for_domain(domain_id).audit,
+            domain_id=root.domain_id,
+        ),
+    )
+
+
+def build_services(node: Node, domain: IdentityDomain, ctx: Context | None = None) -> Services:
+    """One domain's services (`ctx`: its context, else derived from the node's)."""
+    ctx = ctx if ctx is not None else node.ctx.for_domain(domain)
+    settings = ctx.settings
+    clients: TTLCache[str, Client | None] = TTLCache(ctx.store.clients.get, max_entries=1000)
+    resources: TTLCache[str, list[Resource]] = TTLCache(
+        lambda _: ctx.store.resources.list(), max_entries=1
+    )
+    # Users for minting tokens at refresh; disabling a user or changing a password revokes the
+    # user's grants at once, so a name up to two seconds old is all this cache can serve.
+    users: TTLCache[str, User | None] = TTLCache(ctx.store.users.get, max_entries=1000)
+    issuer = TokenIssuer(settings.issuer, ctx.keys)
+    services = Services(
+        ctx=ctx,
+        domain=domain,
+        prefix=domain_prefix(domain),
+        issuer=issuer,
+        token_endpoint=None,  # type: ignore[arg-type]  # set below: it needs the lookups
+        inline_token_endpoint=None,  # type: ignore[arg-type]
+        revocations=RevocationState(ctx.store.revocations),
+        audit=node.audit.for_domain(domain.id),
+        clients=clients,
+        resources=resources,
+        users=users,
+        templates=node.templates,
+        csrf_key=ctx.subkey("csrf"),
+        secure_cookies=settings.issuer.startswith("https://"),
+        health=node.health,
+        wakeup=node.wakeup,
+        metrics=node.metrics,
+        login_policy=_login_policy(ctx),
+        node=node,
     )
     policy = TokenPolicy(
         default_access_ttl=settings.access_token_ttl,
@@ -152,10 +215,10 @@ def build_services(ctx: Context) -> Services:
     )
     common: dict[str, Any] = {
         "pepper": ctx.secret_pepper,
-        "refresh_key": settings.subkey("refresh-successor"),
+        "refresh_key": ctx.subkey("refresh-successor"),
         "clock": ctx.clock,
         "policy": policy,
-        "admin_scope": admin_scope(settings.issuer),
+        "admin_scopes": admin_only_scopes(settings.issuer, domain.id),
     }
     services.token_endpoint = TokenEndpoint(
         ctx.store,
@@ -178,7 +241,10 @@ def build_services(ctx: Context) -> Services:
 
 
 def services(request: Request) -> Services:
-    """The node's services, which `tessera.web.app.build_app` puts on the application's state
-    for the module-level handlers."""
+    """The services of the request's identity domain: put on the request's scope by the domain
+    router (`tessera.web.domains`), else the default domain's on the application's state."""
+    found: Services | None = request.scope.get(SCOPE_KEY)
+    if found is not None:
+        return found
     svc: Services = request.app.state.services
     return svc

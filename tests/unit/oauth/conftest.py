@@ -88,7 +88,7 @@ class Core:
             lookup_resource=self.store.resources.get_by_audience,
             list_resources=self.store.resources.list,
             policy=self.policy,
-            admin_scope=self.admin_scope,
+            admin_scopes=frozenset((self.admin_scope,)),
         )
 
     def issue_code(

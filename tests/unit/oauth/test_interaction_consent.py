@@ -64,7 +64,9 @@ def session_of(core: Core, user: User, age: float = 0) -> SignedInUser:
 
 
 def step(core: Core, req: AuthorizationRequest, current: SignedInUser | None) -> Step:
-    return proceed(core.store, req, current, core.clock(), admin_scope=core.admin_scope)
+    return proceed(
+        core.store, req, current, core.clock(), admin_scopes=frozenset((core.admin_scope,))
+    )
 
 
 def refused(core: Core, req: AuthorizationRequest, current: SignedInUser | None) -> str:
@@ -99,7 +101,9 @@ def test_without_a_session_the_user_signs_in_first_with_the_login_hint(
 def test_without_a_session_nothing_is_read(core: Core, app: Client) -> None:
     unreadable: Any = object()  # the authorization endpoint answers on the event loop
     req = authorization(core, app)
-    assert proceed(unreadable, req, None, core.clock(), admin_scope="x") == SignInFirst("")
+    assert proceed(
+        unreadable, req, None, core.clock(), admin_scopes=frozenset(("x",))
+    ) == SignInFirst("")
 
 
 def test_prompt_none_without_a_session_is_login_required(core: Core, app: Client) -> None:

@@ -132,7 +132,8 @@ class FakeWakeup:
         self.waits: list[float] = []
         self.on_wait: Any = None
 
-    async def wait(self, timeout: float) -> None:
+    async def wait(self, timeout: float, domain_id: str) -> None:
+        assert domain_id == self.core.store.domain_id
         self.waits.append(timeout)
         if self.on_wait is not None:
             self.on_wait(self)
@@ -143,7 +144,12 @@ def poll(
 ) -> tuple[int, dict[str, Any]]:
     """One GET of the feed through its handler, on an app whose services are the core's."""
     services = SimpleNamespace(
-        ctx=SimpleNamespace(store=core.store, secret_pepper=core.pepper, clock=core.clock),
+        ctx=SimpleNamespace(
+            store=core.store,
+            secret_pepper=core.pepper,
+            clock=core.clock,
+            domain_id=core.store.domain_id,
+        ),
         client=core.store.clients.get,
         wakeup=wakeup,
     )

@@ -41,11 +41,11 @@ class ClientCredentialsGrant:
         self,
         minter: TokenMinter,
         list_resources: Callable[[], list[Resource]],
-        admin_scope: str | None,
+        admin_scopes: frozenset[str],
     ) -> None:
         self._minter = minter
         self._list_resources = list_resources
-        self._admin_scope = admin_scope
+        self._admin_scopes = admin_scopes
 
     def handle(self, request: TokenRequest) -> TokenResponse:
         client, form = request.client, request.form
@@ -66,7 +66,7 @@ class ClientCredentialsGrant:
             raise errors.InvalidScope("scope is empty")
         resolved = self._resolve(client, tokens, resources, resource_param)
         scopes = tuple(dict.fromkeys(r.canonical for r in resolved))
-        if self._admin_scope in scopes:
+        if not self._admin_scopes.isdisjoint(scopes):
             raise errors.InvalidScope("the admin scope needs an administrator, not an app")
         if not scopes or not set(scopes) <= set(client.allowed_scopes):
             raise errors.InvalidScope("the app may not ask for this scope")

@@ -68,12 +68,12 @@ class TokenMinter:
         issuer: TokenIssuer,
         policy: TokenPolicy,
         lookup_resource: Callable[[str], Resource | None],
-        admin_scope: str | None,
+        admin_scopes: frozenset[str],
     ) -> None:
         self.issuer = issuer
         self.policy = policy
         self.lookup_resource = lookup_resource
-        self.admin_scope = admin_scope
+        self.admin_scopes = admin_scopes
 
     def lifetime(self, client: Client, audience: str | None) -> tuple[int, str]:
         """The app's access-token lifetime, capped by the resource's, and the resource's
@@ -127,7 +127,7 @@ class TokenMinter:
         nonce: str | None,
     ) -> TokenResponse:
         """RFC 6749 §5.1 for a user's grant, with the ID token when `openid` was granted."""
-        if self.admin_scope in grant.scopes and not user.is_admin:
+        if not self.admin_scopes.isdisjoint(grant.scopes) and not user.is_admin:
             # Only administrators hold the admin scope, also after losing the flag.
             raise errors.InvalidGrant("the admin scope is for administrators only")
         client = request.client

@@ -81,7 +81,7 @@ def proceed(
     current: SignedInUser | None,
     now: datetime,
     *,
-    admin_scope: str,
+    admin_scopes: frozenset[str],
 ) -> Step:
     """The next step of a validated request; raises `AuthorizationError` for the errors sent
     to the app. Reads nothing when there is no session (the endpoint's fast path)."""
@@ -90,7 +90,7 @@ def proceed(
             raise _refuse(req, errors.LoginRequired("the user is not signed in"))
         return SignInFirst(req.login_hint or "")
     assert current is not None
-    if admin_scope in req.scopes and not current.user.is_admin:
+    if not admin_scopes.isdisjoint(req.scopes) and not current.user.is_admin:
         raise _refuse(req, errors.AccessDenied("only administrators may use the admin scope"))
     consent = store.consents.get(current.user.id, req.client.client_id)
     if consent_needed(req, consent):

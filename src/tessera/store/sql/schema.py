@@ -54,6 +54,13 @@ domains = Table(
     Column("id", String(_ID), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("display_name", String(200), nullable=False, server_default=""),
+    Column("host", String(253)),
+    Column("disabled_at", UTCDateTime()),
+    Column("settings", JSON, nullable=False, server_default="{}"),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Index("uq_domains_name", "name", unique=True),
+    Index("uq_domains_host", "host", unique=True),
 )
 
 users = Table(
@@ -121,6 +128,7 @@ signing_keys = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("activated_at", UTCDateTime()),
     Column("retire_after", UTCDateTime()),
+    Index("ix_signing_keys_domain", "domain_id"),
 )
 
 browser_sessions = Table(
@@ -209,6 +217,8 @@ revocation_events = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     # A code's redemption looks up its user's subject cut-offs.
     Index("ix_revocation_events_kind_key", "domain_id", "kind", "key"),
+    # The feed reads one domain's events after a sequence number.
+    Index("ix_revocation_events_domain_seq", "domain_id", "seq"),
     sqlite_autoincrement=True,  # never reuse a sequence number, even after a purge
 )
 
@@ -238,5 +248,7 @@ audit_events = Table(
     Column("client_id", String(_ID), index=True),
     Column("ip", String(64)),
     Column("details", JSON, nullable=False),
+    # One domain's log, newest first.
+    Index("ix_audit_events_domain_id", "domain_id", "id"),
     sqlite_autoincrement=True,
 )

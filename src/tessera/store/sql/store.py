@@ -54,6 +54,8 @@ from tessera.store.protocols import (
     ClientStore,
     CodeStore,
     ConsentStore,
+    DomainContent,
+    DomainStore,
     Failures,
     GrantStore,
     KeyStore,
@@ -74,6 +76,15 @@ from tessera.store.protocols import (
 )
 from tessera.store.sql import fast
 from tessera.store.sql import schema as t
+from tessera.store.sql.domains import (
+    SqlDomains,
+    dead_grants,
+    expired_codes,
+    expired_events,
+    expired_failures,
+    expired_refresh_tokens,
+    expired_sessions,
+)
 from tessera.store.sql.engine import make_engine, read, write
 from tessera.store.sql.fast import FastTx, fast_statement, fast_transaction
 from tessera.store.sql.migrate import ensure_current
@@ -154,7 +165,7 @@ def _mark_once(
 
 class _Part:
     def __init__(
-        self, engine: Engine, domain_id: str, listeners: list[Callable[[], None]] | None = None
+        self, engine: Engine, domain_id: str, listeners: list[Callable[[str], None]] | None = None
     ) -> None:
         self._engine = engine
         self._domain = domain_id
@@ -163,7 +174,7 @@ class _Part:
     def _revoked(self) -> None:
         """Tell listeners (revocation-feed wake-ups) that a revocation was committed."""
         for listener in self._listeners:
-            listener()
+            listener(self._domain)
 
     def _where(self, table: Table) -> Any:
         return table.c.domain_id == self._domain
@@ -471,9 +482,7 @@ class _Sessions(_Part):
     def purge(self, now: datetime) -> int:
         s = t.browser_sessions
         with write(self._engine) as conn:
-            return conn.execute(
-                delete(s).where(self._where(s), s.c.ended_at.is_not(None) | (s.c.expires_at <= now))
-            ).rowcount
+            return conn.execute(delete(s).where(self._where(s), expired_sessions(now))).rowcount
 
 
 # --- consents ----------------------------------------------------------------------------------
@@ -566,8 +575,7 @@ class _Codes(_Part):
 
     def purge(self, now: datetime) -> int:
         with write(self._engine) as conn:
-            # Keep consumed codes until they expire: a replay must still be recognised.
-            return conn.execute(delete(_C).where(self._where(_C), _C.c.expires_at <= now)).rowcount
+            return conn.execute(delete(_C).where(self._where(_C), expired_codes(now))).rowcount
 
 
 # --- grants and refresh tokens -----------------------------------------------------------------
@@ -758,14 +766,10 @@ class _RefreshTokens(_Part):
 
     def purge(self, now: datetime) -> int:
         r, g = t.refresh_tokens, t.grants
-        dead_grants = select(g.c.grant_id).where(
-            self._where(g), (g.c.revoked_at.is_not(None)) | (g.c.absolute_expiry <= now)
-        )
+        dead = select(g.c.grant_id).where(self._where(g), dead_grants(now))
         with write(self._engine) as conn:
             count = conn.execute(
-                delete(r).where(
-                    self._where(r), (r.c.expires_at <= now) | r.c.grant_id.in_(dead_grants)
-                )
+                delete(r).where(self._where(r), expired_refresh_tokens(now, dead))
             ).rowcount
             conn.execute(delete(g).where(self._where(g), g.c.absolute_expiry <= now))
             return count
@@ -923,23 +927,119 @@ def _event(row: Row[Any]) -> RevocationEvent:
     return _from_row(RevocationEvent, row, kind=RevocationKind(row.kind))
 
 
-class _Revocations(_Part):
-    def __init__(
-        self, engine: Engine, domain_id: str, listeners: list[Callable[[], None]] | None = None
-    ) -> None:
-        super().__init__(engine, domain_id, listeners)
+class _LastSeq:
+    """The newest revocation sequence number of a domain, asked on every introspection: one
+    plain query on a connection kept for it (one per node, shared by every domain), without the
+    pool checkout and transaction bookkeeping of the Core path."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
         self._hot: Any = None
         self._hot_lock = threading.Lock()
         self._async_hot: psycopg.AsyncConnection[Any] | None = None
         self._async_cursor: Any = None
         self._async_lock: asyncio.Lock | None = None
         self._async_started = 0  # queries started on the asynchronous connection
-        self._async_done = (0, 0)  # (the query's number, its answer) of the last to finish
+        # Per domain: (the query's number, its answer) of the last to finish.
+        self._async_done: dict[str, tuple[int, int]] = {}
         self._last_seq_sql = (
             "SELECT max(seq) FROM revocation_events WHERE domain_id = ?"
             if engine.dialect.paramstyle == "qmark"
             else "SELECT max(seq) FROM revocation_events WHERE domain_id = %s"
         )
+
+    def last_seq(self, domain: str) -> int:
+        with self._hot_lock:
+            try:
+                if self._hot is None:
+                    hot = self._engine.raw_connection()
+                    driver: Any = hot.driver_connection
+                    hot.detach()  # ours alone, never returned to the pool
+                    if self._engine.dialect.name == "postgresql":
+                        driver.rollback()
+                        driver.autocommit = True
+                    else:
+                        # A WAL reader never waits for writers; should it ever wait, it waits
+                        # briefly (`last_seq_async` runs it on the event loop).
+                        driver.execute("PRAGMA busy_timeout=200")
+                    self._hot = hot
+                cursor = self._hot.cursor()
+                try:
+                    cursor.execute(self._last_seq_sql, (domain,))
+                    row = cursor.fetchone()
+                finally:
+                    cursor.close()
+            except Exception as exc:
+                if self._hot is not None:
+                    with contextlib.suppress(Exception):
+                        self._hot.invalidate()
+                self._hot = None
+                raise StoreUnavailable(f"revocation events: {type(exc).__name__}") from exc
+        return int(row[0] or 0) if row else 0
+
+    async def last_seq_async(self, domain: str) -> int:
+        """`last_seq` without blocking the event loop: SQLite's is a local read of a few
+        microseconds, run in place; PostgreSQL's goes over an asynchronous connection."""
+        if self._engine.dialect.name != "postgresql":
+            return self.last_seq(domain)
+        import psycopg  # only on PostgreSQL
+
+        if self._async_lock is None:
+            self._async_lock = asyncio.Lock()
+        arrived_after = self._async_started
+        async with self._async_lock:  # one query at a time on the connection
+            done = self._async_done.get(domain)
+            if done is not None and done[0] > arrived_after:
+                # A query for this domain that started after this call arrived has just
+                # answered: its answer is as fresh as one of our own (concurrent
+                # introspections share it).
+                return done[1]
+            self._async_started += 1
+            generation = self._async_started
+            try:
+                async with asyncio.timeout(5):
+                    if self._async_hot is None or self._async_hot.closed:
+                        url = self._engine.url.set(drivername="postgresql")
+                        self._async_hot = await psycopg.AsyncConnection.connect(
+                            url.render_as_string(hide_password=False),
+                            autocommit=True,
+                            connect_timeout=5,
+                        )
+                        self._async_cursor = self._async_hot.cursor()
+                    cursor = self._async_cursor
+                    await cursor.execute(self._last_seq_sql, (domain,))
+                    row = await cursor.fetchone()
+            except (psycopg.Error, TimeoutError) as exc:
+                if self._async_hot is not None:
+                    with contextlib.suppress(Exception):
+                        await self._async_hot.close()
+                self._async_hot = None
+                raise StoreUnavailable(f"revocation events: {type(exc).__name__}") from exc
+            answer = int(row[0] or 0) if row else 0
+            if len(self._async_done) > 4096:  # bounded, whatever the number of domains
+                self._async_done.clear()
+            self._async_done[domain] = (generation, answer)
+            return answer
+
+    def close(self) -> None:
+        """Close the connections kept for `last_seq` (the asynchronous one with its loop)."""
+        with self._hot_lock:
+            if self._hot is not None:
+                with contextlib.suppress(Exception):
+                    self._hot.close()
+                self._hot = None
+
+
+class _Revocations(_Part):
+    def __init__(
+        self,
+        engine: Engine,
+        domain_id: str,
+        listeners: list[Callable[[str], None]] | None,
+        reader: _LastSeq,
+    ) -> None:
+        super().__init__(engine, domain_id, listeners)
+        self._reader = reader
 
     def append(
         self,
@@ -963,87 +1063,15 @@ class _Revocations(_Part):
         return [_event(r) for r in rows]
 
     def last_seq(self) -> int:
-        # Asked on every introspection: one plain query on a connection kept for it, without
-        # the pool checkout and transaction bookkeeping of the ORM-free Core path.
-        with self._hot_lock:
-            try:
-                if self._hot is None:
-                    hot = self._engine.raw_connection()
-                    driver: Any = hot.driver_connection
-                    hot.detach()  # ours alone, never returned to the pool
-                    if self._engine.dialect.name == "postgresql":
-                        driver.rollback()
-                        driver.autocommit = True
-                    else:
-                        # A WAL reader never waits for writers; should it ever wait, it waits
-                        # briefly (`last_seq_async` runs it on the event loop).
-                        driver.execute("PRAGMA busy_timeout=200")
-                    self._hot = hot
-                cursor = self._hot.cursor()
-                try:
-                    cursor.execute(self._last_seq_sql, (self._domain,))
-                    row = cursor.fetchone()
-                finally:
-                    cursor.close()
-            except Exception as exc:
-                if self._hot is not None:
-                    with contextlib.suppress(Exception):
-                        self._hot.invalidate()
-                self._hot = None
-                raise StoreUnavailable(f"revocation events: {type(exc).__name__}") from exc
-        return int(row[0] or 0) if row else 0
+        return self._reader.last_seq(self._domain)
 
     async def last_seq_async(self) -> int:
-        """`last_seq` without blocking the event loop: SQLite's is a local read of a few
-        microseconds, run in place; PostgreSQL's goes over an asynchronous connection."""
-        if self._engine.dialect.name != "postgresql":
-            return self.last_seq()
-        import psycopg  # only on PostgreSQL
-
-        if self._async_lock is None:
-            self._async_lock = asyncio.Lock()
-        arrived_after = self._async_started
-        async with self._async_lock:  # one query at a time on the connection
-            if self._async_done[0] > arrived_after:
-                # A query that started after this call arrived has just answered: its answer
-                # is as fresh as one of our own (concurrent introspections share it).
-                return self._async_done[1]
-            self._async_started += 1
-            generation = self._async_started
-            try:
-                async with asyncio.timeout(5):
-                    if self._async_hot is None or self._async_hot.closed:
-                        url = self._engine.url.set(drivername="postgresql")
-                        self._async_hot = await psycopg.AsyncConnection.connect(
-                            url.render_as_string(hide_password=False),
-                            autocommit=True,
-                            connect_timeout=5,
-                        )
-                        self._async_cursor = self._async_hot.cursor()
-                    cursor = self._async_cursor
-                    await cursor.execute(self._last_seq_sql, (self._domain,))
-                    row = await cursor.fetchone()
-            except (psycopg.Error, TimeoutError) as exc:
-                if self._async_hot is not None:
-                    with contextlib.suppress(Exception):
-                        await self._async_hot.close()
-                self._async_hot = None
-                raise StoreUnavailable(f"revocation events: {type(exc).__name__}") from exc
-            self._async_done = (generation, int(row[0] or 0) if row else 0)
-            return self._async_done[1]
+        return await self._reader.last_seq_async(self._domain)
 
     def purge(self, now: datetime) -> int:
         e = t.revocation_events
         with write(self._engine) as conn:
-            return conn.execute(delete(e).where(self._where(e), e.c.expires_at <= now)).rowcount
-
-    def close(self) -> None:
-        """Close the connections kept for `last_seq` (the asynchronous one with its loop)."""
-        with self._hot_lock:
-            if self._hot is not None:
-                with contextlib.suppress(Exception):
-                    self._hot.close()
-                self._hot = None
+            return conn.execute(delete(e).where(self._where(e), expired_events(now))).rowcount
 
 
 # --- login throttle ----------------------------------------------------------------------------
@@ -1100,7 +1128,7 @@ class _LoginThrottle(_Part):
     def purge(self, before: datetime) -> int:
         f = t.login_failures
         with write(self._engine) as conn:
-            return conn.execute(delete(f).where(self._where(f), f.c.at < before)).rowcount
+            return conn.execute(delete(f).where(self._where(f), expired_failures(before))).rowcount
 
 
 # --- audit -------------------------------------------------------------------------------------
@@ -1169,15 +1197,43 @@ class _Audit(_Part):
         return [_audit(r) for r in rows]
 
 
-class SqlStore:
-    """The `Store` on a SQL database."""
+def content_rows(
+    domain_id: str, content: DomainContent
+) -> list[tuple[Table, list[dict[str, Any]]]]:
+    """The rows a new domain starts with (`DomainStore.create`), in insertion order."""
+    mine = {"domain_id": domain_id}
+    return [
+        (t.signing_keys, [{**mine, **_to_row(k)} for k in content.keys]),
+        (t.resources, [{**mine, **_to_row(r)} for r in content.resources]),
+        (t.clients, [{**mine, **_client_values(c)} for c in content.clients]),
+        (t.users, [{**mine, **_user_values(u)} for u in content.users]),
+    ]
 
-    def __init__(self, engine: Engine, domain_id: str = _DEFAULT_DOMAIN) -> None:
+
+class _Shared:
+    """What every domain's store on one database shares: the engine's listeners, the Redis
+    throttle factory and the connection that reads revocation sequence numbers."""
+
+    def __init__(self, engine: Engine) -> None:
+        # Called with the domain's id after a revocation event is committed (set by the web
+        # layer and the context: wake-ups).
+        self.listeners: list[Callable[[str], None]] = []
+        self.last_seq = _LastSeq(engine)
+        # Builds a domain's login throttle when it is not the database's (Redis).
+        self.throttle_for: Callable[[str], LoginThrottleStore] | None = None
+
+
+class SqlStore:
+    """The `Store` on a SQL database, bound to one domain; `for_domain` binds another."""
+
+    def __init__(
+        self, engine: Engine, domain_id: str = _DEFAULT_DOMAIN, shared: _Shared | None = None
+    ) -> None:
         self.engine = engine
         self.domain_id = domain_id
-        # Called after a revocation event is committed (set by the web layer: wake-ups).
-        self.revocation_listeners: list[Callable[[], None]] = []
-        hooks = self.revocation_listeners
+        self._shared = shared = shared or _Shared(engine)
+        self.revocation_listeners = shared.listeners
+        hooks = shared.listeners
         self.users: UserStore = _Users(engine, domain_id)
         self.clients: ClientStore = _Clients(engine, domain_id)
         self.resources: ResourceStore = _Resources(engine, domain_id)
@@ -1188,10 +1244,22 @@ class SqlStore:
         self.grants: GrantStore = _Grants(engine, domain_id, hooks)
         self.refresh_tokens: RefreshTokenStore = _RefreshTokens(engine, domain_id, hooks)
         self._grant_cache: dict[str, Grant] = {}  # see `_TxRefreshTokens._live_grant`
-        self._revocations = _Revocations(engine, domain_id, hooks)
-        self.revocations: RevocationStore = self._revocations
-        self.login_throttle: LoginThrottleStore = _LoginThrottle(engine, domain_id)
+        self.revocations: RevocationStore = _Revocations(engine, domain_id, hooks, shared.last_seq)
+        self.login_throttle: LoginThrottleStore = (
+            shared.throttle_for(domain_id)
+            if shared.throttle_for is not None
+            else _LoginThrottle(engine, domain_id)
+        )
         self.audit: AuditStore = _Audit(engine, domain_id)
+        self.domains: DomainStore = SqlDomains(engine)
+
+    def for_domain(self, domain_id: str) -> SqlStore:
+        return SqlStore(self.engine, domain_id, self._shared)
+
+    def use_login_throttle(self, factory: Callable[[str], LoginThrottleStore]) -> None:
+        """Keep login failures elsewhere (Redis) for this domain and every one bound later."""
+        self._shared.throttle_for = factory
+        self.login_throttle = factory(self.domain_id)
 
     @classmethod
     def open(
@@ -1219,19 +1287,28 @@ class SqlStore:
             yield work
         if work.revoked:  # committed: tell the feed's followers
             for listener in self.revocation_listeners:
-                listener()
+                listener(self.domain_id)
 
     def ensure_domain(self, name: str, now: datetime) -> None:
         d = t.domains
         with write(self.engine) as conn:
             if conn.execute(select(d.c.id).where(d.c.id == self.domain_id)).first() is None:
-                conn.execute(insert(d).values(id=self.domain_id, name=name, created_at=now))
+                conn.execute(
+                    insert(d).values(
+                        id=self.domain_id,
+                        name=self.domain_id,
+                        display_name=name,
+                        created_at=now,
+                        settings={},
+                        version=1,
+                    )
+                )
 
     def ping(self) -> None:
         with read(self.engine) as conn:
             conn.execute(text("SELECT 1"))
 
     def close(self) -> None:
-        self._revocations.close()
+        self._shared.last_seq.close()
         fast.dispose(self.engine)
         self.engine.dispose()
