@@ -19,7 +19,6 @@ __all__ = [
     "Client",
     "ClientKind",
     "Consent",
-    "Domain",
     "Grant",
     "KeyState",
     "RefreshToken",
@@ -32,13 +31,6 @@ __all__ = [
 ]
 
 DEFAULT_DOMAIN = "default"
-
-
-@dataclass(frozen=True, slots=True)
-class Domain:
-    id: str
-    name: str
-    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from tessera.domain.admin import CONSOLE_CLIENT_ID
+from tessera.domain.admin import is_console
 from tessera.domain.hashing import keyed_hash, new_id, new_token
 from tessera.domain.model import Client, ClientKind, SecretHash
 from tessera.domain.redirect_uris import InvalidRedirectUri, validate_for_registration
@@ -218,7 +218,7 @@ def update_app(
     is, a TTL of None goes back to the default. The type (public or confidential) and the
     secret are not edited here."""
     client = find_app(store, ref)
-    if client.client_id == CONSOLE_CLIENT_ID:
+    if is_console(client.client_id):
         raise InvalidInput("the admin console is a system app: it cannot be edited")
     changes: dict[str, object] = {}
     if name is not None:
@@ -281,7 +281,7 @@ def set_resource_server_for(store: Store, ref: str, resources: list[str], actor:
 def delete_app(store: Store, ref: str, now: datetime, actor: Actor) -> Client:
     """Delete the app and revoke every token issued to it."""
     client = find_app(store, ref)
-    if client.client_id == CONSOLE_CLIENT_ID:
+    if is_console(client.client_id):
         raise InvalidInput("the admin console is a system app: it cannot be deleted")
     revoke_client(store, client.client_id, now)
     store.clients.delete(client.client_id)
