@@ -20,7 +20,14 @@ from tessera.store.protocols import Store
 from tessera.store.redis_throttle import RedisLoginThrottle
 from tessera.store.sql import SqlStore, upgrade
 
-__all__ = ["Context", "domain_settings", "domain_subkey", "open_context", "utcnow"]
+__all__ = [
+    "Context",
+    "domain_settings",
+    "domain_signing_key",
+    "domain_subkey",
+    "open_context",
+    "utcnow",
+]
 
 
 def _publish_revocation(client: redis.Redis, channel: str, domain_id: str) -> None:
@@ -39,6 +46,11 @@ def domain_subkey(settings: Settings, domain_id: str, purpose: str) -> bytes:
     if domain_id == DEFAULT_DOMAIN:
         return settings.subkey(purpose)
     return settings.subkey(f"{purpose} of domain {domain_id}")
+
+
+def domain_signing_key(settings: Settings, domain_id: str) -> bytes:
+    """The key that seals a domain's signing keys in the database."""
+    return domain_subkey(settings, domain_id, "signing-keys")
 
 
 def domain_settings(base: Settings, domain: IdentityDomain) -> Settings:
@@ -87,7 +99,7 @@ class Context:
         store = self.store.for_domain(domain.id)
         ctx = Context(settings=settings, store=store, keys=self.keys, clock=self.clock)
         if domain.id != self.domain_id:
-            ctx.keys = KeyRing(store.keys, ctx.subkey("signing-keys"), utcnow)
+            ctx.keys = KeyRing(store.keys, domain_signing_key(base, domain.id), utcnow)
         return ctx
 
     def close(self) -> None:
@@ -116,5 +128,5 @@ def open_context(settings: Settings, *, migrate: bool = False, pool_size: int = 
             lambda domain_id: _publish_revocation(client, channel, domain_id)
         )
     store.ensure_domain("Default", utcnow())
-    keys = KeyRing(store.keys, settings.subkey("signing-keys"), utcnow)
+    keys = KeyRing(store.keys, domain_signing_key(settings, store.domain_id), utcnow)
     return Context(settings=settings, store=store, keys=keys)

@@ -1,14 +1,16 @@
-"""`tessera admin …`: users, resources, trusted applications and signing keys."""
+"""`tessera admin …`: users, resources, trusted applications and signing keys of one identity
+domain (the default one, or `--domain NAME`), and the domains themselves (`tessera.cli.domains`).
+"""
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
-from tessera.cli.common import JsonOpt, open_domain
-from tessera.cli.output import console, emit, fail, plain, table
+from tessera.cli.common import JsonOpt, open_domain, read_password, select_domain
+from tessera.cli.domains import domains_app
+from tessera.cli.output import console, emit, plain, table
 from tessera.context import Context
 from tessera.domain.model import Client
 from tessera.manage import apps as app_rules
@@ -21,7 +23,10 @@ from tessera.manage.views import app_view, key_view, resource_view, user_view
 
 __all__ = ["admin_app"]
 
-admin_app = typer.Typer(help="Administer the identity domain.", no_args_is_help=True)
+admin_app = typer.Typer(
+    help="Administer an identity domain (--domain NAME; default: the default domain).",
+    no_args_is_help=True,
+)
 users_app = typer.Typer(help="Users who sign in with a password.", no_args_is_help=True)
 resources_app = typer.Typer(help="Resource servers: audiences and scopes.", no_args_is_help=True)
 apps_app = typer.Typer(help="Trusted applications (OAuth clients).", no_args_is_help=True)
@@ -32,29 +37,32 @@ admin_app.add_typer(resources_app, name="resources")
 admin_app.add_typer(apps_app, name="apps")
 admin_app.add_typer(keys_app, name="keys")
 admin_app.add_typer(tokens_app, name="tokens")
+admin_app.add_typer(domains_app, name="domains")
+
+
+@admin_app.callback()
+def _choose_domain(
+    domain: Annotated[
+        str | None,
+        typer.Option(
+            "--domain",
+            envvar="TESSERA_DOMAIN",
+            help="The identity domain (name or id) to administer; default: the default domain. "
+            "A disabled domain can still be managed here. `domains …` ignores it.",
+        ),
+    ] = None,
+) -> None:
+    """Administer an identity domain: its users, resources, apps, keys and tokens."""
+    select_domain(domain)
 
 
 def _actor(ctx: Context) -> Actor:
-    """Changes made here are audited like the admin API's, with `cli:<OS user>` as the actor."""
+    """Changes made here are audited like the admin API's, with `cli:<OS user>` as the actor,
+    in the log of the domain they change."""
     return cli_actor(ctx.store, ctx.clock)
 
 
 # --- users -------------------------------------------------------------------------------------
-
-
-def _read_password(from_stdin: bool, as_json: bool) -> str:
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    if not sys.stdin.isatty():
-        fail(
-            "no password given",
-            as_json,
-            hint="pipe it with --password-stdin, or run the command in a terminal",
-        )
-    first = typer.prompt("Password", hide_input=True)
-    if typer.prompt("Repeat the password", hide_input=True) != first:
-        fail("the passwords differ", as_json)
-    return str(first)
 
 
 @users_app.command("create")
@@ -71,7 +79,7 @@ def users_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a user. The printed id is the `sub` of the user's tokens."""
-    password = _read_password(password_stdin, as_json)
+    password = read_password(password_stdin, as_json)
     with open_domain(as_json) as ctx:
         user = user_rules.create_user(
             ctx.store,
@@ -160,7 +168,7 @@ def users_set_password(
     as_json: JsonOpt = False,
 ) -> None:
     """Set a user's password; the user's sessions and refresh tokens end."""
-    password = _read_password(password_stdin, as_json)
+    password = read_password(password_stdin, as_json)
     with open_domain(as_json) as ctx:
         found = user_rules.set_password(ctx.store, user, password, ctx.clock(), _actor(ctx))
         emit(

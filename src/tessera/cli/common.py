@@ -1,26 +1,34 @@
-"""What every command shares: the `--json` option, the data directory and an open domain."""
+"""What every command shares: the `--json` option, the data directory and an open domain
+(the default one, or the one `tessera admin --domain NAME` chose: docs/domains.md)."""
 
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from sqlalchemy.engine import make_url
 
-from tessera.cli.output import err_console, handle_errors
+from tessera.cli.output import err_console, fail, handle_errors
 from tessera.config import ConfigError, Settings, load_settings
 from tessera.context import Context, open_context
+from tessera.manage.domains import find_domain
+from tessera.manage.errors import NotFoundError
 
 __all__ = [
     "PRIVATE_UMASK",
     "JsonOpt",
+    "open_default_domain",
     "open_domain",
     "prepare_data_dir",
+    "read_password",
+    "select_domain",
     "sqlite_path",
 ]
 
@@ -28,6 +36,30 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 # What a new data directory and its files may be: the service account's alone.
 PRIVATE_UMASK = 0o077
+
+# The domain (name or id) that `tessera admin --domain` chose; None: the default domain.
+_selected_domain: ContextVar[str | None] = ContextVar("tessera_selected_domain", default=None)
+
+
+def read_password(from_stdin: bool, as_json: bool, option: str = "--password-stdin") -> str:
+    """A password from stdin's first line (`option` was given), or asked twice at a terminal."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        fail(
+            "no password given",
+            as_json,
+            hint=f"pipe it with {option}, or run the command in a terminal",
+        )
+    first = typer.prompt("Password", hide_input=True)
+    if typer.prompt("Repeat the password", hide_input=True) != first:
+        fail("the passwords differ", as_json)
+    return str(first)
+
+
+def select_domain(ref: str | None) -> None:
+    """Make `open_domain` open this domain (name or id) for the rest of the command."""
+    _selected_domain.set(ref.strip() if ref and ref.strip() else None)
 
 
 def sqlite_path(settings: Settings) -> Path | None:
@@ -61,10 +93,10 @@ def prepare_data_dir(settings: Settings) -> None:
 
 
 @contextmanager
-def open_domain(as_json: bool, *, create: bool = False) -> Iterator[Context]:
-    """Open the configured identity domain. A SQLite file is migrated on use, but created only
-    when `create` is set (by `serve`): an administrator in the wrong folder gets an error, not
-    a new, empty domain."""
+def open_default_domain(as_json: bool, *, create: bool = False) -> Iterator[Context]:
+    """Open the deployment's default identity domain (where the operators are). A SQLite file
+    is migrated on use, but created only when `create` is set (by `serve`): an administrator
+    in the wrong folder gets an error, not a new, empty domain."""
     with handle_errors(as_json), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         settings = load_settings()
@@ -83,3 +115,30 @@ def open_domain(as_json: bool, *, create: bool = False) -> Iterator[Context]:
             yield ctx
         finally:
             ctx.close()
+
+
+@contextmanager
+def open_domain(as_json: bool, *, create: bool = False) -> Iterator[Context]:
+    """Open the domain `--domain` chose (by default the default domain). A disabled domain
+    opens too: its operators may still manage it while its endpoints refuse everyone."""
+    with open_default_domain(as_json, create=create) as ctx:
+        ref = _selected_domain.get()
+        if ref is None:
+            yield ctx
+            return
+        try:
+            domain = find_domain(ctx.store, ref)
+        except NotFoundError as exc:
+            fail(
+                str(exc),
+                as_json,
+                hint="`tessera admin domains list` shows the domains; --domain (or "
+                "TESSERA_DOMAIN) takes a domain's name or id",
+            )
+        if not domain.enabled:
+            err_console.print(
+                f"[yellow]warning:[/] the domain {domain.name} is disabled: its endpoints refuse "
+                "every request until `tessera admin domains enable` is run",
+                highlight=False,
+            )
+        yield ctx.for_domain(domain)

@@ -51,11 +51,14 @@ class WeakPassword(ValueError):
     """The password breaks the policy; the message says how."""
 
 
-def check_policy(password: str, *, username: str = "") -> None:
+def check_policy(
+    password: str, *, username: str = "", min_length: int = MIN_PASSWORD_LENGTH
+) -> None:
+    """`min_length`: the identity domain's minimum, when it sets one."""
     if not password or not password.strip():
         raise WeakPassword("the password is empty")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise WeakPassword(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) < min_length:
+        raise WeakPassword(f"the password must have at least {min_length} characters")
     if len(password) > _MAX_PASSWORD_LENGTH:
         raise WeakPassword(f"the password must have at most {_MAX_PASSWORD_LENGTH} characters")
     lowered = password.lower()

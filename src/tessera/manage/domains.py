@@ -125,6 +125,7 @@ def create_domain(
             email=admin.email,
             display_name=admin.display_name,
             is_admin=True,
+            min_length=domain.settings.password_min_length,
         )
     resource, console = system_objects(domain_issuer(base_issuer, domain), domain.id, now)
     content = DomainContent(

@@ -1,6 +1,7 @@
-"""Users of the identity domain: create, find, change password, disable, delete.
+"""Users of an identity domain: create, find, change password, disable, delete.
 
-Every change is audited through the caller's `Actor`.
+Every change is audited through the caller's `Actor`. Passwords follow the password policy with
+the domain's `password_min_length` when it sets one (docs/domains.md).
 """
 
 from __future__ import annotations
@@ -11,7 +12,12 @@ from dataclasses import replace
 from datetime import datetime
 
 from tessera.domain.model import User
-from tessera.domain.passwords import WeakPassword, check_policy, hash_password
+from tessera.domain.passwords import (
+    MIN_PASSWORD_LENGTH,
+    WeakPassword,
+    check_policy,
+    hash_password,
+)
 from tessera.manage.audit import Actor
 from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError, checked_name
 from tessera.manage.revocation import RevokedSummary, revoke_subject
@@ -34,11 +40,18 @@ _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+\-]{0,199}$")
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
 
 
-def _check_password(password: str, username: str) -> None:
+def _check_password(password: str, username: str, min_length: int | None) -> None:
+    """The policy, with the domain's minimum length when it sets one."""
     try:
-        check_policy(password, username=username)
+        check_policy(password, username=username, min_length=min_length or MIN_PASSWORD_LENGTH)
     except WeakPassword as exc:
         raise InvalidInput(str(exc)) from None
+
+
+def _min_length(store: Store) -> int | None:
+    """The domain's `password_min_length` (None: the policy's own)."""
+    domain = store.domains.get(store.domain_id)
+    return domain.settings.password_min_length if domain is not None else None
 
 
 def new_user(
@@ -49,8 +62,10 @@ def new_user(
     email: str | None = None,
     display_name: str | None = None,
     is_admin: bool = False,
+    min_length: int | None = None,
 ) -> User:
-    """A checked new user (not stored): the username, e-mail, name and password policy."""
+    """A checked new user (not stored): the username, e-mail, name and password policy
+    (`min_length`: the domain's `password_min_length`)."""
     if not _USERNAME.match(username):
         raise InvalidInput(
             "a username is 1 to 200 characters: letters, digits and . _ @ + -, "
@@ -59,7 +74,7 @@ def new_user(
     if email is not None and (len(email) > 320 or not _EMAIL.match(email)):
         raise InvalidInput(f"{email!r} is not an email address")
     name = checked_name(display_name or username, "the display name")
-    _check_password(password, username)
+    _check_password(password, username, min_length)
     return User(
         id=uuid.uuid4().hex,
         username=username,
@@ -90,6 +105,7 @@ def create_user(
         email=email,
         display_name=display_name,
         is_admin=is_admin,
+        min_length=_min_length(store),
     )
     if store.users.get_by_username(username) is not None:
         raise Conflicting(f"a user named {username!r} already exists")
@@ -114,7 +130,7 @@ def find_user(store: Store, ref: str) -> User:
 def set_password(store: Store, ref: str, password: str, now: datetime, actor: Actor) -> User:
     """Change the password and end every session and refresh token of the user."""
     user = find_user(store, ref)
-    _check_password(password, user.username)
+    _check_password(password, user.username, _min_length(store))
     updated = replace(user, password_hash=hash_password(password), password_changed_at=now)
     store.users.update(updated)
     revoke_subject(store, user.id, now)
