@@ -2,6 +2,8 @@
 
 `Browser` is an httpx client with a cookie jar that never follows redirects, so each test sees
 every hop; it reads the hidden form fields of our login and consent pages like a browser would.
+Its base URL is an issuer: the base, a domain's `<base>/domains/<name>`, or a domain's own
+`https://<host>` reached through `ConnectTo` (a TLS-terminating proxy in front of the server).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tests.support.server import Server
 
 __all__ = [
     "Browser",
+    "ConnectTo",
     "Pkce",
     "basic_auth",
     "code_from",
@@ -77,13 +80,53 @@ class Pkce:
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+class ConnectTo(httpx.BaseTransport):
+    """Send every request to `origin` (the test server on loopback) whatever its URL, with the
+    URL's host in the Host header, as a TLS-terminating proxy in front of a domain's own host
+    name would: the cookie jar sees `https://<host>`, so Secure cookies go back as to the real
+    host."""
+
+    def __init__(self, origin: str) -> None:
+        self._origin = httpx.URL(origin)
+        self._inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        # A copy: the client reads cookies against the original request's URL.
+        target = request.url.copy_with(
+            scheme=self._origin.scheme, host=self._origin.host, port=self._origin.port
+        )
+        forwarded = httpx.Request(
+            request.method,
+            target,
+            headers=request.headers,  # with Host: the URL's host
+            stream=request.stream,
+            extensions=request.extensions,
+        )
+        return self._inner.handle_request(forwarded)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 class Browser:
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, *, connect_to: str | None = None) -> None:
+        """`base_url`: the issuer whose pages this browser visits; `connect_to`: the server's
+        own address when the issuer's host name is not it (see `ConnectTo`)."""
         self.base_url = base_url
-        self.http = httpx.Client(base_url=base_url, follow_redirects=False, timeout=30)
+        transport = ConnectTo(connect_to) if connect_to else None
+        self.http = httpx.Client(
+            base_url=base_url, follow_redirects=False, timeout=30, transport=transport
+        )
 
     def close(self) -> None:
         self.http.close()
+
+    def visit(self, base_url: str, *, connect_to: str | None = None) -> Browser:
+        """The same browser (one cookie jar) at another issuer, e.g. another identity domain on
+        this host; close it on its own."""
+        other = Browser(base_url, connect_to=connect_to)
+        other.http.cookies.jar = self.http.cookies.jar
+        return other
 
     def authorize(self, **params: str) -> httpx.Response:
         return self.http.get("/oauth2/v1/authorize?" + urlencode(params))
@@ -100,10 +143,11 @@ class Browser:
         return self.http.post("/oauth2/v1/consent", data={**fields, "decision": decision})
 
     def follow(self, response: httpx.Response) -> httpx.Response:
-        """Follow one redirect back to us (login → authorize)."""
-        location = response.headers["location"]
-        assert location.startswith("/") or location.startswith(self.base_url), location
-        return self.http.get(location)
+        """Follow one redirect back to us (login → authorize), which must stay under the base
+        URL (a domain's redirects keep its prefix)."""
+        target = str(response.url.join(response.headers["location"]))
+        assert target.startswith(self.base_url.rstrip("/") + "/"), target
+        return self.http.get(target)
 
     def sign_in_and_authorize(
         self, username: str, password: str, consent: bool = True, **params: str

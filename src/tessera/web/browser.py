@@ -6,6 +6,10 @@ RFC 6749 §4.1.1-§4.1.2, OIDC Core §3.1.2 (prompt, max_age), RFC 9207 (`iss` o
 authorization response), OIDC RP-Initiated Logout 1.0. docs/security.md rules 1-10 and 29: error
 pages instead of unvalidated redirects, 303 after POSTs, CSRF tokens bound to the browser,
 anti-framing headers, session cookies HttpOnly and SameSite=Lax, login throttling.
+
+Everything is the request's identity domain's (docs/domains.md): its apps and redirect URIs, its
+issuer in `iss`, its sessions; every URL it emits starts with the domain's prefix and every
+cookie carries the domain's name suffix and path (`tessera.web.pages`).
 """
 
 from __future__ import annotations
@@ -64,19 +68,26 @@ from tessera.shared.urlencoding import encode_pairs
 from tessera.web.forms import Params, parse_params, read_form, read_query
 from tessera.web.pages import (
     client_address,
+    cookie_name,
+    delete_cookie,
     error_page,
     origin,
     page,
+    read_cookie,
     redirect,
     set_cookie,
+    url,
 )
 from tessera.web.services import Services, services
 
 __all__ = ["BROWSER_ROUTES", "authorize", "consent", "login", "logout"]
 
+# The default domain's names; another domain's end with its `cookie_suffix`.
 SESSION_COOKIE = "tessera_session"
 BROWSER_COOKIE = "tessera_bid"
 DEVICE_COOKIE = "tessera_device"
+# Sent back only to the sign-in form (a path below the domain's prefix).
+_DEVICE_COOKIE_PATH = "/oauth2/v1/login"
 _SCOPE_WORDS = {
     "openid": ("Verify your identity", "Confirm who you are with your account."),
     "profile": ("See your profile", "Your name and username."),
@@ -115,14 +126,14 @@ def _login_page(
     error: str | None = None,
     status: int = 200,
 ) -> Response:
-    bid, fresh = browser_id(request.cookies.get(BROWSER_COOKIE))
+    bid, fresh = browser_id(read_cookie(svc, request, BROWSER_COOKIE))
     response = page(
         svc,
         "login.html",
         status,
         form_targets=[origin(req.redirect_uri)],
         app_name=req.client.name,
-        form_action="/oauth2/v1/login",
+        form_action=url(svc, "/oauth2/v1/login"),
         authz=authz,
         csrf_token=csrf_token(svc.csrf_key, "login", bid),
         username=username[:200],
@@ -146,7 +157,7 @@ def _consent_page(
         username=current.user.username,
         scopes=_describe_scopes(svc, req),
         redirect_host=urlsplit(req.redirect_uri).netloc or req.redirect_uri,
-        form_action="/oauth2/v1/consent",
+        form_action=url(svc, "/oauth2/v1/consent"),
         authz=authz,
         csrf_token=csrf_token(svc.csrf_key, "consent", current.session.csrf_secret),
     )
@@ -201,7 +212,7 @@ def _authorize(
     now = svc.ctx.clock()
     try:
         req = _validate(svc, params, cached)
-        current = current_session(svc.ctx.store, request.cookies.get(SESSION_COOKIE), now)
+        current = current_session(svc.ctx.store, read_cookie(svc, request, SESSION_COOKIE), now)
         step = proceed(
             svc.ctx.store,
             req,
@@ -228,7 +239,7 @@ async def authorize(request: Request) -> Response:
         params = read_query(request) if request.method == "GET" else await read_form(request)
     except errors.OAuthError as exc:
         return error_page(svc, request, "Invalid request", exc.description)
-    if SESSION_COOKIE not in request.cookies:
+    if cookie_name(svc, SESSION_COOKIE) not in request.cookies:
         # No session to read: with the app cached, nothing here does I/O (the sign-in page is
         # rendered in memory), so answer on the event loop.
         with contextlib.suppress(NotCached):
@@ -274,7 +285,7 @@ def _login_step(
     ip = client_address(request)
     presented = form.get("csrf_token")
     if form.duplicated or not csrf_valid(
-        svc.csrf_key, "login", request.cookies.get(BROWSER_COOKIE), presented
+        svc.csrf_key, "login", read_cookie(svc, request, BROWSER_COOKIE), presented
     ):
         svc.audit.record("login.csrf_refused", ip=ip)
         return error_page(
@@ -289,8 +300,8 @@ def _login_step(
         username=form.get("username", "").strip()[:200],
         password=form.get("password", ""),
         ip=ip,
-        device_cookie=request.cookies.get(DEVICE_COOKIE),
-        session_cookie=request.cookies.get(SESSION_COOKIE),
+        device_cookie=read_cookie(svc, request, DEVICE_COOKIE),
+        session_cookie=read_cookie(svc, request, SESSION_COOKIE),
     )
     outcome = sign_in(
         svc.ctx.store, svc.login_policy, attempt, svc.ctx.clock(), timed=svc.metrics.hashing
@@ -330,7 +341,7 @@ def _login_refused(
 def _signed_in(svc: Services, params: Params, outcome: SignedIn) -> Response:
     """Back to the authorization endpoint (303), with the new session's cookies."""
     again = without_reauthentication(params)
-    response = redirect("/oauth2/v1/authorize?" + encode_pairs(again.items()), 303)
+    response = redirect(url(svc, "/oauth2/v1/authorize?") + encode_pairs(again.items()), 303)
     policy = svc.login_policy
     set_cookie(svc, response, SESSION_COOKIE, outcome.raw_session_id, policy.session_ttl_seconds)
     set_cookie(
@@ -339,7 +350,7 @@ def _signed_in(svc: Services, params: Params, outcome: SignedIn) -> Response:
         DEVICE_COOKIE,
         outcome.device_cookie,
         policy.device_cookie_seconds,
-        path="/oauth2/v1/login",
+        path=_DEVICE_COOKIE_PATH,
     )
     return response
 
@@ -353,7 +364,7 @@ def _consent_step(
     authz: str,
 ) -> Response:
     now = svc.ctx.clock()
-    current = current_session(svc.ctx.store, request.cookies.get(SESSION_COOKIE), now)
+    current = current_session(svc.ctx.store, read_cookie(svc, request, SESSION_COOKIE), now)
     if current is None:
         return _login_page(svc, request, req, authz)
     ip = client_address(request)
@@ -400,7 +411,8 @@ def _logout(svc: Services, request: Request, params: Params) -> Response:
         req = validate_logout(params, hint_verifier(svc.issuer, now), svc.client)
     except InvalidLogout as exc:
         return error_page(svc, request, title, str(exc))
-    current = current_session(svc.ctx.store, request.cookies.get(SESSION_COOKIE), now)
+    session_cookie = read_cookie(svc, request, SESSION_COOKIE)
+    current = current_session(svc.ctx.store, session_cookie, now)
     presented = params.get("csrf_token") if request.method == "POST" else None
     step = decide_logout(req, current, presented, svc.csrf_key)
     if isinstance(step, ConfirmLogout):
@@ -408,7 +420,7 @@ def _logout(svc: Services, request: Request, params: Params) -> Response:
             svc,
             "logout_confirm.html",
             form_targets=[origin(req.location) if req.location else None],
-            form_action="/oauth2/v1/userlogout",
+            form_action=url(svc, "/oauth2/v1/userlogout"),
             fields=req.carried(params),
             csrf_token=csrf_token(svc.csrf_key, "logout", step.current.session.csrf_secret),
             user_display_name=step.current.user.display_name,
@@ -418,7 +430,7 @@ def _logout(svc: Services, request: Request, params: Params) -> Response:
         svc.audit.record("logout.csrf_refused", user_id=step.user.id, ip=client_address(request))
         message = "The sign-out form was not sent from this browser's page."
         return error_page(svc, request, "Sign-out refused", message, status=403)
-    ended = end_session(svc.ctx.store, request.cookies.get(SESSION_COOKIE), now)
+    ended = end_session(svc.ctx.store, session_cookie, now)
     if ended is not None:
         svc.audit.record("logout", user_id=ended.user_id, ip=client_address(request))
     response: Response = (
@@ -426,9 +438,7 @@ def _logout(svc: Services, request: Request, params: Params) -> Response:
         if step.location
         else page(svc, "logged_out.html", message="You have been signed out.")
     )
-    response.delete_cookie(
-        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=svc.secure_cookies
-    )
+    delete_cookie(svc, response, SESSION_COOKIE)
     return response
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from tessera.web.pages import page_headers
+from tessera.web.pages import page
 from tessera.web.services import services
 
 __all__ = ["HOME_ROUTES"]
@@ -18,16 +18,12 @@ _FAVICON = (Path(__file__).parent / "static" / "favicon.svg").read_bytes()
 
 
 async def _home(request: Request) -> Response:
-    """The landing page of the requested domain."""
+    """The landing page of the requested domain, titled with its issuer's host and path (the
+    domain's own host, or the base's with `/domains/<name>`); links under its prefix."""
     svc = services(request)
     issuer = svc.ctx.settings.issuer
-    html = svc.templates.get_template("home.html").render(
-        domain=urlsplit(issuer).netloc,
-        issuer=issuer,
-        prefix=svc.prefix,
-        domain_name=svc.domain.display_name,
-    )
-    return HTMLResponse(html, headers=page_headers())
+    parts = urlsplit(issuer)
+    return page(svc, "home.html", domain=parts.netloc + parts.path, issuer=issuer)
 
 
 async def _favicon(_: Request) -> Response:

@@ -1,7 +1,9 @@
 """Rendering the browser's pages: HTML with the pages' security headers, redirects, cookies.
 
 docs/security.md rule 8 (no framing, no referrer, nothing third-party) and the cookies'
-attributes (HttpOnly, SameSite=Lax, Secure on https issuers).
+attributes (HttpOnly, SameSite=Lax, Secure on https issuers). Every URL and cookie is the
+request's identity domain's (docs/domains.md): paths start with the domain's prefix, cookie names
+end with its suffix, so a browser's cookies of two domains on one host never meet.
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ from tessera.web.services import Services
 
 __all__ = [
     "client_address",
+    "cookie_name",
+    "delete_cookie",
     "error_page",
     "origin",
     "page",
     "page_headers",
+    "read_cookie",
     "redirect",
     "set_cookie",
+    "url",
 ]
 
 
@@ -52,6 +58,11 @@ def page_headers(form_targets: list[str | None] | None = None) -> dict[str, str]
     }
 
 
+def url(svc: Services, path: str) -> str:
+    """The browser's path of a route of the domain (`path` as the routes know it)."""
+    return svc.prefix + path
+
+
 def page(
     svc: Services,
     name: str,
@@ -59,6 +70,11 @@ def page(
     form_targets: list[str | None] | None = None,
     **values: Any,
 ) -> HTMLResponse:
+    """A page of the domain; every page says which identity domain it belongs to (the default
+    domain's pages name none, as a single-domain deployment's)."""
+    domain = svc.domain
+    values.setdefault("domain_name", None if domain.is_default else domain.display_name)
+    values.setdefault("prefix", svc.prefix)
     html = svc.templates.get_template(name).render(**values)
     return HTMLResponse(html, status_code=status, headers=page_headers(form_targets))
 
@@ -90,14 +106,36 @@ def redirect(location: str, status: int = 303) -> RedirectResponse:
     )
 
 
+def cookie_name(svc: Services, name: str) -> str:
+    return name + svc.cookie_suffix
+
+
+def read_cookie(svc: Services, request: Request, name: str) -> str | None:
+    """The domain's cookie `name`; another domain's cookie of that name is never read."""
+    return request.cookies.get(cookie_name(svc, name))
+
+
 def set_cookie(
     svc: Services, response: Response, name: str, value: str, max_age: int | None, path: str = "/"
 ) -> None:
+    """The domain's cookie `name`, sent back only under the domain's prefix (`path` as the
+    routes know it)."""
     response.set_cookie(
-        name,
+        cookie_name(svc, name),
         value,
         max_age=max_age,
-        path=path,
+        path=url(svc, path),
+        httponly=True,
+        samesite="lax",
+        secure=svc.secure_cookies,
+    )
+
+
+def delete_cookie(svc: Services, response: Response, name: str, path: str = "/") -> None:
+    """Expire what `set_cookie` set: the same name, path and attributes."""
+    response.delete_cookie(
+        cookie_name(svc, name),
+        path=url(svc, path),
         httponly=True,
         samesite="lax",
         secure=svc.secure_cookies,
