@@ -70,6 +70,7 @@ class AuditSink:
         self._capacity = capacity
         self._interval = interval
         self._stop = threading.Event()
+        self._flushing = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="tessera-audit", daemon=True)
         self._thread.start()
         self.dropped = 0
@@ -98,6 +99,12 @@ class AuditSink:
         return DomainAudit(self, domain_id)
 
     def flush(self) -> None:
+        """Write what is queued. A barrier: when it returns, every event queued before the call
+        is written (or put back after a failure), also those another thread was writing."""
+        with self._flushing:
+            self._flush()
+
+    def _flush(self) -> None:
         batch: list[tuple[str, AuditEvent]] = []
         while True:
             try:

@@ -170,6 +170,7 @@ def build_app(ctx: Context) -> Starlette:
     )
     svc = build_services(node, default, ctx)
     domains = DomainServicesCache(node, svc, ctx.settings.domain_cache_size)
+    directory = DomainDirectory(ctx.store.domains)
     routes = [
         *DISCOVERY_ROUTES,
         *TOKEN_ROUTES,
@@ -180,7 +181,11 @@ def build_app(ctx: Context) -> Starlette:
         *CONSOLE_ROUTES,
         *HOME_ROUTES,
         *metrics_routes(svc.metrics, ctx.settings.metrics_allow),
-        Mount("/admin/v1", AuthenticateFirst(build_admin_api(svc))),
+        # Every domain's admin API (the domain router gives each request its domain).
+        Mount(
+            "/admin/v1",
+            AuthenticateFirst(build_admin_api(svc, on_domain_changed=_forget(directory, domains))),
+        ),
         Mount("/static", StaticFiles(directory=_STATIC), name="static"),
     ]
 
@@ -201,7 +206,7 @@ def build_app(ctx: Context) -> Starlette:
     )
     app.add_middleware(
         DomainRouter,
-        directory=DomainDirectory(ctx.store.domains),
+        directory=directory,
         cache=domains,
         base_issuer=ctx.settings.issuer,
         render=_refusal_page(svc),
@@ -215,6 +220,16 @@ def build_app(ctx: Context) -> Starlette:
 _BROWSER_POSTS = frozenset(
     ("/oauth2/v1/authorize", "/oauth2/v1/login", "/oauth2/v1/consent", "/oauth2/v1/userlogout")
 )
+
+
+def _forget(directory: DomainDirectory, domains: DomainServicesCache) -> Callable[[str], None]:
+    """What this node forgets after it changed a domain: its row and its services."""
+
+    def forget(domain_id: str) -> None:
+        directory.forget()
+        domains.forget(domain_id)
+
+    return forget
 
 
 def _too_large_answer(svc: Services) -> Render:

@@ -26,7 +26,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tessera.caching import NotCached, TTLCache
-from tessera.domain.identity_domains import DOMAIN_PATH, IdentityDomain
+from tessera.domain.identity_domains import (
+    DOMAIN_PATH,
+    IdentityDomain,
+    InvalidDomain,
+    check_domain_name,
+    check_host,
+)
 from tessera.manage.system import ensure_system_objects
 from tessera.store.protocols import DomainStore
 from tessera.web.services import SCOPE_KEY, Node, Services, build_services
@@ -111,6 +117,11 @@ class DomainServicesCache:
                 self._built.popitem(last=False)
         return built
 
+    def forget(self, domain_id: str) -> None:
+        """Drop a domain's services (after this node changed or deleted the domain)."""
+        with self._lock:
+            self._built.pop(domain_id, None)
+
     def loaded(self) -> list[Services]:
         with self._lock:
             return [self.default, *self._built.values()]
@@ -152,13 +163,16 @@ class DomainRouter:
         domain: IdentityDomain | None = None
         prefix = ""
         host = _host(scope)
-        if host and host != self._base_host:
+        if host and host != self._base_host and _valid(check_host, host):
             domain = await self._directory.by_host(host)
         path: str = scope["path"]
         marker = self._base_path + DOMAIN_PATH
         if domain is None and path.startswith(marker):
             name = path[len(marker) :].partition("/")[0]
-            domain = await self._directory.by_name(name)
+            # Only a well-formed name is looked up: no NUL or other junk reaches the database.
+            domain = (
+                await self._directory.by_name(name) if _valid(check_domain_name, name) else None
+            )
             if domain is None or domain.is_default:
                 await self._refuse(
                     scope,
@@ -222,6 +236,14 @@ class DomainRouter:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _valid(check: Callable[[str], str], value: str) -> bool:
+    """Whether `value` is already in the canonical form `check` gives."""
+    try:
+        return check(value) == value
+    except InvalidDomain:
+        return False
 
 
 def _header(scope: Scope, name: bytes) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -24,6 +24,9 @@ from tessera.oauth.token import TokenEndpoint, TokenPolicy
 from tessera.oauth.tokens import TokenIssuer
 from tessera.web.metrics import Metrics
 from tessera.web.wakeup import Wakeup
+
+if TYPE_CHECKING:
+    from tessera.resource.validator import TokenValidator
 
 __all__ = [
     "SCOPE_KEY",
@@ -98,6 +101,9 @@ class Services:
     metrics: Metrics
     login_policy: LoginPolicy
     node: Node
+    # The admin API's token check of this domain, built on first use (tessera.web.admin.guard),
+    # so it is kept and dropped with these services.
+    admin_validator: TokenValidator | None = None
 
     @property
     def cookie_suffix(self) -> str:

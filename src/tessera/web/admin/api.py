@@ -3,65 +3,55 @@ description."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.security import SecurityScopes
-from joserfc.jwk import ECKey, RSAKey
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
-from tessera.domain.admin import ADMIN_SCOPE, admin_audience
-from tessera.resource.fastapi import TokenDependency
-from tessera.resource.validator import TokenValidator
-from tessera.web.admin import apps, audit, keys, resources, tokens, users
-from tessera.web.problems import install_problem_handlers, problem_from_http
+from tessera.domain.admin import ADMIN_SCOPE, OPERATOR_SCOPE, admin_audience
+from tessera.resource.errors import TokenError
+from tessera.resource.fastapi import http_error
+from tessera.web.admin import apps, audit, domains, keys, resources, tokens, users
+from tessera.web.admin.guard import authenticate, domain_services
+from tessera.web.problems import install_problem_handlers, problem, problem_from_http
 from tessera.web.services import Services
 
 __all__ = ["AuthenticateFirst", "admin_app", "build_admin_api"]
 
 _PROBLEM_JSON = "application/problem+json"
-
-
-class _LocalJwks:
-    """The validator's key source, read from our own key ring instead of over HTTP."""
-
-    def __init__(self, svc: Services) -> None:
-        self._svc = svc
-
-    def get(self, kid: str) -> ECKey | RSAKey | None:
-        for key in self._svc.ctx.keys.public_keys():
-            if key.get("kid") == kid:
-                return ECKey.import_key(key) if key["kty"] == "EC" else RSAKey.import_key(key)
-        return None
-
-
-class _LocalRevocation:
-    def __init__(self, svc: Services) -> None:
-        self._svc = svc
-
-    def is_revoked(self, token: str, claims: Mapping[str, Any]) -> bool:
-        self._svc.revocations.sync()
-        return self._svc.revocations.revoked(claims)
+# Routes of the default domain's admin API only.
+_DOMAINS_TAG = "domains"
 
 
 class AuthenticateFirst:
-    """Check the administrator's token before the body is read (FastAPI reads and parses a
-    request's body before it resolves the route's dependencies): an unauthenticated request is
-    answered 401 without its body ever being read (RFC 6750 §3.1)."""
+    """Check the caller's token before the body is read (FastAPI reads and parses a request's
+    body before it resolves the route's dependencies): an unauthenticated request is answered
+    401 without its body ever being read (RFC 6750 §3.1). The check is the route's own, for the
+    request's domain (`tessera.web.admin.guard`).
+
+    A NUL in the path or the query (a user, app or domain reference, an audit filter) is
+    refused first: no database text parameter can hold one (PostgreSQL refuses it), and no
+    name or id has one."""
 
     _BODYLESS = frozenset({"GET", "HEAD", "OPTIONS"})
 
     def __init__(self, api: FastAPI) -> None:
         self.api = api
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"")
+        ):
+            detail = "the path or query contains a NUL character"
+            await problem(400, detail)(scope, receive, send)
+            return
         if scope["type"] == "http" and scope["method"] not in self._BODYLESS:
-            request = Request(scope)
-            require: TokenDependency = self.api.state.require_token
             try:
-                await require(request, SecurityScopes([ADMIN_SCOPE]))
-            except HTTPException as exc:
-                await problem_from_http(exc)(scope, receive, send)
+                await authenticate(Request(scope), self.api.state.services)
+            except TokenError as exc:
+                await problem_from_http(http_error(exc))(scope, receive, send)
                 return
         await self.api(scope, receive, send)
 
@@ -90,43 +80,83 @@ def _as_problems(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def _description(issuer: str) -> str:
+def _description(issuer: str, base_issuer: str) -> str:
+    """What the API is and who may call it, for the domain of `issuer` (docs/domains.md)."""
+    default = issuer == base_issuer
+    where = (
+        "This is the default domain's admin API: it also manages the identity domains "
+        "(`/domains`, operators only). "
+        if default
+        else ""
+    )
     return (
-        "Administer a Tessera identity domain: users, resources, trusted applications, "
-        "consents, sessions, tokens, signing keys and the audit log. Every route needs a "
-        f"bearer token for the audience `{admin_audience(issuer)}` with the scope "
-        f"`{ADMIN_SCOPE}`, which only administrators can obtain. Every error is an RFC 9457 "
-        "problem (`application/problem+json`): `type`, `title`, `status`, `detail`, an "
-        "`error` code, and for invalid input an `errors` list."
+        f"Administer the Tessera identity domain `{issuer}`: users, resources, trusted "
+        "applications, consents, sessions, tokens, signing keys and the audit log. Every "
+        f"identity domain has its own admin API at `<issuer>/admin/v1` (`{base_issuer}"
+        "/domains/<name>/admin/v1`, or `https://<host>/admin/v1` for a domain with a host name "
+        f"of its own). {where}Every route needs a bearer token, either of the domain's "
+        f"administrators (issuer `{issuer}`, audience `{admin_audience(issuer)}`, scope "
+        f"`{ADMIN_SCOPE}`, which only administrators can obtain) or of an operator: an "
+        f"administrator of the default domain whose token (issuer `{base_issuer}`, audience "
+        f"`{admin_audience(base_issuer)}`) carries the scope `{OPERATOR_SCOPE}`. Operators may "
+        "act in every domain; their changes are audited in that domain with the actor "
+        "`operator:<sub>`. A token of another domain is refused (401 `invalid_token`). Every "
+        "error is an RFC 9457 problem (`application/problem+json`): `type`, `title`, "
+        "`status`, `detail`, an `error` code, and for invalid input an `errors` list."
     )
 
 
 def admin_app(issuer: str) -> FastAPI:
-    """The admin API's routes and description, without the per-domain objects."""
+    """The admin API's routes and description, without the per-domain objects; `issuer` is
+    the default domain's (the base issuer)."""
     api = _AdminAPI(
         title="Tessera admin API",
         version="1",
-        description=_description(issuer),
-        openapi_url="/openapi.json",
+        description=_description(issuer, issuer),
+        openapi_url=None,  # `_openapi`: per domain
         docs_url=None,
         redoc_url=None,
     )
-    for module in (users, tokens, resources, apps, keys, audit):
+    for module in (users, tokens, resources, apps, keys, audit, domains):
         api.include_router(module.router)
+    api.add_route("/openapi.json", _openapi, include_in_schema=False)
     return api
 
 
-def build_admin_api(svc: Services) -> FastAPI:
-    """The admin API of one identity domain; its handlers find `svc` on `app.state`."""
-    issuer = svc.ctx.settings.issuer
-    validator = TokenValidator(
-        issuer,
-        admin_audience(issuer),
-        jwks=_LocalJwks(svc),  # type: ignore[arg-type]
-        revocation=_LocalRevocation(svc),
-    )
-    api = admin_app(issuer)
+async def _openapi(request: Request) -> JSONResponse:
+    """The OpenAPI description as the request's domain sees it: its issuer, its URL (`servers`,
+    as FastAPI gives it), and `/domains` only at the default domain."""
+    api: _AdminAPI = request.app
+    default: Services = api.state.services
+    svc = domain_services(request, default)
+    spec = api.openapi()  # built once; the copies below share its parts
+    info = {
+        **spec["info"],
+        "description": _description(svc.ctx.settings.issuer, default.ctx.settings.issuer),
+    }
+    paths = spec["paths"]
+    if not svc.domain.is_default:
+        paths = {
+            path: item
+            for path, item in paths.items()
+            if not any(_DOMAINS_TAG in op.get("tags", ()) for op in item.values())
+        }
+    found = {**spec, "info": info, "paths": paths}
+    root_path = request.scope.get("root_path", "").rstrip("/")
+    if root_path:
+        found["servers"] = [{"url": root_path}]
+    return JSONResponse(found)
+
+
+def build_admin_api(
+    svc: Services, on_domain_changed: Callable[[str], None] | None = None
+) -> FastAPI:
+    """The admin API of every identity domain on this node, over the default domain's `svc`
+    (each request's own domain comes from the domain router). `on_domain_changed(domain_id)` is
+    called after a domain was created, changed or deleted here, so the node's caches forget it
+    at once (other nodes see the change within the router's cache time)."""
+    api = admin_app(svc.ctx.settings.issuer)
     api.state.services = svc
-    api.state.require_token = TokenDependency(validator)
+    api.state.on_domain_changed = on_domain_changed or (lambda _: None)
     install_problem_handlers(api, on_store_down=svc.health.mark_down)
     return api

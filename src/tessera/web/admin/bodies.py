@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 __all__ = [
     "AppCreate",
     "AppUpdate",
+    "DomainAdminCreate",
+    "DomainCreate",
+    "DomainUpdate",
     "KeyRotate",
     "PasswordSet",
     "ResourceCreate",
@@ -88,3 +91,32 @@ class RotateSecret(_Body):
 
 class KeyRotate(_Body):
     alg: str = "all"
+
+
+class DomainAdminCreate(_Body):
+    """The new domain's first administrator, who signs in to its console."""
+
+    username: str
+    password: str = Field(repr=False)
+    email: str | None = None
+    display_name: str | None = None
+
+
+# Each setting in seconds or characters; `null` (in a change) goes back to the node's value.
+DomainSettingsIn = dict[str, StrictInt | None]
+
+
+class DomainCreate(_Body):
+    name: str = Field(description="1 to 63 of `a-z`, `0-9`, `-`: the path `/domains/<name>`")
+    display_name: str | None = None
+    host: str | None = Field(None, description="A host name of its own (issuer https://<host>)")
+    settings: DomainSettingsIn | None = None
+    admin: DomainAdminCreate | None = None
+
+
+class DomainUpdate(_Body):
+    """Fields left out are kept; `host: ""` releases the host name."""
+
+    display_name: str | None = None
+    host: str | None = None
+    settings: DomainSettingsIn | None = None

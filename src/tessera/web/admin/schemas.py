@@ -19,6 +19,11 @@ __all__ = [
     "ConsentOut",
     "ConsentRevoked",
     "Deleted",
+    "DomainAdminOut",
+    "DomainCreatedOut",
+    "DomainDeleted",
+    "DomainOut",
+    "DomainPage",
     "EventOut",
     "GrantOut",
     "GrantRevoked",
@@ -175,6 +180,43 @@ class AppTokensRevoked(BaseModel):
     grants: int
 
 
+class DomainOut(BaseModel):
+    """An identity domain (`tessera.manage.domains.domain_view`)."""
+
+    id: str
+    name: str = Field(description="Its path segment: `<base>/domains/<name>`")
+    display_name: str = Field(description="What its sign-in pages and errors show")
+    issuer: str
+    host: str | None = Field(description="A host name of its own: issuer `https://<host>`")
+    enabled: bool
+    default: bool = Field(description="The default domain, where the operators are")
+    created_at: Time
+    disabled_at: Time | None
+    settings: dict[str, int] = Field(description="The settings it sets; the others: the node's")
+    discovery: str = Field(description="Its OpenID Provider configuration")
+    console: str = Field(description="Its admin console")
+    version: int
+
+
+class DomainAdminOut(BaseModel):
+    id: str = Field(description="The `sub` of the administrator's tokens in the domain")
+    username: str
+
+
+class DomainCreatedOut(DomainOut):
+    admin: DomainAdminOut | None = Field(description="Its first administrator, when one was made")
+
+
+class DomainPage(BaseModel):
+    domains: list[DomainOut] = Field(description="In name order")
+    next_after: str | None = Field(description="`after` of the next page; `null`: last")
+
+
+class DomainDeleted(BaseModel):
+    deleted: str = Field(description="The deleted domain's name")
+    rows: int = Field(description="How many rows of its data were deleted")
+
+
 # --- errors --------------------------------------------------------------------------------------
 
 
@@ -196,8 +238,8 @@ class Problem(BaseModel):
 
 _MEANINGS = {
     400: "Invalid input: `errors` lists each field",
-    401: "No valid bearer token for the admin API (RFC 6750 §3.1)",
-    403: "The token does not carry the admin scope",
+    401: "No valid bearer token for this domain's admin API (RFC 6750 §3.1)",
+    403: "The token does not carry the admin scope (for `/domains`: the operator scope)",
     404: "No such object",
     409: "The change conflicts with the current state",
     413: "The request body is too large",
