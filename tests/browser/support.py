@@ -1,6 +1,6 @@
 """What the browser tests share: Chromium as the user's browser, the sign-in steps on Tessera's
-login and consent pages, the client CLI as a real subprocess, and the integration service as
-the protected API.
+login and consent pages, the client CLI as a real subprocess, the integration service as the
+protected API and the sample web client as the seed's client application.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from tests.support.server import Server, free_port
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -176,15 +177,28 @@ class Api:
 
 
 @contextmanager
-def integration_service(server: Server, workdir: Path) -> Iterator[Api]:
+def integration_service(
+    server: Server,
+    workdir: Path,
+    *,
+    issuer: str | None = None,
+    audience: str | None = None,
+    app: dict[str, str] | None = None,
+    manage_scope: str | None = None,
+) -> Iterator[Api]:
     """Start the integration service as its own process, following the identity domain's
-    revocation feed as the demo's confidential app, and activate WHOAMI."""
-    app = server.demo["confidential_app"]
+    revocation feed as a confidential app that serves its resource, and activate WHOAMI. By
+    default: the demo's issuer, resource and confidential app; pass them for another domain."""
+    issuer = issuer or server.issuer
+    audience = audience or server.demo["resource"]["audience"]
+    app = app or server.demo["confidential_app"]
+    # Deploying needs the manage scope, which the consumer scope does not grant.
+    manage_scope = manage_scope or server.demo["resource"]["manage_scope"]
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
     env.update(
-        TESSERA_INTEGRATION_ISSUER=server.issuer,
-        TESSERA_INTEGRATION_AUDIENCE=server.demo["resource"]["audience"],
+        TESSERA_INTEGRATION_ISSUER=issuer,
+        TESSERA_INTEGRATION_AUDIENCE=audience,
         TESSERA_INTEGRATION_CLIENT_ID=app["client_id"],
         TESSERA_INTEGRATION_CLIENT_SECRET=app["client_secret"],
         TESSERA_INTEGRATION_DATABASE_URL=f"sqlite:///{workdir / 'integration.db'}",
@@ -209,16 +223,13 @@ def integration_service(server: Server, workdir: Path) -> Iterator[Api]:
                     f"the integration service did not start:\n{log_path.read_text()}"
                 )
             time.sleep(0.1)
-        token = httpx.post(
-            f"{server.issuer}/oauth2/v1/token",
-            # Deploying needs the manage scope, which the consumer scope does not grant.
-            data={
-                "grant_type": "client_credentials",
-                "scope": server.demo["resource"]["manage_scope"],
-            },
+        response = httpx.post(
+            f"{issuer}/oauth2/v1/token",
+            data={"grant_type": "client_credentials", "scope": manage_scope},
             auth=(app["client_id"], app["client_secret"]),
-        ).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 200, response.text
+        headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
         sample = resources.files("tessera.integration").joinpath("samples/echo_order.yaml")
         for code, body in (
             ("WHOAMI", {"json": WHOAMI}),
@@ -236,6 +247,66 @@ def integration_service(server: Server, workdir: Path) -> Iterator[Api]:
         proc.terminate()
         try:
             proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+# --- the seed's client application: the sample web client --------------------------------------
+
+
+@dataclass
+class WebClient:
+    url: str
+    client_id: str
+    redirect_uri: str
+    log: Path
+
+
+@contextmanager
+def web_client(
+    *,
+    port: int,
+    issuer: str,
+    app: dict[str, str],
+    scope: str,
+    api: Api,
+    workdir: Path,
+) -> Iterator[WebClient]:
+    """Start `examples.web_client` (uvicorn, a subprocess) on `port` as the confidential `app`
+    (client_id, client_secret) of `issuer`, calling `api` with the user's token. Its redirect
+    URI is `http://127.0.0.1:<port>/callback`: register the app with it."""
+    base = f"http://127.0.0.1:{port}"
+    redirect_uri = f"{base}/callback"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+    env.update(
+        ISSUER=issuer,
+        CLIENT_ID=app["client_id"],
+        CLIENT_SECRET=app["client_secret"],
+        REDIRECT_URI=redirect_uri,
+        SCOPE=scope,
+        API_URL=api.url,
+        PYTHONUNBUFFERED="1",
+    )
+    log = workdir / "web_client.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "examples.web_client"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while not _ready(base + "/"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the web client did not start:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield WebClient(base, app["client_id"], redirect_uri, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
 

@@ -15,31 +15,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 from playwright.sync_api import Page, Request, expect
 
-from tests.browser.support import Api, integration_service, sign_in
+from tests.browser.support import Api, WebClient, integration_service, sign_in
+from tests.browser.support import web_client as start_web_client
 from tests.support.server import Server, free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class WebClient:
-    url: str
-    client_id: str
-    redirect_uri: str
-    log: Path
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +39,6 @@ def web_client(
 ) -> Iterator[WebClient]:
     """Register a confidential app for the web client, and start it (uvicorn, a subprocess)."""
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    redirect_uri = f"{base}/callback"
     resource_scope = server.demo["resource"]["scope"]
     app = server.cli_json(
         "admin",
@@ -65,7 +47,7 @@ def web_client(
         "--name",
         "Integration web client",
         "--redirect-uri",
-        redirect_uri,
+        f"http://127.0.0.1:{port}/callback",
         "--allow-scope",
         "openid",
         "--allow-scope",
@@ -73,45 +55,15 @@ def web_client(
         "--allow-scope",
         resource_scope,
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
-    env.update(
-        ISSUER=server.issuer,
-        CLIENT_ID=app["client_id"],
-        CLIENT_SECRET=app["client_secret"],
-        REDIRECT_URI=redirect_uri,
-        SCOPE=f"openid profile {resource_scope}",
-        API_URL=api.url,
-        PYTHONUNBUFFERED="1",
-    )
-    log = tmp_path_factory.mktemp("web-client") / "web_client.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "examples.web_client"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"the web client exited:\n{log.read_text()}")
-            try:
-                if httpx.get(base + "/", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the web client did not start:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield WebClient(base, app["client_id"], redirect_uri, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with start_web_client(
+        port=port,
+        issuer=server.issuer,
+        app=app,
+        scope=f"openid profile {resource_scope}",
+        api=api,
+        workdir=tmp_path_factory.mktemp("web-client"),
+    ) as client:
+        yield client
 
 
 def test_the_seeds_eight_steps_through_the_sample_web_client(

@@ -1,5 +1,7 @@
-"""The admin console at `/console/`: a first-party public app (static page + script) that signs
-the administrator in through our own code flow with PKCE and calls the admin API."""
+"""The admin console at `<prefix>/console/`: a first-party public app (static page + script)
+that signs the administrator in through the domain's own code flow with PKCE and calls the
+domain's admin API. Each identity domain has its own console app, so a domain's console signs in
+only that domain's administrators; the default domain's console also serves the operators."""
 
 from __future__ import annotations
 
@@ -19,13 +21,14 @@ _CSP = (
 
 
 async def _console(request: Request) -> Response:
-    """The console page of the requested domain: the script reads the domain's path prefix
-    and console app from the page."""
+    """The console page of the requested domain: the script reads the domain's path prefix,
+    console app and name from the page's data attributes (docs/domains.md)."""
     svc = services(request)
     html = svc.templates.get_template("console.html").render(
         prefix=svc.prefix,
         client_id=console_client_id(svc.domain.id),
         domain_name=svc.domain.display_name,
+        domain_slug=svc.domain.name,
         is_default=svc.domain.is_default,
     )
     return HTMLResponse(

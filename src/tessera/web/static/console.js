@@ -4,11 +4,26 @@
 // only: nothing from the server is ever parsed as HTML.
 "use strict";
 
-const CLIENT_ID = "tessera-console";
+// Which identity domain this console is for: the page says (web/console.py). Each domain has
+// its own console app, redirect and URLs under its prefix ('' for the default domain and for a
+// domain on a host of its own; docs/domains.md).
+const PAGE = document.body.dataset;
+const PREFIX = PAGE.prefix || "";
+const CLIENT_ID = PAGE.clientId || "tessera-console";
+const IS_DEFAULT = PAGE.default === "true";
 const ADMIN_SCOPE = "urn:tessera:admin";
-const REDIRECT = location.origin + "/console/";
+const OPERATOR_SCOPE = "urn:tessera:operator";
+// sessionStorage is shared by every console of this origin: the keys name this console's app,
+// so two domains' consoles in one browser never read each other's state.
+const STORE_KEY = `tessera.console.${CLIENT_ID}`;
 let config = null;
+let redirectUri = null;
 let token = null;
+// Whether the token carries the operator scope (default domain only): domains page and picker.
+let operator = false;
+// The domain an operator picked: its name, display name and admin API path on this origin.
+// null: this console's own domain.
+let target = null;
 
 function b64url(bytes) {
   return btoa(String.fromCharCode(...new Uint8Array(bytes)))
@@ -21,56 +36,83 @@ function randomString(n) {
   return b64url(bytes);
 }
 
-async function discover() {
-  const response = await fetch("/.well-known/openid-configuration");
-  config = await response.json();
+function jwtClaims(jwt) {
+  const text = atob(jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"));
+  return JSON.parse(new TextDecoder().decode(Uint8Array.from(text, (c) => c.charCodeAt(0))));
 }
+
+async function discover() {
+  const response = await fetch(PREFIX + "/.well-known/openid-configuration");
+  config = await response.json();
+  redirectUri = config.issuer + "/console/";  // the console app's registered redirect
+}
+
+function adminScope(issuer) { return `${issuer}/admin${ADMIN_SCOPE}`; }
+function operatorScope(issuer) { return `${issuer}/admin${OPERATOR_SCOPE}`; }
 
 async function signIn() {
   const verifier = randomString(48);
   const state = randomString(16);
   const challenge = b64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
-  sessionStorage.setItem("tessera.pkce", JSON.stringify({ verifier, state }));
+  sessionStorage.setItem(`${STORE_KEY}.pkce`, JSON.stringify({ verifier, state }));
+  // In the default domain any administrator may hold the operator scope as well.
+  const scopes = ["openid", "profile", adminScope(config.issuer)];
+  if (IS_DEFAULT) scopes.push(operatorScope(config.issuer));
   const params = new URLSearchParams({
-    response_type: "code", client_id: CLIENT_ID, redirect_uri: REDIRECT,
-    scope: `openid profile ${config.issuer}/admin${ADMIN_SCOPE}`, state,
+    response_type: "code", client_id: CLIENT_ID, redirect_uri: redirectUri,
+    scope: scopes.join(" "), state,
     code_challenge: challenge, code_challenge_method: "S256",
   });
   location.assign(`${config.authorization_endpoint}?${params}`);
 }
 
 async function finishSignIn(query) {
-  const saved = JSON.parse(sessionStorage.getItem("tessera.pkce") || "null");
-  sessionStorage.removeItem("tessera.pkce");
-  history.replaceState(null, "", "/console/" + (location.hash || "#/users"));
+  const saved = JSON.parse(sessionStorage.getItem(`${STORE_KEY}.pkce`) || "null");
+  sessionStorage.removeItem(`${STORE_KEY}.pkce`);
+  history.replaceState(null, "", location.pathname + (location.hash || "#/users"));
   if (query.get("error")) throw new Error(query.get("error_description") || query.get("error"));
   // RFC 9207: the response must come from our issuer; the state binds it to this browser.
   if (!saved || query.get("state") !== saved.state || query.get("iss") !== config.issuer) {
     throw new Error("The sign-in response does not match this browser's request. Try again.");
   }
   const body = new URLSearchParams({
-    grant_type: "authorization_code", code: query.get("code"), redirect_uri: REDIRECT,
+    grant_type: "authorization_code", code: query.get("code"), redirect_uri: redirectUri,
     client_id: CLIENT_ID, code_verifier: saved.verifier,
   });
   const response = await fetch(config.token_endpoint, { method: "POST", body });
   const data = await response.json();
   if (!response.ok) throw new Error(data.error_description || data.error);
   token = data;
-  const claims = JSON.parse(atob(data.access_token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+  const claims = jwtClaims(data.access_token);
+  // The token response names scopes as requested (`<audience><scope>`), the token's claim by
+  // their short name: either means the operator scope was granted.
+  const granted = `${data.scope || ""} ${claims.scope || ""}`.split(" ");
+  operator = IS_DEFAULT && (granted.includes(operatorScope(config.issuer)) || granted.includes(OPERATOR_SCOPE));
   document.getElementById("who").textContent = claims.user_displayname || claims.sub;
 }
 
-async function api(method, path, body) {
-  const response = await fetch("/admin/v1" + path, {
+// `own`: the call is for this console's domain whatever the operator picked (the domains API).
+async function api(method, path, body, own = false) {
+  const picked = own ? null : target;
+  const response = await fetch((picked ? picked.api : PREFIX + "/admin/v1") + path, {
     method,
     headers: { Authorization: `Bearer ${token.access_token}`, "Content-Type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  if (response.status === 401) { token = null; await signIn(); throw new Error("Signing in again…"); }
-  const data = response.status === 204 ? null : await response.json();
+  // Our own domain refusing our token: it expired or was revoked, so sign in again (the picked
+  // domain stays picked). Another domain refusing a token that has not expired is an answer to
+  // show: signing in again would not change it, and would loop.
+  const expired = jwtClaims(token.access_token).exp * 1000 <= Date.now();
+  if (response.status === 401 && (!picked || expired)) { token = null; await signIn(); throw new Error("Signing in again…"); }
+  let data = null;
+  if (response.status !== 204) {
+    try { data = await response.json(); } catch { data = null; }
+  }
   if (!response.ok) {
-    // Every admin API error is an RFC 9457 problem: `detail` is meant for people.
-    throw new Error((data && (data.detail || data.error)) || response.statusText);
+    // Every admin API error is an RFC 9457 problem: `detail` is meant for people. The domain
+    // router answers an unknown or disabled domain with an OAuth-style error.
+    const reason = (data && (data.detail || data.error_description || data.error)) || response.statusText;
+    throw new Error(picked ? `${picked.display_name}: ${reason}` : reason);
   }
   return data;
 }
@@ -124,7 +166,13 @@ function lines(value) {
 
 function show(...nodes) {
   const main = document.getElementById("main");
-  main.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined));
+  // An operator acting in a picked domain is told so above each of its pages.
+  const acting = target && !(location.hash || "").startsWith("#/domains") ? el("p", { class: "acting", role: "note" },
+    el("span", {}, "Operator in ", el("strong", {}, target.display_name), " ",
+      el("span", { class: "muted mono" }, target.name), ": your changes are audited in that domain."),
+    el("span", { class: "spacer" }),
+    button("Back to Default", () => { pick(null); route(); })) : null;
+  main.replaceChildren(...[acting, ...nodes].filter((n) => n !== null && n !== undefined));
   main.focus();
 }
 
@@ -280,7 +328,7 @@ async function appsPage(created) {
       apps.map((a) => [a.name, el("code", {}, a.client_id), a.type, a.grant_types.join(", "),
         scopeList(dir, a.allowed_scopes),
         el("div", { class: "actions" },
-          a.client_id === CLIENT_ID ? el("span", { class: "muted" }, "system app") : [
+          isConsoleApp(a.client_id) ? el("span", { class: "muted" }, "system app") : [
             button("Edit", () => editApp(a)),
             button("Delete", () => {
               if (!confirm(`Delete ${a.name}? Every token issued to it is revoked.`)) return;
@@ -394,6 +442,8 @@ const AUDIT_TYPES = [
   "admin.app_created", "admin.app_updated", "admin.app_deleted", "admin.app_secret_rotated",
   "admin.app_tokens_revoked", "admin.grant_revoked", "admin.resource_created",
   "admin.resource_updated", "admin.resource_deleted", "admin.keys_rotated",
+  "admin.domain_created", "admin.domain_updated", "admin.domain_disabled", "admin.domain_enabled",
+  "admin.domain_deleted",
 ];
 let auditFilter = {};
 
@@ -433,6 +483,221 @@ async function auditPage(beforeId) {
     page.next_before_id ? button("Older events", () => auditPage(page.next_before_id)) : null);
 }
 
+// --- identity domains (operators) ------------------------------------------------------------
+
+function isConsoleApp(clientId) {
+  return clientId === "tessera-console" || clientId.startsWith("tessera-console-");
+}
+
+// The largest name that sorts before every name starting with `query`, so the API's name
+// pages (`after`) start at the first match: thousands of domains are never all loaded.
+function justBefore(query) {
+  const head = query.slice(0, -1);
+  const last = query.slice(-1);
+  if (last === "a") return head + "9" + "z".repeat(63);
+  if (/[b-z1-9]/.test(last)) return head + String.fromCharCode(last.charCodeAt(0) - 1) + "z".repeat(63);
+  return head;
+}
+
+// One page of domains in name order (the default domain left out: it is always listed first);
+// with a query, those whose name starts with it. `next` continues the same listing.
+async function domainPage(query, after) {
+  const q = (query || "").trim().toLowerCase();
+  const params = new URLSearchParams({ limit: "50" });
+  const start = after || (q ? justBefore(q) : "");
+  if (start) params.set("after", start);
+  const page = await api("GET", `/domains?${params}`, undefined, true);
+  const all = page.domains;
+  const domains = all.filter((d) => !d.default && (!q || d.name.startsWith(q)));
+  const more = page.next_after && (!q || all[all.length - 1].name.startsWith(q));
+  return { domains, next: more ? page.next_after : null };
+}
+
+// A domain's admin API on this origin, or null when it is served elsewhere (its own host):
+// the console may call only its own origin (CSP connect-src 'self').
+function domainApi(view) {
+  const issuer = new URL(view.issuer);
+  if (issuer.origin !== location.origin) return null;
+  return issuer.pathname.replace(/\/$/, "") + "/admin/v1";
+}
+
+function pick(view) {
+  target = view && !view.default ? { name: view.name, display_name: view.display_name, api: domainApi(view) } : null;
+  if (target) sessionStorage.setItem(`${STORE_KEY}.domain`, JSON.stringify(target));
+  else sessionStorage.removeItem(`${STORE_KEY}.domain`);
+  showTarget();
+}
+
+function showTarget() {
+  const label = document.getElementById("domain-name");
+  label.textContent = target ? target.display_name : "Default";
+  document.getElementById("domain").classList.toggle("elsewhere", target !== null);
+  const toggle = document.getElementById("domain-picker");
+  if (toggle) toggle.setAttribute("aria-label", `Domain: ${label.textContent}. Choose another`);
+}
+
+// The operator's domain picker: "Default" and the domains, a page at a time, found by name.
+function domainPicker() {
+  const holder = document.getElementById("domain");
+  const list = el("ul", { class: "domain-options", role: "list" });
+  const more = el("p", { class: "domain-more" });
+  const search = el("input", { type: "search", name: "domain-search", placeholder: "Find a domain by name",
+    "aria-label": "Find a domain by name", autocomplete: "off" });
+  const menu = el("div", { id: "domain-menu", class: "domain-menu", role: "dialog", "aria-label": "Choose a domain", hidden: true },
+    search, list, more,
+    el("p", { class: "muted small" }, el("a", { href: "#/domains", onclick: () => close() }, "Manage domains")));
+  const toggle = el("button", { type: "button", id: "domain-picker", class: "domain-toggle",
+    "aria-expanded": "false", "aria-controls": "domain-menu" }, "Change");
+  const close = () => { menu.hidden = true; toggle.setAttribute("aria-expanded", "false"); };
+  const option = (view) => {
+    const elsewhere = domainApi(view) === null;
+    const name = domainName(view);
+    if (!view.enabled) {
+      return el("li", {}, el("span", { class: "domain-option off" }, name, " ", el("span", { class: "badge off" }, "disabled")));
+    }
+    if (elsewhere) {
+      // Its URLs are on its own host: the operator manages it from its own console there.
+      return el("li", {}, el("a", { class: "domain-option", href: view.console, target: "_blank", rel: "noopener" },
+        name, " ", el("span", { class: "badge" }, `open at ${view.host} ↗`)));
+    }
+    return el("li", {}, el("button", { type: "button", class: "domain-option",
+      "aria-current": (target ? target.name === view.name : view.default) ? "true" : null,
+      onclick: () => { pick(view); close(); route(); } }, name));
+  };
+  let query = "";
+  const load = async (after) => {
+    try {
+      const page = await domainPage(query, after);
+      if (!after) {
+        list.replaceChildren();
+        if (!query) list.append(option({ default: true, enabled: true, name: "default", issuer: config.issuer }));
+      }
+      list.append(...page.domains.map(option));
+      if (!after && query && !page.domains.length) list.append(el("li", { class: "muted" }, `No domain starts with “${query}”.`));
+      more.replaceChildren(page.next ? button("More domains", () => load(page.next)) : "");
+    } catch (error) { more.replaceChildren(el("span", { class: "error-text" }, error.message)); }
+  };
+  let timer = null;
+  search.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => { query = search.value.trim().toLowerCase(); load(); }, 200);
+  });
+  toggle.addEventListener("click", () => {
+    const opening = menu.hidden;
+    menu.hidden = !opening;
+    toggle.setAttribute("aria-expanded", String(opening));
+    if (opening) { search.value = ""; query = ""; load(); search.focus(); }
+  });
+  document.addEventListener("keydown", (event) => { if (event.key === "Escape" && !menu.hidden) { close(); toggle.focus(); } });
+  document.addEventListener("click", (event) => { if (!holder.contains(event.target)) close(); });
+  holder.append(toggle, menu);
+  showTarget();
+}
+
+// A domain's display name and, when it differs, its name (the path segment).
+function domainName(view, stacked = false) {
+  const title = view.default ? "Default" : view.display_name;
+  const name = title === view.name ? null : el("span", { class: "muted mono" }, view.name);
+  return stacked ? el("span", {}, el("strong", {}, title), name ? [el("br"), name] : null)
+    : el("span", {}, title, name ? [" ", name] : null);
+}
+
+function domainRow(d) {
+  const status = d.enabled ? "active" : el("span", { class: "badge off" }, "disabled");
+  const manage = d.enabled && domainApi(d) !== null
+    ? button("Manage", () => { pick(d); location.hash = "#/users"; }) : null;
+  const actions = d.default ? [manage] : [
+    manage,
+    d.enabled
+      ? button("Disable", () => {
+        if (!confirm(`Disable the identity domain ${d.name}? Every endpoint of it refuses requests until it is enabled again.`)) return;
+        act(() => api("POST", `/domains/${d.name}/disable`, undefined, true), `Disabled ${d.name}`);
+      })
+      : button("Enable", () => act(() => api("POST", `/domains/${d.name}/enable`, undefined, true), `Enabled ${d.name}`)),
+    button("Delete", async () => {
+      const typed = prompt(`Delete the identity domain ${d.name} (${d.display_name})? Every token it issued is revoked and all its users, apps, keys and logs are removed; this cannot be undone.\n\nType ${d.name} to confirm.`);
+      if (typed === null) return;
+      if (typed.trim() !== d.name) { toast(`Not deleted: “${typed}” is not ${d.name}`, true); return; }
+      const done = await act(() => api("DELETE", `/domains/${d.name}`, undefined, true));
+      if (done) {
+        if (target && target.name === d.name) pick(null);
+        toast(`Deleted ${d.name} (${done.rows} rows removed)`);
+      }
+    }, "danger"),
+  ];
+  return [
+    el("span", {}, domainName(d, true), d.default ? [" ", el("span", { class: "badge" }, "default")] : null),
+    el("span", {}, el("code", {}, d.issuer), el("br"),
+      el("a", { href: d.console, target: "_blank", rel: "noopener", class: "small" }, "Console ↗")),
+    d.host ? el("code", {}, d.host) : el("span", { class: "muted" }, "–"),
+    status, el("span", { class: "nowrap" }, when(d.created_at)),
+    el("div", { class: "actions nowrap" }, actions)];
+}
+
+let domainQuery = "";
+
+async function domainsPage(created) {
+  const first = await domainPage(domainQuery);
+  const rows = el("tbody", {});
+  const more = el("p", {});
+  const fill = (page) => {
+    rows.append(...page.domains.map((d) => el("tr", {}, domainRow(d).map((c) => el("td", {}, c)))));
+    more.replaceChildren(page.next ? button("More domains", async () => {
+      try { fill(await domainPage(domainQuery, page.next)); } catch (error) { toast(error.message, true); }
+    }) : "");
+  };
+  if (!domainQuery) {
+    rows.append(el("tr", {}, domainRow({ default: true, enabled: true, name: "default", issuer: config.issuer,
+      console: config.issuer + "/console/", host: null, created_at: null }).map((c) => el("td", {}, c))));
+  }
+  fill(first);
+  if (!rows.children.length) rows.append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, `No domain starts with “${domainQuery}”.`)));
+  const finder = el("form", { class: "toolbar", role: "search", "aria-label": "Find domains", onsubmit: (event) => {
+    event.preventDefault();
+    domainQuery = formValues(event.target).q.trim().toLowerCase();
+    domainsPage();
+  } },
+    el("input", { type: "search", name: "q", value: domainQuery, placeholder: "Name starts with…", "aria-label": "Name starts with" }),
+    el("button", { type: "submit", class: "button button-secondary btn-small" }, "Find"),
+    domainQuery ? button("Show all", () => { domainQuery = ""; domainsPage(); }) : null);
+  const form = el("form", { class: "panel", "aria-label": "New identity domain", onsubmit: async (event) => {
+    event.preventDefault();
+    const v = formValues(event.target);
+    const body = { name: v.name.trim().toLowerCase(), display_name: v.display_name || null, host: v.host || null };
+    if (v.admin_username) {
+      body.admin = { username: v.admin_username, password: v.admin_password, email: v.admin_email || null };
+    }
+    try {
+      const made = await api("POST", "/domains", body, true);
+      domainQuery = "";
+      await domainsPage(made);
+      toast(`Created ${made.name}`);
+    } catch (error) { toast(error.message, true); }
+  } },
+    el("h2", {}, "New identity domain"),
+    el("div", { class: "form-grid" },
+      field("Name (its URL path)", "name", { required: true, autocomplete: "off", pattern: "[a-z0-9][a-z0-9\\-]{0,62}",
+        title: "lower-case letters, digits and hyphens", placeholder: "acme" }),
+      field("Display name", "display_name", { placeholder: "Acme Corporation" }),
+      field("Host name (optional)", "host", { placeholder: "login.acme.example", autocomplete: "off" })),
+    el("h3", {}, "First administrator"),
+    el("div", { class: "form-grid" },
+      field("Username", "admin_username", { autocomplete: "off" }),
+      field("Password", "admin_password", { type: "password", autocomplete: "new-password", minlength: 12 }),
+      field("Email", "admin_email", { type: "email", autocomplete: "off" })),
+    el("p", { class: "muted" }, "Without a first administrator only operators can manage the new domain."),
+    el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Create domain")));
+  const notice = created ? el("div", { class: "notice", role: "status" },
+    el("strong", {}, `Created ${created.display_name} (${created.name}).`), " ",
+    created.admin ? `Its administrator ${created.admin.username} signs in at ` : "Its console: ",
+    el("a", { href: created.console, target: "_blank", rel: "noopener" }, created.console)) : null;
+  show(el("h1", {}, "Identity domains"), notice, finder,
+    el("div", { class: "panel" }, el("table", { class: "data" },
+      el("thead", {}, el("tr", {}, ["Domain", "Issuer", "Host", "Status", "Created", ""].map((h) => el("th", { scope: "col" }, h)))),
+      rows), more),
+    form);
+}
+
 async function route() {
   const hash = location.hash || "#/users";
   for (const link of document.querySelectorAll(".console-bar nav a")) {
@@ -446,6 +711,8 @@ async function route() {
     else if (hash.startsWith("#/resources")) await resourcesPage();
     else if (hash.startsWith("#/keys")) await keysPage();
     else if (hash.startsWith("#/audit")) await auditPage();
+    else if (hash.startsWith("#/domains") && operator) await domainsPage();
+    else if (hash.startsWith("#/domains")) throw new Error("Only operators (administrators of the default domain) manage identity domains.");
     else await usersPage();
   } catch (error) {
     show(el("div", { class: "alert alert-error", role: "alert" }, error.message));
@@ -457,9 +724,10 @@ async function main() {
   const query = new URLSearchParams(location.search);
   document.getElementById("signout").addEventListener("click", () => {
     // With the ID token as hint the identity domain signs out without asking again.
-    const params = new URLSearchParams({ client_id: CLIENT_ID, post_logout_redirect_uri: REDIRECT });
+    const params = new URLSearchParams({ client_id: CLIENT_ID, post_logout_redirect_uri: redirectUri });
     if (token && token.id_token) params.set("id_token_hint", token.id_token);
     token = null;
+    sessionStorage.removeItem(`${STORE_KEY}.domain`);
     location.assign(`${config.end_session_endpoint}?${params}`);
   });
   try {
@@ -469,6 +737,12 @@ async function main() {
     show(el("div", { class: "alert alert-error", role: "alert" }, error.message),
       el("p", {}, button("Sign in again", signIn, "primary")));
     return;
+  }
+  if (operator) {
+    // The domain picked before signing in again (an expired token) stays picked.
+    target = JSON.parse(sessionStorage.getItem(`${STORE_KEY}.domain`) || "null");
+    document.getElementById("nav-domains").hidden = false;
+    domainPicker();
   }
   window.addEventListener("hashchange", route);
   route();
