@@ -3,7 +3,9 @@
 Scenarios: client_credentials, refresh with rotation, introspection, the full authorization
 code flow (login with the password hash, consent remembered, token), and a protected API call
 next to the same call unprotected. Each at concurrency 1, 8 and 32 for a bounded time on
-loopback. Prints a table and writes JSON to bench/results/.
+loopback. Then the domains scenario (bench/domains.py): one domain's costs with 1, 1,000 and
+10,000 identity domains on the node. Prints the tables and writes JSON to bench/results/.
+`python -m bench domains` runs the domains scenario alone.
 
 Server CPU per operation is the server process's CPU time (from /proc) over the operations.
 For the flow, the CPU its password hashing took (the server counts it, thread CPU time, in its
@@ -16,27 +18,23 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
 from contextlib import ExitStack
-from html import unescape
 from pathlib import Path
 from typing import Any
 
 import httpx
 from tests.support.server import Server, free_port, start_server
 
-from bench.driver import Operation, Result, run_scenario
+from bench.domains import SIZES, DomainRow, run_domains
+from bench.domains import table as domains_table
+from bench.driver import Operation, Result, pin, run_scenario
+from bench.fixture import Fixture
 
 RESULTS = Path(__file__).parent / "results"
-_HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
-
-
-def _hidden(html: str) -> dict[str, str]:
-    return {k: unescape(v) for k, v in _HIDDEN.findall(html)}
 
 
 def password_hash_cpu(base_url: str) -> float | None:
@@ -47,22 +45,6 @@ def password_hash_cpu(base_url: str) -> float | None:
         if line.startswith("tessera_password_hash_cpu_seconds_total "):
             return float(line.split()[1])
     return None
-
-
-_CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-
-
-def _pin(server_pids: list[int]) -> bool:
-    """Servers on the first CPU, this driver on the second: the driver's work then neither
-    steals the server's core nor cools its caches, and figures vary less between runs."""
-    if len(_CPUS) < 2:
-        return False
-    first, second, *_ = _CPUS
-    for pid in server_pids:
-        for thread in os.listdir(f"/proc/{pid}/task"):  # new threads inherit the mask
-            os.sched_setaffinity(int(thread), {first})
-    os.sched_setaffinity(0, {second})
-    return True
 
 
 def _argon2_ms() -> float:
@@ -76,66 +58,18 @@ def _argon2_ms() -> float:
     return (time.process_time() - start) * 100
 
 
-class Fixture:
-    """A server with a confidential app allowed every grant, and a user who has consented."""
-
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        demo = server.demo
-        self.app = demo["confidential_app"]
-        self.auth = (self.app["client_id"], self.app["client_secret"])
-        self.scope = demo["resource"]["scope"]
-        self.audience = demo["resource"]["audience"]
-        self.user = demo["user"]
-
-    def authorize_params(self) -> dict[str, str]:
-        return {
-            "response_type": "code",
-            "client_id": self.app["client_id"],
-            "redirect_uri": self.app["redirect_uri"],
-            "scope": self.scope,
-            "state": "b",
-        }
-
-    async def flow(self, client: httpx.AsyncClient, consent: bool = False) -> dict[str, Any]:
-        """One whole code flow: authorize, login, (consent), code, token."""
-        client.cookies.clear()
-        page = await client.get("/oauth2/v1/authorize", params=self.authorize_params())
-        fields = _hidden(page.text)
-        response = await client.post(
-            "/oauth2/v1/login",
-            data={**fields, "username": self.user["username"], "password": self.user["password"]},
-        )
-        response = await client.get(response.headers["location"])
-        if response.status_code == 200 and consent:
-            response = await client.post(
-                "/oauth2/v1/consent", data={**_hidden(response.text), "decision": "allow"}
-            )
-        location = response.headers["location"]
-        code = httpx.URL(location).params["code"]
-        token = await client.post(
-            "/oauth2/v1/token",
-            auth=self.auth,
-            data={
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": self.app["redirect_uri"],
-            },
-        )
-        token.raise_for_status()
-        return dict(token.json())
-
-
 SCENARIOS = (
     "client_credentials",
     "introspection",
     "refresh_rotation",
     "authorization_code_flow",
     "api_call",
+    "domains",
 )
 
 
 async def _scenarios(
+    server: Server,
     fx: Fixture,
     database: str,
     seconds: float,
@@ -145,7 +79,7 @@ async def _scenarios(
     protected_url: str | None,
     protected_pid: int | None,
 ) -> list[Result]:
-    base, pid = fx.server.base_url, fx.server.proc.pid
+    base, pid = server.base_url, server.proc.pid
     results: list[Result] = []
     async with httpx.AsyncClient(base_url=base, timeout=30) as setup:
         first = await fx.flow(setup, consent=True)
@@ -254,7 +188,7 @@ def _library_cost_us(fx: Fixture, token: str) -> tuple[float, float, float]:
     from tessera.resource import TokenValidator
     from tessera.resource.asgi import BearerAuthMiddleware
 
-    validator = TokenValidator(fx.server.issuer, fx.audience)
+    validator = TokenValidator(fx.issuer, fx.audience)
     validator.validate(token)
     per_request = asyncio.run(_middleware_cost_us(BearerAuthMiddleware, validator, token))
     rounds = 20000
@@ -296,7 +230,7 @@ async def _middleware_cost_us(middleware: Any, validator: Any, token: str) -> fl
 
 def _start_protected_app(fx: Fixture) -> tuple[str, subprocess.Popen[bytes]]:
     port = free_port()
-    env = {**os.environ, "BENCH_ISSUER": fx.server.issuer, "BENCH_AUDIENCE": fx.audience}
+    env = {**os.environ, "BENCH_ISSUER": fx.issuer, "BENCH_AUDIENCE": fx.audience}
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -358,7 +292,28 @@ def main() -> int:
         action="store_true",
         help="let the servers and this driver share both CPUs (default: one each)",
     )
+    parser.add_argument(
+        "scenarios",
+        nargs="*",
+        metavar="SCENARIO",
+        help="run only these (as --only), e.g. `python -m bench domains`",
+    )
+    domains = parser.add_argument_group("the domains scenario")
+    domains.add_argument(
+        "--domain-sizes",
+        default=",".join(str(n) for n in SIZES),
+        help="numbers of domains besides the default one; the first is the reference",
+    )
+    domains.add_argument("--domain-rounds", type=int, default=12)
+    domains.add_argument(
+        "--domain-seconds", type=float, default=0.5, help="per operation, round and size"
+    )
+    domains.add_argument(
+        "--domain-touch", type=int, default=200, help="other domains fetched before RSS is read"
+    )
     args = parser.parse_args()
+    if args.scenarios:
+        args.only = ",".join(args.scenarios)
     levels = [int(x) for x in args.concurrency.split(",")]
     only = frozenset(args.only.split(","))
     if not only <= set(SCENARIOS):
@@ -367,7 +322,7 @@ def main() -> int:
     argon2_ms = _argon2_ms()
     results: list[Result] = []
     extra: dict[str, Any] = {"argon2id_verify_ms": round(argon2_ms, 2), "cpus": os.cpu_count()}
-    for database in databases:
+    for database in databases if only - {"domains"} else []:
         with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
             env: dict[str, str] = {"TESSERA_LOG_LEVEL": "warning"}
             if database == "postgresql":
@@ -380,14 +335,15 @@ def main() -> int:
                 env["TESSERA_DATABASE_URL"] = url
             server = start_server(Path(tmp), extra_env=env)
             stack.callback(server.stop)
-            fx = Fixture(server)
+            fx = Fixture(server.issuer, server.demo)
             protected_url, protected = _start_protected_app(fx)
             stack.callback(protected.kill)
             if not args.no_pin:
-                extra["pinned"] = _pin([server.proc.pid, protected.pid])
+                extra["pinned"] = pin([server.proc.pid, protected.pid])
             print(f"benchmarking on {database} …", file=sys.stderr)
             results += asyncio.run(
                 _scenarios(
+                    server,
                     fx,
                     database,
                     args.seconds,
@@ -410,10 +366,31 @@ def main() -> int:
             extra[f"resource library ASGI middleware µs per request, cached ({database})"] = (
                 f"{per_request:.2f}"
             )
-    print(_table(results, extra))
+    domain_rows: list[DomainRow] = []
+    if "domains" in only:
+        print("benchmarking the domains scenario …", file=sys.stderr)
+        domain_rows = run_domains(
+            databases,
+            sizes=tuple(int(x) for x in args.domain_sizes.split(",")),
+            rounds=args.domain_rounds,
+            seconds=args.domain_seconds,
+            touch=args.domain_touch,
+            pin_cpus=not args.no_pin,
+        )
+    if results:
+        print(_table(results, extra))
+    if domain_rows:
+        text, passed = domains_table(domain_rows)
+        print(("\n" if results else "") + "identity domains (bench/domains.py)\n" + text)
+        print("within the issue's bounds" if passed else "NOT within the issue's bounds")
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"bench-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    path.write_text(json.dumps({"results": [r.as_dict() for r in results], **extra}, indent=2))
+    data = {
+        "results": [r.as_dict() for r in results],
+        "domains": [r.as_dict() for r in domain_rows],
+        **extra,
+    }
+    path.write_text(json.dumps(data, indent=2))
     print(f"\nJSON: {path}")
     return 0
 

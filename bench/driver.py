@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["Operation", "Result", "cpu_seconds", "run_scenario"]
+__all__ = ["Operation", "Result", "cpu_seconds", "pin", "run_scenario"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -133,3 +133,19 @@ async def run_scenario(
         p99_ms=round(_percentile(latencies, 0.99), 2),
         note=note,
     )
+
+
+_CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
+def pin(server_pids: list[int]) -> bool:
+    """Servers on the first CPU, this driver on the second: the driver's work then neither
+    steals the server's core nor cools its caches, and figures vary less between runs."""
+    if len(_CPUS) < 2:
+        return False
+    first, second, *_ = _CPUS
+    for pid in server_pids:
+        for thread in os.listdir(f"/proc/{pid}/task"):  # new threads inherit the mask
+            os.sched_setaffinity(int(thread), {first})
+    os.sched_setaffinity(0, {second})
+    return True

@@ -17,6 +17,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
@@ -169,10 +170,12 @@ class KeyRing:
             for k in self._store.list()
             if not (k.state is KeyState.RETIRED and k.retire_after and k.retire_after <= now)
         ]
-        private: dict[str, _PrivateKey] = {}
-        for key in keys:
-            if key.state is KeyState.ACTIVE:
-                private[key.kid] = self._decrypt(key)
+        # A kid names one sealed key for good: a key already opened is not opened again.
+        private: dict[str, _PrivateKey] = {
+            key.kid: self._private.get(key.kid) or self._decrypt(key)
+            for key in keys
+            if key.state is KeyState.ACTIVE
+        }
         with self._lock:
             self._keys = keys
             self._private = private
@@ -192,8 +195,11 @@ class KeyRing:
                 f"cannot decrypt signing key {key.kid}: TESSERA_SECRET_KEY is not the key it "
                 "was created with"
             ) from None
+        # The key is authenticated by the seal (AES-GCM, with the kid as associated data), so
+        # the slow consistency check of an RSA key (tens of ms) would only repeat ours.
+        native = serialization.load_pem_private_key(pem, None, unsafe_skip_rsa_key_validation=True)
         loader = ECKey if key.alg == "ES256" else RSAKey
-        return loader.import_key(pem, {"kid": key.kid, "alg": key.alg})
+        return loader.import_key(native, {"kid": key.kid, "alg": key.alg})  # type: ignore[arg-type]
 
     def keys(self) -> list[SigningKey]:
         self._fresh()
