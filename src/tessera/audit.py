@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from tessera.domain.model import DEFAULT_DOMAIN, AuditEvent
-from tessera.store.protocols import AuditStore, StoreError
+from tessera.store.protocols import AuditStore, Conflict, StoreError
 
 __all__ = ["AuditSink", "DomainAudit", "audit_event"]
 
@@ -118,6 +118,8 @@ class AuditSink:
         for domain_id, events in by_domain.items():
             try:
                 self._target(domain_id).append(events)
+            except Conflict:  # the domain was deleted meanwhile: they can never be written
+                self.dropped += len(events)
             except StoreError:
                 failed.extend((domain_id, e) for e in events)
         if failed:

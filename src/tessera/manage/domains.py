@@ -43,6 +43,8 @@ __all__ = [
 
 # Rows deleted per statement when a domain is deleted (each batch its own short transaction).
 _DELETE_BATCH = 2000
+# Rounds of purge-then-delete before giving up (each round sweeps rows written meanwhile).
+_DELETE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,9 +232,20 @@ def delete_domain(store: Store, ref: str, now: datetime, actor: Actor) -> Delete
     if domain.enabled:
         domain = _save(store, domain.with_changes(disabled_at=now))
     rows = 0
-    while deleted := store.domains.purge_data(domain.id, _DELETE_BATCH):
-        rows += deleted
-    store.domains.delete(domain.id)
+    for attempt in range(_DELETE_ATTEMPTS):
+        while deleted := store.domains.purge_data(domain.id, _DELETE_BATCH):
+            rows += deleted
+        try:
+            store.domains.delete(domain.id)
+            break
+        except Conflict:
+            # A node that had not yet seen the domain disabled (its cache lives a couple of
+            # seconds) wrote a row after its table was emptied: empty it again.
+            if attempt == _DELETE_ATTEMPTS - 1:
+                raise Conflicting(
+                    f"the domain {domain.name!r} is still being written to; run the deletion "
+                    "again in a few seconds"
+                ) from None
     actor.audit("admin.domain_deleted", domain=domain.name, domain_id=domain.id, rows=rows)
     return DeletedDomain(domain, rows)
 

@@ -824,7 +824,7 @@ class MemoryStore:
                 s.grants,
                 s.refresh_tokens,
                 s.revocations,
-                s.login_failures,
+                *s.login_failures.values(),  # each failure is a row on SQL
                 s.audit,
             ]
             count = sum(len(p) for p in parts)

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tessera.domain.identity_domains import IdentityDomain
+from tessera.domain.model import KeyState
 from tessera.store.protocols import Conflict, DomainContent, ExpiredRows, NotFound
 
 if TYPE_CHECKING:
@@ -22,7 +23,9 @@ class MemoryDomains:
 
     def __init__(self, make_store: Callable[[str], MemoryStore]) -> None:
         self._make_store = make_store
-        self._lock = threading.Lock()
+        # Re-entrant: a new `MemoryStore` registers itself (`store(id, existing=self)`) while
+        # `store` is building it under the lock.
+        self._lock = threading.RLock()
         self._rows: dict[str, IdentityDomain] = {}
         self._stores: dict[str, MemoryStore] = {}
 
@@ -68,15 +71,21 @@ class MemoryDomains:
                 raise Conflict(f"domain {domain.id} exists")
             self._check_unique(domain)
             self._rows[domain.id] = domain
-        store = self.store(domain.id)
-        for key in content.keys:
-            store.keys.add(key)
-        for resource in content.resources:
-            store.resources.add(resource)
-        for client in content.clients:
-            store.clients.add(client)
-        for user in content.users:
-            store.users.add(user)
+            store = self.store(domain.id)
+            try:
+                for key in content.keys:
+                    store.keys.add(key)
+                for resource in content.resources:
+                    store.resources.add(resource)
+                for client in content.clients:
+                    store.clients.add(client)
+                for user in content.users:
+                    store.users.add(user)
+            except BaseException:  # one transaction, as on SQL: nothing of it stays
+                del self._rows[domain.id]
+                self._stores.pop(domain.id, None)
+                store.wipe()
+                raise
 
     def update(self, domain: IdentityDomain) -> None:
         with self._lock:
@@ -106,6 +115,21 @@ class MemoryDomains:
                 ("revocation_events", store.revocations.purge(now)),
                 ("sessions", store.sessions.purge(now)),
                 ("login_failures", store.login_throttle.purge(login_before)),
+                ("signing_keys", _purge_retired_keys(store, now)),
             ):
                 counts[name] = counts.get(name, 0) + count
         return ExpiredRows(**counts)
+
+
+def _purge_retired_keys(store: MemoryStore, now: datetime) -> int:
+    """Delete retired keys past `retire_after` (the SQL store's `expired_keys`)."""
+    gone = [
+        key.kid
+        for key in store.keys.list()
+        if key.state == KeyState.RETIRED
+        and key.retire_after is not None
+        and key.retire_after <= now
+    ]
+    for kid in gone:
+        store.keys.delete(kid)
+    return len(gone)

@@ -6,7 +6,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Row, Table, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Row,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 
 from tessera.domain.identity_domains import DomainSettings, IdentityDomain
 from tessera.store.protocols import DomainContent, ExpiredRows, NotFound
@@ -114,10 +125,12 @@ def _batched_delete(
     conn: Any, table: Table, key: str, where: ColumnElement[bool], batch: int
 ) -> int:
     """Delete at most `batch` rows matching `where` (a subquery of keys: portable LIMIT)."""
+    if table is t.consents:  # a composite key: compared as a row value
+        keys = (table.c.user_id, table.c.client_id)
+        chosen = select(*keys).where(where).limit(batch)
+        return int(conn.execute(delete(table).where(tuple_(*keys).in_(chosen))).rowcount)
     column = table.c[key]
     chosen = select(column).where(where).limit(batch)
-    if table is t.consents:  # a composite key: the domain's consents go in one statement
-        return int(conn.execute(delete(table).where(where)).rowcount)
     return int(conn.execute(delete(table).where(column.in_(chosen))).rowcount)
 
 
