@@ -63,7 +63,7 @@ from tessera.store.protocols import DomainContent
 from tessera.store.sql import schema
 
 # The domains table's row of a domain, as `SqlDomains.create` writes it.
-from tessera.store.sql.domains import _values as domain_row
+from tessera.store.sql.domains import domain_row
 from tessera.store.sql.engine import write
 from tessera.store.sql.store import SqlStore, content_rows
 

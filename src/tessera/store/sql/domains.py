@@ -27,6 +27,7 @@ from tessera.store.sql.engine import read, write
 __all__ = [
     "SqlDomains",
     "dead_grants",
+    "domain_row",
     "expired_codes",
     "expired_events",
     "expired_failures",
@@ -108,7 +109,8 @@ def _domain(row: Row[Any]) -> IdentityDomain:
     )
 
 
-def _values(domain: IdentityDomain) -> dict[str, Any]:
+def domain_row(domain: IdentityDomain) -> dict[str, Any]:
+    """The `domains` row of a domain (also for bulk inserts, e.g. by `bench/`)."""
     return {
         "id": domain.id,
         "name": domain.name,
@@ -168,7 +170,7 @@ class SqlDomains:
         from tessera.store.sql.store import content_rows
 
         with write(self._engine) as conn:
-            conn.execute(insert(_D).values(**_values(domain)))
+            conn.execute(insert(_D).values(**domain_row(domain)))
             for table, rows in content_rows(domain.id, content):
                 if rows:
                     conn.execute(insert(table), rows)
@@ -178,7 +180,7 @@ class SqlDomains:
             result = conn.execute(
                 update(_D)
                 .where(_D.c.id == domain.id, _D.c.version == domain.version - 1)
-                .values(**_values(domain))
+                .values(**domain_row(domain))
             )
             if result.rowcount != 1:
                 raise NotFound(f"the domain {domain.name} is gone or was changed meanwhile")
