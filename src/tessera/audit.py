@@ -76,19 +76,6 @@ class AuditSink:
         self.dropped = 0
         self._on_error = on_error
 
-    def record(
-        self,
-        type: str,
-        *,
-        actor: str | None = None,
-        user_id: str | None = None,
-        client_id: str | None = None,
-        ip: str | None = None,
-        **details: Any,
-    ) -> None:
-        event = audit_event(self._clock, type, actor, user_id, client_id, ip, details)
-        self.enqueue(self._domain_id, event)
-
     def enqueue(self, domain_id: str, event: AuditEvent) -> None:
         if len(self._queue) >= self._capacity:
             self.dropped += 1
@@ -96,7 +83,7 @@ class AuditSink:
         self._queue.append((domain_id, event))
 
     def for_domain(self, domain_id: str) -> DomainAudit:
-        return DomainAudit(self, domain_id)
+        return DomainAudit(self, domain_id, self._clock)
 
     def flush(self) -> None:
         """Write what is queued. A barrier: when it returns, every event queued before the call
@@ -148,9 +135,10 @@ class AuditSink:
 class DomainAudit:
     """One domain's recorder on the node's sink (no thread or queue of its own)."""
 
-    def __init__(self, sink: AuditSink, domain_id: str) -> None:
+    def __init__(self, sink: AuditSink, domain_id: str, clock: Callable[[], datetime]) -> None:
         self._sink = sink
         self.domain_id = domain_id
+        self._clock = clock
 
     def record(
         self,
@@ -162,7 +150,7 @@ class DomainAudit:
         ip: str | None = None,
         **details: Any,
     ) -> None:
-        event = audit_event(self._sink._clock, type, actor, user_id, client_id, ip, details)
+        event = audit_event(self._clock, type, actor, user_id, client_id, ip, details)
         self._sink.enqueue(self.domain_id, event)
 
     def flush(self) -> None:

@@ -31,7 +31,7 @@ __all__ = [
 
 # Where a domain without a host of its own is served: `<base>/domains/<name>/…`.
 DOMAIN_PATH = "/domains/"
-_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# A DNS label: a domain's name is one, a host name is made of them.
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 # Names that would read as something else in a URL or a log line.
 _RESERVED_NAMES = frozenset({"default", "admin", "api", "console", "static", "oauth2", "domains"})
@@ -131,7 +131,7 @@ def new_domain_id() -> str:
 def check_domain_name(name: str) -> str:
     """A domain's name: its path segment (DNS-label rules: `a-z`, `0-9`, `-`, at most 63)."""
     wanted = name.strip().lower()
-    if not _NAME.match(wanted):
+    if not _LABEL.match(wanted):
         raise InvalidDomain(
             "a domain name has 1 to 63 lower-case letters, digits and hyphens, and starts and "
             "ends with a letter or digit"

@@ -20,7 +20,7 @@ __all__ = ["Actor", "Recorder", "cli_actor", "store_actor"]
 
 
 class Recorder(Protocol):
-    """`AuditSink.record`'s shape."""
+    """`DomainAudit.record`'s shape."""
 
     def __call__(
         self,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import builtins
 import copy
 import threading
-from collections.abc import Iterator, Sequence, Sized
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -93,13 +93,28 @@ class _Snapshot(NamedTuple):
     last_revocation_seq: int
 
 
+# The row collections of `_State` (`MemoryStore.wipe`; login failures count one row per time).
+_ROWS = (
+    "users",
+    "clients",
+    "resources",
+    "keys",
+    "sessions",
+    "consents",
+    "codes",
+    "grants",
+    "refresh_tokens",
+    "revocations",
+    "audit",
+)
+
+
 @dataclass(eq=False)
 class _State:
     """All rows of one domain, and the one lock that guards them."""
 
     domain_id: str
     lock: threading.Lock = field(default_factory=threading.Lock)
-    domain: IdentityDomain | None = None
     closed: bool = False
     users: dict[str, User] = field(default_factory=dict)
     user_ids_by_username: dict[str, str] = field(default_factory=dict)
@@ -429,7 +444,7 @@ class _Sessions:
             gone = [
                 k
                 for k, x in self._s.sessions.items()
-                if x.ended_at is not None or x.expires_at <= now
+                if (x.ended_at is not None and x.ended_at <= now) or x.expires_at <= now
             ]
             for key in gone:
                 del self._s.sessions[key]
@@ -549,11 +564,16 @@ class _RefreshTokens:
                 if token.expires_at <= now:
                     return True
                 grant = s.grants.get(token.grant_id)
-                return grant is None or grant.revoked_at is not None or grant.absolute_expiry <= now
+                if grant is None or grant.absolute_expiry <= now:
+                    return True
+                return grant.revoked_at is not None and grant.revoked_at <= now
 
             doomed = [h for h, t in s.refresh_tokens.items() if ended(t)]
             for token_hash in doomed:
                 del s.refresh_tokens[token_hash]
+            # Grants past their absolute expiry go with their tokens, as on SQL.
+            for grant_id in [g for g, x in s.grants.items() if x.absolute_expiry <= now]:
+                del s.grants[grant_id]
             return len(doomed)
 
 
@@ -810,51 +830,23 @@ class MemoryStore:
         return self.domains.store(domain_id)
 
     def wipe(self) -> int:
-        """Delete every row of this domain; return how many there were."""
+        """Delete every row of this domain; return how many there were (the sequence counters
+        stay: numbers are never reused)."""
         s = self._state
         with s.lock:
-            parts: list[Sized] = [
-                s.users,
-                s.clients,
-                s.resources,
-                s.keys,
-                s.sessions,
-                s.consents,
-                s.codes,
-                s.grants,
-                s.refresh_tokens,
-                s.revocations,
-                *s.login_failures.values(),  # each failure is a row on SQL
-                s.audit,
-            ]
-            count = sum(len(p) for p in parts)
-            fresh = _State(s.domain_id)
-            for name in (
-                "users",
-                "user_ids_by_username",
-                "clients",
-                "resources",
-                "keys",
-                "sessions",
-                "consents",
-                "codes",
-                "grants",
-                "refresh_tokens",
-                "revocations",
-                "login_failures",
-                "audit",
-            ):
-                setattr(s, name, getattr(fresh, name))
+            tables = [getattr(s, name) for name in _ROWS]
+            count = sum(len(rows) for rows in tables)
+            count += sum(len(times) for times in s.login_failures.values())  # a row each on SQL
+            for rows in (*tables, s.user_ids_by_username, s.login_failures):
+                rows.clear()
         return count
 
     def ensure_domain(self, name: str, now: datetime) -> None:
-        s = self._state
-        with s.lock:
-            if s.domain is None:
-                s.domain = IdentityDomain(
-                    id=s.domain_id, name=s.domain_id, display_name=name, created_at=now
-                )
-        self.domains.ensure(s.domain)
+        self.domains.ensure(
+            IdentityDomain(
+                id=self.domain_id, name=self.domain_id, display_name=name, created_at=now
+            )
+        )
 
     def ping(self) -> None:
         if self._state.closed:

@@ -169,7 +169,7 @@ class SessionStore(Protocol):
         """Open, unexpired sessions of the user, newest first."""
 
     def purge(self, now: datetime) -> int:
-        """Delete sessions that ended or expired; return how many."""
+        """Delete sessions that ended or expired by `now`; return how many."""
 
 
 class ConsentStore(Protocol):
@@ -265,7 +265,8 @@ class RefreshTokenStore(Protocol):
     def get(self, token_hash: str) -> RefreshToken | None: ...
 
     def purge(self, now: datetime) -> int:
-        """Delete refresh tokens that expired (inactivity) or whose grant ended."""
+        """Delete refresh tokens that expired (inactivity) or whose grant ended (revoked or
+        past its absolute expiry) by `now`."""
 
 
 class TxRevocations(Protocol):
@@ -426,7 +427,8 @@ class DomainStore(Protocol):
         """Housekeeping for every domain at once: delete expired codes, refresh tokens,
         revocation events, sessions, login failures before `login_before` and retired keys
         past their time, in statements of at most `batch` rows (flat in the number of
-        domains: the deletes use the expiry indexes, not a walk over the domains)."""
+        domains: each delete selects by an index on an expiry column, not a walk over the
+        domains)."""
 
 
 class Store(Protocol):

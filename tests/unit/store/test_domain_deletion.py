@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,29 +16,20 @@ from tessera.domain.model import AuditEvent
 from tessera.manage.audit import store_actor
 from tessera.manage.domains import NewAdmin, create_domain, delete_domain
 from tessera.store.sql import SqlStore, upgrade
-from tests.support.pg import fresh_database
 from tests.unit.store.test_domain_store_contract import count_of
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 BASE = "http://127.0.0.1:8000"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'deletion.db'}"
-        upgrade(url)
-        s = SqlStore.open(url)
-        s.ensure_domain("Default", T0)
-        yield s
-        s.close()
-    else:
-        with fresh_database() as url:
-            upgrade(url)
-            s = SqlStore.open(url)
-            s.ensure_domain("Default", T0)
-            yield s
-            s.close()
+@pytest.fixture
+def store(url: str) -> Iterator[SqlStore]:
+    """The default domain's store on a migrated SQLite or PostgreSQL database."""
+    upgrade(url)
+    s = SqlStore.open(url)
+    s.ensure_domain("Default", T0)
+    yield s
+    s.close()
 
 
 class LateWriter:
@@ -113,7 +103,7 @@ def test_audit_events_of_a_deleted_domain_are_dropped_not_retried_forever(
     try:
         delete_domain(store, "eta", T0, actor)
         sink.for_domain(created.domain.id).record("token.error", error="invalid_client")
-        sink.record("login.success")  # the default domain's, written as usual
+        sink.for_domain(store.domain_id).record("login.success")  # written as usual
         for _ in range(3):
             sink.flush()
         assert [e.type for e in store.audit.query(type="login.success")] == ["login.success"]

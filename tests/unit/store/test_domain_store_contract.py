@@ -9,7 +9,6 @@ and touches no row of another domain; housekeeping purges every domain at once.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,45 +41,6 @@ DOMAIN_TABLES = [table for table in metadata.sorted_tables if "domain_id" in tab
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
-
-
-@pytest.fixture(scope="module")
-def pg_store_url() -> Iterator[str]:
-    """One migrated PostgreSQL database for the module, emptied before each test."""
-    from tessera.store.sql import upgrade
-    from tests.support.pg import fresh_database
-
-    with fresh_database() as url:
-        upgrade(url)
-        yield url
-
-
-@pytest.fixture(
-    params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
-)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """The default domain's store (its row ensured), whose `domains` the tests exercise."""
-    s: Store
-    if request.param == "memory":
-        s = MemoryStore()
-    elif request.param == "postgresql":
-        from tessera.store.sql import SqlStore
-        from tests.support.pg import truncate_all
-
-        url = request.getfixturevalue("pg_store_url")
-        truncate_all(url)
-        s = SqlStore.open(url)
-    else:
-        from tessera.store.sql import SqlStore, upgrade
-
-        url = f"sqlite:///{tmp_path / 'domains.db'}"
-        upgrade(url)
-        s = SqlStore.open(url)
-    s.ensure_domain("Default", T0)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 # --- builders and inspection ---------------------------------------------------------------
@@ -516,3 +476,72 @@ def test_purge_expired_deletes_the_expired_rows_of_every_domain(store: Store) ->
         assert s.grants.get(f"{prefix}-g") is not None
         assert sorted(k.kid for k in s.keys.list()) == [f"{prefix}-active", f"{prefix}-retiring"]
     assert store.domains.purge_expired(LATER, LATER - timedelta(hours=1), 1) == ExpiredRows()
+
+
+def test_purge_expired_deletes_ended_sessions_and_what_ended_grants_leave(store: Store) -> None:
+    """The other reasons a row goes, in every domain: a session ended before it expires, the
+    refresh tokens of a revoked grant or of one past its absolute expiry, and that grant."""
+    store.domains.create(a_domain("d1", "one"), DomainContent())
+    for domain_id, p in [("d1", "one"), ("default", "def")]:
+        s = store.for_domain(domain_id)
+        s.sessions.add(a_session(f"{p}-ended", expires_at=LATER + timedelta(hours=1)))
+        s.sessions.end(f"{p}-ended", at(60))
+        s.sessions.add(a_session(f"{p}-open", expires_at=LATER + timedelta(hours=1)))
+        for grant_id, absolute_expiry in [
+            (f"{p}-revoked", LATER + timedelta(days=30)),
+            (f"{p}-over", at(3600)),
+            (f"{p}-live", LATER + timedelta(days=30)),
+        ]:
+            with s.transaction() as tx:
+                tx.grants.start(
+                    a_grant(grant_id, absolute_expiry=absolute_expiry),
+                    a_refresh_token(f"{grant_id}-rt", grant_id, LATER - timedelta(hours=2)),
+                )
+        assert s.grants.revoke(f"{p}-revoked", at(60), LATER + timedelta(hours=1))
+
+    purged = store.domains.purge_expired(LATER, LATER - timedelta(hours=1), 1)
+
+    assert (purged.sessions, purged.refresh_tokens) == (2, 4)
+    for domain_id, p in [("d1", "one"), ("default", "def")]:
+        s = store.for_domain(domain_id)
+        assert s.sessions.get(f"{p}-ended") is None
+        assert s.sessions.get(f"{p}-open") is not None
+        assert s.refresh_tokens.get(f"{p}-revoked-rt") is None
+        assert s.refresh_tokens.get(f"{p}-over-rt") is None
+        assert s.refresh_tokens.get(f"{p}-live-rt") is not None
+        assert s.grants.get(f"{p}-over") is None
+        assert s.grants.get(f"{p}-revoked") is not None  # kept until its absolute expiry
+        assert s.grants.get(f"{p}-live") is not None
+
+
+def test_purge_expired_finds_the_expired_rows_through_indexes(tmp_path: Path) -> None:
+    """Housekeeping's statements serve every domain at once, so none may walk a whole table
+    (issue 14: bounded batches, indexes to match): SQLite's plan of each one searches by an
+    index, it never scans a table."""
+    from sqlalchemy import event
+
+    from tessera.store.sql import SqlStore, upgrade
+
+    url = f"sqlite:///{tmp_path / 'plans.db'}"
+    upgrade(url)
+    store = SqlStore.open(url)
+    store.ensure_domain("Default", T0)
+    statements: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, sql: str, params: Any, *_: Any) -> None:
+        if sql.lstrip().upper().startswith("DELETE"):
+            statements.append((sql, params))
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        store.domains.purge_expired(LATER, LATER - timedelta(hours=1), 100)
+        event.remove(store.engine, "before_cursor_execute", seen)
+        assert len(statements) == 7  # six kinds of rows, then the grants
+        scans: list[str] = []
+        with store.engine.connect() as conn:
+            for sql, params in statements:
+                plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params).all()
+                scans += [f"{row[-1]} in {sql.split()[2]}" for row in plan if row[-1].startswith("SCAN")]
+        assert scans == []
+    finally:
+        store.close()

@@ -4,22 +4,18 @@ and every row of it stays as it was (issue 14: "an existing database migrates in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 
 from tessera.domain.identity_domains import DomainSettings
 from tessera.domain.model import AuditEvent, KeyState, RevocationKind
 from tessera.store.protocols import Conflict, DomainContent
-from tessera.store.sql import SqlStore, head, migrate, upgrade
+from tessera.store.sql import SqlStore, head, upgrade
 from tessera.store.sql.engine import make_engine
-from tests.support.pg import fresh_database
 from tests.unit.store.test_domain_store_contract import a_domain
+from tests.unit.store.test_migrations import migrate_to
 from tests.unit.store.test_store_contract import (
     a_client,
     a_code,
@@ -33,27 +29,6 @@ from tests.unit.store.test_store_contract import (
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migration-0003.db'}"
-    else:
-        with fresh_database() as database:
-            yield database
-
-
-def migrate_to(url: str, revision: str) -> None:
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            config = Config()
-            config.set_main_option("script_location", str(migrate._MIGRATIONS.folder))
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
-    finally:
-        engine.dispose()
 
 
 def test_migration_0003_makes_the_existing_domain_the_default_and_keeps_its_data(

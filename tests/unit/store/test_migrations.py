@@ -3,27 +3,29 @@ and a store refuses a database that is not migrated — on SQLite and PostgreSQL
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
-from tessera.store.sql import SchemaNotCurrent, SqlStore, head, upgrade
+from tessera.store.sql import SchemaNotCurrent, SqlStore, head, migrate, upgrade
 from tessera.store.sql.engine import make_engine
 from tessera.store.sql.schema import metadata
-from tests.support.pg import fresh_database
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrations.db'}"
-    else:
-        with fresh_database() as database:
-            yield database
+def migrate_to(url: str, revision: str) -> None:
+    """Migrate an empty database to `revision` (older than head: a database to migrate)."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            config = Config()
+            config.set_main_option("script_location", str(migrate._MIGRATIONS.folder))
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+    finally:
+        engine.dispose()
 
 
 def test_migrations_create_exactly_the_schema(url: str) -> None:
@@ -64,18 +66,9 @@ def test_migration_0002_keeps_existing_apps_and_codes_in_flight(url: str) -> Non
     as issue time (never later than the real one, so a cut-off refuses rather than misses)."""
     from datetime import UTC, datetime
 
-    from alembic import command
-    from alembic.config import Config
-
-    from tessera.store.sql import migrate
-
+    migrate_to(url, "0001")
     engine = make_engine(url)
     try:
-        with engine.begin() as conn:
-            config = Config()
-            config.set_main_option("script_location", str(migrate._MIGRATIONS.folder))
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0001")
         at = datetime(2026, 1, 1, tzinfo=UTC).isoformat()
         with engine.begin() as conn:
             conn.execute(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -35,7 +35,6 @@ from tessera.domain.model import (
 )
 from tessera.oauth.grants import refresh_token as refresh_rule
 from tessera.oauth.grants.refresh_token import RotateOutcome, RotateResult
-from tessera.store.memory import MemoryStore
 from tessera.store.protocols import Conflict, Failures, NotFound, Store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -45,44 +44,6 @@ GRACE = 10.0  # seconds
 
 def at(seconds: float = 0) -> datetime:
     return T0 + timedelta(seconds=seconds)
-
-
-@pytest.fixture(scope="module")
-def pg_store_url() -> Iterator[str]:
-    """One migrated PostgreSQL database for the module, emptied before each test."""
-    from tessera.store.sql import upgrade
-    from tests.support.pg import fresh_database
-
-    with fresh_database() as url:
-        upgrade(url)
-        yield url
-
-
-@pytest.fixture(
-    params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
-)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    s: Store
-    if request.param == "memory":
-        s = MemoryStore()
-    elif request.param == "postgresql":
-        from tessera.store.sql import SqlStore
-        from tests.support.pg import truncate_all
-
-        url = request.getfixturevalue("pg_store_url")
-        truncate_all(url)
-        s = SqlStore.open(url)
-    else:
-        from tessera.store.sql import SqlStore, upgrade
-
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-        upgrade(url)
-        s = SqlStore.open(url)
-    s.ensure_domain("Default", T0)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 # --- builders ------------------------------------------------------------------------------

@@ -1212,9 +1212,11 @@ def content_rows(
 
 class _Shared:
     """What every domain's store on one database shares: the engine's listeners, the Redis
-    throttle factory and the connection that reads revocation sequence numbers."""
+    throttle factory, the connection that reads revocation sequence numbers and the domains
+    (`for_domain` does no I/O: it binds small objects to the domain's id)."""
 
     def __init__(self, engine: Engine) -> None:
+        self.domains = SqlDomains(engine)
         # Called with the domain's id after a revocation event is committed (set by the web
         # layer and the context: wake-ups).
         self.listeners: list[Callable[[str], None]] = []
@@ -1251,7 +1253,7 @@ class SqlStore:
             else _LoginThrottle(engine, domain_id)
         )
         self.audit: AuditStore = _Audit(engine, domain_id)
-        self.domains: DomainStore = SqlDomains(engine)
+        self.domains: DomainStore = shared.domains
 
     def for_domain(self, domain_id: str) -> SqlStore:
         return SqlStore(self.engine, domain_id, self._shared)

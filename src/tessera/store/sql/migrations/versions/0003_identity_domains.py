@@ -5,7 +5,8 @@ disabled time, its settings and a version; names and hosts are unique. The exist
 (the default, id `default`) becomes name `default` with its former name as display name, so an
 existing deployment's data, tokens and clients stay where they are. Three indexes lead with
 `domain_id` for the queries that list one domain's rows: signing keys, the revocation feed after
-a sequence number, and the audit log newest first.
+a sequence number, and the audit log newest first. Housekeeping deletes the expired rows of
+every domain at once, in batches: the expiry columns it selects by get indexes.
 
 Revision ID: 0003
 Revises: 0002
@@ -21,6 +22,17 @@ revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
+
+# (table, column) of each index housekeeping's deletes select by.
+_EXPIRY = (
+    ("refresh_tokens", "expires_at"),
+    ("grants", "absolute_expiry"),
+    ("grants", "revoked_at"),
+    ("browser_sessions", "expires_at"),
+    ("browser_sessions", "ended_at"),
+    ("login_failures", "at"),
+    ("signing_keys", "retire_after"),
+)
 
 
 def upgrade() -> None:
@@ -41,9 +53,13 @@ def upgrade() -> None:
     op.create_index("ix_signing_keys_domain", "signing_keys", ["domain_id"])
     op.create_index("ix_revocation_events_domain_seq", "revocation_events", ["domain_id", "seq"])
     op.create_index("ix_audit_events_domain_id", "audit_events", ["domain_id", "id"])
+    for table, column in _EXPIRY:
+        op.create_index(f"ix_{table}_{column}", table, [column])
 
 
 def downgrade() -> None:
+    for table, column in _EXPIRY:
+        op.drop_index(f"ix_{table}_{column}", table_name=table)
     op.drop_index("ix_audit_events_domain_id", table_name="audit_events")
     op.drop_index("ix_revocation_events_domain_seq", table_name="revocation_events")
     op.drop_index("ix_signing_keys_domain", table_name="signing_keys")
