@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from playwright import sync_api
 
-from tests.browser.support import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, new_page
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +32,5 @@ def chromium() -> Iterator[object]:
 
 @pytest.fixture
 def page(chromium: sync_api.Browser) -> Iterator[sync_api.Page]:
-    context = chromium.new_context()
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
+    with new_page(chromium) as page:
         yield page
-    finally:
-        context.close()

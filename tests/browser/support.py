@@ -23,7 +23,7 @@ import httpx
 from tests.support.server import Server, free_port
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Browser, Page
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -39,6 +39,18 @@ CHROMIUM_ARGS = [
 
 
 # --- the user in the browser -------------------------------------------------------------------
+
+
+@contextmanager
+def new_page(chromium: Browser) -> Iterator[Page]:
+    """A page in a browser context of its own: no cookie or storage shared with another."""
+    context = chromium.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        yield page
+    finally:
+        context.close()
 
 
 def sign_in(page: Page, username: str, password: str, *, consent: str = "allow") -> None:
@@ -216,13 +228,7 @@ def integration_service(
         )
     api = Api(f"http://127.0.0.1:{port}")
     try:
-        deadline = time.monotonic() + 60
-        while not _ready(f"{api.base}/health/ready"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(
-                    f"the integration service did not start:\n{log_path.read_text()}"
-                )
-            time.sleep(0.1)
+        _await_ready(proc, f"{api.base}/health/ready", 60, "the integration service", log_path)
         response = httpx.post(
             f"{issuer}/oauth2/v1/token",
             data={"grant_type": "client_credentials", "scope": manage_scope},
@@ -244,11 +250,7 @@ def integration_service(
             assert activated.status_code == 200, activated.text
         yield api
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc, 15)
 
 
 # --- the seed's client application: the sample web client --------------------------------------
@@ -297,18 +299,29 @@ def web_client(
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 30
-        while not _ready(base + "/"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the web client did not start:\n{log.read_text()}")
-            time.sleep(0.1)
+        _await_ready(proc, base + "/", 30, "the web client", log)
         yield WebClient(base, app["client_id"], redirect_uri, log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc, 10)
+
+
+def _await_ready(
+    proc: subprocess.Popen[bytes], url: str, seconds: float, what: str, log: Path
+) -> None:
+    """Until `url` answers 200; fail with the process's log if it exits or takes too long."""
+    deadline = time.monotonic() + seconds
+    while not _ready(url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not start:\n{log.read_text()}")
+        time.sleep(0.1)
+
+
+def _stop(proc: subprocess.Popen[bytes], seconds: float) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def _ready(url: str) -> bool:

@@ -22,9 +22,10 @@ import pytest
 from playwright.sync_api import Browser as Chromium
 from playwright.sync_api import Page, expect
 
-from tests.browser.support import integration_service, sign_in, web_client
+from tests.browser.support import integration_service, new_page, sign_in, web_client
+from tests.support.admin import operator_token
 from tests.support.domains import create_domain, domain_cli
-from tests.support.flow import Browser, Pkce, code_from, exchange_code, user_code
+from tests.support.flow import exchange_code, user_code
 from tests.support.server import Server, free_port
 
 OPERATOR = ("admin", "Tessera-Demo-Root-2026")  # the demo's administrator of the default domain
@@ -38,46 +39,14 @@ MANAGE = f"{AUDIENCE}:443urn:tessera:integration:manage"
 @pytest.fixture
 def second_page(chromium: Chromium) -> Iterator[Page]:
     """Another browser (a context of its own: no cookie or storage shared with `page`)."""
-    context = chromium.new_context()
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
+    with new_page(chromium) as page:
         yield page
-    finally:
-        context.close()
 
 
 def _claims(jwt: str) -> dict[str, Any]:
     payload = jwt.split(".")[1]
     claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     return claims
-
-
-def _operator_token(server: Server) -> str:
-    """The console's token of the operator (admin and operator scopes), as the console gets it."""
-    pkce = Pkce()
-    redirect = f"{server.base_url}/console/"
-    admin_api = f"{server.issuer}/admin"
-    browser = Browser(server.base_url)
-    try:
-        response = browser.sign_in_and_authorize(
-            *OPERATOR,
-            response_type="code",
-            client_id="tessera-console",
-            redirect_uri=redirect,
-            scope=f"openid {admin_api}urn:tessera:admin {admin_api}urn:tessera:operator",
-            state="st",
-            code_challenge=pkce.challenge,
-            code_challenge_method="S256",
-        )
-        tokens = httpx.post(f"{server.base_url}/oauth2/v1/token", data={
-            "grant_type": "authorization_code", "code": code_from(response),
-            "redirect_uri": redirect, "client_id": "tessera-console",
-            "code_verifier": pkce.verifier})
-        assert tokens.status_code == 200, tokens.text
-        return str(tokens.json()["access_token"])
-    finally:
-        browser.close()
 
 
 def test_an_operator_creates_a_domain_whose_administrator_runs_the_seed_flow_in_it(
@@ -233,7 +202,7 @@ def test_the_domains_page_finds_disables_enables_and_deletes_domains(
 ) -> None:
     """Domains come a page at a time and are found by name (thousands must not be loaded at
     once); the API's problem details reach the operator; deleting asks for the domain's name."""
-    token = _operator_token(server)
+    token = operator_token(server.base_url, *OPERATOR)["access_token"]
     domains_api = f"{server.base_url}/admin/v1/domains"
     headers = {"Authorization": f"Bearer {token}"}
     for i in range(55):

@@ -5,7 +5,6 @@ first-party public console app of the domain (`tessera-console` in the default d
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urljoin
 
 import httpx
 
@@ -17,21 +16,12 @@ ADMIN_SCOPE = "urn:tessera:admin"
 OPERATOR_SCOPE = "urn:tessera:operator"
 
 
-class _DomainBrowser(Browser):
-    """A browser on a domain's issuer: redirects carry the domain's prefix in their path, so
-    they are followed as absolute URLs, not below the issuer again."""
-
-    def follow(self, response: httpx.Response) -> httpx.Response:
-        location = response.headers["location"]
-        return self.http.get(urljoin(self.base_url + "/", location))
-
-
 def _console_flow(
     issuer: str, client_id: str, scope: str, username: str, password: str
 ) -> dict[str, str]:
     pkce = Pkce()
     redirect = f"{issuer}/console/"
-    browser = _DomainBrowser(issuer)
+    browser = Browser(issuer)
     try:
         response = browser.sign_in_and_authorize(
             username,

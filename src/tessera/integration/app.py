@@ -171,7 +171,7 @@ async def ready(request: Request) -> Response:
     return JSONResponse(body, 200 if body["status"] == "ok" else 503, headers=_NO_STORE)
 
 
-def _too_large(_: str, limit: int) -> Answer:
+def _too_large(_scope: Any, _path: str, limit: int) -> Answer:
     problem = problem_document(
         413,
         f"the request body is larger than {limit} bytes",

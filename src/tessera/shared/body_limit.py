@@ -17,10 +17,12 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 # The 413 answer: content type, body and headers, in the protocol's own error shape.
 Answer = tuple[str, bytes, Mapping[str, str]]
-Render = Callable[[str, int], Answer]  # (path, limit)
+# (the request's scope, its path below the application's root, the limit): the scope, for what
+# the answer says about the request (an identity domain's pages name it).
+Render = Callable[[Scope, str, int], Answer]
 
 
-def _plain(_: str, limit: int) -> Answer:
+def _plain(_scope: Scope, _path: str, limit: int) -> Answer:
     return "text/plain; charset=utf-8", f"request body over {limit} bytes\n".encode(), {}
 
 
@@ -54,7 +56,7 @@ class BodyLimitMiddleware:
         limit = self.limit_for(path)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await self._refuse(path, limit, send)
+            await self._refuse(scope, path, limit, send)
             return
 
         received = 0
@@ -88,10 +90,10 @@ class BodyLimitMiddleware:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await self._refuse(path, limit, send)
+            await self._refuse(scope, path, limit, send)
 
-    async def _refuse(self, path: str, limit: int, send: Any) -> None:
-        content_type, body, extra = self.render(path, limit)
+    async def _refuse(self, scope: Scope, path: str, limit: int, send: Any) -> None:
+        content_type, body, extra = self.render(scope, path, limit)
         headers = {"cache-control": "no-store", **{k.lower(): v for k, v in extra.items()}}
         headers.update(
             {

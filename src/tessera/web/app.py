@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from tessera.config import load_settings
 from tessera.context import Context, open_context
@@ -32,17 +33,23 @@ from tessera.web.admin import AuthenticateFirst, build_admin_api
 from tessera.web.browser import BROWSER_ROUTES
 from tessera.web.console import CONSOLE_ROUTES
 from tessera.web.discovery import DISCOVERY_ROUTES
-from tessera.web.domains import DomainDirectory, DomainRouter, DomainServicesCache
+from tessera.web.domains import (
+    DomainDirectory,
+    DomainRouter,
+    DomainServicesCache,
+    Refusal,
+    RefusalPage,
+)
 from tessera.web.health import health_routes
 from tessera.web.home import HOME_ROUTES
 from tessera.web.logs import RequestLogMiddleware, configure_logging, get_logger
 from tessera.web.metrics import metrics_routes
-from tessera.web.pages import page_headers
+from tessera.web.pages import error_page, page_headers
 from tessera.web.problems import problem_body
 from tessera.web.proxy import ClientAddressMiddleware
 from tessera.web.responses import NO_STORE, json_response
 from tessera.web.revocation_feed import REVOCATION_FEED_ROUTES
-from tessera.web.services import Node, Services, build_node, build_services
+from tessera.web.services import SCOPE_KEY, Node, Services, build_node, build_services
 from tessera.web.token_endpoints import TOKEN_ROUTES
 from tessera.web.userinfo import USERINFO_ROUTES
 
@@ -232,17 +239,18 @@ def _forget(directory: DomainDirectory, domains: DomainServicesCache) -> Callabl
     return forget
 
 
-def _too_large_answer(svc: Services) -> Render:
-    error_page = svc.templates.get_template("error.html")
-
-    def render(path: str, limit: int) -> Answer:
+def _too_large_answer(default: Services) -> Render:
+    def render(scope: Scope, path: str, limit: int) -> Answer:
         if path in _BROWSER_POSTS:
-            html = error_page.render(
-                title="Request too large",
-                message=f"The form sent more than {limit} bytes.",
+            response = error_page(
+                scope.get(SCOPE_KEY) or default,  # the request's domain, which the page names
+                Request(scope),
+                "Request too large",
+                f"The form sent more than {limit} bytes.",
+                413,
                 hint="Go back to the application and start again.",
             )
-            return "text/html; charset=utf-8", html.encode(), page_headers()
+            return "text/html; charset=utf-8", bytes(response.body), page_headers()
         detail = f"the request body is larger than {limit} bytes"
         if path.startswith("/admin/"):
             return "application/problem+json", orjson.dumps(problem_body(413, detail)), NO_STORE
@@ -256,13 +264,13 @@ def _too_large_answer(svc: Services) -> Render:
     return render
 
 
-def _refusal_page(svc: Services) -> Callable[[Any, Any], tuple[str, bytes]]:
+def _refusal_page(svc: Services) -> RefusalPage:
     """A browser asking for an unknown or disabled domain gets a page, not JSON."""
-    error_page = svc.templates.get_template("error.html")
+    template = svc.templates.get_template("error.html")
 
-    def render(_: Any, refusal: Any) -> tuple[str, bytes]:
+    def render(_: Scope, refusal: Refusal) -> tuple[str, bytes]:
         title = "Identity domain disabled" if refusal.status == 403 else "No such identity domain"
-        html = error_page.render(
+        html = template.render(
             title=title,
             message=refusal.description[:1].upper() + refusal.description[1:] + ".",
             hint="",

@@ -18,7 +18,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -37,7 +36,7 @@ from tessera.manage.system import ensure_system_objects
 from tessera.store.protocols import DomainStore
 from tessera.web.services import SCOPE_KEY, Node, Services, build_services
 
-__all__ = ["DomainDirectory", "DomainRouter", "DomainServicesCache"]
+__all__ = ["DomainDirectory", "DomainRouter", "DomainServicesCache", "Refusal", "RefusalPage"]
 
 # How long a domain row is trusted on a node: a disable, a host change, new settings reach
 # every node within this time.
@@ -56,10 +55,10 @@ class DomainDirectory:
         )
 
     async def by_name(self, name: str) -> IdentityDomain | None:
-        return await _cached_or_loaded(self._by_name, name)
+        return await _lookup(self._by_name, name, check_domain_name)
 
     async def by_host(self, host: str) -> IdentityDomain | None:
-        return await _cached_or_loaded(self._by_host, host)
+        return await _lookup(self._by_host, host, check_host)
 
     def forget(self) -> None:
         """Drop every cached row (after this node changed a domain)."""
@@ -67,13 +66,18 @@ class DomainDirectory:
         self._by_host.clear()
 
 
-async def _cached_or_loaded(
-    cache: TTLCache[str, IdentityDomain | None], key: str
+async def _lookup(
+    cache: TTLCache[str, IdentityDomain | None], key: str, check: Callable[[str], str]
 ) -> IdentityDomain | None:
+    """The cached row of `key`, else loaded off the event loop; only a key already in the
+    canonical form `check` gives is looked up (no NUL or other junk reaches the database)."""
     try:
         return cache.cached(key)
     except NotCached:
-        return await run_in_threadpool(cache.get, key)
+        pass
+    if not _valid(check, key):
+        return None
+    return await run_in_threadpool(cache.get, key)
 
 
 class DomainServicesCache:
@@ -90,8 +94,6 @@ class DomainServicesCache:
     def peek(self, domain: IdentityDomain) -> Services | None:
         """The domain's services when built for this version of its row (no I/O)."""
         if domain.is_default:
-            if self.default.domain.version != domain.version:
-                self.default.domain = domain  # its display name, for pages
             return self.default
         with self._lock:
             found = self._built.get(domain.id)
@@ -131,14 +133,22 @@ class DomainServicesCache:
 
 
 @dataclass(frozen=True, slots=True)
-class _Refusal:
+class Refusal:
+    """The router's answer to a request for an unknown or disabled domain."""
+
     status: int
     error: str
     description: str
 
 
+# A browser's page for a refusal: (content type, body).
+RefusalPage = Callable[[Scope, Refusal], tuple[str, bytes]]
+
+
 class DomainRouter:
-    """ASGI middleware: route the request to its domain (see the module's docstring)."""
+    """ASGI middleware: route the request to its domain (see the module's docstring). A request
+    for the default domain (the base host, a path not under `/domains/`) costs a header scan
+    and a prefix test: no lookup."""
 
     def __init__(
         self,
@@ -146,67 +156,42 @@ class DomainRouter:
         directory: DomainDirectory,
         cache: DomainServicesCache,
         base_issuer: str,
-        render: Callable[[Scope, _Refusal], tuple[str, bytes]] | None = None,
+        render: RefusalPage | None = None,
     ) -> None:
         self.app = app
         self._directory = directory
         self._cache = cache
         base = urlsplit(base_issuer)
         self._base_host = (base.hostname or "").lower()
-        self._base_path = base.path.rstrip("/")
+        self._marker = base.path.rstrip("/") + DOMAIN_PATH
         self._render = render
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        domain: IdentityDomain | None = None
-        prefix = ""
         host = _host(scope)
-        if host and host != self._base_host and _valid(check_host, host):
+        domain = None
+        if host and host != self._base_host:
             domain = await self._directory.by_host(host)
+        prefix = ""
         path: str = scope["path"]
-        marker = self._base_path + DOMAIN_PATH
-        if domain is None and path.startswith(marker):
-            name = path[len(marker) :].partition("/")[0]
-            # Only a well-formed name is looked up: no NUL or other junk reaches the database.
-            domain = (
-                await self._directory.by_name(name) if _valid(check_domain_name, name) else None
-            )
-            if domain is None or domain.is_default:
-                await self._refuse(
-                    scope,
-                    send,
-                    _Refusal(
-                        404, "unknown_domain", (f"there is no identity domain named {name!r} here")
-                    ),
-                )
-                return
-            if domain.host:
-                await self._refuse(
-                    scope,
-                    send,
-                    _Refusal(
-                        404,
-                        "unknown_domain",
-                        (f"the identity domain {name!r} is served at https://{domain.host}"),
-                    ),
-                )
+        if domain is None and path.startswith(self._marker):
+            name = path[len(self._marker) :].partition("/")[0]
+            domain = await self._directory.by_name(name)
+            refusal = _by_path_refusal(name, domain)
+            if refusal is not None:
+                await self._refuse(scope, send, refusal)
                 return
             prefix = DOMAIN_PATH + name
         if domain is None:
             await self.app(scope, receive, send)  # the default domain
             return
         if not domain.enabled:
-            await self._refuse(
-                scope,
-                send,
-                _Refusal(
-                    403,
-                    "domain_disabled",
-                    (f"the identity domain {domain.display_name!r} is disabled; ask its operator"),
-                ),
+            description = (
+                f"the identity domain {domain.display_name!r} is disabled; ask its operator"
             )
+            await self._refuse(scope, send, Refusal(403, "domain_disabled", description))
             return
         # In place, so that the access log and metrics around us see the domain and its prefix.
         scope["root_path"] = scope.get("root_path", "") + prefix
@@ -218,7 +203,7 @@ class DomainRouter:
         scope[SCOPE_KEY] = svc
         await self.app(scope, receive, send)
 
-    async def _refuse(self, scope: Scope, send: Send, refusal: _Refusal) -> None:
+    async def _refuse(self, scope: Scope, send: Send, refusal: Refusal) -> None:
         if self._render is not None and _wants_html(scope):
             content_type, body = self._render(scope, refusal)
         else:
@@ -236,6 +221,16 @@ class DomainRouter:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _by_path_refusal(name: str, domain: IdentityDomain | None) -> Refusal | None:
+    """Why a path under `/domains/<name>/` is not served, if it is not."""
+    if domain is None or domain.is_default:
+        return Refusal(404, "unknown_domain", f"there is no identity domain named {name!r} here")
+    if domain.host:
+        where = f"the identity domain {name!r} is served at https://{domain.host}"
+        return Refusal(404, "unknown_domain", where)
+    return None
 
 
 def _valid(check: Callable[[str], str], value: str) -> bool:
@@ -263,8 +258,3 @@ def _host(scope: Scope) -> str:
 
 def _wants_html(scope: Scope) -> bool:
     return "text/html" in _header(scope, b"accept") and scope.get("method") == "GET"
-
-
-def refusal_fields(refusal: Any) -> tuple[int, str, str]:
-    """(status, error, description) of a refusal, for a page renderer."""
-    return refusal.status, refusal.error, refusal.description

@@ -55,10 +55,9 @@ async def _acting_admin(caller: Admin, request: Request, svc: Svc) -> Actor:
 Acting = Annotated[Actor, Depends(_acting_admin)]
 
 
-async def _operator(request: Request, svc: Svc) -> Caller:
+async def _operator(caller: Admin, svc: Svc) -> Caller:
     """An operator, at the default domain's admin API (elsewhere its routes do not exist, once
     the token is checked as for any route: as `AuthenticateFirst` does for a body)."""
-    caller = await _caller(request)
     if not svc.domain.is_default:
         raise HTTPException(404, "identity domains are managed at the default domain's admin API")
     try:

@@ -61,13 +61,13 @@ async def list_domains(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    found = await run_in_threadpool(
-        domain_rules.list_domains, svc.ctx.store, after=after, limit=limit
+    return await run_in_threadpool(
+        domain_rules.domain_page,
+        svc.ctx.store,
+        svc.ctx.settings.issuer,
+        after=after,
+        limit=limit,
     )
-    return {
-        "domains": [_view(svc, d) for d in found],
-        "next_after": found[-1].name if len(found) == limit else None,
-    }
 
 
 @router.post(
@@ -104,11 +104,7 @@ async def create_domain(
         )
     )
     _changed(request, created.domain)
-    user = created.admin
-    return {
-        **_view(svc, created.domain),
-        "admin": {"id": user.id, "username": user.username} if user is not None else None,
-    }
+    return domain_rules.created_view(created, settings.issuer)
 
 
 @router.get(

@@ -43,6 +43,8 @@ __all__ = ["Caller", "admin_validator", "authenticate", "domain_services", "requ
 
 # Few administrators per domain: a small cache of validated tokens is plenty.
 _TOKEN_CACHE_SIZE = 256
+# Where the request's checked caller is kept in the ASGI scope.
+_CALLER_KEY = "tessera.admin_caller"
 
 
 class _LocalJwks:
@@ -134,7 +136,15 @@ def domain_services(connection: HTTPConnection, default: Services) -> Services:
 
 
 async def authenticate(connection: HTTPConnection, default: Services) -> Caller:
-    """The caller of the request's domain admin API; raises a `TokenError` (RFC 6750 §3)."""
+    """The caller of the request's domain admin API; raises a `TokenError` (RFC 6750 §3).
+    Checked once per request: `AuthenticateFirst`'s check is the route's."""
+    found: Caller | None = connection.scope.get(_CALLER_KEY)
+    if found is None:
+        found = connection.scope[_CALLER_KEY] = await _authenticate(connection, default)
+    return found
+
+
+async def _authenticate(connection: HTTPConnection, default: Services) -> Caller:
     svc = domain_services(connection, default)
     base_issuer = default.ctx.settings.issuer
     by_operator = not svc.domain.is_default and _claimed_issuer(connection) == base_issuer

@@ -8,8 +8,8 @@
 // its own console app, redirect and URLs under its prefix ('' for the default domain and for a
 // domain on a host of its own; docs/domains.md).
 const PAGE = document.body.dataset;
-const PREFIX = PAGE.prefix || "";
-const CLIENT_ID = PAGE.clientId || "tessera-console";
+const PREFIX = PAGE.prefix;
+const CLIENT_ID = PAGE.clientId;
 const IS_DEFAULT = PAGE.default === "true";
 const ADMIN_SCOPE = "urn:tessera:admin";
 const OPERATOR_SCOPE = "urn:tessera:operator";
