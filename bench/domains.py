@@ -49,7 +49,7 @@ from tests.support.server import SECRET_KEY, Server, free_port, start_server
 from bench.driver import Operation, Result, cpu_seconds, pin, run_scenario
 from bench.fixture import Fixture
 from tessera.config import Settings
-from tessera.context import domain_subkey, open_context
+from tessera.context import domain_signing_key, open_context
 from tessera.domain.admin import admin_scope, console_client_id, console_redirect
 from tessera.domain.identity_domains import IdentityDomain, domain_issuer, new_domain_id
 from tessera.domain.model import SigningKey
@@ -139,7 +139,7 @@ def _idle_chunks(
             resource, console = system_objects(
                 domain_issuer(settings.issuer, domain), domain.id, now
             )
-            sealer = Sealer(domain_subkey(settings, domain.id, "signing-keys"))
+            sealer = Sealer(domain_signing_key(settings, domain.id))
             content = DomainContent(
                 keys=_resealed(pool, sealer), resources=(resource,), clients=(console,)
             )
@@ -185,7 +185,7 @@ def prepare_database(
             name=MEASURED,
             display_name="Benchmark",
             base_issuer=base_url,
-            signing_key_for=lambda domain_id: domain_subkey(settings, domain_id, "signing-keys"),
+            signing_key_for=lambda domain_id: domain_signing_key(settings, domain_id),
             now=now,
             actor=store_actor("system:bench", ctx.store, ctx.clock),
         )
@@ -438,7 +438,7 @@ def _delta(value: float, base: float) -> str:
 def _verdicts(row: DomainRow, base: DomainRow) -> list[tuple[str, str, bool]]:
     """(what, its change against the reference size, within the issue's bound)."""
 
-    def cpu(what: str, operation: str, p50: tuple[float, float] | None) -> Any:
+    def cpu(what: str, operation: str, p50: tuple[float, float] | None) -> tuple[str, str, bool]:
         # Round by round: each round's ratio to the reference's same round, which ran beside
         # it, so that the machine's load (other work on its cores comes and goes) cancels.
         ratios = [
@@ -520,13 +520,14 @@ def table(rows: list[DomainRow]) -> tuple[str, bool]:
 def run_domains(
     databases: list[str],
     *,
-    sizes: tuple[int, ...] = SIZES,
-    rounds: int = 12,
-    seconds: float = 0.5,
-    touch: int = 200,
-    pin_cpus: bool = True,
+    sizes: tuple[int, ...],
+    rounds: int,
+    seconds: float,
+    touch: int,
+    pin_cpus: bool,
 ) -> list[DomainRow]:
-    """Prepare a database per size, start a server on each and measure them in turns."""
+    """Prepare a database per size, start a server on each and measure them in turns (the
+    defaults are `python -m bench`'s options)."""
     rows: list[DomainRow] = []
     for database in databases:
         with ExitStack() as stack:

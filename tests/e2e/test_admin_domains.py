@@ -18,6 +18,7 @@ from tests.support.admin import (
     domain_console_token,
     operator_token,
 )
+from tests.support.domains import every_page
 from tests.support.server import Server
 
 ROOT_PASSWORD = "Tessera-Demo-Root-2026"  # the demo's default-domain administrator `admin`
@@ -139,23 +140,14 @@ def test_the_domain_list_is_paged_in_name_order(operator: httpx.Client) -> None:
     names = [f"{stem}-{i}" for i in range(3)]
     for name in names:
         _create(operator, name, admin=False)
-    seen: list[str] = []
-    after: str | None = None
-    pages = 0
-    while True:
-        params: dict[str, Any] = {"limit": 2}
-        if after is not None:
-            params["after"] = after
-        page = operator.get("/domains", params=params)
+
+    def fetch(after: str | None) -> dict[str, Any]:
+        page = operator.get("/domains", params={"limit": 2, **({"after": after} if after else {})})
         assert page.status_code == 200, page.text
-        body = page.json()
-        assert len(body["domains"]) <= 2
-        seen += [d["name"] for d in body["domains"]]
-        after = body["next_after"]
-        pages += 1
-        if after is None:
-            break
-        assert after == seen[-1]
+        body: dict[str, Any] = page.json()
+        return body
+
+    seen, pages = every_page(fetch, 2)
     assert pages >= 2 and seen == sorted(seen) and len(set(seen)) == len(seen)
     assert set(names) <= set(seen)
     for bad in ("0", "1001", "x"):
@@ -328,6 +320,11 @@ def test_invalid_and_conflicting_domains_are_refused(
         _problem(response, 400, "invalid_request")
     _problem(operator.post("/domains/default/disable"), 400, "invalid_request")
     _problem(operator.delete("/domains/default"), 400, "invalid_request")
+    _problem(
+        operator.patch("/domains/default", json={"settings": {"access_token_ttl": 600}}),
+        400,
+        "invalid_request",
+    )
 
 
 def test_an_operator_acts_in_a_domain_with_its_own_host_name(

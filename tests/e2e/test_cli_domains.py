@@ -10,7 +10,6 @@ any table; the domain's `password_min_length`. On SQLite and on PostgreSQL
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +17,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.domains import ADMIN_PASSWORD, create_domain, domain_cli
+from tests.support.domains import (
+    ADMIN_PASSWORD,
+    create_domain,
+    discovery_status,
+    domain_cli,
+    domain_rows,
+    every_page,
+    query,
+)
 from tests.support.server import Server, run_cli
 
 PASSWORD = "Correct-Horse-Battery-9"  # 23 characters
@@ -45,52 +52,10 @@ def eventually(check: Callable[[], bool]) -> None:
         time.sleep(0.2)
 
 
-def discovery_status(server: Server, name: str) -> int:
-    url = f"{server.base_url}/domains/{name}/.well-known/openid-configuration"
-    return httpx.get(url, timeout=10).status_code
-
-
-def query(server: Server, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    """Rows straight from the node's database (SQLite file or PostgreSQL)."""
-    url = server.env.get("TESSERA_DATABASE_URL", "")
-    if url.startswith("postgresql"):
-        import psycopg
-
-        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-            return list(conn.execute(sql.replace("?", "%s"), params).fetchall())
-    with sqlite3.connect(server.data_dir / "tessera.db") as conn:
-        return list(conn.execute(sql, params).fetchall())
-
-
-def tables_with_domain_id(server: Server) -> list[str]:
-    if server.env.get("TESSERA_DATABASE_URL", "").startswith("postgresql"):
-        rows = query(
-            server,
-            "SELECT table_name FROM information_schema.columns "
-            "WHERE table_schema = 'public' AND column_name = 'domain_id'",
-        )
-    else:
-        rows = query(
-            server,
-            "SELECT m.name FROM sqlite_master m, pragma_table_info(m.name) p "
-            "WHERE m.type = 'table' AND p.name = 'domain_id'",
-        )
-    return sorted(str(r[0]) for r in rows)
-
-
-def rows_of(server: Server, domain_id: str) -> dict[str, int]:
-    """How many rows each table with a `domain_id` column holds for the domain."""
-    counts = {}
-    for table in tables_with_domain_id(server):
-        (count,) = query(server, f'SELECT count(*) FROM "{table}" WHERE domain_id = ?', domain_id)
-        counts[table] = int(count[0])
-    return counts
-
-
 def audit_types(server: Server, domain_id: str) -> list[str]:
     return [
         str(r[0])
-        for r in query(server, "SELECT type FROM audit_events WHERE domain_id = ?", domain_id)
+        for r in query(server, "SELECT type FROM audit_events WHERE domain_id = :id", id=domain_id)
     ]
 
 
@@ -153,19 +118,12 @@ def test_list_pages_through_every_domain_in_name_order(server: Server) -> None:
     names = [f"page-{i}" for i in range(5)]
     for name in names:
         create_domain(server, name, admin=None)
-    seen: list[str] = []
-    after: str | None = None
-    pages = 0
-    while True:
-        args = ["admin", "domains", "list", "--limit", "2"]
-        page = server.cli_json(*args, *(["--after", after] if after else []))
-        assert len(page["domains"]) <= 2
-        seen += [d["name"] for d in page["domains"]]
-        pages += 1
-        after = page["next_after"]
-        if after is None:
-            break
-        assert after == seen[-1]
+    seen, pages = every_page(
+        lambda after: server.cli_json(
+            "admin", "domains", "list", "--limit", "2", *(["--after", after] if after else [])
+        ),
+        2,
+    )
     assert seen == sorted(seen) and len(seen) == len(set(seen))
     assert set(names) <= set(seen) and "default" in seen
     assert pages >= 3
@@ -199,6 +157,33 @@ def test_bad_input_is_refused_with_exit_code_2(server: Server) -> None:
     ]
 
 
+def test_a_host_is_claimed_and_released(server: Server) -> None:
+    created = create_domain(server, "movable", admin=None)
+    host = "login.movable.test"
+    assert "not both" in refused(
+        server, "admin", "domains", "update", "movable", "--host", host, "--no-host"
+    )
+
+    def issuer_at_host() -> str:
+        url = f"{server.base_url}/.well-known/openid-configuration"
+        return str(httpx.get(url, headers={"Host": host}, timeout=10).json()["issuer"])
+
+    claimed = server.cli_json("admin", "domains", "update", "movable", "--host", host)
+    assert claimed["host"] == host and claimed["issuer"] == f"https://{host}"
+    # Its console app follows the new issuer; the node serves it at its host only.
+    console = domain_cli(server, "movable", "apps", "show", f"tessera-console-{created['id']}")
+    assert console["redirect_uris"] == [f"https://{host}/console/"]
+    eventually(lambda: issuer_at_host() == f"https://{host}")
+    assert discovery_status(server, "movable") == 404
+
+    released = server.cli_json("admin", "domains", "update", "movable", "--no-host")
+    assert released["host"] is None and released["issuer"] == created["issuer"]
+    console = domain_cli(server, "movable", "apps", "show", f"tessera-console-{created['id']}")
+    assert console["redirect_uris"] == [created["console"]]
+    eventually(lambda: discovery_status(server, "movable") == 200)
+    assert issuer_at_host() == server.base_url
+
+
 # --- --domain ------------------------------------------------------------------------------------
 
 
@@ -230,7 +215,7 @@ def test_users_of_a_domain_are_its_own(server: Server) -> None:
     # The audit events land in the log of the domain that was changed.
     assert "admin.user_created" in audit_types(server, one["id"])
     assert "admin.user_created" in audit_types(server, two["id"])
-    two_log = query(server, "SELECT * FROM audit_events WHERE domain_id = ?", two["id"])
+    two_log = query(server, "SELECT * FROM audit_events WHERE domain_id = :id", id=two["id"])
     assert carol_one["id"] not in json.dumps(two_log, default=str)
 
 
@@ -267,10 +252,10 @@ def test_delete_removes_every_row_of_the_domain(server: Server) -> None:
     assert token.status_code == 200, token.text
     domain_cli(server, "doomed", "tokens", "revoke", "--user", "bob")
     domain_cli(server, "doomed", "keys", "rotate")
-    before = rows_of(server, domain_id)
-    for table in ("users", "clients", "resources", "signing_keys", "audit_events"):
+    before = domain_rows(server, domain_id)
+    for table in ("domains", "users", "clients", "resources", "signing_keys", "audit_events"):
         assert before[table] > 0, (table, before)
-    kept = rows_of(server, keeper["id"])
+    kept = domain_rows(server, keeper["id"])
 
     # Without a terminal to ask in, a confirmation is needed.
     assert "--yes" in refused(server, "admin", "domains", "delete", "doomed", input="")
@@ -278,11 +263,10 @@ def test_delete_removes_every_row_of_the_domain(server: Server) -> None:
 
     gone = server.cli_json("admin", "domains", "delete", "doomed", "--yes")
     assert gone["deleted"] == "doomed" and gone["id"] == domain_id
-    assert gone["rows"] >= sum(before.values())
+    assert gone["rows"] >= sum(before.values()) - before["domains"]  # its data's rows
 
-    assert all(count == 0 for count in rows_of(server, domain_id).values())
-    assert query(server, "SELECT count(*) FROM domains WHERE id = ?", domain_id) == [(0,)]
-    assert rows_of(server, keeper["id"]) == kept  # another domain keeps everything
+    assert set(domain_rows(server, domain_id).values()) == {0}  # its own row too
+    assert domain_rows(server, keeper["id"]) == kept  # another domain keeps everything
     assert "no identity domain 'doomed'" in refused(server, "admin", "domains", "show", "doomed")
     names = [d["name"] for d in server.cli_json("admin", "domains", "list")["domains"]]
     assert "doomed" not in names and "keeper" in names

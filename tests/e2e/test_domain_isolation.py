@@ -31,7 +31,13 @@ import pytest
 
 from tessera.resource import InvalidTokenError, RevocationFeed, TokenError, TokenValidator
 from tests.support.admin import console_token, domain_console_token, operator_token
-from tests.support.domains import ADMIN_PASSWORD, create_domain, domain_cli
+from tests.support.domains import (
+    ADMIN_PASSWORD,
+    create_domain,
+    discovery_status,
+    domain_cli,
+    domain_rows,
+)
 from tests.support.flow import Browser, ConnectTo, code_from
 from tests.support.flow import user_tokens as demo_user_tokens
 from tests.support.server import Server
@@ -191,19 +197,14 @@ def resource_server(site: Site, feed: RevocationFeed | None = None) -> TokenVali
     return TokenValidator(site.issuer, AUDIENCE, revocation=feed)
 
 
-def unusable(validator: TokenValidator, value: str) -> bool:
-    """The resource server refuses the token, or cannot vouch for it (its feed is stale)."""
+def refused_by(
+    validator: TokenValidator, value: str, error: type[TokenError] = InvalidTokenError
+) -> bool:
+    """The resource server refuses the token as invalid; with `error=TokenError`, also when it
+    cannot vouch for it (its feed is stale)."""
     try:
         validator.validate(value, scopes=["urn:orders:read"])
-    except TokenError:
-        return True
-    return False
-
-
-def refused_by(validator: TokenValidator, value: str) -> bool:
-    try:
-        validator.validate(value, scopes=["urn:orders:read"])
-    except InvalidTokenError:
+    except error:
         return True
     return False
 
@@ -587,6 +588,8 @@ def test_a_users_revocation_reaches_the_domains_resource_server_and_not_another(
         rotated = token(beta, refresh, beta.portal_auth)
         assert rotated.status_code == 200, rotated.text
         assert not refused_by(at_beta, rotated.json()["access_token"])
+        # The revocation is in alpha's feed (so the key is the user's id) and not in beta's.
+        assert any(e["key"] == dave_sub for e in feed_events(alpha))
         assert all(e["key"] != dave_sub for e in feed_events(beta))
     finally:
         for feed in feeds:
@@ -622,11 +625,6 @@ def test_a_domains_settings_apply_to_it_alone(server: Server, alpha: Site, beta:
 
 
 # --- disabled and deleted domains ------------------------------------------------------------
-
-
-def discovery_status(server: Server, name: str) -> int:
-    url = f"{server.base_url}/domains/{name}/.well-known/openid-configuration"
-    return httpx.get(url).status_code
 
 
 def every_endpoint(server: Server, name: str, site: Site | None = None) -> list[httpx.Response]:
@@ -679,15 +677,15 @@ def test_a_deleted_domain_is_unknown_and_its_name_starts_afresh(server: Server) 
     feed = RevocationFeed(delta.issuer, *delta.rs_auth, wait_seconds=1, max_staleness=3).start()
     follower = resource_server(delta, feed)
     assert not refused_by(follower, tokens["access_token"])
-    held = rows_of_domain(server, delta.domain["id"])
+    held = domain_rows(server, delta.domain["id"])
     assert held["users"] and held["clients"] and held["signing_keys"] and held["grants"]
     gone = server.cli_json("admin", "domains", "delete", "delta", "--yes")
     assert gone["deleted"] == "delta" and gone["rows"] > 0
     # Nothing of it is left in any table.
-    assert set(rows_of_domain(server, delta.domain["id"]).values()) == {0}
+    assert set(domain_rows(server, delta.domain["id"]).values()) == {0}
     # Its resource servers fail closed once its feed stops answering: nothing it issued works.
     try:
-        assert poll(lambda: unusable(follower, tokens["access_token"]), 15.0), feed.last_error
+        assert poll(lambda: refused_by(follower, tokens["access_token"], TokenError), 15.0), feed.last_error
         assert "404" in (feed.last_error or "")
     finally:
         feed.stop()
@@ -773,35 +771,3 @@ def test_a_domain_with_its_own_host_and_a_domain_under_a_path_refuse_each_others
         404,
         "unknown_domain",
     )
-
-
-def rows_of_domain(server: Server, domain_id: str) -> dict[str, int]:
-    """How many rows each table of the server's database holds for `domain_id`."""
-    from sqlalchemy import create_engine, func, select
-
-    from tessera.store.sql.schema import metadata
-
-    url = server.env.get("TESSERA_DATABASE_URL") or f"sqlite:///{server.data_dir / 'tessera.db'}"
-    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    try:
-        with engine.connect() as conn:
-            counts = {
-                table.name: int(
-                    conn.execute(
-                        select(func.count())
-                        .select_from(table)
-                        .where(table.c.domain_id == domain_id)
-                    ).scalar_one()
-                )
-                for table in metadata.sorted_tables
-                if "domain_id" in table.c
-            }
-            domains = metadata.tables["domains"]
-            counts["domains"] = int(
-                conn.execute(
-                    select(func.count()).select_from(domains).where(domains.c.id == domain_id)
-                ).scalar_one()
-            )
-            return counts
-    finally:
-        engine.dispose()

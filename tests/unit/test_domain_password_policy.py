@@ -68,6 +68,9 @@ def test_a_new_user_is_checked_against_the_minimum_given() -> None:
     assert new_user(username="root", password=FOURTEEN, now=NOW).username == "root"
     with pytest.raises(InvalidInput, match=f"at least {MIN_PASSWORD_LENGTH} characters"):
         new_user(username="root", password="Short-pw-1", now=NOW, min_length=None)
+    # A domain's minimum replaces the policy's own, also below it.
+    assert len("Short-pw-1") < MIN_PASSWORD_LENGTH
+    assert new_user(username="root", password="Short-pw-1", now=NOW, min_length=8).username
 
 
 def test_the_rest_of_the_policy_still_holds_under_a_domain_minimum() -> None:

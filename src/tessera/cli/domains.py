@@ -13,7 +13,7 @@ import typer
 from tessera.cli.common import JsonOpt, open_default_domain, read_password
 from tessera.cli.output import console, emit, fail, table
 from tessera.context import Context, domain_signing_key
-from tessera.domain.identity_domains import IdentityDomain
+from tessera.domain.identity_domains import IdentityDomain, domain_issuer
 from tessera.manage import domains as domain_rules
 from tessera.manage.audit import Actor, cli_actor
 from tessera.manage.errors import InvalidInput
@@ -102,9 +102,10 @@ def domains_create(
     and optionally its first administrator (--admin)."""
     if admin is None and (admin_email or admin_name or admin_password_stdin):
         fail("--admin-email, --admin-name and --admin-password-stdin need --admin", as_json)
-    password = None
+    first_admin = None
     if admin is not None:
         password = read_password(admin_password_stdin, as_json, "--admin-password-stdin")
+        first_admin = domain_rules.NewAdmin(admin, password, admin_email, admin_name)
     with open_default_domain(as_json) as ctx:
         settings = ctx.settings
         created = domain_rules.create_domain(
@@ -117,17 +118,9 @@ def domains_create(
             display_name=display_name,
             host=host,
             settings=_settings(setting),
-            admin=(
-                domain_rules.NewAdmin(admin, password or "", admin_email, admin_name)
-                if admin is not None
-                else None
-            ),
+            admin=first_admin,
         )
-        user = created.admin
-        view = {
-            **_view(ctx, created.domain),
-            "admin": {"id": user.id, "username": user.username} if user else None,
-        }
+        view = domain_rules.created_view(created, settings.issuer)
         emit(view, as_json, lambda: _print_domain(view, f"Created domain {created.domain.name}"))
 
 
@@ -141,33 +134,20 @@ def domains_list(
 ) -> None:
     """List domains in name order, a page at a time: {"domains": [...], "next_after": name}."""
     with open_default_domain(as_json) as ctx:
-        found = domain_rules.list_domains(ctx.store, after=after, limit=limit)
-        views = [_view(ctx, d) for d in found]
-        next_after = found[-1].name if len(found) == limit else None
-        data = {"domains": views, "next_after": next_after}
+        page = domain_rules.domain_page(ctx.store, ctx.settings.issuer, after=after, limit=limit)
 
         def render() -> None:
-            console.print(
-                table(
-                    ["name", "display name", "issuer", "enabled", "created", "id"],
-                    [
-                        [
-                            d["name"] + (" (default)" if d["default"] else ""),
-                            d["display_name"],
-                            d["issuer"],
-                            d["enabled"],
-                            d["created_at"],
-                            d["id"],
-                        ]
-                        for d in views
-                    ],
-                    title="Identity domains",
-                )
-            )
-            if next_after is not None:
-                console.print(f"More: tessera admin domains list --after {next_after}")
+            columns = ("display_name", "issuer", "enabled", "created_at", "id")
+            rows = [
+                [d["name"] + (" (default)" if d["default"] else ""), *(d[c] for c in columns)]
+                for d in page["domains"]
+            ]
+            headings = ["name", "display name", "issuer", "enabled", "created", "id"]
+            console.print(table(headings, rows, title="Identity domains"))
+            if page["next_after"] is not None:
+                console.print(f"More: tessera admin domains list --after {page['next_after']}")
 
-        emit(data, as_json, render)
+        emit(page, as_json, render)
 
 
 @domains_app.command("show")
@@ -256,7 +236,8 @@ def domains_delete(
                 )
             typer.confirm(
                 f"Delete the domain {domain.name} ({domain.display_name}, issuer "
-                f"{_view(ctx, domain)['issuer']}) and ALL of its data? This cannot be undone",
+                f"{domain_issuer(ctx.settings.issuer, domain)}) and ALL of its data? "
+                "This cannot be undone",
                 abort=True,
             )
         if as_json:

@@ -51,10 +51,10 @@ class WeakPassword(ValueError):
     """The password breaks the policy; the message says how."""
 
 
-def check_policy(
-    password: str, *, username: str = "", min_length: int = MIN_PASSWORD_LENGTH
-) -> None:
-    """`min_length`: the identity domain's minimum, when it sets one."""
+def check_policy(password: str, *, username: str = "", min_length: int | None = None) -> None:
+    """`min_length`: the identity domain's `password_min_length` (None: `MIN_PASSWORD_LENGTH`)."""
+    if min_length is None:
+        min_length = MIN_PASSWORD_LENGTH
     if not password or not password.strip():
         raise WeakPassword("the password is empty")
     if len(password) < min_length:

@@ -33,7 +33,9 @@ __all__ = [
     "DeletedDomain",
     "NewAdmin",
     "create_domain",
+    "created_view",
     "delete_domain",
+    "domain_page",
     "domain_view",
     "find_domain",
     "list_domains",
@@ -160,6 +162,18 @@ def list_domains(
     return store.domains.list(after=after, limit=limit)
 
 
+def domain_page(
+    store: Store, base_issuer: str, *, after: str | None = None, limit: int = 100
+) -> dict[str, Any]:
+    """A page of `list_domains` as the CLI and the admin API show it: {"domains": [view…],
+    "next_after": the last name when the page is full (keyset pagination), else None}."""
+    found = list_domains(store, after=after, limit=limit)
+    return {
+        "domains": [domain_view(d, base_issuer) for d in found],
+        "next_after": found[-1].name if len(found) == limit else None,
+    }
+
+
 def _save(store: Store, domain: IdentityDomain) -> IdentityDomain:
     try:
         store.domains.update(domain)
@@ -189,6 +203,11 @@ def update_domain(
     domain = find_domain(store, ref)
     if domain.is_default and host:
         raise InvalidInput("the default domain is served at the deployment's base URL")
+    if domain.is_default and settings:
+        # Its services are the node's own, built from the environment at start.
+        raise InvalidInput(
+            "the default domain follows the node's TESSERA_… settings; set those instead"
+        )
     changes: dict[str, Any] = {}
     if display_name is not None:
         changes["display_name"] = checked_name(display_name, "the display name")
@@ -220,6 +239,14 @@ def set_domain_enabled(
     return updated
 
 
+def _purge(store: Store, domain_id: str) -> int:
+    """Delete the domain's data, a batch at a time; how many rows."""
+    rows = 0
+    while deleted := store.domains.purge_data(domain_id, _DELETE_BATCH):
+        rows += deleted
+    return rows
+
+
 def delete_domain(store: Store, ref: str, now: datetime, actor: Actor) -> DeletedDomain:
     """Delete a domain and everything of it. First it is disabled, so every node refuses its
     requests and tokens (introspection, userinfo, the admin API, the revocation feed: its
@@ -232,20 +259,20 @@ def delete_domain(store: Store, ref: str, now: datetime, actor: Actor) -> Delete
     if domain.enabled:
         domain = _save(store, domain.with_changes(disabled_at=now))
     rows = 0
-    for attempt in range(_DELETE_ATTEMPTS):
-        while deleted := store.domains.purge_data(domain.id, _DELETE_BATCH):
-            rows += deleted
+    for _ in range(_DELETE_ATTEMPTS):
+        rows += _purge(store, domain.id)
         try:
             store.domains.delete(domain.id)
             break
         except Conflict:
             # A node that had not yet seen the domain disabled (its cache lives a couple of
             # seconds) wrote a row after its table was emptied: empty it again.
-            if attempt == _DELETE_ATTEMPTS - 1:
-                raise Conflicting(
-                    f"the domain {domain.name!r} is still being written to; run the deletion "
-                    "again in a few seconds"
-                ) from None
+            continue
+    else:
+        raise Conflicting(
+            f"the domain {domain.name!r} is still being written to; run the deletion again in "
+            "a few seconds"
+        )
     actor.audit("admin.domain_deleted", domain=domain.name, domain_id=domain.id, rows=rows)
     return DeletedDomain(domain, rows)
 
@@ -267,4 +294,14 @@ def domain_view(domain: IdentityDomain, base_issuer: str) -> dict[str, Any]:
         "discovery": f"{issuer}/.well-known/openid-configuration",
         "console": f"{issuer}/console/",
         "version": domain.version,
+    }
+
+
+def created_view(created: CreatedDomain, base_issuer: str) -> dict[str, Any]:
+    """What the CLI and the admin API show of a new domain: its view and its first
+    administrator ({"id", "username"}, or None)."""
+    user = created.admin
+    return {
+        **domain_view(created.domain, base_issuer),
+        "admin": {"id": user.id, "username": user.username} if user is not None else None,
     }

@@ -12,12 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from tessera.domain.model import User
-from tessera.domain.passwords import (
-    MIN_PASSWORD_LENGTH,
-    WeakPassword,
-    check_policy,
-    hash_password,
-)
+from tessera.domain.passwords import WeakPassword, check_policy, hash_password
 from tessera.manage.audit import Actor
 from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError, checked_name
 from tessera.manage.revocation import RevokedSummary, revoke_subject
@@ -43,7 +38,7 @@ _EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00
 def _check_password(password: str, username: str, min_length: int | None) -> None:
     """The policy, with the domain's minimum length when it sets one."""
     try:
-        check_policy(password, username=username, min_length=min_length or MIN_PASSWORD_LENGTH)
+        check_policy(password, username=username, min_length=min_length)
     except WeakPassword as exc:
         raise InvalidInput(str(exc)) from None
 
