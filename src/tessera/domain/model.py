@@ -21,12 +21,15 @@ __all__ = [
     "Consent",
     "Grant",
     "KeyState",
+    "Passkey",
+    "RecoveryCode",
     "RefreshToken",
     "Resource",
     "RevocationEvent",
     "RevocationKind",
     "SecretHash",
     "SigningKey",
+    "TotpFactor",
     "User",
 ]
 
@@ -80,6 +83,8 @@ class Client:
     access_ttl: int | None = None  # None: the default (3600 s)
     refresh_ttl: int | None = None  # None: the default
     first_party: bool = False  # skips consent (the admin console)
+    # "off", "optional" or "required"; None: the domain's (the stricter of the two applies).
+    mfa_policy: str | None = None
     version: int = 1
     # The audiences of the resources this app serves: it may introspect their tokens and read
     # the revocation feed (RFC 7662 §2.1, §4).
@@ -105,6 +110,41 @@ class Resource:
     created_at: datetime
     access_ttl: int | None = None
     signing_alg: str = "ES256"
+
+
+@dataclass(frozen=True, slots=True)
+class Passkey:
+    """A WebAuthn credential (W3C WebAuthn Level 3 §6.1) registered by a user."""
+
+    credential_id: str  # base64url, unique in the domain
+    user_id: str
+    name: str
+    public_key: bytes  # COSE_Key
+    sign_count: int
+    created_at: datetime
+    aaguid: str = ""
+    transports: tuple[str, ...] = ()
+    backed_up: bool = False  # a synced passkey: amr `swk` rather than `hwk`
+    last_used_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TotpFactor:
+    """A user's RFC 6238 authenticator app; usable once `confirmed_at` is set."""
+
+    user_id: str
+    secret_sealed: bytes  # AES-GCM under the domain's factor key, bound to the user id
+    created_at: datetime
+    confirmed_at: datetime | None = None
+    last_step: int = 0  # the last time step accepted: a code is accepted once
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryCode:
+    user_id: str
+    code_hash: str  # keyed hash; the code is shown once
+    created_at: datetime
+    used_at: datetime | None = None
 
 
 class KeyState(StrEnum):
@@ -142,6 +182,9 @@ class BrowserSession:
     expires_at: datetime
     csrf_secret: str
     ended_at: datetime | None = None
+    # RFC 8176 methods of the sign-in, in the order they were used; `auth_time` is the last
+    # one's time (a second factor or a step-up moves it).
+    amr: tuple[str, ...] = ("pwd",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +203,7 @@ class AuthorizationCode:
     nonce: str | None = None
     session_id: str | None = None
     consumed_at: datetime | None = None
+    amr: tuple[str, ...] = ("pwd",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +220,7 @@ class Grant:
     absolute_expiry: datetime
     session_id: str | None = None
     revoked_at: datetime | None = None
+    amr: tuple[str, ...] = ("pwd",)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,11 +32,14 @@ from tessera.domain.model import (
     Client,
     Consent,
     Grant,
+    Passkey,
+    RecoveryCode,
     RefreshToken,
     Resource,
     RevocationEvent,
     RevocationKind,
     SigningKey,
+    TotpFactor,
     User,
 )
 from tessera.store.memory_domains import MemoryDomains
@@ -46,10 +49,12 @@ from tessera.store.protocols import (
     CodeStore,
     Conflict,
     ConsentStore,
+    FactorStore,
     Failures,
     GrantStore,
     KeyStore,
     LoginThrottleStore,
+    NonceStore,
     NotFound,
     RefreshTokenStore,
     ResourceStore,
@@ -69,6 +74,10 @@ if TYPE_CHECKING:
     from tessera.store.protocols import Store
 
 __all__ = ["MemoryStore"]
+
+
+# The longest `NonceStore` key: the SQL store's column (`schema.NONCE_KEY_LENGTH`).
+_NONCE_KEY_LENGTH = 200
 
 
 def _username_key(username: str) -> str:
@@ -106,6 +115,10 @@ _ROWS = (
     "refresh_tokens",
     "revocations",
     "audit",
+    "passkeys",
+    "totp",
+    "recovery_codes",
+    "nonces",
 )
 
 
@@ -131,6 +144,10 @@ class _State:
     login_failures: dict[str, list[datetime]] = field(default_factory=dict)
     audit: list[AuditEvent] = field(default_factory=list)  # ascending id
     last_audit_id: int = 0
+    passkeys: dict[str, Passkey] = field(default_factory=dict)  # by credential id
+    totp: dict[str, TotpFactor] = field(default_factory=dict)  # by user id
+    recovery_codes: dict[tuple[str, str], RecoveryCode] = field(default_factory=dict)
+    nonces: dict[str, datetime] = field(default_factory=dict)  # key: expires_at
 
     # The helpers below expect the caller to hold `lock`.
 
@@ -211,6 +228,17 @@ class _State:
         if refresh_token is not None:
             self.refresh_tokens[refresh_token.token_hash] = refresh_token
 
+    def remove_factors(self, user_id: str) -> int:
+        """Delete every factor of the user; how many (the SQL store's rows)."""
+        passkeys = [k for k, p in self.passkeys.items() if p.user_id == user_id]
+        codes = [k for k in self.recovery_codes if k[0] == user_id]
+        for credential_id in passkeys:
+            del self.passkeys[credential_id]
+        for key in codes:
+            del self.recovery_codes[key]
+        totp = self.totp.pop(user_id, None)
+        return len(passkeys) + len(codes) + (totp is not None)
+
     def revoke_grant(self, grant_id: str, now: datetime, event_expires_at: datetime) -> bool:
         grant = self.grants.get(grant_id)
         revoked = grant is not None and grant.revoked_at is None
@@ -267,6 +295,7 @@ class _Users:
             if old is None:
                 raise NotFound(f"no user {user_id!r}")
             del s.user_ids_by_username[_username_key(old.username)]
+            s.remove_factors(user_id)
 
     def list(self) -> builtins.list[User]:
         with self._s.lock:
@@ -449,6 +478,17 @@ class _Sessions:
             for key in gone:
                 del self._s.sessions[key]
         return len(gone)
+
+    def authenticated(
+        self, id_hash: str, amr: tuple[str, ...], auth_time: datetime, now: datetime
+    ) -> bool:
+        s = self._s
+        with s.lock:
+            session = s.sessions.get(id_hash)
+            if session is None or session.ended_at is not None or session.expires_at <= now:
+                return False
+            s.sessions[id_hash] = replace(session, amr=amr, auth_time=auth_time)
+            return True
 
 
 class _Consents:
@@ -787,6 +827,137 @@ class _Audit:
         return found
 
 
+class _Factors:
+    """`FactorStore`: each "use once" step checks and writes under the lock, as one step."""
+
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def add_passkey(self, passkey: Passkey) -> None:
+        with self._s.lock:
+            if passkey.credential_id in self._s.passkeys:
+                raise Conflict("the passkey is registered already")
+            self._s.passkeys[passkey.credential_id] = passkey
+
+    def passkey(self, credential_id: str) -> Passkey | None:
+        with self._s.lock:
+            return self._s.passkeys.get(credential_id)
+
+    def passkeys_for(self, user_id: str) -> list[Passkey]:
+        with self._s.lock:
+            found = [p for p in self._s.passkeys.values() if p.user_id == user_id]
+        return sorted(found, key=lambda p: (p.created_at, p.credential_id))
+
+    def use_passkey(
+        self, credential_id: str, seen_count: int, new_count: int, now: datetime
+    ) -> bool:
+        s = self._s
+        with s.lock:
+            passkey = s.passkeys.get(credential_id)
+            if passkey is None or passkey.sign_count != seen_count:
+                return False
+            s.passkeys[credential_id] = replace(passkey, sign_count=new_count, last_used_at=now)
+            return True
+
+    def _users_passkey(self, user_id: str, credential_id: str) -> Passkey | None:
+        passkey = self._s.passkeys.get(credential_id)
+        return passkey if passkey is not None and passkey.user_id == user_id else None
+
+    def rename_passkey(self, user_id: str, credential_id: str, name: str) -> bool:
+        with self._s.lock:
+            passkey = self._users_passkey(user_id, credential_id)
+            if passkey is not None:
+                self._s.passkeys[credential_id] = replace(passkey, name=name)
+            return passkey is not None
+
+    def remove_passkey(self, user_id: str, credential_id: str) -> bool:
+        with self._s.lock:
+            passkey = self._users_passkey(user_id, credential_id)
+            if passkey is not None:
+                del self._s.passkeys[credential_id]
+            return passkey is not None
+
+    def totp(self, user_id: str) -> TotpFactor | None:
+        with self._s.lock:
+            return self._s.totp.get(user_id)
+
+    def put_totp(self, factor: TotpFactor) -> None:
+        with self._s.lock:
+            old = self._s.totp.get(factor.user_id)
+            if old is not None and old.confirmed_at is not None:
+                raise Conflict(f"user {factor.user_id} has a confirmed authenticator app")
+            self._s.totp[factor.user_id] = factor
+
+    def confirm_totp(self, user_id: str, step: int, now: datetime) -> bool:
+        with self._s.lock:
+            factor = self._s.totp.get(user_id)
+            if factor is None or factor.confirmed_at is not None or factor.last_step >= step:
+                return False
+            self._s.totp[user_id] = replace(factor, confirmed_at=now, last_step=step)
+            return True
+
+    def use_totp_step(self, user_id: str, step: int) -> bool:
+        with self._s.lock:
+            factor = self._s.totp.get(user_id)
+            if factor is None or factor.confirmed_at is None or factor.last_step >= step:
+                return False
+            self._s.totp[user_id] = replace(factor, last_step=step)
+            return True
+
+    def remove_totp(self, user_id: str) -> bool:
+        with self._s.lock:
+            return self._s.totp.pop(user_id, None) is not None
+
+    def replace_recovery_codes(self, user_id: str, hashes: Sequence[str], now: datetime) -> None:
+        if len(set(hashes)) != len(hashes):  # the SQL store's primary key
+            raise Conflict("recovery code hashes repeat")
+        with self._s.lock:
+            codes = self._s.recovery_codes
+            for key in [k for k in codes if k[0] == user_id]:
+                del codes[key]
+            for code_hash in hashes:
+                codes[(user_id, code_hash)] = RecoveryCode(user_id, code_hash, now)
+
+    def use_recovery_code(self, user_id: str, code_hash: str, now: datetime) -> bool:
+        with self._s.lock:
+            code = self._s.recovery_codes.get((user_id, code_hash))
+            if code is None or code.used_at is not None:
+                return False
+            self._s.recovery_codes[(user_id, code_hash)] = replace(code, used_at=now)
+            return True
+
+    def recovery_codes(self, user_id: str) -> list[RecoveryCode]:
+        with self._s.lock:
+            found = [c for c in self._s.recovery_codes.values() if c.user_id == user_id]
+        return sorted(found, key=lambda c: (c.created_at, c.code_hash))
+
+    def remove_all(self, user_id: str) -> int:
+        with self._s.lock:
+            return self._s.remove_factors(user_id)
+
+
+class _Nonces:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def use_once(self, key: str, expires_at: datetime, now: datetime) -> bool:
+        if len(key) > _NONCE_KEY_LENGTH:
+            raise ValueError(f"a use-once key is at most {_NONCE_KEY_LENGTH} characters")
+        with self._s.lock:
+            recorded = self._s.nonces.get(key)
+            if recorded is not None and recorded > now:
+                return False
+            self._s.nonces[key] = expires_at
+            return True
+
+    def purge(self, now: datetime) -> int:
+        with self._s.lock:
+            gone = [key for key, expires_at in self._s.nonces.items() if expires_at <= now]
+            for key in gone:
+                del self._s.nonces[key]
+        return len(gone)
+
+
 class MemoryStore:
     """Every sub-store of one identity domain, in process memory, behind one lock."""
 
@@ -810,6 +981,8 @@ class MemoryStore:
         self.revocations: RevocationStore = _Revocations(state)
         self.login_throttle: LoginThrottleStore = _LoginThrottle(state)
         self.audit: AuditStore = _Audit(state)
+        self.factors: FactorStore = _Factors(state)
+        self.nonces: NonceStore = _Nonces(state)
 
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:

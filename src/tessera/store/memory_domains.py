@@ -116,6 +116,7 @@ class MemoryDomains:
                 ("sessions", store.sessions.purge(now)),
                 ("login_failures", store.login_throttle.purge(login_before)),
                 ("signing_keys", _purge_retired_keys(store, now)),
+                ("nonces", store.nonces.purge(now)),
             ):
                 counts[name] = counts.get(name, 0) + count
         return ExpiredRows(**counts)

@@ -24,11 +24,14 @@ from tessera.domain.model import (
     Client,
     Consent,
     Grant,
+    Passkey,
+    RecoveryCode,
     RefreshToken,
     Resource,
     RevocationEvent,
     RevocationKind,
     SigningKey,
+    TotpFactor,
     User,
 )
 
@@ -41,10 +44,12 @@ __all__ = [
     "DomainContent",
     "DomainStore",
     "ExpiredRows",
+    "FactorStore",
     "Failures",
     "GrantStore",
     "KeyStore",
     "LoginThrottleStore",
+    "NonceStore",
     "NotFound",
     "RefreshTokenStore",
     "ResourceStore",
@@ -170,6 +175,76 @@ class SessionStore(Protocol):
 
     def purge(self, now: datetime) -> int:
         """Delete sessions that ended or expired by `now`; return how many."""
+
+    def authenticated(
+        self, id_hash: str, amr: tuple[str, ...], auth_time: datetime, now: datetime
+    ) -> bool:
+        """Record a further authentication of an open session (a second factor, a step-up):
+        set its `amr` and `auth_time`; False when the session ended or expired by `now`."""
+
+
+class FactorStore(Protocol):
+    """A user's second factors: passkeys, an authenticator app (TOTP), recovery codes.
+
+    The "use once" steps (`use_passkey`, `use_totp_step`, `use_recovery_code`) are single
+    conditional writes: of two concurrent uses of one code or one assertion, one wins.
+    Deleting a user deletes the user's factors."""
+
+    def add_passkey(self, passkey: Passkey) -> None:
+        """`Conflict` when the credential id is registered in the domain already."""
+
+    def passkey(self, credential_id: str) -> Passkey | None: ...
+
+    def passkeys_for(self, user_id: str) -> list[Passkey]:
+        """Oldest first."""
+
+    def use_passkey(
+        self, credential_id: str, seen_count: int, new_count: int, now: datetime
+    ) -> bool:
+        """Store `new_count` and `last_used_at` if the stored count is still `seen_count`
+        (W3C WebAuthn §6.1.1: a counter that does not move forward is left to the caller)."""
+
+    def rename_passkey(self, user_id: str, credential_id: str, name: str) -> bool: ...
+
+    def remove_passkey(self, user_id: str, credential_id: str) -> bool: ...
+
+    def totp(self, user_id: str) -> TotpFactor | None: ...
+
+    def put_totp(self, factor: TotpFactor) -> None:
+        """Start an enrollment: replace an unconfirmed factor; `Conflict` over a confirmed one."""
+
+    def confirm_totp(self, user_id: str, step: int, now: datetime) -> bool:
+        """Confirm the pending factor with the step its first code used (stored as used), only
+        while it is unconfirmed and `step` is above the stored `last_step`."""
+
+    def use_totp_step(self, user_id: str, step: int) -> bool:
+        """Accept a code of time step `step` once: set `last_step` if it is below `step`."""
+
+    def remove_totp(self, user_id: str) -> bool: ...
+
+    def replace_recovery_codes(self, user_id: str, hashes: Sequence[str], now: datetime) -> None:
+        """Drop the user's codes and store new ones, in one transaction (a repeated hash is
+        `Conflict` and nothing changes)."""
+
+    def use_recovery_code(self, user_id: str, code_hash: str, now: datetime) -> bool:
+        """Mark an unused code used; False when unknown or used."""
+
+    def recovery_codes(self, user_id: str) -> list[RecoveryCode]:
+        """Ordered by `created_at`, then `code_hash`."""
+
+    def remove_all(self, user_id: str) -> int:
+        """Remove every factor of the user (an administrator's reset); return how many rows."""
+
+
+class NonceStore(Protocol):
+    """Values accepted once within their lifetime, shared by every node: WebAuthn challenges,
+    password-reset links, and assertion `jti`s."""
+
+    def use_once(self, key: str, expires_at: datetime, now: datetime) -> bool:
+        """Record `key` until `expires_at`; False when it is recorded and not yet expired.
+        `key` is at most 200 characters (`ValueError`): callers hash longer values."""
+
+    def purge(self, now: datetime) -> int: ...
 
 
 class ConsentStore(Protocol):
@@ -392,6 +467,7 @@ class ExpiredRows:
     sessions: int = 0
     login_failures: int = 0
     signing_keys: int = 0
+    nonces: int = 0
 
 
 class DomainStore(Protocol):
@@ -425,8 +501,8 @@ class DomainStore(Protocol):
 
     def purge_expired(self, now: datetime, login_before: datetime, batch: int) -> ExpiredRows:
         """Housekeeping for every domain at once: delete expired codes, refresh tokens,
-        revocation events, sessions, login failures before `login_before` and retired keys
-        past their time, in statements of at most `batch` rows (flat in the number of
+        revocation events, sessions, login failures before `login_before`, retired keys past
+        their time and use-once values past their `expires_at`, in statements of at most `batch` rows (flat in the number of
         domains: each delete selects by an index on an expiry column, not a walk over the
         domains)."""
 
@@ -473,6 +549,12 @@ class Store(Protocol):
 
     @property
     def audit(self) -> AuditStore: ...
+
+    @property
+    def factors(self) -> FactorStore: ...
+
+    @property
+    def nonces(self) -> NonceStore: ...
 
     def transaction(self) -> AbstractContextManager[UnitOfWork]:
         """One unit of work: the small stores it yields act in ONE transaction, committed when

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tessera.domain.identity_domains import DomainSettings, IdentityDomain
-from tessera.domain.model import AuditEvent, KeyState, RevocationKind
+from tessera.domain.model import AuditEvent, KeyState, Passkey, RevocationKind, TotpFactor
 from tessera.store.memory import MemoryStore
 from tessera.store.protocols import Conflict, DomainContent, ExpiredRows, NotFound, Store
 from tessera.store.sql.schema import metadata
@@ -90,6 +90,12 @@ def fill(store: Store, domain_id: str, prefix: str) -> None:
     s.grants.revoke(f"{prefix}-g0", at(5), at(3600))
     s.revocations.append(RevocationKind.SUBJECT, user, at(6), at(3600), at(6))
     s.audit.append([AuditEvent(type="login.success", at=at(i), user_id=user) for i in range(3)])
+    for i in range(3):
+        s.factors.add_passkey(Passkey(f"{prefix}-cred{i}", user, f"Key {i}", b"cose", 0, at(i)))
+        s.nonces.use_once(f"{prefix}-challenge{i}", at(300), T0)
+    s.factors.put_totp(TotpFactor(user, b"sealed", T0))
+    s.factors.put_totp(TotpFactor(f"{prefix}-u2", b"sealed", T0))
+    s.factors.replace_recovery_codes(user, [f"{prefix}-rc{i}" for i in range(3)], T0)
 
 
 def sql_rows(store: Store) -> dict[str, list[tuple[Any, ...]]]:
@@ -437,6 +443,8 @@ def expiring(store: Store, domain_id: str, prefix: str) -> None:
         a_key(f"{prefix}-retired", state=KeyState.RETIRED, retire_after=at(3600), activated_at=T0)
     )
     s.keys.add(a_key(f"{prefix}-active", created_at=at(1), state=KeyState.ACTIVE))
+    s.nonces.use_once(f"{prefix}-old-nonce", at(60), T0)
+    s.nonces.use_once(f"{prefix}-new-nonce", LATER + timedelta(minutes=5), T0)
     s.keys.add(
         a_key(
             f"{prefix}-retiring",
@@ -462,6 +470,7 @@ def test_purge_expired_deletes_the_expired_rows_of_every_domain(store: Store) ->
         sessions=3,
         login_failures=3,
         signing_keys=3,
+        nonces=3,
     )
     for domain_id, prefix in [("d1", "one"), ("d2", "two"), ("default", "def")]:
         s = store.for_domain(domain_id)
@@ -475,6 +484,8 @@ def test_purge_expired_deletes_the_expired_rows_of_every_domain(store: Store) ->
         assert s.refresh_tokens.get(f"{prefix}-new-rt") is not None
         assert s.grants.get(f"{prefix}-g") is not None
         assert sorted(k.kid for k in s.keys.list()) == [f"{prefix}-active", f"{prefix}-retiring"]
+        assert s.nonces.use_once(f"{prefix}-old-nonce", LATER + timedelta(minutes=5), LATER)
+        assert not s.nonces.use_once(f"{prefix}-new-nonce", LATER + timedelta(minutes=5), LATER)
     assert store.domains.purge_expired(LATER, LATER - timedelta(hours=1), 1) == ExpiredRows()
 
 
@@ -536,7 +547,7 @@ def test_purge_expired_finds_the_expired_rows_through_indexes(tmp_path: Path) ->
     try:
         store.domains.purge_expired(LATER, LATER - timedelta(hours=1), 100)
         event.remove(store.engine, "before_cursor_execute", seen)
-        assert len(statements) == 7  # six kinds of rows, then the grants
+        assert len(statements) == 8  # seven kinds of rows, then the grants
         scans: list[str] = []
         with store.engine.connect() as conn:
             for sql, params in statements:

@@ -15,7 +15,7 @@ from tessera.store.protocols import Conflict, DomainContent
 from tessera.store.sql import SqlStore, head, upgrade
 from tessera.store.sql.engine import make_engine
 from tests.unit.store.test_domain_store_contract import a_domain
-from tests.unit.store.test_migrations import migrate_to
+from tests.unit.store.test_migrations import copy_rows, migrate_to, source_database
 from tests.unit.store.test_store_contract import (
     a_client,
     a_code,
@@ -29,6 +29,12 @@ from tests.unit.store.test_store_contract import (
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+USER = a_user("u1", "alice", is_admin=True)
+CLIENT = a_client("c1", "Payroll")
+RESOURCE = a_resource()
+KEY = a_key("k1", state=KeyState.ACTIVE, activated_at=T0)
+GRANT = a_grant("g1")
+TOKEN = a_refresh_token("rt1", "g1")
 
 
 def test_migration_0003_makes_the_existing_domain_the_default_and_keeps_its_data(
@@ -44,33 +50,40 @@ def test_migration_0003_makes_the_existing_domain_the_default_and_keeps_its_data
             )
     finally:
         engine.dispose()
-    # A 0002 node's data, written through the store (0003 changes no table but `domains`).
-    old = SqlStore.open(url, check_schema=False)
-    user = a_user("u1", "alice", is_admin=True)
-    client = a_client("c1", "Payroll")
-    resource = a_resource()
-    key = a_key("k1", state=KeyState.ACTIVE, activated_at=T0)
-    grant = a_grant("g1")
-    token = a_refresh_token("rt1", "g1")
+    # A 0002 node's data, written through the store (0003 changes no table but `domains`), and
+    # copied without the columns later revisions added.
+    with source_database(url) as source:
+        old = SqlStore.open(source)
+        old.ensure_domain("Default", T0)
+        seq = write_a_nodes_data(old)
+        copy_rows(source, url, skip=("domains",))
+
+    assert upgrade(url) == ("0002", head())
+    check_the_default_domain_and_its_data(url, seq)
+
+
+def write_a_nodes_data(old: SqlStore) -> int:
+    """Rows of every kind of 0002; the sequence number of the revocation event."""
     try:
-        old.users.add(user)
-        old.clients.add(client)
-        old.resources.add(resource)
-        old.keys.add(key)
+        old.users.add(USER)
+        old.clients.add(CLIENT)
+        old.resources.add(RESOURCE)
+        old.keys.add(KEY)
         old.sessions.add(a_session("s1", "u1"))
         old.consents.put(a_consent("u1", "c1"))
         old.codes.add(a_code("code1", expires_at=T0 + timedelta(days=365)))
         with old.transaction() as tx:
-            tx.grants.start(grant, token)
+            tx.grants.start(GRANT, TOKEN)
         seq = old.revocations.append(
             RevocationKind.SUBJECT, "u1", T0, T0 + timedelta(days=365), T0
         )
         old.audit.append([AuditEvent(type="login.success", at=T0, user_id="u1")])
     finally:
         old.close()
+    return seq
 
-    assert upgrade(url) == ("0002", head())
 
+def check_the_default_domain_and_its_data(url: str, seq: int) -> None:
     store = SqlStore.open(url)
     try:
         default = store.domains.get("default")
@@ -83,15 +96,15 @@ def test_migration_0003_makes_the_existing_domain_the_default_and_keeps_its_data
         assert store.domains.list() == [default]
         assert store.domains.count() == 1
 
-        assert store.users.get("u1") == user
-        assert store.users.get_by_username("ALICE") == user
-        assert store.clients.get("c1") == client
-        assert store.resources.get_by_audience(resource.audience) == resource
-        assert store.keys.list() == [key]
+        assert store.users.get("u1") == USER
+        assert store.users.get_by_username("ALICE") == USER
+        assert store.clients.get("c1") == CLIENT
+        assert store.resources.get_by_audience(RESOURCE.audience) == RESOURCE
+        assert store.keys.list() == [KEY]
         assert store.sessions.get("s1") is not None
         assert store.consents.get("u1", "c1") is not None
-        assert store.grants.get("g1") == grant
-        assert store.refresh_tokens.get("rt1") == token
+        assert store.grants.get("g1") == GRANT
+        assert store.refresh_tokens.get("rt1") == TOKEN
         assert [(e.seq, e.key) for e in store.revocations.since(0)] == [(seq, "u1")]
         assert [e.type for e in store.audit.query()] == ["login.success"]
         assert store.codes.consume("code1", T0)[1] is True

@@ -3,12 +3,15 @@ and a store refuses a database that is not migrated — on SQLite and PostgreSQL
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import insert, inspect, select, text
 
 from tessera.store.sql import SchemaNotCurrent, SqlStore, head, migrate, upgrade
 from tessera.store.sql.engine import make_engine
@@ -26,6 +29,50 @@ def migrate_to(url: str, revision: str) -> None:
             command.upgrade(config, revision)
     finally:
         engine.dispose()
+
+
+@contextmanager
+def source_database(url: str) -> Iterator[str]:
+    """Another database of the kind of `url`, migrated to head: an older node's data is written
+    there through today's store, then `copy_rows` moves it into the database to migrate."""
+    if url.startswith("sqlite:"):
+        source = url.rsplit("/", 1)[0] + "/source.db"
+        upgrade(source)
+        yield source
+        return
+    from tests.support.pg import fresh_database
+
+    with fresh_database() as source:
+        upgrade(source)
+        yield source
+
+
+def copy_rows(source: str, target: str, *, skip: tuple[str, ...] = ()) -> None:
+    """Copy the rows of every table of `source` (at head) into `target` (an older revision),
+    with only the columns `target` has; autoincremented ids are left to `target`, which assigns
+    the same ones (the rows go in key order into empty tables)."""
+    from_engine, to_engine = make_engine(source), make_engine(target)
+    try:
+        with from_engine.connect() as reader, to_engine.begin() as writer:
+            old = inspect(writer)
+            present = {
+                name: {c["name"] for c in old.get_columns(name)} for name in old.get_table_names()
+            }
+            for table in metadata.sorted_tables:
+                if table.name in skip or table.name not in present:
+                    continue
+                columns = [
+                    c
+                    for c in table.c
+                    if c.name in present[table.name] and c is not table.autoincrement_column
+                ]
+                query = select(*columns).order_by(*table.primary_key.columns)
+                rows = [dict(row._mapping) for row in reader.execute(query)]
+                if rows:
+                    writer.execute(insert(table), rows)
+    finally:
+        from_engine.dispose()
+        to_engine.dispose()
 
 
 def test_migrations_create_exactly_the_schema(url: str) -> None:

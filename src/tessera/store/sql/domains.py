@@ -32,26 +32,31 @@ __all__ = [
     "expired_events",
     "expired_failures",
     "expired_keys",
+    "expired_nonces",
     "expired_refresh_tokens",
     "expired_sessions",
 ]
 
 _D = t.domains
 
-# A domain's data, children before parents, with the column that names a row.
-_DATA: tuple[tuple[Table, str], ...] = (
-    (t.refresh_tokens, "token_hash"),
-    (t.authorization_codes, "code_hash"),
-    (t.grants, "grant_id"),
-    (t.browser_sessions, "id_hash"),
-    (t.consents, "user_id"),
-    (t.revocation_events, "seq"),
-    (t.login_failures, "id"),
-    (t.audit_events, "id"),
-    (t.clients, "client_id"),
-    (t.resources, "id"),
-    (t.users, "id"),
-    (t.signing_keys, "kid"),
+# A domain's data, children before parents.
+_DATA: tuple[Table, ...] = (
+    t.refresh_tokens,
+    t.authorization_codes,
+    t.grants,
+    t.browser_sessions,
+    t.consents,
+    t.revocation_events,
+    t.login_failures,
+    t.audit_events,
+    t.clients,
+    t.resources,
+    t.passkeys,
+    t.totp_factors,
+    t.recovery_codes,
+    t.used_nonces,
+    t.users,
+    t.signing_keys,
 )
 
 
@@ -92,6 +97,11 @@ def expired_failures(before: datetime) -> ColumnElement[bool]:
     return t.login_failures.c.at < before
 
 
+def expired_nonces(now: datetime) -> ColumnElement[bool]:
+    # Expired at `expires_at` itself, as `NonceStore.use_once` takes such a row over.
+    return t.used_nonces.c.expires_at <= now
+
+
 def expired_keys(now: datetime) -> ColumnElement[bool]:
     k = t.signing_keys
     return (k.c.state == "retired") & k.c.retire_after.is_not(None) & (k.c.retire_after <= now)
@@ -127,17 +137,15 @@ def domain_row(domain: IdentityDomain) -> dict[str, Any]:
     }
 
 
-def _batched_delete(
-    conn: Any, table: Table, key: str, where: ColumnElement[bool], batch: int
-) -> int:
-    """Delete at most `batch` rows matching `where` (a subquery of keys: portable LIMIT)."""
-    if table is t.consents:  # a composite key: compared as a row value
-        keys = (table.c.user_id, table.c.client_id)
-        chosen = select(*keys).where(where).limit(batch)
-        return int(conn.execute(delete(table).where(tuple_(*keys).in_(chosen))).rowcount)
-    column = table.c[key]
-    chosen = select(column).where(where).limit(batch)
-    return int(conn.execute(delete(table).where(column.in_(chosen))).rowcount)
+def _batched_delete(conn: Any, table: Table, where: ColumnElement[bool], batch: int) -> int:
+    """Delete at most `batch` rows matching `where` (a subquery of primary keys: portable
+    LIMIT)."""
+    keys = list(table.primary_key.columns)
+    chosen = select(*keys).where(where).limit(batch)
+    if len(keys) == 1:
+        return int(conn.execute(delete(table).where(keys[0].in_(chosen))).rowcount)
+    # A composite key, compared as a row value.
+    return int(conn.execute(delete(table).where(tuple_(*keys).in_(chosen))).rowcount)
 
 
 class SqlDomains:
@@ -190,9 +198,9 @@ class SqlDomains:
                 raise NotFound(f"the domain {domain.name} is gone or was changed meanwhile")
 
     def purge_data(self, domain_id: str, batch: int) -> int:
-        for table, key in _DATA:
+        for table in _DATA:
             with write(self._engine) as conn:
-                deleted = _batched_delete(conn, table, key, table.c.domain_id == domain_id, batch)
+                deleted = _batched_delete(conn, table, table.c.domain_id == domain_id, batch)
             if deleted:
                 return deleted
         return 0
@@ -203,20 +211,21 @@ class SqlDomains:
 
     def purge_expired(self, now: datetime, login_before: datetime, batch: int) -> ExpiredRows:
         dead = select(t.grants.c.grant_id).where(dead_grants(now))
-        steps: list[tuple[str, Table, str, ColumnElement[bool]]] = [
-            ("codes", t.authorization_codes, "code_hash", expired_codes(now)),
-            ("refresh_tokens", t.refresh_tokens, "token_hash", expired_refresh_tokens(now, dead)),
-            ("revocation_events", t.revocation_events, "seq", expired_events(now)),
-            ("sessions", t.browser_sessions, "id_hash", expired_sessions(now)),
-            ("login_failures", t.login_failures, "id", expired_failures(login_before)),
-            ("signing_keys", t.signing_keys, "kid", expired_keys(now)),
+        steps: list[tuple[str, Table, ColumnElement[bool]]] = [
+            ("codes", t.authorization_codes, expired_codes(now)),
+            ("refresh_tokens", t.refresh_tokens, expired_refresh_tokens(now, dead)),
+            ("revocation_events", t.revocation_events, expired_events(now)),
+            ("sessions", t.browser_sessions, expired_sessions(now)),
+            ("login_failures", t.login_failures, expired_failures(login_before)),
+            ("signing_keys", t.signing_keys, expired_keys(now)),
+            ("nonces", t.used_nonces, expired_nonces(now)),
         ]
         counts: dict[str, int] = {}
-        for name, table, key, where in steps:
+        for name, table, where in steps:
             total = 0
             while True:
                 with write(self._engine) as conn:
-                    deleted = _batched_delete(conn, table, key, where, batch)
+                    deleted = _batched_delete(conn, table, where, batch)
                 total += deleted
                 if deleted < batch:
                     break
@@ -225,7 +234,7 @@ class SqlDomains:
         g = t.grants
         while True:
             with write(self._engine) as conn:
-                deleted = _batched_delete(conn, g, "grant_id", g.c.absolute_expiry <= now, batch)
+                deleted = _batched_delete(conn, g, g.c.absolute_expiry <= now, batch)
             if deleted < batch:
                 break
         return ExpiredRows(**counts)

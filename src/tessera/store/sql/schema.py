@@ -22,6 +22,7 @@ from sqlalchemy import (
 from tessera.store.sql.types import UTCDateTime
 
 __all__ = [
+    "NONCE_KEY_LENGTH",
     "audit_events",
     "authorization_codes",
     "browser_sessions",
@@ -31,10 +32,14 @@ __all__ = [
     "grants",
     "login_failures",
     "metadata",
+    "passkeys",
+    "recovery_codes",
     "refresh_tokens",
     "resources",
     "revocation_events",
     "signing_keys",
+    "totp_factors",
+    "used_nonces",
     "users",
 ]
 
@@ -42,10 +47,19 @@ metadata = MetaData()
 
 _ID = 64
 _HASH = 64
+NONCE_KEY_LENGTH = 200  # `used_nonces.key`: callers hash what could be longer
 
 
-def _domain() -> Column[str]:
-    return Column("domain_id", String(_ID), ForeignKey("domains.id"), nullable=False)
+def _domain(*, primary_key: bool = False) -> Column[str]:
+    return Column(
+        "domain_id", String(_ID), ForeignKey("domains.id"), nullable=False, primary_key=primary_key
+    )
+
+
+def _amr() -> Column[str]:
+    """RFC 8176 methods, space-separated (`BrowserSession.amr`); rows written before they were
+    kept are password sign-ins."""
+    return Column("amr", String(200), nullable=False, server_default="pwd")
 
 
 domains = Table(
@@ -98,6 +112,7 @@ clients = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("version", Integer, nullable=False),
     Column("resource_server_for", JSON, nullable=False),
+    Column("mfa_policy", String(16)),
     UniqueConstraint("domain_id", "name", name="uq_clients_name"),
 )
 
@@ -143,6 +158,7 @@ browser_sessions = Table(
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("csrf_secret", String(_HASH), nullable=False),
     Column("ended_at", UTCDateTime()),
+    _amr(),
     Index("ix_browser_sessions_expires_at", "expires_at"),
     Index("ix_browser_sessions_ended_at", "ended_at"),
 )
@@ -176,6 +192,7 @@ authorization_codes = Table(
     Column("nonce", String(512)),
     Column("session_id", String(_HASH)),
     Column("consumed_at", UTCDateTime()),
+    _amr(),
 )
 
 grants = Table(
@@ -192,6 +209,7 @@ grants = Table(
     Column("absolute_expiry", UTCDateTime(), nullable=False),
     Column("session_id", String(_HASH)),
     Column("revoked_at", UTCDateTime()),
+    _amr(),
     Index("ix_grants_absolute_expiry", "absolute_expiry"),
     Index("ix_grants_revoked_at", "revoked_at"),
 )
@@ -259,4 +277,55 @@ audit_events = Table(
     # One domain's log, newest first.
     Index("ix_audit_events_domain_id", "domain_id", "id"),
     sqlite_autoincrement=True,
+)
+
+# --- second factors and use-once values (issue 15) ---------------------------------------------
+
+passkeys = Table(
+    "passkeys",
+    metadata,
+    _domain(primary_key=True),
+    # base64url of at most 1023 bytes (W3C WebAuthn Level 3 §5.1: credential IDs).
+    Column("credential_id", String(1400), primary_key=True),
+    Column("user_id", String(_ID), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("sign_count", BigInteger, nullable=False),
+    Column("aaguid", String(64), nullable=False),
+    Column("transports", JSON, nullable=False),
+    Column("backed_up", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_used_at", UTCDateTime()),
+    Index("ix_passkeys_user", "domain_id", "user_id"),
+)
+
+totp_factors = Table(
+    "totp_factors",
+    metadata,
+    _domain(primary_key=True),
+    Column("user_id", String(_ID), primary_key=True),
+    Column("secret_sealed", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("confirmed_at", UTCDateTime()),
+    Column("last_step", BigInteger, nullable=False),
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    _domain(primary_key=True),
+    Column("user_id", String(_ID), primary_key=True),
+    Column("code_hash", String(128), primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime()),
+)
+
+used_nonces = Table(
+    "used_nonces",
+    metadata,
+    _domain(primary_key=True),
+    Column("key", String(NONCE_KEY_LENGTH), primary_key=True),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    # Housekeeping deletes the expired values of every domain at once.
+    Index("ix_used_nonces_expires_at", "expires_at"),
 )

@@ -19,6 +19,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
+    Connection,
     Engine,
     Row,
     Table,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from tessera.domain.model import DEFAULT_DOMAIN as _DEFAULT_DOMAIN
 from tessera.domain.model import (
@@ -41,25 +43,31 @@ from tessera.domain.model import (
     Consent,
     Grant,
     KeyState,
+    Passkey,
+    RecoveryCode,
     RefreshToken,
     Resource,
     RevocationEvent,
     RevocationKind,
     SecretHash,
     SigningKey,
+    TotpFactor,
     User,
 )
 from tessera.store.protocols import (
     AuditStore,
     ClientStore,
     CodeStore,
+    Conflict,
     ConsentStore,
     DomainContent,
     DomainStore,
+    FactorStore,
     Failures,
     GrantStore,
     KeyStore,
     LoginThrottleStore,
+    NonceStore,
     NotFound,
     RefreshTokenStore,
     ResourceStore,
@@ -82,6 +90,7 @@ from tessera.store.sql.domains import (
     expired_codes,
     expired_events,
     expired_failures,
+    expired_nonces,
     expired_refresh_tokens,
     expired_sessions,
 )
@@ -197,6 +206,19 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _amr_text(amr: tuple[str, ...]) -> str:
+    """The `amr` column: RFC 8176 method names never hold a space."""
+    return " ".join(amr)
+
+
+def _column(row: _Row, name: str) -> Any:
+    return (row._mapping if isinstance(row, Row) else row)[name]
+
+
+def _amr(row: _Row) -> tuple[str, ...]:
+    return tuple(str(_column(row, "amr")).split())
+
+
 # --- users -------------------------------------------------------------------------------------
 
 
@@ -245,6 +267,7 @@ class _Users(_Part):
             )
             if result.rowcount != 1:
                 raise NotFound(f"no user {user_id}")
+            _remove_factors(conn, self._domain, user_id)
 
 
 # --- clients -----------------------------------------------------------------------------------
@@ -269,6 +292,7 @@ def _client(row: Row[Any]) -> Client:
         first_party=row.first_party,
         version=row.version,
         resource_server_for=tuple(row.resource_server_for),
+        mfa_policy=row.mfa_policy,
     )
 
 
@@ -291,6 +315,7 @@ def _client_values(client: Client) -> dict[str, Any]:
         "created_at": client.created_at,
         "version": client.version,
         "resource_server_for": list(client.resource_server_for),
+        "mfa_policy": client.mfa_policy,
     }
 
 
@@ -436,7 +461,7 @@ class _Keys(_Part):
 
 
 def _session(row: _Row) -> BrowserSession:
-    return _from_row(BrowserSession, row)
+    return _from_row(BrowserSession, row, amr=_amr(row))
 
 
 _END_SESSION = _mark_once(t.browser_sessions, "id_hash", "ended_at")
@@ -444,7 +469,7 @@ _END_SESSION = _mark_once(t.browser_sessions, "id_hash", "ended_at")
 
 class _Sessions(_Part):
     def add(self, session: BrowserSession) -> None:
-        self._add(t.browser_sessions, _to_row(session))
+        self._add(t.browser_sessions, _to_row(session, amr=_amr_text(session.amr)))
 
     def get(self, id_hash: str) -> BrowserSession | None:
         row = self._find(t.browser_sessions, id_hash=id_hash)
@@ -483,6 +508,23 @@ class _Sessions(_Part):
         s = t.browser_sessions
         with write(self._engine) as conn:
             return conn.execute(delete(s).where(self._where(s), expired_sessions(now))).rowcount
+
+    def authenticated(
+        self, id_hash: str, amr: tuple[str, ...], auth_time: datetime, now: datetime
+    ) -> bool:
+        s = t.browser_sessions
+        with write(self._engine) as conn:
+            result = conn.execute(
+                update(s)
+                .where(
+                    self._where(s),
+                    s.c.id_hash == id_hash,
+                    s.c.ended_at.is_(None),
+                    s.c.expires_at > now,
+                )
+                .values(amr=_amr_text(amr), auth_time=auth_time)
+            )
+            return result.rowcount == 1
 
 
 # --- consents ----------------------------------------------------------------------------------
@@ -542,7 +584,7 @@ _CONSUME_CODE = _mark_once(_C, "code_hash", "consumed_at", unexpired=True).retur
 
 
 def _code(row: _Row) -> AuthorizationCode:
-    return _from_row(AuthorizationCode, row)
+    return _from_row(AuthorizationCode, row, amr=_amr(row))
 
 
 def _consume_code(
@@ -559,7 +601,7 @@ def _consume_code(
 
 class _Codes(_Part):
     def add(self, code: AuthorizationCode) -> None:
-        self._add(_C, _to_row(code))
+        self._add(_C, _to_row(code, amr=_amr_text(code.amr)))
 
     def consume(self, code_hash: str, now: datetime) -> tuple[AuthorizationCode | None, bool]:
         with fast_transaction(self._engine) as tx:
@@ -632,7 +674,7 @@ _ROTATE_FOR_CLIENT = _mark_once(
 
 
 def _grant(row: _Row) -> Grant:
-    return _from_row(Grant, row)
+    return _from_row(Grant, row, amr=_amr(row))
 
 
 def _refresh(row: _Row) -> RefreshToken:
@@ -709,7 +751,7 @@ def _start_grant(tx: FastTx, domain: str, grant: Grant, refresh_token: RefreshTo
     # the revocation events after the lock is taken).
     values = {
         "domain_id": domain,
-        **_to_row(grant),
+        **_to_row(grant, amr=_amr_text(grant.amr)),
         "given_revoked_at": grant.revoked_at,
         "ev_domain": domain,
         "ev_key": grant.grant_id,
@@ -1197,6 +1239,183 @@ class _Audit(_Part):
         return [_audit(r) for r in rows]
 
 
+# --- second factors and use-once values --------------------------------------------------------
+
+_PK, _TOTP, _RC, _N = t.passkeys, t.totp_factors, t.recovery_codes, t.used_nonces
+
+
+def _passkey(row: _Row) -> Passkey:
+    return _from_row(Passkey, row, public_key=bytes(_column(row, "public_key")))
+
+
+def _totp(row: _Row) -> TotpFactor:
+    return _from_row(TotpFactor, row, secret_sealed=bytes(_column(row, "secret_sealed")))
+
+
+def _dialect_insert(dialect: str, table: Table) -> Any:
+    """An INSERT that can say ON CONFLICT (both dialects spell it alike)."""
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+
+
+@functools.cache
+def _put_totp(dialect: str) -> Any:
+    """Insert a factor, or replace the user's if it is unconfirmed: one statement, whose row
+    count is 0 over a confirmed factor."""
+    statement = _dialect_insert(dialect, _TOTP)
+    return statement.on_conflict_do_update(
+        index_elements=[_TOTP.c.domain_id, _TOTP.c.user_id],
+        set_={c.key: statement.excluded[c.key] for c in _TOTP.c if not c.primary_key},
+        where=_TOTP.c.confirmed_at.is_(None),
+    )
+
+
+@functools.cache
+def _use_nonce(dialect: str) -> Any:
+    """Record a value, or take over its row if it has expired: one statement, whose row count
+    is 0 while the value is recorded and unexpired (of two concurrent uses, one wins)."""
+    statement = _dialect_insert(dialect, _N)
+    return statement.on_conflict_do_update(
+        index_elements=[_N.c.domain_id, _N.c.key],
+        set_={"expires_at": statement.excluded.expires_at},
+        where=_N.c.expires_at <= bindparam("now"),
+    )
+
+
+_NONCE_KEYS = ("domain_id", "key", "expires_at")
+
+
+def _remove_factors(conn: Connection, domain: str, user_id: str) -> int:
+    """Delete every factor of the user (in the caller's transaction); how many rows."""
+    return sum(
+        int(
+            conn.execute(
+                delete(table).where(table.c.domain_id == domain, table.c.user_id == user_id)
+            ).rowcount
+        )
+        for table in (_PK, _TOTP, _RC)
+    )
+
+
+class _Factors(_Part):
+    """`FactorStore`: every "use once" step is one conditional UPDATE; its row count names the
+    one winner (PostgreSQL re-checks the condition on the row a concurrent writer committed)."""
+
+    def _changed(self, table: Table, values: dict[str, Any], *where: Any) -> bool:
+        with write(self._engine) as conn:
+            result = conn.execute(update(table).where(self._where(table), *where).values(values))
+            return result.rowcount == 1
+
+    def _deleted(self, table: Table, *where: Any) -> bool:
+        with write(self._engine) as conn:
+            return conn.execute(delete(table).where(self._where(table), *where)).rowcount == 1
+
+    def _all(self, table: Table, user_id: str, *order: Any) -> list[Row[Any]]:
+        with read(self._engine) as conn:
+            query = select(table).where(self._where(table), table.c.user_id == user_id)
+            return list(conn.execute(query.order_by(*order)).all())
+
+    def add_passkey(self, passkey: Passkey) -> None:
+        self._add(_PK, _to_row(passkey))
+
+    def passkey(self, credential_id: str) -> Passkey | None:
+        row = self._find(_PK, credential_id=credential_id)
+        return _passkey(row) if row else None
+
+    def passkeys_for(self, user_id: str) -> list[Passkey]:
+        rows = self._all(_PK, user_id, _PK.c.created_at, _PK.c.credential_id)
+        return [_passkey(r) for r in rows]
+
+    def use_passkey(
+        self, credential_id: str, seen_count: int, new_count: int, now: datetime
+    ) -> bool:
+        return self._changed(
+            _PK,
+            {"sign_count": new_count, "last_used_at": now},
+            _PK.c.credential_id == credential_id,
+            _PK.c.sign_count == seen_count,
+        )
+
+    def rename_passkey(self, user_id: str, credential_id: str, name: str) -> bool:
+        return self._changed(
+            _PK, {"name": name}, _PK.c.user_id == user_id, _PK.c.credential_id == credential_id
+        )
+
+    def remove_passkey(self, user_id: str, credential_id: str) -> bool:
+        return self._deleted(_PK, _PK.c.user_id == user_id, _PK.c.credential_id == credential_id)
+
+    def totp(self, user_id: str) -> TotpFactor | None:
+        row = self._find(_TOTP, user_id=user_id)
+        return _totp(row) if row else None
+
+    def put_totp(self, factor: TotpFactor) -> None:
+        values = {"domain_id": self._domain, **_to_row(factor)}
+        with fast_statement(self._engine) as tx:
+            if tx.run(_put_totp(tx.dialect_name), values, keys=tuple(values)) != 1:
+                raise Conflict(f"user {factor.user_id} has a confirmed authenticator app")
+
+    def confirm_totp(self, user_id: str, step: int, now: datetime) -> bool:
+        return self._changed(
+            _TOTP,
+            {"confirmed_at": now, "last_step": step},
+            _TOTP.c.user_id == user_id,
+            _TOTP.c.confirmed_at.is_(None),
+            _TOTP.c.last_step < step,
+        )
+
+    def use_totp_step(self, user_id: str, step: int) -> bool:
+        # RFC 6238 §5.2: a code is accepted once; a later step moves the mark forward.
+        return self._changed(
+            _TOTP,
+            {"last_step": step},
+            _TOTP.c.user_id == user_id,
+            _TOTP.c.confirmed_at.is_not(None),
+            _TOTP.c.last_step < step,
+        )
+
+    def remove_totp(self, user_id: str) -> bool:
+        return self._deleted(_TOTP, _TOTP.c.user_id == user_id)
+
+    def replace_recovery_codes(self, user_id: str, hashes: Sequence[str], now: datetime) -> None:
+        rows = [
+            {"domain_id": self._domain, "user_id": user_id, "code_hash": h, "created_at": now}
+            for h in hashes
+        ]
+        with write(self._engine) as conn:
+            conn.execute(delete(_RC).where(self._where(_RC), _RC.c.user_id == user_id))
+            if rows:
+                conn.execute(insert(_RC), rows)
+
+    def use_recovery_code(self, user_id: str, code_hash: str, now: datetime) -> bool:
+        return self._changed(
+            _RC,
+            {"used_at": now},
+            _RC.c.user_id == user_id,
+            _RC.c.code_hash == code_hash,
+            _RC.c.used_at.is_(None),
+        )
+
+    def recovery_codes(self, user_id: str) -> list[RecoveryCode]:
+        rows = self._all(_RC, user_id, _RC.c.created_at, _RC.c.code_hash)
+        return [_from_row(RecoveryCode, r) for r in rows]
+
+    def remove_all(self, user_id: str) -> int:
+        with write(self._engine) as conn:
+            return _remove_factors(conn, self._domain, user_id)
+
+
+class _Nonces(_Part):
+    def use_once(self, key: str, expires_at: datetime, now: datetime) -> bool:
+        if len(key) > t.NONCE_KEY_LENGTH:
+            raise ValueError(f"a use-once key is at most {t.NONCE_KEY_LENGTH} characters")
+        values = {"domain_id": self._domain, "key": key, "expires_at": expires_at, "now": now}
+        with fast_statement(self._engine) as tx:
+            return tx.run(_use_nonce(tx.dialect_name), values, keys=_NONCE_KEYS) == 1
+
+    def purge(self, now: datetime) -> int:
+        with write(self._engine) as conn:
+            return conn.execute(delete(_N).where(self._where(_N), expired_nonces(now))).rowcount
+
+
 def content_rows(
     domain_id: str, content: DomainContent
 ) -> list[tuple[Table, list[dict[str, Any]]]]:
@@ -1253,6 +1472,8 @@ class SqlStore:
             else _LoginThrottle(engine, domain_id)
         )
         self.audit: AuditStore = _Audit(engine, domain_id)
+        self.factors: FactorStore = _Factors(engine, domain_id)
+        self.nonces: NonceStore = _Nonces(engine, domain_id)
         self.domains: DomainStore = shared.domains
 
     def for_domain(self, domain_id: str) -> SqlStore:
