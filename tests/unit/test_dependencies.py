@@ -46,6 +46,8 @@ FIRST_FIXED: dict[str, str] = {
     "certifi": "2024.7.4",  # CVE-2024-39689
     "pygments": "2.20.0",  # CVE-2026-4539
     "urllib3": "2.7.0",  # CVE-2026-44431, CVE-2026-44432
+    "cbor2": "5.6.2",  # CVE-2024-26134
+    "aiosmtpd": "1.4.6",  # CVE-2024-27305, CVE-2024-34083
 }
 
 
