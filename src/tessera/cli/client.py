@@ -6,6 +6,11 @@ scripts.
     TOKEN=$(tessera token)
     tessera logout
 
+Step-up (RFC 9470): `tessera login --acr <level> --max-age <seconds>` asks for a level of
+sign-in and a recent one; when an API answers `tessera call` with a 401
+`insufficient_user_authentication` challenge, the call signs in again in the browser for what
+the API named and retries once (`--no-step-up`: exit 2 with the `tessera login` to run).
+
 Exit codes: 0 success; 1 something failed (network, the identity domain refused, the browser
 login failed, the API answered non-2xx); 2 you need to act first (not logged in, login expired,
 a corrupted token cache, bad options). Secrets and tokens are never printed, except the access
@@ -33,12 +38,19 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 
 from tessera.client import (
+    CacheEntry,
     CacheError,
     ClientError,
     LoginExpired,
     NotLoggedIn,
     Session,
+    StepUp,
+    StepUpHandler,
+    StepUpRequired,
     TokenCache,
+    TokenSet,
+    browser_step_up,
+    step_up_challenge,
     unverified_jwt,
 )
 from tessera.client import login as client_login
@@ -64,12 +76,25 @@ ClientSel = Annotated[
     typer.Option("--client-id", help="Pick the profile's login of this app (if it has several)."),
 ]
 
-_NEEDS_ACTION = (NotLoggedIn, LoginExpired, CacheError)
+NoBrowserOpt = Annotated[
+    bool, typer.Option("--no-browser", help="Print the URL to open instead of opening a browser.")
+]
+LoginTimeoutOpt = Annotated[
+    float, typer.Option("--login-timeout", help="Seconds to wait for a browser sign-in.", min=1)
+]
+
+_NEEDS_ACTION = (NotLoggedIn, LoginExpired, CacheError, StepUpRequired)
 
 
-def fail(message: str, as_json: bool, code: int = 2, hint: str | None = None) -> NoReturn:
+def fail(
+    message: str,
+    as_json: bool,
+    code: int = 2,
+    hint: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> NoReturn:
     if as_json:
-        payload = {"error": message, **({"hint": hint} if hint else {})}
+        payload = {"error": message, **({"hint": hint} if hint else {}), **(extra or {})}
         sys.stderr.write(json.dumps(payload) + "\n")
     else:
         err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
@@ -79,7 +104,15 @@ def fail(message: str, as_json: bool, code: int = 2, hint: str | None = None) ->
 
 
 def _fail(exc: ClientError, as_json: bool) -> NoReturn:
-    fail(exc.message, as_json, 2 if isinstance(exc, _NEEDS_ACTION) else 1, hint=exc.hint)
+    extra = None
+    if isinstance(exc, StepUpRequired):
+        extra = {
+            "reason": "insufficient_user_authentication",
+            "acr_values": list(exc.acr_values),
+            "max_age": exc.max_age,
+        }
+    code = 2 if isinstance(exc, _NEEDS_ACTION) else 1
+    fail(exc.message, as_json, code, hint=exc.hint, extra=extra)
 
 
 @contextmanager
@@ -137,6 +170,7 @@ def _who(session: Session) -> dict[str, Any]:
         "subject": claims.get("sub"),
         "name": name,
         "username": claims.get("preferred_username"),
+        "acr": claims.get("acr"),
     }
 
 
@@ -172,13 +206,24 @@ def login(
         typer.Option(help="A scope to ask for (repeatable); openid is always asked for."),
     ] = None,
     profile: ProfileOpt = "default",
-    no_browser: Annotated[
-        bool,
-        typer.Option("--no-browser", help="Print the URL to open instead of opening a browser."),
-    ] = False,
+    no_browser: NoBrowserOpt = False,
     timeout: Annotated[
         float, typer.Option(help="Seconds to wait for the browser sign-in.", min=1)
     ] = 300.0,
+    acr: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--acr",
+            help="An authentication level to ask for (repeatable or space-separated, in order "
+            "of preference), e.g. urn:tessera:acr:mfa.",
+        ),
+    ] = None,
+    max_age: Annotated[
+        int | None,
+        typer.Option(
+            "--max-age", help="Sign in again unless you signed in this many seconds ago.", min=0
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Sign in through the browser (authorization code + PKCE, loopback redirect)."""
@@ -197,6 +242,8 @@ def login(
                 opener=_show_url if no_browser else _open_browser,
                 timeout=timeout,
                 on_waiting=lambda _: status.start(),
+                acr_values=acr or [],
+                max_age=max_age,
             )
         finally:
             status.stop()
@@ -252,6 +299,8 @@ def _print_login(session: Session, result: dict[str, Any]) -> None:
         f"{escape(entry.issuer)} (profile [bold]{escape(entry.profile)}[/]).",
         highlight=False,
     )
+    if result.get("acr"):
+        err_console.print(f"  Sign-in level: {escape(str(result['acr']))}", highlight=False)
     err_console.print(
         f"  Access token valid for {lifetime}"
         + ("; refreshed automatically." if entry.tokens.refresh_token else ".")
@@ -397,6 +446,16 @@ def call(
     issuer: IssuerSel = None,
     client_id: ClientSel = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the API.")] = 60.0,
+    no_step_up: Annotated[
+        bool,
+        typer.Option(
+            "--no-step-up",
+            help="When the API asks for a stronger or more recent sign-in (RFC 9470), fail "
+            "instead of signing in again in the browser and retrying once.",
+        ),
+    ] = False,
+    no_browser: NoBrowserOpt = False,
+    login_timeout: LoginTimeoutOpt = 300.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Call an API with your bearer token (curl-like); prints the status and the body."""
@@ -413,6 +472,8 @@ def call(
         if ctype is not None and not any(k.lower() == "content-type" for k in headers):
             headers["Content-Type"] = ctype
         session = _session(profile, issuer, client_id)
+        if not no_step_up:
+            session.step_up_handler = _step_up_handler(no_browser, login_timeout)
         try:
             with httpx.Client(auth=session.auth(), timeout=timeout) as http:
                 response = http.request(method.upper(), url, content=content, headers=headers)
@@ -440,12 +501,50 @@ def call(
                     _write(body.rstrip("\n"))
             else:
                 _write(json.dumps(body, indent=2))
-            if response.status_code == 401:
-                err_console.print(
-                    f"[dim]The API refused the token; {escape(session.relogin_hint())}[/]"
-                )
+            _explain_401(response, session)
         if not ok:
             raise typer.Exit(1)
+
+
+def _explain_401(response: httpx.Response, session: Session) -> None:
+    if response.status_code != 401:
+        return
+    challenge = step_up_challenge(response)
+    if challenge is not None:  # still, after the one step-up
+        err_console.print(
+            "[dim]The API still asks for a stronger or more recent sign-in "
+            f"({escape(challenge.describe())}); the identity domain did not give it.[/]",
+            highlight=False,
+        )
+        return
+    err_console.print(f"[dim]The API refused the token; {escape(session.relogin_hint())}[/]")
+
+
+def _step_up_handler(no_browser: bool, timeout: float) -> StepUpHandler:
+    """The browser login of `tessera login`, run again for what the API asked (RFC 9470)."""
+    status = err_console.status(
+        f"Waiting for you to sign in in the browser (up to {timeout:g} s)…", spinner="dots"
+    )
+    inner = browser_step_up(
+        opener=_show_url if no_browser else _open_browser,
+        timeout=timeout,
+        on_waiting=lambda _: status.start(),
+    )
+
+    def step_up(entry: CacheEntry, challenge: StepUp) -> TokenSet:
+        err_console.print(
+            "[yellow]The API asks for a stronger or more recent sign-in[/] "
+            f"({escape(challenge.describe())}); signing in again.",
+            highlight=False,
+        )
+        try:
+            tokens = inner(entry, challenge)
+        finally:
+            status.stop()
+        err_console.print("[bold green]✓[/] Signed in again; retrying the request.")
+        return tokens
+
+    return step_up
 
 
 # --- logout ------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
     session = login(ISSUER, CLIENT_ID, scopes=[API_SCOPE])      # RFC 8252 loopback + PKCE
     with httpx.Client(auth=session.auth()) as http:               # refreshes before expiry,
         http.get("https://api.example.test/things")               # retries once after a 401
+                                                                  # (a step-up: RFC 9470)
     Session.load().logout()                                       # RFC 7009
 
 Imports only the standard library and httpx: a user installs and uses it alone.
@@ -21,11 +22,13 @@ from tessera.client.errors import (
     LoginTimeout,
     NotLoggedIn,
     OAuthResponseError,
+    StepUpRequired,
 )
-from tessera.client.login import authorization_url, login, requested_scopes
+from tessera.client.login import authorization_url, browser_step_up, login, requested_scopes
 from tessera.client.loopback import AuthorizationResponse, LoopbackListener
 from tessera.client.pkce import Pkce, s256_challenge
-from tessera.client.session import Session, refresh_margin
+from tessera.client.session import Session, StepUpHandler, refresh_margin
+from tessera.client.stepup import StepUp, parse_challenges, step_up_challenge
 from tessera.client.tokens import Endpoints, OAuthClient, TokenSet, unverified_jwt
 
 __all__ = [
@@ -46,14 +49,20 @@ __all__ = [
     "Pkce",
     "ServerMetadata",
     "Session",
+    "StepUp",
+    "StepUpHandler",
+    "StepUpRequired",
     "TokenCache",
     "TokenSet",
     "authorization_url",
+    "browser_step_up",
     "config_dir",
     "discover",
     "login",
+    "parse_challenges",
     "refresh_margin",
     "requested_scopes",
     "s256_challenge",
+    "step_up_challenge",
     "unverified_jwt",
 ]

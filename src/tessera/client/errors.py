@@ -13,6 +13,7 @@ __all__ = [
     "LoginTimeout",
     "NotLoggedIn",
     "OAuthResponseError",
+    "StepUpRequired",
 ]
 
 
@@ -60,3 +61,20 @@ class LoginExpired(ClientError):
 
 class CacheError(ClientError):
     """The token cache cannot be read (a corrupted file) or written."""
+
+
+class StepUpRequired(ClientError):
+    """An API asked for a stronger or more recent sign-in (RFC 9470 §3) and this session cannot
+    sign in interactively; `acr_values` / `max_age` are what the API asked for."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        acr_values: tuple[str, ...] = (),
+        max_age: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.acr_values = acr_values
+        self.max_age = max_age

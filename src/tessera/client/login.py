@@ -13,6 +13,10 @@ redirect (RFC 8252), for a public app or, given its secret, a confidential one.
 5. exchange the code with the verifier (and the secret, for a confidential app);
 6. check the ID token's `iss`, `aud` and `nonce` (OIDC Core §3.1.3.7; it came straight from the
    token endpoint over TLS, so its signature need not be checked), and cache the tokens.
+
+`acr_values` and `max_age` (OIDC Core §3.1.2.1, RFC 9470 §4) ask the identity domain for a
+level of sign-in and a sign-in at most that many seconds old. `browser_step_up()` runs the same
+flow again for a cached login when an API asks for it (RFC 9470 §3), with what the API named.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import secrets
 import time
 import webbrowser
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -31,10 +36,11 @@ from tessera.client.errors import LoginError
 from tessera.client.loopback import LoopbackListener
 from tessera.client.pkce import Pkce
 from tessera.client.preflight import check_authorization_request
-from tessera.client.session import Session
+from tessera.client.session import Session, StepUpHandler
+from tessera.client.stepup import StepUp
 from tessera.client.tokens import Endpoints, OAuthClient, TokenSet, unverified_jwt
 
-__all__ = ["DEFAULT_SCOPES", "authorization_url", "login", "requested_scopes"]
+__all__ = ["DEFAULT_SCOPES", "authorization_url", "browser_step_up", "login", "requested_scopes"]
 
 DEFAULT_SCOPES = ("openid",)
 _LEEWAY = 120.0
@@ -61,6 +67,8 @@ def authorization_url(
     state: str,
     pkce: Pkce,
     nonce: str | None = None,
+    acr_values: Iterable[str] = (),
+    max_age: int | None = None,
 ) -> str:
     params = {
         "response_type": "code",
@@ -73,6 +81,13 @@ def authorization_url(
     }
     if nonce is not None:
         params["nonce"] = nonce
+    acr = " ".join(dict.fromkeys(v for value in acr_values for v in value.split()))
+    if acr:
+        params["acr_values"] = acr  # OIDC Core §3.1.2.1, in order of preference
+    if max_age is not None:
+        if max_age < 0:
+            raise LoginError(f"max_age must be a number of seconds >= 0, not {max_age}")
+        params["max_age"] = str(int(max_age))
     base = metadata.authorization_endpoint
     return base + ("&" if urlsplit(base).query else "?") + urlencode(params)
 
@@ -95,6 +110,78 @@ def _check_id_token(id_token: str, issuer: str, client_id: str, nonce: str, now:
         raise LoginError("the ID token has expired (is the clock right?)")
 
 
+@dataclass(frozen=True, slots=True)
+class _Options:
+    opener: Opener | None = None
+    timeout: float = 300.0
+    http: httpx.Client | None = None
+    callback_path: str = "/callback"
+    on_waiting: Callable[[str], None] | None = None
+    acr_values: tuple[str, ...] = ()
+    max_age: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _SignIn:
+    """What one browser sign-in gave."""
+
+    endpoints: Endpoints
+    tokens: TokenSet
+    scopes: tuple[str, ...]
+    at: float
+
+
+def _sign_in(
+    issuer: str,
+    client_id: str,
+    client_secret: str | None,
+    wanted: list[str],
+    options: _Options,
+) -> _SignIn:
+    """Steps 1 to 6 of the module's docstring, without touching the cache."""
+    metadata = discover(issuer, options.http)
+    pkce = Pkce.new()
+    state = secrets.token_urlsafe(32)
+    nonce = secrets.token_urlsafe(32) if "openid" in wanted else None
+    with LoopbackListener(
+        expected_state=state,
+        expected_issuer=metadata.issuer,
+        require_iss=metadata.iss_parameter_supported,
+        path=options.callback_path,
+    ) as listener:
+        redirect_uri = listener.redirect_uri
+        url = authorization_url(
+            metadata,
+            client_id=client_id,
+            redirect_uri=redirect_uri,
+            scopes=wanted,
+            state=state,
+            pkce=pkce,
+            nonce=nonce,
+            acr_values=options.acr_values,
+            max_age=options.max_age,
+        )
+        check_authorization_request(
+            options.http, url, client_id=client_id, redirect_uri=redirect_uri
+        )
+        (options.opener or webbrowser.open)(url)
+        if options.on_waiting is not None:
+            options.on_waiting(url)
+        response = listener.wait(options.timeout)
+    endpoints = Endpoints(
+        issuer=metadata.issuer,
+        token_endpoint=metadata.token_endpoint,
+        revocation_endpoint=metadata.revocation_endpoint,
+        userinfo_endpoint=metadata.userinfo_endpoint,
+    )
+    oauth = OAuthClient(endpoints, client_id, client_secret, http=options.http)
+    tokens: TokenSet = oauth.exchange_code(response.code, redirect_uri, pkce.verifier)
+    now = time.time()
+    if nonce is not None and tokens.id_token is not None:
+        _check_id_token(tokens.id_token, metadata.issuer, client_id, nonce, now)
+    return _SignIn(endpoints, tokens, tuple(wanted), now)
+
+
 def login(
     issuer: str,
     client_id: str,
@@ -108,59 +195,80 @@ def login(
     http: httpx.Client | None = None,
     callback_path: str = "/callback",
     on_waiting: Callable[[str], None] | None = None,
+    acr_values: Iterable[str] = (),
+    max_age: int | None = None,
 ) -> Session:
     """Sign in through the browser and cache the tokens; returns the new `Session`.
 
     `opener(url)` shows the authorization URL to the user (default: `webbrowser.open`);
-    `on_waiting(url)` is called once the browser was asked to open it.
+    `on_waiting(url)` is called once the browser was asked to open it. `acr_values` (levels,
+    in order of preference) and `max_age` (seconds) are sent on the authorization request.
+    The session steps up the same way (`browser_step_up`) when an API asks for it.
     """
     check_profile(profile)
     cache = cache or TokenCache()
-    metadata = discover(issuer, http)
-    pkce = Pkce.new()
-    state = secrets.token_urlsafe(32)
-    wanted = requested_scopes(scopes)
-    nonce = secrets.token_urlsafe(32) if "openid" in wanted else None
-    with LoopbackListener(
-        expected_state=state,
-        expected_issuer=metadata.issuer,
-        require_iss=metadata.iss_parameter_supported,
-        path=callback_path,
-    ) as listener:
-        redirect_uri = listener.redirect_uri
-        url = authorization_url(
-            metadata,
-            client_id=client_id,
-            redirect_uri=redirect_uri,
-            scopes=wanted,
-            state=state,
-            pkce=pkce,
-            nonce=nonce,
-        )
-        check_authorization_request(http, url, client_id=client_id, redirect_uri=redirect_uri)
-        (opener or webbrowser.open)(url)
-        if on_waiting is not None:
-            on_waiting(url)
-        response = listener.wait(timeout)
-    endpoints = Endpoints(
-        issuer=metadata.issuer,
-        token_endpoint=metadata.token_endpoint,
-        revocation_endpoint=metadata.revocation_endpoint,
-        userinfo_endpoint=metadata.userinfo_endpoint,
-    )
-    oauth = OAuthClient(endpoints, client_id, client_secret, http=http)
-    tokens: TokenSet = oauth.exchange_code(response.code, redirect_uri, pkce.verifier)
-    now = time.time()
-    if nonce is not None and tokens.id_token is not None:
-        _check_id_token(tokens.id_token, metadata.issuer, client_id, nonce, now)
+    options = _Options(opener, timeout, http, callback_path, on_waiting, tuple(acr_values), max_age)
+    done = _sign_in(issuer, client_id, client_secret, requested_scopes(scopes), options)
     entry = CacheEntry(
         profile=profile,
         client_id=client_id,
-        endpoints=endpoints,
-        tokens=tokens,
-        scopes=tuple(wanted),
+        endpoints=done.endpoints,
+        tokens=done.tokens,
+        scopes=done.scopes,
         client_secret=client_secret,
-        logged_in_at=now,
+        logged_in_at=done.at,
     )
     cache.save(entry)
-    return Session(entry, cache, http=http)
+    step_up = browser_step_up(
+        opener=opener,
+        timeout=timeout,
+        http=http,
+        callback_path=callback_path,
+        on_waiting=on_waiting,
+    )
+    return Session(entry, cache, http=http, step_up=step_up)
+
+
+def _subject(id_token: str | None) -> str | None:
+    if id_token is None:
+        return None
+    try:
+        sub = unverified_jwt(id_token)[1].get("sub")
+    except ValueError:
+        return None
+    return sub if isinstance(sub, str) else None
+
+
+def browser_step_up(
+    *,
+    opener: Opener | None = None,
+    timeout: float = 300.0,
+    http: httpx.Client | None = None,
+    callback_path: str = "/callback",
+    on_waiting: Callable[[str], None] | None = None,
+) -> StepUpHandler:
+    """A `Session` step-up handler: the browser login again for the cached login's app and
+    scopes, with the `acr_values` / `max_age` the API asked for (RFC 9470 §4). The new sign-in
+    must be the same user's (compared by the ID tokens' `sub`)."""
+
+    def step_up(entry: CacheEntry, challenge: StepUp) -> TokenSet:
+        options = _Options(
+            opener,
+            timeout,
+            http,
+            callback_path,
+            on_waiting,
+            challenge.acr_values,
+            challenge.max_age,
+        )
+        wanted = list(entry.scopes) or requested_scopes(())
+        done = _sign_in(entry.issuer, entry.client_id, entry.client_secret, wanted, options)
+        before, after = _subject(entry.tokens.id_token), _subject(done.tokens.id_token)
+        if before is not None and after is not None and before != after:
+            raise LoginError(
+                "you signed in as another user than the one logged in",
+                hint="sign in again as the same user, or run tessera login to switch users",
+            )
+        return done.tokens
+
+    return step_up

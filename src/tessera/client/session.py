@@ -8,6 +8,11 @@
 The refresh margin is 60 s, or `TESSERA_CLIENT_REFRESH_MARGIN` seconds. A refresh holds a lock
 on the cache entry and re-reads it first, so two processes (or threads) sharing a login use one
 refresh token once (the identity domain rotates it, RFC 9700 §4.14).
+
+Step-up (RFC 9470): when an API answers 401 `insufficient_user_authentication`, a session given a
+`step_up` handler (such as `tessera.client.login.browser_step_up()`) signs in again asking for
+the level / maximum age the API named, caches the new tokens, and `BearerAuth` retries once;
+without a handler, `StepUpRequired` says which `tessera login` to run.
 """
 
 from __future__ import annotations
@@ -22,10 +27,26 @@ from typing import Any
 import httpx
 
 from tessera.client.cache import CacheEntry, TokenCache
-from tessera.client.errors import ClientError, LoginExpired, NotLoggedIn, OAuthResponseError
+from tessera.client.errors import (
+    ClientError,
+    LoginExpired,
+    NotLoggedIn,
+    OAuthResponseError,
+    StepUpRequired,
+)
+from tessera.client.stepup import StepUp
 from tessera.client.tokens import OAuthClient, TokenSet, unverified_jwt
 
-__all__ = ["DEFAULT_REFRESH_MARGIN", "Session", "login_command", "refresh_margin"]
+__all__ = [
+    "DEFAULT_REFRESH_MARGIN",
+    "Session",
+    "StepUpHandler",
+    "login_command",
+    "refresh_margin",
+]
+
+# Signs the user in again for the login `CacheEntry`, asking for what `StepUp` names.
+StepUpHandler = Callable[[CacheEntry, StepUp], TokenSet]
 
 DEFAULT_REFRESH_MARGIN = 60.0
 _MARGIN_ENV = "TESSERA_CLIENT_REFRESH_MARGIN"
@@ -45,7 +66,9 @@ def refresh_margin() -> float:
     return value
 
 
-def login_command(issuer: str | None, client_id: str | None, profile: str) -> str:
+def login_command(
+    issuer: str | None, client_id: str | None, profile: str, step_up: StepUp | None = None
+) -> str:
     parts = [
         "tessera login",
         f"--issuer {issuer}" if issuer else "--issuer URL",
@@ -53,6 +76,10 @@ def login_command(issuer: str | None, client_id: str | None, profile: str) -> st
     ]
     if profile != "default":
         parts.append(f"--profile {profile}")
+    if step_up is not None:
+        parts.extend(f"--acr {value}" for value in step_up.acr_values)
+        if step_up.max_age is not None:
+            parts.append(f"--max-age {step_up.max_age}")
     return " ".join(parts)
 
 
@@ -65,8 +92,10 @@ class Session:
         http: httpx.Client | None = None,
         margin: float | None = None,
         clock: Callable[[], float] = time.time,
+        step_up: StepUpHandler | None = None,
     ) -> None:
         self._entry = entry
+        self.step_up_handler = step_up
         self.cache = cache
         self._http = http
         self.margin = refresh_margin() if margin is None else margin
@@ -84,6 +113,7 @@ class Session:
         cache: TokenCache | None = None,
         http: httpx.Client | None = None,
         margin: float | None = None,
+        step_up: StepUpHandler | None = None,
     ) -> Session:
         """The cached login of `profile`; `NotLoggedIn` (with the command to run) if none."""
         cache = cache or TokenCache()
@@ -94,7 +124,7 @@ class Session:
                 f"not logged in ({where})",
                 hint=f"run: {login_command(issuer, client_id, profile)}",
             )
-        return cls(entry, cache, http=http, margin=margin)
+        return cls(entry, cache, http=http, margin=margin, step_up=step_up)
 
     # --- what is cached ---------------------------------------------------------------------------
 
@@ -158,6 +188,26 @@ class Session:
             self.cache.save(self._entry)
             self.refreshed = True
             return tokens
+
+    # --- step-up (RFC 9470) ----------------------------------------------------------------------
+
+    def step_up(self, challenge: StepUp) -> TokenSet:
+        """Sign in again for what `challenge` asks and cache the new tokens; `StepUpRequired`
+        (with the `tessera login` to run) when this session has no way to sign in."""
+        if self.step_up_handler is None:
+            e = self._entry
+            raise StepUpRequired(
+                f"the API asks for a stronger or more recent sign-in ({challenge.describe()})",
+                acr_values=challenge.acr_values,
+                max_age=challenge.max_age,
+                hint=f"run: {login_command(e.issuer, e.client_id, e.profile, challenge)}",
+            )
+        with self._lock:
+            tokens = self.step_up_handler(self._entry, challenge)
+            with self.cache.lock(self._entry):
+                self._entry = self._entry.with_tokens(tokens)
+                self.cache.save(self._entry)
+        return tokens
 
     def claims(self) -> dict[str, Any]:
         """The access token's claims, decoded WITHOUT a signature check (for display)."""

@@ -7,6 +7,9 @@
 | `POST integrations/{CODE}|{VERSION}/activate`, `…/deactivate` | manage |
 | `GET monitoring/instances`, `GET monitoring/instances/{id}` | monitor, manage, consumer::all |
 
+With `TESSERA_INTEGRATION_MANAGE_ACR` / `_MANAGE_MAX_AGE` set, the manage requests also need that
+level or a recent sign-in (RFC 9470): 401 `insufficient_user_authentication` otherwise.
+
 An integration is named `CODE|VERSION` in URLs (`|` may be sent as `%7C`). Documents are sent
 as JSON or YAML; an activated integration must be deactivated before it is replaced or deleted.
 """
@@ -50,7 +53,10 @@ _READ = (
     "Scopes: any of `urn:tessera:integration:monitor`, `urn:tessera:integration:manage`, "
     "`urn:opc:resource:consumer::all`."
 )
-_WRITE = "Scope: `urn:tessera:integration:manage`."
+_WRITE = (
+    "Scope: `urn:tessera:integration:manage`; and the sign-in level or recentness the service "
+    "may require (RFC 9470: 401 `insufficient_user_authentication` with `acr_values` / `max_age`)."
+)
 _IDENT = "`CODE|VERSION`, e.g. `ECHO_ORDER|01.00.0000` (`|` may be sent as `%7C`)."
 
 _DOCUMENT_BODY: dict[str, Any] = {

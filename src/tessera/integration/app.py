@@ -63,6 +63,10 @@ the service's audience in `Authorization: Bearer <token>`.
 Errors: token errors answer per RFC 6750 (401 with `WWW-Authenticate: Bearer …`, 403
 `insufficient_scope` with `scope=`, 400 `invalid_request` for a token in the query string);
 everything else answers RFC 9457 `application/problem+json`.
+
+Step-up (RFC 9470): when the service is configured so, the requests that change integrations
+also need a given level or a recent sign-in, and answer 401 `insufficient_user_authentication`
+with `acr_values` / `max_age` otherwise: sign in again asking for them, and retry.
 """
 
 
@@ -85,7 +89,8 @@ def _services(settings: IntegrationSettings) -> tuple[Services, _Runtime]:
     http = httpx.AsyncClient(
         transport=guarded_transport(policy), follow_redirects=False, timeout=10.0, trust_env=False
     )
-    services = Services(store, Connections(http), Guards(validator), policy)
+    guards = Guards(validator, settings.manage_requirement)
+    services = Services(store, Connections(http), guards, policy)
     return services, _Runtime(engine, settings.sealer, revocation, http)
 
 

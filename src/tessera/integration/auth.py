@@ -4,6 +4,9 @@ bearer token (RFC 6750 §2.1, header only) and require any one of a set of scope
 A missing or invalid token answers 401 with `WWW-Authenticate: Bearer …`, a token in the query
 string 400 `invalid_request`, a valid token without the scope 403 `insufficient_scope` with
 `scope=` naming the scopes any one of which would do (see `tessera.integration.scopes`).
+The routes that change integrations (`Writer`) then check the user's sign-in against
+`TESSERA_INTEGRATION_MANAGE_ACR` / `_MANAGE_MAX_AGE` when set: 401
+`insufficient_user_authentication` with the RFC 9470 §3 challenge.
 """
 
 from __future__ import annotations
@@ -26,7 +29,13 @@ from tessera.integration.scopes import (
     WRITE,
 )
 from tessera.integration.store import Caller
-from tessera.resource import AccessToken, InsufficientScopeError, TokenValidator
+from tessera.resource import (
+    AccessToken,
+    AuthRequirement,
+    InsufficientScopeError,
+    TokenError,
+    TokenValidator,
+)
 from tessera.resource.fastapi import TokenDependency, http_error
 
 __all__ = ["Guards", "Reader", "Token", "Writer", "caller_of", "require_any"]
@@ -63,8 +72,17 @@ def caller_of(token: AccessToken) -> Caller:
 class Guards:
     """The app's token check, on `app.state.services.guards`."""
 
-    def __init__(self, validator: TokenValidator) -> None:
+    def __init__(self, validator: TokenValidator, manage: AuthRequirement | None = None) -> None:
+        self._validator = validator
         self._require_token = TokenDependency(validator, scopes=_SCOPES)
+        self.manage = manage or AuthRequirement()
+
+    def require_manage_level(self, token: AccessToken) -> None:
+        """RFC 9470 §3: the 401 challenge unless the sign-in meets the management requirement."""
+        try:
+            self._validator.require_authentication(token, self.manage)
+        except TokenError as exc:
+            raise http_error(exc) from None
 
     async def __call__(self, request: Request, security_scopes: SecurityScopes) -> AccessToken:
         return await self._require_token(request, security_scopes)
@@ -106,8 +124,10 @@ async def _reader(token: Bearer) -> AccessToken:
     return token
 
 
-async def _writer(token: Bearer) -> AccessToken:
-    require_any(token, WRITE)
+async def _writer(request: Request, token: Bearer) -> AccessToken:
+    require_any(token, WRITE)  # 403 first: a step-up cannot give a missing scope
+    guards: Guards = request.app.state.services.guards
+    guards.require_manage_level(token)
     return token
 
 

@@ -75,9 +75,21 @@ def _check(response: httpx.Response, action: str) -> dict[str, Any]:
         reason = data.get("detail") or data.get("error_description") or data.get("error")
     except ValueError:
         reason = response.text[:200]
+    reason = f"{reason}{_step_up_hint(response)}"
     _fail(
         f"{action}: HTTP {response.status_code}: {reason}", 1 if response.status_code >= 500 else 2
     )
+
+
+def _step_up_hint(response: httpx.Response) -> str:
+    """For an RFC 9470 challenge (the service requires a level to manage): how to get it."""
+    from tessera.client.session import login_command
+    from tessera.client.stepup import step_up_challenge
+
+    challenge = step_up_challenge(response)
+    if challenge is None:
+        return ""
+    return f" (sign in again: {login_command(None, None, 'default', challenge)}, then retry)"
 
 
 @integration_app.command()

@@ -6,6 +6,15 @@ process with its own database; it knows the identity domain only by its issuer U
 `SECRET_KEY` (at least 32 characters) seals connection secrets at rest; without it a key is
 generated once into `./var/integration-secret.key` (mode 0600), which suits one node only.
 `EGRESS_ALLOW` lists the private addresses `invoke` steps may reach (see `egress`).
+
+Step-up for management (RFC 9470): `MANAGE_ACR` (unset: off) is the authentication level the
+routes that change integrations require (create, replace, delete, activate, deactivate; not
+reading, monitoring or running flows), e.g. `urn:tessera:acr:mfa`: a known level is met by
+itself or a higher one (`tessera.shared.acr`), several values may be given space-separated (any
+one will do). `MANAGE_MAX_AGE` (seconds, unset: off) requires, on the same routes, a sign-in at
+most that old. A token that falls short gets 401 `insufficient_user_authentication` with
+`acr_values` / `max_age`, so `tessera call` and `tessera.client` sign in again and retry;
+client-credentials tokens (no user) get the same answer.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tessera.integration.egress import EgressError, EgressPolicy, parse_allow
+from tessera.resource.stepup import AuthRequirement, requirement
 from tessera.shared.database_url import configured_or_sqlite
 from tessera.shared.sealing import Sealer, derive_key
 from tessera.shared.settings import check_issuer, read_secret_files
@@ -54,6 +64,9 @@ class IntegrationSettings(BaseSettings):
     secret_key: SecretStr | None = None
     # CIDRs and host[:port] entries `invoke` steps may reach besides global addresses.
     egress_allow: str = ""
+    # RFC 9470 step-up for the routes that change integrations (see the module docstring).
+    manage_acr: str | None = None
+    manage_max_age: int | None = Field(None, ge=0, le=31_536_000)
 
     @model_validator(mode="before")
     @classmethod
@@ -80,6 +93,19 @@ class IntegrationSettings(BaseSettings):
         except EgressError as exc:
             raise ValueError(str(exc)) from None
         return value
+
+    @field_validator("manage_acr")
+    @classmethod
+    def _check_manage_acr(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        requirement(value)  # printable ASCII values without quotes
+        return " ".join(value.split())
+
+    @property
+    def manage_requirement(self) -> AuthRequirement:
+        """What managing integrations asks of the user's sign-in (empty: nothing)."""
+        return requirement(self.manage_acr, self.manage_max_age)
 
     @property
     def egress_policy(self) -> EgressPolicy:

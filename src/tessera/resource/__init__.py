@@ -6,12 +6,14 @@
     token = validator.validate(raw_token, scopes=["urn:example:read"])
 
 Adapters: `tessera.resource.starlette` (AuthenticationBackend), `tessera.resource.fastapi`
-(a `Security` dependency), `tessera.resource.asgi` (a plain middleware). This package imports
+(a `Security` dependency), `tessera.resource.asgi` (a plain middleware). Each can require a
+level or a recent sign-in per route (RFC 9470, `tessera.resource.stepup`). This package imports
 nothing of the identity domain's server.
 """
 
 from tessera.resource.errors import (
     InsufficientScopeError,
+    InsufficientUserAuthenticationError,
     InvalidRequestError,
     InvalidTokenError,
     RevocationUnavailableError,
@@ -20,13 +22,16 @@ from tessera.resource.errors import (
 from tessera.resource.feed import FeedFreshness, RevocationFeed
 from tessera.resource.introspection import IntrospectionCheck
 from tessera.resource.jwks import DiscoveryError, JwksCache
+from tessera.resource.stepup import AuthRequirement, requirement
 from tessera.resource.validator import AccessToken, RevocationCheck, TokenValidator
 
 __all__ = [
     "AccessToken",
+    "AuthRequirement",
     "DiscoveryError",
     "FeedFreshness",
     "InsufficientScopeError",
+    "InsufficientUserAuthenticationError",
     "IntrospectionCheck",
     "InvalidRequestError",
     "InvalidTokenError",
@@ -36,4 +41,5 @@ __all__ = [
     "RevocationUnavailableError",
     "TokenError",
     "TokenValidator",
+    "requirement",
 ]

@@ -1,12 +1,17 @@
 """Errors a resource server answers with, rendered per RFC 6750 §3 by
-`tessera.shared.oauth_errors` (the renderer the identity domain uses too)."""
+`tessera.shared.oauth_errors` (the renderer the identity domain uses too), and RFC 9470 §3's
+`insufficient_user_authentication` with its `acr_values` / `max_age` auth-params."""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterable
 
 from tessera.shared.oauth_errors import bearer_challenge, error_body, error_headers
 
 __all__ = [
     "InsufficientScopeError",
+    "InsufficientUserAuthenticationError",
     "InvalidRequestError",
     "InvalidTokenError",
     "RevocationUnavailableError",
@@ -84,3 +89,53 @@ class RevocationUnavailableError(TokenError):
     def __init__(self, description: str = "", *, retry_after: int = 5) -> None:
         super().__init__(description)
         self.retry_after = retry_after
+
+
+# What RFC 6750 §3 allows inside an auth-param's quotes (the shared renderer's rule).
+_NOT_ALLOWED = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
+
+
+class InsufficientUserAuthenticationError(TokenError):
+    """401 (RFC 9470 §3): a valid token whose user sign-in is too weak or too old for this
+    request. The challenge names what would do: `acr_values` (space-separated, in order of
+    preference) and/or `max_age` (seconds since the sign-in, `auth_time`)."""
+
+    error = "insufficient_user_authentication"
+    status = 401
+
+    def __init__(
+        self,
+        description: str = "",
+        *,
+        acr_values: Iterable[str] = (),
+        max_age: int | None = None,
+    ) -> None:
+        super().__init__(description or "a stronger or more recent sign-in is required")
+        self.acr_values = tuple(acr_values)
+        self.max_age = max_age
+
+    def _params(self) -> str:
+        """The §3 auth-params; `max_age` quoted as in the RFC's own example (Figure 3)."""
+        parts = []
+        if self.acr_values:
+            values = _NOT_ALLOWED.sub("?", " ".join(self.acr_values).replace('"', "'"))
+            parts.append(f'acr_values="{values}"')
+        if self.max_age is not None:
+            parts.append(f'max_age="{int(self.max_age)}"')
+        return "".join(f", {part}" for part in parts)
+
+    def www_authenticate(self, realm: str = "api") -> str:
+        return super().www_authenticate(realm) + self._params()
+
+    def headers(self, realm: str = "api") -> dict[str, str]:
+        headers = super().headers(realm)
+        headers["WWW-Authenticate"] += self._params()
+        return headers
+
+    def body(self) -> dict[str, str]:
+        body = super().body()
+        if self.acr_values:
+            body["acr_values"] = " ".join(self.acr_values)
+        if self.max_age is not None:
+            body["max_age"] = str(int(self.max_age))
+        return body

@@ -10,10 +10,16 @@ endpoints, RFC 6749 §4.1): FastAPI lists it under `components.securitySchemes` 
 operation that depends on it, under `security` with that operation's scopes, so Swagger UI's
 "Authorize" signs in with the code flow. The identity domain requires PKCE (RFC 7636), which
 OpenAPI cannot express: pass `swagger_ui_init_oauth(client_id)` to `FastAPI(...)`.
+
+RFC 9470 step-up: `TokenDependency(validator, acr_values=[ACR_MFA], max_age=600)` requires that
+of every operation using it; `require_token.requiring(acr_values=..., max_age=...)` is a copy
+(the same OpenAPI scheme) for some operations only. A token with the scopes but a weaker or
+older sign-in answers 401 `insufficient_user_authentication` with the requirement.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -24,6 +30,7 @@ from fastapi.security.base import SecurityBase
 
 from tessera.resource.errors import InvalidTokenError, TokenError
 from tessera.resource.starlette import token_from_connection
+from tessera.resource.stepup import requirement
 from tessera.resource.validator import AccessToken, TokenValidator
 
 __all__ = ["TokenDependency", "http_error", "swagger_ui_init_oauth"]
@@ -56,8 +63,11 @@ class TokenDependency(SecurityBase):
         token_url: str | None = None,
         scheme_name: str = "tessera",
         description: str | None = None,
+        acr_values: str | Iterable[str] | None = None,
+        max_age: int | None = None,
     ) -> None:
         self.validator = validator
+        self.requirement = requirement(acr_values, max_age)
         issuer = validator.issuer
         described = dict(scopes) if isinstance(scopes, Mapping) else dict.fromkeys(scopes, "")
         flow = OAuthFlowAuthorizationCode(
@@ -72,12 +82,21 @@ class TokenDependency(SecurityBase):
         )
         self.scheme_name = scheme_name
 
+    def requiring(
+        self, acr_values: str | Iterable[str] | None = None, max_age: int | None = None
+    ) -> TokenDependency:
+        """This dependency with another RFC 9470 requirement (same scheme in OpenAPI)."""
+        other = copy.copy(self)
+        other.requirement = requirement(acr_values, max_age)
+        return other
+
     async def __call__(self, request: Request, security_scopes: SecurityScopes) -> AccessToken:
         try:
             token = await token_from_connection(request, self.validator)
             if token is None:
                 raise InvalidTokenError("")
             self.validator.require_scopes(token, security_scopes.scopes)
+            self.validator.require_authentication(token, self.requirement)
         except TokenError as exc:
             raise http_error(exc) from None
         return token

@@ -2,12 +2,15 @@
 
 app.add_middleware(AuthenticationMiddleware, backend=BearerBackend(validator),
                    on_error=bearer_error_response)
+
+@requires("orders:write", acr=ACR_MFA, max_age=600)   # RFC 9470 step-up per route
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from starlette.authentication import (
     AuthCredentials,
@@ -25,6 +28,7 @@ from tessera.resource.errors import (
     InvalidTokenError,
     TokenError,
 )
+from tessera.resource.stepup import AuthRequirement, requirement
 from tessera.resource.validator import AccessToken, TokenValidator
 from tessera.shared.bearer import MalformedAuthorization, parse_bearer
 
@@ -38,8 +42,16 @@ __all__ = [
 
 
 class TokenUser(BaseUser):
-    def __init__(self, token: AccessToken) -> None:
+    def __init__(self, token: AccessToken, validator: TokenValidator | None = None) -> None:
         self.token = token
+        self.validator = validator  # whose clock and leeway judge `max_age`
+
+    def require_authentication(self, needed: AuthRequirement) -> None:
+        """RFC 9470 §3: `InsufficientUserAuthenticationError` unless the sign-in meets it."""
+        if self.validator is not None:
+            self.validator.require_authentication(self.token, needed)
+        else:
+            needed.check(self.token, time.time(), 30)
 
     @property
     def is_authenticated(self) -> bool:
@@ -87,7 +99,7 @@ class BearerBackend(AuthenticationBackend):
             raise _AuthError(exc) from None
         if token is None:
             return None
-        return AuthCredentials(sorted(token.scopes)), TokenUser(token)
+        return AuthCredentials(sorted(token.scopes)), TokenUser(token, self.validator)
 
 
 def bearer_error_response(conn: HTTPConnection, exc: Exception) -> Response:
@@ -103,9 +115,17 @@ def bearer_error_response(conn: HTTPConnection, exc: Exception) -> Response:
 _Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def requires(scopes: str | Sequence[str]) -> Callable[[_Endpoint], _Endpoint]:
-    """Like Starlette's `requires`, with RFC 6750 responses (§3.1)."""
+def requires(
+    scopes: str | Sequence[str] = (),
+    *,
+    acr: str | Iterable[str] | None = None,
+    max_age: int | None = None,
+) -> Callable[[_Endpoint], _Endpoint]:
+    """Like Starlette's `requires`, with RFC 6750 responses (§3.1); `acr` (any one of these
+    levels, or a higher known one) and `max_age` (seconds since the user signed in) add an
+    RFC 9470 requirement, checked after the scopes: 401 `insufficient_user_authentication`."""
     needed = [scopes] if isinstance(scopes, str) else list(scopes)
+    level = requirement(acr, max_age)  # a bad value fails here, at import time
 
     def decorator(endpoint: _Endpoint) -> _Endpoint:
         @functools.wraps(endpoint)
@@ -119,6 +139,10 @@ def requires(scopes: str | Sequence[str]) -> Callable[[_Endpoint], _Endpoint]:
                         "the access token lacks a required scope", scope=" ".join(needed)
                     )
                 )
+            try:
+                user.require_authentication(level)
+            except TokenError as exc:
+                return _render(exc)
             return await endpoint(request)
 
         return wrapper

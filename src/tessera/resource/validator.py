@@ -6,6 +6,10 @@ refetch for an unknown one); `iss` equal to the configured issuer, never a subst
 containing our audience; `exp`, `nbf`, `iat` with a small skew; not revoked. Valid tokens are
 cached by a hash of the token until they expire, so repeated calls cost microseconds; the
 revocation check runs on every call, cached or not.
+
+The user's sign-in is read from the token too (RFC 9068 §2.2.1, RFC 9470 §5): `acr`, `amr` and
+`auth_time`, for routes that require a level or a recent sign-in (`tessera.resource.stepup`).
+A malformed value counts as absent, so it never meets a requirement.
 """
 
 from __future__ import annotations
@@ -16,9 +20,9 @@ import json
 import math
 import threading
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeGuard
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 import httpx
 from joserfc import jwt
@@ -27,6 +31,9 @@ from joserfc.errors import JoseError
 from tessera.resource.errors import InsufficientScopeError, InvalidTokenError
 from tessera.resource.jwks import DiscoveryError, JwksCache
 from tessera.shared.bearer import MAX_TOKEN_LENGTH
+
+if TYPE_CHECKING:
+    from tessera.resource.stepup import AuthRequirement
 
 __all__ = ["AccessToken", "RevocationCheck", "TokenValidator"]
 
@@ -55,6 +62,9 @@ class AccessToken:
     audience: tuple[str, ...]
     user_display_name: str | None = None
     grant_id: str | None = None
+    acr: str | None = None  # the level of the user's sign-in (RFC 9470 §5)
+    amr: tuple[str, ...] = ()  # its methods (RFC 8176)
+    auth_time: int | None = None  # when the user signed in, seconds since the epoch
     claims: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -85,6 +95,7 @@ class TokenValidator:
         http: httpx.Client | None = None,
         revocation: RevocationCheck | None = None,
         cache_size: int = 10000,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         unsafe = set(algorithms) - _ALLOWED_ALGS
         if unsafe:
@@ -97,6 +108,7 @@ class TokenValidator:
         self.revocation = revocation
         self._cache: dict[str, AccessToken] = {}
         self._cache_size = cache_size
+        self.clock = clock
         self._lock = threading.Lock()
 
     # --- public API -----------------------------------------------------------------------------
@@ -106,16 +118,31 @@ class TokenValidator:
         found = self._cache.get(_key(token))
         if found is None:
             return None
-        if found.expires_at + self.leeway <= time.time():
+        if found.expires_at + self.leeway <= self.clock():
             return None
         self._check_revoked(token, found.claims)
         return found
 
-    def validate(self, token: str, scopes: Iterable[str] = ()) -> AccessToken:
-        """Validate `token` and check it carries `scopes`; raise a `TokenError`."""
+    def validate(
+        self,
+        token: str,
+        scopes: Iterable[str] = (),
+        requirement: AuthRequirement | None = None,
+    ) -> AccessToken:
+        """Validate `token`, check it carries `scopes` (403), then that its user sign-in meets
+        `requirement` (401 `insufficient_user_authentication`); raise a `TokenError`."""
         result = self.cached(token) or self._validate_uncached(token)
         self.require_scopes(result, scopes)
+        self.require_authentication(result, requirement)
         return result
+
+    def require_authentication(
+        self, token: AccessToken, requirement: AuthRequirement | None
+    ) -> None:
+        """RFC 9470 §3: raise `InsufficientUserAuthenticationError` unless the token's sign-in
+        meets `requirement` (by this validator's clock, with its leeway)."""
+        if requirement:
+            requirement.check(token, self.clock(), self.leeway)
 
     @staticmethod
     def require_scopes(token: AccessToken, scopes: Iterable[str]) -> None:
@@ -182,7 +209,7 @@ class TokenValidator:
         audiences = [audience] if isinstance(audience, str) else audience
         if not isinstance(audiences, list) or self.audience not in audiences:
             raise InvalidTokenError("the token is for another audience")
-        now = time.time()
+        now = self.clock()
         exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
         if not _number(exp) or exp + self.leeway <= now:
             raise InvalidTokenError("the token has expired")
@@ -211,6 +238,7 @@ def _key(token: str) -> str:
 def _access_token(claims: Mapping[str, Any]) -> AccessToken:
     audience = claims["aud"]
     scope = claims.get("scope", "")
+    acr, amr, auth_time = claims.get("acr"), claims.get("amr"), claims.get("auth_time")
     return AccessToken(
         subject=str(claims["sub"]),
         sub_type=str(claims.get("sub_type", "user")),
@@ -222,5 +250,8 @@ def _access_token(claims: Mapping[str, Any]) -> AccessToken:
         audience=(audience,) if isinstance(audience, str) else tuple(audience),
         user_display_name=claims.get("user_displayname"),
         grant_id=claims.get("sid"),
+        acr=acr if isinstance(acr, str) and acr else None,
+        amr=tuple(m for m in amr if isinstance(m, str)) if isinstance(amr, list) else (),
+        auth_time=int(auth_time) if _number(auth_time) else None,
         claims=claims,
     )
