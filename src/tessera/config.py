@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import warnings
+from email.utils import getaddresses
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -26,10 +27,11 @@ from tessera.shared.database_url import configured_or_sqlite
 from tessera.shared.sealing import derive_key
 from tessera.shared.settings import check_issuer, read_secret_files
 
-__all__ = ["ConfigError", "Settings", "load_settings"]
+__all__ = ["ConfigError", "Settings", "check_mail_address", "load_settings"]
 
-_SECRET_FIELDS = ("secret_key", "database_url", "redis_url")
+_SECRET_FIELDS = ("secret_key", "database_url", "redis_url", "smtp_password")
 _POSTGRES_DRIVERS = ("postgresql", "postgres", "postgresql+psycopg")
+_HOST_NAME = re.compile(r"^[A-Za-z0-9._-]{1,253}$")
 
 
 class ConfigError(ValueError):
@@ -75,6 +77,15 @@ class Settings(BaseSettings):
     # Request bodies (RFC 9110 §15.5.14): protocol and form endpoints, and the admin API.
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     admin_max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    # Outgoing e-mail (password reset links, account notices); no host: e-mail is off.
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None  # the sender: `no-reply@example.com` or `Name <addr>`
+    # starttls (RFC 3207, port 587), tls (implicit TLS, RFC 8314, port 465), none (loopback)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_timeout: float = Field(10, gt=0, le=300)
 
     @model_validator(mode="before")
     @classmethod
@@ -102,10 +113,56 @@ class Settings(BaseSettings):
             ipaddress.ip_network(item, strict=False)
         return value
 
+    @field_validator("smtp_host", "smtp_username", "smtp_from", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        # `TESSERA_SMTP_HOST=` in a compose file means "no e-mail", not a host named "".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("smtp_host")
+    @classmethod
+    def _check_smtp_host(cls, value: str | None) -> str | None:
+        """A host name or an IP address, without a port (that is TESSERA_SMTP_PORT)."""
+        if value is None:
+            return None
+        bare = value.strip().removeprefix("[").removesuffix("]")  # socket wants no brackets
+        if not _is_ip(bare) and not _HOST_NAME.match(bare):
+            raise ValueError("not a host name or IP address (the port is TESSERA_SMTP_PORT)")
+        return bare
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _check_smtp_from(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_mail_address(value)
+        return value
+
     @model_validator(mode="after")
     def _check_production(self) -> Settings:
         if self.env == "production" and not self.issuer.startswith("https://"):
             raise ValueError("TESSERA_ISSUER must be https:// with TESSERA_ENV=production")
+        return self
+
+    @model_validator(mode="after")
+    def _check_smtp(self) -> Settings:
+        if self.smtp_host is None:
+            return self
+        if self.smtp_from is None:
+            raise ValueError(
+                "TESSERA_SMTP_FROM is required with TESSERA_SMTP_HOST: the sender address, "
+                "such as no-reply@example.com"
+            )
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError(
+                "set both TESSERA_SMTP_USERNAME and TESSERA_SMTP_PASSWORD (or "
+                "TESSERA_SMTP_PASSWORD_FILE), or neither"
+            )
+        if self.production and self.smtp_security == "none" and not _loopback(self.smtp_host):
+            # Reset links (and the SMTP password) would cross the network in clear text.
+            raise ValueError(
+                "TESSERA_SMTP_SECURITY=none is refused with TESSERA_ENV=production unless "
+                "TESSERA_SMTP_HOST is a loopback address; use starttls or tls"
+            )
         return self
 
     @property
@@ -116,6 +173,11 @@ class Settings(BaseSettings):
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def mail_enabled(self) -> bool:
+        """Whether e-mail (and so password reset by e-mail) is configured."""
+        return self.smtp_host is not None
 
     @property
     def db_url(self) -> str:
@@ -178,6 +240,31 @@ def check_database_url(url: str) -> None:
         raise ValueError(
             "a SQLite URL needs an absolute path, with four slashes: sqlite:////srv/tessera.db"
         )
+
+
+def check_mail_address(value: str) -> None:
+    """One e-mail address, optionally with a name (`Name <addr>`), for a `From` or `To` header;
+    no line breaks, which would let the value add headers."""
+    if len(value) > 320:
+        raise ValueError("at most 320 characters")
+    found = getaddresses([value])
+    local, _, domain = found[0][1].partition("@") if len(found) == 1 else ("", "", "")
+    if "\r" in value or "\n" in value or not local or not domain or "@" in domain:
+        raise ValueError("not one e-mail address; write no-reply@example.com or Name <addr>")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    return _is_ip(host) and ipaddress.ip_address(host).is_loopback
 
 
 def _dev_secret_key(path: Path) -> str:
