@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import redis
 
 from tessera.config import Settings
-from tessera.domain.identity_domains import IdentityDomain, domain_issuer
+from tessera.domain.identity_domains import DOMAIN_RULES, IdentityDomain, domain_issuer
 from tessera.domain.model import DEFAULT_DOMAIN
 from tessera.oauth.keyring import KeyRing
 from tessera.store.protocols import Store
@@ -58,7 +58,7 @@ def domain_settings(base: Settings, domain: IdentityDomain) -> Settings:
     overrides: dict[str, object] = {
         name: value
         for name, value in domain.settings.as_dict().items()
-        if name != "password_min_length"  # a rule of the domain, not a node setting
+        if name not in DOMAIN_RULES  # the domain's own rules, not node settings
     }
     return base.model_copy(update={"issuer": domain_issuer(base.issuer, domain), **overrides})
 

@@ -121,6 +121,12 @@ class Browser:
     def close(self) -> None:
         self.http.close()
 
+    def __enter__(self) -> Browser:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def visit(self, base_url: str, *, connect_to: str | None = None) -> Browser:
         """The same browser (one cookie jar) at another issuer, e.g. another identity domain on
         this host; close it on its own."""

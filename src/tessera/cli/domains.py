@@ -52,10 +52,9 @@ def _settings(pairs: list[str] | None) -> dict[str, Any]:
         if value.lower() in ("", "none", "default"):
             settings[key] = None
             continue
-        try:
-            settings[key] = int(value)
-        except ValueError:
-            raise InvalidInput(f"--setting {key}: {value!r} is not a whole number") from None
+        # Numbers as numbers; words (mfa_policy=required, admin_mfa_required=true) as given:
+        # `DomainSettings` checks both.
+        settings[key] = int(value) if value.isascii() and value.isdigit() else value
     return settings
 
 

@@ -19,6 +19,8 @@ from tessera.domain.model import DEFAULT_DOMAIN
 __all__ = [
     "DEFAULT_DOMAIN",
     "DOMAIN_PATH",
+    "DOMAIN_RULES",
+    "MFA_POLICIES",
     "DomainSettings",
     "IdentityDomain",
     "InvalidDomain",
@@ -43,8 +45,9 @@ class InvalidDomain(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class DomainSettings:
-    """What an administrator may set per domain; `None` means the node's setting
-    (`TESSERA_ACCESS_TOKEN_TTL` and its siblings)."""
+    """What an administrator may set per domain. The lifetimes and login throttling are node
+    settings a domain may override (`None`: the node's `TESSERA_ACCESS_TOKEN_TTL` and its
+    siblings); `DOMAIN_RULES` are the domain's own (the default domain's too)."""
 
     access_token_ttl: int | None = None
     id_token_ttl: int | None = None
@@ -56,34 +59,48 @@ class DomainSettings:
     login_first_delay: int | None = None
     login_failure_window: int | None = None
     password_min_length: int | None = None
+    # Second factors (docs/mfa.md): "off", "optional" (None) or "required".
+    mfa_policy: str | None = None
+    # Every administrator must sign in with a second factor (they always must once they
+    # have one).
+    admin_mfa_required: bool | None = None
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, Any]:
         """The settings that are set."""
         return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not None}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DomainSettings:
         """Checked settings; raise `InvalidDomain` for an unknown name or a value out of bounds."""
-        unknown = set(values) - set(_BOUNDS)
+        unknown = set(values) - set(_BOUNDS) - set(_CHOICES)
         if unknown:
             raise InvalidDomain(f"unknown domain settings: {', '.join(sorted(unknown))}")
-        checked: dict[str, int | None] = {}
+        checked: dict[str, Any] = {}
         for name, value in values.items():
-            if value is None:
-                checked[name] = None
-                continue
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise InvalidDomain(f"{name} must be a whole number of seconds or characters")
-            low, high = _BOUNDS[name]
-            if value < low or (high is not None and value > high):
-                upper = f" and at most {high}" if high is not None else ""
-                raise InvalidDomain(f"{name} must be at least {low}{upper}")
-            checked[name] = value
+            checked[name] = None if value is None else _checked_setting(name, value)
         return cls(**checked)
 
     def merged(self, values: dict[str, Any]) -> DomainSettings:
         """These settings with `values` applied (a `None` value unsets one)."""
         return DomainSettings.from_dict({**self.as_dict(), **values})
+
+
+def _checked_setting(name: str, value: Any) -> Any:
+    if name in _CHOICES:
+        choices = _CHOICES[name]
+        if isinstance(value, str) and value.lower() in _BOOLEAN_WORDS and True in choices:
+            value = _BOOLEAN_WORDS[value.lower()]
+        if value not in choices or isinstance(value, bool) is not isinstance(choices[0], bool):
+            allowed = ", ".join(str(c).lower() for c in choices)
+            raise InvalidDomain(f"{name} must be one of: {allowed}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidDomain(f"{name} must be a whole number of seconds or characters")
+    low, high = _BOUNDS[name]
+    if value < low or (high is not None and value > high):
+        upper = f" and at most {high}" if high is not None else ""
+        raise InvalidDomain(f"{name} must be at least {low}{upper}")
+    return value
 
 
 # (minimum, maximum) of each setting, as in `tessera.config.Settings`.
@@ -99,6 +116,14 @@ _BOUNDS: dict[str, tuple[int, int | None]] = {
     "login_failure_window": (10, 86400),
     "password_min_length": (8, 128),
 }
+MFA_POLICIES = ("off", "optional", "required")
+_CHOICES: dict[str, tuple[Any, ...]] = {
+    "mfa_policy": MFA_POLICIES,
+    "admin_mfa_required": (True, False),
+}
+_BOOLEAN_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+# The settings that are rules of the domain rather than node settings it overrides.
+DOMAIN_RULES = frozenset({"password_min_length", "mfa_policy", "admin_mfa_required"})
 
 
 @dataclass(frozen=True, slots=True)

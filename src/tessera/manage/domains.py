@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tessera.domain.identity_domains import (
+    DOMAIN_RULES,
     DomainSettings,
     IdentityDomain,
     InvalidDomain,
@@ -203,10 +204,12 @@ def update_domain(
     domain = find_domain(store, ref)
     if domain.is_default and host:
         raise InvalidInput("the default domain is served at the deployment's base URL")
-    if domain.is_default and settings:
-        # Its services are the node's own, built from the environment at start.
+    if domain.is_default and settings and not DOMAIN_RULES.issuperset(settings):
+        # Its services are the node's own, built from the environment at start; its rules
+        # (password length, second factors) are read from its row like any domain's.
         raise InvalidInput(
-            "the default domain follows the node's TESSERA_… settings; set those instead"
+            "the default domain follows the node's TESSERA_… settings; set those instead "
+            f"(only {', '.join(sorted(DOMAIN_RULES))} can be set here)"
         )
     changes: dict[str, Any] = {}
     if display_name is not None:

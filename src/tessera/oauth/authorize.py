@@ -9,6 +9,7 @@ and `iss`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -73,6 +74,8 @@ class AuthorizationRequest:
     prompt: frozenset[str]
     max_age: int | None
     login_hint: str | None
+    acr_values: tuple[str, ...] = ()  # OIDC Core §3.1.2.1, or the `claims` parameter's acr
+    acr_essential: bool = False  # §5.5.1.1: an essential acr claim is not met silently
 
     @property
     def resource_scopes(self) -> tuple[str, ...]:
@@ -185,8 +188,42 @@ def check_prompt(params: Mapping[str, str]) -> tuple[frozenset[str], int | None]
     return prompt, int(max_age)
 
 
+def check_acr(params: Mapping[str, str]) -> tuple[tuple[str, ...], bool]:
+    """The requested authentication context: `acr_values` (OIDC Core §3.1.2.1, voluntary), or
+    the `claims` parameter's `id_token.acr` (§5.5.1.1: `essential`, `value` or `values`);
+    other requested claims are ignored (§5.5: a provider need not honour them)."""
+    values = tuple(params.get("acr_values", "").split())
+    raw = params.get("claims")
+    if raw is None:
+        return values, False
+    try:
+        claims = json.loads(raw)
+    except ValueError:
+        raise errors.InvalidRequest("claims is not a JSON object") from None
+    if not isinstance(claims, dict):
+        raise errors.InvalidRequest("claims is not a JSON object")
+    id_token = claims.get("id_token")
+    acr = id_token.get("acr") if isinstance(id_token, dict) else None
+    if acr is None:
+        return values, False
+    if not isinstance(acr, dict):
+        raise errors.InvalidRequest("claims: id_token.acr must be an object or null")
+    wanted = acr.get("values", [acr["value"]] if "value" in acr else [])
+    if not isinstance(wanted, list) or not all(isinstance(v, str) for v in wanted):
+        raise errors.InvalidRequest("claims: id_token.acr values must be strings")
+    return tuple(dict.fromkeys((*wanted, *values))), acr.get("essential") is True
+
+
 def check_lengths(params: Mapping[str, str]) -> None:
-    for name in ("state", "nonce", "login_hint", "scope", "code_challenge"):
+    for name in (
+        "state",
+        "nonce",
+        "login_hint",
+        "scope",
+        "code_challenge",
+        "acr_values",
+        "claims",
+    ):
         value = params.get(name)
         if value is not None and len(value) > _MAX_PARAM:
             raise errors.InvalidRequest(f"{name} is too long")
@@ -218,6 +255,7 @@ def validate_authorization_request(
             required=client.is_public,
         )
         prompt, max_age = check_prompt(params)
+        acr_values, acr_essential = check_acr(params)
     except errors.OAuthError as exc:
         raise AuthorizationError(exc, redirect_uri, state) from None
     return AuthorizationRequest(
@@ -231,6 +269,8 @@ def validate_authorization_request(
         prompt=prompt,
         max_age=max_age,
         login_hint=params.get("login_hint"),
+        acr_values=acr_values,
+        acr_essential=acr_essential,
     )
 
 
@@ -253,6 +293,7 @@ def issue_code(
     session_id: str | None,
     now: datetime,
     ttl_seconds: int,
+    amr: tuple[str, ...] = ("pwd",),
 ) -> str:
     """Store a single-use code (256 bits, kept as SHA-256) and return it (RFC 6749 §4.1.2)."""
     code = new_token(32)
@@ -271,6 +312,7 @@ def issue_code(
             code_challenge=request.code_challenge,
             nonce=request.nonce,
             session_id=session_id,
+            amr=amr,
         )
     )
     return code

@@ -16,6 +16,7 @@ __all__ = [
     "AccessDenied",
     "ConsentRequired",
     "InsufficientScope",
+    "InteractionRequired",
     "InvalidClient",
     "InvalidGrant",
     "InvalidRequest",
@@ -30,6 +31,7 @@ __all__ = [
     "RequestUriNotSupported",
     "TemporarilyUnavailable",
     "UnauthorizedClient",
+    "UnmetAuthenticationRequirements",
     "UnsupportedGrantType",
     "UnsupportedResponseType",
     "UnsupportedTokenType",
@@ -117,6 +119,19 @@ class LoginRequired(OAuthError):
 
 class ConsentRequired(OAuthError):
     error = "consent_required"
+
+
+class InteractionRequired(OAuthError):
+    """OIDC Core §3.1.2.6: `prompt=none`, but the user must do something (a second factor)."""
+
+    error = "interaction_required"
+
+
+class UnmetAuthenticationRequirements(OAuthError):
+    """OpenID Connect Core 1.0 errata / EAP ACR Values §5: the requested authentication
+    context cannot be reached for this user."""
+
+    error = "unmet_authentication_requirements"
 
 
 class UnsupportedTokenType(OAuthError):

@@ -43,6 +43,8 @@ _CLAIMS = (
     "user_displayname",
     "sid",
     "auth_time",
+    "acr",  # RFC 9470 §6.2: a resource server may need them to decide on a step-up
+    "amr",
 )
 
 

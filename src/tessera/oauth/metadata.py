@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tessera.shared.acr import ACR_LEVELS
+
 __all__ = ["ENDPOINT_PATHS", "build_metadata"]
 
 # Oracle IDCS paths, so its clients and docs carry over (docs/architecture.md, "Decisions").
@@ -55,7 +57,11 @@ def build_metadata(
         "email",
         "email_verified",
         "sid",
+        "acr",
+        "amr",
     ]
+    doc["acr_values_supported"] = list(ACR_LEVELS)
+    doc["claims_parameter_supported"] = True  # the id_token.acr request only (docs/mfa.md)
     if "token_endpoint" in endpoints:
         doc["token_endpoint_auth_methods_supported"] = _CLIENT_AUTH
     if "authorization_endpoint" in endpoints:

@@ -19,8 +19,9 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 
 from tessera.oauth.keyring import KeyRing
+from tessera.shared.acr import acr_for
 
-__all__ = ["AccessTokenSpec", "InvalidOwnToken", "TokenIssuer", "at_hash"]
+__all__ = ["AccessTokenSpec", "InvalidOwnToken", "TokenIssuer", "at_hash", "authentication_claims"]
 
 _ALGS = ["ES256", "RS256"]  # never `none`, never HMAC
 _MAX_TOKEN = 16384  # bounds the work an attacker can ask of the JOSE parser
@@ -42,6 +43,12 @@ class AccessTokenSpec:
     grant_id: str | None = None
     auth_time: int | None = None
     user_display_name: str | None = None
+    amr: tuple[str, ...] = ()  # a user's sign-in methods (none for an app's own token)
+
+
+def authentication_claims(amr: tuple[str, ...]) -> dict[str, Any]:
+    """`acr` and `amr` of a sign-in (OIDC Core §2, RFC 9068 §2.2.1, RFC 8176; docs/mfa.md)."""
+    return {"acr": acr_for(amr), "amr": list(amr)} if amr else {}
 
 
 def at_hash(access_token: str, alg: str) -> str:
@@ -75,6 +82,7 @@ class TokenIssuer:
             claims["sid"] = spec.grant_id
         if spec.auth_time is not None:
             claims["auth_time"] = spec.auth_time
+        claims.update(authentication_claims(spec.amr))
         if spec.sub_type == "user":
             claims["user_id"] = spec.subject
             if spec.user_display_name is not None:

@@ -29,6 +29,7 @@ from tessera.domain.identity_domains import IdentityDomain
 from tessera.manage.housekeeping import purge_all_domains
 from tessera.shared.body_limit import Answer, BodyLimitMiddleware, Render
 from tessera.store.protocols import StoreError, StoreUnavailable
+from tessera.web.account_routes import ACCOUNT_PAGE_ROUTES, ACCOUNT_POSTS
 from tessera.web.admin import AuthenticateFirst, build_admin_api
 from tessera.web.browser import BROWSER_ROUTES
 from tessera.web.console import CONSOLE_ROUTES
@@ -49,6 +50,7 @@ from tessera.web.problems import problem_body
 from tessera.web.proxy import ClientAddressMiddleware
 from tessera.web.responses import NO_STORE, json_response
 from tessera.web.revocation_feed import REVOCATION_FEED_ROUTES
+from tessera.web.second_factor import FACTOR_ROUTES
 from tessera.web.services import SCOPE_KEY, Node, Services, build_node, build_services
 from tessera.web.token_endpoints import TOKEN_ROUTES
 from tessera.web.userinfo import USERINFO_ROUTES
@@ -73,6 +75,9 @@ def _lifespan(
         housekeeping.cancel()
         await node.wakeup.stop()
         node.audit.close()
+        close_mail = getattr(node.mailer, "close", None)
+        if close_mail is not None:
+            await run_in_threadpool(close_mail, 5.0)  # flush what is queued, briefly
         node.ctx.close()
 
     return lifespan
@@ -182,6 +187,8 @@ def build_app(ctx: Context) -> Starlette:
         *DISCOVERY_ROUTES,
         *TOKEN_ROUTES,
         *BROWSER_ROUTES,
+        *FACTOR_ROUTES,
+        *ACCOUNT_PAGE_ROUTES,
         *USERINFO_ROUTES,
         *REVOCATION_FEED_ROUTES,
         *health_routes(ctx),
@@ -225,7 +232,16 @@ def build_app(ctx: Context) -> Starlette:
 
 # Pages a browser posts forms to: their errors are pages, not JSON.
 _BROWSER_POSTS = frozenset(
-    ("/oauth2/v1/authorize", "/oauth2/v1/login", "/oauth2/v1/consent", "/oauth2/v1/userlogout")
+    (
+        "/oauth2/v1/authorize",
+        "/oauth2/v1/login",
+        "/oauth2/v1/login/factor",
+        "/oauth2/v1/login/passkey",
+        "/oauth2/v1/login/enroll",
+        "/oauth2/v1/consent",
+        "/oauth2/v1/userlogout",
+        *ACCOUNT_POSTS,
+    )
 )
 
 

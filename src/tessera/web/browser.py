@@ -39,7 +39,9 @@ from tessera.oauth.authorize import (
 from tessera.oauth.interaction.consent import (
     AskConsent,
     ConsentDenied,
+    EnrollFactor,
     IssueCode,
+    SecondFactor,
     answer_consent,
     issue_for,
     proceed,
@@ -65,6 +67,12 @@ from tessera.oauth.logout import (
     validate_logout,
 )
 from tessera.shared.urlencoding import encode_pairs
+from tessera.web.factor_pages import (
+    BROWSER_COOKIE,
+    enroll_page,
+    factor_page,
+    passkey_sign_in_values,
+)
 from tessera.web.forms import Params, parse_params, read_form, read_query
 from tessera.web.pages import (
     client_address,
@@ -80,11 +88,24 @@ from tessera.web.pages import (
 )
 from tessera.web.services import Services, services
 
-__all__ = ["BROWSER_ROUTES", "authorize", "consent", "login", "logout"]
+__all__ = [
+    "BROWSER_ROUTES",
+    "DEVICE_COOKIE",
+    "SESSION_COOKIE",
+    "FormStep",
+    "after_sign_in",
+    "authorize",
+    "consent",
+    "form_post",
+    "login",
+    "login_page",
+    "logout",
+    "signed_in_response",
+    "wait_message",
+]
 
 # The default domain's names; another domain's end with its `cookie_suffix`.
 SESSION_COOKIE = "tessera_session"
-BROWSER_COOKIE = "tessera_bid"
 DEVICE_COOKIE = "tessera_device"
 # Sent back only to the sign-in form (a path below the domain's prefix).
 _DEVICE_COOKIE_PATH = "/oauth2/v1/login"
@@ -102,7 +123,7 @@ class _Scope:
     description: str
 
 
-def _wait_message(seconds: int, reason: str | None) -> str:
+def wait_message(seconds: int, reason: str | None) -> str:
     """The same words whether or not the account exists."""
     wait = f"{seconds} seconds" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
     where = "from your network" if reason == "address" else "for this account"
@@ -117,7 +138,7 @@ def _error_redirect(svc: Services, exc: AuthorizationError, status: int) -> Redi
     return redirect(redirect_with(exc.redirect_uri, values), status)
 
 
-def _login_page(
+def login_page(
     svc: Services,
     request: Request,
     req: AuthorizationRequest,
@@ -132,6 +153,8 @@ def _login_page(
         "login.html",
         status,
         form_targets=[origin(req.redirect_uri)],
+        scripts=True,
+        **passkey_sign_in_values(svc, bid, svc.ctx.clock()),
         app_name=req.client.name,
         form_action=url(svc, "/oauth2/v1/login"),
         authz=authz,
@@ -219,6 +242,7 @@ def _authorize(
             current,
             now,
             admin_scopes=admin_only_scopes(svc.ctx.settings.issuer, svc.domain.id),
+            rules=svc.sign_in_rules,  # read only once signed in (the fast path reads nothing)
         )
     except UnsafeToRedirect as exc:
         return error_page(svc, request, exc.title, exc.message)
@@ -229,7 +253,11 @@ def _authorize(
     authz = encode_pairs(params.items())
     if isinstance(step, AskConsent):
         return _consent_page(svc, req, authz, step.current)
-    return _login_page(svc, request, req, authz, username=step.login_hint)
+    if isinstance(step, SecondFactor):
+        return factor_page(svc, req, authz, step.current, step.methods, now)
+    if isinstance(step, EnrollFactor):
+        return enroll_page(svc, req, authz, step.current, step.passkey_only, now)
+    return login_page(svc, request, req, authz, username=step.login_hint)
 
 
 async def authorize(request: Request) -> Response:
@@ -252,7 +280,7 @@ async def authorize(request: Request) -> Response:
 FormStep = Callable[[Services, Request, Params, Params, AuthorizationRequest, str], Response]
 
 
-async def _form_post(request: Request, step: FormStep, title: str, message: str) -> Response:
+async def form_post(request: Request, step: FormStep, title: str, message: str) -> Response:
     """A POST of our login or consent page: read the form, re-validate the authorization
     request it carries (`authz`), then run `step` off the event loop."""
     svc = services(request)
@@ -311,7 +339,7 @@ def _login_step(
             "login.success", user_id=outcome.user.id, client_id=req.client.client_id, ip=ip
         )
         svc.metrics.logins.labels("success").inc()
-        return _signed_in(svc, params, outcome)
+        return signed_in_response(svc, params, outcome)
     return _login_refused(svc, request, req, authz, attempt, outcome)
 
 
@@ -327,21 +355,26 @@ def _login_refused(
     if isinstance(outcome, Throttled):
         svc.audit.record("login.throttled", ip=attempt.ip, username=username)
         svc.metrics.logins.labels("locked").inc()
-        message = _wait_message(outcome.retry_after, outcome.reason)
-        response = _login_page(svc, request, req, authz, username, message, status=429)
+        message = wait_message(outcome.retry_after, outcome.reason)
+        response = login_page(svc, request, req, authz, username, message, status=429)
         response.headers["Retry-After"] = str(outcome.retry_after)
         return response
     user_id = outcome.user.id if outcome.user else None
     svc.audit.record("login.failure", user_id=user_id, ip=attempt.ip, username=username)
     svc.metrics.logins.labels("failure").inc()
     message = "The username or password is incorrect."
-    return _login_page(svc, request, req, authz, username, message, status=401)
+    return login_page(svc, request, req, authz, username, message, status=401)
 
 
-def _signed_in(svc: Services, params: Params, outcome: SignedIn) -> Response:
-    """Back to the authorization endpoint (303), with the new session's cookies."""
+def after_sign_in(svc: Services, params: Params) -> str:
+    """The authorization request to go back to once signed in (without what asked for it)."""
     again = without_reauthentication(params)
-    response = redirect(url(svc, "/oauth2/v1/authorize?") + encode_pairs(again.items()), 303)
+    return url(svc, "/oauth2/v1/authorize?") + encode_pairs(again.items())
+
+
+def signed_in_response(svc: Services, params: Params, outcome: SignedIn) -> Response:
+    """Back to the authorization endpoint (303), with the new session's cookies."""
+    response = redirect(after_sign_in(svc, params), 303)
     policy = svc.login_policy
     set_cookie(svc, response, SESSION_COOKIE, outcome.raw_session_id, policy.session_ttl_seconds)
     set_cookie(
@@ -366,7 +399,7 @@ def _consent_step(
     now = svc.ctx.clock()
     current = current_session(svc.ctx.store, read_cookie(svc, request, SESSION_COOKIE), now)
     if current is None:
-        return _login_page(svc, request, req, authz)
+        return login_page(svc, request, req, authz)
     ip = client_address(request)
     user, secret = current.user, current.session.csrf_secret
     if form.duplicated or not csrf_valid(svc.csrf_key, "consent", secret, form.get("csrf_token")):
@@ -391,12 +424,12 @@ def _consent_step(
 
 async def login(request: Request) -> Response:
     expired = "This sign-in request is not valid any more."
-    return await _form_post(request, _login_step, "Sign-in expired", expired)
+    return await form_post(request, _login_step, "Sign-in expired", expired)
 
 
 async def consent(request: Request) -> Response:
     expired = "This authorization request is not valid any more."
-    return await _form_post(request, _consent_step, "Request expired", expired)
+    return await form_post(request, _consent_step, "Request expired", expired)
 
 
 # --- RP-Initiated Logout ------------------------------------------------------------------------

@@ -43,12 +43,16 @@ def origin(uri: str) -> str | None:
     return None
 
 
-def page_headers(form_targets: list[str | None] | None = None) -> dict[str, str]:
-    """docs/security.md rule 8: no framing, no referrer, nothing third-party."""
+def page_headers(
+    form_targets: list[str | None] | None = None, scripts: bool = False
+) -> dict[str, str]:
+    """docs/security.md rule 8: no framing, no referrer, nothing third-party; `scripts`: our
+    own script files only (the passkey pages), never inline."""
     targets = " ".join(["'self'", *[t for t in (form_targets or []) if t]])
+    script = "script-src 'self'; " if scripts else ""
     return {
         "Content-Security-Policy": (
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+            f"default-src 'none'; {script}style-src 'self'; img-src 'self' data:; "
             f"form-action {targets}; frame-ancestors 'none'; base-uri 'none'"
         ),
         "X-Frame-Options": "DENY",
@@ -68,6 +72,7 @@ def page(
     name: str,
     status: int = 200,
     form_targets: list[str | None] | None = None,
+    scripts: bool = False,
     **values: Any,
 ) -> HTMLResponse:
     """A page of the domain; every page says which identity domain it belongs to (the default
@@ -76,7 +81,7 @@ def page(
     values.setdefault("domain_name", None if domain.is_default else domain.display_name)
     values.setdefault("prefix", svc.prefix)
     html = svc.templates.get_template(name).render(**values)
-    return HTMLResponse(html, status_code=status, headers=page_headers(form_targets))
+    return HTMLResponse(html, status_code=status, headers=page_headers(form_targets, scripts))
 
 
 def error_page(

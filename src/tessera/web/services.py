@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -17,7 +18,12 @@ from tessera.domain.admin import admin_only_scopes
 from tessera.domain.identity_domains import IdentityDomain, domain_prefix
 from tessera.domain.model import Client, Resource, User
 from tessera.domain.scopes import normalize_audience
+from tessera.manage.mail import Mailer, mailer_for
+from tessera.manage.password_reset import ResetSetup
 from tessera.oauth.interaction.login import LoginPolicy
+from tessera.oauth.interaction.password_reset import RESET_KEY_PURPOSE, ResetMailPolicy
+from tessera.oauth.interaction.requirements import SignInRules
+from tessera.oauth.interaction.second_factor import FactorKeys, RelyingParty
 from tessera.oauth.interaction.throttle import ThrottlePolicy
 from tessera.oauth.revocation_state import RevocationState
 from tessera.oauth.token import TokenEndpoint, TokenPolicy
@@ -73,6 +79,7 @@ class Node:
     wakeup: Wakeup
     health: StoreHealth
     audit: AuditSink
+    mailer: Mailer  # SMTP in the background, or `DisabledMailer` without TESSERA_SMTP_HOST
 
 
 @dataclass
@@ -101,6 +108,12 @@ class Services:
     metrics: Metrics
     login_policy: LoginPolicy
     node: Node
+    factor_keys: FactorKeys
+    relying_party: RelyingParty
+    reset: ResetSetup  # password reset by e-mail (off when the node's mailer is disabled)
+    # The domain's sign-in rules from its row (any node may change them): read at most every
+    # 2 s, so a stricter policy applies everywhere within that.
+    rules: TTLCache[str, SignInRules]
     # The admin API's token check of this domain, built on first use (tessera.web.admin.guard),
     # so it is kept and dropped with these services.
     admin_validator: TokenValidator | None = None
@@ -113,6 +126,9 @@ class Services:
 
     def client(self, client_id: str) -> Client | None:
         return self.clients.get(client_id)
+
+    def sign_in_rules(self) -> SignInRules:
+        return self.rules.get("rules")
 
     def resource_list(self) -> list[Resource]:
         return self.resources.get("all")
@@ -150,6 +166,29 @@ def _login_policy(ctx: Context) -> LoginPolicy:
     return LoginPolicy(throttle, settings.session_ttl, ctx.subkey("known-device cookie"))
 
 
+def _rules_reader(ctx: Context) -> Callable[[str], SignInRules]:
+    def read(_: str) -> SignInRules:
+        domain = ctx.store.domains.get(ctx.domain_id)
+        settings = domain.settings if domain is not None else None
+        if settings is None:
+            return SignInRules()
+        return SignInRules(
+            mfa_policy=settings.mfa_policy or "optional",
+            admin_mfa_required=bool(settings.admin_mfa_required),
+        )
+
+    return read
+
+
+def _relying_party(settings_issuer: str, domain: IdentityDomain) -> RelyingParty:
+    parts = urlsplit(settings_issuer)
+    return RelyingParty(
+        id=parts.hostname or "localhost",
+        origin=f"{parts.scheme}://{parts.netloc}",
+        name=domain.display_name or "Tessera",
+    )
+
+
 def build_node(ctx: Context) -> Node:
     """The shared parts, over the default domain's context."""
     settings = ctx.settings
@@ -176,6 +215,7 @@ def build_node(ctx: Context) -> Node:
             store_for=lambda domain_id: root.for_domain(domain_id).audit,
             domain_id=root.domain_id,
         ),
+        mailer=mailer_for(settings),
     )
 
 
@@ -211,6 +251,20 @@ def build_services(node: Node, domain: IdentityDomain, ctx: Context | None = Non
         metrics=node.metrics,
         login_policy=_login_policy(ctx),
         node=node,
+        factor_keys=FactorKeys(
+            sealing=ctx.subkey("second factors"),
+            recovery=ctx.subkey("recovery codes"),
+            challenges=ctx.subkey("webauthn challenges"),
+        ),
+        relying_party=_relying_party(settings.issuer, domain),
+        reset=ResetSetup(
+            key=ctx.subkey(RESET_KEY_PURPOSE),
+            mailer=node.mailer,
+            domain_display_name=domain.display_name or "Tessera",
+            # Within the login-failure window, which housekeeping keeps.
+            throttle=ResetMailPolicy(settings.login_failure_window),
+        ),
+        rules=TTLCache(_rules_reader(ctx), max_entries=1),
     )
     policy = TokenPolicy(
         default_access_ttl=settings.access_token_ttl,

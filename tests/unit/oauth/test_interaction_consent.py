@@ -30,6 +30,7 @@ from tessera.oauth.interaction.consent import (
     record_consent,
 )
 from tessera.oauth.interaction.login import SignedInUser
+from tessera.oauth.interaction.requirements import SignInRules
 from tests.unit.oauth.conftest import ISSUER, Core
 
 CALLBACK = "https://app.test/cb"
@@ -65,7 +66,12 @@ def session_of(core: Core, user: User, age: float = 0) -> SignedInUser:
 
 def step(core: Core, req: AuthorizationRequest, current: SignedInUser | None) -> Step:
     return proceed(
-        core.store, req, current, core.clock(), admin_scopes=frozenset((core.admin_scope,))
+        core.store,
+        req,
+        current,
+        core.clock(),
+        admin_scopes=frozenset((core.admin_scope,)),
+        rules=SignInRules,
     )
 
 
@@ -102,7 +108,7 @@ def test_without_a_session_nothing_is_read(core: Core, app: Client) -> None:
     unreadable: Any = object()  # the authorization endpoint answers on the event loop
     req = authorization(core, app)
     assert proceed(
-        unreadable, req, None, core.clock(), admin_scopes=frozenset(("x",))
+        unreadable, req, None, core.clock(), admin_scopes=frozenset(("x",)), rules=unreadable
     ) == SignInFirst("")
 
 

@@ -128,4 +128,5 @@ class AuthorizationCodeGrant:
             created_at=request.now,
             absolute_expiry=request.now + timedelta(seconds=self._policy.refresh_absolute_ttl),
             session_id=code.session_id,
+            amr=code.amr,
         )

@@ -16,7 +16,7 @@ from tessera.domain.scopes import OIDC_SCOPES
 from tessera.oauth import errors
 from tessera.oauth.grants.policy import TokenPolicy
 from tessera.oauth.grants.request import TokenRequest
-from tessera.oauth.tokens import AccessTokenSpec, TokenIssuer
+from tessera.oauth.tokens import AccessTokenSpec, TokenIssuer, authentication_claims
 
 __all__ = ["IssuedClaims", "TokenMinter", "TokenResponse", "scope_claim", "user_claims"]
 
@@ -145,6 +145,7 @@ class TokenMinter:
             grant_id=grant.grant_id,
             auth_time=auth_time,
             user_display_name=user.display_name,
+            amr=grant.amr,
         )
         access, issued = self._access(request, spec)
         body: dict[str, Any] = {
@@ -164,7 +165,7 @@ class TokenMinter:
                 auth_time=auth_time,
                 nonce=nonce,
                 access_token=access,
-                extra=user_claims(user, grant.scopes),
+                extra={**user_claims(user, grant.scopes), **authentication_claims(grant.amr)},
                 sid=grant.session_id and grant.grant_id,
             )
         return TokenResponse(body, issued)

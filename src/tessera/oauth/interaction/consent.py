@@ -1,14 +1,17 @@
 """After a valid authorization request: sign in, ask for consent, or issue the code.
 
 OIDC Core §3.1.2.3-§3.1.2.4: the user is authenticated first (again for `prompt=login`, or when
-the sign-in is older than `max_age`), then asked to consent unless the app is first-party or a
-standing consent covers the scopes (`prompt=consent` always asks). §3.1.2.6: with `prompt=none`
-a request that would show a page fails instead, with `login_required` or `consent_required`.
+the sign-in is older than `max_age`), with a second factor when the request, the app, the
+domain or the user needs one (`requirements`), then asked to consent unless the app is
+first-party or a standing consent covers the scopes (`prompt=consent` always asks).
+§3.1.2.6: with `prompt=none` a request that would show a page fails instead, with
+`login_required`, `interaction_required` or `consent_required`.
 Only administrators may be given the admin scope (docs/security.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,13 +19,26 @@ from tessera.domain.model import Consent, User
 from tessera.oauth import errors
 from tessera.oauth.authorize import AuthorizationError, AuthorizationRequest, issue_code
 from tessera.oauth.interaction.login import SignedInUser
+from tessera.oauth.interaction.requirements import (
+    AskFactor,
+    Enroll,
+    SignInRules,
+    Unmet,
+    assess,
+    effective_policy,
+    requested,
+    user_factors,
+)
+from tessera.shared.acr import acr_for, level_of
 from tessera.store.protocols import CodeStore, ConsentStore, Store
 
 __all__ = [
     "AskConsent",
     "ConsentDenied",
     "ConsentGranted",
+    "EnrollFactor",
     "IssueCode",
+    "SecondFactor",
     "SignInFirst",
     "Step",
     "answer_consent",
@@ -42,6 +58,22 @@ class SignInFirst:
 
 
 @dataclass(frozen=True, slots=True)
+class SecondFactor:
+    """Show the second-factor page: the session has not reached the level asked for."""
+
+    current: SignedInUser
+    methods: tuple[str, ...]  # "passkey", "totp", "recovery"
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollFactor:
+    """The user must hold a factor and has none (or no passkey, for `passkey_only`)."""
+
+    current: SignedInUser
+    passkey_only: bool
+
+
+@dataclass(frozen=True, slots=True)
 class AskConsent:
     current: SignedInUser
 
@@ -51,7 +83,7 @@ class IssueCode:
     current: SignedInUser
 
 
-Step = SignInFirst | AskConsent | IssueCode
+Step = SignInFirst | SecondFactor | EnrollFactor | AskConsent | IssueCode
 
 
 def login_needed(req: AuthorizationRequest, current: SignedInUser | None, now: datetime) -> bool:
@@ -82,6 +114,7 @@ def proceed(
     now: datetime,
     *,
     admin_scopes: frozenset[str],
+    rules: Callable[[], SignInRules],
 ) -> Step:
     """The next step of a validated request; raises `AuthorizationError` for the errors sent
     to the app. Reads nothing when there is no session (the endpoint's fast path)."""
@@ -92,12 +125,40 @@ def proceed(
     assert current is not None
     if not admin_scopes.isdisjoint(req.scopes) and not current.user.is_admin:
         raise _refuse(req, errors.AccessDenied("only administrators may use the admin scope"))
+    further = _further_authentication(store, req, current, rules)
+    if further is not None:
+        return further
     consent = store.consents.get(current.user.id, req.client.client_id)
     if consent_needed(req, consent):
         if "none" in req.prompt:
             raise _refuse(req, errors.ConsentRequired("the user has not consented"))
         return AskConsent(current)
     return IssueCode(current)
+
+
+def _further_authentication(
+    store: Store,
+    req: AuthorizationRequest,
+    current: SignedInUser,
+    read_rules: Callable[[], SignInRules],
+) -> SecondFactor | EnrollFactor | None:
+    """The second factor or enrollment the session still needs (None: it is enough)."""
+    need = requested(req.acr_values, req.acr_essential)
+    if not need.unknown_essential and level_of(acr_for(current.session.amr)) >= max(need.level, 2):
+        return None  # no policy asks more than two factors: skip reading the user's factors
+    rules = read_rules()
+    policy = effective_policy(rules.mfa_policy, req.client.mfa_policy)
+    factors = user_factors(store.factors, current.user.id)
+    outcome = assess(current.session.amr, current.user, factors, policy, rules, need)
+    if isinstance(outcome, Unmet):
+        raise _refuse(req, errors.UnmetAuthenticationRequirements(outcome.description))
+    if isinstance(outcome, AskFactor | Enroll) and "none" in req.prompt:
+        raise _refuse(req, errors.InteractionRequired("the user must use a second factor"))
+    if isinstance(outcome, AskFactor):
+        return SecondFactor(current, outcome.methods)
+    if isinstance(outcome, Enroll):
+        return EnrollFactor(current, outcome.passkey_only)
+    return None
 
 
 def _refuse(req: AuthorizationRequest, error: errors.OAuthError) -> AuthorizationError:
@@ -163,4 +224,5 @@ def issue_for(
         session_id=current.session.id_hash,
         now=now,
         ttl_seconds=ttl_seconds,
+        amr=current.session.amr,
     )

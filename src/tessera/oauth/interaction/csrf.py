@@ -16,7 +16,7 @@ from tessera.domain.hashing import new_token
 
 __all__ = ["Purpose", "browser_id", "csrf_token", "csrf_valid"]
 
-Purpose = Literal["login", "consent", "logout"]
+Purpose = Literal["login", "consent", "logout", "factor", "enroll", "account"]
 _MAX_BROWSER_ID = 128
 
 

@@ -20,6 +20,7 @@ from tessera.domain.model import BrowserSession, User
 from tessera.domain.passwords import hash_password, needs_rehash, verify_password
 from tessera.oauth.interaction import known_device
 from tessera.oauth.interaction.throttle import Reason, ThrottlePolicy, decide, throttle_keys
+from tessera.shared.acr import with_methods
 from tessera.store.protocols import Store
 
 __all__ = [
@@ -31,8 +32,10 @@ __all__ = [
     "SignedInUser",
     "Throttled",
     "Timer",
+    "authenticated_further",
     "current_session",
     "end_session",
+    "passkey_sign_in",
     "session_hash",
     "sign_in",
     "without_reauthentication",
@@ -166,18 +169,38 @@ def sign_in(
         new_hash = timed(lambda: hash_password(attempt.password))
         user = replace(user, password_hash=new_hash)
         store.users.update(user)
-    return _start_session(store, policy, attempt, user, now, device, rehashed)
+    session, raw = _start_session(store, policy, attempt.session_cookie, user, ("pwd",), now)
+    cookie = known_device.issue(policy.device_key, user.id, now, device)
+    return SignedIn(user, session, raw, cookie, rehashed)
+
+
+def passkey_sign_in(
+    store: Store,
+    policy: LoginPolicy,
+    user: User,
+    methods: tuple[str, ...],
+    cookies: Attempt,
+    now: datetime,
+) -> SignedIn | Failed:
+    """A passwordless sign-in with a verified passkey (W3C WebAuthn §7.2): a new session with
+    the passkey's methods, unless the user was disabled."""
+    if not user.active:
+        return Failed(user)
+    device = known_device.read(policy.device_key, cookies.device_cookie, user.id, now)
+    amr = with_methods((), *methods)
+    session, raw = _start_session(store, policy, cookies.session_cookie, user, amr, now)
+    cookie = known_device.issue(policy.device_key, user.id, now, device)
+    return SignedIn(user, session, raw, cookie, rehashed=False)
 
 
 def _start_session(
     store: Store,
     policy: LoginPolicy,
-    attempt: Attempt,
+    session_cookie: str | None,
     user: User,
+    amr: tuple[str, ...],
     now: datetime,
-    device: str | None,
-    rehashed: bool,
-) -> SignedIn:
+) -> tuple[BrowserSession, str]:
     raw = new_token(32)
     session = BrowserSession(
         id_hash=sha256_b64(raw),
@@ -185,13 +208,25 @@ def _start_session(
         auth_time=now,
         expires_at=now + timedelta(seconds=policy.session_ttl_seconds),
         csrf_secret=new_token(16),
+        amr=amr,
     )
-    old = session_hash(attempt.session_cookie)
+    old = session_hash(session_cookie)
     if old is not None:
         store.sessions.end(old, now)  # no session fixation
     store.sessions.add(session)
-    cookie = known_device.issue(policy.device_key, user.id, now, device)
-    return SignedIn(user, session, raw, cookie, rehashed)
+    return session, raw
+
+
+def authenticated_further(
+    store: Store, current: SignedInUser, methods: tuple[str, ...], now: datetime
+) -> SignedInUser | None:
+    """The session after a second factor: its methods gain `methods` and its `auth_time`
+    moves to now (OIDC Core §2: the time of the last authentication). None when the session
+    ended meanwhile."""
+    amr = with_methods(current.session.amr, *methods)
+    if not store.sessions.authenticated(current.session.id_hash, amr, now, now):
+        return None
+    return SignedInUser(replace(current.session, amr=amr, auth_time=now), current.user)
 
 
 def without_reauthentication(params: Mapping[str, str]) -> dict[str, str]:

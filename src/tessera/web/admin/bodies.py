@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 __all__ = [
     "AppCreate",
@@ -16,6 +18,7 @@ __all__ = [
     "ResourceServerFor",
     "ResourceUpdate",
     "RotateSecret",
+    "SignInPolicyUpdate",
     "UserCreate",
     "UserUpdate",
 ]
@@ -23,6 +26,14 @@ __all__ = [
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# A second-factor policy (docs/mfa.md).
+MfaPolicy = Literal["off", "optional", "required"]
+_APP_POLICY = (
+    "The app's second-factor policy; `null`: its domain's. The stricter of the app's and the "
+    "domain's applies: an app can ask for more, never for less."
+)
 
 
 class UserCreate(_Body):
@@ -67,6 +78,7 @@ class AppCreate(_Body):
     access_token_ttl: int | None = None
     refresh_token_ttl: int | None = None
     resource_server_for: list[str] = []
+    mfa_policy: MfaPolicy | None = Field(None, description=_APP_POLICY)
 
 
 class ResourceServerFor(BaseModel):
@@ -74,7 +86,8 @@ class ResourceServerFor(BaseModel):
 
 
 class AppUpdate(_Body):
-    """Fields left out are kept; a lifetime of `null` goes back to the default."""
+    """Fields left out are kept; a lifetime of `null` goes back to the default, an
+    `mfa_policy` of `null` to the domain's."""
 
     name: str | None = None
     redirect_uris: list[str] | None = None
@@ -83,6 +96,22 @@ class AppUpdate(_Body):
     allowed_scopes: list[str] | None = None
     access_token_ttl: int | None = None
     refresh_token_ttl: int | None = None
+    mfa_policy: MfaPolicy | None = Field(None, description=_APP_POLICY)
+
+
+class SignInPolicyUpdate(_Body):
+    """Fields left out are kept; `null` goes back to the default (`optional`; not required
+    of every administrator)."""
+
+    mfa_policy: MfaPolicy | None = Field(
+        None,
+        description="`off`: no second factor is asked (administrators who have one still use "
+        "it); `optional`: users may add one and then use it; `required`: every user needs one "
+        "and is led to enroll after the password",
+    )
+    admin_mfa_required: StrictBool | None = Field(
+        None, description="Every administrator must sign in with a second factor"
+    )
 
 
 class RotateSecret(_Body):
@@ -102,8 +131,9 @@ class DomainAdminCreate(_Body):
     display_name: str | None = None
 
 
-# Each setting in seconds or characters; `null` (in a change) goes back to the node's value.
-DomainSettingsIn = dict[str, StrictInt | None]
+# Lifetimes in seconds, lengths in characters, `mfa_policy` a word, `admin_mfa_required` a
+# boolean; `null` (in a change) goes back to the node's value or the default.
+DomainSettingsIn = dict[str, StrictBool | StrictInt | StrictStr | None]
 
 
 class DomainCreate(_Body):

@@ -1,0 +1,209 @@
+"""A user's own factors: enroll an authenticator app or a passkey, new recovery codes, rename
+and remove (docs/mfa.md).
+
+An authenticator app is enrolled in two steps: `start_totp` stores the sealed secret
+unconfirmed, `confirm_totp` confirms it with a first valid code (whose time step counts as
+used). A passkey is registered from a `navigator.credentials.create()` response to a challenge
+of ours, accepted once. The first factor comes with recovery codes (10, shown once, stored as
+keyed hashes). Removing the user's last factor is refused while the user must hold one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from tessera.domain.model import Passkey, RecoveryCode, TotpFactor, User
+from tessera.oauth.factors import passkeys, recovery, totp
+from tessera.oauth.interaction.requirements import SignInRules, UserFactors, user_factors
+from tessera.oauth.interaction.second_factor import (
+    FactorKeys,
+    FactorRefused,
+    RelyingParty,
+    accept_challenge,
+    open_totp_secret,
+    seal_totp_secret,
+)
+from tessera.store.protocols import Conflict, Store
+
+__all__ = [
+    "MAX_PASSKEYS",
+    "TotpEnrollment",
+    "confirm_totp",
+    "factor_required",
+    "needs_recovery_codes",
+    "new_recovery_codes",
+    "pending_totp",
+    "register_passkey",
+    "registration_options",
+    "remove_passkey",
+    "remove_totp",
+    "rename_passkey",
+    "start_totp",
+]
+
+MAX_PASSKEYS = 20
+_MAX_NAME = 64
+
+
+@dataclass(frozen=True, slots=True)
+class TotpEnrollment:
+    secret: str  # base32, shown as text for apps that cannot scan
+    uri: str  # otpauth:// (the QR code's content)
+    qr_svg: str
+
+
+def factor_required(user: User, rules: SignInRules) -> bool:
+    """Whether the user must hold a factor: the domain requires one, or of administrators."""
+    return rules.mfa_policy == "required" or (user.is_admin and rules.admin_mfa_required)
+
+
+def start_totp(
+    store: Store, keys: FactorKeys, user: User, issuer_label: str, now: datetime
+) -> TotpEnrollment:
+    """Store a new, unconfirmed secret (replacing an unconfirmed one)."""
+    existing = store.factors.totp(user.id)
+    if existing is not None and existing.confirmed_at is not None:
+        raise FactorRefused("An authenticator app is set up already; remove it first.")
+    secret = totp.new_secret()
+    sealed = seal_totp_secret(store, keys, user.id, secret)
+    try:
+        store.factors.put_totp(TotpFactor(user.id, sealed, now))
+    except Conflict:
+        raise FactorRefused("An authenticator app is set up already; remove it first.") from None
+    uri = totp.provisioning_uri(secret, user.username, issuer_label)
+    return TotpEnrollment(secret, uri, totp.qr_svg(uri))
+
+
+def pending_totp(
+    store: Store, keys: FactorKeys, user: User, issuer_label: str
+) -> TotpEnrollment | None:
+    """The enrollment started and not confirmed yet (to show its QR code again)."""
+    factor = store.factors.totp(user.id)
+    if factor is None or factor.confirmed_at is not None:
+        return None
+    secret = open_totp_secret(store, keys, user.id, factor.secret_sealed)
+    uri = totp.provisioning_uri(secret, user.username, issuer_label)
+    return TotpEnrollment(secret, uri, totp.qr_svg(uri))
+
+
+def confirm_totp(store: Store, keys: FactorKeys, user: User, code: str, now: datetime) -> None:
+    """Confirm the pending secret with a valid code; raises `FactorRefused`."""
+    factor = store.factors.totp(user.id)
+    if factor is None or factor.confirmed_at is not None:
+        raise FactorRefused("Start the set-up again: there is no authenticator app waiting.")
+    secret = open_totp_secret(store, keys, user.id, factor.secret_sealed)
+    step = totp.matching_step(secret, code, now, factor.last_step)
+    if step is None:
+        raise FactorRefused("That code is not valid. Check the time on your phone and try again.")
+    if not store.factors.confirm_totp(user.id, step, now):
+        raise FactorRefused("Start the set-up again: there is no authenticator app waiting.")
+
+
+def registration_options(store: Store, rp: RelyingParty, user: User, challenge: bytes) -> str:
+    """The options for `navigator.credentials.create()`; the user's passkeys are excluded."""
+    existing = store.factors.passkeys_for(user.id)
+    if len(existing) >= MAX_PASSKEYS:
+        raise FactorRefused(f"An account holds at most {MAX_PASSKEYS} passkeys; remove one first.")
+    return passkeys.registration_options(
+        rp_id=rp.id,
+        rp_name=rp.name,
+        user_id=user.id,
+        user_name=user.username,
+        display_name=user.display_name,
+        challenge=challenge,
+        exclude=[p.credential_id for p in existing],
+    )
+
+
+def _passkey_name(name: str, count: int) -> str:
+    cleaned = " ".join(name.split())[:_MAX_NAME]
+    return cleaned or f"Passkey {count + 1}"
+
+
+def register_passkey(
+    store: Store,
+    keys: FactorKeys,
+    rp: RelyingParty,
+    user: User,
+    response_json: str,
+    state: str,
+    name: str,
+    now: datetime,
+) -> Passkey:
+    """Verify a registration response for the challenge in `state` and store the passkey."""
+    challenge = accept_challenge(store, keys, state, "register", user.id, now)
+    try:
+        created = passkeys.verify_registration(
+            response_json, challenge=challenge, rp_id=rp.id, origin=rp.origin
+        )
+    except passkeys.PasskeyError as exc:
+        raise FactorRefused(exc.message, audit=f"invalid: {exc.detail}") from None
+    count = len(store.factors.passkeys_for(user.id))
+    passkey = Passkey(
+        credential_id=created.credential_id,
+        user_id=user.id,
+        name=_passkey_name(name, count),
+        public_key=created.public_key,
+        sign_count=created.sign_count,
+        created_at=now,
+        aaguid=created.aaguid,
+        transports=created.transports,
+        backed_up=created.backed_up,
+    )
+    try:
+        store.factors.add_passkey(passkey)
+    except Conflict:
+        raise FactorRefused("This passkey is registered already.", audit="duplicate") from None
+    return passkey
+
+
+def new_recovery_codes(store: Store, keys: FactorKeys, user: User, now: datetime) -> list[str]:
+    """Replace the user's recovery codes; the codes, to show once."""
+    codes = recovery.new_codes(10)
+    store.factors.replace_recovery_codes(
+        user.id, [recovery.code_hash(keys.recovery, c) for c in codes], now
+    )
+    return codes
+
+
+def needs_recovery_codes(factors: UserFactors, all_codes: list[RecoveryCode]) -> bool:
+    """A first factor comes with recovery codes (none issued yet)."""
+    return factors.any and not all_codes
+
+
+def _refuse_last(store: Store, user: User, rules: SignInRules, leaving: int) -> None:
+    factors = user_factors(store.factors, user.id)
+    left = len(factors.passkeys) + (1 if factors.totp else 0) - leaving
+    if left <= 0 and factor_required(user, rules):
+        raise FactorRefused(
+            "This is your last second factor and your organisation requires one: add another "
+            "before removing it."
+        )
+
+
+def rename_passkey(store: Store, user: User, credential_id: str, name: str) -> None:
+    if not store.factors.rename_passkey(user.id, credential_id, _passkey_name(name, 0)):
+        raise FactorRefused("That passkey is not registered for your account.")
+
+
+def remove_passkey(
+    store: Store, user: User, rules: SignInRules, credential_id: str, now: datetime
+) -> None:
+    _refuse_last(store, user, rules, 1)
+    if not store.factors.remove_passkey(user.id, credential_id):
+        raise FactorRefused("That passkey is not registered for your account.")
+    _drop_orphan_codes(store, user, now)
+
+
+def remove_totp(store: Store, user: User, rules: SignInRules, now: datetime) -> None:
+    _refuse_last(store, user, rules, 1)
+    if not store.factors.remove_totp(user.id):
+        raise FactorRefused("No authenticator app is set up for your account.")
+    _drop_orphan_codes(store, user, now)
+
+
+def _drop_orphan_codes(store: Store, user: User, now: datetime) -> None:
+    """Recovery codes back a factor up: without any factor they go too."""
+    if not user_factors(store.factors, user.id).any:
+        store.factors.replace_recovery_codes(user.id, [], now)
