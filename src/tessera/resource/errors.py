@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from tessera.shared.oauth_errors import bearer_challenge, error_body, error_headers
@@ -30,6 +29,11 @@ class TokenError(Exception):
         self.scope = scope
 
     @property
+    def params(self) -> tuple[tuple[str, str], ...]:
+        """Further auth-params of the challenge (none but for RFC 9470's error)."""
+        return ()
+
+    @property
     def token_sent(self) -> bool:
         """False for the error of a request without any token: `InvalidTokenError("")`."""
         return self.error != "invalid_token" or self.description != ""
@@ -38,7 +42,7 @@ class TokenError(Exception):
         """RFC 6750 §3: the challenge; no error code when no token was sent at all (§3.1)."""
         if not self.token_sent:
             return bearer_challenge(realm)
-        return bearer_challenge(realm, self.error, self.description, self.scope or "")
+        return bearer_challenge(realm, self.error, self.description, self.scope or "", self.params)
 
     def headers(self, realm: str = "api") -> dict[str, str]:
         """The response headers: the RFC 6750 §3 challenge (`Retry-After` for a 503)."""
@@ -50,6 +54,7 @@ class TokenError(Exception):
             description=self.description,
             scope=self.scope or "",
             retry_after=self.retry_after,
+            params=self.params,
         )
 
     def body(self) -> dict[str, str]:
@@ -91,10 +96,6 @@ class RevocationUnavailableError(TokenError):
         self.retry_after = retry_after
 
 
-# What RFC 6750 §3 allows inside an auth-param's quotes (the shared renderer's rule).
-_NOT_ALLOWED = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
-
-
 class InsufficientUserAuthenticationError(TokenError):
     """401 (RFC 9470 §3): a valid token whose user sign-in is too weak or too old for this
     request. The challenge names what would do: `acr_values` (space-separated, in order of
@@ -114,23 +115,15 @@ class InsufficientUserAuthenticationError(TokenError):
         self.acr_values = tuple(acr_values)
         self.max_age = max_age
 
-    def _params(self) -> str:
+    @property
+    def params(self) -> tuple[tuple[str, str], ...]:
         """The §3 auth-params; `max_age` quoted as in the RFC's own example (Figure 3)."""
         parts = []
         if self.acr_values:
-            values = _NOT_ALLOWED.sub("?", " ".join(self.acr_values).replace('"', "'"))
-            parts.append(f'acr_values="{values}"')
+            parts.append(("acr_values", " ".join(self.acr_values)))
         if self.max_age is not None:
-            parts.append(f'max_age="{int(self.max_age)}"')
-        return "".join(f", {part}" for part in parts)
-
-    def www_authenticate(self, realm: str = "api") -> str:
-        return super().www_authenticate(realm) + self._params()
-
-    def headers(self, realm: str = "api") -> dict[str, str]:
-        headers = super().headers(realm)
-        headers["WWW-Authenticate"] += self._params()
-        return headers
+            parts.append(("max_age", str(int(self.max_age))))
+        return tuple(parts)
 
     def body(self) -> dict[str, str]:
         body = super().body()

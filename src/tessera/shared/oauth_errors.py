@@ -9,6 +9,7 @@ see (never debug text), and no other module formats these headers or bodies.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 __all__ = [
     "BASIC_CHALLENGE",
@@ -39,12 +40,17 @@ def _attribute(value: str) -> str:
 
 
 def bearer_challenge(
-    realm: str, error: str | None = None, description: str = "", scope: str = ""
+    realm: str,
+    error: str | None = None,
+    description: str = "",
+    scope: str = "",
+    params: Sequence[tuple[str, str]] = (),
 ) -> str:
     """RFC 6750 §3: the `WWW-Authenticate: Bearer …` value.
 
     `error` is None when the request carried no token at all: such a challenge names no error
-    code and no description (§3.1). `scope` is the scope needed (with `insufficient_scope`)."""
+    code and no description (§3.1). `scope` is the scope needed (with `insufficient_scope`);
+    `params` further auth-params of the error (RFC 9470 §3: `acr_values`, `max_age`)."""
     parts = ['Bearer realm="{}"'.format(_QUOTED_PAIR.sub(r"\\\1", realm))]
     if error is not None:
         parts.append(f'error="{_attribute(error)}"')
@@ -52,6 +58,7 @@ def bearer_challenge(
             parts.append(f'error_description="{_attribute(description)}"')
         if scope:
             parts.append(f'scope="{_attribute(scope)}"')
+        parts.extend(f'{name}="{_attribute(value)}"' for name, value in params)
     return ", ".join(parts)
 
 
@@ -64,6 +71,7 @@ def error_headers(
     description: str = "",
     scope: str = "",
     retry_after: int = 1,
+    params: Sequence[tuple[str, str]] = (),
 ) -> dict[str, str]:
     """The authentication headers of an error answer.
 
@@ -78,5 +86,5 @@ def error_headers(
     if status == 503:
         return {"Retry-After": str(retry_after)}
     if bearer:
-        return {"WWW-Authenticate": bearer_challenge(realm, error, description, scope)}
+        return {"WWW-Authenticate": bearer_challenge(realm, error, description, scope, params)}
     return {}
