@@ -1,4 +1,5 @@
-"""Objects every identity domain has: the admin API's resource and the admin console's app."""
+"""Objects every identity domain has: the admin API's resource, the admin console's app and the
+account pages' app (`/account/`, docs/mfa.md)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from tessera.domain.admin import (
     console_redirect,
 )
 from tessera.domain.model import Client, ClientKind, Resource
+from tessera.oauth.interaction.account import ACCOUNT_SCOPES, account_client_id, account_redirect
 from tessera.store.protocols import Conflict, Store
 
-__all__ = ["ensure_system_objects", "system_objects"]
+__all__ = ["account_app", "ensure_system_objects", "system_objects"]
 
 
 def system_objects(issuer: str, domain_id: str, now: datetime) -> tuple[Resource, Client]:
@@ -48,19 +50,25 @@ def system_objects(issuer: str, domain_id: str, now: datetime) -> tuple[Resource
     return resource, console
 
 
-def ensure_system_objects(store: Store, issuer: str, now: datetime) -> None:
-    """Create (idempotently, on any number of nodes) the admin resource and the console app,
-    and bring them up to date when the issuer or their scopes changed."""
-    resource, wanted = system_objects(issuer, store.domain_id, now)
-    found = store.resources.get_by_audience(resource.audience)
-    if found is None:
-        with contextlib.suppress(Conflict):  # another node created it first
-            store.resources.add(resource)
-    elif found.scopes != resource.scopes:
-        store.resources.update(replace(found, scopes=resource.scopes))
+def account_app(issuer: str, domain_id: str, now: datetime) -> Client:
+    """The user's own account pages: first-party (no consent), public with PKCE, codes only
+    (the pages consume their code and mint no token)."""
+    return Client(
+        client_id=account_client_id(domain_id),
+        name="Your account",
+        kind=ClientKind.PUBLIC,
+        redirect_uris=(account_redirect(issuer),),
+        grant_types=("authorization_code",),
+        allowed_scopes=ACCOUNT_SCOPES,
+        created_at=now,
+        first_party=True,
+    )
+
+
+def _ensure_client(store: Store, wanted: Client) -> None:
     existing = store.clients.get(wanted.client_id)
     if existing is None:
-        with contextlib.suppress(Conflict):
+        with contextlib.suppress(Conflict):  # another node created it first
             store.clients.add(wanted)
     elif (existing.redirect_uris, existing.allowed_scopes) != (
         wanted.redirect_uris,
@@ -69,3 +77,17 @@ def ensure_system_objects(store: Store, issuer: str, now: datetime) -> None:
         store.clients.update(
             replace(wanted, created_at=existing.created_at, version=existing.version + 1)
         )
+
+
+def ensure_system_objects(store: Store, issuer: str, now: datetime) -> None:
+    """Create (idempotently, on any number of nodes) the admin resource, the console app and
+    the account pages' app, and bring them up to date when the issuer or their scopes changed."""
+    resource, wanted = system_objects(issuer, store.domain_id, now)
+    found = store.resources.get_by_audience(resource.audience)
+    if found is None:
+        with contextlib.suppress(Conflict):  # another node created it first
+            store.resources.add(resource)
+    elif found.scopes != resource.scopes:
+        store.resources.update(replace(found, scopes=resource.scopes))
+    _ensure_client(store, wanted)
+    _ensure_client(store, account_app(issuer, store.domain_id, now))

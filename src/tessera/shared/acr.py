@@ -45,7 +45,7 @@ def acr_for(amr: Iterable[str]) -> str:
 
 def with_methods(amr: Iterable[str], *methods: str) -> tuple[str, ...]:
     """`amr` with `methods` added (in order, once each), and `mfa` when two factors were used."""
-    out = list(dict.fromkeys([m for m in amr if m != "mfa"] + list(methods)))
+    out = [m for m in dict.fromkeys((*amr, *methods)) if m != "mfa"]
     factors = _FACTORS.intersection(out)
     if len(factors) >= 2 or ("user" in out and factors & PASSKEY_METHODS):
         out.append("mfa")

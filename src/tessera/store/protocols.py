@@ -502,9 +502,9 @@ class DomainStore(Protocol):
     def purge_expired(self, now: datetime, login_before: datetime, batch: int) -> ExpiredRows:
         """Housekeeping for every domain at once: delete expired codes, refresh tokens,
         revocation events, sessions, login failures before `login_before`, retired keys past
-        their time and use-once values past their `expires_at`, in statements of at most `batch` rows (flat in the number of
-        domains: each delete selects by an index on an expiry column, not a walk over the
-        domains)."""
+        their time and use-once values past their `expires_at`, in statements of at most
+        `batch` rows (flat in the number of domains: each delete selects by an index on an
+        expiry column, not a walk over the domains)."""
 
 
 class Store(Protocol):

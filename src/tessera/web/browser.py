@@ -156,6 +156,7 @@ def login_page(
         scripts=True,
         **passkey_sign_in_values(svc, bid, svc.ctx.clock()),
         app_name=req.client.name,
+        forgot_url=url(svc, "/account/reset") if svc.reset.mailer.enabled else None,
         form_action=url(svc, "/oauth2/v1/login"),
         authz=authz,
         csrf_token=csrf_token(svc.csrf_key, "login", bid),

@@ -28,7 +28,7 @@ from tessera.oauth.interaction.login import (
     SignedInUser,
     authenticated_further,
     current_session,
-    passkey_sign_in,
+    sign_in_verified,
 )
 from tessera.oauth.interaction.requirements import may_enroll_now, user_factors
 from tessera.oauth.interaction.second_factor import FactorRefused, check_code, check_passkey
@@ -190,7 +190,7 @@ def _passkey_step(
     outcome = (
         None
         if user is None
-        else passkey_sign_in(store, svc.login_policy, user, used.methods, cookies, now)
+        else sign_in_verified(store, svc.login_policy, user, used.methods, cookies, now)
     )
     if not isinstance(outcome, SignedIn):
         svc.audit.record("login.passkey_failure", ip=ip, reason="inactive user")

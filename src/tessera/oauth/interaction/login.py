@@ -35,9 +35,9 @@ __all__ = [
     "authenticated_further",
     "current_session",
     "end_session",
-    "passkey_sign_in",
     "session_hash",
     "sign_in",
+    "sign_in_verified",
     "without_reauthentication",
 ]
 
@@ -174,7 +174,7 @@ def sign_in(
     return SignedIn(user, session, raw, cookie, rehashed)
 
 
-def passkey_sign_in(
+def sign_in_verified(
     store: Store,
     policy: LoginPolicy,
     user: User,
@@ -182,8 +182,9 @@ def passkey_sign_in(
     cookies: Attempt,
     now: datetime,
 ) -> SignedIn | Failed:
-    """A passwordless sign-in with a verified passkey (W3C WebAuthn §7.2): a new session with
-    the passkey's methods, unless the user was disabled."""
+    """A sign-in whose methods were verified elsewhere: a passkey alone (W3C WebAuthn §7.2), or
+    the methods this browser proved before a password change. A new session with them, unless
+    the user was disabled."""
     if not user.active:
         return Failed(user)
     device = known_device.read(policy.device_key, cookies.device_cookie, user.id, now)
