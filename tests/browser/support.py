@@ -58,7 +58,7 @@ def sign_in(page: Page, username: str, password: str, *, consent: str = "allow")
     page.wait_for_selector("input[name=username]")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_load_state()
     button = page.locator(f"button[value={consent}]")
     try:

@@ -150,3 +150,53 @@ def test_the_console_edits_and_deletes_and_filters_the_audit_log_by_app_name(
     expect(events).to_contain_text("admin.user_deleted")
     expect(events).not_to_contain_text("admin.app_updated")
     page.screenshot(path=str(server.data_dir / "console-audit-filter.png"), full_page=True)
+
+
+def test_the_console_shows_and_resets_factors_and_sets_the_sign_in_policy(
+    server: Server, page: Page
+) -> None:
+    """Issue 15, item 6: a user's second factors and their reset, an app's own policy, and the
+    domain's sign-in policy, in the console."""
+    admin_token = console_token(server.base_url, "admin", "Tessera-Demo-Root-2026")
+    api = httpx.Client(base_url=f"{server.base_url}/admin/v1", timeout=30,
+                       headers={"Authorization": f"Bearer {admin_token['access_token']}"})
+    alice = api.get("/users/alice").json()
+    page.goto(f"{server.base_url}/console/")
+    sign_in(page, "admin", "Tessera-Demo-Root-2026")
+    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+
+    # alice's page: her factors (none), and a reset that ends her sessions.
+    page.goto(f"{server.base_url}/console/#/users/{alice['id']}")
+    factors = page.get_by_label("Second factors")
+    expect(factors).to_contain_text("Not set up")
+    expect(factors).to_contain_text("Nothing here yet.")  # no passkey
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Reset second factors").click()
+    expect(page.locator("#toast")).to_contain_text("0 passkey(s)")
+
+    # An app that asks for a second factor of its own.
+    page.get_by_role("link", name="Apps").click()
+    page.fill("input[name=name]", "Strict app")
+    page.fill("input[name=redirect_uris]", "https://strict.example.test/cb")
+    page.locator("select[name=mfa_policy]").select_option(label="Required")
+    page.get_by_role("button", name="Register app").click()
+    expect(page.locator(".secret code")).to_be_visible()
+    row = page.get_by_role("row").filter(has_text="Strict app")
+    expect(row).to_contain_text("required")
+    strict = next(a for a in api.get("/apps").json() if a["name"] == "Strict app")
+    assert strict["mfa_policy"] == "required"
+
+    # The domain's policy; set back at once, as other tests here sign administrators in.
+    try:
+        page.get_by_role("link", name="Sign-in policy").click()
+        form = page.get_by_role("form", name="Sign-in policy")
+        expect(form.get_by_role("radio", name=re.compile("^Optional"))).to_be_checked()
+        form.get_by_role("radio", name=re.compile("^Off")).check()
+        form.get_by_label("Require a second factor for all administrators").check()
+        page.screenshot(path=str(server.data_dir / "console-sign-in-policy.png"), full_page=True)
+        form.get_by_role("button", name="Save policy").click()
+        expect(page.locator("#toast")).to_contain_text("Sign-in policy saved")
+        assert api.get("/sign-in-policy").json() == {
+            "domain": "default", "mfa_policy": "off", "admin_mfa_required": True}
+    finally:
+        api.patch("/sign-in-policy", json={"mfa_policy": None, "admin_mfa_required": None})

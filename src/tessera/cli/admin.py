@@ -1,19 +1,23 @@
-"""`tessera admin …`: users, resources, trusted applications and signing keys of one identity
-domain (the default one, or `--domain NAME`), and the domains themselves (`tessera.cli.domains`).
+"""`tessera admin …`: users (and their second factors), resources, trusted applications,
+signing keys and the sign-in policy of one identity domain (the default one, or `--domain NAME`),
+and the domains themselves (`tessera.cli.domains`).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from typing import Annotated, Any
 
 import typer
 
 from tessera.cli.common import JsonOpt, open_domain, read_password, select_domain
 from tessera.cli.domains import domains_app
-from tessera.cli.output import console, emit, plain, table
+from tessera.cli.output import console, emit, fail, plain, table
+from tessera.config import load_settings
 from tessera.context import Context
 from tessera.domain.model import Client
 from tessera.manage import apps as app_rules
+from tessera.manage import factors as factor_rules
 from tessera.manage import keys as key_rules
 from tessera.manage import resources as resource_rules
 from tessera.manage import users as user_rules
@@ -32,11 +36,15 @@ resources_app = typer.Typer(help="Resource servers: audiences and scopes.", no_a
 apps_app = typer.Typer(help="Trusted applications (OAuth clients).", no_args_is_help=True)
 keys_app = typer.Typer(help="Token signing keys.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Issued tokens and their revocation.", no_args_is_help=True)
+policy_app = typer.Typer(
+    help="The domain's sign-in policy: second factors (docs/mfa.md).", no_args_is_help=True
+)
 admin_app.add_typer(users_app, name="users")
 admin_app.add_typer(resources_app, name="resources")
 admin_app.add_typer(apps_app, name="apps")
 admin_app.add_typer(keys_app, name="keys")
 admin_app.add_typer(tokens_app, name="tokens")
+admin_app.add_typer(policy_app, name="policy")
 admin_app.add_typer(domains_app, name="domains")
 
 
@@ -52,7 +60,7 @@ def _choose_domain(
         ),
     ] = None,
 ) -> None:
-    """Administer an identity domain: its users, resources, apps, keys and tokens."""
+    """Administer an identity domain: its users, resources, apps, keys, tokens and policy."""
     select_domain(domain)
 
 
@@ -60,6 +68,22 @@ def _actor(ctx: Context) -> Actor:
     """Changes made here are audited like the admin API's, with `cli:<OS user>` as the actor,
     in the log of the domain they change."""
     return cli_actor(ctx.store, ctx.clock)
+
+
+MfaPolicyOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="The app's second-factor policy: off, optional, required, or default (the "
+        "domain's). The stricter of the app's and the domain's applies."
+    ),
+]
+
+
+def _policy_word(value: str | None) -> str | None:
+    """A policy option: "default" (None: the domain's, or the domain's default); the others
+    are checked by the rules."""
+    word = (value or "").strip().lower()
+    return None if word in ("", "default") else word
 
 
 # --- users -------------------------------------------------------------------------------------
@@ -194,6 +218,144 @@ def users_delete(
                 f"Deleted user [bold]{gone.username}[/] (sub {gone.id}); tokens revoked"
             ),
         )
+
+
+# --- second factors ----------------------------------------------------------------------------
+
+
+def _print_factors(view: dict[str, Any]) -> None:
+    app = view["authenticator_app"]
+    codes = view["recovery_codes"]
+    console.print(
+        table(
+            ["passkey", "credential id", "created", "last used", "kind", "AAGUID"],
+            [
+                [
+                    p["name"],
+                    p["credential_id"],
+                    plain(p["created_at"]),
+                    plain(p["last_used_at"]),
+                    "synced" if p["synced"] else "device-bound",
+                    p["aaguid"],
+                ]
+                for p in view["passkeys"]
+            ],
+            title=f"Passkeys of {view['username']}",
+        )
+    )
+    state = f"{app['status']} since {app['since']}" if app else "not set up"
+    console.print(f"Authenticator app: [bold]{state}[/]")
+    console.print(f"Recovery codes:    [bold]{codes['left']}[/] left of {codes['total']}")
+
+
+@users_app.command("factors")
+def users_factors(
+    user: Annotated[str, typer.Argument(help="Username or id.")], as_json: JsonOpt = False
+) -> None:
+    """Show a user's second factors: passkeys, authenticator app, recovery codes left (never
+    a key, a secret or a hash)."""
+    with open_domain(as_json) as ctx:
+        view = factor_rules.factors_view(ctx.store, user_rules.find_user(ctx.store, user))
+        emit(view, as_json, lambda: _print_factors(view))
+
+
+@users_app.command("reset-factors")
+def users_reset_factors(
+    user: Annotated[str, typer.Argument(help="Username or id.")],
+    only: Annotated[
+        str | None,
+        typer.Option(help="Remove only these: passkeys, totp or recovery (default: all)."),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove a user's second factors (all, or --only one kind) and end the user's sessions.
+    Where the policy requires a factor, the user enrolls a new one at the next sign-in."""
+    with open_domain(as_json) as ctx:
+        found = user_rules.find_user(ctx.store, user)
+        what = factor_rules.checked_kind(only or "all")
+        if not yes:
+            if not sys.stdin.isatty():
+                fail(
+                    f"resetting the second factors of {found.username} needs a confirmation",
+                    as_json,
+                    hint="add --yes to reset them without asking (no terminal to ask in)",
+                )
+            typer.confirm(
+                f"Remove {'every second factor' if what == 'all' else what} of {found.username} "
+                "and end their sessions?",
+                abort=True,
+            )
+        done = factor_rules.reset_factors(ctx.store, found.id, ctx.clock(), _actor(ctx), what=what)
+        removed = done.view()["removed"]
+        emit(
+            done.view(),
+            as_json,
+            lambda: console.print(
+                f"Reset the second factors of [bold]{found.username}[/]: "
+                f"{removed['passkeys']} passkey(s), {removed['authenticator_app']} authenticator "
+                f"app(s), {removed['recovery_codes']} recovery code(s) removed; "
+                f"{done.sessions} session(s) ended"
+            ),
+        )
+
+
+# --- sign-in policy ----------------------------------------------------------------------------
+
+
+def _print_policy(view: dict[str, Any], title: str) -> None:
+    console.print(
+        table(
+            ["setting", "value"],
+            [
+                ["second factor (mfa_policy)", view["mfa_policy"]],
+                ["required of every administrator", "yes" if view["admin_mfa_required"] else "no"],
+            ],
+            title=f"{title} of {view['domain']}",
+        )
+    )
+
+
+@policy_app.command("show")
+def policy_show(as_json: JsonOpt = False) -> None:
+    """Show the domain's second-factor policy."""
+    with open_domain(as_json) as ctx:
+        view = factor_rules.sign_in_policy(ctx.store)
+        emit(view, as_json, lambda: _print_policy(view, "Sign-in policy"))
+
+
+@policy_app.command("set")
+def policy_set(
+    mfa: Annotated[
+        str | None,
+        typer.Option(
+            help="off, optional or required (default: back to optional). Apps may be stricter."
+        ),
+    ] = None,
+    require_admin_mfa: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-admin-mfa/--no-require-admin-mfa",
+            help="Every administrator must sign in with a second factor.",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set the domain's second-factor policy; what is not given is kept."""
+    changes: dict[str, Any] = {}
+    if mfa is not None:
+        changes["mfa_policy"] = _policy_word(mfa)
+    if require_admin_mfa is not None:
+        changes["admin_mfa_required"] = require_admin_mfa
+    with open_domain(as_json) as ctx:
+        view = factor_rules.set_sign_in_policy(
+            ctx.store,
+            base_issuer=load_settings().issuer,
+            now=ctx.clock(),
+            actor=_actor(ctx),
+            **changes,
+        )
+        emit(view, as_json, lambda: _print_policy(view, "Sign-in policy set"))
 
 
 # --- resources ---------------------------------------------------------------------------------
@@ -351,6 +513,7 @@ def apps_create(
             "introspect that resource's tokens and follow the revocation feed."
         ),
     ] = None,
+    mfa_policy: MfaPolicyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a trusted application. A confidential app's secret is printed once."""
@@ -367,6 +530,7 @@ def apps_create(
             access_ttl=access_token_ttl,
             refresh_ttl=refresh_token_ttl,
             resource_server_for=resource_server_for,
+            mfa_policy=_policy_word(mfa_policy),
             now=ctx.clock(),
             actor=_actor(ctx),
         )
@@ -452,17 +616,20 @@ def apps_update(
     refresh_token_ttl: Annotated[
         int | None, typer.Option("--refresh-token-ttl", "--refresh-ttl", help="Seconds.")
     ] = None,
+    mfa_policy: MfaPolicyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Edit a trusted application with the rules of `create`; options left out are kept.
 
     A scope or grant type removed is refused to new requests; tokens already issued keep
     working until they expire (use the admin API's revoke-tokens to end them now)."""
-    ttls: dict[str, int] = {}
+    given: dict[str, int | str | None] = {}
     if access_token_ttl is not None:
-        ttls["access_ttl"] = access_token_ttl
+        given["access_ttl"] = access_token_ttl
     if refresh_token_ttl is not None:
-        ttls["refresh_ttl"] = refresh_token_ttl
+        given["refresh_ttl"] = refresh_token_ttl
+    if mfa_policy is not None:
+        given["mfa_policy"] = _policy_word(mfa_policy)
     with open_domain(as_json) as ctx:
         updated = app_rules.update_app(
             ctx.store,
@@ -473,7 +640,7 @@ def apps_update(
             post_logout_redirect_uris=post_logout_redirect_uri,
             grant_types=grant_type,
             allowed_scopes=allow_scope,
-            **ttls,
+            **given,
         )
         emit(app_view(updated), as_json)
 

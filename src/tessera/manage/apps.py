@@ -6,6 +6,9 @@ time. Removing a scope or a grant type refuses new authorizations and token requ
 access tokens and grants already issued keep working until they expire (revoke the app's tokens
 to cut them off at once).
 
+An app may ask for a stricter second-factor policy than its domain's (`mfa_policy`: "off",
+"optional", "required"; None: the domain's); the stricter of the two applies (docs/mfa.md).
+
 A confidential app's secret is 256 bits of randomness, shown once and stored only as a keyed
 hash (docs/architecture.md, "Decisions"). During rotation the previous secret keeps working
 until the grace period given by the administrator ends.
@@ -23,8 +26,10 @@ from tessera.domain.redirect_uris import InvalidRedirectUri, validate_for_regist
 from tessera.domain.scopes import OIDC_SCOPES, UnknownScope, resolve_scope
 from tessera.manage.audit import Actor
 from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError, checked_name
+from tessera.manage.factors import checked_policy
 from tessera.manage.resources import MAX_ACCESS_TTL, check_ttl, find_resource
 from tessera.manage.revocation import RevokedSummary, revoke_client
+from tessera.oauth.interaction.account import is_account_app
 from tessera.store.protocols import Conflict, NotFound, Store
 
 __all__ = [
@@ -125,6 +130,7 @@ def create_app(
     post_logout_redirect_uris: list[str] | None = None,
     first_party: bool = False,
     resource_server_for: list[str] | None = None,
+    mfa_policy: str | None = None,
 ) -> tuple[Client, str | None]:
     """Register an app; return it and, for a confidential app, its secret (shown once)."""
     name = checked_name(name)
@@ -134,6 +140,7 @@ def create_app(
     scopes = _check_scopes(store, allowed_scopes or [])
     served = _check_served(store, resource_server_for or [], public)
     _check_ttls(access_ttl, refresh_ttl)
+    policy = checked_policy(mfa_policy)
     if any(c.name == name for c in store.clients.list()):
         raise Conflicting(f"an app named {name!r} already exists")
     client_id = new_id()
@@ -155,6 +162,7 @@ def create_app(
         refresh_ttl=refresh_ttl,
         first_party=first_party,
         resource_server_for=served,
+        mfa_policy=policy,
     )
     try:
         store.clients.add(client)
@@ -213,13 +221,16 @@ def update_app(
     allowed_scopes: list[str] | None = None,
     access_ttl: int | object | None = _UNSET,
     refresh_ttl: int | object | None = _UNSET,
+    mfa_policy: str | object | None = _UNSET,
 ) -> Client:
-    """Edit an app with the rules of `create_app`; None (or unset TTLs) keeps a field as it
-    is, a TTL of None goes back to the default. The type (public or confidential) and the
+    """Edit an app with the rules of `create_app`; None (or unset TTLs and policy) keeps a
+    field as it is, a TTL of None goes back to the default, an `mfa_policy` of None to the
+    domain's. The type (public or confidential) and the
     secret are not edited here."""
     client = find_app(store, ref)
-    if is_console(client.client_id):
-        raise InvalidInput("the admin console is a system app: it cannot be edited")
+    system = _system_app(client.client_id)
+    if system:
+        raise InvalidInput(f"{system} is a system app: it cannot be edited")
     changes: dict[str, object] = {}
     if name is not None:
         changes["name"] = checked_name(name)
@@ -234,6 +245,8 @@ def update_app(
         changes["access_ttl"] = access_ttl
     if refresh_ttl is not _UNSET:
         changes["refresh_ttl"] = refresh_ttl
+    if mfa_policy is not _UNSET:
+        changes["mfa_policy"] = checked_policy(mfa_policy)
     if not changes and grant_types is None:
         raise InvalidInput("nothing to change")
     changes["grant_types"] = _check_grants(
@@ -278,11 +291,21 @@ def set_resource_server_for(store: Store, ref: str, resources: list[str], actor:
     return updated
 
 
+def _system_app(client_id: str) -> str | None:
+    """What a system app of every domain is (None for the administrators' own apps)."""
+    if is_console(client_id):
+        return "the admin console"
+    if is_account_app(client_id):
+        return "the account pages' app"
+    return None
+
+
 def delete_app(store: Store, ref: str, now: datetime, actor: Actor) -> Client:
     """Delete the app and revoke every token issued to it."""
     client = find_app(store, ref)
-    if is_console(client.client_id):
-        raise InvalidInput("the admin console is a system app: it cannot be deleted")
+    system = _system_app(client.client_id)
+    if system:
+        raise InvalidInput(f"{system} is a system app: it cannot be deleted")
     revoke_client(store, client.client_id, now)
     store.clients.delete(client.client_id)
     actor.audit("admin.app_deleted", client_id=client.client_id, name=client.name)

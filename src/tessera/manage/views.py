@@ -76,6 +76,8 @@ def app_view(c: Client, secret: str | None = None) -> dict[str, Any]:
         "refresh_token_ttl": c.refresh_ttl,
         "first_party": c.first_party,
         "resource_server_for": list(c.resource_server_for),
+        # None: the domain's policy (the stricter of the two applies).
+        "mfa_policy": c.mfa_policy,
         "created_at": iso(c.created_at),
         "version": c.version,
         "secrets": [

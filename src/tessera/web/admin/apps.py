@@ -47,6 +47,7 @@ async def create_app(body: AppCreate, actor: Acting, svc: Svc) -> dict[str, Any]
         access_ttl=body.access_token_ttl,
         refresh_ttl=body.refresh_token_ttl,
         resource_server_for=body.resource_server_for,
+        mfa_policy=body.mfa_policy,
         now=svc.ctx.clock(),
         actor=actor,
     )
@@ -71,11 +72,14 @@ async def show_app(app: str, _: Admin, svc: Svc) -> dict[str, Any]:
 )
 async def update_app(app: str, body: AppUpdate, actor: Acting, svc: Svc) -> dict[str, Any]:
     given = body.model_fields_set
-    ttls: dict[str, Any] = {}
+    # Fields whose `null` means "back to the default": passed only when given.
+    nullable: dict[str, Any] = {}
     if "access_token_ttl" in given:
-        ttls["access_ttl"] = body.access_token_ttl
+        nullable["access_ttl"] = body.access_token_ttl
     if "refresh_token_ttl" in given:
-        ttls["refresh_ttl"] = body.refresh_token_ttl
+        nullable["refresh_ttl"] = body.refresh_token_ttl
+    if "mfa_policy" in given:  # null: back to the domain's
+        nullable["mfa_policy"] = body.mfa_policy
     updated = await run_in_threadpool(
         app_rules.update_app,
         svc.ctx.store,
@@ -86,7 +90,7 @@ async def update_app(app: str, body: AppUpdate, actor: Acting, svc: Svc) -> dict
         post_logout_redirect_uris=body.post_logout_redirect_uris,
         grant_types=body.grant_types,
         allowed_scopes=body.allowed_scopes,
-        **ttls,
+        **nullable,
     )
     svc.clients.clear()
     return app_view(updated)

@@ -16,6 +16,7 @@ __all__ = [
     "AppTokensRevoked",
     "AppWithSecretOut",
     "AuditPage",
+    "AuthenticatorAppOut",
     "ConsentOut",
     "ConsentRevoked",
     "Deleted",
@@ -25,14 +26,20 @@ __all__ = [
     "DomainOut",
     "DomainPage",
     "EventOut",
+    "FactorsOut",
+    "FactorsRemoved",
+    "FactorsResetOut",
     "GrantOut",
     "GrantRevoked",
     "KeyOut",
     "KeyRotated",
+    "PasskeyOut",
     "Problem",
+    "RecoveryCodesOut",
     "ResourceOut",
     "SessionOut",
     "SessionsEnded",
+    "SignInPolicyOut",
     "UserDeleted",
     "UserOut",
     "UserTokensRevoked",
@@ -81,6 +88,9 @@ class AppOut(BaseModel):
     refresh_token_ttl: int | None
     first_party: bool
     resource_server_for: list[str] = Field(description="Audiences this app is the server of")
+    mfa_policy: str | None = Field(
+        description="`off`, `optional` or `required`; `null`: the domain's (the stricter applies)"
+    )
     created_at: Time | None
     version: int
     secrets: list[SecretOut] = Field(description="When each valid secret was made; never one")
@@ -192,7 +202,10 @@ class DomainOut(BaseModel):
     default: bool = Field(description="The default domain, where the operators are")
     created_at: Time
     disabled_at: Time | None
-    settings: dict[str, int] = Field(description="The settings it sets; the others: the node's")
+    settings: dict[str, bool | int | str] = Field(
+        description="The settings it sets (seconds, characters; `mfa_policy` a word, "
+        "`admin_mfa_required` a boolean); the others: the node's or the default"
+    )
     discovery: str = Field(description="Its OpenID Provider configuration")
     console: str = Field(description="Its admin console")
     version: int
@@ -215,6 +228,59 @@ class DomainPage(BaseModel):
 class DomainDeleted(BaseModel):
     deleted: str = Field(description="The deleted domain's name")
     rows: int = Field(description="How many rows of its data were deleted")
+
+
+class PasskeyOut(BaseModel):
+    credential_id: str = Field(description="The WebAuthn credential id (base64url)")
+    name: str = Field(description="The name the user gave it")
+    created_at: Time | None
+    last_used_at: Time | None
+    synced: bool = Field(description="A synced (backed-up) passkey rather than a device-bound one")
+    aaguid: str | None = Field(description="The authenticator model, when it tells")
+
+
+class AuthenticatorAppOut(BaseModel):
+    status: str = Field(description="`active`, or `pending` (enrollment not confirmed)")
+    since: Time | None
+
+
+class RecoveryCodesOut(BaseModel):
+    left: int = Field(description="Unused codes")
+    total: int = Field(description="Codes issued in the current set")
+    created_at: Time | None
+
+
+class FactorsOut(BaseModel):
+    """A user's second factors; never a key, a secret or a hash."""
+
+    user_id: str
+    username: str
+    passkeys: list[PasskeyOut] = Field(description="Oldest first")
+    authenticator_app: AuthenticatorAppOut | None = Field(description="`null`: none")
+    recovery_codes: RecoveryCodesOut
+    has_second_factor: bool = Field(description="A passkey or an active authenticator app")
+
+
+class FactorsRemoved(BaseModel):
+    passkeys: int
+    authenticator_app: int
+    recovery_codes: int
+
+
+class FactorsResetOut(BaseModel):
+    user_id: str
+    username: str
+    removed: FactorsRemoved
+    sessions_ended: int = Field(description="The user's browser sessions ended by the reset")
+
+
+class SignInPolicyOut(BaseModel):
+    domain: str = Field(description="The identity domain's name")
+    mfa_policy: str = Field(description="`off`, `optional` (the default) or `required`")
+    admin_mfa_required: bool = Field(
+        description="Every administrator must sign in with a second factor (an administrator "
+        "who has one always must)"
+    )
 
 
 # --- errors --------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Users, their consents and their sessions (`/admin/v1/users…`)."""
+"""Users, their consents and their sessions (`/admin/v1/users…`); their second factors and
+the domain's sign-in policy come with them (`tessera.web.admin.factors`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from tessera.domain.model import User
 from tessera.manage import users as user_rules
 from tessera.manage.views import consent_view, session_view, user_view
+from tessera.web.admin import factors
 from tessera.web.admin.bodies import PasswordSet, UserCreate, UserUpdate
 from tessera.web.admin.deps import Acting, Admin, Svc
 from tessera.web.admin.schemas import (
@@ -174,3 +176,6 @@ async def end_sessions(user: str, actor: Acting, svc: Svc) -> dict[str, Any]:
         user_rules.end_sessions, svc.ctx.store, user, svc.ctx.clock(), actor
     )
     return {"ended": count}
+
+
+router.include_router(factors.router)

@@ -248,10 +248,40 @@ async function usersPage() {
     form);
 }
 
+// A user's second factors as the admin API shows them (never a key, a secret or a hash), and
+// the button that resets them all (the user's sessions end).
+function factorsSection(user, factors) {
+  const app = factors.authenticator_app;
+  const codes = factors.recovery_codes;
+  const reset = button("Reset second factors", async () => {
+    if (!confirm(`Remove every second factor of ${user.username} (passkeys, authenticator app, recovery codes) and end their sessions? Where a second factor is required they set up a new one at their next sign-in.`)) return;
+    try {
+      const r = await api("DELETE", `/users/${user.id}/factors`);
+      toast(`Reset: ${r.removed.passkeys} passkey(s), ${r.removed.authenticator_app} authenticator app, ${r.removed.recovery_codes} recovery code(s) removed; ${r.sessions_ended} session(s) ended`);
+      route();
+    } catch (error) { toast(error.message, true); }
+  }, "danger");
+  return [
+    el("div", { class: "toolbar section" }, el("h2", {}, "Second factors"), el("span", { class: "spacer" }), reset),
+    el("div", { class: "panel factors", "aria-label": "Second factors" },
+      el("dl", { class: "facts" },
+        el("dt", {}, "Authenticator app"),
+        el("dd", {}, app ? [app.status === "active" ? "Set up" : el("span", { class: "badge off" }, "pending"),
+          ` since ${when(app.since)}`] : el("span", { class: "muted" }, "Not set up")),
+        el("dt", {}, "Recovery codes"),
+        el("dd", {}, codes.total ? `${codes.left} left of ${codes.total}` : el("span", { class: "muted" }, "None"))),
+      el("h3", {}, "Passkeys"),
+      table(["Name", "Kind", "Added", "Last used"], factors.passkeys.map((p) => [
+        el("span", { title: p.credential_id }, p.name),
+        p.synced ? "Synced" : "Device-bound", when(p.created_at), when(p.last_used_at)]))),
+  ];
+}
+
 async function userPage(id) {
-  const [user, grants, sessions, consents, dir] = await Promise.all([
+  const [user, grants, sessions, consents, factors, dir] = await Promise.all([
     api("GET", `/users/${id}`), api("GET", `/users/${id}/grants`),
-    api("GET", `/users/${id}/sessions`), api("GET", `/users/${id}/consents`), directory()]);
+    api("GET", `/users/${id}/sessions`), api("GET", `/users/${id}/consents`),
+    api("GET", `/users/${id}/factors`), directory()]);
   const remove = button("Delete user", async () => {
     if (!confirm(`Delete ${user.username}? Their sessions and tokens are revoked first; this cannot be undone.`)) return;
     try {
@@ -290,7 +320,22 @@ async function userPage(id) {
         button("Revoke", async () => {
           try { await api("DELETE", `/users/${id}/consents/${c.client_id}`); route(); }
           catch (error) { toast(error.message, true); }
-        })]))));
+        })]))),
+    ...factorsSection(user, factors));
+}
+
+// An app's second-factor policy: the domain's (null) or its own; the stricter applies.
+const APP_POLICIES = [["", "Domain default"], ["off", "Off"], ["optional", "Optional"], ["required", "Required"]];
+
+function policySelect(current) {
+  return el("label", {}, "Second factor",
+    el("select", { name: "mfa_policy" }, APP_POLICIES.map(([value, text]) =>
+      el("option", { value, selected: (current || "") === value }, text))));
+}
+
+// An app's own policy under its type; none: it follows the domain's.
+function policyBadge(policy) {
+  return policy ? [el("br"), el("span", { class: "badge nowrap", title: "The app's own second-factor policy" }, `MFA ${policy}`)] : null;
 }
 
 function secretBox(app) {
@@ -309,7 +354,8 @@ async function appsPage(created) {
       if (v.client_credentials === "on") grants.push("client_credentials");
       const app = await api("POST", "/apps", { name: v.name, public: v.public === "on",
         redirect_uris: lines(v.redirect_uris), allowed_scopes: lines(v.allowed_scopes), grant_types: grants,
-        access_token_ttl: v.access_token_ttl ? Number(v.access_token_ttl) : null });
+        access_token_ttl: v.access_token_ttl ? Number(v.access_token_ttl) : null,
+        mfa_policy: v.mfa_policy || null });
       appsPage(app);
     } catch (error) { toast(error.message, true); }
   } },
@@ -319,14 +365,15 @@ async function appsPage(created) {
       field("Redirect URIs (space separated)", "redirect_uris", { placeholder: "https://app.example.test/callback" }),
       field("Allowed scopes (space separated)", "allowed_scopes", { placeholder: "openid profile https://api…urn:…" }),
       field("Access-token lifetime (s)", "access_token_ttl", { type: "number", min: 30, max: 86400, placeholder: "3600" }),
+      policySelect(null),
       el("label", { class: "check" }, el("input", { type: "checkbox", name: "public" }), "Public app (PKCE, no secret)"),
       el("label", { class: "check" }, el("input", { type: "checkbox", name: "client_credentials" }), "Client credentials grant")),
     el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Register app")));
   const dir = await directory();
   show(el("h1", {}, "Trusted applications"), created ? secretBox(created) : null,
     el("div", { class: "panel" }, table(["Name", "Client ID", "Type", "Grant types", "Allowed scopes", ""],
-      apps.map((a) => [a.name, el("code", {}, a.client_id), a.type, a.grant_types.join(", "),
-        scopeList(dir, a.allowed_scopes),
+      apps.map((a) => [a.name, el("code", {}, a.client_id), el("span", {}, a.type, policyBadge(a.mfa_policy)),
+        a.grant_types.join(", "), scopeList(dir, a.allowed_scopes),
         el("div", { class: "actions" },
           isConsoleApp(a.client_id) ? el("span", { class: "muted" }, "system app") : [
             button("Edit", () => editApp(a)),
@@ -354,7 +401,8 @@ function editApp(a) {
     await act(() => api("PATCH", `/apps/${a.client_id}`, { name: v.name,
       redirect_uris: lines(v.redirect_uris), post_logout_redirect_uris: lines(v.post_logout_redirect_uris),
       allowed_scopes: lines(v.allowed_scopes), grant_types: grants,
-      access_token_ttl: numberOrNull(v.access_token_ttl), refresh_token_ttl: numberOrNull(v.refresh_token_ttl) }),
+      access_token_ttl: numberOrNull(v.access_token_ttl), refresh_token_ttl: numberOrNull(v.refresh_token_ttl),
+      mfa_policy: v.mfa_policy || null }),
     `Saved ${v.name}`);
   } },
     el("h2", {}, `Edit ${a.name}`),
@@ -365,9 +413,11 @@ function editApp(a) {
       field("Allowed scopes (space separated)", "allowed_scopes", { value: a.allowed_scopes.join(" ") }),
       field("Access-token lifetime (s)", "access_token_ttl", { type: "number", min: 30, max: 86400, value: a.access_token_ttl ?? "" }),
       field("Refresh-token lifetime (s)", "refresh_token_ttl", { type: "number", min: 60, value: a.refresh_token_ttl ?? "" }),
+      policySelect(a.mfa_policy),
       grant("authorization_code", "Authorization code"), grant("refresh_token", "Refresh token"),
       a.type === "confidential" ? grant("client_credentials", "Client credentials") : null),
-    el("p", { class: "muted" }, "A removed scope is refused to new requests; tokens already issued work until they expire."),
+    el("p", { class: "muted" }, "A removed scope is refused to new requests; tokens already issued work until they expire. ",
+      "An app's second-factor policy can be stricter than the domain's, never looser."),
     el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Save app"), " ",
       button("Cancel", () => document.getElementById("editor").replaceChildren())));
   document.getElementById("editor").replaceChildren(form);
@@ -436,6 +486,31 @@ async function keysPage() {
       keys.map((k) => [el("code", {}, k.kid), k.alg, k.state, when(k.created_at), when(k.retire_after)]))));
 }
 
+// The domain's sign-in policy: second factors for users, and for every administrator.
+async function policyPage() {
+  const policy = await api("GET", "/sign-in-policy");
+  const choice = (value, title, text) => el("label", { class: "choice" },
+    el("input", { type: "radio", name: "mfa_policy", value, checked: policy.mfa_policy === value }),
+    el("span", {}, el("strong", {}, title), el("br"), el("span", { class: "muted" }, text)));
+  const form = el("form", { class: "panel", "aria-label": "Sign-in policy", onsubmit: async (event) => {
+    event.preventDefault();
+    const v = formValues(event.target);
+    await act(() => api("PATCH", "/sign-in-policy", { mfa_policy: v.mfa_policy,
+      admin_mfa_required: v.admin_mfa_required === "on" }), "Sign-in policy saved");
+  } },
+    el("h2", {}, "Second factor"),
+    el("div", { class: "choices", role: "radiogroup", "aria-label": "Second factor" },
+      choice("off", "Off", "Users sign in with their password. Administrators who have a second factor still use it."),
+      choice("optional", "Optional", "Users may add a passkey or an authenticator app; once they have one, they use it."),
+      choice("required", "Required", "Every user needs a second factor: a user without one sets it up right after the password.")),
+    el("label", { class: "check" }, el("input", { type: "checkbox", name: "admin_mfa_required", checked: policy.admin_mfa_required }),
+      "Require a second factor for all administrators"),
+    el("p", { class: "muted" }, "An app may require a second factor of its own (Apps › Edit); the stricter of the two applies. ",
+      "Changes apply to the next sign-ins within seconds; signed-in sessions are not ended."),
+    el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Save policy")));
+  show(el("h1", {}, "Sign-in policy"), form);
+}
+
 const AUDIT_TYPES = [
   "admin.user_created", "admin.user_disabled", "admin.user_enabled", "admin.user_deleted",
   "admin.password_set", "admin.user_tokens_revoked", "admin.sessions_ended", "admin.consent_revoked",
@@ -443,7 +518,7 @@ const AUDIT_TYPES = [
   "admin.app_tokens_revoked", "admin.grant_revoked", "admin.resource_created",
   "admin.resource_updated", "admin.resource_deleted", "admin.keys_rotated",
   "admin.domain_created", "admin.domain_updated", "admin.domain_disabled", "admin.domain_enabled",
-  "admin.domain_deleted",
+  "admin.domain_deleted", "admin.user_factors_reset", "admin.sign_in_policy_set",
 ];
 let auditFilter = {};
 
@@ -710,6 +785,7 @@ async function route() {
     else if (hash.startsWith("#/apps")) await appsPage();
     else if (hash.startsWith("#/resources")) await resourcesPage();
     else if (hash.startsWith("#/keys")) await keysPage();
+    else if (hash.startsWith("#/sign-in")) await policyPage();
     else if (hash.startsWith("#/audit")) await auditPage();
     else if (hash.startsWith("#/domains") && operator) await domainsPage();
     else if (hash.startsWith("#/domains")) throw new Error("Only operators (administrators of the default domain) manage identity domains.");
@@ -720,6 +796,9 @@ async function route() {
 }
 
 async function main() {
+  // The sign-in policy's page, in the sections before the audit log.
+  const nav = document.querySelector(".console-bar nav");
+  nav.insertBefore(el("a", { href: "#/sign-in" }, "Sign-in policy"), nav.querySelector('a[href="#/audit"]'));
   await discover();
   const query = new URLSearchParams(location.search);
   document.getElementById("signout").addEventListener("click", () => {
