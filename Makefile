@@ -33,12 +33,15 @@ typecheck: $(STAMP)
 
 # Everything: lint, types, unit, end-to-end (SQLite), browser, PostgreSQL/Redis cluster tests,
 # then the end-to-end suite again on PostgreSQL (the same tests, parametrised by TESSERA_TEST_DB).
+# Two workers, a test module each at a time (its server and browser stay in one worker): every
+# server takes a free port, every database and Redis prefix is the test's own.
+PARALLEL := -n 2 --dist loadfile
 test: $(STAMP) $(BROWSER) lint typecheck
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest $(PARALLEL)
 	$(MAKE) --no-print-directory e2e-postgresql
 
 e2e-postgresql: $(STAMP)
-	TESSERA_TEST_DB=postgresql $(VENV)/bin/pytest tests/e2e -q
+	TESSERA_TEST_DB=postgresql $(VENV)/bin/pytest tests/e2e -q $(PARALLEL)
 
 # The fast tests, without PostgreSQL or Redis (`make test` runs the `postgresql` ones too).
 unit: $(STAMP)

@@ -53,11 +53,9 @@ from tessera.resource.starlette import BearerBackend, TokenUser, bearer_error_re
 from tests.browser.support import ROOT, LoginProcess, client_env, new_page, tessera
 from tests.support.domains import create_domain, domain_cli
 from tests.support.flow import Pkce
-from tests.support.server import Server, free_port, running_server
+from tests.support.passkeys import ACR_MFA, ACR_PASSWORD, ACR_PHR, localhost_server
+from tests.support.server import Server, free_port
 
-ACR_PASSWORD = "urn:tessera:acr:password"
-ACR_MFA = "urn:tessera:acr:mfa"
-ACR_PHR = "urn:tessera:acr:phishing-resistant"
 PASSWORD = "Quartz-Meadow-Passw0rd-2026"
 LABEL = "Example Corp"  # the domains' display name: the issuer label of the QR code
 _names = itertools.count(1)
@@ -66,10 +64,7 @@ _names = itertools.count(1)
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Named `localhost`, so that passkeys have an RP ID."""
-    port = free_port()
-    with running_server(
-        tmp_path_factory.mktemp("mfa-browser"), port=port, issuer=f"http://localhost:{port}"
-    ) as srv:
+    with localhost_server(tmp_path_factory.mktemp("mfa-browser")) as srv:
         yield srv
 
 

@@ -19,7 +19,8 @@ import pytest
 
 from tests.support.domains import create_domain
 from tests.support.flow import Browser, code_from, exchange_code, form_fields, query_of
-from tests.support.server import Server, free_port, running_server
+from tests.support.passkeys import localhost_server, page_options
+from tests.support.server import Server
 from tests.support.soft_authenticator import SoftAuthenticator
 
 PASSWORD = "Copper-Lantern-Orchard-41"
@@ -444,14 +445,9 @@ def test_password_reset_is_off_without_smtp(server: Server) -> None:
 
 # --- passkeys (WebAuthn needs a host name: a server named localhost) ------------------------------
 
-_OPTIONS = re.compile(r'<script type="application/json" id="passkey-options">(.*?)</script>', re.S)
-
-
 @pytest.fixture(scope="module")
 def localhost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    port = free_port()
-    with running_server(tmp_path_factory.mktemp("passkeys"), port=port,
-                        issuer=f"http://localhost:{port}") as srv:
+    with localhost_server(tmp_path_factory.mktemp("passkeys")) as srv:
         yield srv
 
 
@@ -462,7 +458,7 @@ def test_a_passkey_is_added_renamed_and_removed(localhost: Server) -> None:
     authenticator = SoftAuthenticator()
     try:
         page = account.get("/account/security")
-        options = _OPTIONS.search(page.text)
+        options = page_options(page.text)
         assert options is not None and "script-src 'self'" in page.headers["content-security-policy"]
         state = form_fields(page.text.split('id="passkey-form"')[1])["state"]
         malformed = account.post("/account/security/passkeys", page, state=state,
@@ -471,10 +467,10 @@ def test_a_passkey_is_added_renamed_and_removed(localhost: Server) -> None:
         assert "You have no passkey yet" in malformed.text  # nothing half-enrolled
 
         page = account.http.get("/account/security")
-        options = _OPTIONS.search(page.text)
+        options = page_options(page.text)
         assert options is not None
         state = form_fields(page.text.split('id="passkey-form"')[1])["state"]
-        credential = authenticator.create(options.group(1), origin)
+        credential = authenticator.create(options, origin)
         added = account.post("/account/security/passkeys", page, state=state,
                              credential=credential, name="Laptop")
         assert added.status_code == 200 and 'id="recovery-codes"' in added.text  # the first factor

@@ -27,18 +27,13 @@ from joserfc.jwk import KeySet
 
 from tests.support.domains import create_domain, domain_cli
 from tests.support.flow import Browser, Pkce, form_fields, query_of
-from tests.support.server import Server, free_port, running_server
+from tests.support.passkeys import ACR_MFA, ACR_PASSWORD, ACR_PHR, localhost_server, page_options
+from tests.support.server import Server
 from tests.support.soft_authenticator import SoftAuthenticator
 
-ACR_PASSWORD = "urn:tessera:acr:password"
-ACR_MFA = "urn:tessera:acr:mfa"
-ACR_PHR = "urn:tessera:acr:phishing-resistant"
 REDIRECT_URI = "http://127.0.0.1:8080/callback"
 PASSWORD = "Quartz-Meadow-Passw0rd-2026"
 _names = itertools.count(1)
-_OPTIONS = re.compile(
-    r'<script type="application/json" id="passkey-options">(.*?)</script>', re.S
-)
 _SECRET = re.compile(r'<code id="totp-secret">([A-Z2-7]+)</code>')
 _CODES = re.compile(r"<li><code>([0-9a-z-]{14})</code></li>")
 
@@ -46,10 +41,7 @@ _CODES = re.compile(r"<li><code>([0-9a-z-]{14})</code></li>")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Named `localhost`, so that passkeys have an RP ID."""
-    port = free_port()
-    with running_server(
-        tmp_path_factory.mktemp("mfa"), port=port, issuer=f"http://localhost:{port}"
-    ) as srv:
+    with localhost_server(tmp_path_factory.mktemp("mfa")) as srv:
         yield srv
 
 
@@ -174,9 +166,9 @@ def continue_after_codes(b: Browser, page: httpx.Response) -> httpx.Response:
 
 
 def options_of(page: httpx.Response) -> str:
-    found = _OPTIONS.search(page.text)
+    found = page_options(page.text)
     assert found, page.text[:800]
-    return found.group(1)
+    return found
 
 
 # --- policies and enrollment --------------------------------------------------------------------

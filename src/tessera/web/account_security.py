@@ -24,7 +24,6 @@ from tessera.oauth.interaction.enrollment import (
     factor_required,
     new_recovery_codes,
     pending_totp,
-    register_passkey,
     registration_options,
     remove_passkey,
     remove_totp,
@@ -44,7 +43,7 @@ from tessera.web.account_flow import (
     done,
     step_up_of,
 )
-from tessera.web.factor_pages import recovery_codes_page, script_json
+from tessera.web.factor_pages import recovery_codes_page, register_from_form, script_json
 from tessera.web.forms import Params
 from tessera.web.services import Services
 
@@ -146,16 +145,7 @@ def _changed(
 def _add_passkey(svc: Services, request: Request, current: SignedInUser, form: Params) -> Response:
     store, now = svc.ctx.store, svc.ctx.clock()
     try:
-        passkey = register_passkey(
-            store,
-            svc.factor_keys,
-            svc.relying_party,
-            current.user,
-            form.get("credential", ""),
-            form.get("state", ""),
-            form.get("name", ""),
-            now,
-        )
+        passkey = register_from_form(svc, current.user, form, now)
     except FactorRefused as exc:
         return _refused(svc, request, current, exc, "passkey_add")
     authenticated_further(store, current, methods_for(passkey.backed_up, False), now)

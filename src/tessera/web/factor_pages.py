@@ -8,18 +8,21 @@ page carries as JSON and posts the result in the form.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from markupsafe import Markup
 from starlette.responses import Response
 
+from tessera.domain.model import Passkey, User
 from tessera.oauth.authorize import AuthorizationRequest
 from tessera.oauth.factors import passkeys
 from tessera.oauth.interaction.csrf import csrf_token
 from tessera.oauth.interaction.enrollment import (
     TotpEnrollment,
     pending_totp,
+    register_passkey,
     registration_options,
     start_totp,
 )
@@ -34,6 +37,7 @@ __all__ = [
     "factor_page",
     "passkey_sign_in_values",
     "recovery_codes_page",
+    "register_from_form",
     "script_json",
 ]
 
@@ -150,6 +154,23 @@ def enroll_page(
         authz=authz,
         csrf_token=csrf_token(svc.csrf_key, "enroll", current.session.csrf_secret),
         error=error,
+    )
+
+
+def register_from_form(
+    svc: Services, user: User, form: Mapping[str, str], now: datetime
+) -> Passkey:
+    """Register the passkey a page's form carries (`credential`, `state`, `name`); raises
+    `FactorRefused`."""
+    return register_passkey(
+        svc.ctx.store,
+        svc.factor_keys,
+        svc.relying_party,
+        user,
+        form.get("credential", ""),
+        form.get("state", ""),
+        form.get("name", ""),
+        now,
     )
 
 

@@ -20,7 +20,6 @@ from tessera.oauth.interaction.csrf import Purpose, csrf_valid
 from tessera.oauth.interaction.enrollment import (
     confirm_totp,
     new_recovery_codes,
-    register_passkey,
 )
 from tessera.oauth.interaction.login import (
     Attempt,
@@ -45,6 +44,7 @@ from tessera.web.factor_pages import (
     enroll_page,
     factor_page,
     recovery_codes_page,
+    register_from_form,
 )
 from tessera.web.forms import Params
 from tessera.web.pages import client_address, error_page, origin, read_cookie, redirect
@@ -226,16 +226,7 @@ def _enroll_step(
     action = form.get("action", "")
     try:
         if action == "passkey":
-            passkey = register_passkey(
-                store,
-                svc.factor_keys,
-                svc.relying_party,
-                current.user,
-                form.get("credential", ""),
-                form.get("state", ""),
-                form.get("name", ""),
-                now,
-            )
+            passkey = register_from_form(svc, current.user, form, now)
             methods = passkeys.methods_for(passkey.backed_up, False)
         else:
             confirm_totp(store, svc.factor_keys, current.user, form.get("code", ""), now)
