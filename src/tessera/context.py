@@ -9,16 +9,17 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-
-import redis
+from typing import TYPE_CHECKING
 
 from tessera.config import Settings
 from tessera.domain.identity_domains import DOMAIN_RULES, IdentityDomain, domain_issuer
 from tessera.domain.model import DEFAULT_DOMAIN
 from tessera.oauth.keyring import KeyRing
 from tessera.store.protocols import Store
-from tessera.store.redis_throttle import RedisLoginThrottle
 from tessera.store.sql import SqlStore, upgrade
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 __all__ = [
     "Context",
@@ -30,10 +31,12 @@ __all__ = [
 ]
 
 
-def _publish_revocation(client: redis.Redis, channel: str, domain_id: str) -> None:
+def _publish_revocation(client: Redis, channel: str, domain_id: str) -> None:
     """Wake every node's followers of the domain's revocation feed (best effort: they also
     poll). The message is the domain's id."""
-    with contextlib.suppress(redis.RedisError):
+    from redis import RedisError
+
+    with contextlib.suppress(RedisError):
         client.publish(channel, domain_id.encode())
 
 
@@ -115,6 +118,11 @@ def open_context(settings: Settings, *, migrate: bool = False, pool_size: int = 
         upgrade(settings.db_url)
     store = SqlStore.open(settings.db_url, DEFAULT_DOMAIN, pool_size=pool_size)
     if settings.redis_url is not None:
+        # Imported here: without Redis (every admin command) nothing of it is loaded.
+        import redis
+
+        from tessera.store.redis_throttle import RedisLoginThrottle
+
         # Login failure counts shared by all nodes without a database write per attempt.
         client = redis.Redis.from_url(
             settings.redis_url.get_secret_value(), socket_timeout=2, socket_connect_timeout=2

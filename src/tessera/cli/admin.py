@@ -6,24 +6,19 @@ and the domains themselves (`tessera.cli.domains`).
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tessera.cli.common import JsonOpt, open_domain, read_password, select_domain
 from tessera.cli.domains import domains_app
 from tessera.cli.output import console, emit, fail, plain, table
-from tessera.config import load_settings
-from tessera.context import Context
-from tessera.domain.model import Client
-from tessera.manage import apps as app_rules
-from tessera.manage import factors as factor_rules
-from tessera.manage import keys as key_rules
-from tessera.manage import resources as resource_rules
-from tessera.manage import users as user_rules
-from tessera.manage.audit import Actor, cli_actor
-from tessera.manage.housekeeping import purge_expired
-from tessera.manage.views import app_view, key_view, resource_view, user_view
+
+# The rules (tessera.manage) are imported in the commands: see tessera/cli/__init__.py.
+if TYPE_CHECKING:
+    from tessera.context import Context
+    from tessera.domain.model import Client
+    from tessera.manage.audit import Actor
 
 __all__ = ["admin_app"]
 
@@ -67,6 +62,8 @@ def _choose_domain(
 def _actor(ctx: Context) -> Actor:
     """Changes made here are audited like the admin API's, with `cli:<OS user>` as the actor,
     in the log of the domain they change."""
+    from tessera.manage.audit import cli_actor
+
     return cli_actor(ctx.store, ctx.clock)
 
 
@@ -103,6 +100,9 @@ def users_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a user. The printed id is the `sub` of the user's tokens."""
+    from tessera.manage import users as user_rules
+    from tessera.manage.views import user_view
+
     password = read_password(password_stdin, as_json)
     with open_domain(as_json) as ctx:
         user = user_rules.create_user(
@@ -125,6 +125,8 @@ def users_create(
 @users_app.command("list")
 def users_list(as_json: JsonOpt = False) -> None:
     """List users."""
+    from tessera.manage.views import user_view
+
     with open_domain(as_json) as ctx:
         users = [user_view(u) for u in ctx.store.users.list()]
         emit(
@@ -155,6 +157,9 @@ def users_show(
     user: Annotated[str, typer.Argument(help="Username or id.")], as_json: JsonOpt = False
 ) -> None:
     """Show a user."""
+    from tessera.manage import users as user_rules
+    from tessera.manage.views import user_view
+
     with open_domain(as_json) as ctx:
         emit(user_view(user_rules.find_user(ctx.store, user)), as_json)
 
@@ -164,6 +169,9 @@ def users_disable(
     user: Annotated[str, typer.Argument(help="Username or id.")], as_json: JsonOpt = False
 ) -> None:
     """Disable a user and revoke all of the user's sessions and tokens."""
+    from tessera.manage import users as user_rules
+    from tessera.manage.views import user_view
+
     with open_domain(as_json) as ctx:
         found = user_rules.disable_user(ctx.store, user, ctx.clock(), _actor(ctx))
         emit(
@@ -178,6 +186,9 @@ def users_enable(
     user: Annotated[str, typer.Argument(help="Username or id.")], as_json: JsonOpt = False
 ) -> None:
     """Enable a disabled user."""
+    from tessera.manage import users as user_rules
+    from tessera.manage.views import user_view
+
     with open_domain(as_json) as ctx:
         found = user_rules.enable_user(ctx.store, user, _actor(ctx))
         emit(user_view(found), as_json, lambda: console.print(f"Enabled [bold]{found.username}[/]"))
@@ -192,6 +203,9 @@ def users_set_password(
     as_json: JsonOpt = False,
 ) -> None:
     """Set a user's password; the user's sessions and refresh tokens end."""
+    from tessera.manage import users as user_rules
+    from tessera.manage.views import user_view
+
     password = read_password(password_stdin, as_json)
     with open_domain(as_json) as ctx:
         found = user_rules.set_password(ctx.store, user, password, ctx.clock(), _actor(ctx))
@@ -209,6 +223,8 @@ def users_delete(
     user: Annotated[str, typer.Argument(help="Username or id.")], as_json: JsonOpt = False
 ) -> None:
     """Delete a user: sessions, tokens and consents are revoked first, then the account."""
+    from tessera.manage import users as user_rules
+
     with open_domain(as_json) as ctx:
         gone = user_rules.delete_user(ctx.store, user, ctx.clock(), _actor(ctx))
         emit(
@@ -254,6 +270,9 @@ def users_factors(
 ) -> None:
     """Show a user's second factors: passkeys, authenticator app, recovery codes left (never
     a key, a secret or a hash)."""
+    from tessera.manage import factors as factor_rules
+    from tessera.manage import users as user_rules
+
     with open_domain(as_json) as ctx:
         view = factor_rules.factors_view(ctx.store, user_rules.find_user(ctx.store, user))
         emit(view, as_json, lambda: _print_factors(view))
@@ -271,6 +290,9 @@ def users_reset_factors(
 ) -> None:
     """Remove a user's second factors (all, or --only one kind) and end the user's sessions.
     Where the policy requires a factor, the user enrolls a new one at the next sign-in."""
+    from tessera.manage import factors as factor_rules
+    from tessera.manage import users as user_rules
+
     with open_domain(as_json) as ctx:
         found = user_rules.find_user(ctx.store, user)
         what = factor_rules.checked_kind(only or "all")
@@ -319,6 +341,8 @@ def _print_policy(view: dict[str, Any], title: str) -> None:
 @policy_app.command("show")
 def policy_show(as_json: JsonOpt = False) -> None:
     """Show the domain's second-factor policy."""
+    from tessera.manage import factors as factor_rules
+
     with open_domain(as_json) as ctx:
         view = factor_rules.sign_in_policy(ctx.store)
         emit(view, as_json, lambda: _print_policy(view, "Sign-in policy"))
@@ -342,6 +366,9 @@ def policy_set(
     as_json: JsonOpt = False,
 ) -> None:
     """Set the domain's second-factor policy; what is not given is kept."""
+    from tessera.config import load_settings
+    from tessera.manage import factors as factor_rules
+
     changes: dict[str, Any] = {}
     if mfa is not None:
         changes["mfa_policy"] = _policy_word(mfa)
@@ -375,6 +402,9 @@ def resources_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Register a resource server."""
+    from tessera.manage import resources as resource_rules
+    from tessera.manage.views import resource_view
+
     with open_domain(as_json) as ctx:
         resource = resource_rules.create_resource(
             ctx.store,
@@ -392,6 +422,8 @@ def resources_create(
 @resources_app.command("list")
 def resources_list(as_json: JsonOpt = False) -> None:
     """List resources."""
+    from tessera.manage.views import resource_view
+
     with open_domain(as_json) as ctx:
         items = [resource_view(r) for r in ctx.store.resources.list()]
         emit(
@@ -421,6 +453,9 @@ def resources_show(
     resource: Annotated[str, typer.Argument(help="Name, audience or id.")], as_json: JsonOpt = False
 ) -> None:
     """Show a resource."""
+    from tessera.manage import resources as resource_rules
+    from tessera.manage.views import resource_view
+
     with open_domain(as_json) as ctx:
         emit(resource_view(resource_rules.find_resource(ctx.store, resource)), as_json)
 
@@ -442,6 +477,9 @@ def resources_update(
     as_json: JsonOpt = False,
 ) -> None:
     """Edit a resource's name, scopes or access-token lifetime cap (not its audience)."""
+    from tessera.manage import resources as resource_rules
+    from tessera.manage.views import resource_view
+
     with open_domain(as_json) as ctx:
         updated = resource_rules.update_resource(
             ctx.store,
@@ -460,6 +498,8 @@ def resources_delete(
     resource: Annotated[str, typer.Argument(help="Name, audience or id.")], as_json: JsonOpt = False
 ) -> None:
     """Delete a resource no app uses."""
+    from tessera.manage import resources as resource_rules
+
     with open_domain(as_json) as ctx:
         gone = resource_rules.delete_resource(ctx.store, resource, _actor(ctx))
         emit(
@@ -517,6 +557,9 @@ def apps_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Register a trusted application. A confidential app's secret is printed once."""
+    from tessera.manage import apps as app_rules
+    from tessera.manage.views import app_view
+
     with open_domain(as_json) as ctx:
         client, secret = app_rules.create_app(
             ctx.store,
@@ -550,6 +593,9 @@ def apps_set_resource_server(
 
     A resource server may introspect its resources' tokens and follow the revocation feed.
     """
+    from tessera.manage import apps as app_rules
+    from tessera.manage.views import app_view
+
     with open_domain(as_json) as ctx:
         client = app_rules.set_resource_server_for(ctx.store, app, resource or [], _actor(ctx))
         served = ", ".join(client.resource_server_for) or "no resource"
@@ -563,6 +609,8 @@ def apps_set_resource_server(
 @apps_app.command("list")
 def apps_list(as_json: JsonOpt = False) -> None:
     """List trusted applications."""
+    from tessera.manage.views import app_view
+
     with open_domain(as_json) as ctx:
         items = [app_view(c) for c in ctx.store.clients.list()]
         emit(
@@ -586,6 +634,9 @@ def apps_show(
     app: Annotated[str, typer.Argument(help="Client id or name.")], as_json: JsonOpt = False
 ) -> None:
     """Show a trusted application (never its secret)."""
+    from tessera.manage import apps as app_rules
+    from tessera.manage.views import app_view
+
     with open_domain(as_json) as ctx:
         emit(app_view(app_rules.find_app(ctx.store, app)), as_json)
 
@@ -623,6 +674,9 @@ def apps_update(
 
     A scope or grant type removed is refused to new requests; tokens already issued keep
     working until they expire (use the admin API's revoke-tokens to end them now)."""
+    from tessera.manage import apps as app_rules
+    from tessera.manage.views import app_view
+
     given: dict[str, int | str | None] = {}
     if access_token_ttl is not None:
         given["access_ttl"] = access_token_ttl
@@ -650,6 +704,8 @@ def apps_delete(
     app: Annotated[str, typer.Argument(help="Client id or name.")], as_json: JsonOpt = False
 ) -> None:
     """Delete a trusted application and revoke its tokens."""
+    from tessera.manage import apps as app_rules
+
     with open_domain(as_json) as ctx:
         gone = app_rules.delete_app(ctx.store, app, ctx.clock(), _actor(ctx))
         emit(
@@ -666,6 +722,9 @@ def apps_rotate_secret(
     as_json: JsonOpt = False,
 ) -> None:
     """Issue a new secret; the current one keeps working for --grace seconds."""
+    from tessera.manage import apps as app_rules
+    from tessera.manage.views import app_view
+
     with open_domain(as_json) as ctx:
         client, secret = app_rules.rotate_secret(
             ctx.store, ctx.secret_pepper, app, grace, ctx.clock(), _actor(ctx)
@@ -679,6 +738,8 @@ def apps_rotate_secret(
 @keys_app.command("list")
 def keys_list(as_json: JsonOpt = False) -> None:
     """List signing keys (next, active, retired)."""
+    from tessera.manage.views import key_view
+
     with open_domain(as_json) as ctx:
         ctx.keys.ensure()
         items = [key_view(k) for k in ctx.store.keys.list()]
@@ -711,6 +772,8 @@ def keys_rotate(
     as_json: JsonOpt = False,
 ) -> None:
     """Promote the published next key, retire the current one, publish a new next key."""
+    from tessera.manage import keys as key_rules
+
     with open_domain(as_json) as ctx:
         rotated = key_rules.rotate_keys(ctx.keys, alg, _actor(ctx))
         result = [{"alg": a.alg, "active": a.kid, "next": n.kid} for a, n in rotated]
@@ -736,6 +799,8 @@ def tokens_revoke(
     as_json: JsonOpt = False,
 ) -> None:
     """Revoke all tokens of a user: sessions end, refresh tokens die, access tokens are refused."""
+    from tessera.manage import users as user_rules
+
     with open_domain(as_json) as ctx:
         found = user_rules.find_user(ctx.store, user)
         summary = user_rules.revoke_user_tokens(ctx.store, found.id, ctx.clock(), _actor(ctx))
@@ -753,6 +818,8 @@ def tokens_revoke(
 def purge(as_json: JsonOpt = False) -> None:
     """Delete expired codes, refresh tokens, revocation events, sessions, login failures and
     retired signing keys."""
+    from tessera.manage.housekeeping import purge_expired
+
     with open_domain(as_json) as ctx:
         report = purge_expired(ctx.store, ctx.clock(), ctx.settings.login_failure_window)
         keys = ctx.keys.purge()

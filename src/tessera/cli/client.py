@@ -27,33 +27,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 from urllib.parse import urlsplit
 
-import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.panel import Panel
-from rich.syntax import Syntax
 
-from tessera.client import (
-    CacheEntry,
-    CacheError,
-    ClientError,
-    LoginExpired,
-    NotLoggedIn,
-    Session,
-    StepUp,
-    StepUpHandler,
-    StepUpRequired,
-    TokenCache,
-    TokenSet,
-    browser_step_up,
-    step_up_challenge,
-    unverified_jwt,
-)
-from tessera.client import login as client_login
+# tessera.client (and httpx) are imported in the commands: see tessera/cli/__init__.py.
+if TYPE_CHECKING:
+    import httpx
+
+    from tessera.client import CacheEntry, ClientError, Session, StepUp, StepUpHandler, TokenSet
 
 __all__ = ["call", "login", "logout", "token"]
 
@@ -83,8 +68,6 @@ LoginTimeoutOpt = Annotated[
     float, typer.Option("--login-timeout", help="Seconds to wait for a browser sign-in.", min=1)
 ]
 
-_NEEDS_ACTION = (NotLoggedIn, LoginExpired, CacheError, StepUpRequired)
-
 
 def fail(
     message: str,
@@ -104,6 +87,8 @@ def fail(
 
 
 def _fail(exc: ClientError, as_json: bool) -> NoReturn:
+    from tessera.client import CacheError, LoginExpired, NotLoggedIn, StepUpRequired
+
     extra = None
     if isinstance(exc, StepUpRequired):
         extra = {
@@ -111,13 +96,16 @@ def _fail(exc: ClientError, as_json: bool) -> NoReturn:
             "acr_values": list(exc.acr_values),
             "max_age": exc.max_age,
         }
-    code = 2 if isinstance(exc, _NEEDS_ACTION) else 1
+    needs_action = (NotLoggedIn, LoginExpired, CacheError, StepUpRequired)
+    code = 2 if isinstance(exc, needs_action) else 1
     fail(exc.message, as_json, code, hint=exc.hint, extra=extra)
 
 
 @contextmanager
 def _client_errors(as_json: bool) -> Iterator[None]:
     """Known failures become a message, a hint and an exit code, never a traceback."""
+    from tessera.client import ClientError
+
     try:
         yield
     except ClientError as exc:
@@ -153,6 +141,8 @@ def _lifetime(seconds: float | None) -> str:
 
 def _who(session: Session) -> dict[str, Any]:
     """Who signed in, from the ID token (checked at login) or the access token claims."""
+    from tessera.client import unverified_jwt
+
     claims: dict[str, Any] = {}
     for raw in (session.tokens.id_token, session.tokens.access_token):
         if raw:
@@ -227,6 +217,8 @@ def login(
     as_json: JsonOpt = False,
 ) -> None:
     """Sign in through the browser (authorization code + PKCE, loopback redirect)."""
+    from tessera.client import login as client_login
+
     secret = _read_secret(as_json) if client_secret_stdin else None
     status = err_console.status(
         f"Waiting for you to sign in in the browser (up to {timeout:g} s)…", spinner="dots"
@@ -313,6 +305,8 @@ def _print_login(session: Session, result: dict[str, Any]) -> None:
 
 
 def _session(profile: str, issuer: str | None, client_id: str | None) -> Session:
+    from tessera.client import Session, TokenCache
+
     return Session.load(profile, issuer=issuer, client_id=client_id, cache=TokenCache())
 
 
@@ -329,6 +323,8 @@ def token(
     as_json: JsonOpt = False,
 ) -> None:
     """Print the current access token, refreshed first when it is about to expire."""
+    from tessera.client import unverified_jwt
+
     with _client_errors(as_json):
         session = _session(profile, issuer, client_id)
         access = session.access_token()
@@ -361,30 +357,38 @@ def token(
         if not decode:
             _write(access)
             return
-        console.print(
-            Panel(
-                Syntax(json.dumps(header, indent=2), "json", word_wrap=True),
-                title="header",
-                expand=False,
-            )
+        _print_decoded(header, claims)
+
+
+def _print_decoded(header: dict[str, Any], claims: dict[str, Any]) -> None:
+    """`tessera token --decode` for people: the header and the claims as JSON panels."""
+    from rich.panel import Panel
+    from rich.syntax import Syntax
+
+    console.print(
+        Panel(
+            Syntax(json.dumps(header, indent=2), "json", word_wrap=True),
+            title="header",
+            expand=False,
         )
-        console.print(
-            Panel(
-                Syntax(json.dumps(claims, indent=2), "json", word_wrap=True),
-                title="claims",
-                expand=False,
-            )
+    )
+    console.print(
+        Panel(
+            Syntax(json.dumps(claims, indent=2), "json", word_wrap=True),
+            title="claims",
+            expand=False,
         )
-        times = ", ".join(
-            f"{name} {_when(claims[name])}"
-            for name in ("iat", "exp")
-            if isinstance(claims.get(name), int | float)
-        )
-        err_console.print(
-            f"[dim]{times}. Decoded without checking the signature: the resource server "
-            "validates it; this is for reading only.[/]",
-            highlight=False,
-        )
+    )
+    times = ", ".join(
+        f"{name} {_when(claims[name])}"
+        for name in ("iat", "exp")
+        if isinstance(claims.get(name), int | float)
+    )
+    err_console.print(
+        f"[dim]{times}. Decoded without checking the signature: the resource server "
+        "validates it; this is for reading only.[/]",
+        highlight=False,
+    )
 
 
 # --- call --------------------------------------------------------------------------------------
@@ -392,6 +396,8 @@ def token(
 
 def _body(data: str | None) -> tuple[bytes | None, str | None]:
     """curl-like `--data`: text, `@file`, or `@-` for stdin; JSON is sent as JSON."""
+    from tessera.client import ClientError
+
     if data is None:
         return None, None
     if data == "@-":
@@ -411,6 +417,8 @@ def _body(data: str | None) -> tuple[bytes | None, str | None]:
 
 
 def _headers(values: list[str]) -> dict[str, str]:
+    from tessera.client import ClientError
+
     headers: dict[str, str] = {}
     for value in values:
         name, sep, content = value.partition(":")
@@ -459,6 +467,10 @@ def call(
     as_json: JsonOpt = False,
 ) -> None:
     """Call an API with your bearer token (curl-like); prints the status and the body."""
+    import httpx
+
+    from tessera.client import ClientError
+
     with _client_errors(as_json):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -509,6 +521,8 @@ def call(
 def _explain_401(response: httpx.Response, session: Session) -> None:
     if response.status_code != 401:
         return
+    from tessera.client import step_up_challenge
+
     challenge = step_up_challenge(response)
     if challenge is not None:  # still, after the one step-up
         err_console.print(
@@ -522,6 +536,8 @@ def _explain_401(response: httpx.Response, session: Session) -> None:
 
 def _step_up_handler(no_browser: bool, timeout: float) -> StepUpHandler:
     """The browser login of `tessera login`, run again for what the API asked (RFC 9470)."""
+    from tessera.client import browser_step_up
+
     status = err_console.status(
         f"Waiting for you to sign in in the browser (up to {timeout:g} s)…", spinner="dots"
     )
@@ -563,6 +579,8 @@ def logout(
     as_json: JsonOpt = False,
 ) -> None:
     """Revoke the login's tokens at the identity domain and delete them from the cache."""
+    from tessera.client import ClientError, NotLoggedIn
+
     with _client_errors(as_json):
         try:
             session = _session(profile, issuer, client_id)

@@ -10,16 +10,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.engine import make_url
 
 from tessera.cli.output import err_console, fail, handle_errors
-from tessera.config import ConfigError, Settings, load_settings
-from tessera.context import Context, open_context
-from tessera.manage.domains import find_domain
-from tessera.manage.errors import NotFoundError
+
+# The configuration and the store are imported in the functions: see tessera/cli/__init__.py.
+if TYPE_CHECKING:
+    from tessera.config import Settings
+    from tessera.context import Context
 
 __all__ = [
     "PRIVATE_UMASK",
@@ -64,6 +64,8 @@ def select_domain(ref: str | None) -> None:
 
 def sqlite_path(settings: Settings) -> Path | None:
     """The SQLite file of the identity domain; None on PostgreSQL."""
+    from sqlalchemy.engine import make_url
+
     url = make_url(settings.db_url)
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
@@ -73,6 +75,8 @@ def sqlite_path(settings: Settings) -> Path | None:
 def prepare_data_dir(settings: Settings) -> None:
     """Make the data directory private (0700) and its database and secret files 0600, also
     those that an older version left readable; the key is generated here in development."""
+    from tessera.config import ConfigError
+
     os.umask(PRIVATE_UMASK)  # SQLite's -wal and -shm files, keys, demo credentials
     data_dir = settings.data_dir
     try:
@@ -97,6 +101,9 @@ def open_default_domain(as_json: bool, *, create: bool = False) -> Iterator[Cont
     """Open the deployment's default identity domain (where the operators are). A SQLite file
     is migrated on use, but created only when `create` is set (by `serve`): an administrator
     in the wrong folder gets an error, not a new, empty domain."""
+    from tessera.config import ConfigError, load_settings
+    from tessera.context import open_context
+
     with handle_errors(as_json), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         settings = load_settings()
@@ -126,6 +133,9 @@ def open_domain(as_json: bool, *, create: bool = False) -> Iterator[Context]:
         if ref is None:
             yield ctx
             return
+        from tessera.manage.domains import find_domain
+        from tessera.manage.errors import NotFoundError
+
         try:
             domain = find_domain(ctx.store, ref)
         except NotFoundError as exc:

@@ -6,17 +6,18 @@ the operators are and where their changes are audited; `--domain` does not apply
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tessera.cli.common import JsonOpt, open_default_domain, read_password
 from tessera.cli.output import console, emit, fail, table
-from tessera.context import Context, domain_signing_key
-from tessera.domain.identity_domains import IdentityDomain, domain_issuer
-from tessera.manage import domains as domain_rules
-from tessera.manage.audit import Actor, cli_actor
-from tessera.manage.errors import InvalidInput
+
+# The rules (tessera.manage) are imported in the commands: see tessera/cli/__init__.py.
+if TYPE_CHECKING:
+    from tessera.context import Context
+    from tessera.domain.identity_domains import IdentityDomain
+    from tessera.manage.audit import Actor
 
 __all__ = ["domains_app"]
 
@@ -38,11 +39,15 @@ SettingOpt = Annotated[
 
 def _actor(ctx: Context) -> Actor:
     """Audited in the default domain's log with `cli:<OS user>` as the actor."""
+    from tessera.manage.audit import cli_actor
+
     return cli_actor(ctx.store, ctx.clock)
 
 
 def _settings(pairs: list[str] | None) -> dict[str, Any]:
     """`key=value` pairs as settings; the values are checked by `DomainSettings`."""
+    from tessera.manage.errors import InvalidInput
+
     settings: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
@@ -59,6 +64,8 @@ def _settings(pairs: list[str] | None) -> dict[str, Any]:
 
 
 def _view(ctx: Context, domain: IdentityDomain) -> dict[str, Any]:
+    from tessera.manage import domains as domain_rules
+
     return domain_rules.domain_view(domain, ctx.settings.issuer)
 
 
@@ -99,6 +106,9 @@ def domains_create(
 ) -> None:
     """Create a domain with its signing keys, admin API and console app (one transaction),
     and optionally its first administrator (--admin)."""
+    from tessera.context import domain_signing_key
+    from tessera.manage import domains as domain_rules
+
     if admin is None and (admin_email or admin_name or admin_password_stdin):
         fail("--admin-email, --admin-name and --admin-password-stdin need --admin", as_json)
     first_admin = None
@@ -132,6 +142,8 @@ def domains_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List domains in name order, a page at a time: {"domains": [...], "next_after": name}."""
+    from tessera.manage import domains as domain_rules
+
     with open_default_domain(as_json) as ctx:
         page = domain_rules.domain_page(ctx.store, ctx.settings.issuer, after=after, limit=limit)
 
@@ -152,6 +164,8 @@ def domains_list(
 @domains_app.command("show")
 def domains_show(ref: RefArg, as_json: JsonOpt = False) -> None:
     """Show a domain: its issuer, URLs, state and settings."""
+    from tessera.manage import domains as domain_rules
+
     with open_default_domain(as_json) as ctx:
         view = _view(ctx, domain_rules.find_domain(ctx.store, ref))
         emit(view, as_json, lambda: _print_domain(view))
@@ -174,6 +188,8 @@ def domains_update(
 ) -> None:
     """Change a domain's display name, host or settings. A new host is a new issuer: the
     tokens issued before are refused from then on."""
+    from tessera.manage import domains as domain_rules
+
     if host is not None and no_host:
         fail("give --host or --no-host, not both", as_json)
     with open_default_domain(as_json) as ctx:
@@ -192,6 +208,8 @@ def domains_update(
 
 
 def _set_enabled(ref: str, enabled: bool, as_json: bool) -> None:
+    from tessera.manage import domains as domain_rules
+
     with open_default_domain(as_json) as ctx:
         domain = domain_rules.set_domain_enabled(ctx.store, ref, enabled, ctx.clock(), _actor(ctx))
         state = "enabled" if enabled else "disabled: its endpoints refuse every request"
@@ -224,6 +242,9 @@ def domains_delete(
     """Delete a domain and all of its data (users, apps, keys, tokens, audit log): it is
     disabled first, so everything it issued is refused, then its rows are deleted in batches.
     Interrupted, run it again: it goes on where it stopped."""
+    from tessera.domain.identity_domains import domain_issuer
+    from tessera.manage import domains as domain_rules
+
     with open_default_domain(as_json) as ctx:
         domain = domain_rules.find_domain(ctx.store, ref)
         if not yes:

@@ -6,23 +6,21 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.panel import Panel
 
 from tessera import __version__
 from tessera.cli.admin import admin_app
 from tessera.cli.client import call, login, logout, token
 from tessera.cli.common import PRIVATE_UMASK, JsonOpt, open_domain, prepare_data_dir
-from tessera.cli.demo import start_integration_beside
 from tessera.cli.output import console, emit, err_console, handle_errors, table
-from tessera.config import ConfigError, Settings, load_settings
 from tessera.integration.cli import integration_app
-from tessera.manage.demo import bootstrap_demo, demo_refusal
-from tessera.manage.system import ensure_system_objects
-from tessera.store.sql import upgrade
-from tessera.web.metrics import share_metrics_between_workers
+
+# The server side (configuration, store, web app) is imported in the commands: see
+# tessera/cli/__init__.py.
+if TYPE_CHECKING:
+    from tessera.config import Settings
 
 __all__ = ["app"]
 
@@ -52,6 +50,8 @@ def version() -> None:
 @config_app.command("show")
 def config_show(as_json: JsonOpt = False) -> None:
     """Print the effective configuration, secrets redacted."""
+    from tessera.config import load_settings
+
     with handle_errors(as_json):
         settings = load_settings()
         data = settings.redacted()
@@ -74,6 +74,9 @@ def config_show(as_json: JsonOpt = False) -> None:
 @app.command()
 def migrate(as_json: JsonOpt = False) -> None:
     """Apply database migrations (idempotent; never downgrades)."""
+    from tessera.config import load_settings
+    from tessera.store.sql import upgrade
+
     with handle_errors(as_json):
         settings = load_settings()
         prepare_data_dir(settings)
@@ -89,6 +92,8 @@ def migrate(as_json: JsonOpt = False) -> None:
 
 
 def _demo_banner(issuer: str, creds: dict[str, Any] | None, path: str) -> None:
+    from rich.panel import Panel
+
     if creds is None:
         console.print(
             Panel.fit(
@@ -154,6 +159,10 @@ def serve(
     """Serve the identity domain (applies migrations itself on SQLite)."""
     import uvicorn
 
+    from tessera.config import ConfigError, load_settings
+    from tessera.manage.demo import demo_refusal
+    from tessera.web.metrics import share_metrics_between_workers
+
     if "TESSERA_ISSUER" not in os.environ and "TESSERA_ISSUER_FILE" not in os.environ:
         # Unconfigured: the issuer is where we listen (workers inherit the environment).
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
@@ -190,6 +199,10 @@ def serve(
 def _prepare_domain(settings: Settings, demo: bool, with_integration: int | None) -> None:
     """System objects and signing keys; the demo domain (and its integration service) if
     asked for, or a hint to create the first administrator."""
+    from tessera.cli.demo import start_integration_beside
+    from tessera.manage.demo import bootstrap_demo
+    from tessera.manage.system import ensure_system_objects
+
     with open_domain(False, create=True) as ctx:
         ensure_system_objects(ctx.store, settings.issuer, ctx.clock())
         created = ctx.keys.ensure()

@@ -24,12 +24,6 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
-from tessera.config import ConfigError
-from tessera.manage.errors import InvalidInput, NotFoundError
-from tessera.oauth.keyring import KeyRingError
-from tessera.store.protocols import StoreUnavailable
-from tessera.store.sql import SchemaNotCurrent
-
 __all__ = ["console", "emit", "fail", "handle_errors", "plain", "table"]
 
 console = Console()
@@ -118,13 +112,27 @@ def handle_errors(as_json: bool) -> Iterator[None]:
     """Turn the known failures into a message and an exit code, never a traceback."""
     try:
         yield
-    except (InvalidInput, NotFoundError, ConfigError) as exc:
+    except Exception as exc:
+        _fail_known(exc, as_json)
+        raise
+
+
+def _fail_known(exc: Exception, as_json: bool) -> None:
+    """`fail` for a known failure, else return. Their classes are imported only once something
+    is raised (the commands that raise them have imported them already)."""
+    from tessera.config import ConfigError
+    from tessera.manage.errors import InvalidInput, NotFoundError
+
+    if isinstance(exc, InvalidInput | NotFoundError | ConfigError):
         fail(str(exc.args[0]) if exc.args else str(exc), as_json, 2)
-    except SchemaNotCurrent as exc:
+
+    from tessera.oauth.keyring import KeyRingError
+    from tessera.store.protocols import StoreUnavailable
+    from tessera.store.sql import SchemaNotCurrent
+
+    if isinstance(exc, SchemaNotCurrent | KeyRingError):
         fail(str(exc), as_json, 1)
-    except KeyRingError as exc:
-        fail(str(exc), as_json, 1)
-    except StoreUnavailable as exc:
+    if isinstance(exc, StoreUnavailable):
         fail(
             f"cannot reach the database ({exc})",
             as_json,

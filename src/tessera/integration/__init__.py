@@ -30,17 +30,6 @@ Management writes (`POST`/`PUT`/`DELETE integrations…`, `…/activate`, `…/d
 The parts: `document` (integration documents), `expressions` and `paths` (JMESPath templates and
 path templates), `runner` (the steps), `outbound` (`invoke` connections and their auth), `store`,
 `schema`, `database` and `migrations` (SQLAlchemy Core, Alembic with its own version table),
-`auth` (token guards), `api` and `flows` (routes), `app` (`create_app`, the ASGI factory; not
-imported here so that the `tessera` command starts without FastAPI), `cli`.
+`auth` (token guards), `api` and `flows` (routes), `app` (`create_app`, the ASGI factory), `cli`.
+Nothing is imported here, so that the `tessera` command starts without what it does not run.
 """
-
-from tessera.integration.document import DocumentError, IntegrationDocument, parse_document
-from tessera.integration.settings import IntegrationSettings, load_settings
-
-__all__ = [
-    "DocumentError",
-    "IntegrationDocument",
-    "IntegrationSettings",
-    "load_settings",
-    "parse_document",
-]

@@ -10,10 +10,14 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import httpx
 import typer
+
+# httpx and the service are imported in the commands: this module is part of the `tessera`
+# command's start-up (see tessera/cli/__init__.py).
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["integration_app"]
 
@@ -125,6 +129,8 @@ def deploy(
     The access token is --token, --token-stdin, or else the cached `tessera login` of --profile
     (refreshed when about to expire).
     """
+    import httpx
+
     if token_stdin:
         token = sys.stdin.readline().strip()
     if not token:
