@@ -46,6 +46,7 @@ __all__ = [
 
 Outcome = Literal["sent", "unknown", "disabled", "no_email", "throttled", "mail_failed"]
 _MAX_USERNAME = 200
+_MAX_PER_ADDRESS = 5  # accounts one e-mail address may get links for at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,23 +69,25 @@ class ResetRequested:
     user_id: str | None
 
 
-def request_reset(
+def _accounts(store: Store, given: str) -> list[User]:
+    """The account a reset request names: a username, else (when it looks like one) an e-mail
+    address, which several accounts may share (each gets its own link)."""
+    if not 0 < len(given) <= _MAX_USERNAME:
+        return []
+    user = store.users.get_by_username(given)
+    if user is not None:
+        return [user]
+    return store.users.find_by_email(given)[:_MAX_PER_ADDRESS] if "@" in given else []
+
+
+def _request_one(
     store: Store,
     setup: ResetSetup,
-    username: str,
-    *,
+    user: User | None,
     ip: str,
     now: datetime,
     link_for: Callable[[str], str],
-    actor: Actor,
-) -> ResetRequested:
-    """Mail a reset link to the account `username` if it exists, is enabled, has an e-mail
-    address and has not had its share of mails in the throttle window. `link_for` turns a
-    token into the page's URL. `MailError` only when e-mail is off (say so before asking)."""
-    if not setup.mailer.enabled:
-        raise MailError("password reset by e-mail is off: e-mail is not configured")
-    name = username.strip()
-    user = store.users.get_by_username(name) if 0 < len(name) <= _MAX_USERNAME else None
+) -> Outcome:
     outcome: Outcome = "sent"
     if user is None:
         outcome = "unknown"
@@ -95,18 +98,45 @@ def request_reset(
     usable = user if outcome == "sent" else None
     allowed = reset_mail_allowed(store, setup.throttle, usable.id if usable else None, ip, now)
     if usable is not None and not allowed:
-        outcome = "throttled"
-    elif usable is not None:
+        return "throttled"
+    if usable is not None:
         token = issue_reset_token(setup.key, usable, now, setup.ttl)
         try:
             setup.mailer.send(
                 reset_mail(usable, link_for(token), setup.domain_display_name, setup.ttl)
             )
         except MailError:  # a synchronous mailer; the page must not tell (nor fail)
-            outcome = "mail_failed"
-    user_id = user.id if user is not None else None
-    actor.audit("password_reset.requested", user_id=user_id, outcome=outcome, username=name[:200])
-    return ResetRequested(outcome, user_id)
+            return "mail_failed"
+    return outcome
+
+
+def request_reset(
+    store: Store,
+    setup: ResetSetup,
+    username: str,
+    *,
+    ip: str,
+    now: datetime,
+    link_for: Callable[[str], str],
+    actor: Actor,
+) -> ResetRequested:
+    """Mail a reset link to the account `username` names (a username or an e-mail address) if
+    it exists, is enabled, has an e-mail address and has not had its share of mails in the
+    throttle window. `link_for` turns a token into the page's URL. `MailError` only when
+    e-mail is off (say so before asking). The outcome of the first account named."""
+    if not setup.mailer.enabled:
+        raise MailError("password reset by e-mail is off: e-mail is not configured")
+    name = username.strip()
+    outcomes: list[ResetRequested] = []
+    named: list[User | None] = [*_accounts(store, name)] or [None]
+    for user in named:
+        outcome = _request_one(store, setup, user, ip, now, link_for)
+        user_id = user.id if user is not None else None
+        actor.audit(
+            "password_reset.requested", user_id=user_id, outcome=outcome, username=name[:200]
+        )
+        outcomes.append(ResetRequested(outcome, user_id))
+    return outcomes[0]
 
 
 def reset_password(

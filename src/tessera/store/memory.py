@@ -303,6 +303,10 @@ class _Users:
                 self._s.users.values(), key=lambda u: (_username_key(u.username), u.username)
             )
 
+    def find_by_email(self, email: str) -> builtins.list[User]:
+        wanted = email.strip().lower()
+        return [u for u in self.list() if u.email is not None and u.email.lower() == wanted]
+
 
 class _Clients:
     def __init__(self, state: _State) -> None:

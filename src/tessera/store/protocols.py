@@ -94,6 +94,10 @@ class UserStore(TxUsers, Protocol):
     def add(self, user: User) -> None:
         """Insert; `Conflict` if the id or the username (case-insensitively) is taken."""
 
+    def find_by_email(self, email: str) -> list[User]:
+        """The users with this e-mail address (compared case-insensitively), by username; not
+        unique, and not indexed: for rare lookups such as a password-reset request."""
+
     def get_by_username(self, username: str) -> User | None:
         """Case-insensitive lookup."""
 

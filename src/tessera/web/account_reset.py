@@ -1,13 +1,13 @@
 """Password reset by e-mail at `<prefix>/account/reset` (OWASP Forgot Password Cheat Sheet;
 the rules are in `tessera.manage.password_reset` and `tessera.oauth.interaction.password_reset`).
 
-`/account/reset` asks for the username and always answers the same ("if an account matches, we
-sent a link"): the outcome is in the audit log only, and the mails per account and per address
-are throttled. The link opens `/account/reset/confirm?token=…`, which sets a new password once
-(time-limited, single use) and ends every session and refresh token of the user. Both forms
-carry a CSRF token bound to the browser-id cookie (there is no session). Without SMTP the pages
-say the feature is off and answer 404: there is nothing to reach until an operator sets
-`TESSERA_SMTP_*`.
+`/account/reset` asks for the username or e-mail address and always answers the same ("if an
+account matches, we sent a link"): the outcome is in the audit log only, and the mails per
+account and per address are throttled. The link opens `/account/reset/confirm?token=…`, which
+sets a new password once (time-limited, single use) and ends every session and refresh token of
+the user. Both forms carry a CSRF token bound to the browser-id cookie (there is no session).
+Without SMTP the pages say the feature is off and answer 404: there is nothing to reach until
+an operator sets `TESSERA_SMTP_*`.
 """
 
 from __future__ import annotations

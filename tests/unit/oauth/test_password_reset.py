@@ -313,6 +313,26 @@ def test_a_request_does_not_tell_whether_the_account_exists(core: Core) -> None:
     assert alice == core.store.users.get(alice.id)  # a request changes nothing
 
 
+def test_an_e_mail_address_names_the_accounts_that_have_it(core: Core) -> None:
+    core.add_user("alice")  # alice@example.test
+    core.add_user("bob", email="Shared@Example.test")
+    core.add_user("carol", email="shared@example.test")
+    with smtp_server() as server:
+        setup = setup_for(server)
+        assert ask(core, setup, "ALICE@example.test") == "sent"
+        assert ask(core, setup, " shared@example.TEST ") == "sent"
+        assert ask(core, setup, "nobody@example.test") == "unknown"
+        assert ask(core, setup, "example.test") == "unknown"  # not an address, not a username
+        messages = server.wait_for(3)
+        assert setup.mailer.close()  # type: ignore[attr-defined]
+    assert sorted(m["To"] for m in messages) == [
+        "Alice <alice@example.test>",
+        "Bob <Shared@Example.test>",
+        "Carol <shared@example.test>",
+    ]
+    assert audit_types(core).count("password_reset.requested") == 5
+
+
 def test_a_mailbox_cannot_be_flooded(core: Core) -> None:
     core.add_user()
     with smtp_server() as server:

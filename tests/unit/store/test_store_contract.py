@@ -234,6 +234,17 @@ def test_user_get_by_username_is_case_insensitive(store: Store) -> None:
     assert store.users.get_by_username("bob") is None
 
 
+def test_users_are_found_by_e_mail_address_case_insensitively(store: Store) -> None:
+    store.users.add(a_user("u1", "carol", email="Shared@Example.test"))
+    store.users.add(a_user("u2", "alice", email="shared@example.test"))
+    store.users.add(a_user("u3", "bob", email="bob@example.test"))
+    store.users.add(a_user("u4", "dave", email=None))
+    found = store.users.find_by_email(" SHARED@example.test ")
+    assert [u.username for u in found] == ["alice", "carol"]
+    assert store.users.find_by_email("nobody@example.test") == []
+    assert store.for_domain("other").users.find_by_email("bob@example.test") == []
+
+
 def test_user_add_with_a_taken_id_is_a_conflict(store: Store) -> None:
     store.users.add(a_user("u1", "alice"))
     with pytest.raises(Conflict):

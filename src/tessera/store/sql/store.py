@@ -243,6 +243,16 @@ class _Users(_Part):
         row = self._find(t.users, username_lower=username.lower())
         return _user(row) if row else None
 
+    def find_by_email(self, email: str) -> list[User]:
+        users = t.users
+        with read(self._engine) as conn:
+            rows = conn.execute(
+                select(users)
+                .where(self._where(users), func.lower(users.c.email) == email.strip().lower())
+                .order_by(users.c.username_lower)
+            ).all()
+        return [_user(r) for r in rows]
+
     def list(self) -> list[User]:
         with read(self._engine) as conn:
             rows = conn.execute(
