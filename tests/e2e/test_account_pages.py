@@ -330,9 +330,13 @@ def _add_totp(account: Account) -> list[str]:
     secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', setup.text)
     assert secret is not None
     account.totp = pyotp.TOTP(secret.group(1))
-    wrong = account.post("/account/security/totp", setup, code="000000")
+    state = re.search(r'name="totp_state" value="([^"]+)"', setup.text)
+    assert state is not None  # the secret travels sealed in the form, stored nowhere yet
+    wrong = account.post("/account/security/totp", setup, code="000000", totp_state=state.group(1))
     assert wrong.status_code == 400 and 'role="alert"' in wrong.text
-    done = account.post("/account/security/totp", setup, code=account.totp.now())
+    done = account.post(
+        "/account/security/totp", setup, code=account.totp.now(), totp_state=state.group(1)
+    )
     assert done.status_code == 200 and 'id="recovery-codes"' in done.text
     codes = re.findall(r"<li><code>([^<]+)</code></li>", done.text)
     assert len(codes) == 10

@@ -291,6 +291,52 @@ def test_an_essential_acr_claim_is_honoured(enrolled: tuple[Site, pyotp.TOTP, li
         assert query["error"] == "unmet_authentication_requirements"
         bad = b.authorize(**s.params(Pkce(), claims="[1"))
         assert query_of(bad.headers["location"])["error"] == "invalid_request"
+        deep = b.authorize(**s.params(Pkce(), claims="[" * 1500))  # the parser's stack
+        assert query_of(deep.headers["location"])["error"] == "invalid_request"
+
+
+def test_a_consent_form_cannot_carry_a_request_that_needs_more(server: Server) -> None:
+    """The consent page of one request, posted with another request's `authz`: the other is
+    decided again, so its level is not skipped (no code for a password-only session)."""
+    s = site(server, "off")
+    with s.browser() as b:
+        page = sign_in(b, s, Pkce())
+        assert 'value="allow"' in page.text
+        fields = form_fields(page.text)
+        stronger = s.params(Pkce(), acr_values=ACR_MFA)
+        fields["authz"] = "&".join(f"{k}={v}" for k, v in stronger.items())
+        answer = b.http.post(f"{s.issuer}/oauth2/v1/consent", data={**fields, "decision": "allow"})
+        query = query_of(answer.headers["location"])
+        assert "code" not in query and query["error"] == "unmet_authentication_requirements"
+
+
+def test_an_authenticator_app_being_set_up_is_this_sessions_alone(server: Server) -> None:
+    """Someone with the password alone cannot plant a secret for the user to confirm: each
+    session's set-up page has its own secret, and one session's form does not work in another."""
+    s = site(server, "required")
+    with s.browser() as attacker, s.browser() as owner:
+        planted = sign_in(attacker, s, Pkce())
+        shown = sign_in(owner, s, Pkce())
+        secrets = [_SECRET.search(p.text) for p in (planted, shown)]
+        assert secrets[0] and secrets[1] and secrets[0].group(1) != secrets[1].group(1)
+        code = pyotp.TOTP(secrets[0].group(1)).now()
+        moved = {**form_fields(shown.text.split('id="totp-form"')[1]), "code": code}
+        moved["totp_state"] = form_fields(planted.text.split('id="totp-form"')[1])["totp_state"]
+        refused = owner.http.post(f"{s.issuer}/oauth2/v1/login/enroll", data=moved)
+        assert refused.status_code == 400 and "expired or is not yours" in refused.text
+
+
+def test_the_account_pages_need_the_factor_the_sign_in_needs(
+    enrolled: tuple[Site, pyotp.TOTP, list[str]],
+) -> None:
+    s, _, _ = enrolled
+    with s.browser() as b:
+        sign_in(b, s, Pkce())  # the password: the second-factor page is next
+        account = b.http.get(f"{s.issuer}/account/")
+        assert account.status_code == 303
+        assert query_of(account.headers["location"])["acr_values"] == ACR_MFA
+        sessions = b.http.get(f"{s.issuer}/account/sessions")
+        assert sessions.status_code == 303 and "carol" not in sessions.text
 
 
 def test_prompt_none_needing_a_factor_is_interaction_required(

@@ -264,7 +264,13 @@ def browser_step_up(
         wanted = list(entry.scopes) or requested_scopes(())
         done = _sign_in(entry.issuer, entry.client_id, entry.client_secret, wanted, options)
         before, after = _subject(entry.tokens.id_token), _subject(done.tokens.id_token)
-        if before is not None and after is not None and before != after:
+        if before is None or after is None:
+            # Whoever is signed in to the browser would replace the cached login unchecked.
+            raise LoginError(
+                "the sign-in cannot be compared with the one logged in (no ID token)",
+                hint="run tessera login again (it asks for openid) to step up",
+            )
+        if before != after:
             raise LoginError(
                 "you signed in as another user than the one logged in",
                 hint="sign in again as the same user, or run tessera login to switch users",

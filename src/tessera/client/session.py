@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -69,17 +70,19 @@ def refresh_margin() -> float:
 def login_command(
     issuer: str | None, client_id: str | None, profile: str, step_up: StepUp | None = None
 ) -> str:
+    # Quoted for a shell: the acr values come from an API's WWW-Authenticate header, and the
+    # user is told to paste this line.
     parts = [
         "tessera login",
-        f"--issuer {issuer}" if issuer else "--issuer URL",
-        f"--client-id {client_id}" if client_id else "--client-id ID",
+        f"--issuer {shlex.quote(issuer)}" if issuer else "--issuer URL",
+        f"--client-id {shlex.quote(client_id)}" if client_id else "--client-id ID",
     ]
     if profile != "default":
-        parts.append(f"--profile {profile}")
+        parts.append(f"--profile {shlex.quote(profile)}")
     if step_up is not None:
-        parts.extend(f"--acr {value}" for value in step_up.acr_values)
+        parts.extend(f"--acr {shlex.quote(value)}" for value in step_up.acr_values)
         if step_up.max_age is not None:
-            parts.append(f"--max-age {step_up.max_age}")
+            parts.append(f"--max-age {int(step_up.max_age)}")
     return " ".join(parts)
 
 

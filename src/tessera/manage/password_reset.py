@@ -32,6 +32,7 @@ from tessera.oauth.interaction.password_reset import (
     reset_expiry,
     reset_jti,
     reset_mail_allowed,
+    reset_request_allowed,
 )
 from tessera.store.protocols import Store
 
@@ -84,7 +85,6 @@ def _request_one(
     store: Store,
     setup: ResetSetup,
     user: User | None,
-    ip: str,
     now: datetime,
     link_for: Callable[[str], str],
 ) -> Outcome:
@@ -96,8 +96,7 @@ def _request_one(
     elif user.email is None:
         outcome = "no_email"
     usable = user if outcome == "sent" else None
-    allowed = reset_mail_allowed(store, setup.throttle, usable.id if usable else None, ip, now)
-    if usable is not None and not allowed:
+    if usable is not None and not reset_mail_allowed(store, setup.throttle, usable.id, now):
         return "throttled"
     if usable is not None:
         token = issue_reset_token(setup.key, usable, now, setup.ttl)
@@ -127,10 +126,13 @@ def request_reset(
     if not setup.mailer.enabled:
         raise MailError("password reset by e-mail is off: e-mail is not configured")
     name = username.strip()
+    if not reset_request_allowed(store, setup.throttle, ip, now):
+        actor.audit("password_reset.requested", outcome="throttled", username=name[:200])
+        return ResetRequested("throttled", None)
     outcomes: list[ResetRequested] = []
     named: list[User | None] = [*_accounts(store, name)] or [None]
     for user in named:
-        outcome = _request_one(store, setup, user, ip, now, link_for)
+        outcome = _request_one(store, setup, user, now, link_for)
         user_id = user.id if user is not None else None
         actor.audit(
             "password_reset.requested", user_id=user_id, outcome=outcome, username=name[:200]

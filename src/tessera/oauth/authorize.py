@@ -198,7 +198,7 @@ def check_acr(params: Mapping[str, str]) -> tuple[tuple[str, ...], bool]:
         return values, False
     try:
         claims = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # a nesting deep enough exhausts the parser's stack
         raise errors.InvalidRequest("claims is not a JSON object") from None
     if not isinstance(claims, dict):
         raise errors.InvalidRequest("claims is not a JSON object")

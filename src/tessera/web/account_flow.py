@@ -35,7 +35,7 @@ from tessera.oauth.interaction.account import (
 )
 from tessera.oauth.interaction.csrf import csrf_token, csrf_valid
 from tessera.oauth.interaction.login import SignedInUser, current_session
-from tessera.oauth.interaction.requirements import user_factors
+from tessera.oauth.interaction.requirements import Enough, Need, assess, user_factors
 from tessera.web.browser import SESSION_COOKIE
 from tessera.web.forms import Params, read_form, read_query
 from tessera.web.pages import (
@@ -174,6 +174,25 @@ def step_up_of(svc: Services, current: SignedInUser) -> StepUp | None:
     return step_up_needed(current.session, factors, svc.ctx.clock())
 
 
+def sign_in_unmet(svc: Services, current: SignedInUser) -> StepUp | None:
+    """What the session lacks for any account page: the sign-in the domain's policy asks of
+    this user (a second factor, or enrolling one). A session that stopped after the password
+    (the second-factor page is next) shows nothing and changes nothing here."""
+    rules = svc.sign_in_rules()
+    factors = user_factors(svc.ctx.store.factors, current.user.id)
+    outcome = assess(current.session.amr, current.user, factors, rules.mfa_policy, rules, Need())
+    if isinstance(outcome, Enough):
+        return None
+    return StepUp(fresh=False, second_factor=factors.any)
+
+
+def _session_need(svc: Services, current: SignedInUser, sensitive: bool) -> StepUp | None:
+    unmet = sign_in_unmet(svc, current)
+    if unmet is not None or not sensitive:
+        return unmet
+    return step_up_of(svc, current)
+
+
 async def account_get(
     request: Request, render: AccountGet, here: str, *, sensitive: bool = False
 ) -> Response:
@@ -189,10 +208,9 @@ async def account_get(
         current = current_session(svc.ctx.store, read_cookie(svc, request, SESSION_COOKIE), now)
         if current is None:
             return to_sign_in(svc, here)
-        if sensitive:
-            need = step_up_of(svc, current)
-            if need is not None:
-                return to_sign_in(svc, here, need)
+        need = _session_need(svc, current, sensitive)
+        if need is not None:
+            return to_sign_in(svc, here, need)
         return render(svc, request, current, query)
 
     return await run_in_threadpool(work)
@@ -229,10 +247,9 @@ async def account_post(
                 status=403,
                 hint="Reload the page and try again.",
             )
-        if sensitive:
-            need = step_up_of(svc, current)
-            if need is not None:
-                return to_sign_in(svc, here, need)
+        need = _session_need(svc, current, sensitive)
+        if need is not None:
+            return to_sign_in(svc, here, need)
         return act(svc, request, current, form)
 
     return await run_in_threadpool(work)

@@ -23,12 +23,10 @@ from tessera.oauth.interaction.enrollment import (
     confirm_totp,
     factor_required,
     new_recovery_codes,
-    pending_totp,
     registration_options,
     remove_passkey,
     remove_totp,
     rename_passkey,
-    start_totp,
 )
 from tessera.oauth.interaction.login import SignedInUser, authenticated_further
 from tessera.oauth.interaction.requirements import user_factors
@@ -43,7 +41,12 @@ from tessera.web.account_flow import (
     done,
     step_up_of,
 )
-from tessera.web.factor_pages import recovery_codes_page, register_from_form, script_json
+from tessera.web.factor_pages import (
+    recovery_codes_page,
+    register_from_form,
+    script_json,
+    totp_enrollment,
+)
 from tessera.web.forms import Params
 from tessera.web.services import Services
 
@@ -209,11 +212,8 @@ def _totp_page(
     error: str | None = None,
     status: int = 200,
 ) -> Response:
-    store, keys, label = svc.ctx.store, svc.factor_keys, svc.relying_party.name
     try:
-        enrollment = pending_totp(store, keys, current.user, label) or start_totp(
-            store, keys, current.user, label, svc.ctx.clock()
-        )
+        enrollment = totp_enrollment(svc, current, svc.ctx.clock())
     except FactorRefused as exc:
         return _refused(svc, request, current, exc, "totp_start")
     return account_page(
@@ -233,7 +233,15 @@ def _totp_page(
 def _confirm_totp(svc: Services, request: Request, current: SignedInUser, form: Params) -> Response:
     store, now = svc.ctx.store, svc.ctx.clock()
     try:
-        confirm_totp(store, svc.factor_keys, current.user, form.get("code", ""), now)
+        confirm_totp(
+            store,
+            svc.factor_keys,
+            current.user,
+            form.get("totp_state", ""),
+            current.session.id_hash,
+            form.get("code", ""),
+            now,
+        )
     except FactorRefused as exc:
         account_actor(svc, request, current).audit(
             "account.factor_refused",

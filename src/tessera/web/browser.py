@@ -42,6 +42,7 @@ from tessera.oauth.interaction.consent import (
     EnrollFactor,
     IssueCode,
     SecondFactor,
+    Step,
     answer_consent,
     issue_for,
     proceed,
@@ -237,22 +238,34 @@ def _authorize(
     try:
         req = _validate(svc, params, cached)
         current = current_session(svc.ctx.store, read_cookie(svc, request, SESSION_COOKIE), now)
-        step = proceed(
-            svc.ctx.store,
-            req,
-            current,
-            now,
-            admin_scopes=admin_only_scopes(svc.ctx.settings.issuer, svc.domain.id),
-            rules=svc.sign_in_rules,  # read only once signed in (the fast path reads nothing)
-        )
+        step = _next_step(svc, req, current)
     except UnsafeToRedirect as exc:
         return error_page(svc, request, exc.title, exc.message)
     except AuthorizationError as exc:
         return _error_redirect(svc, exc, status)
     if isinstance(step, IssueCode):
         return _code_redirect(svc, request, req, step.current, now, status)
-    authz = encode_pairs(params.items())
-    if isinstance(step, AskConsent):
+    return _step_page(svc, request, req, encode_pairs(params.items()), step)
+
+
+def _next_step(svc: Services, req: AuthorizationRequest, current: SignedInUser | None) -> Step:
+    """`proceed` with this domain's rules (raises `AuthorizationError`)."""
+    return proceed(
+        svc.ctx.store,
+        req,
+        current,
+        svc.ctx.clock(),
+        admin_scopes=admin_only_scopes(svc.ctx.settings.issuer, svc.domain.id),
+        rules=svc.sign_in_rules,  # read only once signed in (the fast path reads nothing)
+    )
+
+
+def _step_page(
+    svc: Services, request: Request, req: AuthorizationRequest, authz: str, step: Step
+) -> Response:
+    """The page of a step that shows one: sign-in, second factor, enrollment, consent."""
+    now = svc.ctx.clock()
+    if isinstance(step, AskConsent | IssueCode):
         return _consent_page(svc, req, authz, step.current)
     if isinstance(step, SecondFactor):
         return factor_page(svc, req, authz, step.current, step.methods, now)
@@ -407,6 +420,14 @@ def _consent_step(
         svc.audit.record("consent.csrf_refused", user_id=user.id, ip=ip)
         message = "The consent form was not sent from this browser's page."
         return error_page(svc, request, "Request refused", message, status=403)
+    try:
+        # The request the form carries is decided again: a consent page of one request
+        # must not pass another (its sign-in level, max_age or admin scope) unchecked.
+        step = _next_step(svc, req, current)
+    except AuthorizationError as exc:
+        return _error_redirect(svc, exc, 303)
+    if not isinstance(step, AskConsent | IssueCode):
+        return _step_page(svc, request, req, authz, step)
     answer = answer_consent(svc.ctx.store.consents, req, user, form.get("decision"), now)
     if answer is None:
         return error_page(svc, request, "Invalid request", "Choose Allow or Deny.")

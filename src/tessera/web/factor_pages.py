@@ -21,7 +21,6 @@ from tessera.oauth.factors import passkeys
 from tessera.oauth.interaction.csrf import csrf_token
 from tessera.oauth.interaction.enrollment import (
     TotpEnrollment,
-    pending_totp,
     register_passkey,
     registration_options,
     start_totp,
@@ -39,6 +38,7 @@ __all__ = [
     "recovery_codes_page",
     "register_from_form",
     "script_json",
+    "totp_enrollment",
 ]
 
 BROWSER_COOKIE = "tessera_bid"
@@ -110,11 +110,16 @@ def factor_page(
     )
 
 
-def _totp_enrollment(svc: Services, current: SignedInUser, now: datetime) -> TotpEnrollment:
-    label = svc.domain.display_name or "Tessera"
-    store, keys = svc.ctx.store, svc.factor_keys
-    pending = pending_totp(store, keys, current.user, label)
-    return pending or start_totp(store, keys, current.user, label, now)
+def totp_enrollment(svc: Services, current: SignedInUser, now: datetime) -> TotpEnrollment:
+    """A new authenticator-app secret for this session's page (`enrollment.start_totp`)."""
+    return start_totp(
+        svc.ctx.store,
+        svc.factor_keys,
+        current.user,
+        svc.relying_party.name,
+        current.session.id_hash,
+        now,
+    )
 
 
 def enroll_page(
@@ -134,7 +139,7 @@ def enroll_page(
         options = script_json(
             registration_options(svc.ctx.store, svc.relying_party, current.user, challenge)
         )
-        totp = None if passkey_only else _totp_enrollment(svc, current, now)
+        totp = None if passkey_only else totp_enrollment(svc, current, now)
     except FactorRefused as exc:
         options, totp, error = Markup(""), None, exc.message
     return page(

@@ -229,7 +229,15 @@ def _enroll_step(
             passkey = register_from_form(svc, current.user, form, now)
             methods = passkeys.methods_for(passkey.backed_up, False)
         else:
-            confirm_totp(store, svc.factor_keys, current.user, form.get("code", ""), now)
+            confirm_totp(
+                store,
+                svc.factor_keys,
+                current.user,
+                form.get("totp_state", ""),
+                current.session.id_hash,
+                form.get("code", ""),
+                now,
+            )
             methods = ("otp",)
     except FactorRefused as exc:
         svc.audit.record("mfa.enroll_failure", user_id=current.user.id, ip=ip, reason=exc.audit)

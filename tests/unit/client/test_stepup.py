@@ -5,6 +5,7 @@ one retry per request, against the fake identity domain of fakes.py and a fake A
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from tessera.client.cache import CacheEntry, TokenCache
 from tessera.client.errors import LoginError, StepUpRequired
 from tessera.client.login import browser_step_up, login
-from tessera.client.session import Session
+from tessera.client.session import Session, login_command
 from tessera.client.stepup import StepUp, parse_challenges, step_up_challenge
 from tessera.client.tokens import Endpoints, TokenSet
 from tests.unit.client.fakes import ISSUER, FakeIdp, fake_jwt
@@ -114,7 +115,8 @@ def test_a_plain_login_sends_neither(tmp_path: Path) -> None:
 # --- stepping up -------------------------------------------------------------------------------
 
 
-def cached(tmp_path: Path, id_token: str | None = None) -> TokenCache:
+def cached(tmp_path: Path, id_token: str | None = fake_jwt({"sub": "u1"})) -> TokenCache:
+    """A login of u1 (the fake identity domain's user)."""
     cache = TokenCache(tmp_path)
     tokens = TokenSet("at-0", expires_at=time.time() + 3600, refresh_token="rt-0", id_token=id_token)
     cache.save(CacheEntry("default", "cli", ENDPOINTS, tokens, scopes=("openid", "api")))
@@ -186,6 +188,20 @@ def test_without_a_way_to_sign_in_step_up_required_says_what_to_run(tmp_path: Pa
     assert seen == ["at-0"] and idp.calls("/oauth2/v1/token") == []
 
 
+def test_a_step_up_that_cannot_compare_users_is_refused(tmp_path: Path) -> None:
+    idp = FakeIdp()
+    cache = cached(tmp_path, id_token=None)  # a login without openid
+    session = stepping_session(cache, idp, FakeBrowser(idp))
+    transport, _ = api()
+    with (
+        httpx.Client(transport=transport, auth=session.auth()) as http,
+        pytest.raises(LoginError, match="cannot be compared"),
+    ):
+        http.get("https://api.test/pay")
+    stored = cache.find("default")
+    assert stored is not None and stored.tokens.access_token == "at-0"
+
+
 def test_a_step_up_as_another_user_is_refused(tmp_path: Path) -> None:
     idp = FakeIdp()  # its ID tokens are u1's
     cache = cached(tmp_path, id_token=fake_jwt({"sub": "u0"}))
@@ -242,3 +258,11 @@ def test_async_requests_step_up_too(tmp_path: Path) -> None:
         status, text = pool.submit(anyio.run, main).result(timeout=30)
     assert (status, json.loads(text)) == (200, {"a": 1})
     assert browser.seen["max_age"] == "300"
+
+
+def test_the_login_line_to_paste_is_quoted_for_a_shell() -> None:
+    """The acr values come from an API's header: a hostile one stays one word of the line."""
+    hostile = StepUp(acr_values=("$(touch /tmp/pwned)",), max_age=60, description="")
+    line = login_command(ISSUER, "cli", "default", hostile)
+    assert line.endswith("--acr '$(touch /tmp/pwned)' --max-age 60")
+    assert shlex.split(line)[-3] == "$(touch /tmp/pwned)"

@@ -1,15 +1,17 @@
 """A user's own factors: enroll an authenticator app or a passkey, new recovery codes, rename
 and remove (docs/mfa.md).
 
-An authenticator app is enrolled in two steps: `start_totp` stores the sealed secret
-unconfirmed, `confirm_totp` confirms it with a first valid code (whose time step counts as
-used). A passkey is registered from a `navigator.credentials.create()` response to a challenge
-of ours, accepted once. The first factor comes with recovery codes (10, shown once, stored as
-keyed hashes). Removing the user's last factor is refused while the user must hold one.
+An authenticator app is enrolled in two steps: `start_totp` makes a secret and seals it into
+the page's form for this session only, `confirm_totp` stores it with a first valid code (whose
+time step counts as used). A passkey is registered from a `navigator.credentials.create()`
+response to a challenge of ours, accepted once. The first factor comes with recovery codes (10,
+shown once, stored as keyed hashes). Removing the user's last factor is refused while the user
+must hold one.
 """
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,19 +23,19 @@ from tessera.oauth.interaction.second_factor import (
     FactorRefused,
     RelyingParty,
     accept_challenge,
-    open_totp_secret,
     seal_totp_secret,
 )
+from tessera.shared.sealing import Sealer, SealError
 from tessera.store.protocols import Conflict, Store
 
 __all__ = [
+    "ENROLLMENT_TTL",
     "MAX_PASSKEYS",
     "TotpEnrollment",
     "confirm_totp",
     "factor_required",
     "needs_recovery_codes",
     "new_recovery_codes",
-    "pending_totp",
     "register_passkey",
     "registration_options",
     "remove_passkey",
@@ -43,6 +45,7 @@ __all__ = [
 ]
 
 MAX_PASSKEYS = 20
+ENROLLMENT_TTL = 900  # seconds to scan the code and type the first one
 _MAX_NAME = 64
 
 
@@ -51,6 +54,7 @@ class TotpEnrollment:
     secret: str  # base32, shown as text for apps that cannot scan
     uri: str  # otpauth:// (the QR code's content)
     qr_svg: str
+    state: str  # the secret sealed for the form that confirms it (`confirm_totp`)
 
 
 def factor_required(user: User, rules: SignInRules) -> bool:
@@ -58,46 +62,67 @@ def factor_required(user: User, rules: SignInRules) -> bool:
     return rules.mfa_policy == "required" or (user.is_admin and rules.admin_mfa_required)
 
 
+def _enrollment_data(store: Store, user_id: str, binding: str, expires: int) -> bytes:
+    return f"totp-enrollment|{store.domain_id}|{user_id}|{binding}|{expires}".encode()
+
+
 def start_totp(
-    store: Store, keys: FactorKeys, user: User, issuer_label: str, now: datetime
+    store: Store, keys: FactorKeys, user: User, issuer_label: str, binding: str, now: datetime
 ) -> TotpEnrollment:
-    """Store a new, unconfirmed secret (replacing an unconfirmed one)."""
+    """A new secret for the page, stored nowhere yet: it travels in the page's form sealed
+    (AES-GCM) for this user and this session (`binding`) and for `ENROLLMENT_TTL`, so no
+    other session can see or confirm it (a secret waiting in the database could be planted by
+    someone who knows only the password, and shown to the user to confirm)."""
     existing = store.factors.totp(user.id)
     if existing is not None and existing.confirmed_at is not None:
         raise FactorRefused("An authenticator app is set up already; remove it first.")
     secret = totp.new_secret()
-    sealed = seal_totp_secret(store, keys, user.id, secret)
+    expires = int(now.timestamp()) + ENROLLMENT_TTL
+    sealed = Sealer(keys.sealing).seal(
+        secret.encode("ascii"), _enrollment_data(store, user.id, binding, expires)
+    )
+    state = f"{expires}.{base64.urlsafe_b64encode(sealed).decode('ascii')}"
+    uri = totp.provisioning_uri(secret, user.username, issuer_label)
+    return TotpEnrollment(secret, uri, totp.qr_svg(uri), state)
+
+
+def _open_enrollment(
+    store: Store, keys: FactorKeys, user: User, state: str, binding: str, now: datetime
+) -> str:
+    expired = FactorRefused("This set-up expired or is not yours. Start it again.")
+    expires_text, _, sealed_text = state.partition(".")
+    if len(state) > 400 or not expires_text.isascii() or not expires_text.isdigit():
+        raise expired
+    if int(expires_text) <= now.timestamp():
+        raise expired
     try:
-        store.factors.put_totp(TotpFactor(user.id, sealed, now))
-    except Conflict:
-        raise FactorRefused("An authenticator app is set up already; remove it first.") from None
-    uri = totp.provisioning_uri(secret, user.username, issuer_label)
-    return TotpEnrollment(secret, uri, totp.qr_svg(uri))
+        sealed = base64.urlsafe_b64decode(sealed_text.encode("ascii"))
+        data = _enrollment_data(store, user.id, binding, int(expires_text))
+        return Sealer(keys.sealing).open(sealed, data).decode("ascii")
+    except (ValueError, SealError):
+        raise expired from None
 
 
-def pending_totp(
-    store: Store, keys: FactorKeys, user: User, issuer_label: str
-) -> TotpEnrollment | None:
-    """The enrollment started and not confirmed yet (to show its QR code again)."""
-    factor = store.factors.totp(user.id)
-    if factor is None or factor.confirmed_at is not None:
-        return None
-    secret = open_totp_secret(store, keys, user.id, factor.secret_sealed)
-    uri = totp.provisioning_uri(secret, user.username, issuer_label)
-    return TotpEnrollment(secret, uri, totp.qr_svg(uri))
-
-
-def confirm_totp(store: Store, keys: FactorKeys, user: User, code: str, now: datetime) -> None:
-    """Confirm the pending secret with a valid code; raises `FactorRefused`."""
-    factor = store.factors.totp(user.id)
-    if factor is None or factor.confirmed_at is not None:
-        raise FactorRefused("Start the set-up again: there is no authenticator app waiting.")
-    secret = open_totp_secret(store, keys, user.id, factor.secret_sealed)
-    step = totp.matching_step(secret, code, now, factor.last_step)
+def confirm_totp(
+    store: Store,
+    keys: FactorKeys,
+    user: User,
+    state: str,
+    binding: str,
+    code: str,
+    now: datetime,
+) -> None:
+    """Set up the authenticator app of `state` with a first valid code, whose time step counts
+    as used: one write that fails over an app set up meanwhile. Raises `FactorRefused`."""
+    secret = _open_enrollment(store, keys, user, state, binding, now)
+    step = totp.matching_step(secret, code, now, 0)
     if step is None:
         raise FactorRefused("That code is not valid. Check the time on your phone and try again.")
-    if not store.factors.confirm_totp(user.id, step, now):
-        raise FactorRefused("Start the set-up again: there is no authenticator app waiting.")
+    sealed = seal_totp_secret(store, keys, user.id, secret)
+    try:
+        store.factors.put_totp(TotpFactor(user.id, sealed, now, confirmed_at=now, last_step=step))
+    except Conflict:
+        raise FactorRefused("An authenticator app is set up already; remove it first.") from None
 
 
 def registration_options(store: Store, rp: RelyingParty, user: User, challenge: bytes) -> str:

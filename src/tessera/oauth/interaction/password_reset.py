@@ -10,7 +10,7 @@ submissions of one link pass the fingerprint check together; the caller records 
 `store.nonces.use_once` so only one of them wins.
 
 Requests are throttled per account and per client address on the sign-in throttle's counters
-(`reset_mail_allowed`), so nobody can flood a mailbox through the form.
+(`reset_request_allowed`, `reset_mail_allowed`), so nobody can flood a mailbox through the form.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ __all__ = [
     "reset_expiry",
     "reset_jti",
     "reset_mail_allowed",
+    "reset_request_allowed",
 ]
 
 RESET_KEY_PURPOSE = "password-reset link"
@@ -60,9 +61,14 @@ def _unb64(text: str) -> bytes:
     if not text or not text.isascii():
         raise ResetTokenInvalid("the link is malformed")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         raise ResetTokenInvalid("the link is malformed") from None
+    # Canonical only: the decoder skips characters outside the alphabet, and two spellings of
+    # one link would be two keys for `reset_jti` (two uses).
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != text:
+        raise ResetTokenInvalid("the link is malformed")
+    return raw
 
 
 def _mac(key: bytes, payload: bytes) -> bytes:
@@ -154,21 +160,21 @@ class ResetMailPolicy:
         return timedelta(seconds=self.window_seconds)
 
 
-def reset_mail_allowed(
-    store: Store, policy: ResetMailPolicy, user_id: str | None, ip: str, now: datetime
-) -> bool:
-    """Count a reset request and say whether to send its mail. The address is counted for
-    every request, known account or not; the account only when a mail would go out. The
-    counters are the sign-in throttle's table, under keys of their own."""
-    since = now - policy.window
+def reset_request_allowed(store: Store, policy: ResetMailPolicy, ip: str, now: datetime) -> bool:
+    """Count a reset request of the client address and say whether to look at it at all
+    (before any account is looked up: a lookup by e-mail address reads the domain's users).
+    The counters are the sign-in throttle's table, under keys of their own."""
     address_key = f"reset-ip:{address_group(ip)}"
-    if store.login_throttle.failures(address_key, since) >= policy.per_address:
+    if store.login_throttle.failures(address_key, now - policy.window) >= policy.per_address:
         return False
     store.login_throttle.record_failure(address_key, now)
-    if user_id is None:
-        return False
+    return True
+
+
+def reset_mail_allowed(store: Store, policy: ResetMailPolicy, user_id: str, now: datetime) -> bool:
+    """Count a reset mail to the account and say whether it may go out."""
     user_key = f"reset-user:{user_id}"
-    if store.login_throttle.failures(user_key, since) >= policy.per_user:
+    if store.login_throttle.failures(user_key, now - policy.window) >= policy.per_user:
         return False
     store.login_throttle.record_failure(user_key, now)
     return True
