@@ -428,6 +428,18 @@ def test_bad_passkey_answers_are_refused_with_a_clear_page(
             assert "Traceback" not in refused.text
 
 
+def test_a_passkey_answer_naming_another_user_is_refused(
+    with_passkey: tuple[Site, SoftAuthenticator],
+) -> None:
+    """W3C WebAuthn §7.2 step 6: the user handle must be the credential's owner."""
+    s, authn = with_passkey
+    credential = next(iter(authn.credentials.values()))
+    credential.user_handle = b"someone-else"
+    with s.browser() as b:
+        refused = passwordless(s, b, authn)
+    assert refused.status_code == 401 and "not registered for this account" in refused.text
+
+
 def _unknown_answer(request_options: str, origin: str) -> str:
     """A valid-looking answer to the request from a passkey the server never registered."""
     other = SoftAuthenticator()

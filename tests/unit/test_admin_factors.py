@@ -76,8 +76,9 @@ def _enroll_everything(store: Store, user: User) -> None:
     factors.add_passkey(_passkey(user, "cred-aaaa", synced=True, created=T0))
     factors.add_passkey(_passkey(user, "cred-bbbb", synced=False, created=T0 + timedelta(hours=1)))
     factors.use_passkey("cred-aaaa", 3, 4, T0 + timedelta(days=1))
-    factors.put_totp(TotpFactor(user.id, SEALED, T0))
-    assert factors.confirm_totp(user.id, 1000, T0 + timedelta(minutes=1))
+    factors.put_totp(
+        TotpFactor(user.id, SEALED, T0, confirmed_at=T0 + timedelta(minutes=1), last_step=1000)
+    )
     factors.replace_recovery_codes(user.id, CODE_HASHES, T0)
     assert factors.use_recovery_code(user.id, CODE_HASHES[0], T0 + timedelta(days=2))
     assert factors.use_recovery_code(user.id, CODE_HASHES[1], T0 + timedelta(days=3))

@@ -892,14 +892,6 @@ class _Factors:
                 raise Conflict(f"user {factor.user_id} has a confirmed authenticator app")
             self._s.totp[factor.user_id] = factor
 
-    def confirm_totp(self, user_id: str, step: int, now: datetime) -> bool:
-        with self._s.lock:
-            factor = self._s.totp.get(user_id)
-            if factor is None or factor.confirmed_at is not None or factor.last_step >= step:
-                return False
-            self._s.totp[user_id] = replace(factor, confirmed_at=now, last_step=step)
-            return True
-
     def use_totp_step(self, user_id: str, step: int) -> bool:
         with self._s.lock:
             factor = self._s.totp.get(user_id)

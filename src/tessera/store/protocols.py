@@ -215,11 +215,8 @@ class FactorStore(Protocol):
     def totp(self, user_id: str) -> TotpFactor | None: ...
 
     def put_totp(self, factor: TotpFactor) -> None:
-        """Start an enrollment: replace an unconfirmed factor; `Conflict` over a confirmed one."""
-
-    def confirm_totp(self, user_id: str, step: int, now: datetime) -> bool:
-        """Confirm the pending factor with the step its first code used (stored as used), only
-        while it is unconfirmed and `step` is above the stored `last_step`."""
+        """Store the user's factor (set up with its first code: `confirmed_at` and `last_step`
+        set), in one write; `Conflict` over a confirmed one."""
 
     def use_totp_step(self, user_id: str, step: int) -> bool:
         """Accept a code of time step `step` once: set `last_step` if it is below `step`."""

@@ -57,8 +57,7 @@ def a_totp(user_id: str = "u1", **kw: Any) -> TotpFactor:
 
 
 def confirmed_totp(store: Store, user_id: str = "u1", step: int = 100) -> None:
-    store.factors.put_totp(a_totp(user_id))
-    assert store.factors.confirm_totp(user_id, step, at(1))
+    store.factors.put_totp(a_totp(user_id, confirmed_at=at(1), last_step=step))
 
 
 def winners(results: list[bool]) -> int:
@@ -159,21 +158,16 @@ def test_put_totp_over_a_confirmed_factor_is_a_conflict_and_keeps_it(store: Stor
     assert store.factors.totp("u1") == kept
 
 
-def test_confirm_totp_confirms_a_pending_factor_once_and_marks_its_step_used(
-    store: Store,
-) -> None:
-    assert not store.factors.confirm_totp("u1", 100, at(1))  # nothing pending
-    store.factors.put_totp(a_totp())
-    assert store.factors.confirm_totp("u1", 100, at(1))
-    assert not store.factors.confirm_totp("u1", 101, at(2))  # confirmed already
+def test_a_factor_stored_with_its_first_step_has_that_step_spent(store: Store) -> None:
+    store.factors.put_totp(a_totp(confirmed_at=at(1), last_step=100))
     assert store.factors.totp("u1") == a_totp(confirmed_at=at(1), last_step=100)
-    assert not store.factors.use_totp_step("u1", 100)  # the enrollment's code is spent
+    assert not store.factors.use_totp_step("u1", 100)  # the set-up's code is spent
 
 
 def test_use_totp_step_accepts_a_later_step_once(store: Store) -> None:
     store.factors.put_totp(a_totp())
     assert not store.factors.use_totp_step("u1", 5)  # unconfirmed: not usable
-    assert store.factors.confirm_totp("u1", 100, at(1))
+    store.factors.put_totp(a_totp(confirmed_at=at(1), last_step=100))
     assert store.factors.use_totp_step("u1", 101)
     assert not store.factors.use_totp_step("u1", 101)  # a replay
     assert not store.factors.use_totp_step("u1", 100)  # an earlier step

@@ -15,9 +15,9 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime
 
-from tessera.domain.model import Passkey, RecoveryCode, TotpFactor, User
+from tessera.domain.model import Passkey, TotpFactor, User
 from tessera.oauth.factors import passkeys, recovery, totp
-from tessera.oauth.interaction.requirements import SignInRules, UserFactors, user_factors
+from tessera.oauth.interaction.requirements import SignInRules, user_factors
 from tessera.oauth.interaction.second_factor import (
     FactorKeys,
     FactorRefused,
@@ -34,7 +34,6 @@ __all__ = [
     "TotpEnrollment",
     "confirm_totp",
     "factor_required",
-    "needs_recovery_codes",
     "new_recovery_codes",
     "register_passkey",
     "registration_options",
@@ -190,11 +189,6 @@ def new_recovery_codes(store: Store, keys: FactorKeys, user: User, now: datetime
         user.id, [recovery.code_hash(keys.recovery, c) for c in codes], now
     )
     return codes
-
-
-def needs_recovery_codes(factors: UserFactors, all_codes: list[RecoveryCode]) -> bool:
-    """A first factor comes with recovery codes (none issued yet)."""
-    return factors.any and not all_codes
 
 
 def _refuse_last(store: Store, user: User, rules: SignInRules, leaving: int) -> None:

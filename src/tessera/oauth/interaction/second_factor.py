@@ -186,10 +186,16 @@ def check_passkey(
     challenge = accept_challenge(store, keys, state, purpose, subject, now)
     try:
         credential_id = passkeys.credential_id_of(response_json)
+        handle = passkeys.user_handle_of(response_json)
     except passkeys.PasskeyError as exc:
         raise FactorRefused(exc.message, audit=f"malformed: {exc.detail}") from None
     stored = store.factors.passkey(credential_id)
-    if stored is None or (user_id is not None and stored.user_id != user_id):
+    # W3C WebAuthn §7.2 step 6: the user the authenticator names must own the credential.
+    if (
+        stored is None
+        or (user_id is not None and stored.user_id != user_id)
+        or (handle is not None and handle != stored.user_id)
+    ):
         raise FactorRefused("This passkey is not registered for this account.", audit="unknown")
     try:
         assertion = passkeys.verify_authentication(

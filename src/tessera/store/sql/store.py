@@ -1363,15 +1363,6 @@ class _Factors(_Part):
             if tx.run(_put_totp(tx.dialect_name), values, keys=tuple(values)) != 1:
                 raise Conflict(f"user {factor.user_id} has a confirmed authenticator app")
 
-    def confirm_totp(self, user_id: str, step: int, now: datetime) -> bool:
-        return self._changed(
-            _TOTP,
-            {"confirmed_at": now, "last_step": step},
-            _TOTP.c.user_id == user_id,
-            _TOTP.c.confirmed_at.is_(None),
-            _TOTP.c.last_step < step,
-        )
-
     def use_totp_step(self, user_id: str, step: int) -> bool:
         # RFC 6238 §5.2: a code is accepted once; a later step moves the mark forward.
         return self._changed(
