@@ -13,20 +13,20 @@ Every change is audited through the caller's `Actor`; `notify` mails the user a 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 import structlog
 
-from tessera.domain.model import BrowserSession, Client, RevocationKind, User
+from tessera.domain.model import BrowserSession, Client, User
 from tessera.domain.passwords import WeakPassword, check_policy, hash_password, verify_password
 from tessera.manage.audit import Actor
 from tessera.manage.errors import InvalidInput, checked_name
 from tessera.manage.mail import Mailer, MailError
 from tessera.manage.password_reset import changed_mail
-from tessera.manage.revocation import revoke_subject
+from tessera.manage.revocation import revoke_grants, revoke_subject
+from tessera.manage.users import is_email
 from tessera.oauth.interaction.login import (
     Attempt,
     LoginPolicy,
@@ -35,7 +35,6 @@ from tessera.oauth.interaction.login import (
     sign_in_verified,
 )
 from tessera.oauth.interaction.throttle import decide, throttle_keys
-from tessera.oauth.retention import kept_until
 from tessera.store.protocols import Store
 
 __all__ = [
@@ -49,8 +48,6 @@ __all__ = [
     "remove_access",
     "update_profile",
 ]
-
-_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
 
 
 class AccountRefused(Exception):
@@ -72,7 +69,7 @@ def update_profile(
     except InvalidInput as exc:
         raise AccountRefused(str(exc).capitalize() + ".") from None
     address = email.strip() or None
-    if address is not None and (len(address) > 320 or not _EMAIL.match(address)):
+    if address is not None and not is_email(address):
         raise AccountRefused("Enter an e-mail address such as name@example.com.")
     updated = replace(user, display_name=name, email=address)
     changed = [f for f in ("display_name", "email") if getattr(user, f) != getattr(updated, f)]
@@ -237,9 +234,7 @@ def remove_access(store: Store, user: User, client_id: str, now: datetime, actor
     when the app holds nothing of the user's."""
     consented = store.consents.revoke(user.id, client_id, now)
     grants = store.grants.list_active(now, user_id=user.id, client_id=client_id)
-    for grant in grants:
-        kept = kept_until(RevocationKind.GRANT, now, grant.absolute_expiry)
-        store.grants.revoke(grant.grant_id, now, kept)
+    revoke_grants(store, grants, now)
     if not consented and not grants:
         raise AccountRefused("This app has no access to your account.")
     actor.audit(

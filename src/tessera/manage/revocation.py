@@ -7,16 +7,17 @@ tokens already issued, which resource servers validate locally, are refused too.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from tessera.domain.model import RevocationKind
+from tessera.domain.model import Grant, RevocationKind
 from tessera.manage.audit import Actor
 from tessera.manage.errors import NotFoundError
 from tessera.oauth.retention import kept_until
 from tessera.store.protocols import Store
 
-__all__ = ["RevokedSummary", "revoke_client", "revoke_grant", "revoke_subject"]
+__all__ = ["RevokedSummary", "revoke_client", "revoke_grant", "revoke_grants", "revoke_subject"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +49,16 @@ def revoke_client(store: Store, client_id: str, now: datetime) -> RevokedSummary
     expires = kept_until(RevocationKind.SUBJECT, now)
     seq = store.revocations.append(RevocationKind.SUBJECT, client_id, now, expires, now)
     grants = store.grants.list_active(now, client_id=client_id)
+    revoke_grants(store, grants, now)
+    return RevokedSummary(sessions=0, grants=len(grants), event_seq=seq)
+
+
+def revoke_grants(store: Store, grants: Sequence[Grant], now: datetime) -> None:
+    """Revoke each grant (its refresh family, and its access tokens through a GRANT event kept
+    until the family would have expired)."""
     for grant in grants:
         kept = kept_until(RevocationKind.GRANT, now, grant.absolute_expiry)
         store.grants.revoke(grant.grant_id, now, kept)
-    return RevokedSummary(sessions=0, grants=len(grants), event_seq=seq)
 
 
 def revoke_grant(store: Store, grant_id: str, now: datetime, actor: Actor) -> None:

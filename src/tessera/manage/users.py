@@ -22,9 +22,11 @@ __all__ = [
     "create_user",
     "delete_user",
     "disable_user",
+    "domain_min_length",
     "enable_user",
     "end_sessions",
     "find_user",
+    "is_email",
     "new_user",
     "revoke_consent",
     "revoke_user_tokens",
@@ -43,10 +45,15 @@ def _check_password(password: str, username: str, min_length: int | None) -> Non
         raise InvalidInput(str(exc)) from None
 
 
-def _min_length(store: Store) -> int | None:
+def domain_min_length(store: Store) -> int | None:
     """The domain's `password_min_length` (None: the policy's own)."""
     domain = store.domains.get(store.domain_id)
     return domain.settings.password_min_length if domain is not None else None
+
+
+def is_email(value: str) -> bool:
+    """An e-mail address as users give them (one `@`, a dot in the domain, no spaces)."""
+    return len(value) <= 320 and _EMAIL.match(value) is not None
 
 
 def new_user(
@@ -66,7 +73,7 @@ def new_user(
             "a username is 1 to 200 characters: letters, digits and . _ @ + -, "
             "starting with a letter or digit"
         )
-    if email is not None and (len(email) > 320 or not _EMAIL.match(email)):
+    if email is not None and not is_email(email):
         raise InvalidInput(f"{email!r} is not an email address")
     name = checked_name(display_name or username, "the display name")
     _check_password(password, username, min_length)
@@ -100,7 +107,7 @@ def create_user(
         email=email,
         display_name=display_name,
         is_admin=is_admin,
-        min_length=_min_length(store),
+        min_length=domain_min_length(store),
     )
     if store.users.get_by_username(username) is not None:
         raise Conflicting(f"a user named {username!r} already exists")
@@ -125,7 +132,7 @@ def find_user(store: Store, ref: str) -> User:
 def set_password(store: Store, ref: str, password: str, now: datetime, actor: Actor) -> User:
     """Change the password and end every session and refresh token of the user."""
     user = find_user(store, ref)
-    _check_password(password, user.username, _min_length(store))
+    _check_password(password, user.username, domain_min_length(store))
     updated = replace(user, password_hash=hash_password(password), password_changed_at=now)
     store.users.update(updated)
     revoke_subject(store, user.id, now)

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from tessera.domain.passwords import MIN_PASSWORD_LENGTH
 from tessera.manage.account import (
     AccountRefused,
     PasswordChange,
@@ -26,6 +27,7 @@ from tessera.manage.account import (
     remove_access,
     update_profile,
 )
+from tessera.manage.users import domain_min_length
 from tessera.oauth.interaction.account import is_account_app
 from tessera.oauth.interaction.login import SignedInUser, end_session
 from tessera.web.account_flow import (
@@ -138,10 +140,9 @@ async def profile_save(request: Request) -> Response:
 # --- password -----------------------------------------------------------------------------------
 
 
-def min_length(svc: Services) -> int | None:
-    """The domain's `password_min_length` as stored now (None: the policy's own)."""
-    domain = svc.ctx.store.domains.get(svc.ctx.store.domain_id)
-    return domain.settings.password_min_length if domain is not None else None
+def min_length(svc: Services) -> int:
+    """The domain's password length now (its `password_min_length`, else the policy's)."""
+    return domain_min_length(svc.ctx.store) or MIN_PASSWORD_LENGTH
 
 
 def _password(
@@ -160,7 +161,7 @@ def _password(
         query,
         status,
         form_action=url(svc, "/account/password"),
-        min_length=min_length(svc) or 12,
+        min_length=min_length(svc),
         error=error,
     )
 

@@ -137,7 +137,7 @@ def _confirm_page(
         token=token if invalid is None else "",
         error=error,
         invalid=invalid,
-        min_length=min_length(svc) or 12,
+        min_length=min_length(svc),
         ask_url=url(svc, "/account/reset"),
     )
     if fresh:
