@@ -19,6 +19,7 @@ from tessera.oauth.interaction.requirements import (
     UserFactors,
     assess,
     effective_policy,
+    enough_without_factors,
     may_enroll_now,
     requested,
 )
@@ -176,3 +177,27 @@ def test_only_a_sign_in_with_the_users_factor_may_add_another() -> None:
     assert may_enroll_now(PWD, NONE)
     assert not may_enroll_now(PWD, TOTP)
     assert may_enroll_now(PWD_OTP, TOTP)
+
+
+@pytest.mark.parametrize("policy", ["off", "optional", "required"])
+@pytest.mark.parametrize("admin", [False, True])
+@pytest.mark.parametrize("amr", [PWD, PWD_OTP, PASSKEY])
+@pytest.mark.parametrize(
+    "need",
+    [Need(), requested([ACR_MFA], False), requested([ACR_PHISHING_RESISTANT], False)],
+)
+def test_skipping_the_factor_read_never_changes_the_answer(
+    policy: str, admin: bool, amr: tuple[str, ...], need: Need
+) -> None:
+    """The authorization endpoint skips reading factors only where every user's factors give
+    `Enough`; and with policy `off` a password session of a plain user is not read."""
+    if enough_without_factors(amr, user(admin), policy, need):
+        for factors in (NONE, TOTP_AND_CODES, KEY):
+            outcome = decide(amr, factors, policy, admin=admin, admin_rule=True, need=need)
+            assert isinstance(outcome, Enough), (factors, outcome)
+
+
+def test_a_password_session_under_policy_off_reads_no_factors() -> None:
+    assert enough_without_factors(PWD, user(), "off", Need())
+    assert not enough_without_factors(PWD, user(admin=True), "off", Need())
+    assert not enough_without_factors(PWD, user(), "optional", Need())

@@ -14,12 +14,12 @@ Format: `v1.<challenge, base64url>.<expiry, Unix seconds>.<MAC, base64url>`.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import re
 import secrets
 from datetime import datetime
+
+from tessera.domain.hashing import keyed_hash, verify_keyed_hash
 
 __all__ = ["CHALLENGE_BYTES", "MAX_TTL", "ChallengeError", "issue", "open_state"]
 
@@ -44,10 +44,9 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _mac(key: bytes, purpose: str, subject: str, challenge: str, expires: int) -> str:
+def _signed(purpose: str, subject: str, challenge: str, expires: int) -> str:
     # A JSON array is an unambiguous encoding of the fields, whatever characters they hold.
-    message = json.dumps(["webauthn-state", _VERSION, purpose, subject, challenge, expires])
-    return _b64(hmac.new(key, message.encode("ascii"), hashlib.sha256).digest())
+    return json.dumps(["webauthn-state", _VERSION, purpose, subject, challenge, expires])
 
 
 def issue(
@@ -61,7 +60,8 @@ def issue(
     challenge = secrets.token_bytes(CHALLENGE_BYTES)
     encoded = _b64(challenge)
     expires = int(now.timestamp()) + ttl
-    state = f"{_VERSION}.{encoded}.{expires}.{_mac(key, purpose, subject, encoded, expires)}"
+    mac = keyed_hash(key, _signed(purpose, subject, encoded, expires))
+    state = f"{_VERSION}.{encoded}.{expires}.{mac}"
     return challenge, state
 
 
@@ -79,7 +79,7 @@ def open_state(key: bytes, state: str, purpose: str, subject: str, now: datetime
     if not _B64URL.fullmatch(encoded) or not _EXPIRY.fullmatch(expires_text):
         raise ChallengeError(_MALFORMED)
     expires = int(expires_text)
-    if not hmac.compare_digest(_mac(key, purpose, subject, encoded, expires), mac):
+    if not verify_keyed_hash(key, _signed(purpose, subject, encoded, expires), mac):
         raise ChallengeError(
             "The passkey request is not valid here (another page, browser or session); "
             "please start again."

@@ -11,10 +11,9 @@ online search, and the key keeps a database dump alone from being searched offli
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import secrets
+
+from tessera.domain.hashing import keyed_hash
 
 __all__ = ["ALPHABET", "CODE_LENGTH", "code_hash", "new_codes", "normalize"]
 
@@ -62,5 +61,4 @@ def code_hash(key: bytes, code: str) -> str:
         raise ValueError("not a recovery code")
     if not key:
         raise ValueError("a recovery code key is required")
-    digest = hmac.new(key, f"recovery-code|{canonical}".encode("ascii"), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return keyed_hash(key, f"recovery-code|{canonical}")

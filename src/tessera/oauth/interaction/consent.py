@@ -26,10 +26,10 @@ from tessera.oauth.interaction.requirements import (
     Unmet,
     assess,
     effective_policy,
+    enough_without_factors,
     requested,
     user_factors,
 )
-from tessera.shared.acr import acr_for, level_of
 from tessera.store.protocols import CodeStore, ConsentStore, Store
 
 __all__ = [
@@ -144,10 +144,10 @@ def _further_authentication(
 ) -> SecondFactor | EnrollFactor | None:
     """The second factor or enrollment the session still needs (None: it is enough)."""
     need = requested(req.acr_values, req.acr_essential)
-    if not need.unknown_essential and level_of(acr_for(current.session.amr)) >= max(need.level, 2):
-        return None  # no policy asks more than two factors: skip reading the user's factors
     rules = read_rules()
     policy = effective_policy(rules.mfa_policy, req.client.mfa_policy)
+    if enough_without_factors(current.session.amr, current.user, policy, need):
+        return None  # no read of the user's factors on the common path
     factors = user_factors(store.factors, current.user.id)
     outcome = assess(current.session.amr, current.user, factors, policy, rules, need)
     if isinstance(outcome, Unmet):

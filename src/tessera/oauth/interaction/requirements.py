@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from tessera.domain.identity_domains import MFA_POLICIES
 from tessera.domain.model import Passkey, RecoveryCode, TotpFactor, User
-from tessera.shared.acr import ACR_LEVELS, acr_for, level_of
+from tessera.shared.acr import ACR_LEVELS, ACR_MFA, ACR_PHISHING_RESISTANT, acr_for, level_of
 from tessera.store.protocols import FactorStore
 
 __all__ = [
@@ -30,14 +31,14 @@ __all__ = [
     "UserFactors",
     "assess",
     "effective_policy",
+    "enough_without_factors",
     "may_enroll_now",
     "requested",
     "user_factors",
 ]
 
 Policy = Literal["off", "optional", "required"]
-_STRICTNESS = {"off": 0, "optional": 1, "required": 2}
-_MFA, _PHISHING_RESISTANT = 2, 3
+_MFA, _PHISHING_RESISTANT = ACR_LEVELS[ACR_MFA], ACR_LEVELS[ACR_PHISHING_RESISTANT]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,7 @@ def user_factors(factors: FactorStore, user_id: str) -> UserFactors:
 def effective_policy(domain_policy: str | None, client_policy: str | None) -> str:
     """The stricter of the domain's and the app's (an app cannot loosen its domain's)."""
     domain = domain_policy or "optional"
-    if client_policy and _STRICTNESS[client_policy] > _STRICTNESS[domain]:
+    if client_policy and MFA_POLICIES.index(client_policy) > MFA_POLICIES.index(domain):
         return client_policy
     return domain
 
@@ -139,6 +140,17 @@ def _policy_level(policy: str, rules: SignInRules, user: User, factors: UserFact
     if user.is_admin and (factors.any or rules.admin_mfa_required):
         return _MFA
     return 0
+
+
+def enough_without_factors(amr: Sequence[str], user: User, policy: str, need: Need) -> bool:
+    """Whether `assess` answers `Enough` whatever the user's factors are, so the authorization
+    endpoint need not read them: the session meets the request, and either already used two
+    factors (no policy asks more) or nothing but the request could ask more (policy `off`, not
+    an administrator)."""
+    have = level_of(acr_for(amr))
+    if need.unknown_essential or have < need.level:
+        return False
+    return have >= _MFA or (policy == "off" and not user.is_admin)
 
 
 def may_enroll_now(amr: Sequence[str], factors: UserFactors) -> bool:
