@@ -126,9 +126,4 @@ class InsufficientUserAuthenticationError(TokenError):
         return tuple(parts)
 
     def body(self) -> dict[str, str]:
-        body = super().body()
-        if self.acr_values:
-            body["acr_values"] = " ".join(self.acr_values)
-        if self.max_age is not None:
-            body["max_age"] = str(int(self.max_age))
-        return body
+        return {**super().body(), **dict(self.params)}  # the challenge's parameters too

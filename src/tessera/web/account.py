@@ -39,7 +39,7 @@ from tessera.web.account_flow import (
     step_up_of,
     to_sign_in,
 )
-from tessera.web.browser import DEVICE_COOKIE, SESSION_COOKIE, signed_in_response
+from tessera.web.browser import DEVICE_COOKIE, SCOPE_WORDS, SESSION_COOKIE, signed_in_response
 from tessera.web.forms import Params
 from tessera.web.pages import client_address, delete_cookie, page, read_cookie, url
 from tessera.web.services import Services, services
@@ -51,12 +51,6 @@ _METHODS = {
     "otp": "one-time code",
     "hwk": "passkey on a security key or device",
     "swk": "synced passkey",
-}
-_SCOPES = {
-    "openid": "Know who you are",
-    "profile": "See your name and username",
-    "email": "See your e-mail address",
-    "offline_access": "Stay connected while you are away",
 }
 
 
@@ -257,7 +251,8 @@ def _end_sessions(svc: Services, request: Request, current: SignedInUser, form: 
     store, now, actor = svc.ctx.store, svc.ctx.clock(), account_actor(svc, request, current)
     which = form.get("session", "")
     if which == "others":
-        end_other_sessions(store, current.user, current.session.id_hash, now, actor)
+        if end_other_sessions(store, current.user, current.session.id_hash, now, actor):
+            notify_change(svc, current, "your other sessions were signed out")
         return done(svc, "/account/sessions", "sessions-ended")
     if which in ("this", current.session.id_hash):
         raw = read_cookie(svc, request, SESSION_COOKIE)
@@ -266,7 +261,8 @@ def _end_sessions(svc: Services, request: Request, current: SignedInUser, form: 
         response = page(svc, "logged_out.html", message="You have been signed out.")
         delete_cookie(svc, response, SESSION_COOKIE)
         return response
-    end_one_session(store, current.user, which, now, actor)
+    if end_one_session(store, current.user, which, now, actor):
+        notify_change(svc, current, "one of your sessions was signed out")
     return done(svc, "/account/sessions", "session-ended")
 
 
@@ -284,8 +280,8 @@ async def sessions_end(request: Request) -> Response:
 def _scope_words(svc: Services, scopes: tuple[str, ...]) -> list[str]:
     out = []
     for scope in scopes:
-        if scope in _SCOPES:
-            out.append(_SCOPES[scope])
+        if scope in SCOPE_WORDS:  # the consent page's words
+            out.append(SCOPE_WORDS[scope][0])
             continue
         resource = next((r for r in svc.resource_list() if scope.startswith(r.audience)), None)
         out.append(f"Use {resource.name}" if resource else f"Use {scope}")

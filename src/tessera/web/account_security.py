@@ -42,12 +42,14 @@ from tessera.web.account_flow import (
     step_up_of,
 )
 from tessera.web.factor_pages import (
+    first_recovery_codes,
     recovery_codes_page,
     register_from_form,
     script_json,
     totp_enrollment,
 )
 from tessera.web.forms import Params
+from tessera.web.pages import url
 from tessera.web.services import Services
 
 __all__ = ["ACCOUNT_SECURITY_ROUTES"]
@@ -109,14 +111,14 @@ def _security(
         status,
         scripts=fresh,
         fresh=fresh,
-        reauth_url=svc.prefix + "/account/reauth?to=security",
+        reauth_url=url(svc, "/account/reauth?to=security"),
         passkeys=passkeys,
         totp=factors.totp,
         totp_added=when(factors.totp.confirmed_at) if factors.totp else None,
         codes_left=len(factors.recovery_codes),
         has_factor=factors.any,
         required=factor_required(current.user, svc.sign_in_rules()),
-        action=svc.prefix + _HERE,
+        action=url(svc, _HERE),
         error=error,
         **values,
     )
@@ -162,11 +164,9 @@ def _add_passkey(svc: Services, request: Request, current: SignedInUser, form: P
         name=passkey.name,
         synced=passkey.backed_up,
     )
-    if not store.factors.recovery_codes(current.user.id):
-        # The first factor comes with recovery codes, shown this once.
-        codes = new_recovery_codes(store, svc.factor_keys, current.user, now)
-        return recovery_codes_page(svc, codes, svc.prefix + _HERE + "?done=passkey-added", [])
-    return response
+    return first_recovery_codes(svc, current.user, url(svc, _HERE + "?done=passkey-added"), []) or (
+        response
+    )
 
 
 def _rename_passkey(
@@ -178,8 +178,14 @@ def _rename_passkey(
         )
     except FactorRefused as exc:
         return _refused(svc, request, current, exc, "passkey_rename")
-    account_actor(svc, request, current).audit("account.passkey_renamed", user_id=current.user.id)
-    return done(svc, _HERE, "passkey-renamed")
+    return _changed(
+        svc,
+        request,
+        current,
+        "account.passkey_renamed",
+        "a passkey was renamed",
+        "passkey-renamed",
+    )
 
 
 def _remove_passkey(
@@ -224,8 +230,8 @@ def _totp_page(
         query,
         status,
         totp=enrollment,
-        action=svc.prefix + _HERE + "/totp",
-        back=svc.prefix + _HERE,
+        action=url(svc, _HERE + "/totp"),
+        back=url(svc, _HERE),
         error=error,
     )
 
@@ -255,10 +261,9 @@ def _confirm_totp(svc: Services, request: Request, current: SignedInUser, form: 
     response = _changed(
         svc, request, current, "account.totp_added", "an authenticator app was set up", "totp-added"
     )
-    if not store.factors.recovery_codes(current.user.id):
-        codes = new_recovery_codes(store, svc.factor_keys, current.user, now)
-        return recovery_codes_page(svc, codes, svc.prefix + _HERE + "?done=totp-added", [])
-    return response
+    return first_recovery_codes(svc, current.user, url(svc, _HERE + "?done=totp-added"), []) or (
+        response
+    )
 
 
 def _remove_totp(svc: Services, request: Request, current: SignedInUser, form: Params) -> Response:
@@ -287,7 +292,7 @@ def _new_codes(svc: Services, request: Request, current: SignedInUser, form: Par
         "account.recovery_codes_issued", user_id=current.user.id
     )
     notify_change(svc, current, "new recovery codes were made (the old ones no longer work)")
-    return recovery_codes_page(svc, codes, svc.prefix + _HERE, [])
+    return recovery_codes_page(svc, codes, url(svc, _HERE), [])
 
 
 async def security_page(request: Request) -> Response:

@@ -92,6 +92,7 @@ from tessera.web.services import Services, services
 __all__ = [
     "BROWSER_ROUTES",
     "DEVICE_COOKIE",
+    "SCOPE_WORDS",
     "SESSION_COOKIE",
     "FormStep",
     "after_sign_in",
@@ -110,7 +111,7 @@ SESSION_COOKIE = "tessera_session"
 DEVICE_COOKIE = "tessera_device"
 # Sent back only to the sign-in form (a path below the domain's prefix).
 _DEVICE_COOKIE_PATH = "/oauth2/v1/login"
-_SCOPE_WORDS = {
+SCOPE_WORDS = {
     "openid": ("Verify your identity", "Confirm who you are with your account."),
     "profile": ("See your profile", "Your name and username."),
     "email": ("See your email address", "The email address of your account."),
@@ -189,7 +190,7 @@ def _consent_page(
 
 
 def _describe_scopes(svc: Services, req: AuthorizationRequest) -> list[_Scope]:
-    out = [_Scope(*_SCOPE_WORDS[s]) for s in req.scopes if s in _SCOPE_WORDS]
+    out = [_Scope(*SCOPE_WORDS[s]) for s in req.scopes if s in SCOPE_WORDS]
     resource = svc.resource_by_audience(req.audience) if req.audience else None
     for scope in req.resource_scopes:
         name = scope[len(req.audience or "") :]

@@ -21,6 +21,7 @@ from tessera.oauth.factors import passkeys
 from tessera.oauth.interaction.csrf import csrf_token
 from tessera.oauth.interaction.enrollment import (
     TotpEnrollment,
+    new_recovery_codes,
     register_passkey,
     registration_options,
     start_totp,
@@ -34,6 +35,7 @@ __all__ = [
     "BROWSER_COOKIE",
     "enroll_page",
     "factor_page",
+    "first_recovery_codes",
     "passkey_sign_in_values",
     "recovery_codes_page",
     "register_from_form",
@@ -177,6 +179,19 @@ def register_from_form(
         form.get("name", ""),
         now,
     )
+
+
+def first_recovery_codes(
+    svc: Services, user: User, next_url: str, form_targets: list[str | None]
+) -> Response | None:
+    """A first factor comes with recovery codes, shown this once (audited); None when the user
+    has codes already."""
+    store = svc.ctx.store
+    if store.factors.recovery_codes(user.id):
+        return None
+    codes = new_recovery_codes(store, svc.factor_keys, user, svc.ctx.clock())
+    svc.audit.record("mfa.recovery_codes_issued", user_id=user.id)
+    return recovery_codes_page(svc, codes, next_url, form_targets)
 
 
 def recovery_codes_page(

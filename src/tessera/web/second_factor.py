@@ -19,7 +19,6 @@ from tessera.oauth.factors import passkeys
 from tessera.oauth.interaction.csrf import Purpose, csrf_valid
 from tessera.oauth.interaction.enrollment import (
     confirm_totp,
-    new_recovery_codes,
 )
 from tessera.oauth.interaction.login import (
     Attempt,
@@ -43,7 +42,7 @@ from tessera.web.factor_pages import (
     BROWSER_COOKIE,
     enroll_page,
     factor_page,
-    recovery_codes_page,
+    first_recovery_codes,
     register_from_form,
 )
 from tessera.web.forms import Params
@@ -259,11 +258,9 @@ def _enrolled(
     store, now = svc.ctx.store, svc.ctx.clock()
     if authenticated_further(store, current, methods, now) is None:
         return error_page(svc, request, "Sign-in expired", _EXPIRED)
-    if store.factors.recovery_codes(current.user.id):
-        return redirect(after_sign_in(svc, params), 303)
-    codes = new_recovery_codes(store, svc.factor_keys, current.user, now)
-    svc.audit.record("mfa.recovery_codes_issued", user_id=current.user.id)
-    return recovery_codes_page(svc, codes, after_sign_in(svc, params), [origin(req.redirect_uri)])
+    next_url = after_sign_in(svc, params)
+    codes = first_recovery_codes(svc, current.user, next_url, [origin(req.redirect_uri)])
+    return codes or redirect(next_url, 303)
 
 
 async def login_factor(request: Request) -> Response:
