@@ -209,3 +209,22 @@ def test_account_changes_are_mailed_to_the_user(server: Server, smtp: SmtpServer
         assert "password was changed" in notice.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     finally:
         account.close()
+
+
+def test_signing_out_the_other_sessions_is_mailed_to_the_user(
+    server: Server, smtp: SmtpServer
+) -> None:
+    address = f"sessions-{secrets.token_hex(3)}@example.com"
+    user = new_user(server, email=address)
+    elsewhere, account = Account(server.base_url, user), Account(server.base_url, user)
+    try:
+        assert elsewhere.get("/account/").status_code == 200  # a second signed-in session
+        page = account.get("/account/sessions")
+        ended = account.post("/account/sessions/end", page, session="others")
+        assert ended.status_code == 303
+        [notice] = smtp.wait_for(1, to(address))  # type: ignore[arg-type]
+        assert "other sessions were signed out" in notice.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert elsewhere.http.get("/account/").status_code == 303  # that session ended
+    finally:
+        account.close()
+        elsewhere.close()
