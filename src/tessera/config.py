@@ -25,7 +25,7 @@ from sqlalchemy.exc import ArgumentError
 
 from tessera.shared.database_url import configured_or_sqlite
 from tessera.shared.sealing import derive_key
-from tessera.shared.settings import check_issuer, read_secret_files
+from tessera.shared.settings import check_issuer, is_loopback_host, read_secret_files
 
 __all__ = ["ConfigError", "Settings", "check_mail_address", "load_settings"]
 
@@ -157,7 +157,11 @@ class Settings(BaseSettings):
                 "set both TESSERA_SMTP_USERNAME and TESSERA_SMTP_PASSWORD (or "
                 "TESSERA_SMTP_PASSWORD_FILE), or neither"
             )
-        if self.production and self.smtp_security == "none" and not _loopback(self.smtp_host):
+        if (
+            self.production
+            and self.smtp_security == "none"
+            and not is_loopback_host(self.smtp_host)
+        ):
             # Reset links (and the SMTP password) would cross the network in clear text.
             raise ValueError(
                 "TESSERA_SMTP_SECURITY=none is refused with TESSERA_ENV=production unless "
@@ -259,12 +263,6 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    return _is_ip(host) and ipaddress.ip_address(host).is_loopback
 
 
 def _dev_secret_key(path: Path) -> str:

@@ -7,7 +7,6 @@ seed's "client application") and a public PKCE app (the CLI). Credentials are wr
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 from datetime import datetime
@@ -20,6 +19,7 @@ from tessera.manage.apps import create_app
 from tessera.manage.audit import Actor, store_actor
 from tessera.manage.resources import create_resource
 from tessera.manage.users import create_user
+from tessera.shared.settings import is_loopback_host
 from tessera.store.protocols import Store
 
 __all__ = ["DEMO_AUDIENCE", "DEMO_MANAGE_SCOPE", "DEMO_SCOPE", "bootstrap_demo", "demo_refusal"]
@@ -36,28 +36,19 @@ _ADMIN = ("admin", "Tessera-Demo-Root-2026")
 _USER = ("alice", "Wonderland-Demo-2026")
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def demo_refusal(host: str, issuer: str, production: bool) -> str | None:
     """Why the demo, whose passwords are published, must not be created here; None if it may:
     only in development, listening on and named by a loopback address."""
     if production:
         return "the demo domain is never created with TESSERA_ENV=production"
-    if not _loopback(host):
+    if not is_loopback_host(host):
         return (
             f"the demo domain's passwords are published: refusing it on --host {host}; "
             "serve it on 127.0.0.1, or create an administrator with "
             "`tessera admin users create <username> --admin` instead of --demo"
         )
     issuer_host = urlsplit(issuer).hostname or ""
-    if not _loopback(issuer_host):
+    if not is_loopback_host(issuer_host):
         return (
             f"the demo domain's passwords are published: refusing it for the issuer {issuer}; "
             "use a loopback issuer (http://127.0.0.1:PORT) for the demo"

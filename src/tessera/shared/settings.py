@@ -6,12 +6,13 @@ an issuer URL.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check_issuer", "read_secret_files"]
+__all__ = ["check_issuer", "is_loopback_host", "read_secret_files"]
 
 
 def read_secret_files(
@@ -40,3 +41,13 @@ def check_issuer(value: str) -> str:
     if "?" in value or "#" in value or not value.startswith(("https://", "http://")):
         raise ValueError("the issuer must be an http(s) URL without query or fragment")
     return value.rstrip("/")
+
+
+def is_loopback_host(host: str) -> bool:
+    """`localhost` or a loopback address (an IPv6 one with or without brackets)."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
