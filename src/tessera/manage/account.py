@@ -20,7 +20,7 @@ from datetime import datetime
 import structlog
 
 from tessera.domain.model import BrowserSession, Client, User
-from tessera.domain.passwords import WeakPassword, check_policy, hash_password, verify_password
+from tessera.domain.passwords import WeakPassword, check_policy, hash_password
 from tessera.manage.audit import Actor
 from tessera.manage.errors import InvalidInput, checked_name
 from tessera.manage.mail import Mailer, MailError
@@ -31,10 +31,12 @@ from tessera.oauth.interaction.login import (
     Attempt,
     LoginPolicy,
     SignedIn,
+    Throttled,
     Timer,
+    check_password,
     sign_in_verified,
 )
-from tessera.oauth.interaction.throttle import decide, throttle_keys
+from tessera.oauth.interaction.throttle import throttle_keys
 from tessera.store.protocols import Store
 
 __all__ = [
@@ -90,16 +92,13 @@ def _check_current(
 ) -> None:
     """The current password, counted on the sign-in throttle like a sign-in of the account."""
     keys = throttle_keys(user.username, ip)
-    recent = store.login_throttle.recent(keys.checked(), now - policy.throttle.window)
-    verdict = decide(keys, recent, now, policy.throttle)
-    if not verdict.allowed:
+    checked = check_password(store, policy.throttle, keys, user, password, now, timed)
+    if isinstance(checked, Throttled):
         raise AccountRefused(
-            f"Too many wrong passwords. Try again in {verdict.retry_after} seconds.",
-            retry_after=verdict.retry_after,
+            f"Too many wrong passwords. Try again in {checked.retry_after} seconds.",
+            retry_after=checked.retry_after,
         )
-    if not timed(lambda: verify_password(user.password_hash, password)):
-        for key in keys.recorded():
-            store.login_throttle.record_failure(key, now)
+    if not checked:
         raise AccountRefused("Your current password is not correct.")
 
 

@@ -19,7 +19,13 @@ from tessera.domain.hashing import new_token, sha256_b64
 from tessera.domain.model import BrowserSession, User
 from tessera.domain.passwords import hash_password, needs_rehash, verify_password
 from tessera.oauth.interaction import known_device
-from tessera.oauth.interaction.throttle import Reason, ThrottlePolicy, decide, throttle_keys
+from tessera.oauth.interaction.throttle import (
+    Reason,
+    ThrottleKeys,
+    ThrottlePolicy,
+    decide,
+    throttle_keys,
+)
 from tessera.shared.acr import with_methods
 from tessera.store.protocols import Store
 
@@ -33,6 +39,7 @@ __all__ = [
     "Throttled",
     "Timer",
     "authenticated_further",
+    "check_password",
     "current_session",
     "end_session",
     "session_hash",
@@ -142,6 +149,34 @@ def end_session(store: Store, raw: str | None, now: datetime) -> BrowserSession 
     return session
 
 
+def check_password(
+    store: Store,
+    throttle: ThrottlePolicy,
+    keys: ThrottleKeys,
+    user: User | None,
+    password: str,
+    now: datetime,
+    timed: Timer = _untimed,
+) -> Throttled | bool:
+    """The throttled password check of a sign-in (or of a change that asks for the current
+    password): `Throttled` unchecked during a wait (guessing stays bounded); False for a wrong
+    password or an unknown or disabled user, counted on every key; True, forgetting this
+    browser's own failures."""
+    recent = store.login_throttle.recent(keys.checked(), now - throttle.window)
+    verdict = decide(keys, recent, now, throttle)
+    if not verdict.allowed:
+        return Throttled(verdict.retry_after, verdict.reason)
+    stored = user.password_hash if user else None
+    ok = timed(lambda: verify_password(stored, password))
+    if not ok or user is None or not user.active:
+        for key in keys.recorded():
+            store.login_throttle.record_failure(key, now)
+        return False
+    if verdict.own_failures and keys.own:  # a write only when there is something to forget
+        store.login_throttle.clear(keys.own)
+    return True
+
+
 def sign_in(
     store: Store, policy: LoginPolicy, attempt: Attempt, now: datetime, timed: Timer = _untimed
 ) -> Outcome:
@@ -151,19 +186,11 @@ def sign_in(
         policy.device_key, attempt.device_cookie, user.id if user else None, now
     )
     keys = throttle_keys(attempt.username, attempt.ip, device)
-    recent = store.login_throttle.recent(keys.checked(), now - policy.throttle.window)
-    verdict = decide(keys, recent, now, policy.throttle)
-    if not verdict.allowed:
-        # The password is not checked during a wait: guessing stays bounded.
-        return Throttled(verdict.retry_after, verdict.reason)
-    stored = user.password_hash if user else None
-    ok = timed(lambda: verify_password(stored, attempt.password))
-    if not ok or user is None or not user.active:
-        for key in keys.recorded():
-            store.login_throttle.record_failure(key, now)
+    checked = check_password(store, policy.throttle, keys, user, attempt.password, now, timed)
+    if isinstance(checked, Throttled):
+        return checked
+    if not checked or user is None:
         return Failed(user)
-    if verdict.own_failures and keys.own:  # a write only when there is something to forget
-        store.login_throttle.clear(keys.own)
     rehashed = needs_rehash(user.password_hash)
     if rehashed:
         new_hash = timed(lambda: hash_password(attempt.password))
