@@ -40,6 +40,7 @@ from tessera.web.browser import SESSION_COOKIE
 from tessera.web.forms import Params, read_form, read_query
 from tessera.web.pages import (
     client_address,
+    csrf_refused,
     delete_cookie,
     error_page,
     page,
@@ -236,16 +237,13 @@ async def account_post(
         if form.duplicated or not csrf_valid(
             svc.csrf_key, "account", secret, form.get("csrf_token")
         ):
-            svc.audit.record(
-                "account.csrf_refused", user_id=current.user.id, ip=client_address(request)
-            )
-            return error_page(
+            return csrf_refused(
                 svc,
                 request,
-                "Request refused",
+                "account.csrf_refused",
                 "The form was not sent from your account page.",
-                status=403,
                 hint="Reload the page and try again.",
+                user_id=current.user.id,
             )
         need = _session_need(svc, current, sensitive)
         if need is not None:

@@ -31,6 +31,7 @@ from tessera.web.factor_pages import BROWSER_COOKIE
 from tessera.web.forms import Params, read_form, read_query
 from tessera.web.pages import (
     client_address,
+    csrf_refused,
     delete_cookie,
     error_page,
     page,
@@ -69,13 +70,11 @@ def _csrf_ok(svc: Services, request: Request, form: Params, name: str) -> bool:
 
 
 def _refused(svc: Services, request: Request) -> Response:
-    svc.audit.record("password_reset.csrf_refused", ip=client_address(request))
-    return error_page(
+    return csrf_refused(
         svc,
         request,
-        "Request refused",
+        "password_reset.csrf_refused",
         "The form was not sent from this browser's page.",
-        status=403,
         hint="Reload the page and try again.",
     )
 

@@ -78,6 +78,7 @@ from tessera.web.forms import Params, parse_params, read_form, read_query
 from tessera.web.pages import (
     client_address,
     cookie_name,
+    csrf_refused,
     delete_cookie,
     error_page,
     origin,
@@ -330,13 +331,12 @@ def _login_step(
     if form.duplicated or not csrf_valid(
         svc.csrf_key, "login", read_cookie(svc, request, BROWSER_COOKIE), presented
     ):
-        svc.audit.record("login.csrf_refused", ip=ip)
-        return error_page(
+        return csrf_refused(
             svc,
             request,
-            "Sign-in refused",
+            "login.csrf_refused",
             "The sign-in form was not sent from this browser's page.",
-            status=403,
+            title="Sign-in refused",
             hint="Reload the application and try again.",
         )
     attempt = Attempt(
@@ -418,9 +418,8 @@ def _consent_step(
     ip = client_address(request)
     user, secret = current.user, current.session.csrf_secret
     if form.duplicated or not csrf_valid(svc.csrf_key, "consent", secret, form.get("csrf_token")):
-        svc.audit.record("consent.csrf_refused", user_id=user.id, ip=ip)
         message = "The consent form was not sent from this browser's page."
-        return error_page(svc, request, "Request refused", message, status=403)
+        return csrf_refused(svc, request, "consent.csrf_refused", message, user_id=user.id)
     try:
         # The request the form carries is decided again: a consent page of one request
         # must not pass another (its sign-in level, max_age or admin scope) unchecked.
@@ -483,9 +482,15 @@ def _logout(svc: Services, request: Request, params: Params) -> Response:
             username=step.current.user.username,
         )
     if isinstance(step, LogoutRefused):
-        svc.audit.record("logout.csrf_refused", user_id=step.user.id, ip=client_address(request))
         message = "The sign-out form was not sent from this browser's page."
-        return error_page(svc, request, "Sign-out refused", message, status=403)
+        return csrf_refused(
+            svc,
+            request,
+            "logout.csrf_refused",
+            message,
+            title="Sign-out refused",
+            user_id=step.user.id,
+        )
     ended = end_session(svc.ctx.store, session_cookie, now)
     if ended is not None:
         svc.audit.record("logout", user_id=ended.user_id, ip=client_address(request))

@@ -20,6 +20,7 @@ from tessera.web.services import Services
 __all__ = [
     "client_address",
     "cookie_name",
+    "csrf_refused",
     "delete_cookie",
     "error_page",
     "origin",
@@ -101,6 +102,22 @@ def error_page(
         hint=hint,
         request_id=request.scope.get("state", {}).get("request_id"),
     )
+
+
+def csrf_refused(
+    svc: Services,
+    request: Request,
+    event: str,
+    message: str,
+    *,
+    title: str = "Request refused",
+    hint: str | None = None,
+    user_id: str | None = None,
+) -> HTMLResponse:
+    """A form whose CSRF token does not hold (docs/security.md rule 9): audited as `event`,
+    answered 403 with a page that says what to do."""
+    svc.audit.record(event, user_id=user_id, ip=client_address(request))
+    return error_page(svc, request, title, message, status=403, hint=hint)
 
 
 def redirect(location: str, status: int = 303) -> RedirectResponse:

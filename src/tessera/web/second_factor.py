@@ -46,7 +46,14 @@ from tessera.web.factor_pages import (
     register_from_form,
 )
 from tessera.web.forms import Params
-from tessera.web.pages import client_address, error_page, origin, read_cookie, redirect
+from tessera.web.pages import (
+    client_address,
+    csrf_refused,
+    error_page,
+    origin,
+    read_cookie,
+    redirect,
+)
 from tessera.web.services import Services
 
 __all__ = ["FACTOR_ROUTES"]
@@ -55,13 +62,12 @@ _EXPIRED = "This sign-in request is not valid any more."
 
 
 def _refused_form(svc: Services, request: Request, what: str) -> Response:
-    svc.audit.record(f"{what}.csrf_refused", ip=client_address(request))
-    return error_page(
+    return csrf_refused(
         svc,
         request,
-        "Sign-in refused",
+        f"{what}.csrf_refused",
         "The form was not sent from this browser's page.",
-        status=403,
+        title="Sign-in refused",
         hint="Reload the application and try again.",
     )
 
