@@ -22,8 +22,10 @@ __all__ = [
     "Grant",
     "KeyState",
     "Passkey",
+    "PushedRequest",
     "RecoveryCode",
     "RefreshToken",
+    "RegistrationToken",
     "Resource",
     "RevocationEvent",
     "RevocationKind",
@@ -60,11 +62,16 @@ class ClientKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SecretHash:
-    """A keyed hash of a client secret; `expires_at` is set on the previous one during rotation."""
+    """A keyed hash of a client secret; `expires_at` is set on the previous one during rotation.
+
+    `sealed` (AES-GCM under the domain's client-secret sealing key, bound to the client id) is
+    kept only for `client_secret_jwt` apps, whose assertions are HMACs keyed with the secret
+    itself (OIDC Core §9): every other app's secret is never recoverable."""
 
     hash: str
     created_at: datetime
     expires_at: datetime | None = None
+    sealed: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +96,75 @@ class Client:
     # The audiences of the resources this app serves: it may introspect their tokens and read
     # the revocation feed (RFC 7662 §2.1, §4).
     resource_server_for: tuple[str, ...] = ()
+    # RFC 7591 §2 metadata (docs/client-authentication.md). None: `client_secret_basic` for a
+    # confidential app (which may send its secret either way), `none` for a public one.
+    token_endpoint_auth_method: str | None = None
+    token_endpoint_auth_signing_alg: str | None = None  # None: any the method allows
+    jwks: str | None = None  # the app's public JWK Set (RFC 7517 §5), JSON text
+    jwks_uri: str | None = None
+    require_pushed_authorization_requests: bool = False  # RFC 9126 §6
+    dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2
+    id_token_signed_response_alg: str = "RS256"  # OIDC Registration §2: RS256 by default
+    profile: str | None = None  # "fapi2": the FAPI 2.0 Security Profile's rules apply
+    # RFC 7592 §3: the keyed hash of the registration access token of a registered app.
+    registration_token_hash: str | None = None
+    # Informational RFC 7591 §2 metadata (client_uri, logo_uri, contacts, ...), JSON text.
+    details: str | None = None
 
     @property
     def is_public(self) -> bool:
         return self.kind is ClientKind.PUBLIC
 
     @property
+    def auth_method(self) -> str:
+        """The `token_endpoint_auth_method` in force (RFC 7591 §2)."""
+        if self.token_endpoint_auth_method is not None:
+            return self.token_endpoint_auth_method
+        return "none" if self.is_public else "client_secret_basic"
+
+    @property
+    def requires_par(self) -> bool:
+        return self.require_pushed_authorization_requests or self.profile == "fapi2"
+
+    @property
     def is_resource_server(self) -> bool:
         return bool(self.resource_server_for)
+
+
+@dataclass(frozen=True, slots=True)
+class PushedRequest:
+    """An authorization request pushed by its client (RFC 9126 §2), redeemable once at the
+    authorization endpoint before `expires_at` by the same client (§4)."""
+
+    uri_hash: str  # SHA-256 of the request_uri's random part
+    client_id: str
+    params: tuple[tuple[str, str], ...]
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationToken:
+    """An initial access token (RFC 7591 §3): lets its holder register apps, `max_uses` times
+    at most (None: without limit) until `expires_at` (None: until revoked)."""
+
+    id: str
+    token_hash: str  # keyed hash; the token is shown once
+    created_at: datetime
+    expires_at: datetime | None = None
+    max_uses: int | None = None
+    uses: int = 0
+    created_by: str | None = None
+    description: str = ""
+    revoked_at: datetime | None = None
+
+    def usable(self, now: datetime) -> bool:
+        return (
+            self.revoked_at is None
+            and (self.expires_at is None or self.expires_at > now)
+            and (self.max_uses is None or self.uses < self.max_uses)
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,8 @@ class PurgeReport:
     revocation_events: int
     sessions: int
     login_failures: int
+    pushed_requests: int
+    registration_tokens: int
 
 
 def purge_expired(store: Store, now: datetime, login_window_seconds: int) -> PurgeReport:
@@ -35,6 +37,8 @@ def purge_expired(store: Store, now: datetime, login_window_seconds: int) -> Pur
         revocation_events=store.revocations.purge(now),
         sessions=store.sessions.purge(now),
         login_failures=store.login_throttle.purge(now - timedelta(seconds=login_window_seconds)),
+        pushed_requests=store.pushed_requests.purge(now),
+        registration_tokens=store.registration_tokens.purge(now),
     )
 
 

@@ -33,8 +33,10 @@ from tessera.domain.model import (
     Consent,
     Grant,
     Passkey,
+    PushedRequest,
     RecoveryCode,
     RefreshToken,
+    RegistrationToken,
     Resource,
     RevocationEvent,
     RevocationKind,
@@ -56,7 +58,9 @@ from tessera.store.protocols import (
     LoginThrottleStore,
     NonceStore,
     NotFound,
+    PushedRequestStore,
     RefreshTokenStore,
+    RegistrationTokenStore,
     ResourceStore,
     RevocationStore,
     SessionStore,
@@ -119,6 +123,8 @@ _ROWS = (
     "totp",
     "recovery_codes",
     "nonces",
+    "pushed_requests",
+    "registration_tokens",
 )
 
 
@@ -148,6 +154,8 @@ class _State:
     totp: dict[str, TotpFactor] = field(default_factory=dict)  # by user id
     recovery_codes: dict[tuple[str, str], RecoveryCode] = field(default_factory=dict)
     nonces: dict[str, datetime] = field(default_factory=dict)  # key: expires_at
+    pushed_requests: dict[str, PushedRequest] = field(default_factory=dict)  # by uri_hash
+    registration_tokens: dict[str, RegistrationToken] = field(default_factory=dict)  # by id
 
     # The helpers below expect the caller to hold `lock`.
 
@@ -954,6 +962,90 @@ class _Nonces:
         return len(gone)
 
 
+class _PushedRequests:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def add(self, request: PushedRequest) -> None:
+        with self._s.lock:
+            if request.uri_hash in self._s.pushed_requests:
+                raise Conflict("the pushed request is taken")
+            self._s.pushed_requests[request.uri_hash] = request
+
+    def take(self, uri_hash: str, client_id: str, now: datetime) -> PushedRequest | None:
+        with self._s.lock:
+            found = self._s.pushed_requests.get(uri_hash)
+            # RFC 9126 §4: once, by the client that pushed it, before it expires.
+            if (
+                found is None
+                or found.used_at is not None
+                or found.expires_at <= now
+                or found.client_id != client_id
+            ):
+                return None
+            used = self._s.pushed_requests[uri_hash] = replace(found, used_at=now)
+            return used
+
+    def purge(self, now: datetime) -> int:
+        with self._s.lock:
+            rows = self._s.pushed_requests
+            gone = [k for k, r in rows.items() if r.expires_at <= now]
+            for key in gone:
+                del rows[key]
+        return len(gone)
+
+
+class _RegistrationTokens:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def add(self, token: RegistrationToken) -> None:
+        with self._s.lock:
+            rows = self._s.registration_tokens
+            if token.id in rows or any(t.token_hash == token.token_hash for t in rows.values()):
+                raise Conflict("the registration token is taken")
+            rows[token.id] = token
+
+    def get(self, token_id: str) -> RegistrationToken | None:
+        with self._s.lock:
+            return self._s.registration_tokens.get(token_id)
+
+    def list(self) -> builtins.list[RegistrationToken]:
+        with self._s.lock:
+            found = builtins.list(self._s.registration_tokens.values())
+        return sorted(found, key=lambda t: (t.created_at, t.id), reverse=True)
+
+    def use(self, token_hash: str, now: datetime) -> RegistrationToken | None:
+        with self._s.lock:
+            rows = self._s.registration_tokens
+            found = next((t for t in rows.values() if t.token_hash == token_hash), None)
+            if found is None or not found.usable(now):
+                return None
+            used = rows[found.id] = replace(found, uses=found.uses + 1)
+            return used
+
+    def revoke(self, token_id: str, now: datetime) -> None:
+        with self._s.lock:
+            found = self._s.registration_tokens.get(token_id)
+            if found is None:
+                raise NotFound(f"no registration token {token_id!r}")
+            if found.revoked_at is None:
+                self._s.registration_tokens[token_id] = replace(found, revoked_at=now)
+
+    def purge(self, now: datetime) -> int:
+        with self._s.lock:
+            rows = self._s.registration_tokens
+            gone = [
+                k
+                for k, t in rows.items()
+                if (t.expires_at is not None and t.expires_at <= now)
+                or (t.revoked_at is not None and t.revoked_at <= now)
+            ]
+            for key in gone:
+                del rows[key]
+        return len(gone)
+
+
 class MemoryStore:
     """Every sub-store of one identity domain, in process memory, behind one lock."""
 
@@ -979,6 +1071,8 @@ class MemoryStore:
         self.audit: AuditStore = _Audit(state)
         self.factors: FactorStore = _Factors(state)
         self.nonces: NonceStore = _Nonces(state)
+        self.pushed_requests: PushedRequestStore = _PushedRequests(state)
+        self.registration_tokens: RegistrationTokenStore = _RegistrationTokens(state)
 
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:

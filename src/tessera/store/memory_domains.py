@@ -117,6 +117,8 @@ class MemoryDomains:
                 ("login_failures", store.login_throttle.purge(login_before)),
                 ("signing_keys", _purge_retired_keys(store, now)),
                 ("nonces", store.nonces.purge(now)),
+                ("pushed_requests", store.pushed_requests.purge(now)),
+                ("registration_tokens", store.registration_tokens.purge(now)),
             ):
                 counts[name] = counts.get(name, 0) + count
         return ExpiredRows(**counts)

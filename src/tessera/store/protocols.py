@@ -25,8 +25,10 @@ from tessera.domain.model import (
     Consent,
     Grant,
     Passkey,
+    PushedRequest,
     RecoveryCode,
     RefreshToken,
+    RegistrationToken,
     Resource,
     RevocationEvent,
     RevocationKind,
@@ -51,7 +53,9 @@ __all__ = [
     "LoginThrottleStore",
     "NonceStore",
     "NotFound",
+    "PushedRequestStore",
     "RefreshTokenStore",
+    "RegistrationTokenStore",
     "ResourceStore",
     "RevocationStore",
     "SessionStore",
@@ -246,6 +250,42 @@ class NonceStore(Protocol):
         `key` is at most 200 characters (`ValueError`): callers hash longer values."""
 
     def purge(self, now: datetime) -> int: ...
+
+
+class PushedRequestStore(Protocol):
+    """RFC 9126 pushed authorization requests, shared by every node."""
+
+    def add(self, request: PushedRequest) -> None: ...
+
+    def take(self, uri_hash: str, client_id: str, now: datetime) -> PushedRequest | None:
+        """Mark the request used and return it, in one atomic write (RFC 9126 §4: once, only
+        by the client that pushed it, before it expires). None when it is unknown, used,
+        expired or another client's; another client's attempt does not use it up."""
+
+    def purge(self, now: datetime) -> int:
+        """Delete the expired requests; return how many."""
+
+
+class RegistrationTokenStore(Protocol):
+    """RFC 7591 §3 initial access tokens."""
+
+    def add(self, token: RegistrationToken) -> None: ...
+
+    def get(self, token_id: str) -> RegistrationToken | None: ...
+
+    def list(self) -> list[RegistrationToken]:
+        """All tokens, newest first."""
+
+    def use(self, token_hash: str, now: datetime) -> RegistrationToken | None:
+        """Count one use of the token with this hash and return it as it is after the use, in
+        one atomic write; None when no such token is usable (`RegistrationToken.usable`):
+        concurrent registrations never exceed `max_uses`."""
+
+    def revoke(self, token_id: str, now: datetime) -> None:
+        """`NotFound` if there is no such token; revoking twice keeps the first time."""
+
+    def purge(self, now: datetime) -> int:
+        """Delete the tokens expired or revoked before `now`; return how many."""
 
 
 class ConsentStore(Protocol):
@@ -469,6 +509,8 @@ class ExpiredRows:
     login_failures: int = 0
     signing_keys: int = 0
     nonces: int = 0
+    pushed_requests: int = 0
+    registration_tokens: int = 0
 
 
 class DomainStore(Protocol):
@@ -503,7 +545,8 @@ class DomainStore(Protocol):
     def purge_expired(self, now: datetime, login_before: datetime, batch: int) -> ExpiredRows:
         """Housekeeping for every domain at once: delete expired codes, refresh tokens,
         revocation events, sessions, login failures before `login_before`, retired keys past
-        their time and use-once values past their `expires_at`, in statements of at most
+        their time, use-once values past their `expires_at`, expired pushed requests and
+        expired or revoked registration tokens, in statements of at most
         `batch` rows (flat in the number of domains: each delete selects by an index on an
         expiry column, not a walk over the domains)."""
 
@@ -556,6 +599,12 @@ class Store(Protocol):
 
     @property
     def nonces(self) -> NonceStore: ...
+
+    @property
+    def pushed_requests(self) -> PushedRequestStore: ...
+
+    @property
+    def registration_tokens(self) -> RegistrationTokenStore: ...
 
     def transaction(self) -> AbstractContextManager[UnitOfWork]:
         """One unit of work: the small stores it yields act in ONE transaction, committed when

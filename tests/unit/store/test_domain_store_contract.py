@@ -17,7 +17,15 @@ import pytest
 from sqlalchemy import func, select
 
 from tessera.domain.identity_domains import DomainSettings, IdentityDomain
-from tessera.domain.model import AuditEvent, KeyState, Passkey, RevocationKind, TotpFactor
+from tessera.domain.model import (
+    AuditEvent,
+    KeyState,
+    Passkey,
+    PushedRequest,
+    RegistrationToken,
+    RevocationKind,
+    TotpFactor,
+)
 from tessera.store.memory import MemoryStore
 from tessera.store.protocols import Conflict, DomainContent, ExpiredRows, NotFound, Store
 from tessera.store.sql.schema import metadata
@@ -96,6 +104,10 @@ def fill(store: Store, domain_id: str, prefix: str) -> None:
     s.factors.put_totp(TotpFactor(user, b"sealed", T0))
     s.factors.put_totp(TotpFactor(f"{prefix}-u2", b"sealed", T0))
     s.factors.replace_recovery_codes(user, [f"{prefix}-rc{i}" for i in range(3)], T0)
+    for i in range(3):
+        pushed = PushedRequest(f"{prefix}-par{i}", client, (("scope", "openid"),), T0, at(60))
+        s.pushed_requests.add(pushed)
+        s.registration_tokens.add(RegistrationToken(f"{prefix}-iat{i}", f"{prefix}-h{i}", at(i)))
 
 
 def sql_rows(store: Store) -> dict[str, list[tuple[Any, ...]]]:
@@ -445,6 +457,13 @@ def expiring(store: Store, domain_id: str, prefix: str) -> None:
     s.keys.add(a_key(f"{prefix}-active", created_at=at(1), state=KeyState.ACTIVE))
     s.nonces.use_once(f"{prefix}-old-nonce", at(60), T0)
     s.nonces.use_once(f"{prefix}-new-nonce", LATER + timedelta(minutes=5), T0)
+    for name, expires_at in [("old", at(60)), ("new", LATER + timedelta(seconds=30))]:
+        s.pushed_requests.add(PushedRequest(f"{prefix}-{name}-par", "c1", (), T0, expires_at))
+    for name, expires_at in [("old", at(60)), ("revoked", None), ("new", None)]:
+        s.registration_tokens.add(
+            RegistrationToken(f"{prefix}-{name}-iat", f"{prefix}-{name}", T0, expires_at)
+        )
+    s.registration_tokens.revoke(f"{prefix}-revoked-iat", at(60))
     s.keys.add(
         a_key(
             f"{prefix}-retiring",
@@ -471,6 +490,8 @@ def test_purge_expired_deletes_the_expired_rows_of_every_domain(store: Store) ->
         login_failures=3,
         signing_keys=3,
         nonces=3,
+        pushed_requests=3,
+        registration_tokens=6,
     )
     for domain_id, prefix in [("d1", "one"), ("d2", "two"), ("default", "def")]:
         s = store.for_domain(domain_id)
@@ -486,6 +507,9 @@ def test_purge_expired_deletes_the_expired_rows_of_every_domain(store: Store) ->
         assert sorted(k.kid for k in s.keys.list()) == [f"{prefix}-active", f"{prefix}-retiring"]
         assert s.nonces.use_once(f"{prefix}-old-nonce", LATER + timedelta(minutes=5), LATER)
         assert not s.nonces.use_once(f"{prefix}-new-nonce", LATER + timedelta(minutes=5), LATER)
+        assert s.pushed_requests.take(f"{prefix}-old-par", "c1", T0) is None
+        assert s.pushed_requests.take(f"{prefix}-new-par", "c1", LATER) is not None
+        assert [t.id for t in s.registration_tokens.list()] == [f"{prefix}-new-iat"]
     assert store.domains.purge_expired(LATER, LATER - timedelta(hours=1), 1) == ExpiredRows()
 
 
@@ -547,7 +571,7 @@ def test_purge_expired_finds_the_expired_rows_through_indexes(tmp_path: Path) ->
     try:
         store.domains.purge_expired(LATER, LATER - timedelta(hours=1), 100)
         event.remove(store.engine, "before_cursor_execute", seen)
-        assert len(statements) == 8  # seven kinds of rows, then the grants
+        assert len(statements) == 10  # nine kinds of rows, then the grants
         scans: list[str] = []
         with store.engine.connect() as conn:
             for sql, params in statements:

@@ -33,7 +33,9 @@ __all__ = [
     "expired_failures",
     "expired_keys",
     "expired_nonces",
+    "expired_pushed_requests",
     "expired_refresh_tokens",
+    "expired_registration_tokens",
     "expired_sessions",
 ]
 
@@ -55,6 +57,8 @@ _DATA: tuple[Table, ...] = (
     t.totp_factors,
     t.recovery_codes,
     t.used_nonces,
+    t.pushed_requests,
+    t.registration_tokens,
     t.users,
     t.signing_keys,
 )
@@ -100,6 +104,16 @@ def expired_failures(before: datetime) -> ColumnElement[bool]:
 def expired_nonces(now: datetime) -> ColumnElement[bool]:
     # Expired at `expires_at` itself, as `NonceStore.use_once` takes such a row over.
     return t.used_nonces.c.expires_at <= now
+
+
+def expired_pushed_requests(now: datetime) -> ColumnElement[bool]:
+    # A used request stays until it expires (seconds later), like a consumed code.
+    return t.pushed_requests.c.expires_at <= now
+
+
+def expired_registration_tokens(now: datetime) -> ColumnElement[bool]:
+    r = t.registration_tokens
+    return (r.c.expires_at <= now) | (r.c.revoked_at <= now)
 
 
 def expired_keys(now: datetime) -> ColumnElement[bool]:
@@ -219,6 +233,8 @@ class SqlDomains:
             ("login_failures", t.login_failures, expired_failures(login_before)),
             ("signing_keys", t.signing_keys, expired_keys(now)),
             ("nonces", t.used_nonces, expired_nonces(now)),
+            ("pushed_requests", t.pushed_requests, expired_pushed_requests(now)),
+            ("registration_tokens", t.registration_tokens, expired_registration_tokens(now)),
         ]
         counts: dict[str, int] = {}
         for name, table, where in steps:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from tessera.store.sql.types import UTCDateTime
@@ -33,8 +34,10 @@ __all__ = [
     "login_failures",
     "metadata",
     "passkeys",
+    "pushed_requests",
     "recovery_codes",
     "refresh_tokens",
+    "registration_tokens",
     "resources",
     "revocation_events",
     "signing_keys",
@@ -113,6 +116,22 @@ clients = Table(
     Column("version", Integer, nullable=False),
     Column("resource_server_for", JSON, nullable=False),
     Column("mfa_policy", String(16)),
+    # RFC 7591 §2 metadata (issue 16); rows written before keep the defaults.
+    Column("token_endpoint_auth_method", String(32)),
+    Column("token_endpoint_auth_signing_alg", String(16)),
+    Column("jwks", Text),  # JSON text, kept as the app gave it
+    Column("jwks_uri", String(2048)),
+    Column(
+        "require_pushed_authorization_requests",
+        Boolean,
+        nullable=False,
+        server_default=false(),
+    ),
+    Column("dpop_bound_access_tokens", Boolean, nullable=False, server_default=false()),
+    Column("id_token_signed_response_alg", String(16), nullable=False, server_default="RS256"),
+    Column("profile", String(16)),
+    Column("registration_token_hash", String(_HASH)),
+    Column("details", Text),  # JSON text
     UniqueConstraint("domain_id", "name", name="uq_clients_name"),
 )
 
@@ -328,4 +347,39 @@ used_nonces = Table(
     Column("expires_at", UTCDateTime(), nullable=False),
     # Housekeeping deletes the expired values of every domain at once.
     Index("ix_used_nonces_expires_at", "expires_at"),
+)
+
+# --- client authentication and registration (issue 16) -----------------------------------------
+
+pushed_requests = Table(
+    "pushed_requests",
+    metadata,
+    _domain(primary_key=True),
+    Column("uri_hash", String(_HASH), primary_key=True),
+    Column("client_id", String(_ID), nullable=False),
+    Column("params", JSON, nullable=False),  # [[name, value], ...], in the order pushed
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime()),
+    # Housekeeping deletes the expired requests of every domain at once.
+    Index("ix_pushed_requests_expires_at", "expires_at"),
+)
+
+registration_tokens = Table(
+    "registration_tokens",
+    metadata,
+    _domain(primary_key=True),
+    Column("id", String(_ID), primary_key=True),
+    Column("token_hash", String(_HASH), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime()),
+    Column("max_uses", Integer),
+    Column("uses", Integer, nullable=False),
+    Column("created_by", String(200)),
+    Column("description", String(500), nullable=False),
+    Column("revoked_at", UTCDateTime()),
+    UniqueConstraint("domain_id", "token_hash", name="uq_registration_tokens_hash"),
+    # Housekeeping deletes the expired or revoked tokens of every domain at once.
+    Index("ix_registration_tokens_expires_at", "expires_at"),
+    Index("ix_registration_tokens_revoked_at", "revoked_at"),
 )

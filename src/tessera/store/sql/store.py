@@ -9,6 +9,7 @@ token use, `GrantStore.revoke`).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import threading
@@ -44,8 +45,10 @@ from tessera.domain.model import (
     Grant,
     KeyState,
     Passkey,
+    PushedRequest,
     RecoveryCode,
     RefreshToken,
+    RegistrationToken,
     Resource,
     RevocationEvent,
     RevocationKind,
@@ -69,7 +72,9 @@ from tessera.store.protocols import (
     LoginThrottleStore,
     NonceStore,
     NotFound,
+    PushedRequestStore,
     RefreshTokenStore,
+    RegistrationTokenStore,
     ResourceStore,
     RevocationStore,
     SessionStore,
@@ -91,7 +96,9 @@ from tessera.store.sql.domains import (
     expired_events,
     expired_failures,
     expired_nonces,
+    expired_pushed_requests,
     expired_refresh_tokens,
+    expired_registration_tokens,
     expired_sessions,
 )
 from tessera.store.sql.engine import make_engine, read, write
@@ -283,6 +290,35 @@ class _Users(_Part):
 # --- clients -----------------------------------------------------------------------------------
 
 
+def _sealed_text(sealed: bytes | None) -> str | None:
+    """`SecretHash.sealed` in the `secret_hashes` JSON: base64url."""
+    return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii") if sealed else None
+
+
+def _sealed(text: str | None) -> bytes | None:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)) if text else None
+
+
+def _secret_hash(value: Mapping[str, Any], created_at: datetime) -> SecretHash:
+    return SecretHash(
+        value["hash"],
+        _dt(value["created_at"]) or created_at,
+        _dt(value["expires_at"]),
+        _sealed(value.get("sealed")),
+    )
+
+
+def _secret_hash_value(secret: SecretHash) -> dict[str, Any]:
+    value = {
+        "hash": secret.hash,
+        "created_at": _iso(secret.created_at),
+        "expires_at": _iso(secret.expires_at),
+    }
+    if secret.sealed is not None:  # only `client_secret_jwt` apps keep one
+        value["sealed"] = _sealed_text(secret.sealed)
+    return value
+
+
 def _client(row: Row[Any]) -> Client:
     return Client(
         client_id=row.client_id,
@@ -292,10 +328,7 @@ def _client(row: Row[Any]) -> Client:
         grant_types=tuple(row.grant_types),
         allowed_scopes=tuple(row.allowed_scopes),
         created_at=row.created_at,
-        secret_hashes=tuple(
-            SecretHash(s["hash"], _dt(s["created_at"]) or row.created_at, _dt(s["expires_at"]))
-            for s in row.secret_hashes
-        ),
+        secret_hashes=tuple(_secret_hash(s, row.created_at) for s in row.secret_hashes),
         post_logout_redirect_uris=tuple(row.post_logout_redirect_uris),
         access_ttl=row.access_ttl,
         refresh_ttl=row.refresh_ttl,
@@ -303,6 +336,16 @@ def _client(row: Row[Any]) -> Client:
         version=row.version,
         resource_server_for=tuple(row.resource_server_for),
         mfa_policy=row.mfa_policy,
+        token_endpoint_auth_method=row.token_endpoint_auth_method,
+        token_endpoint_auth_signing_alg=row.token_endpoint_auth_signing_alg,
+        jwks=row.jwks,
+        jwks_uri=row.jwks_uri,
+        require_pushed_authorization_requests=row.require_pushed_authorization_requests,
+        dpop_bound_access_tokens=row.dpop_bound_access_tokens,
+        id_token_signed_response_alg=row.id_token_signed_response_alg,
+        profile=row.profile,
+        registration_token_hash=row.registration_token_hash,
+        details=row.details,
     )
 
 
@@ -311,10 +354,7 @@ def _client_values(client: Client) -> dict[str, Any]:
         "client_id": client.client_id,
         "name": client.name,
         "kind": client.kind.value,
-        "secret_hashes": [
-            {"hash": s.hash, "created_at": _iso(s.created_at), "expires_at": _iso(s.expires_at)}
-            for s in client.secret_hashes
-        ],
+        "secret_hashes": [_secret_hash_value(s) for s in client.secret_hashes],
         "redirect_uris": list(client.redirect_uris),
         "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
         "grant_types": list(client.grant_types),
@@ -326,6 +366,16 @@ def _client_values(client: Client) -> dict[str, Any]:
         "version": client.version,
         "resource_server_for": list(client.resource_server_for),
         "mfa_policy": client.mfa_policy,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg,
+        "jwks": client.jwks,
+        "jwks_uri": client.jwks_uri,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "profile": client.profile,
+        "registration_token_hash": client.registration_token_hash,
+        "details": client.details,
     }
 
 
@@ -1417,6 +1467,97 @@ class _Nonces(_Part):
             return conn.execute(delete(_N).where(self._where(_N), expired_nonces(now))).rowcount
 
 
+# --- pushed requests and registration tokens ---------------------------------------------------
+
+_PR, _RT = t.pushed_requests, t.registration_tokens
+# RFC 9126 §4: once, only by the client that pushed it, before it expires: one conditional
+# UPDATE whose returned row names the one winner; another client's attempt changes nothing.
+_TAKE_PUSHED = _mark_once(
+    _PR, "uri_hash", "used_at", _PR.c.client_id == bindparam("w_client"), unexpired=True
+).returning(*_PR.c)
+# RFC 7591 §3: one use, counted only while the token is usable (`RegistrationToken.usable`);
+# concurrent uses re-check the condition on the row a concurrent writer committed (PostgreSQL)
+# or wait for its transaction (SQLite), so they never count past `max_uses`.
+_USE_REGISTRATION_TOKEN = (
+    update(_RT)
+    .where(
+        _RT.c.domain_id == bindparam("w_domain"),
+        _RT.c.token_hash == bindparam("w_hash"),
+        _RT.c.revoked_at.is_(None),
+        _RT.c.expires_at.is_(None) | (_RT.c.expires_at > bindparam("now")),
+        _RT.c.max_uses.is_(None) | (_RT.c.uses < _RT.c.max_uses),
+    )
+    .values(uses=_RT.c.uses + 1)
+    .returning(*_RT.c)
+)
+
+
+def _pushed_request(row: _Row) -> PushedRequest:
+    params = tuple((str(name), str(value)) for name, value in _column(row, "params"))
+    return _from_row(PushedRequest, row, params=params)
+
+
+def _registration_token(row: _Row) -> RegistrationToken:
+    return _from_row(RegistrationToken, row)
+
+
+class _PushedRequests(_Part):
+    def add(self, request: PushedRequest) -> None:
+        self._add(_PR, _to_row(request, params=[list(p) for p in request.params]))
+
+    def take(self, uri_hash: str, client_id: str, now: datetime) -> PushedRequest | None:
+        values = {"w_domain": self._domain, "w_uri_hash": uri_hash, "w_client": client_id}
+        with fast_transaction(self._engine) as tx:
+            row = tx.first(_TAKE_PUSHED, {**values, "now": now})
+        return _pushed_request(row) if row else None
+
+    def purge(self, now: datetime) -> int:
+        with write(self._engine) as conn:
+            where = expired_pushed_requests(now)
+            return conn.execute(delete(_PR).where(self._where(_PR), where)).rowcount
+
+
+class _RegistrationTokens(_Part):
+    def add(self, token: RegistrationToken) -> None:
+        with write(self._engine) as conn:
+            conn.execute(insert(_RT).values(domain_id=self._domain, **_to_row(token)))
+
+    def get(self, token_id: str) -> RegistrationToken | None:
+        with read(self._engine) as conn:
+            row = conn.execute(select(_RT).where(self._where(_RT), _RT.c.id == token_id)).first()
+        return _registration_token(row) if row else None
+
+    def list(self) -> list[RegistrationToken]:
+        with read(self._engine) as conn:
+            rows = conn.execute(
+                select(_RT)
+                .where(self._where(_RT))
+                .order_by(_RT.c.created_at.desc(), _RT.c.id.desc())
+            ).all()
+        return [_registration_token(r) for r in rows]
+
+    def use(self, token_hash: str, now: datetime) -> RegistrationToken | None:
+        values = {"w_domain": self._domain, "w_hash": token_hash, "now": now}
+        with fast_transaction(self._engine) as tx:
+            row = tx.first(_USE_REGISTRATION_TOKEN, values)
+        return _registration_token(row) if row else None
+
+    def revoke(self, token_id: str, now: datetime) -> None:
+        where = (self._where(_RT), _RT.c.id == token_id)
+        with write(self._engine) as conn:
+            # Revoking twice keeps the first time.
+            first = update(_RT).where(*where, _RT.c.revoked_at.is_(None)).values(revoked_at=now)
+            if conn.execute(first).rowcount == 1:
+                return
+            if conn.execute(select(_RT.c.id).where(*where)).first() is None:
+                raise NotFound(f"no registration token {token_id}")
+
+    def purge(self, now: datetime) -> int:
+        with write(self._engine) as conn:
+            where = expired_registration_tokens(now)
+            return conn.execute(delete(_RT).where(self._where(_RT), where)).rowcount
+
+
 def content_rows(
     domain_id: str, content: DomainContent
 ) -> list[tuple[Table, list[dict[str, Any]]]]:
@@ -1475,6 +1616,8 @@ class SqlStore:
         self.audit: AuditStore = _Audit(engine, domain_id)
         self.factors: FactorStore = _Factors(engine, domain_id)
         self.nonces: NonceStore = _Nonces(engine, domain_id)
+        self.pushed_requests: PushedRequestStore = _PushedRequests(engine, domain_id)
+        self.registration_tokens: RegistrationTokenStore = _RegistrationTokens(engine, domain_id)
         self.domains: DomainStore = shared.domains
 
     def for_domain(self, domain_id: str) -> SqlStore:

@@ -1,0 +1,275 @@
+"""JWT client authentication: `private_key_jwt` and `client_secret_jwt`.
+
+RFC 7523 §2.2 (the `client_assertion` parameter) and §3 (the rules for the JWT), RFC 7521 §4.2,
+OIDC Core §9 (the two methods), RFC 8725 §3.1-§3.2 (an algorithm allow-list per method: never
+`none`, never HMAC with a public key). Every failure raises `AssertionRefused`; its reason is
+for the audit log, the caller answers 401 `invalid_client` without it.
+
+Not wired to endpoints here: the caller finds the app (`client_id_of_assertion`), decides the
+method from the app's `token_endpoint_auth_method`, and passes either its keys or its secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import re
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+import orjson
+from joserfc import jws
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, Key, KeySet, OctKey, OKPKey, RSAKey
+
+from tessera.oauth.client_jwks import JwksUnavailable
+
+__all__ = [
+    "ASYMMETRIC_ALGS",
+    "HMAC_ALGS",
+    "MAX_ASSERTION_LENGTH",
+    "AssertionRefused",
+    "KeySource",
+    "client_id_of_assertion",
+    "replay_key",
+    "verify_client_assertion",
+]
+
+# A signed JWT with an RSA-4096 signature is about 1.5 KB; 8 KiB leaves room for any real one.
+MAX_ASSERTION_LENGTH = 8192
+_MAX_ID = 512
+_MAX_JTI = 512
+_MIN_SECRET = 32
+_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+_KEY_TYPE_OF_ALG: dict[str, type[Key]] = {
+    **dict.fromkeys(("RS256", "RS384", "RS512", "PS256", "PS384", "PS512"), RSAKey),
+    **dict.fromkeys(("ES256", "ES384", "ES512"), ECKey),
+    **dict.fromkeys(("EdDSA", "Ed25519"), OKPKey),
+}
+ASYMMETRIC_ALGS = frozenset(_KEY_TYPE_OF_ALG)  # private_key_jwt
+HMAC_ALGS = frozenset({"HS256", "HS384", "HS512"})  # client_secret_jwt
+
+# The app's keys: a fixed set (inline `jwks`), or a function of `refresh` (a `jwks_uri` through
+# `JwksFetcher`) that is called again once with True when the assertion names an unknown kid.
+KeySource = KeySet | Callable[[bool], KeySet]
+
+
+class AssertionRefused(Exception):
+    """The client assertion does not authenticate the client; `reason` is for the audit log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def replay_key(client_id: str, jti: str) -> str:
+    """The use-once key of an assertion: per client (RFC 7519 §4.1.7 makes `jti` unique per
+    issuer), fixed length so it fits `NonceStore.use_once` (at most 200 characters)."""
+    digest = hashlib.sha256(f"{client_id}\x00{jti}".encode()).hexdigest()
+    return f"client-assertion:{digest}"
+
+
+def _b64json(segment: str) -> Any:
+    return orjson.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+
+
+def client_id_of_assertion(assertion: str) -> str | None:
+    """The `iss` (= `sub`) of an assertion, read without verifying it: only to find the app
+    whose keys verify it (RFC 7521 §4.2: `client_id` is optional beside an assertion)."""
+    if not isinstance(assertion, str) or len(assertion) > MAX_ASSERTION_LENGTH:
+        return None
+    if not _COMPACT.fullmatch(assertion):
+        return None
+    try:
+        claims = _b64json(assertion.split(".")[1])
+    except (ValueError, UnicodeError, RecursionError):
+        return None
+    if not isinstance(claims, dict):
+        return None
+    issuer = claims.get("iss")
+    if not isinstance(issuer, str) or not 0 < len(issuer) <= _MAX_ID or claims.get("sub") != issuer:
+        return None
+    return issuer
+
+
+def _method_algs(
+    keys: KeySource | None, secret: bytes | None, allowed_algs: Collection[str] | None
+) -> frozenset[str]:
+    """The algorithms the method allows; a caller asking for an unsafe one is a bug."""
+    if (keys is None) == (secret is None):
+        raise ValueError("pass the app's keys (private_key_jwt) or its secret, exactly one")
+    method = HMAC_ALGS if secret is not None else ASYMMETRIC_ALGS
+    if allowed_algs is None:
+        return method
+    algs = frozenset(allowed_algs)
+    if not algs or not algs <= method:
+        raise ValueError(f"algorithms {sorted(algs - method)} are not allowed for this method")
+    return algs
+
+
+def _header(assertion: str, algs: frozenset[str]) -> tuple[jws.CompactSignature, str]:
+    if not isinstance(assertion, str) or len(assertion) > MAX_ASSERTION_LENGTH:
+        raise AssertionRefused("the assertion is too large")
+    # RFC 7523 §3 item 8: a JWS; five parts (JWE), detached or empty payloads are not.
+    if not _COMPACT.fullmatch(assertion):
+        raise AssertionRefused("the assertion is not a compact JWS")
+    try:
+        # joserfc takes any JSON value with "alg" in it (a list, a string) as a header.
+        if not isinstance(_b64json(assertion.split(".", 1)[0]), dict):
+            raise ValueError("not an object")
+        signed = jws.extract_compact(assertion.encode("ascii"))
+    except (JoseError, ValueError, TypeError, UnicodeError, RecursionError):
+        raise AssertionRefused("the assertion's header is malformed") from None
+    header = signed.headers()
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in algs:
+        # RFC 8725 §3.1-§3.2: `none`, HMAC with a public key, or a method's wrong family.
+        raise AssertionRefused(f"the algorithm {alg!r} is not accepted for this method")
+    if "crit" in header or "b64" in header:
+        raise AssertionRefused("the assertion has critical header parameters")  # RFC 7515 §4.1.11
+    kid = header.get("kid")
+    if kid is not None and not isinstance(kid, str):
+        raise AssertionRefused("the assertion's kid is not a string")
+    return signed, alg
+
+
+def _pick(key_set: KeySet, kid: str | None, alg: str) -> Key | None:
+    """The one key of the right type (and `alg`, if the JWK names one) for `kid`. Without a
+    kid the app must have exactly one such key: we never try keys in turn."""
+    key_type = _KEY_TYPE_OF_ALG[alg]
+    fits = [
+        key
+        for key in key_set.keys
+        if isinstance(key, key_type)
+        and (kid is None or key.kid == kid)
+        and key.get("alg", alg) == alg  # RFC 7517 §4.4
+    ]
+    return fits[0] if len(fits) == 1 else None
+
+
+def _public_key(keys: KeySource, kid: str | None, alg: str) -> Key:
+    try:
+        key_set = keys if isinstance(keys, KeySet) else keys(False)
+        key = _pick(key_set, kid, alg)
+        if key is None and not isinstance(keys, KeySet):
+            key = _pick(keys(True), kid, alg)  # a rotated key: one refetch (rate-limited)
+    except JwksUnavailable as exc:
+        raise AssertionRefused(f"the app's keys are unavailable: {exc}") from None
+    if key is None:
+        raise AssertionRefused(f"no key of the app fits kid {kid!r} and {alg}")
+    return key
+
+
+def _hmac_key(secret: bytes) -> Key:
+    # OIDC Core §16.19: the HMAC key is the octets of the client secret; RFC 7518 §3.2: at
+    # least 256 bits (Tessera's secrets are 256-bit; HS384/HS512 ask for more than we enforce).
+    if len(secret) < _MIN_SECRET:
+        raise AssertionRefused("the app's secret is too short for HMAC")
+    try:
+        return OctKey.import_key(secret)
+    except (JoseError, ValueError):  # joserfc refuses PEM-looking secrets as HMAC keys
+        raise AssertionRefused("the app's secret cannot be an HMAC key") from None
+
+
+def _verified_claims(
+    signed: jws.CompactSignature, alg: str, keys: KeySource | None, secret: bytes | None
+) -> dict[str, Any]:
+    kid = signed.headers().get("kid")
+    if secret is not None:
+        key: Key = _hmac_key(secret)
+    else:
+        key = _public_key(keys, kid, alg)  # type: ignore[arg-type]
+    try:
+        valid = jws.validate_compact(signed, key, algorithms=[alg])
+    except (JoseError, ValueError, TypeError):
+        valid = False
+    if not valid:
+        raise AssertionRefused("the assertion's signature is invalid")
+    try:
+        claims = orjson.loads(signed.payload)
+    except orjson.JSONDecodeError:
+        claims = None
+    if not isinstance(claims, dict):
+        raise AssertionRefused("the assertion's payload is not a JSON object")
+    return claims
+
+
+def _check_parties(claims: Mapping[str, Any], client_id: str, audiences: Collection[str]) -> None:
+    # RFC 7523 §3 items 1-2 and OIDC Core §9: the client signs about itself.
+    if claims.get("iss") != client_id:
+        raise AssertionRefused("the assertion's iss is not the client_id")
+    if claims.get("sub") != client_id:
+        raise AssertionRefused("the assertion's sub is not the client_id")
+    # RFC 7523 §3 item 3: `aud` identifies us: the issuer, the token or the endpoint's URL.
+    aud = claims.get("aud")
+    values = [aud] if isinstance(aud, str) else aud
+    if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+        raise AssertionRefused("the assertion's aud is missing or malformed")
+    if not set(values) & set(audiences):
+        raise AssertionRefused("the assertion is for another audience")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_times(claims: Mapping[str, Any], now: int, max_lifetime: int, leeway: int) -> int:
+    """RFC 7523 §3 items 4-6; returns the last second the assertion can be accepted."""
+    nbf, iat = claims.get("nbf"), claims.get("iat")
+    if not _number(claims.get("exp")):
+        raise AssertionRefused("the assertion has no numeric exp")
+    exp = float(claims["exp"])
+    if exp + leeway <= now:
+        raise AssertionRefused("the assertion has expired")
+    if exp - now > max_lifetime + leeway:
+        # A long-lived assertion is a reusable credential; keep it to a few minutes.
+        raise AssertionRefused(f"the assertion's exp is more than {max_lifetime} s ahead")
+    if iat is not None and (not _number(iat) or iat > now + leeway):
+        raise AssertionRefused("the assertion's iat is in the future")
+    if nbf is not None and (not _number(nbf) or nbf > now + leeway):
+        raise AssertionRefused("the assertion is not valid yet (nbf)")
+    return math.ceil(exp) + leeway
+
+
+def _use_jti(
+    claims: Mapping[str, Any], client_id: str, until: int, use_jti: Callable[[str, int], bool]
+) -> None:
+    # RFC 7523 §3 item 7, OIDC Core §9: `jti` required and used once while it could be accepted.
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not 0 < len(jti) <= _MAX_JTI:
+        raise AssertionRefused("the assertion has no jti")
+    if not use_jti(replay_key(client_id, jti), until):
+        raise AssertionRefused("the assertion's jti was used before (replay)")
+
+
+def verify_client_assertion(
+    assertion: str,
+    *,
+    client_id: str,
+    audiences: Collection[str],
+    now: int,
+    use_jti: Callable[[str, int], bool],
+    keys: KeySource | None = None,
+    secret: bytes | None = None,
+    max_lifetime: int = 300,
+    leeway: int = 30,
+    allowed_algs: Collection[str] | None = None,
+) -> dict[str, Any]:
+    """Verify a `client_assertion` of `client_id` and return its claims.
+
+    `keys` for `private_key_jwt` (asymmetric algorithms only), `secret` for `client_secret_jwt`
+    (HS256/384/512 only): exactly one. `allowed_algs` narrows the method's algorithms (the
+    app's `token_endpoint_auth_signing_alg`). `use_jti(key, until)` records `key` until the
+    epoch second `until` (`exp` plus the leeway) and returns False on a replay; the key is
+    `replay_key(client_id, jti)`. Checks run in order: size, compact JWS, algorithm, `crit`,
+    signature, `iss`/`sub`, `aud`, `exp`/`iat`/`nbf`, then `jti` last, so a refused
+    assertion burns no `jti`."""
+    algs = _method_algs(keys, secret, allowed_algs)
+    signed, alg = _header(assertion, algs)
+    claims = _verified_claims(signed, alg, keys, secret)
+    _check_parties(claims, client_id, audiences)
+    until = _check_times(claims, now, max_lifetime, leeway)
+    _use_jti(claims, client_id, until, use_jti)
+    return claims

@@ -1,0 +1,218 @@
+"""An app's public keys for `private_key_jwt`: its inline `jwks` or its fetched `jwks_uri`.
+
+RFC 7591 §2 (`jwks_uri` is "referenced", `jwks` is "passed by value"; the keys are public),
+RFC 7517 §5 (a JWK Set), RFC 7518 §3.3 (RSA keys of at least 2048 bits). The URI is
+fetched with a timeout, a size limit counted as the body arrives and no redirects; the keys are
+cached for `ttl` seconds, and a refetch (an unknown `kid`, or a failed fetch) happens at most
+once per `refetch_interval` per URI, so a forged `kid` cannot make us hammer somebody's server.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, Key, KeySet, OKPKey, RSAKey
+
+__all__ = ["JwksFetcher", "JwksUnavailable", "check_jwks_uri", "parse_jwks"]
+
+MAX_KEYS = 100
+_MAX_URI = 2048
+_MAX_CACHED_URIS = 4096
+_KEY_TYPES: dict[str, type[RSAKey] | type[ECKey] | type[OKPKey]] = {
+    "RSA": RSAKey,
+    "EC": ECKey,
+    "OKP": OKPKey,
+}
+# RFC 7518 §6.2.2, §6.3.2, RFC 8037 §2 and RFC 7517 §4.1 ("k"): any of these makes the key
+# private or symmetric, which an app must never hand us.
+_SECRET_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+_LOOPBACK_HOSTS = frozenset({"localhost"})
+
+
+class JwksUnavailable(RuntimeError):
+    """The app's keys cannot be fetched or are not an acceptable public JWK Set."""
+
+
+def _public_key(item: Any) -> Key | None:
+    """One JWK of the set as a verification key; None for a key not meant for signatures."""
+    if not isinstance(item, dict):
+        raise JwksUnavailable("a JWK Set member is not an object")
+    secret = _SECRET_MEMBERS & item.keys()
+    if secret:
+        raise JwksUnavailable(
+            f"the JWK Set holds private or symmetric key material {sorted(secret)}"
+        )
+    kty = item.get("kty")
+    key_type = _KEY_TYPES.get(kty) if isinstance(kty, str) else None
+    if key_type is None:
+        raise JwksUnavailable("a key is not of type RSA, EC or OKP")
+    ops = item.get("key_ops")
+    if ops is not None and not (isinstance(ops, list) and all(isinstance(o, str) for o in ops)):
+        raise JwksUnavailable("a key's key_ops is not an array of strings")  # RFC 7517 §4.3
+    kid = item.get("kid")
+    if kid is not None and (not isinstance(kid, str) or not 0 < len(kid) <= 256):
+        raise JwksUnavailable("a key's kid is not a short string")
+    try:
+        key = key_type.import_key(item)
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise JwksUnavailable(f"a key cannot be read: {exc}") from None
+    if isinstance(key, RSAKey) and key.raw_value.key_size < 2048:  # RFC 7518 §3.3
+        raise JwksUnavailable("an RSA key is shorter than 2048 bits")
+    # RFC 7517 §4.2-§4.3: keys published for encryption stay out of the verification set.
+    if item.get("use", "sig") != "sig" or (ops is not None and "verify" not in ops):
+        return None
+    return key
+
+
+def parse_jwks(value: Any, *, max_keys: int = MAX_KEYS) -> KeySet:
+    """Check an app's JWK Set (inline `jwks`, or a fetched document) and return its signing
+    keys. Refused (`JwksUnavailable`): not `{"keys": [...]}`, more than `max_keys` keys, a
+    private or symmetric key, an unknown key type, a repeated `kid`, no signing key at all."""
+    items = value.get("keys") if isinstance(value, dict) else None
+    if not isinstance(items, list) or not items:
+        raise JwksUnavailable('not a JWK Set: expected {"keys": [...]}')
+    if len(items) > max_keys:
+        raise JwksUnavailable(f"the JWK Set has more than {max_keys} keys")
+    keys = [key for key in map(_public_key, items) if key is not None]
+    kids = [key.kid for key in keys if key.kid is not None]
+    if len(kids) != len(set(kids)):  # an ambiguous kid would make key selection a guess
+        raise JwksUnavailable("two keys of the JWK Set share a kid")
+    if not keys:
+        raise JwksUnavailable("the JWK Set has no key for signatures")
+    return KeySet(keys)
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_jwks_uri(uri: str, *, allow_insecure_loopback: bool = False) -> None:
+    """RFC 7591 §2 / RFC 8414 §2: `https` only; `http` only to loopback, in development."""
+    if not isinstance(uri, str) or not 0 < len(uri) <= _MAX_URI:
+        raise JwksUnavailable("the jwks_uri is empty or too long")
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise JwksUnavailable("the jwks_uri is not a URL") from None
+    host = parts.hostname or ""
+    if not host or parts.username is not None or parts.password is not None or parts.fragment:
+        raise JwksUnavailable("the jwks_uri needs a host and no user info or fragment")
+    if parts.scheme == "https":
+        return
+    if parts.scheme == "http" and allow_insecure_loopback and _is_loopback(host):
+        return
+    raise JwksUnavailable("the jwks_uri must be an https URL")
+
+
+@dataclass(slots=True)
+class _Entry:
+    lock: threading.Lock
+    keys: KeySet | None = None
+    fetched_at: float = float("-inf")  # the last successful fetch
+    attempted_at: float = float("-inf")  # the last attempt, successful or not
+    error: str = "not fetched yet"
+
+
+class JwksFetcher:
+    """Fetches and caches apps' JWK Sets; thread-safe, one fetch at a time per URI."""
+
+    def __init__(
+        self,
+        *,
+        http_timeout: float = 3.0,
+        max_bytes: int = 64 * 1024,
+        ttl: float = 300.0,
+        refetch_interval: float = 30.0,
+        allow_insecure_loopback: bool = False,
+        max_keys: int = MAX_KEYS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.http_timeout = http_timeout
+        self.max_bytes = max_bytes
+        self.ttl = ttl
+        self.refetch_interval = refetch_interval
+        self.allow_insecure_loopback = allow_insecure_loopback
+        self.max_keys = max_keys
+        self._clock = clock
+        # No redirects (a redirect could point anywhere, http included); no proxy settings
+        # from the environment, so a loopback URI stays on this host.
+        self._http = httpx.Client(timeout=http_timeout, follow_redirects=False, trust_env=False)
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _entry(self, uri: str) -> _Entry:
+        with self._lock:
+            entry = self._entries.get(uri)
+            if entry is None:
+                if len(self._entries) >= _MAX_CACHED_URIS:
+                    self._entries.pop(next(iter(self._entries)))  # the oldest URI
+                entry = self._entries[uri] = _Entry(threading.Lock())
+            return entry
+
+    def keys(self, jwks_uri: str, *, refresh: bool = False) -> KeySet:
+        """The signing keys at `jwks_uri`, from the cache while younger than `ttl`.
+
+        `refresh=True` (the assertion names an unknown `kid`) fetches again unless the URI
+        was tried less than `refetch_interval` ago; then the cached keys are returned as
+        they are. Raises `JwksUnavailable` when no usable keys can be had."""
+        check_jwks_uri(jwks_uri, allow_insecure_loopback=self.allow_insecure_loopback)
+        entry = self._entry(jwks_uri)
+        with entry.lock:
+            now = self._clock()
+            fresh = entry.keys is not None and now - entry.fetched_at < self.ttl
+            if fresh and not refresh:
+                return entry.keys  # type: ignore[return-value]
+            if now - entry.attempted_at < self.refetch_interval:
+                if fresh:
+                    return entry.keys  # type: ignore[return-value]
+                raise JwksUnavailable(entry.error)  # failed recently: do not ask again yet
+            entry.attempted_at = now
+            try:
+                keys = parse_jwks(self._fetch(jwks_uri), max_keys=self.max_keys)
+            except JwksUnavailable as exc:
+                entry.error = str(exc)
+                raise
+            entry.keys, entry.fetched_at = keys, now
+            return keys
+
+    def _fetch(self, uri: str) -> Any:
+        deadline = time.monotonic() + self.http_timeout  # a slow drip must not hold us longer
+        try:
+            with self._http.stream("GET", uri, headers={"Accept": "application/json"}) as response:
+                if response.status_code != 200:
+                    raise JwksUnavailable(f"{uri} answered {response.status_code}")
+                declared = response.headers.get("Content-Length")
+                if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+                    raise JwksUnavailable(f"{uri} is larger than {self.max_bytes} bytes")
+                body = bytearray()
+                # Counted after decompression, so a compressed bomb is cut off as well.
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > self.max_bytes:
+                        raise JwksUnavailable(f"{uri} is larger than {self.max_bytes} bytes")
+                    if time.monotonic() > deadline:
+                        raise JwksUnavailable(f"{uri} took longer than {self.http_timeout} s")
+        except httpx.HTTPError as exc:
+            raise JwksUnavailable(f"cannot fetch {uri}: {type(exc).__name__}") from None
+        try:
+            return orjson.loads(bytes(body))
+        except orjson.JSONDecodeError:
+            raise JwksUnavailable(f"{uri} is not JSON") from None
