@@ -5,17 +5,16 @@ OIDC Core §9 (the two methods), RFC 8725 §3.1-§3.2 (an algorithm allow-list p
 `none`, never HMAC with a public key). Every failure raises `AssertionRefused`; its reason is
 for the audit log, the caller answers 401 `invalid_client` without it.
 
-Not wired to endpoints here: the caller finds the app (`client_id_of_assertion`), decides the
-method from the app's `token_endpoint_auth_method`, and passes either its keys or its secret.
+`tessera.oauth.client_auth` finds the app (`client_id_of_assertion`), decides the method from
+the app's `token_endpoint_auth_method`, and passes either its keys or its secrets.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import math
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -24,6 +23,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, Key, KeySet, OctKey, OKPKey, RSAKey
 
 from tessera.oauth.client_jwks import JwksUnavailable
+from tessera.shared.jwt_parts import decode_segment, is_numeric_date
 
 __all__ = [
     "ASYMMETRIC_ALGS",
@@ -54,6 +54,8 @@ HMAC_ALGS = frozenset({"HS256", "HS384", "HS512"})  # client_secret_jwt
 # The app's keys: a fixed set (inline `jwks`), or a function of `refresh` (a `jwks_uri` through
 # `JwksFetcher`) that is called again once with True when the assertion names an unknown kid.
 KeySource = KeySet | Callable[[bool], KeySet]
+# The app's secret, or its live secrets during a rotation (the assertion needs to match one).
+Secrets = bytes | Sequence[bytes]
 
 
 class AssertionRefused(Exception):
@@ -71,10 +73,6 @@ def replay_key(client_id: str, jti: str) -> str:
     return f"client-assertion:{digest}"
 
 
-def _b64json(segment: str) -> Any:
-    return orjson.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-
-
 def client_id_of_assertion(assertion: str) -> str | None:
     """The `iss` (= `sub`) of an assertion, read without verifying it: only to find the app
     whose keys verify it (RFC 7521 §4.2: `client_id` is optional beside an assertion)."""
@@ -83,7 +81,7 @@ def client_id_of_assertion(assertion: str) -> str | None:
     if not _COMPACT.fullmatch(assertion):
         return None
     try:
-        claims = _b64json(assertion.split(".")[1])
+        claims = decode_segment(assertion.split(".")[1])
     except (ValueError, UnicodeError, RecursionError):
         return None
     if not isinstance(claims, dict):
@@ -95,7 +93,7 @@ def client_id_of_assertion(assertion: str) -> str | None:
 
 
 def _method_algs(
-    keys: KeySource | None, secret: bytes | None, allowed_algs: Collection[str] | None
+    keys: KeySource | None, secret: Secrets | None, allowed_algs: Collection[str] | None
 ) -> frozenset[str]:
     """The algorithms the method allows; a caller asking for an unsafe one is a bug."""
     if (keys is None) == (secret is None):
@@ -117,7 +115,7 @@ def _header(assertion: str, algs: frozenset[str]) -> tuple[jws.CompactSignature,
         raise AssertionRefused("the assertion is not a compact JWS")
     try:
         # joserfc takes any JSON value with "alg" in it (a list, a string) as a header.
-        if not isinstance(_b64json(assertion.split(".", 1)[0]), dict):
+        if not isinstance(decode_segment(assertion.split(".", 1)[0]), dict):
             raise ValueError("not an object")
         signed = jws.extract_compact(assertion.encode("ascii"))
     except (JoseError, ValueError, TypeError, UnicodeError, RecursionError):
@@ -173,18 +171,26 @@ def _hmac_key(secret: bytes) -> Key:
         raise AssertionRefused("the app's secret cannot be an HMAC key") from None
 
 
+def _valid(signed: jws.CompactSignature, key: Key, alg: str) -> bool:
+    try:
+        return bool(jws.validate_compact(signed, key, algorithms=[alg]))
+    except (JoseError, ValueError, TypeError):
+        return False
+
+
 def _verified_claims(
-    signed: jws.CompactSignature, alg: str, keys: KeySource | None, secret: bytes | None
+    signed: jws.CompactSignature, alg: str, keys: KeySource | None, secret: Secrets | None
 ) -> dict[str, Any]:
     kid = signed.headers().get("kid")
     if secret is not None:
-        key: Key = _hmac_key(secret)
+        secrets = [secret] if isinstance(secret, bytes) else list(secret)
+        if not secrets:
+            raise AssertionRefused("the app has no secret usable for client_secret_jwt")
+        # Every live secret is tried, so the time does not say which one matched.
+        matches = [_valid(signed, _hmac_key(one), alg) for one in secrets]
+        valid = any(matches)
     else:
-        key = _public_key(keys, kid, alg)  # type: ignore[arg-type]
-    try:
-        valid = jws.validate_compact(signed, key, algorithms=[alg])
-    except (JoseError, ValueError, TypeError):
-        valid = False
+        valid = _valid(signed, _public_key(keys, kid, alg), alg)  # type: ignore[arg-type]
     if not valid:
         raise AssertionRefused("the assertion's signature is invalid")
     try:
@@ -211,14 +217,10 @@ def _check_parties(claims: Mapping[str, Any], client_id: str, audiences: Collect
         raise AssertionRefused("the assertion is for another audience")
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _check_times(claims: Mapping[str, Any], now: int, max_lifetime: int, leeway: int) -> int:
     """RFC 7523 §3 items 4-6; returns the last second the assertion can be accepted."""
     nbf, iat = claims.get("nbf"), claims.get("iat")
-    if not _number(claims.get("exp")):
+    if not is_numeric_date(claims.get("exp")):
         raise AssertionRefused("the assertion has no numeric exp")
     exp = float(claims["exp"])
     if exp + leeway <= now:
@@ -226,9 +228,9 @@ def _check_times(claims: Mapping[str, Any], now: int, max_lifetime: int, leeway:
     if exp - now > max_lifetime + leeway:
         # A long-lived assertion is a reusable credential; keep it to a few minutes.
         raise AssertionRefused(f"the assertion's exp is more than {max_lifetime} s ahead")
-    if iat is not None and (not _number(iat) or iat > now + leeway):
+    if iat is not None and (not is_numeric_date(iat) or iat > now + leeway):
         raise AssertionRefused("the assertion's iat is in the future")
-    if nbf is not None and (not _number(nbf) or nbf > now + leeway):
+    if nbf is not None and (not is_numeric_date(nbf) or nbf > now + leeway):
         raise AssertionRefused("the assertion is not valid yet (nbf)")
     return math.ceil(exp) + leeway
 
@@ -252,7 +254,7 @@ def verify_client_assertion(
     now: int,
     use_jti: Callable[[str, int], bool],
     keys: KeySource | None = None,
-    secret: bytes | None = None,
+    secret: Secrets | None = None,
     max_lifetime: int = 300,
     leeway: int = 30,
     allowed_algs: Collection[str] | None = None,
@@ -260,12 +262,12 @@ def verify_client_assertion(
     """Verify a `client_assertion` of `client_id` and return its claims.
 
     `keys` for `private_key_jwt` (asymmetric algorithms only), `secret` for `client_secret_jwt`
-    (HS256/384/512 only): exactly one. `allowed_algs` narrows the method's algorithms (the
-    app's `token_endpoint_auth_signing_alg`). `use_jti(key, until)` records `key` until the
-    epoch second `until` (`exp` plus the leeway) and returns False on a replay; the key is
-    `replay_key(client_id, jti)`. Checks run in order: size, compact JWS, algorithm, `crit`,
-    signature, `iss`/`sub`, `aud`, `exp`/`iat`/`nbf`, then `jti` last, so a refused
-    assertion burns no `jti`."""
+    (HS256/384/512 only; several live secrets during a rotation): exactly one. `allowed_algs`
+    narrows the method's algorithms (the app's `token_endpoint_auth_signing_alg`).
+    `use_jti(key, until)` records `key` until the epoch second `until` (`exp` plus the leeway)
+    and returns False on a replay; the key is `replay_key(client_id, jti)`. Checks run in
+    order: size, compact JWS, algorithm, `crit`, signature, `iss`/`sub`, `aud`,
+    `exp`/`iat`/`nbf`, then `jti` last, so a refused assertion burns no `jti`."""
     algs = _method_algs(keys, secret, allowed_algs)
     signed, alg = _header(assertion, algs)
     claims = _verified_claims(signed, alg, keys, secret)

@@ -9,7 +9,6 @@ once per `refetch_interval` per URI, so a forged `kid` cannot make us hammer som
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +21,15 @@ import orjson
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, Key, KeySet, OKPKey, RSAKey
 
-__all__ = ["JwksFetcher", "JwksUnavailable", "check_jwks_uri", "parse_jwks"]
+from tessera.shared.settings import is_loopback_host
+
+__all__ = [
+    "JwksFetcher",
+    "JwksUnavailable",
+    "allows_insecure_jwks_uri",
+    "check_jwks_uri",
+    "parse_jwks",
+]
 
 MAX_KEYS = 100
 _MAX_URI = 2048
@@ -35,7 +42,6 @@ _KEY_TYPES: dict[str, type[RSAKey] | type[ECKey] | type[OKPKey]] = {
 # RFC 7518 §6.2.2, §6.3.2, RFC 8037 §2 and RFC 7517 §4.1 ("k"): any of these makes the key
 # private or symmetric, which an app must never hand us.
 _SECRET_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
-_LOOPBACK_HOSTS = frozenset({"localhost"})
 
 
 class JwksUnavailable(RuntimeError):
@@ -91,13 +97,11 @@ def parse_jwks(value: Any, *, max_keys: int = MAX_KEYS) -> KeySet:
     return KeySet(keys)
 
 
-def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def allows_insecure_jwks_uri(issuer: str) -> bool:
+    """A development node (its own issuer is http on loopback) may fetch http `jwks_uri`s on
+    loopback; every other node only https ones."""
+    parts = urlsplit(issuer)
+    return parts.scheme == "http" and is_loopback_host(parts.hostname or "")
 
 
 def check_jwks_uri(uri: str, *, allow_insecure_loopback: bool = False) -> None:
@@ -114,7 +118,7 @@ def check_jwks_uri(uri: str, *, allow_insecure_loopback: bool = False) -> None:
         raise JwksUnavailable("the jwks_uri needs a host and no user info or fragment")
     if parts.scheme == "https":
         return
-    if parts.scheme == "http" and allow_insecure_loopback and _is_loopback(host):
+    if parts.scheme == "http" and allow_insecure_loopback and is_loopback_host(host):
         return
     raise JwksUnavailable("the jwks_uri must be an https URL")
 

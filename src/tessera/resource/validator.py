@@ -14,15 +14,12 @@ A malformed value counts as absent, so it never meets a requirement.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
-import math
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 from joserfc import jwt
@@ -31,6 +28,7 @@ from joserfc.errors import JoseError
 from tessera.resource.errors import InsufficientScopeError, InvalidTokenError
 from tessera.resource.jwks import DiscoveryError, JwksCache
 from tessera.shared.bearer import MAX_TOKEN_LENGTH
+from tessera.shared.jwt_parts import decode_segment, is_numeric_date
 
 if TYPE_CHECKING:
     from tessera.resource.stepup import AuthRequirement
@@ -76,8 +74,7 @@ class AccessToken:
 
 
 def _b64json(segment: str) -> dict[str, Any]:
-    padded = segment + "=" * (-len(segment) % 4)
-    value = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    value = decode_segment(segment)
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
     return value
@@ -211,11 +208,11 @@ class TokenValidator:
             raise InvalidTokenError("the token is for another audience")
         now = self.clock()
         exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
-        if not _number(exp) or exp + self.leeway <= now:
+        if not is_numeric_date(exp) or exp + self.leeway <= now:
             raise InvalidTokenError("the token has expired")
-        if nbf is not None and (not _number(nbf) or nbf - self.leeway > now):
+        if nbf is not None and (not is_numeric_date(nbf) or nbf - self.leeway > now):
             raise InvalidTokenError("the token is not valid yet")
-        if not _number(iat) or iat - self.leeway > now:
+        if not is_numeric_date(iat) or iat - self.leeway > now:
             raise InvalidTokenError("the token's issue time is in the future")
         for name in ("sub", "client_id", "jti"):
             if not isinstance(claims.get(name), str):
@@ -224,11 +221,6 @@ class TokenValidator:
     def _check_revoked(self, token: str, claims: Mapping[str, Any]) -> None:
         if self.revocation is not None and self.revocation.is_revoked(token, claims):
             raise InvalidTokenError("the token has been revoked")
-
-
-def _number(value: Any) -> TypeGuard[int | float]:
-    """A finite JSON number (NumericDate); never a bool, NaN or infinity."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _key(token: str) -> str:
@@ -252,6 +244,6 @@ def _access_token(claims: Mapping[str, Any]) -> AccessToken:
         grant_id=claims.get("sid"),
         acr=acr if isinstance(acr, str) and acr else None,
         amr=tuple(m for m in amr if isinstance(m, str)) if isinstance(amr, list) else (),
-        auth_time=int(auth_time) if _number(auth_time) else None,
+        auth_time=int(auth_time) if is_numeric_date(auth_time) else None,
         claims=claims,
     )
