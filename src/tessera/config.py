@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # Threads for blocking work (database, password hashing); None: 2 per CPU, at least 4.
     worker_threads: int | None = Field(None, ge=1, le=1000)
     code_ttl: int = Field(60, ge=5, le=600)
+    # How soon an app's jwks_uri may be fetched again for an unknown kid (a rotated key), or
+    # after a failed fetch: seconds (docs/client-authentication.md).
+    jwks_refetch_interval: float = Field(10.0, ge=0, le=3600)
+    par_ttl: int = Field(60, ge=5, le=600)  # a pushed request's request_uri (RFC 9126 §2.2)
     access_token_ttl: int = Field(3600, ge=30, le=86400)
     id_token_ttl: int = Field(3600, ge=30, le=86400)
     refresh_token_ttl: int = Field(14 * 86400, ge=60)

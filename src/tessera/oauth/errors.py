@@ -18,6 +18,7 @@ __all__ = [
     "InsufficientScope",
     "InteractionRequired",
     "InvalidClient",
+    "InvalidClientAssertion",
     "InvalidGrant",
     "InvalidRequest",
     "InvalidScope",
@@ -73,6 +74,12 @@ class InvalidClient(OAuthError):
 
     error = "invalid_client"
     status = 401
+
+
+class InvalidClientAssertion(InvalidClient):
+    """A client assertion (RFC 7523 §2.2) that does not authenticate the app: 401 without the
+    Basic challenge, a scheme the client did not use (RFC 6749 §5.2 ties the challenge to the
+    client's own scheme). Clients such as openid-client read the error from the body then."""
 
 
 class InvalidGrant(OAuthError):

@@ -10,7 +10,7 @@ from typing import Any
 
 from tessera.shared.acr import ACR_LEVELS
 
-__all__ = ["ENDPOINT_PATHS", "build_metadata"]
+__all__ = ["ENDPOINT_PATHS", "REVOCATION_FEED_PATH", "assertion_audiences", "build_metadata"]
 
 # Oracle IDCS paths, so its clients and docs carry over (docs/architecture.md, "Decisions").
 ENDPOINT_PATHS: Mapping[str, str] = {
@@ -21,13 +21,54 @@ ENDPOINT_PATHS: Mapping[str, str] = {
     "userinfo_endpoint": "/oauth2/v1/userinfo",
     "end_session_endpoint": "/oauth2/v1/userlogout",
     "jwks_uri": "/oauth2/v1/keys",
+    "pushed_authorization_request_endpoint": "/oauth2/v1/par",  # RFC 9126 §5
+    "registration_endpoint": "/oauth2/v1/register",  # RFC 7591 §3
 }
 
-_CLIENT_AUTH = ["client_secret_basic", "client_secret_post", "none"]
+REVOCATION_FEED_PATH = "/oauth2/v1/revocations"  # ours (docs/security.md rule 30)
+# The endpoints where apps authenticate (client assertions may name their URLs as `aud`).
+_AUTHENTICATING = (
+    "token_endpoint",
+    "introspection_endpoint",
+    "revocation_endpoint",
+    "pushed_authorization_request_endpoint",
+)
+
+# RFC 7591 §2 / OIDC Core §9, in the order a client should prefer them.
+_SECRET_AUTH = ["private_key_jwt", "client_secret_jwt", "client_secret_basic", "client_secret_post"]
+_CLIENT_AUTH = [*_SECRET_AUTH, "none"]
+# RFC 8414 §2 `*_auth_signing_alg_values_supported` (RFC 8725 §3.1: never `none`).
+_AUTH_SIGNING_ALGS = [
+    "PS256",
+    "ES256",
+    "EdDSA",
+    "RS256",
+    "PS384",
+    "PS512",
+    "RS384",
+    "RS512",
+    "ES384",
+    "ES512",
+    "HS256",
+    "HS384",
+    "HS512",
+]
+
+
+def assertion_audiences(issuer: str) -> frozenset[str]:
+    """RFC 7523 §3 item 3: a client assertion's `aud` names the issuer (RFC 8414 §2; what
+    FAPI 2.0 asks clients to use) or the URL of an endpoint that authenticates apps."""
+    urls = [issuer + ENDPOINT_PATHS[name] for name in _AUTHENTICATING]
+    return frozenset({issuer, *urls, issuer + REVOCATION_FEED_PATH})
 
 
 def build_metadata(
-    issuer: str, endpoints: set[str], scopes: list[str], grant_types: list[str]
+    issuer: str,
+    endpoints: set[str],
+    scopes: list[str],
+    grant_types: list[str],
+    *,
+    require_par: bool = False,
 ) -> dict[str, Any]:
     """The metadata document; `endpoints` names the keys of ENDPOINT_PATHS that are served."""
     doc: dict[str, Any] = {"issuer": issuer}  # RFC 8414 §3.3: identical to the configured issuer
@@ -64,12 +105,18 @@ def build_metadata(
     doc["claims_parameter_supported"] = True  # the id_token.acr request only (docs/mfa.md)
     if "token_endpoint" in endpoints:
         doc["token_endpoint_auth_methods_supported"] = _CLIENT_AUTH
+        doc["token_endpoint_auth_signing_alg_values_supported"] = _AUTH_SIGNING_ALGS
     if "authorization_endpoint" in endpoints:
         doc["code_challenge_methods_supported"] = ["S256"]  # RFC 9700 §2.1.1: no `plain`
         doc["authorization_response_iss_parameter_supported"] = True  # RFC 9207 §3
         doc["prompt_values_supported"] = ["none", "login", "consent"]
     if "revocation_endpoint" in endpoints:
         doc["revocation_endpoint_auth_methods_supported"] = _CLIENT_AUTH
+        doc["revocation_endpoint_auth_signing_alg_values_supported"] = _AUTH_SIGNING_ALGS
     if "introspection_endpoint" in endpoints:
-        doc["introspection_endpoint_auth_methods_supported"] = _CLIENT_AUTH[:2]
+        doc["introspection_endpoint_auth_methods_supported"] = _SECRET_AUTH
+        doc["introspection_endpoint_auth_signing_alg_values_supported"] = _AUTH_SIGNING_ALGS
+    if "pushed_authorization_request_endpoint" in endpoints:
+        # RFC 9126 §5: true when every app of the domain must push its requests.
+        doc["require_pushed_authorization_requests"] = require_par
     return doc

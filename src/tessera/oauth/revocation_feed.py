@@ -18,7 +18,7 @@ from typing import Any
 
 from tessera.domain.model import Client, RevocationEvent
 from tessera.oauth import errors
-from tessera.oauth.client_auth import authenticate_client
+from tessera.oauth.client_auth import AssertionCheck, authenticate_client
 
 __all__ = [
     "BATCH",
@@ -57,11 +57,19 @@ def authenticate_reader(
     lookup: Callable[[str], Client | None],
     pepper: bytes,
     now: datetime,
+    *,
+    params: Mapping[str, str] | None = None,
+    assertions: AssertionCheck | None = None,
 ) -> Client:
-    """The app reading the feed: a confidential app (Basic credentials, RFC 6749 §2.3.1) that
-    is registered as a resource server (docs/security.md rule 30), else `NotAResourceServer`
-    (403). Anyone else could learn which tokens of other apps were revoked."""
-    caller = authenticate_client(authorization, {}, lookup, pepper, now, allow_public=False)
+    """The app reading the feed: a confidential app that is registered as a resource server
+    (docs/security.md rule 30), else `NotAResourceServer` (403). Anyone else could learn which
+    tokens of other apps were revoked. It authenticates with Basic credentials (RFC 6749
+    §2.3.1) or, this being a GET, with `client_assertion_type` and `client_assertion` in
+    `params` (the query; RFC 7523 §2.2 names the form body, which a GET has not)."""
+    form = {k: v for k, v in (params or {}).items() if k.startswith("client_assertion")}
+    caller = authenticate_client(
+        authorization, form, lookup, pepper, now, allow_public=False, assertions=assertions
+    )
     if not caller.is_resource_server:
         raise errors.NotAResourceServer("only a resource server may read this feed")
     return caller

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from tessera.domain.model import Client, Resource, User
 from tessera.oauth import errors
-from tessera.oauth.client_auth import authenticate_client
+from tessera.oauth.client_auth import AssertionCheck, authenticate_client
 from tessera.oauth.grants.authorization_code import AuthorizationCodeGrant
 from tessera.oauth.grants.client_credentials import ClientCredentialsGrant
 from tessera.oauth.grants.policy import DEFAULT_ACCESS_TTL, TokenPolicy
@@ -49,8 +49,10 @@ class TokenEndpoint:
         policy: TokenPolicy,
         lookup_user: Callable[[str], User | None] | None = None,
         admin_scopes: frozenset[str] = frozenset(),
+        assertions: AssertionCheck | None = None,
     ) -> None:
         self._pepper = pepper
+        self._assertions = assertions
         self.clock = clock
         self.lookup_client = lookup_client
         self.policy = policy
@@ -82,7 +84,14 @@ class TokenEndpoint:
         if grant is None:
             # The password and implicit grants are not offered (RFC 9700 §2.4).
             raise errors.UnsupportedGrantType(f"unsupported grant_type {grant_type[:64]}")
-        client = authenticate_client(authorization, form, self.lookup_client, self._pepper, now)
+        client = authenticate_client(
+            authorization,
+            form,
+            self.lookup_client,
+            self._pepper,
+            now,
+            assertions=self._assertions,
+        )
         if grant_type not in client.grant_types:
             raise errors.UnauthorizedClient(f"this app may not use the {grant_type} grant")
         return grant(TokenRequest(grant_type, form, client, now))

@@ -72,17 +72,19 @@ def error_headers(
     scope: str = "",
     retry_after: int = 1,
     params: Sequence[tuple[str, str]] = (),
+    basic: bool = True,
 ) -> dict[str, str]:
     """The authentication headers of an error answer.
 
-    - `invalid_client` (RFC 6749 §5.2): the `Basic` challenge, the scheme clients should use;
+    - `invalid_client` (RFC 6749 §5.2): the `Basic` challenge, the scheme clients should use
+      (unless `basic` is False: a client assertion, whose client did not use that scheme);
     - a 503 (RFC 9110 §10.2.3): `Retry-After` and no challenge: nothing is wrong with the
       credentials, and a challenge would send clients to get new ones;
     - otherwise, when `bearer` (a protected resource): the RFC 6750 §3 challenge, without an
       error code when `error` is None (no token was sent).
     """
     if error == "invalid_client":
-        return {"WWW-Authenticate": BASIC_CHALLENGE}
+        return {"WWW-Authenticate": BASIC_CHALLENGE} if basic else {}
     if status == 503:
         return {"Retry-After": str(retry_after)}
     if bearer:

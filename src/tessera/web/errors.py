@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from tessera.oauth.errors import InsufficientScope, MissingToken, OAuthError
+from tessera.oauth.errors import (
+    InsufficientScope,
+    InvalidClientAssertion,
+    MissingToken,
+    OAuthError,
+)
 from tessera.shared import oauth_errors
 from tessera.web.responses import NO_STORE, json_response
 
@@ -14,9 +19,11 @@ __all__ = ["REALM", "oauth_error_response"]
 REALM = "tessera"
 
 
-def oauth_error_response(exc: OAuthError, *, bearer: bool = False) -> Response:
+def oauth_error_response(exc: OAuthError, *, bearer: bool = False, basic: bool = True) -> Response:
     """The answer to `exc`; `bearer` for a protected resource (userinfo), which challenges per
-    RFC 6750 §3. Only the public description is rendered, never `exc.debug`."""
+    RFC 6750 §3; `basic`: the client sent an Authorization header (RFC 6749 §5.2 then asks for
+    the Basic challenge with `invalid_client`). Only the public description is rendered, never
+    `exc.debug`."""
     headers = oauth_errors.error_headers(
         None if isinstance(exc, MissingToken) else exc.error,
         exc.status,
@@ -24,5 +31,6 @@ def oauth_error_response(exc: OAuthError, *, bearer: bool = False) -> Response:
         bearer=bearer,
         description=exc.description,
         scope=exc.scope if isinstance(exc, InsufficientScope) else "",
+        basic=not isinstance(exc, InvalidClientAssertion),
     )
     return json_response(exc.body(), exc.status, headers={**NO_STORE, **headers})

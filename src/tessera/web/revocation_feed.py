@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tessera.oauth import errors
+from tessera.oauth.metadata import REVOCATION_FEED_PATH
 from tessera.oauth.revocation_feed import (
     BATCH,
     POLL_SECONDS,
@@ -40,11 +41,14 @@ async def revocation_feed(request: Request) -> Response:
         since, wait = parse_feed_query(query, repeated)
         authorization = single_authorization(request)
         await run_in_threadpool(
-            authenticate_reader,
-            authorization,
-            svc.client,
-            svc.ctx.secret_pepper,
-            svc.ctx.clock(),
+            lambda: authenticate_reader(
+                authorization,
+                svc.client,
+                svc.ctx.secret_pepper,
+                svc.ctx.clock(),
+                params=query,
+                assertions=svc.assertions,
+            )
         )
     except errors.OAuthError as exc:
         return oauth_error_response(exc)
@@ -61,5 +65,5 @@ async def revocation_feed(request: Request) -> Response:
 
 
 REVOCATION_FEED_ROUTES = [
-    Route("/oauth2/v1/revocations", revocation_feed, methods=["GET"]),
+    Route(REVOCATION_FEED_PATH, revocation_feed, methods=["GET"]),
 ]

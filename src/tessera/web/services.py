@@ -20,11 +20,14 @@ from tessera.domain.model import Client, Resource, User
 from tessera.domain.scopes import normalize_audience
 from tessera.manage.mail import Mailer, mailer_for
 from tessera.manage.password_reset import ResetSetup
+from tessera.oauth.client_auth import AssertionCheck
+from tessera.oauth.client_jwks import JwksFetcher, allows_insecure_jwks_uri
 from tessera.oauth.interaction.login import LoginPolicy
 from tessera.oauth.interaction.password_reset import RESET_KEY_PURPOSE, ResetMailPolicy
 from tessera.oauth.interaction.requirements import SignInRules
 from tessera.oauth.interaction.second_factor import FactorKeys, RelyingParty
 from tessera.oauth.interaction.throttle import ThrottlePolicy
+from tessera.oauth.metadata import assertion_audiences
 from tessera.oauth.revocation_state import RevocationState
 from tessera.oauth.token import TokenEndpoint, TokenPolicy
 from tessera.oauth.tokens import TokenIssuer
@@ -80,6 +83,8 @@ class Node:
     health: StoreHealth
     audit: AuditSink
     mailer: Mailer  # SMTP in the background, or `DisabledMailer` without TESSERA_SMTP_HOST
+    # Apps' `jwks_uri`s for private_key_jwt, fetched and cached once for every domain.
+    jwks_fetcher: JwksFetcher
 
 
 @dataclass
@@ -114,6 +119,9 @@ class Services:
     # The domain's sign-in rules from its row (any node may change them): read at most every
     # 2 s, so a stricter policy applies everywhere within that.
     rules: TTLCache[str, SignInRules]
+    # Client assertions (private_key_jwt, client_secret_jwt): the domain's `aud` values, the
+    # shared jti replay state and the node's jwks_uri fetcher.
+    assertions: AssertionCheck | None = None
     # The admin API's token check of this domain, built on first use (tessera.web.admin.guard),
     # so it is kept and dropped with these services.
     admin_validator: TokenValidator | None = None
@@ -175,6 +183,9 @@ def _rules_reader(ctx: Context) -> Callable[[str], SignInRules]:
         return SignInRules(
             mfa_policy=settings.mfa_policy or "optional",
             admin_mfa_required=bool(settings.admin_mfa_required),
+            require_pushed_authorization_requests=bool(
+                settings.require_pushed_authorization_requests
+            ),
         )
 
     return read
@@ -216,6 +227,12 @@ def build_node(ctx: Context) -> Node:
             domain_id=root.domain_id,
         ),
         mailer=mailer_for(settings),
+        # http jwks_uris only to loopback, and only on a development node (an http issuer on
+        # loopback): docs/client-authentication.md.
+        jwks_fetcher=JwksFetcher(
+            allow_insecure_loopback=allows_insecure_jwks_uri(settings.issuer),
+            refetch_interval=settings.jwks_refetch_interval,
+        ),
     )
 
 
@@ -266,6 +283,13 @@ def build_services(node: Node, domain: IdentityDomain, ctx: Context | None = Non
         ),
         rules=TTLCache(_rules_reader(ctx), max_entries=1),
     )
+    _add_token_endpoints(services, users)
+    return services
+
+
+def _add_token_endpoints(services: Services, users: TTLCache[str, User | None]) -> None:
+    """The domain's token endpoint, its in-memory twin and the client-assertion checks."""
+    ctx, settings = services.ctx, services.ctx.settings
     policy = TokenPolicy(
         default_access_ttl=settings.access_token_ttl,
         id_token_ttl=settings.id_token_ttl,
@@ -278,26 +302,31 @@ def build_services(node: Node, domain: IdentityDomain, ctx: Context | None = Non
         "refresh_key": ctx.subkey("refresh-successor"),
         "clock": ctx.clock,
         "policy": policy,
-        "admin_scopes": admin_only_scopes(settings.issuer, domain.id),
+        "admin_scopes": admin_only_scopes(settings.issuer, services.domain.id),
     }
+    services.assertions = AssertionCheck(
+        audiences=assertion_audiences(settings.issuer),
+        use_once=ctx.store.nonces.use_once,
+        fetcher=services.node.jwks_fetcher,
+    )
     services.token_endpoint = TokenEndpoint(
         ctx.store,
-        issuer,
+        services.issuer,
         lookup_client=services.client,
         lookup_resource=services.resource_by_audience,
         list_resources=services.resource_list,
         lookup_user=users.get,
+        assertions=services.assertions,
         **common,
     )
     services.inline_token_endpoint = TokenEndpoint(
         ctx.store,
-        issuer,
+        services.issuer,
         lookup_client=services.cached_client,
         lookup_resource=services.cached_resource_by_audience,
         list_resources=services.cached_resource_list,
         **common,
     )
-    return services
 
 
 def services(request: Request) -> Services:

@@ -46,7 +46,9 @@ def authenticate(
     allow_public: bool,
     lookup: Callable[[str], Client | None] | None = None,
 ) -> Client:
-    """The calling app (RFC 6749 §2.3), after refusing repeated parameters (§3.2)."""
+    """The calling app (RFC 6749 §2.3, RFC 7523 §2.2), after refusing repeated parameters
+    (§3.2). Not on the event loop: an assertion's `jti` is written to the database and its
+    app's `jwks_uri` may be fetched."""
     svc = services(request)
     errors.refuse_repeated(form.duplicated)
     return authenticate_client(
@@ -56,7 +58,13 @@ def authenticate(
         svc.ctx.secret_pepper,
         svc.ctx.clock(),
         allow_public=allow_public,
+        assertions=svc.assertions,
     )
+
+
+def _asserted(form: Params) -> bool:
+    """A client assertion needs I/O (its jti, maybe the app's keys): never on the loop."""
+    return "client_assertion" in form or "client_assertion_type" in form
 
 
 # --- the token endpoint ------------------------------------------------------------------------
@@ -93,7 +101,7 @@ def _issue(svc: Services, authorization: str | None, form: Params) -> TokenRespo
 
 def _issue_inline(svc: Services, authorization: str | None, form: Params) -> TokenResponse | None:
     """client_credentials for a cached app and resource needs no I/O: answer on the loop."""
-    if form.get("grant_type") != "client_credentials" or svc.health.down:
+    if form.get("grant_type") != "client_credentials" or svc.health.down or _asserted(form):
         return None
     try:
         return svc.inline_token_endpoint.handle(authorization, form, form.duplicated)
@@ -139,8 +147,8 @@ async def _introspect_on_loop(request: Request, form: Params) -> dict[str, Any] 
     in memory, the revocation state synced with one asynchronous query); None when the app is
     not cached or the token is not a JWT."""
     token_value = form.get("token")
-    if not token_value or token_value.count(".") != 2:  # refresh tokens are opaque
-        return None
+    if not token_value or token_value.count(".") != 2 or _asserted(form):
+        return None  # refresh tokens are opaque: looked up in the database
     svc = services(request)
     try:
         caller = authenticate(request, form, allow_public=False, lookup=svc.cached_client)

@@ -152,6 +152,7 @@ def poll(
         ),
         client=core.store.clients.get,
         wakeup=wakeup,
+        assertions=None,  # Basic credentials only here (assertions: tests/e2e)
     )
     headers = [] if authorization is None else [(b"authorization", authorization.encode())]
     scope = {

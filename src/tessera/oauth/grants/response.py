@@ -167,5 +167,6 @@ class TokenMinter:
                 access_token=access,
                 extra={**user_claims(user, grant.scopes), **authentication_claims(grant.amr)},
                 sid=grant.session_id and grant.grant_id,
+                alg=client.id_token_signed_response_alg,  # OIDC Registration §2
             )
         return TokenResponse(body, issued)

@@ -18,6 +18,7 @@ from datetime import datetime
 from tessera.domain.model import Consent, User
 from tessera.oauth import errors
 from tessera.oauth.authorize import AuthorizationError, AuthorizationRequest, issue_code
+from tessera.oauth.fapi2 import code_lifetime
 from tessera.oauth.interaction.login import SignedInUser
 from tessera.oauth.interaction.requirements import (
     AskFactor,
@@ -223,6 +224,6 @@ def issue_for(
         auth_time=current.session.auth_time,
         session_id=current.session.id_hash,
         now=now,
-        ttl_seconds=ttl_seconds,
+        ttl_seconds=code_lifetime(req.client, ttl_seconds),
         amr=current.session.amr,
     )
