@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from tessera.domain.model import (
     AuditEvent,
     BrowserSession,
@@ -19,6 +21,7 @@ from tessera.domain.model import (
     SigningKey,
     User,
 )
+from tessera.manage.app_metadata import details_of
 
 __all__ = [
     "app_view",
@@ -84,10 +87,36 @@ def app_view(c: Client, secret: str | None = None) -> dict[str, Any]:
             {"created_at": iso(s.created_at), "expires_at": iso(s.expires_at)}
             for s in c.secret_hashes
         ],
+        # RFC 7591 §2 metadata. The keys are public; the registration access token's hash and
+        # the sealed secret of a client_secret_jwt app never appear.
+        "token_endpoint_auth_method": c.auth_method,
+        "token_endpoint_auth_signing_alg": c.token_endpoint_auth_signing_alg,
+        "jwks": orjson.loads(c.jwks) if c.jwks else None,
+        "jwks_uri": c.jwks_uri,
+        "require_pushed_authorization_requests": c.requires_par,
+        "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
+        "id_token_signed_response_alg": c.id_token_signed_response_alg,
+        "profile": c.profile,
+        "dynamically_registered": c.registration_token_hash is not None,
+        **_details_view(c),
     }
     if secret is not None:
         view["client_secret"] = secret
     return view
+
+
+def _details_view(c: Client) -> dict[str, Any]:
+    """RFC 7591 §2's informational metadata, each field present (null: not given)."""
+    details = details_of(c)
+    return {
+        "client_uri": details.get("client_uri"),
+        "logo_uri": details.get("logo_uri"),
+        "tos_uri": details.get("tos_uri"),
+        "policy_uri": details.get("policy_uri"),
+        "contacts": list(details.get("contacts") or []),
+        "software_id": details.get("software_id"),
+        "software_version": details.get("software_version"),
+    }
 
 
 def grant_view(g: Grant) -> dict[str, Any]:

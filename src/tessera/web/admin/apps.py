@@ -7,15 +7,58 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
+from tessera.context import Context
+from tessera.domain.model import Client
 from tessera.manage import apps as app_rules
+from tessera.manage.app_metadata import DETAIL_FIELDS, details_of
+from tessera.manage.audit import Actor
 from tessera.manage.views import app_view
-from tessera.web.admin.bodies import AppCreate, AppUpdate, ResourceServerFor, RotateSecret
+from tessera.oauth.client_jwks import allows_insecure_jwks_uri
+from tessera.web.admin.bodies import (
+    AppCreate,
+    AppMetadataIn,
+    AppUpdate,
+    ResourceServerFor,
+    RotateSecret,
+)
 from tessera.web.admin.deps import Acting, Admin, Svc
 from tessera.web.admin.schemas import AppOut, AppWithSecretOut, Deleted, problems
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["apps"])
+
+# RFC 7591 §2 metadata passed to the rules as they are (the details are grouped).
+_METADATA = (
+    "token_endpoint_auth_method",
+    "token_endpoint_auth_signing_alg",
+    "jwks",
+    "jwks_uri",
+    "require_pushed_authorization_requests",
+    "dpop_bound_access_tokens",
+    "id_token_signed_response_alg",
+    "profile",
+)
+
+
+def _metadata(body: AppMetadataIn, *, nulls: bool) -> dict[str, Any]:
+    """The metadata fields given; `nulls`: a `null` given is passed (back to the default)."""
+    given = body.model_fields_set
+    return {
+        name: getattr(body, name)
+        for name in _METADATA
+        if name in given and (nulls or getattr(body, name) is not None)
+    }
+
+
+def _details(body: AppMetadataIn, current: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The informational metadata after the fields given (`null` removes one)."""
+    given = body.model_fields_set & set(DETAIL_FIELDS)
+    if current is None and not given:
+        return None
+    details = dict(current or {})
+    details.update({name: getattr(body, name) for name in given})
+    return {name: value for name, value in details.items() if value is not None}
 
 
 @router.get(
@@ -50,6 +93,9 @@ async def create_app(body: AppCreate, actor: Acting, svc: Svc) -> dict[str, Any]
         mfa_policy=body.mfa_policy,
         now=svc.ctx.clock(),
         actor=actor,
+        details=_details(body),
+        allow_insecure_jwks_uri=allows_insecure_jwks_uri(svc.ctx.settings.issuer),
+        **_metadata(body, nulls=False),
     )
     return app_view(client, secret)
 
@@ -71,18 +117,25 @@ async def show_app(app: str, _: Admin, svc: Svc) -> dict[str, Any]:
     responses=problems(400, 404, 409, 413),
 )
 async def update_app(app: str, body: AppUpdate, actor: Acting, svc: Svc) -> dict[str, Any]:
+    updated = await run_in_threadpool(_update, svc.ctx, app, body, actor)
+    svc.clients.clear()
+    return app_view(updated)
+
+
+def _update(ctx: Context, app: str, body: AppUpdate, actor: Actor) -> Client:
     given = body.model_fields_set
     # Fields whose `null` means "back to the default": passed only when given.
-    nullable: dict[str, Any] = {}
+    nullable: dict[str, Any] = _metadata(body, nulls=True)
     if "access_token_ttl" in given:
         nullable["access_ttl"] = body.access_token_ttl
     if "refresh_token_ttl" in given:
         nullable["refresh_ttl"] = body.refresh_token_ttl
     if "mfa_policy" in given:  # null: back to the domain's
         nullable["mfa_policy"] = body.mfa_policy
-    updated = await run_in_threadpool(
-        app_rules.update_app,
-        svc.ctx.store,
+    if given & set(DETAIL_FIELDS):  # merged into the app's details
+        nullable["details"] = _details(body, details_of(app_rules.find_app(ctx.store, app)))
+    return app_rules.update_app(
+        ctx.store,
         app,
         actor=actor,
         name=body.name,
@@ -90,10 +143,9 @@ async def update_app(app: str, body: AppUpdate, actor: Acting, svc: Svc) -> dict
         post_logout_redirect_uris=body.post_logout_redirect_uris,
         grant_types=body.grant_types,
         allowed_scopes=body.allowed_scopes,
+        allow_insecure_jwks_uri=allows_insecure_jwks_uri(ctx.settings.issuer),
         **nullable,
     )
-    svc.clients.clear()
-    return app_view(updated)
 
 
 @router.delete(
@@ -143,6 +195,7 @@ async def rotate_secret(
         grace,
         svc.ctx.clock(),
         actor,
+        token_endpoint_auth_method=body.token_endpoint_auth_method if body else None,
     )
     svc.clients.clear()
     return app_view(client, secret)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 __all__ = [
     "AppCreate",
+    "AppMetadataIn",
     "AppUpdate",
     "DomainAdminCreate",
     "DomainCreate",
@@ -68,7 +69,40 @@ class ResourceUpdate(_Body):
     access_token_ttl: int | None = None
 
 
-class AppCreate(_Body):
+class AppMetadataIn(_Body):
+    """An app's RFC 7591 §2 client metadata (docs/client-authentication.md)."""
+
+    token_endpoint_auth_method: str | None = Field(
+        None,
+        description="`client_secret_basic` (the default for a confidential app), "
+        "`client_secret_post`, `client_secret_jwt`, `private_key_jwt` (with `jwks` or "
+        "`jwks_uri`; no secret) or `none` (public apps)",
+    )
+    token_endpoint_auth_signing_alg: str | None = Field(
+        None, description="The one algorithm of the app's assertions; `null`: any of its method's"
+    )
+    jwks: dict[str, Any] | None = Field(None, description="The app's public JWK Set")
+    jwks_uri: str | None = Field(None, description="Where the app publishes its public keys")
+    require_pushed_authorization_requests: StrictBool | None = Field(
+        None, description="PAR required (RFC 9126 §6); `null`: only under FAPI 2.0"
+    )
+    dpop_bound_access_tokens: StrictBool | None = Field(
+        None, description="Not available yet: DPoP arrives with the DPoP issue"
+    )
+    id_token_signed_response_alg: str | None = Field(
+        None, description="`RS256` (the default) or `ES256` (the default under FAPI 2.0)"
+    )
+    profile: str | None = Field(None, description="`fapi2`: the FAPI 2.0 Security Profile")
+    client_uri: str | None = None
+    logo_uri: str | None = None
+    tos_uri: str | None = None
+    policy_uri: str | None = None
+    contacts: list[str] | None = None
+    software_id: str | None = None
+    software_version: str | None = None
+
+
+class AppCreate(AppMetadataIn):
     name: str
     redirect_uris: list[str] = []
     post_logout_redirect_uris: list[str] = []
@@ -85,9 +119,10 @@ class ResourceServerFor(BaseModel):
     resource_server_for: list[str]
 
 
-class AppUpdate(_Body):
+class AppUpdate(AppMetadataIn):
     """Fields left out are kept; a lifetime of `null` goes back to the default, an
-    `mfa_policy` of `null` to the domain's."""
+    `mfa_policy` of `null` to the domain's, client metadata of `null` to its default (or
+    none)."""
 
     name: str | None = None
     redirect_uris: list[str] | None = None
@@ -116,6 +151,11 @@ class SignInPolicyUpdate(_Body):
 
 class RotateSecret(_Body):
     grace_seconds: int = 3600
+    token_endpoint_auth_method: str | None = Field(
+        None,
+        description="Switch the app to this secret method with the new secret "
+        "(`client_secret_basic`, `client_secret_post`, `client_secret_jwt`)",
+    )
 
 
 class KeyRotate(_Body):

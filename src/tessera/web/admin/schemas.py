@@ -94,11 +94,40 @@ class AppOut(BaseModel):
     created_at: Time | None
     version: int
     secrets: list[SecretOut] = Field(description="When each valid secret was made; never one")
+    # RFC 7591 §2 client metadata (docs/client-authentication.md).
+    token_endpoint_auth_method: str = Field(
+        description="`client_secret_basic`, `client_secret_post`, `client_secret_jwt`, "
+        "`private_key_jwt` or `none`: the one the token endpoint accepts"
+    )
+    token_endpoint_auth_signing_alg: str | None = Field(
+        description="The one algorithm of its assertions; `null`: any of its method's"
+    )
+    jwks: dict[str, Any] | None = Field(description="Its public JWK Set, when given inline")
+    jwks_uri: str | None
+    require_pushed_authorization_requests: bool = Field(
+        description="It must push its authorization requests (RFC 9126); always under FAPI 2.0"
+    )
+    dpop_bound_access_tokens: bool
+    id_token_signed_response_alg: str = Field(description="`RS256` or `ES256`")
+    profile: str | None = Field(description="`fapi2`: the FAPI 2.0 Security Profile applies")
+    dynamically_registered: bool = Field(
+        description="Registered through the registration endpoint (RFC 7591)"
+    )
+    client_uri: str | None
+    logo_uri: str | None
+    tos_uri: str | None
+    policy_uri: str | None
+    contacts: list[str]
+    software_id: str | None
+    software_version: str | None
 
 
 class AppWithSecretOut(AppOut):
     # Answered with `response_model_exclude_unset`: a public app's answer has no secret.
-    client_secret: str | None = Field(None, description="Shown this once; absent: a public app")
+    client_secret: str | None = Field(
+        None,
+        description="Shown this once; absent: an app without a secret (public, private_key_jwt)",
+    )
 
 
 class GrantOut(BaseModel):
