@@ -64,6 +64,8 @@ class DomainSettings:
     # Every administrator must sign in with a second factor (they always must once they
     # have one).
     admin_mfa_required: bool | None = None
+    # Every app must push its authorization requests first (RFC 9126 §5, §6).
+    require_pushed_authorization_requests: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The settings that are set."""
@@ -120,10 +122,18 @@ MFA_POLICIES = ("off", "optional", "required")
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "mfa_policy": MFA_POLICIES,
     "admin_mfa_required": (True, False),
+    "require_pushed_authorization_requests": (True, False),
 }
 _BOOLEAN_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 # The settings that are rules of the domain rather than node settings it overrides.
-DOMAIN_RULES = frozenset({"password_min_length", "mfa_policy", "admin_mfa_required"})
+DOMAIN_RULES = frozenset(
+    {
+        "password_min_length",
+        "mfa_policy",
+        "admin_mfa_required",
+        "require_pushed_authorization_requests",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from tessera.domain.scopes import (
     resolve_scope,
 )
 from tessera.oauth import errors
+from tessera.oauth.fapi2 import FAPI2
 from tessera.oauth.pkce import check_challenge_params
 from tessera.shared.urlencoding import encode_pairs
 from tessera.store.protocols import CodeStore
@@ -46,10 +47,11 @@ _MAX_PARAM = 2048
 class UnsafeToRedirect(Exception):
     """The client or redirect URI cannot be trusted: show an error page, never redirect."""
 
-    def __init__(self, title: str, message: str) -> None:
+    def __init__(self, title: str, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.title = title
         self.message = message
+        self.hint = hint  # what the user can do
 
 
 class AuthorizationError(Exception):
@@ -122,6 +124,13 @@ def check_unsupported(params: Mapping[str, str]) -> None:
         raise errors.RequestNotSupported("request objects are not supported")
     if "request_uri" in params:
         raise errors.RequestUriNotSupported("request_uri is not supported")
+
+
+def check_pushed(client: Client, *, pushed: bool, par_required: bool) -> None:
+    """RFC 9126 §6: an app (or a domain) that requires pushed authorization requests refuses
+    the others; FAPI 2.0 Security Profile §5.3.2.2 item 2 requires them (`Client.requires_par`)."""
+    if not pushed and (par_required or client.requires_par):
+        raise errors.InvalidRequest("this app must push its authorization requests (PAR) first")
 
 
 def check_response_type(params: Mapping[str, str], client: Client) -> None:
@@ -234,8 +243,13 @@ def validate_authorization_request(
     duplicated: set[str],
     lookup_client: Callable[[str], Client | None],
     resources: Sequence[Resource],
+    *,
+    pushed: bool = False,
+    par_required: bool = False,
 ) -> AuthorizationRequest:
-    """The authorization endpoint's pipeline (RFC 6749 §4.1.1, §3.1: no repeated parameters)."""
+    """The authorization endpoint's pipeline (RFC 6749 §4.1.1, §3.1: no repeated parameters).
+    `pushed`: the parameters are a pushed request's (RFC 9126, `tessera.oauth.par`);
+    `par_required`: the domain refuses requests that were not pushed."""
     if duplicated & {"client_id", "redirect_uri"}:
         raise UnsafeToRedirect("Invalid request", "The request repeats a parameter.")
     client = check_client(params, lookup_client)
@@ -245,6 +259,7 @@ def validate_authorization_request(
         if "state" in duplicated:
             state = None
         errors.refuse_repeated(duplicated)
+        check_pushed(client, pushed=pushed, par_required=par_required)
         check_lengths(params)
         check_unsupported(params)
         check_response_type(params, client)
@@ -252,7 +267,8 @@ def validate_authorization_request(
         check_challenge_params(
             params.get("code_challenge"),
             params.get("code_challenge_method"),
-            required=client.is_public,
+            # RFC 9700 §2.1.1: public clients; FAPI 2.0 §5.3.2.2 item 4: every client.
+            required=client.is_public or client.profile == FAPI2,
         )
         prompt, max_age = check_prompt(params)
         acr_values, acr_essential = check_acr(params)

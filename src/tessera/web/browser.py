@@ -7,6 +7,10 @@ authorization response), OIDC RP-Initiated Logout 1.0. docs/security.md rules 1-
 pages instead of unvalidated redirects, 303 after POSTs, CSRF tokens bound to the browser,
 anti-framing headers, session cookies HttpOnly and SameSite=Lax, login throttling.
 
+A pushed request (RFC 9126 §4: `client_id` and our `request_uri`) is taken from the store once
+and then travels through the forms and the redirect after sign-in as a sealed ticket
+(`tessera.oauth.par`): what the app pushed is what is decided, whatever the browser sends.
+
 Everything is the request's identity domain's (docs/domains.md): its apps and redirect URIs, its
 issuer in `iss`, its sessions; every URL it emits starts with the domain's prefix and every
 cookie carries the domain's name suffix and path (`tessera.web.pages`).
@@ -28,6 +32,7 @@ from starlette.routing import Route
 
 from tessera.caching import NotCached
 from tessera.domain.admin import admin_only_scopes
+from tessera.domain.model import PushedRequest
 from tessera.oauth import errors
 from tessera.oauth.authorize import (
     AuthorizationError,
@@ -67,6 +72,7 @@ from tessera.oauth.logout import (
     hint_verifier,
     validate_logout,
 )
+from tessera.oauth.par import resolve, resumed
 from tessera.shared.urlencoding import encode_pairs
 from tessera.web.factor_pages import (
     BROWSER_COOKIE,
@@ -222,13 +228,40 @@ def _code_redirect(
 # --- the authorization endpoint -----------------------------------------------------------------
 
 
-def _validate(svc: Services, params: Params, cached: bool = False) -> AuthorizationRequest:
-    """With `cached`, from memory only (the app and resources): raises `NotCached`."""
+def _ticket_key(svc: Services) -> bytes:
+    """The key that seals pushed requests in flight (`tessera.oauth.par`), the domain's own."""
+    return svc.ctx.subkey("pushed requests")
+
+
+def _validate(
+    svc: Services, params: Params, cached: bool = False
+) -> tuple[AuthorizationRequest, Params]:
+    """The request and what carries it on: the query itself, or for a pushed request (RFC
+    9126 §4) its client_id and ticket. With `cached`, from memory only (the app, resources and
+    the domain's rules): raises `NotCached`; a `request_uri` is never resolved so (I/O)."""
+    now = svc.ctx.clock()
     if cached:
         lookup, resources = svc.cached_client, svc.cached_resource_list()
     else:
         lookup, resources = svc.client, svc.resource_list()
-    return validate_authorization_request(params, params.duplicated, lookup, resources)
+
+    def take(uri_hash: str, client_id: str) -> PushedRequest | None:
+        return svc.ctx.store.pushed_requests.take(uri_hash, client_id, now)
+
+    resolved = resolve(params, params.duplicated, take, lambda: _ticket_key(svc), now)
+    par_required = False
+    if not resolved.pushed:  # only a request that was not pushed can break the domain's rule
+        rules = svc.rules.cached("rules") if cached else svc.sign_in_rules()
+        par_required = rules.require_pushed_authorization_requests
+    req = validate_authorization_request(
+        resolved.params,
+        resolved.duplicated,
+        lookup,
+        resources,
+        pushed=resolved.pushed,
+        par_required=par_required,
+    )
+    return req, Params(list(resolved.carried.items()))
 
 
 def _authorize(
@@ -238,16 +271,16 @@ def _authorize(
     login and consent forms as `authz` (encoded only when one of them is shown)."""
     now = svc.ctx.clock()
     try:
-        req = _validate(svc, params, cached)
+        req, carried = _validate(svc, params, cached)
         current = current_session(svc.ctx.store, read_cookie(svc, request, SESSION_COOKIE), now)
         step = _next_step(svc, req, current)
     except UnsafeToRedirect as exc:
-        return error_page(svc, request, exc.title, exc.message)
+        return error_page(svc, request, exc.title, exc.message, hint=exc.hint)
     except AuthorizationError as exc:
         return _error_redirect(svc, exc, status)
     if isinstance(step, IssueCode):
         return _code_redirect(svc, request, req, step.current, now, status)
-    return _step_page(svc, request, req, encode_pairs(params.items()), step)
+    return _step_page(svc, request, req, encode_pairs(carried.items()), step)
 
 
 def _next_step(svc: Services, req: AuthorizationRequest, current: SignedInUser | None) -> Step:
@@ -283,9 +316,9 @@ async def authorize(request: Request) -> Response:
         params = read_query(request) if request.method == "GET" else await read_form(request)
     except errors.OAuthError as exc:
         return error_page(svc, request, "Invalid request", exc.description)
-    if cookie_name(svc, SESSION_COOKIE) not in request.cookies:
-        # No session to read: with the app cached, nothing here does I/O (the sign-in page is
-        # rendered in memory), so answer on the event loop.
+    if cookie_name(svc, SESSION_COOKIE) not in request.cookies and "request_uri" not in params:
+        # No session to read and no pushed request to take: with the app cached, nothing here
+        # does I/O (the sign-in page is rendered in memory), so answer on the event loop.
         with contextlib.suppress(NotCached):
             return _authorize(svc, request, params, status, cached=True)
     return await run_in_threadpool(_authorize, svc, request, params, status)
@@ -308,8 +341,7 @@ async def form_post(request: Request, step: FormStep, title: str, message: str) 
     def work() -> Response:
         authz = form.get("authz", "")
         try:
-            params = parse_params(authz)
-            req = _validate(svc, params)
+            req, params = _validate(svc, parse_params(authz))
         except (UnsafeToRedirect, AuthorizationError, errors.OAuthError):
             hint = "Go back to the application and start again."
             return error_page(svc, request, title, message, hint=hint)
@@ -382,8 +414,9 @@ def _login_refused(
 
 
 def after_sign_in(svc: Services, params: Params) -> str:
-    """The authorization request to go back to once signed in (without what asked for it)."""
-    again = without_reauthentication(params)
+    """The authorization request to go back to once signed in (without what asked for it;
+    a pushed request's ticket is resealed so)."""
+    again = resumed(_ticket_key(svc), params, without_reauthentication, svc.ctx.clock())
     return url(svc, "/oauth2/v1/authorize?") + encode_pairs(again.items())
 
 

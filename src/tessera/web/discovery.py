@@ -26,6 +26,8 @@ _ENDPOINTS = frozenset(
         "userinfo_endpoint",
         "end_session_endpoint",
         "jwks_uri",
+        "pushed_authorization_request_endpoint",
+        "registration_endpoint",
     }
 )
 _GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"]
@@ -38,10 +40,20 @@ async def _openid_configuration(request: Request) -> Response:
         resources = svc.cached_resource_list()
     except NotCached:  # the database only off the event loop
         resources = await run_in_threadpool(svc.resource_list)
+    try:
+        rules = svc.rules.cached("rules")
+    except NotCached:
+        rules = await run_in_threadpool(svc.sign_in_rules)
     scopes = sorted(OIDC_SCOPES)
     for resource in resources:
         scopes += [f"{resource.audience}{s}" for s in resource.scopes]
-    metadata = build_metadata(svc.ctx.settings.issuer, set(_ENDPOINTS), scopes, _GRANT_TYPES)
+    metadata = build_metadata(
+        svc.ctx.settings.issuer,
+        set(_ENDPOINTS),
+        scopes,
+        _GRANT_TYPES,
+        require_par=rules.require_pushed_authorization_requests,  # RFC 9126 §5
+    )
     return json_response(metadata, headers={**CORS_ANY, "Cache-Control": "max-age=300"})
 
 

@@ -43,10 +43,12 @@ _MFA, _PHISHING_RESISTANT = ACR_LEVELS[ACR_MFA], ACR_LEVELS[ACR_PHISHING_RESISTA
 
 @dataclass(frozen=True, slots=True)
 class SignInRules:
-    """The domain's rules: its policy and whether every administrator needs a factor."""
+    """The domain's rules: its policy, whether every administrator needs a factor and
+    whether every app must push its authorization requests (RFC 9126 §6)."""
 
     mfa_policy: str = "optional"
     admin_mfa_required: bool = False
+    require_pushed_authorization_requests: bool = False
 
 
 @dataclass(frozen=True, slots=True)

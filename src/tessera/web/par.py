@@ -1,0 +1,62 @@
+"""The pushed authorization request endpoint, `POST /oauth2/v1/par` (RFC 9126 §2).
+
+Parse the form, authenticate the app as the token endpoint does (§2: any of its methods, a
+public app by its client_id), call `tessera.oauth.par.push`, and answer 201 with the
+`request_uri` (§2.2) or the OAuth error as JSON (§2.3). Never on the event loop: the push is a
+database write, and client assertions may be too.
+"""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tessera.oauth import errors
+from tessera.oauth.par import Pushed, push
+from tessera.web.errors import oauth_error_response
+from tessera.web.forms import Params, read_form
+from tessera.web.proxy import client_ip
+from tessera.web.responses import CORS_ANY, NO_STORE, cors_preflight, json_response
+from tessera.web.services import services
+from tessera.web.token_endpoints import authenticate
+
+__all__ = ["PAR_ROUTES", "pushed_authorization_request"]
+
+
+def _push(request: Request, form: Params) -> Pushed:
+    svc = services(request)
+    client = authenticate(request, form, allow_public=True)  # refuses repeated parameters
+    svc.health.check()  # docs/security.md rule 26
+    credentials = ("client_secret", "client_assertion", "client_assertion_type")
+    params = {k: v for k, v in form.items() if k not in credentials}
+    pushed = push(
+        svc.ctx.store.pushed_requests,
+        client,
+        params,
+        svc.resource_list(),
+        svc.ctx.clock(),
+        svc.ctx.settings.par_ttl,
+    )
+    svc.audit.record("par.pushed", client_id=client.client_id, ip=client_ip(request.scope))
+    return pushed
+
+
+async def pushed_authorization_request(request: Request) -> Response:
+    try:
+        form = await read_form(request)
+        pushed = await run_in_threadpool(_push, request, form)
+    except errors.OAuthError as exc:
+        if exc.error == "invalid_client":
+            services(request).audit.record(
+                "par.refused", ip=client_ip(request.scope), error=exc.error, reason=exc.audit_reason
+            )
+        return oauth_error_response(exc)
+    return json_response(pushed.body(), 201, headers={**NO_STORE, **CORS_ANY})
+
+
+PAR_ROUTES = [
+    Route("/oauth2/v1/par", pushed_authorization_request, methods=["POST"]),
+    Route("/oauth2/v1/par", cors_preflight, methods=["OPTIONS"]),
+]
