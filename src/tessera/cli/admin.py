@@ -13,6 +13,7 @@ import typer
 from tessera.cli.common import JsonOpt, open_domain, read_password, select_domain
 from tessera.cli.domains import domains_app
 from tessera.cli.output import console, emit, fail, plain, table
+from tessera.cli.registration_tokens import registration_tokens_app
 
 # The rules (tessera.manage) are imported in the commands: see tessera/cli/__init__.py.
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ admin_app.add_typer(keys_app, name="keys")
 admin_app.add_typer(tokens_app, name="tokens")
 admin_app.add_typer(policy_app, name="policy")
 admin_app.add_typer(domains_app, name="domains")
+admin_app.add_typer(registration_tokens_app, name="registration-tokens")
 
 
 @admin_app.callback()
@@ -512,11 +514,118 @@ def resources_delete(
 # --- apps --------------------------------------------------------------------------------------
 
 
+# The app's client metadata, under their RFC 7591 names (docs/client-authentication.md).
+AuthMethodOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="How the app authenticates: client_secret_basic (the default), client_secret_post, "
+        "client_secret_jwt, private_key_jwt (with --jwks or --jwks-uri; no secret), or none "
+        "(public apps)."
+    ),
+]
+SigningAlgOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="The one algorithm the app's client assertions may use (default: any of its "
+        "method's; `any` goes back to that)."
+    ),
+]
+JwksOpt = Annotated[
+    str | None,
+    typer.Option(help="The app's public JWK Set for private_key_jwt: JSON text, or @FILE."),
+]
+JwksUriOpt = Annotated[
+    str | None,
+    typer.Option(help="Where the app publishes its public keys for private_key_jwt (https)."),
+]
+ParOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--require-pushed-authorization-requests/--no-require-pushed-authorization-requests",
+        help="The app must push its authorization requests first (PAR, RFC 9126).",
+    ),
+]
+IdTokenAlgOpt = Annotated[
+    str | None, typer.Option(help="The app's ID tokens: RS256 (the default) or ES256.")
+]
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="fapi2: the FAPI 2.0 Security Profile (private_key_jwt, PAR, ES256 ID tokens, "
+        "https redirect URIs); none: no profile."
+    ),
+]
+DpopOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dpop-bound-access-tokens",
+        help="Not available yet: DPoP-bound tokens arrive with the DPoP issue.",
+    ),
+]
+
+
+ServedOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="A resource (id, audience or name) this app serves (repeatable): it may "
+        "introspect that resource's tokens and follow the revocation feed."
+    ),
+]
+
+
+def _jwks_text(value: str | None, as_json: bool) -> str | None:
+    """--jwks: JSON text, or @FILE."""
+    if value is None or not value.startswith("@"):
+        return value
+    try:
+        with open(value[1:], encoding="utf-8") as file:
+            return file.read()
+    except OSError as exc:
+        fail(f"cannot read the JWK Set file {value[1:]}: {exc.strerror or exc}", as_json)
+
+
+def _metadata(
+    *,
+    as_json: bool,
+    method: str | None,
+    signing_alg: str | None,
+    jwks: str | None,
+    jwks_uri: str | None,
+    par: bool | None,
+    id_token_alg: str | None,
+    profile: str | None,
+    dpop: bool,
+) -> dict[str, Any]:
+    """The metadata options given, under the rules' keyword names; "none" (profile) and
+    "any" (signing algorithm) go back to the default."""
+    given: dict[str, Any] = {
+        "token_endpoint_auth_method": method,
+        "token_endpoint_auth_signing_alg": signing_alg,
+        "jwks": _jwks_text(jwks, as_json),
+        "jwks_uri": jwks_uri,
+        "require_pushed_authorization_requests": par,
+        "id_token_signed_response_alg": id_token_alg,
+        "profile": profile,
+        "dpop_bound_access_tokens": dpop or None,
+    }
+    given = {key: value for key, value in given.items() if value is not None}
+    if given.get("profile", "").lower() == "none":
+        given["profile"] = None
+    if given.get("token_endpoint_auth_signing_alg", "").lower() == "any":
+        given["token_endpoint_auth_signing_alg"] = None
+    return given
+
+
 def _print_secret(client: Client, secret: str | None) -> None:
     console.print(f"Client ID:     [bold]{client.client_id}[/]")
     if secret is not None:
         console.print(f"Client secret: [bold]{secret}[/]")
         console.print("[yellow]Store the secret now: it is not shown again.[/]")
+    elif client.auth_method == "private_key_jwt":
+        keys = client.jwks_uri or "its registered JWK Set"
+        console.print(f"No client secret: the app authenticates with private_key_jwt ({keys}).")
+    if client.profile is not None:
+        console.print(f"Profile:       [bold]{client.profile}[/]")
 
 
 @apps_app.command("create")
@@ -546,20 +655,35 @@ def apps_create(
     refresh_token_ttl: Annotated[
         int | None, typer.Option(help="Refresh-token inactivity lifetime, seconds.")
     ] = None,
-    resource_server_for: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="A resource (id, audience or name) this app serves (repeatable): it may "
-            "introspect that resource's tokens and follow the revocation feed."
-        ),
-    ] = None,
+    resource_server_for: ServedOpt = None,
     mfa_policy: MfaPolicyOpt = None,
+    token_endpoint_auth_method: AuthMethodOpt = None,
+    token_endpoint_auth_signing_alg: SigningAlgOpt = None,
+    jwks: JwksOpt = None,
+    jwks_uri: JwksUriOpt = None,
+    require_pushed_authorization_requests: ParOpt = None,
+    id_token_signed_response_alg: IdTokenAlgOpt = None,
+    profile: ProfileOpt = None,
+    dpop_bound_access_tokens: DpopOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Register a trusted application. A confidential app's secret is printed once."""
+    """Register a trusted application. A confidential app's secret is printed once; a
+    private_key_jwt app has none (its keys authenticate it)."""
     from tessera.manage import apps as app_rules
     from tessera.manage.views import app_view
+    from tessera.oauth.client_jwks import allows_insecure_jwks_uri
 
+    metadata = _metadata(
+        as_json=as_json,
+        method=token_endpoint_auth_method,
+        signing_alg=token_endpoint_auth_signing_alg,
+        jwks=jwks,
+        jwks_uri=jwks_uri,
+        par=require_pushed_authorization_requests,
+        id_token_alg=id_token_signed_response_alg,
+        profile=profile,
+        dpop=dpop_bound_access_tokens,
+    )
     with open_domain(as_json) as ctx:
         client, secret = app_rules.create_app(
             ctx.store,
@@ -576,6 +700,8 @@ def apps_create(
             mfa_policy=_policy_word(mfa_policy),
             now=ctx.clock(),
             actor=_actor(ctx),
+            allow_insecure_jwks_uri=allows_insecure_jwks_uri(ctx.settings.issuer),
+            **metadata,
         )
         emit(app_view(client, secret), as_json, lambda: _print_secret(client, secret))
 
@@ -668,16 +794,37 @@ def apps_update(
         int | None, typer.Option("--refresh-token-ttl", "--refresh-ttl", help="Seconds.")
     ] = None,
     mfa_policy: MfaPolicyOpt = None,
+    token_endpoint_auth_method: AuthMethodOpt = None,
+    token_endpoint_auth_signing_alg: SigningAlgOpt = None,
+    jwks: JwksOpt = None,
+    jwks_uri: JwksUriOpt = None,
+    require_pushed_authorization_requests: ParOpt = None,
+    id_token_signed_response_alg: IdTokenAlgOpt = None,
+    profile: ProfileOpt = None,
+    dpop_bound_access_tokens: DpopOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Edit a trusted application with the rules of `create`; options left out are kept.
 
     A scope or grant type removed is refused to new requests; tokens already issued keep
-    working until they expire (use the admin API's revoke-tokens to end them now)."""
+    working until they expire (use the admin API's revoke-tokens to end them now). Switching
+    to a secret method the app has no such secret for: `rotate-secret
+    --token-endpoint-auth-method METHOD`."""
     from tessera.manage import apps as app_rules
     from tessera.manage.views import app_view
+    from tessera.oauth.client_jwks import allows_insecure_jwks_uri
 
-    given: dict[str, int | str | None] = {}
+    given: dict[str, Any] = _metadata(
+        as_json=as_json,
+        method=token_endpoint_auth_method,
+        signing_alg=token_endpoint_auth_signing_alg,
+        jwks=jwks,
+        jwks_uri=jwks_uri,
+        par=require_pushed_authorization_requests,
+        id_token_alg=id_token_signed_response_alg,
+        profile=profile,
+        dpop=dpop_bound_access_tokens,
+    )
     if access_token_ttl is not None:
         given["access_ttl"] = access_token_ttl
     if refresh_token_ttl is not None:
@@ -694,6 +841,7 @@ def apps_update(
             post_logout_redirect_uris=post_logout_redirect_uri,
             grant_types=grant_type,
             allowed_scopes=allow_scope,
+            allow_insecure_jwks_uri=allows_insecure_jwks_uri(ctx.settings.issuer),
             **given,
         )
         emit(app_view(updated), as_json)
@@ -719,15 +867,30 @@ def apps_delete(
 def apps_rotate_secret(
     app: Annotated[str, typer.Argument(help="Client id or name.")],
     grace: Annotated[int, typer.Option(help="Seconds the current secret keeps working.")] = 3600,
+    token_endpoint_auth_method: Annotated[
+        str | None,
+        typer.Option(
+            help="Switch the app to this secret method with the new secret: "
+            "client_secret_basic, client_secret_post or client_secret_jwt (whose secret is "
+            "kept sealed, as its assertions need it)."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Issue a new secret; the current one keeps working for --grace seconds."""
+    """Issue a new secret; the current one keeps working for --grace seconds (under the
+    method it was made for)."""
     from tessera.manage import apps as app_rules
     from tessera.manage.views import app_view
 
     with open_domain(as_json) as ctx:
         client, secret = app_rules.rotate_secret(
-            ctx.store, ctx.secret_pepper, app, grace, ctx.clock(), _actor(ctx)
+            ctx.store,
+            ctx.secret_pepper,
+            app,
+            grace,
+            ctx.clock(),
+            _actor(ctx),
+            token_endpoint_auth_method=token_endpoint_auth_method,
         )
         emit(app_view(client, secret), as_json, lambda: _print_secret(client, secret))
 

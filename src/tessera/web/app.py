@@ -46,8 +46,10 @@ from tessera.web.home import HOME_ROUTES
 from tessera.web.logs import RequestLogMiddleware, configure_logging, get_logger
 from tessera.web.metrics import metrics_routes
 from tessera.web.pages import error_page, page_headers
+from tessera.web.par import PAR_ROUTES
 from tessera.web.problems import problem_body
 from tessera.web.proxy import ClientAddressMiddleware
+from tessera.web.registration import REGISTRATION_ROUTES
 from tessera.web.responses import NO_STORE, json_response
 from tessera.web.revocation_feed import REVOCATION_FEED_ROUTES
 from tessera.web.second_factor import FACTOR_ROUTES
@@ -78,6 +80,7 @@ def _lifespan(
         close_mail = getattr(node.mailer, "close", None)
         if close_mail is not None:
             await run_in_threadpool(close_mail, 5.0)  # flush what is queued, briefly
+        node.jwks_fetcher.close()
         node.ctx.close()
 
     return lifespan
@@ -186,6 +189,8 @@ def build_app(ctx: Context) -> Starlette:
     routes = [
         *DISCOVERY_ROUTES,
         *TOKEN_ROUTES,
+        *PAR_ROUTES,
+        *REGISTRATION_ROUTES,
         *BROWSER_ROUTES,
         *FACTOR_ROUTES,
         *ACCOUNT_PAGE_ROUTES,

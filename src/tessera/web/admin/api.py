@@ -13,7 +13,16 @@ from starlette.types import Receive, Scope, Send
 from tessera.domain.admin import ADMIN_SCOPE, OPERATOR_SCOPE, admin_audience
 from tessera.resource.errors import TokenError
 from tessera.resource.fastapi import http_error
-from tessera.web.admin import apps, audit, domains, keys, resources, tokens, users
+from tessera.web.admin import (
+    apps,
+    audit,
+    domains,
+    keys,
+    registration_tokens,
+    resources,
+    tokens,
+    users,
+)
 from tessera.web.admin.guard import authenticate, domain_services
 from tessera.web.problems import install_problem_handlers, problem, problem_from_http
 from tessera.web.services import Services
@@ -117,7 +126,7 @@ def admin_app(issuer: str) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    for module in (users, tokens, resources, apps, keys, audit, domains):
+    for module in (users, tokens, resources, apps, registration_tokens, keys, audit, domains):
         api.include_router(module.router)
     api.add_route("/openapi.json", _openapi, include_in_schema=False)
     return api

@@ -338,6 +338,34 @@ function policyBadge(policy) {
   return policy ? [el("br"), el("span", { class: "badge nowrap", title: "The app's own second-factor policy" }, `MFA ${policy}`)] : null;
 }
 
+// How the app authenticates and what it must do (RFC 7591 metadata): read-only here, edited
+// with `tessera admin apps update` or PATCH /apps/{id}.
+function authBadge(a) {
+  const method = a.token_endpoint_auth_method;
+  const shown = method && method !== "client_secret_basic" && method !== "none";
+  const badges = [];
+  if (shown) badges.push(el("br"), el("span", { class: "badge nowrap", title: "token_endpoint_auth_method" }, method));
+  if (a.profile) badges.push(el("br"), el("span", { class: "badge nowrap", title: "Security profile" }, a.profile.toUpperCase()));
+  return badges;
+}
+
+function metadataPanel(a) {
+  const rows = [
+    ["Client authentication", a.token_endpoint_auth_method],
+    ["Assertion algorithm", a.token_endpoint_auth_signing_alg || (a.token_endpoint_auth_method.endsWith("_jwt") ? "any of the method's" : "—")],
+    ["Keys", a.jwks_uri ? el("code", {}, a.jwks_uri) : a.jwks ? `inline JWK Set (${a.jwks.keys.length} key${a.jwks.keys.length === 1 ? "" : "s"})` : "—"],
+    ["Pushed authorization requests", a.require_pushed_authorization_requests ? "required" : "optional"],
+    ["ID token algorithm", a.id_token_signed_response_alg],
+    ["Profile", a.profile || "none"],
+    ["Registered by", a.dynamically_registered ? "dynamic registration (RFC 7591)" : "an administrator"],
+  ];
+  if (a.client_uri) rows.push(["Home page", el("code", {}, a.client_uri)]);
+  if (a.contacts && a.contacts.length) rows.push(["Contacts", a.contacts.join(", ")]);
+  return el("div", {}, el("h3", {}, "Client authentication and profile"),
+    table(["Setting", "Value"], rows),
+    el("p", { class: "muted" }, "Change these with tessera admin apps update (or PATCH /apps/{id} in the admin API)."));
+}
+
 function secretBox(app) {
   return app.client_secret ? el("div", { class: "secret", role: "alert" },
     el("strong", {}, `Client secret of ${app.name} — copy it now, it is not shown again:`),
@@ -372,7 +400,7 @@ async function appsPage(created) {
   const dir = await directory();
   show(el("h1", {}, "Trusted applications"), created ? secretBox(created) : null,
     el("div", { class: "panel" }, table(["Name", "Client ID", "Type", "Grant types", "Allowed scopes", ""],
-      apps.map((a) => [a.name, el("code", {}, a.client_id), el("span", {}, a.type, policyBadge(a.mfa_policy)),
+      apps.map((a) => [a.name, el("code", {}, a.client_id), el("span", {}, a.type, policyBadge(a.mfa_policy), authBadge(a)),
         a.grant_types.join(", "), scopeList(dir, a.allowed_scopes),
         el("div", { class: "actions" },
           isConsoleApp(a.client_id) ? el("span", { class: "muted" }, "system app") : [
@@ -382,7 +410,7 @@ async function appsPage(created) {
               act(() => api("DELETE", `/apps/${a.client_id}`), `Deleted ${a.name}`);
             }, "danger"),
           ],
-          a.type === "confidential" ? button("Rotate secret", async () => {
+          a.type === "confidential" && a.token_endpoint_auth_method !== "private_key_jwt" ? button("Rotate secret", async () => {
             try { appsPage(await api("POST", `/apps/${a.client_id}/rotate-secret`, { grace_seconds: 3600 })); }
             catch (error) { toast(error.message, true); }
           }) : null)]))),
@@ -418,6 +446,7 @@ function editApp(a) {
       a.type === "confidential" ? grant("client_credentials", "Client credentials") : null),
     el("p", { class: "muted" }, "A removed scope is refused to new requests; tokens already issued work until they expire. ",
       "An app's second-factor policy can be stricter than the domain's, never looser."),
+    metadataPanel(a),
     el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Save app"), " ",
       button("Cancel", () => document.getElementById("editor").replaceChildren())));
   document.getElementById("editor").replaceChildren(form);
@@ -486,6 +515,38 @@ async function keysPage() {
       keys.map((k) => [el("code", {}, k.kid), k.alg, k.state, when(k.created_at), when(k.retire_after)]))));
 }
 
+// Initial access tokens for dynamic client registration (RFC 7591): the token is shown once.
+async function registrationTokensPage(created) {
+  const tokens = await api("GET", "/registration-tokens");
+  const form = el("form", { class: "panel", "aria-label": "New registration token", onsubmit: async (event) => {
+    event.preventDefault();
+    const v = formValues(event.target);
+    try {
+      registrationTokensPage(await api("POST", "/registration-tokens", { description: v.description || "",
+        expires_in: v.expires_in === "" ? 86400 : Number(v.expires_in), max_uses: numberOrNull(v.max_uses) }));
+    } catch (error) { toast(error.message, true); }
+  } },
+    el("h2", {}, "New registration token"),
+    el("div", { class: "form-grid" },
+      field("Description", "description", { maxlength: 200 }),
+      field("Lifetime (s, 0: until revoked)", "expires_in", { type: "number", min: 0, placeholder: "86400" }),
+      field("Uses (empty: without limit)", "max_uses", { type: "number", min: 1 })),
+    el("p", { class: "muted" }, "Apps register with it at ", el("code", {}, `${location.origin}${PREFIX}/oauth2/v1/register`),
+      " (Authorization: Bearer <token>); the apps it registered stay when it is revoked."),
+    el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Create token")));
+  show(el("h1", {}, "Registration tokens"),
+    created ? el("div", { class: "secret", role: "alert" },
+      el("strong", {}, "Registration token — copy it now, it is not shown again:"), el("code", {}, created.token)) : null,
+    el("div", { class: "panel" }, table(["Description", "ID", "State", "Uses", "Expires", "Created", ""],
+      tokens.map((t) => [t.description || "–", el("code", {}, t.id), t.state,
+        t.max_uses === null ? `${t.uses}` : `${t.uses} of ${t.max_uses}`, when(t.expires_at), when(t.created_at),
+        t.state === "active" ? button("Revoke", () => {
+          if (!confirm("Revoke this registration token? Apps it registered stay.")) return;
+          act(() => api("POST", `/registration-tokens/${t.id}/revoke`), "Token revoked");
+        }, "danger") : null]))),
+    form);
+}
+
 // The domain's sign-in policy: second factors for users, and for every administrator.
 async function policyPage() {
   const policy = await api("GET", "/sign-in-policy");
@@ -519,6 +580,8 @@ const AUDIT_TYPES = [
   "admin.resource_updated", "admin.resource_deleted", "admin.keys_rotated",
   "admin.domain_created", "admin.domain_updated", "admin.domain_disabled", "admin.domain_enabled",
   "admin.domain_deleted", "admin.user_factors_reset", "admin.sign_in_policy_set",
+  "registration_token.created", "registration_token.revoked", "registration.created",
+  "registration.updated", "registration.deleted", "registration.refused",
 ];
 let auditFilter = {};
 
@@ -785,6 +848,7 @@ async function route() {
     else if (hash.startsWith("#/apps")) await appsPage();
     else if (hash.startsWith("#/resources")) await resourcesPage();
     else if (hash.startsWith("#/keys")) await keysPage();
+    else if (hash.startsWith("#/registration-tokens")) await registrationTokensPage();
     else if (hash.startsWith("#/sign-in")) await policyPage();
     else if (hash.startsWith("#/audit")) await auditPage();
     else if (hash.startsWith("#/domains") && operator) await domainsPage();
@@ -799,6 +863,7 @@ async function main() {
   // The sign-in policy's page, in the sections before the audit log.
   const nav = document.querySelector(".console-bar nav");
   nav.insertBefore(el("a", { href: "#/sign-in" }, "Sign-in policy"), nav.querySelector('a[href="#/audit"]'));
+  nav.insertBefore(el("a", { href: "#/registration-tokens" }, "Registration"), nav.querySelector('a[href="#/audit"]'));
   await discover();
   const query = new URLSearchParams(location.search);
   document.getElementById("signout").addEventListener("click", () => {

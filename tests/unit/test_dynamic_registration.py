@@ -1,0 +1,296 @@
+"""Dynamic client registration as app changes (`tessera.manage.registration`,
+`tessera.manage.registration_tokens`) on the in-memory store: initial access tokens (expiry,
+revocation, uses counted only for valid requests), the registration access token (RFC 7592:
+rotated on read and update), replacement and deletion. Over HTTP:
+tests/e2e/test_dynamic_registration.py."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tessera.domain.hashing import keyed_hash
+from tessera.manage import apps as app_rules
+from tessera.manage import registration as dcr
+from tessera.manage import registration_tokens as tokens
+from tessera.manage.audit import Actor, store_actor
+from tessera.manage.errors import InvalidInput, NotFoundError
+from tessera.oauth.errors import InvalidToken, OAuthError
+from tessera.store.memory import MemoryStore
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+PEPPER = b"p" * 32
+ISSUER = "https://id.example.test"
+REDIRECT = "https://app.example.test/cb"
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    s = MemoryStore()
+    s.ensure_domain("Default", T0)
+    return s
+
+
+@pytest.fixture
+def actor(store: MemoryStore) -> Actor:
+    return store_actor("admin-sub", store, lambda: T0)
+
+
+@pytest.fixture
+def registry(store: MemoryStore) -> dcr.Registry:
+    return dcr.Registry(store, PEPPER, ISSUER, store.domain_id)
+
+
+def body(**metadata: Any) -> bytes:
+    metadata.setdefault("redirect_uris", [REDIRECT])
+    return json.dumps(metadata).encode()
+
+
+def mint(store: MemoryStore, actor: Actor, **kwargs: Any) -> str:
+    return tokens.mint_token(store, PEPPER, now=T0, actor=actor, **kwargs)[1]
+
+
+def refusal(call: Any, *args: Any) -> str:
+    with pytest.raises(OAuthError) as caught:
+        call(*args)
+    return caught.value.error
+
+
+def test_mint_stores_only_a_keyed_hash(store: MemoryStore, actor: Actor) -> None:
+    token, value = tokens.mint_token(
+        store, PEPPER, now=T0, actor=actor, expires_in=600, max_uses=2, description="ci"
+    )
+    assert token.token_hash == keyed_hash(PEPPER, value) != value
+    assert token.expires_at == T0 + timedelta(seconds=600)
+    view = tokens.token_view(token, T0, value)
+    assert view["token"] == value and view["state"] == "active" and view["max_uses"] == 2
+    assert "token" not in tokens.token_view(token, T0)
+    assert [e.type for e in store.audit.query()] == ["registration_token.created"]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"expires_in": -1}, {"expires_in": 10**9}, {"max_uses": 0}, {"description": "a\nb"}],
+)
+def test_mint_refuses_bad_values(store: MemoryStore, actor: Actor, kwargs: dict[str, Any]) -> None:
+    with pytest.raises(InvalidInput):
+        tokens.mint_token(store, PEPPER, now=T0, actor=actor, **kwargs)
+    assert store.registration_tokens.list() == []
+
+
+def test_register_creates_the_app(
+    store: MemoryStore, actor: Actor, registry: dcr.Registry
+) -> None:
+    value = mint(store, actor)
+    answer = dcr.register(registry, value, body(client_name="Orders"), T0, actor)
+    client = store.clients.get(answer["client_id"])
+    assert client is not None and client.name == "Orders"
+    assert not client.first_party and not client.resource_server_for
+    assert client.registration_token_hash == keyed_hash(
+        PEPPER, answer["registration_access_token"]
+    )
+    assert answer["client_secret"] and answer["client_secret_expires_at"] == 0
+    assert answer["registration_client_uri"] == (
+        f"{ISSUER}/oauth2/v1/register/{client.client_id}"
+    )
+    (token,) = store.registration_tokens.list()
+    assert token.uses == 1
+    created = store.audit.query(type="registration.created")
+    assert created[0].actor == f"registration-token:{token.id}"
+
+
+def test_name_is_generated_and_a_taken_name_gets_a_suffix(
+    store: MemoryStore, actor: Actor, registry: dcr.Registry
+) -> None:
+    value = mint(store, actor)
+    first = dcr.register(registry, value, body(), T0, actor)
+    assert first["client_name"].startswith("registered app ")
+    app_rules.create_app(store, PEPPER, name="Taken", now=T0, actor=actor, redirect_uris=[REDIRECT])
+    second = dcr.register(registry, value, body(client_name="Taken"), T0, actor)
+    assert second["client_name"].startswith("Taken (")
+
+
+@pytest.mark.parametrize(
+    ("metadata", "error"),
+    [
+        ({"redirect_uris": ["http://evil.test/cb"]}, "invalid_redirect_uri"),
+        ({"token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata"),
+        ({"id_token_signed_response_alg": "HS256"}, "invalid_client_metadata"),
+        ({"dpop_bound_access_tokens": True}, "invalid_client_metadata"),
+        ({"tessera_profile": "fapi2"}, "invalid_client_metadata"),
+        ({"client_uri": "http://app.example.test/"}, "invalid_client_metadata"),
+        ({"client_name": "x" * 300}, "invalid_client_metadata"),
+    ],
+)
+def test_bad_metadata_creates_nothing_and_burns_no_use(
+    store: MemoryStore,
+    actor: Actor,
+    registry: dcr.Registry,
+    metadata: dict[str, Any],
+    error: str,
+) -> None:
+    value = mint(store, actor, max_uses=1)
+    before = len(store.clients.list())
+    assert refusal(dcr.register, registry, value, body(**metadata), T0, actor) == error
+    assert len(store.clients.list()) == before
+    assert store.registration_tokens.list()[0].uses == 0
+    dcr.register(registry, value, body(), T0, actor)  # the one use is still there
+
+
+def test_unknown_expired_revoked_and_used_up_tokens_are_refused(
+    store: MemoryStore, actor: Actor, registry: dcr.Registry
+) -> None:
+    before = len(store.clients.list())
+    assert refusal(dcr.register, registry, "no-such-token", body(), T0, actor) == "invalid_token"
+    short = mint(store, actor, expires_in=60)
+    later = T0 + timedelta(seconds=60)
+    assert refusal(dcr.register, registry, short, body(), later, actor) == "invalid_token"
+    minted, revoked = tokens.mint_token(store, PEPPER, now=T0, actor=actor)
+    tokens.revoke_token(store, minted.id, T0, actor)
+    assert refusal(dcr.register, registry, revoked, body(), T0, actor) == "invalid_token"
+    once = mint(store, actor, max_uses=1)
+    dcr.register(registry, once, body(), T0, actor)
+    assert refusal(dcr.register, registry, once, body(), T0, actor) == "invalid_token"
+    assert len(store.clients.list()) == before + 1
+
+
+def test_revoke_unknown_token(store: MemoryStore, actor: Actor) -> None:
+    with pytest.raises(NotFoundError):
+        tokens.revoke_token(store, "rt_nope", T0, actor)
+
+
+def test_read_rotates_the_registration_access_token(
+    store: MemoryStore, actor: Actor, registry: dcr.Registry
+) -> None:
+    answer = dcr.register(registry, mint(store, actor), body(), T0, actor)
+    client_id, first = answer["client_id"], answer["registration_access_token"]
+    read = dcr.read_registration(registry, client_id, first, actor)
+    assert read["client_id"] == client_id and "client_secret" not in read
+    assert read["registration_access_token"] != first
+    assert refusal(dcr.read_registration, registry, client_id, first, actor) == "invalid_token"
+    dcr.read_registration(registry, client_id, read["registration_access_token"], actor)
+
+
+def test_admin_apps_cannot_be_managed_with_any_token(
+    store: MemoryStore, actor: Actor, registry: dcr.Registry
+) -> None:
+    client, _ = app_rules.create_app(
+        store, PEPPER, name="Admin's", now=T0, actor=actor, redirect_uris=[REDIRECT]
+    )
+    assert refusal(dcr.read_registration, registry, client.client_id, "x", actor) == (
+        "invalid_token"
+    )
+    assert refusal(dcr.read_registration, registry, "nope", "x", actor) == "invalid_token"
+
+
+def test_replace_sets_every_field_and_rotates(
+    store: MemoryStore, actor: Actor, registry: dcr.Registry
+) -> None:
+    answer = dcr.register(
+        registry,
+        mint(store, actor),
+        body(post_logout_redirect_uris=["https://app.example.test/bye"], client_name="A"),
+        T0,
+        actor,
+    )
+    client_id, token = answer["client_id"], answer["registration_access_token"]
+    new = "https://app.example.test/other"
+    updated = dcr.replace_registration(
+        registry, client_id, token, body(client_id=client_id, redirect_uris=[new]), T0, actor
+    )
+    assert updated["redirect_uris"] == [new]
+    assert "post_logout_redirect_uris" not in updated  # left out: removed (RFC 7592 §2.2)
+    assert updated["client_name"] == "A"  # left out: kept (an app needs a name)
+    with pytest.raises(InvalidToken):
+        dcr.read_registration(registry, client_id, token, actor)
+    assert store.audit.query(type="registration.updated")
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {},  # no client_id
+        {"client_id": "another"},
+        {"client_secret": "not-the-secret"},
+        {"token_endpoint_auth_method": "none"},
+        {"redirect_uris": ["http://evil.test/"]},
+    ],
+)
+def test_replace_refusals_change_nothing(
+    store: MemoryStore, actor: Actor, registry: dcr.Registry, metadata: dict[str, Any]
+) -> None:
+    answer = dcr.register(registry, mint(store, actor), body(), T0, actor)
+    client_id, token = answer["client_id"], answer["registration_access_token"]
+    if metadata.get("client_id") is None and metadata:
+        metadata["client_id"] = client_id
+    before = store.clients.get(client_id)
+    with pytest.raises(OAuthError) as caught:
+        dcr.replace_registration(registry, client_id, token, body(**metadata), T0, actor)
+    assert caught.value.error in ("invalid_client_metadata", "invalid_redirect_uri")
+    assert store.clients.get(client_id) == before
+
+
+def test_replace_with_the_current_secret(
+    store: MemoryStore, actor: Actor, registry: dcr.Registry
+) -> None:
+    answer = dcr.register(registry, mint(store, actor), body(), T0, actor)
+    dcr.replace_registration(
+        registry,
+        answer["client_id"],
+        answer["registration_access_token"],
+        body(**{k: v for k, v in answer.items() if k != "redirect_uris"}),
+        T0,
+        actor,
+    )
+
+
+def test_delete(store: MemoryStore, actor: Actor, registry: dcr.Registry) -> None:
+    answer = dcr.register(registry, mint(store, actor), body(), T0, actor)
+    client_id, token = answer["client_id"], answer["registration_access_token"]
+    assert refusal(dcr.delete_registration, registry, client_id, "wrong", T0, actor) == (
+        "invalid_token"
+    )
+    dcr.delete_registration(registry, client_id, token, T0, actor)
+    assert store.clients.get(client_id) is None
+    assert refusal(dcr.delete_registration, registry, client_id, token, T0, actor) == (
+        "invalid_token"
+    )
+    assert store.audit.query(type="registration.deleted")
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"jwks": {"keys": "x"}, "token_endpoint_auth_method": "private_key_jwt"},
+        {"jwks": {"keys": [1]}, "token_endpoint_auth_method": "private_key_jwt"},
+        {"jwks": {}, "token_endpoint_auth_method": "private_key_jwt"},
+        {"jwks_uri": "https://", "token_endpoint_auth_method": "private_key_jwt"},
+        {"jwks_uri": "https://keys.example.test/\x00", "token_endpoint_auth_method": "private_key_jwt"},
+        {"contacts": "ops@example.test"},
+        {"contacts": [1]},
+        {"contacts": ["a\x00b"]},
+        {"client_uri": 5},
+        {"logo_uri": "https://logo.example.test/\x00"},
+        {"software_id": 5},
+        {"software_version": ""},
+        {"token_endpoint_auth_method": "client_secret_basic", "token_endpoint_auth_signing_alg": "none"},
+        {"token_endpoint_auth_method": "tls_client_auth"},
+        {"tessera_profile": "fapi1"},
+        {"client_name": "a\x00b"},
+        {"client_name": "x\ny"},
+        {"scope": "openid\x00"},
+        {"redirect_uris": ["https://app.example.test/\x00"]},
+        {"post_logout_redirect_uris": "https://app.example.test/"},
+    ],
+)
+def test_odd_metadata_is_an_rfc_7591_error(
+    store: MemoryStore, actor: Actor, registry: dcr.Registry, metadata: dict[str, Any]
+) -> None:
+    value = mint(store, actor)
+    before = len(store.clients.list())
+    error = refusal(dcr.register, registry, value, body(**metadata), T0, actor)
+    assert error in ("invalid_client_metadata", "invalid_redirect_uri")
+    assert len(store.clients.list()) == before
