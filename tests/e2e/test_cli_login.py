@@ -1,6 +1,10 @@
 """`tessera login` over real HTTP without a browser engine: the test's httpx `Browser` follows
 the printed URL, signs in, consents, and delivers the redirect to the command's loopback
 listener. (`tests/browser/test_cli_login_browser.py` does the same in real Chromium.)
+
+The server advertises PAR (RFC 9126), which `tessera login` then uses; the tests of the plain
+request (its preflight, a callback forged with the URL's redirect URI) pass `--no-par`. The
+pushed request's own errors: tests/e2e/test_cli_login_private_key_jwt.py.
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ def test_public_app_login_then_call_userinfo_with_the_cached_token(
 
 
 def test_a_forged_callback_fails_the_login_state_mismatch(server: Server, tmp_path: Path) -> None:
-    login, url = start_login(server, client_env(tmp_path))
+    login, url = start_login(server, client_env(tmp_path), "--no-par")
     loopback = parse_qs(urlsplit(url).query)["redirect_uri"][0]
     forged = httpx.get(
         loopback, params={"code": "x", "state": "forged", "iss": server.issuer}, timeout=10
@@ -116,6 +120,7 @@ def test_login_with_an_unknown_client_fails_fast_instead_of_waiting_for_the_brow
         "--client-id",
         "no-such-client",
         "--no-browser",
+        "--no-par",
         timeout=30,  # far below the 300 s wait of the old behaviour: a hang fails here
     )
     assert result.returncode == 1, result.stderr
@@ -139,6 +144,7 @@ def test_login_with_an_unregistered_redirect_uri_fails_fast(server: Server, tmp_
         app["client_id"],
         "--client-secret-stdin",
         "--no-browser",
+        "--no-par",
         input=app["client_secret"] + "\n",
         timeout=30,
     )
@@ -163,6 +169,7 @@ def test_login_with_an_unknown_scope_fails_fast_with_the_error_redirect(
         "--scope",
         "https://nowhere.tessera.testurn:no:such",
         "--no-browser",
+        "--no-par",
         timeout=30,
     )
     assert result.returncode == 1, result.stderr

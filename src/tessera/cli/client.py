@@ -2,9 +2,15 @@
 scripts.
 
     tessera login --issuer https://id.example.com --client-id CLI_ID --scope <audience><scope>
+    tessera login --issuer https://id.example.com --client-id APP_ID --private-key app-key.pem
     tessera call GET https://api.example.com/ic/api/integration/v1/integrations
     TOKEN=$(tessera token)
     tessera logout
+
+A confidential app signs in with its secret (`--client-secret-stdin`) or, registered for
+`private_key_jwt`, with its private key (`--private-key FILE`: PEM or JWK; the token cache keeps
+the file's path, never the key). The authorization request is pushed (PAR, RFC 9126) whenever
+the identity domain offers it (`--no-par`: a plain request).
 
 Step-up (RFC 9470): `tessera login --acr <level> --max-age <seconds>` asks for a level of
 sign-in and a recent one; when an API answers `tessera call` with a 401
@@ -23,6 +29,7 @@ import getpass
 import json
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -87,7 +94,7 @@ def fail(
 
 
 def _fail(exc: ClientError, as_json: bool) -> NoReturn:
-    from tessera.client import CacheError, LoginExpired, NotLoggedIn, StepUpRequired
+    from tessera.client import CacheError, KeyFileError, LoginExpired, NotLoggedIn, StepUpRequired
 
     extra = None
     if isinstance(exc, StepUpRequired):
@@ -96,7 +103,7 @@ def _fail(exc: ClientError, as_json: bool) -> NoReturn:
             "acr_values": list(exc.acr_values),
             "max_age": exc.max_age,
         }
-    needs_action = (NotLoggedIn, LoginExpired, CacheError, StepUpRequired)
+    needs_action = (NotLoggedIn, LoginExpired, CacheError, StepUpRequired, KeyFileError)
     code = 2 if isinstance(exc, needs_action) else 1
     fail(exc.message, as_json, code, hint=exc.hint, extra=extra)
 
@@ -180,6 +187,46 @@ def _read_secret(as_json: bool) -> str:
 
 # --- login -------------------------------------------------------------------------------------
 
+# The options of `login` that only it has.
+AcrOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--acr",
+        help="An authentication level to ask for (repeatable or space-separated, in order "
+        "of preference), e.g. urn:tessera:acr:mfa.",
+    ),
+]
+MaxAgeOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-age", help="Sign in again unless you signed in this many seconds ago.", min=0
+    ),
+]
+PrivateKeyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--private-key",
+        help="The app's private key (PEM or JWK: RSA, EC P-256 or Ed25519) for "
+        "private_key_jwt; the token cache keeps its path, never the key.",
+        dir_okay=False,
+    ),
+]
+KeyIdOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--key-id",
+        help="The kid of the registered key, when not the file's own or its RFC 7638 thumbprint.",
+    ),
+]
+NoParOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-par",
+        help="Send a plain authorization request even when the identity domain offers "
+        "pushed requests (RFC 9126); it refuses if it requires them.",
+    ),
+]
+
 
 def login(
     issuer: Annotated[str, typer.Option(help="The identity domain's issuer URL.")],
@@ -200,30 +247,34 @@ def login(
     timeout: Annotated[
         float, typer.Option(help="Seconds to wait for the browser sign-in.", min=1)
     ] = 300.0,
-    acr: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--acr",
-            help="An authentication level to ask for (repeatable or space-separated, in order "
-            "of preference), e.g. urn:tessera:acr:mfa.",
-        ),
-    ] = None,
-    max_age: Annotated[
-        int | None,
-        typer.Option(
-            "--max-age", help="Sign in again unless you signed in this many seconds ago.", min=0
-        ),
-    ] = None,
+    acr: AcrOpt = None,
+    max_age: MaxAgeOpt = None,
+    private_key: PrivateKeyOpt = None,
+    key_id: KeyIdOpt = None,
+    no_par: NoParOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Sign in through the browser (authorization code + PKCE, loopback redirect)."""
+    from tessera.client import KeyFileWarning
     from tessera.client import login as client_login
+    from tessera.client.private_key_jwt import key_file_warning
 
+    if private_key is not None and client_secret_stdin:
+        fail(
+            "--private-key and --client-secret-stdin exclude each other",
+            as_json,
+            hint="an app authenticates with its private key (private_key_jwt) or its secret",
+        )
+    if key_id is not None and private_key is None:
+        fail("--key-id needs --private-key", as_json)
     secret = _read_secret(as_json) if client_secret_stdin else None
+    if private_key is not None and (warning := key_file_warning(private_key)) is not None:
+        _warn(warning)
     status = err_console.status(
         f"Waiting for you to sign in in the browser (up to {timeout:g} s)…", spinner="dots"
     )
-    with _client_errors(as_json):
+    with _client_errors(as_json), warnings.catch_warnings():
+        warnings.simplefilter("ignore", KeyFileWarning)  # printed above, the CLI's way
         try:
             session = client_login(
                 issuer,
@@ -236,6 +287,9 @@ def login(
                 on_waiting=lambda _: status.start(),
                 acr_values=acr or [],
                 max_age=max_age,
+                private_key=private_key,
+                key_id=key_id,
+                par=not no_par,
             )
         finally:
             status.stop()
@@ -244,6 +298,10 @@ def login(
             _json(result)
             return
         _print_login(session, result)
+
+
+def _warn(message: str) -> None:
+    err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
 
 
 def _show_url(url: str) -> None:
@@ -270,11 +328,19 @@ def _open_browser(url: str) -> None:
 def _login_result(session: Session) -> dict[str, Any]:
     entry = session.entry
     path = session.cache.path_for(entry.issuer, entry.client_id, entry.profile)
+    key = None
+    if entry.private_key is not None:
+        loaded = entry.private_key.load()
+        key = {"path": entry.private_key.path, "kid": loaded.kid, "alg": loaded.alg}
+    method = "private_key_jwt" if key else "client_secret_basic" if entry.client_secret else "none"
     return {
         "profile": entry.profile,
         "issuer": entry.issuer,
         "client_id": entry.client_id,
-        "confidential": entry.client_secret is not None,
+        "confidential": method != "none",
+        "client_authentication": method,
+        "private_key": key,
+        "pushed_authorization_request": session.pushed_authorization_request,
         **_who(session),
         "scope": entry.tokens.scope,
         "expires_at": entry.tokens.expires_at,
@@ -293,6 +359,15 @@ def _print_login(session: Session, result: dict[str, Any]) -> None:
     )
     if result.get("acr"):
         err_console.print(f"  Sign-in level: {escape(str(result['acr']))}", highlight=False)
+    key = result.get("private_key")
+    if key:
+        err_console.print(
+            f"  The app authenticates with private_key_jwt ({escape(key['alg'])}, key id "
+            f"{escape(key['kid'])}); the cache keeps the key file's path, not the key.",
+            highlight=False,
+        )
+    if result["pushed_authorization_request"]:
+        err_console.print("  The sign-in request was pushed to the identity domain (PAR).")
     err_console.print(
         f"  Access token valid for {lifetime}"
         + ("; refreshed automatically." if entry.tokens.refresh_token else ".")

@@ -8,7 +8,9 @@
 Files are written whole to a temporary file in the same directory, then `os.replace`d, so a
 reader never sees half a file and a crash never leaves one. A file that cannot be read as a
 cache entry raises `CacheError` naming the file, never a traceback. A confidential app's secret
-is kept in the entry (the file is 0600), so refresh and logout can authenticate.
+is kept in the entry (the file is 0600), so refresh and logout can authenticate; for an app
+using `private_key_jwt`, the key file's path (with the chosen alg and a given key id) is kept,
+never the key: refreshes read the key file again.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tessera.client.errors import CacheError
+from tessera.client.private_key_jwt import KeyFile
 from tessera.client.tokens import Endpoints, TokenSet
 
 __all__ = ["CacheEntry", "TokenCache", "check_profile", "config_dir"]
@@ -65,6 +68,7 @@ class CacheEntry:
     scopes: tuple[str, ...] = ()
     client_secret: str | None = field(default=None, repr=False)
     logged_in_at: float = field(default_factory=time.time)
+    private_key: KeyFile | None = None  # private_key_jwt: where the key is, never the key
 
     @property
     def issuer(self) -> str:
@@ -80,6 +84,7 @@ class CacheEntry:
             "issuer": self.issuer,
             "client_id": self.client_id,
             "client_secret": self.client_secret,
+            "private_key": None if self.private_key is None else self.private_key.to_json(),
             "scopes": list(self.scopes),
             "endpoints": self.endpoints.to_json(),
             "tokens": self.tokens.to_json(),
@@ -108,6 +113,10 @@ class CacheEntry:
         logged_in_at = data.get("logged_in_at", 0.0)
         if not isinstance(logged_in_at, int | float) or isinstance(logged_in_at, bool):
             raise ValueError("logged_in_at is not a number")
+        key = data.get("private_key")
+        private_key = None if key is None else KeyFile.from_json(key)
+        if private_key is not None and secret is not None:
+            raise ValueError("both a client secret and a private key")
         entry = cls(
             profile=data["profile"],
             client_id=data["client_id"],
@@ -116,6 +125,7 @@ class CacheEntry:
             scopes=tuple(scopes),
             client_secret=secret,
             logged_in_at=float(logged_in_at),
+            private_key=private_key,
         )
         if entry.issuer != data["issuer"]:
             raise ValueError("issuer and endpoints disagree")

@@ -59,6 +59,11 @@ class ServerMetadata:
     end_session_endpoint: str | None = None
     # RFC 9207 §3: when true, authorization responses without `iss` must be refused.
     iss_parameter_supported: bool = False
+    # RFC 9126 §5: where to push authorization requests, and whether every app must.
+    pushed_authorization_request_endpoint: str | None = None
+    require_pushed_authorization_requests: bool = False
+    # RFC 8414 §2 `token_endpoint_auth_signing_alg_values_supported` (None: not published).
+    auth_signing_algs: tuple[str, ...] | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -79,6 +84,7 @@ class ServerMetadata:
                 raise DiscoveryError(f"the metadata of {issuer} has no valid {name}")
             return value
 
+        algs = doc.get("token_endpoint_auth_signing_alg_values_supported")
         return cls(
             issuer=issuer,
             authorization_endpoint=endpoint("authorization_endpoint", True) or "",
@@ -88,6 +94,14 @@ class ServerMetadata:
             end_session_endpoint=endpoint("end_session_endpoint", False),
             iss_parameter_supported=doc.get("authorization_response_iss_parameter_supported")
             is True,
+            pushed_authorization_request_endpoint=endpoint(
+                "pushed_authorization_request_endpoint", False
+            ),
+            require_pushed_authorization_requests=doc.get("require_pushed_authorization_requests")
+            is True,
+            auth_signing_algs=tuple(a for a in algs if isinstance(a, str))
+            if isinstance(algs, list)
+            else None,
             raw=dict(doc),
         )
 

@@ -8,11 +8,14 @@ __all__ = [
     "CacheError",
     "ClientError",
     "DiscoveryError",
+    "KeyFileError",
+    "KeyFileWarning",
     "LoginError",
     "LoginExpired",
     "LoginTimeout",
     "NotLoggedIn",
     "OAuthResponseError",
+    "PushedRequestError",
     "StepUpRequired",
 ]
 
@@ -47,6 +50,26 @@ class LoginError(ClientError):
     """The browser login failed: an error answer, or a `state` / `iss` mismatch."""
 
 
+class PushedRequestError(LoginError):
+    """The pushed authorization request endpoint refused the request (RFC 9126 §2.3)."""
+
+    def __init__(
+        self,
+        error: str,
+        description: str | None = None,
+        *,
+        status: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        text = f"{error}: {description}" if description else error
+        super().__init__(
+            f"the identity domain refused the pushed authorization request ({text})", hint=hint
+        )
+        self.error = error
+        self.description = description
+        self.status = status
+
+
 class LoginTimeout(LoginError):
     """No answer came back from the browser in time."""
 
@@ -61,6 +84,15 @@ class LoginExpired(ClientError):
 
 class CacheError(ClientError):
     """The token cache cannot be read (a corrupted file) or written."""
+
+
+class KeyFileError(ClientError):
+    """The app's private key file cannot be read, or holds no key usable for
+    `private_key_jwt`."""
+
+
+class KeyFileWarning(UserWarning):
+    """The app's private key file is readable by other users of this machine."""
 
 
 class StepUpRequired(ClientError):

@@ -1,18 +1,24 @@
 """The browser login of a native app: authorization code flow with PKCE over a loopback
-redirect (RFC 8252), for a public app or, given its secret, a confidential one.
+redirect (RFC 8252), for a public app or a confidential one (given its secret, or its private
+key for `private_key_jwt`, RFC 7523 §2.2).
 
     session = login("https://id.example.com", "my-cli", scopes=["https://api…:443urn:…:all"])
+    session = login(ISSUER, "my-app", private_key="app-key.pem")        # private_key_jwt
 
 1. discover the issuer's endpoints (RFC 8414; the metadata must name the same issuer);
 2. listen on 127.0.0.1:<ephemeral port> (RFC 8252 §7.3, §8.3);
-3. fetch the authorization URL once ourselves, so that an unknown client or an unregistered
-   redirect URI (an error page, never a redirect: RFC 6749 §4.1.2.1) fails at once;
+3. when the server advertises a pushed authorization request endpoint (RFC 9126), push the
+   request there, authenticated as the app, and send the browser with the `request_uri` only
+   (`par=False`: never; refused at once when the server requires PAR); otherwise fetch the
+   authorization URL once ourselves, so that an unknown client or an unregistered redirect URI
+   (an error page, never a redirect: RFC 6749 §4.1.2.1) fails at once;
    then open the browser (or a caller's opener) at it with `state`, a `nonce` and an S256
    `code_challenge` (RFC 7636, RFC 9700 §2.1.1);
 4. wait for the redirect: `state` and `iss` (RFC 9207) are checked before the code is used;
-5. exchange the code with the verifier (and the secret, for a confidential app);
+5. exchange the code with the verifier (and the app's secret or a new client assertion);
 6. check the ID token's `iss`, `aud` and `nonce` (OIDC Core §3.1.3.7; it came straight from the
-   token endpoint over TLS, so its signature need not be checked), and cache the tokens.
+   token endpoint over TLS, so its signature need not be checked), and cache the tokens (and,
+   for `private_key_jwt`, the key file's path, never the key).
 
 `acr_values` and `max_age` (OIDC Core §3.1.2.1, RFC 9470 §4) ask the identity domain for a
 level of sign-in and a sign-in at most that many seconds old. `browser_step_up()` runs the same
@@ -23,24 +29,34 @@ from __future__ import annotations
 
 import secrets
 import time
+import warnings
 import webbrowser
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit
+from pathlib import Path
 
 import httpx
 
 from tessera.client.cache import CacheEntry, TokenCache, check_profile
 from tessera.client.discovery import ServerMetadata, discover
-from tessera.client.errors import LoginError
+from tessera.client.errors import KeyFileWarning, LoginError
 from tessera.client.loopback import LoopbackListener
+from tessera.client.par import pushed_authorization_url, with_query
 from tessera.client.pkce import Pkce
 from tessera.client.preflight import check_authorization_request
+from tessera.client.private_key_jwt import ClientKey, KeyFile, key_file_warning, load_private_key
 from tessera.client.session import Session, StepUpHandler
 from tessera.client.stepup import StepUp
 from tessera.client.tokens import Endpoints, OAuthClient, TokenSet, unverified_jwt
 
-__all__ = ["DEFAULT_SCOPES", "authorization_url", "browser_step_up", "login", "requested_scopes"]
+__all__ = [
+    "DEFAULT_SCOPES",
+    "authorization_params",
+    "authorization_url",
+    "browser_step_up",
+    "login",
+    "requested_scopes",
+]
 
 DEFAULT_SCOPES = ("openid",)
 _LEEWAY = 120.0
@@ -58,8 +74,7 @@ def requested_scopes(scopes: Iterable[str]) -> list[str]:
     return out
 
 
-def authorization_url(
-    metadata: ServerMetadata,
+def authorization_params(
     *,
     client_id: str,
     redirect_uri: str,
@@ -69,7 +84,9 @@ def authorization_url(
     nonce: str | None = None,
     acr_values: Iterable[str] = (),
     max_age: int | None = None,
-) -> str:
+) -> dict[str, str]:
+    """The authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3, OIDC Core §3.1.2.1), for the
+    query of the authorization URL or the body of a pushed request (RFC 9126 §2.1)."""
     params = {
         "response_type": "code",
         "client_id": client_id,
@@ -88,8 +105,33 @@ def authorization_url(
         if max_age < 0:
             raise LoginError(f"max_age must be a number of seconds >= 0, not {max_age}")
         params["max_age"] = str(int(max_age))
-    base = metadata.authorization_endpoint
-    return base + ("&" if urlsplit(base).query else "?") + urlencode(params)
+    return params
+
+
+def authorization_url(
+    metadata: ServerMetadata,
+    *,
+    client_id: str,
+    redirect_uri: str,
+    scopes: Iterable[str],
+    state: str,
+    pkce: Pkce,
+    nonce: str | None = None,
+    acr_values: Iterable[str] = (),
+    max_age: int | None = None,
+) -> str:
+    """The plain authorization URL (every parameter in its query)."""
+    params = authorization_params(
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        scopes=scopes,
+        state=state,
+        pkce=pkce,
+        nonce=nonce,
+        acr_values=acr_values,
+        max_age=max_age,
+    )
+    return with_query(metadata.authorization_endpoint, params)
 
 
 def _check_id_token(id_token: str, issuer: str, client_id: str, nonce: str, now: float) -> None:
@@ -119,6 +161,15 @@ class _Options:
     on_waiting: Callable[[str], None] | None = None
     acr_values: tuple[str, ...] = ()
     max_age: int | None = None
+    par: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class _Credentials:
+    """How the app authenticates: nothing (public), its secret, or its private key."""
+
+    secret: str | None = None
+    key: ClientKey | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,17 +180,41 @@ class _SignIn:
     tokens: TokenSet
     scopes: tuple[str, ...]
     at: float
+    private_key: KeyFile | None = None  # with the alg chosen for this server
+    pushed: bool = False  # whether the authorization request was pushed (RFC 9126)
+
+
+def _use_par(metadata: ServerMetadata, options: _Options) -> bool:
+    if metadata.pushed_authorization_request_endpoint is None:
+        return False
+    if not options.par and metadata.require_pushed_authorization_requests:
+        raise LoginError(
+            f"{metadata.issuer} requires pushed authorization requests (RFC 9126)",
+            hint="sign in without --no-par",
+        )
+    return options.par
 
 
 def _sign_in(
     issuer: str,
     client_id: str,
-    client_secret: str | None,
+    credentials: _Credentials,
     wanted: list[str],
     options: _Options,
 ) -> _SignIn:
     """Steps 1 to 6 of the module's docstring, without touching the cache."""
     metadata = discover(issuer, options.http)
+    key = (
+        None if credentials.key is None else credentials.key.for_server(metadata.auth_signing_algs)
+    )
+    endpoints = Endpoints(
+        issuer=metadata.issuer,
+        token_endpoint=metadata.token_endpoint,
+        revocation_endpoint=metadata.revocation_endpoint,
+        userinfo_endpoint=metadata.userinfo_endpoint,
+    )
+    oauth = OAuthClient(endpoints, client_id, credentials.secret, client_key=key, http=options.http)
+    pushed = _use_par(metadata, options)
     pkce = Pkce.new()
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32) if "openid" in wanted else None
@@ -150,8 +225,7 @@ def _sign_in(
         path=options.callback_path,
     ) as listener:
         redirect_uri = listener.redirect_uri
-        url = authorization_url(
-            metadata,
+        params = authorization_params(
             client_id=client_id,
             redirect_uri=redirect_uri,
             scopes=wanted,
@@ -161,25 +235,37 @@ def _sign_in(
             acr_values=options.acr_values,
             max_age=options.max_age,
         )
-        check_authorization_request(
-            options.http, url, client_id=client_id, redirect_uri=redirect_uri
-        )
+        if pushed:
+            # RFC 9126 §2: the server checks the request now; a refusal ends the login here.
+            par_endpoint = metadata.pushed_authorization_request_endpoint or ""
+            request = oauth.push_authorization_request(par_endpoint, params)
+            url = pushed_authorization_url(
+                metadata.authorization_endpoint, client_id, request.request_uri
+            )
+        else:
+            url = with_query(metadata.authorization_endpoint, params)
+            check_authorization_request(
+                options.http, url, client_id=client_id, redirect_uri=redirect_uri
+            )
         (options.opener or webbrowser.open)(url)
         if options.on_waiting is not None:
             options.on_waiting(url)
         response = listener.wait(options.timeout)
-    endpoints = Endpoints(
-        issuer=metadata.issuer,
-        token_endpoint=metadata.token_endpoint,
-        revocation_endpoint=metadata.revocation_endpoint,
-        userinfo_endpoint=metadata.userinfo_endpoint,
-    )
-    oauth = OAuthClient(endpoints, client_id, client_secret, http=options.http)
     tokens: TokenSet = oauth.exchange_code(response.code, redirect_uri, pkce.verifier)
     now = time.time()
     if nonce is not None and tokens.id_token is not None:
         _check_id_token(tokens.id_token, metadata.issuer, client_id, nonce, now)
-    return _SignIn(endpoints, tokens, tuple(wanted), now)
+    reference = None if key is None else key.reference()
+    return _SignIn(endpoints, tokens, tuple(wanted), now, reference, pushed)
+
+
+def _load_key(private_key: str | Path, key_id: str | None) -> ClientKey:
+    """The key file, read before any request; a warning when others can read it."""
+    key = load_private_key(private_key, key_id=key_id)
+    warning = key_file_warning(key.path or private_key)
+    if warning is not None:
+        warnings.warn(warning, KeyFileWarning, stacklevel=3)
+    return key
 
 
 def login(
@@ -197,18 +283,31 @@ def login(
     on_waiting: Callable[[str], None] | None = None,
     acr_values: Iterable[str] = (),
     max_age: int | None = None,
+    private_key: str | Path | None = None,
+    key_id: str | None = None,
+    par: bool = True,
 ) -> Session:
     """Sign in through the browser and cache the tokens; returns the new `Session`.
 
     `opener(url)` shows the authorization URL to the user (default: `webbrowser.open`);
     `on_waiting(url)` is called once the browser was asked to open it. `acr_values` (levels,
     in order of preference) and `max_age` (seconds) are sent on the authorization request.
-    The session steps up the same way (`browser_step_up`) when an API asks for it.
+    `private_key`: the app's key file for `private_key_jwt` (PEM or JWK; `key_id` when the
+    registered key's `kid` is not the file's own or its RFC 7638 thumbprint); a
+    `KeyFileWarning` when other users can read it. `par=False`: no pushed authorization
+    request even when the server offers it. The session steps up the same way
+    (`browser_step_up`) when an API asks for it.
     """
     check_profile(profile)
+    if client_secret is not None and private_key is not None:
+        raise LoginError("give the app's secret or its private key, not both")
+    key = None if private_key is None else _load_key(private_key, key_id)
     cache = cache or TokenCache()
-    options = _Options(opener, timeout, http, callback_path, on_waiting, tuple(acr_values), max_age)
-    done = _sign_in(issuer, client_id, client_secret, requested_scopes(scopes), options)
+    options = _Options(
+        opener, timeout, http, callback_path, on_waiting, tuple(acr_values), max_age, par
+    )
+    credentials = _Credentials(client_secret, key)
+    done = _sign_in(issuer, client_id, credentials, requested_scopes(scopes), options)
     entry = CacheEntry(
         profile=profile,
         client_id=client_id,
@@ -217,6 +316,7 @@ def login(
         scopes=done.scopes,
         client_secret=client_secret,
         logged_in_at=done.at,
+        private_key=done.private_key,
     )
     cache.save(entry)
     step_up = browser_step_up(
@@ -225,8 +325,11 @@ def login(
         http=http,
         callback_path=callback_path,
         on_waiting=on_waiting,
+        par=par,
     )
-    return Session(entry, cache, http=http, step_up=step_up)
+    session = Session(entry, cache, http=http, step_up=step_up)
+    session.pushed_authorization_request = done.pushed
+    return session
 
 
 def _subject(id_token: str | None) -> str | None:
@@ -246,10 +349,11 @@ def browser_step_up(
     http: httpx.Client | None = None,
     callback_path: str = "/callback",
     on_waiting: Callable[[str], None] | None = None,
+    par: bool = True,
 ) -> StepUpHandler:
-    """A `Session` step-up handler: the browser login again for the cached login's app and
-    scopes, with the `acr_values` / `max_age` the API asked for (RFC 9470 §4). The new sign-in
-    must be the same user's (compared by the ID tokens' `sub`)."""
+    """A `Session` step-up handler: the browser login again for the cached login's app (with
+    its secret or its key file) and scopes, with the `acr_values` / `max_age` the API asked for
+    (RFC 9470 §4). The new sign-in must be the same user's (compared by the ID tokens' `sub`)."""
 
     def step_up(entry: CacheEntry, challenge: StepUp) -> TokenSet:
         options = _Options(
@@ -260,9 +364,12 @@ def browser_step_up(
             on_waiting,
             challenge.acr_values,
             challenge.max_age,
+            par,
         )
         wanted = list(entry.scopes) or requested_scopes(())
-        done = _sign_in(entry.issuer, entry.client_id, entry.client_secret, wanted, options)
+        key = None if entry.private_key is None else entry.private_key.load()
+        credentials = _Credentials(entry.client_secret, key)
+        done = _sign_in(entry.issuer, entry.client_id, credentials, wanted, options)
         before, after = _subject(entry.tokens.id_token), _subject(done.tokens.id_token)
         if before is None or after is None:
             # Whoever is signed in to the browser would replace the cached login unchecked.

@@ -30,11 +30,13 @@ import httpx
 from tessera.client.cache import CacheEntry, TokenCache
 from tessera.client.errors import (
     ClientError,
+    KeyFileError,
     LoginExpired,
     NotLoggedIn,
     OAuthResponseError,
     StepUpRequired,
 )
+from tessera.client.private_key_jwt import KeyFile
 from tessera.client.stepup import StepUp
 from tessera.client.tokens import OAuthClient, TokenSet, unverified_jwt
 
@@ -68,7 +70,11 @@ def refresh_margin() -> float:
 
 
 def login_command(
-    issuer: str | None, client_id: str | None, profile: str, step_up: StepUp | None = None
+    issuer: str | None,
+    client_id: str | None,
+    profile: str,
+    step_up: StepUp | None = None,
+    private_key: KeyFile | None = None,
 ) -> str:
     # Quoted for a shell: the acr values come from an API's WWW-Authenticate header, and the
     # user is told to paste this line.
@@ -77,6 +83,10 @@ def login_command(
         f"--issuer {shlex.quote(issuer)}" if issuer else "--issuer URL",
         f"--client-id {shlex.quote(client_id)}" if client_id else "--client-id ID",
     ]
+    if private_key is not None:
+        parts.append(f"--private-key {shlex.quote(private_key.path)}")
+        if private_key.key_id is not None:
+            parts.append(f"--key-id {shlex.quote(private_key.key_id)}")
     if profile != "default":
         parts.append(f"--profile {shlex.quote(profile)}")
     if step_up is not None:
@@ -105,6 +115,8 @@ class Session:
         self._clock = clock
         self._lock = threading.Lock()
         self.refreshed = False  # whether this session refreshed its tokens at least once
+        # Set by `login()`: whether its sign-in pushed the authorization request (RFC 9126).
+        self.pushed_authorization_request = False
 
     @classmethod
     def load(
@@ -141,11 +153,22 @@ class Session:
 
     def relogin_hint(self) -> str:
         e = self._entry
-        return f"run: {login_command(e.issuer, e.client_id, e.profile)}"
+        return f"run: {login_command(e.issuer, e.client_id, e.profile, None, e.private_key)}"
 
     def _oauth(self) -> OAuthClient:
         e = self._entry
-        return OAuthClient(e.endpoints, e.client_id, e.client_secret, http=self._http)
+        key = None
+        if e.private_key is not None:
+            try:
+                key = e.private_key.load()  # read again: the cache never holds the key
+            except KeyFileError as exc:
+                raise KeyFileError(
+                    f"the login's private key cannot be used: {exc.message}",
+                    hint=f"restore the key file, or {self.relogin_hint()}",
+                ) from None
+        return OAuthClient(
+            e.endpoints, e.client_id, e.client_secret, client_key=key, http=self._http
+        )
 
     def _stale(self, tokens: TokenSet) -> bool:
         return tokens.expires_at is not None and tokens.expires_at - self.margin <= self._clock()
@@ -181,6 +204,12 @@ class Session:
             try:
                 tokens = self._oauth().refresh(current.tokens)
             except OAuthResponseError as exc:
+                if exc.error == "invalid_client" and e.private_key is not None:
+                    raise LoginExpired(
+                        "the identity domain refused the app's key (invalid_client)",
+                        hint=f"check that {e.private_key.path} is the key registered for the "
+                        f"app, then {self.relogin_hint()}",
+                    ) from None
                 if exc.error in ("invalid_grant", "invalid_client", "unauthorized_client"):
                     raise LoginExpired(
                         f"your login has expired or was revoked ({exc.error})",
@@ -203,7 +232,8 @@ class Session:
                 f"the API asks for a stronger or more recent sign-in ({challenge.describe()})",
                 acr_values=challenge.acr_values,
                 max_age=challenge.max_age,
-                hint=f"run: {login_command(e.issuer, e.client_id, e.profile, challenge)}",
+                hint="run: "
+                + login_command(e.issuer, e.client_id, e.profile, challenge, e.private_key),
             )
         with self._lock:
             tokens = self.step_up_handler(self._entry, challenge)

@@ -1,8 +1,10 @@
-"""The token endpoint (RFC 6749 §4.1.3, §6) and the revocation endpoint (RFC 7009) for one app.
+"""The token endpoint (RFC 6749 §4.1.3, §6), the revocation endpoint (RFC 7009) and the pushed
+authorization request endpoint (RFC 9126) for one app.
 
 A public app identifies itself with `client_id` (RFC 6749 §3.2.1); a confidential app
-authenticates with `client_secret_basic`, id and secret form-urlencoded first (§2.3.1). Both
-send the PKCE verifier with the code (RFC 7636 §4.5).
+authenticates with `client_secret_basic`, id and secret form-urlencoded first (§2.3.1), or with
+`private_key_jwt` (RFC 7523 §2.2): a new signed assertion on every request. All send the PKCE
+verifier with the code (RFC 7636 §4.5).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from urllib.parse import quote_plus
 import httpx
 
 from tessera.client.errors import ClientError, OAuthResponseError
+from tessera.client.par import PushedRequest, read_pushed_response
+from tessera.client.private_key_jwt import ClientKey
 
 __all__ = ["Endpoints", "OAuthClient", "TokenSet", "unverified_jwt"]
 
@@ -166,7 +170,7 @@ def _basic(client_id: str, secret: str) -> str:
 
 
 class OAuthClient:
-    """Calls of one app (public or confidential) to the token and revocation endpoints."""
+    """Calls of one app (public or confidential) to the token, revocation and PAR endpoints."""
 
     def __init__(
         self,
@@ -174,20 +178,37 @@ class OAuthClient:
         client_id: str,
         client_secret: str | None = None,
         *,
+        client_key: ClientKey | None = None,
         http: httpx.Client | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if client_secret is not None and client_key is not None:
+            raise ValueError("an app authenticates with a secret or a private key, not both")
         self.endpoints = endpoints
         self.client_id = client_id
         self._secret = client_secret
+        self._key = client_key
         self._http = http
         self._clock = clock
 
     @property
     def is_confidential(self) -> bool:
-        return self._secret is not None
+        return self._secret is not None or self._key is not None
+
+    @property
+    def auth_method(self) -> str:
+        """The `token_endpoint_auth_method` used (RFC 7591 §2)."""
+        if self._key is not None:
+            return "private_key_jwt"
+        return "client_secret_basic" if self._secret is not None else "none"
 
     def _auth(self, form: dict[str, str]) -> dict[str, str]:
+        if self._key is not None:
+            # RFC 7523 §2.2: a fresh assertion for each request; `aud` the issuer (RFC 7523bis).
+            form.update(
+                self._key.client_assertion(self.client_id, self.endpoints.issuer, self._clock())
+            )
+            return {}
         if self._secret is not None:
             return {"Authorization": _basic(self.client_id, self._secret)}
         form["client_id"] = self.client_id  # RFC 6749 §3.2.1
@@ -247,6 +268,11 @@ class OAuthClient:
         response = self._post(url, {"token": token, "token_type_hint": hint})
         if response.status_code != 200:
             raise _oauth_error(response, _json_object(response))
+
+    def push_authorization_request(self, url: str, params: Mapping[str, str]) -> PushedRequest:
+        """RFC 9126 §2.1: the authorization request's parameters, with client authentication;
+        `PushedRequestError` (the OAuth error and what to do) when refused."""
+        return read_pushed_response(self._post(url, dict(params)))
 
 
 def _ctype(response: httpx.Response) -> str:
