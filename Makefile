@@ -3,6 +3,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 BROWSER := $(VENV)/.browser-stamp
+NODE    := tests/node/node_modules/.installed-stamp
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint typecheck unit e2e-postgresql bench clean
@@ -21,6 +22,14 @@ $(BROWSER):
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 	@mkdir -p $(VENV) && touch $(BROWSER)
 
+# openid-client, the certified relying party of tests/e2e/test_openid_client.py, at the versions
+# of tests/node/package-lock.json (reinstalled when it changes). Needs Node.js 20+ with npm.
+$(NODE): tests/node/package.json tests/node/package-lock.json
+	@command -v npm >/dev/null && node -e 'process.exit(parseInt(process.versions.node) >= 20 ? 0 : 1)' \
+		|| { echo "make test needs Node.js 20+ and npm (tests/node)" >&2; exit 1; }
+	npm ci --prefix tests/node --no-audit --no-fund
+	@touch $(NODE)
+
 run: $(STAMP)
 	$(VENV)/bin/tessera serve --demo --with-integration 8001
 
@@ -36,11 +45,11 @@ typecheck: $(STAMP)
 # Two workers, a test module each at a time (its server and browser stay in one worker): every
 # server takes a free port, every database and Redis prefix is the test's own.
 PARALLEL := -n 2 --dist loadfile
-test: $(STAMP) $(BROWSER) lint typecheck
+test: $(STAMP) $(BROWSER) $(NODE) lint typecheck
 	$(VENV)/bin/pytest $(PARALLEL)
 	$(MAKE) --no-print-directory e2e-postgresql
 
-e2e-postgresql: $(STAMP)
+e2e-postgresql: $(STAMP) $(NODE)
 	TESSERA_TEST_DB=postgresql $(VENV)/bin/pytest tests/e2e -q $(PARALLEL)
 
 # The fast tests, without PostgreSQL or Redis (`make test` runs the `postgresql` ones too).
@@ -51,4 +60,4 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache tests/node/node_modules
