@@ -141,7 +141,7 @@ class JwksFetcher:
         http_timeout: float = 3.0,
         max_bytes: int = 64 * 1024,
         ttl: float = 300.0,
-        refetch_interval: float = 30.0,
+        refetch_interval: float = 10.0,
         allow_insecure_loopback: bool = False,
         max_keys: int = MAX_KEYS,
         clock: Callable[[], float] = time.monotonic,
