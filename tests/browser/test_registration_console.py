@@ -31,11 +31,13 @@ def test_registration_tokens_in_the_console(server: Server, page: Page) -> None:
     expect(page.get_by_role("heading", name="Registration tokens")).to_be_visible()
     page.fill("input[name=description]", "console pipeline")
     page.fill("input[name=max_uses]", "2")
+    page.fill("input[name=allowed_scopes]", "openid profile")
     page.get_by_role("button", name="Create token").click()
     shown = page.locator(".secret code")
     expect(shown).to_be_visible()
     token = shown.inner_text()
     expect(page.get_by_role("cell", name="console pipeline")).to_be_visible()
+    expect(page.locator("ul.scopes li", has_text="profile")).to_be_visible()
 
     assert _register(server, token).status_code == 201
     page.get_by_role("link", name="Keys").click()

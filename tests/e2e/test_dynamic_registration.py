@@ -405,3 +405,81 @@ def test_registration_in_another_domain(server: Server) -> None:
     app = response.json()
     assert app["registration_client_uri"] == f"{issuer}/oauth2/v1/register/{app['client_id']}"
     assert configure("GET", app).status_code == 200
+
+
+# --- the scopes an initial access token allows ------------------------------------------------
+
+
+def test_a_token_bounds_the_scopes_of_the_apps_it_registers(server: Server) -> None:
+    resource_scope = server.demo["resource"]["scope"]
+    token = mint(server, "--max-uses", "2", "--allow-scope", "openid", "--allow-scope", "profile")
+    assert token["allowed_scopes"] == ["openid", "profile"]
+    listed = server.cli_json("admin", "registration-tokens", "list")
+    assert next(t for t in listed if t["id"] == token["id"])["allowed_scopes"] == [
+        "openid",
+        "profile",
+    ]
+    before = app_ids(server)
+    for scope in ("openid email", f"openid {resource_scope}"):
+        refused = register(
+            server.base_url, token["token"], {"redirect_uris": [REDIRECT], "scope": scope}
+        )
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"] == "invalid_client_metadata"
+        assert repr(scope.split()[-1]) in refused.json()["error_description"]
+    assert app_ids(server) == before
+    assert uses(server, token["id"]) == 0
+
+    response = register(
+        server.base_url, token["token"], {"redirect_uris": [REDIRECT], "scope": "profile openid"}
+    )
+    assert response.status_code == 201, response.text
+    app = response.json()
+    assert app["scope"] == "profile openid"
+    assert uses(server, token["id"]) == 1
+
+    # RFC 7592 §2.2: an update stays within the app's scopes, hence within the token's.
+    widened = configure(
+        "PUT",
+        app,
+        json={"client_id": app["client_id"], "redirect_uris": [REDIRECT], "scope": "openid email"},
+    )
+    assert widened.status_code == 400, widened.text
+    assert widened.json()["error"] == "invalid_client_metadata"
+    current = configure("GET", app).json()
+    assert current["scope"] == "profile openid"
+    narrowed = configure(
+        "PUT",
+        current,
+        json={"client_id": app["client_id"], "redirect_uris": [REDIRECT], "scope": "openid"},
+    )
+    assert narrowed.status_code == 200, narrowed.text
+    assert narrowed.json()["scope"] == "openid"
+
+
+def test_an_omitted_scope_without_openid_allowed_is_the_token_s_scopes(server: Server) -> None:
+    resource_scope = server.demo["resource"]["scope"]
+    token = mint(server, "--allow-scope", resource_scope)
+    (canonical,) = token["allowed_scopes"]
+    response = register(
+        server.base_url,
+        token["token"],
+        {"grant_types": ["client_credentials"], "client_name": "Scoped machine"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["scope"] == canonical
+
+
+def test_minting_refuses_unknown_and_admin_scopes(server: Server, admin: httpx.Client) -> None:
+    for scope in ("no-such-scope", admin_scope(server.issuer)):
+        failed = server.cli(
+            "admin", "registration-tokens", "create", "--allow-scope", scope, "--json", check=False
+        )
+        assert failed.returncode != 0
+        refused = admin.post("/registration-tokens", json={"allowed_scopes": ["openid", scope]})
+        assert refused.status_code == 400, refused.text
+    created = admin.post("/registration-tokens", json={"allowed_scopes": ["email", "email"]})
+    assert created.status_code == 201, created.text
+    assert created.json()["allowed_scopes"] == ["email"]
+    listed = admin.get("/registration-tokens").json()
+    assert next(t for t in listed if t["id"] == created.json()["id"])["allowed_scopes"] == ["email"]

@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 
+from tessera.domain.admin import admin_scope, operator_scope
 from tessera.domain.hashing import keyed_hash
 from tessera.manage import apps as app_rules
 from tessera.manage import registration as dcr
 from tessera.manage import registration_tokens as tokens
 from tessera.manage.audit import Actor, store_actor
 from tessera.manage.errors import InvalidInput, NotFoundError
+from tessera.manage.resources import create_resource
 from tessera.oauth.errors import InvalidToken, OAuthError
 from tessera.store.memory import MemoryStore
 
@@ -25,6 +27,8 @@ T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 PEPPER = b"p" * 32
 ISSUER = "https://id.example.test"
 REDIRECT = "https://app.example.test/cb"
+ORDERS = "https://api.example.test/"
+READ, WRITE = f"{ORDERS}orders.read", f"{ORDERS}orders.write"  # canonical
 
 
 @pytest.fixture
@@ -50,7 +54,7 @@ def body(**metadata: Any) -> bytes:
 
 
 def mint(store: MemoryStore, actor: Actor, **kwargs: Any) -> str:
-    return tokens.mint_token(store, PEPPER, now=T0, actor=actor, **kwargs)[1]
+    return tokens.mint_token(store, PEPPER, now=T0, actor=actor, issuer=ISSUER, **kwargs)[1]
 
 
 def refusal(call: Any, *args: Any) -> str:
@@ -61,12 +65,20 @@ def refusal(call: Any, *args: Any) -> str:
 
 def test_mint_stores_only_a_keyed_hash(store: MemoryStore, actor: Actor) -> None:
     token, value = tokens.mint_token(
-        store, PEPPER, now=T0, actor=actor, expires_in=600, max_uses=2, description="ci"
+        store,
+        PEPPER,
+        now=T0,
+        actor=actor,
+        issuer=ISSUER,
+        expires_in=600,
+        max_uses=2,
+        description="ci",
     )
     assert token.token_hash == keyed_hash(PEPPER, value) != value
     assert token.expires_at == T0 + timedelta(seconds=600)
     view = tokens.token_view(token, T0, value)
     assert view["token"] == value and view["state"] == "active" and view["max_uses"] == 2
+    assert view["allowed_scopes"] == []
     assert "token" not in tokens.token_view(token, T0)
     assert [e.type for e in store.audit.query()] == ["registration_token.created"]
 
@@ -77,7 +89,7 @@ def test_mint_stores_only_a_keyed_hash(store: MemoryStore, actor: Actor) -> None
 )
 def test_mint_refuses_bad_values(store: MemoryStore, actor: Actor, kwargs: dict[str, Any]) -> None:
     with pytest.raises(InvalidInput):
-        tokens.mint_token(store, PEPPER, now=T0, actor=actor, **kwargs)
+        tokens.mint_token(store, PEPPER, now=T0, actor=actor, issuer=ISSUER, **kwargs)
     assert store.registration_tokens.list() == []
 
 
@@ -148,7 +160,7 @@ def test_unknown_expired_revoked_and_used_up_tokens_are_refused(
     short = mint(store, actor, expires_in=60)
     later = T0 + timedelta(seconds=60)
     assert refusal(dcr.register, registry, short, body(), later, actor) == "invalid_token"
-    minted, revoked = tokens.mint_token(store, PEPPER, now=T0, actor=actor)
+    minted, revoked = tokens.mint_token(store, PEPPER, now=T0, actor=actor, issuer=ISSUER)
     tokens.revoke_token(store, minted.id, T0, actor)
     assert refusal(dcr.register, registry, revoked, body(), T0, actor) == "invalid_token"
     once = mint(store, actor, max_uses=1)
@@ -172,6 +184,30 @@ def test_read_rotates_the_registration_access_token(
     assert read["registration_access_token"] != first
     assert refusal(dcr.read_registration, registry, client_id, first, actor) == "invalid_token"
     dcr.read_registration(registry, client_id, read["registration_access_token"], actor)
+
+
+def test_a_read_does_not_undo_an_administrators_change(
+    store: MemoryStore, actor: Actor, registry: dcr.Registry
+) -> None:
+    answer = dcr.register(registry, mint(store, actor), body(), T0, actor)
+    client_id, token = answer["client_id"], answer["registration_access_token"]
+    stale = store.clients.get(client_id)
+    app_rules.update_app(store, client_id, actor=actor, name="Renamed by the administrator")
+    assert stale is not None
+    dcr.read_registration(registry, client_id, token, actor)
+    after = store.clients.get(client_id)
+    assert after is not None and after.name == "Renamed by the administrator"
+
+
+def test_a_long_taken_name_still_registers(
+    store: MemoryStore, actor: Actor, registry: dcr.Registry
+) -> None:
+    long_name = "L" * 200
+    app_rules.create_app(
+        store, PEPPER, name=long_name, now=T0, actor=actor, redirect_uris=[REDIRECT]
+    )
+    answer = dcr.register(registry, mint(store, actor), body(client_name=long_name), T0, actor)
+    assert answer["client_name"].startswith("L" * 150) and len(answer["client_name"]) == 200
 
 
 def test_admin_apps_cannot_be_managed_with_any_token(
@@ -294,3 +330,127 @@ def test_odd_metadata_is_an_rfc_7591_error(
     error = refusal(dcr.register, registry, value, body(**metadata), T0, actor)
     assert error in ("invalid_client_metadata", "invalid_redirect_uri")
     assert len(store.clients.list()) == before
+
+
+# --- the scopes an initial access token allows (RFC 7591 §2 `scope`) -------------------------
+
+
+@pytest.fixture
+def orders(store: MemoryStore, actor: Actor) -> None:
+    create_resource(
+        store,
+        name="Orders",
+        audience=ORDERS,
+        scopes=["orders.read", "orders.write"],
+        now=T0,
+        actor=actor,
+    )
+
+
+def scoped_token(store: MemoryStore, actor: Actor, *scopes: str, **kwargs: Any) -> str:
+    return mint(store, actor, allowed_scopes=scopes, **kwargs)
+
+
+@pytest.mark.usefixtures("orders")
+def test_mint_resolves_the_allowed_scopes_to_their_canonical_form(
+    store: MemoryStore, actor: Actor
+) -> None:
+    scoped_token(store, actor, "openid", "https://api.example.test:443/orders.read", "openid")
+    (token,) = store.registration_tokens.list()
+    assert token.allowed_scopes == ("openid", READ)
+    assert tokens.token_view(token, T0)["allowed_scopes"] == ["openid", READ]
+    (created,) = store.audit.query(type="registration_token.created")
+    assert created.details["allowed_scopes"] == ["openid", READ]
+
+
+@pytest.mark.parametrize(
+    "scope", ["nope", admin_scope(ISSUER), operator_scope(ISSUER), "openid\x00"]
+)
+def test_mint_refuses_unknown_and_admin_scopes(
+    store: MemoryStore, actor: Actor, scope: str
+) -> None:
+    with pytest.raises(InvalidInput):
+        scoped_token(store, actor, "openid", scope)
+    assert store.registration_tokens.list() == []
+
+
+@pytest.mark.usefixtures("orders")
+def test_register_within_the_token_scopes(
+    store: MemoryStore, actor: Actor, registry: dcr.Registry
+) -> None:
+    value = scoped_token(store, actor, "openid", "profile", READ)
+    answer = dcr.register(registry, value, body(scope=f"openid {ORDERS}orders.read"), T0, actor)
+    assert answer["scope"] == f"openid {READ}"
+    client = store.clients.get(answer["client_id"])
+    assert client is not None and client.allowed_scopes == ("openid", READ)
+
+
+@pytest.mark.usefixtures("orders")
+@pytest.mark.parametrize("scope", ["openid email", WRITE, "offline_access"])
+def test_a_scope_beyond_the_token_creates_nothing_and_burns_no_use(
+    store: MemoryStore, actor: Actor, registry: dcr.Registry, scope: str
+) -> None:
+    value = scoped_token(store, actor, "openid", READ, max_uses=1)
+    before = len(store.clients.list())
+    with pytest.raises(OAuthError) as caught:
+        dcr.register(registry, value, body(scope=scope), T0, actor)
+    assert caught.value.error == "invalid_client_metadata"
+    assert repr(scope.split()[-1]) in caught.value.description
+    assert len(store.clients.list()) == before
+    assert store.registration_tokens.list()[0].uses == 0
+
+
+@pytest.mark.usefixtures("orders")
+def test_an_omitted_scope_is_openid_if_allowed_else_every_allowed_scope(
+    store: MemoryStore, actor: Actor, registry: dcr.Registry
+) -> None:
+    with_openid = scoped_token(store, actor, READ, "openid")
+    assert dcr.register(registry, with_openid, body(), T0, actor)["scope"] == "openid"
+    without = scoped_token(store, actor, READ, WRITE)
+    assert dcr.register(registry, without, body(), T0, actor)["scope"] == f"{READ} {WRITE}"
+    unrestricted = mint(store, actor)
+    assert dcr.register(registry, unrestricted, body(), T0, actor)["scope"] == "openid"
+
+
+@pytest.mark.usefixtures("orders")
+def test_an_unrestricted_token_registers_any_scope_but_the_admin_api_s(
+    store: MemoryStore, actor: Actor, registry: dcr.Registry
+) -> None:
+    value = mint(store, actor)
+    answer = dcr.register(registry, value, body(scope=f"openid email {WRITE}"), T0, actor)
+    assert answer["scope"] == f"openid email {WRITE}"
+    assert refusal(
+        dcr.register, registry, value, body(scope=admin_scope(ISSUER)), T0, actor
+    ) == ("invalid_client_metadata")
+
+
+@pytest.mark.usefixtures("orders")
+def test_an_update_may_narrow_the_scopes_never_widen_them(
+    store: MemoryStore, actor: Actor, registry: dcr.Registry
+) -> None:
+    answer = dcr.register(registry, mint(store, actor), body(scope=f"openid {READ}"), T0, actor)
+    client_id, token = answer["client_id"], answer["registration_access_token"]
+    before = store.clients.get(client_id)
+    with pytest.raises(OAuthError) as caught:
+        dcr.replace_registration(
+            registry, client_id, token, body(client_id=client_id, scope=f"openid {WRITE}"), T0, actor
+        )
+    assert caught.value.error == "invalid_client_metadata" and repr(WRITE) in caught.value.description
+    assert store.clients.get(client_id) == before
+    narrowed = dcr.replace_registration(
+        registry, client_id, token, body(client_id=client_id, scope=READ), T0, actor
+    )
+    assert narrowed["scope"] == READ
+    token = narrowed["registration_access_token"]
+    # Omitted: `openid` is no longer among the app's scopes, so it keeps what it has.
+    kept = dcr.replace_registration(registry, client_id, token, body(client_id=client_id), T0, actor)
+    assert kept["scope"] == READ
+    assert refusal(
+        dcr.replace_registration,
+        registry,
+        client_id,
+        kept["registration_access_token"],
+        body(client_id=client_id, scope=f"openid {READ}"),
+        T0,
+        actor,
+    ) == ("invalid_client_metadata")

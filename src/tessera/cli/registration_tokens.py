@@ -33,12 +33,20 @@ def _actor(ctx: Context) -> Actor:
 
 def _rows(views: list[dict[str, Any]]) -> list[list[Any]]:
     return [
-        [v["id"], v["state"], v["uses"], v["max_uses"], v["expires_at"], v["description"]]
+        [
+            v["id"],
+            v["state"],
+            v["uses"],
+            v["max_uses"],
+            v["expires_at"],
+            " ".join(v["allowed_scopes"]) or "(any)",
+            v["description"],
+        ]
         for v in views
     ]
 
 
-_HEADERS = ["id", "state", "uses", "max uses", "expires", "description"]
+_HEADERS = ["id", "state", "uses", "max uses", "expires", "scopes", "description"]
 
 
 @registration_tokens_app.command("create")
@@ -52,6 +60,13 @@ def create(
         typer.Option(help="How many apps it may register (default: without limit)."),
     ] = None,
     description: Annotated[str, typer.Option(help="What the token is for.")] = "",
+    allow_scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A scope the apps it registers may have (repeatable; default: any but the "
+            "admin API's): openid, profile, email, offline_access or <audience><scope>."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Mint a token; it is shown once (its `token` field with --json)."""
@@ -67,6 +82,8 @@ def create(
             expires_in=expires_in,
             max_uses=max_uses,
             description=description,
+            allowed_scopes=allow_scope or (),
+            issuer=ctx.settings.issuer,
         )
         view = rules.token_view(token, now, value)
         emit(view, as_json)

@@ -147,7 +147,8 @@ class PushedRequest:
 @dataclass(frozen=True, slots=True)
 class RegistrationToken:
     """An initial access token (RFC 7591 §3): lets its holder register apps, `max_uses` times
-    at most (None: without limit) until `expires_at` (None: until revoked)."""
+    at most (None: without limit) until `expires_at` (None: until revoked), with scopes among
+    `allowed_scopes` (canonical; empty: any scope a registered app may have)."""
 
     id: str
     token_hash: str  # keyed hash; the token is shown once
@@ -158,6 +159,7 @@ class RegistrationToken:
     created_by: str | None = None
     description: str = ""
     revoked_at: datetime | None = None
+    allowed_scopes: tuple[str, ...] = ()
 
     def usable(self, now: datetime) -> bool:
         return (

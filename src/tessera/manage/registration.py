@@ -9,21 +9,26 @@ and never resource servers. Every function raises the protocol's errors (`OAuthE
 Order of a registration: the initial access token is looked up (no use counted), the metadata
 are checked in full, then one use is counted atomically (`store.registration_tokens.use`: a
 token with uses left has exactly one winner among concurrent requests), then the app is
-written. A request refused for its metadata burns no use. What can still fail after the use is
-counted is only the database itself (a taken `client_name` is not a failure: the app gets the
-name with a random suffix instead, so that registration never reveals other apps' names).
+written. A request refused for its metadata burns no use. The token's `allowed_scopes` bound
+the app's scopes (none listed: any scope an app may register, never the admin API's). What can
+still fail after the use is counted is only the database itself (a taken `client_name` is not
+a failure: the app gets the name with a random suffix instead, so that registration never
+reveals other apps' names).
 
 The registration access token (RFC 7592 §1.1) is 256 bits of randomness stored as a keyed hash
 (`Client.registration_token_hash`). It is rotated on every read and update (§3 allows it; the
 response must carry a token, and a stored hash cannot be shown again): the previous one stops
 working at once. A client that loses such a response has lost the management of its
 registration (an administrator can still edit or delete the app); two concurrent reads with the
-same token both succeed and only the later one's new token works.
+same token both succeed and only the later one's new token works. An update (§2.2) keeps the
+app within the scopes it has (those its initial access token allowed, or an administrator
+gave): it may narrow them, never widen them; the app keeps no link to its token, which
+housekeeping deletes once it expires or is revoked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -62,6 +67,8 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+# A name with its collision suffix " (xxxxxxxx)" stays within checked_name's 200 characters.
+_NAME_ROOM = 200 - 11
 _AUTH_FIELDS = (
     "token_endpoint_auth_method",
     "token_endpoint_auth_signing_alg",
@@ -92,13 +99,14 @@ class Registry:
         """RFC 7592 §1.1: the client configuration endpoint of the app."""
         return f"{self.issuer}{ENDPOINT_PATHS['registration_endpoint']}/{client_id}"
 
-    def parse(self, body: bytes | None) -> ClientMetadata:
+    def parse(self, body: bytes | None, scope_ceiling: Collection[str] | None) -> ClientMetadata:
         return parse_metadata(
             body,
             resources=self.store.resources.list(),
             issuer=self.issuer,
             domain_id=self.domain_id,
             grant_types=GRANT_TYPES,
+            scope_ceiling=scope_ceiling,
         )
 
     def response(
@@ -135,11 +143,18 @@ def _precheck(registry: Registry, meta: ClientMetadata, name: str) -> None:
 
 
 def _named(write: Callable[[str], _T], name: str) -> _T:
-    """`write(name)`, or with a random suffix when another app has the name."""
+    """`write(name)`, or with a random suffix when another app has the name (cut to leave the
+    suffix room within the name's limit); `invalid_client_metadata` if names keep colliding."""
     try:
         return write(name)
     except Conflicting:
-        return write(f"{name} ({new_id(nbytes=4)})")
+        pass
+    for _ in range(3):
+        try:
+            return write(f"{name[:_NAME_ROOM]} ({new_id(nbytes=4)})")
+        except Conflicting:
+            continue
+    raise InvalidClientMetadata("choose another client_name")
 
 
 def register(
@@ -152,7 +167,8 @@ def register(
     found = find_usable(store, token_hash, now)
     if found is None:
         raise _refused_token()
-    meta = registry.parse(body)
+    # RFC 7591 §3: the token bounds the scopes; none listed: any scope an app may register.
+    meta = registry.parse(body, found.allowed_scopes or None)
     name = meta.name or default_client_name()
     _precheck(registry, meta, name)
     if store.registration_tokens.use(token_hash, now) is None:  # used up meanwhile
@@ -204,12 +220,14 @@ def read_registration(
     """RFC 7592 §2.1: the app's client information, with a new registration access token."""
     client = _authenticated(registry, client_id, token)
     management_token = new_token(32)
-    client = replace(
-        client,
-        registration_token_hash=keyed_hash(registry.secret_pepper, management_token),
-        version=client.version + 1,
-    )
-    registry.store.clients.update(client)
+    new_hash = keyed_hash(registry.secret_pepper, management_token)
+    # Only the token changes, and only if it is still the one presented: a read never writes
+    # back a stale copy of the app over an administrator's change, and of two reads with one
+    # token only one gets the next token.
+    old_hash = client.registration_token_hash or ""
+    if not registry.store.clients.swap_registration_token(client_id, old_hash, new_hash):
+        raise _refused_token()
+    client = replace(client, registration_token_hash=new_hash, version=client.version + 1)
     _client_actor(actor, client_id).audit("registration.read", client_id=client_id)
     return registry.response(client, management_token)
 
@@ -253,7 +271,8 @@ def replace_registration(
     """RFC 7592 §2.2: replace the app's metadata with the request's (what is left out goes
     back to its default); the new client information, with a new registration access token."""
     client = _authenticated(registry, client_id, token)
-    meta = registry.parse(body)
+    # Never wider than the app's scopes, which registration kept within its token's.
+    meta = registry.parse(body, client.allowed_scopes)
     _check_replacement(registry, client, meta, now)
     management_token = new_token(32)
     actor = _client_actor(actor, client_id)

@@ -3,11 +3,14 @@ apps with them at `/oauth2/v1/register` (`tessera.manage.registration`).
 
 A token is 256 bits of randomness, shown once and stored only as a keyed hash (the domain's
 secret pepper, as client secrets), usable `max_uses` times (None: without limit) until it
-expires (None: until revoked). Minting and revoking are audited through the caller's `Actor`.
+expires (None: until revoked), for apps with scopes among its `allowed_scopes` (none listed:
+any scope an app may register, never the admin API's). Minting and revoking are audited
+through the caller's `Actor`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,6 +18,8 @@ from tessera.domain.hashing import keyed_hash, new_id, new_token
 from tessera.domain.model import RegistrationToken
 from tessera.manage.audit import Actor
 from tessera.manage.errors import InvalidInput, NotFoundError
+from tessera.oauth.errors import OAuthError
+from tessera.oauth.registration import registrable_scopes
 from tessera.store.protocols import NotFound, Store
 
 __all__ = [
@@ -48,20 +53,33 @@ def _checked(expires_in: int | None, max_uses: int | None, description: str) -> 
     return description
 
 
+def _scopes(store: Store, issuer: str, scopes: Iterable[str]) -> tuple[str, ...]:
+    """The registrable canonical scopes (`tessera.oauth.registration.registrable_scopes`)."""
+    try:
+        return tuple(registrable_scopes(scopes, store.resources.list(), issuer, store.domain_id))
+    except OAuthError as exc:
+        raise InvalidInput(exc.description or exc.error) from None
+
+
 def mint_token(
     store: Store,
     secret_pepper: bytes,
     *,
     now: datetime,
     actor: Actor,
+    issuer: str,
     expires_in: int | None = DEFAULT_EXPIRES_IN,
     max_uses: int | None = None,
     description: str = "",
+    allowed_scopes: Iterable[str] = (),
 ) -> tuple[RegistrationToken, str]:
     """A new initial access token and its value (shown once). `expires_in` None or 0: it
-    works until revoked."""
+    works until revoked. `allowed_scopes`: the scopes the apps it registers may have at most
+    (resolved to their canonical form; none: any an app may register); `issuer` is the
+    domain's, whose admin API scopes are refused."""
     expires_in = expires_in or None
     description = _checked(expires_in, max_uses, description)
+    scopes = _scopes(store, issuer, allowed_scopes)
     value = new_token(32)
     token = RegistrationToken(
         id=new_id("rt_"),
@@ -71,6 +89,7 @@ def mint_token(
         max_uses=max_uses,
         created_by=actor.name,
         description=description,
+        allowed_scopes=scopes,
     )
     store.registration_tokens.add(token)
     actor.audit(
@@ -78,6 +97,7 @@ def mint_token(
         token_id=token.id,
         expires_at=token.expires_at.isoformat() if token.expires_at else None,
         max_uses=max_uses,
+        allowed_scopes=list(scopes),
     )
     return token, value
 
@@ -104,14 +124,8 @@ def revoke_token(store: Store, token_id: str, now: datetime, actor: Actor) -> Re
 def find_usable(store: Store, token_hash: str, now: datetime) -> RegistrationToken | None:
     """The usable token with this hash, without counting a use (`store.registration_tokens.use`
     does that, atomically, once the request is known to be valid)."""
-    return next(
-        (
-            t
-            for t in store.registration_tokens.list()
-            if t.token_hash == token_hash and t.usable(now)
-        ),
-        None,
-    )
+    token = store.registration_tokens.find(token_hash)
+    return token if token is not None and token.usable(now) else None
 
 
 def _state(token: RegistrationToken, now: datetime) -> str:
@@ -139,6 +153,7 @@ def token_view(token: RegistrationToken, now: datetime, value: str | None = None
             "max_uses": token.max_uses,
             "uses": token.uses,
             "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
+            "allowed_scopes": list(token.allowed_scopes),
             "state": _state(token, now),
         }
     )

@@ -6,13 +6,16 @@ Pure functions over the request's JSON and the registered app:
   (`tessera.manage.apps.create_app` / `update_app`, with RFC 7591 names where they share them).
   It checks what the protocol itself fixes: the JSON types, `response_types` against
   `grant_types` (§2.1), the redirect URIs (RFC 6749 §3.1.2, docs/security.md rule 5), the
-  scopes (known, and never the administrators' own), the grant rules. The app rules check the
+  scopes (known, never the administrators' own, and within a ceiling: the initial access
+  token's `allowed_scopes`, or the app's current scopes for an RFC 7592 update), the grant
+  rules. The app rules check the
   rest (keys, algorithms, FAPI 2.0) and their messages are named by `metadata_error`.
 - Defaults are RFC 7591 §2's: `grant_types` ["authorization_code"], `response_types` ["code"]
   (none for an app without the code grant, the only consistent value),
   `token_endpoint_auth_method` `client_secret_basic` (`private_key_jwt` under FAPI 2.0),
   `id_token_signed_response_alg` RS256 (OIDC Registration §2; ES256 under FAPI 2.0). Our choice:
-  an omitted or empty `scope` registers `openid` only.
+  an omitted or empty `scope` registers `openid` only, or, when the ceiling leaves `openid` out,
+  every scope of the ceiling (`default_scopes`).
 - The FAPI 2.0 switch is the extension member `tessera_profile: "fapi2"`.
 - Unknown members are ignored (§2), and so are the server-issued ones an RFC 7592 §2.2 update
   may send back (`registration_access_token`, `registration_client_uri`,
@@ -24,7 +27,7 @@ Pure functions over the request's JSON and the registered app:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -50,8 +53,10 @@ __all__ = [
     "InvalidRedirectUri",
     "client_information",
     "default_client_name",
+    "default_scopes",
     "metadata_error",
     "parse_metadata",
+    "registrable_scopes",
 ]
 
 MAX_METADATA_BYTES = 64 * 1024  # the node's default request body limit
@@ -211,16 +216,12 @@ def _grants(
     return grants, responses
 
 
-def _scopes(
-    value: str | None, resources: Iterable[Resource], issuer: str, domain_id: str
+def registrable_scopes(
+    words: Iterable[str], resources: Iterable[Resource], issuer: str, domain_id: str
 ) -> list[str]:
-    """The scopes the app may ask for, canonical; never one of the admin API's."""
-    try:
-        words = parse_scope_param(value)
-    except ValueError as exc:
-        raise InvalidClientMetadata(f"scope: {exc}") from None
-    if not words:
-        return list(DEFAULT_SCOPE)
+    """The canonical forms of `words`, without repeats; `InvalidClientMetadata` for an unknown
+    scope or one of the admin API's (those are for the administrators' own apps, never
+    registered ones)."""
     resources = list(resources)
     admin, only_admins = admin_audience(issuer), admin_only_scopes(issuer, domain_id)
     canonical: list[str] = []
@@ -230,9 +231,40 @@ def _scopes(
         except UnknownScope:
             raise InvalidClientMetadata(f"unknown scope {word!r}") from None
         if resolved.audience == admin or resolved.canonical in only_admins:
-            # The admin API's scopes are for the administrators' own apps, never registered ones.
             raise InvalidClientMetadata(f"the scope {word!r} cannot be registered")
         canonical.append(resolved.canonical)
+    return list(dict.fromkeys(canonical))
+
+
+def default_scopes(ceiling: Collection[str] | None) -> list[str]:
+    """An omitted `scope`: `openid` when the ceiling allows it, else the whole ceiling."""
+    if ceiling is None or set(DEFAULT_SCOPE) <= set(ceiling):
+        return list(DEFAULT_SCOPE)
+    return list(ceiling)
+
+
+def _scopes(
+    value: str | None,
+    resources: Iterable[Resource],
+    issuer: str,
+    domain_id: str,
+    ceiling: Collection[str] | None,
+) -> list[str]:
+    """The scopes the app may ask for, canonical, within `ceiling` (None: no ceiling)."""
+    try:
+        words = parse_scope_param(value) or default_scopes(ceiling)
+    except ValueError as exc:
+        raise InvalidClientMetadata(f"scope: {exc}") from None
+    resources = list(resources)
+    canonical: list[str] = []
+    for word in words:
+        (scope,) = registrable_scopes((word,), resources, issuer, domain_id)
+        if ceiling is not None and scope not in ceiling:
+            raise InvalidClientMetadata(
+                f"the scope {word!r} is beyond the scopes this client may have: the initial "
+                "access token's (its current ones for an update, RFC 7592 §2.2)"
+            )
+        canonical.append(scope)
     return list(dict.fromkeys(canonical))
 
 
@@ -253,9 +285,11 @@ def parse_metadata(
     issuer: str,
     domain_id: str,
     grant_types: Iterable[str],
+    scope_ceiling: Collection[str] | None = None,
 ) -> ClientMetadata:
     """RFC 7591 §2 / §3.1: the checked request (`body` None: it was not sent as JSON);
-    `grant_types` are the ones the server offers.
+    `grant_types` are the ones the server offers; `scope_ceiling` the canonical scopes the app
+    may have at most (None: any it may register; an omitted `scope` is `default_scopes`).
     Raises `InvalidClientMetadata` or `InvalidRedirectUri`."""
     data = _load(body)
     _typed(data)
@@ -273,7 +307,7 @@ def parse_metadata(
         "redirect_uris": redirect_uris,
         "post_logout_redirect_uris": _redirect_uris(data, "post_logout_redirect_uris"),
         "grant_types": grants,
-        "allowed_scopes": _scopes(data.get("scope"), resources, issuer, domain_id),
+        "allowed_scopes": _scopes(data.get("scope"), resources, issuer, domain_id, scope_ceiling),
         "token_endpoint_auth_method": method,
         "token_endpoint_auth_signing_alg": data.get("token_endpoint_auth_signing_alg"),
         "jwks": data.get("jwks"),

@@ -351,6 +351,17 @@ class _Clients:
             if s.clients.pop(client_id, None) is None:
                 raise NotFound(f"no client {client_id!r}")
 
+    def swap_registration_token(self, client_id: str, old_hash: str, new_hash: str) -> bool:
+        s = self._s
+        with s.lock:
+            client = s.clients.get(client_id)
+            if client is None or client.registration_token_hash != old_hash:
+                return False
+            s.clients[client_id] = replace(
+                client, registration_token_hash=new_hash, version=client.version + 1
+            )
+            return True
+
     def list(self) -> builtins.list[Client]:
         with self._s.lock:
             return sorted(self._s.clients.values(), key=lambda c: (c.name, c.client_id))
@@ -1009,6 +1020,11 @@ class _RegistrationTokens:
     def get(self, token_id: str) -> RegistrationToken | None:
         with self._s.lock:
             return self._s.registration_tokens.get(token_id)
+
+    def find(self, token_hash: str) -> RegistrationToken | None:
+        with self._s.lock:
+            rows = self._s.registration_tokens.values()
+            return next((t for t in rows if t.token_hash == token_hash), None)
 
     def list(self) -> builtins.list[RegistrationToken]:
         with self._s.lock:

@@ -131,6 +131,11 @@ class ClientStore(Protocol):
     def delete(self, client_id: str) -> None:
         """`NotFound` if missing."""
 
+    def swap_registration_token(self, client_id: str, old_hash: str, new_hash: str) -> bool:
+        """Replace the app's registration access token hash `old_hash` with `new_hash` and bump
+        `version`, in one conditional write that touches nothing else (RFC 7592 §3: a token
+        rotated on a read); False when the app is gone or its hash is no longer `old_hash`."""
+
 
 class ResourceStore(Protocol):
     def add(self, resource: Resource) -> None:
@@ -272,6 +277,9 @@ class RegistrationTokenStore(Protocol):
     def add(self, token: RegistrationToken) -> None: ...
 
     def get(self, token_id: str) -> RegistrationToken | None: ...
+
+    def find(self, token_hash: str) -> RegistrationToken | None:
+        """The token with this hash (usable or not), by one indexed lookup."""
 
     def list(self) -> list[RegistrationToken]:
         """All tokens, newest first."""

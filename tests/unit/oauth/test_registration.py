@@ -19,8 +19,10 @@ from tessera.oauth.registration import (
     InvalidClientMetadata,
     InvalidRedirectUri,
     client_information,
+    default_scopes,
     metadata_error,
     parse_metadata,
+    registrable_scopes,
 )
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -34,10 +36,19 @@ RESOURCES = [
 ]
 
 
-def parse(body: dict[str, Any] | bytes | None, domain_id: str = DEFAULT_DOMAIN) -> ClientMetadata:
+def parse(
+    body: dict[str, Any] | bytes | None,
+    domain_id: str = DEFAULT_DOMAIN,
+    ceiling: tuple[str, ...] | None = None,
+) -> ClientMetadata:
     raw = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
     return parse_metadata(
-        raw, resources=RESOURCES, issuer=ISSUER, domain_id=domain_id, grant_types=GRANTS
+        raw,
+        resources=RESOURCES,
+        issuer=ISSUER,
+        domain_id=domain_id,
+        grant_types=GRANTS,
+        scope_ceiling=ceiling,
     )
 
 
@@ -322,3 +333,65 @@ def test_client_information_with_a_new_secret() -> None:
     assert body["response_types"] == []
     assert body["token_endpoint_auth_method"] == "client_secret_basic"
     assert "jwks" not in body and PROFILE_FIELD not in body
+
+
+# --- a ceiling: the initial access token's scopes, or the app's for an update ------------------
+
+
+def scopes_within(scope: str | None, ceiling: tuple[str, ...]) -> list[str]:
+    body: dict[str, Any] = {"redirect_uris": [REDIRECT]}
+    if scope is not None:
+        body["scope"] = scope
+    return list(parse(body, ceiling=ceiling).fields["allowed_scopes"])
+
+
+def test_scopes_within_the_ceiling_are_kept_canonical() -> None:
+    ceiling = ("openid", f"{ORDERS}read")
+    assert scopes_within("https://orders.example.test:443/read openid", ceiling) == [
+        f"{ORDERS}read",
+        "openid",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("scope", "named"),
+    [("openid profile", "profile"), (f"{ORDERS}write", f"{ORDERS}write"), ("email", "email")],
+)
+def test_a_scope_beyond_the_ceiling_is_invalid_client_metadata(scope: str, named: str) -> None:
+    with pytest.raises(InvalidClientMetadata) as caught:
+        scopes_within(scope, ("openid", f"{ORDERS}read"))
+    assert repr(named) in caught.value.description
+
+
+def test_an_admin_scope_is_refused_even_within_a_ceiling() -> None:
+    with pytest.raises(InvalidClientMetadata):
+        scopes_within(admin_scope(ISSUER), (admin_scope(ISSUER),))
+
+
+@pytest.mark.parametrize(
+    ("ceiling", "expected"),
+    [
+        (None, ["openid"]),
+        (("profile", "openid"), ["openid"]),
+        ((f"{ORDERS}read", "email"), [f"{ORDERS}read", "email"]),
+        ((), []),
+    ],
+)
+def test_an_omitted_scope_is_openid_when_allowed_else_the_whole_ceiling(
+    ceiling: tuple[str, ...] | None, expected: list[str]
+) -> None:
+    assert default_scopes(ceiling) == expected
+    if ceiling is not None:
+        assert scopes_within(None, ceiling) == expected
+        assert scopes_within("", ceiling) == expected
+
+
+def test_registrable_scopes_resolve_and_drop_repeats() -> None:
+    assert registrable_scopes(
+        ["openid", f"{ORDERS}read", "https://orders.example.test:443/read"],
+        RESOURCES,
+        ISSUER,
+        DEFAULT_DOMAIN,
+    ) == ["openid", f"{ORDERS}read"]
+    with pytest.raises(InvalidClientMetadata):
+        registrable_scopes([operator_scope(ISSUER)], RESOURCES, ISSUER, DEFAULT_DOMAIN)

@@ -109,6 +109,28 @@ def test_an_app_update_changes_its_registration_metadata(store: Store) -> None:
     assert store.clients.get("c1") == back
 
 
+def test_swapping_the_registration_token_touches_nothing_else(store: Store) -> None:
+    store.clients.add(a_registered_client(version=1))
+    edited = replace(a_registered_client(version=2), name="Edited by an administrator")
+    store.clients.update(edited)
+    assert edited.registration_token_hash is not None
+    assert store.clients.swap_registration_token("c1", edited.registration_token_hash, "new")
+    assert store.clients.get("c1") == replace(edited, registration_token_hash="new", version=3)
+    # The old hash no longer swaps; nor does an unknown app.
+    assert not store.clients.swap_registration_token("c1", edited.registration_token_hash, "x")
+    assert not store.clients.swap_registration_token("nope", "new", "x")
+
+
+def test_concurrent_swaps_with_one_token_let_one_win(store: Store) -> None:
+    store.clients.add(a_registered_client(version=1))
+    old = a_registered_client().registration_token_hash or ""
+    counter = iter(range(100))
+    results = run_concurrently(
+        8, lambda: store.clients.swap_registration_token("c1", old, f"n{next(counter)}")
+    )
+    assert winners(results) == 1
+
+
 # --- pushed requests (RFC 9126) ----------------------------------------------------------------
 
 
@@ -181,6 +203,7 @@ def test_registration_token_add_then_get_and_list_newest_first(store: Store) -> 
         max_uses=3,
         created_by="cli:alice",
         description="CI pipeline",
+        allowed_scopes=("openid", "https://api.example.test/orders.read"),
     )
     store.registration_tokens.add(first)
     store.registration_tokens.add(second)
@@ -188,6 +211,19 @@ def test_registration_token_add_then_get_and_list_newest_first(store: Store) -> 
     assert store.registration_tokens.get("rt2") == second
     assert store.registration_tokens.get("missing") is None
     assert store.registration_tokens.list() == [second, first]
+
+
+def test_find_returns_the_token_with_the_hash_usable_or_not(store: Store) -> None:
+    scoped = a_registration_token("rt2", "hash2", allowed_scopes=("openid", "email"))
+    store.registration_tokens.add(a_registration_token(max_uses=1))
+    store.registration_tokens.add(scoped)
+    assert store.registration_tokens.find("hash2") == scoped
+    assert store.registration_tokens.use("hash1", T0) is not None
+    assert store.registration_tokens.find("hash1") == a_registration_token(max_uses=1, uses=1)
+    store.registration_tokens.revoke("rt2", at(1))
+    assert store.registration_tokens.find("hash2") == replace(scoped, revoked_at=at(1))
+    assert store.registration_tokens.find("rt1") is None  # an id is not a hash
+    assert store.registration_tokens.find("missing") is None
 
 
 @pytest.mark.parametrize("taken", [{"token_id": "rt1"}, {"token_hash": "hash1"}])
@@ -255,6 +291,7 @@ def test_registration_tokens_are_per_domain(store: Store) -> None:
     other = store.for_domain("d1")
     store.registration_tokens.add(a_registration_token())
     assert other.registration_tokens.get("rt1") is None
+    assert other.registration_tokens.find("hash1") is None
     assert other.registration_tokens.list() == []
     assert other.registration_tokens.use("hash1", T0) is None
     with pytest.raises(NotFound):

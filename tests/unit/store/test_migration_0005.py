@@ -68,7 +68,9 @@ def check_defaults(store: SqlStore) -> None:
 def check_new_tables(store: SqlStore) -> None:
     store.pushed_requests.add(a_pushed_request(expires_at=LATER))
     assert store.pushed_requests.take("h1", "c1", T0) is not None
-    store.registration_tokens.add(a_registration_token(max_uses=1))
+    scoped = a_registration_token(max_uses=1, allowed_scopes=("openid", "profile"))
+    store.registration_tokens.add(scoped)
+    assert store.registration_tokens.find("hash1") == scoped
     assert store.registration_tokens.use("hash1", T0) is not None
     assert store.registration_tokens.use("hash1", T0) is None
     registered = a_registered_client(version=2)

@@ -378,6 +378,7 @@ registration_tokens = Table(
     Column("created_by", String(200)),
     Column("description", String(500), nullable=False),
     Column("revoked_at", UTCDateTime()),
+    Column("allowed_scopes", JSON, nullable=False),  # canonical; []: any registrable scope
     UniqueConstraint("domain_id", "token_hash", name="uq_registration_tokens_hash"),
     # Housekeeping deletes the expired or revoked tokens of every domain at once.
     Index("ix_registration_tokens_expires_at", "expires_at"),

@@ -408,6 +408,20 @@ class _Clients(_Part):
             if result.rowcount != 1:
                 raise NotFound(f"no app {client.client_id}")
 
+    def swap_registration_token(self, client_id: str, old_hash: str, new_hash: str) -> bool:
+        c = t.clients.c
+        with write(self._engine) as conn:
+            result = conn.execute(
+                update(t.clients)
+                .where(
+                    self._where(t.clients),
+                    c.client_id == client_id,
+                    c.registration_token_hash == old_hash,
+                )
+                .values(registration_token_hash=new_hash, version=c.version + 1)
+            )
+        return bool(result.rowcount == 1)
+
     def delete(self, client_id: str) -> None:
         with write(self._engine) as conn:
             result = conn.execute(
@@ -1525,6 +1539,14 @@ class _RegistrationTokens(_Part):
     def get(self, token_id: str) -> RegistrationToken | None:
         with read(self._engine) as conn:
             row = conn.execute(select(_RT).where(self._where(_RT), _RT.c.id == token_id)).first()
+        return _registration_token(row) if row else None
+
+    def find(self, token_hash: str) -> RegistrationToken | None:
+        # uq_registration_tokens_hash (domain_id, token_hash) is the index.
+        with read(self._engine) as conn:
+            row = conn.execute(
+                select(_RT).where(self._where(_RT), _RT.c.token_hash == token_hash)
+            ).first()
         return _registration_token(row) if row else None
 
     def list(self) -> list[RegistrationToken]:

@@ -29,6 +29,11 @@ class RegistrationTokenCreate(BaseModel):
         None, description="How many apps it may register; `null`: without limit"
     )
     description: StrictStr = Field("", description="What the token is for")
+    allowed_scopes: list[StrictStr] = Field(
+        default_factory=list,
+        description="The scopes the apps it registers may have at most (canonical form "
+        "returned); empty: any scope but the admin API's",
+    )
 
 
 class RegistrationTokenOut(BaseModel):
@@ -40,6 +45,7 @@ class RegistrationTokenOut(BaseModel):
     max_uses: int | None
     uses: int
     revoked_at: str | None
+    allowed_scopes: list[str] = Field(description="Empty: any scope but the admin API's")
     state: str = Field(description="`active`, `expired`, `used up` or `revoked`")
 
 
@@ -83,6 +89,8 @@ async def create_registration_token(
             expires_in=body.expires_in,
             max_uses=body.max_uses,
             description=body.description,
+            allowed_scopes=body.allowed_scopes,
+            issuer=svc.ctx.settings.issuer,
         )
     )
     return rules.token_view(token, now, value)

@@ -523,23 +523,27 @@ async function registrationTokensPage(created) {
     const v = formValues(event.target);
     try {
       registrationTokensPage(await api("POST", "/registration-tokens", { description: v.description || "",
-        expires_in: v.expires_in === "" ? 86400 : Number(v.expires_in), max_uses: numberOrNull(v.max_uses) }));
+        expires_in: v.expires_in === "" ? 86400 : Number(v.expires_in), max_uses: numberOrNull(v.max_uses),
+        allowed_scopes: lines(v.allowed_scopes) }));
     } catch (error) { toast(error.message, true); }
   } },
     el("h2", {}, "New registration token"),
     el("div", { class: "form-grid" },
       field("Description", "description", { maxlength: 200 }),
       field("Lifetime (s, 0: until revoked)", "expires_in", { type: "number", min: 0, placeholder: "86400" }),
-      field("Uses (empty: without limit)", "max_uses", { type: "number", min: 1 })),
+      field("Uses (empty: without limit)", "max_uses", { type: "number", min: 1 }),
+      field("Allowed scopes (space separated; empty: any)", "allowed_scopes", { placeholder: "openid profile https://api…urn:…" })),
     el("p", { class: "muted" }, "Apps register with it at ", el("code", {}, `${location.origin}${PREFIX}/oauth2/v1/register`),
       " (Authorization: Bearer <token>); the apps it registered stay when it is revoked."),
     el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Create token")));
+  const dir = tokens.some((t) => t.allowed_scopes.length) ? await directory() : null;
   show(el("h1", {}, "Registration tokens"),
     created ? el("div", { class: "secret", role: "alert" },
       el("strong", {}, "Registration token — copy it now, it is not shown again:"), el("code", {}, created.token)) : null,
-    el("div", { class: "panel" }, table(["Description", "ID", "State", "Uses", "Expires", "Created", ""],
+    el("div", { class: "panel" }, table(["Description", "ID", "State", "Uses", "Scopes", "Expires", "Created", ""],
       tokens.map((t) => [t.description || "–", el("code", {}, t.id), t.state,
-        t.max_uses === null ? `${t.uses}` : `${t.uses} of ${t.max_uses}`, when(t.expires_at), when(t.created_at),
+        t.max_uses === null ? `${t.uses}` : `${t.uses} of ${t.max_uses}`,
+        t.allowed_scopes.length ? scopeList(dir, t.allowed_scopes) : "any", when(t.expires_at), when(t.created_at),
         t.state === "active" ? button("Revoke", () => {
           if (!confirm("Revoke this registration token? Apps it registered stay.")) return;
           act(() => api("POST", `/registration-tokens/${t.id}/revoke`), "Token revoked");

@@ -6,8 +6,8 @@ algorithm, their public keys (`jwks`, `jwks_uri`), `require_pushed_authorization
 the FAPI 2.0 `profile`, the hash of the RFC 7592 registration access token and informational
 `details`. Existing apps keep working: every new column is empty or takes its default (no
 method: the one their kind implies; ID tokens RS256). New tables hold pushed authorization
-requests (RFC 9126) and initial access tokens (RFC 7591 §3), with indexes on their expiry for
-housekeeping.
+requests (RFC 9126) and initial access tokens (RFC 7591 §3, with the scopes they may grant),
+with indexes on their expiry for housekeeping.
 
 Revision ID: 0005
 Revises: 0004
@@ -93,6 +93,7 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(200), nullable=True),
         sa.Column("description", sa.String(500), nullable=False),
         sa.Column("revoked_at", moment, nullable=True),
+        sa.Column("allowed_scopes", sa.JSON(), nullable=False),
         sa.UniqueConstraint("domain_id", "token_hash", name="uq_registration_tokens_hash"),
     )
     op.create_index("ix_registration_tokens_expires_at", "registration_tokens", ["expires_at"])
