@@ -21,6 +21,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
 
+from tests.support.admin import admin_client, console_token
 from tests.support.server import Server, running_server, start_server
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -178,7 +179,8 @@ def test_a_private_key_jwt_app_cannot_fall_back_to_a_secret(
 ) -> None:
     response = token(server, {}, auth=(key_app["client_id"], "any-secret-at-all"))
     assert response.status_code == 401 and response.json()["error"] == "invalid_client"
-    assert "private_key_jwt" in response.json()["error_description"]
+    # The same words as for an unknown app: nobody learns which apps exist or their method.
+    assert response.json()["error_description"] == "unknown client or bad credentials"
 
 
 def test_a_secret_app_cannot_use_an_assertion(server: Server) -> None:
@@ -308,3 +310,32 @@ def test_two_nodes_share_the_jti_replay_state(
         assert token(server, auth_form(other)).status_code == 401
     finally:
         node_b.stop()
+
+
+def test_a_self_registered_app_cannot_point_its_jwks_uri_at_internal_addresses(
+    server: Server, key: ECKey
+) -> None:
+    """Server-side request forgery through registration: the cloud metadata address is never
+    fetched for an app that registered itself (docs/client-authentication.md)."""
+    initial = server.cli_json("admin", "registration-tokens", "create", "--max-uses", "1")
+    registered = httpx.post(
+        f"{server.base_url}/oauth2/v1/register",
+        headers={"Authorization": f"Bearer {initial['token']}"},
+        json={
+            "client_name": "Metadata prober",
+            "grant_types": ["client_credentials"],
+            "response_types": [],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": "https://169.254.169.254/latest/meta-data/jwks.json",
+        },
+    )
+    assert registered.status_code == 201, registered.text
+    client_id = registered.json()["client_id"]
+    response = token(server, auth_form(assertion(client_id, key, server.issuer)))
+    assert response.status_code == 401 and response.json()["error"] == "invalid_client"
+    # Refused before any connection, and the audit log says why.
+    admin = console_token(server.base_url, "admin", "Tessera-Demo-Root-2026")["access_token"]
+    with admin_client(server.base_url, admin) as api:
+        events = api.get("/audit", params={"type": "token.refused", "limit": 50})
+    reasons = [e["details"].get("reason", "") for e in events.json()["events"]]
+    assert any("link-local address, which is refused" in r for r in reasons), reasons

@@ -413,7 +413,7 @@ def test_rotation_to_another_secret_method_unseals(store: MemoryStore, actor: Ac
 # --- switching methods -------------------------------------------------------------------------
 
 
-def test_switching_to_private_key_jwt_keeps_the_hashes(store: MemoryStore, actor: Actor) -> None:
+def test_switching_to_private_key_jwt_drops_the_secret(store: MemoryStore, actor: Actor) -> None:
     client, _ = create(store, actor)
     updated = app_rules.update_app(
         store,
@@ -423,14 +423,13 @@ def test_switching_to_private_key_jwt_keeps_the_hashes(store: MemoryStore, actor
         jwks=JWKS,
     )
     assert updated.auth_method == "private_key_jwt" and updated.jwks is not None
-    assert updated.secret_hashes == client.secret_hashes  # kept; the endpoints refuse them
+    assert updated.secret_hashes == ()  # the old, maybe leaked, secret never comes back
     assert updated.version == client.version + 1
-    # Back to a secret: the kept secret serves again; the keys go.
-    back = app_rules.update_app(
-        store, client.client_id, actor=actor, token_endpoint_auth_method="client_secret_basic"
-    )
-    assert back.jwks is None and back.jwks_uri is None and back.secret_hashes
-
+    # Back to a secret method: only with a new secret (rotate-secret).
+    with pytest.raises(InvalidInput, match="rotate-secret|rotate the secret"):
+        app_rules.update_app(
+            store, client.client_id, actor=actor, token_endpoint_auth_method="client_secret_basic"
+        )
 
 def test_a_private_key_jwt_app_gets_a_secret_only_by_rotation(
     store: MemoryStore, actor: Actor
@@ -590,3 +589,12 @@ def test_the_view_shows_the_metadata(store: MemoryStore, actor: Actor) -> None:
     assert view["id_token_signed_response_alg"] == "RS256"
     assert view["profile"] is None and view["dpop_bound_access_tokens"] is False
     assert view["dynamically_registered"] is False
+
+
+def test_a_jwks_with_an_integer_beyond_64_bits_is_invalid_input(
+    store: MemoryStore, actor: Actor
+) -> None:
+    """The admin API's JSON parser keeps big integers; they must not reach the store as a 500."""
+    key = {"keys": [{**JWKS["keys"][0], "ext": 10**30}]}
+    with pytest.raises(InvalidInput, match="not plain JSON"):
+        create(store, actor, token_endpoint_auth_method="private_key_jwt", jwks=key)

@@ -34,6 +34,8 @@ import anyio
 import httpcore
 import httpx
 
+from tessera.shared.addresses import Address, literal_address, refusal
+
 __all__ = [
     "EgressError",
     "EgressPolicy",
@@ -44,17 +46,8 @@ __all__ = [
     "parse_allow",
 ]
 
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Awaitable[list[str]]]
-
-_INET_ATON = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}$", re.IGNORECASE)
-_NAT64 = (
-    ipaddress.IPv6Network("64:ff9b::/96"),  # RFC 6052 well-known prefix
-    ipaddress.IPv6Network("64:ff9b:1::/48"),  # RFC 8215 local-use prefix
-)
-_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # RFC 4291 §2.5.5.1 (deprecated)
-_CGNAT = ipaddress.IPv4Network("100.64.0.0/10")  # RFC 6598
 
 
 class EgressError(ValueError):
@@ -63,54 +56,6 @@ class EgressError(ValueError):
 
 class EgressRefused(httpcore.ConnectError):
     """The policy refuses the address; an httpcore error so httpx reports a `ConnectError`."""
-
-
-def literal_address(host: str) -> Address | None:
-    """The address a URL host names literally (brackets, zone and `inet_aton` forms read)."""
-    bare = host.strip("[]").split("%", 1)[0]
-    try:
-        return ipaddress.ip_address(bare)
-    except ValueError:
-        pass
-    if _INET_ATON.match(bare):
-        try:
-            return ipaddress.IPv4Address(socket.inet_aton(bare))
-        except OSError:
-            return None
-    return None
-
-
-def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address carries (mapped, compatible, 6to4, Teredo, NAT64)."""
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    if address.sixtofour is not None:
-        return address.sixtofour
-    if address.teredo is not None:
-        return address.teredo[1]
-    if any(address in net for net in _NAT64) or (address in _IPV4_COMPATIBLE and int(address) > 1):
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return None
-
-
-def refusal(address: Address) -> str | None:
-    """Why the default policy refuses the address, or None for a global unicast address."""
-    if isinstance(address, ipaddress.IPv6Address):
-        inner = _embedded_ipv4(address)
-        if inner is not None:
-            reason = refusal(inner)
-            return None if reason is None else f"{reason} (embedded in IPv6)"
-    checks = (
-        ("unspecified", address.is_unspecified),
-        ("loopback", address.is_loopback),
-        ("link-local", address.is_link_local),
-        ("multicast", address.is_multicast),
-        ("shared (CGNAT)", isinstance(address, ipaddress.IPv4Address) and address in _CGNAT),
-        ("private", address.is_private),
-        ("reserved", address.is_reserved),
-        ("not globally routable", not address.is_global),
-    )
-    return next((name for name, hit in checks if hit), None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,7 +123,10 @@ def _checked_jwks(value: object) -> str | None:
         parse_jwks(value)
     except JwksUnavailable as exc:
         raise InvalidInput(f"jwks: {exc}; give the app's public JWK Set") from None
-    text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits in some member
+        raise InvalidInput("jwks holds a value that is not plain JSON") from None
     if len(text) > MAX_JWKS_BYTES:
         raise InvalidInput(f"jwks is larger than {MAX_JWKS_BYTES} bytes: publish a jwks_uri")
     return text

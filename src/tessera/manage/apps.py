@@ -334,6 +334,10 @@ def _method_switch(client: Client, method: str) -> dict[str, object]:
             f"the secret of {client.name!r} is kept only as a hash, and client_secret_jwt needs "
             f"it recoverable: {how}"
         )
+    if method == "private_key_jwt":
+        # Its old secret must never come back: switching to a secret method again needs a new
+        # one (rotate-secret), never the hash kept from before, which may have leaked.
+        return {"secret_hashes": ()}
     if old == "client_secret_jwt":  # only client_secret_jwt apps keep a recoverable secret
         return {"secret_hashes": tuple(replace(s, sealed=None) for s in client.secret_hashes)}
     return {}

@@ -202,7 +202,9 @@ def _verified_claims(
     return claims
 
 
-def _check_parties(claims: Mapping[str, Any], client_id: str, audiences: Collection[str]) -> None:
+def _check_parties(
+    claims: Mapping[str, Any], client_id: str, audiences: Collection[str], exact: str | None
+) -> None:
     # RFC 7523 §3 items 1-2 and OIDC Core §9: the client signs about itself.
     if claims.get("iss") != client_id:
         raise AssertionRefused("the assertion's iss is not the client_id")
@@ -210,6 +212,10 @@ def _check_parties(claims: Mapping[str, Any], client_id: str, audiences: Collect
         raise AssertionRefused("the assertion's sub is not the client_id")
     # RFC 7523 §3 item 3: `aud` identifies us: the issuer, the token or the endpoint's URL.
     aud = claims.get("aud")
+    if exact is not None and aud != exact:
+        # FAPI 2.0 §5.3.2.1 / RFC 7523bis: the issuer as a single string, nothing else, so an
+        # assertion a client was lured into making for another server's endpoint never fits.
+        raise AssertionRefused("the assertion's aud must be the issuer, as a string")
     values = [aud] if isinstance(aud, str) else aud
     if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
         raise AssertionRefused("the assertion's aud is missing or malformed")
@@ -258,12 +264,14 @@ def verify_client_assertion(
     max_lifetime: int = 300,
     leeway: int = 30,
     allowed_algs: Collection[str] | None = None,
+    exact_audience: str | None = None,
 ) -> dict[str, Any]:
     """Verify a `client_assertion` of `client_id` and return its claims.
 
     `keys` for `private_key_jwt` (asymmetric algorithms only), `secret` for `client_secret_jwt`
     (HS256/384/512 only; several live secrets during a rotation): exactly one. `allowed_algs`
-    narrows the method's algorithms (the app's `token_endpoint_auth_signing_alg`).
+    narrows the method's algorithms (the app's `token_endpoint_auth_signing_alg`);
+    `exact_audience` makes `aud` that one string (FAPI 2.0 apps: the issuer).
     `use_jti(key, until)` records `key` until the epoch second `until` (`exp` plus the leeway)
     and returns False on a replay; the key is `replay_key(client_id, jti)`. Checks run in
     order: size, compact JWS, algorithm, `crit`, signature, `iss`/`sub`, `aud`,
@@ -271,7 +279,7 @@ def verify_client_assertion(
     algs = _method_algs(keys, secret, allowed_algs)
     signed, alg = _header(assertion, algs)
     claims = _verified_claims(signed, alg, keys, secret)
-    _check_parties(claims, client_id, audiences)
+    _check_parties(claims, client_id, audiences, exact_audience)
     until = _check_times(claims, now, max_lifetime, leeway)
     _use_jti(claims, client_id, until, use_jti)
     return claims

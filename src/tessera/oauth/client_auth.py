@@ -39,7 +39,7 @@ from tessera.oauth.client_assertion import (
 )
 from tessera.oauth.client_jwks import JwksFetcher, JwksUnavailable, parse_jwks
 from tessera.oauth.errors import InvalidClient, InvalidClientAssertion, InvalidRequest
-from tessera.oauth.fapi2 import FAPI2_SIGNING_ALGS
+from tessera.oauth.fapi2 import FAPI2, FAPI2_SIGNING_ALGS
 
 __all__ = [
     "ASSERTION_TYPE",
@@ -91,6 +91,7 @@ class AssertionCheck:
     name it (its issuer and its endpoints' URLs, RFC 7523 §3 item 3), the replay state shared
     by every node (`NonceStore.use_once`), and the node's fetcher of `jwks_uri`s."""
 
+    issuer: str
     audiences: frozenset[str]
     use_once: Callable[[str, datetime, datetime], bool]
     fetcher: JwksFetcher
@@ -101,7 +102,9 @@ class AssertionCheck:
     def keys_of(self, client: Client) -> KeySource:
         if client.jwks_uri is not None:
             uri = client.jwks_uri
-            return lambda refresh: self.fetcher.keys(uri, refresh=refresh)
+            # An app that registered itself may not point us at internal addresses (SSRF).
+            public_only = client.registration_token_hash is not None
+            return lambda refresh: self.fetcher.keys(uri, refresh=refresh, public_only=public_only)
         if client.jwks is None:
             raise AssertionRefused("the app has registered no keys (jwks or jwks_uri)")
         cache_key = (client.client_id, client.version)
@@ -176,6 +179,7 @@ def _by_assertion(
             keys=keys,
             secret=secrets,
             allowed_algs=_allowed_algs(client),
+            exact_audience=check.issuer if client.profile == FAPI2 else None,
         )
     except AssertionRefused as exc:
         raise InvalidClientAssertion(_BAD, debug=f"{method}: {exc.reason}") from None
@@ -225,11 +229,9 @@ def authenticate_client(
             raise InvalidClient("this endpoint needs a confidential app's credentials")
         return client
     if client.auth_method in JWT_METHODS:
-        # RFC 7591 §2: the registered method is the only one; a secret is no fallback.
-        raise InvalidClient(
-            f"this app authenticates with {client.auth_method}: send client_assertion_type "
-            "and client_assertion"
-        )
+        # RFC 7591 §2: the registered method is the only one; a secret is no fallback. The
+        # public words stay the same as for an unknown app.
+        raise InvalidClient(_BAD, debug=f"a secret for a {client.auth_method} app")
     if secret is None:
         raise InvalidClient("client authentication is required")
     if not _secret_ok(client, secret, pepper, now):

@@ -5,10 +5,19 @@ RFC 7517 §5 (a JWK Set), RFC 7518 §3.3 (RSA keys of at least 2048 bits). The U
 fetched with a timeout, a size limit counted as the body arrives and no redirects; the keys are
 cached for `ttl` seconds, and a refetch (an unknown `kid`, or a failed fetch) happens at most
 once per `refetch_interval` per URI, so a forged `kid` cannot make us hammer somebody's server.
+
+The `jwks_uri` of an app that registered itself (RFC 7591) is fetched only from globally
+routable addresses (`public_only`, `tessera.shared.addresses`): the host is resolved, every
+address checked, and the connection made to a checked address (the Host header and TLS SNI
+keep the name), so such an app cannot point us at internal services or cloud metadata
+(server-side request forgery), also not by DNS rebinding. Apps an administrator registered may
+name internal hosts.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +30,7 @@ import orjson
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, Key, KeySet, OKPKey, RSAKey
 
+from tessera.shared.addresses import literal_address, refusal
 from tessera.shared.settings import is_loopback_host
 
 __all__ = [
@@ -108,10 +118,15 @@ def check_jwks_uri(uri: str, *, allow_insecure_loopback: bool = False) -> None:
     """RFC 7591 §2 / RFC 8414 §2: `https` only; `http` only to loopback, in development."""
     if not isinstance(uri, str) or not 0 < len(uri) <= _MAX_URI:
         raise JwksUnavailable("the jwks_uri is empty or too long")
+    # Printable ASCII only (an internationalised host in its xn-- form): what the HTTP client
+    # would otherwise refuse only when it fetches, on a request of the app's.
+    if not all(" " < c < "\x7f" for c in uri):
+        raise JwksUnavailable("the jwks_uri has spaces, control or non-ASCII characters")
     try:
         parts = urlsplit(uri)
         parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
+        httpx.URL(uri).raw_host.decode("ascii").encode("idna")  # a host httpx can connect to
+    except (ValueError, UnicodeError, httpx.InvalidURL):
         raise JwksUnavailable("the jwks_uri is not a URL") from None
     host = parts.hostname or ""
     if not host or parts.username is not None or parts.password is not None or parts.fragment:
@@ -121,6 +136,14 @@ def check_jwks_uri(uri: str, *, allow_insecure_loopback: bool = False) -> None:
     if parts.scheme == "http" and allow_insecure_loopback and is_loopback_host(host):
         return
     raise JwksUnavailable("the jwks_uri must be an https URL")
+
+
+# host, port -> the addresses it resolves to
+Resolver = Callable[[str, int], list[str]]
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
 @dataclass(slots=True)
@@ -145,6 +168,7 @@ class JwksFetcher:
         allow_insecure_loopback: bool = False,
         max_keys: int = MAX_KEYS,
         clock: Callable[[], float] = time.monotonic,
+        resolve: Resolver = _resolve,
     ) -> None:
         self.http_timeout = http_timeout
         self.max_bytes = max_bytes
@@ -153,33 +177,42 @@ class JwksFetcher:
         self.allow_insecure_loopback = allow_insecure_loopback
         self.max_keys = max_keys
         self._clock = clock
+        self._resolve = resolve
         # No redirects (a redirect could point anywhere, http included); no proxy settings
         # from the environment, so a loopback URI stays on this host.
         self._http = httpx.Client(timeout=http_timeout, follow_redirects=False, trust_env=False)
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[tuple[str, bool], _Entry] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
         self._http.close()
 
-    def _entry(self, uri: str) -> _Entry:
+    def _entry(self, key: tuple[str, bool]) -> _Entry:
         with self._lock:
-            entry = self._entries.get(uri)
+            entry = self._entries.get(key)
             if entry is None:
                 if len(self._entries) >= _MAX_CACHED_URIS:
                     self._entries.pop(next(iter(self._entries)))  # the oldest URI
-                entry = self._entries[uri] = _Entry(threading.Lock())
+                entry = self._entries[key] = _Entry(threading.Lock())
             return entry
 
-    def keys(self, jwks_uri: str, *, refresh: bool = False) -> KeySet:
+    def keys(self, jwks_uri: str, *, refresh: bool = False, public_only: bool = False) -> KeySet:
         """The signing keys at `jwks_uri`, from the cache while younger than `ttl`.
 
         `refresh=True` (the assertion names an unknown `kid`) fetches again unless the URI
         was tried less than `refetch_interval` ago; then the cached keys are returned as
-        they are. Raises `JwksUnavailable` when no usable keys can be had."""
+        they are. `public_only`: connect to globally routable addresses only (loopback too on
+        a development node). Raises `JwksUnavailable` when no usable keys can be had."""
         check_jwks_uri(jwks_uri, allow_insecure_loopback=self.allow_insecure_loopback)
-        entry = self._entry(jwks_uri)
-        with entry.lock:
+        entry = self._entry((jwks_uri, public_only))
+        # One fetch at a time per URI; while one runs, others use the keys they have rather
+        # than queue (a slow jwks_uri must not hold the node's worker threads).
+        if not entry.lock.acquire(blocking=False):
+            if entry.keys is not None:
+                return entry.keys
+            if not entry.lock.acquire(timeout=self.http_timeout):
+                raise JwksUnavailable(f"{jwks_uri} is being fetched; try again")
+        try:
             now = self._clock()
             fresh = entry.keys is not None and now - entry.fetched_at < self.ttl
             if fresh and not refresh:
@@ -190,17 +223,50 @@ class JwksFetcher:
                 raise JwksUnavailable(entry.error)  # failed recently: do not ask again yet
             entry.attempted_at = now
             try:
-                keys = parse_jwks(self._fetch(jwks_uri), max_keys=self.max_keys)
+                keys = parse_jwks(self._fetch(jwks_uri, public_only), max_keys=self.max_keys)
             except JwksUnavailable as exc:
                 entry.error = str(exc)
                 raise
             entry.keys, entry.fetched_at = keys, now
             return keys
+        finally:
+            entry.lock.release()
 
-    def _fetch(self, uri: str) -> Any:
-        deadline = time.monotonic() + self.http_timeout  # a slow drip must not hold us longer
+    def _checked_address(self, uri: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """The URL to connect to (the host replaced by a checked address), its Host header
+        and the TLS server name, for `public_only` fetches."""
+        parts = urlsplit(uri)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        literal = literal_address(host)
         try:
-            with self._http.stream("GET", uri, headers={"Accept": "application/json"}) as response:
+            found = [str(literal)] if literal is not None else self._resolve(host, port)
+        except (OSError, UnicodeError):
+            raise JwksUnavailable(f"cannot resolve {host}") from None
+        addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in found]
+        if not addresses:
+            raise JwksUnavailable(f"cannot resolve {host}")
+        for address in addresses:
+            reason = refusal(address)
+            if reason is not None and not (self.allow_insecure_loopback and address.is_loopback):
+                raise JwksUnavailable(f"{host} resolves to a {reason} address, which is refused")
+        target = addresses[0]
+        netloc = f"[{target}]" if target.version == 6 else str(target)
+        pinned = parts._replace(netloc=f"{netloc}:{port}").geturl()
+        host_header = parts.netloc.rpartition("@")[2]
+        return pinned, {"Host": host_header}, {"sni_hostname": host}
+
+    def _fetch(self, uri: str, public_only: bool = False) -> Any:
+        deadline = time.monotonic() + self.http_timeout  # a slow drip must not hold us longer
+        headers, target = {"Accept": "application/json"}, uri
+        extensions: dict[str, Any] = {}
+        if public_only:
+            target, host, extensions = self._checked_address(uri)
+            headers.update(host)
+        try:
+            with self._http.stream(
+                "GET", target, headers=headers, extensions=extensions
+            ) as response:
                 if response.status_code != 200:
                     raise JwksUnavailable(f"{uri} answered {response.status_code}")
                 declared = response.headers.get("Content-Length")
@@ -214,7 +280,7 @@ class JwksFetcher:
                         raise JwksUnavailable(f"{uri} is larger than {self.max_bytes} bytes")
                     if time.monotonic() > deadline:
                         raise JwksUnavailable(f"{uri} took longer than {self.http_timeout} s")
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError, ValueError) as exc:
             raise JwksUnavailable(f"cannot fetch {uri}: {type(exc).__name__}") from None
         try:
             return orjson.loads(bytes(body))

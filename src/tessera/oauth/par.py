@@ -7,17 +7,15 @@ the same client, for `ttl` seconds (60 by default, §2.2 and §4).
 `resolve` is the authorization endpoint's first step (§4): a `request_uri` of ours is taken
 from the store and its parameters replace the query's. The sign-in that follows spans several
 requests (login form, second factor, consent), so the pushed request then travels as a
-*ticket*: its parameters sealed with an HMAC key of the domain, bound to the client and with an
-expiry of its own (the interaction may outlast the `request_uri`). A ticket that does not open
-exactly is refused like a used `request_uri`: nothing of a pushed request can be changed in the
-browser, which is what PAR is for (§1).
+*ticket*: its parameters sealed (AES-256-GCM) with a key of the domain, bound to the client
+and with an expiry of its own (the interaction may outlast the `request_uri`). A ticket that
+does not open exactly is refused like a used `request_uri`: nothing of a pushed request can be
+changed or read in the browser, which is what PAR is for (§1).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -32,6 +30,7 @@ from tessera.oauth.authorize import (
     validate_authorization_request,
 )
 from tessera.oauth.fapi2 import FAPI2
+from tessera.shared.sealing import Sealer, derive_key
 from tessera.store.protocols import PushedRequestStore
 
 __all__ = [
@@ -58,7 +57,8 @@ TICKET_TTL = 30 * 60
 TICKET_PARAM = "pushed_request"
 _MAX_URI = 200
 _MAX_TICKET = 64 * 1024
-_MAC_CONTEXT = b"tessera pushed request ticket\x00"
+_MAC_CONTEXT = b"tessera pushed request ticket\x00"  # the associated data of the seal
+_SEAL_PURPOSE = b"tessera pushed request tickets"
 _EXPIRED_HINT = "Go back to the application and start again."
 
 
@@ -227,36 +227,34 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _mac(key: bytes, payload: str) -> bytes:
-    return hmac.new(key, _MAC_CONTEXT + payload.encode("ascii"), hashlib.sha256).digest()
+def _sealer(key: bytes) -> Sealer:
+    return Sealer(derive_key(key, _SEAL_PURPOSE))
 
 
 def seal_ticket(key: bytes, ticket: Ticket) -> str:
-    """`<payload>.<HMAC-SHA256>`, both base64url: the client, expiry and parameters."""
+    """The client, expiry and parameters sealed with AES-256-GCM (base64url): the browser can
+    neither change nor read them (a `login_hint`, `nonce` or `claims` stays the app's)."""
     document = {
         "c": ticket.client_id,
         "e": int(ticket.expires_at.timestamp()),
         "p": list(ticket.params.items()),
     }
-    payload = _b64(json.dumps(document, separators=(",", ":")).encode("utf-8"))
-    return f"{payload}.{_b64(_mac(key, payload))}"
+    plain = json.dumps(document, separators=(",", ":")).encode("utf-8")
+    return _b64(_sealer(key).seal(plain, _MAC_CONTEXT))
 
 
 def open_ticket(key: bytes, client_id: str, sealed: str, now: datetime) -> Ticket | None:
     """The ticket when it was sealed with `key` for `client_id` and has not expired."""
-    payload, dot, mac = sealed.partition(".")
-    if not dot or len(sealed) > _MAX_TICKET or not payload.isascii() or not mac.isascii():
+    if len(sealed) > _MAX_TICKET or not sealed.isascii():
         return None
     try:
-        if not hmac.compare_digest(_unb64(mac), _mac(key, payload)):
-            return None
-        document = json.loads(_unb64(payload))
+        document = json.loads(_sealer(key).open(_unb64(sealed), _MAC_CONTEXT))
         ticket = Ticket(
             str(document["c"]),
             {str(k): str(v) for k, v in document["p"]},
             datetime.fromtimestamp(int(document["e"]), UTC),
         )
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError):  # SealError is a ValueError
         return None
     if ticket.client_id != client_id or ticket.expires_at <= now:
         return None

@@ -42,7 +42,7 @@ FeedQuery = tuple[int, float]
 
 def parse_feed_query(query: Mapping[str, str], repeated: set[str]) -> FeedQuery:
     """`(since, wait)`, with `wait` capped at 30 s; malformed values are `invalid_request`."""
-    errors.refuse_repeated(repeated & {"since", "wait"})
+    errors.refuse_repeated(repeated)  # since, wait and the client assertion (RFC 6749 §3)
     since = query.get("since", "0")
     wait = query.get("wait", "0")
     if not _SINCE.match(since):

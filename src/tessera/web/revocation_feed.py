@@ -37,7 +37,8 @@ async def revocation_feed(request: Request) -> Response:
     svc = services(request)
     try:
         query = request.query_params
-        repeated = {k for k in ("since", "wait") if len(query.getlist(k)) > 1}
+        names = ("since", "wait", "client_assertion", "client_assertion_type")
+        repeated = {k for k in names if len(query.getlist(k)) > 1}
         since, wait = parse_feed_query(query, repeated)
         authorization = single_authorization(request)
         await run_in_threadpool(

@@ -305,6 +305,7 @@ def _add_token_endpoints(services: Services, users: TTLCache[str, User | None]) 
         "admin_scopes": admin_only_scopes(settings.issuer, services.domain.id),
     }
     services.assertions = AssertionCheck(
+        issuer=settings.issuer,
         audiences=assertion_audiences(settings.issuer),
         use_once=ctx.store.nonces.use_once,
         fetcher=services.node.jwks_fetcher,

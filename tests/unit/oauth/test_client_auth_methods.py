@@ -33,7 +33,7 @@ PUBLIC_JWKS = KeySet([ECKey.import_key(KEY.as_dict(private=False))]).as_dict()
 @pytest.fixture
 def check(core: Core) -> AssertionCheck:
     fetcher = JwksFetcher()
-    return AssertionCheck(assertion_audiences(ISSUER), core.store.nonces.use_once, fetcher)
+    return AssertionCheck(ISSUER, assertion_audiences(ISSUER), core.store.nonces.use_once, fetcher)
 
 
 def key_app(core: Core, **kw: Any) -> Client:
@@ -149,7 +149,9 @@ def test_a_private_key_jwt_app_cannot_fall_back_to_a_secret(
     ):
         with pytest.raises(errors.InvalidClient) as refused:
             authenticate(core, check, form)
-        assert "private_key_jwt" in refused.value.description
+        # The same public words as for an unknown app; the reason is for the audit log.
+        assert refused.value.description == "unknown client or bad credentials"
+        assert "private_key_jwt" in (refused.value.audit_reason or "")
 
 
 def test_an_assertion_does_not_authenticate_a_secret_app(
@@ -214,3 +216,9 @@ def test_a_fapi2_app_signs_with_ps256_es256_or_eddsa_only(
     with pytest.raises(errors.InvalidClient) as refused:
         authenticate(core, check, form_of(assertion(app.client_id, key=rsa, alg="RS256")))
     assert "RS256" in (refused.value.audit_reason or "")
+    # FAPI 2.0: `aud` is the issuer as a string; an endpoint URL or an array is refused.
+    for aud in (f"{ISSUER}/oauth2/v1/token", [ISSUER]):
+        wrong_aud = assertion(app.client_id, key=rsa, alg="PS256", aud=aud)
+        with pytest.raises(errors.InvalidClient) as refused:
+            authenticate(core, check, form_of(wrong_aud))
+        assert "aud must be the issuer" in (refused.value.audit_reason or "")

@@ -328,3 +328,70 @@ def test_encryption_keys_stay_out_of_the_signing_set() -> None:
     assert kids(parse_jwks(value)) == {"sig"}
     with pytest.raises(JwksUnavailable, match="no key for signatures"):
         parse_jwks({"keys": [{**enc.as_dict(private=False), "use": "enc"}]})
+
+
+# --- apps that registered themselves: public addresses only (SSRF) ------------------------------
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["10.0.0.7", "169.254.169.254", "192.168.1.1", "100.64.0.1", "fd00:ec2::254", "::ffff:10.0.0.1"],
+)
+def test_a_self_registered_apps_jwks_uri_may_not_resolve_to_an_internal_address(
+    address: str,
+) -> None:
+    """The name resolves to an internal address: refused before any connection."""
+    asked: list[tuple[str, int]] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        asked.append((host, port))
+        return ["93.184.215.14", address]  # one internal address is enough to refuse
+
+    f = JwksFetcher(resolve=resolve)
+    with pytest.raises(JwksUnavailable, match="refused"):
+        f.keys("https://keys.example.test/jwks.json", public_only=True)
+    assert asked == [("keys.example.test", 443)]
+
+
+def test_a_literal_internal_address_is_refused_without_resolving() -> None:
+    def resolve(host: str, port: int) -> list[str]:
+        raise AssertionError("a literal address needs no resolution")
+
+    f = JwksFetcher(resolve=resolve)
+    for uri in ("https://10.1.2.3/jwks", "https://[::1]/jwks", "https://2130706433/jwks"):
+        with pytest.raises(JwksUnavailable, match="refused"):
+            f.keys(uri, public_only=True)
+
+
+def test_the_connection_goes_to_the_checked_address_with_the_name_as_host(
+    server: JwksServer,
+) -> None:
+    """DNS rebinding cannot swap the address: we connect to the one we checked (loopback is
+    allowed here only because this is a development node)."""
+    server.publish(rsa_key("r1"))
+    asked: list[str] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return ["127.0.0.1"]
+
+    f = JwksFetcher(allow_insecure_loopback=True, resolve=resolve)
+    try:
+        uri = f"http://localhost:{server.port}/jwks"  # http: loopback names only
+        assert kids(f.keys(uri, public_only=True)) == {"r1"}
+    finally:
+        f.close()
+    assert server.hits["/jwks"] == 1 and asked == ["localhost"]
+
+
+def test_administrators_apps_may_name_internal_hosts(server: JwksServer) -> None:
+    server.publish(rsa_key("r1"))
+    f = JwksFetcher(allow_insecure_loopback=True)
+    try:
+        assert kids(f.keys(server.url(), public_only=False)) == {"r1"}
+        # The same URL for a self-registered app on a node that is not a development one:
+        strict = JwksFetcher(allow_insecure_loopback=False)
+        with pytest.raises(JwksUnavailable):
+            strict.keys(server.url(), public_only=True)
+    finally:
+        f.close()
