@@ -233,16 +233,18 @@ def test_registration_without_a_valid_initial_access_token(server: Server) -> No
     ],
 )
 def test_bad_metadata_is_refused_and_burns_no_use(
-    server: Server, metadata: dict[str, Any], error: str
+    server: Server, admin: httpx.Client, metadata: dict[str, Any], error: str
 ) -> None:
-    token = mint(server, "--max-uses", "1")
-    before = app_ids(server)
+    # Through the admin API rather than the CLI: ten cases, no process start each.
+    token = admin.post("/registration-tokens", json={"max_uses": 1}).json()
+    before = {a["client_id"] for a in admin.get("/apps").json()}
     response = register(server.base_url, token["token"], metadata)
     assert response.status_code == 400, response.text
     assert response.json()["error"] == error
     assert "www-authenticate" not in response.headers
-    assert app_ids(server) == before
-    assert uses(server, token["id"]) == 0
+    assert {a["client_id"] for a in admin.get("/apps").json()} == before
+    listed = admin.get("/registration-tokens").json()
+    assert next(t["uses"] for t in listed if t["id"] == token["id"]) == 0
 
 
 def test_admin_scopes_cannot_be_registered(server: Server, minted: dict[str, Any]) -> None:

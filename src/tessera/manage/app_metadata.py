@@ -33,6 +33,7 @@ __all__ = [
     "AUTH_METHODS",
     "DETAIL_FIELDS",
     "ID_TOKEN_ALGS",
+    "METADATA_FIELDS",
     "SECRET_METHODS",
     "AuthMetadata",
     "checked_details",
@@ -57,7 +58,7 @@ MAX_JWKS_BYTES = 64 * 1024  # as much as a fetched jwks_uri may hold
 _MAX_URI = 2000
 _MAX_TEXT = 200
 _MAX_CONTACTS = 20
-_METADATA_FIELDS = (
+METADATA_FIELDS = (
     "token_endpoint_auth_method",
     "token_endpoint_auth_signing_alg",
     "jwks",
@@ -84,10 +85,10 @@ class AuthMetadata:
 
     @classmethod
     def of(cls, client: Client) -> AuthMetadata:
-        return cls(**{name: getattr(client, name) for name in _METADATA_FIELDS})
+        return cls(**{name: getattr(client, name) for name in METADATA_FIELDS})
 
     def fields(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _METADATA_FIELDS}
+        return {name: getattr(self, name) for name in METADATA_FIELDS}
 
     def method(self, public: bool) -> str:
         """The method in force (`Client.auth_method`)."""
@@ -300,7 +301,7 @@ def metadata_for_update(
     the keys when the method is no longer `private_key_jwt`, the inline keys when a
     `jwks_uri` is given (and the other way round), a signing algorithm of another method.
     Turning FAPI 2.0 on makes ID tokens ES256 and PAR required unless given otherwise."""
-    unknown = set(given) - set(_METADATA_FIELDS)
+    unknown = set(given) - set(METADATA_FIELDS)
     if unknown:
         raise TypeError(f"unknown metadata {sorted(unknown)}")
     values = _given_values(given, allow_insecure_jwks_uri)

@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 from tessera.domain.hashing import keyed_hash, new_id, new_token, verify_keyed_hash
 from tessera.domain.model import Client
 from tessera.manage.app_metadata import (
+    METADATA_FIELDS,
     SECRET_METHODS,
     checked_details,
     details_of,
@@ -69,16 +70,6 @@ __all__ = [
 _T = TypeVar("_T")
 # A name with its collision suffix " (xxxxxxxx)" stays within checked_name's 200 characters.
 _NAME_ROOM = 200 - 11
-_AUTH_FIELDS = (
-    "token_endpoint_auth_method",
-    "token_endpoint_auth_signing_alg",
-    "jwks",
-    "jwks_uri",
-    "require_pushed_authorization_requests",
-    "dpop_bound_access_tokens",
-    "id_token_signed_response_alg",
-    "profile",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +126,7 @@ def _precheck(registry: Registry, meta: ClientMetadata, name: str) -> None:
             public=meta.public,
             redirect_uris=tuple(fields["redirect_uris"]),
             allow_insecure_jwks_uri=registry.allow_insecure,
-            **{k: fields[k] for k in _AUTH_FIELDS},
+            **{k: fields[k] for k in METADATA_FIELDS},
         )
         checked_details(fields["details"], allow_insecure=registry.allow_insecure)
     except InvalidInput as exc:
