@@ -1,11 +1,13 @@
 """`make bench`: Tessera's figures per operation, on SQLite and on PostgreSQL.
 
-Scenarios: client_credentials, refresh with rotation, introspection, the full authorization
-code flow (login with the password hash, consent remembered, token), and a protected API call
-next to the same call unprotected. Each at concurrency 1, 8 and 32 for a bounded time on
-loopback. Then the domains scenario (bench/domains.py): one domain's costs with 1, 1,000 and
-10,000 identity domains on the node. Prints the tables and writes JSON to bench/results/.
-`python -m bench domains` runs the domains scenario alone.
+Scenarios: client_credentials (with a secret; and `private_key_jwt`, a fresh assertion per
+request: one ES256 verification and one `jti` write on the server), refresh with rotation,
+introspection, the full authorization code flow (login with the password hash, consent
+remembered, token), and a protected API call next to the same call unprotected. Each at
+concurrency 1, 8 and 32 for a bounded time on loopback. Then the domains scenario
+(bench/domains.py): one domain's costs with 1, 1,000 and 10,000 identity domains on the node.
+Prints the tables and writes JSON to bench/results/. `python -m bench domains` runs the domains
+scenario alone.
 
 Server CPU per operation is the server process's CPU time (from /proc) over the operations.
 For the flow, the CPU its password hashing took (the server counts it, thread CPU time, in its
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -60,6 +63,7 @@ def _argon2_ms() -> float:
 
 SCENARIOS = (
     "client_credentials",
+    "private_key_jwt",
     "introspection",
     "refresh_rotation",
     "authorization_code_flow",
@@ -123,9 +127,25 @@ async def _scenarios(
         )
         return r.status_code == 200
 
+    sign_assertion = _key_app(server, fx) if "private_key_jwt" in only else None
+
+    async def private_key_jwt(client: httpx.AsyncClient, _: int) -> bool:
+        assert sign_assertion is not None
+        r = await client.post(
+            "/oauth2/v1/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": sign_assertion(),
+            },
+        )
+        return r.status_code == 200
+
     for level in levels:
         if "client_credentials" in only:
             await run("client_credentials", client_credentials, level)
+        if "private_key_jwt" in only:
+            await run("private_key_jwt", private_key_jwt, level)
         if "introspection" in only:
             await run("introspection", introspection, level)
         if "refresh_rotation" in only:
@@ -179,6 +199,30 @@ async def _scenarios(
             await run("api_call_unprotected", open_call, level, target=target)
             await run("api_call_protected", protected_call, level, target=target)
     return results
+
+
+def _key_app(server: Server, fx: Fixture) -> Callable[[], str]:
+    """An app registered for private_key_jwt (an ES256 key), and a function that signs a new
+    client assertion for it (on the driver's CPU, not the server's)."""
+    from joserfc import jwt
+    from joserfc.jwk import ECKey, KeySet
+
+    key = ECKey.generate_key("P-256", parameters={"kid": "bench"})
+    jwks = KeySet([ECKey.import_key(key.as_dict(private=False))]).as_dict()
+    app = server.cli_json(
+        "admin", "apps", "create", "--name", "Bench key app", "--grant-type",
+        "client_credentials", "--allow-scope", fx.scope,
+        "--token-endpoint-auth-method", "private_key_jwt", "--jwks", json.dumps(jwks),
+    )  # fmt: skip
+    client_id = app["client_id"]
+
+    def sign() -> str:
+        now = int(time.time())
+        claims = {"iss": client_id, "sub": client_id, "aud": fx.issuer, "iat": now}
+        claims.update(exp=now + 60, jti=os.urandom(16).hex())
+        return jwt.encode({"alg": "ES256", "kid": "bench"}, claims, key)
+
+    return sign
 
 
 def _library_cost_us(fx: Fixture, token: str) -> tuple[float, float, float]:

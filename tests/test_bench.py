@@ -25,6 +25,7 @@ pytestmark = pytest.mark.postgresql  # the benchmark measures PostgreSQL too
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = [
     "client_credentials",
+    "private_key_jwt",
     "introspection",
     "refresh_rotation",
     "authorization_code_flow",
