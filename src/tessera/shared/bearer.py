@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MalformedAuthorization", "parse_bearer"]
+__all__ = ["MalformedAuthorization", "check_token", "parse_bearer"]
 
 # b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" (RFC 6750 §2.1)
 _B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
@@ -28,6 +28,11 @@ def parse_bearer(values: list[str]) -> str | None:
     token = token.strip()
     if scheme.lower() != "bearer":
         raise MalformedAuthorization("use the Bearer scheme: Authorization: Bearer <token>")
+    return check_token(token)
+
+
+def check_token(token: str) -> str:
+    """The token of a `Bearer` or `DPoP` header (the same token68 syntax, RFC 9449 §7.1)."""
     if not token or len(token) > MAX_TOKEN_LENGTH or not _B64TOKEN.match(token):
         raise MalformedAuthorization("malformed bearer token")
     return token

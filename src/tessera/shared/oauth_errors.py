@@ -1,9 +1,10 @@
 """The wire shape of OAuth errors, for the identity domain and resource servers alike.
 
 RFC 6749 §5.2 gives the JSON body (`error`, `error_description`), RFC 6750 §3 the bearer
-challenge, RFC 6749 §5.2 the `Basic` challenge of `invalid_client`, and RFC 9110 §10.2.3 the
-`Retry-After` of a 503. Pure functions of public values: the caller passes only what a client may
-see (never debug text), and no other module formats these headers or bodies.
+challenge, RFC 9449 §7.1 the DPoP challenge, RFC 6749 §5.2 the `Basic` challenge of
+`invalid_client`, and RFC 9110 §10.2.3 the `Retry-After` of a 503. Pure functions of public
+values: the caller passes only what a client may see (never debug text), and no other module
+formats these headers or bodies.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 __all__ = [
     "BASIC_CHALLENGE",
     "bearer_challenge",
+    "dpop_challenge",
     "error_body",
     "error_headers",
 ]
@@ -62,6 +64,20 @@ def bearer_challenge(
     return ", ".join(parts)
 
 
+def dpop_challenge(
+    realm: str,
+    algs: Sequence[str],
+    error: str | None = None,
+    description: str = "",
+    params: Sequence[tuple[str, str]] = (),
+) -> str:
+    """RFC 9449 §7.1: the `WWW-Authenticate: DPoP …` value, with `algs` (the proof algorithms
+    accepted) and, when a token or proof was refused, `error` (`invalid_token`,
+    `invalid_dpop_proof`, `use_dpop_nonce`, `insufficient_scope`, …) and its description."""
+    bearer = bearer_challenge(realm, error, description, "", params)
+    return "DPoP " + bearer[len("Bearer ") :] + f', algs="{_attribute(" ".join(algs))}"'
+
+
 def error_headers(
     error: str | None,
     status: int,
@@ -73,6 +89,9 @@ def error_headers(
     retry_after: int = 1,
     params: Sequence[tuple[str, str]] = (),
     basic: bool = True,
+    dpop_algs: Sequence[str] = (),
+    dpop_only: bool = False,
+    dpop_nonce: str | None = None,
 ) -> dict[str, str]:
     """The authentication headers of an error answer.
 
@@ -81,12 +100,25 @@ def error_headers(
     - a 503 (RFC 9110 §10.2.3): `Retry-After` and no challenge: nothing is wrong with the
       credentials, and a challenge would send clients to get new ones;
     - otherwise, when `bearer` (a protected resource): the RFC 6750 §3 challenge, without an
-      error code when `error` is None (no token was sent).
+      error code when `error` is None (no token was sent). With `dpop_algs` the resource also
+      takes DPoP (RFC 9449 §7.1): a DPoP challenge (`algs` only) follows the Bearer one; with
+      `dpop_only` (the request used DPoP, or a DPoP-bound token) the DPoP challenge alone
+      carries the error. `dpop_nonce` is the fresh server nonce of a `use_dpop_nonce` answer
+      (§9), sent as `DPoP-Nonce`.
     """
     if error == "invalid_client":
         return {"WWW-Authenticate": BASIC_CHALLENGE} if basic else {}
     if status == 503:
         return {"Retry-After": str(retry_after)}
+    headers = {"DPoP-Nonce": dpop_nonce} if dpop_nonce else {}
+    if bearer and dpop_algs:
+        if dpop_only:
+            challenge = dpop_challenge(realm, dpop_algs, error, description, params)
+        else:
+            bearer_part = bearer_challenge(realm, error, description, scope, params)
+            challenge = f"{bearer_part}, {dpop_challenge(realm, dpop_algs)}"
+        return {**headers, "WWW-Authenticate": challenge}
     if bearer:
-        return {"WWW-Authenticate": bearer_challenge(realm, error, description, scope, params)}
-    return {}
+        challenge = bearer_challenge(realm, error, description, scope, params)
+        return {**headers, "WWW-Authenticate": challenge}
+    return headers
