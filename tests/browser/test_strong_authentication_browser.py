@@ -510,6 +510,9 @@ def test_tessera_call_steps_up_when_the_api_asks_for_mfa(
             env,
             *("--issuer", issuer, "--client-id", server.demo["public_app"]["client_id"]),
             *("--scope", resource["scope"], "--timeout", "60"),
+            # A bearer token, so the raw call below shows the RFC 9470 challenge as is (the
+            # DPoP step-up: tests/unit/client/test_dpop.py).
+            "--no-dpop",
         )
         page.goto(login.url())
         password(page, alice["username"], alice["password"])  # a password, nothing more

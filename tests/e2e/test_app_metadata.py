@@ -2,7 +2,7 @@
 (RFC 7591 §2 names): `private_key_jwt` apps with `--jwks` (text or @file) or `--jwks-uri` (http
 only to loopback, and only for a loopback issuer) and no secret, `client_secret_jwt` apps whose
 secret is kept sealed (never stored in clear), switching methods, the FAPI 2.0 profile and its
-refusals, DPoP refused for now, informational details; an app registered here authenticates
+refusals, DPoP-bound apps (RFC 9449 §5.2), informational details; an app registered here authenticates
 at the token endpoint with the method it was given. The rules one by one:
 tests/unit/test_app_metadata.py."""
 
@@ -180,12 +180,13 @@ def test_cli_fapi2_profile(server: Server) -> None:
     assert off["profile"] is None and off["require_pushed_authorization_requests"] is True
 
 
-def test_cli_dpop_is_refused_for_now(server: Server) -> None:
-    message = refused(
-        server, "create", "--name", name("D"), "--redirect-uri", REDIRECT,
-        "--dpop-bound-access-tokens",
+def test_cli_dpop_bound_access_tokens(server: Server) -> None:
+    app = create(server, "D", "--redirect-uri", REDIRECT, "--dpop-bound-access-tokens")
+    assert app["dpop_bound_access_tokens"] is True
+    off = server.cli_json(
+        "admin", "apps", "update", app["client_id"], "--no-dpop-bound-access-tokens"
     )
-    assert "DPoP-bound tokens arrive with the DPoP issue; register without it" in message
+    assert off["dpop_bound_access_tokens"] is False
 
 
 def test_cli_client_secret_jwt_secret_is_sealed_never_stored_in_clear(server: Server) -> None:
@@ -273,8 +274,8 @@ def test_cli_update_options(server: Server) -> None:
     assert "use one of RS256, ES256" in refused(
         server, "update", client_id, "--id-token-signed-response-alg", "HS256"
     )
-    message = refused(server, "update", client_id, "--dpop-bound-access-tokens")
-    assert "arrive with the DPoP issue" in message
+    dpop = server.cli_json("admin", "apps", "update", client_id, "--dpop-bound-access-tokens")
+    assert dpop["dpop_bound_access_tokens"] is True
 
 
 # --- the admin API -----------------------------------------------------------------------------
@@ -323,7 +324,7 @@ def test_api_create_private_key_jwt_and_fapi2(server: Server, admin: httpx.Clien
         ({"token_endpoint_auth_method": "none"}, "none is for public apps"),
         ({"public": True, "token_endpoint_auth_method": "client_secret_basic"}, "public app"),
         ({"jwks_uri": "https://k.test/j"}, "keys of private_key_jwt apps"),
-        ({"dpop_bound_access_tokens": True}, "arrive with the DPoP issue"),
+        ({"profile": "fapi2", "jwks": JWKS, "dpop_bound_access_tokens": False}, "§5.3.2.1"),
         ({"profile": "fapi2", "jwks": JWKS, "id_token_signed_response_alg": "RS256"}, "RS256"),
         ({"token_endpoint_auth_signing_alg": "HS256"}, "applies to private_key_jwt"),
         ({"logo_uri": "http://app.example.test/l.png"}, "logo_uri must be an https URL"),

@@ -61,10 +61,10 @@ def node() -> str:
 class RelyingParty:
     """One openid-client configuration in a node process, driven step by step."""
 
-    def __init__(self, node: str, log: Path) -> None:
+    def __init__(self, node: str, log: Path, script: Path = SCRIPT) -> None:
         self._log = log.open("w")
         self._proc = subprocess.Popen(
-            [node, str(SCRIPT)],
+            [node, str(script)],
             cwd=NODE_DIR,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -136,8 +136,15 @@ def register_app(server: Server, key: ECKey, redirect_uri: str, *options: str) -
 
 
 def discover(
-    rp: RelyingParty, server: Server, app: dict[str, Any], key: ECKey, **metadata: Any
+    rp: RelyingParty,
+    server: Server,
+    app: dict[str, Any],
+    key: ECKey,
+    *,
+    dpop: bool = False,
+    **metadata: Any,
 ) -> dict[str, Any]:
+    """`dpop`: openid-client sender-constrains every request with a DPoP key (RFC 9449)."""
     return rp.ok(
         "discover",
         issuer=server.issuer,
@@ -145,6 +152,7 @@ def discover(
         private_key_pem=key.as_pem(private=True).decode(),
         kid=key.kid,
         metadata={"token_endpoint_auth_method": "private_key_jwt", **metadata},
+        dpop=dpop,
     )["server"]
 
 
@@ -180,7 +188,12 @@ def pushed_authorization_url(server: Server, rp: RelyingParty, redirect_uri: str
 
 
 def run_code_flow(
-    server: Server, browser: Browser, rp: RelyingParty, app: dict[str, Any], redirect_uri: str
+    server: Server,
+    browser: Browser,
+    rp: RelyingParty,
+    app: dict[str, Any],
+    redirect_uri: str,
+    token_type: str = "bearer",
 ) -> dict[str, Any]:
     """PAR → the user → callback (code, state, iss) → tokens, ID token, userinfo."""
     pushed = pushed_authorization_url(server, rp, redirect_uri)
@@ -194,7 +207,7 @@ def run_code_flow(
 
     done = rp.ok("callback", url=callback)
     tokens, claims, userinfo = done["tokens"], done["claims"], done["userinfo"]
-    assert tokens["token_type"] == "bearer"  # openid-client lower-cases it
+    assert tokens["token_type"] == token_type  # openid-client lower-cases it
     assert tokens["access_token"] and tokens["refresh_token"]
     alice = server.demo["user"]
     assert claims["iss"] == server.issuer
@@ -246,7 +259,7 @@ def test_par_and_private_key_jwt_code_flow_with_userinfo_and_refresh(
     assert refreshed["token_type"] == "bearer"
 
 
-def test_fapi2_profile_app_runs_the_flow_with_es256_id_tokens(
+def test_fapi2_profile_app_runs_the_flow_with_es256_id_tokens_and_dpop(
     server: Server, browser: Browser, relying_party: Callable[[], RelyingParty]
 ) -> None:
     redirect_uri = "https://rp.example.test/cb"
@@ -261,13 +274,15 @@ def test_fapi2_profile_app_runs_the_flow_with_es256_id_tokens(
     assert app["profile"] == "fapi2"
     assert app["id_token_signed_response_alg"] == "ES256"
     rp = relying_party()
-    # openid-client refuses an ID token of any other alg than the one registered
-    discover(rp, server, app, key, id_token_signed_response_alg="ES256")
+    # openid-client refuses an ID token of any other alg than the one registered; FAPI 2.0
+    # wants sender-constrained tokens: DPoP (RFC 9449).
+    discover(rp, server, app, key, dpop=True, id_token_signed_response_alg="ES256")
 
-    tokens = run_code_flow(server, browser, rp, app, redirect_uri)
+    tokens = run_code_flow(server, browser, rp, app, redirect_uri, token_type="dpop")
     assert jose_header(tokens["id_token"])["alg"] == "ES256"
     refreshed = rp.ok("refresh", refresh_token=tokens["refresh_token"])["tokens"]
     assert refreshed["access_token"] != tokens["access_token"]
+    assert refreshed["token_type"] == "dpop"
 
 
 def test_a_wrong_private_key_is_refused_at_par_with_invalid_client(

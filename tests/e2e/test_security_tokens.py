@@ -546,8 +546,11 @@ def test_item20_two_authorization_headers_get_400_invalid_request(
 def test_item20_missing_authorization_gets_401_with_a_bearer_challenge(server: Server) -> None:
     response = userinfo(server)
     assert response.status_code == 401
-    # RFC 6750 §3.1: a request without any authentication gets no error code in the challenge.
-    assert response.headers["www-authenticate"] == 'Bearer realm="tessera"'
+    # RFC 6750 §3.1: a request without any authentication gets no error code in the challenge;
+    # RFC 9449 §7.2 (Figure 17): the DPoP scheme is offered beside it, with its algorithms.
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="tessera", DPoP realm="tessera", algs="ES256 PS256 RS256 EdDSA"'
+    )
     assert response.json() == {"error": "invalid_token"}
 
 

@@ -2,10 +2,12 @@
 // tests/e2e/test_openid_client.py one step at a time.
 //
 // Protocol: one JSON object per line on stdin, one JSON answer per line on stdout, in order:
-//   {"op": "discover", "issuer", "client_id", "private_key_pem", "kid", "metadata"}
+//   {"op": "discover", "issuer", "client_id", "private_key_pem", "kid", "metadata", "dpop"}
 //       → the discovered server metadata. The client authenticates with private_key_jwt
 //         (RFC 7523 §2.2), signing ES256 with the P-256 PKCS #8 key; http is allowed (a
 //         loopback test server) and ID token signatures are checked with the jwks_uri's keys.
+//         With `dpop`, every later step is sender-constrained with a new ES256 DPoP key
+//         (RFC 9449; FAPI 2.0 apps need it): proofs at PAR, token and userinfo requests.
 //   {"op": "par", "params"}
 //       → {"url", "state", "nonce", "code_verifier"}: PKCE S256, state and nonce made here, the
 //         request pushed (RFC 9126) and the authorization URL (client_id and request_uri only).
@@ -20,6 +22,7 @@ import { createInterface } from 'node:readline'
 import * as client from 'openid-client'
 
 let config
+let dpop // the DPoP handle (RFC 9449) when asked for: {} options otherwise
 let pending // the checks of the authorization request in flight
 
 // openid-client signs with the algorithm of the CryptoKey: ECDSA on P-256 is ES256.
@@ -31,7 +34,7 @@ async function importPrivateKey(pem) {
 }
 
 const steps = {
-  async discover({ issuer, client_id, private_key_pem, kid, metadata = {} }) {
+  async discover({ issuer, client_id, private_key_pem, kid, metadata = {}, dpop: useDPoP }) {
     const key = await importPrivateKey(private_key_pem)
     config = await client.discovery(
       new URL(issuer),
@@ -42,6 +45,9 @@ const steps = {
       // discovered jwks_uri too (TLS alone would vouch for them in production).
       { execute: [client.allowInsecureRequests, client.enableNonRepudiationChecks] },
     )
+    dpop = useDPoP
+      ? { DPoP: client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256')) }
+      : {}
     return { server: config.serverMetadata() }
   },
 
@@ -55,7 +61,7 @@ const steps = {
       code_challenge_method: 'S256',
       state,
       nonce,
-    })
+    }, dpop)
     pending = { code_verifier, state, nonce }
     return { url: url.href, ...pending }
   },
@@ -66,14 +72,14 @@ const steps = {
       expectedState: pending.state,
       expectedNonce: pending.nonce,
       idTokenExpected: true,
-    })
+    }, undefined, dpop)
     const claims = tokens.claims()
-    const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub)
+    const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub, dpop)
     return { tokens: { ...tokens }, claims, userinfo }
   },
 
   async refresh({ refresh_token }) {
-    const tokens = await client.refreshTokenGrant(config, refresh_token)
+    const tokens = await client.refreshTokenGrant(config, refresh_token, undefined, dpop)
     return { tokens: { ...tokens }, claims: tokens.claims() ?? null }
   },
 }

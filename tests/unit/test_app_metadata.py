@@ -1,7 +1,7 @@
 """The rules of an app's client metadata (`tessera.manage.apps`, `tessera.manage.app_metadata`,
 `tessera.oauth.fapi2`) on the in-memory store: authentication methods and the public/confidential
 split (RFC 7591 §2), keys for `private_key_jwt` (`jwks` xor `jwks_uri`, https only), signing
-algorithms per method, ID token algorithms, DPoP (not yet), FAPI 2.0 (Security Profile §5.3.2.1,
+algorithms per method, ID token algorithms, DPoP (RFC 9449 §5.2), FAPI 2.0 (Security Profile §5.3.2.1,
 §5.3.2.2, §5.4.1), the sealed secret of `client_secret_jwt` apps, switching methods, and
 informational details. The CLI and the admin API: tests/e2e/test_app_metadata.py."""
 
@@ -246,23 +246,33 @@ def test_par_per_app(store: MemoryStore, actor: Actor) -> None:
     assert app_view(client)["require_pushed_authorization_requests"] is True
 
 
-def test_dpop_is_refused_for_now(store: MemoryStore, actor: Actor) -> None:
-    message = refused(store, actor, dpop_bound_access_tokens=True)
-    assert "DPoP-bound tokens arrive with the DPoP issue; register without it" in message
-    client, _ = create(store, actor, dpop_bound_access_tokens=False)
-    assert not client.dpop_bound_access_tokens
+def test_dpop_bound_access_tokens_per_app(store: MemoryStore, actor: Actor) -> None:
+    """RFC 9449 §5.2: off by default; on, every token request needs a DPoP proof."""
+    client, _ = create(store, actor, dpop_bound_access_tokens=True)
+    assert client.dpop_bound_access_tokens and app_view(client)["dpop_bound_access_tokens"]
+    plain, _ = create(store, actor, name="plain")
+    assert not plain.dpop_bound_access_tokens
+    off = app_rules.update_app(
+        store, client.client_id, actor=actor, dpop_bound_access_tokens=False
+    )
+    assert not off.dpop_bound_access_tokens
+    assert "dpop_bound_access_tokens must be true or false" in refused(
+        store, actor, name="c", dpop_bound_access_tokens="yes"
+    )
 
 
 # --- FAPI 2.0 ----------------------------------------------------------------------------------
 
 
 def test_fapi2_defaults(store: MemoryStore, actor: Actor) -> None:
-    """§5.3.2.1 private_key_jwt, §5.4.1 ES256 ID tokens, §5.3.2.2 PAR: filled in when left out."""
+    """§5.3.2.1 private_key_jwt and DPoP-bound tokens, §5.4.1 ES256 ID tokens, §5.3.2.2 PAR:
+    filled in when left out."""
     client, secret = create(store, actor, profile="fapi2", jwks_uri=JWKS_URI)
     assert secret is None and client.secret_hashes == ()
     assert client.profile == "fapi2" and client.auth_method == "private_key_jwt"
     assert client.id_token_signed_response_alg == "ES256"
     assert client.require_pushed_authorization_requests is True
+    assert client.dpop_bound_access_tokens is True
     assert client.token_endpoint_auth_signing_alg is None
     assert fapi2.client_violations(client) == []
 
@@ -281,6 +291,10 @@ def test_fapi2_defaults(store: MemoryStore, actor: Actor) -> None:
         (
             {"require_pushed_authorization_requests": False},
             "FAPI 2.0 requires pushed authorization requests",
+        ),
+        (
+            {"dpop_bound_access_tokens": False},
+            "FAPI 2.0 requires sender-constrained access tokens (Security Profile §5.3.2.1)",
         ),
         ({"redirect_uris": ["http://127.0.0.1:5000/cb"]}, "FAPI 2.0 allows https redirect URIs"),
         ({"redirect_uris": ["com.example.app:/cb"]}, "FAPI 2.0 allows https redirect URIs"),
@@ -324,6 +338,7 @@ def test_fapi2_profile_violations_are_plain_functions() -> None:
     assert fapi2.profile_violations(**ok) == []  # type: ignore[arg-type]
     bad = {**ok, "public": True, "auth_method": "none", "requires_par": False}
     assert len(fapi2.profile_violations(**bad)) == 3  # type: ignore[arg-type]
+    assert len(fapi2.profile_violations(**ok, dpop_bound=False)) == 1  # type: ignore[arg-type]
     assert {"PS256", "ES256", "EdDSA"} == fapi2.FAPI2_SIGNING_ALGS
     assert fapi2.FAPI2_CODE_TTL == 60
 
@@ -480,7 +495,7 @@ def test_update_checks_like_create(store: MemoryStore, actor: Actor) -> None:
     client, _ = create(store, actor)
     cases: list[tuple[dict[str, Any], str]] = [
         ({"token_endpoint_auth_method": "none"}, "none is for public apps"),
-        ({"dpop_bound_access_tokens": True}, "arrive with the DPoP issue"),
+        ({"dpop_bound_access_tokens": 1}, "dpop_bound_access_tokens must be true or false"),
         ({"token_endpoint_auth_signing_alg": "HS256"}, "applies to private_key_jwt"),
         ({"id_token_signed_response_alg": "PS256"}, "use one of RS256, ES256"),
         ({"profile": "fapi2"}, "FAPI 2.0 apps authenticate with private_key_jwt"),
@@ -497,7 +512,9 @@ def test_turning_fapi2_on_and_off(store: MemoryStore, actor: Actor) -> None:
     client = pkjwt(store, actor)
     on = app_rules.update_app(store, client.client_id, actor=actor, profile="fapi2")
     assert on.profile == "fapi2" and on.id_token_signed_response_alg == "ES256"
-    assert on.require_pushed_authorization_requests
+    assert on.require_pushed_authorization_requests and on.dpop_bound_access_tokens
+    with pytest.raises(InvalidInput, match="sender-constrained"):
+        app_rules.update_app(store, client.client_id, actor=actor, dpop_bound_access_tokens=False)
     with pytest.raises(InvalidInput, match="forbids RS256"):
         app_rules.update_app(
             store, client.client_id, actor=actor, id_token_signed_response_alg="RS256"

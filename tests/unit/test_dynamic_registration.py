@@ -131,7 +131,7 @@ def test_name_is_generated_and_a_taken_name_gets_a_suffix(
         ({"redirect_uris": ["http://evil.test/cb"]}, "invalid_redirect_uri"),
         ({"token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata"),
         ({"id_token_signed_response_alg": "HS256"}, "invalid_client_metadata"),
-        ({"dpop_bound_access_tokens": True}, "invalid_client_metadata"),
+        ({"dpop_bound_access_tokens": "true"}, "invalid_client_metadata"),
         ({"tessera_profile": "fapi2"}, "invalid_client_metadata"),
         ({"client_uri": "http://app.example.test/"}, "invalid_client_metadata"),
         ({"client_name": "x" * 300}, "invalid_client_metadata"),
@@ -150,6 +150,16 @@ def test_bad_metadata_creates_nothing_and_burns_no_use(
     assert len(store.clients.list()) == before
     assert store.registration_tokens.list()[0].uses == 0
     dcr.register(registry, value, body(), T0, actor)  # the one use is still there
+
+
+def test_an_app_that_always_uses_dpop_registers(
+    store: MemoryStore, actor: Actor, registry: dcr.Registry
+) -> None:
+    """RFC 9449 §5.2 `dpop_bound_access_tokens`, stored and echoed (RFC 7591 §3.2.1)."""
+    value = mint(store, actor)
+    answer = dcr.register(registry, value, body(dpop_bound_access_tokens=True), T0, actor)
+    assert answer["dpop_bound_access_tokens"] is True
+    assert store.clients.get(answer["client_id"]).dpop_bound_access_tokens  # type: ignore[union-attr]
 
 
 def test_unknown_expired_revoked_and_used_up_tokens_are_refused(

@@ -556,10 +556,11 @@ ProfileOpt = Annotated[
     ),
 ]
 DpopOpt = Annotated[
-    bool,
+    bool | None,
     typer.Option(
-        "--dpop-bound-access-tokens",
-        help="Not available yet: DPoP-bound tokens arrive with the DPoP issue.",
+        "--dpop-bound-access-tokens/--no-dpop-bound-access-tokens",
+        help="Every token request of the app must carry a DPoP proof (RFC 9449 §5.2), so its "
+        "access tokens are always sender-constrained (on by default under FAPI 2.0).",
     ),
 ]
 
@@ -594,7 +595,7 @@ def _metadata(
     par: bool | None,
     id_token_alg: str | None,
     profile: str | None,
-    dpop: bool,
+    dpop: bool | None,
 ) -> dict[str, Any]:
     """The metadata options given, under the rules' keyword names; "none" (profile) and
     "any" (signing algorithm) go back to the default."""
@@ -606,7 +607,7 @@ def _metadata(
         "require_pushed_authorization_requests": par,
         "id_token_signed_response_alg": id_token_alg,
         "profile": profile,
-        "dpop_bound_access_tokens": dpop or None,
+        "dpop_bound_access_tokens": dpop,
     }
     given = {key: value for key, value in given.items() if value is not None}
     if given.get("profile", "").lower() == "none":
@@ -664,7 +665,7 @@ def apps_create(
     require_pushed_authorization_requests: ParOpt = None,
     id_token_signed_response_alg: IdTokenAlgOpt = None,
     profile: ProfileOpt = None,
-    dpop_bound_access_tokens: DpopOpt = False,
+    dpop_bound_access_tokens: DpopOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a trusted application. A confidential app's secret is printed once; a
@@ -801,7 +802,7 @@ def apps_update(
     require_pushed_authorization_requests: ParOpt = None,
     id_token_signed_response_alg: IdTokenAlgOpt = None,
     profile: ProfileOpt = None,
-    dpop_bound_access_tokens: DpopOpt = False,
+    dpop_bound_access_tokens: DpopOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Edit a trusted application with the rules of `create`; options left out are kept.

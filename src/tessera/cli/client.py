@@ -12,6 +12,11 @@ A confidential app signs in with its secret (`--client-secret-stdin`) or, regist
 the file's path, never the key). The authorization request is pushed (PAR, RFC 9126) whenever
 the identity domain offers it (`--no-par`: a plain request).
 
+DPoP (RFC 9449): when the identity domain offers it (ES256 in `dpop_signing_alg_values_supported`),
+`tessera login` makes a P-256 key for the login, kept with the tokens in the 0600 cache; the
+tokens are bound to it, every refresh and every `tessera call` signs a proof with it, and a
+copied token is useless without it. `--no-dpop`: plain bearer tokens.
+
 Step-up (RFC 9470): `tessera login --acr <level> --max-age <seconds>` asks for a level of
 sign-in and a recent one; when an API answers `tessera call` with a 401
 `insufficient_user_authentication` challenge, the call signs in again in the browser for what
@@ -228,6 +233,16 @@ NoParOpt = Annotated[
 ]
 
 
+NoDpopOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-dpop",
+        help="Get plain bearer tokens even when the identity domain offers DPoP (RFC 9449) "
+        "sender-constrained ones.",
+    ),
+]
+
+
 def login(
     issuer: Annotated[str, typer.Option(help="The identity domain's issuer URL.")],
     client_id: Annotated[str, typer.Option("--client-id", help="The app's client id.")],
@@ -252,6 +267,7 @@ def login(
     private_key: PrivateKeyOpt = None,
     key_id: KeyIdOpt = None,
     no_par: NoParOpt = False,
+    no_dpop: NoDpopOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Sign in through the browser (authorization code + PKCE, loopback redirect)."""
@@ -290,6 +306,7 @@ def login(
                 private_key=private_key,
                 key_id=key_id,
                 par=not no_par,
+                dpop=not no_dpop,
             )
         finally:
             status.stop()
@@ -341,6 +358,8 @@ def _login_result(session: Session) -> dict[str, Any]:
         "client_authentication": method,
         "private_key": key,
         "pushed_authorization_request": session.pushed_authorization_request,
+        "token_type": entry.tokens.token_type,
+        "dpop_jkt": None if entry.dpop_key is None else entry.dpop_key.thumbprint(),
         **_who(session),
         "scope": entry.tokens.scope,
         "expires_at": entry.tokens.expires_at,
@@ -368,6 +387,12 @@ def _print_login(session: Session, result: dict[str, Any]) -> None:
         )
     if result["pushed_authorization_request"]:
         err_console.print("  The sign-in request was pushed to the identity domain (PAR).")
+    if result["token_type"] == "DPoP":
+        err_console.print(
+            "  The tokens are bound to this login's DPoP key (RFC 9449; thumbprint "
+            f"{escape(str(result['dpop_jkt']))}): use them with tessera call.",
+            highlight=False,
+        )
     err_console.print(
         f"  Access token valid for {lifetime}"
         + ("; refreshed automatically." if entry.tokens.refresh_token else ".")
@@ -424,6 +449,7 @@ def token(
                 "client_id": entry.client_id,
                 "profile": entry.profile,
                 "refreshed": session.refreshed,
+                "dpop_jkt": None if entry.dpop_key is None else entry.dpop_key.thumbprint(),
             }
             if decode:
                 data.update(header=header, claims=claims, signature_verified=False)
@@ -431,6 +457,12 @@ def token(
             return
         if not decode:
             _write(access)
+            if tokens.is_dpop:
+                err_console.print(
+                    "[dim]This token is DPoP-bound (RFC 9449): it works only with a proof "
+                    "signed by this login's key, as tessera call sends.[/]",
+                    highlight=False,
+                )
             return
         _print_decoded(header, claims)
 
@@ -541,7 +573,8 @@ def call(
     login_timeout: LoginTimeoutOpt = 300.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Call an API with your bearer token (curl-like); prints the status and the body."""
+    """Call an API with your access token (curl-like; with a DPoP proof when the token is
+    bound to your login's key); prints the status and the body."""
     import httpx
 
     from tessera.client import ClientError
@@ -552,7 +585,7 @@ def call(
             raise ClientError(f"{url!r} is not an http(s) URL")
         if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
             err_console.print(
-                "[yellow]warning:[/] sending a bearer token over plain http", highlight=False
+                "[yellow]warning:[/] sending an access token over plain http", highlight=False
             )
         headers = _headers(header or [])
         content, ctype = _body(data)
@@ -603,6 +636,16 @@ def _explain_401(response: httpx.Response, session: Session) -> None:
         err_console.print(
             "[dim]The API still asks for a stronger or more recent sign-in "
             f"({escape(challenge.describe())}); the identity domain did not give it.[/]",
+            highlight=False,
+        )
+        return
+    from tessera.client.dpop import challenge_error
+
+    error = challenge_error(response)
+    if error in ("invalid_dpop_proof", "use_dpop_nonce"):
+        err_console.print(
+            f"[dim]The API refused the DPoP proof ({escape(error)}); is this machine's clock "
+            f"right? Otherwise {escape(session.relogin_hint())}[/]",
             highlight=False,
         )
         return

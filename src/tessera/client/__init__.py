@@ -8,14 +8,17 @@
         http.get("https://api.example.test/things")               # retries once after a 401
                                                                   # (a step-up: RFC 9470)
     Session.load().logout()                                       # RFC 7009
+    login(ISSUER, CLIENT_ID, dpop=False)       # bearer tokens; by default DPoP (RFC 9449)
+                                               # when the server offers ES256 proofs
 
 Imports only the standard library and httpx: a user installs and uses it alone (a private key
-for `private_key_jwt` also needs joserfc and cryptography, imported only then).
+for `private_key_jwt`, and DPoP proofs, also need joserfc and cryptography, imported only then).
 """
 
 from tessera.client.auth import BearerAuth
 from tessera.client.cache import CacheEntry, TokenCache, config_dir
 from tessera.client.discovery import ServerMetadata, discover
+from tessera.client.dpop import DPoPKey, DPoPSigner
 from tessera.client.errors import (
     CacheError,
     ClientError,
@@ -52,6 +55,8 @@ __all__ = [
     "CacheError",
     "ClientError",
     "ClientKey",
+    "DPoPKey",
+    "DPoPSigner",
     "DiscoveryError",
     "Endpoints",
     "KeyFile",

@@ -10,7 +10,9 @@ reader never sees half a file and a crash never leaves one. A file that cannot b
 cache entry raises `CacheError` naming the file, never a traceback. A confidential app's secret
 is kept in the entry (the file is 0600), so refresh and logout can authenticate; for an app
 using `private_key_jwt`, the key file's path (with the chosen alg and a given key id) is kept,
-never the key: refreshes read the key file again.
+never the key: refreshes read the key file again. A login using DPoP (RFC 9449) keeps its P-256
+key pair here, private part included (`dpop_key`, a JWK): the tokens are bound to it and every
+refresh and API call must be signed with it; it is useless without them, and they without it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tessera.client.dpop import DPoPKey
 from tessera.client.errors import CacheError
 from tessera.client.private_key_jwt import KeyFile
 from tessera.client.tokens import Endpoints, TokenSet
@@ -69,6 +72,7 @@ class CacheEntry:
     client_secret: str | None = field(default=None, repr=False)
     logged_in_at: float = field(default_factory=time.time)
     private_key: KeyFile | None = None  # private_key_jwt: where the key is, never the key
+    dpop_key: DPoPKey | None = field(default=None, repr=False)  # RFC 9449: None, no DPoP
 
     @property
     def issuer(self) -> str:
@@ -85,6 +89,7 @@ class CacheEntry:
             "client_id": self.client_id,
             "client_secret": self.client_secret,
             "private_key": None if self.private_key is None else self.private_key.to_json(),
+            "dpop_key": None if self.dpop_key is None else self.dpop_key.to_json(),
             "scopes": list(self.scopes),
             "endpoints": self.endpoints.to_json(),
             "tokens": self.tokens.to_json(),
@@ -117,6 +122,8 @@ class CacheEntry:
         private_key = None if key is None else KeyFile.from_json(key)
         if private_key is not None and secret is not None:
             raise ValueError("both a client secret and a private key")
+        raw_dpop = data.get("dpop_key")
+        dpop_key = None if raw_dpop is None else DPoPKey.from_json(raw_dpop)
         entry = cls(
             profile=data["profile"],
             client_id=data["client_id"],
@@ -126,9 +133,12 @@ class CacheEntry:
             client_secret=secret,
             logged_in_at=float(logged_in_at),
             private_key=private_key,
+            dpop_key=dpop_key,
         )
         if entry.issuer != data["issuer"]:
             raise ValueError("issuer and endpoints disagree")
+        if entry.tokens.is_dpop and dpop_key is None:
+            raise ValueError("a DPoP-bound token without its DPoP key")
         return entry
 
 

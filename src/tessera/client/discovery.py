@@ -64,6 +64,8 @@ class ServerMetadata:
     require_pushed_authorization_requests: bool = False
     # RFC 8414 §2 `token_endpoint_auth_signing_alg_values_supported` (None: not published).
     auth_signing_algs: tuple[str, ...] | None = None
+    # RFC 9449 §5.1 `dpop_signing_alg_values_supported` (None: the server does not do DPoP).
+    dpop_signing_algs: tuple[str, ...] | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -85,6 +87,7 @@ class ServerMetadata:
             return value
 
         algs = doc.get("token_endpoint_auth_signing_alg_values_supported")
+        dpop_algs = doc.get("dpop_signing_alg_values_supported")
         return cls(
             issuer=issuer,
             authorization_endpoint=endpoint("authorization_endpoint", True) or "",
@@ -101,6 +104,9 @@ class ServerMetadata:
             is True,
             auth_signing_algs=tuple(a for a in algs if isinstance(a, str))
             if isinstance(algs, list)
+            else None,
+            dpop_signing_algs=tuple(a for a in dpop_algs if isinstance(a, str))
+            if isinstance(dpop_algs, list)
             else None,
             raw=dict(doc),
         )

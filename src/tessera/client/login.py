@@ -20,6 +20,11 @@ key for `private_key_jwt`, RFC 7523 §2.2).
    token endpoint over TLS, so its signature need not be checked), and cache the tokens (and,
    for `private_key_jwt`, the key file's path, never the key).
 
+DPoP (RFC 9449): when the server lists ES256 in `dpop_signing_alg_values_supported` (and
+`dpop=False` was not asked), the login makes a new P-256 key, names its thumbprint in the
+authorization request (`dpop_jkt`, §10, pushed or not), signs the code exchange with it (§5)
+and caches it with the tokens, which the server binds to it (`token_type: DPoP`).
+
 `acr_values` and `max_age` (OIDC Core §3.1.2.1, RFC 9470 §4) ask the identity domain for a
 level of sign-in and a sign-in at most that many seconds old. `browser_step_up()` runs the same
 flow again for a cached login when an API asks for it (RFC 9470 §3), with what the API named.
@@ -39,6 +44,7 @@ import httpx
 
 from tessera.client.cache import CacheEntry, TokenCache, check_profile
 from tessera.client.discovery import ServerMetadata, discover
+from tessera.client.dpop import DPoPKey, DPoPSigner, server_supports_dpop
 from tessera.client.errors import KeyFileWarning, LoginError
 from tessera.client.loopback import LoopbackListener
 from tessera.client.par import pushed_authorization_url, with_query
@@ -84,9 +90,11 @@ def authorization_params(
     nonce: str | None = None,
     acr_values: Iterable[str] = (),
     max_age: int | None = None,
+    dpop_jkt: str | None = None,
 ) -> dict[str, str]:
     """The authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3, OIDC Core §3.1.2.1), for the
-    query of the authorization URL or the body of a pushed request (RFC 9126 §2.1)."""
+    query of the authorization URL or the body of a pushed request (RFC 9126 §2.1); `dpop_jkt`
+    binds the code to the DPoP key that will redeem it (RFC 9449 §10)."""
     params = {
         "response_type": "code",
         "client_id": client_id,
@@ -105,6 +113,8 @@ def authorization_params(
         if max_age < 0:
             raise LoginError(f"max_age must be a number of seconds >= 0, not {max_age}")
         params["max_age"] = str(int(max_age))
+    if dpop_jkt is not None:
+        params["dpop_jkt"] = dpop_jkt
     return params
 
 
@@ -119,6 +129,7 @@ def authorization_url(
     nonce: str | None = None,
     acr_values: Iterable[str] = (),
     max_age: int | None = None,
+    dpop_jkt: str | None = None,
 ) -> str:
     """The plain authorization URL (every parameter in its query)."""
     params = authorization_params(
@@ -130,6 +141,7 @@ def authorization_url(
         nonce=nonce,
         acr_values=acr_values,
         max_age=max_age,
+        dpop_jkt=dpop_jkt,
     )
     return with_query(metadata.authorization_endpoint, params)
 
@@ -162,14 +174,17 @@ class _Options:
     acr_values: tuple[str, ...] = ()
     max_age: int | None = None
     par: bool = True
+    dpop: bool = True  # RFC 9449 when the server offers it
 
 
 @dataclass(frozen=True, slots=True)
 class _Credentials:
-    """How the app authenticates: nothing (public), its secret, or its private key."""
+    """How the app authenticates: nothing (public), its secret, or its private key; and the
+    DPoP key of the login being stepped up (its tokens stay bound to the same key)."""
 
     secret: str | None = None
     key: ClientKey | None = None
+    dpop_key: DPoPKey | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +197,7 @@ class _SignIn:
     at: float
     private_key: KeyFile | None = None  # with the alg chosen for this server
     pushed: bool = False  # whether the authorization request was pushed (RFC 9126)
+    dpop: DPoPSigner | None = None  # the key the tokens are bound to (RFC 9449), its nonces
 
 
 def _use_par(metadata: ServerMetadata, options: _Options) -> bool:
@@ -193,6 +209,16 @@ def _use_par(metadata: ServerMetadata, options: _Options) -> bool:
             hint="sign in without --no-par",
         )
     return options.par
+
+
+def _dpop_signer(
+    metadata: ServerMetadata, options: _Options, credentials: _Credentials
+) -> DPoPSigner | None:
+    """RFC 9449 §5.1: DPoP when the server signs up for ES256 proofs and the caller did not
+    turn it off; a step-up keeps the login's key, a new login makes a new one."""
+    if not options.dpop or not server_supports_dpop(metadata.dpop_signing_algs):
+        return None
+    return DPoPSigner(credentials.dpop_key or DPoPKey.generate())
 
 
 def _sign_in(
@@ -213,7 +239,10 @@ def _sign_in(
         revocation_endpoint=metadata.revocation_endpoint,
         userinfo_endpoint=metadata.userinfo_endpoint,
     )
-    oauth = OAuthClient(endpoints, client_id, credentials.secret, client_key=key, http=options.http)
+    dpop = _dpop_signer(metadata, options, credentials)
+    oauth = OAuthClient(
+        endpoints, client_id, credentials.secret, client_key=key, http=options.http, dpop=dpop
+    )
     pushed = _use_par(metadata, options)
     pkce = Pkce.new()
     state = secrets.token_urlsafe(32)
@@ -234,6 +263,7 @@ def _sign_in(
             nonce=nonce,
             acr_values=options.acr_values,
             max_age=options.max_age,
+            dpop_jkt=None if dpop is None else dpop.jkt,
         )
         if pushed:
             # RFC 9126 §2: the server checks the request now; a refusal ends the login here.
@@ -256,7 +286,7 @@ def _sign_in(
     if nonce is not None and tokens.id_token is not None:
         _check_id_token(tokens.id_token, metadata.issuer, client_id, nonce, now)
     reference = None if key is None else key.reference()
-    return _SignIn(endpoints, tokens, tuple(wanted), now, reference, pushed)
+    return _SignIn(endpoints, tokens, tuple(wanted), now, reference, pushed, dpop)
 
 
 def _load_key(private_key: str | Path, key_id: str | None) -> ClientKey:
@@ -286,6 +316,7 @@ def login(
     private_key: str | Path | None = None,
     key_id: str | None = None,
     par: bool = True,
+    dpop: bool = True,
 ) -> Session:
     """Sign in through the browser and cache the tokens; returns the new `Session`.
 
@@ -295,8 +326,9 @@ def login(
     `private_key`: the app's key file for `private_key_jwt` (PEM or JWK; `key_id` when the
     registered key's `kid` is not the file's own or its RFC 7638 thumbprint); a
     `KeyFileWarning` when other users can read it. `par=False`: no pushed authorization
-    request even when the server offers it. The session steps up the same way
-    (`browser_step_up`) when an API asks for it.
+    request even when the server offers it. `dpop=False`: bearer tokens even when the server
+    offers DPoP (RFC 9449). The session steps up the same way (`browser_step_up`) when an API
+    asks for it.
     """
     check_profile(profile)
     if client_secret is not None and private_key is not None:
@@ -304,7 +336,7 @@ def login(
     key = None if private_key is None else _load_key(private_key, key_id)
     cache = cache or TokenCache()
     options = _Options(
-        opener, timeout, http, callback_path, on_waiting, tuple(acr_values), max_age, par
+        opener, timeout, http, callback_path, on_waiting, tuple(acr_values), max_age, par, dpop
     )
     credentials = _Credentials(client_secret, key)
     done = _sign_in(issuer, client_id, credentials, requested_scopes(scopes), options)
@@ -317,6 +349,7 @@ def login(
         client_secret=client_secret,
         logged_in_at=done.at,
         private_key=done.private_key,
+        dpop_key=None if done.dpop is None else done.dpop.key,
     )
     cache.save(entry)
     step_up = browser_step_up(
@@ -327,7 +360,7 @@ def login(
         on_waiting=on_waiting,
         par=par,
     )
-    session = Session(entry, cache, http=http, step_up=step_up)
+    session = Session(entry, cache, http=http, step_up=step_up, dpop=done.dpop)
     session.pushed_authorization_request = done.pushed
     return session
 
@@ -365,10 +398,11 @@ def browser_step_up(
             challenge.acr_values,
             challenge.max_age,
             par,
+            entry.dpop_key is not None,  # DPoP as the login does, with its key
         )
         wanted = list(entry.scopes) or requested_scopes(())
         key = None if entry.private_key is None else entry.private_key.load()
-        credentials = _Credentials(entry.client_secret, key)
+        credentials = _Credentials(entry.client_secret, key, entry.dpop_key)
         done = _sign_in(entry.issuer, entry.client_id, credentials, wanted, options)
         before, after = _subject(entry.tokens.id_token), _subject(done.tokens.id_token)
         if before is None or after is None:

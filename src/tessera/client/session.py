@@ -13,6 +13,10 @@ Step-up (RFC 9470): when an API answers 401 `insufficient_user_authentication`, 
 `step_up` handler (such as `tessera.client.login.browser_step_up()`) signs in again asking for
 the level / maximum age the API named, caches the new tokens, and `BearerAuth` retries once;
 without a handler, `StepUpRequired` says which `tessera login` to run.
+
+DPoP (RFC 9449): a login made with a DPoP key (cached with its tokens) signs every refresh with
+it (§5; the identity domain keeps the tokens bound to the same key) and `BearerAuth` presents a
+`DPoP` token with a proof (§7.1). `Session.dpop` remembers the servers' nonces (§8, §9).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 import httpx
 
 from tessera.client.cache import CacheEntry, TokenCache
+from tessera.client.dpop import DPoPSigner
 from tessera.client.errors import (
     ClientError,
     KeyFileError,
@@ -106,8 +111,11 @@ class Session:
         margin: float | None = None,
         clock: Callable[[], float] = time.time,
         step_up: StepUpHandler | None = None,
+        dpop: DPoPSigner | None = None,
     ) -> None:
         self._entry = entry
+        # The login's DPoP key and the nonces learnt with it (None: a bearer login).
+        self.dpop = dpop if dpop is not None else _signer(entry)
         self.step_up_handler = step_up
         self.cache = cache
         self._http = http
@@ -167,8 +175,19 @@ class Session:
                     hint=f"restore the key file, or {self.relogin_hint()}",
                 ) from None
         return OAuthClient(
-            e.endpoints, e.client_id, e.client_secret, client_key=key, http=self._http
+            e.endpoints,
+            e.client_id,
+            e.client_secret,
+            client_key=key,
+            http=self._http,
+            dpop=self.dpop,
         )
+
+    def _adopt(self, entry: CacheEntry) -> None:
+        """Use `entry` (re-read from the cache); a new login there may have a new DPoP key."""
+        if entry.dpop_key != (None if self.dpop is None else self.dpop.key):
+            self.dpop = _signer(entry)
+        self._entry = entry
 
     def _stale(self, tokens: TokenSet) -> bool:
         return tokens.expires_at is not None and tokens.expires_at - self.margin <= self._clock()
@@ -194,13 +213,14 @@ class Session:
                 raise NotLoggedIn("logged out (the cached login is gone)", hint=self.relogin_hint())
             theirs = current.tokens.access_token
             if theirs not in (e.tokens.access_token, rejected) and not self._stale(current.tokens):
-                self._entry = current  # another process refreshed meanwhile
+                self._adopt(current)  # another process refreshed meanwhile
                 return current.tokens
             if current.tokens.refresh_token is None:
                 raise LoginExpired(
                     "the access token has expired and there is no refresh token",
                     hint=self.relogin_hint(),
                 )
+            self._adopt(current)  # refresh with the key the cached tokens are bound to
             try:
                 tokens = self._oauth().refresh(current.tokens)
             except OAuthResponseError as exc:
@@ -274,3 +294,7 @@ class Session:
                 oauth.revoke(tokens.access_token, "access_token")
         self.cache.delete(self._entry)
         return True
+
+
+def _signer(entry: CacheEntry) -> DPoPSigner | None:
+    return None if entry.dpop_key is None else DPoPSigner(entry.dpop_key)

@@ -7,7 +7,8 @@
 case-insensitively) and comma-separated auth-params, each `name=token` or `name="quoted
 string"` (§5.6.4, with `\\` escapes); several challenges may share a header or come in several
 headers. The parser is lenient: whatever it cannot read is skipped, and anything but a
-`Bearer` challenge with `error="insufficient_user_authentication"` on a 401 is not a step-up.
+`Bearer` (or `DPoP`, RFC 9449 §7.1) challenge with `error="insufficient_user_authentication"`
+on a 401 is not a step-up.
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ def step_up_challenge(response: httpx.Response) -> StepUp | None:
     if response.status_code != 401:
         return None
     for scheme, params in parse_challenges(response.headers.get_list("www-authenticate")):
-        if scheme == "bearer" and params.get("error") == INSUFFICIENT_USER_AUTHENTICATION:
+        # A DPoP-bound token is challenged with the DPoP scheme (RFC 9449 §7.1).
+        if scheme in ("bearer", "dpop") and params.get("error") == INSUFFICIENT_USER_AUTHENTICATION:
             acr = tuple(dict.fromkeys(params.get("acr_values", "").split()))
             return StepUp(acr, _max_age(params.get("max_age")), params.get("error_description"))
     return None

@@ -5,6 +5,10 @@ A public app identifies itself with `client_id` (RFC 6749 §3.2.1); a confidenti
 authenticates with `client_secret_basic`, id and secret form-urlencoded first (§2.3.1), or with
 `private_key_jwt` (RFC 7523 §2.2): a new signed assertion on every request. All send the PKCE
 verifier with the code (RFC 7636 §4.5).
+
+With a DPoP signer (RFC 9449 §5), every token request carries a new proof and the server binds
+the tokens to its key (`token_type: DPoP`); a `use_dpop_nonce` answer (§8) is retried once with
+the server's nonce.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from urllib.parse import quote_plus
 
 import httpx
 
+from tessera.client.dpop import DPoPSigner, is_nonce_error
 from tessera.client.errors import ClientError, OAuthResponseError
 from tessera.client.par import PushedRequest, read_pushed_response
 from tessera.client.private_key_jwt import ClientKey
@@ -35,18 +40,27 @@ class TokenSet:
     id_token: str | None = None
     scope: str | None = None
 
+    @property
+    def is_dpop(self) -> bool:
+        """Bound to the login's DPoP key: sent as `Authorization: DPoP` with a proof."""
+        return self.token_type == "DPoP"
+
     @classmethod
     def from_response(
-        cls, data: Mapping[str, Any], now: float, previous: TokenSet | None = None
+        cls,
+        data: Mapping[str, Any],
+        now: float,
+        previous: TokenSet | None = None,
+        *,
+        dpop: bool = False,
     ) -> TokenSet:
         """Read a successful token response (RFC 6749 §5.1); keep a refresh token we had if the
-        server did not send a new one (§6)."""
+        server did not send a new one (§6). `dpop`: the request carried a proof, so the token
+        may be `DPoP`-bound (RFC 9449 §5.1); a server may still answer `Bearer`."""
         access = data.get("access_token")
-        token_type = data.get("token_type")
         if not isinstance(access, str) or not access:
             raise ClientError("the token response has no access_token")
-        if not isinstance(token_type, str) or token_type.lower() != "bearer":
-            raise ClientError(f"unsupported token_type {token_type!r} (expected Bearer)")
+        token_type = _token_type(data.get("token_type"), dpop)
         expires_in = data.get("expires_in")
         expires_at = None
         if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
@@ -60,7 +74,7 @@ class TokenSet:
         scope = data.get("scope")
         if not isinstance(scope, str):
             scope = previous.scope if previous else None
-        return cls(access, "Bearer", expires_at, refresh, id_token, scope)
+        return cls(access, token_type, expires_at, refresh, id_token, scope)
 
     def expires_in(self, now: float | None = None) -> float | None:
         if self.expires_at is None:
@@ -88,6 +102,9 @@ class TokenSet:
             not isinstance(expires_at, int | float) or isinstance(expires_at, bool)
         ):
             raise ValueError("expires_at is not a number")
+        token_type = data.get("token_type", "Bearer")
+        if token_type not in ("Bearer", "DPoP"):
+            raise ValueError(f"unknown token_type {token_type!r}")
         optional: dict[str, str | None] = {}
         for name in ("refresh_token", "id_token", "scope"):
             value = data.get(name)
@@ -96,6 +113,7 @@ class TokenSet:
             optional[name] = value
         return cls(
             access_token=access,
+            token_type=token_type,
             expires_at=None if expires_at is None else float(expires_at),
             refresh_token=optional["refresh_token"],
             id_token=optional["id_token"],
@@ -104,6 +122,19 @@ class TokenSet:
 
     def without_refresh_token(self) -> TokenSet:
         return replace(self, refresh_token=None)
+
+
+def _token_type(value: Any, dpop: bool) -> str:
+    """RFC 6749 §7.1 (case-insensitive); `DPoP` only when we sent a proof (RFC 9449 §5.1: a
+    client without the key could not use such a token)."""
+    kind = value.lower() if isinstance(value, str) else None
+    if kind == "bearer":
+        return "Bearer"
+    if kind == "dpop" and dpop:
+        return "DPoP"
+    if kind == "dpop":
+        raise ClientError("the identity domain sent a DPoP-bound token without a DPoP proof")
+    raise ClientError(f"unsupported token_type {value!r} (expected Bearer or DPoP)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +212,7 @@ class OAuthClient:
         client_key: ClientKey | None = None,
         http: httpx.Client | None = None,
         clock: Callable[[], float] = time.time,
+        dpop: DPoPSigner | None = None,
     ) -> None:
         if client_secret is not None and client_key is not None:
             raise ValueError("an app authenticates with a secret or a private key, not both")
@@ -190,6 +222,7 @@ class OAuthClient:
         self._key = client_key
         self._http = http
         self._clock = clock
+        self.dpop = dpop
 
     @property
     def is_confidential(self) -> bool:
@@ -214,8 +247,10 @@ class OAuthClient:
         form["client_id"] = self.client_id  # RFC 6749 §3.2.1
         return {}
 
-    def _post(self, url: str, form: dict[str, str]) -> httpx.Response:
+    def _post(self, url: str, form: dict[str, str], *, proof: bool = False) -> httpx.Response:
         headers = {"Accept": "application/json", **self._auth(form)}
+        if proof and self.dpop is not None:
+            headers["DPoP"] = self.dpop.proof("POST", url)  # RFC 9449 §5: a new one each time
         client = self._http or httpx.Client(timeout=30.0)
         try:
             return client.post(url, data=form, headers=headers)
@@ -230,7 +265,12 @@ class OAuthClient:
 
     def _token_request(self, form: dict[str, str], previous: TokenSet | None) -> TokenSet:
         now = self._clock()
-        response = self._post(self.endpoints.token_endpoint, form)
+        url = self.endpoints.token_endpoint
+        response = self._post(url, form, proof=True)
+        if self.dpop is not None and self.dpop.remember(response) and is_nonce_error(response):
+            # RFC 9449 §8: the server wants its nonce in the proof; once, never a loop.
+            response = self._post(url, form, proof=True)
+            self.dpop.remember(response)
         data = _json_object(response)
         if response.status_code != 200:
             raise _oauth_error(response, data)
@@ -238,7 +278,7 @@ class OAuthClient:
             raise ClientError(
                 f"the token endpoint answered HTTP 200 without JSON ({_ctype(response)})"
             )
-        return TokenSet.from_response(data, now, previous)
+        return TokenSet.from_response(data, now, previous, dpop=self.dpop is not None)
 
     def exchange_code(self, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
         """RFC 6749 §4.1.3 with the PKCE verifier (RFC 7636 §4.5)."""

@@ -127,6 +127,11 @@ class Client:
         return self.require_pushed_authorization_requests or self.profile == "fapi2"
 
     @property
+    def requires_dpop(self) -> bool:
+        """RFC 9449 §5.2; FAPI 2.0 Security Profile §5.3.2.1: sender-constrained tokens."""
+        return self.dpop_bound_access_tokens or self.profile == "fapi2"
+
+    @property
     def is_resource_server(self) -> bool:
         return bool(self.resource_server_for)
 
@@ -274,6 +279,9 @@ class AuthorizationCode:
     session_id: str | None = None
     consumed_at: datetime | None = None
     amr: tuple[str, ...] = ("pwd",)
+    # RFC 9449 §10: the thumbprint of the DPoP key the code is bound to (`dpop_jkt`, or the
+    # key of a DPoP proof sent to the PAR endpoint, §10.1).
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +299,9 @@ class Grant:
     session_id: str | None = None
     revoked_at: datetime | None = None
     amr: tuple[str, ...] = ("pwd",)
+    # RFC 9449 §5: a public app's refresh tokens are bound to the DPoP key of the proof that
+    # redeemed the code; every refresh of the family needs a proof with that key.
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,7 +50,8 @@ MAX_BODY_BYTES = 1024 * 1024
 _DESCRIPTION = """\
 The integration service of Tessera (the seed's Oracle Integration), a resource server of the
 identity domain. Every request but this description and `/health/*` needs an access token for
-the service's audience in `Authorization: Bearer <token>`.
+the service's audience in `Authorization: Bearer <token>`, or, for a DPoP-bound token (RFC 9449),
+in `Authorization: DPoP <token>` with a `DPoP` proof of its key for the request (with `ath`).
 
 | scope | allows |
 |---|---|
@@ -61,7 +62,9 @@ the service's audience in `Authorization: Bearer <token>`.
 | a trigger's own `scope` | running that one integration |
 
 Errors: token errors answer per RFC 6750 (401 with `WWW-Authenticate: Bearer …`, 403
-`insufficient_scope` with `scope=`, 400 `invalid_request` for a token in the query string);
+`insufficient_scope` with `scope=`, 400 `invalid_request` for a token in the query string) and
+RFC 9449 §7.1 (`WWW-Authenticate: DPoP …` with `invalid_dpop_proof`, or `use_dpop_nonce` and a
+`DPoP-Nonce` header when the service requires nonces);
 everything else answers RFC 9457 `application/problem+json`.
 
 Step-up (RFC 9470): when the service is configured so, the requests that change integrations
@@ -84,7 +87,12 @@ def _services(settings: IntegrationSettings) -> tuple[Services, _Runtime]:
     engine = make_engine(settings.db_url)
     store = IntegrationStore(engine, settings.sealer)
     revocation = revocation_for(settings)
-    validator = TokenValidator(settings.issuer, settings.audience, revocation=revocation.check)
+    validator = TokenValidator(
+        settings.issuer,
+        settings.audience,
+        revocation=revocation.check,
+        dpop=settings.dpop_policy,
+    )
     policy = settings.egress_policy
     http = httpx.AsyncClient(
         transport=guarded_transport(policy), follow_redirects=False, timeout=10.0, trust_env=False

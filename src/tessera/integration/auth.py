@@ -1,5 +1,6 @@
 """Authorising every request with `tessera.resource`: FastAPI dependencies that validate the
-bearer token (RFC 6750 §2.1, header only) and require any one of a set of scopes.
+bearer token (RFC 6750 §2.1, header only), or a DPoP-bound token with its proof (RFC 9449 §7.1,
+checked per the settings' `dpop_policy`), and require any one of a set of scopes.
 
 A missing or invalid token answers 401 with `WWW-Authenticate: Bearer …`, a token in the query
 string 400 `invalid_request`, a valid token without the scope 403 `insufficient_scope` with
@@ -37,6 +38,7 @@ from tessera.resource import (
     TokenValidator,
 )
 from tessera.resource.fastapi import TokenDependency, http_error
+from tessera.shared.dpop import DEFAULT_ALGS
 
 __all__ = ["Guards", "Reader", "Token", "Writer", "caller_of", "require_any"]
 
@@ -50,14 +52,14 @@ _SCOPES = {
 
 
 def require_any(token: AccessToken, scopes: Iterable[str]) -> None:
-    """Raise the 403 `insufficient_scope` answer unless the token has one of `scopes`."""
+    """Raise the 403 `insufficient_scope` answer unless the token has one of `scopes` (with
+    the DPoP challenge alone for a DPoP-bound token, RFC 9449 §7.1)."""
     wanted = tuple(scopes)
     if wanted and token.scopes.isdisjoint(wanted):
-        raise http_error(
-            InsufficientScopeError(
-                "the access token lacks the scope this request needs", scope=" ".join(wanted)
-            )
+        error = InsufficientScopeError(
+            "the access token lacks the scope this request needs", scope=" ".join(wanted)
         )
+        raise http_error(error.for_dpop(DEFAULT_ALGS, only=token.is_dpop_bound))
 
 
 def caller_of(token: AccessToken) -> Caller:
@@ -82,7 +84,8 @@ class Guards:
         try:
             self._validator.require_authentication(token, self.manage)
         except TokenError as exc:
-            raise http_error(exc) from None
+            algs = self._validator.dpop.algorithms
+            raise http_error(exc.for_dpop(algs, only=token.is_dpop_bound)) from None
 
     async def __call__(self, request: Request, security_scopes: SecurityScopes) -> AccessToken:
         return await self._require_token(request, security_scopes)

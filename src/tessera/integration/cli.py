@@ -19,6 +19,8 @@ import typer
 if TYPE_CHECKING:
     import httpx
 
+    from tessera.client.session import Session
+
 __all__ = ["integration_app"]
 
 integration_app = typer.Typer(
@@ -126,22 +128,26 @@ def deploy(
 ) -> None:
     """Create (or with --replace, replace) an integration from a document; print it as JSON.
 
-    The access token is --token, --token-stdin, or else the cached `tessera login` of --profile
-    (refreshed when about to expire).
+    The access token is --token, --token-stdin (sent as a bearer token), or else the cached
+    `tessera login` of --profile (refreshed when about to expire; a DPoP-bound login sends a
+    proof with each request, RFC 9449).
     """
     import httpx
 
     if token_stdin:
         token = sys.stdin.readline().strip()
-    if not token:
-        token = _cached_token(profile, issuer, client_id)
+    auth: httpx.Auth | None = None
+    headers = {"Content-Type": _media_type(file)}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    else:
+        auth = _cached_login(profile, issuer, client_id).auth()
     try:
         content = file.read_bytes()
     except OSError as exc:
         _fail(f"cannot read {file}: {exc.strerror}")
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": _media_type(file)}
     base = url.rstrip("/") + _API
-    with httpx.Client(timeout=30.0, headers=headers) as http:
+    with httpx.Client(timeout=30.0, headers=headers, auth=auth) as http:
         try:
             response = http.post(f"{base}/integrations", content=content)
             if response.status_code == 409 and replace:
@@ -158,15 +164,18 @@ def deploy(
     typer.echo(json.dumps(shown, indent=2))
 
 
-def _cached_token(profile: str, issuer: str | None, client_id: str | None) -> str:
-    """The access token of a `tessera login`, or exit saying what to run."""
+def _cached_login(profile: str, issuer: str | None, client_id: str | None) -> Session:
+    """The session of a `tessera login` with a usable access token, or exit saying what to
+    run."""
     from tessera.client.errors import ClientError, NotLoggedIn
     from tessera.client.session import Session, login_command
     from tessera.integration.scopes import SCOPE_MANAGE
     from tessera.integration.settings import DEFAULT_AUDIENCE
 
     try:
-        return Session.load(profile, issuer=issuer, client_id=client_id).access_token()
+        session = Session.load(profile, issuer=issuer, client_id=client_id)
+        session.access_token()  # refreshed now if about to expire; fails here if it cannot be
+        return session
     except NotLoggedIn:
         login = login_command(issuer, client_id, profile)
         _fail(

@@ -7,7 +7,8 @@
     steps:
       - {type: map, output: {orderId: path.id, who: caller.user_displayname, lines: body.lines}}
       - {type: invoke, url: "https://backend.example.test/orders/{id}", method: POST,
-         auth: {type: oauth_client_credentials, token_url: …, client_id: …, client_secret: …}}
+         auth: {type: oauth_client_credentials, token_url: …, client_id: …, client_secret: …,
+               dpop: true}}     # optional: a DPoP-bound token (RFC 9449), a proof per call
       - {type: respond, status: 200, body: "{order: last, by: caller.sub}"}
 
 Documents arrive as JSON or YAML (no YAML aliases: they can expand a small document into a huge
@@ -186,13 +187,16 @@ class BasicAuth(_Model):
 
 
 class ClientCredentialsAuth(_Model):
-    """An access token from any issuer's token endpoint (RFC 6749 §4.4), cached until expiry."""
+    """An access token from any issuer's token endpoint (RFC 6749 §4.4), cached until expiry.
+    With `dpop: true` the token is DPoP-bound (RFC 9449) to a key the service holds, and each
+    call carries a proof of that key."""
 
     type: Literal["oauth_client_credentials"]
     token_url: HttpUrl
     client_id: str = Field(min_length=1, max_length=200)
     client_secret: Secret
     scope: Annotated[str, Field(max_length=2000)] | None = None
+    dpop: bool = False
 
     @field_serializer("client_secret")
     def _dump_secret(self, value: SecretStr, info: SerializationInfo) -> str:

@@ -7,6 +7,12 @@ the connection drops the cached token and retries once with a new one (it may ha
 revoked). Redirects are not followed (a 3xx fails the step: its target would escape the egress
 policy's deploy-time check), and an answer is read up to `MAX_RESPONSE_BYTES`. Every connection
 passes the egress policy (`tessera.integration.egress`), the token endpoint's too.
+
+With `dpop: true` the token is DPoP-bound (RFC 9449): the cache holds a P-256 key per
+credentials, sends a proof of it to the token endpoint, wants `token_type: DPoP` back, and calls
+the connection with `Authorization: DPoP` and a proof with `ath`. A server that asks for its
+nonce (`use_dpop_nonce`, §8 and §9) gets one retry with it; the last nonce of each origin is
+kept for the next proofs.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from tessera.integration.document import BasicAuth, ClientCredentialsAuth, InvokeStep
+from tessera.integration.dpop import NonceMemory, ProofSigner, nonce_asked
 from tessera.integration.egress import EgressRefused
 
 __all__ = ["MAX_RESPONSE_BYTES", "Connections", "InvokeError", "TokenCache"]
@@ -45,6 +52,14 @@ class InvokeError(Exception):
 class _Token:
     value: str
     good_until: float
+    signer: ProofSigner | None = None  # the key a DPoP-bound token is bound to
+
+    def headers(self, method: str, url: str, nonces: NonceMemory) -> dict[str, str]:
+        """`Authorization` (and the `DPoP` proof, RFC 9449 §7.1) of a call with this token."""
+        if self.signer is None:
+            return {"Authorization": f"Bearer {self.value}"}
+        proof = self.signer.proof(method, url, access_token=self.value, nonce=nonces.get(url))
+        return {"Authorization": f"DPoP {self.value}", "DPoP": proof}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,51 +67,88 @@ class _Answer:
     status_code: int
     content_type: str
     content: bytes
+    headers: httpx.Headers
 
 
 class TokenCache:
     """Client-credentials tokens per (token URL, client, secret, scope)."""
 
     def __init__(
-        self, http: httpx.AsyncClient, clock: Callable[[], float] = time.monotonic
+        self,
+        http: httpx.AsyncClient,
+        clock: Callable[[], float] = time.monotonic,
+        nonces: NonceMemory | None = None,
     ) -> None:
         self._http = http
         self._clock = clock
+        self.nonces = nonces or NonceMemory()
         self._tokens: dict[tuple[str, ...], _Token] = {}
+        self._signers: dict[tuple[str, ...], ProofSigner] = {}
         self._locks: dict[tuple[str, ...], asyncio.Lock] = {}
 
-    async def token(self, auth: ClientCredentialsAuth, timeout: float) -> str:
+    async def token(self, auth: ClientCredentialsAuth, timeout: float) -> _Token:
         key = _cache_key(auth)
         found = self._tokens.get(key)
         if found is not None and found.good_until > self._clock():
-            return found.value
+            return found
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:  # one token request per key, not one per concurrent run
             found = self._tokens.get(key)
             if found is not None and found.good_until > self._clock():
-                return found.value
-            fresh = await self._fetch(auth, timeout)
+                return found
+            fresh = await self._fetch(auth, timeout, self._signer(key) if auth.dpop else None)
             if len(self._tokens) > 1000:
                 self._tokens.clear()
             self._tokens[key] = fresh
-            return fresh.value
+            return fresh
 
     def forget(self, auth: ClientCredentialsAuth) -> None:
         self._tokens.pop(_cache_key(auth), None)
 
-    async def _fetch(self, auth: ClientCredentialsAuth, timeout: float) -> _Token:
+    def _signer(self, key: tuple[str, ...]) -> ProofSigner:
+        """The credentials' DPoP key, made on first use and kept (bounded like the tokens)."""
+        found = self._signers.get(key)
+        if found is None:
+            if len(self._signers) > 1000:
+                self._signers.clear()
+            found = self._signers[key] = ProofSigner()
+        return found
+
+    async def _post(
+        self, auth: ClientCredentialsAuth, timeout: float, signer: ProofSigner | None
+    ) -> httpx.Response:
+        """The token request; with DPoP a proof (RFC 9449 §5), once more with the token
+        endpoint's nonce when it asks for one (§8)."""
         form = {"grant_type": "client_credentials"}
         if auth.scope:
             form["scope"] = auth.scope
-        where = _where("POST", auth.token_url)
-        try:
+        url = auth.token_url
+        for attempt in (1, 2):
+            headers = {"Accept": "application/json"}
+            if signer is not None:
+                headers["DPoP"] = signer.proof("POST", url, nonce=self.nonces.get(url))
             response = await self._http.post(
-                auth.token_url,
+                url,
                 data=form,
                 auth=httpx.BasicAuth(auth.client_id, auth.client_secret.get_secret_value()),
-                headers={"Accept": "application/json"},
+                headers=headers,
                 timeout=timeout,
             )
+            if signer is None:
+                return response
+            self.nonces.remember(url, response.headers)
+            if attempt == 2 or not nonce_asked(
+                response.status_code, response.headers, response.content
+            ):
+                return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _fetch(
+        self, auth: ClientCredentialsAuth, timeout: float, signer: ProofSigner | None
+    ) -> _Token:
+        where = _where("POST", auth.token_url)
+        try:
+            response = await self._post(auth, timeout, signer)
         except httpx.HTTPError as exc:
             detail = f"cannot get an access token: the token endpoint {_failure(exc, timeout)}"
             raise InvokeError(detail, f"{detail} ({where})") from None
@@ -111,11 +163,12 @@ class TokenCache:
         except (ValueError, KeyError, TypeError, AttributeError):
             detail = "the token endpoint's answer has no access token"
             raise InvokeError(detail, f"{detail} ({where})") from None
-        if not isinstance(value, str) or not value or kind != "bearer":
-            detail = "the token endpoint did not issue a bearer token"
+        wanted = "Bearer" if signer is None else "DPoP"  # RFC 9449 §5: DPoP when bound
+        if not isinstance(value, str) or not value or kind != wanted.lower():
+            detail = f"the token endpoint did not issue a {wanted} token"
             raise InvokeError(detail, f"{detail} ({where})")
         margin = min(_EXPIRY_MARGIN, lifetime / 2)
-        return _Token(value, self._clock() + lifetime - margin)
+        return _Token(value, self._clock() + lifetime - margin, signer)
 
 
 class Connections:
@@ -151,7 +204,27 @@ class Connections:
             auth = httpx.BasicAuth(step.auth.username, step.auth.password.get_secret_value())
         elif isinstance(step.auth, ClientCredentialsAuth):
             token = await self.tokens.token(step.auth, step.timeout_seconds)
-            headers = {**headers, "Authorization": f"Bearer {token}"}
+            nonces = self.tokens.nonces
+            answer = await self._transmit(
+                step, url, {**headers, **token.headers(step.method, url, nonces)}, content, None
+            )
+            if token.signer is None:
+                return answer
+            nonces.remember(url, answer.headers)
+            if not nonce_asked(answer.status_code, answer.headers, answer.content):
+                return answer
+            # RFC 9449 §9: the resource wants its nonce in the proof; once more with it.
+            headers = {**headers, **token.headers(step.method, url, nonces)}
+        return await self._transmit(step, url, headers, content, auth)
+
+    async def _transmit(
+        self,
+        step: InvokeStep,
+        url: str,
+        headers: dict[str, str],
+        content: bytes | None,
+        auth: httpx.Auth | None,
+    ) -> _Answer:
         request = self._http.build_request(
             step.method, url, headers=headers, content=content, timeout=step.timeout_seconds
         )
@@ -172,7 +245,10 @@ class Connections:
             detail = f"the connection {_failure(exc, step.timeout_seconds)}"
             raise InvokeError(detail, f"{detail} ({_where(step.method, url)})") from None
         return _Answer(
-            response.status_code, response.headers.get("content-type", ""), b"".join(chunks)
+            response.status_code,
+            response.headers.get("content-type", ""),
+            b"".join(chunks),
+            response.headers,
         )
 
 
@@ -209,4 +285,11 @@ def _where(method: str, url: str) -> str:
 
 def _cache_key(auth: ClientCredentialsAuth) -> tuple[str, ...]:
     secret = hashlib.sha256(auth.client_secret.get_secret_value().encode()).hexdigest()
-    return (auth.token_url, auth.client_id, secret, auth.scope or "")
+    # A DPoP-bound token and a bearer one of the same credentials are different tokens.
+    return (
+        auth.token_url,
+        auth.client_id,
+        secret,
+        auth.scope or "",
+        "dpop" if auth.dpop else "bearer",
+    )

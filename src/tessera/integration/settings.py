@@ -15,6 +15,13 @@ one will do). `MANAGE_MAX_AGE` (seconds, unset: off) requires, on the same route
 most that old. A token that falls short gets 401 `insufficient_user_authentication` with
 `acr_values` / `max_age`, so `tessera call` and `tessera.client` sign in again and retry;
 client-credentials tokens (no user) get the same answer.
+
+DPoP (RFC 9449): a DPoP-bound token is accepted with a proof of its key per request. `PUBLIC_URL`
+is the service's URL as clients call it (behind a reverse proxy: the proxy's; unset: the
+request's scheme and `Host`); proofs must name it. Each proof is used once: in this process's
+memory, or in Redis at `REDIS_URL` when several replicas serve the same URL. `DPOP_NONCES=true`
+makes proofs carry the service's nonce (§9; replicas share them through `SECRET_KEY`).
+`DPOP_REQUIRED=true` refuses Bearer tokens.
 """
 
 from __future__ import annotations
@@ -29,8 +36,10 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tessera.integration.egress import EgressError, EgressPolicy, parse_allow
+from tessera.resource.dpop import DPoPPolicy, MemoryProofReplay, RedisProofReplay
 from tessera.resource.stepup import AuthRequirement, requirement
 from tessera.shared.database_url import configured_or_sqlite
+from tessera.shared.dpop import NonceSource, ProofReplay
 from tessera.shared.sealing import Sealer, derive_key
 from tessera.shared.settings import check_issuer, read_secret_files
 
@@ -38,7 +47,7 @@ __all__ = ["DEFAULT_AUDIENCE", "IntegrationConfigError", "IntegrationSettings", 
 
 DEFAULT_AUDIENCE = "https://integration.tessera.test"
 _PREFIX = "TESSERA_INTEGRATION_"
-_FILE_FIELDS = ("client_id", "client_secret", "database_url", "secret_key")
+_FILE_FIELDS = ("client_id", "client_secret", "database_url", "secret_key", "redis_url")
 _DEV_KEY = Path("./var/integration-secret.key")
 
 
@@ -67,6 +76,11 @@ class IntegrationSettings(BaseSettings):
     # RFC 9470 step-up for the routes that change integrations (see the module docstring).
     manage_acr: str | None = None
     manage_max_age: int | None = Field(None, ge=0, le=31_536_000)
+    # DPoP (see the module docstring).
+    public_url: str | None = None
+    redis_url: SecretStr | None = None
+    dpop_nonces: bool = False
+    dpop_required: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -77,6 +91,13 @@ class IntegrationSettings(BaseSettings):
     @classmethod
     def _check_issuer(cls, value: str) -> str:
         return check_issuer(value)
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return check_issuer(value.strip())  # an http(s) URL without query or fragment
 
     @field_validator("secret_key")
     @classmethod
@@ -110,6 +131,22 @@ class IntegrationSettings(BaseSettings):
     @property
     def egress_policy(self) -> EgressPolicy:
         return parse_allow(self.egress_allow)
+
+    @cached_property
+    def dpop_policy(self) -> DPoPPolicy:
+        """How DPoP proofs are checked: replay memory, nonces, public URL, requirement."""
+        replay: ProofReplay = MemoryProofReplay()
+        if self.redis_url is not None:
+            replay = RedisProofReplay.from_url(
+                self.redis_url.get_secret_value(), prefix="tessera:integration:"
+            )
+        nonces = None
+        if self.dpop_nonces:
+            raw = self.secret_key.get_secret_value() if self.secret_key else _dev_secret_key()
+            nonces = NonceSource(derive_key(raw.encode("utf-8"), b"tessera integration nonces"))
+        return DPoPPolicy(
+            replay=replay, nonces=nonces, required=self.dpop_required, public_url=self.public_url
+        )
 
     @cached_property
     def sealer(self) -> Sealer:

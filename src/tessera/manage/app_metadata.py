@@ -209,11 +209,7 @@ def _checked(
     _check_signing_alg(meta.token_endpoint_auth_signing_alg, method)
     _word(meta.id_token_signed_response_alg, "id_token_signed_response_alg", ID_TOKEN_ALGS)
     _flag(meta.require_pushed_authorization_requests, "require_pushed_authorization_requests")
-    if _flag(meta.dpop_bound_access_tokens, "dpop_bound_access_tokens"):
-        raise InvalidInput(
-            "dpop_bound_access_tokens: DPoP-bound tokens arrive with the DPoP issue; register "
-            "without it"
-        )
+    _flag(meta.dpop_bound_access_tokens, "dpop_bound_access_tokens")  # RFC 9449 §5.2
     if meta.profile is not None:
         _word(meta.profile, "profile", PROFILES)
         problems = profile_violations(
@@ -224,6 +220,7 @@ def _checked(
             requires_par=meta.require_pushed_authorization_requests,
             redirect_uris=redirect_uris,
             allow_insecure_loopback=allow_insecure,
+            dpop_bound=meta.dpop_bound_access_tokens,
         )
         if problems:
             raise InvalidInput("; ".join(problems))
@@ -244,12 +241,12 @@ def metadata_for_new_app(
     jwks: dict[str, Any] | str | None = None,
     jwks_uri: str | None = None,
     require_pushed_authorization_requests: bool | None = None,
-    dpop_bound_access_tokens: bool = False,
+    dpop_bound_access_tokens: bool | None = None,
     id_token_signed_response_alg: str | None = None,
     profile: str | None = None,
 ) -> AuthMetadata:
     """The checked metadata of a new app. Under FAPI 2.0 what the profile fixes is the
-    default: `private_key_jwt`, ES256 ID tokens and PAR."""
+    default: `private_key_jwt`, ES256 ID tokens, PAR and DPoP-bound tokens."""
     fapi2 = _profile(profile) == FAPI2
     if fapi2 and token_endpoint_auth_method is None and not public:
         token_endpoint_auth_method = FAPI2_AUTH_METHOD
@@ -257,6 +254,8 @@ def metadata_for_new_app(
         id_token_signed_response_alg = FAPI2_ID_TOKEN_ALG if fapi2 else "RS256"
     if require_pushed_authorization_requests is None:
         require_pushed_authorization_requests = fapi2
+    if dpop_bound_access_tokens is None:  # FAPI 2.0 §5.3.2.1: sender-constrained tokens
+        dpop_bound_access_tokens = fapi2
     meta = AuthMetadata(
         token_endpoint_auth_method=token_endpoint_auth_method,
         token_endpoint_auth_signing_alg=token_endpoint_auth_signing_alg,
@@ -300,7 +299,7 @@ def metadata_for_update(
     None: back to the default, or removed). What a change makes obsolete goes unless given:
     the keys when the method is no longer `private_key_jwt`, the inline keys when a
     `jwks_uri` is given (and the other way round), a signing algorithm of another method.
-    Turning FAPI 2.0 on makes ID tokens ES256 and PAR required unless given otherwise."""
+    Turning FAPI 2.0 on makes ID tokens ES256, PAR and DPoP required unless given otherwise."""
     unknown = set(given) - set(METADATA_FIELDS)
     if unknown:
         raise TypeError(f"unknown metadata {sorted(unknown)}")
@@ -323,6 +322,8 @@ def metadata_for_update(
             changes["id_token_signed_response_alg"] = FAPI2_ID_TOKEN_ALG
         if "require_pushed_authorization_requests" not in given:
             changes["require_pushed_authorization_requests"] = True
+        if "dpop_bound_access_tokens" not in given:
+            changes["dpop_bound_access_tokens"] = True
     return _checked(
         replace(meta, **changes),
         public=public,

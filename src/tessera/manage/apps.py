@@ -167,7 +167,7 @@ def create_app(
     jwks: dict[str, Any] | str | None = None,
     jwks_uri: str | None = None,
     require_pushed_authorization_requests: bool | None = None,
-    dpop_bound_access_tokens: bool = False,
+    dpop_bound_access_tokens: bool | None = None,
     id_token_signed_response_alg: str | None = None,
     profile: str | None = None,
     details: Mapping[str, object] | None = None,
@@ -177,7 +177,8 @@ def create_app(
     """Register an app; return it and its secret (shown once), None for an app without one
     (public, or `private_key_jwt`). `allow_insecure_jwks_uri`: the issuer is an http loopback
     issuer (`client_jwks.allows_insecure_jwks_uri`), so http loopback `jwks_uri` (and FAPI 2.0
-    redirect URIs) are allowed. `require_pushed_authorization_requests` None: on for FAPI 2.0."""
+    redirect URIs) are allowed. `require_pushed_authorization_requests` and
+    `dpop_bound_access_tokens` None: on for FAPI 2.0."""
     name = checked_name(name)
     uris = _check_redirect_uris(redirect_uris or [])
     grants = _check_grants(grant_types or ["authorization_code", "refresh_token"], public, uris)

@@ -1,4 +1,5 @@
-"""The authorization endpoint: RFC 6749 §4.1.1-§4.1.2, OIDC Core §3.1.2, RFC 9207, RFC 8707.
+"""The authorization endpoint: RFC 6749 §4.1.1-§4.1.2, OIDC Core §3.1.2, RFC 9207, RFC 8707,
+RFC 9449 §10 (`dpop_jkt`).
 
 `validate_authorization_request` runs the endpoint's pipeline of checks in order. The first two
 (client, redirect URI) fail with `UnsafeToRedirect`: the user sees an error page and is never
@@ -26,6 +27,7 @@ from tessera.domain.scopes import (
     resolve_scope,
 )
 from tessera.oauth import errors
+from tessera.oauth.dpop import check_jkt_param
 from tessera.oauth.fapi2 import FAPI2
 from tessera.oauth.pkce import check_challenge_params
 from tessera.shared.urlencoding import encode_pairs
@@ -78,6 +80,7 @@ class AuthorizationRequest:
     login_hint: str | None
     acr_values: tuple[str, ...] = ()  # OIDC Core §3.1.2.1, or the `claims` parameter's acr
     acr_essential: bool = False  # §5.5.1.1: an essential acr claim is not met silently
+    dpop_jkt: str | None = None  # RFC 9449 §10: the code is redeemed only with this key
 
     @property
     def resource_scopes(self) -> tuple[str, ...]:
@@ -272,6 +275,7 @@ def validate_authorization_request(
         )
         prompt, max_age = check_prompt(params)
         acr_values, acr_essential = check_acr(params)
+        dpop_jkt = check_jkt_param(params.get("dpop_jkt"))
     except errors.OAuthError as exc:
         raise AuthorizationError(exc, redirect_uri, state) from None
     return AuthorizationRequest(
@@ -287,6 +291,7 @@ def validate_authorization_request(
         login_hint=params.get("login_hint"),
         acr_values=acr_values,
         acr_essential=acr_essential,
+        dpop_jkt=dpop_jkt,
     )
 
 
@@ -329,6 +334,7 @@ def issue_code(
             nonce=request.nonce,
             session_id=session_id,
             amr=amr,
+            dpop_jkt=request.dpop_jkt,
         )
     )
     return code

@@ -19,6 +19,7 @@ __all__ = [
     "InteractionRequired",
     "InvalidClient",
     "InvalidClientAssertion",
+    "InvalidDPoPProof",
     "InvalidGrant",
     "InvalidRequest",
     "InvalidScope",
@@ -36,6 +37,7 @@ __all__ = [
     "UnsupportedGrantType",
     "UnsupportedResponseType",
     "UnsupportedTokenType",
+    "UseDPoPNonce",
     "refuse_repeated",
 ]
 
@@ -43,6 +45,11 @@ __all__ = [
 class OAuthError(Exception):
     error = "server_error"
     status = 400
+    # RFC 9449: a fresh server nonce for the `DPoP-Nonce` header (§8, §9), and, at a protected
+    # resource, whether the DPoP challenge alone carries the error (§7.1, §7.2: the request
+    # used DPoP, or its token is DPoP-bound).
+    dpop_nonce: str | None = None
+    dpop_only: bool = False
 
     def __init__(self, description: str = "", *, debug: str | None = None) -> None:
         super().__init__(description or self.error)
@@ -187,3 +194,25 @@ class InsufficientScope(OAuthError):
     def __init__(self, description: str = "", scope: str = "", *, debug: str | None = None) -> None:
         super().__init__(description, debug=debug)
         self.scope = scope
+
+
+class InvalidDPoPProof(OAuthError):
+    """RFC 9449 §5 (token endpoint, 400) and §7.1 (a protected resource, 401): the DPoP proof
+    is missing where one is required, or fails a check of §4.3."""
+
+    error = "invalid_dpop_proof"
+
+    def __init__(self, description: str = "", *, status: int = 400) -> None:
+        super().__init__(description)
+        self.status = status
+
+
+class UseDPoPNonce(InvalidDPoPProof):
+    """RFC 9449 §8 (400 at the token endpoint) and §9 (401 at a resource): the proof lacks
+    the server's current nonce; the answer carries a fresh one in `DPoP-Nonce`."""
+
+    error = "use_dpop_nonce"
+
+    def __init__(self, description: str, nonce: str, *, status: int = 400) -> None:
+        super().__init__(description, status=status)
+        self.dpop_nonce = nonce

@@ -8,6 +8,8 @@ What the endpoints enforce for such an app:
 - §5.3.2.2: authorization codes live at most 60 seconds (`code_lifetime`).
 - §5.3.2.1 / §5.4.1: client authentication with `private_key_jwt` signed with PS256,
   ES256 or EdDSA only (`FAPI2_SIGNING_ALGS`, checked by `tessera.oauth.client_auth`).
+- §5.3.2.1: sender-constrained access tokens: the app is `dpop_bound_access_tokens`, so the
+  token endpoint refuses its requests without a DPoP proof (RFC 9449 §5.2).
 
 What registration checks (`profile_violations`, used by `tessera.manage.apps`):
 - §5.3.2.1: confidential clients only; they authenticate with `private_key_jwt` (mTLS
@@ -17,7 +19,8 @@ What registration checks (`profile_violations`, used by `tessera.manage.apps`):
   the issuer itself is an http loopback development issuer).
 - §5.4.1: PS256, ES256 or EdDSA for client assertions and ID tokens; never RS256
   (RSASSA-PKCS1-v1_5) nor `none`.
-Sender-constrained access tokens (§5.3.2.1) arrive with DPoP (the next issue).
+- §5.3.2.1: sender-constrained access tokens: DPoP (RFC 9449) for every token request
+  (`dpop_bound_access_tokens` on; it is on by default for such an app, and off is refused).
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ def profile_violations(
     requires_par: bool,
     redirect_uris: Iterable[str],
     allow_insecure_loopback: bool = False,
+    dpop_bound: bool = True,
 ) -> list[str]:
     """What keeps an app's registration from following the FAPI 2.0 Security Profile, one
     sentence each saying what to do (empty: nothing). `signing_alg` is the app's
@@ -108,6 +112,11 @@ def profile_violations(
             "FAPI 2.0 requires pushed authorization requests (Security Profile §5.3.2.2): "
             "leave require_pushed_authorization_requests on"
         )
+    if not dpop_bound:  # §5.3.2.1: sender-constrained access tokens (DPoP, no mTLS)
+        found.append(
+            "FAPI 2.0 requires sender-constrained access tokens (Security Profile §5.3.2.1): "
+            "leave dpop_bound_access_tokens on"
+        )
     return found + _redirect_violations(redirect_uris, allow_insecure_loopback)
 
 
@@ -123,4 +132,5 @@ def client_violations(client: Client, *, allow_insecure_loopback: bool = False) 
         requires_par=client.require_pushed_authorization_requests,
         redirect_uris=client.redirect_uris,
         allow_insecure_loopback=allow_insecure_loopback,
+        dpop_bound=client.dpop_bound_access_tokens,
     )

@@ -2,7 +2,8 @@
 
 Answers from the same revocation state that resource servers follow: a token is active only if
 its signature, issuer and expiry hold and no `jti`, grant (`sid`) or subject cut-off event
-covers it (Keycloak CVE-2026-8922 ignored subject-wide revocations here). Refresh tokens are
+covers it (Keycloak CVE-2026-8922 ignored subject-wide revocations here). A DPoP-bound token's
+answer carries its `cnf` (RFC 9449 §6.2). Refresh tokens are
 active while unused, unexpired and of a live grant.
 
 Only a party the token was meant for learns about it (RFC 7662 §2.1, §4): the client it was
@@ -101,8 +102,13 @@ def access_token_answer(claims: Mapping[str, Any], revocations: RevocationState)
     """The answer for a verified access token, from revocation state synced a moment ago."""
     if revocations.revoked(claims):
         return _INACTIVE
-    body = {"active": True, "token_type": "Bearer"}
+    # RFC 9449 §6.2: a DPoP-bound token's `cnf` (its key's thumbprint) and `token_type: DPoP`;
+    # the resource server checks the binding itself.
+    bound = "cnf" in claims
+    body = {"active": True, "token_type": "DPoP" if bound else "Bearer"}
     body.update({k: claims[k] for k in _CLAIMS if k in claims})
+    if bound:
+        body["cnf"] = claims["cnf"]
     return body
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tessera.shared.acr import ACR_LEVELS
+from tessera.shared.dpop import DEFAULT_ALGS
 
 __all__ = ["ENDPOINT_PATHS", "REVOCATION_FEED_PATH", "assertion_audiences", "build_metadata"]
 
@@ -106,6 +107,8 @@ def build_metadata(
     if "token_endpoint" in endpoints:
         doc["token_endpoint_auth_methods_supported"] = _CLIENT_AUTH
         doc["token_endpoint_auth_signing_alg_values_supported"] = _AUTH_SIGNING_ALGS
+        # RFC 9449 §5.1: DPoP is supported, with proofs signed with these algorithms.
+        doc["dpop_signing_alg_values_supported"] = list(DEFAULT_ALGS)
     if "authorization_endpoint" in endpoints:
         doc["code_challenge_methods_supported"] = ["S256"]  # RFC 9700 §2.1.1: no `plain`
         doc["authorization_response_iss_parameter_supported"] = True  # RFC 9207 §3

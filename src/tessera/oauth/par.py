@@ -83,10 +83,12 @@ def push(
     resources: Sequence[Resource],
     now: datetime,
     ttl: int = PUSHED_TTL,
+    proof_jkt: str | None = None,
 ) -> Pushed:
     """Validate the pushed parameters of the authenticated `client` as the authorization
     endpoint would (§2.1) and store them; raise the `OAuthError` of §2.3 otherwise. The caller
-    has refused repeated parameters (RFC 6749 §3.1)."""
+    has refused repeated parameters (RFC 6749 §3.1). `proof_jkt`: the key of the request's
+    verified DPoP proof, which binds the code as `dpop_jkt` does (RFC 9449 §10.1)."""
     given = params.get("client_id")
     if given is not None and given != client.client_id:  # §2.1
         raise errors.InvalidRequest("client_id is not the authenticated client")
@@ -96,6 +98,11 @@ def push(
         raise errors.RequestNotSupported("request objects are not supported")
     pairs = {**params, "client_id": client.client_id}
     pairs.pop(TICKET_PARAM, None)  # ours: never part of a request
+    if proof_jkt is not None:
+        if pairs.get("dpop_jkt", proof_jkt) != proof_jkt:
+            # RFC 9449 §10.1: both given and not the same key: MUST reject.
+            raise errors.InvalidDPoPProof("dpop_jkt is not the thumbprint of the proof's key")
+        pairs["dpop_jkt"] = proof_jkt
     _check_profile(client, pairs)
     try:
         validate_authorization_request(

@@ -315,7 +315,8 @@ def parse_metadata(
         "require_pushed_authorization_requests": _flag(
             data, "require_pushed_authorization_requests", fapi2
         ),
-        "dpop_bound_access_tokens": _flag(data, "dpop_bound_access_tokens", False),
+        # RFC 9449 §5.2; FAPI 2.0 §5.3.2.1: on by default for a FAPI 2.0 app.
+        "dpop_bound_access_tokens": _flag(data, "dpop_bound_access_tokens", fapi2),
         "id_token_signed_response_alg": id_token_alg,
         "profile": data.get(PROFILE_FIELD),
         "details": _details(data),

@@ -2,9 +2,10 @@
 (client authentication), §5.2 (errors). The grants themselves are in `tessera.oauth.grants`.
 
 `TokenEndpoint.handle` refuses repeated parameters, a missing or unsupported `grant_type`, an
-unauthenticated client and a grant the app may not use, in that order; then the grant answers
-a `TokenResponse` (the §5.1 body and the claims of the access token in it) or raises an
-`OAuthError`.
+invalid DPoP proof (RFC 9449 §4.3, §5), an unauthenticated client, a grant the app may not use
+and a missing proof of an app that always uses DPoP (RFC 9449 §5.2), in that order, records the
+proof's `jti` (§11.1); then the grant answers a `TokenResponse` (the §5.1 body and the claims
+of the access token in it) or raises an `OAuthError`.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from datetime import datetime
 from tessera.domain.model import Client, Resource, User
 from tessera.oauth import errors
 from tessera.oauth.client_auth import AssertionCheck, authenticate_client
+from tessera.oauth.dpop import DPoPPolicy
 from tessera.oauth.grants.authorization_code import AuthorizationCodeGrant
 from tessera.oauth.grants.client_credentials import ClientCredentialsGrant
 from tessera.oauth.grants.policy import DEFAULT_ACCESS_TTL, TokenPolicy
 from tessera.oauth.grants.refresh_token import RefreshTokenGrant
 from tessera.oauth.grants.request import TokenRequest
 from tessera.oauth.grants.response import TokenMinter, TokenResponse, scope_claim, user_claims
+from tessera.oauth.metadata import ENDPOINT_PATHS
 from tessera.oauth.tokens import TokenIssuer
 from tessera.store.protocols import Store
 
@@ -50,8 +53,13 @@ class TokenEndpoint:
         lookup_user: Callable[[str], User | None] | None = None,
         admin_scopes: frozenset[str] = frozenset(),
         assertions: AssertionCheck | None = None,
+        dpop: DPoPPolicy | None = None,
     ) -> None:
         self._pepper = pepper
+        self.dpop = dpop or DPoPPolicy(store.nonces.use_once)
+        # RFC 9449 §4.3 check 9: `htu` is the endpoint's URL as discovery names it (the
+        # domain's issuer), never the Host header, which a client does not sign.
+        self.url = issuer.issuer + ENDPOINT_PATHS["token_endpoint"]
         self._assertions = assertions
         self.clock = clock
         self.lookup_client = lookup_client
@@ -73,8 +81,14 @@ class TokenEndpoint:
         }
 
     def handle(
-        self, authorization: str | None, form: Mapping[str, str], duplicated: set[str]
+        self,
+        authorization: str | None,
+        form: Mapping[str, str],
+        duplicated: set[str],
+        dpop_proof: str | None = None,
     ) -> TokenResponse:
+        """`dpop_proof`: the request's `DPoP` header (`tessera.oauth.dpop.proof_value`). A
+        request with one does I/O (its `jti`): never on the event loop."""
         errors.refuse_repeated(duplicated)
         now = self.clock()
         grant_type = form.get("grant_type")
@@ -84,6 +98,9 @@ class TokenEndpoint:
         if grant is None:
             # The password and implicit grants are not offered (RFC 9700 §2.4).
             raise errors.UnsupportedGrantType(f"unsupported grant_type {grant_type[:64]}")
+        proof = None
+        if dpop_proof is not None:  # checked before anything is written or burned
+            proof = self.dpop.verify(dpop_proof, method="POST", url=self.url, now=now)
         client = authenticate_client(
             authorization,
             form,
@@ -94,4 +111,13 @@ class TokenEndpoint:
         )
         if grant_type not in client.grant_types:
             raise errors.UnauthorizedClient(f"this app may not use the {grant_type} grant")
-        return grant(TokenRequest(grant_type, form, client, now))
+        if proof is None:
+            if client.requires_dpop:
+                # RFC 9449 §5.2: MUST reject; §5: the DPoP header MUST hold a valid proof,
+                # and a missing one is not valid: `invalid_dpop_proof`.
+                raise errors.InvalidDPoPProof(
+                    "this app always uses DPoP (dpop_bound_access_tokens): send a DPoP proof"
+                )
+            return grant(TokenRequest(grant_type, form, client, now))
+        self.dpop.use(proof, now)  # §11.1, after client authentication: no writes for strangers
+        return grant(TokenRequest(grant_type, form, client, now, proof.jkt))

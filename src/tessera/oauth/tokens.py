@@ -44,6 +44,7 @@ class AccessTokenSpec:
     auth_time: int | None = None
     user_display_name: str | None = None
     amr: tuple[str, ...] = ()  # a user's sign-in methods (none for an app's own token)
+    jkt: str | None = None  # RFC 9449 §6.1: the DPoP key the token is bound to
 
 
 def authentication_claims(amr: tuple[str, ...]) -> dict[str, Any]:
@@ -83,6 +84,8 @@ class TokenIssuer:
         if spec.auth_time is not None:
             claims["auth_time"] = spec.auth_time
         claims.update(authentication_claims(spec.amr))
+        if spec.jkt is not None:
+            claims["cnf"] = {"jkt": spec.jkt}  # RFC 9449 §6.1, RFC 7800 §3.1
         if spec.sub_type == "user":
             claims["user_id"] = spec.subject
             if spec.user_display_name is not None:

@@ -5,6 +5,9 @@ RFC 9470 step-up: `acr_values` / `max_age` require a level or a recent sign-in o
 request; `requirements` maps path prefixes to an `AuthRequirement` of their own (the longest
 matching prefix wins over the default). A token with the scopes that fails it answers 401
 `insufficient_user_authentication` with the challenge.
+
+DPoP (RFC 9449): a bound token is accepted as `Authorization: DPoP` with a proof, checked on
+every request; `require_dpop=True` refuses Bearer tokens on every path it guards.
 """
 
 from __future__ import annotations
@@ -34,12 +37,14 @@ class BearerAuthMiddleware:
         acr_values: str | Iterable[str] | None = None,
         max_age: int | None = None,
         requirements: Mapping[str, AuthRequirement] | None = None,
+        require_dpop: bool = False,
     ) -> None:
         self.app = app
         self.validator = validator
         self.scopes = tuple(scopes)
         self.exclude = tuple(exclude)
         self.requirement = requirement(acr_values, max_age)
+        self.require_dpop = require_dpop
         # Longest prefix first, so that "/admin/keys" wins over "/admin".
         self.requirements = sorted((requirements or {}).items(), key=lambda p: -len(p[0]))
 
@@ -53,13 +58,18 @@ class BearerAuthMiddleware:
         if scope["type"] != "http" or scope["path"].startswith(self.exclude):
             await self.app(scope, receive, send)
             return
+        token = None
         try:
-            token = await token_from_connection(HTTPConnection(scope), self.validator)
+            token = await token_from_connection(
+                HTTPConnection(scope), self.validator, require_dpop=self.require_dpop
+            )
             if token is None:
                 raise InvalidTokenError("")
             self.validator.require_scopes(token, self.scopes)
             self.validator.require_authentication(token, self.requirement_for(scope["path"]))
         except TokenError as exc:
+            only = self.require_dpop or (token is not None and token.is_dpop_bound)
+            exc.for_dpop(self.validator.dpop.algorithms, only=only)
             response = JSONResponse(
                 exc.body(),
                 status_code=exc.status,

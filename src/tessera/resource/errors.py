@@ -1,20 +1,29 @@
 """Errors a resource server answers with, rendered per RFC 6750 §3 by
-`tessera.shared.oauth_errors` (the renderer the identity domain uses too), and RFC 9470 §3's
-`insufficient_user_authentication` with its `acr_values` / `max_age` auth-params."""
+`tessera.shared.oauth_errors` (the renderer the identity domain uses too), RFC 9470 §3's
+`insufficient_user_authentication` with its `acr_values` / `max_age` auth-params, and RFC 9449
+§7.1's DPoP challenge (`invalid_dpop_proof`, `use_dpop_nonce` with `DPoP-Nonce`).
+
+An error knows whether its resource takes DPoP only once an adapter says so (`for_dpop`):
+the adapters mark every error they answer with, so a bare `TokenError` renders the plain
+Bearer challenge it always did."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Self
 
-from tessera.shared.oauth_errors import bearer_challenge, error_body, error_headers
+from tessera.shared.oauth_errors import error_body, error_headers
 
 __all__ = [
     "InsufficientScopeError",
     "InsufficientUserAuthenticationError",
+    "InvalidDPoPProofError",
     "InvalidRequestError",
     "InvalidTokenError",
     "RevocationUnavailableError",
+    "TemporarilyUnavailableError",
     "TokenError",
+    "UseDPoPNonceError",
 ]
 
 
@@ -22,6 +31,12 @@ class TokenError(Exception):
     error = "invalid_token"
     status = 401
     retry_after = 5  # seconds, for the 503 of `RevocationUnavailableError`
+    # RFC 9449 §7.1: the proof algorithms of a resource that takes DPoP (empty: Bearer only),
+    # whether the DPoP challenge alone carries the error (the request used DPoP, the token is
+    # bound, or the resource requires DPoP), and the fresh nonce of a `use_dpop_nonce` (§9).
+    dpop_algs: tuple[str, ...] = ()
+    dpop_only = False
+    dpop_nonce: str | None = None
 
     def __init__(self, description: str = "", *, scope: str | None = None) -> None:
         super().__init__(description or self.error)
@@ -38,23 +53,36 @@ class TokenError(Exception):
         """False for the error of a request without any token: `InvalidTokenError("")`."""
         return self.error != "invalid_token" or self.description != ""
 
+    def for_dpop(self, algs: Sequence[str], *, only: bool = False) -> Self:
+        """Answer as a resource that takes DPoP proofs signed with `algs` (RFC 9449 §7.1); with
+        `only`, with the DPoP challenge alone."""
+        self.dpop_algs = tuple(algs)
+        self.dpop_only = self.dpop_only or only
+        return self
+
     def www_authenticate(self, realm: str = "api") -> str:
-        """RFC 6750 §3: the challenge; no error code when no token was sent at all (§3.1)."""
-        if not self.token_sent:
-            return bearer_challenge(realm)
-        return bearer_challenge(realm, self.error, self.description, self.scope or "", self.params)
+        """RFC 6750 §3 (and RFC 9449 §7.1): the challenge; no error code when no token was
+        sent at all (§3.1)."""
+        return self._headers(realm, 401)["WWW-Authenticate"]
 
     def headers(self, realm: str = "api") -> dict[str, str]:
-        """The response headers: the RFC 6750 §3 challenge (`Retry-After` for a 503)."""
+        """The response headers: the challenge (`Retry-After` for a 503, `DPoP-Nonce` for a
+        `use_dpop_nonce`)."""
+        return self._headers(realm, self.status)
+
+    def _headers(self, realm: str, status: int) -> dict[str, str]:
         return error_headers(
             self.error if self.token_sent else None,
-            self.status,
+            status,
             realm=realm,
             bearer=True,
             description=self.description,
             scope=self.scope or "",
             retry_after=self.retry_after,
             params=self.params,
+            dpop_algs=self.dpop_algs,
+            dpop_only=self.dpop_only,
+            dpop_nonce=self.dpop_nonce,
         )
 
     def body(self) -> dict[str, str]:
@@ -79,14 +107,10 @@ class InvalidRequestError(TokenError):
     status = 400
 
 
-class RevocationUnavailableError(TokenError):
-    """503: the resource server cannot tell right now whether the token was revoked (its
-    revocation feed is stale and it has no fallback).
-
-    Not 401 `invalid_token` (RFC 6750 §3.1): nothing is wrong with the token, and a 401 would
-    send every client to refresh its tokens at an identity domain that is already unreachable.
-    503 with Retry-After (RFC 9110 §15.6.4, §10.2.3) says "try the same request again later".
-    """
+class TemporarilyUnavailableError(TokenError):
+    """503 with Retry-After (RFC 9110 §15.6.4, §10.2.3): the resource server cannot check the
+    request right now (its revocation state, its DPoP replay cache); nothing is wrong with the
+    credentials, so no challenge is sent."""
 
     error = "temporarily_unavailable"
     status = 503
@@ -94,6 +118,16 @@ class RevocationUnavailableError(TokenError):
     def __init__(self, description: str = "", *, retry_after: int = 5) -> None:
         super().__init__(description)
         self.retry_after = retry_after
+
+
+class RevocationUnavailableError(TemporarilyUnavailableError):
+    """503: the resource server cannot tell right now whether the token was revoked (its
+    revocation feed is stale and it has no fallback).
+
+    Not 401 `invalid_token` (RFC 6750 §3.1): nothing is wrong with the token, and a 401 would
+    send every client to refresh its tokens at an identity domain that is already unreachable.
+    503 with Retry-After (RFC 9110 §15.6.4, §10.2.3) says "try the same request again later".
+    """
 
 
 class InsufficientUserAuthenticationError(TokenError):
@@ -127,3 +161,22 @@ class InsufficientUserAuthenticationError(TokenError):
 
     def body(self) -> dict[str, str]:
         return {**super().body(), **dict(self.params)}  # the challenge's parameters too
+
+
+class InvalidDPoPProofError(TokenError):
+    """401 (RFC 9449 §7.1): the DPoP proof is missing or fails a check of §4.3."""
+
+    error = "invalid_dpop_proof"
+    dpop_only = True
+
+
+class UseDPoPNonceError(TokenError):
+    """401 (RFC 9449 §9): the proof lacks the resource's current nonce, sent in `DPoP-Nonce`;
+    the client retries with a proof carrying it."""
+
+    error = "use_dpop_nonce"
+    dpop_only = True
+
+    def __init__(self, description: str, *, nonce: str) -> None:
+        super().__init__(description)
+        self.dpop_nonce = nonce

@@ -15,6 +15,10 @@ RFC 9470 step-up: `TokenDependency(validator, acr_values=[ACR_MFA], max_age=600)
 of every operation using it; `require_token.requiring(acr_values=..., max_age=...)` is a copy
 (the same OpenAPI scheme) for some operations only. A token with the scopes but a weaker or
 older sign-in answers 401 `insufficient_user_authentication` with the requirement.
+
+DPoP (RFC 9449): a bound token is accepted as `Authorization: DPoP` with a proof, checked on
+every request; `TokenDependency(validator, require_dpop=True)` (or `.requiring(dpop=True)`)
+refuses Bearer tokens on its operations.
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ __all__ = ["TokenDependency", "http_error", "swagger_ui_init_oauth"]
 _DESCRIPTION = (
     "An RFC 9068 JWT access token from the identity domain `{issuer}` for the audience "
     "`{audience}`, sent as `Authorization: Bearer <token>` (RFC 6750 §2.1; never in the query "
-    "string). The authorization code flow requires PKCE with S256 (RFC 7636)."
+    "string), or as `Authorization: DPoP <token>` with a `DPoP` proof when it is DPoP-bound "
+    "(RFC 9449 §7.1). The authorization code flow requires PKCE with S256 (RFC 7636)."
 )
 
 
@@ -65,9 +70,11 @@ class TokenDependency(SecurityBase):
         description: str | None = None,
         acr_values: str | Iterable[str] | None = None,
         max_age: int | None = None,
+        require_dpop: bool = False,
     ) -> None:
         self.validator = validator
         self.requirement = requirement(acr_values, max_age)
+        self.require_dpop = require_dpop
         issuer = validator.issuer
         described = dict(scopes) if isinstance(scopes, Mapping) else dict.fromkeys(scopes, "")
         flow = OAuthFlowAuthorizationCode(
@@ -83,22 +90,33 @@ class TokenDependency(SecurityBase):
         self.scheme_name = scheme_name
 
     def requiring(
-        self, acr_values: str | Iterable[str] | None = None, max_age: int | None = None
+        self,
+        acr_values: str | Iterable[str] | None = None,
+        max_age: int | None = None,
+        *,
+        dpop: bool | None = None,
     ) -> TokenDependency:
-        """This dependency with another RFC 9470 requirement (same scheme in OpenAPI)."""
+        """This dependency with another RFC 9470 requirement and, when `dpop` is given, DPoP
+        required or not (same scheme in OpenAPI)."""
         other = copy.copy(self)
         other.requirement = requirement(acr_values, max_age)
+        if dpop is not None:
+            other.require_dpop = dpop
         return other
 
     async def __call__(self, request: Request, security_scopes: SecurityScopes) -> AccessToken:
+        token = None
         try:
-            token = await token_from_connection(request, self.validator)
+            token = await token_from_connection(
+                request, self.validator, require_dpop=self.require_dpop
+            )
             if token is None:
                 raise InvalidTokenError("")
             self.validator.require_scopes(token, security_scopes.scopes)
             self.validator.require_authentication(token, self.requirement)
         except TokenError as exc:
-            raise http_error(exc) from None
+            only = self.require_dpop or (token is not None and token.is_dpop_bound)
+            raise http_error(exc.for_dpop(self.validator.dpop.algorithms, only=only)) from None
         return token
 
 

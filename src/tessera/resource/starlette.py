@@ -4,6 +4,10 @@ app.add_middleware(AuthenticationMiddleware, backend=BearerBackend(validator),
                    on_error=bearer_error_response)
 
 @requires("orders:write", acr=ACR_MFA, max_age=600)   # RFC 9470 step-up per route
+@requires("payments:write", dpop=True)                 # RFC 9449: DPoP-bound tokens only
+
+DPoP (RFC 9449): a bound token must come as `Authorization: DPoP` with a proof, checked on
+every request (`tessera.resource.dpop`); the validator's `dpop` policy says how.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
+from tessera.resource.dpop import check_proof, request_url, use_proof
 from tessera.resource.errors import (
     InsufficientScopeError,
     InvalidRequestError,
@@ -30,7 +35,8 @@ from tessera.resource.errors import (
 )
 from tessera.resource.stepup import AuthRequirement, requirement
 from tessera.resource.validator import AccessToken, TokenValidator
-from tessera.shared.bearer import MalformedAuthorization, parse_bearer
+from tessera.shared.authorization import parse_access_authorization
+from tessera.shared.bearer import MalformedAuthorization
 
 __all__ = [
     "BearerBackend",
@@ -72,20 +78,61 @@ class _AuthError(AuthenticationError):
         self.error = error
 
 
+# Where `BearerBackend` leaves its validator's DPoP algorithms for `requires`' challenges.
+_DPOP_ALGS_KEY = "tessera.dpop_algs"
+
+
 async def token_from_connection(
-    conn: HTTPConnection, validator: TokenValidator
+    conn: HTTPConnection,
+    validator: TokenValidator,
+    *,
+    require_dpop: bool = False,
+    url: str | None = None,
 ) -> AccessToken | None:
-    """The validated token of a request; None when no Authorization header was sent."""
-    if "access_token" in conn.query_params:
-        raise InvalidRequestError("send the access token in the Authorization header")
+    """The validated token of a request; None when no Authorization header was sent.
+
+    `Authorization: Bearer` (RFC 6750 §2.1) for an unbound token, `DPoP` with a proof for a
+    bound one (RFC 9449 §7.1), the proof checked against the request's method and `url`
+    (default: `request_url` of the scope and the policy's `public_url`). `require_dpop`
+    refuses Bearer tokens. Every `TokenError` raised carries the DPoP challenge."""
+    policy = validator.dpop
+    only = require_dpop or policy.required
     try:
-        raw = parse_bearer(conn.headers.getlist("authorization"))
-    except MalformedAuthorization as exc:
-        raise InvalidRequestError(str(exc)) from None
-    if raw is None:
-        return None
-    # A cached validation costs microseconds; only a miss may need the network (JWKS).
-    return validator.cached(raw) or await run_in_threadpool(validator.validate, raw)
+        if "access_token" in conn.query_params:
+            raise InvalidRequestError("send the access token in the Authorization header")
+        try:
+            credentials = parse_access_authorization(conn.headers.getlist("authorization"))
+        except MalformedAuthorization as exc:
+            raise InvalidRequestError(str(exc)) from None
+        if credentials is None:
+            return None
+        only = only or credentials.is_dpop
+        raw = credentials.token
+        # A cached validation costs microseconds; only a miss may need the network (JWKS).
+        token = validator.cached(raw)
+        if token is None:
+            token = await run_in_threadpool(validator.validate_token, raw)
+        only = only or token.is_dpop_bound
+        if not only:
+            return token  # a plain bearer token where bearer tokens do: nothing more to check
+        proof = check_proof(
+            policy,
+            credentials,
+            token,
+            conn.headers.getlist("dpop"),
+            method=conn.scope.get("method", "GET"),
+            url=url or request_url(conn.scope, policy.public_url),
+            now=validator.clock(),
+            required=require_dpop,
+        )
+        if proof is not None:
+            if policy.local_replay:
+                use_proof(policy, proof)
+            else:  # a shared replay cache is a network round trip
+                await run_in_threadpool(use_proof, policy, proof)
+        return token
+    except TokenError as exc:
+        raise exc.for_dpop(policy.algorithms, only=only) from None
 
 
 class BearerBackend(AuthenticationBackend):
@@ -93,6 +140,7 @@ class BearerBackend(AuthenticationBackend):
         self.validator = validator
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        conn.scope[_DPOP_ALGS_KEY] = self.validator.dpop.algorithms
         try:
             token = await token_from_connection(conn, self.validator)
         except TokenError as exc:
@@ -120,10 +168,13 @@ def requires(
     *,
     acr: str | Iterable[str] | None = None,
     max_age: int | None = None,
+    dpop: bool = False,
 ) -> Callable[[_Endpoint], _Endpoint]:
     """Like Starlette's `requires`, with RFC 6750 responses (§3.1); `acr` (any one of these
     levels, or a higher known one) and `max_age` (seconds since the user signed in) add an
-    RFC 9470 requirement, checked after the scopes: 401 `insufficient_user_authentication`."""
+    RFC 9470 requirement, checked after the scopes: 401 `insufficient_user_authentication`.
+    `dpop` refuses tokens that are not DPoP-bound (RFC 9449 §7.1: 401 `invalid_token` with
+    the DPoP challenge alone); a bound token's proof was checked by `BearerBackend`."""
     needed = [scopes] if isinstance(scopes, str) else list(scopes)
     level = requirement(acr, max_age)  # a bad value fails here, at import time
 
@@ -132,17 +183,23 @@ def requires(
         async def wrapper(request: Request) -> Response:
             user = request.user if "user" in request.scope else None
             if not isinstance(user, TokenUser):
-                return _render(InvalidTokenError(""))
+                return _render(request, InvalidTokenError(""), dpop)
+            only = dpop or user.token.is_dpop_bound
+            if dpop and not user.token.is_dpop_bound:
+                error = InvalidTokenError("this resource requires a DPoP-bound access token")
+                return _render(request, error, only)
             if not set(needed) <= set(request.auth.scopes):
                 return _render(
+                    request,
                     InsufficientScopeError(
                         "the access token lacks a required scope", scope=" ".join(needed)
-                    )
+                    ),
+                    only,
                 )
             try:
                 user.require_authentication(level)
             except TokenError as exc:
-                return _render(exc)
+                return _render(request, exc, only)
             return await endpoint(request)
 
         return wrapper
@@ -150,7 +207,10 @@ def requires(
     return decorator
 
 
-def _render(error: TokenError) -> Response:
+def _render(request: Request, error: TokenError, dpop_only: bool) -> Response:
+    algs = request.scope.get(_DPOP_ALGS_KEY)
+    if algs:
+        error.for_dpop(algs, only=dpop_only)
     return JSONResponse(
         error.body(),
         status_code=error.status,

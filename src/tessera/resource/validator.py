@@ -10,6 +10,11 @@ revocation check runs on every call, cached or not.
 The user's sign-in is read from the token too (RFC 9068 §2.2.1, RFC 9470 §5): `acr`, `amr` and
 `auth_time`, for routes that require a level or a recent sign-in (`tessera.resource.stepup`).
 A malformed value counts as absent, so it never meets a requirement.
+
+A DPoP-bound token (RFC 9449 §6.1: `cnf.jkt`) is valid only with a proof of its key for each
+request; the adapters check that (`tessera.resource.dpop`, per the validator's `dpop` policy).
+A token bound otherwise (a `cnf` without `jkt`, such as RFC 8705's certificate binding) is
+refused: this resource cannot check that binding.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import httpx
 from joserfc import jwt
 from joserfc.errors import JoseError
 
+from tessera.resource.dpop import DPoPPolicy
 from tessera.resource.errors import InsufficientScopeError, InvalidTokenError
 from tessera.resource.jwks import DiscoveryError, JwksCache
 from tessera.shared.bearer import MAX_TOKEN_LENGTH
@@ -63,11 +69,17 @@ class AccessToken:
     acr: str | None = None  # the level of the user's sign-in (RFC 9470 §5)
     amr: tuple[str, ...] = ()  # its methods (RFC 8176)
     auth_time: int | None = None  # when the user signed in, seconds since the epoch
+    jkt: str | None = None  # the key the token is bound to (RFC 9449 §6.1 `cnf.jkt`)
     claims: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def is_user(self) -> bool:
         return self.sub_type == "user"
+
+    @property
+    def is_dpop_bound(self) -> bool:
+        """Bound to a key (RFC 9449): it came with a DPoP proof of that key, checked."""
+        return self.jkt is not None
 
     def has_scopes(self, required: Iterable[str]) -> bool:
         return set(required) <= self.scopes
@@ -93,7 +105,10 @@ class TokenValidator:
         revocation: RevocationCheck | None = None,
         cache_size: int = 10000,
         clock: Callable[[], float] = time.time,
+        dpop: DPoPPolicy | None = None,
     ) -> None:
+        """`dpop`: how DPoP proofs are checked (RFC 9449; default: in-memory replay, no
+        nonces, Bearer tokens accepted when unbound)."""
         unsafe = set(algorithms) - _ALLOWED_ALGS
         if unsafe:
             raise ValueError(f"refusing algorithms {sorted(unsafe)}: never none or HMAC")
@@ -103,6 +118,7 @@ class TokenValidator:
         self.leeway = leeway
         self.jwks = jwks or JwksCache(self.issuer, http=http)
         self.revocation = revocation
+        self.dpop = dpop or DPoPPolicy()
         self._cache: dict[str, AccessToken] = {}
         self._cache_size = cache_size
         self.clock = clock
@@ -111,7 +127,8 @@ class TokenValidator:
     # --- public API -----------------------------------------------------------------------------
 
     def cached(self, token: str) -> AccessToken | None:
-        """A previously validated, unexpired, unrevoked token, or None (no I/O)."""
+        """A previously validated, unexpired, unrevoked token, or None (no I/O; like
+        `validate_token`, the DPoP binding is the caller's to check)."""
         found = self._cache.get(_key(token))
         if found is None:
             return None
@@ -126,12 +143,24 @@ class TokenValidator:
         scopes: Iterable[str] = (),
         requirement: AuthRequirement | None = None,
     ) -> AccessToken:
-        """Validate `token`, check it carries `scopes` (403), then that its user sign-in meets
-        `requirement` (401 `insufficient_user_authentication`); raise a `TokenError`."""
-        result = self.cached(token) or self._validate_uncached(token)
+        """Validate `token` sent as a bearer token, check it carries `scopes` (403), then that
+        its user sign-in meets `requirement` (401 `insufficient_user_authentication`); raise a
+        `TokenError`. A DPoP-bound token is refused (RFC 9449 §7.2): it needs the request's
+        proof (the adapters, or `tessera.resource.dpop.validate_request`)."""
+        result = self.validate_token(token)
+        if result.is_dpop_bound:
+            raise InvalidTokenError(
+                "the access token is DPoP-bound: send it as Authorization: DPoP with a proof"
+            ).for_dpop(self.dpop.algorithms, only=True)
         self.require_scopes(result, scopes)
         self.require_authentication(result, requirement)
         return result
+
+    def validate_token(self, token: str) -> AccessToken:
+        """The token's own checks (cached): signature, claims, revocation. Not its DPoP
+        binding: for a bound token the caller checks the request's proof
+        (`tessera.resource.dpop.check_proof`)."""
+        return self.cached(token) or self._validate_uncached(token)
 
     def require_authentication(
         self, token: AccessToken, requirement: AuthRequirement | None
@@ -217,6 +246,8 @@ class TokenValidator:
         for name in ("sub", "client_id", "jti"):
             if not isinstance(claims.get(name), str):
                 raise InvalidTokenError(f"the token has no {name}")
+        if "cnf" in claims and _jkt(claims) is None:
+            raise InvalidTokenError("the token is bound by a confirmation method we cannot check")
 
     def _check_revoked(self, token: str, claims: Mapping[str, Any]) -> None:
         if self.revocation is not None and self.revocation.is_revoked(token, claims):
@@ -225,6 +256,13 @@ class TokenValidator:
 
 def _key(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _jkt(claims: Mapping[str, Any]) -> str | None:
+    """RFC 9449 §6.1: the `cnf.jkt` thumbprint, None when absent or malformed."""
+    cnf = claims.get("cnf")
+    jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+    return jkt if isinstance(jkt, str) and 0 < len(jkt) <= 128 else None
 
 
 def _access_token(claims: Mapping[str, Any]) -> AccessToken:
@@ -245,5 +283,6 @@ def _access_token(claims: Mapping[str, Any]) -> AccessToken:
         acr=acr if isinstance(acr, str) and acr else None,
         amr=tuple(m for m in amr if isinstance(m, str)) if isinstance(amr, list) else (),
         auth_time=int(auth_time) if is_numeric_date(auth_time) else None,
+        jkt=_jkt(claims),
         claims=claims,
     )

@@ -70,11 +70,13 @@ def dpop_challenge(
     error: str | None = None,
     description: str = "",
     params: Sequence[tuple[str, str]] = (),
+    scope: str = "",
 ) -> str:
     """RFC 9449 §7.1: the `WWW-Authenticate: DPoP …` value, with `algs` (the proof algorithms
     accepted) and, when a token or proof was refused, `error` (`invalid_token`,
-    `invalid_dpop_proof`, `use_dpop_nonce`, `insufficient_scope`, …) and its description."""
-    bearer = bearer_challenge(realm, error, description, "", params)
+    `invalid_dpop_proof`, `use_dpop_nonce`, `insufficient_scope`, …), its description and the
+    `scope` needed (§7.1 lists `scope` among the scheme's auth-params)."""
+    bearer = bearer_challenge(realm, error, description, scope, params)
     return "DPoP " + bearer[len("Bearer ") :] + f', algs="{_attribute(" ".join(algs))}"'
 
 
@@ -113,7 +115,7 @@ def error_headers(
     headers = {"DPoP-Nonce": dpop_nonce} if dpop_nonce else {}
     if bearer and dpop_algs:
         if dpop_only:
-            challenge = dpop_challenge(realm, dpop_algs, error, description, params)
+            challenge = dpop_challenge(realm, dpop_algs, error, description, params, scope)
         else:
             bearer_part = bearer_challenge(realm, error, description, scope, params)
             challenge = f"{bearer_part}, {dpop_challenge(realm, dpop_algs)}"

@@ -1,5 +1,5 @@
-"""Reading credentials from a request: a bearer token (RFC 6750 §2) for our protected endpoints,
-the one `Authorization` header for client authentication."""
+"""Reading credentials from a request: a bearer token (RFC 6750 §2) or a DPoP-bound one (RFC 9449
+§7.1) for our protected endpoints, the one `Authorization` header for client authentication."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from starlette.requests import Request
 
 from tessera.oauth.errors import InvalidRequest, MissingToken
+from tessera.shared.authorization import AccessCredentials, parse_access_authorization
 from tessera.shared.bearer import MalformedAuthorization, parse_bearer
 
-__all__ = ["bearer_token", "single_authorization"]
+__all__ = ["access_credentials", "bearer_token", "single_authorization"]
 
 
 def bearer_token(request: Request, form: Mapping[str, str] | None = None) -> str:
@@ -30,6 +31,28 @@ def bearer_token(request: Request, form: Mapping[str, str] | None = None) -> str
     if token is None:
         raise MissingToken()  # RFC 6750 §3.1: no error code when no credentials were sent
     return token
+
+
+def access_credentials(
+    request: Request, form: Mapping[str, str] | None = None
+) -> AccessCredentials:
+    """`bearer_token` for a resource that also takes DPoP: `Authorization: Bearer <token>`,
+    `Authorization: DPoP <token>` (RFC 9449 §7.1) or a POST's `access_token` (a bearer token,
+    RFC 6750 §2.2); two methods at once are refused."""
+    if "access_token" in request.query_params:
+        raise InvalidRequest("send the access token in the Authorization header")
+    try:
+        found = parse_access_authorization(request.headers.getlist("authorization"))
+    except MalformedAuthorization as exc:
+        raise InvalidRequest(str(exc)) from None
+    in_body = form.get("access_token") if form is not None else None
+    if found is not None and in_body is not None:
+        raise InvalidRequest("send the access token by one method only (RFC 6750 §2)")
+    if found is not None:
+        return found
+    if in_body is None:
+        raise MissingToken()
+    return AccessCredentials("Bearer", in_body)
 
 
 def single_authorization(request: Request) -> str | None:

@@ -11,11 +11,16 @@ from starlette.responses import Response
 __all__ = ["CORS_ANY", "CORS_PREFLIGHT", "NO_STORE", "cors_preflight", "json_response"]
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
-CORS_ANY = {"Access-Control-Allow-Origin": "*"}
+# RFC 9449 §7.1, §8: a browser app reads the DPoP challenge and the next nonce only when they
+# are exposed to it.
+CORS_ANY = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "WWW-Authenticate, DPoP-Nonce",
+}
 CORS_PREFLIGHT = {
     **CORS_ANY,
     "Access-Control-Allow-Methods": "GET, POST",
-    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, DPoP",
     "Access-Control-Max-Age": "600",
 }
 

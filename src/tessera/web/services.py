@@ -22,6 +22,7 @@ from tessera.manage.mail import Mailer, mailer_for
 from tessera.manage.password_reset import ResetSetup
 from tessera.oauth.client_auth import AssertionCheck
 from tessera.oauth.client_jwks import JwksFetcher, allows_insecure_jwks_uri
+from tessera.oauth.dpop import NONCE_KEY_PURPOSE, DPoPPolicy
 from tessera.oauth.interaction.login import LoginPolicy
 from tessera.oauth.interaction.password_reset import RESET_KEY_PURPOSE, ResetMailPolicy
 from tessera.oauth.interaction.requirements import SignInRules
@@ -31,6 +32,7 @@ from tessera.oauth.metadata import assertion_audiences
 from tessera.oauth.revocation_state import RevocationState
 from tessera.oauth.token import TokenEndpoint, TokenPolicy
 from tessera.oauth.tokens import TokenIssuer
+from tessera.shared.dpop import NonceSource
 from tessera.web.metrics import Metrics
 from tessera.web.wakeup import Wakeup
 
@@ -310,6 +312,11 @@ def _add_token_endpoints(services: Services, users: TTLCache[str, User | None]) 
         use_once=ctx.store.nonces.use_once,
         fetcher=services.node.jwks_fetcher,
     )
+    # The nonce key derives from TESSERA_SECRET_KEY: every node of the domain accepts the
+    # nonces any of them handed out (RFC 9449 §8).
+    nonces = NonceSource(ctx.subkey(NONCE_KEY_PURPOSE)) if settings.dpop_nonce else None
+    # How the domain's endpoints check DPoP proofs (RFC 9449): `token_endpoint.dpop`.
+    common["dpop"] = DPoPPolicy(ctx.store.nonces.use_once, nonces)
     services.token_endpoint = TokenEndpoint(
         ctx.store,
         services.issuer,

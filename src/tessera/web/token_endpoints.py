@@ -5,7 +5,8 @@ endpoints: parse the request, call `tessera.oauth`, render the answer (docs/arch
 Two answers skip the hop to a worker thread (docs/architecture.md, "Hot-path budget"):
 `client_credentials` for a cached app and resource needs no I/O, and introspection of an access
 token of a cached app checks the signature in memory and syncs the revocation state with one
-asynchronous query.
+asynchronous query. A request with a DPoP proof (RFC 9449 §5) always takes the thread: its
+`jti` is written to the database (§11.1).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tessera.caching import NotCached
 from tessera.domain.model import Client
 from tessera.oauth import errors
 from tessera.oauth.client_auth import authenticate_client
+from tessera.oauth.dpop import proof_value
 from tessera.oauth.grants.response import TokenResponse
 from tessera.oauth.introspection import (
     access_token_answer,
@@ -73,12 +75,14 @@ def _asserted(form: Params) -> bool:
 async def token(request: Request) -> Response:
     svc = services(request)
     form = Params([])
+    proof: str | None = None
     try:
         form = await read_form(request)
         authorization = single_authorization(request)
-        issued = _issue_inline(svc, authorization, form)
+        proof = proof_value(request.headers.getlist("dpop"))  # RFC 9449 §4.3 check 1
+        issued = None if proof is not None else _issue_inline(svc, authorization, form)
         if issued is None:
-            issued = await run_in_threadpool(_issue, svc, authorization, form)
+            issued = await run_in_threadpool(_issue, svc, authorization, form, proof)
     except errors.OAuthError as exc:
         return _refused(svc, request, form, exc)
     claims = issued.claims
@@ -91,16 +95,23 @@ async def token(request: Request) -> Response:
         jti=claims.jti,
     )
     svc.metrics.tokens.labels(claims.grant_type).inc()
-    return json_response(issued.body, headers={**NO_STORE, **CORS_ANY})
+    headers = {**NO_STORE, **CORS_ANY}
+    nonce = svc.token_endpoint.dpop.fresh_nonce(svc.ctx.clock()) if proof is not None else None
+    if nonce is not None:
+        headers["DPoP-Nonce"] = nonce  # RFC 9449 §8.2: the nonce of the client's next proof
+    return json_response(issued.body, headers=headers)
 
 
-def _issue(svc: Services, authorization: str | None, form: Params) -> TokenResponse:
+def _issue(
+    svc: Services, authorization: str | None, form: Params, proof: str | None
+) -> TokenResponse:
     svc.health.check()  # docs/security.md rule 26: nothing is issued while the database is down
-    return svc.token_endpoint.handle(authorization, form, form.duplicated)
+    return svc.token_endpoint.handle(authorization, form, form.duplicated, proof)
 
 
 def _issue_inline(svc: Services, authorization: str | None, form: Params) -> TokenResponse | None:
-    """client_credentials for a cached app and resource needs no I/O: answer on the loop."""
+    """client_credentials for a cached app and resource needs no I/O: answer on the loop
+    (never called for a request with a DPoP proof, whose `jti` is a database write)."""
     if form.get("grant_type") != "client_credentials" or svc.health.down or _asserted(form):
         return None
     try:
@@ -111,7 +122,7 @@ def _issue_inline(svc: Services, authorization: str | None, form: Params) -> Tok
 
 def _refused(svc: Services, request: Request, form: Params, exc: errors.OAuthError) -> Response:
     svc.metrics.token_errors.labels(exc.error).inc()
-    if exc.error in ("invalid_grant", "invalid_client"):
+    if exc.error in ("invalid_grant", "invalid_client", "invalid_dpop_proof"):
         svc.audit.record(
             "token.refused",
             ip=client_ip(request.scope),

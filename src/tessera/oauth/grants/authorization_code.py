@@ -1,5 +1,6 @@
 """The authorization code grant at the token endpoint: RFC 6749 §4.1.3, PKCE (RFC 7636 §4.6),
-a replayed code revokes what it issued (RFC 9700 §4.2.4), OIDC Core §3.1.3.
+a replayed code revokes what it issued (RFC 9700 §4.2.4), OIDC Core §3.1.3, a code bound to a
+DPoP key (RFC 9449 §10) and a public app's refresh family bound to one (RFC 9449 §5).
 
 The redemption is one unit of work (docs/security.md rules 13, 14, 31): the atomic consume of
 the code, the subject's cut-off, the checks (a pure function that returns the failure), then
@@ -34,6 +35,7 @@ class Presented:
     client: Client
     redirect_uri: str | None
     code_verifier: str | None
+    dpop_jkt: str | None = None  # the key of the request's verified DPoP proof
 
 
 def redemption_failure(code: AuthorizationCode, presented: Presented) -> errors.OAuthError | None:
@@ -41,7 +43,8 @@ def redemption_failure(code: AuthorizationCode, presented: Presented) -> errors.
 
     The code is bound to its client; `redirect_uri` must repeat the authorization request's,
     and may be left out only by an app with that one registered URI; then PKCE (RFC 7636 §4.6,
-    including the downgrade of a verifier for a code issued without a challenge).
+    including the downgrade of a verifier for a code issued without a challenge); a code bound
+    to a DPoP key (RFC 9449 §10) needs a proof made with that key.
     """
     if code.client_id != presented.client.client_id:
         return errors.InvalidGrant("the code was issued to another app")
@@ -54,6 +57,10 @@ def redemption_failure(code: AuthorizationCode, presented: Presented) -> errors.
         check_verifier(code.code_challenge, presented.code_verifier)
     except errors.OAuthError as failure:
         return failure
+    if code.dpop_jkt is not None and presented.dpop_jkt != code.dpop_jkt:
+        # RFC 9449 §10, §10.1: MUST reject. The proof itself is valid; what does not hold
+        # is the code, bound to another key (as a PKCE mismatch): `invalid_grant`.
+        return errors.InvalidGrant("the code is bound to another DPoP key (dpop_jkt)")
     return None
 
 
@@ -70,7 +77,10 @@ class AuthorizationCodeGrant:
         if len(code_value) > 256:
             raise errors.InvalidGrant(_UNUSABLE)
         presented = Presented(
-            request.client, request.form.get("redirect_uri"), request.form.get("code_verifier")
+            request.client,
+            request.form.get("redirect_uri"),
+            request.form.get("code_verifier"),
+            request.dpop_jkt,
         )
         refresh_value = new_token(32) if "refresh_token" in request.client.grant_types else None
         with self._store.transaction() as work:
@@ -129,4 +139,7 @@ class AuthorizationCodeGrant:
             absolute_expiry=request.now + timedelta(seconds=self._policy.refresh_absolute_ttl),
             session_id=code.session_id,
             amr=code.amr,
+            # RFC 9449 §5: a public app's refresh tokens are bound to the proof's key; a
+            # confidential app's are bound to the app by its authentication already.
+            dpop_jkt=request.dpop_jkt if client.is_public else None,
         )

@@ -7,7 +7,10 @@ docs/security.md rules 16-18). The whole rule is in this module:
   for the same one, and gets it while inside the grace window AND while nobody has used it;
 - any other reuse of a used token is a replay and revokes the family;
 - a token of another app, an unknown or expired token, or one of a revoked or ended family is
-  refused without a write; a narrower `scope` may be asked for, never a wider one (RFC 6749 §6).
+  refused without a write; a narrower `scope` may be asked for, never a wider one (RFC 6749 §6);
+- a family bound to a DPoP key (a public app's, RFC 9449 §5) is used only with a proof made
+  with that key; any other request is refused without a write (its unit of work rolls back),
+  so a thief without the key cannot burn the holder's token.
 
 `refresh_outcome` decides over what was read; `rotate` reads and writes in one unit of work:
 the common case is one conditional UPDATE (use the token if unused, for this client, its grant
@@ -38,6 +41,7 @@ __all__ = [
     "RefreshTokenGrant",
     "RotateOutcome",
     "RotateResult",
+    "dpop_binding_holds",
     "first_refresh_token",
     "refresh_outcome",
     "rotate",
@@ -161,6 +165,17 @@ def first_refresh_token(
     )
 
 
+class _OtherKey(Exception):
+    """Raised inside the unit of work to roll back a rotation the request may not make."""
+
+
+def dpop_binding_holds(grant: Grant, dpop_jkt: str | None) -> bool:
+    """RFC 9449 §5: the binding of a public app's refresh token "MUST be validated": a bound
+    family needs a proof with its key (the RFC names no error code; the refresh token is
+    what does not hold, so the refusal is `invalid_grant`, as for a token of another app)."""
+    return grant.dpop_jkt is None or grant.dpop_jkt == dpop_jkt
+
+
 class RefreshTokenGrant:
     def __init__(
         self,
@@ -197,8 +212,20 @@ class RefreshTokenGrant:
         )
         expires = self._policy.family_event_expiry(now)
         grace = self._policy.refresh_grace_seconds
-        with self._store.transaction() as work:
-            result = rotate(work, token_hash, successor, client.client_id, now, grace, expires)
+        try:
+            with self._store.transaction() as work:
+                result = rotate(work, token_hash, successor, client.client_id, now, grace, expires)
+                usable = result.outcome in (RotateOutcome.ROTATED, RotateOutcome.RETRY)
+                if (
+                    usable
+                    and result.grant
+                    and not dpop_binding_holds(result.grant, request.dpop_jkt)
+                ):
+                    raise _OtherKey
+        except _OtherKey:
+            raise errors.InvalidGrant(
+                "the refresh token is bound to another DPoP key: send a proof made with it"
+            ) from None
         grant = result.grant
         if result.outcome is RotateOutcome.FOREIGN:
             raise errors.InvalidGrant("the refresh token was issued to another app")

@@ -20,3 +20,6 @@ class TokenRequest:
     form: Mapping[str, str]
     client: Client
     now: datetime
+    # RFC 9449 §5: the thumbprint of the key of the request's verified DPoP proof (its `jti`
+    # recorded), None for a request without one.
+    dpop_jkt: str | None = None

@@ -18,7 +18,14 @@ from tessera.oauth.grants.policy import TokenPolicy
 from tessera.oauth.grants.request import TokenRequest
 from tessera.oauth.tokens import AccessTokenSpec, TokenIssuer, authentication_claims
 
-__all__ = ["IssuedClaims", "TokenMinter", "TokenResponse", "scope_claim", "user_claims"]
+__all__ = [
+    "IssuedClaims",
+    "TokenMinter",
+    "TokenResponse",
+    "scope_claim",
+    "token_type",
+    "user_claims",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +55,11 @@ def scope_claim(scopes: tuple[str, ...], audience: str | None) -> str:
         else:
             out.append(scope)
     return " ".join(out)
+
+
+def token_type(request: TokenRequest) -> str:
+    """RFC 9449 §5: `DPoP` for a token bound to the request's proof; else `Bearer` (RFC 6750)."""
+    return "DPoP" if request.dpop_jkt is not None else "Bearer"
 
 
 def user_claims(user: User, scopes: tuple[str, ...]) -> dict[str, Any]:
@@ -113,9 +125,10 @@ class TokenMinter:
             scope=scope,
             lifetime=lifetime,
             alg=alg,
+            jkt=request.dpop_jkt,
         )
         token, issued = self._access(request, spec)
-        body = {"access_token": token, "token_type": "Bearer", "expires_in": lifetime}
+        body = {"access_token": token, "token_type": token_type(request), "expires_in": lifetime}
         return TokenResponse({**body, "scope": scope}, issued)
 
     def for_user(
@@ -146,11 +159,12 @@ class TokenMinter:
             auth_time=auth_time,
             user_display_name=user.display_name,
             amr=grant.amr,
+            jkt=request.dpop_jkt,
         )
         access, issued = self._access(request, spec)
         body: dict[str, Any] = {
             "access_token": access,
-            "token_type": "Bearer",
+            "token_type": token_type(request),
             "expires_in": lifetime,
             "scope": scope,
         }

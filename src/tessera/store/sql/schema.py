@@ -50,6 +50,7 @@ metadata = MetaData()
 
 _ID = 64
 _HASH = 64
+_JKT = 64  # an RFC 7638 SHA-256 thumbprint is 43 characters
 NONCE_KEY_LENGTH = 200  # `used_nonces.key`: callers hash what could be longer
 
 
@@ -212,6 +213,7 @@ authorization_codes = Table(
     Column("session_id", String(_HASH)),
     Column("consumed_at", UTCDateTime()),
     _amr(),
+    Column("dpop_jkt", String(_JKT)),  # RFC 9449 §10
 )
 
 grants = Table(
@@ -229,6 +231,7 @@ grants = Table(
     Column("session_id", String(_HASH)),
     Column("revoked_at", UTCDateTime()),
     _amr(),
+    Column("dpop_jkt", String(_JKT)),  # RFC 9449 §5: a public app's refresh family
     Index("ix_grants_absolute_expiry", "absolute_expiry"),
     Index("ix_grants_revoked_at", "revoked_at"),
 )

@@ -87,7 +87,9 @@ class AppMetadataIn(_Body):
         None, description="PAR required (RFC 9126 §6); `null`: only under FAPI 2.0"
     )
     dpop_bound_access_tokens: StrictBool | None = Field(
-        None, description="Not available yet: DPoP arrives with the DPoP issue"
+        None,
+        description="Every token request carries a DPoP proof (RFC 9449 §5.2); `null`: only "
+        "under FAPI 2.0",
     )
     id_token_signed_response_alg: str | None = Field(
         None, description="`RS256` (the default) or `ES256` (the default under FAPI 2.0)"

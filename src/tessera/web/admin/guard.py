@@ -12,6 +12,11 @@ Anything else is refused: a token of domain A is another issuer's token at domai
 `invalid_token`). Each domain's validator checks signatures against that domain's own key ring
 and revocations against its own revocation state; it is built on first use and kept on the
 domain's `Services`, so it lives and goes with them in the node's bounded cache.
+
+DPoP (RFC 9449): a DPoP-bound admin token comes as `Authorization: DPoP` with a proof of its key
+for this request (`tessera.resource.dpop`); the proof's `htu` is the URL under the domain's
+issuer (configured, never taken from forwarding headers), and its `jti` is used once in the
+store's use-once table, which every node shares.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from joserfc.jwk import ECKey, RSAKey
@@ -33,10 +39,18 @@ from tessera.domain.admin import (
     admin_scope,
     operator_scope,
 )
-from tessera.resource.errors import InsufficientScopeError, InvalidTokenError
+from tessera.resource.dpop import DPoPPolicy
+from tessera.resource.errors import (
+    InsufficientScopeError,
+    InvalidTokenError,
+    TemporarilyUnavailableError,
+)
 from tessera.resource.starlette import token_from_connection
 from tessera.resource.validator import AccessToken, TokenValidator
-from tessera.shared.bearer import MAX_TOKEN_LENGTH, MalformedAuthorization, parse_bearer
+from tessera.shared.authorization import parse_access_authorization
+from tessera.shared.bearer import MAX_TOKEN_LENGTH, MalformedAuthorization
+from tessera.shared.dpop import DEFAULT_ALGS
+from tessera.store.protocols import StoreUnavailable
 from tessera.web.services import SCOPE_KEY, Services
 
 __all__ = ["Caller", "admin_validator", "authenticate", "domain_services", "require_operator"]
@@ -71,6 +85,22 @@ class _LocalRevocation:
         return self._svc.revocations.revoked(claims)
 
 
+class _StoreProofReplay:
+    """RFC 9449 §11.1 for the admin API: proof `jti`s in the store's use-once table, shared by
+    every node (the memory of one node would let a proof be replayed at another)."""
+
+    def __init__(self, svc: Services) -> None:
+        self._svc = svc
+
+    def use_once(self, key: str, expires_at: float) -> bool:
+        try:
+            return self._svc.ctx.store.nonces.use_once(
+                key, datetime.fromtimestamp(expires_at, UTC), self._svc.ctx.clock()
+            )
+        except StoreUnavailable:
+            raise TemporarilyUnavailableError("cannot check the DPoP proof right now") from None
+
+
 def admin_validator(svc: Services) -> TokenValidator:
     """The validator of the domain's admin tokens, built once per `Services` (two requests
     racing to build it both get a correct one; the last is kept)."""
@@ -83,6 +113,8 @@ def admin_validator(svc: Services) -> TokenValidator:
             jwks=_LocalJwks(svc),  # type: ignore[arg-type]
             revocation=_LocalRevocation(svc),
             cache_size=_TOKEN_CACHE_SIZE,
+            # The domain's server nonces when TESSERA_DPOP_NONCE is on (RFC 9449 §9).
+            dpop=DPoPPolicy(replay=_StoreProofReplay(svc), nonces=svc.token_endpoint.dpop.nonces),
         )
         svc.admin_validator = found
     return found
@@ -112,12 +144,13 @@ def _has(token: AccessToken, short: str, canonical: str) -> bool:
 
 
 def _claimed_issuer(connection: HTTPConnection) -> str | None:
-    """The `iss` a bearer token claims, unverified: only to choose the validator that then
-    checks everything, `iss` included."""
+    """The `iss` a Bearer or DPoP token claims, unverified: only to choose the validator that
+    then checks everything, `iss` included."""
     try:
-        raw = parse_bearer(connection.headers.getlist("authorization"))
+        credentials = parse_access_authorization(connection.headers.getlist("authorization"))
     except MalformedAuthorization:
         return None  # `token_from_connection` answers it
+    raw = credentials.token if credentials is not None else None
     if raw is None or len(raw) > MAX_TOKEN_LENGTH or raw.count(".") != 2:
         return None
     payload = raw.split(".")[1]
@@ -144,26 +177,43 @@ async def authenticate(connection: HTTPConnection, default: Services) -> Caller:
     return found
 
 
+def request_url(connection: HTTPConnection, svc: Services) -> str:
+    """The URL the client used (RFC 9449 §4.3 check 9): the path as sent, under the request's
+    domain issuer (a path domain's prefix is part of both)."""
+    raw = connection.scope.get("raw_path")
+    path = raw.decode("latin-1") if isinstance(raw, bytes) else connection.scope["path"]
+    path = path.partition("?")[0]
+    if svc.prefix and path.startswith(svc.prefix):
+        path = path[len(svc.prefix) :]
+    return svc.ctx.settings.issuer + path
+
+
 async def _authenticate(connection: HTTPConnection, default: Services) -> Caller:
     svc = domain_services(connection, default)
     base_issuer = default.ctx.settings.issuer
     by_operator = not svc.domain.is_default and _claimed_issuer(connection) == base_issuer
     from_default = by_operator or svc.domain.is_default
-    token = await token_from_connection(
-        connection, admin_validator(default if from_default else svc)
-    )
+    validator = admin_validator(default if from_default else svc)
+    token = await token_from_connection(connection, validator, url=request_url(connection, svc))
+    dpop = validator.dpop.algorithms
     if token is None:
-        raise InvalidTokenError("")  # no credentials: no error code (RFC 6750 §3.1)
+        # No credentials: no error code (RFC 6750 §3.1).
+        raise InvalidTokenError("").for_dpop(dpop)
+    bound = token.is_dpop_bound
     operator = from_default and _has(token, OPERATOR_SCOPE, operator_scope(base_issuer))
     if by_operator:
         if not operator:
-            raise InvalidTokenError("the token is from another identity domain")
+            raise InvalidTokenError("the token is from another identity domain").for_dpop(
+                dpop, only=bound
+            )
         return Caller(token, operator=True, holds_operator_scope=True)
     if _has(token, ADMIN_SCOPE, admin_scope(svc.ctx.settings.issuer)):
         return Caller(token, operator=False, holds_operator_scope=operator)
     if operator:  # in the default domain, an operator token without the admin scope
         return Caller(token, operator=True, holds_operator_scope=True)
-    raise InsufficientScopeError("the access token lacks a required scope", scope=ADMIN_SCOPE)
+    raise InsufficientScopeError(
+        "the access token lacks a required scope", scope=ADMIN_SCOPE
+    ).for_dpop(dpop, only=bound)
 
 
 def require_operator(caller: Caller) -> None:
@@ -171,4 +221,4 @@ def require_operator(caller: Caller) -> None:
     if not caller.holds_operator_scope:
         raise InsufficientScopeError(
             "managing identity domains needs the operator scope", scope=OPERATOR_SCOPE
-        )
+        ).for_dpop(DEFAULT_ALGS, only=caller.token.is_dpop_bound)

@@ -107,7 +107,10 @@ class AppOut(BaseModel):
     require_pushed_authorization_requests: bool = Field(
         description="It must push its authorization requests (RFC 9126); always under FAPI 2.0"
     )
-    dpop_bound_access_tokens: bool
+    dpop_bound_access_tokens: bool = Field(
+        description="Its token requests must carry a DPoP proof (RFC 9449 §5.2); always under "
+        "FAPI 2.0"
+    )
     id_token_signed_response_alg: str = Field(description="`RS256` or `ES256`")
     profile: str | None = Field(description="`fapi2`: the FAPI 2.0 Security Profile applies")
     dynamically_registered: bool = Field(
