@@ -24,7 +24,7 @@ import hmac
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -39,7 +39,7 @@ from tessera.resource.errors import (
     TokenError,
     UseDPoPNonceError,
 )
-from tessera.shared.authorization import AccessCredentials, parse_access_authorization
+from tessera.shared.authorization import AccessCredentials, request_authorization
 from tessera.shared.bearer import MalformedAuthorization
 from tessera.shared.dpop import (
     DEFAULT_ALGS,
@@ -66,6 +66,7 @@ __all__ = [
     "MemoryProofReplay",
     "RedisProofReplay",
     "check_proof",
+    "read_credentials",
     "request_url",
     "use_proof",
     "validate_request",
@@ -257,6 +258,17 @@ def check_proof(
     return proof
 
 
+def read_credentials(
+    query: Container[str], authorization: Sequence[str]
+) -> AccessCredentials | None:
+    """The request's `Bearer` or `DPoP` credentials (None without an Authorization header);
+    `InvalidRequestError` for a malformed header or a token in the query."""
+    try:
+        return request_authorization(query, list(authorization))
+    except MalformedAuthorization as exc:
+        raise InvalidRequestError(str(exc)) from None
+
+
 def use_proof(policy: DPoPPolicy, proof: Proof) -> None:
     """§11.1: the proof's `jti` once per key, remembered until the proof is too old anyway."""
     expires_at = proof.iat + policy.max_age + policy.leeway
@@ -282,10 +294,7 @@ def validate_request(
     policy = validator.dpop
     only = require_dpop or policy.required
     try:
-        try:
-            credentials = parse_access_authorization(list(authorization))
-        except MalformedAuthorization as exc:
-            raise InvalidRequestError(str(exc)) from None
+        credentials = read_credentials((), authorization)
         if credentials is None:
             raise InvalidTokenError("")
         only = only or credentials.is_dpop

@@ -26,17 +26,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
-from tessera.resource.dpop import check_proof, request_url, use_proof
+from tessera.resource.dpop import check_proof, read_credentials, request_url, use_proof
 from tessera.resource.errors import (
     InsufficientScopeError,
-    InvalidRequestError,
     InvalidTokenError,
     TokenError,
 )
 from tessera.resource.stepup import AuthRequirement, requirement
 from tessera.resource.validator import AccessToken, TokenValidator
-from tessera.shared.authorization import parse_access_authorization
-from tessera.shared.bearer import MalformedAuthorization
 
 __all__ = [
     "BearerBackend",
@@ -98,12 +95,7 @@ async def token_from_connection(
     policy = validator.dpop
     only = require_dpop or policy.required
     try:
-        if "access_token" in conn.query_params:
-            raise InvalidRequestError("send the access token in the Authorization header")
-        try:
-            credentials = parse_access_authorization(conn.headers.getlist("authorization"))
-        except MalformedAuthorization as exc:
-            raise InvalidRequestError(str(exc)) from None
+        credentials = read_credentials(conn.query_params, conn.headers.getlist("authorization"))
         if credentials is None:
             return None
         only = only or credentials.is_dpop

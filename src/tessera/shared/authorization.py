@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 
 from tessera.shared.bearer import MalformedAuthorization, check_token
 
-__all__ = ["AccessCredentials", "parse_access_authorization"]
+__all__ = ["AccessCredentials", "parse_access_authorization", "request_authorization"]
 
 _SCHEMES = {"bearer": "Bearer", "dpop": "DPoP"}
 
@@ -36,3 +37,13 @@ def parse_access_authorization(values: list[str]) -> AccessCredentials | None:
             "use the Bearer or DPoP scheme: Authorization: Bearer <token> or DPoP <token>"
         )
     return AccessCredentials(name, check_token(token.strip()))
+
+
+def request_authorization(
+    query: Container[str], authorization: list[str]
+) -> AccessCredentials | None:
+    """`parse_access_authorization` of a request that must not carry the token in its query
+    (RFC 9700 §4.3.2: logs and referrers keep URIs): `MalformedAuthorization` if it does."""
+    if "access_token" in query:
+        raise MalformedAuthorization("send the access token in the Authorization header")
+    return parse_access_authorization(authorization)

@@ -8,41 +8,31 @@ from collections.abc import Mapping
 from starlette.requests import Request
 
 from tessera.oauth.errors import InvalidRequest, MissingToken
-from tessera.shared.authorization import AccessCredentials, parse_access_authorization
-from tessera.shared.bearer import MalformedAuthorization, parse_bearer
+from tessera.shared.authorization import AccessCredentials, request_authorization
+from tessera.shared.bearer import MalformedAuthorization
 
 __all__ = ["access_credentials", "bearer_token", "single_authorization"]
 
 
 def bearer_token(request: Request, form: Mapping[str, str] | None = None) -> str:
-    """The token of the Authorization header (§2.1) or, given the parsed form body of a POST,
-    of its `access_token` parameter (§2.2); both at once are refused (§2: one method only)."""
-    if "access_token" in request.query_params:
-        # RFC 9700 §4.3.2: never in the URI, where logs and referrers keep it.
-        raise InvalidRequest("send the access token in the Authorization header")
-    try:
-        token = parse_bearer(request.headers.getlist("authorization"))
-    except MalformedAuthorization as exc:
-        raise InvalidRequest(str(exc)) from None
-    in_body = form.get("access_token") if form is not None else None
-    if token is not None and in_body is not None:
-        raise InvalidRequest("send the access token by one method only (RFC 6750 §2)")
-    token = token or in_body
-    if token is None:
-        raise MissingToken()  # RFC 6750 §3.1: no error code when no credentials were sent
-    return token
+    """The bearer token of the Authorization header (§2.1) or, given the parsed form body of a
+    POST, of its `access_token` parameter (§2.2), for an endpoint that takes no DPoP."""
+    credentials = access_credentials(request, form)
+    if credentials.is_dpop:
+        raise InvalidRequest("use the Bearer scheme: Authorization: Bearer <token>")
+    return credentials.token
 
 
 def access_credentials(
     request: Request, form: Mapping[str, str] | None = None
 ) -> AccessCredentials:
-    """`bearer_token` for a resource that also takes DPoP: `Authorization: Bearer <token>`,
-    `Authorization: DPoP <token>` (RFC 9449 §7.1) or a POST's `access_token` (a bearer token,
-    RFC 6750 §2.2); two methods at once are refused."""
-    if "access_token" in request.query_params:
-        raise InvalidRequest("send the access token in the Authorization header")
+    """`Authorization: Bearer <token>`, `Authorization: DPoP <token>` (RFC 9449 §7.1) or a
+    POST's `access_token` (a bearer token, RFC 6750 §2.2); two methods at once are refused
+    (§2: one method only)."""
     try:
-        found = parse_access_authorization(request.headers.getlist("authorization"))
+        found = request_authorization(
+            request.query_params, request.headers.getlist("authorization")
+        )
     except MalformedAuthorization as exc:
         raise InvalidRequest(str(exc)) from None
     in_body = form.get("access_token") if form is not None else None
@@ -51,7 +41,7 @@ def access_credentials(
     if found is not None:
         return found
     if in_body is None:
-        raise MissingToken()
+        raise MissingToken()  # RFC 6750 §3.1: no error code when no credentials were sent
     return AccessCredentials("Bearer", in_body)
 
 
