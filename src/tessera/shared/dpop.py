@@ -13,6 +13,7 @@ their text is safe to show to the client.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -142,6 +143,7 @@ def proof_from_headers(values: list[str]) -> str | None:
     return value
 
 
+@functools.lru_cache(maxsize=1024)  # a resource sees few URLs, and clients repeat theirs
 def normalize_htu(url: str) -> str:
     """§4.3 check 9: the URI without query and fragment, normalized as RFC 3986 §6.2.2 and
     §6.2.3 say (lower-case scheme and host, no default port, an empty path is `/`, percent-
