@@ -96,10 +96,12 @@ class TokenDependency(SecurityBase):
         *,
         dpop: bool | None = None,
     ) -> TokenDependency:
-        """This dependency with another RFC 9470 requirement and, when `dpop` is given, DPoP
-        required or not (same scheme in OpenAPI)."""
+        """This dependency with another RFC 9470 requirement (when `acr_values` or `max_age` is
+        given; else the current one stays) and, when `dpop` is given, DPoP required or not
+        (same scheme in OpenAPI)."""
         other = copy.copy(self)
-        other.requirement = requirement(acr_values, max_age)
+        if acr_values is not None or max_age is not None:
+            other.requirement = requirement(acr_values, max_age)
         if dpop is not None:
             other.require_dpop = dpop
         return other
