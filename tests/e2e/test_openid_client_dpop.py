@@ -8,8 +8,8 @@ server nonces (`TESSERA_DPOP_NONCE=1`), so openid-client's own `use_dpop_nonce` 
 is exercised too. The same token as a bearer token is refused, and a public app's refresh token
 is bound to the key: a refresh signed by another key is refused.
 
-The node script: tests/node/openid_client_dpop.mjs (same line protocol as
-tests/e2e/test_openid_client.py's).
+The node script: tests/node/openid_client_flow.mjs (tests/e2e/test_openid_client.py's), as a
+public app with `dpop`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from tests.e2e import test_openid_client as base
 from tests.support.flow import Browser, query_of
 from tests.support.server import Server, running_server
 
-SCRIPT = base.NODE_DIR / "openid_client_dpop.mjs"
 SCOPE = "openid profile email"
 REDIRECT_URI = "http://127.0.0.1:8766/cb"
 
@@ -52,7 +51,7 @@ def rp(node: str, server: Server, tmp_path: Path) -> Iterator[base.RelyingParty]
         *("--grant-type", "authorization_code", "--grant-type", "refresh_token"),
         *(arg for scope in SCOPE.split() for arg in ("--allow-scope", scope)),
     )
-    party = base.RelyingParty(node, tmp_path / "node.log", SCRIPT)
+    party = base.RelyingParty(node, tmp_path / "node.log")
     try:
         party.app = app  # type: ignore[attr-defined]
         yield party
@@ -61,7 +60,8 @@ def rp(node: str, server: Server, tmp_path: Path) -> Iterator[base.RelyingParty]
 
 
 def discover(rp: base.RelyingParty, server: Server) -> dict[str, Any]:
-    found = rp.ok("discover", issuer=server.issuer, client_id=rp.app["client_id"])  # type: ignore[attr-defined]
+    app = rp.app  # type: ignore[attr-defined]
+    found = rp.ok("discover", issuer=server.issuer, client_id=app["client_id"], dpop=True)
     assert "ES256" in found["server"]["dpop_signing_alg_values_supported"]
     return found
 
@@ -72,7 +72,8 @@ def code_flow(
     """Discover, authorize (pushed with a proof, or with dpop_jkt), the user, the code grant
     and userinfo with DPoP; the tokens and the key's thumbprint."""
     jkt = discover(rp, server)["jkt"]
-    started = rp.ok("authorize", params={"redirect_uri": REDIRECT_URI, "scope": SCOPE}, par=par)
+    params = {"redirect_uri": REDIRECT_URI, "scope": SCOPE}
+    started = rp.ok("par" if par else "authorize", params=params)
     query = query_of(started["url"])
     if par:
         assert set(query) == {"client_id", "request_uri"}, query
