@@ -1,6 +1,10 @@
 """The client tooling against an identity domain's issuer, unchanged (docs/domains.md):
 `tessera login` runs the loopback sign-in through the domain's discovery, `tessera call` uses
-and refreshes the cached token, `tessera logout` revokes it at the domain."""
+and refreshes the cached token, `tessera logout` revokes it at the domain.
+
+The login is `--no-dpop`: the checks below replay the token from a plain HTTP client as a
+Bearer token, which a DPoP-bound token (the CLI's default) would fail whatever its state
+(RFC 9449 §7.2); the DPoP login itself: tests/e2e/test_cli_dpop.py."""
 
 from __future__ import annotations
 
@@ -65,7 +69,9 @@ def test_login_call_and_logout_against_a_domains_issuer(
     client_id = acme["app"]["client_id"]
     env = client_env(tmp_path)
     login = LoginProcess(
-        env, "--issuer", issuer, "--client-id", client_id, "--scope", "offline_access", "--json"
+        env,
+        *("--issuer", issuer, "--client-id", client_id, "--scope", "offline_access"),
+        *("--json", "--no-dpop"),
     )
     url = login.url()
     assert url.startswith(f"{issuer}/oauth2/v1/authorize?")
@@ -75,6 +81,7 @@ def test_login_call_and_logout_against_a_domains_issuer(
     summary = json.loads(out.partition("\n")[2])
     assert summary["subject"] == acme["domain"]["admin"]["id"]
     assert summary["refresh_token"] is True
+    assert summary["token_type"] == "Bearer"
 
     who = ("--issuer", issuer, "--client-id", client_id)
     called = tessera(env, "call", "GET", f"{issuer}/oauth2/v1/userinfo", *who, "--json")
@@ -84,14 +91,16 @@ def test_login_call_and_logout_against_a_domains_issuer(
     token = tessera(env, "token", *who, "--decode", "--json")
     assert token.returncode == 0, token.stderr
     assert json.loads(token.stdout)["claims"]["iss"] == issuer
-    # The same token is nothing to the default domain.
+    # The bearer token works at its domain from any client, and is nothing to the default one.
     raw = json.loads(tessera(env, "token", *who, "--json").stdout)["access_token"]
-    elsewhere = httpx.get(
-        f"{server.base_url}/oauth2/v1/userinfo", headers={"Authorization": f"Bearer {raw}"}
-    )
+    bearer = {"Authorization": f"Bearer {raw}"}
+    here = httpx.get(f"{issuer}/oauth2/v1/userinfo", headers=bearer)
+    assert here.status_code == 200, here.text
+    elsewhere = httpx.get(f"{server.base_url}/oauth2/v1/userinfo", headers=bearer)
     assert elsewhere.status_code == 401
 
+    # After logout the same request is refused: the token was revoked at the domain.
     out_ = tessera(env, "logout", *who, "--json")
     assert out_.returncode == 0, out_.stderr
-    revoked = httpx.get(f"{issuer}/oauth2/v1/userinfo", headers={"Authorization": f"Bearer {raw}"})
+    revoked = httpx.get(f"{issuer}/oauth2/v1/userinfo", headers=bearer)
     assert revoked.status_code == 401
