@@ -8,7 +8,6 @@ rules behind these: tests/unit/oauth/test_dpop_*.py."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,32 +15,20 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 
-from tests.support.dpop import make_proof, new_key, thumbprint
+from tests.support.dpop import (
+    client_credentials,
+    make_proof,
+    new_key,
+    par_url,
+    post_token,
+    thumbprint,
+    token_url,
+    userinfo_url,
+)
 from tests.support.flow import Pkce, basic_auth, code_grant, user_code
-from tests.support.server import Server, running_server
+from tests.support.server import Server
 
 DPOP_ALGS = 'algs="ES256 PS256 RS256 EdDSA"'
-
-
-def token_url(server: Server) -> str:
-    return server.issuer + "/oauth2/v1/token"
-
-
-def userinfo_url(server: Server) -> str:
-    return server.issuer + "/oauth2/v1/userinfo"
-
-
-def post_token(server: Server, data: dict[str, str], proof: str | None) -> httpx.Response:
-    app = server.demo["confidential_app"]
-    headers = {"DPoP": proof} if proof is not None else {}
-    return httpx.post(
-        token_url(server), data=data, auth=basic_auth(app), headers=headers, timeout=30
-    )
-
-
-def client_credentials(server: Server, proof: str | None) -> httpx.Response:
-    data = {"grant_type": "client_credentials", "scope": server.demo["resource"]["scope"]}
-    return post_token(server, data, proof)
 
 
 def claims(server: Server, token: str) -> dict[str, Any]:
@@ -70,7 +57,7 @@ def test_each_broken_proof_is_refused(server: Server) -> None:
     assert client_credentials(server, replayed).status_code == 200
     cases = {
         "wrong htm": make_proof(key, "GET", url),
-        "wrong htu": make_proof(key, "POST", server.issuer + "/oauth2/v1/par"),
+        "wrong htu": make_proof(key, "POST", par_url(server)),
         "old iat": make_proof(key, "POST", url, iat=time.time() - 600),
         "replayed jti": replayed,
         "bad signature": make_proof(key, "POST", url, signing_key=new_key()),
@@ -159,7 +146,7 @@ def test_a_proof_at_the_par_endpoint(server: Server) -> None:
     """RFC 9449 §10.1: checked as at the token endpoint (`htu` the PAR endpoint); with a
     `dpop_jkt` of another key the push is refused."""
     app = server.demo["confidential_app"]
-    url = server.issuer + "/oauth2/v1/par"
+    url = par_url(server)
     params = {
         "response_type": "code",
         "client_id": app["client_id"],
@@ -210,16 +197,3 @@ def test_a_public_apps_refresh_token_needs_its_key(server: Server) -> None:
     assert again.status_code == 200, again.text
     assert claims(server, again.json()["access_token"])["cnf"] == {"jkt": thumbprint(key)}
 
-
-def test_server_nonces_when_turned_on(tmp_path: Path) -> None:
-    """RFC 9449 §8 with TESSERA_DPOP_NONCE (its own server: every proof then needs a nonce):
-    400 `use_dpop_nonce` with `DPoP-Nonce`, the retry with it succeeds and gets the next."""
-    with running_server(tmp_path, extra_env={"TESSERA_DPOP_NONCE": "true"}) as nonces:
-        key, url = new_key(), token_url(nonces)
-        first = client_credentials(nonces, make_proof(key, "POST", url))
-        assert first.status_code == 400 and first.json()["error"] == "use_dpop_nonce"
-        nonce = first.headers["dpop-nonce"]
-        again = client_credentials(nonces, make_proof(key, "POST", url, nonce=nonce))
-        assert again.status_code == 200, again.text
-        assert again.json()["token_type"] == "DPoP" and again.headers["dpop-nonce"]
-        assert client_credentials(nonces, None).json()["token_type"] == "Bearer"

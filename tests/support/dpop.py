@@ -1,5 +1,6 @@
 """Making DPoP proofs in tests (RFC 9449 §4.2), with every field overridable so a test can
-break one check at a time. Independent of `tessera.client`'s signer on purpose."""
+break one check at a time. Independent of `tessera.client`'s signer on purpose. And the
+endpoints of a running server that take proofs, for the e2e tests."""
 
 from __future__ import annotations
 
@@ -9,10 +10,24 @@ import secrets
 import time
 from typing import Any
 
+import httpx
 from joserfc import jws
 from joserfc.jwk import ECKey, Key
 
-__all__ = ["ath", "make_proof", "new_key", "thumbprint"]
+from tests.support.flow import basic_auth
+from tests.support.server import Server
+
+__all__ = [
+    "ath",
+    "client_credentials",
+    "make_proof",
+    "new_key",
+    "par_url",
+    "post_token",
+    "thumbprint",
+    "token_url",
+    "userinfo_url",
+]
 
 
 def new_key() -> ECKey:
@@ -68,3 +83,30 @@ def _json(payload: dict[str, Any]) -> bytes:
     import json
 
     return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def token_url(server: Server) -> str:
+    return server.issuer + "/oauth2/v1/token"
+
+
+def par_url(server: Server) -> str:
+    return server.issuer + "/oauth2/v1/par"
+
+
+def userinfo_url(server: Server) -> str:
+    return server.issuer + "/oauth2/v1/userinfo"
+
+
+def post_token(server: Server, data: dict[str, str], proof: str | None) -> httpx.Response:
+    """A token request of the demo confidential app (client_secret_basic), with `proof` in the
+    DPoP header when given."""
+    app = server.demo["confidential_app"]
+    headers = {"DPoP": proof} if proof is not None else {}
+    return httpx.post(
+        token_url(server), data=data, auth=basic_auth(app), headers=headers, timeout=30
+    )
+
+
+def client_credentials(server: Server, proof: str | None) -> httpx.Response:
+    data = {"grant_type": "client_credentials", "scope": server.demo["resource"]["scope"]}
+    return post_token(server, data, proof)
