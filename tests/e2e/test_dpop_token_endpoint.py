@@ -25,7 +25,15 @@ from tests.support.dpop import (
     token_url,
     userinfo_url,
 )
-from tests.support.flow import Pkce, basic_auth, code_grant, user_code
+from tests.support.flow import (
+    Browser,
+    Pkce,
+    basic_auth,
+    code_grant,
+    code_params,
+    query_of,
+    user_code,
+)
 from tests.support.server import Server
 
 DPOP_ALGS = 'algs="ES256 PS256 RS256 EdDSA"'
@@ -197,3 +205,49 @@ def test_a_public_apps_refresh_token_needs_its_key(server: Server) -> None:
     assert again.status_code == 200, again.text
     assert claims(server, again.json()["access_token"])["cnf"] == {"jkt": thumbprint(key)}
 
+
+def test_a_code_bound_with_dpop_jkt_needs_that_key(server: Server) -> None:
+    """RFC 9449 §10: `dpop_jkt` at the authorization endpoint binds the code; redeemed with a
+    proof of that key it gives a DPoP token of that key. With another key's proof it is
+    refused with `invalid_grant`, and the code is spent: the right key cannot use it after."""
+    app, alice = server.demo["confidential_app"], server.demo["user"]
+    key, url = new_key(), token_url(server)
+
+    def bound_code() -> str:
+        return user_code(
+            server.base_url,
+            alice["username"],
+            alice["password"],
+            app,
+            scope="openid",
+            dpop_jkt=thumbprint(key),
+        )
+
+    redeemed = post_token(server, code_grant(app, bound_code()), make_proof(key, "POST", url))
+    assert redeemed.status_code == 200, redeemed.text
+    assert redeemed.json()["token_type"] == "DPoP"
+    assert claims(server, redeemed.json()["access_token"])["cnf"] == {"jkt": thumbprint(key)}
+
+    stolen = bound_code()
+    thief = post_token(server, code_grant(app, stolen), make_proof(new_key(), "POST", url))
+    assert thief.status_code == 400 and thief.json()["error"] == "invalid_grant", thief.text
+    late = post_token(server, code_grant(app, stolen), make_proof(key, "POST", url))
+    assert late.status_code == 400 and late.json()["error"] == "invalid_grant", late.text
+
+
+def test_a_malformed_dpop_jkt_is_an_error_redirect(server: Server) -> None:
+    """RFC 9449 §10: `dpop_jkt` must be a JWK SHA-256 thumbprint (43 base64url characters);
+    anything else is `invalid_request`, sent back to the app's redirect URI with its state."""
+    app, alice = server.demo["confidential_app"], server.demo["user"]
+    browser = Browser(server.base_url)
+    try:
+        params = code_params(app, scope="openid", state="jkt", dpop_jkt="not a thumbprint")
+        answer = browser.sign_in_and_authorize(alice["username"], alice["password"], **params)
+    finally:
+        browser.close()
+    assert answer.status_code in (302, 303), answer.text[:300]
+    location = answer.headers["location"]
+    assert location.startswith(app["redirect_uri"] + "?"), location
+    query = query_of(location)
+    assert query["error"] == "invalid_request" and query["state"] == "jkt", query
+    assert "code" not in query
