@@ -30,7 +30,7 @@ from tessera.client.tokens import Endpoints, TokenSet
 from tessera.resource import TokenValidator
 from tessera.resource.starlette import BearerBackend, bearer_error_response, requires
 from tessera.shared.acr import ACR_MFA, ACR_PASSWORD
-from tests.unit.resource.conftest import AUDIENCE, Idp, _serve
+from tests.unit.resource.conftest import AUDIENCE, Idp
 
 READ = "orders:read"
 
@@ -43,15 +43,6 @@ async def pay(request: Request) -> JSONResponse:
 @requires(READ)
 async def orders(request: Request) -> JSONResponse:
     return JSONResponse({"orders": []})
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[Idp]:
-    idp = Idp()
-    idp.server = _serve(idp)
-    yield idp
-    idp.server.shutdown()
-    idp.server.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from tessera.integration.scopes import SCOPE_ALL, SCOPE_MANAGE, SCOPE_MONITOR
 from tessera.integration.settings import IntegrationConfigError, load_settings
 from tessera.shared.acr import ACR_MFA, ACR_PASSWORD, ACR_PHISHING_RESISTANT
 from tests.unit import test_config
-from tests.unit.resource.conftest import AUDIENCE, Idp, _serve
+from tests.unit.resource.conftest import AUDIENCE, Idp
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -28,15 +27,6 @@ with warnings.catch_warnings():
 API = "/ic/api/integration/v1"
 ACTIVATE = f"{API}/integrations/ECHO%7C01.00.0000/activate"
 clean_env = test_config.clean_env  # no TESSERA_ variable from the shell; an empty cwd
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[Idp]:
-    idp = Idp()
-    idp.server = _serve(idp)
-    yield idp
-    idp.server.shutdown()
-    idp.server.server_close()
 
 
 def service(issuer: Idp, tmp_path: Path, **settings: object) -> TestClient:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -27,22 +26,10 @@ from tessera.integration.outbound import Connections, InvokeError
 from tessera.resource import AccessToken, DPoPPolicy, NonceSource, TokenValidator
 from tessera.resource.asgi import BearerAuthMiddleware
 from tessera.shared.dpop import DPoPError, NonceRequired, verify_proof
-from tests.unit.resource.conftest import AUDIENCE, Idp, _serve
+from tests.unit.resource.conftest import AUDIENCE, Idp
 
 TOKEN_URL = "http://idp.test/token"
 BACKEND = "http://backend.test"
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[Idp]:
-    """The resource tests' loopback issuer (discovery and JWKS over HTTP)."""
-    found = Idp()
-    found.server = _serve(found)
-    try:
-        yield found
-    finally:
-        found.server.shutdown()
-        found.server.server_close()
 
 
 class World:

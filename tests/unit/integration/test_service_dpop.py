@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from tessera.integration.settings import IntegrationConfigError, load_settings
 from tessera.resource import MemoryProofReplay, RedisProofReplay
 from tests.support.dpop import make_proof, new_key, thumbprint
 from tests.unit import test_config
-from tests.unit.resource.conftest import AUDIENCE, Idp, _serve
+from tests.unit.resource.conftest import AUDIENCE, Idp
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -30,15 +29,6 @@ with warnings.catch_warnings():
 API = "/ic/api/integration/v1"
 DPOP_INVALID_TOKEN = 'DPoP realm="api", error="invalid_token"'
 clean_env = test_config.clean_env  # no TESSERA_ variable from the shell; an empty cwd
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[Idp]:
-    idp = Idp()
-    idp.server = _serve(idp)
-    yield idp
-    idp.server.shutdown()
-    idp.server.server_close()
 
 
 def service(issuer: Idp, tmp_path: Path, **settings: object) -> TestClient:

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -167,8 +168,9 @@ def _serve(idp: Idp) -> ThreadingHTTPServer:
     return server
 
 
-@pytest.fixture(scope="session")
-def _idp_server() -> Iterator[Idp]:
+@contextmanager
+def served_idp() -> Iterator[Idp]:
+    """A new loopback issuer, serving its discovery document and JWKS while in use."""
     idp = Idp()
     idp.server = _serve(idp)
     try:
@@ -176,6 +178,12 @@ def _idp_server() -> Iterator[Idp]:
     finally:
         idp.server.shutdown()
         idp.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def _idp_server() -> Iterator[Idp]:
+    with served_idp() as idp:
+        yield idp
 
 
 @pytest.fixture
