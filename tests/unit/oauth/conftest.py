@@ -30,6 +30,7 @@ from tessera.domain.model import (
 )
 from tessera.domain.passwords import hash_password
 from tessera.oauth.authorize import issue_code, validate_authorization_request
+from tessera.oauth.dpop import DPoPPolicy
 from tessera.oauth.introspection import introspect
 from tessera.oauth.keyring import MAX_TOKEN_LIFETIME, KeyRing
 from tessera.oauth.pkce import s256
@@ -37,6 +38,7 @@ from tessera.oauth.revocation import revoke
 from tessera.oauth.revocation_state import RevocationState
 from tessera.oauth.token import TokenEndpoint, TokenPolicy
 from tessera.oauth.tokens import TokenIssuer
+from tessera.oauth.userinfo import userinfo
 from tessera.store.memory import MemoryStore
 
 ISSUER = "http://127.0.0.1:8000"
@@ -77,7 +79,8 @@ class Core:
     def admin_scope(self) -> str:
         return admin_scope(ISSUER)
 
-    def token_endpoint(self) -> TokenEndpoint:
+    def token_endpoint(self, dpop: DPoPPolicy | None = None) -> TokenEndpoint:
+        """The core's token endpoint (`dpop`: its DPoP policy, e.g. with server nonces)."""
         return TokenEndpoint(
             self.store,
             self.issuer,
@@ -89,6 +92,19 @@ class Core:
             list_resources=self.store.resources.list,
             policy=self.policy,
             admin_scopes=frozenset((self.admin_scope,)),
+            dpop=dpop,
+        )
+
+    def userinfo(self, token: str, **dpop: Any) -> dict[str, Any]:
+        """The UserInfo endpoint's answer for `token` now; `dpop`: the request's scheme and
+        proof (`presented`) and the DPoP policy (RFC 9449 §7)."""
+        return userinfo(
+            token,
+            issuer=self.issuer,
+            revocations=self.revocations(),
+            lookup_user=self.store.users.get,
+            now=self.clock(),
+            **dpop,
         )
 
     def issue_code(

@@ -14,7 +14,7 @@ from tessera.domain.model import User
 from tessera.oauth import errors
 from tessera.oauth.dpop import DPoPPolicy
 from tessera.oauth.tokens import AccessTokenSpec
-from tessera.oauth.userinfo import Presented, userinfo
+from tessera.oauth.userinfo import Presented
 from tests.support.dpop import make_proof, new_key, thumbprint
 
 from .conftest import ISSUER, Core
@@ -36,12 +36,8 @@ def token_for(core: Core, user: User, key: ECKey | None) -> str:
 
 
 def ask(core: Core, token: str, scheme: str = "DPoP", proof: str | None = None) -> dict[str, Any]:
-    return userinfo(
+    return core.userinfo(
         token,
-        issuer=core.issuer,
-        revocations=core.revocations(),
-        lookup_user=core.store.users.get,
-        now=core.clock(),
         presented=Presented(scheme, proof, "GET", URL),
         dpop=DPoPPolicy(core.store.nonces.use_once),
     )
