@@ -18,9 +18,6 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -28,9 +25,9 @@ from starlette.routing import Route
 from tessera.client.cache import CacheEntry, TokenCache
 from tessera.client.tokens import Endpoints, TokenSet
 from tessera.resource import TokenValidator
-from tessera.resource.starlette import BearerBackend, bearer_error_response, requires
+from tessera.resource.starlette import requires
 from tessera.shared.acr import ACR_MFA, ACR_PASSWORD
-from tests.unit.resource.conftest import AUDIENCE, Idp
+from tests.unit.resource.conftest import AUDIENCE, Idp, starlette_api
 
 READ = "orders:read"
 
@@ -48,16 +45,8 @@ async def orders(request: Request) -> JSONResponse:
 @pytest.fixture(scope="module")
 def api(issuer: Idp) -> Iterator[str]:
     """The protected API's base URL."""
-    app = Starlette(
-        routes=[Route("/pay", pay), Route("/orders", orders)],
-        middleware=[
-            Middleware(
-                AuthenticationMiddleware,
-                backend=BearerBackend(TokenValidator(issuer.issuer, AUDIENCE)),
-                on_error=bearer_error_response,
-            )
-        ],
-    )
+    validator = TokenValidator(issuer.issuer, AUDIENCE)
+    app = starlette_api(validator, [Route("/pay", pay), Route("/orders", orders)])
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))

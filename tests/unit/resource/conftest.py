@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,8 +25,13 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import JWSRegistry
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.routing import BaseRoute
 
 from tessera.resource import TokenValidator
+from tessera.resource.starlette import BearerBackend, bearer_error_response
 
 AUDIENCE = "https://api.example.test"
 DROP = object()  # a claim value meaning "leave this claim out"
@@ -197,3 +202,18 @@ def idp(_idp_server: Idp) -> Idp:
 def validator(idp: Idp) -> TokenValidator:
     """A fresh validator (empty JWKS and token caches) for the loopback issuer."""
     return TokenValidator(idp.issuer, AUDIENCE)
+
+
+def starlette_api(validator: TokenValidator, routes: Sequence[BaseRoute]) -> Starlette:
+    """A Starlette app whose `routes` sit behind `tessera.resource`'s `BearerBackend` (its
+    refusals rendered by `bearer_error_response`), the way an API wires it."""
+    return Starlette(
+        routes=list(routes),
+        middleware=[
+            Middleware(
+                AuthenticationMiddleware,
+                backend=BearerBackend(validator),
+                on_error=bearer_error_response,
+            )
+        ],
+    )

@@ -15,8 +15,6 @@ from fastapi import FastAPI, Security
 from fastapi.security import SecurityScopes
 from starlette.applications import Starlette
 from starlette.exceptions import StarletteDeprecationWarning
-from starlette.middleware import Middleware
-from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -24,8 +22,8 @@ from starlette.routing import Route
 from tessera.resource import AccessToken, TokenValidator
 from tessera.resource.asgi import BearerAuthMiddleware
 from tessera.resource.fastapi import TokenDependency, swagger_ui_init_oauth
-from tessera.resource.starlette import BearerBackend, bearer_error_response, requires
-from tests.unit.resource.conftest import Idp, b64url
+from tessera.resource.starlette import requires
+from tests.unit.resource.conftest import Idp, b64url, starlette_api
 
 with warnings.catch_warnings():  # Starlette 1.x nudges towards httpx2; httpx is what we have
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -44,16 +42,7 @@ def starlette_app(validator: TokenValidator) -> Starlette:
     async def admin(request: Request) -> JSONResponse:
         return JSONResponse({"sub": request.user.identity})
 
-    return Starlette(
-        routes=[Route("/orders", orders), Route("/admin", admin)],
-        middleware=[
-            Middleware(
-                AuthenticationMiddleware,
-                backend=BearerBackend(validator),
-                on_error=bearer_error_response,
-            )
-        ],
-    )
+    return starlette_api(validator, [Route("/orders", orders), Route("/admin", admin)])
 
 
 def fastapi_app(validator: TokenValidator) -> FastAPI:

@@ -18,8 +18,6 @@ from fastapi import FastAPI, Security
 from joserfc.jwk import ECKey
 from starlette.applications import Starlette
 from starlette.exceptions import StarletteDeprecationWarning
-from starlette.middleware import Middleware
-from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -27,9 +25,9 @@ from starlette.routing import Route
 from tessera.resource import AccessToken, DPoPPolicy, NonceSource, TokenValidator
 from tessera.resource.asgi import BearerAuthMiddleware
 from tessera.resource.fastapi import TokenDependency
-from tessera.resource.starlette import BearerBackend, bearer_error_response, requires
+from tessera.resource.starlette import requires
 from tests.support.dpop import make_proof, new_key, thumbprint
-from tests.unit.resource.conftest import AUDIENCE, Idp
+from tests.unit.resource.conftest import AUDIENCE, Idp, starlette_api
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -50,17 +48,11 @@ def starlette_app(validator: TokenValidator) -> Starlette:
     async def payments(request: Request) -> JSONResponse:
         return JSONResponse({"sub": request.user.identity, "bound": request.user.token.jkt})
 
-    return Starlette(
-        routes=[
+    return starlette_api(
+        validator,
+        [
             Route("/orders", orders, methods=["GET", "POST"]),
             Route("/payments", payments, methods=["GET", "POST"]),
-        ],
-        middleware=[
-            Middleware(
-                AuthenticationMiddleware,
-                backend=BearerBackend(validator),
-                on_error=bearer_error_response,
-            )
         ],
     )
 

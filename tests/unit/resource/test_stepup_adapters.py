@@ -14,8 +14,6 @@ import pytest
 from fastapi import FastAPI, Security
 from starlette.applications import Starlette
 from starlette.exceptions import StarletteDeprecationWarning
-from starlette.middleware import Middleware
-from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -24,9 +22,9 @@ from tessera.client.stepup import step_up_challenge
 from tessera.resource import AccessToken, TokenValidator, requirement
 from tessera.resource.asgi import BearerAuthMiddleware
 from tessera.resource.fastapi import TokenDependency
-from tessera.resource.starlette import BearerBackend, bearer_error_response, requires
+from tessera.resource.starlette import requires
 from tessera.shared.acr import ACR_MFA, ACR_PASSWORD, ACR_PHISHING_RESISTANT
-from tests.unit.resource.conftest import AUDIENCE, Idp
+from tests.unit.resource.conftest import AUDIENCE, Idp, starlette_api
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -58,16 +56,7 @@ def starlette_app(validator: TokenValidator) -> Starlette:
         return _json(request.user.token)
 
     routes = [("/orders", orders), ("/pay", pay), ("/recent", recent), ("/admin", admin)]
-    return Starlette(
-        routes=[Route(path, endpoint) for path, endpoint in routes],
-        middleware=[
-            Middleware(
-                AuthenticationMiddleware,
-                backend=BearerBackend(validator),
-                on_error=bearer_error_response,
-            )
-        ],
-    )
+    return starlette_api(validator, [Route(path, endpoint) for path, endpoint in routes])
 
 
 def fastapi_app(validator: TokenValidator) -> FastAPI:
