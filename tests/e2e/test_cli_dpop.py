@@ -15,7 +15,6 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -24,7 +23,7 @@ from joserfc.jwk import ECKey
 from tessera.client.tokens import unverified_jwt
 from tests.browser.support import Api, LoginProcess, client_env, integration_service, tessera
 from tests.support.dpop import make_proof
-from tests.support.flow import Browser
+from tests.support.flow import demo_loopback_sign_in
 from tests.support.server import Server, running_server
 
 
@@ -43,20 +42,6 @@ def api(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ap
         yield service
 
 
-def sign_in(server: Server, url: str) -> None:
-    """The user's browser at the printed URL: authorize → login → consent → the loopback."""
-    params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-    browser = Browser(server.base_url)
-    try:
-        alice = server.demo["user"]
-        redirect = browser.sign_in_and_authorize(alice["username"], alice["password"], **params)
-        assert redirect.status_code in (302, 303), redirect.text[:300]
-        page = httpx.get(redirect.headers["location"], timeout=10)
-        assert page.status_code == 200, page.text[:300]
-    finally:
-        browser.close()
-
-
 def login(server: Server, env: dict[str, str], *extra: str) -> dict[str, Any]:
     """`tessera login --json` for the demo's public app and the integration scope."""
     process = LoginProcess(
@@ -65,7 +50,8 @@ def login(server: Server, env: dict[str, str], *extra: str) -> dict[str, Any]:
         *("--scope", server.demo["resource"]["scope"], "--json"),
         *extra,
     )
-    sign_in(server, process.url())
+    page = demo_loopback_sign_in(server, process.url())
+    assert page.status_code == 200, page.text[:300]
     code, out, err = process.finish()
     assert code == 0, err
     assert "Traceback" not in err

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.browser.support import LoginProcess, client_env, tessera
-from tests.support.flow import Browser
+from tests.support.flow import demo_loopback_sign_in
 from tests.support.server import Server
 
 
@@ -34,25 +34,12 @@ def start_login(server: Server, env: dict[str, str], *extra: str) -> tuple[Login
     return login, login.url()
 
 
-def sign_in_with_httpx(server: Server, url: str) -> httpx.Response:
-    """The user's browser: authorize → login → consent → the redirect to the loopback."""
-    params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-    browser = Browser(server.base_url)
-    try:
-        alice = server.demo["user"]
-        redirect = browser.sign_in_and_authorize(alice["username"], alice["password"], **params)
-        assert redirect.status_code in (302, 303), redirect.text[:300]
-        return httpx.get(redirect.headers["location"], timeout=10)
-    finally:
-        browser.close()
-
-
 def test_public_app_login_then_call_userinfo_with_the_cached_token(
     server: Server, tmp_path: Path
 ) -> None:
     env = client_env(tmp_path)
     login, url = start_login(server, env, "--json")
-    page = sign_in_with_httpx(server, url)
+    page = demo_loopback_sign_in(server, url)
     assert page.status_code == 200
     assert "You can close this tab" in page.text
     code, out, err = login.finish()

@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import ECKey, RSAKey
 
 from tests.browser.support import LoginProcess, client_env, tessera
-from tests.support.flow import Browser
+from tests.support.flow import demo_loopback_sign_in
 from tests.support.server import Server
 
 LOOPBACK = "http://127.0.0.1/callback"
@@ -70,24 +69,11 @@ def ec_app(server: Server, keys: Path) -> tuple[str, Path, ECKey]:
     return client_id, keys / "app-key.pem", key
 
 
-def sign_in(server: Server, url: str) -> httpx.Response:
-    """The user's browser at the printed URL: authorize → login → consent → the loopback."""
-    params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-    browser = Browser(server.base_url)
-    try:
-        alice = server.demo["user"]
-        redirect = browser.sign_in_and_authorize(alice["username"], alice["password"], **params)
-        assert redirect.status_code in (302, 303), redirect.text[:300]
-        return httpx.get(redirect.headers["location"], timeout=10)
-    finally:
-        browser.close()
-
-
 def login(server: Server, env: dict[str, str], client_id: str, *extra: str) -> dict[str, Any]:
     """`tessera login … --json` through the browser; its JSON summary."""
     process = LoginProcess(env, "--issuer", server.issuer, "--client-id", client_id, *extra)
     url = process.url()
-    page = sign_in(server, url)
+    page = demo_loopback_sign_in(server, url)
     assert page.status_code == 200, page.text[:300]
     code, out, err = process.finish()
     assert code == 0, err

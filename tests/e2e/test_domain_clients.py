@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from tests.browser.support import LoginProcess, client_env, tessera
 from tests.support.domains import ADMIN_PASSWORD, create_domain, domain_cli
-from tests.support.flow import Browser
+from tests.support.flow import loopback_sign_in
 from tests.support.server import Server
 
 
@@ -49,18 +48,6 @@ def acme(server: Server) -> dict[str, Any]:
     return {"domain": domain, "app": app}
 
 
-def _sign_in(issuer: str, url: str) -> httpx.Response:
-    """The user's browser at the domain: authorize → login → consent → the loopback."""
-    params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-    browser = Browser(issuer)
-    try:
-        redirect = browser.sign_in_and_authorize("carol", ADMIN_PASSWORD, **params)
-        assert redirect.status_code in (302, 303), redirect.text[:300]
-        return httpx.get(redirect.headers["location"], timeout=10)
-    finally:
-        browser.close()
-
-
 def test_login_call_and_logout_against_a_domains_issuer(
     server: Server, acme: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -75,7 +62,7 @@ def test_login_call_and_logout_against_a_domains_issuer(
     )
     url = login.url()
     assert url.startswith(f"{issuer}/oauth2/v1/authorize?")
-    assert "You can close this tab" in _sign_in(issuer, url).text
+    assert "You can close this tab" in loopback_sign_in(issuer, url, "carol", ADMIN_PASSWORD).text
     code, out, err = login.finish()
     assert code == 0, err
     summary = json.loads(out.partition("\n")[2])

@@ -180,6 +180,25 @@ def signed_in_browser(
         browser.close()
 
 
+
+def loopback_sign_in(base_url: str, url: str, username: str, password: str) -> httpx.Response:
+    """The user's browser at the authorization URL a client printed (`tessera login`): authorize
+    → login → consent at the issuer at `base_url`, then the redirect followed to the client's
+    loopback; the loopback's page."""
+    browser = Browser(base_url)
+    try:
+        redirect = browser.sign_in_and_authorize(username, password, **query_of(url))
+        assert redirect.status_code in (302, 303), redirect.text[:300]
+        return httpx.get(redirect.headers["location"], timeout=10)
+    finally:
+        browser.close()
+
+
+def demo_loopback_sign_in(server: Server, url: str) -> httpx.Response:
+    """`loopback_sign_in` as the demo user at the default domain."""
+    alice = server.demo["user"]
+    return loopback_sign_in(server.base_url, url, alice["username"], alice["password"])
+
 def token_request(base_url: str, data: dict[str, str], auth: Any = None) -> httpx.Response:
     return httpx.post(f"{base_url}/oauth2/v1/token", data=data, auth=auth, timeout=30)
 
