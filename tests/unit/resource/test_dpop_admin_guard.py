@@ -22,12 +22,11 @@ from starlette.applications import Starlette
 from starlette.exceptions import StarletteDeprecationWarning
 
 from tessera.config import load_settings
-from tessera.context import Context, domain_signing_key, open_context
+from tessera.context import Context, open_context
 from tessera.domain.admin import ADMIN_SCOPE, OPERATOR_SCOPE, admin_audience
-from tessera.manage.audit import store_actor
-from tessera.manage.domains import create_domain
 from tessera.web.app import build_app
 from tests.support.dpop import make_proof, new_key, thumbprint
+from tests.unit.conftest import add_domain
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -124,14 +123,7 @@ def test_a_bound_admin_token_as_bearer_is_refused_and_bearer_still_works(
 def test_an_operators_bound_token_at_a_path_domain_names_that_domains_url(
     ctx: Context, apps: tuple[Starlette, Starlette]
 ) -> None:
-    create_domain(
-        ctx.store,
-        name="acme",
-        base_issuer=ctx.settings.issuer,
-        signing_key_for=lambda domain_id: domain_signing_key(ctx.settings, domain_id),
-        now=ctx.clock(),
-        actor=store_actor("cli:test", ctx.store, ctx.clock),
-    )
+    add_domain(ctx, "acme")
     client = TestClient(apps[0])
     key = new_key()
     token = admin_token(ctx, key, OPERATOR_SCOPE)

@@ -14,13 +14,12 @@ import pytest
 from starlette.testclient import TestClient
 
 from tessera.config import load_settings
-from tessera.context import Context, domain_signing_key, open_context
+from tessera.context import Context, open_context
 from tessera.domain.identity_domains import IdentityDomain
-from tessera.manage.audit import store_actor
-from tessera.manage.domains import create_domain
 from tessera.web.app import build_app
 from tessera.web.domains import DomainDirectory, DomainRouter
 from tessera.web.services import SCOPE_KEY
+from tests.unit.conftest import add_domain
 
 BASE = "http://id.test:8000"
 ACME = IdentityDomain("dacme", "acme", "Acme Corporation", datetime(2026, 3, 1, tzinfo=UTC))
@@ -126,15 +125,7 @@ def ctx(tmp_path: Path) -> Iterator[Context]:
 
 
 def test_a_form_too_large_for_a_domains_sign_in_page_names_the_domain(ctx: Context) -> None:
-    create_domain(
-        ctx.store,
-        name="acme",
-        base_issuer=ctx.settings.issuer,
-        signing_key_for=lambda domain_id: domain_signing_key(ctx.settings, domain_id),
-        now=ctx.clock(),
-        actor=store_actor("cli:test", ctx.store, ctx.clock),
-        display_name="Acme Corporation",
-    )
+    add_domain(ctx, "acme", display_name="Acme Corporation")
     app = build_app(ctx)
     try:
         client = TestClient(app, base_url=ctx.settings.issuer)

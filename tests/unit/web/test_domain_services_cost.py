@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from tessera.config import load_settings
-from tessera.context import Context, domain_signing_key, open_context
-from tessera.manage.audit import store_actor
-from tessera.manage.domains import create_domain
+from tessera.context import Context, open_context
 from tessera.store.sql import SqlStore
 from tessera.web.domains import DomainServicesCache
 from tessera.web.services import build_node, build_services
+from tests.unit.conftest import add_domain
 
 
 @pytest.fixture
@@ -32,18 +31,7 @@ def test_loaded_domains_share_the_nodes_threads_and_connections(ctx: Context) ->
     default = ctx.store.domains.get(ctx.domain_id)
     assert default is not None
     cache = DomainServicesCache(node, build_services(node, default, ctx), capacity=3)
-    actor = store_actor("cli:test", ctx.store, ctx.clock)
-    domains = [
-        create_domain(
-            ctx.store,
-            name=f"tenant-{i}",
-            base_issuer=ctx.settings.issuer,
-            signing_key_for=lambda domain_id: domain_signing_key(ctx.settings, domain_id),
-            now=ctx.clock(),
-            actor=actor,
-        ).domain
-        for i in range(5)
-    ]
+    domains = [add_domain(ctx, f"tenant-{i}").domain for i in range(5)]
     threads = threading.active_count()
 
     built = [cache.get(domain) for domain in domains]
