@@ -31,7 +31,7 @@ from tessera.resource import AccessToken, TokenValidator
 from tessera.resource.asgi import BearerAuthMiddleware
 from tests.support.dpop import make_proof, new_key, thumbprint
 from tests.support.flow import demo_auth
-from tests.support.integration import Service, new_app, running_service
+from tests.support.integration import Service, new_app
 from tests.support.server import Server, free_port
 
 AUDIENCE = "https://integration.tessera.test"
@@ -90,12 +90,6 @@ def backend(server: Server) -> Iterator[Backend]:
         yield found
     finally:
         found.stop()
-
-
-@pytest.fixture(scope="module")
-def service(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    with running_service(server, tmp_path_factory.mktemp("integration"), "127.0.0.1") as svc:
-        yield svc
 
 
 # --- DPoP-bound tokens and calls ---------------------------------------------------------------

@@ -33,7 +33,6 @@ from tests.support.integration import (
     bearer,
     client_token,
     new_app,
-    running_service,
 )
 from tests.support.server import Server, free_port
 
@@ -111,14 +110,6 @@ def backend() -> Iterator[Backend]:
         yield b
     finally:
         b.stop()
-
-
-@pytest.fixture(scope="module")
-def service(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    # The backend and the identity domain's token endpoint are on loopback: allowed explicitly
-    # (test_integration_egress.py runs a service with the default policy).
-    with running_service(server, tmp_path_factory.mktemp("integration"), "127.0.0.1") as svc:
-        yield svc
 
 
 # --- tokens ------------------------------------------------------------------------------------
