@@ -6,39 +6,21 @@ issuer of tests/unit/resource/conftest.py."""
 from __future__ import annotations
 
 import time
-import warnings
 from pathlib import Path
 
 import pytest
-from starlette.exceptions import StarletteDeprecationWarning
 
-from tessera.integration.app import create_app
 from tessera.integration.cli import _step_up_hint
 from tessera.integration.scopes import SCOPE_ALL, SCOPE_MANAGE, SCOPE_MONITOR
 from tessera.integration.settings import IntegrationConfigError, load_settings
 from tessera.shared.acr import ACR_MFA, ACR_PASSWORD, ACR_PHISHING_RESISTANT
+from tests.support.integration import API
 from tests.unit import test_config
-from tests.unit.resource.conftest import AUDIENCE, Idp
+from tests.unit.integration.conftest import service
+from tests.unit.resource.conftest import Idp
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from starlette.testclient import TestClient
-
-API = "/ic/api/integration/v1"
 ACTIVATE = f"{API}/integrations/ECHO%7C01.00.0000/activate"
 clean_env = test_config.clean_env  # no TESSERA_ variable from the shell; an empty cwd
-
-
-def service(issuer: Idp, tmp_path: Path, **settings: object) -> TestClient:
-    config = load_settings(
-        issuer=issuer.issuer,
-        audience=AUDIENCE,
-        revocation="none",
-        database_url=f"sqlite:///{tmp_path / 'integration.db'}",
-        secret_key="k" * 32,
-        **settings,
-    )
-    return TestClient(create_app(config), raise_server_exceptions=False)
 
 
 def bearer(

@@ -7,40 +7,22 @@ memory in Redis."""
 from __future__ import annotations
 
 import time
-import warnings
 from pathlib import Path
 
 import pytest
 from joserfc.jwk import ECKey
-from starlette.exceptions import StarletteDeprecationWarning
 
-from tessera.integration.app import create_app
 from tessera.integration.scopes import SCOPE_MANAGE, SCOPE_MONITOR
 from tessera.integration.settings import IntegrationConfigError, load_settings
 from tessera.resource import MemoryProofReplay, RedisProofReplay
 from tests.support.dpop import make_proof, new_key, thumbprint
+from tests.support.integration import API
 from tests.unit import test_config
-from tests.unit.resource.conftest import AUDIENCE, Idp
+from tests.unit.integration.conftest import service
+from tests.unit.resource.conftest import Idp
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from starlette.testclient import TestClient
-
-API = "/ic/api/integration/v1"
 DPOP_INVALID_TOKEN = 'DPoP realm="api", error="invalid_token"'
 clean_env = test_config.clean_env  # no TESSERA_ variable from the shell; an empty cwd
-
-
-def service(issuer: Idp, tmp_path: Path, **settings: object) -> TestClient:
-    config = load_settings(
-        issuer=issuer.issuer,
-        audience=AUDIENCE,
-        revocation="none",
-        database_url=f"sqlite:///{tmp_path / 'integration.db'}",
-        secret_key="k" * 32,
-        **settings,
-    )
-    return TestClient(create_app(config), raise_server_exceptions=False)
 
 
 def dpop(key: ECKey, token: str, method: str, url: str, nonce: str | None = None) -> dict[str, str]:
