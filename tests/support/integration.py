@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ __all__ = [
     "bearer",
     "client_token",
     "new_app",
+    "revoke_until_refused",
     "running_service",
     "start_service",
 ]
@@ -118,3 +119,22 @@ def new_app(server: Server, name: str, *scopes: str) -> tuple[str, str]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def revoke_until_refused(
+    server: Server, token: str, call: Callable[[], httpx.Response], creds: tuple[str, str]
+) -> httpx.Response:
+    """Revoke `token` at the identity domain (RFC 7009, as the app of `creds`), then repeat
+    `call` until the service stops accepting it (the revocation feed's next poll); the refusal.
+    Fails if it still answers 200 after 5 s."""
+    revoked = httpx.post(
+        f"{server.issuer}/oauth2/v1/revoke",
+        data={"token": token, "token_type_hint": "access_token"},
+        auth=creds,
+    )
+    assert revoked.status_code == 200, revoked.text
+    deadline = time.monotonic() + 5
+    while (answer := call()).status_code == 200:
+        assert time.monotonic() < deadline, "the revocation did not reach the integration service"
+        time.sleep(0.1)
+    return answer
