@@ -138,8 +138,11 @@ class TokenMinter:
         user: User,
         refresh_value: str | None,
         nonce: str | None,
+        *,
+        id_token: bool = True,
     ) -> TokenResponse:
-        """RFC 6749 §5.1 for a user's grant, with the ID token when `openid` was granted."""
+        """RFC 6749 §5.1 for a user's grant, with the ID token when `openid` was granted (and
+        `id_token`: not for a grant without a sign-in here, such as a JWT bearer grant)."""
         if not self.admin_scopes.isdisjoint(grant.scopes) and not user.is_admin:
             # Only administrators hold the admin scope, also after losing the flag.
             raise errors.InvalidGrant("the admin scope is for administrators only")
@@ -170,7 +173,7 @@ class TokenMinter:
         }
         if refresh_value is not None:
             body["refresh_token"] = refresh_value
-        if "openid" in grant.scopes:
+        if id_token and "openid" in grant.scopes:
             body["id_token"] = self.issuer.id_token(
                 subject=user.id,
                 client_id=client.client_id,
