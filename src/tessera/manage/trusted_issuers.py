@@ -22,9 +22,8 @@ from tessera.domain.hashing import new_id
 from tessera.domain.model import TrustedIssuer
 from tessera.manage.app_metadata import checked_jwks, checked_jwks_uri
 from tessera.manage.audit import Actor
-from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError
-from tessera.oauth.errors import OAuthError
-from tessera.oauth.registration import registrable_scopes
+from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError, checked_description
+from tessera.manage.registration_tokens import allowed_scopes_of
 from tessera.store.protocols import Conflict, NotFound, Store
 
 __all__ = [
@@ -37,7 +36,6 @@ __all__ = [
 ]
 
 _MAX_ISSUER = 1024
-_MAX_DESCRIPTION = 200
 _MAX_APPS = 100
 _UNSET: Any = object()
 
@@ -48,15 +46,6 @@ def _checked_issuer(value: object) -> str:
         raise InvalidInput(f"the issuer must be 1 to {_MAX_ISSUER} characters")
     if not all(" " < c < "\x7f" for c in value):
         raise InvalidInput("the issuer must be printable ASCII without spaces")
-    return value
-
-
-def _checked_description(value: str) -> str:
-    value = value.strip()
-    if len(value) > _MAX_DESCRIPTION:
-        raise InvalidInput(f"the description must be at most {_MAX_DESCRIPTION} characters")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise InvalidInput("the description must not contain control characters")
     return value
 
 
@@ -79,14 +68,6 @@ def _checked_apps(store: Store, apps: Iterable[str]) -> tuple[str, ...]:
         if not isinstance(client_id, str) or store.clients.get(client_id) is None:
             raise InvalidInput(f"no app with client id {client_id!r} in this domain")
     return checked
-
-
-def _checked_scopes(store: Store, issuer: str, scopes: Iterable[str]) -> tuple[str, ...]:
-    """The canonical scopes; the admin API's are refused (`registrable_scopes`)."""
-    try:
-        return tuple(registrable_scopes(scopes, store.resources.list(), issuer, store.domain_id))
-    except OAuthError as exc:
-        raise InvalidInput(exc.description or exc.error) from None
 
 
 def create_issuer(
@@ -115,9 +96,9 @@ def create_issuer(
         jwks=keys,
         jwks_uri=uri,
         allowed_apps=_checked_apps(store, allowed_apps),
-        allowed_scopes=_checked_scopes(store, domain_issuer, allowed_scopes),
+        allowed_scopes=allowed_scopes_of(store, domain_issuer, allowed_scopes),
         created_by=actor.name,
-        description=_checked_description(description),
+        description=checked_description(description),
     )
     try:
         store.trusted_issuers.add(trusted)
@@ -166,9 +147,9 @@ def update_issuer(
     if allowed_apps is not None:
         changes["allowed_apps"] = _checked_apps(store, allowed_apps)
     if allowed_scopes is not None:
-        changes["allowed_scopes"] = _checked_scopes(store, domain_issuer, allowed_scopes)
+        changes["allowed_scopes"] = allowed_scopes_of(store, domain_issuer, allowed_scopes)
     if description is not None:
-        changes["description"] = _checked_description(description)
+        changes["description"] = checked_description(description)
     updated = replace(current, **changes)
     try:
         store.trusted_issuers.update(updated)

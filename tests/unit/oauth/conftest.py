@@ -77,7 +77,9 @@ class Core:
     def admin_scope(self) -> str:
         return admin_scope(ISSUER)
 
-    def token_endpoint(self) -> TokenEndpoint:
+    def token_endpoint(self, **options: Any) -> TokenEndpoint:
+        """The domain's token endpoint; `options`: more of its keyword arguments (`assertions`,
+        `dpop`)."""
         return TokenEndpoint(
             self.store,
             self.issuer,
@@ -89,6 +91,7 @@ class Core:
             list_resources=self.store.resources.list,
             policy=self.policy,
             admin_scopes=frozenset((self.admin_scope,)),
+            **options,
         )
 
     def issue_code(

@@ -22,7 +22,6 @@ from tessera.oauth.client_auth import AssertionCheck
 from tessera.oauth.client_jwks import JwksFetcher
 from tessera.oauth.grants.jwt_bearer import JWT_BEARER
 from tessera.oauth.grants.response import TokenResponse
-from tessera.oauth.token import TokenEndpoint
 from tests.unit.oauth.conftest import ISSUER, Core
 
 ORDERS = "https://orders.test/"
@@ -78,20 +77,10 @@ class Partner:
             "ti-1", PARTNER, now, now, jwks=jwks_of(PARTNER_KEY), allowed_apps=(self.app.client_id,)
         )
         core.store.trusted_issuers.add(self.trusted)
-        self.endpoint = TokenEndpoint(
-            core.store,
-            core.issuer,
-            pepper=core.pepper,
-            refresh_key=b"r" * 32,
-            clock=core.clock,
-            lookup_client=core.store.clients.get,
-            lookup_resource=core.store.resources.get_by_audience,
-            list_resources=core.store.resources.list,
-            policy=core.policy,
-            admin_scopes=frozenset((core.admin_scope,)),
+        self.endpoint = core.token_endpoint(
             assertions=AssertionCheck(
                 ISSUER, frozenset({ISSUER}), core.store.nonces.use_once, fetcher
-            ),
+            )
         )
 
     def issue(self, value: str, app: Client | None = None, **form: str) -> TokenResponse:
