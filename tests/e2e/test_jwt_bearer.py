@@ -164,6 +164,7 @@ def test_a_partner_gets_a_user_token_for_userinfo_and_introspection(
     claims = jwt.decode(body["access_token"], _server_keys(server)).claims
     assert claims["sub"] == server.demo["user"]["sub"] and claims["sub_type"] == "user"
     assert claims["client_id"] == partner.app["client_id"]
+    assert not {"acr", "amr", "auth_time"} & claims.keys()  # nobody signed in here
     assert jwks.hits >= 1  # the partner's keys came from its JWKS endpoint
     bearer = {"Authorization": f"Bearer {body['access_token']}"}
     info = httpx.get(f"{server.base_url}/oauth2/v1/userinfo", headers=bearer)

@@ -122,7 +122,8 @@ def test_an_assertion_gets_the_app_a_token_for_the_user(partner: Partner, core: 
         partner.app.client_id,
         ORDERS,
     )
-    assert "acr" not in claims and "amr" not in claims
+    # No sign-in here: nothing that meets a resource server's level or max_age (rule 46).
+    assert not {"acr", "amr", "auth_time"} & claims.keys()
     assert issued.claims.grant_type == JWT_BEARER
     grant = core.store.grants.get(claims["sid"])  # an ordinary grant record
     assert grant is not None and grant.user_id == partner.user.id

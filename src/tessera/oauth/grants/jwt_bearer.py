@@ -231,7 +231,7 @@ class JwtBearerGrant:
             created_at=now,
             # No refresh family: the grant lives as long as its one access token.
             absolute_expiry=now + timedelta(seconds=lifetime),
-            amr=(),  # nobody signed in here: the token claims no acr or amr
+            amr=(),  # nobody signed in here: the token claims no acr, amr or auth_time
         )
         with self._store.transaction() as work:
             # Uncached, in the transaction that records the grant: a user disabled a moment
@@ -240,4 +240,4 @@ class JwtBearerGrant:
             if current is None or not current.active:
                 raise errors.InvalidGrant(_REFUSED, debug="the user was disabled meanwhile")
             work.grants.start(grant, None)
-        return self._minter.for_user(request, grant, current, None, None, id_token=False)
+        return self._minter.for_user(request, grant, current, None, None, signed_in=False)
