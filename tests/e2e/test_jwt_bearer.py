@@ -394,3 +394,5 @@ def test_admin_api_refuses_bad_input_and_writes_nothing(
     assert bad.status_code == 400
     assert admin.get(f"/trusted-issuers/{target['id']}").json() == target
     assert admin.delete("/trusted-issuers/ti_nope").status_code == 404
+    by_issuer = admin.get(f"/trusted-issuers/{PARTNER}")  # an issuer URL names it too
+    assert by_issuer.status_code == 200 and by_issuer.json()["issuer"] == PARTNER

@@ -24,6 +24,7 @@ from tessera.manage.app_metadata import checked_jwks, checked_jwks_uri
 from tessera.manage.audit import Actor
 from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError, checked_description
 from tessera.manage.registration_tokens import allowed_scopes_of
+from tessera.oauth.grants.jwt_bearer import MAX_ISSUER
 from tessera.store.protocols import Conflict, NotFound, Store
 
 __all__ = [
@@ -35,15 +36,14 @@ __all__ = [
     "update_issuer",
 ]
 
-_MAX_ISSUER = 1024
 _MAX_APPS = 100
 _UNSET: Any = object()
 
 
 def _checked_issuer(value: object) -> str:
     # RFC 7519 §4.1.1: a StringOrURI, compared as an exact string (no normalisation).
-    if not isinstance(value, str) or not 0 < len(value) <= _MAX_ISSUER:
-        raise InvalidInput(f"the issuer must be 1 to {_MAX_ISSUER} characters")
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_ISSUER:
+        raise InvalidInput(f"the issuer must be 1 to {MAX_ISSUER} characters")
     if not all(" " < c < "\x7f" for c in value):
         raise InvalidInput("the issuer must be printable ASCII without spaces")
     return value

@@ -145,6 +145,8 @@ def test_aud_may_be_the_issuer(partner: Partner, core: Core) -> None:
     ("changes", "why"),
     [
         ({"iss": "https://unknown.example"}, "unknown issuer"),
+        ({"iss": "https://p.example/" + "x" * 2000}, "an issuer too long to be trusted"),
+        ({"iss": 7}, "iss not a string"),
         ({"aud": "https://other.example/token"}, "another audience"),
         ({"aud": None}, "no aud"),
         ({"exp": -31}, "expired (past the leeway)"),

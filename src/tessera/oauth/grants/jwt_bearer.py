@@ -44,6 +44,7 @@ from tessera.store.protocols import Store
 
 __all__ = [
     "JWT_BEARER",
+    "MAX_ISSUER",
     "MAX_SUBJECT",
     "IssuerKeys",
     "JwtBearerGrant",
@@ -54,6 +55,7 @@ __all__ = [
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"  # RFC 7523 §2.1
 MAX_SUBJECT = 256
+MAX_ISSUER = 1024  # as long as a trusted issuer may be
 _REPLAY_KIND = "user-assertion"  # a trusted issuer's jti never collides with a client's
 _REFUSED = "the assertion is not valid"  # public words; the reason goes to the audit log
 
@@ -109,8 +111,8 @@ def verify_user_assertion(
     if unverified is None:
         raise AssertionRefused("the assertion is not a compact JWS with a JSON payload")
     iss = unverified.get("iss")
-    if not isinstance(iss, str) or not iss:
-        raise AssertionRefused("the assertion has no iss")
+    if not isinstance(iss, str) or not 0 < len(iss) <= MAX_ISSUER:
+        raise AssertionRefused("the assertion has no iss, or one no trusted issuer can have")
     trusted = find_issuer(iss)
     if trusted is None:
         raise AssertionRefused("the assertion's iss is not a trusted issuer of this domain")
