@@ -9,17 +9,13 @@ import json
 from joserfc.jwk import ECKey
 from playwright.sync_api import Page, expect
 
-from tests.browser.support import sign_in
+from tests.browser.support import console_as_admin
 from tests.support.jwks import public_jwks
 from tests.support.server import Server
 
 
 def test_trusted_issuers_in_the_console(server: Server, page: Page) -> None:
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{server.base_url}/console/")
-    sign_in(page, "admin", "Tessera-Demo-Root-2026")
-    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    errors = console_as_admin(page, server)
 
     page.get_by_role("link", name="Trusted issuers").click()
     expect(page.get_by_role("heading", name="Trusted issuers")).to_be_visible()

@@ -59,10 +59,17 @@ def _actor(ctx: Context) -> Actor:
     return cli_actor(ctx.store, ctx.clock)
 
 
-def _insecure(ctx: Context) -> bool:
+def _acting(ctx: Context) -> dict[str, Any]:
+    """What creating and updating need besides the values: the time, the actor, the domain's
+    issuer and whether it is a development node (http loopback `jwks_uri`s)."""
     from tessera.oauth.client_jwks import allows_insecure_jwks_uri
 
-    return allows_insecure_jwks_uri(ctx.settings.issuer)
+    return {
+        "now": ctx.clock(),
+        "actor": _actor(ctx),
+        "domain_issuer": ctx.settings.issuer,
+        "allow_insecure_jwks_uri": allows_insecure_jwks_uri(ctx.settings.issuer),
+    }
 
 
 def _rows(views: list[dict[str, Any]]) -> list[list[Any]]:
@@ -95,16 +102,13 @@ def create(
     with open_domain(as_json) as ctx:
         trusted = rules.create_issuer(
             ctx.store,
-            now=ctx.clock(),
-            actor=_actor(ctx),
-            domain_issuer=ctx.settings.issuer,
+            **_acting(ctx),
             issuer=issuer,
             jwks=keys,
             jwks_uri=jwks_uri,
             allowed_apps=allowed_app or (),
             allowed_scopes=allowed_scope or (),
             description=description,
-            allow_insecure_jwks_uri=_insecure(ctx),
         )
         emit(rules.issuer_view(trusted), as_json)
 
@@ -152,16 +156,13 @@ def update(
         trusted = rules.update_issuer(
             ctx.store,
             ref,
-            now=ctx.clock(),
-            actor=_actor(ctx),
-            domain_issuer=ctx.settings.issuer,
+            **_acting(ctx),
             issuer=issuer,
             jwks=keys,
             jwks_uri=jwks_uri,
             allowed_apps=() if no_allowed_apps else allowed_app,
             allowed_scopes=() if no_allowed_scopes else allowed_scope,
             description=description,
-            allow_insecure_jwks_uri=_insecure(ctx),
         )
         emit(rules.issuer_view(trusted), as_json)
 

@@ -10,9 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from starlette.concurrency import run_in_threadpool
 
 from tessera.manage import trusted_issuers as rules
+from tessera.manage.audit import Actor
 from tessera.oauth.client_jwks import allows_insecure_jwks_uri
 from tessera.web.admin.deps import Acting, Admin, Svc
 from tessera.web.admin.schemas import Deleted, problems
+from tessera.web.services import Services
 
 __all__ = ["router"]
 
@@ -57,6 +59,17 @@ class TrustedIssuerOut(BaseModel):
     updated_at: str
 
 
+def _acting(svc: Services, actor: Actor) -> dict[str, Any]:
+    """What creating and updating need besides the body (see the CLI's)."""
+    issuer = svc.ctx.settings.issuer
+    return {
+        "now": svc.ctx.clock(),
+        "actor": actor,
+        "domain_issuer": issuer,
+        "allow_insecure_jwks_uri": allows_insecure_jwks_uri(issuer),
+    }
+
+
 @router.get(
     "/trusted-issuers",
     summary="Trusted assertion issuers (JWT bearer grant), by issuer",
@@ -78,14 +91,10 @@ async def list_trusted_issuers(_: Admin, svc: Svc) -> list[dict[str, Any]]:
 async def create_trusted_issuer(
     body: TrustedIssuerCreate, actor: Acting, svc: Svc
 ) -> dict[str, Any]:
-    ctx = svc.ctx
     trusted = await run_in_threadpool(
         lambda: rules.create_issuer(
-            ctx.store,
-            now=ctx.clock(),
-            actor=actor,
-            domain_issuer=ctx.settings.issuer,
-            allow_insecure_jwks_uri=allows_insecure_jwks_uri(ctx.settings.issuer),
+            svc.ctx.store,
+            **_acting(svc, actor),
             **body.model_dump(),
         )
     )
@@ -111,15 +120,11 @@ async def show_trusted_issuer(ref: str, _: Admin, svc: Svc) -> dict[str, Any]:
 async def update_trusted_issuer(
     ref: str, body: TrustedIssuerUpdate, actor: Acting, svc: Svc
 ) -> dict[str, Any]:
-    ctx = svc.ctx
     trusted = await run_in_threadpool(
         lambda: rules.update_issuer(
-            ctx.store,
+            svc.ctx.store,
             ref,
-            now=ctx.clock(),
-            actor=actor,
-            domain_issuer=ctx.settings.issuer,
-            allow_insecure_jwks_uri=allows_insecure_jwks_uri(ctx.settings.issuer),
+            **_acting(svc, actor),
             **body.model_dump(),
         )
     )
