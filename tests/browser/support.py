@@ -68,6 +68,19 @@ def sign_in(page: Page, username: str, password: str, *, consent: str = "allow")
     button.click()
 
 
+def console_as_admin(page: Page, server: Server) -> list[str]:
+    """Sign in to the demo domain's console as its administrator and wait for the first page;
+    returns the list that collects the browser console's errors from then on."""
+    from playwright.sync_api import expect
+
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{server.base_url}/console/")
+    sign_in(page, "admin", "Tessera-Demo-Root-2026")  # first party: no consent page
+    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    return errors
+
+
 # --- the client CLI ----------------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.browser.support import sign_in
+from tests.browser.support import console_as_admin
 from tests.support.server import Server
 
 
@@ -21,11 +21,7 @@ def _register(server: Server, token: str) -> httpx.Response:
 
 
 def test_registration_tokens_in_the_console(server: Server, page: Page) -> None:
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{server.base_url}/console/")
-    sign_in(page, "admin", "Tessera-Demo-Root-2026")
-    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    errors = console_as_admin(page, server)
 
     page.get_by_role("link", name="Registration").click()
     expect(page.get_by_role("heading", name="Registration tokens")).to_be_visible()

@@ -9,11 +9,9 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -22,13 +20,10 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
 
 from tests.support.admin import admin_client, console_token
+from tests.support.jwks import JwksEndpoint, public_jwks, serving_jwks
 from tests.support.server import Server, running_server, start_server
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-
-
-def public_jwks(*keys: ECKey | RSAKey) -> dict[str, Any]:
-    return KeySet([type(k).import_key(k.as_dict(private=False)) for k in keys]).as_dict()
 
 
 def assertion(
@@ -235,44 +230,14 @@ def test_introspection_revocation_and_the_feed_take_assertions(
 # --- jwks_uri ----------------------------------------------------------------------------------
 
 
-class _JwksServer:
-    """The app's own JWKS endpoint on loopback, whose keys the test rotates."""
-
-    def __init__(self) -> None:
-        self.document: dict[str, Any] = {"keys": []}
-        self.hits = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server API
-                outer.hits += 1
-                body = json.dumps(outer.document).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks.json"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-
-
 @pytest.fixture
-def jwks_server() -> Iterator[_JwksServer]:
-    served = _JwksServer()
-    yield served
-    served.close()
+def jwks_server() -> Iterator[JwksEndpoint]:
+    with serving_jwks() as served:
+        yield served
 
 
 def test_a_key_rotated_at_the_jwks_uri_is_picked_up(
-    server: Server, jwks_server: _JwksServer
+    server: Server, jwks_server: JwksEndpoint
 ) -> None:
     old = ECKey.generate_key("P-256", parameters={"kid": "old"})
     new = RSAKey.generate_key(2048, parameters={"kid": "new"})

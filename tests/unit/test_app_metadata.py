@@ -615,3 +615,14 @@ def test_a_jwks_with_an_integer_beyond_64_bits_is_invalid_input(
     key = {"keys": [{**JWKS["keys"][0], "ext": 10**30}]}
     with pytest.raises(InvalidInput, match="not plain JSON"):
         create(store, actor, token_endpoint_auth_method="private_key_jwt", jwks=key)
+
+
+def test_apps_take_the_jwt_bearer_grant_but_public_apps_do_not(
+    store: MemoryStore, actor: Actor
+) -> None:
+    grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"  # RFC 7523 §2.1
+    app, secret = create(store, actor, grant_types=[grant], redirect_uris=[])
+    assert app.grant_types == (grant,) and secret
+    updated = app_rules.update_app(store, app.client_id, actor=actor, grant_types=[grant, "client_credentials"])
+    assert updated.grant_types == (grant, "client_credentials")
+    assert "public app" in refused(store, actor, name="p", public=True, grant_types=[grant])

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tessera.cli.common import JsonOpt, open_domain, read_password, select_domain
+from tessera.cli.common import JsonOpt, jwks_text, open_domain, read_password, select_domain
 from tessera.cli.domains import domains_app
 from tessera.cli.output import console, emit, fail, plain, table
 from tessera.cli.registration_tokens import registration_tokens_app
+from tessera.cli.trusted_issuers import trusted_issuers_app
 
 # The rules (tessera.manage) are imported in the commands: see tessera/cli/__init__.py.
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ admin_app.add_typer(tokens_app, name="tokens")
 admin_app.add_typer(policy_app, name="policy")
 admin_app.add_typer(domains_app, name="domains")
 admin_app.add_typer(registration_tokens_app, name="registration-tokens")
+admin_app.add_typer(trusted_issuers_app, name="trusted-issuers")
 
 
 @admin_app.callback()
@@ -574,17 +576,6 @@ ServedOpt = Annotated[
 ]
 
 
-def _jwks_text(value: str | None, as_json: bool) -> str | None:
-    """--jwks: JSON text, or @FILE."""
-    if value is None or not value.startswith("@"):
-        return value
-    try:
-        with open(value[1:], encoding="utf-8") as file:
-            return file.read()
-    except OSError as exc:
-        fail(f"cannot read the JWK Set file {value[1:]}: {exc.strerror or exc}", as_json)
-
-
 def _metadata(
     *,
     as_json: bool,
@@ -602,7 +593,7 @@ def _metadata(
     given: dict[str, Any] = {
         "token_endpoint_auth_method": method,
         "token_endpoint_auth_signing_alg": signing_alg,
-        "jwks": _jwks_text(jwks, as_json),
+        "jwks": jwks_text(jwks, as_json),
         "jwks_uri": jwks_uri,
         "require_pushed_authorization_requests": par,
         "id_token_signed_response_alg": id_token_alg,

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PRIVATE_UMASK",
     "JsonOpt",
+    "jwks_text",
     "open_default_domain",
     "open_domain",
     "prepare_data_dir",
@@ -152,3 +153,14 @@ def open_domain(as_json: bool, *, create: bool = False) -> Iterator[Context]:
                 highlight=False,
             )
         yield ctx.for_domain(domain)
+
+
+def jwks_text(value: str | None, as_json: bool) -> str | None:
+    """--jwks: JSON text, or @FILE (read here, so a bad path is a clear error)."""
+    if value is None or not value.startswith("@"):
+        return value
+    try:
+        with open(value[1:], encoding="utf-8") as file:
+            return file.read()
+    except OSError as exc:
+        fail(f"cannot read the JWK Set file {value[1:]}: {exc.strerror or exc}", as_json)

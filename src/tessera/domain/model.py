@@ -32,6 +32,7 @@ __all__ = [
     "SecretHash",
     "SigningKey",
     "TotpFactor",
+    "TrustedIssuer",
     "User",
 ]
 
@@ -172,6 +173,26 @@ class RegistrationToken:
             and (self.expires_at is None or self.expires_at > now)
             and (self.max_uses is None or self.uses < self.max_uses)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedIssuer:
+    """A partner system whose signed JWTs stand for users of the domain (RFC 7523 §2.1, the
+    JWT bearer grant): its `issuer` (the assertions' `iss`, unique per domain), its public
+    keys (`jwks`, a JWK Set as JSON text, or `jwks_uri`: exactly one), the apps that may
+    present its assertions and the scopes those tokens may carry at most (canonical; empty:
+    what the app may ask for)."""
+
+    id: str
+    issuer: str
+    created_at: datetime
+    updated_at: datetime
+    jwks: str | None = None
+    jwks_uri: str | None = None
+    allowed_apps: tuple[str, ...] = ()
+    allowed_scopes: tuple[str, ...] = ()
+    created_by: str | None = None
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,8 @@ __all__ = [
     "SECRET_METHODS",
     "AuthMetadata",
     "checked_details",
+    "checked_jwks",
+    "checked_jwks_uri",
     "details_of",
     "metadata_for_new_app",
     "metadata_for_update",
@@ -109,7 +111,7 @@ def _flag(value: object, what: str) -> bool:
     return value
 
 
-def _checked_jwks(value: object) -> str | None:
+def checked_jwks(value: object) -> str | None:
     """An inline JWK Set (a dict or its JSON text) as normalized JSON text; None: none."""
     if value is None:
         return None
@@ -123,7 +125,7 @@ def _checked_jwks(value: object) -> str | None:
     try:
         parse_jwks(value)
     except JwksUnavailable as exc:
-        raise InvalidInput(f"jwks: {exc}; give the app's public JWK Set") from None
+        raise InvalidInput(f"jwks: {exc}; give the public JWK Set") from None
     try:
         text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
     except orjson.JSONEncodeError:  # an integer beyond 64 bits in some member
@@ -133,7 +135,8 @@ def _checked_jwks(value: object) -> str | None:
     return text
 
 
-def _checked_jwks_uri(value: object, allow_insecure: bool) -> str | None:
+def checked_jwks_uri(value: object, allow_insecure: bool) -> str | None:
+    """A `jwks_uri` as `tessera.oauth.client_jwks.check_jwks_uri` accepts it; None: none."""
     if value is None:
         return None
     if not isinstance(value, str):
@@ -259,8 +262,8 @@ def metadata_for_new_app(
     meta = AuthMetadata(
         token_endpoint_auth_method=token_endpoint_auth_method,
         token_endpoint_auth_signing_alg=token_endpoint_auth_signing_alg,
-        jwks=_checked_jwks(jwks),
-        jwks_uri=_checked_jwks_uri(jwks_uri, allow_insecure_jwks_uri),
+        jwks=checked_jwks(jwks),
+        jwks_uri=checked_jwks_uri(jwks_uri, allow_insecure_jwks_uri),
         require_pushed_authorization_requests=require_pushed_authorization_requests,
         dpop_bound_access_tokens=dpop_bound_access_tokens,
         id_token_signed_response_alg=id_token_signed_response_alg,
@@ -275,9 +278,9 @@ def _given_values(given: Mapping[str, object], allow_insecure: bool) -> dict[str
     """The given changes, normalized; None means back to the default (or removed)."""
     values = dict(given)
     if "jwks" in values:
-        values["jwks"] = _checked_jwks(values["jwks"])
+        values["jwks"] = checked_jwks(values["jwks"])
     if "jwks_uri" in values:
-        values["jwks_uri"] = _checked_jwks_uri(values["jwks_uri"], allow_insecure)
+        values["jwks_uri"] = checked_jwks_uri(values["jwks_uri"], allow_insecure)
     if "profile" in values:
         values["profile"] = _profile(values["profile"])
     for flag in ("require_pushed_authorization_requests", "dpop_bound_access_tokens"):

@@ -46,6 +46,7 @@ from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError, chec
 from tessera.manage.factors import checked_policy
 from tessera.manage.resources import MAX_ACCESS_TTL, check_ttl, find_resource
 from tessera.manage.revocation import RevokedSummary, revoke_client
+from tessera.oauth.grants.jwt_bearer import JWT_BEARER
 from tessera.oauth.interaction.account import is_account_app
 from tessera.store.protocols import Conflict, NotFound, Store
 
@@ -61,7 +62,7 @@ __all__ = [
     "update_app",
 ]
 
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", JWT_BEARER)
 MAX_REFRESH_TTL = 365 * 86400
 
 
@@ -104,6 +105,8 @@ def _check_grants(
             )
     if public and "client_credentials" in grants:
         raise InvalidInput("a public app cannot use client_credentials: it has no secret")
+    if public and JWT_BEARER in grants:
+        raise InvalidInput("a public app cannot use the JWT bearer grant: it cannot authenticate")
     if "authorization_code" in grants and not redirect_uris:
         raise InvalidInput("an app with the authorization_code grant needs a --redirect-uri")
     return grants

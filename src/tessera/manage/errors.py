@@ -1,6 +1,6 @@
 """Errors of the administration layer, with messages meant for a person."""
 
-__all__ = ["Conflicting", "InvalidInput", "NotFoundError", "checked_name"]
+__all__ = ["Conflicting", "InvalidInput", "NotFoundError", "checked_description", "checked_name"]
 
 
 class InvalidInput(ValueError):
@@ -23,4 +23,14 @@ def checked_name(value: str, what: str = "the name") -> str:
         raise InvalidInput(f"{what} must be 1 to 200 characters")
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
         raise InvalidInput(f"{what} must not contain control characters")
+    return value
+
+
+def checked_description(value: str, limit: int = 200) -> str:
+    """A free-text description: at most `limit` characters, no control characters."""
+    value = value.strip()
+    if len(value) > limit:
+        raise InvalidInput(f"the description must be at most {limit} characters")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise InvalidInput("the description must not contain control characters")
     return value

@@ -17,7 +17,7 @@ from typing import Any
 from tessera.domain.hashing import keyed_hash, new_id, new_token
 from tessera.domain.model import RegistrationToken
 from tessera.manage.audit import Actor
-from tessera.manage.errors import InvalidInput, NotFoundError
+from tessera.manage.errors import InvalidInput, NotFoundError, checked_description
 from tessera.oauth.errors import OAuthError
 from tessera.oauth.registration import registrable_scopes
 from tessera.store.protocols import NotFound, Store
@@ -25,6 +25,7 @@ from tessera.store.protocols import NotFound, Store
 __all__ = [
     "DEFAULT_EXPIRES_IN",
     "MAX_EXPIRES_IN",
+    "allowed_scopes_of",
     "find_usable",
     "list_tokens",
     "mint_token",
@@ -45,15 +46,10 @@ def _checked(expires_in: int | None, max_uses: int | None, description: str) -> 
         )
     if max_uses is not None and not 1 <= max_uses <= _MAX_USES:
         raise InvalidInput(f"the number of uses must be 1 to {_MAX_USES} (none: without limit)")
-    description = description.strip()
-    if len(description) > _MAX_DESCRIPTION:
-        raise InvalidInput(f"the description must be at most {_MAX_DESCRIPTION} characters")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in description):
-        raise InvalidInput("the description must not contain control characters")
-    return description
+    return checked_description(description, _MAX_DESCRIPTION)
 
 
-def _scopes(store: Store, issuer: str, scopes: Iterable[str]) -> tuple[str, ...]:
+def allowed_scopes_of(store: Store, issuer: str, scopes: Iterable[str]) -> tuple[str, ...]:
     """The registrable canonical scopes (`tessera.oauth.registration.registrable_scopes`)."""
     try:
         return tuple(registrable_scopes(scopes, store.resources.list(), issuer, store.domain_id))
@@ -79,7 +75,7 @@ def mint_token(
     domain's, whose admin API scopes are refused."""
     expires_in = expires_in or None
     description = _checked(expires_in, max_uses, description)
-    scopes = _scopes(store, issuer, allowed_scopes)
+    scopes = allowed_scopes_of(store, issuer, allowed_scopes)
     value = new_token(32)
     token = RegistrationToken(
         id=new_id("rt_"),

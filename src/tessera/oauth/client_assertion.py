@@ -31,8 +31,11 @@ __all__ = [
     "MAX_ASSERTION_LENGTH",
     "AssertionRefused",
     "KeySource",
+    "check_assertion_jwt",
     "client_id_of_assertion",
     "replay_key",
+    "unverified_claims",
+    "use_assertion_jti",
     "verify_client_assertion",
 ]
 
@@ -66,16 +69,17 @@ class AssertionRefused(Exception):
         self.reason = reason
 
 
-def replay_key(client_id: str, jti: str) -> str:
-    """The use-once key of an assertion: per client (RFC 7519 §4.1.7 makes `jti` unique per
-    issuer), fixed length so it fits `NonceStore.use_once` (at most 200 characters)."""
+def replay_key(client_id: str, jti: str, kind: str = "client-assertion") -> str:
+    """The use-once key of an assertion: per issuer (RFC 7519 §4.1.7 makes `jti` unique per
+    issuer) and kind (a client's or a trusted issuer's), fixed length so it fits
+    `NonceStore.use_once` (at most 200 characters)."""
     digest = hashlib.sha256(f"{client_id}\x00{jti}".encode()).hexdigest()
-    return f"client-assertion:{digest}"
+    return f"{kind}:{digest}"
 
 
-def client_id_of_assertion(assertion: str) -> str | None:
-    """The `iss` (= `sub`) of an assertion, read without verifying it: only to find the app
-    whose keys verify it (RFC 7521 §4.2: `client_id` is optional beside an assertion)."""
+def unverified_claims(assertion: str) -> dict[str, Any] | None:
+    """The claims of a compact JWS, read WITHOUT verifying it: only to find whose keys verify
+    it. None when it is too large or not a compact JWS with a JSON object payload."""
     if not isinstance(assertion, str) or len(assertion) > MAX_ASSERTION_LENGTH:
         return None
     if not _COMPACT.fullmatch(assertion):
@@ -84,7 +88,14 @@ def client_id_of_assertion(assertion: str) -> str | None:
         claims = decode_segment(assertion.split(".")[1])
     except (ValueError, UnicodeError, RecursionError):
         return None
-    if not isinstance(claims, dict):
+    return claims if isinstance(claims, dict) else None
+
+
+def client_id_of_assertion(assertion: str) -> str | None:
+    """The `iss` (= `sub`) of an assertion, read without verifying it: only to find the app
+    whose keys verify it (RFC 7521 §4.2: `client_id` is optional beside an assertion)."""
+    claims = unverified_claims(assertion)
+    if claims is None:
         return None
     issuer = claims.get("iss")
     if not isinstance(issuer, str) or not 0 < len(issuer) <= _MAX_ID or claims.get("sub") != issuer:
@@ -210,6 +221,12 @@ def _check_parties(
         raise AssertionRefused("the assertion's iss is not the client_id")
     if claims.get("sub") != client_id:
         raise AssertionRefused("the assertion's sub is not the client_id")
+    _check_audience(claims, audiences, exact)
+
+
+def _check_audience(
+    claims: Mapping[str, Any], audiences: Collection[str], exact: str | None
+) -> None:
     # RFC 7523 §3 item 3: `aud` identifies us: the issuer, the token or the endpoint's URL.
     aud = claims.get("aud")
     if exact is not None and aud != exact:
@@ -241,14 +258,19 @@ def _check_times(claims: Mapping[str, Any], now: int, max_lifetime: int, leeway:
     return math.ceil(exp) + leeway
 
 
-def _use_jti(
-    claims: Mapping[str, Any], client_id: str, until: int, use_jti: Callable[[str, int], bool]
+def use_assertion_jti(
+    claims: Mapping[str, Any],
+    issuer: str,
+    until: int,
+    use_jti: Callable[[str, int], bool],
+    kind: str = "client-assertion",
 ) -> None:
-    # RFC 7523 §3 item 7, OIDC Core §9: `jti` required and used once while it could be accepted.
+    """RFC 7523 §3 item 7, OIDC Core §9: `jti` required and used once (per `issuer` and
+    `kind`, `replay_key`) while the assertion could be accepted (until `until`)."""
     jti = claims.get("jti")
     if not isinstance(jti, str) or not 0 < len(jti) <= _MAX_JTI:
         raise AssertionRefused("the assertion has no jti")
-    if not use_jti(replay_key(client_id, jti), until):
+    if not use_jti(replay_key(issuer, jti, kind), until):
         raise AssertionRefused("the assertion's jti was used before (replay)")
 
 
@@ -281,5 +303,26 @@ def verify_client_assertion(
     claims = _verified_claims(signed, alg, keys, secret)
     _check_parties(claims, client_id, audiences, exact_audience)
     until = _check_times(claims, now, max_lifetime, leeway)
-    _use_jti(claims, client_id, until, use_jti)
+    use_assertion_jti(claims, client_id, until, use_jti)
     return claims
+
+
+def check_assertion_jwt(
+    assertion: str,
+    *,
+    keys: KeySource,
+    audiences: Collection[str],
+    now: int,
+    max_lifetime: int = 300,
+    leeway: int = 30,
+) -> tuple[dict[str, Any], int]:
+    """The RFC 7523 §3 checks an authorization grant (§2.1) shares with a `private_key_jwt`
+    client assertion: size, compact JWS, an asymmetric algorithm (never `none`, never HMAC),
+    no `crit`, the signature by one of `keys`, `aud` among `audiences` (item 3),
+    `exp`/`iat`/`nbf` (items 4-6). Returns the claims and the last epoch second they can be
+    accepted, for `use_assertion_jti`, which the caller runs after its own checks of
+    `iss` and `sub`. Raises `AssertionRefused`."""
+    signed, alg = _header(assertion, ASYMMETRIC_ALGS)
+    claims = _verified_claims(signed, alg, keys, None)
+    _check_audience(claims, audiences, None)
+    return claims, _check_times(claims, now, max_lifetime, leeway)

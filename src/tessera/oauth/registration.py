@@ -42,6 +42,7 @@ from tessera.domain.redirect_uris import validate_for_registration
 from tessera.domain.scopes import UnknownScope, parse_scope_param, resolve_scope
 from tessera.oauth.errors import OAuthError
 from tessera.oauth.fapi2 import FAPI2, FAPI2_AUTH_METHOD, FAPI2_ID_TOKEN_ALG
+from tessera.oauth.grants.jwt_bearer import JWT_BEARER
 
 __all__ = [
     "DEFAULT_SCOPE",
@@ -207,9 +208,10 @@ def _grants(
             "response_types and grant_types disagree (RFC 7591 §2.1): the code response type "
             "goes with the authorization_code grant type, and only with it"
         )
-    if public and "client_credentials" in grants:
+    if public and ("client_credentials" in grants or JWT_BEARER in grants):
         raise InvalidClientMetadata(
-            "a client with token_endpoint_auth_method none cannot use client_credentials"
+            "a client with token_endpoint_auth_method none cannot use client_credentials "
+            "or the JWT bearer grant"
         )
     if code and not has_uris:
         raise InvalidRedirectUri("the authorization_code grant needs redirect_uris")

@@ -19,6 +19,7 @@ from tessera.oauth.client_auth import AssertionCheck, authenticate_client
 from tessera.oauth.dpop import DPoPPolicy
 from tessera.oauth.grants.authorization_code import AuthorizationCodeGrant
 from tessera.oauth.grants.client_credentials import ClientCredentialsGrant
+from tessera.oauth.grants.jwt_bearer import JWT_BEARER, IssuerKeys, JwtBearerGrant
 from tessera.oauth.grants.policy import DEFAULT_ACCESS_TTL, TokenPolicy
 from tessera.oauth.grants.refresh_token import RefreshTokenGrant
 from tessera.oauth.grants.request import TokenRequest
@@ -79,6 +80,16 @@ class TokenEndpoint:
                 minter, list_resources, admin_scopes
             ).handle,
         }
+        if assertions is not None:  # RFC 7523 §2.1: keys fetched and jtis kept as for §2.2
+            self._grants[JWT_BEARER] = JwtBearerGrant(
+                store,
+                minter,
+                audiences={issuer.issuer, self.url},
+                use_once=assertions.use_once,
+                keys_of=IssuerKeys(assertions.fetcher),
+                list_resources=list_resources,
+                admin_scopes=admin_scopes,
+            ).handle
 
     def handle(
         self,

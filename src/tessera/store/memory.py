@@ -42,6 +42,7 @@ from tessera.domain.model import (
     RevocationKind,
     SigningKey,
     TotpFactor,
+    TrustedIssuer,
     User,
 )
 from tessera.store.memory_domains import MemoryDomains
@@ -65,6 +66,7 @@ from tessera.store.protocols import (
     RevocationStore,
     SessionStore,
     StoreUnavailable,
+    TrustedIssuerStore,
     TxCodes,
     TxGrants,
     TxRefreshTokens,
@@ -125,6 +127,7 @@ _ROWS = (
     "nonces",
     "pushed_requests",
     "registration_tokens",
+    "trusted_issuers",
 )
 
 
@@ -156,6 +159,7 @@ class _State:
     nonces: dict[str, datetime] = field(default_factory=dict)  # key: expires_at
     pushed_requests: dict[str, PushedRequest] = field(default_factory=dict)  # by uri_hash
     registration_tokens: dict[str, RegistrationToken] = field(default_factory=dict)  # by id
+    trusted_issuers: dict[str, TrustedIssuer] = field(default_factory=dict)  # by id
 
     # The helpers below expect the caller to hold `lock`.
 
@@ -1062,6 +1066,49 @@ class _RegistrationTokens:
         return len(gone)
 
 
+class _TrustedIssuers:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def _check_unique(self, issuer: TrustedIssuer) -> None:
+        rows = self._s.trusted_issuers.values()
+        if any(i.issuer == issuer.issuer and i.id != issuer.id for i in rows):
+            raise Conflict(f"the issuer {issuer.issuer!r} is trusted already")
+
+    def add(self, issuer: TrustedIssuer) -> None:
+        with self._s.lock:
+            if issuer.id in self._s.trusted_issuers:
+                raise Conflict("the trusted issuer id is taken")
+            self._check_unique(issuer)
+            self._s.trusted_issuers[issuer.id] = issuer
+
+    def get(self, issuer_id: str) -> TrustedIssuer | None:
+        with self._s.lock:
+            return self._s.trusted_issuers.get(issuer_id)
+
+    def find(self, issuer: str) -> TrustedIssuer | None:
+        with self._s.lock:
+            rows = self._s.trusted_issuers.values()
+            return next((i for i in rows if i.issuer == issuer), None)
+
+    def list(self) -> builtins.list[TrustedIssuer]:
+        with self._s.lock:
+            found = builtins.list(self._s.trusted_issuers.values())
+        return sorted(found, key=lambda i: (i.issuer, i.id))
+
+    def update(self, issuer: TrustedIssuer) -> None:
+        with self._s.lock:
+            if issuer.id not in self._s.trusted_issuers:
+                raise NotFound(f"no trusted issuer {issuer.id!r}")
+            self._check_unique(issuer)
+            self._s.trusted_issuers[issuer.id] = issuer
+
+    def delete(self, issuer_id: str) -> None:
+        with self._s.lock:
+            if self._s.trusted_issuers.pop(issuer_id, None) is None:
+                raise NotFound(f"no trusted issuer {issuer_id!r}")
+
+
 class MemoryStore:
     """Every sub-store of one identity domain, in process memory, behind one lock."""
 
@@ -1089,6 +1136,7 @@ class MemoryStore:
         self.nonces: NonceStore = _Nonces(state)
         self.pushed_requests: PushedRequestStore = _PushedRequests(state)
         self.registration_tokens: RegistrationTokenStore = _RegistrationTokens(state)
+        self.trusted_issuers: TrustedIssuerStore = _TrustedIssuers(state)
 
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:

@@ -34,6 +34,7 @@ from tessera.domain.model import (
     RevocationKind,
     SigningKey,
     TotpFactor,
+    TrustedIssuer,
     User,
 )
 
@@ -62,6 +63,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreUnavailable",
+    "TrustedIssuerStore",
     "TxCodes",
     "TxGrants",
     "TxRefreshTokens",
@@ -294,6 +296,27 @@ class RegistrationTokenStore(Protocol):
 
     def purge(self, now: datetime) -> int:
         """Delete the tokens expired or revoked before `now`; return how many."""
+
+
+class TrustedIssuerStore(Protocol):
+    """RFC 7523 §2.1 assertion issuers trusted by the domain; `issuer` is unique (`Conflict`)."""
+
+    def add(self, issuer: TrustedIssuer) -> None: ...
+
+    def get(self, issuer_id: str) -> TrustedIssuer | None: ...
+
+    def find(self, issuer: str) -> TrustedIssuer | None:
+        """The trusted issuer whose `issuer` is exactly this string (one indexed lookup)."""
+
+    def list(self) -> list[TrustedIssuer]:
+        """All, by issuer."""
+
+    def update(self, issuer: TrustedIssuer) -> None:
+        """Replace the row of `issuer.id`: `NotFound` if there is none, `Conflict` if another
+        row has its `issuer`."""
+
+    def delete(self, issuer_id: str) -> None:
+        """`NotFound` if there is no such row."""
 
 
 class ConsentStore(Protocol):
@@ -613,6 +636,9 @@ class Store(Protocol):
 
     @property
     def registration_tokens(self) -> RegistrationTokenStore: ...
+
+    @property
+    def trusted_issuers(self) -> TrustedIssuerStore: ...
 
     def transaction(self) -> AbstractContextManager[UnitOfWork]:
         """One unit of work: the small stores it yields act in ONE transaction, committed when

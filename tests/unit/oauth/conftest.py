@@ -30,7 +30,6 @@ from tessera.domain.model import (
 )
 from tessera.domain.passwords import hash_password
 from tessera.oauth.authorize import issue_code, validate_authorization_request
-from tessera.oauth.dpop import DPoPPolicy
 from tessera.oauth.introspection import introspect
 from tessera.oauth.keyring import MAX_TOKEN_LIFETIME, KeyRing
 from tessera.oauth.pkce import s256
@@ -79,8 +78,9 @@ class Core:
     def admin_scope(self) -> str:
         return admin_scope(ISSUER)
 
-    def token_endpoint(self, dpop: DPoPPolicy | None = None) -> TokenEndpoint:
-        """The core's token endpoint (`dpop`: its DPoP policy, e.g. with server nonces)."""
+    def token_endpoint(self, **options: Any) -> TokenEndpoint:
+        """The domain's token endpoint; `options`: more of its keyword arguments (`assertions`,
+        `dpop`)."""
         return TokenEndpoint(
             self.store,
             self.issuer,
@@ -92,7 +92,7 @@ class Core:
             list_resources=self.store.resources.list,
             policy=self.policy,
             admin_scopes=frozenset((self.admin_scope,)),
-            dpop=dpop,
+            **options,
         )
 
     def userinfo(self, token: str, **dpop: Any) -> dict[str, Any]:

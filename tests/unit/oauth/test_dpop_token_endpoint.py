@@ -32,7 +32,7 @@ TOKEN_URL = ISSUER + "/oauth2/v1/token"
 
 def endpoint(core: Core, nonces: NonceSource | None = None) -> TokenEndpoint:
     """The core's token endpoint with the node's DPoP policy (server nonces when given)."""
-    return core.token_endpoint(DPoPPolicy(core.store.nonces.use_once, nonces))
+    return core.token_endpoint(dpop=DPoPPolicy(core.store.nonces.use_once, nonces))
 
 
 def proof(core: Core, key: ECKey, url: str = TOKEN_URL, **kw: Any) -> str:

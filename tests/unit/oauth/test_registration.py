@@ -29,7 +29,8 @@ T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 ISSUER = "https://id.example.test"
 ORDERS = "https://orders.example.test/"
 REDIRECT = "https://app.example.test/cb"
-GRANTS = ("authorization_code", "refresh_token", "client_credentials")
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+GRANTS = ("authorization_code", "refresh_token", "client_credentials", JWT_BEARER)
 RESOURCES = [
     Resource("r-orders", "orders", ORDERS, ("read", "write"), T0),
     Resource("r-admin", "admin", admin_audience(ISSUER), (ADMIN_SCOPE,), T0),
@@ -180,7 +181,7 @@ def test_oversized_metadata_is_refused() -> None:
 
 @pytest.mark.parametrize(
     "grants",
-    [["implicit"], ["password"], ["urn:ietf:params:oauth:grant-type:jwt-bearer"]],
+    [["implicit"], ["password"], ["urn:ietf:params:oauth:grant-type:saml2-bearer"]],
 )
 def test_unsupported_grant_types_are_refused(grants: list[str]) -> None:
     assert refused({"redirect_uris": [REDIRECT], "grant_types": grants}) == (
@@ -204,6 +205,14 @@ def test_response_types_must_agree_with_grant_types(body: dict[str, Any]) -> Non
 def test_public_client_cannot_use_client_credentials() -> None:
     body = {"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}
     assert refused(body) == "invalid_client_metadata"
+
+
+def test_a_confidential_client_may_register_for_the_jwt_bearer_grant() -> None:
+    """RFC 7523 §2.1; it still needs a trusted issuer that names it (docs/security.md rule 55)."""
+    meta = parse({"grant_types": [JWT_BEARER], "scope": "openid"})
+    assert meta.fields["grant_types"] == [JWT_BEARER] and meta.fields["redirect_uris"] == []
+    public = {"grant_types": [JWT_BEARER], "token_endpoint_auth_method": "none"}
+    assert refused(public) == "invalid_client_metadata"
 
 
 @pytest.mark.parametrize(

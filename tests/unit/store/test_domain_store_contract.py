@@ -25,6 +25,7 @@ from tessera.domain.model import (
     RegistrationToken,
     RevocationKind,
     TotpFactor,
+    TrustedIssuer,
 )
 from tessera.store.memory import MemoryStore
 from tessera.store.protocols import Conflict, DomainContent, ExpiredRows, NotFound, Store
@@ -108,6 +109,7 @@ def fill(store: Store, domain_id: str, prefix: str) -> None:
         pushed = PushedRequest(f"{prefix}-par{i}", client, (("scope", "openid"),), T0, at(60))
         s.pushed_requests.add(pushed)
         s.registration_tokens.add(RegistrationToken(f"{prefix}-iat{i}", f"{prefix}-h{i}", at(i)))
+        s.trusted_issuers.add(TrustedIssuer(f"{prefix}-ti{i}", f"{prefix}-iss{i}", at(i), at(i)))
 
 
 def sql_rows(store: Store) -> dict[str, list[tuple[Any, ...]]]:

@@ -138,8 +138,13 @@ class TokenMinter:
         user: User,
         refresh_value: str | None,
         nonce: str | None,
+        *,
+        signed_in: bool = True,
     ) -> TokenResponse:
-        """RFC 6749 §5.1 for a user's grant, with the ID token when `openid` was granted."""
+        """RFC 6749 §5.1 for a user's grant, with the ID token when `openid` was granted.
+        `signed_in=False` for a grant without a sign-in here (a partner's assertion, RFC 7523
+        §2.1): no ID token and no `auth_time`, so the token never meets a resource server's
+        recent sign-in requirement (docs/security.md rule 46)."""
         if not self.admin_scopes.isdisjoint(grant.scopes) and not user.is_admin:
             # Only administrators hold the admin scope, also after losing the flag.
             raise errors.InvalidGrant("the admin scope is for administrators only")
@@ -156,7 +161,7 @@ class TokenMinter:
             lifetime=lifetime,
             alg=alg,
             grant_id=grant.grant_id,
-            auth_time=auth_time,
+            auth_time=auth_time if signed_in else None,
             user_display_name=user.display_name,
             amr=grant.amr,
             jkt=request.dpop_jkt,
@@ -170,7 +175,7 @@ class TokenMinter:
         }
         if refresh_value is not None:
             body["refresh_token"] = refresh_value
-        if "openid" in grant.scopes:
+        if signed_in and "openid" in grant.scopes:
             body["id_token"] = self.issuer.id_token(
                 subject=user.id,
                 client_id=client.client_id,

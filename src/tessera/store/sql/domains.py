@@ -59,6 +59,7 @@ _DATA: tuple[Table, ...] = (
     t.used_nonces,
     t.pushed_requests,
     t.registration_tokens,
+    t.trusted_issuers,
     t.users,
     t.signing_keys,
 )

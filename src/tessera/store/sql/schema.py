@@ -42,6 +42,7 @@ __all__ = [
     "revocation_events",
     "signing_keys",
     "totp_factors",
+    "trusted_issuers",
     "used_nonces",
     "users",
 ]
@@ -386,4 +387,21 @@ registration_tokens = Table(
     # Housekeeping deletes the expired or revoked tokens of every domain at once.
     Index("ix_registration_tokens_expires_at", "expires_at"),
     Index("ix_registration_tokens_revoked_at", "revoked_at"),
+)
+
+trusted_issuers = Table(
+    "trusted_issuers",
+    metadata,
+    _domain(primary_key=True),
+    Column("id", String(_ID), primary_key=True),
+    Column("issuer", String(1024), nullable=False),  # an assertion's `iss`, RFC 7523 §3 item 1
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("jwks", Text),  # a public JWK Set as JSON text; or:
+    Column("jwks_uri", String(2048)),
+    Column("allowed_apps", JSON, nullable=False),  # client ids
+    Column("allowed_scopes", JSON, nullable=False),  # canonical; []: what the app may ask for
+    Column("created_by", String(200)),
+    Column("description", String(500), nullable=False),
+    UniqueConstraint("domain_id", "issuer", name="uq_trusted_issuers_issuer"),
 )

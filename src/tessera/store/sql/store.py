@@ -55,6 +55,7 @@ from tessera.domain.model import (
     SecretHash,
     SigningKey,
     TotpFactor,
+    TrustedIssuer,
     User,
 )
 from tessera.store.protocols import (
@@ -79,6 +80,7 @@ from tessera.store.protocols import (
     RevocationStore,
     SessionStore,
     StoreUnavailable,
+    TrustedIssuerStore,
     TxCodes,
     TxGrants,
     TxRefreshTokens,
@@ -1580,6 +1582,46 @@ class _RegistrationTokens(_Part):
             return conn.execute(delete(_RT).where(self._where(_RT), where)).rowcount
 
 
+# --- trusted assertion issuers (RFC 7523 §2.1) ---------------------------------------------------
+
+_TI = t.trusted_issuers
+
+
+class _TrustedIssuers(_Part):
+    def add(self, issuer: TrustedIssuer) -> None:
+        with write(self._engine) as conn:  # uq_trusted_issuers_issuer: Conflict
+            conn.execute(insert(_TI).values(domain_id=self._domain, **_to_row(issuer)))
+
+    def get(self, issuer_id: str) -> TrustedIssuer | None:
+        row = self._find(_TI, id=issuer_id)
+        return _from_row(TrustedIssuer, row) if row else None
+
+    def find(self, issuer: str) -> TrustedIssuer | None:
+        row = self._find(_TI, issuer=issuer)  # uq_trusted_issuers_issuer is the index
+        return _from_row(TrustedIssuer, row) if row else None
+
+    def list(self) -> list[TrustedIssuer]:
+        with read(self._engine) as conn:
+            rows = conn.execute(
+                select(_TI).where(self._where(_TI)).order_by(_TI.c.issuer, _TI.c.id)
+            ).all()
+        return [_from_row(TrustedIssuer, r) for r in rows]
+
+    def update(self, issuer: TrustedIssuer) -> None:
+        values = _to_row(issuer)
+        del values["id"]
+        with write(self._engine) as conn:
+            where = (self._where(_TI), _TI.c.id == issuer.id)
+            if conn.execute(update(_TI).where(*where).values(**values)).rowcount != 1:
+                raise NotFound(f"no trusted issuer {issuer.id}")
+
+    def delete(self, issuer_id: str) -> None:
+        with write(self._engine) as conn:
+            where = (self._where(_TI), _TI.c.id == issuer_id)
+            if conn.execute(delete(_TI).where(*where)).rowcount != 1:
+                raise NotFound(f"no trusted issuer {issuer_id}")
+
+
 def content_rows(
     domain_id: str, content: DomainContent
 ) -> list[tuple[Table, list[dict[str, Any]]]]:
@@ -1640,6 +1682,7 @@ class SqlStore:
         self.nonces: NonceStore = _Nonces(engine, domain_id)
         self.pushed_requests: PushedRequestStore = _PushedRequests(engine, domain_id)
         self.registration_tokens: RegistrationTokenStore = _RegistrationTokens(engine, domain_id)
+        self.trusted_issuers: TrustedIssuerStore = _TrustedIssuers(engine, domain_id)
         self.domains: DomainStore = shared.domains
 
     def for_domain(self, domain_id: str) -> SqlStore:

@@ -21,6 +21,7 @@ from tessera.web.admin import (
     registration_tokens,
     resources,
     tokens,
+    trusted_issuers,
     users,
 )
 from tessera.web.admin.guard import authenticate, domain_services
@@ -126,7 +127,17 @@ def admin_app(issuer: str) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    for module in (users, tokens, resources, apps, registration_tokens, keys, audit, domains):
+    for module in (
+        users,
+        tokens,
+        resources,
+        apps,
+        registration_tokens,
+        trusted_issuers,
+        keys,
+        audit,
+        domains,
+    ):
         api.include_router(module.router)
     api.add_route("/openapi.json", _openapi, include_in_schema=False)
     return api

@@ -551,6 +551,46 @@ async function registrationTokensPage(created) {
     form);
 }
 
+// Trusted assertion issuers for the JWT bearer grant (RFC 7523 §2.1): partner systems whose
+// signed JWTs get the apps they name a token for a user of this domain.
+async function trustedIssuersPage() {
+  const [issuers, dir] = await Promise.all([api("GET", "/trusted-issuers"), directory()]);
+  const form = el("form", { class: "panel", "aria-label": "New trusted issuer", onsubmit: async (event) => {
+    event.preventDefault();
+    const v = formValues(event.target);
+    let jwks = null;
+    if (v.jwks) {
+      try { jwks = JSON.parse(v.jwks); } catch { toast("The JWK Set is not JSON", true); return; }
+    }
+    await act(() => api("POST", "/trusted-issuers", { issuer: v.issuer, jwks, jwks_uri: v.jwks_uri || null,
+      allowed_apps: lines(v.allowed_apps), allowed_scopes: lines(v.allowed_scopes),
+      description: v.description || "" }), "Issuer trusted");
+  } },
+    el("h2", {}, "New trusted issuer"),
+    el("div", { class: "form-grid" },
+      field("Issuer (the assertions' iss)", "issuer", { required: true, maxlength: 1024 }),
+      field("Description", "description", { maxlength: 200 }),
+      field("JWKS URI (https)", "jwks_uri", { placeholder: "https://partner.example/jwks.json" }),
+      el("label", {}, "Or its public JWK Set (JSON)", el("textarea", { name: "jwks", rows: 3, placeholder: '{"keys": [...]}' })),
+      field("Allowed apps (client ids, space separated)", "allowed_apps"),
+      field("Allowed scopes (space separated; empty: the app's)", "allowed_scopes", { placeholder: "openid profile https://api…urn:…" })),
+    el("p", { class: "muted" }, "An allowed app with the grant type ", el("code", {}, "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+      " posts the partner's signed JWT as ", el("code", {}, "assertion"), " to ", el("code", {}, `${location.origin}${PREFIX}/oauth2/v1/token`),
+      " and gets a token for the user its sub names."),
+    el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Trust issuer")));
+  show(el("h1", {}, "Trusted issuers"),
+    el("div", { class: "panel" }, table(["Issuer", "Keys", "Apps", "Scopes", "Updated", ""],
+      issuers.map((i) => [el("code", {}, i.issuer),
+        i.jwks_uri ? el("code", {}, i.jwks_uri) : `inline JWK Set (${i.jwks.keys.length} key${i.jwks.keys.length === 1 ? "" : "s"})`,
+        i.allowed_apps.length ? el("ul", { class: "scopes" }, i.allowed_apps.map((id) => el("li", {}, named(dir, id)))) : "none",
+        i.allowed_scopes.length ? scopeList(dir, i.allowed_scopes) : "the app's", when(i.updated_at),
+        button("Delete", () => {
+          if (!confirm(`Stop trusting ${i.issuer}? Tokens it got stay until they expire.`)) return;
+          act(() => api("DELETE", `/trusted-issuers/${i.id}`), "Issuer deleted");
+        }, "danger")]))),
+    form);
+}
+
 // The domain's sign-in policy: second factors for users, and for every administrator.
 async function policyPage() {
   const policy = await api("GET", "/sign-in-policy");
@@ -586,6 +626,7 @@ const AUDIT_TYPES = [
   "admin.domain_deleted", "admin.user_factors_reset", "admin.sign_in_policy_set",
   "registration_token.created", "registration_token.revoked", "registration.created",
   "registration.updated", "registration.deleted", "registration.refused",
+  "trusted_issuer.created", "trusted_issuer.updated", "trusted_issuer.deleted",
 ];
 let auditFilter = {};
 
@@ -853,6 +894,7 @@ async function route() {
     else if (hash.startsWith("#/resources")) await resourcesPage();
     else if (hash.startsWith("#/keys")) await keysPage();
     else if (hash.startsWith("#/registration-tokens")) await registrationTokensPage();
+    else if (hash.startsWith("#/trusted-issuers")) await trustedIssuersPage();
     else if (hash.startsWith("#/sign-in")) await policyPage();
     else if (hash.startsWith("#/audit")) await auditPage();
     else if (hash.startsWith("#/domains") && operator) await domainsPage();
@@ -868,6 +910,7 @@ async function main() {
   const nav = document.querySelector(".console-bar nav");
   nav.insertBefore(el("a", { href: "#/sign-in" }, "Sign-in policy"), nav.querySelector('a[href="#/audit"]'));
   nav.insertBefore(el("a", { href: "#/registration-tokens" }, "Registration"), nav.querySelector('a[href="#/audit"]'));
+  nav.insertBefore(el("a", { href: "#/trusted-issuers" }, "Trusted issuers"), nav.querySelector('a[href="#/audit"]'));
   await discover();
   const query = new URLSearchParams(location.search);
   document.getElementById("signout").addEventListener("click", () => {
