@@ -46,22 +46,27 @@ from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError, chec
 from tessera.manage.factors import checked_policy
 from tessera.manage.resources import MAX_ACCESS_TTL, check_ttl, find_resource
 from tessera.manage.revocation import RevokedSummary, revoke_client
+from tessera.oauth.grants.token_exchange import TOKEN_EXCHANGE
 from tessera.oauth.interaction.account import is_account_app
 from tessera.store.protocols import Conflict, NotFound, Store
 
 __all__ = [
     "GRANT_TYPES",
     "MAX_REFRESH_TTL",
+    "SELF_REGISTERED_GRANT_TYPES",
     "create_app",
     "delete_app",
     "find_app",
     "revoke_app_tokens",
     "rotate_secret",
     "set_resource_server_for",
+    "set_token_exchange",
     "update_app",
 ]
 
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", TOKEN_EXCHANGE)
+# What RFC 7591 registration may ask for: administrators decide who exchanges tokens (RFC 8693).
+SELF_REGISTERED_GRANT_TYPES = tuple(g for g in GRANT_TYPES if g != TOKEN_EXCHANGE)
 MAX_REFRESH_TTL = 365 * 86400
 
 
@@ -104,6 +109,8 @@ def _check_grants(
             )
     if public and "client_credentials" in grants:
         raise InvalidInput("a public app cannot use client_credentials: it has no secret")
+    if public and TOKEN_EXCHANGE in grants:
+        raise InvalidInput("a public app cannot exchange tokens: it cannot authenticate")
     if "authorization_code" in grants and not redirect_uris:
         raise InvalidInput("an app with the authorization_code grant needs a --redirect-uri")
     return grants
@@ -122,6 +129,11 @@ def _check_served(store: Store, refs: list[str], public: bool) -> tuple[str, ...
     """
     if refs and public:
         raise InvalidInput("a resource server authenticates: a public app cannot be one")
+    return _audiences(store, refs)
+
+
+def _audiences(store: Store, refs: list[str]) -> tuple[str, ...]:
+    """The audiences of resources given by id, audience or name."""
     audiences: list[str] = []
     for ref in refs:
         try:
@@ -494,6 +506,49 @@ def set_resource_server_for(store: Store, ref: str, resources: list[str], actor:
         "admin.app_resource_server_set",
         client_id=client.client_id,
         resource_server_for=list(served),
+    )
+    return updated
+
+
+def set_token_exchange(
+    store: Store,
+    ref: str,
+    actor: Actor,
+    *,
+    audiences: list[str] | None = None,
+    impersonation: bool | None = None,
+) -> Client:
+    """RFC 8693: the resources (by id, audience or name; None: as they are) the app may
+    exchange users' access tokens for, and whether it may impersonate them (tokens without
+    `act`, §4.1; None: as it is). Resources allow the grant type; none removes it (and
+    impersonation)."""
+    client = find_app(store, ref)
+    if client.is_public and audiences:
+        raise InvalidInput("a public app cannot exchange tokens: it cannot authenticate")
+    served = client.token_exchange_audiences
+    if audiences is not None:
+        served = _audiences(store, audiences)
+    grants = tuple(g for g in client.grant_types if g != TOKEN_EXCHANGE)
+    if served:
+        grants += (TOKEN_EXCHANGE,)
+    elif not grants:
+        raise InvalidInput(f"{client.name!r} would have no grant type left")
+    impersonate = client.token_exchange_impersonation if impersonation is None else impersonation
+    if impersonate and not served:
+        raise InvalidInput("impersonation needs a resource the app may exchange tokens for")
+    updated = replace(
+        client,
+        grant_types=grants,
+        token_exchange_audiences=served,
+        token_exchange_impersonation=impersonate and bool(served),
+        version=client.version + 1,
+    )
+    store.clients.update(updated)
+    actor.audit(
+        "admin.app_token_exchange_set",
+        client_id=client.client_id,
+        audiences=list(served),
+        impersonation=updated.token_exchange_impersonation,
     )
     return updated
 

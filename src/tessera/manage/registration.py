@@ -42,7 +42,7 @@ from tessera.manage.app_metadata import (
     details_of,
     metadata_for_new_app,
 )
-from tessera.manage.apps import GRANT_TYPES, create_app, delete_app, update_app
+from tessera.manage.apps import SELF_REGISTERED_GRANT_TYPES, create_app, delete_app, update_app
 from tessera.manage.audit import Actor
 from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError, checked_name
 from tessera.manage.registration_tokens import find_usable
@@ -96,7 +96,7 @@ class Registry:
             resources=self.store.resources.list(),
             issuer=self.issuer,
             domain_id=self.domain_id,
-            grant_types=GRANT_TYPES,
+            grant_types=SELF_REGISTERED_GRANT_TYPES,
             scope_ceiling=scope_ceiling,
         )
 

@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 from tessera.caching import NotCached
 from tessera.domain.scopes import OIDC_SCOPES
+from tessera.oauth.grants.token_exchange import TOKEN_EXCHANGE
 from tessera.oauth.metadata import build_metadata
 from tessera.web.responses import CORS_ANY, json_response
 from tessera.web.services import services
@@ -30,7 +31,7 @@ _ENDPOINTS = frozenset(
         "registration_endpoint",
     }
 )
-_GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"]
+_GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials", TOKEN_EXCHANGE]
 
 
 async def _openid_configuration(request: Request) -> Response:

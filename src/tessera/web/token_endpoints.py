@@ -86,6 +86,8 @@ async def token(request: Request) -> Response:
     except errors.OAuthError as exc:
         return _refused(svc, request, form, exc)
     claims = issued.claims
+    # RFC 8693 §4.1: an exchanged token names its actor (the app, prior actors nested).
+    actor: dict[str, Any] = {} if claims.act is None else {"act": claims.act}
     svc.audit.record(
         "token.issued",
         ip=client_ip(request.scope),
@@ -93,6 +95,7 @@ async def token(request: Request) -> Response:
         user_id=claims.sub if claims.sub_type == "user" else None,
         grant_type=claims.grant_type,
         jti=claims.jti,
+        **actor,
     )
     svc.metrics.tokens.labels(claims.grant_type).inc()
     headers = {**NO_STORE, **CORS_ANY}
