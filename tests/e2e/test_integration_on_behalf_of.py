@@ -101,6 +101,7 @@ def test_the_backend_sees_the_user_as_sub_and_the_service_in_act(
             "client_id": service_app["client_id"],
             "act": {"sub": service_app["client_id"]},
             "scope": [CONSUMER],
+            "jkt": None,
         }
     # Monitoring shows both identities: the caller and the app that acted for it.
     monitor = client_token(server, demo_auth(server), ALL)

@@ -1,4 +1,4 @@
-"""Token exchange (RFC 8693; docs/security.md rule 50) over HTTP: a user's token for resource A
+"""Token exchange (RFC 8693; docs/security.md rule 55) over HTTP: a user's token for resource A
 (the integration service's audience) becomes, for an app an administrator allowed, a token for
 resource B with the user as `sub` and the app in `act`, accepted by B's resource server
 (`tessera.resource` on loopback); refused when the app or the target is not allowed, when the
@@ -16,7 +16,8 @@ import pytest
 
 from tests.support.admin import console_token, domain_console_token
 from tests.support.backend import Backend
-from tests.support.domains import ADMIN_PASSWORD, create_domain
+from tests.support.domains import ADMIN_PASSWORD as DOMAIN_ADMIN_PASSWORD
+from tests.support.domains import create_domain
 from tests.support.flow import demo_auth, token_request, user_tokens
 from tests.support.server import Server
 
@@ -27,6 +28,7 @@ ORDERS = "https://orders.tessera.test"  # resource B
 REPORTS = "https://reports.tessera.test"  # registered, never allowed as a target
 ALICE = ("alice", "Wonderland-Demo-2026")
 BOB = ("bob", "Green-Meadow-Kite-2026")
+ADMIN_PASSWORD = "Tessera-Demo-Root-2026"  # the demo administrator's
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +121,7 @@ def test_a_user_token_for_a_is_exchanged_for_a_token_for_b_with_act(
         "client_id": gateway,
         "act": {"sub": gateway},
         "scope": [CONSUMER],
+        "jkt": None,
     }
     answer = introspect(server, apps["orders_api"], body["access_token"])
     assert answer["active"] and answer["act"] == {"sub": gateway}
@@ -140,9 +143,13 @@ def test_refused_when_the_app_or_the_target_is_not_allowed(
     server.cli_json("admin", "apps", "token-exchange", "Gateway", "--off")
     time.sleep(2.5)  # apps are cached for about two seconds
     assert error_of(exchange(server, apps["gateway"], subject)) == "unauthorized_client"
-    server.cli_json("admin", "apps", "token-exchange", "Gateway", "--audience", ORDERS)
-    time.sleep(2.5)
-    assert exchange(server, apps["gateway"], subject).status_code == 200
+    admin = console_token(server.base_url, "admin", ADMIN_PASSWORD)["access_token"]
+    again = httpx.put(f"{server.base_url}/admin/v1/apps/Gateway/token-exchange",
+                      json={"audiences": [ORDERS]}, headers={"Authorization": f"Bearer {admin}"})  # fmt: skip
+    assert again.status_code == 200, again.text
+    assert again.json()["token_exchange_audiences"] == [ORDERS]
+    assert TOKEN_EXCHANGE in again.json()["grant_types"]
+    assert exchange(server, apps["gateway"], subject).status_code == 200  # the cache was cleared
 
 
 def test_refused_when_the_scope_widens(server: Server, apps: dict[str, tuple[str, str]]) -> None:
@@ -168,8 +175,8 @@ def test_refused_when_the_subject_token_is_revoked(
 def test_refused_for_a_token_of_another_domain(
     server: Server, apps: dict[str, tuple[str, str]]
 ) -> None:
-    other = create_domain(server, "elsewhere", admin=("carol", ADMIN_PASSWORD))
-    foreign = domain_console_token(other, "carol", ADMIN_PASSWORD)["access_token"]
+    other = create_domain(server, "elsewhere", admin=("carol", DOMAIN_ADMIN_PASSWORD))
+    foreign = domain_console_token(other, "carol", DOMAIN_ADMIN_PASSWORD)["access_token"]
     refused = exchange(server, apps["gateway"], foreign)
     assert error_of(refused) == "invalid_request"
     assert "of this domain" in refused.json()["error_description"]
@@ -185,7 +192,7 @@ def test_revoking_the_user_reaches_the_exchanged_token_at_b_within_a_second(
     assert call(backend, token).status_code == 200
     alice = exchange(server, apps["gateway"], user_token(server, ALICE)).json()["access_token"]
     bob_sub = call(backend, token).json()["sub"]
-    admin = console_token(server.base_url, "admin", "Tessera-Demo-Root-2026")["access_token"]
+    admin = console_token(server.base_url, "admin", ADMIN_PASSWORD)["access_token"]
 
     started = time.monotonic()
     revoked = httpx.post(f"{server.base_url}/admin/v1/users/{bob_sub}/revoke-tokens",

@@ -22,12 +22,22 @@ __all__ = ["Backend"]
 
 class Backend:
     """`BearerAuthMiddleware` for `audience` in front of `/orders/{id}`, which answers what it
-    saw of the token: `sub`, `sub_type`, `client_id`, `act` and `scope`. With `feed` (an app
-    registered as the resource server of `audience`: client id and secret) it follows the
-    identity domain's revocation feed, so a revoked token is refused within a second."""
+    saw of the token: `sub`, `sub_type`, `client_id`, `act`, `scope` and the DPoP key `jkt`.
+    With `feed` (an app registered as the resource server of `audience`: client id and secret)
+    it follows the identity domain's revocation feed, so a revoked token is refused within a
+    second; with `require_dpop`, only DPoP-bound tokens with proofs pass. `seen` keeps the
+    start of each request's `Authorization` header (its scheme)."""
 
-    def __init__(self, issuer: str, audience: str, feed: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        issuer: str,
+        audience: str,
+        feed: tuple[str, str] | None = None,
+        *,
+        require_dpop: bool = False,
+    ) -> None:
         self.port = free_port()
+        self.seen: list[str] = []
         self.feed = (
             None if feed is None else RevocationFeed(issuer, *feed, wait_seconds=1).start()
         )
@@ -41,12 +51,19 @@ class Backend:
                     "client_id": token.client_id,
                     "act": token.claims.get("act"),
                     "scope": sorted(token.scopes),
+                    "jkt": token.jkt,
                 }
             )
 
         inner = Starlette(routes=[Route("/orders/{id}", orders, methods=["GET", "POST"])])
         validator = TokenValidator(issuer, audience, revocation=self.feed)
-        app: Any = BearerAuthMiddleware(inner, validator)
+        guarded = BearerAuthMiddleware(inner, validator, require_dpop=require_dpop)
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                self.seen.append(dict(scope["headers"]).get(b"authorization", b"").decode()[:5])
+            await guarded(scope, receive, send)
+
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

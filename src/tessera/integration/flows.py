@@ -110,7 +110,7 @@ async def _execute(
     started, clock = services.clock(), time.perf_counter()
     error: str | None = None
     acting: list[str] = []
-    # Validated already; kept for `oauth_token_exchange` steps, never stored.
+    # Validated already; for `oauth_token_exchange` steps, never stored (docs/security.md rule 56).
     credentials = read_credentials((), request.headers.getlist("authorization"))
     try:
         body = _json_body(

@@ -1,4 +1,4 @@
-"""Token exchange (RFC 8693; docs/security.md rule 50) through the token endpoint on the memory
+"""Token exchange (RFC 8693; docs/security.md rule 55) through the token endpoint on the memory
 store, with the injected clock: delegation and nested `act` (§4.1), impersonation, `may_act`
 (§4.4), scope narrowing, targets (§2.1, §2.2.2), the apps allowed, and subject tokens that are
 revoked, expired, of another issuer or not meant for the app."""
@@ -15,11 +15,13 @@ from tessera.manage.revocation import revoke_subject
 from tessera.oauth import errors
 from tessera.oauth.grants.token_exchange import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
 from tessera.oauth.tokens import TokenIssuer
-from tests.unit.oauth.conftest import Core
+from tests.support.dpop import make_proof, new_key, thumbprint
+from tests.unit.oauth.conftest import ISSUER, Core
 
 ORDERS = "https://orders.test/"
 REPORTS = "https://reports.test/"
 ARCHIVE = "https://archive.test/"
+TOKEN_URL = ISSUER + "/oauth2/v1/token"
 
 
 @pytest.fixture
@@ -53,15 +55,38 @@ def user_token(core: Core, web: Client, alice: User) -> str:
     return str(body["access_token"])
 
 
-def exchange(core: Core, app: Client, subject: str, **form: str) -> dict[str, Any]:
+def exchange(
+    core: Core, app: Client, subject: str, proof: str | None = None, **form: str
+) -> dict[str, Any]:
+    """The token endpoint's body for an exchange by `app` (client_secret_post); `proof`: a
+    DPoP proof; `form` overrides the parameters (an empty value leaves one out)."""
     values = {
+        **core.credentials(app),
         "grant_type": TOKEN_EXCHANGE,
         "subject_token": subject,
         "subject_token_type": ACCESS_TOKEN_TYPE,
         **({} if "audience" in form or "resource" in form else {"audience": REPORTS}),
         **form,
     }
-    return core.token({**core.credentials(app), **{k: v for k, v in values.items() if v}})
+    sent = {k: v for k, v in values.items() if v}
+    return core.token_endpoint().handle(None, sent, set(), proof).body
+
+
+def dpop_proof(core: Core, key: Any) -> str:
+    return make_proof(key, "POST", TOKEN_URL, iat=core.clock().timestamp())
+
+
+def allowed_own_app(core: Core, web: Client) -> Client:
+    """The user's app itself, allowed to exchange its users' tokens for REPORTS."""
+    own = replace(
+        web,
+        grant_types=(*web.grant_types, TOKEN_EXCHANGE),
+        allowed_scopes=(*web.allowed_scopes, f"{REPORTS}read"),
+        token_exchange_audiences=(REPORTS,),
+        version=web.version + 1,
+    )
+    core.store.clients.update(own)
+    return own
 
 
 def refused(core: Core, app: Client, subject: str, **form: str) -> errors.OAuthError:
@@ -246,15 +271,7 @@ def test_the_subject_token_must_be_a_users_meant_for_the_app(
     stranger = exchanger(core, resource_server_for=())
     assert refused(core, stranger, subject).error == "invalid_request"
     # The token's own app may exchange it.
-    own = replace(
-        web,
-        grant_types=(*web.grant_types, TOKEN_EXCHANGE),
-        allowed_scopes=(*web.allowed_scopes, f"{REPORTS}read"),
-        token_exchange_audiences=(REPORTS,),
-        version=web.version + 1,
-    )
-    core.store.clients.update(own)
-    assert exchange(core, own, subject)["scope"] == "read"
+    assert exchange(core, allowed_own_app(core, web), subject)["scope"] == "read"
     # An app's own token (client credentials) has no user to act for.
     app = exchanger(
         core,
@@ -277,3 +294,24 @@ def test_unsupported_parameters_are_invalid_requests(
     ):
         assert refused(core, app, subject, **form).error == "invalid_request", form
     assert refused(core, app, "").error == "invalid_request"
+
+
+def test_a_dpop_proof_binds_the_exchanged_token(core: Core, web: Client, alice: User) -> None:
+    key = new_key()
+    body = exchange(core, exchanger(core), user_token(core, web, alice), dpop_proof(core, key))
+    assert body["token_type"] == "DPoP"  # RFC 9449 §5
+    assert claims_of(core, body["access_token"])["cnf"] == {"jkt": thumbprint(key)}
+
+
+def test_a_bound_subject_token_needs_its_key_from_its_own_app(
+    core: Core, web: Client, alice: User
+) -> None:
+    key = new_key()
+    base = claims_of(core, user_token(core, web, alice))
+    bound = core.keys.sign("ES256", {**base, "cnf": {"jkt": thumbprint(key)}}, typ="at+jwt")
+    own = allowed_own_app(core, web)
+    failure = refused(core, own, bound)
+    assert failure.error == "invalid_request" and "DPoP" in failure.description
+    assert exchange(core, own, bound, dpop_proof(core, key))["token_type"] == "DPoP"
+    # The resource server of its audience checked the holder's proof when the token came.
+    assert exchange(core, exchanger(core), bound)["token_type"] == "Bearer"

@@ -1,4 +1,4 @@
-"""The token exchange grant: RFC 8693 (docs/security.md rule 50).
+"""The token exchange grant: RFC 8693 (docs/security.md rule 55).
 
 A confidential app that an administrator allowed (`Client.token_exchange_audiences`) presents
 a user's access token of this domain (`subject_token`) and names one registered resource
