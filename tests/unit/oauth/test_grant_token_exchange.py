@@ -38,6 +38,12 @@ def web(core: Core, alice: User) -> Client:
     return core.add_app(allowed_scopes=("openid", f"{ORDERS}read", f"{ORDERS}write"))[0]
 
 
+@pytest.fixture
+def subject(core: Core, web: Client, alice: User) -> str:
+    """Alice's token for ORDERS (read and write), from the code flow of `web`."""
+    return user_token(core, web, alice)
+
+
 def exchanger(core: Core, **kw: Any) -> Client:
     """The resource server of ORDERS, allowed to exchange ORDERS tokens for REPORTS."""
     settings: dict[str, Any] = {
@@ -100,10 +106,9 @@ def claims_of(core: Core, token: str) -> dict[str, Any]:
 
 
 def test_delegation_the_user_is_sub_and_the_app_acts(
-    core: Core, web: Client, alice: User
+    core: Core, web: Client, alice: User, subject: str
 ) -> None:
     app = exchanger(core)
-    subject = user_token(core, web, alice)
     body = exchange(core, app, subject)
     assert body["issued_token_type"] == ACCESS_TOKEN_TYPE  # §2.2.1
     assert body["token_type"] == "Bearer" and body["scope"] == "read"
@@ -136,8 +141,7 @@ def test_a_prior_actor_is_nested(core: Core, web: Client, alice: User) -> None:
     assert claims["act"] == {"sub": second.client_id, "act": {"sub": first.client_id}}
 
 
-def test_impersonation_only_for_an_app_allowed_it(core: Core, web: Client, alice: User) -> None:
-    subject = user_token(core, web, alice)
+def test_impersonation_only_for_an_app_allowed_it(core: Core, web: Client, alice: User, subject: str) -> None:
     allowed = exchanger(core, token_exchange_impersonation=True)
     claims = claims_of(core, exchange(core, allowed, subject)["access_token"])
     assert claims["sub"] == alice.id and "act" not in claims
@@ -176,10 +180,9 @@ def test_may_act_must_name_the_app(core: Core, web: Client, alice: User) -> None
 
 
 def test_scopes_narrow_to_the_subject_tokens_and_the_apps(
-    core: Core, web: Client, alice: User
+    core: Core, web: Client, alice: User, subject: str
 ) -> None:
     app = exchanger(core)
-    subject = user_token(core, web, alice)  # read and write of ORDERS
     # By name ("read" is both the subject token's and the app's) or in Oracle's form.
     assert exchange(core, app, subject, scope="read")["scope"] == "read"
     assert exchange(core, app, subject, scope=f"{REPORTS}read")["scope"] == "read"
@@ -192,10 +195,9 @@ def test_scopes_narrow_to_the_subject_tokens_and_the_apps(
 
 
 def test_the_target_must_be_a_registered_resource_the_app_may_exchange_for(
-    core: Core, web: Client, alice: User
+    core: Core, web: Client, alice: User, subject: str
 ) -> None:
     app = exchanger(core)
-    subject = user_token(core, web, alice)
     assert exchange(core, app, subject, audience="", resource=REPORTS)["scope"] == "read"
     unknown = refused(core, app, subject, audience="https://unknown.test/")
     assert unknown.error == "invalid_target"  # §2.2.2
@@ -208,28 +210,25 @@ def test_the_target_must_be_a_registered_resource_the_app_may_exchange_for(
 
 
 def test_only_apps_an_administrator_allowed_may_exchange(
-    core: Core, web: Client, alice: User
+    core: Core, web: Client, alice: User, subject: str
 ) -> None:
-    subject = user_token(core, web, alice)
     no_targets = exchanger(core, token_exchange_audiences=())
     assert refused(core, no_targets, subject).error == "unauthorized_client"
     no_grant = exchanger(core, grant_types=("client_credentials",))
     assert refused(core, no_grant, subject).error == "unauthorized_client"
 
 
-def test_a_revoked_subject_token_is_refused(core: Core, web: Client, alice: User) -> None:
+def test_a_revoked_subject_token_is_refused(core: Core, web: Client, alice: User, subject: str) -> None:
     app = exchanger(core)
-    subject = user_token(core, web, alice)
     core.revoke(web, subject)  # RFC 7009 by its own app
     failure = refused(core, app, subject)
     assert failure.error == "invalid_request" and "revoked" in failure.description
 
 
 def test_revoking_the_user_refuses_the_subject_and_revokes_what_was_exchanged(
-    core: Core, web: Client, alice: User
+    core: Core, web: Client, alice: User, subject: str
 ) -> None:
     app = exchanger(core)
-    subject = user_token(core, web, alice)
     exchanged = exchange(core, app, subject)["access_token"]
     sid = claims_of(core, exchanged)["sid"]
     core.clock.advance(5)
@@ -241,10 +240,9 @@ def test_revoking_the_user_refuses_the_subject_and_revokes_what_was_exchanged(
 
 
 def test_an_expired_subject_token_is_refused_and_lifetimes_end_with_it(
-    core: Core, web: Client, alice: User
+    core: Core, web: Client, alice: User, subject: str
 ) -> None:
     app = exchanger(core)
-    subject = user_token(core, web, alice)
     exp = claims_of(core, subject)["exp"]
     core.clock.advance(3000)
     body = exchange(core, app, subject)
@@ -264,9 +262,8 @@ def test_a_token_of_another_issuer_is_refused(core: Core, web: Client, alice: Us
 
 
 def test_the_subject_token_must_be_a_users_meant_for_the_app(
-    core: Core, web: Client, alice: User
+    core: Core, web: Client, alice: User, subject: str
 ) -> None:
-    subject = user_token(core, web, alice)
     # Neither its client nor the resource server of its audience: a token that leaked.
     stranger = exchanger(core, resource_server_for=())
     assert refused(core, stranger, subject).error == "invalid_request"
@@ -283,10 +280,9 @@ def test_the_subject_token_must_be_a_users_meant_for_the_app(
 
 
 def test_unsupported_parameters_are_invalid_requests(
-    core: Core, web: Client, alice: User
+    core: Core, web: Client, alice: User, subject: str
 ) -> None:
     app = exchanger(core)
-    subject = user_token(core, web, alice)
     for form in (
         {"actor_token": subject, "actor_token_type": ACCESS_TOKEN_TYPE},
         {"subject_token_type": "urn:ietf:params:oauth:token-type:id_token"},
