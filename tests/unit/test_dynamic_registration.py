@@ -464,3 +464,30 @@ def test_an_update_may_narrow_the_scopes_never_widen_them(
         T0,
         actor,
     ) == ("invalid_client_metadata")
+
+
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+
+
+def test_token_exchange_is_the_administrators_to_give_and_a_replace_keeps_it(
+    store: MemoryStore, actor: Actor, registry: dcr.Registry
+) -> None:
+    """RFC 8693 (docs/security.md rule 55): registration cannot ask for token exchange; an app
+    an administrator gave it keeps it through an RFC 7592 replace, named or not."""
+    wants = body(grant_types=["authorization_code", TOKEN_EXCHANGE])
+    assert refusal(dcr.register, registry, mint(store, actor), wants, T0, actor) == (
+        "invalid_client_metadata"
+    )
+    create_resource(store, name="Orders", audience=ORDERS, scopes=["orders.read"], now=T0,
+                    actor=actor)  # fmt: skip
+    answer = dcr.register(registry, mint(store, actor), body(), T0, actor)
+    client_id, token = answer["client_id"], answer["registration_access_token"]
+    app_rules.set_token_exchange(store, client_id, actor, audiences=[ORDERS])
+    for grants in (["authorization_code"], ["authorization_code", TOKEN_EXCHANGE]):
+        replaced = dcr.replace_registration(
+            registry, client_id, token, body(client_id=client_id, grant_types=grants), T0, actor
+        )
+        token = replaced["registration_access_token"]
+        assert replaced["grant_types"] == ["authorization_code", TOKEN_EXCHANGE]
+    client = store.clients.get(client_id)
+    assert client is not None and client.token_exchange_audiences == (ORDERS,)
