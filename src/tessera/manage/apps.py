@@ -533,9 +533,9 @@ def set_token_exchange(
         grants += (TOKEN_EXCHANGE,)
     elif not grants:
         raise InvalidInput(f"{client.name!r} would have no grant type left")
-    impersonate = client.token_exchange_impersonation if impersonation is None else impersonation
-    if impersonate and not served:
+    if impersonation and not served:
         raise InvalidInput("impersonation needs a resource the app may exchange tokens for")
+    impersonate = client.token_exchange_impersonation if impersonation is None else impersonation
     updated = replace(
         client,
         grant_types=grants,
