@@ -126,6 +126,19 @@ def test_a_user_token_for_a_is_exchanged_for_a_token_for_b_with_act(
     answer = introspect(server, apps["orders_api"], body["access_token"])
     assert answer["active"] and answer["act"] == {"sub": gateway}
     assert answer["sub"] == server.demo["user"]["sub"] and answer["aud"] == ORDERS
+    # The audit log names both identities: the user, the app and its `act`.
+    event = audit(server, type="token.issued", client_id=gateway)[0]  # newest first
+    assert event["user_id"] == server.demo["user"]["sub"]
+    assert event["details"]["grant_type"] == TOKEN_EXCHANGE
+    assert event["details"]["act"] == {"sub": gateway}
+
+
+def audit(server: Server, **query: str) -> list[dict[str, Any]]:
+    admin = console_token(server.base_url, "admin", ADMIN_PASSWORD)["access_token"]
+    response = httpx.get(f"{server.base_url}/admin/v1/audit", params=query,
+                         headers={"Authorization": f"Bearer {admin}"})  # fmt: skip
+    assert response.status_code == 200, response.text
+    return list(response.json()["events"])
 
 
 def test_refused_when_the_app_or_the_target_is_not_allowed(
@@ -170,6 +183,8 @@ def test_refused_when_the_subject_token_is_revoked(
     refused = exchange(server, apps["gateway"], subject)
     assert error_of(refused) == "invalid_request"  # RFC 8693 §2.2.2
     assert "revoked" in refused.json()["error_description"]
+    reasons = [e["details"]["reason"] for e in audit(server, type="token.refused")]
+    assert "subject_token is revoked" in reasons
 
 
 def test_refused_for_a_token_of_another_domain(
