@@ -420,9 +420,14 @@ def update_app(
     uris = client.redirect_uris
     if redirect_uris is not None:
         uris = _check_redirect_uris(redirect_uris)
-    changes["grant_types"] = _check_grants(
+    grants = _check_grants(
         grant_types if grant_types is not None else client.grant_types, client.is_public, uris
     )
+    if client.token_exchange_audiences and TOKEN_EXCHANGE not in grants:
+        # Token exchange comes and goes with `set_token_exchange` only: an edit that lists
+        # the other grants (the console's form) keeps it.
+        grants += (TOKEN_EXCHANGE,)
+    changes["grant_types"] = grants
     meta = metadata_for_update(
         client, given, redirect_uris=uris, allow_insecure_jwks_uri=allow_insecure_jwks_uri
     )
