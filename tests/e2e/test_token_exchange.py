@@ -160,8 +160,11 @@ def test_refused_when_the_app_or_the_target_is_not_allowed(
         time.sleep(0.2)
     assert error_of(answer) == "unauthorized_client"
     admin = console_token(server.base_url, "admin", ADMIN_PASSWORD)["access_token"]
-    again = httpx.put(f"{server.base_url}/admin/v1/apps/Gateway/token-exchange",
-                      json={"audiences": [ORDERS]}, headers={"Authorization": f"Bearer {admin}"})  # fmt: skip
+    again = httpx.put(
+        f"{server.base_url}/admin/v1/apps/Gateway/token-exchange",
+        json={"audiences": [ORDERS]},
+        headers={"Authorization": f"Bearer {admin}"},
+    )
     assert again.status_code == 200, again.text
     assert again.json()["token_exchange_audiences"] == [ORDERS]
     assert TOKEN_EXCHANGE in again.json()["grant_types"]

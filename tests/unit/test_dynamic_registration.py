@@ -510,7 +510,9 @@ def test_an_administrator_sets_and_removes_token_exchange(
     assert allowed.grant_types == ("client_credentials", TOKEN_EXCHANGE)
     assert allowed.token_exchange_audiences == (ORDERS,) and allowed.token_exchange_impersonation
     # An edit listing the other grants (the console's form) keeps it.
-    edited = app_rules.update_app(store, app.client_id, actor=actor, grant_types=["client_credentials"])
+    edited = app_rules.update_app(
+        store, app.client_id, actor=actor, grant_types=["client_credentials"]
+    )
     assert edited.grant_types == ("client_credentials", TOKEN_EXCHANGE)
     off = app_rules.set_token_exchange(store, app.client_id, actor, audiences=[])
     assert off.grant_types == ("client_credentials",)

@@ -126,22 +126,29 @@ def test_delegation_the_user_is_sub_and_the_app_acts(
     assert answer["active"] and answer["act"] == {"sub": app.client_id}
 
 
-def test_a_prior_actor_is_nested(core: Core, web: Client, alice: User) -> None:
-    first = exchanger(core)
-    second = exchanger(
+def second_exchanger(core: Core, **kw: Any) -> Client:
+    """The resource server of REPORTS, allowed to exchange REPORTS tokens for ARCHIVE."""
+    return exchanger(
         core,
         allowed_scopes=(f"{ARCHIVE}read",),
         resource_server_for=(REPORTS,),
         token_exchange_audiences=(ARCHIVE,),
+        **kw,
     )
-    delegated = exchange(core, first, user_token(core, web, alice))["access_token"]
+
+
+def test_a_prior_actor_is_nested(core: Core, alice: User, subject: str) -> None:
+    first, second = exchanger(core), second_exchanger(core)
+    delegated = exchange(core, first, subject)["access_token"]
     body = exchange(core, second, delegated, audience=ARCHIVE)
     claims = claims_of(core, body["access_token"])
     assert claims["sub"] == alice.id and claims["aud"] == ARCHIVE
     assert claims["act"] == {"sub": second.client_id, "act": {"sub": first.client_id}}
 
 
-def test_impersonation_only_for_an_app_allowed_it(core: Core, web: Client, alice: User, subject: str) -> None:
+def test_impersonation_only_for_an_app_allowed_it(
+    core: Core, web: Client, alice: User, subject: str
+) -> None:
     allowed = exchanger(core, token_exchange_impersonation=True)
     claims = claims_of(core, exchange(core, allowed, subject)["access_token"])
     assert claims["sub"] == alice.id and "act" not in claims
@@ -150,16 +157,9 @@ def test_impersonation_only_for_an_app_allowed_it(core: Core, web: Client, alice
     assert plain["act"] == {"sub": plain["client_id"]}
 
 
-def test_impersonation_keeps_a_prior_actor(core: Core, web: Client, alice: User) -> None:
-    first = exchanger(core)
-    second = exchanger(
-        core,
-        allowed_scopes=(f"{ARCHIVE}read",),
-        resource_server_for=(REPORTS,),
-        token_exchange_audiences=(ARCHIVE,),
-        token_exchange_impersonation=True,
-    )
-    delegated = exchange(core, first, user_token(core, web, alice))["access_token"]
+def test_impersonation_keeps_a_prior_actor(core: Core, subject: str) -> None:
+    first, second = exchanger(core), second_exchanger(core, token_exchange_impersonation=True)
+    delegated = exchange(core, first, subject)["access_token"]
     claims = claims_of(core, exchange(core, second, delegated, audience=ARCHIVE)["access_token"])
     assert claims["act"] == {"sub": first.client_id}
 
@@ -218,7 +218,9 @@ def test_only_apps_an_administrator_allowed_may_exchange(
     assert refused(core, no_grant, subject).error == "unauthorized_client"
 
 
-def test_a_revoked_subject_token_is_refused(core: Core, web: Client, alice: User, subject: str) -> None:
+def test_a_revoked_subject_token_is_refused(
+    core: Core, web: Client, alice: User, subject: str
+) -> None:
     app = exchanger(core)
     core.revoke(web, subject)  # RFC 7009 by its own app
     failure = refused(core, app, subject)
