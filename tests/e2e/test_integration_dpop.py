@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,19 +19,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from joserfc.jwk import ECKey
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
-from tessera.resource import AccessToken, TokenValidator
-from tessera.resource.asgi import BearerAuthMiddleware
+from tests.support.backend import Backend
 from tests.support.dpop import make_proof, new_key, thumbprint
 from tests.support.flow import demo_auth
 from tests.support.integration import Service, new_app, revoke_until_refused
-from tests.support.server import Server, free_port
+from tests.support.server import Server
 
 AUDIENCE = "https://integration.tessera.test"
 ALL = f"{AUDIENCE}:443urn:opc:resource:consumer::all"
@@ -40,52 +33,9 @@ MANAGE = f"{AUDIENCE}:443urn:tessera:integration:manage"
 MONITOR = f"{AUDIENCE}:443urn:tessera:integration:monitor"
 
 
-# --- a backend that requires DPoP, in this process ---------------------------------------------
-
-
-class Backend:
-    """`tessera.resource`'s ASGI middleware with `require_dpop=True` in front of an echo."""
-
-    def __init__(self, issuer: str) -> None:
-        self.port = free_port()
-        self.seen: list[str] = []
-
-        async def echo(request: Request) -> JSONResponse:
-            token: AccessToken = request.state.token
-            return JSONResponse({"client": token.client_id, "jkt": token.jkt})
-
-        inner = Starlette(routes=[Route("/orders/{id}", echo, methods=["POST"])])
-        guarded = BearerAuthMiddleware(inner, TokenValidator(issuer, AUDIENCE), require_dpop=True)
-
-        async def app(scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] == "http":
-                self.seen.append(dict(scope["headers"]).get(b"authorization", b"").decode()[:5])
-            await guarded(scope, receive, send)
-
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Backend:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "the backend did not start"
-            time.sleep(0.05)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def backend(server: Server) -> Iterator[Backend]:
-    found = Backend(server.issuer).start()
+    found = Backend(server.issuer, AUDIENCE, require_dpop=True).start()
     try:
         yield found
     finally:
@@ -184,8 +134,7 @@ def test_an_invoke_with_dpop_client_credentials_calls_a_backend_requiring_dpop(
         run = service.url("/flows/rest/DPOP_BACKEND/01.00.0000/orders/7")
         answer = dpop_call("POST", run, token, key, json={"n": 1})
         assert answer.status_code == 200, answer.text
-        assert answer.json() == {"client": caller[0], "jkt": answer.json()["jkt"]}
-        assert answer.json()["jkt"]
+        assert answer.json()["client_id"] == caller[0] and answer.json()["jkt"]
     assert backend.seen[before:] == ["DPoP "] * 2
     # Without `dpop`, the backend refuses the bearer token: 502 for the caller.
     run = service.url("/flows/rest/BEARER_BACKEND/01.00.0000/orders/7")

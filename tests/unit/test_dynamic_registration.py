@@ -464,3 +464,65 @@ def test_an_update_may_narrow_the_scopes_never_widen_them(
         T0,
         actor,
     ) == ("invalid_client_metadata")
+
+
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+
+
+def test_token_exchange_is_the_administrators_to_give_and_a_replace_keeps_it(
+    store: MemoryStore, actor: Actor, registry: dcr.Registry
+) -> None:
+    """RFC 8693 (docs/security.md rule 56): registration cannot ask for token exchange; an app
+    an administrator gave it keeps it through an RFC 7592 replace, named or not."""
+    wants = body(grant_types=["authorization_code", TOKEN_EXCHANGE])
+    assert refusal(dcr.register, registry, mint(store, actor), wants, T0, actor) == (
+        "invalid_client_metadata"
+    )
+    create_resource(store, name="Orders", audience=ORDERS, scopes=["orders.read"], now=T0,
+                    actor=actor)  # fmt: skip
+    answer = dcr.register(registry, mint(store, actor), body(), T0, actor)
+    client_id, token = answer["client_id"], answer["registration_access_token"]
+    app_rules.set_token_exchange(store, client_id, actor, audiences=[ORDERS])
+    for grants in (["authorization_code"], ["authorization_code", TOKEN_EXCHANGE]):
+        replaced = dcr.replace_registration(
+            registry, client_id, token, body(client_id=client_id, grant_types=grants), T0, actor
+        )
+        token = replaced["registration_access_token"]
+        assert replaced["grant_types"] == ["authorization_code", TOKEN_EXCHANGE]
+    client = store.clients.get(client_id)
+    assert client is not None and client.token_exchange_audiences == (ORDERS,)
+
+
+def test_an_administrator_sets_and_removes_token_exchange(
+    store: MemoryStore, actor: Actor, registry: dcr.Registry
+) -> None:
+    create_resource(store, name="Orders", audience=ORDERS, scopes=["orders.read"], now=T0,
+                    actor=actor)  # fmt: skip
+    app, _ = app_rules.create_app(store, PEPPER, name="Gateway", now=T0, actor=actor,
+                                  grant_types=["client_credentials"])  # fmt: skip
+    with pytest.raises(InvalidInput, match="impersonation needs"):
+        app_rules.set_token_exchange(store, app.client_id, actor, impersonation=True)
+    with pytest.raises(InvalidInput, match="no resource"):
+        app_rules.set_token_exchange(store, app.client_id, actor, audiences=["nowhere"])
+    allowed = app_rules.set_token_exchange(
+        store, app.client_id, actor, audiences=["Orders"], impersonation=True
+    )
+    assert allowed.grant_types == ("client_credentials", TOKEN_EXCHANGE)
+    assert allowed.token_exchange_audiences == (ORDERS,) and allowed.token_exchange_impersonation
+    # An edit listing the other grants (the console's form) keeps it.
+    edited = app_rules.update_app(
+        store, app.client_id, actor=actor, grant_types=["client_credentials"]
+    )
+    assert edited.grant_types == ("client_credentials", TOKEN_EXCHANGE)
+    off = app_rules.set_token_exchange(store, app.client_id, actor, audiences=[])
+    assert off.grant_types == ("client_credentials",)
+    assert not off.token_exchange_audiences and not off.token_exchange_impersonation
+    public, _ = app_rules.create_app(store, PEPPER, name="CLI", now=T0, actor=actor, public=True,
+                                     redirect_uris=[REDIRECT])  # fmt: skip
+    with pytest.raises(InvalidInput, match="public app"):
+        app_rules.set_token_exchange(store, public.client_id, actor, audiences=[ORDERS])
+    with pytest.raises(InvalidInput, match="public app"):
+        app_rules.update_app(store, public.client_id, actor=actor,
+                             grant_types=["authorization_code", TOKEN_EXCHANGE])  # fmt: skip
+    assert [e.details["audiences"] for e in store.audit.query(
+        type="admin.app_token_exchange_set")] == [[], [ORDERS]]  # fmt: skip

@@ -724,6 +724,56 @@ def apps_set_resource_server(
         )
 
 
+@apps_app.command("token-exchange")
+def apps_token_exchange(
+    app: Annotated[str, typer.Argument(help="Client id or name.")],
+    audience: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A resource (id, audience or name) the app may exchange users' access tokens "
+            "for (repeatable; the full new list)."
+        ),
+    ] = None,
+    impersonation: Annotated[
+        bool | None,
+        typer.Option(
+            "--impersonation/--no-impersonation",
+            help="Its exchanged tokens carry no `act` (RFC 8693 §4.1). Off by default: "
+            "delegation, the app named in `act`.",
+        ),
+    ] = None,
+    off: Annotated[
+        bool, typer.Option("--off", help="The app may no longer exchange tokens.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Let the app exchange users' access tokens for tokens of these resources (RFC 8693
+    token exchange: it must be a confidential app, and the token's app or its resource
+    server). Giving resources allows the grant type; --off removes it."""
+    from tessera.manage import apps as app_rules
+    from tessera.manage.views import app_view
+
+    if off and audience:
+        raise typer.BadParameter("--off takes no --audience")
+    with open_domain(as_json) as ctx:
+        client = app_rules.set_token_exchange(
+            ctx.store,
+            app,
+            _actor(ctx),
+            audiences=[] if off else audience,
+            impersonation=impersonation,
+        )
+        targets = ", ".join(client.token_exchange_audiences) or "no resource"
+        how = "impersonation" if client.token_exchange_impersonation else "delegation"
+        emit(
+            app_view(client),
+            as_json,
+            lambda: console.print(
+                f"[bold]{client.name}[/] may exchange tokens for {targets} ({how})"
+            ),
+        )
+
+
 @apps_app.command("list")
 def apps_list(as_json: JsonOpt = False) -> None:
     """List trusted applications."""

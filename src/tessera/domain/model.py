@@ -111,6 +111,10 @@ class Client:
     registration_token_hash: str | None = None
     # Informational RFC 7591 §2 metadata (client_uri, logo_uri, contacts, ...), JSON text.
     details: str | None = None
+    # RFC 8693 token exchange, as administrators decide it: the audiences of the resources the
+    # app may exchange a user's token for, and whether it may impersonate (no `act`, §4.1).
+    token_exchange_audiences: tuple[str, ...] = ()
+    token_exchange_impersonation: bool = False
 
     @property
     def is_public(self) -> bool:

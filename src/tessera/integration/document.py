@@ -9,6 +9,9 @@
       - {type: invoke, url: "https://backend.example.test/orders/{id}", method: POST,
          auth: {type: oauth_client_credentials, token_url: …, client_id: …, client_secret: …,
                dpop: true}}     # optional: a DPoP-bound token (RFC 9449), a proof per call
+      - {type: invoke, url: "https://orders.example.test/orders/{id}", method: GET,
+         auth: {type: oauth_token_exchange, token_url: …, client_id: …, client_secret: …,
+               audience: "https://orders.example.test"}}  # on behalf of the caller (RFC 8693)
       - {type: respond, status: 200, body: "{order: last, by: caller.sub}"}
 
 Documents arrive as JSON or YAML (no YAML aliases: they can expand a small document into a huge
@@ -56,6 +59,7 @@ __all__ = [
     "NoAuth",
     "RespondStep",
     "Step",
+    "TokenExchangeAuth",
     "Trigger",
     "UnsupportedDocumentType",
     "load_document",
@@ -186,12 +190,11 @@ class BasicAuth(_Model):
         return _show_secret(value, info)
 
 
-class ClientCredentialsAuth(_Model):
-    """An access token from any issuer's token endpoint (RFC 6749 §4.4), cached until expiry.
-    With `dpop: true` the token is DPoP-bound (RFC 9449) to a key the service holds, and each
-    call carries a proof of that key."""
+class _TokenAuth(_Model):
+    """What an access token from a token endpoint needs: its URL, the app's credentials
+    (client_secret_basic), the scope. With `dpop: true` the token is DPoP-bound (RFC 9449) to
+    a key the service holds, and each call carries a proof of that key."""
 
-    type: Literal["oauth_client_credentials"]
     token_url: HttpUrl
     client_id: str = Field(min_length=1, max_length=200)
     client_secret: Secret
@@ -210,12 +213,28 @@ class ClientCredentialsAuth(_Model):
         return value
 
 
+class ClientCredentialsAuth(_TokenAuth):
+    """An access token of the service's own app from any issuer's token endpoint (RFC 6749
+    §4.4), cached until shortly before it expires."""
+
+    type: Literal["oauth_client_credentials"]
+
+
+class TokenExchangeAuth(_TokenAuth):
+    """On behalf of the caller: the run's caller token exchanged at the token endpoint
+    (RFC 8693) for a token for `audience`, where the user stays `sub` and the app is in
+    `act`; cached per caller token and audience until shortly before it expires."""
+
+    type: Literal["oauth_token_exchange"]
+    audience: str = Field(min_length=1, max_length=2000)
+
+
 def _auth_shorthand(value: Any) -> Any:
     return {"type": "none"} if value is None or value == "none" else value
 
 
 Auth = Annotated[
-    NoAuth | BasicAuth | ClientCredentialsAuth,
+    NoAuth | BasicAuth | ClientCredentialsAuth | TokenExchangeAuth,
     Field(discriminator="type"),
     BeforeValidator(_auth_shorthand),
 ]
@@ -317,7 +336,7 @@ class IntegrationDocument(_Model):
         for index, step in enumerate(self.steps):
             if isinstance(step, InvokeStep):
                 found.append((f"steps[{index}].url", step.url))
-                if isinstance(step.auth, ClientCredentialsAuth):
+                if isinstance(step.auth, _TokenAuth):
                     found.append((f"steps[{index}].auth.token_url", step.auth.token_url))
         return found
 
@@ -404,13 +423,26 @@ def _yaml(text: str) -> Any:
     return data
 
 
+_UNION_TAGS = frozenset(
+    (
+        "map",
+        "invoke",
+        "respond",
+        "none",
+        "basic",
+        "oauth_client_credentials",
+        "oauth_token_exchange",
+    )
+)
+
+
 def _place(loc: tuple[int | str, ...]) -> str:
     """`('steps', 1, 'invoke', 'url')` → `steps[1].url` (the union tag adds nothing)."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("map", "invoke", "respond", "none", "basic", "oauth_client_credentials"):
+        elif part in _UNION_TAGS:
             continue
         else:
             out += f".{part}" if out else str(part)

@@ -31,6 +31,7 @@ from tessera.integration.services import Services, Svc, read_body
 from tessera.integration.store import Caller, RunRecord, State
 from tessera.integration.views import error_responses
 from tessera.resource import AccessToken
+from tessera.resource.dpop import read_credentials
 
 __all__ = ["INSTANCE_HEADER", "MAX_FLOW_BODY", "router"]
 
@@ -108,11 +109,21 @@ async def _execute(
     """Run the steps; any failure becomes the run's answer and its recorded error."""
     started, clock = services.clock(), time.perf_counter()
     error: str | None = None
+    acting: list[str] = []
+    # Validated already; for `oauth_token_exchange` steps, never stored (docs/security.md rule 57).
+    credentials = read_credentials((), request.headers.getlist("authorization"))
     try:
         body = _json_body(
             await read_body(request, MAX_FLOW_BODY), request.headers.get("content-type")
         )
-        flow = FlowRequest(caller, params, _first_values(request), body)
+        flow = FlowRequest(
+            caller,
+            params,
+            _first_values(request),
+            body,
+            caller_token=credentials.token if credentials else None,
+            acting=acting,
+        )
         result = await run_steps(document, flow, services.connections)
         response = _answer(result, {"Cache-Control": "no-store"})
     except Problem as exc:
@@ -136,6 +147,7 @@ async def _execute(
         http_status=response.status_code,
         caller=caller,
         error=error,
+        acting_clients=tuple(dict.fromkeys(acting)),
     )
     return response, run
 

@@ -1,9 +1,12 @@
 """Outbound calls of `invoke` steps: the HTTP connection and its authentication.
 
 Authentication is none, Basic (RFC 7617), or an OAuth 2.0 access token from any issuer's token
-endpoint by the client credentials grant (RFC 6749 §4.4, client_secret_basic), cached until
-shortly before it expires so a busy integration does not ask for a token per call. A 401 from
-the connection drops the cached token and retries once with a new one (it may have been
+endpoint (client_secret_basic): the app's own by the client credentials grant (RFC 6749 §4.4),
+or one on behalf of the run's caller by token exchange (RFC 8693: the caller's access token,
+held in memory for the run only, for a token for the connection's audience, where the caller
+stays `sub` and the app is `act`). Tokens are cached until shortly before they expire (an
+exchanged one per caller token and audience), so a busy integration does not ask per call. A
+401 from the connection drops the cached token and retries once with a new one (it may have been
 revoked). Redirects are not followed (a 3xx fails the step: its target would escape the egress
 policy's deploy-time check), and an answer is read up to `MAX_RESPONSE_BYTES`. Every connection
 passes the egress policy (`tessera.integration.egress`), the token endpoint's too.
@@ -28,7 +31,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tessera.integration.document import BasicAuth, ClientCredentialsAuth, InvokeStep
+from tessera.integration.document import (
+    BasicAuth,
+    ClientCredentialsAuth,
+    InvokeStep,
+    TokenExchangeAuth,
+)
 from tessera.integration.dpop import NonceMemory, ProofSigner, nonce_asked
 from tessera.integration.egress import EgressRefused
 
@@ -36,6 +44,9 @@ __all__ = ["MAX_RESPONSE_BYTES", "Connections", "InvokeError", "TokenCache"]
 
 MAX_RESPONSE_BYTES = 5 * 1024 * 1024
 _EXPIRY_MARGIN = 30.0  # seconds before `expires_in` runs out that we stop using a token
+_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # RFC 8693 §2.1
+_ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # RFC 8693 §3
+TokenAuth = ClientCredentialsAuth | TokenExchangeAuth
 
 
 class InvokeError(Exception):
@@ -71,7 +82,8 @@ class _Answer:
 
 
 class TokenCache:
-    """Client-credentials tokens per (token URL, client, secret, scope)."""
+    """Tokens per (token URL, client, secret, scope, binding), and for token exchange per
+    caller token (its hash) and audience too."""
 
     def __init__(
         self,
@@ -86,8 +98,9 @@ class TokenCache:
         self._signers: dict[tuple[str, ...], ProofSigner] = {}
         self._locks: dict[tuple[str, ...], asyncio.Lock] = {}
 
-    async def token(self, auth: ClientCredentialsAuth, timeout: float) -> _Token:
-        key = _cache_key(auth)
+    async def token(self, auth: TokenAuth, timeout: float, caller: str | None = None) -> _Token:
+        """`caller`: the run's caller token, which token exchange presents (RFC 8693 §2.1)."""
+        key = _cache_key(auth, caller)
         found = self._tokens.get(key)
         if found is not None and found.good_until > self._clock():
             return found
@@ -96,14 +109,15 @@ class TokenCache:
             found = self._tokens.get(key)
             if found is not None and found.good_until > self._clock():
                 return found
-            fresh = await self._fetch(auth, timeout, self._signer(key) if auth.dpop else None)
+            signer = self._signer(key) if auth.dpop else None
+            fresh = await self._fetch(auth, _form(auth, caller), timeout, signer)
             if len(self._tokens) > 1000:
                 self._tokens.clear()
             self._tokens[key] = fresh
             return fresh
 
-    def forget(self, auth: ClientCredentialsAuth) -> None:
-        self._tokens.pop(_cache_key(auth), None)
+    def forget(self, auth: TokenAuth, caller: str | None = None) -> None:
+        self._tokens.pop(_cache_key(auth, caller), None)
 
     def _signer(self, key: tuple[str, ...]) -> ProofSigner:
         """The credentials' DPoP key, made on first use and kept (bounded like the tokens)."""
@@ -115,13 +129,10 @@ class TokenCache:
         return found
 
     async def _post(
-        self, auth: ClientCredentialsAuth, timeout: float, signer: ProofSigner | None
+        self, auth: TokenAuth, form: dict[str, str], timeout: float, signer: ProofSigner | None
     ) -> httpx.Response:
         """The token request; with DPoP a proof (RFC 9449 §5), once more with the token
         endpoint's nonce when it asks for one (§8)."""
-        form = {"grant_type": "client_credentials"}
-        if auth.scope:
-            form["scope"] = auth.scope
         url = auth.token_url
         for attempt in (1, 2):
             headers = {"Accept": "application/json"}
@@ -144,11 +155,11 @@ class TokenCache:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _fetch(
-        self, auth: ClientCredentialsAuth, timeout: float, signer: ProofSigner | None
+        self, auth: TokenAuth, form: dict[str, str], timeout: float, signer: ProofSigner | None
     ) -> _Token:
         where = _where("POST", auth.token_url)
         try:
-            response = await self._post(auth, timeout, signer)
+            response = await self._post(auth, form, timeout, signer)
         except httpx.HTTPError as exc:
             detail = f"cannot get an access token: the token endpoint {_failure(exc, timeout)}"
             raise InvokeError(detail, f"{detail} ({where})") from None
@@ -178,18 +189,20 @@ class Connections:
         self._http = http
         self.tokens = tokens or TokenCache(http)
 
-    async def invoke(self, step: InvokeStep, url: str, body: Any) -> Any:
-        """The connection's JSON answer (its text when not JSON, None when empty)."""
+    async def invoke(self, step: InvokeStep, url: str, body: Any, caller: str | None = None) -> Any:
+        """The connection's JSON answer (its text when not JSON, None when empty). `caller`:
+        the run's caller token, for an `oauth_token_exchange` step."""
         headers = {"Accept": "application/json", **step.headers}
         content: bytes | None = None
         if body is not None and step.method != "GET":
             content = json.dumps(body, separators=(",", ":")).encode("utf-8")
             if not any(name.lower() == "content-type" for name in headers):
                 headers["Content-Type"] = "application/json"
-        response = await self._send(step, url, headers, content)
-        if isinstance(step.auth, ClientCredentialsAuth) and response.status_code == 401:
-            self.tokens.forget(step.auth)  # revoked or expired early: one retry with a new token
-            response = await self._send(step, url, headers, content)
+        response = await self._send(step, url, headers, content, caller)
+        if isinstance(step.auth, TokenAuth) and response.status_code == 401:
+            # Revoked or expired early: one retry with a new token.
+            self.tokens.forget(step.auth, caller)
+            response = await self._send(step, url, headers, content, caller)
         where = _where(step.method, url)
         if not 200 <= response.status_code < 300:
             detail = f"the connection answered HTTP {response.status_code}"
@@ -197,13 +210,18 @@ class Connections:
         return _output(response, where)
 
     async def _send(
-        self, step: InvokeStep, url: str, headers: dict[str, str], content: bytes | None
+        self,
+        step: InvokeStep,
+        url: str,
+        headers: dict[str, str],
+        content: bytes | None,
+        caller: str | None,
     ) -> _Answer:
         auth: httpx.Auth | None = None
         if isinstance(step.auth, BasicAuth):
             auth = httpx.BasicAuth(step.auth.username, step.auth.password.get_secret_value())
-        elif isinstance(step.auth, ClientCredentialsAuth):
-            token = await self.tokens.token(step.auth, step.timeout_seconds)
+        elif isinstance(step.auth, TokenAuth):
+            token = await self.tokens.token(step.auth, step.timeout_seconds, caller)
             nonces = self.tokens.nonces
             answer = await self._transmit(
                 step, url, {**headers, **token.headers(step.method, url, nonces)}, content, None
@@ -283,13 +301,39 @@ def _where(method: str, url: str) -> str:
     return f"{method} {parts.scheme}://{host}{port}{parts.path}"
 
 
-def _cache_key(auth: ClientCredentialsAuth) -> tuple[str, ...]:
-    secret = hashlib.sha256(auth.client_secret.get_secret_value().encode()).hexdigest()
-    # A DPoP-bound token and a bearer one of the same credentials are different tokens.
-    return (
+def _form(auth: TokenAuth, caller: str | None) -> dict[str, str]:
+    """The token request's parameters: RFC 6749 §4.4.2, or RFC 8693 §2.1 for the caller."""
+    if isinstance(auth, ClientCredentialsAuth):
+        form = {"grant_type": "client_credentials"}
+    elif caller is None:  # a run always has a caller's token; never exchange nothing
+        raise InvokeError("no caller token to exchange", "no caller token to exchange")
+    else:
+        form = {
+            "grant_type": _TOKEN_EXCHANGE,
+            "subject_token": caller,
+            "subject_token_type": _ACCESS_TOKEN_TYPE,
+            "audience": auth.audience,
+        }
+    if auth.scope:
+        form["scope"] = auth.scope
+    return form
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _cache_key(auth: TokenAuth, caller: str | None) -> tuple[str, ...]:
+    # A DPoP-bound token and a bearer one of the same credentials are different tokens; an
+    # exchanged token is the caller's (the cache keeps the hash of the caller's token only).
+    key: tuple[str, ...] = (
+        auth.type,
         auth.token_url,
         auth.client_id,
-        secret,
+        _sha256(auth.client_secret.get_secret_value()),
         auth.scope or "",
         "dpop" if auth.dpop else "bearer",
     )
+    if isinstance(auth, TokenExchangeAuth):
+        key += (auth.audience, _sha256(caller or ""))
+    return key

@@ -10,7 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tessera.integration.document import IntegrationDocument, InvokeStep, MapStep
+from tessera.integration.document import (
+    IntegrationDocument,
+    InvokeStep,
+    MapStep,
+    TokenExchangeAuth,
+)
 from tessera.integration.expressions import ExpressionError, evaluate, render
 from tessera.integration.outbound import Connections, InvokeError
 from tessera.integration.paths import fill_url
@@ -29,6 +34,10 @@ class FlowRequest:
     path: dict[str, str] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)
     body: Any = None
+    # The caller's access token, for `oauth_token_exchange` steps: in memory for the run only.
+    caller_token: str | None = field(default=None, repr=False)
+    # The apps that called connections on the caller's behalf (RFC 8693 `act`), as they run.
+    acting: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +76,9 @@ async def run_steps(
             elif isinstance(step, InvokeStep):
                 body = context["last"] if step.body is None else evaluate(step.body, context)
                 url = fill_url(step.url, request.path)
-                output = await connections.invoke(step, url, body)
+                if isinstance(step.auth, TokenExchangeAuth):
+                    request.acting.append(step.auth.client_id)
+                output = await connections.invoke(step, url, body, request.caller_token)
             else:
                 body = context["last"] if step.body is None else evaluate(step.body, context)
                 return FlowResponse(step.status, dict(step.headers), body)

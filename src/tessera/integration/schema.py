@@ -54,6 +54,7 @@ runs = Table(
     Column("caller_client_id", String(255), nullable=False),
     Column("caller_user_displayname", String(255), nullable=True),
     Column("error", Text, nullable=True),
+    Column("acting_clients", JSON, nullable=True),  # i0003: who acted for the caller
     Index("ix_runs_started_at", "started_at"),
     Index("ix_runs_code_started_at", "integration_code", "started_at"),
 )

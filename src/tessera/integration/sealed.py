@@ -18,7 +18,11 @@ from tessera.shared.sealing import Sealer, SealError
 __all__ = ["PREFIX", "SealError", "open_document", "seal_document"]
 
 PREFIX = "sealed:v1:"
-_SECRET_FIELD = {"basic": "password", "oauth_client_credentials": "client_secret"}
+_SECRET_FIELD = {
+    "basic": "password",
+    "oauth_client_credentials": "client_secret",
+    "oauth_token_exchange": "client_secret",
+}
 
 
 def _associated(code: str, version: str, index: int, name: str) -> bytes:

@@ -77,6 +77,8 @@ class RunRecord:
     caller: Caller
     error: str | None = None
     id: int | None = None
+    # The apps that called connections on the caller's behalf (token exchange, RFC 8693 `act`).
+    acting_clients: tuple[str, ...] = ()
 
 
 class IntegrationStore:
@@ -201,6 +203,7 @@ class IntegrationStore:
             "caller_client_id": run.caller.client_id[:255],
             "caller_user_displayname": _clip(run.caller.user_displayname, 255),
             "error": _clip(run.error, 4000),
+            "acting_clients": list(run.acting_clients) or None,
         }
         with self.engine.begin() as conn:
             result = conn.execute(insert(runs).values(**values).returning(runs.c.id))
@@ -268,4 +271,5 @@ def _run(row: Any) -> RunRecord:
             user_displayname=row["caller_user_displayname"],
         ),
         error=row["error"],
+        acting_clients=tuple(row["acting_clients"] or ()),
     )

@@ -66,6 +66,10 @@ class RunView(BaseModel):
     status: str = Field(description="succeeded or failed")
     http_status: int
     caller: CallerView
+    acting_clients: list[str] = Field(
+        description="The apps that called connections on the caller's behalf (token exchange, "
+        "RFC 8693): the `act` of the tokens those connections saw, with the caller as `sub`"
+    )
     error: str | None
 
 
@@ -146,5 +150,6 @@ def run_view(run: RunRecord) -> RunView:
             client_id=run.caller.client_id,
             user_displayname=run.caller.user_displayname,
         ),
+        acting_clients=list(run.acting_clients),
         error=run.error,
     )

@@ -47,22 +47,33 @@ from tessera.manage.factors import checked_policy
 from tessera.manage.resources import MAX_ACCESS_TTL, check_ttl, find_resource
 from tessera.manage.revocation import RevokedSummary, revoke_client
 from tessera.oauth.grants.jwt_bearer import JWT_BEARER
+from tessera.oauth.grants.token_exchange import TOKEN_EXCHANGE
 from tessera.oauth.interaction.account import is_account_app
 from tessera.store.protocols import Conflict, NotFound, Store
 
 __all__ = [
     "GRANT_TYPES",
     "MAX_REFRESH_TTL",
+    "SELF_REGISTERED_GRANT_TYPES",
     "create_app",
     "delete_app",
     "find_app",
     "revoke_app_tokens",
     "rotate_secret",
     "set_resource_server_for",
+    "set_token_exchange",
     "update_app",
 ]
 
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", JWT_BEARER)
+GRANT_TYPES = (
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    JWT_BEARER,
+    TOKEN_EXCHANGE,
+)
+# What RFC 7591 registration may ask for: administrators decide who exchanges tokens (RFC 8693).
+SELF_REGISTERED_GRANT_TYPES = tuple(g for g in GRANT_TYPES if g != TOKEN_EXCHANGE)
 MAX_REFRESH_TTL = 365 * 86400
 
 
@@ -107,6 +118,8 @@ def _check_grants(
         raise InvalidInput("a public app cannot use client_credentials: it has no secret")
     if public and JWT_BEARER in grants:
         raise InvalidInput("a public app cannot use the JWT bearer grant: it cannot authenticate")
+    if public and TOKEN_EXCHANGE in grants:
+        raise InvalidInput("a public app cannot exchange tokens: it cannot authenticate")
     if "authorization_code" in grants and not redirect_uris:
         raise InvalidInput("an app with the authorization_code grant needs a --redirect-uri")
     return grants
@@ -125,6 +138,11 @@ def _check_served(store: Store, refs: list[str], public: bool) -> tuple[str, ...
     """
     if refs and public:
         raise InvalidInput("a resource server authenticates: a public app cannot be one")
+    return _audiences(store, refs)
+
+
+def _audiences(store: Store, refs: list[str]) -> tuple[str, ...]:
+    """The audiences of resources given by id, audience or name."""
     audiences: list[str] = []
     for ref in refs:
         try:
@@ -411,9 +429,14 @@ def update_app(
     uris = client.redirect_uris
     if redirect_uris is not None:
         uris = _check_redirect_uris(redirect_uris)
-    changes["grant_types"] = _check_grants(
+    grants = _check_grants(
         grant_types if grant_types is not None else client.grant_types, client.is_public, uris
     )
+    if client.token_exchange_audiences and TOKEN_EXCHANGE not in grants:
+        # Token exchange comes and goes with `set_token_exchange` only: an edit that lists
+        # the other grants (the console's form) keeps it.
+        grants += (TOKEN_EXCHANGE,)
+    changes["grant_types"] = grants
     meta = metadata_for_update(
         client, given, redirect_uris=uris, allow_insecure_jwks_uri=allow_insecure_jwks_uri
     )
@@ -497,6 +520,49 @@ def set_resource_server_for(store: Store, ref: str, resources: list[str], actor:
         "admin.app_resource_server_set",
         client_id=client.client_id,
         resource_server_for=list(served),
+    )
+    return updated
+
+
+def set_token_exchange(
+    store: Store,
+    ref: str,
+    actor: Actor,
+    *,
+    audiences: list[str] | None = None,
+    impersonation: bool | None = None,
+) -> Client:
+    """RFC 8693: the resources (by id, audience or name; None: as they are) the app may
+    exchange users' access tokens for, and whether it may impersonate them (tokens without
+    `act`, §4.1; None: as it is). Resources allow the grant type; none removes it (and
+    impersonation)."""
+    client = find_app(store, ref)
+    if client.is_public and audiences:
+        raise InvalidInput("a public app cannot exchange tokens: it cannot authenticate")
+    served = client.token_exchange_audiences
+    if audiences is not None:
+        served = _audiences(store, audiences)
+    grants = tuple(g for g in client.grant_types if g != TOKEN_EXCHANGE)
+    if served:
+        grants += (TOKEN_EXCHANGE,)
+    elif not grants:
+        raise InvalidInput(f"{client.name!r} would have no grant type left")
+    if impersonation and not served:
+        raise InvalidInput("impersonation needs a resource the app may exchange tokens for")
+    impersonate = client.token_exchange_impersonation if impersonation is None else impersonation
+    updated = replace(
+        client,
+        grant_types=grants,
+        token_exchange_audiences=served,
+        token_exchange_impersonation=impersonate and bool(served),
+        version=client.version + 1,
+    )
+    store.clients.update(updated)
+    actor.audit(
+        "admin.app_token_exchange_set",
+        client_id=client.client_id,
+        audiences=list(served),
+        impersonation=updated.token_exchange_impersonation,
     )
     return updated
 

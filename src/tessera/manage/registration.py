@@ -42,7 +42,7 @@ from tessera.manage.app_metadata import (
     details_of,
     metadata_for_new_app,
 )
-from tessera.manage.apps import GRANT_TYPES, create_app, delete_app, update_app
+from tessera.manage.apps import SELF_REGISTERED_GRANT_TYPES, create_app, delete_app, update_app
 from tessera.manage.audit import Actor
 from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError, checked_name
 from tessera.manage.registration_tokens import find_usable
@@ -90,13 +90,20 @@ class Registry:
         """RFC 7592 §1.1: the client configuration endpoint of the app."""
         return f"{self.issuer}{ENDPOINT_PATHS['registration_endpoint']}/{client_id}"
 
-    def parse(self, body: bytes | None, scope_ceiling: Collection[str] | None) -> ClientMetadata:
+    def parse(
+        self,
+        body: bytes | None,
+        scope_ceiling: Collection[str] | None,
+        admin_grants: tuple[str, ...] = (),
+    ) -> ClientMetadata:
+        """`admin_grants`: grant types an administrator gave the app (RFC 8693 token
+        exchange), which its own metadata may name but never adds."""
         return parse_metadata(
             body,
             resources=self.store.resources.list(),
             issuer=self.issuer,
             domain_id=self.domain_id,
-            grant_types=GRANT_TYPES,
+            grant_types=SELF_REGISTERED_GRANT_TYPES + admin_grants,
             scope_ceiling=scope_ceiling,
         )
 
@@ -262,8 +269,11 @@ def replace_registration(
     """RFC 7592 §2.2: replace the app's metadata with the request's (what is left out goes
     back to its default); the new client information, with a new registration access token."""
     client = _authenticated(registry, client_id, token)
-    # Never wider than the app's scopes, which registration kept within its token's.
-    meta = registry.parse(body, client.allowed_scopes)
+    # Never wider than the app's scopes, which registration kept within its token's; the
+    # grant types an administrator gave it stay, whether the app names them or not.
+    kept = tuple(g for g in client.grant_types if g not in SELF_REGISTERED_GRANT_TYPES)
+    meta = registry.parse(body, client.allowed_scopes, kept)
+    grants = tuple(dict.fromkeys((*meta.fields.get("grant_types", ()), *kept)))
     _check_replacement(registry, client, meta, now)
     management_token = new_token(32)
     actor = _client_actor(actor, client_id)
@@ -276,7 +286,7 @@ def replace_registration(
             name=chosen,
             registration_token_hash=keyed_hash(registry.secret_pepper, management_token),
             allow_insecure_jwks_uri=registry.allow_insecure,
-            **meta.fields,
+            **{**meta.fields, "grant_types": list(grants)},
         )
 
     try:

@@ -79,6 +79,9 @@ def app_view(c: Client, secret: str | None = None) -> dict[str, Any]:
         "refresh_token_ttl": c.refresh_ttl,
         "first_party": c.first_party,
         "resource_server_for": list(c.resource_server_for),
+        # RFC 8693: the resources it may exchange users' tokens for; impersonation: no `act`.
+        "token_exchange_audiences": list(c.token_exchange_audiences),
+        "token_exchange_impersonation": c.token_exchange_impersonation,
         # None: the domain's policy (the stricter of the two applies).
         "mfa_policy": c.mfa_policy,
         "created_at": iso(c.created_at),

@@ -46,6 +46,7 @@ _CLAIMS = (
     "auth_time",
     "acr",  # RFC 9470 §6.2: a resource server may need them to decide on a step-up
     "amr",
+    "act",  # RFC 8693 §4.1: who acts for the subject of an exchanged token
 )
 
 

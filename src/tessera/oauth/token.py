@@ -24,7 +24,9 @@ from tessera.oauth.grants.policy import DEFAULT_ACCESS_TTL, TokenPolicy
 from tessera.oauth.grants.refresh_token import RefreshTokenGrant
 from tessera.oauth.grants.request import TokenRequest
 from tessera.oauth.grants.response import TokenMinter, TokenResponse, scope_claim, user_claims
+from tessera.oauth.grants.token_exchange import TOKEN_EXCHANGE, TokenExchangeGrant
 from tessera.oauth.metadata import ENDPOINT_PATHS
+from tessera.oauth.revocation_state import RevocationState
 from tessera.oauth.tokens import TokenIssuer
 from tessera.store.protocols import Store
 
@@ -55,7 +57,10 @@ class TokenEndpoint:
         admin_scopes: frozenset[str] = frozenset(),
         assertions: AssertionCheck | None = None,
         dpop: DPoPPolicy | None = None,
+        revocations: RevocationState | None = None,
     ) -> None:
+        """`revocations`: the node's revocation state (introspection's), which token exchange
+        checks subject tokens against; a state of its own when not given."""
         self._pepper = pepper
         self.dpop = dpop or DPoPPolicy(store.nonces.use_once)
         # RFC 9449 §4.3 check 9: `htu` is the endpoint's URL as discovery names it (the
@@ -90,6 +95,13 @@ class TokenEndpoint:
                 list_resources=list_resources,
                 admin_scopes=admin_scopes,
             ).handle
+        self._grants[TOKEN_EXCHANGE] = TokenExchangeGrant(  # RFC 8693
+            store,
+            minter,
+            revocations or RevocationState(store.revocations),
+            list_resources,
+            admin_scopes,
+        ).handle
 
     def handle(
         self,

@@ -45,6 +45,7 @@ class AccessTokenSpec:
     user_display_name: str | None = None
     amr: tuple[str, ...] = ()  # a user's sign-in methods (none for an app's own token)
     jkt: str | None = None  # RFC 9449 §6.1: the DPoP key the token is bound to
+    act: Mapping[str, Any] | None = None  # RFC 8693 §4.1: who acts for the subject
 
 
 def authentication_claims(amr: tuple[str, ...]) -> dict[str, Any]:
@@ -86,6 +87,8 @@ class TokenIssuer:
         claims.update(authentication_claims(spec.amr))
         if spec.jkt is not None:
             claims["cnf"] = {"jkt": spec.jkt}  # RFC 9449 §6.1, RFC 7800 §3.1
+        if spec.act is not None:
+            claims["act"] = dict(spec.act)  # RFC 8693 §4.1
         if spec.sub_type == "user":
             claims["user_id"] = spec.subject
             if spec.user_display_name is not None:

@@ -10,6 +10,7 @@ from starlette.routing import Route
 from tessera.caching import NotCached
 from tessera.domain.scopes import OIDC_SCOPES
 from tessera.oauth.grants.jwt_bearer import JWT_BEARER
+from tessera.oauth.grants.token_exchange import TOKEN_EXCHANGE
 from tessera.oauth.metadata import build_metadata
 from tessera.web.responses import CORS_ANY, json_response
 from tessera.web.services import services
@@ -31,7 +32,13 @@ _ENDPOINTS = frozenset(
         "registration_endpoint",
     }
 )
-_GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials", JWT_BEARER]
+_GRANT_TYPES = [
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    JWT_BEARER,
+    TOKEN_EXCHANGE,
+]
 
 
 async def _openid_configuration(request: Request) -> Response:

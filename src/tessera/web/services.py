@@ -325,6 +325,7 @@ def _add_token_endpoints(services: Services, users: TTLCache[str, User | None]) 
         list_resources=services.resource_list,
         lookup_user=users.get,
         assertions=services.assertions,
+        revocations=services.revocations,
         **common,
     )
     services.inline_token_endpoint = TokenEndpoint(

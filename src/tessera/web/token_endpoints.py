@@ -25,6 +25,7 @@ from tessera.oauth import errors
 from tessera.oauth.client_auth import authenticate_client
 from tessera.oauth.dpop import proof_value
 from tessera.oauth.grants.response import TokenResponse
+from tessera.oauth.grants.token_exchange import TOKEN_EXCHANGE
 from tessera.oauth.introspection import (
     access_token_answer,
     introspect,
@@ -86,6 +87,8 @@ async def token(request: Request) -> Response:
     except errors.OAuthError as exc:
         return _refused(svc, request, form, exc)
     claims = issued.claims
+    # RFC 8693 §4.1: an exchanged token names its actor (the app, prior actors nested).
+    actor: dict[str, Any] = {} if claims.act is None else {"act": claims.act}
     svc.audit.record(
         "token.issued",
         ip=client_ip(request.scope),
@@ -93,6 +96,7 @@ async def token(request: Request) -> Response:
         user_id=claims.sub if claims.sub_type == "user" else None,
         grant_type=claims.grant_type,
         jti=claims.jti,
+        **actor,
     )
     svc.metrics.tokens.labels(claims.grant_type).inc()
     headers = {**NO_STORE, **CORS_ANY}
@@ -122,7 +126,10 @@ def _issue_inline(svc: Services, authorization: str | None, form: Params) -> Tok
 
 def _refused(svc: Services, request: Request, form: Params, exc: errors.OAuthError) -> Response:
     svc.metrics.token_errors.labels(exc.error).inc()
-    if exc.error in ("invalid_grant", "invalid_client", "invalid_dpop_proof"):
+    # A refused token exchange may be a stolen or revoked subject token (RFC 8693 §2.2.2:
+    # `invalid_request`): audited too.
+    exchange = form.get("grant_type") == TOKEN_EXCHANGE
+    if exchange or exc.error in ("invalid_grant", "invalid_client", "invalid_dpop_proof"):
         svc.audit.record(
             "token.refused",
             ip=client_ip(request.scope),

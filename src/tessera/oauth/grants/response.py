@@ -19,6 +19,7 @@ from tessera.oauth.grants.request import TokenRequest
 from tessera.oauth.tokens import AccessTokenSpec, TokenIssuer, authentication_claims
 
 __all__ = [
+    "ACCESS_TOKEN_TYPE",
     "IssuedClaims",
     "TokenMinter",
     "TokenResponse",
@@ -38,6 +39,11 @@ class IssuedClaims:
     sub_type: str  # "user" or "client" (docs/security.md rule 22)
     jti: str
     grant_type: str
+    act: dict[str, Any] | None = None  # RFC 8693 §4.1: the actor of an exchanged token
+
+
+# RFC 8693 §3: the token type identifier of an access token.
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +113,21 @@ class TokenMinter:
             sub_type=spec.sub_type,
             jti=claims["jti"],
             grant_type=request.grant_type,
+            act=claims.get("act"),
         )
         return token, issued
+
+    def exchanged(self, request: TokenRequest, spec: AccessTokenSpec) -> TokenResponse:
+        """RFC 8693 §2.2.1: the issued access token, its type, no refresh token."""
+        token, issued = self._access(request, spec)
+        body = {
+            "access_token": token,
+            "issued_token_type": ACCESS_TOKEN_TYPE,
+            "token_type": token_type(request),
+            "expires_in": spec.lifetime,
+            "scope": spec.scope,
+        }
+        return TokenResponse(body, issued)
 
     def for_client(
         self, request: TokenRequest, audience: str, scopes: tuple[str, ...]

@@ -134,6 +134,9 @@ clients = Table(
     Column("profile", String(16)),
     Column("registration_token_hash", String(_HASH)),
     Column("details", Text),  # JSON text
+    # RFC 8693 token exchange policy (0009); rows written before may exchange for nothing.
+    Column("token_exchange_audiences", JSON),
+    Column("token_exchange_impersonation", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("domain_id", "name", name="uq_clients_name"),
 )
 

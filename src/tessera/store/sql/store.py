@@ -348,6 +348,8 @@ def _client(row: Row[Any]) -> Client:
         profile=row.profile,
         registration_token_hash=row.registration_token_hash,
         details=row.details,
+        token_exchange_audiences=tuple(row.token_exchange_audiences or ()),
+        token_exchange_impersonation=row.token_exchange_impersonation,
     )
 
 
@@ -378,6 +380,8 @@ def _client_values(client: Client) -> dict[str, Any]:
         "profile": client.profile,
         "registration_token_hash": client.registration_token_hash,
         "details": client.details,
+        "token_exchange_audiences": list(client.token_exchange_audiences),
+        "token_exchange_impersonation": client.token_exchange_impersonation,
     }
 
 

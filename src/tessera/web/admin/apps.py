@@ -20,6 +20,7 @@ from tessera.web.admin.bodies import (
     AppUpdate,
     ResourceServerFor,
     RotateSecret,
+    TokenExchange,
 )
 from tessera.web.admin.deps import Acting, Admin, Svc
 from tessera.web.admin.schemas import AppOut, AppWithSecretOut, Deleted, problems
@@ -171,6 +172,28 @@ async def set_resource_server_for(
 ) -> dict[str, Any]:
     client = await run_in_threadpool(
         app_rules.set_resource_server_for, svc.ctx.store, app, body.resource_server_for, actor
+    )
+    svc.clients.clear()
+    return app_view(client)
+
+
+@router.put(
+    "/apps/{app}/token-exchange",
+    summary="Set the resources the app may exchange users' tokens for (RFC 8693; empty: none)",
+    response_model=AppOut,
+    responses=problems(400, 404, 409, 413),
+)
+async def set_token_exchange(
+    app: str, body: TokenExchange, actor: Acting, svc: Svc
+) -> dict[str, Any]:
+    client = await run_in_threadpool(
+        lambda: app_rules.set_token_exchange(
+            svc.ctx.store,
+            app,
+            actor,
+            audiences=body.audiences,
+            impersonation=body.impersonation,
+        )
     )
     svc.clients.clear()
     return app_view(client)

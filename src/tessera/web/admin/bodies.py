@@ -121,6 +121,14 @@ class ResourceServerFor(BaseModel):
     resource_server_for: list[str]
 
 
+class TokenExchange(BaseModel):
+    """RFC 8693: the resources (id, audience or name) the app may exchange users' access
+    tokens for (empty: none, the grant type goes), and impersonation (tokens without `act`)."""
+
+    audiences: list[str] = Field(max_length=100)
+    impersonation: bool = False
+
+
 class AppUpdate(AppMetadataIn):
     """Fields left out are kept; a lifetime of `null` goes back to the default, an
     `mfa_policy` of `null` to the domain's, client metadata of `null` to its default (or

@@ -88,6 +88,12 @@ class AppOut(BaseModel):
     refresh_token_ttl: int | None
     first_party: bool
     resource_server_for: list[str] = Field(description="Audiences this app is the server of")
+    token_exchange_audiences: list[str] = Field(
+        [], description="Audiences it may exchange users' access tokens for (RFC 8693)"
+    )
+    token_exchange_impersonation: bool = Field(
+        False, description="Its exchanged tokens carry no `act` (RFC 8693 §4.1)"
+    )
     mfa_policy: str | None = Field(
         description="`off`, `optional` or `required`; `null`: the domain's (the stricter applies)"
     )
