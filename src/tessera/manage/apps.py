@@ -46,6 +46,7 @@ from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError, chec
 from tessera.manage.factors import checked_policy
 from tessera.manage.resources import MAX_ACCESS_TTL, check_ttl, find_resource
 from tessera.manage.revocation import RevokedSummary, revoke_client
+from tessera.oauth.device import DEVICE_CODE_GRANT
 from tessera.oauth.interaction.account import is_account_app
 from tessera.store.protocols import Conflict, NotFound, Store
 
@@ -61,7 +62,7 @@ __all__ = [
     "update_app",
 ]
 
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", DEVICE_CODE_GRANT)
 MAX_REFRESH_TTL = 365 * 86400
 
 

@@ -16,9 +16,11 @@ from datetime import datetime
 from tessera.domain.model import Client, Resource, User
 from tessera.oauth import errors
 from tessera.oauth.client_auth import AssertionCheck, authenticate_client
+from tessera.oauth.device import DEVICE_CODE_GRANT
 from tessera.oauth.dpop import DPoPPolicy
 from tessera.oauth.grants.authorization_code import AuthorizationCodeGrant
 from tessera.oauth.grants.client_credentials import ClientCredentialsGrant
+from tessera.oauth.grants.device_code import DeviceCodeGrant
 from tessera.oauth.grants.policy import DEFAULT_ACCESS_TTL, TokenPolicy
 from tessera.oauth.grants.refresh_token import RefreshTokenGrant
 from tessera.oauth.grants.request import TokenRequest
@@ -54,6 +56,7 @@ class TokenEndpoint:
         admin_scopes: frozenset[str] = frozenset(),
         assertions: AssertionCheck | None = None,
         dpop: DPoPPolicy | None = None,
+        device_key: bytes | None = None,
     ) -> None:
         self._pepper = pepper
         self.dpop = dpop or DPoPPolicy(store.nonces.use_once)
@@ -79,6 +82,10 @@ class TokenEndpoint:
                 minter, list_resources, admin_scopes
             ).handle,
         }
+        if device_key is not None:  # RFC 8628 §3.4; the key of the device codes' hashes
+            self._grants[DEVICE_CODE_GRANT] = DeviceCodeGrant(
+                store, minter, policy, device_key
+            ).handle
 
     def handle(
         self,

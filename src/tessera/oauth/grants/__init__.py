@@ -7,5 +7,6 @@ on its `grant_type`; each grant answers a `TokenResponse` or raises an `OAuthErr
 - `authorization_code`: RFC 6749 §4.1.3, RFC 7636 §4.6, RFC 9700 §4.2.4;
 - `refresh_token`: RFC 6749 §6, RFC 9700 §4.14 (the whole rotation rule);
 - `client_credentials`: RFC 6749 §4.4, RFC 8707;
+- `device_code`: RFC 8628 §3.4-§3.5 (the endpoint and page rules: `tessera.oauth.device`);
 - `response`: the §5.1 body, RFC 9068 access tokens and the OIDC ID token.
 """
