@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 from tessera.caching import NotCached
 from tessera.domain.scopes import OIDC_SCOPES
+from tessera.oauth.device import DEVICE_CODE_GRANT
 from tessera.oauth.metadata import build_metadata
 from tessera.web.responses import CORS_ANY, json_response
 from tessera.web.services import services
@@ -28,9 +29,10 @@ _ENDPOINTS = frozenset(
         "jwks_uri",
         "pushed_authorization_request_endpoint",
         "registration_endpoint",
+        "device_authorization_endpoint",
     }
 )
-_GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"]
+_GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials", DEVICE_CODE_GRANT]
 
 
 async def _openid_configuration(request: Request) -> Response:
