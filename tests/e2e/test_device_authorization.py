@@ -11,18 +11,25 @@ app not allowed the grant, a bad scope, polling too fast (`slow_down`), a denied
 from __future__ import annotations
 
 import itertools
+import json
+import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.browser.support import client_env
 from tests.support.flow import Browser, form_fields, query_of, race, token_request
 from tests.support.server import Server, running_server
 
 GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 SHORT_TTL = 5  # seconds: TESSERA_DEVICE_CODE_TTL of the expiry test's server (the minimum)
+USER_CODE = re.compile(r"\b[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}\b")
 _names = itertools.count(1)
 
 
@@ -262,3 +269,32 @@ def test_an_expired_code_gets_expired_token(tmp_path_factory: pytest.TempPathFac
         assert codes["expires_in"] == SHORT_TTL
         time.sleep(SHORT_TTL + 1)
         assert error_of(poll(short, app, codes["device_code"])) == "expired_token"
+
+
+def test_cli_device_login_json_gets_and_caches_the_users_tokens(
+    server: Server, app: dict[str, Any], user_browser: Browser, tmp_path: Path
+) -> None:
+    """`tessera login --device --json`: the code on stderr, the result alone on stdout."""
+    env = client_env(tmp_path / "config")
+    args = ("login", "--issuer", server.issuer, "--client-id", app["client_id"], "--device")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tessera", *args, "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    shown = ""
+    while not (found := USER_CODE.search(shown)):
+        line = proc.stderr.readline()
+        assert line, f"no user code shown: {shown}"
+        shown += line
+    assert decide(user_browser, found.group(0), "allow").status_code == 303
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    result = json.loads(out)
+    assert result["client_id"] == app["client_id"] and result["issuer"] == server.issuer
+    assert result["subject"] == server.demo["user"]["sub"] and result["refresh_token"] is True
+    assert result["token_type"] == "DPoP" and result["dpop_jkt"]
+    assert Path(result["cache_file"]).is_file()
