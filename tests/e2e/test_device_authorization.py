@@ -298,3 +298,35 @@ def test_cli_device_login_json_gets_and_caches_the_users_tokens(
     assert result["subject"] == server.demo["user"]["sub"] and result["refresh_token"] is True
     assert result["token_type"] == "DPoP" and result["dpop_jkt"]
     assert Path(result["cache_file"]).is_file()
+
+
+def test_revoking_the_user_ends_device_tokens_like_any_grant(
+    server: Server, app: dict[str, Any], user_browser: Browser
+) -> None:
+    """Kept last: it revokes Alice's tokens and sessions (later sign-ins are unaffected)."""
+    codes = started(server, app, f"openid {server.demo['resource']['scope']}")
+    assert decide(user_browser, codes["user_code"], "allow").status_code == 303
+    tokens = poll(server, app, codes["device_code"]).json()
+    confidential = server.demo["confidential_app"]
+    auth = (confidential["client_id"], confidential["client_secret"])
+
+    def active() -> bool:
+        answer = httpx.post(
+            f"{server.base_url}/oauth2/v1/introspect",
+            data={"token": tokens["access_token"]},
+            auth=auth,
+        )
+        return bool(answer.json()["active"])
+
+    assert active()
+    server.cli("admin", "tokens", "revoke", "--user", server.demo["user"]["username"])
+    assert not active()
+    refreshed = token_request(
+        server.base_url,
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "client_id": app["client_id"],
+        },
+    )
+    assert error_of(refreshed) == "invalid_grant"
