@@ -85,8 +85,9 @@ DEVICE_PAGE_PATH = "/device"  # the verification URI under the domain's issuer (
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
 USER_CODE_LENGTH = 8  # 20^8 ≈ 2^34.6; guessing is throttled on the page (§5.1)
 SLOW_DOWN_STEP = 5  # §3.5: seconds added to the interval on each `slow_down`
-# §5.1: wrong user codes slow down the browser session and the address that enters them (the
-# sign-in throttle's rule: growing waits, never a lockout), on the domain's throttle store.
+# §5.1, docs/security.md rule 55: wrong user codes slow down the browser session and the
+# address that enters them (the sign-in throttle's rule: growing waits, never a lockout), on
+# the domain's throttle store.
 USER_CODE_THROTTLE = ThrottlePolicy(
     window_seconds=900,
     free_per_pair=5,  # per browser session
