@@ -337,11 +337,7 @@ def login(
             )
         finally:
             status.stop()
-        result = _login_result(session)
-        if as_json:
-            _json(result)
-            return
-        _print_login(session, result)
+        _report_login(session, as_json)
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,11 +387,7 @@ def _device_login(issuer: str, client_id: str, options: _DeviceOptions, as_json:
             )
         finally:
             status.stop()
-        result = _login_result(session)
-        if as_json:
-            _json(result)
-            return
-        _print_login(session, result)
+        _report_login(session, as_json)
 
 
 def _show_device_code(code: DeviceCode, as_json: bool) -> None:
@@ -471,6 +463,15 @@ def _login_result(session: Session) -> dict[str, Any]:
         "refresh_token": entry.tokens.refresh_token is not None,
         "cache_file": str(path),
     }
+
+
+def _report_login(session: Session, as_json: bool) -> None:
+    """What a login (browser or device) gave: JSON on stdout, or the summary on stderr."""
+    result = _login_result(session)
+    if as_json:
+        _json(result)
+        return
+    _print_login(session, result)
 
 
 def _print_login(session: Session, result: dict[str, Any]) -> None:

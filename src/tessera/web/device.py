@@ -40,13 +40,12 @@ from tessera.oauth.interaction.login import SignedInUser
 from tessera.oauth.interaction.requirements import Enough, Unmet
 from tessera.web.account_flow import account_get, account_post, to_sign_in
 from tessera.web.browser import describe_scopes
-from tessera.web.errors import oauth_error_response
 from tessera.web.forms import Params, read_form
 from tessera.web.pages import client_address, error_page, page, redirect, url
 from tessera.web.proxy import client_ip
 from tessera.web.responses import CORS_ANY, NO_STORE, cors_preflight, json_response
 from tessera.web.services import Services, services
-from tessera.web.token_endpoints import authenticate
+from tessera.web.token_endpoints import authenticate, refused
 
 __all__ = ["DEVICE_ROUTES", "device_authorization", "device_page", "device_post"]
 
@@ -94,14 +93,7 @@ async def device_authorization(request: Request) -> Response:
         form = await read_form(request)
         body = await run_in_threadpool(_authorize, request, form)
     except errors.OAuthError as exc:
-        if exc.error == "invalid_client":
-            services(request).audit.record(
-                "device.refused",
-                ip=client_ip(request.scope),
-                error=exc.error,
-                reason=exc.audit_reason,
-            )
-        return oauth_error_response(exc)
+        return refused(request, "device.refused", exc)
     return json_response(body, headers={**NO_STORE, **CORS_ANY})
 
 
