@@ -16,9 +16,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
-from tests.browser.support import Api, LoginProcess, client_env, tessera
+from tests.browser.support import Api, LoginProcess, client_env, sign_in, tessera
 from tests.support.server import Server
 
 GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -103,3 +103,30 @@ def test_device_login_denied_in_the_browser_reports_access_denied(
     assert code == 1
     assert "denied" in err and "Traceback" not in err
     assert not (config_dir / "tokens").exists() or not list((config_dir / "tokens").rglob("*.json"))
+
+
+def test_the_console_keeps_and_grants_the_device_grant_when_editing_an_app(
+    server: Server, page: Page
+) -> None:
+    """An edit in the console sends the whole list of grant types: the device grant has its
+    own checkbox, so saving an app never drops it unseen."""
+    app = device_app(server)
+    other = server.cli_json(
+        *("admin", "apps", "create", "--name", f"No device {next(_names)}", "--public"),
+        *("--redirect-uri", "http://127.0.0.1/callback", "--allow-scope", "openid"),
+    )
+    page.goto(f"{server.base_url}/console/")
+    sign_in(page, "admin", "Tessera-Demo-Root-2026")
+    page.get_by_role("link", name="Apps").click()
+    for name, tick in ((app["name"], False), (other["name"], True)):
+        page.get_by_role("row").filter(has_text=name).get_by_role("button", name="Edit").click()
+        editor = page.get_by_role("form", name=f"Edit {name}")
+        box = editor.get_by_label("Device login (RFC 8628)")
+        expect(box).to_be_checked(checked=not tick)
+        if tick:
+            box.check()
+        editor.get_by_role("button", name="Save app").click()
+        expect(page.locator("#toast")).to_contain_text(f"Saved {name}")
+    for client_id in (app["client_id"], other["client_id"]):
+        shown = server.cli_json("admin", "apps", "show", client_id)
+        assert GRANT in shown["grant_types"], shown
