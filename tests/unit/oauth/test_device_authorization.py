@@ -291,3 +291,50 @@ def test_a_user_revoked_after_approving_gets_no_tokens(core: Core, app: Client) 
     )
     core.clock.advance(5)
     assert poll_error(core, app, started).error == "invalid_grant"
+
+
+def test_registration_accepts_the_grant_like_any_other_without_redirect_uris() -> None:
+    """RFC 7591 §2: `grant_types` may name the device grant (`tessera admin apps` takes the
+    same list, `tessera.manage.apps.GRANT_TYPES`)."""
+    import json
+
+    from tessera.domain.model import DEFAULT_DOMAIN
+    from tessera.manage.apps import GRANT_TYPES
+    from tessera.oauth.registration import parse_metadata
+
+    body = {"grant_types": [DEVICE_CODE_GRANT, "refresh_token"], "token_endpoint_auth_method": "none"}
+    meta = parse_metadata(
+        json.dumps(body).encode(),
+        resources=[],
+        issuer=ISSUER,
+        domain_id=DEFAULT_DOMAIN,
+        grant_types=GRANT_TYPES,
+        scope_ceiling=None,
+    )
+    assert meta.fields["grant_types"] == [DEVICE_CODE_GRANT, "refresh_token"]
+    assert meta.fields["redirect_uris"] == []
+
+
+def test_a_dpop_proof_binds_the_tokens_and_a_public_apps_refresh_family_to_its_key(
+    core: Core, app: Client
+) -> None:
+    """RFC 9449 §5 as at the code grant: `cnf.jkt`, `token_type: DPoP`, and the refresh
+    family of a public app usable only with the same key."""
+    from tests.support.dpop import make_proof, new_key, thumbprint
+
+    key = new_key()
+    started = start(core, app)
+    user_decides(core, started, core.add_user())
+    url = ISSUER + "/oauth2/v1/token"
+    form = {
+        **core.credentials(app),
+        "grant_type": DEVICE_CODE_GRANT,
+        "device_code": started["device_code"],
+    }
+    proof = make_proof(key, "POST", url, iat=core.clock().timestamp())
+    body = core.token_endpoint().handle(None, form, set(), proof).body
+    assert body["token_type"] == "DPoP"
+    claims = core.issuer.verify_own(body["access_token"], int(core.clock().timestamp()))
+    assert claims["cnf"] == {"jkt": thumbprint(key)}
+    with pytest.raises(errors.InvalidGrant):
+        core.refresh(app, body["refresh_token"])  # without the key
