@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from tests.browser.support import client_env
+from tests.support.domains import ADMIN_PASSWORD, create_domain, domain_cli, query
 from tests.support.flow import Browser, form_fields, query_of, race, token_request
 from tests.support.server import Server, running_server
 
@@ -298,6 +299,52 @@ def test_cli_device_login_json_gets_and_caches_the_users_tokens(
     assert result["subject"] == server.demo["user"]["sub"] and result["refresh_token"] is True
     assert result["token_type"] == "DPoP" and result["dpop_jkt"]
     assert Path(result["cache_file"]).is_file()
+
+
+def test_a_domain_under_a_path_has_its_own_device_endpoint_page_and_codes(
+    server: Server,
+) -> None:
+    """docs/security.md rules 39 and 50: the domain's pages and endpoint under its prefix, its
+    codes valid only there, and only keyed hashes of them in the database."""
+    create_domain(server, "devices")
+    issuer = f"{server.base_url}/domains/devices"
+    app = dict(
+        domain_cli(
+            server,
+            "devices",
+            *("apps", "create", "--name", "Domain device app", "--public"),
+            *("--grant-type", GRANT, "--allow-scope", "openid"),
+        )
+    )
+    response = httpx.post(
+        f"{issuer}/oauth2/v1/device", data={"client_id": app["client_id"], "scope": "openid"}
+    )
+    assert response.status_code == 200, response.text
+    codes = response.json()
+    assert codes["verification_uri"] == f"{issuer}/device"
+    with Browser(issuer) as browser:
+        page = browser.http.get(codes["verification_uri_complete"])
+        assert page.status_code == 303
+        page = browser.follow(page)
+        page = browser.follow(browser.login(page, "alice", ADMIN_PASSWORD))
+        while page.status_code in (302, 303):
+            page = browser.follow(page)
+        assert f'value="{codes["user_code"]}"' in page.text
+        fields = {**form_fields(page.text), "user_code": codes["user_code"]}
+        confirm = browser.http.post("/device", data=fields)
+        assert "Domain device app" in confirm.text
+        done = browser.http.post(
+            "/device", data={**form_fields(confirm.text), "decision": "allow"}
+        )
+        assert done.headers["location"] == "/domains/devices/device?done=allowed"
+    form = {"grant_type": GRANT, "device_code": codes["device_code"], "client_id": app["client_id"]}
+    elsewhere = token_request(server.base_url, form)  # the default domain knows neither
+    assert elsewhere.status_code == 401
+    tokens = httpx.post(f"{issuer}/oauth2/v1/token", data=form)
+    assert tokens.status_code == 200, tokens.text
+    stored = query(server, "SELECT device_code_hash, user_code_hash FROM device_authorizations")
+    values = {codes["device_code"], codes["user_code"], codes["user_code"].replace("-", "")}
+    assert stored and not values & {v for row in stored for v in row}
 
 
 def test_revoking_the_user_ends_device_tokens_like_any_grant(
