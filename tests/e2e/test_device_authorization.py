@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -260,6 +261,15 @@ def test_a_form_without_the_sessions_csrf_token_is_refused(
     )
     assert forged.status_code == 403
     assert error_of(poll(server, app, codes["device_code"])) == "authorization_pending"
+
+
+def test_a_prefilled_code_is_escaped_and_cut_to_size(user_browser: Browser) -> None:
+    given = '"><script>x()</script>' * 3
+    page = user_browser.http.get("/device", params={"user_code": given})
+    assert page.status_code == 200
+    assert "<script>x()" not in page.text and "&lt;script&gt;" in page.text
+    value = page.text.split('name="user_code" value="', 1)[1].split('"', 1)[0]
+    assert unescape(value) == given[:32]
 
 
 def test_an_expired_code_gets_expired_token(tmp_path_factory: pytest.TempPathFactory) -> None:
