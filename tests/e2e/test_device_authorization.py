@@ -263,6 +263,24 @@ def test_a_form_without_the_sessions_csrf_token_is_refused(
     assert error_of(poll(server, app, codes["device_code"])) == "authorization_pending"
 
 
+def test_an_app_that_requires_a_second_factor_sends_the_user_to_get_one_first(
+    server: Server, user_browser: Browser
+) -> None:
+    """The app's second-factor policy applies before the user may allow (docs/mfa.md); a
+    denial needs nothing more than the session."""
+    strict = device_app(server, "--mfa-policy", "required")
+    codes = started(server, strict)
+    entered = enter(user_browser, codes["user_code"])
+    assert entered.status_code == 303
+    location = entered.headers["location"]
+    assert "/oauth2/v1/authorize?" in location
+    assert query_of(location)["acr_values"] == "urn:tessera:acr:mfa"
+    fields = {**form_fields(user_browser.http.get("/device").text), "user_code": codes["user_code"]}
+    denied = user_browser.http.post("/device", data={**fields, "decision": "deny"})
+    assert denied.status_code == 303 and denied.headers["location"].endswith("done=denied")
+    assert error_of(poll(server, strict, codes["device_code"])) == "access_denied"
+
+
 def test_a_prefilled_code_is_escaped_and_cut_to_size(user_browser: Browser) -> None:
     given = '"><script>x()</script>' * 3
     page = user_browser.http.get("/device", params={"user_code": given})

@@ -71,6 +71,7 @@ __all__ = [
     "enter_user_code",
     "find_for_entry",
     "format_user_code",
+    "may_approve",
     "new_user_code",
     "normalize_user_code",
     "poll_outcome",
@@ -257,10 +258,18 @@ def sign_in_outcome(
 ) -> Outcome:
     """Whether the session's sign-in is enough for the app that asks (the stricter of the
     domain's and the app's second-factor policy, docs/mfa.md), as at the authorization
-    endpoint; else the step that is missing."""
+    endpoint; else the step that is missing. Denying needs no more than being signed in."""
     policy = effective_policy(rules.mfa_policy, client.mfa_policy)
     found = user_factors(factors, current.user.id)
     return assess(current.session.amr, current.user, found, policy, rules, requested((), False))
+
+
+def may_approve(
+    current: SignedInUser, authorization: DeviceAuthorization, admin_scopes: frozenset[str]
+) -> bool:
+    """Only administrators may give an app the admin scopes, as at the authorization
+    endpoint (docs/security.md); anybody may deny."""
+    return current.user.is_admin or admin_scopes.isdisjoint(authorization.scopes)
 
 
 def decide(

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tessera.domain.admin import admin_only_scopes
 from tessera.oauth import errors
 from tessera.oauth.device import (
     DEVICE_KEY_PURPOSE,
@@ -31,6 +32,7 @@ from tessera.oauth.device import (
     decide,
     enter_user_code,
     format_user_code,
+    may_approve,
     sign_in_outcome,
     user_code_keys,
 )
@@ -165,6 +167,28 @@ def _confirm_page(svc: Services, current: SignedInUser, entry: Entry, app_name: 
     )
 
 
+def _approval_refused(
+    svc: Services, request: Request, current: SignedInUser, entry: Entry
+) -> Response | None:
+    """What stands before this user may allow the request: the sign-in the app and the domain
+    ask for (a second factor, or setting one up, then back here), and the admin scopes."""
+    found = entry.authorization
+    client = svc.client(found.client_id) if found is not None else None
+    assert found is not None and client is not None and entry.user_code is not None
+    admin_scopes = admin_only_scopes(svc.ctx.settings.issuer, svc.domain.id)
+    if not may_approve(current, found, admin_scopes):
+        message = "Only administrators may give an app administrator access."
+        hint = "The device gets no access. You can close this window."
+        return error_page(svc, request, "Not allowed", message, 403, hint)
+    outcome = sign_in_outcome(svc.ctx.store.factors, current, client, svc.sign_in_rules())
+    if isinstance(outcome, Unmet):
+        hint = "Ask your administrator to set up a sign-in method this app needs."
+        return error_page(svc, request, "Sign-in not strong enough", outcome.description, 403, hint)
+    if not isinstance(outcome, Enough):
+        return to_sign_in(svc, _here(entry.user_code), StepUp(fresh=False, second_factor=True))
+    return None
+
+
 def _act(svc: Services, request: Request, current: SignedInUser, form: Params) -> Response:
     store, now = svc.ctx.store, svc.ctx.clock()
     entered = form.get("user_code", "")
@@ -181,13 +205,11 @@ def _act(svc: Services, request: Request, current: SignedInUser, form: Params) -
     client = svc.client(entry.authorization.client_id)
     if client is None:  # deleted since the device asked
         return _entry_page(svc, current, entered, _PROBLEMS["expired"], 400)
-    outcome = sign_in_outcome(store.factors, current, client, svc.sign_in_rules())
-    if isinstance(outcome, Unmet):
-        hint = "Ask your administrator to set up a sign-in method this app needs."
-        return error_page(svc, request, "Sign-in not strong enough", outcome.description, 403, hint)
-    if not isinstance(outcome, Enough):  # a second factor first (or setting one up), then back
-        return to_sign_in(svc, _here(entry.user_code), StepUp(fresh=False, second_factor=True))
     decision = form.get("decision")
+    if decision != "deny":
+        refusal = _approval_refused(svc, request, current, entry)
+        if refusal is not None:
+            return refusal
     if decision not in ("allow", "deny"):
         return _confirm_page(svc, current, entry, client.name)
     if not decide(

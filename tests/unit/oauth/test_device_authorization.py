@@ -5,6 +5,7 @@ denied, expired, and tokens once."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -338,3 +339,21 @@ def test_a_dpop_proof_binds_the_tokens_and_a_public_apps_refresh_family_to_its_k
     assert claims["cnf"] == {"jkt": thumbprint(key)}
     with pytest.raises(errors.InvalidGrant):
         core.refresh(app, body["refresh_token"])  # without the key
+
+
+def test_only_administrators_may_approve_the_admin_scopes(core: Core) -> None:
+    from tessera.domain.admin import ADMIN_SCOPE, admin_audience
+    from tessera.oauth.device import may_approve
+
+    core.add_resource(admin_audience(ISSUER), (ADMIN_SCOPE,))
+    admin_only = frozenset((core.admin_scope,))
+    admin_app, _ = core.add_app(
+        public=True, grant_types=DEVICE_GRANTS, allowed_scopes=("openid", core.admin_scope)
+    )
+    started = start(core, admin_app, f"openid {core.admin_scope}")
+    found = core.store.device_authorizations.get(code_hash(DEVICE_KEY, started["device_code"]))
+    assert found is not None
+    alice, root = core.add_user(), core.add_user("root", is_admin=True)
+    assert not may_approve(signed_in(core, alice), found, admin_only)
+    assert may_approve(signed_in(core, root), found, admin_only)
+    assert may_approve(signed_in(core, alice), replace(found, scopes=("openid",)), admin_only)
