@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # after a failed fetch: seconds (docs/client-authentication.md).
     jwks_refetch_interval: float = Field(10.0, ge=0, le=3600)
     par_ttl: int = Field(60, ge=5, le=600)  # a pushed request's request_uri (RFC 9126 §2.2)
+    # RFC 8628 §3.2: how long a device code and its user code live, and the polling interval.
+    device_code_ttl: int = Field(600, ge=5, le=3600)
+    device_poll_interval: int = Field(5, ge=1, le=60)
     # RFC 9449 §8: DPoP proofs must carry a server nonce (handed out in `DPoP-Nonce`), which
     # bounds how long a pre-made proof works (§11.2). Off: proofs are bounded by `iat` only.
     dpop_nonce: bool = False

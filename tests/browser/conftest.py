@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright import sync_api
 
-from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, new_page
+from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, Api, integration_service, new_page
+from tests.support.server import Server
 
 
 @pytest.fixture(scope="module")
@@ -34,3 +36,16 @@ def chromium() -> Iterator[object]:
 def page(chromium: sync_api.Browser) -> Iterator[sync_api.Page]:
     with new_page(chromium) as page:
         yield page
+
+
+@pytest.fixture(scope="module")
+def api(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """The integration service, the seed's resource server, with WHOAMI activated."""
+    with integration_service(server, tmp_path_factory.mktemp("integration")) as service:
+        yield service
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    """The client CLI's configuration directory (its token cache) of one test."""
+    return tmp_path / "config"

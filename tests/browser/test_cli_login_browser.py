@@ -10,38 +10,23 @@ from __future__ import annotations
 import json
 import re
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
 from playwright.sync_api import Page
 
 from tests.browser.support import (
     Api,
     LoginProcess,
     client_env,
-    integration_service,
     introspect,
     sign_in,
     tessera,
     wait_until,
 )
 from tests.support.server import Server
-
-
-@pytest.fixture(scope="module")
-def api(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    """The integration service, the seed's resource server, with WHOAMI activated."""
-    with integration_service(server, tmp_path_factory.mktemp("integration")) as service:
-        yield service
-
-
-@pytest.fixture
-def config_dir(tmp_path: Path) -> Path:
-    return tmp_path / "config"
 
 
 def browser_login(

@@ -21,16 +21,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Page, Request, expect
 
-from tests.browser.support import Api, WebClient, integration_service, sign_in
+from tests.browser.support import Api, WebClient, sign_in
 from tests.browser.support import web_client as start_web_client
 from tests.support.server import Server, free_port
-
-
-@pytest.fixture(scope="module")
-def api(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    """The integration service, the seed's resource server, with WHOAMI activated."""
-    with integration_service(server, tmp_path_factory.mktemp("integration")) as service:
-        yield service
 
 
 @pytest.fixture(scope="module")

@@ -635,7 +635,10 @@ def apps_create(
     ] = False,
     grant_type: Annotated[
         list[str] | None,
-        typer.Option(help="authorization_code, refresh_token or client_credentials (repeatable)."),
+        typer.Option(
+            help="authorization_code, refresh_token, client_credentials or "
+            "urn:ietf:params:oauth:grant-type:device_code (repeatable)."
+        ),
     ] = None,
     allow_scope: Annotated[
         list[str] | None,

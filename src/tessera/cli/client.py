@@ -37,6 +37,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -50,7 +51,15 @@ from rich.markup import escape
 if TYPE_CHECKING:
     import httpx
 
-    from tessera.client import CacheEntry, ClientError, Session, StepUp, StepUpHandler, TokenSet
+    from tessera.client import (
+        CacheEntry,
+        ClientError,
+        DeviceCode,
+        Session,
+        StepUp,
+        StepUpHandler,
+        TokenSet,
+    )
 
 __all__ = ["call", "login", "logout", "token"]
 
@@ -243,6 +252,16 @@ NoDpopOpt = Annotated[
 ]
 
 
+DeviceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--device",
+        help="Sign in on another device (RFC 8628): print a URL, a code and a QR code, and wait "
+        "for the approval there. For SSH sessions and machines without a browser.",
+    ),
+]
+
+
 def login(
     issuer: Annotated[str, typer.Option(help="The identity domain's issuer URL.")],
     client_id: Annotated[str, typer.Option("--client-id", help="The app's client id.")],
@@ -268,9 +287,11 @@ def login(
     key_id: KeyIdOpt = None,
     no_par: NoParOpt = False,
     no_dpop: NoDpopOpt = False,
+    device: DeviceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Sign in through the browser (authorization code + PKCE, loopback redirect)."""
+    """Sign in through the browser (authorization code + PKCE, loopback redirect), or with
+    --device on another device (device authorization grant)."""
     from tessera.client import KeyFileWarning
     from tessera.client import login as client_login
     from tessera.client.private_key_jwt import key_file_warning
@@ -283,9 +304,15 @@ def login(
         )
     if key_id is not None and private_key is None:
         fail("--key-id needs --private-key", as_json)
+    if device and (acr or max_age is not None):
+        fail("--acr and --max-age do not apply to --device", as_json)
     secret = _read_secret(as_json) if client_secret_stdin else None
     if private_key is not None and (warning := key_file_warning(private_key)) is not None:
         _warn(warning)
+    if device:
+        options = _DeviceOptions(secret, scope or [], profile, private_key, key_id, not no_dpop)
+        _device_login(issuer, client_id, options, as_json)
+        return
     status = err_console.status(
         f"Waiting for you to sign in in the browser (up to {timeout:g} s)…", spinner="dots"
     )
@@ -310,11 +337,81 @@ def login(
             )
         finally:
             status.stop()
-        result = _login_result(session)
-        if as_json:
-            _json(result)
-            return
-        _print_login(session, result)
+        _report_login(session, as_json)
+
+
+@dataclass(frozen=True, slots=True)
+class _DeviceOptions:
+    secret: str | None
+    scopes: list[str]
+    profile: str
+    private_key: Path | None
+    key_id: str | None
+    dpop: bool
+
+
+def _device_login(issuer: str, client_id: str, options: _DeviceOptions, as_json: bool) -> None:
+    """`tessera login --device`: the code and where to enter it, a spinner while polling,
+    then the same result and cache as the browser login."""
+    from tessera.client import KeyFileWarning, device_login
+
+    status = err_console.status("Waiting for the sign-in on the other device…", spinner="dots")
+    deadline = [0.0]
+
+    def show(code: DeviceCode) -> None:
+        _show_device_code(code, as_json)
+        deadline[0] = time.monotonic() + code.expires_in
+        status.start()
+
+    def polled(interval: int) -> None:
+        left = max(0, int(deadline[0] - time.monotonic()))
+        status.update(
+            f"Waiting for the sign-in on the other device… (the code expires in "
+            f"{left // 60}:{left % 60:02d}; checking every {interval} s)"
+        )
+
+    with _client_errors(as_json), warnings.catch_warnings():
+        warnings.simplefilter("ignore", KeyFileWarning)  # printed by the caller
+        try:
+            session = device_login(
+                issuer,
+                client_id,
+                client_secret=options.secret,
+                private_key=options.private_key,
+                key_id=options.key_id,
+                scopes=options.scopes,
+                profile=options.profile,
+                on_code=show,
+                on_poll=polled,
+                dpop=options.dpop,
+            )
+        finally:
+            status.stop()
+        _report_login(session, as_json)
+
+
+def _show_device_code(code: DeviceCode, as_json: bool) -> None:
+    """RFC 8628 §3.3: where to go and the code to enter (on stderr); the link that fills the
+    code in on stdout, with a QR code of it when stdout is a terminal (§3.3.1); with --json,
+    stdout keeps the result only."""
+    err_console.print(
+        f"To sign in, open [bold]{escape(code.verification_uri)}[/] on your phone or computer "
+        "and enter the code:",
+        highlight=False,
+    )
+    err_console.print(f"\n    [bold cyan]{escape(code.user_code)}[/]\n", highlight=False)
+    complete = code.verification_uri_complete
+    if complete is None or as_json:
+        return
+    err_console.print(
+        "Or open this link, which fills the code in (check that the page shows the same code):",
+        highlight=False,
+    )
+    _write(complete)
+    if sys.stdout.isatty():
+        import segno
+
+        segno.make(complete, micro=False).terminal(out=sys.stdout, compact=True)
 
 
 def _warn(message: str) -> None:
@@ -366,6 +463,15 @@ def _login_result(session: Session) -> dict[str, Any]:
         "refresh_token": entry.tokens.refresh_token is not None,
         "cache_file": str(path),
     }
+
+
+def _report_login(session: Session, as_json: bool) -> None:
+    """What a login (browser or device) gave: JSON on stdout, or the summary on stderr."""
+    result = _login_result(session)
+    if as_json:
+        _json(result)
+        return
+    _print_login(session, result)
 
 
 def _print_login(session: Session, result: dict[str, Any]) -> None:

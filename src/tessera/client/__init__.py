@@ -10,6 +10,8 @@
     Session.load().logout()                                       # RFC 7009
     login(ISSUER, CLIENT_ID, dpop=False)       # bearer tokens; by default DPoP (RFC 9449)
                                                # when the server offers ES256 proofs
+    device_login(ISSUER, CLIENT_ID, on_code=show)  # no browser here: RFC 8628, the user
+                                                   # enters a code on another device
 
 Imports only the standard library and httpx: a user installs and uses it alone (a private key
 for `private_key_jwt`, and DPoP proofs, also need joserfc and cryptography, imported only then).
@@ -17,11 +19,13 @@ for `private_key_jwt`, and DPoP proofs, also need joserfc and cryptography, impo
 
 from tessera.client.auth import BearerAuth
 from tessera.client.cache import CacheEntry, TokenCache, config_dir
+from tessera.client.device import DeviceCode, device_login
 from tessera.client.discovery import ServerMetadata, discover
 from tessera.client.dpop import DPoPKey, DPoPSigner
 from tessera.client.errors import (
     CacheError,
     ClientError,
+    DeviceLoginError,
     DiscoveryError,
     KeyFileError,
     KeyFileWarning,
@@ -57,6 +61,8 @@ __all__ = [
     "ClientKey",
     "DPoPKey",
     "DPoPSigner",
+    "DeviceCode",
+    "DeviceLoginError",
     "DiscoveryError",
     "Endpoints",
     "KeyFile",
@@ -83,6 +89,7 @@ __all__ = [
     "authorization_url",
     "browser_step_up",
     "config_dir",
+    "device_login",
     "discover",
     "load_private_key",
     "login",

@@ -66,6 +66,8 @@ class ServerMetadata:
     auth_signing_algs: tuple[str, ...] | None = None
     # RFC 9449 §5.1 `dpop_signing_alg_values_supported` (None: the server does not do DPoP).
     dpop_signing_algs: tuple[str, ...] | None = None
+    # RFC 8628 §4: where an app asks for a device code (None: no device login).
+    device_authorization_endpoint: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -108,6 +110,7 @@ class ServerMetadata:
             dpop_signing_algs=tuple(a for a in dpop_algs if isinstance(a, str))
             if isinstance(dpop_algs, list)
             else None,
+            device_authorization_endpoint=endpoint("device_authorization_endpoint", False),
             raw=dict(doc),
         )
 

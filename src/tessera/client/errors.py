@@ -7,6 +7,7 @@ from __future__ import annotations
 __all__ = [
     "CacheError",
     "ClientError",
+    "DeviceLoginError",
     "DiscoveryError",
     "KeyFileError",
     "KeyFileWarning",
@@ -68,6 +69,15 @@ class PushedRequestError(LoginError):
         self.error = error
         self.description = description
         self.status = status
+
+
+class DeviceLoginError(LoginError):
+    """The device login ended without tokens (RFC 8628 §3.5): `error` is `access_denied` (the
+    user denied it) or `expired_token` (nobody approved it in time)."""
+
+    def __init__(self, error: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.error = error
 
 
 class LoginTimeout(LoginError):

@@ -57,9 +57,11 @@ from tessera.client.tokens import Endpoints, OAuthClient, TokenSet, unverified_j
 
 __all__ = [
     "DEFAULT_SCOPES",
+    "SignIn",
     "authorization_params",
     "authorization_url",
     "browser_step_up",
+    "check_id_token",
     "login",
     "requested_scopes",
 ]
@@ -146,7 +148,11 @@ def authorization_url(
     return with_query(metadata.authorization_endpoint, params)
 
 
-def _check_id_token(id_token: str, issuer: str, client_id: str, nonce: str, now: float) -> None:
+def check_id_token(
+    id_token: str, issuer: str, client_id: str, nonce: str | None, now: float
+) -> None:
+    """OIDC Core §3.1.3.7 for an ID token that came straight from the token endpoint: `iss`,
+    `aud`, `nonce` (None: the request sent none, so the token must carry none) and `exp`."""
     try:
         _, claims = unverified_jwt(id_token)
     except ValueError as exc:
@@ -188,7 +194,7 @@ class _Credentials:
 
 
 @dataclass(frozen=True, slots=True)
-class _SignIn:
+class SignIn:
     """What one browser sign-in gave."""
 
     endpoints: Endpoints
@@ -198,6 +204,20 @@ class _SignIn:
     private_key: KeyFile | None = None  # with the alg chosen for this server
     pushed: bool = False  # whether the authorization request was pushed (RFC 9126)
     dpop: DPoPSigner | None = None  # the key the tokens are bound to (RFC 9449), its nonces
+
+    def entry(self, profile: str, client_id: str, client_secret: str | None) -> CacheEntry:
+        """What the token cache keeps of this sign-in (the browser's or a device's)."""
+        return CacheEntry(
+            profile=profile,
+            client_id=client_id,
+            endpoints=self.endpoints,
+            tokens=self.tokens,
+            scopes=self.scopes,
+            client_secret=client_secret,
+            logged_in_at=self.at,
+            private_key=self.private_key,
+            dpop_key=None if self.dpop is None else self.dpop.key,
+        )
 
 
 def _use_par(metadata: ServerMetadata, options: _Options) -> bool:
@@ -227,7 +247,7 @@ def _sign_in(
     credentials: _Credentials,
     wanted: list[str],
     options: _Options,
-) -> _SignIn:
+) -> SignIn:
     """Steps 1 to 6 of the module's docstring, without touching the cache."""
     metadata = discover(issuer, options.http)
     key = (
@@ -284,9 +304,9 @@ def _sign_in(
     tokens: TokenSet = oauth.exchange_code(response.code, redirect_uri, pkce.verifier)
     now = time.time()
     if nonce is not None and tokens.id_token is not None:
-        _check_id_token(tokens.id_token, metadata.issuer, client_id, nonce, now)
+        check_id_token(tokens.id_token, metadata.issuer, client_id, nonce, now)
     reference = None if key is None else key.reference()
-    return _SignIn(endpoints, tokens, tuple(wanted), now, reference, pushed, dpop)
+    return SignIn(endpoints, tokens, tuple(wanted), now, reference, pushed, dpop)
 
 
 def _load_key(private_key: str | Path, key_id: str | None) -> ClientKey:
@@ -340,17 +360,7 @@ def login(
     )
     credentials = _Credentials(client_secret, key)
     done = _sign_in(issuer, client_id, credentials, requested_scopes(scopes), options)
-    entry = CacheEntry(
-        profile=profile,
-        client_id=client_id,
-        endpoints=done.endpoints,
-        tokens=done.tokens,
-        scopes=done.scopes,
-        client_secret=client_secret,
-        logged_in_at=done.at,
-        private_key=done.private_key,
-        dpop_key=None if done.dpop is None else done.dpop.key,
-    )
+    entry = done.entry(profile, client_id, client_secret)
     cache.save(entry)
     step_up = browser_step_up(
         opener=opener,

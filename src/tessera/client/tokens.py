@@ -28,7 +28,9 @@ from tessera.client.errors import ClientError, OAuthResponseError
 from tessera.client.par import PushedRequest, read_pushed_response
 from tessera.client.private_key_jwt import ClientKey
 
-__all__ = ["Endpoints", "OAuthClient", "TokenSet", "unverified_jwt"]
+__all__ = ["DEVICE_CODE_GRANT", "Endpoints", "OAuthClient", "TokenSet", "unverified_jwt"]
+
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"  # RFC 8628 §3.4
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +310,22 @@ class OAuthClient:
         response = self._post(url, {"token": token, "token_type_hint": hint})
         if response.status_code != 200:
             raise _oauth_error(response, _json_object(response))
+
+    def request_device_code(self, url: str, scope: str) -> dict[str, Any]:
+        """RFC 8628 §3.1: the device authorization request, with client authentication; the
+        §3.2 answer (checked by the caller), or `OAuthResponseError`."""
+        response = self._post(url, {"scope": scope})
+        data = _json_object(response)
+        if response.status_code != 200 or data is None:
+            raise _oauth_error(response, data)
+        return data
+
+    def poll_device_code(self, device_code: str) -> TokenSet:
+        """RFC 8628 §3.4 (with a DPoP proof when the client has a key, RFC 9449 §5); the
+        §3.5 errors (`authorization_pending`, `slow_down`, ...) as `OAuthResponseError`."""
+        return self._token_request(
+            {"grant_type": DEVICE_CODE_GRANT, "device_code": device_code}, None
+        )
 
     def push_authorization_request(self, url: str, params: Mapping[str, str]) -> PushedRequest:
         """RFC 9126 §2.1: the authorization request's parameters, with client authentication;

@@ -19,6 +19,7 @@ __all__ = [
     "Client",
     "ClientKind",
     "Consent",
+    "DeviceAuthorization",
     "Grant",
     "KeyState",
     "Passkey",
@@ -152,6 +153,31 @@ class PushedRequest:
     created_at: datetime
     expires_at: datetime
     used_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAuthorization:
+    """A device authorization request (RFC 8628 §3.1-§3.2): the app's request, waiting for a
+    user to enter its user code and decide (§3.3), then redeemed once at the token endpoint
+    (§3.4-§3.5). Both codes are kept as keyed hashes only."""
+
+    device_code_hash: str
+    user_code_hash: str  # of the normalised user code: unique in the domain
+    client_id: str
+    scopes: tuple[str, ...]  # canonical, as at the authorization endpoint
+    audience: str | None
+    created_at: datetime
+    expires_at: datetime
+    interval: int  # seconds between polls; raised by `slow_down` (§3.5)
+    status: str = "pending"  # "pending", "approved" or "denied"
+    polls: int = 0  # counts polls: the compare-and-set version of `last_polled_at`
+    last_polled_at: datetime | None = None
+    user_id: str | None = None  # the user who decided
+    auth_time: datetime | None = None  # of the session that approved
+    amr: tuple[str, ...] = ()
+    session_id: str | None = None
+    decided_at: datetime | None = None
+    redeemed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

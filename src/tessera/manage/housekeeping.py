@@ -28,6 +28,7 @@ class PurgeReport:
     login_failures: int
     pushed_requests: int
     registration_tokens: int
+    device_authorizations: int = 0
 
 
 def purge_expired(store: Store, now: datetime, login_window_seconds: int) -> PurgeReport:
@@ -39,6 +40,7 @@ def purge_expired(store: Store, now: datetime, login_window_seconds: int) -> Pur
         login_failures=store.login_throttle.purge(now - timedelta(seconds=login_window_seconds)),
         pushed_requests=store.pushed_requests.purge(now),
         registration_tokens=store.registration_tokens.purge(now),
+        device_authorizations=store.device_authorizations.purge(now),
     )
 
 

@@ -14,7 +14,10 @@ from tessera.shared.oauth_errors import error_body
 
 __all__ = [
     "AccessDenied",
+    "AuthorizationPending",
     "ConsentRequired",
+    "DeviceAccessDenied",
+    "ExpiredToken",
     "InsufficientScope",
     "InteractionRequired",
     "InvalidClient",
@@ -31,6 +34,7 @@ __all__ = [
     "OAuthError",
     "RequestNotSupported",
     "RequestUriNotSupported",
+    "SlowDown",
     "TemporarilyUnavailable",
     "UnauthorizedClient",
     "UnmetAuthenticationRequirements",
@@ -216,3 +220,27 @@ class UseDPoPNonce(InvalidDPoPProof):
     def __init__(self, description: str, nonce: str, *, status: int = 400) -> None:
         super().__init__(description, status=status)
         self.dpop_nonce = nonce
+
+
+class AuthorizationPending(OAuthError):
+    """RFC 8628 §3.5: the user has not decided yet; poll again after the interval."""
+
+    error = "authorization_pending"
+
+
+class SlowDown(OAuthError):
+    """RFC 8628 §3.5: polling too fast; the interval is raised by 5 seconds."""
+
+    error = "slow_down"
+
+
+class ExpiredToken(OAuthError):
+    """RFC 8628 §3.5: the device code expired; the device starts again."""
+
+    error = "expired_token"
+
+
+class DeviceAccessDenied(AccessDenied):
+    """RFC 8628 §3.5: the user denied the request; a token error, so 400 (RFC 6749 §5.2)."""
+
+    status = 400

@@ -24,6 +24,7 @@ ENDPOINT_PATHS: Mapping[str, str] = {
     "jwks_uri": "/oauth2/v1/keys",
     "pushed_authorization_request_endpoint": "/oauth2/v1/par",  # RFC 9126 §5
     "registration_endpoint": "/oauth2/v1/register",  # RFC 7591 §3
+    "device_authorization_endpoint": "/oauth2/v1/device",  # RFC 8628 §4, Oracle's path
 }
 
 REVOCATION_FEED_PATH = "/oauth2/v1/revocations"  # ours (docs/security.md rule 30)
@@ -33,6 +34,7 @@ _AUTHENTICATING = (
     "introspection_endpoint",
     "revocation_endpoint",
     "pushed_authorization_request_endpoint",
+    "device_authorization_endpoint",
 )
 
 # RFC 7591 §2 / OIDC Core §9, in the order a client should prefer them.

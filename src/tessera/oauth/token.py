@@ -16,9 +16,11 @@ from datetime import datetime
 from tessera.domain.model import Client, Resource, User
 from tessera.oauth import errors
 from tessera.oauth.client_auth import AssertionCheck, authenticate_client
+from tessera.oauth.device import DEVICE_CODE_GRANT
 from tessera.oauth.dpop import DPoPPolicy
 from tessera.oauth.grants.authorization_code import AuthorizationCodeGrant
 from tessera.oauth.grants.client_credentials import ClientCredentialsGrant
+from tessera.oauth.grants.device_code import DeviceCodeGrant
 from tessera.oauth.grants.jwt_bearer import JWT_BEARER, IssuerKeys, JwtBearerGrant
 from tessera.oauth.grants.policy import DEFAULT_ACCESS_TTL, TokenPolicy
 from tessera.oauth.grants.refresh_token import RefreshTokenGrant
@@ -58,6 +60,7 @@ class TokenEndpoint:
         assertions: AssertionCheck | None = None,
         dpop: DPoPPolicy | None = None,
         revocations: RevocationState | None = None,
+        device_key: bytes | None = None,
     ) -> None:
         """`revocations`: the node's revocation state (introspection's), which token exchange
         checks subject tokens against; a state of its own when not given."""
@@ -102,6 +105,10 @@ class TokenEndpoint:
             list_resources,
             admin_scopes,
         ).handle
+        if device_key is not None:  # RFC 8628 §3.4; the key of the device codes' hashes
+            self._grants[DEVICE_CODE_GRANT] = DeviceCodeGrant(
+                store, minter, policy, device_key
+            ).handle
 
     def handle(
         self,

@@ -31,6 +31,7 @@ from tessera.domain.model import (
     BrowserSession,
     Client,
     Consent,
+    DeviceAuthorization,
     Grant,
     Passkey,
     PushedRequest,
@@ -52,6 +53,7 @@ from tessera.store.protocols import (
     CodeStore,
     Conflict,
     ConsentStore,
+    DeviceAuthorizationStore,
     FactorStore,
     Failures,
     GrantStore,
@@ -68,6 +70,7 @@ from tessera.store.protocols import (
     StoreUnavailable,
     TrustedIssuerStore,
     TxCodes,
+    TxDeviceAuthorizations,
     TxGrants,
     TxRefreshTokens,
     TxRevocations,
@@ -106,6 +109,7 @@ class _Snapshot(NamedTuple):
     refresh_tokens: dict[str, RefreshToken]
     revocations: dict[int, RevocationEvent]
     last_revocation_seq: int
+    device_authorizations: dict[str, DeviceAuthorization]
 
 
 # The row collections of `_State` (`MemoryStore.wipe`; login failures count one row per time).
@@ -128,6 +132,7 @@ _ROWS = (
     "pushed_requests",
     "registration_tokens",
     "trusted_issuers",
+    "device_authorizations",
 )
 
 
@@ -160,6 +165,8 @@ class _State:
     pushed_requests: dict[str, PushedRequest] = field(default_factory=dict)  # by uri_hash
     registration_tokens: dict[str, RegistrationToken] = field(default_factory=dict)  # by id
     trusted_issuers: dict[str, TrustedIssuer] = field(default_factory=dict)  # by id
+    # By device code hash (RFC 8628); user code hashes are unique among them.
+    device_authorizations: dict[str, DeviceAuthorization] = field(default_factory=dict)
 
     # The helpers below expect the caller to hold `lock`.
 
@@ -203,6 +210,7 @@ class _State:
             dict(self.refresh_tokens),
             dict(self.revocations),
             self.last_revocation_seq,
+            dict(self.device_authorizations),
         )
 
     def restore(self, snapshot: _Snapshot) -> None:
@@ -212,6 +220,7 @@ class _State:
         self.refresh_tokens = snapshot.refresh_tokens
         self.revocations = snapshot.revocations
         self.last_revocation_seq = snapshot.last_revocation_seq
+        self.device_authorizations = snapshot.device_authorizations
 
     def cut_off_after(self, subject: str, issued_at: datetime) -> bool:
         """A SUBJECT revocation of `subject` came after `issued_at`."""
@@ -729,8 +738,27 @@ class _TxRevocations(_InTx):
         return self._s.cut_off_after(subject, issued_at)
 
 
+class _TxDeviceAuthorizations(_InTx):
+    def redeem(
+        self, device_code_hash: str, client_id: str, now: datetime
+    ) -> DeviceAuthorization | None:
+        rows = self._s.device_authorizations
+        found = rows.get(device_code_hash)
+        if (
+            found is None
+            or found.client_id != client_id
+            or found.status != "approved"
+            or found.redeemed_at is not None
+            or found.expires_at <= now
+        ):
+            return None
+        redeemed = rows[device_code_hash] = replace(found, redeemed_at=now)
+        return redeemed
+
+
 class _UnitOfWork:
     def __init__(self, state: _State) -> None:
+        self.device_authorizations: TxDeviceAuthorizations = _TxDeviceAuthorizations(state)
         self.users: TxUsers = _TxUsers(state)
         self.codes: TxCodes = _TxCodes(state)
         self.grants: TxGrants = _TxGrants(state)
@@ -1010,6 +1038,64 @@ class _PushedRequests:
         return len(gone)
 
 
+class _DeviceAuthorizations:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def add(self, authorization: DeviceAuthorization) -> None:
+        with self._s.lock:
+            rows = self._s.device_authorizations
+            taken = {a.user_code_hash for a in rows.values()}
+            if authorization.device_code_hash in rows or authorization.user_code_hash in taken:
+                raise Conflict("the device or user code is taken")
+            rows[authorization.device_code_hash] = authorization
+
+    def get(self, device_code_hash: str) -> DeviceAuthorization | None:
+        with self._s.lock:
+            return self._s.device_authorizations.get(device_code_hash)
+
+    def find(self, user_code_hash: str) -> DeviceAuthorization | None:
+        with self._s.lock:
+            rows = self._s.device_authorizations.values()
+            return next((a for a in rows if a.user_code_hash == user_code_hash), None)
+
+    def poll(self, device_code_hash: str, seen_polls: int, interval: int, now: datetime) -> bool:
+        with self._s.lock:
+            rows = self._s.device_authorizations
+            found = rows.get(device_code_hash)
+            if found is None or found.polls != seen_polls or found.status != "pending":
+                return False
+            rows[device_code_hash] = replace(
+                found, polls=seen_polls + 1, interval=interval, last_polled_at=now
+            )
+            return True
+
+    def decide(self, user_code_hash: str, decided: DeviceAuthorization, now: datetime) -> bool:
+        with self._s.lock:
+            rows = self._s.device_authorizations
+            found = next((a for a in rows.values() if a.user_code_hash == user_code_hash), None)
+            if found is None or found.status != "pending" or found.expires_at <= now:
+                return False
+            rows[found.device_code_hash] = replace(
+                found,
+                status=decided.status,
+                user_id=decided.user_id,
+                auth_time=decided.auth_time,
+                amr=decided.amr,
+                session_id=decided.session_id,
+                decided_at=now,
+            )
+            return True
+
+    def purge(self, now: datetime) -> int:
+        with self._s.lock:
+            rows = self._s.device_authorizations
+            gone = [k for k, a in rows.items() if a.expires_at <= now]
+            for key in gone:
+                del rows[key]
+        return len(gone)
+
+
 class _RegistrationTokens:
     def __init__(self, state: _State) -> None:
         self._s = state
@@ -1137,6 +1223,7 @@ class MemoryStore:
         self.pushed_requests: PushedRequestStore = _PushedRequests(state)
         self.registration_tokens: RegistrationTokenStore = _RegistrationTokens(state)
         self.trusted_issuers: TrustedIssuerStore = _TrustedIssuers(state)
+        self.device_authorizations: DeviceAuthorizationStore = _DeviceAuthorizations(state)
 
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:

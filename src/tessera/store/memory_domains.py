@@ -119,6 +119,7 @@ class MemoryDomains:
                 ("nonces", store.nonces.purge(now)),
                 ("pushed_requests", store.pushed_requests.purge(now)),
                 ("registration_tokens", store.registration_tokens.purge(now)),
+                ("device_authorizations", store.device_authorizations.purge(now)),
             ):
                 counts[name] = counts.get(name, 0) + count
         return ExpiredRows(**counts)

@@ -23,6 +23,7 @@ from tessera.domain.model import (
     BrowserSession,
     Client,
     Consent,
+    DeviceAuthorization,
     Grant,
     Passkey,
     PushedRequest,
@@ -44,6 +45,7 @@ __all__ = [
     "CodeStore",
     "Conflict",
     "ConsentStore",
+    "DeviceAuthorizationStore",
     "DomainContent",
     "DomainStore",
     "ExpiredRows",
@@ -65,6 +67,7 @@ __all__ = [
     "StoreUnavailable",
     "TrustedIssuerStore",
     "TxCodes",
+    "TxDeviceAuthorizations",
     "TxGrants",
     "TxRefreshTokens",
     "TxRevocations",
@@ -273,6 +276,35 @@ class PushedRequestStore(Protocol):
         """Delete the expired requests; return how many."""
 
 
+class DeviceAuthorizationStore(Protocol):
+    """RFC 8628 device authorization requests, shared by every node (`oauth/device.py`)."""
+
+    def add(self, authorization: DeviceAuthorization) -> None:
+        """`Conflict` when its user code hash is taken (the caller draws another code)."""
+
+    def get(self, device_code_hash: str) -> DeviceAuthorization | None: ...
+
+    def find(self, user_code_hash: str) -> DeviceAuthorization | None:
+        """The request with this user code (live or not, until housekeeping deletes it)."""
+
+    def poll(self, device_code_hash: str, seen_polls: int, interval: int, now: datetime) -> bool:
+        """Record a poll of a pending request: `last_polled_at = now`, the interval, `polls`
+        + 1, only while `polls` is still `seen_polls` (compare-and-set): False when another
+        poll or the user's decision came first."""
+
+    def decide(
+        self,
+        user_code_hash: str,
+        decided: DeviceAuthorization,
+        now: datetime,
+    ) -> bool:
+        """Set the status and the deciding user, session, `auth_time` and `amr` of `decided`,
+        in one conditional write: only a pending request before it expires; False otherwise."""
+
+    def purge(self, now: datetime) -> int:
+        """Delete the expired requests; return how many."""
+
+
 class RegistrationTokenStore(Protocol):
     """RFC 7591 §3 initial access tokens."""
 
@@ -353,6 +385,14 @@ class CodeStore(TxCodes, Protocol):
 
     def purge(self, now: datetime) -> int:
         """Delete expired codes; return how many."""
+
+
+class TxDeviceAuthorizations(Protocol):
+    def redeem(
+        self, device_code_hash: str, client_id: str, now: datetime
+    ) -> DeviceAuthorization | None:
+        """Mark an approved, unexpired, unredeemed request of `client_id` redeemed, in one
+        conditional write; the one winner gets the request, everyone else None."""
 
 
 class TxGrants(Protocol):
@@ -518,6 +558,9 @@ class UnitOfWork(Protocol):
     @property
     def revocations(self) -> TxRevocations: ...
 
+    @property
+    def device_authorizations(self) -> TxDeviceAuthorizations: ...
+
 
 @dataclass(frozen=True, slots=True)
 class DomainContent:
@@ -542,6 +585,7 @@ class ExpiredRows:
     nonces: int = 0
     pushed_requests: int = 0
     registration_tokens: int = 0
+    device_authorizations: int = 0
 
 
 class DomainStore(Protocol):
@@ -576,10 +620,10 @@ class DomainStore(Protocol):
     def purge_expired(self, now: datetime, login_before: datetime, batch: int) -> ExpiredRows:
         """Housekeeping for every domain at once: delete expired codes, refresh tokens,
         revocation events, sessions, login failures before `login_before`, retired keys past
-        their time, use-once values past their `expires_at`, expired pushed requests and
-        expired or revoked registration tokens, in statements of at most
-        `batch` rows (flat in the number of domains: each delete selects by an index on an
-        expiry column, not a walk over the domains)."""
+        their time, use-once values past their `expires_at`, expired pushed requests,
+        expired or revoked registration tokens and expired device authorizations, in
+        statements of at most `batch` rows (flat in the number of domains: each delete
+        selects by an index on an expiry column, not a walk over the domains)."""
 
 
 class Store(Protocol):
@@ -639,6 +683,9 @@ class Store(Protocol):
 
     @property
     def trusted_issuers(self) -> TrustedIssuerStore: ...
+
+    @property
+    def device_authorizations(self) -> DeviceAuthorizationStore: ...
 
     def transaction(self) -> AbstractContextManager[UnitOfWork]:
         """One unit of work: the small stores it yields act in ONE transaction, committed when

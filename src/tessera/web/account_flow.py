@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from tessera.manage.audit import Actor
 from tessera.oauth import errors
+from tessera.oauth.device import DEVICE_PAGE_PATH
 from tessera.oauth.interaction.account import (
     ACCOUNT_SCOPES,
     FLOW_TTL,
@@ -104,8 +105,10 @@ def _flow_key(svc: Services) -> bytes:
 
 
 def _return_path(path: str) -> str:
-    """Only a page of the account pages (a path as the routes know it)."""
-    if path.startswith("/account/") and "//" not in path and ".." not in path:
+    """Only a page of the account pages, or the device page (RFC 8628 §3.3), which signs in
+    the same way (a path as the routes know it)."""
+    ours = path.startswith(("/account/", f"{DEVICE_PAGE_PATH}?")) or path == DEVICE_PAGE_PATH
+    if ours and "//" not in path and ".." not in path:
         return path
     return "/account/"
 

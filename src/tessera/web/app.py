@@ -33,6 +33,7 @@ from tessera.web.account_routes import ACCOUNT_PAGE_ROUTES, ACCOUNT_POSTS
 from tessera.web.admin import AuthenticateFirst, build_admin_api
 from tessera.web.browser import BROWSER_ROUTES
 from tessera.web.console import CONSOLE_ROUTES
+from tessera.web.device import DEVICE_ROUTES
 from tessera.web.discovery import DISCOVERY_ROUTES
 from tessera.web.domains import (
     DomainDirectory,
@@ -190,6 +191,7 @@ def build_app(ctx: Context) -> Starlette:
         *DISCOVERY_ROUTES,
         *TOKEN_ROUTES,
         *PAR_ROUTES,
+        *DEVICE_ROUTES,
         *REGISTRATION_ROUTES,
         *BROWSER_ROUTES,
         *FACTOR_ROUTES,
@@ -246,6 +248,7 @@ _BROWSER_POSTS = frozenset(
         "/oauth2/v1/consent",
         "/oauth2/v1/userlogout",
         *ACCOUNT_POSTS,
+        "/device",  # RFC 8628 §3.3 (tessera.oauth.device.DEVICE_PAGE_PATH)
     )
 )
 

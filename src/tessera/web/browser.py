@@ -33,6 +33,7 @@ from starlette.routing import Route
 from tessera.caching import NotCached
 from tessera.domain.admin import admin_only_scopes
 from tessera.domain.model import PushedRequest
+from tessera.domain.scopes import OIDC_SCOPES
 from tessera.oauth import errors
 from tessera.oauth.authorize import (
     AuthorizationError,
@@ -105,6 +106,7 @@ __all__ = [
     "after_sign_in",
     "authorize",
     "consent",
+    "describe_scopes",
     "form_post",
     "login",
     "login_page",
@@ -188,7 +190,7 @@ def _consent_page(
         app_name=req.client.name,
         user_display_name=current.user.display_name,
         username=current.user.username,
-        scopes=_describe_scopes(svc, req),
+        scopes=describe_scopes(svc, req.scopes, req.audience),
         redirect_host=urlsplit(req.redirect_uri).netloc or req.redirect_uri,
         form_action=url(svc, "/oauth2/v1/consent"),
         authz=authz,
@@ -196,13 +198,16 @@ def _consent_page(
     )
 
 
-def _describe_scopes(svc: Services, req: AuthorizationRequest) -> list[_Scope]:
-    out = [_Scope(*SCOPE_WORDS[s]) for s in req.scopes if s in SCOPE_WORDS]
-    resource = svc.resource_by_audience(req.audience) if req.audience else None
-    for scope in req.resource_scopes:
-        name = scope[len(req.audience or "") :]
+def describe_scopes(svc: Services, scopes: tuple[str, ...], audience: str | None) -> list[_Scope]:
+    """What the consent and device pages say each scope allows."""
+    out = [_Scope(*SCOPE_WORDS[s]) for s in scopes if s in SCOPE_WORDS]
+    resource = svc.resource_by_audience(audience) if audience else None
+    for scope in scopes:
+        if scope in OIDC_SCOPES:
+            continue
+        name = scope[len(audience or "") :]
         label = f"Use {resource.name}" if resource else "Use an API"
-        out.append(_Scope(label, f"Call {req.audience} on your behalf ({name})."))
+        out.append(_Scope(label, f"Call {audience} on your behalf ({name})."))
     return out
 
 

@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 from tessera.caching import NotCached
 from tessera.domain.scopes import OIDC_SCOPES
+from tessera.oauth.device import DEVICE_CODE_GRANT
 from tessera.oauth.grants.jwt_bearer import JWT_BEARER
 from tessera.oauth.grants.token_exchange import TOKEN_EXCHANGE
 from tessera.oauth.metadata import build_metadata
@@ -30,6 +31,7 @@ _ENDPOINTS = frozenset(
         "jwks_uri",
         "pushed_authorization_request_endpoint",
         "registration_endpoint",
+        "device_authorization_endpoint",
     }
 )
 _GRANT_TYPES = [
@@ -38,6 +40,7 @@ _GRANT_TYPES = [
     "client_credentials",
     JWT_BEARER,
     TOKEN_EXCHANGE,
+    DEVICE_CODE_GRANT,
 ]
 
 

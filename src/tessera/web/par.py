@@ -18,12 +18,11 @@ from tessera.oauth import errors
 from tessera.oauth.dpop import proof_value
 from tessera.oauth.metadata import ENDPOINT_PATHS
 from tessera.oauth.par import Pushed, push
-from tessera.web.errors import oauth_error_response
 from tessera.web.forms import Params, read_form
 from tessera.web.proxy import client_ip
 from tessera.web.responses import CORS_ANY, NO_STORE, cors_preflight, json_response
 from tessera.web.services import services
-from tessera.web.token_endpoints import authenticate
+from tessera.web.token_endpoints import authenticate, refused
 
 __all__ = ["PAR_ROUTES", "pushed_authorization_request"]
 
@@ -68,11 +67,7 @@ async def pushed_authorization_request(request: Request) -> Response:
         form = await read_form(request)
         pushed = await run_in_threadpool(_push, request, form)
     except errors.OAuthError as exc:
-        if exc.error == "invalid_client":
-            services(request).audit.record(
-                "par.refused", ip=client_ip(request.scope), error=exc.error, reason=exc.audit_reason
-            )
-        return oauth_error_response(exc)
+        return refused(request, "par.refused", exc)
     headers = {**NO_STORE, **CORS_ANY}
     if "dpop" in request.headers:
         svc = services(request)

@@ -22,6 +22,7 @@ from tessera.manage.mail import Mailer, mailer_for
 from tessera.manage.password_reset import ResetSetup
 from tessera.oauth.client_auth import AssertionCheck
 from tessera.oauth.client_jwks import JwksFetcher, allows_insecure_jwks_uri
+from tessera.oauth.device import DEVICE_KEY_PURPOSE
 from tessera.oauth.dpop import NONCE_KEY_PURPOSE, DPoPPolicy
 from tessera.oauth.interaction.login import LoginPolicy
 from tessera.oauth.interaction.password_reset import RESET_KEY_PURPOSE, ResetMailPolicy
@@ -326,6 +327,7 @@ def _add_token_endpoints(services: Services, users: TTLCache[str, User | None]) 
         lookup_user=users.get,
         assertions=services.assertions,
         revocations=services.revocations,
+        device_key=ctx.subkey(DEVICE_KEY_PURPOSE),  # RFC 8628: device codes' keyed hashes
         **common,
     )
     services.inline_token_endpoint = TokenEndpoint(

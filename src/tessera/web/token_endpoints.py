@@ -40,7 +40,7 @@ from tessera.web.proxy import client_ip
 from tessera.web.responses import CORS_ANY, NO_STORE, cors_preflight, json_response
 from tessera.web.services import Services, services
 
-__all__ = ["TOKEN_ROUTES", "authenticate", "introspection", "revocation", "token"]
+__all__ = ["TOKEN_ROUTES", "authenticate", "introspection", "refused", "revocation", "token"]
 
 
 def authenticate(
@@ -63,6 +63,15 @@ def authenticate(
         allow_public=allow_public,
         assertions=svc.assertions,
     )
+
+
+def refused(request: Request, event: str, exc: errors.OAuthError) -> Response:
+    """The OAuth error as JSON; a failed client authentication is audited as `event`."""
+    if exc.error == "invalid_client":
+        services(request).audit.record(
+            event, ip=client_ip(request.scope), error=exc.error, reason=exc.audit_reason
+        )
+    return oauth_error_response(exc)
 
 
 def _asserted(form: Params) -> bool:

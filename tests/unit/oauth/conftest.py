@@ -45,6 +45,7 @@ PEPPER = b"p" * 32
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 CODE_TTL = 60  # seconds, the default of TESSERA_CODE_TTL (docs/architecture.md, "codes")
 ORDERS = "https://orders.test/"
+DEVICE_KEY = b"d" * 32  # the key of the device codes' hashes (RFC 8628)
 VERIFIER = "v" * 43  # the PKCE verifier `code_flow` uses for public apps (RFC 7636 §4.1)
 
 
@@ -92,6 +93,7 @@ class Core:
             list_resources=self.store.resources.list,
             policy=self.policy,
             admin_scopes=frozenset((self.admin_scope,)),
+            device_key=DEVICE_KEY,
             **options,
         )
 

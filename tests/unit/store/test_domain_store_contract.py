@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from tessera.domain.identity_domains import DomainSettings, IdentityDomain
 from tessera.domain.model import (
     AuditEvent,
+    DeviceAuthorization,
     KeyState,
     Passkey,
     PushedRequest,
@@ -110,6 +111,12 @@ def fill(store: Store, domain_id: str, prefix: str) -> None:
         s.pushed_requests.add(pushed)
         s.registration_tokens.add(RegistrationToken(f"{prefix}-iat{i}", f"{prefix}-h{i}", at(i)))
         s.trusted_issuers.add(TrustedIssuer(f"{prefix}-ti{i}", f"{prefix}-iss{i}", at(i), at(i)))
+        s.device_authorizations.add(a_device_request(f"{prefix}-dc{i}", client, at(600)))
+
+
+def a_device_request(key: str, client_id: str, expires_at: datetime) -> DeviceAuthorization:
+    """An RFC 8628 request whose device and user code hashes are `key`."""
+    return DeviceAuthorization(key, key, client_id, ("openid",), None, T0, expires_at, 5)
 
 
 def sql_rows(store: Store) -> dict[str, list[tuple[Any, ...]]]:
@@ -466,6 +473,8 @@ def expiring(store: Store, domain_id: str, prefix: str) -> None:
             RegistrationToken(f"{prefix}-{name}-iat", f"{prefix}-{name}", T0, expires_at)
         )
     s.registration_tokens.revoke(f"{prefix}-revoked-iat", at(60))
+    for name, expires_at in [("old", at(600)), ("new", LATER + timedelta(seconds=30))]:
+        s.device_authorizations.add(a_device_request(f"{prefix}-{name}-dc", "c1", expires_at))
     s.keys.add(
         a_key(
             f"{prefix}-retiring",
@@ -494,6 +503,7 @@ def test_purge_expired_deletes_the_expired_rows_of_every_domain(store: Store) ->
         nonces=3,
         pushed_requests=3,
         registration_tokens=6,
+        device_authorizations=3,
     )
     for domain_id, prefix in [("d1", "one"), ("d2", "two"), ("default", "def")]:
         s = store.for_domain(domain_id)
@@ -512,6 +522,8 @@ def test_purge_expired_deletes_the_expired_rows_of_every_domain(store: Store) ->
         assert s.pushed_requests.take(f"{prefix}-old-par", "c1", T0) is None
         assert s.pushed_requests.take(f"{prefix}-new-par", "c1", LATER) is not None
         assert [t.id for t in s.registration_tokens.list()] == [f"{prefix}-new-iat"]
+        assert s.device_authorizations.get(f"{prefix}-old-dc") is None
+        assert s.device_authorizations.get(f"{prefix}-new-dc") is not None
     assert store.domains.purge_expired(LATER, LATER - timedelta(hours=1), 1) == ExpiredRows()
 
 
@@ -573,7 +585,7 @@ def test_purge_expired_finds_the_expired_rows_through_indexes(tmp_path: Path) ->
     try:
         store.domains.purge_expired(LATER, LATER - timedelta(hours=1), 100)
         event.remove(store.engine, "before_cursor_execute", seen)
-        assert len(statements) == 10  # nine kinds of rows, then the grants
+        assert len(statements) == 11  # ten kinds of rows, then the grants
         scans: list[str] = []
         with store.engine.connect() as conn:
             for sql, params in statements:

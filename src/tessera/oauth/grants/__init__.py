@@ -9,5 +9,6 @@ on its `grant_type`; each grant answers a `TokenResponse` or raises an `OAuthErr
 - `client_credentials`: RFC 6749 §4.4, RFC 8707;
 - `jwt_bearer`: RFC 7523 §2.1, §3 (a trusted partner's assertion for a user);
 - `token_exchange`: RFC 8693 (delegation with `act`, administrators' policy per app);
+- `device_code`: RFC 8628 §3.4-§3.5 (the endpoint and page rules: `tessera.oauth.device`);
 - `response`: the §5.1 body, RFC 9068 access tokens and the OIDC ID token.
 """

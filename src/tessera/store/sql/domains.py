@@ -29,6 +29,7 @@ __all__ = [
     "dead_grants",
     "domain_row",
     "expired_codes",
+    "expired_device_authorizations",
     "expired_events",
     "expired_failures",
     "expired_keys",
@@ -60,6 +61,7 @@ _DATA: tuple[Table, ...] = (
     t.pushed_requests,
     t.registration_tokens,
     t.trusted_issuers,
+    t.device_authorizations,
     t.users,
     t.signing_keys,
 )
@@ -115,6 +117,11 @@ def expired_pushed_requests(now: datetime) -> ColumnElement[bool]:
 def expired_registration_tokens(now: datetime) -> ColumnElement[bool]:
     r = t.registration_tokens
     return (r.c.expires_at <= now) | (r.c.revoked_at <= now)
+
+
+def expired_device_authorizations(now: datetime) -> ColumnElement[bool]:
+    # A redeemed or decided request stays until it expires, so its codes are recognised.
+    return t.device_authorizations.c.expires_at <= now
 
 
 def expired_keys(now: datetime) -> ColumnElement[bool]:
@@ -236,6 +243,11 @@ class SqlDomains:
             ("nonces", t.used_nonces, expired_nonces(now)),
             ("pushed_requests", t.pushed_requests, expired_pushed_requests(now)),
             ("registration_tokens", t.registration_tokens, expired_registration_tokens(now)),
+            (
+                "device_authorizations",
+                t.device_authorizations,
+                expired_device_authorizations(now),
+            ),
         ]
         counts: dict[str, int] = {}
         for name, table, where in steps:

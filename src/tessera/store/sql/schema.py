@@ -29,6 +29,7 @@ __all__ = [
     "browser_sessions",
     "clients",
     "consents",
+    "device_authorizations",
     "domains",
     "grants",
     "login_failures",
@@ -407,4 +408,33 @@ trusted_issuers = Table(
     Column("created_by", String(200)),
     Column("description", String(500), nullable=False),
     UniqueConstraint("domain_id", "issuer", name="uq_trusted_issuers_issuer"),
+)
+
+
+# --- device authorization (issue 18, RFC 8628) --------------------------------------------------
+
+device_authorizations = Table(
+    "device_authorizations",
+    metadata,
+    _domain(primary_key=True),
+    Column("device_code_hash", String(_HASH), primary_key=True),  # keyed hash
+    Column("user_code_hash", String(_HASH), nullable=False),  # keyed hash, normalised code
+    Column("client_id", String(_ID), nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("audience", String(2000)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("interval", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("polls", Integer, nullable=False),
+    Column("last_polled_at", UTCDateTime()),
+    Column("user_id", String(_ID)),
+    Column("auth_time", UTCDateTime()),
+    Column("amr", String(200), nullable=False, server_default=""),
+    Column("session_id", String(_HASH)),
+    Column("decided_at", UTCDateTime()),
+    Column("redeemed_at", UTCDateTime()),
+    UniqueConstraint("domain_id", "user_code_hash", name="uq_device_authorizations_user_code"),
+    # Housekeeping deletes the expired requests of every domain at once.
+    Index("ix_device_authorizations_expires_at", "expires_at"),
 )

@@ -42,6 +42,7 @@ from tessera.domain.model import (
     Client,
     ClientKind,
     Consent,
+    DeviceAuthorization,
     Grant,
     KeyState,
     Passkey,
@@ -64,6 +65,7 @@ from tessera.store.protocols import (
     CodeStore,
     Conflict,
     ConsentStore,
+    DeviceAuthorizationStore,
     DomainContent,
     DomainStore,
     FactorStore,
@@ -82,6 +84,7 @@ from tessera.store.protocols import (
     StoreUnavailable,
     TrustedIssuerStore,
     TxCodes,
+    TxDeviceAuthorizations,
     TxGrants,
     TxRefreshTokens,
     TxRevocations,
@@ -95,6 +98,7 @@ from tessera.store.sql.domains import (
     SqlDomains,
     dead_grants,
     expired_codes,
+    expired_device_authorizations,
     expired_events,
     expired_failures,
     expired_nonces,
@@ -1040,6 +1044,7 @@ class _SqlUnitOfWork:
         self.grants: TxGrants = _TxGrants(self)
         self.refresh_tokens: TxRefreshTokens = _TxRefreshTokens(self)
         self.revocations: TxRevocations = _TxRevocations(self)
+        self.device_authorizations: TxDeviceAuthorizations = _TxDeviceAuthorizations(self)
 
 
 # --- revocation events -------------------------------------------------------------------------
@@ -1626,6 +1631,117 @@ class _TrustedIssuers(_Part):
                 raise NotFound(f"no trusted issuer {issuer_id}")
 
 
+# --- device authorization (RFC 8628) -----------------------------------------------------------
+
+_DA = t.device_authorizations
+# §3.5: an approved request yields tokens once, to its app, before it expires: one conditional
+# UPDATE whose returned row names the one winner.
+_REDEEM_DEVICE = _mark_once(
+    _DA,
+    "device_code_hash",
+    "redeemed_at",
+    _DA.c.client_id == bindparam("w_client"),
+    _DA.c.status == "approved",
+    unexpired=True,
+).returning(*_DA.c)
+# §3.5 `slow_down`: a poll is recorded only over the poll it read (compare-and-set on `polls`).
+_POLL_DEVICE = (
+    update(_DA)
+    .where(
+        _DA.c.domain_id == bindparam("w_domain"),
+        _DA.c.device_code_hash == bindparam("w_hash"),
+        _DA.c.polls == bindparam("w_polls"),
+        _DA.c.status == "pending",
+    )
+    .values(
+        polls=_DA.c.polls + 1,
+        interval=bindparam("interval"),
+        last_polled_at=bindparam("now"),
+    )
+)
+# §3.3: the user decides once, while the request is pending and live.
+_DECIDE_DEVICE = (
+    update(_DA)
+    .where(
+        _DA.c.domain_id == bindparam("w_domain"),
+        _DA.c.user_code_hash == bindparam("w_user_code"),
+        _DA.c.status == "pending",
+        _DA.c.expires_at > bindparam("now"),
+    )
+    .values(
+        status=bindparam("status"),
+        user_id=bindparam("user_id"),
+        auth_time=bindparam("auth_time"),
+        amr=bindparam("amr"),
+        session_id=bindparam("session_id"),
+        decided_at=bindparam("now"),
+    )
+)
+
+
+def _device_authorization(row: _Row) -> DeviceAuthorization:
+    return _from_row(DeviceAuthorization, row, amr=_amr(row))
+
+
+class _DeviceAuthorizations(_Part):
+    def add(self, authorization: DeviceAuthorization) -> None:
+        self._add(_DA, _to_row(authorization, amr=_amr_text(authorization.amr)))
+
+    def get(self, device_code_hash: str) -> DeviceAuthorization | None:
+        row = self._find(_DA, device_code_hash=device_code_hash)
+        return _device_authorization(row) if row else None
+
+    def find(self, user_code_hash: str) -> DeviceAuthorization | None:
+        row = self._find(_DA, user_code_hash=user_code_hash)
+        return _device_authorization(row) if row else None
+
+    def poll(self, device_code_hash: str, seen_polls: int, interval: int, now: datetime) -> bool:
+        values = {
+            "w_domain": self._domain,
+            "w_hash": device_code_hash,
+            "w_polls": seen_polls,
+            "interval": interval,
+            "now": now,
+        }
+        with fast_statement(self._engine) as tx:
+            return tx.run(_POLL_DEVICE, values) == 1
+
+    def decide(self, user_code_hash: str, decided: DeviceAuthorization, now: datetime) -> bool:
+        values = {
+            "w_domain": self._domain,
+            "w_user_code": user_code_hash,
+            "now": now,
+            "status": decided.status,
+            "user_id": decided.user_id,
+            "auth_time": decided.auth_time,
+            "amr": _amr_text(decided.amr),
+            "session_id": decided.session_id,
+        }
+        with fast_statement(self._engine) as tx:
+            return tx.run(_DECIDE_DEVICE, values) == 1
+
+    def purge(self, now: datetime) -> int:
+        with write(self._engine) as conn:
+            where = expired_device_authorizations(now)
+            return conn.execute(delete(_DA).where(self._where(_DA), where)).rowcount
+
+
+class _TxDeviceAuthorizations(_Bound):
+    __slots__ = ()
+
+    def redeem(
+        self, device_code_hash: str, client_id: str, now: datetime
+    ) -> DeviceAuthorization | None:
+        values = {
+            "w_domain": self._domain,
+            "w_device_code_hash": device_code_hash,
+            "w_client": client_id,
+            "now": now,
+        }
+        row = self._tx.first(_REDEEM_DEVICE, values)
+        return _device_authorization(row) if row else None
+
+
 def content_rows(
     domain_id: str, content: DomainContent
 ) -> list[tuple[Table, list[dict[str, Any]]]]:
@@ -1687,6 +1803,9 @@ class SqlStore:
         self.pushed_requests: PushedRequestStore = _PushedRequests(engine, domain_id)
         self.registration_tokens: RegistrationTokenStore = _RegistrationTokens(engine, domain_id)
         self.trusted_issuers: TrustedIssuerStore = _TrustedIssuers(engine, domain_id)
+        self.device_authorizations: DeviceAuthorizationStore = _DeviceAuthorizations(
+            engine, domain_id
+        )
         self.domains: DomainStore = shared.domains
 
     def for_domain(self, domain_id: str) -> SqlStore:

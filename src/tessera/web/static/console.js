@@ -372,6 +372,9 @@ function secretBox(app) {
     el("code", {}, app.client_secret)) : null;
 }
 
+// RFC 8628: the device authorization grant (`tessera login --device`).
+const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
+
 async function appsPage(created) {
   const apps = await api("GET", "/apps");
   const form = el("form", { class: "panel", onsubmit: async (event) => {
@@ -380,6 +383,7 @@ async function appsPage(created) {
     try {
       const grants = ["authorization_code", "refresh_token"];
       if (v.client_credentials === "on") grants.push("client_credentials");
+      if (v.device_code === "on") grants.push(DEVICE_GRANT);
       const app = await api("POST", "/apps", { name: v.name, public: v.public === "on",
         redirect_uris: lines(v.redirect_uris), allowed_scopes: lines(v.allowed_scopes), grant_types: grants,
         access_token_ttl: v.access_token_ttl ? Number(v.access_token_ttl) : null,
@@ -395,7 +399,8 @@ async function appsPage(created) {
       field("Access-token lifetime (s)", "access_token_ttl", { type: "number", min: 30, max: 86400, placeholder: "3600" }),
       policySelect(null),
       el("label", { class: "check" }, el("input", { type: "checkbox", name: "public" }), "Public app (PKCE, no secret)"),
-      el("label", { class: "check" }, el("input", { type: "checkbox", name: "client_credentials" }), "Client credentials grant")),
+      el("label", { class: "check" }, el("input", { type: "checkbox", name: "client_credentials" }), "Client credentials grant"),
+      el("label", { class: "check" }, el("input", { type: "checkbox", name: "device_code" }), "Device login (RFC 8628)")),
     el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Register app")));
   const dir = await directory();
   show(el("h1", {}, "Trusted applications"), created ? secretBox(created) : null,
@@ -425,7 +430,8 @@ function editApp(a) {
   const form = el("form", { class: "panel", "aria-label": `Edit ${a.name}`, onsubmit: async (event) => {
     event.preventDefault();
     const v = formValues(event.target);
-    const grants = ["authorization_code", "refresh_token", "client_credentials"].filter((g) => v[`grant_${g}`] === "on");
+    const grants = ["authorization_code", "refresh_token", "client_credentials", DEVICE_GRANT]
+      .filter((g) => v[`grant_${g}`] === "on");
     await act(() => api("PATCH", `/apps/${a.client_id}`, { name: v.name,
       redirect_uris: lines(v.redirect_uris), post_logout_redirect_uris: lines(v.post_logout_redirect_uris),
       allowed_scopes: lines(v.allowed_scopes), grant_types: grants,
@@ -443,7 +449,8 @@ function editApp(a) {
       field("Refresh-token lifetime (s)", "refresh_token_ttl", { type: "number", min: 60, value: a.refresh_token_ttl ?? "" }),
       policySelect(a.mfa_policy),
       grant("authorization_code", "Authorization code"), grant("refresh_token", "Refresh token"),
-      a.type === "confidential" ? grant("client_credentials", "Client credentials") : null),
+      a.type === "confidential" ? grant("client_credentials", "Client credentials") : null,
+      grant(DEVICE_GRANT, "Device login (RFC 8628)")),
     el("p", { class: "muted" }, "A removed scope is refused to new requests; tokens already issued work until they expire. ",
       "An app's second-factor policy can be stricter than the domain's, never looser."),
     metadataPanel(a),

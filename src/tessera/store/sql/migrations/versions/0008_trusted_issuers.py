@@ -6,7 +6,7 @@ domain's users: the issuer (unique per domain), its public keys (an inline JWK S
 Assertions' `jti`s go to the existing `used_nonces` table.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-06
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import tessera.store.sql.types
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
