@@ -152,6 +152,8 @@ def test_refused_when_the_app_or_the_target_is_not_allowed(
     )
     unknown = exchange(server, apps["gateway"], subject, audience="https://unknown.test")
     assert error_of(unknown) == "invalid_target"
+    unparsable = exchange(server, apps["gateway"], subject, resource="http://[::1")
+    assert error_of(unparsable) == "invalid_target"
     # No longer allowed: refused; allowed again: works.
     server.cli_json("admin", "apps", "token-exchange", "Gateway", "--off")
     deadline = time.monotonic() + 10  # apps are cached for about two seconds

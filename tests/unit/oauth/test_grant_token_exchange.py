@@ -205,6 +205,8 @@ def test_the_target_must_be_a_registered_resource_the_app_may_exchange_for(
     both = refused(core, app, subject, audience=REPORTS, resource=ARCHIVE)
     assert both.error == "invalid_target"
     assert refused(core, app, subject, audience="", resource="reports").error == "invalid_target"
+    unparsable = refused(core, app, subject, audience="", resource="http://[::1")
+    assert unparsable.error == "invalid_target"
     none = refused(core, app, subject, audience="")
     assert none.error == "invalid_request"
 

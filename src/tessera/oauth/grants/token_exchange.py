@@ -173,7 +173,10 @@ def _depth(act: Any) -> int:
 
 def _resource_uri(value: str) -> str:
     """§2.1: `resource` is an absolute URI without a fragment."""
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: bad input, not a server error
+        raise errors.InvalidTarget("resource must be an absolute URI without a fragment") from None
     if not parts.scheme or not (parts.netloc or parts.path) or "#" in value:
         raise errors.InvalidTarget("resource must be an absolute URI without a fragment")
     return value
