@@ -119,6 +119,7 @@ def test_delegation_the_user_is_sub_and_the_app_acts(
     assert claims["act"] == {"sub": app.client_id}  # §4.1
     # Recorded as a grant of the app, as long as the token lives.
     grant = core.store.grants.get(claims["sid"])
+    assert claims["sid"].startswith("g_")  # the prefix of every grant id
     assert grant is not None and (grant.user_id, grant.client_id) == (alice.id, app.client_id)
     assert grant.scopes == (f"{REPORTS}read",) and grant.audience == REPORTS
     # Introspection by the app shows the actor.

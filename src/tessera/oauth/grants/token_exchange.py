@@ -325,7 +325,7 @@ class TokenExchangeGrant:
         auth_time = subject.get("auth_time")
         amr = subject.get("amr")
         grant = Grant(
-            grant_id=new_id("g-"),
+            grant_id=new_id("g_"),
             client_id=request.client.client_id,
             user_id=user_id,
             scopes=scopes,
