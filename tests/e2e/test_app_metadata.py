@@ -136,7 +136,9 @@ def test_cli_jwks_uri_over_http_only_to_loopback_for_a_loopback_issuer(server: S
     assert "the jwks_uri must be an https URL" in message
 
 
-def test_cli_keys_need_the_method_and_the_method_needs_keys(server: Server) -> None:
+def test_cli_keys_need_the_method_and_the_method_needs_keys(
+    server: Server, tmp_path: Path
+) -> None:
     base = ("create", "--name", name("K"), "--redirect-uri", REDIRECT)
     message = refused(server, *base, "--jwks-uri", "https://k.test/j")
     assert "jwks and jwks_uri are the keys of private_key_jwt apps" in message
@@ -144,6 +146,10 @@ def test_cli_keys_need_the_method_and_the_method_needs_keys(server: Server) -> N
     assert "give exactly one of jwks (the JWK Set) and jwks_uri" in message
     message = refused(server, *base, "--jwks", "@/nonexistent/jwks.json")
     assert "cannot read the JWK Set file /nonexistent/jwks.json" in message
+    latin1 = tmp_path / "jwks.json"
+    latin1.write_bytes(b'{"keys": [], "note": "caf\xe9"}')
+    message = refused(server, *base, "--jwks", f"@{latin1}")
+    assert f"cannot read the JWK Set file {latin1}: it is not UTF-8 text" in message
     private = json.dumps({"keys": [KEY.as_dict(private=True)]})
     message = refused(
         server, *base, "--token-endpoint-auth-method", "private_key_jwt", "--jwks", private

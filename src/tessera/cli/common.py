@@ -164,3 +164,5 @@ def jwks_text(value: str | None, as_json: bool) -> str | None:
             return file.read()
     except OSError as exc:
         fail(f"cannot read the JWK Set file {value[1:]}: {exc.strerror or exc}", as_json)
+    except UnicodeDecodeError:
+        fail(f"cannot read the JWK Set file {value[1:]}: it is not UTF-8 text", as_json)
