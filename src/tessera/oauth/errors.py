@@ -54,6 +54,9 @@ class OAuthError(Exception):
     # used DPoP, or its token is DPoP-bound).
     dpop_nonce: str | None = None
     dpop_only: bool = False
+    # The app that authenticated before the refusal, for the audit log (never the client's
+    # claim of an identity that failed to authenticate).
+    client_id: str | None = None
 
     def __init__(self, description: str = "", *, debug: str | None = None) -> None:
         super().__init__(description or self.error)

@@ -11,6 +11,7 @@ of the access token in it) or raises an `OAuthError`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 
 from tessera.domain.model import Client, Resource, User
@@ -30,6 +31,7 @@ from tessera.oauth.grants.token_exchange import TOKEN_EXCHANGE, TokenExchangeGra
 from tessera.oauth.metadata import ENDPOINT_PATHS
 from tessera.oauth.revocation_state import RevocationState
 from tessera.oauth.tokens import TokenIssuer
+from tessera.shared.dpop import Proof
 from tessera.store.protocols import Store
 
 __all__ = [
@@ -139,6 +141,20 @@ class TokenEndpoint:
             now,
             assertions=self._assertions,
         )
+        try:
+            return self._grant(grant, TokenRequest(grant_type, form, client, now), proof)
+        except errors.OAuthError as exc:
+            exc.client_id = client.client_id  # authenticated: the audit log names the app
+            raise
+
+    def _grant(
+        self,
+        grant: Callable[[TokenRequest], TokenResponse],
+        request: TokenRequest,
+        proof: Proof | None,
+    ) -> TokenResponse:
+        """The authenticated app's grant, under its grant types and DPoP rules."""
+        client, grant_type = request.client, request.grant_type
         if grant_type not in client.grant_types:
             raise errors.UnauthorizedClient(f"this app may not use the {grant_type} grant")
         if proof is None:
@@ -148,6 +164,7 @@ class TokenEndpoint:
                 raise errors.InvalidDPoPProof(
                     "this app always uses DPoP (dpop_bound_access_tokens): send a DPoP proof"
                 )
-            return grant(TokenRequest(grant_type, form, client, now))
-        self.dpop.use(proof, now)  # §11.1, after client authentication: no writes for strangers
-        return grant(TokenRequest(grant_type, form, client, now, proof.jkt))
+            return grant(request)
+        # §11.1: the proof's jti is recorded after client authentication: no writes for strangers.
+        self.dpop.use(proof, request.now)
+        return grant(replace(request, dpop_jkt=proof.jkt))

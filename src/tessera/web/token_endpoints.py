@@ -142,6 +142,7 @@ def _refused(svc: Services, request: Request, form: Params, exc: errors.OAuthErr
         svc.audit.record(
             "token.refused",
             ip=client_ip(request.scope),
+            client_id=exc.client_id,
             error=exc.error,
             grant_type=_clipped(form.get("grant_type")),
             reason=exc.audit_reason,  # the private debug text when there is one
