@@ -3,7 +3,7 @@ answers while the user decides) and tokens once for an approved request.
 
 A poll of a pending request is recorded by a compare-and-set on its poll counter, so two
 concurrent polls cannot both pass as "on time": the loser reads again and gets `slow_down`.
-The redemption is one unit of work, as a code's (docs/security.md rules 13, 31, 55): one
+The redemption is one unit of work, as a code's (docs/security.md rules 13, 31, 58): one
 conditional UPDATE marks the approved request redeemed (one winner), the user's cut-off and
 state are checked, then the grant and its first refresh token are written. Access tokens are
 the user's (`sub_type: user`); a DPoP proof binds them, and a public app's refresh family, to
