@@ -15,6 +15,7 @@ from tessera.cli.domains import domains_app
 from tessera.cli.output import console, emit, fail, plain, table
 from tessera.cli.registration_tokens import registration_tokens_app
 from tessera.cli.trusted_issuers import trusted_issuers_app
+from tessera.oauth.grant_types import GRANT_TYPES
 
 # The rules (tessera.manage) are imported in the commands: see tessera/cli/__init__.py.
 if TYPE_CHECKING:
@@ -635,10 +636,7 @@ def apps_create(
     ] = False,
     grant_type: Annotated[
         list[str] | None,
-        typer.Option(
-            help="authorization_code, refresh_token, client_credentials or "
-            "urn:ietf:params:oauth:grant-type:device_code (repeatable)."
-        ),
+        typer.Option(help=f"{', '.join(GRANT_TYPES[:-1])} or {GRANT_TYPES[-1]} (repeatable)."),
     ] = None,
     allow_scope: Annotated[
         list[str] | None,

@@ -46,9 +46,7 @@ from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError, chec
 from tessera.manage.factors import checked_policy
 from tessera.manage.resources import MAX_ACCESS_TTL, check_ttl, find_resource
 from tessera.manage.revocation import RevokedSummary, revoke_client
-from tessera.oauth.device import DEVICE_CODE_GRANT
-from tessera.oauth.grants.jwt_bearer import JWT_BEARER
-from tessera.oauth.grants.token_exchange import TOKEN_EXCHANGE
+from tessera.oauth.grant_types import GRANT_TYPES, JWT_BEARER, TOKEN_EXCHANGE
 from tessera.oauth.interaction.account import is_account_app
 from tessera.store.protocols import Conflict, NotFound, Store
 
@@ -66,14 +64,6 @@ __all__ = [
     "update_app",
 ]
 
-GRANT_TYPES = (
-    "authorization_code",
-    "refresh_token",
-    "client_credentials",
-    JWT_BEARER,
-    TOKEN_EXCHANGE,
-    DEVICE_CODE_GRANT,
-)
 # What RFC 7591 registration may ask for: administrators decide who exchanges tokens (RFC 8693).
 SELF_REGISTERED_GRANT_TYPES = tuple(g for g in GRANT_TYPES if g != TOKEN_EXCHANGE)
 MAX_REFRESH_TTL = 365 * 86400

@@ -30,6 +30,7 @@ from tessera.domain.hashing import new_token
 from tessera.domain.model import Client, DeviceAuthorization, Resource
 from tessera.oauth import errors
 from tessera.oauth.authorize import check_scope
+from tessera.oauth.grant_types import DEVICE_CODE_GRANT
 from tessera.oauth.interaction.login import SignedInUser
 from tessera.oauth.interaction.requirements import (
     Outcome,
@@ -79,7 +80,6 @@ __all__ = [
     "user_code_keys",
 ]
 
-DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"  # §3.4
 DEVICE_KEY_PURPOSE = "device codes"  # `Context.subkey`: the same key on every node
 DEVICE_PAGE_PATH = "/device"  # the verification URI under the domain's issuer (§3.2)
 # §6.1: "BCDFGHJKLMNPQRSTVWXZ": no vowels (no words), no digits (no 0/O, 1/I look-alikes).

@@ -9,9 +9,7 @@ from starlette.routing import Route
 
 from tessera.caching import NotCached
 from tessera.domain.scopes import OIDC_SCOPES
-from tessera.oauth.device import DEVICE_CODE_GRANT
-from tessera.oauth.grants.jwt_bearer import JWT_BEARER
-from tessera.oauth.grants.token_exchange import TOKEN_EXCHANGE
+from tessera.oauth.grant_types import GRANT_TYPES
 from tessera.oauth.metadata import build_metadata
 from tessera.web.responses import CORS_ANY, json_response
 from tessera.web.services import services
@@ -34,14 +32,6 @@ _ENDPOINTS = frozenset(
         "device_authorization_endpoint",
     }
 )
-_GRANT_TYPES = [
-    "authorization_code",
-    "refresh_token",
-    "client_credentials",
-    JWT_BEARER,
-    TOKEN_EXCHANGE,
-    DEVICE_CODE_GRANT,
-]
 
 
 async def _openid_configuration(request: Request) -> Response:
@@ -62,7 +52,7 @@ async def _openid_configuration(request: Request) -> Response:
         svc.ctx.settings.issuer,
         set(_ENDPOINTS),
         scopes,
-        _GRANT_TYPES,
+        list(GRANT_TYPES),
         require_par=rules.require_pushed_authorization_requests,  # RFC 9126 §5
     )
     return json_response(metadata, headers={**CORS_ANY, "Cache-Control": "max-age=300"})

@@ -1,6 +1,7 @@
 """The JWT bearer authorization grant: RFC 7523 §2.1 (`grant_type`
 `urn:ietf:params:oauth:grant-type:jwt-bearer` with an `assertion`), §3 (the rules of the JWT)
-and §3.1 (`invalid_grant`); RFC 7521 §4.1. Oracle Integration calls it "JWT user assertion".
+and §3.1 (`invalid_grant`); RFC 7521 §4.1; docs/security.md rule 55. Oracle Integration calls
+it "JWT user assertion".
 
 A partner system that the domain's administrators trust (`TrustedIssuer`: its `iss`, its
 public keys, the apps that may present its assertions, the scopes their tokens may carry)
@@ -38,6 +39,7 @@ from tessera.oauth.client_assertion import (
     use_assertion_jti,
 )
 from tessera.oauth.client_jwks import JwksFetcher, JwksUnavailable, parse_jwks
+from tessera.oauth.grant_types import JWT_BEARER
 from tessera.oauth.grants.request import TokenRequest
 from tessera.oauth.grants.response import TokenMinter, TokenResponse
 from tessera.store.protocols import Store
@@ -53,7 +55,6 @@ __all__ = [
     "verify_user_assertion",
 ]
 
-JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"  # RFC 7523 §2.1
 MAX_SUBJECT = 256
 MAX_ISSUER = 1024  # as long as a trusted issuer may be
 _REPLAY_KIND = "user-assertion"  # a trusted issuer's jti never collides with a client's

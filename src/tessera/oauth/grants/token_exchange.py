@@ -48,6 +48,7 @@ from tessera.domain.scopes import (
     resolve_scope,
 )
 from tessera.oauth import errors
+from tessera.oauth.grant_types import TOKEN_EXCHANGE
 from tessera.oauth.grants.request import TokenRequest
 from tessera.oauth.grants.response import (
     ACCESS_TOKEN_TYPE,
@@ -73,7 +74,6 @@ __all__ = [
     "target_resource",
 ]
 
-TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 _MAX_ACT_DEPTH = 5  # a chain of actors longer than this is refused (each exchange nests one)
 
 
