@@ -333,8 +333,10 @@ def poll_outcome(authorization: DeviceAuthorization, now: datetime) -> PollOutco
         return PollOutcome(errors.DeviceAccessDenied("the user denied the request"))
     if authorization.status == "approved":
         return None
-    last = authorization.last_polled_at
-    if last is not None and now - last < timedelta(seconds=authorization.interval):
+    # §3.5: a client waits the interval before its first poll too (§3.2 gives it with the
+    # codes): the request's creation counts as the last poll.
+    last = authorization.last_polled_at or authorization.created_at
+    if now - last < timedelta(seconds=authorization.interval):
         # §3.5: "the interval MUST be increased by 5 seconds for this and all subsequent
         # requests".
         interval = authorization.interval + SLOW_DOWN_STEP
