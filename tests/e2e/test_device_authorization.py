@@ -303,6 +303,23 @@ def test_an_expired_code_gets_expired_token(tmp_path_factory: pytest.TempPathFac
         assert error_of(poll(short, app, codes["device_code"])) == "expired_token"
 
 
+def test_device_requests_are_rate_limited_per_address(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A server of its own: its 30 requests a minute from loopback are used up here."""
+    with running_server(tmp_path_factory.mktemp("idp")) as own:
+        app = device_app(own)
+        for _ in range(30):
+            assert start(own, app).status_code == 200
+        limited = start(own, app)
+        assert limited.status_code == 429, limited.text
+        assert limited.json()["error"] == "temporarily_unavailable"
+        assert "too many device authorization requests" in limited.json()["error_description"]
+        assert 0 < int(limited.headers["retry-after"]) <= 60
+        rows = query(own, "SELECT device_code_hash FROM device_authorizations")
+        assert len(rows) == 30  # nothing written for the refused one
+
+
 def test_cli_device_login_json_gets_and_caches_the_users_tokens(
     server: Server, app: dict[str, Any], user_browser: Browser, tmp_path: Path
 ) -> None:

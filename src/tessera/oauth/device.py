@@ -59,6 +59,7 @@ __all__ = [
     "DEVICE_CODE_GRANT",
     "DEVICE_KEY_PURPOSE",
     "DEVICE_PAGE_PATH",
+    "DEVICE_REQUEST_THROTTLE",
     "SLOW_DOWN_STEP",
     "USER_CODE_ALPHABET",
     "USER_CODE_THROTTLE",
@@ -67,6 +68,7 @@ __all__ = [
     "PollOutcome",
     "authorize_device",
     "code_hash",
+    "count_device_request",
     "decide",
     "device_code_valid",
     "enter_user_code",
@@ -94,6 +96,16 @@ USER_CODE_THROTTLE = ThrottlePolicy(
     free_per_pair=5,  # per browser session
     free_per_account=5,  # unused: no account key
     free_per_address=20,
+    first_delay_seconds=60,
+)
+# docs/security.md rule 58: device authorization requests per client address group (a public
+# app's client_id is no secret, and each request is a row), at most `free_per_address` a
+# minute; the window's wait ends a minute after the last request counted.
+DEVICE_REQUEST_THROTTLE = ThrottlePolicy(
+    window_seconds=60,
+    free_per_pair=0,  # unused: only the address key
+    free_per_account=0,  # unused
+    free_per_address=30,
     first_delay_seconds=60,
 )
 _MAX_DEVICE_CODE = 256
@@ -188,6 +200,22 @@ def authorize_device(
         "expires_in": policy.ttl,
         "interval": policy.interval,
     }
+
+
+def count_device_request(
+    throttle: LoginThrottleStore,
+    ip: str,
+    now: datetime,
+    policy: ThrottlePolicy = DEVICE_REQUEST_THROTTLE,
+) -> None:
+    """§3.1 behind a rate limit per client address group (RFC 6585 §4): raises
+    `TooManyRequests` while the address waits, else counts this request."""
+    keys = ThrottleKeys(f"device-start:{address_group(ip)}", None, None, None)
+    recent = throttle.recent(keys.checked(), now - policy.window)
+    verdict = throttle_decision(keys, recent, now, policy)
+    if not verdict.allowed:
+        raise errors.TooManyRequests(verdict.retry_after)
+    throttle.record_failure(keys.address, now)
 
 
 # --- the verification page (§3.3) --------------------------------------------------------------

@@ -178,6 +178,17 @@ class TemporarilyUnavailable(OAuthError):
     status = 503
 
 
+class TooManyRequests(TemporarilyUnavailable):
+    """RFC 6585 §4: 429 with `Retry-After` (`retry_after` seconds), for an endpoint whose RFC
+    names no error for a client that asks too often (RFC 8628 §3.1)."""
+
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many device authorization requests; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
 class InvalidToken(OAuthError):
     """RFC 6750 §3.1."""
 

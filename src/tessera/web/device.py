@@ -29,6 +29,7 @@ from tessera.oauth.device import (
     DevicePolicy,
     Entry,
     authorize_device,
+    count_device_request,
     decide,
     enter_user_code,
     format_user_code,
@@ -73,8 +74,9 @@ def _key(svc: Services) -> bytes:
 
 def _authorize(request: Request, form: Params) -> dict[str, object]:
     svc = services(request)
-    client = authenticate(request, form, allow_public=True)  # refuses repeated parameters
     svc.health.check()  # docs/security.md rule 26
+    count_device_request(svc.ctx.store.login_throttle, client_address(request), svc.ctx.clock())
+    client = authenticate(request, form, allow_public=True)  # refuses repeated parameters
     settings = svc.ctx.settings
     body = authorize_device(
         svc.ctx.store.device_authorizations,
@@ -95,7 +97,10 @@ async def device_authorization(request: Request) -> Response:
         form = await read_form(request)
         body = await run_in_threadpool(_authorize, request, form)
     except errors.OAuthError as exc:
-        return refused(request, "device.refused", exc)
+        response = refused(request, "device.refused", exc)
+        if isinstance(exc, errors.TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     return json_response(body, headers={**NO_STORE, **CORS_ANY})
 
 

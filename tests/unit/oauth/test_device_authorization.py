@@ -19,6 +19,7 @@ from tessera.oauth.device import (
     DevicePolicy,
     authorize_device,
     code_hash,
+    count_device_request,
     decide,
     enter_user_code,
     find_for_entry,
@@ -137,6 +138,23 @@ def test_scopes_are_checked_as_at_the_authorization_endpoint(
 def test_a_client_id_other_than_the_authenticated_app_is_refused(core: Core, app: Client) -> None:
     with pytest.raises(errors.InvalidRequest):
         start(core, app, client_id="someone-else")
+
+
+def test_device_requests_are_limited_per_address_then_the_wait_ends(core: Core) -> None:
+    """30 a minute per address group (IPv6 by /64): the 31st waits a minute from the last."""
+    throttle, now = core.store.login_throttle, core.clock
+    for i in range(30):
+        count_device_request(throttle, f"2001:db8::{i}", now())
+    with pytest.raises(errors.TooManyRequests) as caught:
+        count_device_request(throttle, "2001:db8::ff", now())
+    assert (caught.value.status, caught.value.error) == (429, "temporarily_unavailable")
+    assert caught.value.retry_after == 60
+    count_device_request(throttle, "192.0.2.1", now())  # another address
+    core.clock.advance(59)
+    with pytest.raises(errors.TooManyRequests):
+        count_device_request(throttle, "2001:db8::1", now())
+    core.clock.advance(1)
+    count_device_request(throttle, "2001:db8::1", now())
 
 
 # --- the verification page (§3.3, §5.1) --------------------------------------------------------
