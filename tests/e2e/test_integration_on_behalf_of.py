@@ -56,21 +56,19 @@ def service(
         yield svc
 
 
-@pytest.fixture(scope="module")
-def deployed(
-    server: Server, service: Service, backend: Backend, service_app: dict[str, Any]
-) -> str:
-    """An activated integration whose `invoke` calls the backend on behalf of the caller."""
+def obo_document(
+    backend: Backend, service_app: dict[str, Any], token_url: str, code: str = "OBO_ORDERS"
+) -> dict[str, Any]:
     auth = {
         "type": "oauth_token_exchange",
-        "token_url": f"{server.issuer}/oauth2/v1/token",
+        "token_url": token_url,
         "client_id": service_app["client_id"],
         "client_secret": service_app["client_secret"],
         "audience": ORDERS,
         "scope": CONSUMER,
     }
-    document = {
-        "code": "OBO_ORDERS",
+    return {
+        "code": code,
         "version": "01.00.0000",
         "name": "Orders on behalf of the caller",
         "trigger": {"method": "GET", "path": "/orders/{id}"},
@@ -79,6 +77,14 @@ def deployed(
              "auth": auth},
         ],
     }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def deployed(
+    server: Server, service: Service, backend: Backend, service_app: dict[str, Any]
+) -> str:
+    """An activated integration whose `invoke` calls the backend on behalf of the caller."""
+    document = obo_document(backend, service_app, f"{server.issuer}/oauth2/v1/token")
     token = client_token(server, demo_auth(server), f"{ALL} {MANAGE}")
     created = httpx.post(service.url("/integrations"), json=document, headers=bearer(token))
     assert created.status_code == 201, created.text
@@ -122,3 +128,24 @@ def test_an_apps_own_token_has_no_user_to_act_for(
     answer = httpx.get(deployed, headers=bearer(own))
     assert answer.status_code == 502, answer.text
     assert "HTTP 400" in answer.json()["detail"]
+
+
+def test_a_callers_token_goes_only_to_the_trusted_issuers_token_endpoint(
+    server: Server, service: Service, backend: Backend, service_app: dict[str, Any]
+) -> None:
+    """docs/security.md rule 57: a document naming another token endpoint is refused, and
+    nothing is stored."""
+    token = client_token(server, demo_auth(server), f"{ALL} {MANAGE}")
+    foreign = obo_document(backend, service_app, "http://127.0.0.1:9/oauth2/v1/token", "OBO_EVIL")
+    refused = httpx.post(service.url("/integrations"), json=foreign, headers=bearer(token))
+    assert refused.status_code == 400, refused.text
+    problem = refused.json()
+    assert problem["errors"] == [
+        {
+            "field": "steps[0].auth.token_url",
+            "problem": f"http://127.0.0.1:9/oauth2/v1/token is not the token endpoint "
+            f"{server.issuer}/oauth2/v1/token",
+        }
+    ]
+    stored = httpx.get(service.url("/integrations/OBO_EVIL|01.00.0000"), headers=bearer(token))
+    assert stored.status_code == 404, stored.text

@@ -33,7 +33,7 @@ from tessera.integration.document import (
 )
 from tessera.integration.egress import EgressPolicy
 from tessera.integration.problems import Problem
-from tessera.integration.services import Svc, read_body
+from tessera.integration.services import Services, Svc, read_body
 from tessera.integration.store import IntegrationConflict, IntegrationNotFound, State
 from tessera.integration.views import (
     API_PREFIX,
@@ -119,10 +119,26 @@ def _check_egress(document: IntegrationDocument, policy: EgressPolicy) -> Integr
     return document
 
 
-async def _document(request: Request, policy: EgressPolicy) -> IntegrationDocument:
+def _check_token_exchanges(
+    document: IntegrationDocument, token_endpoint: str | None
+) -> IntegrationDocument:
+    """Refuse a caller's token sent anywhere but the token endpoint of its own issuer."""
+    errors = [
+        {"field": place, "problem": f"{url} is not the token endpoint {token_endpoint}"}
+        for place, url in document.foreign_token_exchanges(token_endpoint)
+    ]
+    if errors:
+        summary = "; ".join(f"{e['field']}: {e['problem']}" for e in errors[:5])
+        raise Problem(400, "invalid-document", summary, extra={"errors": errors})
+    return document
+
+
+async def _document(request: Request, services: Services) -> IntegrationDocument:
     raw = await read_body(request, MAX_DOCUMENT_BYTES)
     try:
-        return _check_egress(parse_document(raw, request.headers.get("content-type")), policy)
+        document = parse_document(raw, request.headers.get("content-type"))
+        _check_token_exchanges(document, services.token_endpoint)
+        return _check_egress(document, services.egress)
     except UnsupportedDocumentType as exc:
         raise Problem(415, "unsupported-media-type", exc.detail) from None
     except DocumentError as exc:
@@ -165,7 +181,7 @@ def list_integrations(
 async def create_integration(
     request: Request, response: Response, _: Writer, services: Svc
 ) -> IntegrationView:
-    document = await _document(request, services.egress)
+    document = await _document(request, services)
     with _store_refusals():
         created = await run_in_threadpool(services.store.create, document, services.clock())
     response.headers["Location"] = f"{API_PREFIX}/integrations/{document.ident}"
@@ -204,7 +220,7 @@ async def replace_integration(
     ident: str, request: Request, _: Writer, services: Svc
 ) -> IntegrationView:
     code, version = _ident(ident)
-    document = await _document(request, services.egress)
+    document = await _document(request, services)
     if (document.code, document.version) != (code, version):
         raise Problem(
             400,

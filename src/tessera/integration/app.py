@@ -98,7 +98,7 @@ def _services(settings: IntegrationSettings) -> tuple[Services, _Runtime]:
         transport=guarded_transport(policy), follow_redirects=False, timeout=10.0, trust_env=False
     )
     guards = Guards(validator, settings.manage_requirement)
-    services = Services(store, Connections(http), guards, policy)
+    services = Services(store, Connections(http), guards, policy, settings.token_endpoint)
     return services, _Runtime(engine, settings.sealer, revocation, http)
 
 

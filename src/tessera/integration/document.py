@@ -45,6 +45,7 @@ from pydantic import (
 from tessera.integration.expressions import ExpressionError, check_template, compile_expression
 from tessera.integration.paths import TemplateError, parse_path, url_placeholders
 from tessera.integration.scopes import SCOPE_RUN
+from tessera.shared.dpop import normalize_htu
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
@@ -340,9 +341,30 @@ class IntegrationDocument(_Model):
                     found.append((f"steps[{index}].auth.token_url", step.auth.token_url))
         return found
 
+    def foreign_token_exchanges(self, token_endpoint: str | None) -> list[tuple[str, str]]:
+        """The places of `oauth_token_exchange` auths whose `token_url` is not
+        `token_endpoint` (compared as RFC 3986 §6.2.2-§6.2.3 normalise them): the caller's
+        own token goes there, so only to the issuer that issued it (docs/security.md rule
+        57). None: no endpoint is trusted, every one is foreign."""
+        trusted = _normalized(token_endpoint) if token_endpoint else None
+        return [
+            (f"steps[{index}].auth.token_url", step.auth.token_url)
+            for index, step in enumerate(self.steps)
+            if isinstance(step, InvokeStep)
+            and isinstance(step.auth, TokenExchangeAuth)
+            and (trusted is None or _normalized(step.auth.token_url) != trusted)
+        ]
+
     def public(self) -> dict[str, Any]:
         """The form shown to callers, secrets redacted."""
         return self.model_dump(mode="json")
+
+
+def _normalized(url: str) -> str | None:
+    try:
+        return normalize_htu(url)
+    except ValueError:
+        return None
 
 
 # --- parsing -------------------------------------------------------------------------------------

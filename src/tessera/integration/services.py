@@ -30,6 +30,9 @@ class Services:
     connections: Connections
     guards: Guards
     egress: EgressPolicy = field(default_factory=EgressPolicy)
+    # The token endpoint of the issuer whose tokens the service takes: the only place an
+    # `oauth_token_exchange` may send a caller's token (None: nowhere).
+    token_endpoint: str | None = None
     clock: Callable[[], datetime] = field(default=utcnow)
 
 

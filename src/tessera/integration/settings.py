@@ -129,6 +129,12 @@ class IntegrationSettings(BaseSettings):
         return requirement(self.manage_acr, self.manage_max_age)
 
     @property
+    def token_endpoint(self) -> str:
+        """The issuer's token endpoint (Tessera's path under the issuer): where an
+        `oauth_token_exchange` sends the caller's token, and nowhere else."""
+        return self.issuer + "/oauth2/v1/token"
+
+    @property
     def egress_policy(self) -> EgressPolicy:
         return parse_allow(self.egress_allow)
 

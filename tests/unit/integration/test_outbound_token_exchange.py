@@ -117,3 +117,25 @@ def test_the_document_keeps_the_secret_sealed_and_redacted() -> None:
     )
     assert document.public()["steps"][0]["auth"]["client_secret"] == "********"
     assert ("steps[0].auth.token_url", TOKEN_URL) in document.urls()
+
+
+def test_only_the_trusted_issuers_token_endpoint_may_receive_a_callers_token() -> None:
+    """docs/security.md rule 57: compared as normalised URLs (case, default port)."""
+    step = {
+        "type": "invoke",
+        "url": "https://orders.test/orders/{id}",
+        "auth": auth().model_dump(mode="json", context={"reveal": True}),
+    }
+    document = load_document(
+        {
+            "code": "OBO",
+            "version": "01.00.0000",
+            "name": "On behalf of",
+            "trigger": {"method": "GET", "path": "/orders/{id}"},
+            "steps": [step, {**step, "auth": {**step["auth"], "token_url": "http://evil.test/token"}}],
+        }
+    )
+    assert document.foreign_token_exchanges("HTTP://IDP.test:80/token") == [
+        ("steps[1].auth.token_url", "http://evil.test/token")
+    ]
+    assert len(document.foreign_token_exchanges(None)) == 2
