@@ -200,3 +200,51 @@ def test_the_console_shows_and_resets_factors_and_sets_the_sign_in_policy(
             "domain": "default", "mfa_policy": "off", "admin_mfa_required": True}
     finally:
         api.patch("/sign-in-policy", json={"mfa_policy": None, "admin_mfa_required": None})
+
+
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+
+
+def test_the_console_keeps_grant_types_when_an_app_is_saved(server: Server, page: Page) -> None:
+    """An edit sends the whole list of grant types: the JWT bearer grant has a checkbox (in
+    the new-app form too), and token exchange, which has none, is sent back as it was."""
+    admin_token = console_token(server.base_url, "admin", "Tessera-Demo-Root-2026")
+    api = httpx.Client(base_url=f"{server.base_url}/admin/v1", timeout=30,
+                       headers={"Authorization": f"Bearer {admin_token['access_token']}"})
+    app = api.post("/apps", json={"name": "Partner gateway", "redirect_uris":
+                                  ["https://partner.example.test/cb"], "grant_types":
+                                  ["authorization_code", JWT_BEARER]}).json()
+    exchange = api.put(f"/apps/{app['client_id']}/token-exchange",
+                       json={"audiences": [server.demo["resource"]["audience"]]})
+    assert exchange.status_code == 200, exchange.text
+
+    page.goto(f"{server.base_url}/console/")
+    sign_in(page, "admin", "Tessera-Demo-Root-2026")
+    page.get_by_role("link", name="Apps").click()
+    for name, untick in (("Partner gateway", False), ("Partner gateway 2", True)):
+        page.get_by_role("row").filter(has_text="Partner gateway").get_by_role(
+            "button", name="Edit").click()
+        editor = page.get_by_role("form", name=re.compile("^Edit Partner gateway"))
+        box = editor.get_by_label("JWT bearer grant (RFC 7523, trusted issuers)")
+        expect(box).to_be_checked(checked=True)
+        if untick:
+            box.uncheck()
+        editor.locator("input[name=name]").fill(name)  # a toast of its own for each save
+        editor.get_by_role("button", name="Save app").click()
+        expect(page.locator("#toast")).to_contain_text(f"Saved {name}")
+        # The list is drawn again after a save: wait for it before the next form.
+        expect(page.get_by_role("cell", name=name, exact=True)).to_be_visible()
+        saved = api.get(f"/apps/{app['client_id']}").json()
+        assert saved["name"] == name
+        assert (JWT_BEARER in saved["grant_types"]) is not untick, saved["grant_types"]
+        assert TOKEN_EXCHANGE in saved["grant_types"], saved["grant_types"]
+
+    # The new-app form offers the grant too.
+    page.fill("form:not([aria-label]) input[name=name]", "Console partner")
+    page.fill("form:not([aria-label]) input[name=redirect_uris]", "https://p.example.test/cb")
+    page.get_by_label("JWT bearer grant (RFC 7523, trusted issuers)").check()
+    page.get_by_role("button", name="Register app").click()
+    expect(page.locator(".secret code")).to_be_visible()
+    made = [a for a in api.get("/apps").json() if a["name"] == "Console partner"]
+    assert JWT_BEARER in made[0]["grant_types"], made

@@ -374,6 +374,9 @@ function secretBox(app) {
 
 // RFC 8628: the device authorization grant (`tessera login --device`).
 const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
+// RFC 7523 §2.1: a trusted issuer's assertion for a user (confidential apps only).
+const JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+const JWT_BEARER_LABEL = "JWT bearer grant (RFC 7523, trusted issuers)";
 
 async function appsPage(created) {
   const apps = await api("GET", "/apps");
@@ -384,6 +387,7 @@ async function appsPage(created) {
       const grants = ["authorization_code", "refresh_token"];
       if (v.client_credentials === "on") grants.push("client_credentials");
       if (v.device_code === "on") grants.push(DEVICE_GRANT);
+      if (v.jwt_bearer === "on") grants.push(JWT_BEARER_GRANT);
       const app = await api("POST", "/apps", { name: v.name, public: v.public === "on",
         redirect_uris: lines(v.redirect_uris), allowed_scopes: lines(v.allowed_scopes), grant_types: grants,
         access_token_ttl: v.access_token_ttl ? Number(v.access_token_ttl) : null,
@@ -400,7 +404,8 @@ async function appsPage(created) {
       policySelect(null),
       el("label", { class: "check" }, el("input", { type: "checkbox", name: "public" }), "Public app (PKCE, no secret)"),
       el("label", { class: "check" }, el("input", { type: "checkbox", name: "client_credentials" }), "Client credentials grant"),
-      el("label", { class: "check" }, el("input", { type: "checkbox", name: "device_code" }), "Device login (RFC 8628)")),
+      el("label", { class: "check" }, el("input", { type: "checkbox", name: "device_code" }), "Device login (RFC 8628)"),
+      el("label", { class: "check" }, el("input", { type: "checkbox", name: "jwt_bearer" }), JWT_BEARER_LABEL)),
     el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Register app")));
   const dir = await directory();
   show(el("h1", {}, "Trusted applications"), created ? secretBox(created) : null,
@@ -427,11 +432,16 @@ async function appsPage(created) {
 function editApp(a) {
   const grant = (name, label) => el("label", { class: "check" },
     el("input", { type: "checkbox", name: `grant_${name}`, checked: a.grant_types.includes(name) }), label);
+  const confidential = a.type === "confidential";
+  // The grant types with a checkbox; the app's others (token exchange, set on its own page
+  // of the API) are sent back as they are, so a save never drops a grant unseen.
+  const shown = ["authorization_code", "refresh_token", DEVICE_GRANT,
+    ...(confidential ? ["client_credentials", JWT_BEARER_GRANT] : [])];
   const form = el("form", { class: "panel", "aria-label": `Edit ${a.name}`, onsubmit: async (event) => {
     event.preventDefault();
     const v = formValues(event.target);
-    const grants = ["authorization_code", "refresh_token", "client_credentials", DEVICE_GRANT]
-      .filter((g) => v[`grant_${g}`] === "on");
+    const grants = [...a.grant_types.filter((g) => !shown.includes(g)),
+      ...shown.filter((g) => v[`grant_${g}`] === "on")];
     await act(() => api("PATCH", `/apps/${a.client_id}`, { name: v.name,
       redirect_uris: lines(v.redirect_uris), post_logout_redirect_uris: lines(v.post_logout_redirect_uris),
       allowed_scopes: lines(v.allowed_scopes), grant_types: grants,
@@ -449,8 +459,9 @@ function editApp(a) {
       field("Refresh-token lifetime (s)", "refresh_token_ttl", { type: "number", min: 60, value: a.refresh_token_ttl ?? "" }),
       policySelect(a.mfa_policy),
       grant("authorization_code", "Authorization code"), grant("refresh_token", "Refresh token"),
-      a.type === "confidential" ? grant("client_credentials", "Client credentials") : null,
-      grant(DEVICE_GRANT, "Device login (RFC 8628)")),
+      confidential ? grant("client_credentials", "Client credentials") : null,
+      grant(DEVICE_GRANT, "Device login (RFC 8628)"),
+      confidential ? grant(JWT_BEARER_GRANT, JWT_BEARER_LABEL) : null),
     el("p", { class: "muted" }, "A removed scope is refused to new requests; tokens already issued work until they expire. ",
       "An app's second-factor policy can be stricter than the domain's, never looser."),
     metadataPanel(a),
