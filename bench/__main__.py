@@ -1,7 +1,10 @@
 """`make bench`: Tessera's figures per operation, on SQLite and on PostgreSQL.
 
 Scenarios: client_credentials (with a secret; and `private_key_jwt`, a fresh assertion per
-request: one ES256 verification and one `jti` write on the server), refresh with rotation,
+request: one ES256 verification and one `jti` write on the server), the JWT bearer grant (a
+partner's fresh user assertion per request, RFC 7523 §2.1: a verification, the `jti` and the
+grant written), token exchange (the user's token for a token with `act`, RFC 8693: the subject
+token verified, a grant written), refresh with rotation,
 introspection, the full authorization code flow (login with the password hash, consent
 remembered, token), and a protected API call next to the same call unprotected. Each at
 concurrency 1, 8 and 32 for a bounded time on loopback. In process: what `tessera.resource`
@@ -38,6 +41,8 @@ from bench.domains import table as domains_table
 from bench.dpop import dpop_cost_us
 from bench.driver import Operation, Result, pin, run_scenario
 from bench.fixture import Fixture
+from tessera.oauth.grants.jwt_bearer import JWT_BEARER
+from tessera.oauth.grants.token_exchange import TOKEN_EXCHANGE
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -66,6 +71,8 @@ def _argon2_ms() -> float:
 SCENARIOS = (
     "client_credentials",
     "private_key_jwt",
+    "jwt_bearer",
+    "token_exchange",
     "introspection",
     "refresh_rotation",
     "authorization_code_flow",
@@ -143,11 +150,48 @@ async def _scenarios(
         )
         return r.status_code == 200
 
+    sign_user_assertion = _partner(server, fx) if "jwt_bearer" in only else None
+
+    async def jwt_bearer(client: httpx.AsyncClient, _: int) -> bool:
+        assert sign_user_assertion is not None
+        r = await client.post(
+            "/oauth2/v1/token",
+            auth=fx.auth,
+            data={
+                "grant_type": JWT_BEARER,
+                "assertion": sign_user_assertion(),
+                "scope": fx.scope,
+            },
+        )
+        return r.status_code == 200
+
+    if "token_exchange" in only:  # the demo app may exchange for its own resource (RFC 8693)
+        server.cli_json(
+            "admin", "apps", "token-exchange", fx.app["client_id"], "--audience", fx.audience,
+        )  # fmt: skip
+
+    async def token_exchange(client: httpx.AsyncClient, _: int) -> bool:
+        r = await client.post(
+            "/oauth2/v1/token",
+            auth=fx.auth,
+            data={
+                "grant_type": TOKEN_EXCHANGE,
+                "subject_token": access_token,
+                "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                "audience": fx.audience,
+            },
+        )
+        return r.status_code == 200
+
     for level in levels:
         if "client_credentials" in only:
             await run("client_credentials", client_credentials, level)
         if "private_key_jwt" in only:
             await run("private_key_jwt", private_key_jwt, level)
+        if "jwt_bearer" in only:
+            await run("jwt_bearer", jwt_bearer, level)
+        if "token_exchange" in only:
+            await run("token_exchange", token_exchange, level)
         if "introspection" in only:
             await run("introspection", introspection, level)
         if "refresh_rotation" in only:
@@ -223,6 +267,35 @@ def _key_app(server: Server, fx: Fixture) -> Callable[[], str]:
         claims = {"iss": client_id, "sub": client_id, "aud": fx.issuer, "iat": now}
         claims.update(exp=now + 60, jti=os.urandom(16).hex())
         return jwt.encode({"alg": "ES256", "kid": "bench"}, claims, key)
+
+    return sign
+
+
+def _partner(server: Server, fx: Fixture) -> Callable[[], str]:
+    """A trusted partner issuer (RFC 7523 §2.1, an inline ES256 JWK Set) that names the demo's
+    app, and a function that signs a new user assertion for the demo's user (on the driver's
+    CPU). The app is given the grant type."""
+    from joserfc import jwt
+    from joserfc.jwk import ECKey, KeySet
+
+    key = ECKey.generate_key("P-256", parameters={"kid": "partner"})
+    jwks = KeySet([ECKey.import_key(key.as_dict(private=False))]).as_dict()
+    client_id, issuer = fx.app["client_id"], "https://partner.bench.tessera.test"
+    grants = server.cli_json("admin", "apps", "show", client_id)["grant_types"]
+    server.cli_json(
+        "admin", "apps", "update", client_id,
+        *(arg for grant in [*grants, JWT_BEARER] for arg in ("--grant-type", grant)),
+    )  # fmt: skip
+    server.cli_json(
+        "admin", "trusted-issuers", "create", "--issuer", issuer, "--jwks", json.dumps(jwks),
+        "--allowed-app", client_id,
+    )  # fmt: skip
+
+    def sign() -> str:
+        now = int(time.time())
+        claims = {"iss": issuer, "sub": fx.user["username"], "aud": fx.issuer, "iat": now}
+        claims.update(exp=now + 60, jti=os.urandom(16).hex())
+        return jwt.encode({"alg": "ES256", "kid": "partner"}, claims, key)
 
     return sign
 

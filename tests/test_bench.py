@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ROWS = [
     "client_credentials",
     "private_key_jwt",
+    "jwt_bearer",
+    "token_exchange",
     "introspection",
     "refresh_rotation",
     "authorization_code_flow",
