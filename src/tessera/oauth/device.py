@@ -4,7 +4,8 @@
   (public apps by `client_id`, §3.1), allowed the grant, asks for scopes validated as at the
   authorization endpoint; it gets a device code, a user code and where to enter it.
 - User codes (§6.1): 8 characters of an alphabet without vowels or look-alikes, shown as
-  `XXXX-XXXX`, entered in any case, with or without dashes and spaces (`normalize_user_code`).
+  two groups of four (`BCDF-GHJK`), entered in any case, with or without dashes and spaces
+  (`normalize_user_code`).
 - Both codes are stored as keyed hashes only (HMAC-SHA256 under a key of the domain, RFC 2104):
   the device code is 256 bits, the user code is looked up by the hash of its normal form.
 - `find_for_entry` and `decide` are the verification page (§3.3): a signed-in user enters the
@@ -131,7 +132,7 @@ def new_user_code() -> str:
 
 
 def format_user_code(code: str) -> str:
-    """§6.1: shown in two groups, `XXXX-XXXX`."""
+    """§6.1: shown as two groups of four with a dash between, e.g. `BCDF-GHJK`."""
     half = USER_CODE_LENGTH // 2
     return f"{code[:half]}-{code[half:]}"
 

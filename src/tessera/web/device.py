@@ -97,10 +97,7 @@ async def device_authorization(request: Request) -> Response:
         form = await read_form(request)
         body = await run_in_threadpool(_authorize, request, form)
     except errors.OAuthError as exc:
-        response = refused(request, "device.refused", exc)
-        if isinstance(exc, errors.TooManyRequests):
-            response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+        return refused(request, "device.refused", exc)
     return json_response(body, headers={**NO_STORE, **CORS_ANY})
 
 

@@ -12,6 +12,7 @@ from tessera.oauth.errors import (
     InvalidClientAssertion,
     MissingToken,
     OAuthError,
+    TooManyRequests,
 )
 from tessera.shared import oauth_errors
 from tessera.web.responses import NO_STORE, json_response
@@ -46,4 +47,6 @@ def oauth_error_response(
         dpop_only=exc.dpop_only,
         dpop_nonce=exc.dpop_nonce,
     )
+    if isinstance(exc, TooManyRequests):  # RFC 6585 §4
+        headers["Retry-After"] = str(exc.retry_after)
     return json_response(exc.body(), exc.status, headers={**NO_STORE, **headers})
