@@ -21,15 +21,19 @@ __all__ = [
     "Consent",
     "DeviceAuthorization",
     "Grant",
+    "Group",
     "KeyState",
     "Passkey",
+    "PrincipalKind",
     "PushedRequest",
     "RecoveryCode",
     "RefreshToken",
     "RegistrationToken",
     "Resource",
+    "ResourceRole",
     "RevocationEvent",
     "RevocationKind",
+    "RoleGrant",
     "SecretHash",
     "SigningKey",
     "TotpFactor",
@@ -51,10 +55,66 @@ class User:
     created_at: datetime
     password_changed_at: datetime
     disabled_at: datetime | None = None
+    # SCIM (RFC 7643 §4.1): what provisioning systems keep here. `name` parts and `externalId`
+    # have columns (searched often); the rest (nickName, title, phoneNumbers, the enterprise
+    # extension, ...) is `attributes`, a JSON object as text, never holding a password.
+    external_id: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    attributes: str | None = None
+    updated_at: datetime | None = None  # None: never changed since `created_at`
+    version: int = 1  # every change adds one: SCIM's ETag (RFC 7644 §3.14)
 
     @property
     def active(self) -> bool:
         return self.disabled_at is None
+
+    @property
+    def last_modified(self) -> datetime:
+        return self.updated_at or self.created_at
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A named set of users (docs/groups-and-roles.md): members are users only, groups do not
+    nest. `name` is unique in the domain, compared case-insensitively (SCIM `displayName`)."""
+
+    id: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    description: str = ""
+    external_id: str | None = None
+    version: int = 1  # every change, members included, adds one (SCIM's ETag)
+
+
+class PrincipalKind(StrEnum):
+    """Who an application role is granted to."""
+
+    USER = "user"
+    GROUP = "group"  # every member of the group
+    APP = "app"  # a trusted application itself: its client-credentials tokens
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRole:
+    """An application role a resource declares (its `roles` claim's values, RFC 9068
+    §2.2.3.1), and what it allows, for administrators to read."""
+
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RoleGrant:
+    """One of a resource's roles granted to a user, a group or an app."""
+
+    resource_id: str
+    role: str
+    principal_kind: PrincipalKind
+    principal_id: str
+    granted_at: datetime
+    granted_by: str | None = None
 
 
 class ClientKind(StrEnum):
@@ -236,6 +296,13 @@ class Resource:
     created_at: datetime
     access_ttl: int | None = None
     signing_alg: str = "ES256"
+    roles: tuple[ResourceRole, ...] = ()  # its application roles
+    # Whether its access tokens carry the user's `groups` (RFC 9068 §2.2.3.1); `roles` they
+    # carry whenever the resource declares roles.
+    include_groups: bool = False
+
+    def declares(self, role: str) -> bool:
+        return any(r.name == role for r in self.roles)
 
 
 @dataclass(frozen=True, slots=True)

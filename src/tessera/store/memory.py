@@ -33,7 +33,9 @@ from tessera.domain.model import (
     Consent,
     DeviceAuthorization,
     Grant,
+    Group,
     Passkey,
+    PrincipalKind,
     PushedRequest,
     RecoveryCode,
     RefreshToken,
@@ -41,6 +43,7 @@ from tessera.domain.model import (
     Resource,
     RevocationEvent,
     RevocationKind,
+    RoleGrant,
     SigningKey,
     TotpFactor,
     TrustedIssuer,
@@ -57,6 +60,7 @@ from tessera.store.protocols import (
     FactorStore,
     Failures,
     GrantStore,
+    GroupStore,
     KeyStore,
     LoginThrottleStore,
     NonceStore,
@@ -66,7 +70,9 @@ from tessera.store.protocols import (
     RegistrationTokenStore,
     ResourceStore,
     RevocationStore,
+    RoleStore,
     SessionStore,
+    StaleVersion,
     StoreUnavailable,
     TrustedIssuerStore,
     TxCodes,
@@ -133,6 +139,9 @@ _ROWS = (
     "registration_tokens",
     "trusted_issuers",
     "device_authorizations",
+    "groups",
+    "group_members",
+    "role_grants",
 )
 
 
@@ -167,6 +176,9 @@ class _State:
     trusted_issuers: dict[str, TrustedIssuer] = field(default_factory=dict)  # by id
     # By device code hash (RFC 8628); user code hashes are unique among them.
     device_authorizations: dict[str, DeviceAuthorization] = field(default_factory=dict)
+    groups: dict[str, Group] = field(default_factory=dict)  # by id
+    group_members: set[tuple[str, str]] = field(default_factory=set)  # (group id, user id)
+    role_grants: dict[tuple[str, str, str, str], RoleGrant] = field(default_factory=dict)
 
     # The helpers below expect the caller to hold `lock`.
 
@@ -260,6 +272,20 @@ class _State:
         totp = self.totp.pop(user_id, None)
         return len(passkeys) + len(codes) + (totp is not None)
 
+    def drop_principal(self, kind: PrincipalKind, principal_id: str) -> None:
+        """Forget a deleted user's or group's memberships and role grants, or an app's roles."""
+        if kind is PrincipalKind.USER:
+            self.group_members = {m for m in self.group_members if m[1] != principal_id}
+        elif kind is PrincipalKind.GROUP:
+            self.group_members = {m for m in self.group_members if m[0] != principal_id}
+        gone = [
+            k
+            for k, g in self.role_grants.items()
+            if (g.principal_kind, g.principal_id) == (kind, principal_id)
+        ]
+        for key in gone:
+            del self.role_grants[key]
+
     def revoke_grant(self, grant_id: str, now: datetime, event_expires_at: datetime) -> bool:
         grant = self.grants.get(grant_id)
         revoked = grant is not None and grant.revoked_at is None
@@ -295,12 +321,14 @@ class _Users:
             user_id = s.user_ids_by_username.get(_username_key(username))
             return None if user_id is None else s.users[user_id]
 
-    def update(self, user: User) -> None:
+    def update(self, user: User, *, expected_version: int | None = None) -> None:
         s = self._s
         with s.lock:
             old = s.users.get(user.id)
             if old is None:
                 raise NotFound(f"no user {user.id!r}")
+            if expected_version is not None and old.version != expected_version:
+                raise StaleVersion(f"user {user.id!r} changed")
             name_key = _username_key(user.username)
             holder = s.user_ids_by_username.get(name_key)
             if holder is not None and holder != user.id:
@@ -317,6 +345,7 @@ class _Users:
                 raise NotFound(f"no user {user_id!r}")
             del s.user_ids_by_username[_username_key(old.username)]
             s.remove_factors(user_id)
+            s.drop_principal(PrincipalKind.USER, user_id)
 
     def list(self) -> builtins.list[User]:
         with self._s.lock:
@@ -363,6 +392,7 @@ class _Clients:
         with s.lock:
             if s.clients.pop(client_id, None) is None:
                 raise NotFound(f"no client {client_id!r}")
+            s.drop_principal(PrincipalKind.APP, client_id)
 
     def swap_registration_token(self, client_id: str, old_hash: str, new_hash: str) -> bool:
         s = self._s
@@ -421,6 +451,8 @@ class _Resources:
         with s.lock:
             if s.resources.pop(resource_id, None) is None:
                 raise NotFound(f"no resource {resource_id!r}")
+            for key in [k for k in s.role_grants if k[0] == resource_id]:
+                del s.role_grants[key]
 
     def list(self) -> builtins.list[Resource]:
         with self._s.lock:
@@ -1195,6 +1227,165 @@ class _TrustedIssuers:
                 raise NotFound(f"no trusted issuer {issuer_id!r}")
 
 
+def _name_key(name: str) -> str:
+    return name.casefold()
+
+
+class _Groups:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def _check(self, group: Group, members: Sequence[str] | None) -> None:
+        s = self._s
+        key = _name_key(group.name)
+        if any(g.id != group.id and _name_key(g.name) == key for g in s.groups.values()):
+            raise Conflict(f"group name {group.name!r} is taken")
+        missing = [m for m in members or () if m not in s.users]
+        if missing:
+            raise NotFound(f"no user {missing[0]!r}")
+
+    def _current(self, group_id: str, expected_version: int | None) -> Group:
+        group = self._s.groups.get(group_id)
+        if group is None:
+            raise NotFound(f"no group {group_id!r}")
+        if expected_version is not None and group.version != expected_version:
+            raise StaleVersion(f"group {group_id!r} changed")
+        return group
+
+    def add(self, group: Group, members: Sequence[str] = ()) -> None:
+        s = self._s
+        with s.lock:
+            if group.id in s.groups:
+                raise Conflict(f"group id {group.id!r} is taken")
+            self._check(group, members)
+            s.groups[group.id] = group
+            s.group_members |= {(group.id, m) for m in members}
+
+    def get(self, group_id: str) -> Group | None:
+        with self._s.lock:
+            return self._s.groups.get(group_id)
+
+    def get_by_name(self, name: str) -> Group | None:
+        key = _name_key(name)
+        with self._s.lock:
+            return next((g for g in self._s.groups.values() if _name_key(g.name) == key), None)
+
+    def list(self) -> builtins.list[Group]:
+        with self._s.lock:
+            found = builtins.list(self._s.groups.values())
+        return sorted(found, key=lambda g: (_name_key(g.name), g.id))
+
+    def members(self, group_id: str) -> builtins.list[str]:
+        with self._s.lock:
+            return sorted(u for g, u in self._s.group_members if g == group_id)
+
+    def memberships(self) -> builtins.list[tuple[str, str]]:
+        with self._s.lock:
+            return sorted(self._s.group_members)
+
+    def groups_of(self, user_id: str) -> builtins.list[Group]:
+        with self._s.lock:
+            s = self._s
+            found = [s.groups[g] for g, u in s.group_members if u == user_id]
+        return sorted(found, key=lambda g: (_name_key(g.name), g.id))
+
+    def update(
+        self,
+        group: Group,
+        members: Sequence[str] | None = None,
+        *,
+        expected_version: int | None = None,
+    ) -> None:
+        s = self._s
+        with s.lock:
+            self._current(group.id, expected_version)
+            self._check(group, members)
+            s.groups[group.id] = group
+            if members is not None:
+                s.group_members = {m for m in s.group_members if m[0] != group.id}
+                s.group_members |= {(group.id, m) for m in members}
+
+    def change_members(
+        self, group_id: str, add: Sequence[str], remove: Sequence[str], now: datetime
+    ) -> Group:
+        s = self._s
+        with s.lock:
+            group = self._current(group_id, None)
+            self._check(group, add)
+            s.group_members -= {(group_id, m) for m in remove}
+            s.group_members |= {(group_id, m) for m in add}
+            changed = replace(group, version=group.version + 1, updated_at=now)
+            s.groups[group_id] = changed
+            return changed
+
+    def delete(self, group_id: str, *, expected_version: int | None = None) -> None:
+        s = self._s
+        with s.lock:
+            self._current(group_id, expected_version)
+            del s.groups[group_id]
+            s.drop_principal(PrincipalKind.GROUP, group_id)
+
+
+def _grant_key(grant: RoleGrant) -> tuple[str, str, str, str]:
+    return (grant.resource_id, grant.role, grant.principal_kind.value, grant.principal_id)
+
+
+class _Roles:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def grant(self, grant: RoleGrant) -> bool:
+        with self._s.lock:
+            key = _grant_key(grant)
+            if key in self._s.role_grants:
+                return False
+            self._s.role_grants[key] = grant
+            return True
+
+    def revoke(self, resource_id: str, role: str, kind: PrincipalKind, principal_id: str) -> bool:
+        with self._s.lock:
+            key = (resource_id, role, kind.value, principal_id)
+            return self._s.role_grants.pop(key, None) is not None
+
+    def list(
+        self,
+        resource_id: str | None = None,
+        principal: tuple[PrincipalKind, str] | None = None,
+    ) -> builtins.list[RoleGrant]:
+        with self._s.lock:
+            rows = sorted(self._s.role_grants.items())
+        return [
+            g
+            for _, g in rows
+            if (resource_id is None or g.resource_id == resource_id)
+            and (principal is None or (g.principal_kind, g.principal_id) == principal)
+        ]
+
+    def roles_of_user(self, user_id: str, resource_id: str) -> tuple[str, ...]:
+        with self._s.lock:
+            s = self._s
+            groups = {g for g, u in s.group_members if u == user_id}
+            return tuple(
+                sorted(
+                    {
+                        g.role
+                        for g in s.role_grants.values()
+                        if g.resource_id == resource_id
+                        and (
+                            (g.principal_kind is PrincipalKind.USER and g.principal_id == user_id)
+                            or (
+                                g.principal_kind is PrincipalKind.GROUP and g.principal_id in groups
+                            )
+                        )
+                    }
+                )
+            )
+
+    def roles_of_app(self, client_id: str, resource_id: str) -> tuple[str, ...]:
+        principal = (PrincipalKind.APP, client_id)
+        return tuple(sorted({g.role for g in self.list(resource_id, principal)}))
+
+
 class MemoryStore:
     """Every sub-store of one identity domain, in process memory, behind one lock."""
 
@@ -1224,6 +1415,8 @@ class MemoryStore:
         self.registration_tokens: RegistrationTokenStore = _RegistrationTokens(state)
         self.trusted_issuers: TrustedIssuerStore = _TrustedIssuers(state)
         self.device_authorizations: DeviceAuthorizationStore = _DeviceAuthorizations(state)
+        self.groups: GroupStore = _Groups(state)
+        self.roles: RoleStore = _Roles(state)
 
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:

@@ -10,6 +10,7 @@ Errors: `Conflict` for a uniqueness violation, `NotFound` for an update of a mis
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -25,7 +26,9 @@ from tessera.domain.model import (
     Consent,
     DeviceAuthorization,
     Grant,
+    Group,
     Passkey,
+    PrincipalKind,
     PushedRequest,
     RecoveryCode,
     RefreshToken,
@@ -33,6 +36,7 @@ from tessera.domain.model import (
     Resource,
     RevocationEvent,
     RevocationKind,
+    RoleGrant,
     SigningKey,
     TotpFactor,
     TrustedIssuer,
@@ -52,6 +56,7 @@ __all__ = [
     "FactorStore",
     "Failures",
     "GrantStore",
+    "GroupStore",
     "KeyStore",
     "LoginThrottleStore",
     "NonceStore",
@@ -61,7 +66,9 @@ __all__ = [
     "RegistrationTokenStore",
     "ResourceStore",
     "RevocationStore",
+    "RoleStore",
     "SessionStore",
+    "StaleVersion",
     "Store",
     "StoreError",
     "StoreUnavailable",
@@ -93,6 +100,11 @@ class StoreUnavailable(StoreError):
     """The database cannot be reached; nothing was written."""
 
 
+class StaleVersion(StoreError):
+    """The row changed since the caller read it (its `version` is not the expected one: a
+    SCIM `If-Match` precondition, RFC 7644 §3.14); nothing was written."""
+
+
 class TxUsers(Protocol):
     """What a unit of work reads of users."""
 
@@ -113,11 +125,87 @@ class UserStore(TxUsers, Protocol):
     def list(self) -> list[User]:
         """All users, ordered by username."""
 
-    def update(self, user: User) -> None:
-        """Replace the row with the same id; `NotFound` if missing."""
+    def update(self, user: User, *, expected_version: int | None = None) -> None:
+        """Replace the row with the same id; `NotFound` if missing, `Conflict` if the new
+        username is taken, `StaleVersion` when `expected_version` is given and the stored
+        row's `version` is another (the check and the write are one statement)."""
 
     def delete(self, user_id: str) -> None:
-        """Delete the user's row; `NotFound` if missing."""
+        """Delete the user's row, factors, group memberships and role grants; `NotFound` if
+        missing."""
+
+
+class GroupStore(Protocol):
+    """Groups and their members (users of the domain; groups do not nest)."""
+
+    def add(self, group: Group, members: Sequence[str] = ()) -> None:
+        """Insert with its members; `Conflict` if the id or the name (case-insensitively) is
+        taken, `NotFound` if a member is not a user of the domain (nothing written)."""
+
+    def get(self, group_id: str) -> Group | None: ...
+
+    def get_by_name(self, name: str) -> Group | None:
+        """Case-insensitive lookup."""
+
+    def list(self) -> builtins.list[Group]:
+        """All groups, ordered by name."""
+
+    def members(self, group_id: str) -> builtins.list[str]:
+        """The member user ids of a group, sorted."""
+
+    def memberships(self) -> builtins.list[tuple[str, str]]:
+        """Every (group id, user id) pair of the domain (listing users with their groups)."""
+
+    def groups_of(self, user_id: str) -> builtins.list[Group]:
+        """The groups a user is a member of, ordered by name."""
+
+    def update(
+        self,
+        group: Group,
+        members: Sequence[str] | None = None,
+        *,
+        expected_version: int | None = None,
+    ) -> None:
+        """Replace the group's row (the caller sets `version` and `updated_at`) and, when
+        `members` is given, its members, in one transaction. `NotFound` if the group or a
+        member is missing, `Conflict` if the name is taken, `StaleVersion` as for users."""
+
+    def change_members(
+        self, group_id: str, add: Sequence[str], remove: Sequence[str], now: datetime
+    ) -> Group:
+        """Add and remove members (adding a member twice or removing a non-member does
+        nothing), bump the version and `updated_at`, in one transaction; the group as
+        stored. `NotFound` if the group or a user to add is missing."""
+
+    def delete(self, group_id: str, *, expected_version: int | None = None) -> None:
+        """Delete with its memberships and the roles granted to it; `NotFound`,
+        `StaleVersion`."""
+
+
+class RoleStore(Protocol):
+    """Application roles granted to users, groups and apps (a resource declares its roles)."""
+
+    def grant(self, grant: RoleGrant) -> bool:
+        """Record the grant; False when the principal already has the role."""
+
+    def revoke(self, resource_id: str, role: str, kind: PrincipalKind, principal_id: str) -> bool:
+        """False when there was no such grant."""
+
+    def list(
+        self,
+        resource_id: str | None = None,
+        principal: tuple[PrincipalKind, str] | None = None,
+    ) -> builtins.list[RoleGrant]:
+        """Grants, optionally of one resource and/or one principal, ordered by resource,
+        role, principal kind and id."""
+
+    def roles_of_user(self, user_id: str, resource_id: str) -> tuple[str, ...]:
+        """The user's roles on the resource, granted to them or to a group they are in;
+        sorted, each once. One indexed query: it runs for every token of a resource with
+        roles."""
+
+    def roles_of_app(self, client_id: str, resource_id: str) -> tuple[str, ...]:
+        """The roles granted to the app itself, sorted."""
 
 
 class ClientStore(Protocol):
@@ -134,7 +222,7 @@ class ClientStore(Protocol):
         `version`."""
 
     def delete(self, client_id: str) -> None:
-        """`NotFound` if missing."""
+        """`NotFound` if missing; the roles granted to the app go with it."""
 
     def swap_registration_token(self, client_id: str, old_hash: str, new_hash: str) -> bool:
         """Replace the app's registration access token hash `old_hash` with `new_hash` and bump
@@ -159,7 +247,7 @@ class ResourceStore(Protocol):
         the audience is another resource's."""
 
     def delete(self, resource_id: str) -> None:
-        """`NotFound` if missing."""
+        """`NotFound` if missing; the grants of its roles go with it."""
 
 
 class KeyStore(Protocol):
@@ -686,6 +774,12 @@ class Store(Protocol):
 
     @property
     def device_authorizations(self) -> DeviceAuthorizationStore: ...
+
+    @property
+    def groups(self) -> GroupStore: ...
+
+    @property
+    def roles(self) -> RoleStore: ...
 
     def transaction(self) -> AbstractContextManager[UnitOfWork]:
         """One unit of work: the small stores it yields act in ONE transaction, committed when

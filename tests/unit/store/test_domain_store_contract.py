@@ -20,11 +20,14 @@ from tessera.domain.identity_domains import DomainSettings, IdentityDomain
 from tessera.domain.model import (
     AuditEvent,
     DeviceAuthorization,
+    Group,
     KeyState,
     Passkey,
+    PrincipalKind,
     PushedRequest,
     RegistrationToken,
     RevocationKind,
+    RoleGrant,
     TotpFactor,
     TrustedIssuer,
 )
@@ -112,6 +115,10 @@ def fill(store: Store, domain_id: str, prefix: str) -> None:
         s.registration_tokens.add(RegistrationToken(f"{prefix}-iat{i}", f"{prefix}-h{i}", at(i)))
         s.trusted_issuers.add(TrustedIssuer(f"{prefix}-ti{i}", f"{prefix}-iss{i}", at(i), at(i)))
         s.device_authorizations.add(a_device_request(f"{prefix}-dc{i}", client, at(600)))
+        group = Group(f"{prefix}-grp{i}", f"Group {i}", at(i), at(i))
+        s.groups.add(group, [f"{prefix}-u2"])
+        s.roles.grant(RoleGrant(f"{prefix}-r2", "Reader", PrincipalKind.GROUP, group.id, T0))
+        s.roles.grant(RoleGrant(f"{prefix}-r2", f"Role{i}", PrincipalKind.USER, user, T0))
 
 
 def a_device_request(key: str, client_id: str, expires_at: datetime) -> DeviceAuthorization:

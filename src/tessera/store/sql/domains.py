@@ -62,6 +62,9 @@ _DATA: tuple[Table, ...] = (
     t.registration_tokens,
     t.trusted_issuers,
     t.device_authorizations,
+    t.group_members,
+    t.role_grants,
+    t.groups,
     t.users,
     t.signing_keys,
 )

@@ -32,6 +32,8 @@ __all__ = [
     "device_authorizations",
     "domains",
     "grants",
+    "group_members",
+    "groups",
     "login_failures",
     "metadata",
     "passkeys",
@@ -41,6 +43,7 @@ __all__ = [
     "registration_tokens",
     "resources",
     "revocation_events",
+    "role_grants",
     "signing_keys",
     "totp_factors",
     "trusted_issuers",
@@ -97,6 +100,13 @@ users = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("password_changed_at", UTCDateTime(), nullable=False),
     Column("disabled_at", UTCDateTime()),
+    # SCIM (RFC 7643 §4.1), migration 0010: `User` says what each holds.
+    Column("external_id", String(255)),
+    Column("given_name", String(200)),
+    Column("family_name", String(200)),
+    Column("attributes", Text),
+    Column("updated_at", UTCDateTime()),
+    Column("version", Integer, nullable=False, server_default="1"),
     UniqueConstraint("domain_id", "username_lower", name="uq_users_username"),
 )
 
@@ -152,6 +162,10 @@ resources = Table(
     Column("access_ttl", Integer),
     Column("signing_alg", String(16), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    # Its application roles, [{"name", "description"}], and whether its tokens carry `groups`
+    # (migration 0010).
+    Column("roles", JSON, nullable=False, server_default="[]"),
+    Column("include_groups", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("domain_id", "audience", name="uq_resources_audience"),
     UniqueConstraint("domain_id", "name", name="uq_resources_name"),
 )
@@ -437,4 +451,45 @@ device_authorizations = Table(
     UniqueConstraint("domain_id", "user_code_hash", name="uq_device_authorizations_user_code"),
     # Housekeeping deletes the expired requests of every domain at once.
     Index("ix_device_authorizations_expires_at", "expires_at"),
+)
+
+
+# --- groups and application roles (migration 0010) ---------------------------------------------
+
+groups = Table(
+    "groups",
+    metadata,
+    _domain(primary_key=True),
+    Column("id", String(_ID), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("name_lower", String(200), nullable=False),
+    Column("description", String(500), nullable=False),
+    Column("external_id", String(255)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("version", Integer, nullable=False),
+    UniqueConstraint("domain_id", "name_lower", name="uq_groups_name"),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    _domain(primary_key=True),
+    Column("group_id", String(_ID), primary_key=True),
+    Column("user_id", String(_ID), primary_key=True),
+    Index("ix_group_members_user", "domain_id", "user_id"),
+)
+
+role_grants = Table(
+    "role_grants",
+    metadata,
+    _domain(primary_key=True),
+    Column("resource_id", String(_ID), primary_key=True),
+    Column("role", String(200), primary_key=True),
+    Column("principal_kind", String(16), primary_key=True),  # user, group or app
+    Column("principal_id", String(200), primary_key=True),
+    Column("granted_at", UTCDateTime(), nullable=False),
+    Column("granted_by", String(200)),
+    # A token's roles: the grants of one resource to a user, their groups or an app.
+    Index("ix_role_grants_principal", "domain_id", "principal_kind", "principal_id"),
 )

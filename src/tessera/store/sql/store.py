@@ -46,11 +46,13 @@ from tessera.domain.model import (
     Grant,
     KeyState,
     Passkey,
+    PrincipalKind,
     PushedRequest,
     RecoveryCode,
     RefreshToken,
     RegistrationToken,
     Resource,
+    ResourceRole,
     RevocationEvent,
     RevocationKind,
     SecretHash,
@@ -71,6 +73,7 @@ from tessera.store.protocols import (
     FactorStore,
     Failures,
     GrantStore,
+    GroupStore,
     KeyStore,
     LoginThrottleStore,
     NonceStore,
@@ -80,7 +83,9 @@ from tessera.store.protocols import (
     RegistrationTokenStore,
     ResourceStore,
     RevocationStore,
+    RoleStore,
     SessionStore,
+    StaleVersion,
     StoreUnavailable,
     TrustedIssuerStore,
     TxCodes,
@@ -109,6 +114,7 @@ from tessera.store.sql.domains import (
 )
 from tessera.store.sql.engine import make_engine, read, write
 from tessera.store.sql.fast import FastTx, fast_statement, fast_transaction
+from tessera.store.sql.groups import SqlGroups, SqlRoles, drop_principal, drop_resource_grants
 from tessera.store.sql.migrate import ensure_current
 
 if TYPE_CHECKING:
@@ -273,15 +279,17 @@ class _Users(_Part):
             ).all()
         return [_user(r) for r in rows]
 
-    def update(self, user: User) -> None:
+    def update(self, user: User, *, expected_version: int | None = None) -> None:
+        users = t.users
+        where = [self._where(users), users.c.id == user.id]
+        if expected_version is not None:
+            where.append(users.c.version == expected_version)
         with write(self._engine) as conn:
-            result = conn.execute(
-                update(t.users)
-                .where(self._where(t.users), t.users.c.id == user.id)
-                .values(**_user_values(user))
-            )
+            result = conn.execute(update(users).where(*where).values(**_user_values(user)))
             if result.rowcount != 1:
-                raise NotFound(f"no user {user.id}")
+                if conn.execute(select(users.c.id).where(*where[:2])).first() is None:
+                    raise NotFound(f"no user {user.id}")
+                raise StaleVersion(f"user {user.id} changed")
 
     def delete(self, user_id: str) -> None:
         with write(self._engine) as conn:
@@ -291,6 +299,7 @@ class _Users(_Part):
             if result.rowcount != 1:
                 raise NotFound(f"no user {user_id}")
             _remove_factors(conn, self._domain, user_id)
+            drop_principal(conn, self._domain, PrincipalKind.USER, user_id)
 
 
 # --- clients -----------------------------------------------------------------------------------
@@ -439,19 +448,27 @@ class _Clients(_Part):
             )
             if result.rowcount != 1:
                 raise NotFound(f"no app {client_id}")
+            drop_principal(conn, self._domain, PrincipalKind.APP, client_id)
 
 
 # --- resources ---------------------------------------------------------------------------------
 
 
 def _resource(row: Row[Any]) -> Resource:
-    return _from_row(Resource, row)
+    roles = tuple(ResourceRole(r["name"], r.get("description", "")) for r in row.roles or ())
+    return _from_row(Resource, row, roles=roles)
+
+
+def _resource_values(resource: Resource) -> dict[str, Any]:
+    roles = [{"name": r.name, "description": r.description} for r in resource.roles]
+    return _to_row(resource, roles=roles)
 
 
 class _Resources(_Part):
     def add(self, resource: Resource) -> None:
         with write(self._engine) as conn:
-            conn.execute(insert(t.resources).values(domain_id=self._domain, **_to_row(resource)))
+            values = _resource_values(resource)
+            conn.execute(insert(t.resources).values(domain_id=self._domain, **values))
 
     def _one(self, where: Any) -> Resource | None:
         with read(self._engine) as conn:
@@ -476,7 +493,7 @@ class _Resources(_Part):
             result = conn.execute(
                 update(t.resources)
                 .where(self._where(t.resources), t.resources.c.id == resource.id)
-                .values(**_to_row(resource))
+                .values(**_resource_values(resource))
             )
             if result.rowcount != 1:
                 raise NotFound(f"no resource {resource.id}")
@@ -488,6 +505,7 @@ class _Resources(_Part):
             )
             if result.rowcount != 1:
                 raise NotFound(f"no resource {resource_id}")
+            drop_resource_grants(conn, self._domain, resource_id)
 
 
 # --- signing keys ------------------------------------------------------------------------------
@@ -1806,6 +1824,8 @@ class SqlStore:
         self.device_authorizations: DeviceAuthorizationStore = _DeviceAuthorizations(
             engine, domain_id
         )
+        self.groups: GroupStore = SqlGroups(engine, domain_id)
+        self.roles: RoleStore = SqlRoles(engine, domain_id)
         self.domains: DomainStore = shared.domains
 
     def for_domain(self, domain_id: str) -> SqlStore:
