@@ -27,7 +27,9 @@ __all__ = [
     "resolve_scope",
 ]
 
-OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
+# The scopes of the OpenID Connect layer (OIDC Core §5.4, §11) and `groups`, which releases the
+# user's group names in ID tokens and userinfo (docs/groups-and-roles.md).
+OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access", "groups"})
 # scope-token = 1*( %x21 / %x23-5B / %x5D-7E )  (RFC 6749 §3.3)
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
 _DEFAULT_PORTS = {"https": 443, "http": 80}

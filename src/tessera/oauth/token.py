@@ -28,6 +28,7 @@ from tessera.oauth.grants.refresh_token import RefreshTokenGrant
 from tessera.oauth.grants.request import TokenRequest
 from tessera.oauth.grants.response import TokenMinter, TokenResponse, scope_claim, user_claims
 from tessera.oauth.grants.token_exchange import TOKEN_EXCHANGE, TokenExchangeGrant
+from tessera.oauth.memberships import Memberships
 from tessera.oauth.metadata import ENDPOINT_PATHS
 from tessera.oauth.revocation_state import RevocationState
 from tessera.oauth.tokens import TokenIssuer
@@ -75,7 +76,8 @@ class TokenEndpoint:
         self.clock = clock
         self.lookup_client = lookup_client
         self.policy = policy
-        minter = TokenMinter(issuer, policy, lookup_resource, admin_scopes)
+        self.memberships = Memberships(store)
+        minter = TokenMinter(issuer, policy, lookup_resource, admin_scopes, self.memberships)
         self._grants = {
             "authorization_code": AuthorizationCodeGrant(store, minter, policy).handle,
             "refresh_token": RefreshTokenGrant(

@@ -46,6 +46,10 @@ class AccessTokenSpec:
     amr: tuple[str, ...] = ()  # a user's sign-in methods (none for an app's own token)
     jkt: str | None = None  # RFC 9449 §6.1: the DPoP key the token is bound to
     act: Mapping[str, Any] | None = None  # RFC 8693 §4.1: who acts for the subject
+    # RFC 9068 §2.2.3.1: the caller's application roles on the audience's resource, and the
+    # user's groups when the resource asks for them (None: no `groups` claim).
+    roles: tuple[str, ...] = ()
+    groups: tuple[str, ...] | None = None
 
 
 def authentication_claims(amr: tuple[str, ...]) -> dict[str, Any]:
@@ -89,6 +93,10 @@ class TokenIssuer:
             claims["cnf"] = {"jkt": spec.jkt}  # RFC 9449 §6.1, RFC 7800 §3.1
         if spec.act is not None:
             claims["act"] = dict(spec.act)  # RFC 8693 §4.1
+        if spec.roles:
+            claims["roles"] = list(spec.roles)
+        if spec.groups is not None:
+            claims["groups"] = list(spec.groups)
         if spec.sub_type == "user":
             claims["user_id"] = spec.subject
             if spec.user_display_name is not None:

@@ -91,6 +91,7 @@ def userinfo(
     now: datetime,
     presented: Presented | None = None,
     dpop: DPoPPolicy | None = None,
+    group_names: Callable[[str], tuple[str, ...]] | None = None,
 ) -> dict[str, Any]:
     """OIDC Core §5.3.2: `sub` and the claims the token's scopes release (§5.4). `presented`:
     how the token came (None: as a bearer token), checked with `dpop` (RFC 9449 §7).
@@ -107,7 +108,7 @@ def userinfo(
         raise errors.InvalidToken(
             "the user is no longer active", debug="user deleted" if user is None else "disabled"
         )
-    return {"sub": user.id, **user_claims(user, scopes)}
+    return {"sub": user.id, **user_claims(user, scopes, group_names)}
 
 
 def _verified(token: str, issuer: TokenIssuer, now: datetime) -> dict[str, Any]:

@@ -335,7 +335,7 @@ class _Users:
                 raise Conflict(f"username {user.username!r} is taken")
             del s.user_ids_by_username[_username_key(old.username)]
             s.user_ids_by_username[name_key] = user.id
-            s.users[user.id] = user
+            s.users[user.id] = replace(user, version=old.version + 1)
 
     def delete(self, user_id: str) -> None:
         s = self._s
@@ -1298,9 +1298,9 @@ class _Groups:
     ) -> None:
         s = self._s
         with s.lock:
-            self._current(group.id, expected_version)
+            old = self._current(group.id, expected_version)
             self._check(group, members)
-            s.groups[group.id] = group
+            s.groups[group.id] = replace(group, version=old.version + 1)
             if members is not None:
                 s.group_members = {m for m in s.group_members if m[0] != group.id}
                 s.group_members |= {(group.id, m) for m in members}

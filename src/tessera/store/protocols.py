@@ -126,9 +126,10 @@ class UserStore(TxUsers, Protocol):
         """All users, ordered by username."""
 
     def update(self, user: User, *, expected_version: int | None = None) -> None:
-        """Replace the row with the same id; `NotFound` if missing, `Conflict` if the new
-        username is taken, `StaleVersion` when `expected_version` is given and the stored
-        row's `version` is another (the check and the write are one statement)."""
+        """Replace the row with the same id, adding one to the stored `version` (whatever
+        `user.version` says); `NotFound` if missing, `Conflict` if the new username is taken,
+        `StaleVersion` when `expected_version` is given and the stored row's `version` is
+        another (the check and the write are one statement)."""
 
     def delete(self, user_id: str) -> None:
         """Delete the user's row, factors, group memberships and role grants; `NotFound` if
@@ -166,8 +167,8 @@ class GroupStore(Protocol):
         *,
         expected_version: int | None = None,
     ) -> None:
-        """Replace the group's row (the caller sets `version` and `updated_at`) and, when
-        `members` is given, its members, in one transaction. `NotFound` if the group or a
+        """Replace the group's row (the caller sets `updated_at`; the stored `version` goes up
+        by one) and, when `members` is given, its members, in one transaction. `NotFound` if the group or a
         member is missing, `Conflict` if the name is taken, `StaleVersion` as for users."""
 
     def change_members(

@@ -125,6 +125,7 @@ SCOPE_WORDS = {
     "profile": ("See your profile", "Your name and username."),
     "email": ("See your email address", "The email address of your account."),
     "offline_access": ("Stay connected", "Keep access while you are not using the app."),
+    "groups": ("See your groups", "The names of the groups you are a member of."),
 }
 
 

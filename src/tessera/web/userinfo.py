@@ -50,6 +50,7 @@ async def userinfo(request: Request) -> Response:
             now=svc.ctx.clock(),
             presented=presented,
             dpop=dpop,
+            group_names=svc.token_endpoint.memberships.group_names,
         )
     except errors.OAuthError as exc:
         if credentials is not None and credentials.is_dpop:

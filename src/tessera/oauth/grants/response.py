@@ -16,6 +16,7 @@ from tessera.domain.scopes import OIDC_SCOPES
 from tessera.oauth import errors
 from tessera.oauth.grants.policy import TokenPolicy
 from tessera.oauth.grants.request import TokenRequest
+from tessera.oauth.memberships import DirectoryClaims, Memberships
 from tessera.oauth.tokens import AccessTokenSpec, TokenIssuer, authentication_claims
 
 __all__ = [
@@ -68,13 +69,18 @@ def token_type(request: TokenRequest) -> str:
     return "DPoP" if request.dpop_jkt is not None else "Bearer"
 
 
-def user_claims(user: User, scopes: tuple[str, ...]) -> dict[str, Any]:
-    """OIDC Core §5.4: the claims each standard scope releases."""
+def user_claims(
+    user: User, scopes: tuple[str, ...], groups: Callable[[str], tuple[str, ...]] | None = None
+) -> dict[str, Any]:
+    """OIDC Core §5.4: the claims each standard scope releases; `groups` the user's group
+    names, under the `groups` scope (read only then)."""
     claims: dict[str, Any] = {}
     if "profile" in scopes:
         claims.update(name=user.display_name, preferred_username=user.username)
     if "email" in scopes and user.email:
         claims.update(email=user.email, email_verified=False)
+    if "groups" in scopes and groups is not None:
+        claims["groups"] = list(groups(user.id))
     return claims
 
 
@@ -87,11 +93,27 @@ class TokenMinter:
         policy: TokenPolicy,
         lookup_resource: Callable[[str], Resource | None],
         admin_scopes: frozenset[str],
+        memberships: Memberships | None = None,
     ) -> None:
         self.issuer = issuer
         self.policy = policy
         self.lookup_resource = lookup_resource
         self.admin_scopes = admin_scopes
+        self.memberships = memberships
+
+    def directory(
+        self, audience: str | None, *, user_id: str | None = None, client_id: str | None = None
+    ) -> DirectoryClaims:
+        """The `roles` (and `groups`) of a token for `audience`: a user's, or an app's own."""
+        if self.memberships is None or audience is None:
+            return DirectoryClaims()
+        resource = self.lookup_resource(audience)
+        if user_id is not None:
+            return self.memberships.for_user(resource, user_id)
+        return self.memberships.for_app(resource, client_id or "")
+
+    def _group_names(self, user_id: str) -> tuple[str, ...]:
+        return self.memberships.group_names(user_id) if self.memberships else ()
 
     def lifetime(self, client: Client, audience: str | None) -> tuple[int, str]:
         """The app's access-token lifetime, capped by the resource's, and the resource's
@@ -136,6 +158,7 @@ class TokenMinter:
         client = request.client
         lifetime, alg = self.lifetime(client, audience)
         scope = scope_claim(scopes, audience)
+        directory = self.directory(audience, client_id=client.client_id)
         spec = AccessTokenSpec(
             subject=client.client_id,
             sub_type="client",
@@ -145,6 +168,8 @@ class TokenMinter:
             lifetime=lifetime,
             alg=alg,
             jkt=request.dpop_jkt,
+            roles=directory.roles,
+            groups=directory.groups,
         )
         token, issued = self._access(request, spec)
         body = {"access_token": token, "token_type": token_type(request), "expires_in": lifetime}
@@ -171,6 +196,7 @@ class TokenMinter:
         lifetime, alg = self.lifetime(client, grant.audience)
         auth_time = int(grant.auth_time.timestamp())
         scope = scope_claim(grant.scopes, grant.audience)
+        directory = self.directory(grant.audience, user_id=user.id)
         spec = AccessTokenSpec(
             subject=user.id,
             sub_type="user",
@@ -184,6 +210,8 @@ class TokenMinter:
             user_display_name=user.display_name,
             amr=grant.amr,
             jkt=request.dpop_jkt,
+            roles=directory.roles,
+            groups=directory.groups,
         )
         access, issued = self._access(request, spec)
         body: dict[str, Any] = {
@@ -203,7 +231,10 @@ class TokenMinter:
                 auth_time=auth_time,
                 nonce=nonce,
                 access_token=access,
-                extra={**user_claims(user, grant.scopes), **authentication_claims(grant.amr)},
+                extra={
+                    **user_claims(user, grant.scopes, self._group_names),
+                    **authentication_claims(grant.amr),
+                },
                 sid=grant.session_id and grant.grant_id,
                 alg=client.id_token_signed_response_alg,  # OIDC Registration §2
             )

@@ -292,6 +292,7 @@ class TokenExchangeGrant:
         lifetime = exchanged_lifetime(lifetime, float(subject["exp"]), now)
         grant = self._record(request, subject, target, scopes, lifetime)
         auth_time = subject.get("auth_time")
+        directory = self._minter.directory(target.audience, user_id=grant.user_id)
         spec = AccessTokenSpec(
             subject=grant.user_id,
             sub_type="user",
@@ -306,6 +307,8 @@ class TokenExchangeGrant:
             amr=grant.amr,
             jkt=request.dpop_jkt,
             act=actor_claim(subject, client),
+            roles=directory.roles,
+            groups=directory.groups,
         )
         return self._minter.exchanged(request, spec)
 

@@ -143,7 +143,7 @@ class SqlGroups(_Part):
         where = [_G.c.domain_id == self._domain, _G.c.id == group.id]
         if expected_version is not None:
             where.append(_G.c.version == expected_version)
-        values = _group_values(group)
+        values = {**_group_values(group), "version": _G.c.version + 1}
         del values["id"]
         if conn.execute(update(_G).where(*where).values(**values)).rowcount == 1:
             return

@@ -285,7 +285,8 @@ class _Users(_Part):
         if expected_version is not None:
             where.append(users.c.version == expected_version)
         with write(self._engine) as conn:
-            result = conn.execute(update(users).where(*where).values(**_user_values(user)))
+            values = {**_user_values(user), "version": users.c.version + 1}
+            result = conn.execute(update(users).where(*where).values(**values))
             if result.rowcount != 1:
                 if conn.execute(select(users.c.id).where(*where[:2])).first() is None:
                     raise NotFound(f"no user {user.id}")

@@ -1,0 +1,56 @@
+"""What a token says about the caller's groups and application roles (RFC 9068 §2.2.3.1;
+docs/groups-and-roles.md).
+
+Roles are read when a token is issued, for the resource of its audience: a change of roles or
+groups reaches the next token (a refresh included), never a token already issued. Removing a
+role can revoke the tokens it was in (`tessera.manage.roles`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tessera.domain.model import Resource
+from tessera.store.protocols import Store
+
+__all__ = ["DirectoryClaims", "Memberships"]
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryClaims:
+    roles: tuple[str, ...] = ()
+    groups: tuple[str, ...] | None = None  # None: the resource does not ask for `groups`
+
+
+_NONE = DirectoryClaims()
+
+
+class Memberships:
+    """Reads roles and groups from the domain's store (one indexed query each; none for a
+    resource without roles that does not ask for groups)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def group_names(self, user_id: str) -> tuple[str, ...]:
+        return tuple(g.name for g in self._store.groups.groups_of(user_id))
+
+    def for_user(self, resource: Resource | None, user_id: str) -> DirectoryClaims:
+        if resource is None or not (resource.roles or resource.include_groups):
+            return _NONE
+        roles = self._store.roles.roles_of_user(user_id, resource.id) if resource.roles else ()
+        groups = self.group_names(user_id) if resource.include_groups else None
+        return DirectoryClaims(_declared(resource, roles), groups)
+
+    def for_app(self, resource: Resource | None, client_id: str) -> DirectoryClaims:
+        """An app's own token: the roles granted to the app (apps are in no group)."""
+        if resource is None or not resource.roles:
+            return _NONE
+        roles = self._store.roles.roles_of_app(client_id, resource.id)
+        return DirectoryClaims(_declared(resource, roles), () if resource.include_groups else None)
+
+
+def _declared(resource: Resource, roles: Sequence[str]) -> tuple[str, ...]:
+    """Grants of a role the resource no longer declares stay stored but give nothing."""
+    return tuple(r for r in roles if resource.declares(r))
