@@ -8,18 +8,26 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from tessera.domain.model import Resource
+from tessera.domain.model import Resource, ResourceRole
 from tessera.domain.scopes import OIDC_SCOPES, colliding_scopes, normalize_audience
 from tessera.manage.audit import Actor
-from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError, checked_name
+from tessera.manage.errors import (
+    Conflicting,
+    InvalidInput,
+    NotFoundError,
+    checked_description,
+    checked_name,
+)
 from tessera.oauth.keyring import SUPPORTED_ALGS
 from tessera.store.protocols import Conflict, Store
 
 __all__ = [
     "MAX_ACCESS_TTL",
+    "check_roles",
     "check_ttl",
     "create_resource",
     "delete_resource",
@@ -29,6 +37,7 @@ __all__ = [
 
 MAX_ACCESS_TTL = 86400
 _SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,200}$")
+_ROLE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:\-]{0,99}$")
 _AUDIENCE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*:[\x21-\x7e]+$")
 
 
@@ -63,7 +72,11 @@ def create_resource(
     actor: Actor,
     access_ttl: int | None = None,
     signing_alg: str = "ES256",
+    roles: Sequence[ResourceRole] = (),
+    include_groups: bool = False,
 ) -> Resource:
+    """A resource server's audience, scopes and, optionally, its application roles and
+    whether its tokens carry the user's `groups` (docs/groups-and-roles.md)."""
     name = checked_name(name)
     if len(audience) > 2000 or not _AUDIENCE.match(audience) or "#" in audience:
         raise InvalidInput(
@@ -89,6 +102,8 @@ def create_resource(
         created_at=now,
         access_ttl=access_ttl,
         signing_alg=signing_alg,
+        roles=check_roles(roles),
+        include_groups=include_groups,
     )
     _refuse_colliding_scopes([*existing, resource])
     try:
@@ -129,9 +144,12 @@ def update_resource(
     scopes: list[str] | None = None,
     access_ttl: int | None = None,
     clear_access_ttl: bool = False,
+    roles: Sequence[ResourceRole] | None = None,
+    include_groups: bool | None = None,
 ) -> Resource:
-    """Change the name, scopes or access-token lifetime cap (the audience is the identity of a
-    resource and never changes). A scope that an app still allows cannot be removed."""
+    """Change the name, scopes, access-token lifetime cap, roles or `groups` claim (the
+    audience is the identity of a resource and never changes). A scope that an app still
+    allows cannot be removed, nor a role still granted."""
     resource = find_resource(store, ref)
     changes: dict[str, object] = {}
     if name is not None:
@@ -148,6 +166,10 @@ def update_resource(
                 "remove those scopes from the apps first"
             )
         changes["scopes"] = checked
+    if roles is not None:
+        changes["roles"] = _changed_roles(store, resource, roles)
+    if include_groups is not None:
+        changes["include_groups"] = include_groups
     if clear_access_ttl:
         changes["access_ttl"] = None
     elif access_ttl is not None:
@@ -155,7 +177,10 @@ def update_resource(
             access_ttl, "the access-token lifetime", 30, MAX_ACCESS_TTL
         )
     if not changes:
-        raise InvalidInput("nothing to change: give a name, scopes or an access-token lifetime")
+        raise InvalidInput(
+            "nothing to change: give a name, scopes, an access-token lifetime, roles or "
+            "the groups claim"
+        )
     updated = replace(resource, **changes)  # type: ignore[arg-type]
     if scopes is not None:
         _refuse_colliding_scopes(
@@ -167,6 +192,36 @@ def update_resource(
         raise Conflicting(f"a resource named {updated.name!r} already exists") from None
     actor.audit("admin.resource_updated", resource=resource.audience, changed=sorted(changes))
     return updated
+
+
+def check_roles(roles: Sequence[ResourceRole]) -> tuple[ResourceRole, ...]:
+    """A resource's declared roles: names of letters, digits and `_ . : -`, each once."""
+    seen: set[str] = set()
+    for role in roles:
+        if not _ROLE.match(role.name):
+            raise InvalidInput(
+                f"{role.name!r} is not a role name: 1 to 100 letters, digits and _ . : -, "
+                "starting with a letter"
+            )
+        if role.name in seen:
+            raise InvalidInput(f"the role {role.name!r} is declared twice")
+        checked_description(role.description, 500)
+        seen.add(role.name)
+    return tuple(roles)
+
+
+def _changed_roles(
+    store: Store, resource: Resource, roles: Sequence[ResourceRole]
+) -> tuple[ResourceRole, ...]:
+    checked = check_roles(roles)
+    kept = {r.name for r in checked}
+    granted = sorted({g.role for g in store.roles.list(resource.id) if g.role not in kept})
+    if granted:
+        raise Conflicting(
+            f"roles being removed are still granted: {', '.join(granted)}; "
+            "revoke them first (tessera admin roles revoke)"
+        )
+    return checked
 
 
 def delete_resource(store: Store, ref: str, actor: Actor) -> Resource:

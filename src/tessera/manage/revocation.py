@@ -7,7 +7,7 @@ tokens already issued, which resource servers validate locally, are refused too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +17,14 @@ from tessera.manage.errors import NotFoundError
 from tessera.oauth.retention import kept_until
 from tessera.store.protocols import Store
 
-__all__ = ["RevokedSummary", "revoke_client", "revoke_grant", "revoke_grants", "revoke_subject"]
+__all__ = [
+    "RevokedSummary",
+    "revoke_client",
+    "revoke_for_resources",
+    "revoke_grant",
+    "revoke_grants",
+    "revoke_subject",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +58,25 @@ def revoke_client(store: Store, client_id: str, now: datetime) -> RevokedSummary
     grants = store.grants.list_active(now, client_id=client_id)
     revoke_grants(store, grants, now)
     return RevokedSummary(sessions=0, grants=len(grants), event_seq=seq)
+
+
+def revoke_for_resources(
+    store: Store, user_ids: Iterable[str], resource_ids: Iterable[str], now: datetime
+) -> int:
+    """Revoke the users' grants whose tokens are for one of the resources (their refresh
+    families and, through GRANT events, their access tokens at every resource server): what
+    follows a role taken away (docs/groups-and-roles.md). The number of grants revoked."""
+    audiences = {r.audience for r in map(store.resources.get, resource_ids) if r is not None}
+    if not audiences:
+        return 0
+    grants = [
+        grant
+        for user_id in dict.fromkeys(user_ids)
+        for grant in store.grants.list_active(now, user_id=user_id)
+        if grant.audience in audiences
+    ]
+    revoke_grants(store, grants, now)
+    return len(grants)
 
 
 def revoke_grants(store: Store, grants: Sequence[Grant], now: datetime) -> None:

@@ -1,0 +1,160 @@
+"""Application roles: a resource declares them, administrators grant them to users, groups
+and apps (docs/groups-and-roles.md).
+
+A grant reaches the next token for the resource (`roles` claim, RFC 9068 §2.2.3.1), a refresh
+included; tokens already issued keep what they say until they expire. Taking a role away with
+`revoke=True` also revokes, through the revocation events every resource server follows, what
+the principal holds for that resource: a user's grants for it (each member's, for a group),
+or every client-credentials token of an app.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from tessera.domain.model import PrincipalKind, Resource, RevocationKind, RoleGrant
+from tessera.manage.apps import find_app
+from tessera.manage.audit import Actor
+from tessera.manage.errors import Conflicting, NotFoundError
+from tessera.manage.groups import find_group
+from tessera.manage.resources import find_resource
+from tessera.manage.revocation import revoke_for_resources
+from tessera.manage.users import find_user
+from tessera.oauth.retention import kept_until
+from tessera.store.protocols import Store
+
+__all__ = [
+    "Principal",
+    "RoleRevoked",
+    "effective_roles",
+    "find_principal",
+    "grant_role",
+    "list_role_grants",
+    "revoke_role",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Whom a role is granted to, resolved: its kind, id and a name for people."""
+
+    kind: PrincipalKind
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoleRevoked:
+    grant: RoleGrant
+    revoked_grants: int  # users' grants (refresh families) revoked
+    app_tokens_revoked: bool  # an app's client-credentials tokens cut off
+
+
+def find_principal(store: Store, kind: PrincipalKind | str, ref: str) -> Principal:
+    """A user (id or username), a group (id or name) or an app (client id or name)."""
+    kind = PrincipalKind(kind)
+    if kind is PrincipalKind.USER:
+        user = find_user(store, ref)
+        return Principal(kind, user.id, user.username)
+    if kind is PrincipalKind.GROUP:
+        group = find_group(store, ref)
+        return Principal(kind, group.id, group.name)
+    app = find_app(store, ref)
+    return Principal(kind, app.client_id, app.name)
+
+
+def _declared(resource: Resource, role: str) -> None:
+    if not resource.declares(role):
+        names = ", ".join(r.name for r in resource.roles) or "none"
+        raise NotFoundError(
+            f"the resource {resource.name!r} declares no role {role!r} (its roles: {names})"
+        )
+
+
+def grant_role(
+    store: Store,
+    *,
+    resource: str,
+    role: str,
+    principal: Principal,
+    now: datetime,
+    actor: Actor,
+) -> RoleGrant:
+    """Grant a declared role of a resource (id, audience or name)."""
+    found = find_resource(store, resource)
+    _declared(found, role)
+    grant = RoleGrant(found.id, role, principal.kind, principal.id, now, actor.name)
+    if not store.roles.grant(grant):
+        raise Conflicting(f"{principal.name!r} already has the role {role!r} on {found.name!r}")
+    actor.audit(
+        "admin.role_granted",
+        resource=found.audience,
+        role=role,
+        principal_kind=principal.kind.value,
+        principal=principal.id,
+    )
+    return grant
+
+
+def revoke_role(
+    store: Store,
+    *,
+    resource: str,
+    role: str,
+    principal: Principal,
+    now: datetime,
+    actor: Actor,
+    revoke: bool = False,
+) -> RoleRevoked:
+    """Take a role away; with `revoke`, also revoke what the principal holds for the
+    resource (the module's docstring)."""
+    found = find_resource(store, resource)
+    held = store.roles.list(found.id, (principal.kind, principal.id))
+    grant = next((g for g in held if g.role == role), None)
+    if not store.roles.revoke(found.id, role, principal.kind, principal.id):
+        raise NotFoundError(f"{principal.name!r} does not have the role {role!r} on {found.name!r}")
+    revoked, app_tokens = 0, False
+    if revoke and principal.kind is PrincipalKind.APP:
+        expires = kept_until(RevocationKind.SUBJECT, now)
+        store.revocations.append(RevocationKind.SUBJECT, principal.id, now, expires, now)
+        app_tokens = True
+    elif revoke:
+        users = (
+            store.groups.members(principal.id)
+            if principal.kind is PrincipalKind.GROUP
+            else [principal.id]
+        )
+        revoked = revoke_for_resources(store, users, [found.id], now)
+    actor.audit(
+        "admin.role_revoked",
+        resource=found.audience,
+        role=role,
+        principal_kind=principal.kind.value,
+        principal=principal.id,
+        grants_revoked=revoked,
+        app_tokens_revoked=app_tokens,
+    )
+    taken = grant or RoleGrant(found.id, role, principal.kind, principal.id, now)
+    return RoleRevoked(taken, revoked, app_tokens)
+
+
+def list_role_grants(
+    store: Store, *, resource: str | None = None, principal: Principal | None = None
+) -> list[RoleGrant]:
+    found = find_resource(store, resource).id if resource is not None else None
+    who = (principal.kind, principal.id) if principal is not None else None
+    return store.roles.list(found, who)
+
+
+def effective_roles(store: Store, resource: str, principal: Principal) -> tuple[str, ...]:
+    """The roles a token for the resource would carry now (a user's through groups too)."""
+    found = find_resource(store, resource)
+    if principal.kind is PrincipalKind.USER:
+        roles = store.roles.roles_of_user(principal.id, found.id)
+    elif principal.kind is PrincipalKind.APP:
+        roles = store.roles.roles_of_app(principal.id, found.id)
+    else:
+        held = store.roles.list(found.id, (principal.kind, principal.id))
+        roles = tuple(sorted({g.role for g in held}))
+    return tuple(r for r in roles if found.declares(r))
