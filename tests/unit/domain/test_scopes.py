@@ -133,8 +133,8 @@ def test_openid_scopes_have_no_audience(scope: str) -> None:
     assert resolved.canonical == scope
 
 
-def test_openid_scopes_are_the_four_of_openid_connect() -> None:
-    assert {"openid", "profile", "email", "offline_access"} == OIDC_SCOPES
+def test_openid_scopes_are_the_four_of_openid_connect_and_groups() -> None:
+    assert {"openid", "profile", "email", "offline_access", "groups"} == OIDC_SCOPES
 
 
 def test_openid_scopes_resolve_without_any_resource() -> None:
