@@ -47,6 +47,8 @@ _CLAIMS = (
     "acr",  # RFC 9470 §6.2: a resource server may need them to decide on a step-up
     "amr",
     "act",  # RFC 8693 §4.1: who acts for the subject of an exchanged token
+    "roles",  # RFC 9068 §2.2.3.1: the caller's roles on the resource, as issued
+    "groups",
 )
 
 

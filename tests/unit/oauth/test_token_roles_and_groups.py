@@ -146,3 +146,13 @@ def test_the_groups_scope_releases_group_names_in_the_id_token_and_userinfo(
     without = core.code_flow(web, alice, f"openid {ORDERS}read")
     assert "groups" not in jwt.decode(without["id_token"], core.keys.verification_keys()).claims
     assert "groups" not in core.userinfo(without["access_token"], group_names=memberships.group_names)
+
+
+def test_introspection_says_the_roles_and_groups_the_token_carries(
+    core: Core, web: Client, alice: User, orders: Resource
+) -> None:
+    declare(core, orders, "Reader", "Writer", groups=True)
+    body = core.code_flow(web, alice, f"openid {ORDERS}read")
+    described = core.introspect(web, body["access_token"])
+    assert described["active"] and described["roles"] == ["Reader", "Writer"]
+    assert described["groups"] == ["Ops"]
