@@ -168,8 +168,9 @@ class GroupStore(Protocol):
         expected_version: int | None = None,
     ) -> None:
         """Replace the group's row (the caller sets `updated_at`; the stored `version` goes
-        up by one) and, when `members` is given, its members, in one transaction. `NotFound` if the group or a
-        member is missing, `Conflict` if the name is taken, `StaleVersion` as for users."""
+        up by one) and, when `members` is given, its members, in one transaction. `NotFound`
+        if the group or a member is missing, `Conflict` if the name is taken, `StaleVersion`
+        as for users."""
 
     def change_members(
         self, group_id: str, add: Sequence[str], remove: Sequence[str], now: datetime
