@@ -144,6 +144,8 @@ def _routes() -> list[BaseRoute]:
     for name in (*ORACLE_ENDPOINTS, *_ORACLE_EXTRA):
         routes.append(Route(f"{ORACLE_BASE}/{name}", oracle_scim, methods=_METHODS))
         routes.append(Route(f"{ORACLE_BASE}/{name}/{{rest:path}}", oracle_scim, methods=_METHODS))
+    # A search of every resource type (RFC 7644 §3.4.3).
+    routes.append(Route(f"{ORACLE_BASE}/.search", oracle_scim, methods=["POST"]))
     return routes
 
 

@@ -77,9 +77,10 @@ def user_document(user: User, groups: Sequence[Group]) -> dict[str, Any]:
         "schemas": [USER_SCHEMA, *([ENTERPRISE_SCHEMA] if ENTERPRISE_SCHEMA in extra else [])],
         "id": user.id,
         "userName": user.username,
-        "displayName": user.display_name,
         "active": user.active,
     }
+    if user.display_name != user.username:  # the username stands in for a missing one
+        doc["displayName"] = user.display_name
     if user.external_id is not None:
         doc["externalId"] = user.external_id
     name = dict(extra.pop("name", None) or {})
@@ -107,7 +108,7 @@ class UserFields:
 
     username: str
     display_name: str
-    active: bool
+    active: bool | None  # None: not given (a new user is active, a stored one keeps its state)
     password: str | None
     email: str | None
     external_id: str | None
@@ -136,8 +137,8 @@ def user_fields(doc: Mapping[str, Any]) -> UserFields:
     username = str(doc.get("userName") or "")
     return UserFields(
         username=username,
-        display_name=str(doc.get("displayName") or name.get("formatted") or username),
-        active=doc.get("active") is not False,
+        display_name=str(doc.get("displayName") or username),
+        active=doc.get("active"),
         password=doc.get("password"),
         email=_primary_email(extra),
         external_id=doc.get("externalId"),

@@ -91,6 +91,7 @@ def update_scim_group(
             actor=actor,
             name=fields.name,
             external_id=fields.external_id,
+            clear_external_id=fields.external_id is None,
             members=members,
             expected_version=version,
         )

@@ -17,9 +17,11 @@ from scim2_models import (
     ETag,
     External,
     Filter,
+    Mutability,
     Patch,
     Reference,
     Resource,
+    Schema,
     ScimProvider,
     ServiceProviderConfig,
     Sort,
@@ -56,11 +58,26 @@ def _config() -> ServiceProviderConfig:
     )
 
 
+def _schemas() -> list[Schema]:
+    """RFC 7643 §8.7's schemas, but a group member's `display` is read-only: it is the
+    member's userName, derived, not a value stored as sent."""
+    schemas = list(load_default_schemas().values())
+    for schema in schemas:
+        if schema.id != "urn:ietf:params:scim:schemas:core:2.0:Group":
+            continue
+        for attribute in schema.attributes or []:
+            if attribute.name == "members":
+                for sub in attribute.sub_attributes or []:
+                    if sub.name == "display":
+                        sub.mutability = Mutability.read_only
+    return schemas
+
+
 @cache
 def scim_service() -> ScimService:
     """The service (stateless: one per process serves every domain)."""
     provider = ScimProvider.from_discovery(
-        load_default_schemas().values(),
+        _schemas(),
         load_default_resource_types().values(),
         config=_config(),
     )

@@ -80,7 +80,7 @@ def create_scim_user(store: Store, fields: UserFields, now: datetime, actor: Act
         is_admin=False,
         created_at=now,
         password_changed_at=now,
-        disabled_at=None if fields.active else now,
+        disabled_at=now if fields.active is False else None,
         external_id=fields.external_id,
         given_name=fields.given_name,
         family_name=fields.family_name,
@@ -118,10 +118,11 @@ def _changed(store: Store, user: User, fields: UserFields, now: datetime) -> Use
     if fields.password is not None:
         changes["password_hash"] = _password_hash(store, fields.password, fields.username)
         changes["password_changed_at"] = now
-    if not fields.active and user.active:
+    # An absent `active` changes nothing: a client that does not know it never re-enables.
+    if fields.active is False and user.active:
         _keeps_an_admin(store, user)
         changes["disabled_at"] = now
-    elif fields.active and not user.active:
+    elif fields.active is True and not user.active:
         changes["disabled_at"] = None
     return replace(user, **changes)  # type: ignore[arg-type]
 
