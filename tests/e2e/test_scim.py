@@ -324,3 +324,20 @@ def test_every_domain_has_its_own_scim_endpoint(server: Server, admin_token: str
     # The default domain's administrator is another issuer's there, and the reverse.
     _error(httpx.get(f"{base}/scim/v2/Users", headers=bearer(admin_token)), 401)
     _error(httpx.get(f"{server.base_url}/scim/v2/Users", headers=bearer(token)), 401)
+
+
+def test_a_provisioning_app_cannot_take_over_an_administrator(
+    server: Server, scim_token: str
+) -> None:
+    """Administrators are changed by administrators: an app with the SCIM scope may read them
+    but not set their password, deactivate or delete them (docs/security.md rule 59)."""
+    with _scim(server, scim_token) as http:
+        admin = http.get("/Users", params={"filter": 'userName eq "admin"'}).json()["Resources"][0]
+        _error(http.patch(f"/Users/{admin['id']}", json={"schemas": [PATCH], "Operations": [
+            {"op": "replace", "path": "password", "value": "Taken-Over-Admin-2026"}]}), 403)
+        _error(http.put(f"/Users/{admin['id']}", json={
+            "schemas": [USER], "userName": "admin", "active": False}), 403)
+        _error(http.delete(f"/Users/{admin['id']}"), 403)
+        after = http.get(f"/Users/{admin['id']}").json()
+        assert after["meta"]["version"] == admin["meta"]["version"] and after["active"] is True
+    console_token(server.base_url, "admin", ADMIN_PASSWORD)  # the password still works

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from scim2_models import (
     ConflictException,
+    ForbiddenException,
     InvalidValueException,
     PreconditionFailedException,
     ResourceType,
@@ -212,3 +213,20 @@ def test_an_equality_on_the_username_is_an_indexed_lookup(
         ScimStorageContract.search_request([scim_models()["User"]], filter='userName eq "IVY"'),
     )
     assert [u.user_name for u in found.resources] == ["ivy"] and calls == []
+
+
+def test_a_provisioning_app_leaves_administrators_alone(
+    store: MemoryStore, user_type: ResourceType
+) -> None:
+    admin = create_user(
+        store, username="boss", password=PASSWORD, now=NOW, actor=Actor("t", Recorder()),
+        is_admin=True,
+    )
+    app = DomainScimStorage(store, lambda: NOW, Actor("app", Recorder()), scim_models(),
+                            admins=False)
+    current = app.get(user_type, admin.id)
+    with pytest.raises(ForbiddenException):
+        app.update(user_type, current.model_copy(update={"password": "Another-Secret-2026"}))
+    with pytest.raises(ForbiddenException):
+        app.delete(user_type, admin.id)
+    assert verify_password(store.users.get(admin.id).password_hash, PASSWORD)

@@ -115,15 +115,16 @@ async def _serve(request: Request, base: str) -> Response:
         path=_relative_path(request, base),
         query=dict(request.query_params),
         headers=list(request.headers.items()),
-        body=await request.body(),
     )
-    actor = Actor("scim:anonymous", svc.audit.record, client_ip(request.scope))
+    actor, admins = Actor("scim:anonymous", svc.audit.record, client_ip(request.scope)), False
     if _needs_token(scim_request):
         caller = await _caller(request, default)
         if isinstance(caller, Response):
             return caller
         actor = Actor(caller.actor, svc.audit.record, client_ip(request.scope))
-    storage = DomainScimStorage(svc.ctx.store, svc.ctx.clock, actor, scim_models())
+        admins = caller.token.is_user  # an administrator or an operator; else an app
+    scim_request.body = await request.body()  # read once the caller is known (as the admin API)
+    storage = DomainScimStorage(svc.ctx.store, svc.ctx.clock, actor, scim_models(), admins=admins)
     handler = ScimHandler(scim_service(), storage)
     return _render(await run_in_threadpool(_handle, handler, scim_request))
 

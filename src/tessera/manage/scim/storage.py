@@ -55,7 +55,9 @@ _LOOKUPS: dict[tuple[str, str], Callable[[Store, str], User | Group | None]] = {
 
 class DomainScimStorage(ScimStorage):
     """One request's view: the domain's store, the clock and the audit actor; `models` are
-    the SCIM models of the served resource types, by name (`User`, `Group`)."""
+    the SCIM models of the served resource types, by name (`User`, `Group`); `admins`: the
+    caller is an administrator, who may change administrators' accounts (a provisioning
+    app may not)."""
 
     def __init__(
         self,
@@ -63,7 +65,10 @@ class DomainScimStorage(ScimStorage):
         clock: Callable[[], datetime],
         actor: Actor,
         models: Mapping[str, type[Resource[Any]]],
+        *,
+        admins: bool = True,
     ) -> None:
+        self._admins = admins
         self._store = store
         self._clock = clock
         self._actor = actor
@@ -172,8 +177,15 @@ class DomainScimStorage(ScimStorage):
         doc, version = resource.model_dump(), parse_version(expected_version)
         resource_id = cast(str, resource.id)
         if resource_type.name == "User":
+            fields = user_fields(doc)
             update_scim_user(
-                store, resource_id, user_fields(doc), now, actor, expected_version=version
+                store,
+                resource_id,
+                fields,
+                now,
+                actor,
+                expected_version=version,
+                admins=self._admins,
             )
         else:
             update_scim_group(
@@ -191,7 +203,9 @@ class DomainScimStorage(ScimStorage):
         store, now, actor = self._store, self._clock(), self._actor
         version = parse_version(expected_version)
         if resource_type.name == "User":
-            delete_scim_user(store, resource_id, now, actor, expected_version=version)
+            delete_scim_user(
+                store, resource_id, now, actor, expected_version=version, admins=self._admins
+            )
         else:
             delete_scim_group(store, resource_id, now, actor, expected_version=version)
 

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from scim2_models import (
     ConflictException,
+    ForbiddenException,
     InvalidValueException,
     NotFoundException,
     PreconditionFailedException,
@@ -54,6 +55,19 @@ def _password_hash(store: Store, password: str, username: str) -> str:
         return checked_password_hash(store, password, username)
     except InvalidInput as exc:
         raise InvalidValueException(detail=f"password: {exc}") from None
+
+
+def _existing(store: Store, user_id: str, expected_version: int | None, admins: bool) -> User:
+    """The stored user a request changes; an administrator's account only for a caller who
+    is an administrator (a provisioning app could otherwise take it over with a password)."""
+    user = store.users.get(user_id)
+    if user is None:
+        raise NotFoundException(detail=f"no user {user_id!r}")
+    if user.is_admin and not admins:
+        raise ForbiddenException(detail="administrators are changed by administrators only")
+    if expected_version is not None and user.version != expected_version:
+        raise PreconditionFailedException
+    return user
 
 
 def _taken(store: Store, username: str, user_id: str | None) -> None:
@@ -135,15 +149,12 @@ def update_scim_user(
     actor: Actor,
     *,
     expected_version: int | None,
+    admins: bool = True,
 ) -> User:
     """Replace a user's SCIM attributes in one conditional write. Deactivating the user or
     setting a password then revokes every token of the user (as `disable_user` and
-    `set_password` do)."""
-    user = store.users.get(user_id)
-    if user is None:
-        raise NotFoundException(detail=f"no user {user_id!r}")
-    if expected_version is not None and user.version != expected_version:
-        raise PreconditionFailedException
+    `set_password` do). `admins`: the caller may change administrators' accounts."""
+    user = _existing(store, user_id, expected_version, admins)
     fields = _checked(store, fields)
     _taken(store, fields.username, user.id)
     updated = _changed(store, user, fields, now)
@@ -176,15 +187,17 @@ def _after_update(store: Store, before: User, after: User, now: datetime, actor:
 
 
 def delete_scim_user(
-    store: Store, user_id: str, now: datetime, actor: Actor, *, expected_version: int | None
+    store: Store,
+    user_id: str,
+    now: datetime,
+    actor: Actor,
+    *,
+    expected_version: int | None,
+    admins: bool = True,
 ) -> None:
     """`manage.users.delete_user`: revoke everything of the user, then delete; never the last
     administrator (409)."""
-    user = store.users.get(user_id)
-    if user is None:
-        raise NotFoundException(detail=f"no user {user_id!r}")
-    if expected_version is not None and user.version != expected_version:
-        raise PreconditionFailedException
+    user = _existing(store, user_id, expected_version, admins)
     try:
         delete_user(store, user.id, now, actor)
     except Conflicting as exc:
