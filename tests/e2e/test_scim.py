@@ -244,12 +244,14 @@ def test_bad_input_is_a_scim_error_and_writes_nothing(server: Server, admin_toke
                                           "members": [{"value": "no-such-user"}]}),
                400, "invalidValue")
         _error(http.get("/Users/no-such-user"), 404)
+        big = {"schemas": [USER], "userName": "x5", "title": "t" * 2 * 1024 * 1024}
+        _error(http.post("/Users", json=big), 413)  # TESSERA_ADMIN_MAX_BODY_BYTES at /admin/
 
         after = http.get(location).json()
         assert after["meta"]["version"] == user["meta"]["version"]  # nothing written
         assert after["active"] is True
         names = {u["userName"] for u in http.get("/Users").json()["Resources"]}
-        assert not names & {"x1", "x2", "x3", "x4"}
+        assert not names & {"x1", "x2", "x3", "x4", "x5"}
         groups = http.get("/Groups", params={"filter": 'displayName eq "Nested"'}).json()
         assert groups["totalResults"] == 0
 

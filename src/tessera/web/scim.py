@@ -31,7 +31,7 @@ from tessera.web.logs import get_logger
 from tessera.web.proxy import client_ip
 from tessera.web.services import Services
 
-__all__ = ["SCIM_ROUTES"]
+__all__ = ["SCIM_ROUTES", "is_scim_path", "scim_error_body"]
 
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 SCIM_BASE = "/scim/v2"
@@ -49,10 +49,22 @@ def _relative_path(request: Request, base: str) -> str:
     return path[len(base) :] or "/"
 
 
+def is_scim_path(path: str) -> bool:
+    """A path (below the domain's prefix) that the SCIM endpoints serve."""
+    if path == SCIM_BASE or path.startswith(SCIM_BASE + "/"):
+        return True
+    name = path.removeprefix(ORACLE_BASE + "/").partition("/")[0]
+    return path.startswith(ORACLE_BASE + "/") and name in (*ORACLE_ENDPOINTS, *_ORACLE_EXTRA)
+
+
+def scim_error_body(status: int, detail: str) -> bytes:
+    """A SCIM error document (RFC 7644 §3.12)."""
+    return json.dumps(Error(status=status, detail=detail).model_dump()).encode()
+
+
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
-    body = Error(status=status, detail=detail).model_dump()
     return Response(
-        json.dumps(body),
+        scim_error_body(status, detail),
         status,
         headers={"Cache-Control": "no-store", **(headers or {})},
         media_type=SCIM_MEDIA_TYPE,
