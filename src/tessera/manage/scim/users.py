@@ -33,7 +33,7 @@ from tessera.store.protocols import Conflict, NotFound, StaleVersion, Store
 __all__ = ["create_scim_user", "delete_scim_user", "update_scim_user"]
 
 
-def _checked(store: Store, fields: UserFields) -> UserFields:
+def _checked(fields: UserFields) -> UserFields:
     """The fields as the domain's rules accept them; `InvalidValueException` otherwise."""
     try:
         checked_username(fields.username)
@@ -80,7 +80,7 @@ def create_scim_user(store: Store, fields: UserFields, now: datetime, actor: Act
     """A new user (never an administrator: administrators are made by administrators, in the
     console, the CLI or the admin API). Without a password the user signs in by other means
     (a reset link, a passkey) until one is set."""
-    fields = _checked(store, fields)
+    fields = _checked(fields)
     _taken(store, fields.username, None)
     password_hash = (
         "" if fields.password is None else _password_hash(store, fields.password, fields.username)
@@ -155,7 +155,7 @@ def update_scim_user(
     setting a password then revokes every token of the user (as `disable_user` and
     `set_password` do). `admins`: the caller may change administrators' accounts."""
     user = _existing(store, user_id, expected_version, admins)
-    fields = _checked(store, fields)
+    fields = _checked(fields)
     _taken(store, fields.username, user.id)
     updated = _changed(store, user, fields, now)
     try:
