@@ -48,6 +48,7 @@ FIRST_FIXED: dict[str, str] = {
     "urllib3": "2.7.0",  # CVE-2026-44431, CVE-2026-44432
     "cbor2": "5.6.2",  # CVE-2024-26134
     "aiosmtpd": "1.4.6",  # CVE-2024-27305, CVE-2024-34083
+    "dnspython": "2.6.1",  # CVE-2023-29483 (email-validator's, for scim2-models)
 }
 
 

@@ -9,6 +9,7 @@ __all__ = [
     "ADMIN_SCOPE",
     "CONSOLE_CLIENT_ID",
     "OPERATOR_SCOPE",
+    "SCIM_SCOPE",
     "admin_audience",
     "admin_only_scopes",
     "admin_scope",
@@ -16,11 +17,15 @@ __all__ = [
     "console_redirect",
     "is_console",
     "operator_scope",
+    "scim_scope",
 ]
 
 ADMIN_SCOPE = "urn:tessera:admin"
 # Held by administrators of the default domain: manage domains and act inside any of them.
 OPERATOR_SCOPE = "urn:tessera:operator"
+# SCIM 2.0 provisioning (/scim/v2, /admin/v1/Users…) for an app of the domain's
+# administrators, in client-credentials tokens only: administrators use the admin scope.
+SCIM_SCOPE = "urn:tessera:scim"
 CONSOLE_CLIENT_ID = "tessera-console"
 
 
@@ -53,6 +58,11 @@ def admin_audience(issuer: str) -> str:
 def admin_scope(issuer: str) -> str:
     """The canonical (Oracle-form) admin scope."""
     return f"{admin_audience(issuer)}{ADMIN_SCOPE}"
+
+
+def scim_scope(issuer: str) -> str:
+    """The canonical (Oracle-form) provisioning scope of the domain's admin API."""
+    return f"{admin_audience(issuer)}{SCIM_SCOPE}"
 
 
 def console_redirect(issuer: str) -> str:

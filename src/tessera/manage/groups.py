@@ -104,15 +104,17 @@ def update_group(
     external_id: str | None = None,
     members: Sequence[str] | None = None,
     expected_version: int | None = None,
+    clear_external_id: bool = False,
 ) -> Group:
-    """Rename, describe or replace the members (user ids or usernames) in one write."""
+    """Rename, describe or replace the members (user ids or usernames) in one write;
+    `clear_external_id` removes the external id (SCIM's `remove`)."""
     group = find_group(store, ref)
     changes: dict[str, object] = {"updated_at": now}
     if name is not None:
         changes["name"] = checked_name(name, "the group name")
     if description is not None:
         changes["description"] = _description(description)
-    if external_id is not None:
+    if external_id is not None or clear_external_id:
         changes["external_id"] = _external_id(external_id)
     ids = None if members is None else _user_ids(store, members)
     updated = replace(group, **changes)  # type: ignore[arg-type]

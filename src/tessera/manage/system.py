@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from tessera.domain.admin import (
+    SCIM_SCOPE,
     admin_audience,
     admin_only_scopes,
     console_client_id,
@@ -23,14 +24,15 @@ __all__ = ["account_app", "ensure_system_objects", "system_objects"]
 
 def system_objects(issuer: str, domain_id: str, now: datetime) -> tuple[Resource, Client]:
     """A domain's admin API resource and console app. In the default domain the admin API also
-    has the operator scope (docs/domains.md)."""
+    has the operator scope (docs/domains.md); every domain's has the SCIM provisioning scope,
+    for the apps administrators allow to provision (README, SCIM 2.0 provisioning)."""
     audience = admin_audience(issuer)
     only_admins = sorted(admin_only_scopes(issuer, domain_id))
     resource = Resource(
         id="admin-" + hashlib.sha256(audience.encode()).hexdigest()[:24],
         name=f"Tessera admin API ({issuer})",
         audience=audience,
-        scopes=tuple(s.removeprefix(audience) for s in only_admins),
+        scopes=(*(s.removeprefix(audience) for s in only_admins), SCIM_SCOPE),
         created_at=now,
         access_ttl=900,
     )

@@ -19,6 +19,8 @@ from tessera.manage.revocation import RevokedSummary, revoke_subject
 from tessera.store.protocols import Conflict, NotFound, Store
 
 __all__ = [
+    "checked_password_hash",
+    "checked_username",
     "create_user",
     "delete_user",
     "disable_user",
@@ -45,6 +47,22 @@ def _check_password(password: str, username: str, min_length: int | None) -> Non
         raise InvalidInput(str(exc)) from None
 
 
+def checked_username(username: str) -> str:
+    """A username as the domain accepts them (the CLI's, the admin API's and SCIM's rule)."""
+    if not _USERNAME.match(username):
+        raise InvalidInput(
+            "a username is 1 to 200 characters: letters, digits and . _ @ + -, "
+            "starting with a letter or digit"
+        )
+    return username
+
+
+def checked_password_hash(store: Store, password: str, username: str) -> str:
+    """The hash of a password that follows the domain's policy; `InvalidInput` otherwise."""
+    _check_password(password, username, domain_min_length(store))
+    return hash_password(password)
+
+
 def domain_min_length(store: Store) -> int | None:
     """The domain's `password_min_length` (None: the policy's own)."""
     domain = store.domains.get(store.domain_id)
@@ -68,11 +86,7 @@ def new_user(
 ) -> User:
     """A checked new user (not stored): the username, e-mail, name and password policy
     (`min_length`: the domain's `password_min_length`)."""
-    if not _USERNAME.match(username):
-        raise InvalidInput(
-            "a username is 1 to 200 characters: letters, digits and . _ @ + -, "
-            "starting with a letter or digit"
-        )
+    checked_username(username)
     if email is not None and not is_email(email):
         raise InvalidInput(f"{email!r} is not an email address")
     name = checked_name(display_name or username, "the display name")

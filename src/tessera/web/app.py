@@ -53,6 +53,7 @@ from tessera.web.proxy import ClientAddressMiddleware
 from tessera.web.registration import REGISTRATION_ROUTES
 from tessera.web.responses import NO_STORE, json_response
 from tessera.web.revocation_feed import REVOCATION_FEED_ROUTES
+from tessera.web.scim import SCIM_ROUTES, is_scim_path, scim_error_body
 from tessera.web.second_factor import FACTOR_ROUTES
 from tessera.web.services import SCOPE_KEY, Node, Services, build_node, build_services
 from tessera.web.token_endpoints import TOKEN_ROUTES
@@ -202,6 +203,8 @@ def build_app(ctx: Context) -> Starlette:
         *CONSOLE_ROUTES,
         *HOME_ROUTES,
         *metrics_routes(svc.metrics, ctx.settings.metrics_allow),
+        # SCIM 2.0 (/scim/v2, and /admin/v1/Users… before the admin API's mount).
+        *SCIM_ROUTES,
         # Every domain's admin API (the domain router gives each request its domain).
         Mount(
             "/admin/v1",
@@ -276,6 +279,8 @@ def _too_large_answer(default: Services) -> Render:
             )
             return "text/html; charset=utf-8", bytes(response.body), page_headers()
         detail = f"the request body is larger than {limit} bytes"
+        if is_scim_path(path):
+            return "application/scim+json", scim_error_body(413, detail), NO_STORE
         if path.startswith("/admin/"):
             return "application/problem+json", orjson.dumps(problem_body(413, detail)), NO_STORE
         # The OAuth error shape (RFC 6749 §5.2).

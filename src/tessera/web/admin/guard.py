@@ -35,9 +35,11 @@ from starlette.requests import HTTPConnection
 from tessera.domain.admin import (
     ADMIN_SCOPE,
     OPERATOR_SCOPE,
+    SCIM_SCOPE,
     admin_audience,
     admin_scope,
     operator_scope,
+    scim_scope,
 )
 from tessera.resource.dpop import DPoPPolicy
 from tessera.resource.errors import (
@@ -168,12 +170,16 @@ def domain_services(connection: HTTPConnection, default: Services) -> Services:
     return found if found is not None else default
 
 
-async def authenticate(connection: HTTPConnection, default: Services) -> Caller:
+async def authenticate(
+    connection: HTTPConnection, default: Services, *, provisioning: bool = False
+) -> Caller:
     """The caller of the request's domain admin API; raises a `TokenError` (RFC 6750 §3).
-    Checked once per request: `AuthenticateFirst`'s check is the route's."""
+    Checked once per request: `AuthenticateFirst`'s check is the route's. `provisioning` (the
+    SCIM endpoints) also lets in an app's client-credentials token with the SCIM scope."""
     found: Caller | None = connection.scope.get(_CALLER_KEY)
     if found is None:
-        found = connection.scope[_CALLER_KEY] = await _authenticate(connection, default)
+        found = await _authenticate(connection, default, provisioning)
+        connection.scope[_CALLER_KEY] = found
     return found
 
 
@@ -188,7 +194,9 @@ def request_url(connection: HTTPConnection, svc: Services) -> str:
     return svc.ctx.settings.issuer + path
 
 
-async def _authenticate(connection: HTTPConnection, default: Services) -> Caller:
+async def _authenticate(
+    connection: HTTPConnection, default: Services, provisioning: bool = False
+) -> Caller:
     svc = domain_services(connection, default)
     base_issuer = default.ctx.settings.issuer
     by_operator = not svc.domain.is_default and _claimed_issuer(connection) == base_issuer
@@ -211,6 +219,12 @@ async def _authenticate(connection: HTTPConnection, default: Services) -> Caller
         return Caller(token, operator=False, holds_operator_scope=operator)
     if operator:  # in the default domain, an operator token without the admin scope
         return Caller(token, operator=True, holds_operator_scope=True)
+    if (
+        provisioning
+        and not token.is_user  # users provision with the admin scope, never this one
+        and _has(token, SCIM_SCOPE, scim_scope(svc.ctx.settings.issuer))
+    ):
+        return Caller(token, operator=False, holds_operator_scope=False)
     raise InsufficientScopeError(
         "the access token lacks a required scope", scope=ADMIN_SCOPE
     ).for_dpop(dpop, only=bound)
