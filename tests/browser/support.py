@@ -210,10 +210,12 @@ def integration_service(
     audience: str | None = None,
     app: dict[str, str] | None = None,
     manage_scope: str | None = None,
+    enforce_roles: bool = True,
 ) -> Iterator[Api]:
     """Start the integration service as its own process, following the identity domain's
     revocation feed as a confidential app that serves its resource, and activate WHOAMI. By
-    default: the demo's issuer, resource and confidential app; pass them for another domain."""
+    default: the demo's issuer, resource and confidential app; pass them for another domain
+    (and `enforce_roles=False` when its resource declares no roles: scopes only)."""
     issuer = issuer or server.issuer
     audience = audience or server.demo["resource"]["audience"]
     app = app or server.demo["confidential_app"]
@@ -228,6 +230,7 @@ def integration_service(
         TESSERA_INTEGRATION_CLIENT_SECRET=app["client_secret"],
         TESSERA_INTEGRATION_DATABASE_URL=f"sqlite:///{workdir / 'integration.db'}",
         TESSERA_INTEGRATION_REVOCATION_WAIT="1",  # short long-polls: quick shutdown
+        TESSERA_INTEGRATION_ENFORCE_ROLES=str(enforce_roles).lower(),
         PYTHONUNBUFFERED="1",
     )
     log_path = workdir / "integration.log"

@@ -129,8 +129,9 @@ def test_an_operator_creates_a_domain_whose_administrator_runs_the_seed_flow_in_
         "--grant-type", "client_credentials", "--allow-scope", MANAGE,
         "--resource-server-for", AUDIENCE)
     workdir = tmp_path_factory.mktemp("acme-seed")
+    # Acme's resource, made in the console, declares no application roles: scopes only.
     with integration_service(server, workdir, issuer=acme, audience=AUDIENCE,
-                             app=service_app, manage_scope=MANAGE) as api, \
+                             app=service_app, manage_scope=MANAGE, enforce_roles=False) as api, \
             web_client(port=port, issuer=acme, app=app, scope=f"openid profile {CONSUMER}",
                        api=api, workdir=workdir) as client:
         # The seed's flow, in acme, with a browser of acme's user.

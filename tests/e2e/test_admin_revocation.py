@@ -12,9 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tessera.shared.integration_roles import SERVICE_VIEWER
 from tests.support.admin import console_token
 from tests.support.flow import Browser, code_from
-from tests.support.integration import Service, start_service
+from tests.support.integration import Service, grant_roles, start_service
 from tests.support.server import Server, start_server
 
 ADMIN_PASSWORD = "Tessera-Demo-Root-2026"
@@ -61,6 +62,7 @@ def test_an_administrator_revokes_a_user_everywhere(idp: list[Server], tmp_path:
     server = idp[0]
     server.cli("admin", "users", "create", "bob", "--password-stdin",
                input="Green-Meadow-Kite-2026\n")
+    grant_roles(server, "user", "bob", SERVICE_VIEWER)  # reading integrations needs a role
     service = start_service(server, tmp_path)
     try:
         alice = _user_token(server, "alice", "Wonderland-Demo-2026")

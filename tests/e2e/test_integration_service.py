@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tessera.shared.integration_roles import SERVICE_INVOKER, SERVICE_MONITOR
 from tests.support.flow import demo_auth, user_tokens
 from tests.support.integration import (
     API,
@@ -124,7 +125,9 @@ def admin_token(server: Server) -> str:
 
 @pytest.fixture(scope="module")
 def monitor_app(server: Server) -> tuple[str, str]:
-    return new_app(server, "Monitoring only", f"{AUDIENCE}:443{MONITOR}")
+    return new_app(
+        server, "Monitoring only", f"{AUDIENCE}:443{MONITOR}", roles=(SERVICE_MONITOR,)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -525,7 +528,7 @@ def test_a_monitor_only_token_reads_but_cannot_write_or_run(
 def test_a_run_scope_token_runs_integrations_but_cannot_read_them(
     server: Server, service: Service
 ) -> None:
-    runner = new_app(server, "Runner", f"{AUDIENCE}:443{RUN}")
+    runner = new_app(server, "Runner", f"{AUDIENCE}:443{RUN}", roles=(SERVICE_INVOKER,))
     token = client_token(server, runner, f"{AUDIENCE}:443{RUN}")
     response = httpx.post(
         flow_url(service, "ECHO_ORDER", "/orders/7"), json={}, headers=bearer(token)

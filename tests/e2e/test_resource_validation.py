@@ -31,6 +31,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 
 from tessera.resource import AccessToken, RevocationFeed, TokenValidator
 from tessera.resource.fastapi import TokenDependency
+from tessera.shared.integration_roles import SERVICE_MONITOR
 from tests.support.flow import demo_auth, user_tokens
 from tests.support.integration import Service, bearer, client_token, new_app, running_service
 from tests.support.server import Server, running_server
@@ -290,7 +291,9 @@ def test_an_hmac_token_signed_with_the_public_key_is_401_invalid_token(
 def test_a_monitor_only_token_calling_a_write_is_403_insufficient_scope(
     server: Server, service: Service, sample: str
 ) -> None:
-    monitor = new_app(server, "Monitoring dashboard", f"{AUDIENCE}:443{MONITOR}")
+    monitor = new_app(
+        server, "Monitoring dashboard", f"{AUDIENCE}:443{MONITOR}", roles=(SERVICE_MONITOR,)
+    )
     token = client_token(server, monitor, f"{AUDIENCE}:443{MONITOR}")
     assert claims_of(token)["scope"] == MONITOR
     # The token itself is valid: reads work.

@@ -18,16 +18,42 @@ from tests.support.server import Server, free_port
 
 __all__ = [
     "API",
+    "AUDIENCE",
     "Service",
     "bearer",
     "client_token",
+    "grant_roles",
     "new_app",
+    "revoke_roles",
     "revoke_until_refused",
     "running_service",
     "start_service",
 ]
 
 API = "/ic/api/integration/v1"
+AUDIENCE = "https://integration.tessera.test"  # the demo's integration resource
+
+# `tessera.manage.roles.grant_role` / `revoke_role` run with the identity domain's environment,
+# as an operator's command would (the admin CLI for roles is not there yet; this is what it calls).
+_ROLES = """
+import sys
+from datetime import UTC, datetime
+from tessera.cli.common import open_domain
+from tessera.manage.audit import store_actor
+from tessera.manage.roles import find_principal, grant_role, revoke_role
+
+action, kind, ref, resource, *roles = sys.argv[1:]
+with open_domain(False) as ctx:
+    now = datetime.now(UTC)
+    actor = store_actor("test:e2e", ctx.store, lambda: now)
+    principal = find_principal(ctx.store, kind, ref)
+    for role in roles:
+        args = dict(resource=resource, role=role, principal=principal, now=now, actor=actor)
+        if action == "grant":
+            grant_role(ctx.store, **args)
+        else:
+            revoke_role(ctx.store, **args, revoke=action == "revoke-tokens")
+"""
 
 
 @dataclass
@@ -108,13 +134,54 @@ def client_token(server: Server, creds: tuple[str, str], scope: str) -> str:
     return str(response.json()["access_token"])
 
 
-def new_app(server: Server, name: str, *scopes: str) -> tuple[str, str]:
-    """A new client-credentials app allowed `scopes`; its client_id and secret."""
+def new_app(
+    server: Server, name: str, *scopes: str, roles: tuple[str, ...] = ()
+) -> tuple[str, str]:
+    """A new client-credentials app allowed `scopes`, granted `roles` of the integration
+    resource (its own tokens carry them); its client_id and secret."""
     args = ["admin", "apps", "create", "--name", name, "--grant-type", "client_credentials"]
     for scope in scopes:
         args += ["--allow-scope", scope]
     app = server.cli_json(*args)
+    if roles:
+        grant_roles(server, "app", app["client_id"], *roles)
     return app["client_id"], app["client_secret"]
+
+
+def grant_roles(
+    server: Server, kind: str, principal: str, *roles: str, resource: str = AUDIENCE
+) -> None:
+    """Grant `roles` of `resource` (the demo's integration resource by default) to a `user`
+    (id or username), `group` or `app` (client id or name) of the server's default domain; the
+    next token of the principal for the resource carries them."""
+    _roles(server, "grant", kind, principal, resource, roles)
+
+
+def revoke_roles(
+    server: Server,
+    kind: str,
+    principal: str,
+    *roles: str,
+    resource: str = AUDIENCE,
+    revoke_tokens: bool = False,
+) -> None:
+    """Take `roles` away; with `revoke_tokens`, also revoke the principal's tokens for the
+    resource (`tessera.manage.roles.revoke_role`)."""
+    action = "revoke-tokens" if revoke_tokens else "revoke"
+    _roles(server, action, kind, principal, resource, roles)
+
+
+def _roles(
+    server: Server, action: str, kind: str, principal: str, resource: str, roles: tuple[str, ...]
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _ROLES, action, kind, principal, resource, *roles],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -1,11 +1,17 @@
 """The management REST API under `/ic/api/integration/v1/`: integrations and monitoring.
 
-| request | scopes (any one) |
-|---|---|
-| `GET integrations`, `GET integrations/{CODE}|{VERSION}` | monitor, manage, consumer::all |
-| `POST integrations`, `PUT`/`DELETE integrations/{CODE}|{VERSION}` | manage |
-| `POST integrations/{CODE}|{VERSION}/activate`, `…/deactivate` | manage |
-| `GET monitoring/instances`, `GET monitoring/instances/{id}` | monitor, manage, consumer::all |
+| request | scopes (any one) | action |
+|---|---|---|
+| `GET integrations`, `GET integrations/{CODE}|{VERSION}` | monitor, manage, consumer::all | read |
+| `POST integrations`, `PUT`/`DELETE integrations/{CODE}|{VERSION}` | manage | manage |
+| `POST integrations/{CODE}|{VERSION}/activate`, `…/deactivate` | manage | manage |
+| `GET monitoring/instances`, `…/instances/{id}` | monitor, manage, consumer::all | monitor |
+
+Each action needs any one of its roles (`tessera.shared.integration_roles`): read, every role but
+ServiceInvoker; manage, ServiceDeveloper or ServiceAdministrator; monitor, ServiceMonitor,
+ServiceDeveloper or ServiceAdministrator.
+The scope is checked first (403 `insufficient_scope` with `scope=`), then the role (403 problem
+`insufficient-role` naming the roles), unless `TESSERA_INTEGRATION_ENFORCE_ROLES=false`.
 
 With `TESSERA_INTEGRATION_MANAGE_ACR` / `_MANAGE_MAX_AGE` set, the manage requests also need that
 level or a recent sign-in (RFC 9470): 401 `insufficient_user_authentication` otherwise.
@@ -23,7 +29,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from tessera.integration.auth import Reader, Writer
+from tessera.integration.auth import Monitor, Reader, Writer
 from tessera.integration.document import (
     MAX_DOCUMENT_BYTES,
     DocumentError,
@@ -49,13 +55,22 @@ from tessera.integration.views import (
 __all__ = ["DOCUMENT_SCHEMA_REF", "router"]
 
 DOCUMENT_SCHEMA_REF = "#/components/schemas/IntegrationDocument"
-_READ = (
+_READ_SCOPES = (
     "Scopes: any of `urn:tessera:integration:monitor`, `urn:tessera:integration:manage`, "
     "`urn:opc:resource:consumer::all`."
 )
+# The roles, when the service enforces them (the default).
+_READ = (
+    f"{_READ_SCOPES} Roles: any of `ServiceViewer`, `ServiceUser`, `ServiceMonitor`, "
+    "`ServiceDeveloper`, `ServiceAdministrator` (not `ServiceInvoker`)."
+)
+_MONITOR = (
+    f"{_READ_SCOPES} Roles: any of `ServiceMonitor`, `ServiceDeveloper`, `ServiceAdministrator`."
+)
 _WRITE = (
-    "Scope: `urn:tessera:integration:manage`; and the sign-in level or recentness the service "
-    "may require (RFC 9470: 401 `insufficient_user_authentication` with `acr_values` / `max_age`)."
+    "Scope: `urn:tessera:integration:manage`. Roles: any of `ServiceDeveloper`, "
+    "`ServiceAdministrator`. And the sign-in level or recentness the service may require "
+    "(RFC 9470: 401 `insufficient_user_authentication` with `acr_values` / `max_age`)."
 )
 _IDENT = "`CODE|VERSION`, e.g. `ECHO_ORDER|01.00.0000` (`|` may be sent as `%7C`)."
 
@@ -282,13 +297,13 @@ def deactivate_integration(ident: str, _: Writer, services: Svc) -> IntegrationV
     summary="List runs",
     description=(
         "Runs of integrations, newest first, with the caller's user and client, status, "
-        f"HTTP status, duration and error. {_READ}"
+        f"HTTP status, duration and error. {_MONITOR}"
     ),
     response_model=RunPage,
     responses=_problems(400),
 )
 def list_runs(
-    _: Reader,
+    _: Monitor,
     services: Svc,
     code: Annotated[str | None, Query(max_length=50, description="Integration code")] = None,
     status: Annotated[
@@ -305,11 +320,11 @@ def list_runs(
     "/monitoring/instances/{run_id}",
     tags=["monitoring"],
     summary="Show a run",
-    description=f"One run by its id (the `Tessera-Instance-Id` of its answer). {_READ}",
+    description=f"One run by its id (the `Tessera-Instance-Id` of its answer). {_MONITOR}",
     response_model=RunView,
     responses=_problems(400, 404),
 )
-def show_run(run_id: int, _: Reader, services: Svc) -> RunView:
+def show_run(run_id: int, _: Monitor, services: Svc) -> RunView:
     found = services.store.get_run(run_id) if 0 < run_id < 2**62 else None
     if found is None:
         raise Problem(404, "run-not-found", f"no run {run_id}")

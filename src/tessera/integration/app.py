@@ -61,11 +61,25 @@ in `Authorization: DPoP <token>` with a `DPoP` proof of its key for the request 
 | `urn:tessera:integration:run` | running any activated integration |
 | a trigger's own `scope` | running that one integration |
 
+Besides the scope, each request needs one of Oracle Integration's application roles in the
+token's `roles` claim (RFC 9068 §2.2.3.1), granted in the identity domain (unless the service
+runs with `TESSERA_INTEGRATION_ENFORCE_ROLES=false`):
+
+| role | may |
+|---|---|
+| `ServiceAdministrator` | everything |
+| `ServiceDeveloper` | create, replace, delete, (de)activate and read integrations; monitoring |
+| `ServiceMonitor` | read integrations and monitoring |
+| `ServiceUser` | read integrations, run them |
+| `ServiceInvoker` | run integrations, nothing else |
+| `ServiceViewer` | read integrations |
+
 Errors: token errors answer per RFC 6750 (401 with `WWW-Authenticate: Bearer …`, 403
 `insufficient_scope` with `scope=`, 400 `invalid_request` for a token in the query string) and
 RFC 9449 §7.1 (`WWW-Authenticate: DPoP …` with `invalid_dpop_proof`, or `use_dpop_nonce` and a
 `DPoP-Nonce` header when the service requires nonces);
-everything else answers RFC 9457 `application/problem+json`.
+everything else answers RFC 9457 `application/problem+json`, such as a missing role: 403 with
+the `insufficient_scope` challenge and a problem naming the roles any one of which would do.
 
 Step-up (RFC 9470): when the service is configured so, the requests that change integrations
 also need a given level or a recent sign-in, and answer 401 `insufficient_user_authentication`
@@ -97,7 +111,7 @@ def _services(settings: IntegrationSettings) -> tuple[Services, _Runtime]:
     http = httpx.AsyncClient(
         transport=guarded_transport(policy), follow_redirects=False, timeout=10.0, trust_env=False
     )
-    guards = Guards(validator, settings.manage_requirement)
+    guards = Guards(validator, settings.manage_requirement, enforce_roles=settings.enforce_roles)
     services = Services(store, Connections(http), guards, policy, settings.token_endpoint)
     return services, _Runtime(engine, settings.sealer, revocation, http)
 

@@ -1,9 +1,11 @@
 """The REST endpoints of integrations: `/ic/api/integration/v1/flows/rest/{CODE}/{VERSION}/…`.
 
 The order of checks: a valid token (401/400, before anything is looked up); an activated
-integration of that code and version (404; a token that could run nothing gets 403 instead, so
-it learns nothing about which integrations exist); the run scope (403 `insufficient_scope`);
-the trigger's path template (404) and method (405). Then the steps run and the run is recorded
+integration of that code and version (404; a token that could run nothing, for want of a run
+scope or of a run role, gets 403 instead, so it learns nothing about which integrations exist);
+the run scope (403 `insufficient_scope`); a role that may run flows, ServiceInvoker, ServiceUser
+or ServiceAdministrator (403 problem naming them, `tessera.shared.integration_roles`); the
+trigger's path template (404) and method (405). Then the steps run and the run is recorded
 with the caller's identity, whatever its outcome: a failed `invoke` answers 502, an expression
 that fails on the request's data 422, each as `application/problem+json`.
 """
@@ -32,6 +34,7 @@ from tessera.integration.store import Caller, RunRecord, State
 from tessera.integration.views import error_responses
 from tessera.resource import AccessToken
 from tessera.resource.dpop import read_credentials
+from tessera.shared.integration_roles import Action
 
 __all__ = ["INSTANCE_HEADER", "MAX_FLOW_BODY", "router"]
 
@@ -76,9 +79,11 @@ async def _locate(
     found = await run_in_threadpool(services.store.get, code, version)
     if found is None or found.state is not State.ACTIVATED:
         require_any(token, ANY_RUN)
+        services.guards.require_role(token, Action.RUN)
         raise Problem(404, "integration-not-found", f"no activated integration {code}|{version}")
     document = found.document
     require_any(token, run_scopes(document.trigger.scope))
+    services.guards.require_role(token, Action.RUN)
     params = parse_path(document.trigger.path).match(path)
     if params is None:
         raise Problem(404, "not-found", f"{code}|{version} has no resource at {path}")
@@ -189,7 +194,9 @@ _RESPONSES = error_responses(
 _DESCRIPTION = (
     "Run an activated integration: the trigger's method and path template must match. "
     "Scopes: any of `urn:tessera:integration:run`, `urn:opc:resource:consumer::all`, or the "
-    "trigger's own scope. The answer carries the run's id in `Tessera-Instance-Id`."
+    "trigger's own scope. Roles (when the service enforces them, the default): any of "
+    "`ServiceInvoker`, `ServiceUser`, `ServiceAdministrator` (a ServiceDeveloper or "
+    "ServiceMonitor alone cannot run). The answer carries the run's id in `Tessera-Instance-Id`."
 )
 
 router = APIRouter()

@@ -16,6 +16,11 @@ most that old. A token that falls short gets 401 `insufficient_user_authenticati
 `acr_values` / `max_age`, so `tessera call` and `tessera.client` sign in again and retry;
 client-credentials tokens (no user) get the same answer.
 
+Application roles (docs/groups-and-roles.md, `tessera.shared.integration_roles`):
+`ENFORCE_ROLES` (default true) requires, besides the scope, one of Oracle Integration's roles
+in the token's `roles` claim for each request (403 naming the roles otherwise); false checks
+scopes only, for an identity provider that issues no `roles` claim.
+
 DPoP (RFC 9449): a DPoP-bound token is accepted with a proof of its key per request. `PUBLIC_URL`
 is the service's URL as clients call it (behind a reverse proxy: the proxy's; unset: the
 request's scheme and `Host`); proofs must name it. Each proof is used once: in this process's
@@ -76,6 +81,8 @@ class IntegrationSettings(BaseSettings):
     # RFC 9470 step-up for the routes that change integrations (see the module docstring).
     manage_acr: str | None = None
     manage_max_age: int | None = Field(None, ge=0, le=31_536_000)
+    # Oracle Integration's application roles, besides scopes (see the module docstring).
+    enforce_roles: bool = True
     # DPoP (see the module docstring).
     public_url: str | None = None
     redis_url: SecretStr | None = None

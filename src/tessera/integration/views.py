@@ -96,16 +96,31 @@ class ProblemView(BaseModel):
     status: int
     detail: str
     errors: list[dict[str, str]] | None = None
+    error: str | None = Field(
+        None, description="With a missing role: `insufficient_scope`, as in the challenge"
+    )
+    required_roles: list[str] | None = Field(
+        None, description="With a missing role: the roles any one of which would do"
+    )
 
 
 _PROBLEM_REF = "#/components/schemas/ProblemView"
+_TOKEN_ERROR_REF = "#/components/schemas/TokenErrorView"
 
 
 def error_responses(meanings: dict[int, str]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses`: 401/403 token errors (RFC 6750) and problem details for the rest."""
     out: dict[int | str, dict[str, Any]] = {
         401: {"model": TokenErrorView, "description": "No valid access token (RFC 6750 §3)"},
-        403: {"model": TokenErrorView, "description": "The token lacks the scope"},
+        403: {
+            "description": "The token lacks the scope (RFC 6750 §3.1 body, `insufficient_scope` "
+            "with `scope=`) or the caller lacks a role of the request (a problem document "
+            "naming the roles in `detail` and `required_roles`, with the same challenge)",
+            "content": {
+                "application/json": {"schema": {"$ref": _TOKEN_ERROR_REF}},
+                "application/problem+json": {"schema": {"$ref": _PROBLEM_REF}},
+            },
+        },
     }
     for status, meaning in meanings.items():
         out[status] = {

@@ -1,8 +1,12 @@
 """The demo identity domain that `make run` asks for (`tessera serve --demo`; loopback only).
 
-An administrator, a user, the integration service's resource, a confidential trusted app (the
-seed's "client application") and a public PKCE app (the CLI). Credentials are written once to
-`<data_dir>/demo-credentials.json` (mode 0600), because the app secret is shown only once.
+An administrator, a user, the integration service's resource with Oracle Integration's
+application roles (docs/groups-and-roles.md), a confidential trusted app (the seed's "client
+application") and a public PKCE app (the CLI). The administrator is a ServiceAdministrator; Alice
+a ServiceDeveloper, ServiceInvoker and ServiceMonitor, so she can deploy, run and monitor the
+README's flows; the confidential app a ServiceAdministrator (its client-credentials tokens).
+Credentials are written once to `<data_dir>/demo-credentials.json` (mode 0600), because the app
+secret is shown only once.
 """
 
 from __future__ import annotations
@@ -14,11 +18,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tessera.domain.model import Client, User
+from tessera.domain.model import Client, PrincipalKind, Resource, ResourceRole, User
 from tessera.manage.apps import create_app
 from tessera.manage.audit import Actor, store_actor
 from tessera.manage.resources import create_resource
+from tessera.manage.roles import Principal, grant_role
 from tessera.manage.users import create_user
+from tessera.shared.integration_roles import (
+    INTEGRATION_ROLES,
+    SERVICE_ADMINISTRATOR,
+    SERVICE_DEVELOPER,
+    SERVICE_INVOKER,
+    SERVICE_MONITOR,
+)
 from tessera.shared.settings import is_loopback_host
 from tessera.store.protocols import Store
 
@@ -34,6 +46,7 @@ _RESOURCE_SCOPE = f"{DEMO_AUDIENCE}:443{DEMO_SCOPE}"
 _MANAGE_SCOPE = f"{DEMO_AUDIENCE}:443{DEMO_MANAGE_SCOPE}"
 _ADMIN = ("admin", "Tessera-Demo-Root-2026")
 _USER = ("alice", "Wonderland-Demo-2026")
+_ALICE_ROLES = (SERVICE_DEVELOPER, SERVICE_INVOKER, SERVICE_MONITOR)
 
 
 def demo_refusal(host: str, issuer: str, production: bool) -> str | None:
@@ -63,9 +76,19 @@ def bootstrap_demo(
     if store.users.list():
         return None
     actor = store_actor("system:demo", store, lambda: now)
-    alice = _demo_users(store, now, actor)
-    _demo_resource(store, now, actor)
+    admin, alice = _demo_users(store, now, actor)
+    resource = _demo_resource(store, now, actor)
     web, secret, cli = _demo_apps(store, secret_pepper, now, actor)
+    grants = [
+        (Principal(PrincipalKind.USER, admin.id, admin.username), (SERVICE_ADMINISTRATOR,)),
+        (Principal(PrincipalKind.USER, alice.id, alice.username), _ALICE_ROLES),
+        (Principal(PrincipalKind.APP, web.client_id, web.name), (SERVICE_ADMINISTRATOR,)),
+    ]
+    for principal, roles in grants:
+        for role in roles:
+            grant_role(
+                store, resource=resource.id, role=role, principal=principal, now=now, actor=actor
+            )
     credentials = {
         "admin": {"username": _ADMIN[0], "password": _ADMIN[1]},
         "user": {"username": _USER[0], "password": _USER[1], "sub": alice.id},
@@ -85,9 +108,9 @@ def bootstrap_demo(
     return credentials
 
 
-def _demo_users(store: Store, now: datetime, actor: Actor) -> User:
-    """The administrator and Alice; returns Alice."""
-    create_user(
+def _demo_users(store: Store, now: datetime, actor: Actor) -> tuple[User, User]:
+    """The administrator and Alice."""
+    admin = create_user(
         store,
         username=_ADMIN[0],
         password=_ADMIN[1],
@@ -97,7 +120,7 @@ def _demo_users(store: Store, now: datetime, actor: Actor) -> User:
         email="admin@tessera.test",
         is_admin=True,
     )
-    return create_user(
+    alice = create_user(
         store,
         username=_USER[0],
         password=_USER[1],
@@ -106,10 +129,11 @@ def _demo_users(store: Store, now: datetime, actor: Actor) -> User:
         display_name="Alice Example",
         email="alice@tessera.test",
     )
+    return admin, alice
 
 
-def _demo_resource(store: Store, now: datetime, actor: Actor) -> None:
-    create_resource(
+def _demo_resource(store: Store, now: datetime, actor: Actor) -> Resource:
+    return create_resource(
         store,
         name="Integration service",
         audience=DEMO_AUDIENCE,
@@ -121,6 +145,7 @@ def _demo_resource(store: Store, now: datetime, actor: Actor) -> None:
         ],
         now=now,
         actor=actor,
+        roles=[ResourceRole(role.name, role.description) for role in INTEGRATION_ROLES],
     )
 
 

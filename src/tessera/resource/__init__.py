@@ -27,6 +27,7 @@ from tessera.resource.dpop import (
     validate_request,
 )
 from tessera.resource.errors import (
+    InsufficientRoleError,
     InsufficientScopeError,
     InsufficientUserAuthenticationError,
     InvalidDPoPProofError,
@@ -50,6 +51,7 @@ __all__ = [
     "DPoPPolicy",
     "DiscoveryError",
     "FeedFreshness",
+    "InsufficientRoleError",
     "InsufficientScopeError",
     "InsufficientUserAuthenticationError",
     "IntrospectionCheck",

@@ -15,6 +15,7 @@ from typing import Self
 from tessera.shared.oauth_errors import error_body, error_headers
 
 __all__ = [
+    "InsufficientRoleError",
     "InsufficientScopeError",
     "InsufficientUserAuthenticationError",
     "InvalidDPoPProofError",
@@ -98,6 +99,21 @@ class InsufficientScopeError(TokenError):
 
     error = "insufficient_scope"
     status = 403
+
+
+class InsufficientRoleError(InsufficientScopeError):
+    """403 `insufficient_scope` (RFC 6750 §3.1: the request needs higher privileges than the
+    token gives): a valid token with the scope, without any of the application roles
+    (RFC 9068 §2.2.3.1) the request needs. The description names them; no `scope=`, since no
+    other scope would help."""
+
+    def __init__(self, roles: Iterable[str], description: str = "") -> None:
+        self.roles = tuple(roles)
+        if not description:
+            names = ", ".join(self.roles)
+            many = len(self.roles) > 1
+            description = f"needs one of the roles {names}" if many else f"needs the role {names}"
+        super().__init__(description)
 
 
 class InvalidRequestError(TokenError):

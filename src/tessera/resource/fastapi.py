@@ -16,6 +16,10 @@ of every operation using it; `require_token.requiring(acr_values=..., max_age=..
 (the same OpenAPI scheme) for some operations only. A token with the scopes but a weaker or
 older sign-in answers 401 `insufficient_user_authentication` with the requirement.
 
+Application roles (RFC 9068 §2.2.3.1): `TokenDependency(validator, roles=["Admin", "Editor"])`
+or `.requiring(roles=[...])` requires any one of these roles in the token's `roles` claim,
+after the scopes and before the step-up: 403 `insufficient_scope` naming them otherwise.
+
 DPoP (RFC 9449): a bound token is accepted as `Authorization: DPoP` with a proof, checked on
 every request; `TokenDependency(validator, require_dpop=True)` (or `.requiring(dpop=True)`)
 refuses Bearer tokens on its operations.
@@ -71,10 +75,12 @@ class TokenDependency(SecurityBase):
         acr_values: str | Iterable[str] | None = None,
         max_age: int | None = None,
         require_dpop: bool = False,
+        roles: Iterable[str] = (),
     ) -> None:
         self.validator = validator
         self.requirement = requirement(acr_values, max_age)
         self.require_dpop = require_dpop
+        self.roles = tuple(roles)
         issuer = validator.issuer
         described = dict(scopes) if isinstance(scopes, Mapping) else dict.fromkeys(scopes, "")
         flow = OAuthFlowAuthorizationCode(
@@ -95,15 +101,18 @@ class TokenDependency(SecurityBase):
         max_age: int | None = None,
         *,
         dpop: bool | None = None,
+        roles: Iterable[str] | None = None,
     ) -> TokenDependency:
         """This dependency with another RFC 9470 requirement (when `acr_values` or `max_age` is
-        given; else the current one stays) and, when `dpop` is given, DPoP required or not
-        (same scheme in OpenAPI)."""
+        given; else the current one stays), when `dpop` is given, DPoP required or not, and
+        when `roles` is given, those roles (any one) instead (same scheme in OpenAPI)."""
         other = copy.copy(self)
         if acr_values is not None or max_age is not None:
             other.requirement = requirement(acr_values, max_age)
         if dpop is not None:
             other.require_dpop = dpop
+        if roles is not None:
+            other.roles = tuple(roles)
         return other
 
     async def __call__(self, request: Request, security_scopes: SecurityScopes) -> AccessToken:
@@ -115,6 +124,7 @@ class TokenDependency(SecurityBase):
             if token is None:
                 raise InvalidTokenError("")
             self.validator.require_scopes(token, security_scopes.scopes)
+            self.validator.require_roles(token, self.roles)
             self.validator.require_authentication(token, self.requirement)
         except TokenError as exc:
             only = self.require_dpop or (token is not None and token.is_dpop_bound)

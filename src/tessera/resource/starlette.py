@@ -5,6 +5,7 @@ app.add_middleware(AuthenticationMiddleware, backend=BearerBackend(validator),
 
 @requires("orders:write", acr=ACR_MFA, max_age=600)   # RFC 9470 step-up per route
 @requires("payments:write", dpop=True)                 # RFC 9449: DPoP-bound tokens only
+@requires("orders:write", roles=["Clerk", "Manager"])  # any one of these application roles
 
 DPoP (RFC 9449): a bound token must come as `Authorization: DPoP` with a proof, checked on
 every request (`tessera.resource.dpop`); the validator's `dpop` policy says how.
@@ -161,13 +162,17 @@ def requires(
     acr: str | Iterable[str] | None = None,
     max_age: int | None = None,
     dpop: bool = False,
+    roles: Iterable[str] = (),
 ) -> Callable[[_Endpoint], _Endpoint]:
     """Like Starlette's `requires`, with RFC 6750 responses (§3.1); `acr` (any one of these
     levels, or a higher known one) and `max_age` (seconds since the user signed in) add an
     RFC 9470 requirement, checked after the scopes: 401 `insufficient_user_authentication`.
     `dpop` refuses tokens that are not DPoP-bound (RFC 9449 §7.1: 401 `invalid_token` with
-    the DPoP challenge alone); a bound token's proof was checked by `BearerBackend`."""
+    the DPoP challenge alone); a bound token's proof was checked by `BearerBackend`. `roles`:
+    any one of these application roles (RFC 9068 §2.2.3.1 `roles`), checked after the scopes:
+    403 `insufficient_scope` naming them."""
     needed = [scopes] if isinstance(scopes, str) else list(scopes)
+    any_role = tuple(roles)
     level = requirement(acr, max_age)  # a bad value fails here, at import time
 
     def decorator(endpoint: _Endpoint) -> _Endpoint:
@@ -189,6 +194,7 @@ def requires(
                     only,
                 )
             try:
+                TokenValidator.require_roles(user.token, any_role)
                 user.require_authentication(level)
             except TokenError as exc:
                 return _render(request, exc, only)

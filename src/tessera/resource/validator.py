@@ -11,6 +11,11 @@ The user's sign-in is read from the token too (RFC 9068 §2.2.1, RFC 9470 §5): 
 `auth_time`, for routes that require a level or a recent sign-in (`tessera.resource.stepup`).
 A malformed value counts as absent, so it never meets a requirement.
 
+Application roles and groups (RFC 9068 §2.2.3.1, SCIM's multi-valued attributes of RFC 7643
+§4.1.2): `roles` and `groups` are JSON arrays of strings; anything else counts as no role or
+group (a malformed claim grants nothing), and non-string entries are dropped.
+`require_roles` answers 403 `insufficient_scope` naming the roles any one of which would do.
+
 A DPoP-bound token (RFC 9449 §6.1: `cnf.jkt`) is valid only with a proof of its key for each
 request; the adapters check that (`tessera.resource.dpop`, per the validator's `dpop` policy).
 A token bound otherwise (a `cnf` without `jkt`, such as RFC 8705's certificate binding) is
@@ -31,7 +36,11 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 
 from tessera.resource.dpop import DPoPPolicy
-from tessera.resource.errors import InsufficientScopeError, InvalidTokenError
+from tessera.resource.errors import (
+    InsufficientRoleError,
+    InsufficientScopeError,
+    InvalidTokenError,
+)
 from tessera.resource.jwks import DiscoveryError, JwksCache
 from tessera.shared.bearer import MAX_TOKEN_LENGTH
 from tessera.shared.jwt_parts import decode_segment, is_numeric_date
@@ -70,6 +79,8 @@ class AccessToken:
     amr: tuple[str, ...] = ()  # its methods (RFC 8176)
     auth_time: int | None = None  # when the user signed in, seconds since the epoch
     jkt: str | None = None  # the key the token is bound to (RFC 9449 §6.1 `cnf.jkt`)
+    roles: frozenset[str] = frozenset()  # application roles (RFC 9068 §2.2.3.1)
+    groups: frozenset[str] = frozenset()  # the user's groups, when the resource asks for them
     claims: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -83,6 +94,9 @@ class AccessToken:
 
     def has_scopes(self, required: Iterable[str]) -> bool:
         return set(required) <= self.scopes
+
+    def has_any_role(self, roles: Iterable[str]) -> bool:
+        return not self.roles.isdisjoint(roles)
 
 
 def _b64json(segment: str) -> dict[str, Any]:
@@ -178,6 +192,14 @@ class TokenValidator:
                 "the access token lacks a required scope", scope=" ".join(needed)
             )
 
+    @staticmethod
+    def require_roles(token: AccessToken, any_of: Iterable[str]) -> None:
+        """Raise `InsufficientRoleError` (403 `insufficient_scope`) unless the token carries
+        one of the roles `any_of` (none given: nothing is required)."""
+        wanted = tuple(any_of)
+        if wanted and not token.has_any_role(wanted):
+            raise InsufficientRoleError(wanted)
+
     # --- the checks -----------------------------------------------------------------------------
 
     def _validate_uncached(self, token: str) -> AccessToken:
@@ -265,6 +287,14 @@ def _jkt(claims: Mapping[str, Any]) -> str | None:
     return jkt if isinstance(jkt, str) and 0 < len(jkt) <= 128 else None
 
 
+def _names(value: Any) -> frozenset[str]:
+    """A `roles` or `groups` claim: the non-empty strings of a JSON array; a claim of any other
+    shape grants nothing."""
+    if not isinstance(value, list):
+        return frozenset()
+    return frozenset(item for item in value if isinstance(item, str) and item)
+
+
 def _access_token(claims: Mapping[str, Any]) -> AccessToken:
     audience = claims["aud"]
     scope = claims.get("scope", "")
@@ -284,5 +314,7 @@ def _access_token(claims: Mapping[str, Any]) -> AccessToken:
         amr=tuple(m for m in amr if isinstance(m, str)) if isinstance(amr, list) else (),
         auth_time=int(auth_time) if is_numeric_date(auth_time) else None,
         jkt=_jkt(claims),
+        roles=_names(claims.get("roles")),
+        groups=_names(claims.get("groups")),
         claims=claims,
     )

@@ -14,6 +14,7 @@ from tessera.integration.cli import _step_up_hint
 from tessera.integration.scopes import SCOPE_ALL, SCOPE_MANAGE, SCOPE_MONITOR
 from tessera.integration.settings import IntegrationConfigError, load_settings
 from tessera.shared.acr import ACR_MFA, ACR_PASSWORD, ACR_PHISHING_RESISTANT
+from tessera.shared.integration_roles import SERVICE_ADMINISTRATOR
 from tests.support.integration import API
 from tests.unit import test_config
 from tests.unit.integration.conftest import service
@@ -26,8 +27,10 @@ clean_env = test_config.clean_env  # no TESSERA_ variable from the shell; an emp
 def bearer(
     issuer: Idp, acr: str | None, scope: str = SCOPE_MANAGE, **claims: object
 ) -> dict[str, str]:
-    """A token of `acr` (signed in 30 s ago unless `auth_time` says otherwise)."""
+    """A token of `acr` (signed in 30 s ago unless `auth_time` says otherwise), of a
+    ServiceAdministrator unless `roles` says otherwise."""
     extra: dict[str, object] = {"acr": acr, "auth_time": int(time.time()) - 30} if acr else {}
+    extra["roles"] = [SERVICE_ADMINISTRATOR]
     return {"Authorization": f"Bearer {issuer.token(scope=scope, **{**extra, **claims})}"}
 
 

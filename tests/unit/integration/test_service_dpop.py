@@ -15,6 +15,7 @@ from joserfc.jwk import ECKey
 from tessera.integration.scopes import SCOPE_MANAGE, SCOPE_MONITOR
 from tessera.integration.settings import IntegrationConfigError, load_settings
 from tessera.resource import MemoryProofReplay, RedisProofReplay
+from tessera.shared.integration_roles import SERVICE_MONITOR
 from tests.support.dpop import make_proof, new_key, thumbprint
 from tests.support.integration import API
 from tests.unit import test_config
@@ -32,7 +33,9 @@ def dpop(key: ECKey, token: str, method: str, url: str, nonce: str | None = None
 
 def test_a_bound_token_works_with_its_proof_and_not_as_bearer(issuer: Idp, tmp_path: Path) -> None:
     key = new_key()
-    token = issuer.token(scope=f"{SCOPE_MANAGE} {SCOPE_MONITOR}", cnf={"jkt": thumbprint(key)})
+    token = issuer.token(
+        scope=f"{SCOPE_MANAGE} {SCOPE_MONITOR}", roles=[SERVICE_MONITOR], cnf={"jkt": thumbprint(key)}
+    )
     url = f"http://testserver{API}/integrations"
     with service(issuer, tmp_path) as client:
         answer = client.get(f"{API}/integrations", headers=dpop(key, token, "GET", url))
@@ -45,7 +48,7 @@ def test_a_bound_token_works_with_its_proof_and_not_as_bearer(issuer: Idp, tmp_p
         answer = client.get(f"{API}/integrations", headers=other)
         assert 'error="invalid_dpop_proof"' in answer.headers["www-authenticate"]
         # A bound token without the scope: 403 with the DPoP challenge alone.
-        weak = issuer.token(scope="other", cnf={"jkt": thumbprint(key)})
+        weak = issuer.token(scope="other", roles=[SERVICE_MONITOR], cnf={"jkt": thumbprint(key)})
         answer = client.get(f"{API}/integrations", headers=dpop(key, weak, "GET", url))
         assert answer.status_code == 403
         assert answer.headers["www-authenticate"].startswith(
@@ -58,11 +61,11 @@ def test_the_settings_pin_the_url_require_dpop_and_ask_for_nonces(
 ) -> None:
     public = "https://integration.example.test"
     key = new_key()
-    token = issuer.token(scope=SCOPE_MONITOR, cnf={"jkt": thumbprint(key)})
+    token = issuer.token(scope=SCOPE_MONITOR, roles=[SERVICE_MONITOR], cnf={"jkt": thumbprint(key)})
     url = f"{public}{API}/integrations"
     settings = {"public_url": public, "dpop_required": True, "dpop_nonces": True}
     with service(issuer, tmp_path, **settings) as client:
-        plain = {"Authorization": f"Bearer {issuer.token(scope=SCOPE_MONITOR)}"}
+        plain = {"Authorization": f"Bearer {issuer.token(scope=SCOPE_MONITOR, roles=[SERVICE_MONITOR])}"}
         answer = client.get(f"{API}/integrations", headers=plain)
         assert answer.status_code == 401
         assert answer.headers["www-authenticate"].startswith(DPOP_INVALID_TOKEN)
