@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from tessera.domain.model import PrincipalKind, Resource, RevocationKind, RoleGrant
 from tessera.manage.apps import find_app
@@ -30,6 +31,7 @@ __all__ = [
     "effective_roles",
     "find_principal",
     "grant_role",
+    "grant_views",
     "list_role_grants",
     "revoke_role",
 ]
@@ -158,3 +160,41 @@ def effective_roles(store: Store, resource: str, principal: Principal) -> tuple[
         held = store.roles.list(found.id, (principal.kind, principal.id))
         roles = tuple(sorted({g.role for g in held}))
     return tuple(r for r in roles if found.declares(r))
+
+
+def _principal_name(store: Store, kind: PrincipalKind, principal_id: str) -> str | None:
+    if kind is PrincipalKind.USER:
+        user = store.users.get(principal_id)
+        return user.username if user else None
+    if kind is PrincipalKind.GROUP:
+        group = store.groups.get(principal_id)
+        return group.name if group else None
+    app = store.clients.get(principal_id)
+    return app.name if app else None
+
+
+def grant_views(store: Store, grants: list[RoleGrant]) -> list[dict[str, Any]]:
+    """Grants as the CLI's `--json` and the admin API show them: with the resource's audience
+    and name and the principal's name (null when it is gone)."""
+    resources = {r.id: r for r in store.resources.list()}
+    names: dict[tuple[PrincipalKind, str], str | None] = {}
+    views = []
+    for g in grants:
+        key = (g.principal_kind, g.principal_id)
+        if key not in names:
+            names[key] = _principal_name(store, *key)
+        resource = resources.get(g.resource_id)
+        views.append(
+            {
+                "resource_id": g.resource_id,
+                "resource": resource.audience if resource else None,
+                "resource_name": resource.name if resource else None,
+                "role": g.role,
+                "principal_kind": g.principal_kind.value,
+                "principal_id": g.principal_id,
+                "principal_name": names[key],
+                "granted_at": g.granted_at.isoformat(),
+                "granted_by": g.granted_by,
+            }
+        )
+    return views
