@@ -71,6 +71,9 @@ def _member_rows(view: dict[str, Any]) -> list[list[Any]]:
 
 
 def print_grants(grants: list[dict[str, Any]], title: str) -> None:
+    if not grants and console.is_terminal:
+        console.print(f"{title}: none")
+        return
     console.print(
         table(
             ["resource", "role", "granted to", "kind", "granted", "by"],
