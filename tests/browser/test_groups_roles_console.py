@@ -55,6 +55,12 @@ def test_groups_members_and_role_grants_in_the_console(server: Server, page: Pag
     expect(page.get_by_role("link", name="Book-keepers")).to_be_visible()
     shown = server.cli_json("admin", "roles", "show-user", "alice", "--resource", "Ledger")
     assert shown["roles"] == ["Clerk"] and shown["groups"] == ["Book-keepers"]
+    # Alice's page shows her group and the role she has through it.
+    nav.get_by_role("link", name="Users").click()
+    page.get_by_role("link", name="alice", exact=True).click()
+    access = page.get_by_role("region", name="Groups and roles")
+    expect(access.get_by_role("link", name="Book-keepers")).to_be_visible()
+    expect(access.get_by_role("row", name="Ledger")).to_contain_text("Clerk")
 
     # A granted role cannot be dropped from the resource: the server says what to do.
     nav.get_by_role("link", name="Resources").click()

@@ -56,6 +56,7 @@ def test_the_openapi_description_documents_groups_and_role_grants(server: Server
     assert set(paths["/groups/{group}"]) == {"get", "patch", "delete"}
     assert set(paths["/groups/{group}/members"]) == {"post", "delete"}
     assert set(paths["/role-grants"]) == {"get", "post", "delete"}
+    assert set(paths["/users/{user}/roles"]) == {"get"}
     # Lower-case only: SCIM's /admin/v1/Groups is another API.
     assert not [p for p in paths if p.startswith(("/Groups", "/Users"))]
     params = {p["name"] for p in paths["/role-grants"]["delete"]["parameters"]}
@@ -177,6 +178,11 @@ def test_role_grants_are_listed_granted_and_revoked(admin: httpx.Client) -> None
     assert "together" in problem(admin.get("/role-grants", params={"principal_kind": "user"}), 400)
     shown = admin.get(f"/groups/{group['id']}").json()
     assert [g["role"] for g in shown["roles"]] == ["Keyholder"]
+    access = admin.get("/users/eve/roles").json()
+    assert access["user_id"] == eve["id"] and access["groups"] == [
+        {"id": group["id"], "name": "Keyholders"}]
+    assert [(r["resource_name"], r["roles"]) for r in access["roles"]] == [("Vault", ["Keyholder"])]
+    assert "no user" in problem(admin.get("/users/nobody/roles"), 404)
 
     def revoke(**params: str) -> httpx.Response:
         return admin.delete("/role-grants", params={"resource": "Vault", "role": "Keyholder",

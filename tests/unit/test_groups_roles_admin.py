@@ -130,3 +130,15 @@ def test_grant_views_name_resources_and_principals(store: MemoryStore, actor: Ac
     # A user's effective roles come through the group too.
     ann = roles.find_principal(store, "user", "ann")
     assert roles.effective_roles(store, "Ledger", ann) == ("Reader",)
+
+
+def test_user_access_lists_groups_and_effective_roles(store: MemoryStore, actor: Actor) -> None:
+    group = groups.create_group(store, name="clerks", members=["ann"], now=T0, actor=actor)
+    roles.grant_role(store, resource="Ledger", role="Clerk", principal=roles.find_principal(store, "group", "clerks"), now=T0, actor=actor)
+    roles.grant_role(store, resource="Ledger", role="Reader", principal=roles.find_principal(store, "user", "ann"), now=T0, actor=actor)
+    access = roles.user_access(store, "ann")
+    assert access["groups"] == [{"id": group.id, "name": "clerks"}]
+    assert access["roles"] == [{"resource_id": "r1", "resource": LEDGER, "resource_name": "Ledger", "roles": ["Clerk", "Reader"]}]
+    assert roles.user_access(store, "bob")["roles"] == []  # none: the resource is left out
+    with pytest.raises(NotFoundError, match="no user 'zed'"):
+        roles.user_access(store, "zed")

@@ -22,6 +22,7 @@ from tessera.manage.groups import find_group
 from tessera.manage.resources import find_resource
 from tessera.manage.revocation import revoke_for_resources
 from tessera.manage.users import find_user
+from tessera.manage.views import iso
 from tessera.oauth.retention import kept_until
 from tessera.store.protocols import Store
 
@@ -34,6 +35,7 @@ __all__ = [
     "grant_views",
     "list_role_grants",
     "revoke_role",
+    "user_access",
 ]
 
 
@@ -193,8 +195,34 @@ def grant_views(store: Store, grants: list[RoleGrant]) -> list[dict[str, Any]]:
                 "principal_kind": g.principal_kind.value,
                 "principal_id": g.principal_id,
                 "principal_name": names[key],
-                "granted_at": g.granted_at.isoformat(),
+                "granted_at": iso(g.granted_at),
                 "granted_by": g.granted_by,
             }
         )
     return views
+
+
+def user_access(store: Store, user: str) -> dict[str, Any]:
+    """A user's groups and, for each resource that declares roles, the roles the user's next
+    token for it carries (own grants and their groups'; resources where they have none are
+    left out)."""
+    found = find_user(store, user)
+    principal = Principal(PrincipalKind.USER, found.id, found.username)
+    roles = []
+    for resource in store.resources.list():
+        held = effective_roles(store, resource.id, principal) if resource.roles else ()
+        if held:
+            roles.append(
+                {
+                    "resource_id": resource.id,
+                    "resource": resource.audience,
+                    "resource_name": resource.name,
+                    "roles": list(held),
+                }
+            )
+    return {
+        "user_id": found.id,
+        "username": found.username,
+        "groups": [{"id": g.id, "name": g.name} for g in store.groups.groups_of(found.id)],
+        "roles": roles,
+    }

@@ -14,7 +14,7 @@ from tessera.manage.errors import InvalidInput
 from tessera.store.protocols import Store
 from tessera.web.admin.bodies import RoleGrantIn
 from tessera.web.admin.deps import Acting, Admin, Svc
-from tessera.web.admin.schemas import RoleGrantOut, RoleRevokedOut, problems
+from tessera.web.admin.schemas import RoleGrantOut, RoleRevokedOut, UserAccessOut, problems
 
 __all__ = ["router"]
 
@@ -121,3 +121,13 @@ async def revoke_role(
         }
 
     return await run_in_threadpool(work)
+
+
+@router.get(
+    "/users/{user}/roles",
+    summary="A user's groups and the roles their next token for each resource carries",
+    response_model=UserAccessOut,
+    responses=problems(404),
+)
+async def user_roles(user: str, _: Admin, svc: Svc) -> dict[str, Any]:
+    return await run_in_threadpool(rules.user_access, svc.ctx.store, user)

@@ -45,6 +45,7 @@ __all__ = [
     "SessionOut",
     "SessionsEnded",
     "SignInPolicyOut",
+    "UserAccessOut",
     "UserDeleted",
     "UserOut",
     "UserTokensRevoked",
@@ -353,6 +354,29 @@ class RoleGrantOut(BaseModel):
     principal_name: str | None = Field(description="Its username or name; `null`: it is gone")
     granted_at: Time
     granted_by: str | None = Field(description="The administrator (or `cli:<user>`)")
+
+
+class GroupRef(BaseModel):
+    id: str
+    name: str
+
+
+class ResourceRolesOut(BaseModel):
+    resource_id: str
+    resource: str = Field(description="The resource's audience")
+    resource_name: str
+    roles: list[str] = Field(description="What the user's next token for it carries (`roles`)")
+
+
+class UserAccessOut(BaseModel):
+    """A user's groups and effective roles, own and through groups."""
+
+    user_id: str
+    username: str
+    groups: list[GroupRef] = Field(description="By name")
+    roles: list[ResourceRolesOut] = Field(
+        description="Per resource that declares roles, where the user has some"
+    )
 
 
 class GroupListItem(BaseModel):

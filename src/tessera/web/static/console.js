@@ -248,6 +248,20 @@ async function usersPage() {
     form);
 }
 
+// A user's groups and what their next token for each resource carries (docs/groups-and-roles.md).
+function accessSection(access) {
+  return [
+    el("h2", {}, "Groups and roles"),
+    el("section", { class: "panel", "aria-label": "Groups and roles" },
+      el("dl", { class: "facts" }, el("dt", {}, "Groups"),
+        el("dd", {}, access.groups.length ? access.groups.flatMap((g, i) => [i ? ", " : "", el("a", { href: `#/groups/${g.id}` }, g.name)])
+          : el("span", { class: "muted" }, "None"))),
+      table(["Resource", "Roles (own and through groups)"], access.roles.map((r) => [r.resource_name,
+        el("ul", { class: "roles" }, r.roles.map((name) => el("li", {}, name)))])),
+      el("p", { class: "muted" }, "Grant and revoke roles on the ", el("a", { href: "#/roles" }, "Roles"), " page.")),
+  ];
+}
+
 // A user's second factors as the admin API shows them (never a key, a secret or a hash), and
 // the button that resets them all (the user's sessions end).
 function factorsSection(user, factors) {
@@ -278,10 +292,10 @@ function factorsSection(user, factors) {
 }
 
 async function userPage(id) {
-  const [user, grants, sessions, consents, factors, dir] = await Promise.all([
+  const [user, grants, sessions, consents, factors, access, dir] = await Promise.all([
     api("GET", `/users/${id}`), api("GET", `/users/${id}/grants`),
     api("GET", `/users/${id}/sessions`), api("GET", `/users/${id}/consents`),
-    api("GET", `/users/${id}/factors`), directory()]);
+    api("GET", `/users/${id}/factors`), api("GET", `/users/${id}/roles`), directory()]);
   const remove = button("Delete user", async () => {
     if (!confirm(`Delete ${user.username}? Their sessions and tokens are revoked first; this cannot be undone.`)) return;
     try {
@@ -321,6 +335,7 @@ async function userPage(id) {
           try { await api("DELETE", `/users/${id}/consents/${c.client_id}`); route(); }
           catch (error) { toast(error.message, true); }
         })]))),
+    ...accessSection(access),
     ...factorsSection(user, factors));
 }
 
