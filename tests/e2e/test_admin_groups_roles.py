@@ -300,3 +300,15 @@ def test_deleting_a_group_with_revoke_tokens_ends_its_members_tokens(
     assert not _active(server, tokens["access_token"])
     assert admin.get("/role-grants", params={"resource": audience, "principal_kind": "group",
                                              "principal": group["id"]}).status_code == 404
+
+
+def test_the_lower_case_groups_api_and_scims_groups_do_not_collide(admin: httpx.Client) -> None:
+    """`/admin/v1/groups` is this API, `/admin/v1/Groups` SCIM's (paths are case-sensitive):
+    the same group, each in its own shape."""
+    made = admin.post("/groups", json={"name": "Both APIs"}).json()
+    ours = admin.get(f"/groups/{made['id']}")
+    assert ours.headers["content-type"].startswith("application/json")
+    assert ours.json()["name"] == "Both APIs" and "schemas" not in ours.json()
+    scim = admin.get(f"/Groups/{made['id']}")
+    assert scim.status_code == 200, scim.text
+    assert scim.json()["displayName"] == "Both APIs" and scim.json()["schemas"]
