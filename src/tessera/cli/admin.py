@@ -1,6 +1,6 @@
-"""`tessera admin …`: users (and their second factors), resources, trusted applications,
-signing keys and the sign-in policy of one identity domain (the default one, or `--domain NAME`),
-and the domains themselves (`tessera.cli.domains`).
+"""`tessera admin …`: users (and their second factors), groups, resources and their roles,
+trusted applications, signing keys and the sign-in policy of one identity domain (the default
+one, or `--domain NAME`), and the domains themselves (`tessera.cli.domains`).
 """
 
 from __future__ import annotations
@@ -12,15 +12,17 @@ import typer
 
 from tessera.cli.common import JsonOpt, jwks_text, open_domain, read_password, select_domain
 from tessera.cli.domains import domains_app
+from tessera.cli.groups import groups_app
 from tessera.cli.output import console, emit, fail, plain, table
 from tessera.cli.registration_tokens import registration_tokens_app
+from tessera.cli.roles import roles_app
 from tessera.cli.trusted_issuers import trusted_issuers_app
 from tessera.oauth.grant_types import GRANT_TYPES
 
 # The rules (tessera.manage) are imported in the commands: see tessera/cli/__init__.py.
 if TYPE_CHECKING:
     from tessera.context import Context
-    from tessera.domain.model import Client
+    from tessera.domain.model import Client, ResourceRole
     from tessera.manage.audit import Actor
 
 __all__ = ["admin_app"]
@@ -30,7 +32,9 @@ admin_app = typer.Typer(
     no_args_is_help=True,
 )
 users_app = typer.Typer(help="Users who sign in with a password.", no_args_is_help=True)
-resources_app = typer.Typer(help="Resource servers: audiences and scopes.", no_args_is_help=True)
+resources_app = typer.Typer(
+    help="Resource servers: audiences, scopes and application roles.", no_args_is_help=True
+)
 apps_app = typer.Typer(help="Trusted applications (OAuth clients).", no_args_is_help=True)
 keys_app = typer.Typer(help="Token signing keys.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Issued tokens and their revocation.", no_args_is_help=True)
@@ -38,6 +42,8 @@ policy_app = typer.Typer(
     help="The domain's sign-in policy: second factors (docs/mfa.md).", no_args_is_help=True
 )
 admin_app.add_typer(users_app, name="users")
+admin_app.add_typer(groups_app, name="groups")
+admin_app.add_typer(roles_app, name="roles")
 admin_app.add_typer(resources_app, name="resources")
 admin_app.add_typer(apps_app, name="apps")
 admin_app.add_typer(keys_app, name="keys")
@@ -60,7 +66,8 @@ def _choose_domain(
         ),
     ] = None,
 ) -> None:
-    """Administer an identity domain: its users, resources, apps, keys, tokens and policy."""
+    """Administer an identity domain: its users, groups, resources and roles, apps, keys,
+    tokens and policy."""
     select_domain(domain)
 
 
@@ -393,6 +400,48 @@ def policy_set(
 # --- resources ---------------------------------------------------------------------------------
 
 
+RoleOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--role",
+        help="An application role it declares, NAME or NAME=description (repeatable; on "
+        "update the full new list). Its tokens carry the caller's roles (`roles` claim).",
+    ),
+]
+IncludeGroupsOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--include-groups/--no-include-groups",
+        help="Its access tokens carry the user's group names (`groups` claim).",
+    ),
+]
+
+
+def _roles(values: list[str] | None) -> list[ResourceRole] | None:
+    """--role NAME[=description] as roles (the rules check the names)."""
+    from tessera.domain.model import ResourceRole
+
+    if values is None:
+        return None
+    roles = []
+    for value in values:
+        name, _, description = value.partition("=")
+        roles.append(ResourceRole(name.strip(), description.strip()))
+    return roles
+
+
+def _print_resource(view: dict[str, Any]) -> None:
+    facts = [[k, v] for k, v in plain(view).items() if k not in ("roles", "oracle_scopes")]
+    console.print(table(["field", "value"], facts, title=f"Resource {view['name']}"))
+    console.print(
+        table(
+            ["role", "description"],
+            [[r["name"], r["description"] or "-"] for r in view["roles"]],
+            title="Roles",
+        )
+    )
+
+
 @resources_app.command("create")
 def resources_create(
     name: Annotated[str, typer.Option(help="A name for people.")],
@@ -404,9 +453,11 @@ def resources_create(
         int | None, typer.Option(help="Cap on access-token lifetime for this resource, seconds.")
     ] = None,
     signing_alg: Annotated[str, typer.Option(help="ES256 or RS256.")] = "ES256",
+    role: RoleOpt = None,
+    include_groups: IncludeGroupsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Register a resource server."""
+    """Register a resource server, optionally with its application roles."""
     from tessera.manage import resources as resource_rules
     from tessera.manage.views import resource_view
 
@@ -418,10 +469,13 @@ def resources_create(
             scopes=scope,
             access_ttl=access_token_ttl,
             signing_alg=signing_alg,
+            roles=_roles(role) or (),
+            include_groups=bool(include_groups),
             now=ctx.clock(),
             actor=_actor(ctx),
         )
-        emit(resource_view(resource), as_json)
+        view = resource_view(resource)
+        emit(view, as_json, lambda: _print_resource(view))
 
 
 @resources_app.command("list")
@@ -436,12 +490,14 @@ def resources_list(as_json: JsonOpt = False) -> None:
             as_json,
             lambda: console.print(
                 table(
-                    ["name", "audience", "scopes", "access ttl", "alg"],
+                    ["name", "audience", "scopes", "roles", "groups", "access ttl", "alg"],
                     [
                         [
                             r["name"],
                             r["audience"],
                             r["scopes"],
+                            [role["name"] for role in r["roles"]],
+                            "yes" if r["include_groups"] else "no",
                             r["access_token_ttl"] or "default",
                             r["signing_alg"],
                         ]
@@ -457,12 +513,13 @@ def resources_list(as_json: JsonOpt = False) -> None:
 def resources_show(
     resource: Annotated[str, typer.Argument(help="Name, audience or id.")], as_json: JsonOpt = False
 ) -> None:
-    """Show a resource."""
+    """Show a resource and the roles it declares."""
     from tessera.manage import resources as resource_rules
     from tessera.manage.views import resource_view
 
     with open_domain(as_json) as ctx:
-        emit(resource_view(resource_rules.find_resource(ctx.store, resource)), as_json)
+        view = resource_view(resource_rules.find_resource(ctx.store, resource))
+        emit(view, as_json, lambda: _print_resource(view))
 
 
 @resources_app.command("update")
@@ -479,12 +536,20 @@ def resources_update(
     no_access_token_ttl: Annotated[
         bool, typer.Option("--no-access-token-ttl", help="Remove the lifetime cap.")
     ] = False,
+    role: RoleOpt = None,
+    no_roles: Annotated[
+        bool, typer.Option("--no-roles", help="Declare no roles (none may still be granted).")
+    ] = False,
+    include_groups: IncludeGroupsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Edit a resource's name, scopes or access-token lifetime cap (not its audience)."""
+    """Edit a resource's name, scopes, access-token lifetime cap, roles or groups claim (not
+    its audience). A role still granted cannot be removed: revoke it first."""
     from tessera.manage import resources as resource_rules
     from tessera.manage.views import resource_view
 
+    if no_roles and role:
+        fail("--no-roles takes no --role", as_json)
     with open_domain(as_json) as ctx:
         updated = resource_rules.update_resource(
             ctx.store,
@@ -494,8 +559,11 @@ def resources_update(
             scopes=scope,
             access_ttl=access_token_ttl,
             clear_access_ttl=no_access_token_ttl,
+            roles=[] if no_roles else _roles(role),
+            include_groups=include_groups,
         )
-        emit(resource_view(updated), as_json)
+        view = resource_view(updated)
+        emit(view, as_json, lambda: _print_resource(view))
 
 
 @resources_app.command("delete")

@@ -27,6 +27,7 @@ __all__ = [
     "delete_group",
     "find_group",
     "group_members",
+    "list_groups",
     "remove_members",
     "update_group",
 ]
@@ -133,6 +134,15 @@ def update_group(
 def _resources_of(store: Store, group: Group) -> set[str]:
     """The resources the group has roles on."""
     return {g.resource_id for g in store.roles.list(principal=(PrincipalKind.GROUP, group.id))}
+
+
+def list_groups(store: Store) -> list[tuple[Group, int]]:
+    """The groups by name, each with its number of members (one query for all of them)."""
+    counts: dict[str, int] = {}
+    for group_id, _ in store.groups.memberships():
+        counts[group_id] = counts.get(group_id, 0) + 1
+    groups = sorted(store.groups.list(), key=lambda g: g.name.lower())
+    return [(g, counts.get(g.id, 0)) for g in groups]
 
 
 def group_members(store: Store, ref: str) -> list[User]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from tessera.domain.model import PrincipalKind, Resource, RevocationKind, RoleGrant
 from tessera.manage.apps import find_app
@@ -21,6 +22,7 @@ from tessera.manage.groups import find_group
 from tessera.manage.resources import find_resource
 from tessera.manage.revocation import revoke_for_resources
 from tessera.manage.users import find_user
+from tessera.manage.views import iso
 from tessera.oauth.retention import kept_until
 from tessera.store.protocols import Store
 
@@ -30,8 +32,10 @@ __all__ = [
     "effective_roles",
     "find_principal",
     "grant_role",
+    "grant_views",
     "list_role_grants",
     "revoke_role",
+    "user_access",
 ]
 
 
@@ -158,3 +162,67 @@ def effective_roles(store: Store, resource: str, principal: Principal) -> tuple[
         held = store.roles.list(found.id, (principal.kind, principal.id))
         roles = tuple(sorted({g.role for g in held}))
     return tuple(r for r in roles if found.declares(r))
+
+
+def _principal_name(store: Store, kind: PrincipalKind, principal_id: str) -> str | None:
+    if kind is PrincipalKind.USER:
+        user = store.users.get(principal_id)
+        return user.username if user else None
+    if kind is PrincipalKind.GROUP:
+        group = store.groups.get(principal_id)
+        return group.name if group else None
+    app = store.clients.get(principal_id)
+    return app.name if app else None
+
+
+def grant_views(store: Store, grants: list[RoleGrant]) -> list[dict[str, Any]]:
+    """Grants as the CLI's `--json` and the admin API show them: with the resource's audience
+    and name and the principal's name (null when it is gone)."""
+    resources = {r.id: r for r in store.resources.list()}
+    names: dict[tuple[PrincipalKind, str], str | None] = {}
+    views = []
+    for g in grants:
+        key = (g.principal_kind, g.principal_id)
+        if key not in names:
+            names[key] = _principal_name(store, *key)
+        resource = resources.get(g.resource_id)
+        views.append(
+            {
+                "resource_id": g.resource_id,
+                "resource": resource.audience if resource else None,
+                "resource_name": resource.name if resource else None,
+                "role": g.role,
+                "principal_kind": g.principal_kind.value,
+                "principal_id": g.principal_id,
+                "principal_name": names[key],
+                "granted_at": iso(g.granted_at),
+                "granted_by": g.granted_by,
+            }
+        )
+    return views
+
+
+def user_access(store: Store, user: str) -> dict[str, Any]:
+    """A user's groups and, for each resource that declares roles, the roles the user's next
+    token for it carries (own grants and their groups'; resources where they have none are
+    left out)."""
+    found = find_user(store, user)
+    principal = Principal(PrincipalKind.USER, found.id, found.username)
+    roles = []
+    for resource in store.resources.list():
+        held = effective_roles(store, resource.id, principal) if resource.roles else ()
+        if held:
+            roles.append(
+                {
+                    "resource_id": resource.id,
+                    "resource": resource.audience,
+                    "resource_name": resource.name,
+                    "roles": list(held),
+                }
+            )
+    return {
+        "user_id": found.id,
+        "username": found.username,
+        "groups": [{"id": g.id, "name": g.name} for g in store.groups.groups_of(found.id)],
+        "roles": roles,
+    }

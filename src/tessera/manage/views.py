@@ -17,6 +17,7 @@ from tessera.domain.model import (
     Client,
     Consent,
     Grant,
+    Group,
     Resource,
     SigningKey,
     User,
@@ -28,6 +29,7 @@ __all__ = [
     "consent_view",
     "event_view",
     "grant_view",
+    "group_view",
     "iso",
     "key_view",
     "resource_view",
@@ -63,6 +65,10 @@ def resource_view(r: Resource) -> dict[str, Any]:
         "access_token_ttl": r.access_ttl,
         "signing_alg": r.signing_alg,
         "created_at": iso(r.created_at),
+        # Its application roles (the `roles` claim's values) and whether its tokens carry the
+        # user's `groups` (docs/groups-and-roles.md).
+        "roles": [{"name": role.name, "description": role.description} for role in r.roles],
+        "include_groups": r.include_groups,
     }
 
 
@@ -176,3 +182,21 @@ def key_view(k: SigningKey) -> dict[str, Any]:
         "activated_at": iso(k.activated_at),
         "retire_after": iso(k.retire_after),
     }
+
+
+def group_view(g: Group, members: list[User] | None = None) -> dict[str, Any]:
+    """A group; with `members`, its members (users) by username."""
+    view: dict[str, Any] = {
+        "id": g.id,
+        "name": g.name,
+        "description": g.description,
+        "external_id": g.external_id,
+        "created_at": iso(g.created_at),
+        "updated_at": iso(g.updated_at),
+        "version": g.version,
+    }
+    if members is not None:
+        view["members"] = [
+            {"id": u.id, "username": u.username, "display_name": u.display_name} for u in members
+        ]
+    return view

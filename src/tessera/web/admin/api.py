@@ -17,9 +17,11 @@ from tessera.web.admin import (
     apps,
     audit,
     domains,
+    groups,
     keys,
     registration_tokens,
     resources,
+    roles,
     tokens,
     trusted_issuers,
     users,
@@ -100,8 +102,9 @@ def _description(issuer: str, base_issuer: str) -> str:
         else ""
     )
     return (
-        f"Administer the Tessera identity domain `{issuer}`: users, resources, trusted "
-        "applications, consents, sessions, tokens, signing keys and the audit log. Every "
+        f"Administer the Tessera identity domain `{issuer}`: users, groups, resources and "
+        "their roles, trusted applications, consents, sessions, tokens, signing keys and the "
+        "audit log. Every "
         f"identity domain has its own admin API at `<issuer>/admin/v1` (`{base_issuer}"
         "/domains/<name>/admin/v1`, or `https://<host>/admin/v1` for a domain with a host name "
         f"of its own). {where}Every route needs a bearer token, either of the domain's "
@@ -129,8 +132,10 @@ def admin_app(issuer: str) -> FastAPI:
     )
     for module in (
         users,
+        groups,
         tokens,
         resources,
+        roles,
         apps,
         registration_tokens,
         trusted_issuers,

@@ -13,11 +13,16 @@ __all__ = [
     "DomainAdminCreate",
     "DomainCreate",
     "DomainUpdate",
+    "GroupCreate",
+    "GroupMembers",
+    "GroupUpdate",
     "KeyRotate",
     "PasswordSet",
     "ResourceCreate",
+    "ResourceRoleIn",
     "ResourceServerFor",
     "ResourceUpdate",
+    "RoleGrantIn",
     "RotateSecret",
     "SignInPolicyUpdate",
     "UserCreate",
@@ -53,20 +58,68 @@ class PasswordSet(_Body):
     password: str = Field(repr=False)
 
 
+class ResourceRoleIn(_Body):
+    """An application role a resource declares (docs/groups-and-roles.md)."""
+
+    name: StrictStr = Field(description="1 to 100 of letters, digits, `_ . : -`")
+    description: StrictStr = Field("", description="What the role may do, for administrators")
+
+
+_ROLES = "Its application roles: the values its tokens' `roles` claim may carry"
+_GROUPS = "Its access tokens carry the user's group names (`groups`, RFC 9068 §2.2.3.1)"
+
+
 class ResourceCreate(_Body):
     name: str
     audience: str
     scopes: list[str]
     access_token_ttl: int | None = None
     signing_alg: str = "ES256"
+    roles: list[ResourceRoleIn] = Field([], max_length=200, description=_ROLES)
+    include_groups: StrictBool = Field(False, description=_GROUPS)
 
 
 class ResourceUpdate(_Body):
-    """Fields left out are kept; `access_token_ttl: null` removes the cap."""
+    """Fields left out are kept; `access_token_ttl: null` removes the cap; `roles` is the
+    full new list (a role still granted cannot go: 409)."""
 
     name: str | None = None
     scopes: list[str] | None = None
     access_token_ttl: int | None = None
+    roles: list[ResourceRoleIn] | None = Field(None, max_length=200, description=_ROLES)
+    include_groups: StrictBool | None = Field(None, description=_GROUPS)
+
+
+class GroupCreate(_Body):
+    name: StrictStr = Field(description="Unique in the domain, compared case-insensitively")
+    description: StrictStr = ""
+    members: list[StrictStr] = Field(
+        [], max_length=1000, description="Its first members: user ids or usernames"
+    )
+
+
+class GroupUpdate(_Body):
+    """Fields left out are kept (members: `/groups/{group}/members`)."""
+
+    name: StrictStr | None = None
+    description: StrictStr | None = None
+
+
+class GroupMembers(_Body):
+    users: list[StrictStr] = Field(
+        min_length=1, max_length=1000, description="User ids or usernames"
+    )
+
+
+class RoleGrantIn(_Body):
+    resource: StrictStr = Field(description="The resource: id, audience or name")
+    role: StrictStr = Field(description="A role the resource declares")
+    principal_kind: Literal["user", "group", "app"] = Field(
+        description="`user`, `group` (each member) or `app` (its client-credentials tokens)"
+    )
+    principal: StrictStr = Field(
+        description="A user's id or username, a group's id or name, an app's client id or name"
+    )
 
 
 class AppMetadataIn(_Body):

@@ -1,4 +1,4 @@
-"""Resources: an audience and its scopes (`/admin/v1/resources…`)."""
+"""Resources: an audience, its scopes and its application roles (`/admin/v1/resources…`)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,20 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
+from tessera.domain.model import ResourceRole
 from tessera.manage import resources as resource_rules
 from tessera.manage.views import resource_view
-from tessera.web.admin.bodies import ResourceCreate, ResourceUpdate
+from tessera.web.admin.bodies import ResourceCreate, ResourceRoleIn, ResourceUpdate
 from tessera.web.admin.deps import Acting, Admin, Svc
 from tessera.web.admin.schemas import Deleted, ResourceOut, problems
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["resources"])
+
+
+def _roles(given: list[ResourceRoleIn]) -> list[ResourceRole]:
+    return [ResourceRole(r.name, r.description) for r in given]
 
 
 @router.get(
@@ -41,6 +46,8 @@ async def create_resource(body: ResourceCreate, actor: Acting, svc: Svc) -> dict
         scopes=body.scopes,
         access_ttl=body.access_token_ttl,
         signing_alg=body.signing_alg,
+        roles=_roles(body.roles),
+        include_groups=body.include_groups,
         now=svc.ctx.clock(),
         actor=actor,
     )
@@ -61,7 +68,7 @@ async def show_resource(resource: str, _: Admin, svc: Svc) -> dict[str, Any]:
 
 @router.patch(
     "/resources/{resource}",
-    summary="Edit a resource's name, scopes or access-token lifetime cap",
+    summary="Edit a resource's name, scopes, access-token lifetime cap, roles or groups claim",
     response_model=ResourceOut,
     responses=problems(400, 404, 409, 413),
 )
@@ -78,6 +85,8 @@ async def update_resource(
         scopes=body.scopes,
         access_ttl=body.access_token_ttl,
         clear_access_ttl=ttl_given and body.access_token_ttl is None,
+        roles=None if body.roles is None else _roles(body.roles),
+        include_groups=body.include_groups,
     )
     svc.resources.clear()
     return resource_view(updated)

@@ -31,15 +31,21 @@ __all__ = [
     "FactorsResetOut",
     "GrantOut",
     "GrantRevoked",
+    "GroupDeleted",
+    "GroupListItem",
+    "GroupOut",
     "KeyOut",
     "KeyRotated",
     "PasskeyOut",
     "Problem",
     "RecoveryCodesOut",
     "ResourceOut",
+    "RoleGrantOut",
+    "RoleRevokedOut",
     "SessionOut",
     "SessionsEnded",
     "SignInPolicyOut",
+    "UserAccessOut",
     "UserDeleted",
     "UserOut",
     "UserTokensRevoked",
@@ -60,6 +66,11 @@ class UserOut(BaseModel):
     password_changed_at: Time | None
 
 
+class ResourceRoleOut(BaseModel):
+    name: str
+    description: str
+
+
 class ResourceOut(BaseModel):
     id: str
     name: str
@@ -69,6 +80,10 @@ class ResourceOut(BaseModel):
     access_token_ttl: int | None = Field(description="The access-token lifetime cap, seconds")
     signing_alg: str
     created_at: Time | None
+    roles: list[ResourceRoleOut] = Field(description="The application roles it declares")
+    include_groups: bool = Field(
+        description="Its access tokens carry the user's group names (`groups` claim)"
+    )
 
 
 class SecretOut(BaseModel):
@@ -318,6 +333,92 @@ class SignInPolicyOut(BaseModel):
     admin_mfa_required: bool = Field(
         description="Every administrator must sign in with a second factor (an administrator "
         "who has one always must)"
+    )
+
+
+class GroupMemberOut(BaseModel):
+    id: str = Field(description="The user's id (`sub`)")
+    username: str
+    display_name: str
+
+
+class RoleGrantOut(BaseModel):
+    """A role of a resource granted to a user, a group or an app."""
+
+    resource_id: str
+    resource: str | None = Field(description="The resource's audience")
+    resource_name: str | None
+    role: str
+    principal_kind: str = Field(description="`user`, `group` or `app`")
+    principal_id: str = Field(description="A user's id, a group's id or an app's client id")
+    principal_name: str | None = Field(description="Its username or name; `null`: it is gone")
+    granted_at: Time
+    granted_by: str | None = Field(description="The administrator (or `cli:<user>`)")
+
+
+class GroupRef(BaseModel):
+    id: str
+    name: str
+
+
+class ResourceRolesOut(BaseModel):
+    resource_id: str
+    resource: str = Field(description="The resource's audience")
+    resource_name: str
+    roles: list[str] = Field(description="What the user's next token for it carries (`roles`)")
+
+
+class UserAccessOut(BaseModel):
+    """A user's groups and effective roles, own and through groups."""
+
+    user_id: str
+    username: str
+    groups: list[GroupRef] = Field(description="By name")
+    roles: list[ResourceRolesOut] = Field(
+        description="Per resource that declares roles, where the user has some"
+    )
+
+
+class GroupListItem(BaseModel):
+    id: str
+    name: str
+    description: str
+    external_id: str | None = Field(description="Set by a provisioning system (SCIM)")
+    created_at: Time
+    updated_at: Time
+    version: int = Field(description="One more on every change, members included")
+    member_count: int
+
+
+class GroupOut(BaseModel):
+    """A group with its members (by username) and the roles granted to it."""
+
+    id: str
+    name: str
+    description: str
+    external_id: str | None = Field(description="Set by a provisioning system (SCIM)")
+    created_at: Time
+    updated_at: Time
+    version: int = Field(description="One more on every change, members included")
+    members: list[GroupMemberOut]
+    roles: list[RoleGrantOut] = Field(description="The roles granted to the group")
+
+
+class GroupDeleted(BaseModel):
+    deleted: str = Field(description="The deleted group's id")
+    name: str
+    tokens_revoked: bool = Field(
+        description="Its members' tokens for the resources it had roles on were revoked"
+    )
+
+
+class RoleRevokedOut(RoleGrantOut):
+    revoked_grants: int = Field(
+        description="With `revoke_tokens`: the users' grants (refresh families) for the "
+        "resource revoked"
+    )
+    app_tokens_revoked: bool = Field(
+        description="With `revoke_tokens` for an app: its client-credentials tokens revoked"
     )
 
 

@@ -248,6 +248,20 @@ async function usersPage() {
     form);
 }
 
+// A user's groups and what their next token for each resource carries (docs/groups-and-roles.md).
+function accessSection(access) {
+  return [
+    el("h2", {}, "Groups and roles"),
+    el("section", { class: "panel", "aria-label": "Groups and roles" },
+      el("dl", { class: "facts" }, el("dt", {}, "Groups"),
+        el("dd", {}, access.groups.length ? access.groups.flatMap((g, i) => [i ? ", " : "", el("a", { href: `#/groups/${g.id}` }, g.name)])
+          : el("span", { class: "muted" }, "None"))),
+      table(["Resource", "Roles (own and through groups)"], access.roles.map((r) => [r.resource_name,
+        el("ul", { class: "roles" }, r.roles.map((name) => el("li", {}, name)))])),
+      el("p", { class: "muted" }, "Grant and revoke roles on the ", el("a", { href: "#/roles" }, "Roles"), " page.")),
+  ];
+}
+
 // A user's second factors as the admin API shows them (never a key, a secret or a hash), and
 // the button that resets them all (the user's sessions end).
 function factorsSection(user, factors) {
@@ -278,10 +292,10 @@ function factorsSection(user, factors) {
 }
 
 async function userPage(id) {
-  const [user, grants, sessions, consents, factors, dir] = await Promise.all([
+  const [user, grants, sessions, consents, factors, access, dir] = await Promise.all([
     api("GET", `/users/${id}`), api("GET", `/users/${id}/grants`),
     api("GET", `/users/${id}/sessions`), api("GET", `/users/${id}/consents`),
-    api("GET", `/users/${id}/factors`), directory()]);
+    api("GET", `/users/${id}/factors`), api("GET", `/users/${id}/roles`), directory()]);
   const remove = button("Delete user", async () => {
     if (!confirm(`Delete ${user.username}? Their sessions and tokens are revoked first; this cannot be undone.`)) return;
     try {
@@ -321,6 +335,7 @@ async function userPage(id) {
           try { await api("DELETE", `/users/${id}/consents/${c.client_id}`); route(); }
           catch (error) { toast(error.message, true); }
         })]))),
+    ...accessSection(access),
     ...factorsSection(user, factors));
 }
 
@@ -478,7 +493,8 @@ async function resourcesPage() {
     const v = formValues(event.target);
     try {
       await api("POST", "/resources", { name: v.name, audience: v.audience, scopes: lines(v.scopes),
-        access_token_ttl: v.access_token_ttl ? Number(v.access_token_ttl) : null });
+        access_token_ttl: v.access_token_ttl ? Number(v.access_token_ttl) : null,
+        roles: parseRoles(v.roles), include_groups: v.include_groups === "on" });
       route();
     } catch (error) { toast(error.message, true); }
   } },
@@ -487,11 +503,15 @@ async function resourcesPage() {
       field("Name", "name", { required: true }),
       field("Audience", "audience", { required: true, placeholder: "https://api.example.test" }),
       field("Scopes (space separated)", "scopes", { required: true }),
-      field("Access-token lifetime cap (s)", "access_token_ttl", { type: "number", min: 30, max: 86400 })),
+      field("Access-token lifetime cap (s)", "access_token_ttl", { type: "number", min: 30, max: 86400 }),
+      rolesField(""),
+      el("label", { class: "check" }, el("input", { type: "checkbox", name: "include_groups" }), GROUPS_LABEL)),
     el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Register resource")));
   show(el("h1", {}, "Resources"),
-    el("div", { class: "panel" }, table(["Name", "Audience", "Scopes", "Token lifetime", ""],
-      resources.map((r) => [r.name, el("code", {}, r.audience), r.scopes.join(" "), r.access_token_ttl || "default",
+    el("div", { class: "panel" }, table(["Name", "Audience", "Scopes", "Roles", "Token lifetime", ""],
+      resources.map((r) => [r.name, el("code", { class: "mono" }, r.audience), r.scopes.join(" "),
+        el("span", {}, roleNames(r.roles), r.include_groups ? el("span", { class: "badge nowrap", title: GROUPS_LABEL }, "groups claim") : null),
+        r.access_token_ttl || "default",
         el("div", { class: "actions" },
           button("Edit", () => editResource(r)),
           button("Delete", () => {
@@ -502,18 +522,29 @@ async function resourcesPage() {
     form);
 }
 
+const GROUPS_LABEL = "Tokens carry the user's groups (groups claim)";
+
+function rolesField(value) {
+  return el("label", {}, "Roles (one a line: Name = what it may do)",
+    el("textarea", { name: "roles", rows: 3, placeholder: "ServiceDeveloper = Builds and deploys integrations" }, value));
+}
+
 function editResource(r) {
   const form = el("form", { class: "panel", "aria-label": `Edit ${r.name}`, onsubmit: async (event) => {
     event.preventDefault();
     const v = formValues(event.target);
     await act(() => api("PATCH", `/resources/${r.id}`, { name: v.name, scopes: lines(v.scopes),
-      access_token_ttl: numberOrNull(v.access_token_ttl) }), `Saved ${v.name}`);
+      access_token_ttl: numberOrNull(v.access_token_ttl), roles: parseRoles(v.roles),
+      include_groups: v.include_groups === "on" }), `Saved ${v.name}`);
   } },
     el("h2", {}, `Edit ${r.name}`),
     el("div", { class: "form-grid" },
       field("Name", "name", { required: true, value: r.name }),
       field("Scopes (space separated)", "scopes", { required: true, value: r.scopes.join(" ") }),
-      field("Access-token lifetime cap (s)", "access_token_ttl", { type: "number", min: 30, max: 86400, value: r.access_token_ttl ?? "" })),
+      field("Access-token lifetime cap (s)", "access_token_ttl", { type: "number", min: 30, max: 86400, value: r.access_token_ttl ?? "" }),
+      rolesField(rolesText(r.roles)),
+      el("label", { class: "check" }, el("input", { type: "checkbox", name: "include_groups", checked: r.include_groups }), GROUPS_LABEL)),
+    el("p", { class: "muted" }, "A role still granted cannot be removed: revoke it on the ", el("a", { href: "#/roles" }, "Roles"), " page first."),
     el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Save resource"), " ",
       button("Cancel", () => document.getElementById("editor").replaceChildren())));
   document.getElementById("editor").replaceChildren(form);
@@ -645,6 +676,8 @@ const AUDIT_TYPES = [
   "registration_token.created", "registration_token.revoked", "registration.created",
   "registration.updated", "registration.deleted", "registration.refused",
   "trusted_issuer.created", "trusted_issuer.updated", "trusted_issuer.deleted",
+  "admin.group_created", "admin.group_updated", "admin.group_members_added",
+  "admin.group_members_removed", "admin.group_deleted", "admin.role_granted", "admin.role_revoked",
 ];
 let auditFilter = {};
 
@@ -682,6 +715,194 @@ async function auditPage(beforeId) {
         named(dir, e.actor), named(dir, e.user_id), named(dir, e.client_id), el("span", { class: "nowrap" }, e.ip || "–"),
         el("span", { class: "mono" }, JSON.stringify(e.details))]))),
     page.next_before_id ? button("Older events", () => auditPage(page.next_before_id)) : null);
+}
+
+// --- groups and application roles (docs/groups-and-roles.md) ---------------------------------
+
+// A resource's roles as the editor writes them: one a line, "Name = what it may do".
+function rolesText(roles) {
+  return roles.map((r) => (r.description ? `${r.name} = ${r.description}` : r.name)).join("\n");
+}
+
+function parseRoles(text) {
+  return (text || "").split("\n").map((line) => line.trim()).filter(Boolean).map((line) => {
+    const at = line.indexOf("=");
+    return at < 0 ? { name: line, description: "" }
+      : { name: line.slice(0, at).trim(), description: line.slice(at + 1).trim() };
+  });
+}
+
+function roleNames(roles) {
+  return roles.length ? el("ul", { class: "roles" }, roles.map((r) => el("li", { title: r.description || null }, r.name)))
+    : el("span", { class: "muted" }, "none");
+}
+
+// "Also revoke their tokens": what taking a role or a membership away does to tokens already
+// issued (without it they keep the role until they expire).
+function revokeBox(name, text) {
+  return el("label", { class: "check" }, el("input", { type: "checkbox", name }), text);
+}
+
+function checked(name) {
+  const box = document.querySelector(`input[name=${name}]`);
+  return Boolean(box && box.checked);
+}
+
+async function groupsPage() {
+  const [groups, users] = await Promise.all([api("GET", "/groups"), api("GET", "/users")]);
+  const form = el("form", { class: "panel", "aria-label": "New group", onsubmit: async (event) => {
+    event.preventDefault();
+    const v = formValues(event.target);
+    try {
+      const group = await api("POST", "/groups", { name: v.name, description: v.description || "",
+        members: lines(v.members) });
+      toast(`Created ${group.name}`);
+      location.hash = `#/groups/${group.id}`;
+    } catch (error) { toast(error.message, true); }
+  } },
+    el("h2", {}, "New group"),
+    el("div", { class: "form-grid" },
+      field("Name", "name", { required: true, maxlength: 200, autocomplete: "off" }),
+      field("Description", "description", { maxlength: 500 }),
+      field("Members (usernames, space separated)", "members", { list: "usernames", autocomplete: "off" })),
+    el("datalist", { id: "usernames" }, users.map((u) => el("option", { value: u.username }))),
+    el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Create group")));
+  show(el("h1", {}, "Groups"),
+    el("p", { class: "muted" }, "Members get the roles granted to the group at their next token; ",
+      "resources that ask for it see the group's name in the ", el("code", {}, "groups"), " claim."),
+    el("div", { class: "panel" }, table(["Name", "Description", "Members", "Updated", ""],
+      groups.map((g) => [el("a", { href: `#/groups/${g.id}` }, g.name), g.description || "–",
+        String(g.member_count), el("span", { class: "nowrap" }, when(g.updated_at)),
+        el("a", { href: `#/groups/${g.id}` }, "Members & roles")]))),
+    form);
+}
+
+async function groupPage(id) {
+  const [group, users] = await Promise.all([api("GET", `/groups/${id}`), api("GET", "/users")]);
+  const members = new Set(group.members.map((m) => m.id));
+  const people = new Map(users.map((u) => [u.id, u.username]));
+  const others = users.filter((u) => !members.has(u.id));
+  const rename = el("form", { class: "panel", "aria-label": "Edit group", onsubmit: async (event) => {
+    event.preventDefault();
+    const v = formValues(event.target);
+    await act(() => api("PATCH", `/groups/${id}`, { name: v.name, description: v.description }), `Saved ${v.name}`);
+  } },
+    el("div", { class: "form-grid" },
+      field("Name", "name", { required: true, value: group.name, maxlength: 200 }),
+      field("Description", "description", { value: group.description, maxlength: 500 })),
+    el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Save group")));
+  const add = el("form", { class: "toolbar", "aria-label": "Add a member", onsubmit: async (event) => {
+    event.preventDefault();
+    const v = formValues(event.target);
+    if (!v.user) return;
+    await act(() => api("POST", `/groups/${id}/members`, { users: [v.user] }), "Member added");
+  } },
+    el("label", {}, "Add ", el("select", { name: "user", "aria-label": "User to add" },
+      el("option", { value: "" }, others.length ? "choose a user…" : "every user is a member"),
+      others.map((u) => el("option", { value: u.id }, u.username)))),
+    el("button", { type: "submit", class: "button button-secondary btn-small" }, "Add member"));
+  const remove = (m) => button("Remove", () => {
+    const revoke = checked("revoke_members");
+    act(() => api("DELETE", `/groups/${id}/members?${new URLSearchParams({ user: m.id, revoke_tokens: String(revoke) })}`),
+      `Removed ${m.username}${revoke ? "; their tokens for the group's resources are revoked" : ""}`);
+  });
+  const drop = button("Delete group", async () => {
+    const revoke = checked("revoke_members");
+    if (!confirm(`Delete the group ${group.name}? Its members lose the roles granted to it${revoke ? " and their tokens for its resources are revoked" : " at their next token"}; the users stay.`)) return;
+    try {
+      await api("DELETE", `/groups/${id}?revoke_tokens=${revoke}`);
+      toast(`Deleted ${group.name}`);
+      location.hash = "#/groups";
+    } catch (error) { toast(error.message, true); }
+  }, "danger");
+  show(el("h1", {}, group.name, " ", el("span", { class: "muted" }, "(group)")),
+    el("div", { class: "toolbar" }, el("a", { href: "#/groups" }, "← Groups"), el("span", { class: "spacer" }),
+      el("span", { class: "mono muted" }, `id ${group.id}`), drop),
+    rename,
+    el("h2", {}, "Members"),
+    el("div", { class: "panel" }, add,
+      revokeBox("revoke_members", "Also revoke the tokens of members removed (or of all members when the group is deleted) for the resources the group has roles on"),
+      table(["Username", "Name", ""], group.members.map((m) => [
+        el("a", { href: `#/users/${m.id}` }, m.username), m.display_name, remove(m)]))),
+    el("h2", {}, "Roles granted to the group"),
+    el("div", { class: "panel" }, table(["Resource", "Role", "Granted", "By"],
+      group.roles.map((g) => [g.resource_name || g.resource_id, el("strong", {}, g.role),
+        el("span", { class: "nowrap" }, when(g.granted_at)), byWhom(people, g.granted_by)])),
+    el("p", { class: "muted" }, "Grant and revoke roles on the ", el("a", { href: "#/roles" }, "Roles"), " page.")));
+}
+
+// Who granted: an administrator's username (their sub in the tooltip), else as recorded
+// (`cli:<OS user>`, `operator:<sub>`).
+function byWhom(people, actor) {
+  if (!actor) return "–";
+  return people.has(actor) ? el("span", { title: actor }, people.get(actor)) : el("span", { class: "mono" }, actor);
+}
+
+const PRINCIPAL_KINDS = [["user", "User"], ["group", "Group (each member)"], ["app", "App (client credentials)"]];
+
+async function rolesPage() {
+  const [grants, resources, users, groups, apps] = await Promise.all([api("GET", "/role-grants"),
+    api("GET", "/resources"), api("GET", "/users"), api("GET", "/groups"), api("GET", "/apps")]);
+  const withRoles = resources.filter((r) => r.roles.length);
+  const people = new Map(users.map((u) => [u.id, u.username]));
+  const choices = {
+    user: users.map((u) => [u.id, u.username]),
+    group: groups.map((g) => [g.id, g.name]),
+    app: apps.filter((a) => !isConsoleApp(a.client_id)).map((a) => [a.client_id, a.name]),
+  };
+  const options = (pairs) => pairs.map(([value, text]) => el("option", { value }, text));
+  const roleSelect = el("select", { name: "role", required: true });
+  const principalSelect = el("select", { name: "principal", required: true });
+  const resourceSelect = el("select", { name: "resource", required: true }, options(withRoles.map((r) => [r.id, r.name])));
+  const kindSelect = el("select", { name: "principal_kind" }, options(PRINCIPAL_KINDS));
+  const fillRoles = () => {
+    const r = withRoles.find((x) => x.id === resourceSelect.value);
+    roleSelect.replaceChildren(...options(r ? r.roles.map((role) => [role.name, role.name]) : []));
+  };
+  const fillPrincipals = () => principalSelect.replaceChildren(...options(choices[kindSelect.value]));
+  resourceSelect.addEventListener("change", fillRoles);
+  kindSelect.addEventListener("change", fillPrincipals);
+  fillRoles();
+  fillPrincipals();
+  const form = el("form", { class: "panel", "aria-label": "Grant a role", onsubmit: async (event) => {
+    event.preventDefault();
+    const v = formValues(event.target);
+    await act(() => api("POST", "/role-grants", v), `Granted ${v.role}`);
+  } },
+    el("h2", {}, "Grant a role"),
+    withRoles.length ? [
+      el("div", { class: "form-grid" },
+        el("label", {}, "Resource", resourceSelect), el("label", {}, "Role", roleSelect),
+        el("label", {}, "Grant to", kindSelect), el("label", {}, "Who", principalSelect)),
+      el("p", { class: "muted" }, "It reaches their next token for the resource (", el("code", {}, "roles"), " claim)."),
+      el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Grant role")),
+    ] : el("p", { class: "muted" }, "No resource declares roles yet: add them to a resource on the ",
+      el("a", { href: "#/resources" }, "Resources"), " page."));
+  const kindLabel = { user: "user", group: "group", app: "app" };
+  const revoke = (g) => button("Revoke", () => {
+    const also = checked("revoke_tokens");
+    const who = g.principal_name || g.principal_id;
+    if (!confirm(`Take ${g.role} on ${g.resource_name} away from ${who}?${also ? " Their tokens for the resource are revoked now." : " Tokens already issued keep it until they expire."}`)) return;
+    const params = new URLSearchParams({ resource: g.resource_id, role: g.role,
+      principal_kind: g.principal_kind, principal: g.principal_id, revoke_tokens: String(also) });
+    act(() => api("DELETE", `/role-grants?${params}`), `Revoked ${g.role} from ${who}`);
+  }, "danger");
+  const holder = (g) => {
+    const name = g.principal_name || g.principal_id;
+    const link = g.principal_kind === "user" ? el("a", { href: `#/users/${g.principal_id}` }, name)
+      : g.principal_kind === "group" ? el("a", { href: `#/groups/${g.principal_id}` }, name) : name;
+    return el("span", {}, link, " ", el("span", { class: "badge" }, kindLabel[g.principal_kind]));
+  };
+  show(el("h1", {}, "Roles"),
+    el("div", { class: "panel" }, table(["Resource", "Declared roles", "Groups claim"],
+      resources.map((r) => [r.name, roleNames(r.roles), r.include_groups ? "yes" : "no"]))),
+    el("h2", {}, "Grants"),
+    el("div", { class: "panel" },
+      revokeBox("revoke_tokens", "Also revoke their tokens for the resource when revoking (a user's or each member's grants, an app's client-credentials tokens)"),
+      table(["Resource", "Role", "Granted to", "Granted", "By", ""],
+        grants.map((g) => [g.resource_name || g.resource_id, el("strong", {}, g.role), holder(g),
+          el("span", { class: "nowrap" }, when(g.granted_at)), byWhom(people, g.granted_by), revoke(g)]))),
+    form);
 }
 
 // --- identity domains (operators) ------------------------------------------------------------
@@ -907,7 +1128,11 @@ async function route() {
   }
   try {
     const user = hash.match(/^#\/users\/([\w-]+)$/);
+    const group = hash.match(/^#\/groups\/([\w-]+)$/);
     if (user) await userPage(user[1]);
+    else if (group) await groupPage(group[1]);
+    else if (hash.startsWith("#/groups")) await groupsPage();
+    else if (hash.startsWith("#/roles")) await rolesPage();
     else if (hash.startsWith("#/apps")) await appsPage();
     else if (hash.startsWith("#/resources")) await resourcesPage();
     else if (hash.startsWith("#/keys")) await keysPage();
