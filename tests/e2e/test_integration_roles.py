@@ -28,12 +28,14 @@ from tessera.shared.integration_roles import (
 from tests.support.flow import demo_auth, token_request, user_tokens
 from tests.support.integration import (
     AUDIENCE,
+    VERSION,
     Service,
     bearer,
     client_token,
     grant_roles,
     new_app,
     revoke_roles,
+    whoami_document,
 )
 from tests.support.server import Server
 
@@ -41,7 +43,6 @@ ALL = f"{AUDIENCE}:443urn:opc:resource:consumer::all"
 MANAGE = f"{AUDIENCE}:443urn:tessera:integration:manage"
 RUN = f"{AUDIENCE}:443urn:tessera:integration:run"
 PASSWORD = "Amber-Kettle-Harbour-2026"
-VERSION = "01.00.0000"
 
 
 def claims_of(token: str) -> dict[str, Any]:
@@ -68,21 +69,10 @@ def refreshed(server: Server, tokens: dict[str, Any]) -> str:
     return str(answer.json()["access_token"])
 
 
-def document(code: str) -> dict[str, Any]:
-    return {
-        "code": code,
-        "version": VERSION,
-        "name": f"Who am I ({code})",
-        "trigger": {"method": "GET", "path": "/whoami"},
-        "steps": [
-            {"type": "map", "name": "who", "output": {"sub": "caller.sub"}},
-            {"type": "respond", "status": 200},
-        ],
-    }
-
-
 def deploy(service: Service, token: str, code: str) -> httpx.Response:
-    created = httpx.post(service.url("/integrations"), json=document(code), headers=bearer(token))
+    created = httpx.post(
+        service.url("/integrations"), json=whoami_document(code), headers=bearer(token)
+    )
     if created.status_code != 201:
         return created
     return httpx.post(service.url(f"/integrations/{code}|{VERSION}/activate"), headers=bearer(token))

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -19,6 +20,7 @@ from tests.support.server import Server, free_port
 __all__ = [
     "API",
     "AUDIENCE",
+    "VERSION",
     "Service",
     "bearer",
     "client_token",
@@ -28,10 +30,12 @@ __all__ = [
     "revoke_until_refused",
     "running_service",
     "start_service",
+    "whoami_document",
 ]
 
 API = "/ic/api/integration/v1"
 AUDIENCE = "https://integration.tessera.test"  # the demo's integration resource
+VERSION = "01.00.0000"  # of the integrations the tests deploy
 
 # `tessera.manage.roles.grant_role` / `revoke_role` run with the identity domain's environment,
 # as an operator's command would (the admin CLI for roles is not there yet; this is what it calls).
@@ -182,6 +186,21 @@ def _roles(
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def whoami_document(code: str) -> dict[str, Any]:
+    """An integration at `VERSION` that answers a GET of `/whoami` with who called (no outbound
+    call)."""
+    return {
+        "code": code,
+        "version": VERSION,
+        "name": f"Who am I ({code})",
+        "trigger": {"method": "GET", "path": "/whoami"},
+        "steps": [
+            {"type": "map", "name": "who", "output": {"sub": "caller.sub"}},
+            {"type": "respond", "status": 200},
+        ],
+    }
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -30,7 +30,7 @@ from tessera.shared.integration_roles import (
     allows,
 )
 from tests.support.dpop import make_proof, new_key, thumbprint
-from tests.support.integration import API
+from tests.support.integration import API, VERSION, whoami_document
 from tests.unit import test_config
 from tests.unit.integration.conftest import TestClient, service
 from tests.unit.resource.conftest import DROP, Idp
@@ -39,23 +39,8 @@ clean_env = test_config.clean_env  # no TESSERA_ variable from the shell; an emp
 
 EVERY_SCOPE = f"{SCOPE_ALL} {SCOPE_MANAGE} {SCOPE_MONITOR} {SCOPE_RUN}"
 ROLES = [role.name for role in INTEGRATION_ROLES]
-VERSION = "01.00.0000"
 WHOAMI = "WHOAMI%7C" + VERSION
 FLOW = f"{API}/flows/rest/WHOAMI/{VERSION}/whoami"
-
-
-def document(code: str) -> dict[str, Any]:
-    """An integration that answers a GET with who called (no outbound call)."""
-    return {
-        "code": code,
-        "version": VERSION,
-        "name": f"Who am I ({code})",
-        "trigger": {"method": "GET", "path": "/whoami"},
-        "steps": [
-            {"type": "map", "name": "who", "output": {"sub": "caller.sub"}},
-            {"type": "respond", "status": 200},
-        ],
-    }
 
 
 def bearer(issuer: Idp, *roles: str, scope: str = EVERY_SCOPE, **claims: Any) -> dict[str, str]:
@@ -65,7 +50,8 @@ def bearer(issuer: Idp, *roles: str, scope: str = EVERY_SCOPE, **claims: Any) ->
 def deploy_and_run(client: TestClient, issuer: Idp) -> None:
     """As an administrator: WHOAMI deployed and activated, and run once (run 1)."""
     admin = bearer(issuer, SERVICE_ADMINISTRATOR)
-    assert client.post(f"{API}/integrations", json=document("WHOAMI"), headers=admin).is_success
+    created = client.post(f"{API}/integrations", json=whoami_document("WHOAMI"), headers=admin)
+    assert created.is_success
     assert client.post(f"{API}/integrations/{WHOAMI}/activate", headers=admin).is_success
     assert client.get(FLOW, headers=admin).status_code == 200
 
@@ -87,7 +73,8 @@ REQUESTS: list[tuple[Action, str, str, int]] = [
 
 
 def send(client: TestClient, method: str, path: str, headers: dict[str, str]) -> httpx.Response:
-    body = document("OTHER") if method in ("POST", "PUT") and "activate" not in path else None
+    sends_body = method in ("POST", "PUT") and "activate" not in path
+    body = whoami_document("OTHER") if sends_body else None
     return client.request(method, path, headers=headers, json=body)
 
 
@@ -165,7 +152,7 @@ def test_a_monitor_lists_runs_but_cannot_deploy(issuer: Idp, tmp_path: Path) -> 
         monitor = bearer(issuer, SERVICE_MONITOR)
         runs = client.get(f"{API}/monitoring/instances", headers=monitor)
         assert runs.status_code == 200 and runs.json()["total"] == 1
-        refused = client.post(f"{API}/integrations", json=document("MINE"), headers=monitor)
+        refused = client.post(f"{API}/integrations", json=whoami_document("MINE"), headers=monitor)
         assert_role_denied(refused, Action.MANAGE)
         assert client.get(f"{API}/integrations/MINE%7C{VERSION}", headers=monitor).status_code == 404
 
@@ -175,7 +162,9 @@ def test_a_developer_deploys_but_runs_only_when_also_an_invoker(
 ) -> None:
     with service(issuer, tmp_path) as client:
         developer = bearer(issuer, SERVICE_DEVELOPER)
-        created = client.post(f"{API}/integrations", json=document("WHOAMI"), headers=developer)
+        created = client.post(
+            f"{API}/integrations", json=whoami_document("WHOAMI"), headers=developer
+        )
         assert created.status_code == 201, created.text
         activate = client.post(f"{API}/integrations/{WHOAMI}/activate", headers=developer)
         assert activate.status_code == 200
@@ -214,7 +203,7 @@ def test_the_scope_comes_first_and_a_role_does_not_replace_it(
             assert "detail" not in answer.json()  # the RFC 6750 body, not the role problem
         # Neither scope nor role: the scope is what the answer names.
         nothing = bearer(issuer, scope=SCOPE_RUN)
-        answer = client.post(f"{API}/integrations", json=document("X"), headers=nothing)
+        answer = client.post(f"{API}/integrations", json=whoami_document("X"), headers=nothing)
         assert f'scope="{SCOPE_MANAGE}"' in answer.headers["www-authenticate"]
 
 
@@ -261,7 +250,8 @@ def test_a_dpop_bound_token_without_the_role_gets_the_dpop_challenge(
 def test_without_enforcement_the_scope_alone_does(issuer: Idp, tmp_path: Path) -> None:
     with service(issuer, tmp_path, enforce_roles=False) as client:
         plain = {"Authorization": f"Bearer {issuer.token(scope=EVERY_SCOPE)}"}
-        assert client.post(f"{API}/integrations", json=document("WHOAMI"), headers=plain).is_success
+        created = client.post(f"{API}/integrations", json=whoami_document("WHOAMI"), headers=plain)
+        assert created.is_success
         assert client.post(f"{API}/integrations/{WHOAMI}/activate", headers=plain).is_success
         assert client.get(FLOW, headers=plain).status_code == 200
         assert client.get(f"{API}/monitoring/instances", headers=plain).status_code == 200

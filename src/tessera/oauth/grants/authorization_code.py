@@ -20,6 +20,7 @@ from tessera.oauth.grants.policy import TokenPolicy
 from tessera.oauth.grants.refresh_token import first_refresh_token
 from tessera.oauth.grants.request import TokenRequest
 from tessera.oauth.grants.response import TokenMinter, TokenResponse
+from tessera.oauth.grants.user_grant import Refusal, start_user_grant
 from tessera.oauth.pkce import check_verifier
 from tessera.store.protocols import Store, UnitOfWork
 
@@ -108,23 +109,26 @@ class AuthorizationCodeGrant:
                 work.grants.revoke(code.grant_id, now, self._policy.family_event_expiry(now))
                 return errors.InvalidGrant(_UNUSABLE, debug="a replayed code: its grant is revoked")
             return errors.InvalidGrant(_UNUSABLE)
-        # Serialised with revocation writes: a password change or an administrator's
-        # revocation is either seen here, or waits for this unit of work and then revokes the
-        # grant it wrote (it lists the user's grants after appending its event).
-        if work.revocations.cut_off_after(code.user_id, code.issued_at):
-            # Burned: issued before the user's password change or revocation.
-            return errors.InvalidGrant(_UNUSABLE, debug="the code predates the user's cut-off")
-        failure = redemption_failure(code, presented)
-        if failure is not None:
-            return failure
-        user = work.users.get(code.user_id)  # uncached: a user disabled a moment ago
-        if user is None or not user.active:
-            return errors.InvalidGrant("the user is no longer active")
         grant = self._new_grant(code, presented.client, request)
         refresh = None
         if refresh_value is not None:
             refresh = first_refresh_token(refresh_value, grant, presented.client, now, self._policy)
-        work.grants.start(grant, refresh)
+        # Serialised with revocation writes (docs/security.md rule 31); the checks of the code
+        # are answered after its cut-off, before the user's state.
+        user = start_user_grant(
+            work,
+            grant,
+            refresh,
+            cut_off_at=code.issued_at,
+            failure=redemption_failure(code, presented),
+        )
+        if user is Refusal.CUT_OFF:
+            # Burned: issued before the user's password change or revocation.
+            return errors.InvalidGrant(_UNUSABLE, debug="the code predates the user's cut-off")
+        if user is Refusal.INACTIVE:
+            return errors.InvalidGrant("the user is no longer active")
+        if isinstance(user, errors.OAuthError):
+            return user
         return grant, user, code.nonce
 
     def _new_grant(self, code: AuthorizationCode, client: Client, request: TokenRequest) -> Grant:

@@ -22,6 +22,7 @@ from tessera.oauth.grants.policy import TokenPolicy
 from tessera.oauth.grants.refresh_token import first_refresh_token
 from tessera.oauth.grants.request import TokenRequest
 from tessera.oauth.grants.response import TokenMinter, TokenResponse
+from tessera.oauth.grants.user_grant import Refusal, start_user_grant
 from tessera.store.protocols import Store, UnitOfWork
 
 __all__ = ["DeviceCodeGrant"]
@@ -72,17 +73,16 @@ class DeviceCodeGrant:
         if approved is None:  # redeemed by a concurrent poll, or expired a moment ago
             return errors.InvalidGrant(_UNUSABLE)
         assert approved.user_id is not None and approved.decided_at is not None
-        # Serialised with revocation writes, as a code's redemption (docs/security.md rule 31).
-        if work.revocations.cut_off_after(approved.user_id, approved.decided_at):
-            return errors.InvalidGrant(_UNUSABLE, debug="approved before the user's cut-off")
-        user = work.users.get(approved.user_id)  # uncached: a user disabled a moment ago
-        if user is None or not user.active:
-            return errors.InvalidGrant("the user is no longer active")
         grant = self._new_grant(approved, request)
         refresh = None
         if refresh_value is not None:
             refresh = first_refresh_token(refresh_value, grant, request.client, now, self._policy)
-        work.grants.start(grant, refresh)
+        # Serialised with revocation writes, as a code's redemption (docs/security.md rule 31).
+        user = start_user_grant(work, grant, refresh, cut_off_at=approved.decided_at)
+        if user is Refusal.CUT_OFF:
+            return errors.InvalidGrant(_UNUSABLE, debug="approved before the user's cut-off")
+        if user is Refusal.INACTIVE:
+            return errors.InvalidGrant("the user is no longer active")
         return grant, user
 
     def _new_grant(self, approved: DeviceAuthorization, request: TokenRequest) -> Grant:

@@ -42,6 +42,7 @@ from tessera.oauth.client_jwks import JwksFetcher, JwksUnavailable, parse_jwks
 from tessera.oauth.grant_types import JWT_BEARER
 from tessera.oauth.grants.request import TokenRequest
 from tessera.oauth.grants.response import TokenMinter, TokenResponse
+from tessera.oauth.grants.user_grant import Refusal, start_user_grant
 from tessera.store.protocols import Store
 
 __all__ = [
@@ -239,8 +240,7 @@ class JwtBearerGrant:
         with self._store.transaction() as work:
             # Uncached, in the transaction that records the grant: a user disabled a moment
             # ago gets nothing, and a revocation of the user lists this grant or follows it.
-            current = work.users.get(user.id)
-            if current is None or not current.active:
-                raise errors.InvalidGrant(_REFUSED, debug="the user was disabled meanwhile")
-            work.grants.start(grant, None)
+            current = start_user_grant(work, grant, None, cut_off_at=None)
+        if isinstance(current, Refusal):  # no cut-off is checked: the user is inactive
+            raise errors.InvalidGrant(_REFUSED, debug="the user was disabled meanwhile")
         return self._minter.for_user(request, grant, current, None, None, signed_in=False)

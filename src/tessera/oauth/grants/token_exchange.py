@@ -56,6 +56,7 @@ from tessera.oauth.grants.response import (
     TokenResponse,
     scope_claim,
 )
+from tessera.oauth.grants.user_grant import Refusal, start_user_grant
 from tessera.oauth.introspection import may_introspect, verified_access_token
 from tessera.oauth.revocation_state import RevocationState
 from tessera.oauth.tokens import AccessTokenSpec, TokenIssuer
@@ -345,11 +346,8 @@ class TokenExchangeGrant:
         iat = subject.get("iat")
         issued_at = datetime.fromtimestamp(iat if isinstance(iat, int | float) else 0, UTC)
         with self._store.transaction() as work:
-            refused = work.revocations.cut_off_after(user_id, issued_at)
-            user = None if refused else work.users.get(user_id)  # uncached: disabled just now
-            if user is not None and user.active:
-                work.grants.start(grant, None)
-        if user is None or not user.active:
+            user = start_user_grant(work, grant, None, cut_off_at=issued_at)
+        if isinstance(user, Refusal):
             raise errors.InvalidRequest("subject_token's user is revoked or no longer active")
         return grant
 
