@@ -41,16 +41,20 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 # Everything: lint, types, unit, end-to-end (SQLite), browser, PostgreSQL/Redis cluster tests,
-# then the end-to-end suite again on PostgreSQL (the same tests, parametrised by TESSERA_TEST_DB).
+# then the end-to-end modules that reach the store's own writes again on PostgreSQL (the same
+# tests, parametrised by TESSERA_TEST_DB; `every_database`, listed in tests/e2e/conftest.py).
 # Two workers, a test module each at a time (its server and browser stay in one worker): every
-# server takes a free port, every database and Redis prefix is the test's own.
+# server takes a free port, every database and Redis prefix is the test's own. The sources are
+# compiled first: every test starts servers and CLI processes, which would otherwise compile
+# every module again where PYTHONDONTWRITEBYTECODE is set.
 PARALLEL := -n 2 --dist loadfile
 test: $(STAMP) $(BROWSER) $(NODE) lint typecheck
+	$(PY) -m compileall -q src tests
 	$(VENV)/bin/pytest $(PARALLEL)
 	$(MAKE) --no-print-directory e2e-postgresql
 
 e2e-postgresql: $(STAMP) $(NODE)
-	TESSERA_TEST_DB=postgresql $(VENV)/bin/pytest tests/e2e -q $(PARALLEL)
+	TESSERA_TEST_DB=postgresql $(VENV)/bin/pytest tests/e2e -q -m every_database $(PARALLEL)
 
 # The fast tests, without PostgreSQL or Redis (`make test` runs the `postgresql` ones too).
 unit: $(STAMP)

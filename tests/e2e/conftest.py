@@ -11,6 +11,47 @@ from tests.support.flow import Browser
 from tests.support.integration import Service, running_service
 from tests.support.server import Server
 
+# The modules `make test` runs a second time on PostgreSQL (`-m every_database`): those whose
+# requests reach the store's use-once writes, races, revocation events, per-domain rows and
+# the newest tables. The rest test the protocol and the CLI over HTTP, which do not depend on
+# the database; the store contract suite (tests/unit/store) checks every store method on
+# PostgreSQL, and tests/pg runs nodes on PostgreSQL and Redis.
+EVERY_DATABASE = frozenset(
+    {
+        "test_account_pages",
+        "test_admin_api",
+        "test_admin_domains",
+        "test_admin_groups_roles",
+        "test_admin_revocation",
+        "test_client_assertions",
+        "test_client_credentials",
+        "test_concurrent_redemption",
+        "test_device_authorization",
+        "test_dpop_nonces",
+        "test_dpop_token_endpoint",
+        "test_dynamic_registration",
+        "test_flow_confidential_app",
+        "test_flow_public_app_pkce",
+        "test_integration_roles",
+        "test_jwt_bearer",
+        "test_password_reset",
+        "test_pushed_authorization",
+        "test_scim",
+        "test_security_brute_force",
+        "test_security_codes_pkce",
+        "test_security_introspection_and_cutoffs",
+        "test_security_tokens",
+        "test_token_exchange",
+        "test_two_nodes_example",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.stem in EVERY_DATABASE:
+            item.add_marker(pytest.mark.every_database)
+
 
 @pytest.fixture
 def browser(server: Server) -> Iterator[Browser]:
