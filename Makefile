@@ -50,7 +50,7 @@ typecheck: $(STAMP)
 PARALLEL := -n 2 --dist loadfile
 test: $(STAMP) $(BROWSER) $(NODE) lint typecheck
 	$(PY) -m compileall -q src tests
-	$(VENV)/bin/pytest $(PARALLEL)
+	$(VENV)/bin/pytest $(PARALLEL) --durations=25
 	$(MAKE) --no-print-directory e2e-postgresql
 
 e2e-postgresql: $(STAMP) $(NODE)
