@@ -11,7 +11,7 @@ or every client-credentials token of an app.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tessera.domain.model import PrincipalKind, Resource, RevocationKind, RoleGrant
@@ -23,6 +23,7 @@ from tessera.manage.resources import find_resource
 from tessera.manage.revocation import revoke_for_resources
 from tessera.manage.users import find_user
 from tessera.manage.views import iso
+from tessera.oauth.memberships import APP_ROLES_TTL
 from tessera.oauth.retention import kept_until
 from tessera.store.protocols import Store
 
@@ -120,8 +121,11 @@ def revoke_role(
         raise NotFoundError(f"{principal.name!r} does not have the role {role!r} on {found.name!r}")
     revoked, app_tokens = 0, False
     if revoke and principal.kind is PrincipalKind.APP:
-        expires = kept_until(RevocationKind.SUBJECT, now)
-        store.revocations.append(RevocationKind.SUBJECT, principal.id, now, expires, now)
+        # Nodes keep an app's roles up to APP_ROLES_TTL: the cut-off also covers the tokens
+        # they issue meanwhile with the role still cached.
+        cut_off = now + timedelta(seconds=APP_ROLES_TTL)
+        expires = kept_until(RevocationKind.SUBJECT, cut_off)
+        store.revocations.append(RevocationKind.SUBJECT, principal.id, cut_off, expires, now)
         app_tokens = True
     elif revoke:
         users = (

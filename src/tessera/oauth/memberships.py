@@ -4,17 +4,24 @@ docs/groups-and-roles.md).
 Roles are read when a token is issued, for the resource of its audience: a change of roles or
 groups reaches the next token (a refresh included), never a token already issued. Removing a
 role can revoke the tokens it was in (`tessera.manage.roles`).
+
+An app's own roles may come from a node's cache of `APP_ROLES_TTL` seconds (the web layer's),
+so that a client-credentials token reads no table, as apps and resources are cached: a change
+reaches every node's app tokens within that time, and revoking an app's tokens after taking a
+role away covers the tokens issued meanwhile (`tessera.manage.roles`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tessera.domain.model import Resource
 from tessera.store.protocols import Store
 
-__all__ = ["DirectoryClaims", "Memberships"]
+__all__ = ["APP_ROLES_TTL", "DirectoryClaims", "Memberships"]
+
+APP_ROLES_TTL = 2.0  # seconds a node may keep an app's roles (the apps' cache time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +37,12 @@ class Memberships:
     """Reads roles and groups from the domain's store (one indexed query each; none for a
     resource without roles that does not ask for groups)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self, store: Store, app_roles: Callable[[str, str], tuple[str, ...]] | None = None
+    ) -> None:
+        """`app_roles(client_id, resource_id)`: a cached reading of `roles_of_app`."""
         self._store = store
+        self._app_roles = app_roles or store.roles.roles_of_app
 
     def group_names(self, user_id: str) -> tuple[str, ...]:
         return tuple(g.name for g in self._store.groups.groups_of(user_id))
@@ -47,7 +58,7 @@ class Memberships:
         """An app's own token: the roles granted to the app (apps are in no group)."""
         if resource is None or not resource.roles:
             return _NONE
-        roles = self._store.roles.roles_of_app(client_id, resource.id)
+        roles = self._app_roles(client_id, resource.id)
         return DirectoryClaims(_declared(resource, roles), () if resource.include_groups else None)
 
 

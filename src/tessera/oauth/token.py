@@ -64,6 +64,7 @@ class TokenEndpoint:
         dpop: DPoPPolicy | None = None,
         revocations: RevocationState | None = None,
         device_key: bytes | None = None,
+        app_roles: Callable[[str, str], tuple[str, ...]] | None = None,
     ) -> None:
         """`revocations`: the node's revocation state (introspection's), which token exchange
         checks subject tokens against; a state of its own when not given."""
@@ -76,7 +77,7 @@ class TokenEndpoint:
         self.clock = clock
         self.lookup_client = lookup_client
         self.policy = policy
-        self.memberships = Memberships(store)
+        self.memberships = Memberships(store, app_roles)
         minter = TokenMinter(issuer, policy, lookup_resource, admin_scopes, self.memberships)
         self._grants = {
             "authorization_code": AuthorizationCodeGrant(store, minter, policy).handle,

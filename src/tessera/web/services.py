@@ -29,6 +29,7 @@ from tessera.oauth.interaction.password_reset import RESET_KEY_PURPOSE, ResetMai
 from tessera.oauth.interaction.requirements import SignInRules
 from tessera.oauth.interaction.second_factor import FactorKeys, RelyingParty
 from tessera.oauth.interaction.throttle import ThrottlePolicy
+from tessera.oauth.memberships import APP_ROLES_TTL
 from tessera.oauth.metadata import assertion_audiences
 from tessera.oauth.revocation_state import RevocationState
 from tessera.oauth.token import TokenEndpoint, TokenPolicy
@@ -108,6 +109,9 @@ class Services:
     clients: TTLCache[str, Client | None]
     resources: TTLCache[str, list[Resource]]
     users: TTLCache[str, User | None]
+    # An app's own roles by (client id, resource id), for client-credentials tokens
+    # (`tessera.oauth.memberships.APP_ROLES_TTL`).
+    app_roles: TTLCache[tuple[str, str], tuple[str, ...]]
     templates: Environment
     csrf_key: bytes
     secure_cookies: bool
@@ -157,6 +161,14 @@ class Services:
             (r for r in self.cached_resource_list() if normalize_audience(r.audience) == wanted),
             None,
         )
+
+    def app_roles_of(self, client_id: str, resource_id: str) -> tuple[str, ...]:
+        """An app's own roles on a resource, cached `APP_ROLES_TTL` seconds."""
+        return self.app_roles.get((client_id, resource_id))
+
+    def cached_app_roles_of(self, client_id: str, resource_id: str) -> tuple[str, ...]:
+        """From memory only; raises `NotCached` (see `inline_token_endpoint`)."""
+        return self.app_roles.cached((client_id, resource_id))
 
     def resource_by_audience(self, audience: str) -> Resource | None:
         wanted = normalize_audience(audience)
@@ -263,6 +275,9 @@ def build_services(node: Node, domain: IdentityDomain, ctx: Context | None = Non
         clients=clients,
         resources=resources,
         users=users,
+        app_roles=TTLCache(
+            lambda key: ctx.store.roles.roles_of_app(*key), APP_ROLES_TTL, max_entries=10000
+        ),
         templates=node.templates,
         csrf_key=ctx.subkey("csrf"),
         secure_cookies=settings.issuer.startswith("https://"),
@@ -328,6 +343,7 @@ def _add_token_endpoints(services: Services, users: TTLCache[str, User | None]) 
         assertions=services.assertions,
         revocations=services.revocations,
         device_key=ctx.subkey(DEVICE_KEY_PURPOSE),  # RFC 8628: device codes' keyed hashes
+        app_roles=services.app_roles_of,
         **common,
     )
     services.inline_token_endpoint = TokenEndpoint(
@@ -336,6 +352,7 @@ def _add_token_endpoints(services: Services, users: TTLCache[str, User | None]) 
         lookup_client=services.cached_client,
         lookup_resource=services.cached_resource_by_audience,
         list_resources=services.cached_resource_list,
+        app_roles=services.cached_app_roles_of,
         **common,
     )
 
