@@ -224,7 +224,7 @@ class JwtBearerGrant:
             )
         except AssertionRefused as exc:
             raise errors.InvalidGrant(_REFUSED, debug=exc.reason) from None
-        lifetime, _ = self._minter.lifetime(request.client, audience)
+        lifetime, _ = self._minter.lifetime(request.client, self._minter.resource(audience))
         grant = Grant(
             grant_id=new_id("g_"),
             client_id=request.client.client_id,

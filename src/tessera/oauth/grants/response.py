@@ -16,7 +16,7 @@ from tessera.domain.scopes import OIDC_SCOPES
 from tessera.oauth import errors
 from tessera.oauth.grants.policy import TokenPolicy
 from tessera.oauth.grants.request import TokenRequest
-from tessera.oauth.memberships import DirectoryClaims, Memberships
+from tessera.oauth.memberships import Memberships
 from tessera.oauth.tokens import AccessTokenSpec, TokenIssuer, authentication_claims
 
 __all__ = [
@@ -93,7 +93,7 @@ class TokenMinter:
         policy: TokenPolicy,
         lookup_resource: Callable[[str], Resource | None],
         admin_scopes: frozenset[str],
-        memberships: Memberships | None = None,
+        memberships: Memberships,
     ) -> None:
         self.issuer = issuer
         self.policy = policy
@@ -101,26 +101,15 @@ class TokenMinter:
         self.admin_scopes = admin_scopes
         self.memberships = memberships
 
-    def directory(
-        self, audience: str | None, *, user_id: str | None = None, client_id: str | None = None
-    ) -> DirectoryClaims:
-        """The `roles` (and `groups`) of a token for `audience`: a user's, or an app's own."""
-        if self.memberships is None or audience is None:
-            return DirectoryClaims()
-        resource = self.lookup_resource(audience)
-        if user_id is not None:
-            return self.memberships.for_user(resource, user_id)
-        return self.memberships.for_app(resource, client_id or "")
+    def resource(self, audience: str | None) -> Resource | None:
+        """The resource of a token's audience, looked up once per token."""
+        return self.lookup_resource(audience) if audience else None
 
-    def _group_names(self, user_id: str) -> tuple[str, ...]:
-        return self.memberships.group_names(user_id) if self.memberships else ()
-
-    def lifetime(self, client: Client, audience: str | None) -> tuple[int, str]:
+    def lifetime(self, client: Client, resource: Resource | None) -> tuple[int, str]:
         """The app's access-token lifetime, capped by the resource's, and the resource's
         signing algorithm (ES256 unless the resource says otherwise)."""
         lifetime = client.access_ttl or self.policy.default_access_ttl
         alg = "ES256"
-        resource = self.lookup_resource(audience) if audience else None
         if resource is not None:
             alg = resource.signing_alg
             if resource.access_ttl is not None:
@@ -156,9 +145,10 @@ class TokenMinter:
     ) -> TokenResponse:
         """RFC 6749 §4.4.3: an access token for the app itself (`sub_type: client`)."""
         client = request.client
-        lifetime, alg = self.lifetime(client, audience)
+        resource = self.resource(audience)
+        lifetime, alg = self.lifetime(client, resource)
         scope = scope_claim(scopes, audience)
-        directory = self.directory(audience, client_id=client.client_id)
+        directory = self.memberships.for_app(resource, client.client_id)
         spec = AccessTokenSpec(
             subject=client.client_id,
             sub_type="client",
@@ -193,10 +183,11 @@ class TokenMinter:
             # Only administrators hold the admin scope, also after losing the flag.
             raise errors.InvalidGrant("the admin scope is for administrators only")
         client = request.client
-        lifetime, alg = self.lifetime(client, grant.audience)
+        resource = self.resource(grant.audience)
+        lifetime, alg = self.lifetime(client, resource)
         auth_time = int(grant.auth_time.timestamp())
         scope = scope_claim(grant.scopes, grant.audience)
-        directory = self.directory(grant.audience, user_id=user.id)
+        directory = self.memberships.for_user(resource, user.id)
         spec = AccessTokenSpec(
             subject=user.id,
             sub_type="user",
@@ -232,7 +223,7 @@ class TokenMinter:
                 nonce=nonce,
                 access_token=access,
                 extra={
-                    **user_claims(user, grant.scopes, self._group_names),
+                    **user_claims(user, grant.scopes, self.memberships.group_names),
                     **authentication_claims(grant.amr),
                 },
                 sid=grant.session_id and grant.grant_id,

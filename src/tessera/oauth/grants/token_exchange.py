@@ -289,11 +289,11 @@ class TokenExchangeGrant:
         scopes = exchanged_scopes(
             exchange, str(subject.get("scope", "")), client, target, self._admin_scopes
         )
-        lifetime, alg = self._minter.lifetime(client, target.audience)
+        lifetime, alg = self._minter.lifetime(client, target)
         lifetime = exchanged_lifetime(lifetime, float(subject["exp"]), now)
         grant = self._record(request, subject, target, scopes, lifetime)
         auth_time = subject.get("auth_time")
-        directory = self._minter.directory(target.audience, user_id=grant.user_id)
+        directory = self._minter.memberships.for_user(target, grant.user_id)
         spec = AccessTokenSpec(
             subject=grant.user_id,
             sub_type="user",
