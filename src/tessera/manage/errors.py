@@ -26,11 +26,13 @@ def checked_name(value: str, what: str = "the name") -> str:
     return value
 
 
-def checked_description(value: str, limit: int = 200) -> str:
-    """A free-text description: at most `limit` characters, no control characters."""
+def checked_description(value: str, limit: int = 200, *, lines: bool = False) -> str:
+    """A free-text description: at most `limit` characters, no control characters (but line
+    breaks and tabs with `lines`)."""
     value = value.strip()
     if len(value) > limit:
         raise InvalidInput(f"the description must be at most {limit} characters")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+    allowed = "\n\t" if lines else ""
+    if any((ord(c) < 0x20 and c not in allowed) or ord(c) == 0x7F for c in value):
         raise InvalidInput("the description must not contain control characters")
     return value

@@ -16,7 +16,13 @@ from datetime import datetime
 
 from tessera.domain.model import Group, PrincipalKind, User
 from tessera.manage.audit import Actor
-from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError, checked_name
+from tessera.manage.errors import (
+    Conflicting,
+    InvalidInput,
+    NotFoundError,
+    checked_description,
+    checked_name,
+)
 from tessera.manage.revocation import revoke_for_resources
 from tessera.manage.users import find_user
 from tessera.store.protocols import Conflict, NotFound, StaleVersion, Store
@@ -33,15 +39,6 @@ __all__ = [
 ]
 
 MAX_DESCRIPTION = 500
-
-
-def _description(value: str) -> str:
-    value = value.strip()
-    if len(value) > MAX_DESCRIPTION:
-        raise InvalidInput(f"the description must be at most {MAX_DESCRIPTION} characters")
-    if any((ord(c) < 0x20 and c not in "\n\t") or ord(c) == 0x7F for c in value):
-        raise InvalidInput("the description must not contain control characters")
-    return value
 
 
 def _external_id(value: str | None) -> str | None:
@@ -78,7 +75,7 @@ def create_group(
         name=checked_name(name, "the group name"),
         created_at=now,
         updated_at=now,
-        description=_description(description),
+        description=checked_description(description, MAX_DESCRIPTION, lines=True),
         external_id=_external_id(external_id),
     )
     if store.groups.get_by_name(group.name) is not None:
@@ -114,7 +111,7 @@ def update_group(
     if name is not None:
         changes["name"] = checked_name(name, "the group name")
     if description is not None:
-        changes["description"] = _description(description)
+        changes["description"] = checked_description(description, MAX_DESCRIPTION, lines=True)
     if external_id is not None or clear_external_id:
         changes["external_id"] = _external_id(external_id)
     ids = None if members is None else _user_ids(store, members)
