@@ -56,9 +56,9 @@ class Memberships:
 
     def for_app(self, resource: Resource | None, client_id: str) -> DirectoryClaims:
         """An app's own token: the roles granted to the app (apps are in no group)."""
-        if resource is None or not resource.roles:
+        if resource is None or not (resource.roles or resource.include_groups):
             return _NONE
-        roles = self._app_roles(client_id, resource.id)
+        roles = self._app_roles(client_id, resource.id) if resource.roles else ()
         return DirectoryClaims(_declared(resource, roles), () if resource.include_groups else None)
 
 

@@ -156,3 +156,13 @@ def test_introspection_says_the_roles_and_groups_the_token_carries(
     described = core.introspect(web, body["access_token"])
     assert described["active"] and described["roles"] == ["Reader", "Writer"]
     assert described["groups"] == ["Ops"]
+
+
+def test_an_apps_own_token_has_an_empty_groups_claim_where_the_resource_asks(
+    core: Core, orders: Resource
+) -> None:
+    app, _ = core.add_app(grant_types=("client_credentials",), allowed_scopes=(f"{ORDERS}read",))
+    for roles in (("Reader",), ()):  # with and without roles declared, alike
+        declare(core, orders, *roles, groups=True)
+        token = claims(core, core.client_credentials(app, f"{ORDERS}read")["access_token"])
+        assert token["groups"] == [] and "roles" not in token
