@@ -39,15 +39,8 @@ def _member_ids(store: Store, ids: Sequence[str]) -> list[str]:
     return list(ids)
 
 
-def _name_taken(store: Store, fields: GroupFields, group_id: str | None) -> None:
-    found = store.groups.get_by_name(fields.name)
-    if found is not None and found.id != group_id:
-        raise UniquenessException(detail=f"the displayName {fields.name!r} is taken")
-
-
 def create_scim_group(store: Store, fields: GroupFields, now: datetime, actor: Actor) -> Group:
     members = _member_ids(store, fields.members)
-    _name_taken(store, fields, None)
     try:
         return create_group(
             store,
@@ -82,7 +75,6 @@ def update_scim_group(
     if group.version != version:
         raise PreconditionFailedException
     members = _member_ids(store, fields.members)
-    _name_taken(store, fields, group.id)
     try:
         return update_group(
             store,
@@ -96,7 +88,7 @@ def update_scim_group(
             expected_version=version,
         )
     except Conflicting as exc:
-        # The name was free a moment ago: the group changed meanwhile, or the name was taken.
+        # `manage.groups` says Conflicting for a taken name and for a stale version alike.
         current = store.groups.get(group.id)
         if current is None or current.version != version:
             raise PreconditionFailedException from None

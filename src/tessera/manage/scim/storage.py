@@ -130,29 +130,25 @@ class DomainScimStorage(ScimStorage):
         if lookup is not None:
             entry = _LOOKUPS[(kind, lookup[0])](self._store, lookup[1])
             return [] if entry is None else [self._document(kind, entry.id)]
-        if kind == "User":
-            return self._all_users()
-        if kind == "Group":
-            return self._all_groups()
+        if kind in ("User", "Group"):
+            return self._all(kind)
         return []
 
-    def _all_users(self) -> list[Document]:
-        store = self._store
-        groups = {g.id: g for g in store.groups.list()}
-        of_user: dict[str, list[Group]] = defaultdict(list)
-        for group_id, user_id in store.groups.memberships():
-            if group_id in groups:
-                of_user[user_id].append(groups[group_id])
-        return [user_document(u, of_user.get(u.id, [])) for u in store.users.list()]
-
-    def _all_groups(self) -> list[Document]:
+    def _all(self, kind: str) -> list[Document]:
+        """Every user (with its groups) or every group (with its members), from one read of
+        users, groups and memberships."""
         store = self._store
         users = {u.id: u for u in store.users.list()}
+        groups = {g.id: g for g in store.groups.list()}
+        of_user: dict[str, list[Group]] = defaultdict(list)
         members: dict[str, list[User]] = defaultdict(list)
         for group_id, user_id in store.groups.memberships():
-            if user_id in users:
+            if group_id in groups and user_id in users:
+                of_user[user_id].append(groups[group_id])
                 members[group_id].append(users[user_id])
-        return [group_document(g, members.get(g.id, [])) for g in store.groups.list()]
+        if kind == "User":
+            return [user_document(u, of_user.get(u.id, [])) for u in users.values()]
+        return [group_document(g, members.get(g.id, [])) for g in groups.values()]
 
     # -- writes ------------------------------------------------------------------------
 
