@@ -230,3 +230,17 @@ def test_a_provisioning_app_leaves_administrators_alone(
     with pytest.raises(ForbiddenException):
         app.delete(user_type, admin.id)
     assert verify_password(store.users.get(admin.id).password_hash, PASSWORD)
+
+
+def test_group_names_are_unique_case_insensitively(
+    store: MemoryStore, group_type: ResourceType
+) -> None:
+    storage = _storage(store)
+    model = scim_models()["Group"]
+    storage.create(group_type, model.model_validate({"displayName": "alpha"}))
+    with pytest.raises(UniquenessException):
+        storage.create(group_type, model.model_validate({"displayName": "ALPHA"}))
+    beta = storage.create(group_type, model.model_validate({"displayName": "beta"}))
+    with pytest.raises(UniquenessException):
+        storage.update(group_type, model.model_validate({"id": beta.id, "displayName": "Alpha"}))
+    assert sorted(g.name for g in store.groups.list()) == ["alpha", "beta"]
