@@ -1,6 +1,13 @@
 """Errors of the administration layer, with messages meant for a person."""
 
-__all__ = ["Conflicting", "InvalidInput", "NotFoundError", "checked_description", "checked_name"]
+__all__ = [
+    "Conflicting",
+    "InvalidInput",
+    "NotFoundError",
+    "checked_description",
+    "checked_external_id",
+    "checked_name",
+]
 
 
 class InvalidInput(ValueError):
@@ -35,4 +42,11 @@ def checked_description(value: str, limit: int = 200, *, lines: bool = False) ->
     allowed = "\n\t" if lines else ""
     if any((ord(c) < 0x20 and c not in allowed) or ord(c) == 0x7F for c in value):
         raise InvalidInput("the description must not contain control characters")
+    return value
+
+
+def checked_external_id(value: str | None) -> str | None:
+    """An identifier a provisioning system keeps for a user or group (SCIM `externalId`)."""
+    if value is not None and not 0 < len(value) <= 255:
+        raise InvalidInput("the external id must be 1 to 255 characters")
     return value

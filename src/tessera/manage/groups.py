@@ -18,9 +18,9 @@ from tessera.domain.model import Group, PrincipalKind, User
 from tessera.manage.audit import Actor
 from tessera.manage.errors import (
     Conflicting,
-    InvalidInput,
     NotFoundError,
     checked_description,
+    checked_external_id,
     checked_name,
 )
 from tessera.manage.revocation import revoke_for_resources
@@ -39,12 +39,6 @@ __all__ = [
 ]
 
 MAX_DESCRIPTION = 500
-
-
-def _external_id(value: str | None) -> str | None:
-    if value is not None and not 0 < len(value) <= 255:
-        raise InvalidInput("the external id must be 1 to 255 characters")
-    return value
 
 
 def find_group(store: Store, ref: str) -> Group:
@@ -76,7 +70,7 @@ def create_group(
         created_at=now,
         updated_at=now,
         description=checked_description(description, MAX_DESCRIPTION, lines=True),
-        external_id=_external_id(external_id),
+        external_id=checked_external_id(external_id),
     )
     if store.groups.get_by_name(group.name) is not None:
         raise Conflicting(f"a group named {group.name!r} already exists")
@@ -113,7 +107,7 @@ def update_group(
     if description is not None:
         changes["description"] = checked_description(description, MAX_DESCRIPTION, lines=True)
     if external_id is not None or clear_external_id:
-        changes["external_id"] = _external_id(external_id)
+        changes["external_id"] = checked_external_id(external_id)
     ids = None if members is None else _user_ids(store, members)
     updated = replace(group, **changes)  # type: ignore[arg-type]
     try:

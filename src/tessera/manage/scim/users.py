@@ -24,7 +24,13 @@ from scim2_models import (
 
 from tessera.domain.model import User
 from tessera.manage.audit import Actor
-from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError, checked_name
+from tessera.manage.errors import (
+    Conflicting,
+    InvalidInput,
+    NotFoundError,
+    checked_external_id,
+    checked_name,
+)
 from tessera.manage.revocation import revoke_subject
 from tessera.manage.scim.documents import UserFields
 from tessera.manage.users import checked_password_hash, checked_username, delete_user, is_email
@@ -41,12 +47,11 @@ def _checked(fields: UserFields) -> UserFields:
         for part, what in ((fields.given_name, "givenName"), (fields.family_name, "familyName")):
             if part is not None:
                 checked_name(part, f"name.{what}")
+        checked_external_id(fields.external_id)
     except InvalidInput as exc:
         raise InvalidValueException(detail=str(exc)) from None
     if fields.email is not None and not is_email(fields.email):
         raise InvalidValueException(detail=f"{fields.email!r} is not an e-mail address")
-    if fields.external_id is not None and not 0 < len(fields.external_id) <= 255:
-        raise InvalidValueException(detail="externalId must be 1 to 255 characters")
     return replace(fields, display_name=name)
 
 
