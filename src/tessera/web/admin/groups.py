@@ -4,12 +4,13 @@ API): list, create, show with members and roles, edit, delete, add and remove me
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from tessera.domain.model import PrincipalKind
+from tessera.domain.model import Group, PrincipalKind
 from tessera.manage import groups as rules
 from tessera.manage import roles as role_rules
 from tessera.manage.views import group_view
@@ -17,6 +18,7 @@ from tessera.store.protocols import Store
 from tessera.web.admin.bodies import GroupCreate, GroupMembers, GroupUpdate
 from tessera.web.admin.deps import Acting, Admin, Svc
 from tessera.web.admin.schemas import GroupDeleted, GroupListItem, GroupOut, problems
+from tessera.web.services import Services
 
 __all__ = ["router"]
 
@@ -41,6 +43,16 @@ def _shown(store: Store, ref: str) -> dict[str, Any]:
     return view
 
 
+async def _changed(svc: Services, change: Callable[[Store], Group]) -> dict[str, Any]:
+    """Run a change off the event loop, then show the group as it left it."""
+
+    def work() -> dict[str, Any]:
+        store = svc.ctx.store
+        return _shown(store, change(store).id)
+
+    return await run_in_threadpool(work)
+
+
 @router.get(
     "/groups",
     summary="List groups, by name, with their number of members",
@@ -60,20 +72,17 @@ async def list_groups(_: Admin, svc: Svc) -> list[dict[str, Any]]:
     responses=problems(400, 404, 409, 413),
 )
 async def create_group(body: GroupCreate, actor: Acting, svc: Svc) -> dict[str, Any]:
-    store = svc.ctx.store
-
-    def work() -> dict[str, Any]:
-        group = rules.create_group(
+    return await _changed(
+        svc,
+        lambda store: rules.create_group(
             store,
             name=body.name,
             description=body.description,
             members=body.members,
             now=svc.ctx.clock(),
             actor=actor,
-        )
-        return _shown(store, group.id)
-
-    return await run_in_threadpool(work)
+        ),
+    )
 
 
 @router.get(
@@ -93,20 +102,17 @@ async def show_group(group: str, _: Admin, svc: Svc) -> dict[str, Any]:
     responses=problems(400, 404, 409, 413),
 )
 async def update_group(group: str, body: GroupUpdate, actor: Acting, svc: Svc) -> dict[str, Any]:
-    store = svc.ctx.store
-
-    def work() -> dict[str, Any]:
-        changed = rules.update_group(
+    return await _changed(
+        svc,
+        lambda store: rules.update_group(
             store,
             group,
             name=body.name,
             description=body.description,
             now=svc.ctx.clock(),
             actor=actor,
-        )
-        return _shown(store, changed.id)
-
-    return await run_in_threadpool(work)
+        ),
+    )
 
 
 @router.delete(
@@ -133,13 +139,9 @@ async def delete_group(
     responses=problems(400, 404, 413),
 )
 async def add_members(group: str, body: GroupMembers, actor: Acting, svc: Svc) -> dict[str, Any]:
-    store = svc.ctx.store
-
-    def work() -> dict[str, Any]:
-        changed = rules.add_members(store, group, body.users, svc.ctx.clock(), actor)
-        return _shown(store, changed.id)
-
-    return await run_in_threadpool(work)
+    return await _changed(
+        svc, lambda store: rules.add_members(store, group, body.users, svc.ctx.clock(), actor)
+    )
 
 
 @router.delete(
@@ -158,12 +160,9 @@ async def remove_members(
     ],
     revoke_tokens: RevokeTokens = False,
 ) -> dict[str, Any]:
-    store = svc.ctx.store
-
-    def work() -> dict[str, Any]:
-        changed = rules.remove_members(
+    return await _changed(
+        svc,
+        lambda store: rules.remove_members(
             store, group, user, svc.ctx.clock(), actor, revoke=revoke_tokens
-        )
-        return _shown(store, changed.id)
-
-    return await run_in_threadpool(work)
+        ),
+    )
