@@ -108,17 +108,9 @@ def _print_group(view: dict[str, Any]) -> None:
 
 def _shown(ctx: Context, ref: str) -> dict[str, Any]:
     """The group with its members and the roles granted to it."""
-    from tessera.domain.model import PrincipalKind
-    from tessera.manage import groups as rules
-    from tessera.manage import roles as role_rules
-    from tessera.manage.views import group_view
+    from tessera.manage.roles import group_detail
 
-    group = rules.find_group(ctx.store, ref)
-    principal = role_rules.Principal(PrincipalKind.GROUP, group.id, group.name)
-    grants = role_rules.list_role_grants(ctx.store, principal=principal)
-    view = group_view(group, rules.group_members(ctx.store, group.id))
-    view["roles"] = role_rules.grant_views(ctx.store, grants)
-    return view
+    return group_detail(ctx.store, ref)
 
 
 @groups_app.command("create")

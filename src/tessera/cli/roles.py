@@ -146,12 +146,7 @@ def revoke(
             actor=_actor(ctx),
             revoke=revoke_tokens,
         )
-        (view,) = rules.grant_views(ctx.store, [done.grant])
-        result = {
-            **view,
-            "revoked_grants": done.revoked_grants,
-            "app_tokens_revoked": done.app_tokens_revoked,
-        }
+        result = rules.revoked_view(ctx.store, done)
         after = ""
         if revoke_tokens:
             after = (
@@ -163,7 +158,7 @@ def revoke(
             result,
             as_json,
             lambda: console.print(
-                f"Revoked [bold]{role}[/] on {view['resource_name']} from {kind} "
+                f"Revoked [bold]{role}[/] on {result['resource_name']} from {kind} "
                 f"[bold]{principal.name}[/]{after}"
             ),
         )

@@ -18,11 +18,11 @@ from tessera.domain.model import PrincipalKind, Resource, RevocationKind, RoleGr
 from tessera.manage.apps import find_app
 from tessera.manage.audit import Actor
 from tessera.manage.errors import Conflicting, NotFoundError
-from tessera.manage.groups import find_group
+from tessera.manage.groups import find_group, group_members
 from tessera.manage.resources import find_resource
 from tessera.manage.revocation import revoke_for_resources
 from tessera.manage.users import find_user
-from tessera.manage.views import iso
+from tessera.manage.views import group_view, iso
 from tessera.oauth.memberships import APP_ROLES_TTL
 from tessera.oauth.retention import kept_until
 from tessera.store.protocols import Store
@@ -34,8 +34,10 @@ __all__ = [
     "find_principal",
     "grant_role",
     "grant_views",
+    "group_detail",
     "list_role_grants",
     "revoke_role",
+    "revoked_view",
     "user_access",
 ]
 
@@ -230,3 +232,23 @@ def user_access(store: Store, user: str) -> dict[str, Any]:
         "groups": [{"id": g.id, "name": g.name} for g in store.groups.groups_of(found.id)],
         "roles": roles,
     }
+
+
+def revoked_view(store: Store, done: RoleRevoked) -> dict[str, Any]:
+    """A taken-away role as the CLI's `--json` and the admin API show it."""
+    (view,) = grant_views(store, [done.grant])
+    return {
+        **view,
+        "revoked_grants": done.revoked_grants,
+        "app_tokens_revoked": done.app_tokens_revoked,
+    }
+
+
+def group_detail(store: Store, ref: str) -> dict[str, Any]:
+    """A group with its members and the roles granted to it (the CLI's `groups show` and the
+    admin API's group)."""
+    group = find_group(store, ref)
+    view = group_view(group, group_members(store, group.id))
+    principal = Principal(PrincipalKind.GROUP, group.id, group.name)
+    view["roles"] = grant_views(store, list_role_grants(store, principal=principal))
+    return view

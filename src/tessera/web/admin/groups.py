@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from tessera.domain.model import Group, PrincipalKind
+from tessera.domain.model import Group
 from tessera.manage import groups as rules
 from tessera.manage import roles as role_rules
 from tessera.manage.views import group_view
@@ -34,21 +34,12 @@ RevokeTokens = Annotated[
 ]
 
 
-def _shown(store: Store, ref: str) -> dict[str, Any]:
-    group = rules.find_group(store, ref)
-    principal = role_rules.Principal(PrincipalKind.GROUP, group.id, group.name)
-    view = group_view(group, rules.group_members(store, group.id))
-    grants = role_rules.list_role_grants(store, principal=principal)
-    view["roles"] = role_rules.grant_views(store, grants)
-    return view
-
-
 async def _changed(svc: Services, change: Callable[[Store], Group]) -> dict[str, Any]:
     """Run a change off the event loop, then show the group as it left it."""
 
     def work() -> dict[str, Any]:
         store = svc.ctx.store
-        return _shown(store, change(store).id)
+        return role_rules.group_detail(store, change(store).id)
 
     return await run_in_threadpool(work)
 
@@ -92,7 +83,7 @@ async def create_group(body: GroupCreate, actor: Acting, svc: Svc) -> dict[str, 
     responses=problems(404),
 )
 async def show_group(group: str, _: Admin, svc: Svc) -> dict[str, Any]:
-    return await run_in_threadpool(_shown, svc.ctx.store, group)
+    return await run_in_threadpool(role_rules.group_detail, svc.ctx.store, group)
 
 
 @router.patch(

@@ -113,12 +113,7 @@ async def revoke_role(
             actor=actor,
             revoke=revoke_tokens,
         )
-        (view,) = rules.grant_views(store, [done.grant])
-        return {
-            **view,
-            "revoked_grants": done.revoked_grants,
-            "app_tokens_revoked": done.app_tokens_revoked,
-        }
+        return rules.revoked_view(store, done)
 
     return await run_in_threadpool(work)
 
