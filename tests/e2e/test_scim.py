@@ -155,6 +155,9 @@ def test_a_provisioning_app_provisions_and_deactivation_refuses_the_token_at_onc
         auth=(server.demo["confidential_app"]["client_id"],
               server.demo["confidential_app"]["client_secret"]))
     assert introspected.json()["active"] is False
+    shown = http.get(f"/Users/{dana.id}")  # a password is set through SCIM, never read
+    assert shown.status_code == 200 and "password" not in shown.json()
+    assert PASSWORD not in shown.text
     http.close()
 
 
