@@ -20,6 +20,7 @@ __all__ = [
     "ClientKind",
     "Consent",
     "DeviceAuthorization",
+    "FederatedIdentity",
     "Grant",
     "Group",
     "KeyState",
@@ -38,6 +39,7 @@ __all__ = [
     "SigningKey",
     "TotpFactor",
     "TrustedIssuer",
+    "UpstreamProvider",
     "User",
 ]
 
@@ -286,6 +288,55 @@ class TrustedIssuer:
 
 
 @dataclass(frozen=True, slots=True)
+class UpstreamProvider:
+    """An OpenID Connect provider the domain's users may sign in with (docs/federation.md):
+    discovered from its exact `issuer`; we are its client `client_id`, authenticating with
+    `client_secret_basic`, `client_secret_post` or `private_key_jwt`. The client secret
+    (`secret_sealed`) and our private key for `private_key_jwt` (`private_key_sealed`, a PEM)
+    are sealed like signing keys, bound to the provider's id. `name` is the slug in its URLs
+    (unique in the domain); `email_domains` send users with those e-mail domains straight to
+    it (home-realm discovery, unique across the domain's providers)."""
+
+    id: str
+    name: str
+    display_name: str
+    issuer: str
+    client_id: str
+    auth_method: str  # client_secret_basic, client_secret_post or private_key_jwt
+    created_at: datetime
+    updated_at: datetime
+    secret_sealed: bytes | None = None
+    private_key_sealed: bytes | None = None
+    key_id: str | None = None  # the `kid` of our key for private_key_jwt
+    scopes: tuple[str, ...] = ("openid", "email", "profile")
+    # Claim mapping: which upstream claims give the username, e-mail, display name, groups.
+    username_claim: str = "preferred_username"
+    email_claim: str = "email"
+    name_claim: str = "name"
+    groups_claim: str | None = None  # None: no group mapping
+    jit: bool = True  # create an account on a first sign-in
+    link_existing: bool = False  # link to an account with the same verified e-mail
+    email_domains: tuple[str, ...] = ()
+    enabled: bool = True
+    created_by: str | None = None
+    description: str = ""
+    version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class FederatedIdentity:
+    """A user's account at an upstream provider: (`provider_id`, `subject`) is unique in the
+    domain and names one local user."""
+
+    provider_id: str
+    subject: str  # the upstream `sub`
+    user_id: str
+    created_at: datetime
+    email: str | None = None  # the upstream e-mail when linked or last seen
+    last_used_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Resource:
     """A resource server: its primary audience and the scopes it defines."""
 
@@ -378,6 +429,8 @@ class BrowserSession:
     # RFC 8176 methods of the sign-in, in the order they were used; `auth_time` is the last
     # one's time (a second factor or a step-up moves it).
     amr: tuple[str, ...] = ("pwd",)
+    # The id of the upstream provider the user signed in with (None: signed in here).
+    upstream_provider: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

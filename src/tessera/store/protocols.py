@@ -25,6 +25,7 @@ from tessera.domain.model import (
     Client,
     Consent,
     DeviceAuthorization,
+    FederatedIdentity,
     Grant,
     Group,
     Passkey,
@@ -40,6 +41,7 @@ from tessera.domain.model import (
     SigningKey,
     TotpFactor,
     TrustedIssuer,
+    UpstreamProvider,
     User,
 )
 
@@ -54,6 +56,7 @@ __all__ = [
     "DomainStore",
     "ExpiredRows",
     "FactorStore",
+    "FederatedIdentityStore",
     "Failures",
     "GrantStore",
     "GroupStore",
@@ -80,6 +83,7 @@ __all__ = [
     "TxRevocations",
     "TxUsers",
     "UnitOfWork",
+    "UpstreamProviderStore",
     "UserStore",
 ]
 
@@ -441,6 +445,58 @@ class TrustedIssuerStore(Protocol):
         """`NotFound` if there is no such row."""
 
 
+class UpstreamProviderStore(Protocol):
+    """The domain's upstream OpenID Connect providers (docs/federation.md); `name` is unique
+    (case-insensitively, `Conflict`)."""
+
+    def add(self, provider: UpstreamProvider) -> None: ...
+
+    def get(self, provider_id: str) -> UpstreamProvider | None: ...
+
+    def get_by_name(self, name: str) -> UpstreamProvider | None:
+        """Case-insensitive lookup (one indexed query)."""
+
+    def list(self) -> builtins.list[UpstreamProvider]:
+        """All, by name."""
+
+    def update(self, provider: UpstreamProvider) -> None:
+        """Replace the row of `provider.id`, adding one to the stored `version`: `NotFound` if
+        there is none, `Conflict` if another row has its name."""
+
+    def delete(self, provider_id: str) -> None:
+        """Delete the provider and every identity linked through it (the users stay);
+        `NotFound` if there is no such row."""
+
+
+class FederatedIdentityStore(Protocol):
+    """Links between upstream accounts and local users; (`provider_id`, `subject`) is unique."""
+
+    def get(self, provider_id: str, subject: str) -> FederatedIdentity | None:
+        """One indexed lookup (the primary key)."""
+
+    def list_for_user(self, user_id: str) -> builtins.list[FederatedIdentity]:
+        """The user's linked identities, oldest first."""
+
+    def count_for_provider(self, provider_id: str) -> int: ...
+
+    def link(self, identity: FederatedIdentity) -> None:
+        """Insert; `Conflict` if the upstream account is linked already, `NotFound` if the
+        user or the provider is gone."""
+
+    def create_user(
+        self, user: User, identity: FederatedIdentity, group_ids: Sequence[str] = ()
+    ) -> None:
+        """A just-in-time account: the user, the link and the user's memberships of
+        `group_ids` in ONE transaction; `Conflict` (nothing written) when the username is
+        taken or the upstream account is linked already."""
+
+    def touch(self, provider_id: str, subject: str, email: str | None, now: datetime) -> None:
+        """Record a sign-in through the link (`last_used_at`, the upstream e-mail)."""
+
+    def unlink(self, provider_id: str, subject: str) -> None:
+        """`NotFound` if there is no such link."""
+
+
 class ConsentStore(Protocol):
     def get(self, user_id: str, client_id: str) -> Consent | None:
         """The consent, also when revoked: the caller checks."""
@@ -782,6 +838,12 @@ class Store(Protocol):
 
     @property
     def roles(self) -> RoleStore: ...
+
+    @property
+    def upstream_providers(self) -> UpstreamProviderStore: ...
+
+    @property
+    def federated_identities(self) -> FederatedIdentityStore: ...
 
     def transaction(self) -> AbstractContextManager[UnitOfWork]:
         """One unit of work: the small stores it yields act in ONE transaction, committed when
