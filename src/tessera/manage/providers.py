@@ -38,7 +38,7 @@ from tessera.manage.errors import (
 from tessera.oauth.client_jwks import JwksUnavailable, allows_insecure_jwks_uri
 from tessera.oauth.federation.errors import UpstreamError
 from tessera.oauth.federation.flow import TEST_TICKET_PURPOSE, seal_test_ticket
-from tessera.oauth.federation.metadata import UpstreamClient
+from tessera.oauth.federation.metadata import UpstreamClient, check_endpoint
 from tessera.oauth.federation.secrets import (
     PRIVATE_KEY_JWT,
     PROVIDER_KEY_PURPOSE,
@@ -48,7 +48,6 @@ from tessera.oauth.federation.secrets import (
     seal_secret,
 )
 from tessera.shared.sealing import SealError
-from tessera.shared.settings import is_loopback_host
 from tessera.store.protocols import Conflict, NotFound, Store
 
 __all__ = [
@@ -75,7 +74,6 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 # RFC 6749 §3.3: scope-token = 1*NQCHAR (%x21 / %x23-5B / %x5D-7E).
 _SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,200}")
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
-_MAX_ISSUER = 1024
 _MAX_SCOPES = 30
 _MAX_DOMAINS = 50
 _MAX_DISPLAY = 100
@@ -120,30 +118,16 @@ def _checked_slug(value: object) -> str:
 
 
 def _checked_issuer(value: object, allow_insecure: bool) -> str:
-    """OIDC Core §2 / Discovery §4: an https URL with a host and no query or fragment, kept
-    exactly as given (the discovery document must name the same string, §4.3)."""
-    if not isinstance(value, str) or not 0 < len(value) <= _MAX_ISSUER:
-        raise InvalidInput(f"the issuer must be a URL of 1 to {_MAX_ISSUER} characters")
-    if not all(" " < c < "\x7f" for c in value):
-        raise InvalidInput("the issuer must be printable ASCII without spaces")
+    """OIDC Core §2 / Discovery §4: an https URL (http on loopback on a development node) with
+    a host and no query or fragment, kept exactly as given (the discovery document must name
+    the same string, §4.3). The URL rule is the one every upstream endpoint meets."""
     try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise InvalidInput("the issuer is not a URL") from None
-    https_only = "the issuer must be an https URL (http only on loopback, on a development node)"
-    if parts.scheme not in ("https", "http"):
-        raise InvalidInput(https_only)
-    host = parts.hostname or ""
-    if not host or parts.username is not None or parts.password is not None:
-        raise InvalidInput("the issuer needs a host and no user info")
-    if parts.query or parts.fragment or value.endswith(("?", "#")):
-        raise InvalidInput("the issuer must have no query or fragment (OIDC Core §2)")
-    if parts.scheme == "https":
-        return value
-    if parts.scheme == "http" and allow_insecure and is_loopback_host(host):
-        return value
-    raise InvalidInput(https_only)
+        issuer = check_endpoint(value, "issuer", allow_insecure_loopback=allow_insecure)
+    except UpstreamError as exc:
+        raise InvalidInput(exc.detail) from None
+    if urlsplit(issuer).query or issuer.endswith("?"):
+        raise InvalidInput("the issuer must have no query (OIDC Core §2)")
+    return issuer
 
 
 def _checked_client_id(value: object) -> str:
@@ -255,9 +239,8 @@ def check_provider(client: UpstreamClient, provider: UpstreamProvider) -> dict[s
         raise InvalidInput(f"{provider.issuer}: {exc.reason} ({exc.detail})") from None
     except JwksUnavailable as exc:
         raise InvalidInput(f"{provider.issuer}: its JWK Set is unusable ({exc})") from None
-    # OIDC Discovery §3: client_secret_basic when the provider names no method.
-    methods = list(metadata.token_endpoint_auth_methods_supported or ["client_secret_basic"])
-    pkce = list(metadata.code_challenge_methods_supported or [])
+    methods = list(metadata.token_endpoint_auth_methods_supported)
+    pkce = list(metadata.code_challenge_methods_supported)
     warnings = []
     if provider.auth_method not in methods:
         warnings.append(
