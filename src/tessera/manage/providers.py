@@ -62,6 +62,7 @@ __all__ = [
     "find_provider",
     "list_providers",
     "provider_setup",
+    "provider_test",
     "provider_view",
     "try_sign_in_url",
     "update_provider",
@@ -557,3 +558,21 @@ def try_sign_in_url(
     return (
         f"{federation_url(setup.domain_issuer, provider, 'test')}?{urlencode({'ticket': ticket})}"
     )
+
+
+def provider_test(
+    upstream: UpstreamClient,
+    setup: ProviderSetup,
+    provider: UpstreamProvider,
+    admin_id: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """`providers test` and the admin API's test: the discovery check now (`check_provider`,
+    `InvalidInput` when it fails) and a "try sign-in" URL for `admin_id`."""
+    return {
+        "id": provider.id,
+        "name": provider.name,
+        "enabled": provider.enabled,
+        "check": check_provider(upstream, provider),
+        "try_sign_in_url": try_sign_in_url(setup, provider, admin_id, now),
+    }
