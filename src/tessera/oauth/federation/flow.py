@@ -46,13 +46,17 @@ __all__ = [
     "COOKIE_PATH",
     "PURPOSES",
     "REQUEST_LIFETIME",
+    "TEST_TICKET_LIFETIME",
+    "TEST_TICKET_PURPOSE",
     "FederationRequest",
     "Purpose",
     "begin",
     "check_response",
     "complete",
     "open_request",
+    "open_test_ticket",
     "seal_request",
+    "seal_test_ticket",
 ]
 
 Purpose = Literal["sign-in", "link", "test"]
@@ -345,3 +349,35 @@ def complete(
     if metadata.userinfo_endpoint is not None:
         userinfo = client.userinfo(metadata, tokens["access_token"], claims["sub"])
     return map_claims(provider, claims, userinfo)
+
+
+# --- the administrator's test sign-in ----------------------------------------------------------
+
+# The domain key (`Context.subkey`) that seals test tickets: a ticket of one domain does not
+# open in another.
+TEST_TICKET_PURPOSE = "federation test ticket"
+TEST_TICKET_LIFETIME = timedelta(minutes=10)
+_TICKET_AD = b"federation test ticket"
+
+
+def seal_test_ticket(key: bytes, provider_id: str, admin_id: str, now: datetime) -> str:
+    """The `ticket` of an administrator's "try sign-in" URL
+    (`<issuer>/oauth2/v1/federation/<name>/test?ticket=…`): the provider and who asked (an
+    administrator's `sub`, `operator:<sub>` or `cli:<user>`), for ten minutes, sealed
+    (AES-256-GCM) so that nobody can make one or change what it names."""
+    data = {"p": provider_id, "a": admin_id, "e": int((now + TEST_TICKET_LIFETIME).timestamp())}
+    return _b64(Sealer(key).seal(orjson.dumps(data), _TICKET_AD))
+
+
+def open_test_ticket(key: bytes, sealed: str, now: datetime) -> tuple[str, str] | None:
+    """(provider id, who asked) of a `seal_test_ticket` ticket; None when it does not open
+    (malformed, altered, another key) or has expired."""
+    data = _opened(key, sealed, _TICKET_AD)
+    if data is None:
+        return None
+    provider_id, admin_id, expires = data.get("p"), data.get("a"), data.get("e")
+    if not isinstance(provider_id, str) or not isinstance(admin_id, str):
+        return None
+    if not isinstance(expires, int) or expires <= now.timestamp():
+        return None
+    return provider_id, admin_id
