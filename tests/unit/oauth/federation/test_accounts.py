@@ -265,6 +265,14 @@ def test_a_first_sign_in_creates_the_account_with_its_groups(domain: Domain) -> 
     assert isinstance(again, Account) and (again.user.id, again.outcome) == (created.id, "signed-in")
 
 
+def test_a_created_account_keeps_only_a_verified_email(domain: Domain) -> None:
+    outcome = domain.resolve(claims(email_verified=False))
+    assert isinstance(outcome, Account) and outcome.outcome == "created"
+    assert outcome.user.email is None  # another provider's link by e-mail cannot find it
+    stored = domain.store.federated_identities.get(PROVIDER.id, "upstream-user-1")
+    assert stored is not None and stored.email == "ada@corp.example"  # what upstream said
+
+
 def test_a_taken_username_gets_a_suffix_from_the_provider_and_sub(domain: Domain) -> None:
     domain.add(user("ada", email="other@elsewhere.example"))
     outcome = domain.resolve()
