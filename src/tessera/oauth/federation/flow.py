@@ -351,27 +351,26 @@ def complete(
     return map_claims(provider, claims, userinfo)
 
 
-# --- the administrator's test sign-in ----------------------------------------------------------
+# --- the administrator's "try sign-in" ticket -------------------------------------------------
 
-# The domain key (`Context.subkey`) that seals test tickets: a ticket of one domain does not
-# open in another.
+# The web and the admin tools derive the ticket key with `ctx.subkey(TEST_TICKET_PURPOSE)`.
 TEST_TICKET_PURPOSE = "federation test ticket"
 TEST_TICKET_LIFETIME = timedelta(minutes=10)
 _TICKET_AD = b"federation test ticket"
 
 
 def seal_test_ticket(key: bytes, provider_id: str, admin_id: str, now: datetime) -> str:
-    """The `ticket` of an administrator's "try sign-in" URL
-    (`<issuer>/oauth2/v1/federation/<name>/test?ticket=…`): the provider and who asked (an
-    administrator's `sub`, `operator:<sub>` or `cli:<user>`), for ten minutes, sealed
-    (AES-256-GCM) so that nobody can make one or change what it names."""
-    data = {"p": provider_id, "a": admin_id, "e": int((now + TEST_TICKET_LIFETIME).timestamp())}
-    return _b64(Sealer(key).seal(orjson.dumps(data), _TICKET_AD))
+    """The `ticket` of a "try sign-in" link (docs/federation.md, "Adding a provider"): it
+    binds the provider and the administrator who asked, for ten minutes, sealed (AES-256-GCM)
+    so it can be neither read nor forged nor moved to another provider."""
+    expires = int((now + TEST_TICKET_LIFETIME).timestamp())
+    data = orjson.dumps({"p": provider_id, "a": admin_id, "e": expires})
+    return _b64(Sealer(key).seal(data, _TICKET_AD))
 
 
 def open_test_ticket(key: bytes, sealed: str, now: datetime) -> tuple[str, str] | None:
-    """(provider id, who asked) of a `seal_test_ticket` ticket; None when it does not open
-    (malformed, altered, another key) or has expired."""
+    """(provider id, administrator id) of a ticket of `seal_test_ticket`; None when it does
+    not open or has expired."""
     data = _opened(key, sealed, _TICKET_AD)
     if data is None:
         return None
