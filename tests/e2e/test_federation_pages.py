@@ -286,5 +286,12 @@ def test_the_account_page_lists_linked_providers_and_unlinks(
             subject="corp-sub-1",
         )
         assert again.status_code == 400 and "not linked to your account" in again.text
+        # Linking: an unknown provider is refused on the page; an unreachable one is a page
+        # back to the account, with nothing linked.
+        unknown = account.post("/account/security/providers/link", shown, provider="nobody")
+        assert unknown.status_code == 404 and "not available" in unknown.text
+        down = account.post("/account/security/providers/link", shown, provider="corp")
+        assert down.status_code == 502, down.text[:500]
+        assert "Corp SSO is not available" in down.text and "Back to your account" in down.text
     finally:
         account.close()
