@@ -30,6 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tessera.domain.model import UpstreamProvider
+from tessera.manage.providers import federation_url
 from tessera.oauth import errors
 from tessera.oauth.authorize import AuthorizationError, UnsafeToRedirect
 from tessera.oauth.federation.accounts import (
@@ -43,6 +44,7 @@ from tessera.oauth.federation.errors import Refused, UpstreamError
 from tessera.oauth.federation.flow import (
     COOKIE_NAME,
     COOKIE_PATH,
+    REQUEST_LIFETIME,
     TEST_TICKET_PURPOSE,
     FederationRequest,
     Purpose,
@@ -79,7 +81,7 @@ __all__ = [
 
 FEDERATION_COOKIE = COOKIE_NAME  # the domain's cookie suffix is appended
 _BASE = COOKIE_PATH  # the routes' common path, and the cookie's
-_COOKIE_TTL = 600  # the sealed request's own lifetime (flow.begin) bounds it too
+_COOKIE_TTL = int(REQUEST_LIFETIME.total_seconds())  # the sealed request's own lifetime
 _REQUEST_KEY_PURPOSE = "federation requests"
 _MAX_HINT = 254
 _ACCOUNT_PAGE = "/account/security"
@@ -87,8 +89,9 @@ _START_AGAIN = "Go back to the application and sign in again."
 
 
 def callback_uri(svc: Services, provider: UpstreamProvider) -> str:
-    """The redirect URI registered at the provider: one per provider (the mix-up defence)."""
-    return f"{svc.ctx.settings.issuer}{_BASE}/{provider.name}/callback"
+    """The redirect URI registered at the provider, as the CLI and the admin API show it: one
+    per provider (the mix-up defence)."""
+    return federation_url(svc.ctx.settings.issuer, provider, "callback")
 
 
 def _request_key(svc: Services) -> bytes:
