@@ -204,7 +204,9 @@ def _new_user(username: str, claims: UpstreamClaims, now: datetime) -> User:
         # password through password reset (docs/federation.md).
         password_hash="",
         display_name=claims.display_name,
-        email=claims.email,
+        # Only an address the provider verified: another provider's link by e-mail must never
+        # find this account through an address its holder merely typed upstream.
+        email=claims.email if claims.email_verified else None,
         is_admin=False,
         created_at=now,
         password_changed_at=now,

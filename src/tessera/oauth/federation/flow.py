@@ -200,23 +200,28 @@ def open_request(key: bytes, sealed: str, now: datetime) -> FederationRequest | 
     data = _opened(key, sealed, _REQUEST_AD)
     if data is None:
         return None
+    purpose, authz, user_id = data.get("u"), data.get("a"), data.get("i")
+    if purpose not in ("sign-in", "link", "test") or not _optional_str(authz, user_id):
+        return None
     try:
         req = FederationRequest(
             provider_id=str(data["p"]),
             provider_name=str(data["n"]),
-            purpose=data["u"],
+            purpose=purpose,
             state=str(data["s"]),
             nonce=str(data["o"]),
             code_verifier=str(data["v"]),
             expires_at=datetime.fromtimestamp(int(data["e"]), UTC),
-            authz=data.get("a"),
-            user_id=data.get("i"),
+            authz=authz,
+            user_id=user_id,
         )
     except (KeyError, TypeError, ValueError, OverflowError):
         return None
-    if req.purpose not in PURPOSES or req.expires_at <= now:
-        return None
-    return req
+    return req if req.expires_at > now else None
+
+
+def _optional_str(*values: Any) -> bool:
+    return all(value is None or isinstance(value, str) for value in values)
 
 
 # --- the callback ------------------------------------------------------------------------------

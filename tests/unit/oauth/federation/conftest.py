@@ -87,6 +87,7 @@ class Answer:
     status: int = 200
     body: Any = None
     content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -117,6 +118,8 @@ class UpstreamOP:
             return self.token(form) if callable(self.token) else self.token
         if path == "/userinfo":
             return self.userinfo
+        if path.startswith("/moved/"):  # a redirect to the real document
+            return Answer(302, {}, headers={"Location": self.base + path.removeprefix("/moved")})
         return Answer(404, {"error": "not_found"})
 
 
@@ -135,6 +138,8 @@ def _handler(op: UpstreamOP) -> type[BaseHTTPRequestHandler]:
             self.send_response(found.status)
             self.send_header("Content-Type", found.content_type)
             self.send_header("Content-Length", str(len(raw)))
+            for name, value in found.headers.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(raw)
 
