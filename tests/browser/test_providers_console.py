@@ -1,7 +1,7 @@
 """The console's sign-in providers page in real Chromium (docs/federation.md): an
 administrator adds a second identity domain of the node as an upstream OpenID provider (a bad
 issuer refused with the server's words), sees what to register there, checks its discovery,
-opens a test sign-in in a new tab, edits, disables and removes it."""
+opens a test sign-in in a new tab (off to the upstream), edits, disables and removes it."""
 
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ def test_sign_in_providers_in_the_console(server: Server, page: Page) -> None:
     with page.expect_popup() as opened:
         page.get_by_role("button", name="Try sign-in").click()
     tab = opened.value
-    tab.wait_for_url(f"{server.base_url}/oauth2/v1/federation/corp/test?ticket=*")
+    # The ticket starts a test sign-in: the tab goes on to the upstream as our client.
+    tab.wait_for_url(f"{upstream}/oauth2/v1/authorize?*client_id=corp-client*")
     tab.close()
 
     page.fill("input[name=display_name]", "Corp")

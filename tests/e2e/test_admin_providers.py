@@ -164,7 +164,22 @@ def test_test_checks_the_upstream_now_and_gives_a_try_sign_in_url(
     assert f"{url.scheme}://{url.netloc}{url.path}" == (
         f"{server.base_url}/oauth2/v1/federation/tested/test"
     )
-    assert parse_qs(url.query)["ticket"]
+    # The API answers what the CLI prints (its response models drop nothing).
+    printed = server.cli_json("admin", "providers", "test", "tested")
+    assert set(printed) == set(result) and printed["check"] == check
+
+    # The URL starts a test sign-in: off to the upstream's authorization endpoint as its client.
+    started = httpx.get(result["try_sign_in_url"], follow_redirects=False, timeout=10)
+    assert started.status_code == 303, started.text
+    location = urlsplit(started.headers["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == check["authorization_endpoint"]
+    sent = parse_qs(location.query)
+    assert sent["client_id"] == ["tested-client"] and sent["code_challenge_method"] == ["S256"]
+    assert sent["redirect_uri"] == [f"{server.base_url}/oauth2/v1/federation/tested/callback"]
+    # Made for this provider only.
+    created(admin, "other", upstream)
+    moved = result["try_sign_in_url"].replace("/federation/tested/", "/federation/other/")
+    assert httpx.get(moved, follow_redirects=False, timeout=10).status_code == 400
 
     # A provider saved without the check fails it later, with the reason.
     created(admin, "unreachable", f"{server.base_url}/domains/no-such-domain", check=False)
@@ -217,6 +232,10 @@ def test_bad_input_is_a_problem_and_writes_nothing(
     problem(admin.post("/providers", json={**body("x", upstream), "auth_method": "none"}), 400)
     assert "already exists" in problem(
         admin.patch("/providers/taken-two", json={"name": "taken"}), 409
+    )
+    # A new issuer is checked as at creation.
+    assert f"not {upstream}/" in problem(
+        admin.patch("/providers/taken", json={"issuer": upstream + "/"}), 400
     )
     assert "not a key of ours" in problem(
         admin.patch("/providers/taken", json={"rotate_key": True}), 400

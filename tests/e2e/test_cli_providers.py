@@ -121,6 +121,10 @@ def test_test_reports_the_discovery_and_a_try_sign_in_url(server: Server, upstre
         f"{server.base_url}/oauth2/v1/federation/tested/test"
     )
     assert parse_qs(url.query)["ticket"]
+    started = httpx.get(result["try_sign_in_url"], follow_redirects=False, timeout=10)
+    assert started.status_code == 303, started.text
+    assert started.headers["location"].startswith(check["authorization_endpoint"] + "?")
+    assert "client_id=tested-client" in started.headers["location"]
     people = run_cli(server.env, "admin", "providers", "test", "tested").stdout
     assert "Try a sign-in through it" in people and result["try_sign_in_url"][:60] in people
 

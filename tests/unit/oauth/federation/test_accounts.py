@@ -5,8 +5,11 @@ then the session a federated sign-in starts."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +30,10 @@ from tessera.oauth.interaction.login import Attempt, LoginPolicy, SignedIn, sign
 from tessera.oauth.interaction.throttle import ThrottlePolicy
 from tessera.shared.acr import ACR_PASSWORD, acr_for
 from tessera.store.memory import MemoryStore
+from tessera.store.protocols import Store
+from tessera.store.sql import SqlStore, upgrade
 from tests.unit.oauth.federation.conftest import T0, make_provider
+from tests.unit.store.conftest import pg_store_url  # noqa: F401 - the PostgreSQL fixture
 
 PROVIDER = make_provider()
 NOW = T0 + timedelta(hours=1)
@@ -63,7 +69,7 @@ def user(name: str, **changes: Any) -> User:
 class Domain:
     """The memory store with the provider, a group `Engineers` and the counts to compare."""
 
-    def __init__(self, store: MemoryStore, provider: UpstreamProvider = PROVIDER) -> None:
+    def __init__(self, store: Store, provider: UpstreamProvider = PROVIDER) -> None:
         self.store = store
         self.provider = provider
         store.upstream_providers.add(provider)
@@ -93,9 +99,32 @@ class Domain:
         return outcome
 
 
+@pytest.fixture(
+    params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+)
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The memory store, and the SQL store on SQLite (and PostgreSQL when asked)."""
+    chosen: Store
+    if request.param == "memory":
+        chosen = MemoryStore()
+    elif request.param == "postgresql":
+        from tests.support.pg import truncate_all
+
+        url = request.getfixturevalue("pg_store_url")
+        truncate_all(url)
+        chosen = SqlStore.open(url)
+    else:
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+        upgrade(url)
+        chosen = SqlStore.open(url)
+    chosen.ensure_domain("Default", T0)
+    yield chosen
+    chosen.close()
+
+
 @pytest.fixture
-def domain(store: MemoryStore) -> Domain:
-    return Domain(store)
+def domain(any_store: Store) -> Domain:
+    return Domain(any_store)
 
 
 # --- map_claims --------------------------------------------------------------------------------
@@ -286,6 +315,25 @@ def test_a_taken_username_gets_a_suffix_from_the_provider_and_sub(domain: Domain
 def test_without_jit_an_unknown_account_is_refused(domain: Domain) -> None:
     refusal = domain.refused(jit=False)
     assert refusal.reason.startswith("No account here is linked to your Corp SSO account")
+
+
+def test_concurrent_first_sign_ins_make_one_account(domain: Domain) -> None:
+    outcomes: list[Account | Refused] = []
+    start = threading.Barrier(8)
+
+    def sign_in() -> None:
+        start.wait()
+        outcomes.append(domain.resolve())
+
+    threads = [threading.Thread(target=sign_in) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(isinstance(o, Account) for o in outcomes)
+    assert len({o.user.id for o in outcomes if isinstance(o, Account)}) == 1
+    assert [o.outcome for o in outcomes if isinstance(o, Account)].count("created") == 1
+    assert domain.counts() == (1, 1, 1)
 
 
 def test_the_plan_is_what_resolve_would_do_without_writing(domain: Domain) -> None:
