@@ -156,6 +156,31 @@ def _refusal(
     return response
 
 
+def _unavailable(
+    svc: Services,
+    request: Request,
+    provider: UpstreamProvider,
+    exc: UpstreamError,
+    *,
+    back: _Back | None = None,
+    hint: str | None = None,
+    user_id: str | None = None,
+) -> Response:
+    """The provider could not be discovered or reached (502): the round trip did not start."""
+    return _refusal(
+        svc,
+        request,
+        f"{provider.display_name} is not available",
+        exc.reason,
+        status=502,
+        detail=exc.detail,
+        provider=provider,
+        back=back,
+        hint=hint,
+        user_id=user_id,
+    )
+
+
 def _to_provider(svc: Services, location: str, req: FederationRequest) -> Response:
     """303 to the provider's authorization endpoint, the request sealed in the cookie."""
     response = redirect(location, 303)
@@ -197,17 +222,7 @@ def begin_link(
         return _begin(svc, provider, purpose="link", authz=None, user_id=user_id, login_hint=None)
     except UpstreamError as exc:
         back = _Back(url(svc, _ACCOUNT_PAGE), "Back to your account")
-        return _refusal(
-            svc,
-            request,
-            f"{provider.display_name} is not available",
-            exc.reason,
-            status=502,
-            detail=exc.detail,
-            provider=provider,
-            back=back,
-            user_id=user_id,
-        )
+        return _unavailable(svc, request, provider, exc, back=back, user_id=user_id)
 
 
 # --- start --------------------------------------------------------------------------------------
@@ -254,17 +269,8 @@ def _start(svc: Services, request: Request, name: str, query: Params) -> Respons
             login_hint=hint if hint and len(hint) <= _MAX_HINT else None,
         )
     except UpstreamError as exc:
-        return _refusal(
-            svc,
-            request,
-            f"{provider.display_name} is not available",
-            exc.reason,
-            status=502,
-            detail=exc.detail,
-            provider=provider,
-            back=back,
-            hint="Try again in a moment, or sign in another way.",
-        )
+        again = "Try again in a moment, or sign in another way."
+        return _unavailable(svc, request, provider, exc, back=back, hint=again)
 
 
 def _test(svc: Services, request: Request, name: str, query: Params) -> Response:
@@ -290,17 +296,8 @@ def _test(svc: Services, request: Request, name: str, query: Params) -> Response
     try:
         return _begin(svc, provider, purpose="test", authz=None, user_id=opened[1], login_hint=None)
     except UpstreamError as exc:
-        return _refusal(
-            svc,
-            request,
-            f"{provider.display_name} is not available",
-            exc.reason,
-            status=502,
-            detail=exc.detail,
-            provider=provider,
-            hint=exc.detail,  # an administrator's test: the technical detail helps
-            user_id=opened[1],
-        )
+        # An administrator's test: the technical detail helps.
+        return _unavailable(svc, request, provider, exc, hint=exc.detail, user_id=opened[1])
 
 
 # --- callback -----------------------------------------------------------------------------------
