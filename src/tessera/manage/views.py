@@ -6,6 +6,7 @@ hashes never.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -150,13 +151,18 @@ def consent_view(c: Consent) -> dict[str, Any]:
     }
 
 
-def session_view(s: BrowserSession) -> dict[str, Any]:
+def session_view(s: BrowserSession, providers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """`providers`: upstream provider names by id, for a federated session's `upstream_provider`
+    (its id when the provider is gone)."""
+    upstream = s.upstream_provider
     # The id hash identifies the session for "end" without being the cookie value.
     return {
         "id": s.id_hash,
         "user_id": s.user_id,
         "auth_time": iso(s.auth_time),
         "expires_at": iso(s.expires_at),
+        "amr": list(s.amr),
+        "upstream_provider": (providers or {}).get(upstream, upstream) if upstream else None,
     }
 
 

@@ -177,6 +177,10 @@ class SessionOut(BaseModel):
     user_id: str
     auth_time: Time | None
     expires_at: Time | None
+    amr: list[str] = Field(description="How the user signed in (RFC 8176 methods; fed: upstream)")
+    upstream_provider: str | None = Field(
+        None, description="The upstream provider (its name) of a federated sign-in"
+    )
 
 
 class EventOut(BaseModel):

@@ -161,7 +161,10 @@ async def list_sessions(user: str, _: Admin, svc: Svc) -> list[dict[str, Any]]:
     store = svc.ctx.store
     found = await run_in_threadpool(user_rules.find_user, store, user)
     sessions = await run_in_threadpool(store.sessions.list_for_user, found.id, svc.ctx.clock())
-    return [session_view(s) for s in sessions]
+    names: dict[str, str] = {}
+    if any(s.upstream_provider for s in sessions):
+        names = {p.id: p.name for p in await run_in_threadpool(store.upstream_providers.list)}
+    return [session_view(s, names) for s in sessions]
 
 
 @router.delete(
