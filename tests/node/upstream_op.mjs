@@ -65,7 +65,9 @@ const provider = new Provider(issuer, {
   claims: {
     openid: ['sub'],
     email: ['email', 'email_verified'],
-    profile: ['name', 'preferred_username', 'given_name', 'family_name'],
+    // groups in the profile scope too: a provider asking the default scopes gets them (as
+    // directories that add a groups claim to every ID token do).
+    profile: ['name', 'preferred_username', 'given_name', 'family_name', 'groups'],
     groups: ['groups'],
   },
   scopes: ['openid', 'email', 'profile', 'groups'],

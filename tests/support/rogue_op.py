@@ -99,11 +99,15 @@ class RogueOP:
 
     # --- what a test sets and reads ------------------------------------------------------------
 
-    def reset(self, *, defect: str | None = None, **claims: Any) -> RogueOP:
-        """Forget what it saw; answer with `defect` (None: a correct ID token) and `claims`."""
+    def reset(
+        self, *, defect: str | None = None, subject: str | None = None, **claims: Any
+    ) -> RogueOP:
+        """Forget what it saw; answer for `subject` (a new user unless given) with `defect`
+        (None: a correct ID token) and `claims`."""
         if defect is not None and defect not in DEFECTS:
             raise ValueError(f"unknown defect {defect!r}")
         self.defect = defect
+        self.subject = subject or "rogue-" + secrets.token_hex(6)
         self.claims = dict(claims)
         self.seen.clear()
         return self
