@@ -1,6 +1,7 @@
 """`tessera admin …`: users (and their second factors), groups, resources and their roles,
-trusted applications, signing keys and the sign-in policy of one identity domain (the default
-one, or `--domain NAME`), and the domains themselves (`tessera.cli.domains`).
+trusted applications, signing keys, the sign-in policy and the upstream sign-in providers
+(`tessera.cli.providers`) of one identity domain (the default one, or `--domain NAME`), and the
+domains themselves (`tessera.cli.domains`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from tessera.cli.common import JsonOpt, jwks_text, open_domain, read_password, s
 from tessera.cli.domains import domains_app
 from tessera.cli.groups import groups_app
 from tessera.cli.output import console, emit, fail, plain, table
+from tessera.cli.providers import providers_app
 from tessera.cli.registration_tokens import registration_tokens_app
 from tessera.cli.roles import roles_app
 from tessera.cli.trusted_issuers import trusted_issuers_app
@@ -52,6 +54,7 @@ admin_app.add_typer(policy_app, name="policy")
 admin_app.add_typer(domains_app, name="domains")
 admin_app.add_typer(registration_tokens_app, name="registration-tokens")
 admin_app.add_typer(trusted_issuers_app, name="trusted-issuers")
+admin_app.add_typer(providers_app, name="providers")
 
 
 @admin_app.callback()

@@ -32,6 +32,7 @@ from tessera.domain.model import (
     Client,
     Consent,
     DeviceAuthorization,
+    FederatedIdentity,
     Grant,
     Group,
     Passkey,
@@ -47,6 +48,7 @@ from tessera.domain.model import (
     SigningKey,
     TotpFactor,
     TrustedIssuer,
+    UpstreamProvider,
     User,
 )
 from tessera.store.memory_domains import MemoryDomains
@@ -59,6 +61,7 @@ from tessera.store.protocols import (
     DeviceAuthorizationStore,
     FactorStore,
     Failures,
+    FederatedIdentityStore,
     GrantStore,
     GroupStore,
     KeyStore,
@@ -82,6 +85,7 @@ from tessera.store.protocols import (
     TxRevocations,
     TxUsers,
     UnitOfWork,
+    UpstreamProviderStore,
     UserStore,
 )
 
@@ -142,6 +146,8 @@ _ROWS = (
     "groups",
     "group_members",
     "role_grants",
+    "upstream_providers",
+    "federated_identities",
 )
 
 
@@ -179,6 +185,9 @@ class _State:
     groups: dict[str, Group] = field(default_factory=dict)  # by id
     group_members: set[tuple[str, str]] = field(default_factory=set)  # (group id, user id)
     role_grants: dict[tuple[str, str, str, str], RoleGrant] = field(default_factory=dict)
+    upstream_providers: dict[str, UpstreamProvider] = field(default_factory=dict)  # by id
+    # By (provider id, upstream subject).
+    federated_identities: dict[tuple[str, str], FederatedIdentity] = field(default_factory=dict)
 
     # The helpers below expect the caller to hold `lock`.
 
@@ -272,6 +281,16 @@ class _State:
         totp = self.totp.pop(user_id, None)
         return len(passkeys) + len(codes) + (totp is not None)
 
+    def drop_links(self, *, user_id: str | None = None, provider_id: str | None = None) -> None:
+        """Forget the federated identities of a deleted user or provider."""
+        gone = [
+            k
+            for k, f in self.federated_identities.items()
+            if f.user_id == user_id or f.provider_id == provider_id
+        ]
+        for key in gone:
+            del self.federated_identities[key]
+
     def drop_principal(self, kind: PrincipalKind, principal_id: str) -> None:
         """Forget a deleted user's or group's memberships and role grants, or an app's roles."""
         if kind is PrincipalKind.USER:
@@ -346,6 +365,7 @@ class _Users:
             del s.user_ids_by_username[_username_key(old.username)]
             s.remove_factors(user_id)
             s.drop_principal(PrincipalKind.USER, user_id)
+            s.drop_links(user_id=user_id)
 
     def list(self) -> builtins.list[User]:
         with self._s.lock:
@@ -1386,6 +1406,126 @@ class _Roles:
         return tuple(sorted({g.role for g in self.list(resource_id, principal)}))
 
 
+class _UpstreamProviders:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def _check_name(self, provider: UpstreamProvider) -> None:
+        key = _name_key(provider.name)
+        rows = self._s.upstream_providers.values()
+        if any(p.id != provider.id and _name_key(p.name) == key for p in rows):
+            raise Conflict(f"provider name {provider.name!r} is taken")
+
+    def add(self, provider: UpstreamProvider) -> None:
+        with self._s.lock:
+            if provider.id in self._s.upstream_providers:
+                raise Conflict(f"provider id {provider.id!r} is taken")
+            self._check_name(provider)
+            self._s.upstream_providers[provider.id] = provider
+
+    def get(self, provider_id: str) -> UpstreamProvider | None:
+        with self._s.lock:
+            return self._s.upstream_providers.get(provider_id)
+
+    def get_by_name(self, name: str) -> UpstreamProvider | None:
+        key = _name_key(name)
+        with self._s.lock:
+            rows = self._s.upstream_providers.values()
+            return next((p for p in rows if _name_key(p.name) == key), None)
+
+    def list(self) -> builtins.list[UpstreamProvider]:
+        with self._s.lock:
+            found = builtins.list(self._s.upstream_providers.values())
+        return sorted(found, key=lambda p: (_name_key(p.name), p.id))
+
+    def update(self, provider: UpstreamProvider) -> None:
+        s = self._s
+        with s.lock:
+            old = s.upstream_providers.get(provider.id)
+            if old is None:
+                raise NotFound(f"no provider {provider.id!r}")
+            self._check_name(provider)
+            s.upstream_providers[provider.id] = replace(provider, version=old.version + 1)
+
+    def delete(self, provider_id: str) -> None:
+        s = self._s
+        with s.lock:
+            if s.upstream_providers.pop(provider_id, None) is None:
+                raise NotFound(f"no provider {provider_id!r}")
+            s.drop_links(provider_id=provider_id)
+
+
+class _FederatedIdentities:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def get(self, provider_id: str, subject: str) -> FederatedIdentity | None:
+        with self._s.lock:
+            return self._s.federated_identities.get((provider_id, subject))
+
+    def list_for_user(self, user_id: str) -> builtins.list[FederatedIdentity]:
+        with self._s.lock:
+            found = [f for f in self._s.federated_identities.values() if f.user_id == user_id]
+        return sorted(found, key=lambda f: (f.created_at, f.provider_id, f.subject))
+
+    def count_for_provider(self, provider_id: str) -> int:
+        with self._s.lock:
+            rows = self._s.federated_identities.values()
+            return sum(1 for f in rows if f.provider_id == provider_id)
+
+    def _check_link(self, identity: FederatedIdentity) -> None:
+        """The caller holds the lock and has checked that the user exists."""
+        s = self._s
+        if identity.provider_id not in s.upstream_providers:
+            raise NotFound(f"no provider {identity.provider_id!r}")
+        if (identity.provider_id, identity.subject) in s.federated_identities:
+            raise Conflict("the upstream account is linked already")
+
+    def link(self, identity: FederatedIdentity) -> None:
+        s = self._s
+        with s.lock:
+            if identity.user_id not in s.users:
+                raise NotFound(f"no user {identity.user_id!r}")
+            self._check_link(identity)
+            s.federated_identities[(identity.provider_id, identity.subject)] = identity
+
+    def create_user(
+        self, user: User, identity: FederatedIdentity, group_ids: Sequence[str] = ()
+    ) -> None:
+        if identity.user_id != user.id:
+            raise ValueError("the identity must name the new user")
+        s = self._s
+        with s.lock:
+            # Every check before the first write: nothing is written on a refusal.
+            if user.id in s.users:
+                raise Conflict(f"user id {user.id!r} is taken")
+            name_key = _username_key(user.username)
+            if name_key in s.user_ids_by_username:
+                raise Conflict(f"username {user.username!r} is taken")
+            self._check_link(identity)
+            missing = [g for g in group_ids if g not in s.groups]
+            if missing:
+                raise NotFound(f"no group {missing[0]!r}")
+            s.users[user.id] = user
+            s.user_ids_by_username[name_key] = user.id
+            s.federated_identities[(identity.provider_id, identity.subject)] = identity
+            s.group_members |= {(g, user.id) for g in group_ids}
+
+    def touch(self, provider_id: str, subject: str, email: str | None, now: datetime) -> None:
+        s = self._s
+        with s.lock:
+            found = s.federated_identities.get((provider_id, subject))
+            if found is not None:  # unlinked meanwhile: nothing to record
+                s.federated_identities[(provider_id, subject)] = replace(
+                    found, email=email, last_used_at=now
+                )
+
+    def unlink(self, provider_id: str, subject: str) -> None:
+        with self._s.lock:
+            if self._s.federated_identities.pop((provider_id, subject), None) is None:
+                raise NotFound("no such linked identity")
+
+
 class MemoryStore:
     """Every sub-store of one identity domain, in process memory, behind one lock."""
 
@@ -1417,6 +1557,8 @@ class MemoryStore:
         self.device_authorizations: DeviceAuthorizationStore = _DeviceAuthorizations(state)
         self.groups: GroupStore = _Groups(state)
         self.roles: RoleStore = _Roles(state)
+        self.upstream_providers: UpstreamProviderStore = _UpstreamProviders(state)
+        self.federated_identities: FederatedIdentityStore = _FederatedIdentities(state)
 
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:

@@ -56,8 +56,8 @@ __all__ = [
     "DomainStore",
     "ExpiredRows",
     "FactorStore",
-    "FederatedIdentityStore",
     "Failures",
+    "FederatedIdentityStore",
     "GrantStore",
     "GroupStore",
     "KeyStore",
@@ -136,8 +136,8 @@ class UserStore(TxUsers, Protocol):
         another (the check and the write are one statement)."""
 
     def delete(self, user_id: str) -> None:
-        """Delete the user's row, factors, group memberships and role grants; `NotFound` if
-        missing."""
+        """Delete the user's row, factors, group memberships, role grants and linked upstream
+        identities (`FederatedIdentityStore`); `NotFound` if missing."""
 
 
 class GroupStore(Protocol):

@@ -20,6 +20,7 @@ from tessera.domain.identity_domains import DomainSettings, IdentityDomain
 from tessera.domain.model import (
     AuditEvent,
     DeviceAuthorization,
+    FederatedIdentity,
     Group,
     KeyState,
     Passkey,
@@ -30,6 +31,7 @@ from tessera.domain.model import (
     RoleGrant,
     TotpFactor,
     TrustedIssuer,
+    UpstreamProvider,
 )
 from tessera.store.memory import MemoryStore
 from tessera.store.protocols import Conflict, DomainContent, ExpiredRows, NotFound, Store
@@ -119,6 +121,10 @@ def fill(store: Store, domain_id: str, prefix: str) -> None:
         s.groups.add(group, [f"{prefix}-u2"])
         s.roles.grant(RoleGrant(f"{prefix}-r2", "Reader", PrincipalKind.GROUP, group.id, T0))
         s.roles.grant(RoleGrant(f"{prefix}-r2", f"Role{i}", PrincipalKind.USER, user, T0))
+        issuer, basic = f"https://idp{i}.test", "client_secret_basic"
+        provider = UpstreamProvider(f"{prefix}-up{i}", f"idp{i}", "IdP", issuer, "c", basic, T0, T0)
+        s.upstream_providers.add(provider)
+        s.federated_identities.link(FederatedIdentity(provider.id, "sub", f"{prefix}-u2", at(i)))
 
 
 def a_device_request(key: str, client_id: str, expires_at: datetime) -> DeviceAuthorization:

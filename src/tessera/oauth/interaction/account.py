@@ -24,11 +24,12 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tessera.domain.hashing import sha256_b64
-from tessera.domain.model import DEFAULT_DOMAIN, BrowserSession
+from tessera.domain.model import DEFAULT_DOMAIN, BrowserSession, FederatedIdentity, User
 from tessera.oauth.interaction.requirements import UserFactors, may_enroll_now
 from tessera.oauth.pkce import s256
 from tessera.shared.acr import ACR_MFA
@@ -49,6 +50,7 @@ __all__ = [
     "redeem_account_code",
     "start_flow",
     "step_up_needed",
+    "unlink_refused",
 ]
 
 ACCOUNT_CLIENT_ID = "tessera-account"
@@ -187,4 +189,27 @@ def redeem_account_code(
         and found.user_id == user_id
         and found.code_challenge is not None
         and hmac.compare_digest(found.code_challenge, s256(verifier))
+    )
+
+
+def unlink_refused(
+    user: User,
+    links: Sequence[FederatedIdentity],
+    provider_id: str,
+    subject: str,
+    *,
+    passkeys: int,
+) -> str | None:
+    """Why the user may not remove the link (`provider_id`, `subject`) from their account, or
+    None when they may (docs/federation.md). `links` are the user's own; the link must be one
+    of them. Removing it must leave a way to sign in: a password, another linked provider, or
+    a passkey (which signs in alone, W3C WebAuthn §7.2)."""
+    if not any(i.provider_id == provider_id and i.subject == subject for i in links):
+        return "This provider is not linked to your account."
+    others = len(links) - 1
+    if user.password_hash or others or passkeys:
+        return None
+    return (
+        "This provider is your only way to sign in: set a password first (with "
+        "'Forgot your password?' on the sign-in page), or link another provider."
     )

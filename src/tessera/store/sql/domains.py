@@ -65,6 +65,8 @@ _DATA: tuple[Table, ...] = (
     t.group_members,
     t.role_grants,
     t.groups,
+    t.federated_identities,
+    t.upstream_providers,
     t.users,
     t.signing_keys,
 )

@@ -31,6 +31,7 @@ __all__ = [
     "consents",
     "device_authorizations",
     "domains",
+    "federated_identities",
     "grants",
     "group_members",
     "groups",
@@ -47,6 +48,7 @@ __all__ = [
     "signing_keys",
     "totp_factors",
     "trusted_issuers",
+    "upstream_providers",
     "used_nonces",
     "users",
 ]
@@ -198,6 +200,8 @@ browser_sessions = Table(
     Column("csrf_secret", String(_HASH), nullable=False),
     Column("ended_at", UTCDateTime()),
     _amr(),
+    # The id of the upstream provider of a federated sign-in (migration 0011).
+    Column("upstream_provider", String(_ID)),
     Index("ix_browser_sessions_expires_at", "expires_at"),
     Index("ix_browser_sessions_ended_at", "ended_at"),
 )
@@ -492,4 +496,52 @@ role_grants = Table(
     Column("granted_by", String(200)),
     # A token's roles: the grants of one resource to a user, their groups or an app.
     Index("ix_role_grants_principal", "domain_id", "principal_kind", "principal_id"),
+)
+
+
+# --- federation: upstream OpenID providers (migration 0011, docs/federation.md) ----------------
+
+upstream_providers = Table(
+    "upstream_providers",
+    metadata,
+    _domain(primary_key=True),
+    Column("id", String(_ID), primary_key=True),
+    Column("name", String(_ID), nullable=False),  # the slug in its URLs
+    Column("name_lower", String(_ID), nullable=False),  # unique case-insensitively
+    Column("display_name", String(200), nullable=False),
+    Column("issuer", String(1024), nullable=False),  # OIDC Discovery 1.0 §4.3: exact
+    Column("client_id", String(255), nullable=False),
+    Column("auth_method", String(32), nullable=False),
+    Column("secret_sealed", LargeBinary),
+    Column("private_key_sealed", LargeBinary),
+    Column("key_id", String(_JKT)),
+    Column("scopes", JSON, nullable=False),
+    Column("username_claim", String(200), nullable=False),
+    Column("email_claim", String(200), nullable=False),
+    Column("name_claim", String(200), nullable=False),
+    Column("groups_claim", String(200)),
+    Column("jit", Boolean, nullable=False),
+    Column("link_existing", Boolean, nullable=False),
+    Column("email_domains", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(200)),
+    Column("description", String(500), nullable=False),
+    Column("version", Integer, nullable=False),
+    UniqueConstraint("domain_id", "name_lower", name="uq_upstream_providers_name"),
+)
+
+federated_identities = Table(
+    "federated_identities",
+    metadata,
+    _domain(primary_key=True),
+    Column("provider_id", String(_ID), primary_key=True),
+    Column("subject", String(255), primary_key=True),  # OIDC Core §2: `sub` ≤ 255 ASCII chars
+    Column("user_id", String(_ID), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("email", String(320)),
+    Column("last_used_at", UTCDateTime()),
+    # A user's links (the account page; deleting the user).
+    Index("ix_federated_identities_user", "domain_id", "user_id"),
 )

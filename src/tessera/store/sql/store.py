@@ -43,6 +43,7 @@ from tessera.domain.model import (
     ClientKind,
     Consent,
     DeviceAuthorization,
+    FederatedIdentity,
     Grant,
     KeyState,
     Passkey,
@@ -59,6 +60,7 @@ from tessera.domain.model import (
     SigningKey,
     TotpFactor,
     TrustedIssuer,
+    UpstreamProvider,
     User,
 )
 from tessera.store.protocols import (
@@ -72,6 +74,7 @@ from tessera.store.protocols import (
     DomainStore,
     FactorStore,
     Failures,
+    FederatedIdentityStore,
     GrantStore,
     GroupStore,
     KeyStore,
@@ -95,6 +98,7 @@ from tessera.store.protocols import (
     TxRevocations,
     TxUsers,
     UnitOfWork,
+    UpstreamProviderStore,
     UserStore,
 )
 from tessera.store.sql import fast
@@ -301,6 +305,8 @@ class _Users(_Part):
                 raise NotFound(f"no user {user_id}")
             _remove_factors(conn, self._domain, user_id)
             drop_principal(conn, self._domain, PrincipalKind.USER, user_id)
+            fi = t.federated_identities
+            conn.execute(delete(fi).where(self._where(fi), fi.c.user_id == user_id))
 
 
 # --- clients -----------------------------------------------------------------------------------
@@ -1650,6 +1656,139 @@ class _TrustedIssuers(_Part):
                 raise NotFound(f"no trusted issuer {issuer_id}")
 
 
+# --- federation: upstream providers and linked identities (docs/federation.md) ----------------
+
+_UP, _FI = t.upstream_providers, t.federated_identities
+
+
+def _provider(row: _Row) -> UpstreamProvider:
+    secret, key = _column(row, "secret_sealed"), _column(row, "private_key_sealed")
+    return _from_row(
+        UpstreamProvider,
+        row,
+        secret_sealed=None if secret is None else bytes(secret),
+        private_key_sealed=None if key is None else bytes(key),
+    )
+
+
+def _provider_values(provider: UpstreamProvider) -> dict[str, Any]:
+    # Case-insensitive uniqueness as for groups: `uq_upstream_providers_name` on `name_lower`.
+    return _to_row(provider, name_lower=provider.name.casefold())
+
+
+class _UpstreamProviders(_Part):
+    def add(self, provider: UpstreamProvider) -> None:
+        with write(self._engine) as conn:  # the primary key, uq_upstream_providers_name: Conflict
+            conn.execute(insert(_UP).values(domain_id=self._domain, **_provider_values(provider)))
+
+    def get(self, provider_id: str) -> UpstreamProvider | None:
+        row = self._find(_UP, id=provider_id)
+        return _provider(row) if row else None
+
+    def get_by_name(self, name: str) -> UpstreamProvider | None:
+        row = self._find(_UP, name_lower=name.casefold())  # uq_upstream_providers_name's index
+        return _provider(row) if row else None
+
+    def list(self) -> list[UpstreamProvider]:
+        with read(self._engine) as conn:
+            rows = conn.execute(
+                select(_UP).where(self._where(_UP)).order_by(_UP.c.name_lower, _UP.c.id)
+            ).all()
+        return [_provider(r) for r in rows]
+
+    def update(self, provider: UpstreamProvider) -> None:
+        values = {**_provider_values(provider), "version": _UP.c.version + 1}
+        del values["id"]
+        with write(self._engine) as conn:
+            where = (self._where(_UP), _UP.c.id == provider.id)
+            if conn.execute(update(_UP).where(*where).values(**values)).rowcount != 1:
+                raise NotFound(f"no provider {provider.id}")
+
+    def delete(self, provider_id: str) -> None:
+        with write(self._engine) as conn:
+            where = (self._where(_UP), _UP.c.id == provider_id)
+            if conn.execute(delete(_UP).where(*where)).rowcount != 1:
+                raise NotFound(f"no provider {provider_id}")
+            conn.execute(delete(_FI).where(self._where(_FI), _FI.c.provider_id == provider_id))
+
+
+class _FederatedIdentities(_Part):
+    def get(self, provider_id: str, subject: str) -> FederatedIdentity | None:
+        row = self._find(_FI, provider_id=provider_id, subject=subject)
+        return _from_row(FederatedIdentity, row) if row else None
+
+    def list_for_user(self, user_id: str) -> list[FederatedIdentity]:
+        order = (_FI.c.created_at, _FI.c.provider_id, _FI.c.subject)
+        with read(self._engine) as conn:
+            rows = conn.execute(
+                select(_FI).where(self._where(_FI), _FI.c.user_id == user_id).order_by(*order)
+            ).all()
+        return [_from_row(FederatedIdentity, r) for r in rows]
+
+    def count_for_provider(self, provider_id: str) -> int:
+        with read(self._engine) as conn:
+            query = (
+                select(func.count())
+                .select_from(_FI)
+                .where(self._where(_FI), _FI.c.provider_id == provider_id)
+            )
+            return int(conn.execute(query).scalar_one())
+
+    def _hold(self, conn: Connection, table: Table, ids: Sequence[str], what: str) -> None:
+        """`NotFound` unless every row of `ids` exists; on PostgreSQL they stay locked (FOR
+        SHARE) until the commit, so a concurrent delete, which deletes the rows naming them in
+        its own transaction, waits and then deletes ours too (SQLite serialises writers)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return
+        key = table.c.id
+        found = set(
+            conn.execute(
+                select(key).where(self._where(table), key.in_(wanted)).with_for_update(read=True)
+            ).scalars()
+        )
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            raise NotFound(f"no {what} {missing[0]!r}")
+
+    def link(self, identity: FederatedIdentity) -> None:
+        with write(self._engine) as conn:
+            self._hold(conn, t.users, [identity.user_id], "user")
+            self._hold(conn, _UP, [identity.provider_id], "provider")
+            # The primary key: Conflict when the upstream account is linked already.
+            conn.execute(insert(_FI).values(domain_id=self._domain, **_to_row(identity)))
+
+    def create_user(
+        self, user: User, identity: FederatedIdentity, group_ids: Sequence[str] = ()
+    ) -> None:
+        if identity.user_id != user.id:
+            raise ValueError("the identity must name the new user")
+        # One transaction: any refusal (Conflict, NotFound) rolls back what came before it.
+        with write(self._engine) as conn:
+            self._hold(conn, _UP, [identity.provider_id], "provider")
+            self._hold(conn, t.groups, group_ids, "group")
+            # The primary key and uq_users_username: Conflict.
+            conn.execute(insert(t.users).values(domain_id=self._domain, **_user_values(user)))
+            conn.execute(insert(_FI).values(domain_id=self._domain, **_to_row(identity)))
+            members = [
+                {"domain_id": self._domain, "group_id": g, "user_id": user.id}
+                for g in sorted(set(group_ids))
+            ]
+            if members:
+                conn.execute(insert(t.group_members), members)
+
+    def touch(self, provider_id: str, subject: str, email: str | None, now: datetime) -> None:
+        where = (self._where(_FI), _FI.c.provider_id == provider_id, _FI.c.subject == subject)
+        with write(self._engine) as conn:  # unlinked meanwhile: no row, nothing to record
+            conn.execute(update(_FI).where(*where).values(email=email, last_used_at=now))
+
+    def unlink(self, provider_id: str, subject: str) -> None:
+        where = (self._where(_FI), _FI.c.provider_id == provider_id, _FI.c.subject == subject)
+        with write(self._engine) as conn:
+            if conn.execute(delete(_FI).where(*where)).rowcount != 1:
+                raise NotFound("no such linked identity")
+
+
 # --- device authorization (RFC 8628) -----------------------------------------------------------
 
 _DA = t.device_authorizations
@@ -1827,6 +1966,8 @@ class SqlStore:
         )
         self.groups: GroupStore = SqlGroups(engine, domain_id)
         self.roles: RoleStore = SqlRoles(engine, domain_id)
+        self.upstream_providers: UpstreamProviderStore = _UpstreamProviders(engine, domain_id)
+        self.federated_identities: FederatedIdentityStore = _FederatedIdentities(engine, domain_id)
         self.domains: DomainStore = shared.domains
 
     def for_domain(self, domain_id: str) -> SqlStore:
