@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import stat
 import warnings
 from collections.abc import Mapping, Sequence
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tessera.client.errors import KeyFileError
+from tessera.shared.client_assertion import ASSERTION_LIFETIME, JWT_BEARER, client_assertion_form
 
 if TYPE_CHECKING:
     from joserfc.jwk import Key
@@ -50,9 +50,6 @@ __all__ = [
     "parse_private_key",
 ]
 
-# RFC 7523 §2.2: the value of `client_assertion_type`.
-JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-ASSERTION_LIFETIME = 60
 _MAX_FILE = 64 * 1024
 _MIN_RSA_BITS = 2048
 # Per key type, the algorithms in order of preference (RFC 7518 §3.1, RFC 8037 §3.1; RFC 9864's
@@ -151,29 +148,15 @@ class ClientKey:
         self, client_id: str, audience: str, now: float, *, lifetime: int = ASSERTION_LIFETIME
     ) -> dict[str, str]:
         """The form parameters of RFC 7523 §2.2 with a new assertion (RFC 7523 §3)."""
-        from joserfc import jwt
-        from joserfc.errors import SecurityWarning
-
-        issued = int(now)
-        claims = {
-            "iss": client_id,
-            "sub": client_id,
-            "aud": audience,
-            "jti": secrets.token_urlsafe(32),
-            "iat": issued,
-            "exp": issued + lifetime,
-        }
-        header = {"alg": self.alg, "kid": self.kid, "typ": "JWT"}
-        with warnings.catch_warnings():
-            # joserfc flags EdDSA as superseded by RFC 9864's Ed25519, which servers rarely
-            # list yet; the signature is the same.
-            warnings.simplefilter("ignore", SecurityWarning)
-            assertion = jwt.encode(header, claims, self.key, algorithms=[self.alg])
-        return {
-            "client_id": client_id,
-            "client_assertion_type": JWT_BEARER,
-            "client_assertion": assertion,
-        }
+        return client_assertion_form(
+            self.key,
+            alg=self.alg,
+            kid=self.kid,
+            client_id=client_id,
+            audience=audience,
+            now=now,
+            lifetime=lifetime,
+        )
 
 
 # --- reading a key file --------------------------------------------------------------------------

@@ -237,9 +237,11 @@ def check_provider(client: UpstreamClient, provider: UpstreamProvider) -> dict[s
         metadata = client.metadata(provider.issuer, refresh=True)
         keys = client.keys(metadata, refresh=True)
     except UpstreamError as exc:
-        raise InvalidInput(f"{provider.issuer}: {exc.reason} ({exc.detail})") from None
+        raise InvalidInput(f"{provider.issuer} fails the discovery check: {exc.detail}") from None
     except JwksUnavailable as exc:
-        raise InvalidInput(f"{provider.issuer}: its JWK Set is unusable ({exc})") from None
+        raise InvalidInput(
+            f"{provider.issuer} fails the discovery check: its keys: {exc}"
+        ) from None
     methods = list(metadata.token_endpoint_auth_methods_supported)
     pkce = list(metadata.code_challenge_methods_supported)
     warnings = []

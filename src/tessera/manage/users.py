@@ -13,6 +13,7 @@ from datetime import datetime
 
 from tessera.domain.model import User
 from tessera.domain.passwords import WeakPassword, check_policy, hash_password
+from tessera.domain.usernames import valid_username
 from tessera.manage.audit import Actor
 from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError, checked_name
 from tessera.manage.revocation import RevokedSummary, revoke_subject
@@ -35,7 +36,6 @@ __all__ = [
     "set_password",
 ]
 
-_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+\-]{0,199}$")
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
 
 
@@ -49,7 +49,7 @@ def _check_password(password: str, username: str, min_length: int | None) -> Non
 
 def checked_username(username: str) -> str:
     """A username as the domain accepts them (the CLI's, the admin API's and SCIM's rule)."""
-    if not _USERNAME.match(username):
+    if not valid_username(username):
         raise InvalidInput(
             "a username is 1 to 200 characters: letters, digits and . _ @ + -, "
             "starting with a letter or digit"

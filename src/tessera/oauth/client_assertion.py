@@ -36,6 +36,7 @@ __all__ = [
     "replay_key",
     "unverified_claims",
     "use_assertion_jti",
+    "verified_jws",
     "verify_client_assertion",
 ]
 
@@ -118,29 +119,34 @@ def _method_algs(
     return algs
 
 
-def _header(assertion: str, algs: frozenset[str]) -> tuple[jws.CompactSignature, str]:
-    if not isinstance(assertion, str) or len(assertion) > MAX_ASSERTION_LENGTH:
-        raise AssertionRefused("the assertion is too large")
+def _header(
+    assertion: str,
+    algs: frozenset[str],
+    max_length: int = MAX_ASSERTION_LENGTH,
+    what: str = "the assertion",
+) -> tuple[jws.CompactSignature, str]:
+    if not isinstance(assertion, str) or len(assertion) > max_length:
+        raise AssertionRefused(f"{what} is too large")
     # RFC 7523 §3 item 8: a JWS; five parts (JWE), detached or empty payloads are not.
     if not _COMPACT.fullmatch(assertion):
-        raise AssertionRefused("the assertion is not a compact JWS")
+        raise AssertionRefused(f"{what} is not a compact JWS")
     try:
         # joserfc takes any JSON value with "alg" in it (a list, a string) as a header.
         if not isinstance(decode_segment(assertion.split(".", 1)[0]), dict):
             raise ValueError("not an object")
         signed = jws.extract_compact(assertion.encode("ascii"))
     except (JoseError, ValueError, TypeError, UnicodeError, RecursionError):
-        raise AssertionRefused("the assertion's header is malformed") from None
+        raise AssertionRefused(f"{what}'s header is malformed") from None
     header = signed.headers()
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in algs:
         # RFC 8725 §3.1-§3.2: `none`, HMAC with a public key, or a method's wrong family.
         raise AssertionRefused(f"the algorithm {alg!r} is not accepted for this method")
     if "crit" in header or "b64" in header:
-        raise AssertionRefused("the assertion has critical header parameters")  # RFC 7515 §4.1.11
+        raise AssertionRefused(f"{what} has critical header parameters")  # RFC 7515 §4.1.11
     kid = header.get("kid")
     if kid is not None and not isinstance(kid, str):
-        raise AssertionRefused("the assertion's kid is not a string")
+        raise AssertionRefused(f"{what}'s kid is not a string")
     return signed, alg
 
 
@@ -158,16 +164,16 @@ def _pick(key_set: KeySet, kid: str | None, alg: str) -> Key | None:
     return fits[0] if len(fits) == 1 else None
 
 
-def _public_key(keys: KeySource, kid: str | None, alg: str) -> Key:
+def _public_key(keys: KeySource, kid: str | None, alg: str, owner: str = "the app") -> Key:
     try:
         key_set = keys if isinstance(keys, KeySet) else keys(False)
         key = _pick(key_set, kid, alg)
         if key is None and not isinstance(keys, KeySet):
             key = _pick(keys(True), kid, alg)  # a rotated key: one refetch (rate-limited)
     except JwksUnavailable as exc:
-        raise AssertionRefused(f"the app's keys are unavailable: {exc}") from None
+        raise AssertionRefused(f"{owner}'s keys are unavailable: {exc}") from None
     if key is None:
-        raise AssertionRefused(f"no key of the app fits kid {kid!r} and {alg}")
+        raise AssertionRefused(f"no key of {owner} fits kid {kid!r} and {alg}")
     return key
 
 
@@ -190,7 +196,12 @@ def _valid(signed: jws.CompactSignature, key: Key, alg: str) -> bool:
 
 
 def _verified_claims(
-    signed: jws.CompactSignature, alg: str, keys: KeySource | None, secret: Secrets | None
+    signed: jws.CompactSignature,
+    alg: str,
+    keys: KeySource | None,
+    secret: Secrets | None,
+    what: str = "the assertion",
+    owner: str = "the app",
 ) -> dict[str, Any]:
     kid = signed.headers().get("kid")
     if secret is not None:
@@ -201,15 +212,15 @@ def _verified_claims(
         matches = [_valid(signed, _hmac_key(one), alg) for one in secrets]
         valid = any(matches)
     else:
-        valid = _valid(signed, _public_key(keys, kid, alg), alg)  # type: ignore[arg-type]
+        valid = _valid(signed, _public_key(keys, kid, alg, owner), alg)  # type: ignore[arg-type]
     if not valid:
-        raise AssertionRefused("the assertion's signature is invalid")
+        raise AssertionRefused(f"{what}'s signature is invalid")
     try:
         claims = orjson.loads(signed.payload)
     except orjson.JSONDecodeError:
         claims = None
     if not isinstance(claims, dict):
-        raise AssertionRefused("the assertion's payload is not a JSON object")
+        raise AssertionRefused(f"{what}'s payload is not a JSON object")
     return claims
 
 
@@ -326,3 +337,26 @@ def check_assertion_jwt(
     claims = _verified_claims(signed, alg, keys, None)
     _check_audience(claims, audiences, None)
     return claims, _check_times(claims, now, max_lifetime, leeway)
+
+
+def verified_jws(
+    token: str,
+    *,
+    keys: KeySource,
+    algs: Collection[str],
+    max_length: int = MAX_ASSERTION_LENGTH,
+    what: str = "the JWT",
+    owner: str = "the signer",
+) -> tuple[dict[str, Any], str]:
+    """The signature checks of a JWT signed with a public key, shared with other verifiers
+    (an upstream provider's ID token, OIDC Core §3.1.3.7 items 6-8): at most `max_length`
+    characters, a compact JWS (RFC 7515 §7.1; a JWE is not), an `alg` among `algs` (never
+    `none`, never HMAC: `algs` must be asymmetric), no `crit`, the signature by the one key
+    of `keys` for its `kid` and `alg` (a `KeySource` function is asked again once, with
+    `refresh`, for an unknown `kid`), a JSON object payload. Returns the claims and the alg;
+    raises `AssertionRefused` whose reason names `what` and `owner`."""
+    allowed = frozenset(algs)
+    if not allowed or not allowed <= ASYMMETRIC_ALGS:
+        raise ValueError(f"algorithms {sorted(allowed - ASYMMETRIC_ALGS)} are not public-key ones")
+    signed, alg = _header(token, allowed, max_length, what)
+    return _verified_claims(signed, alg, keys, None, what, owner), alg

@@ -1,6 +1,7 @@
-"""Home-realm discovery (docs/federation.md): an e-mail address whose domain an upstream
-provider claims (its `email_domains`) signs in at that provider, without a password asked here.
-"""
+"""Home-realm discovery (docs/federation.md, "The round trip" step 1): a person who signs in
+with an e-mail address whose domain an enabled provider claims (`email_domains`) is sent
+straight to that provider, no password asked. The same applies to an authorization request's
+`login_hint` (OIDC Core §3.1.2.1) when it is such an address."""
 
 from __future__ import annotations
 
@@ -8,22 +9,29 @@ from collections.abc import Iterable
 
 from tessera.domain.model import UpstreamProvider
 
-__all__ = ["provider_for_email"]
+__all__ = ["email_domain", "provider_for_email"]
 
-_MAX_EMAIL = 254  # RFC 5321 §4.5.3.1.3: the longest path an address can take
+
+def email_domain(email: str) -> str | None:
+    """The domain part of an address, lower-case (DNS names compare case-insensitively, RFC
+    4343 §2); None when `email` is not `local@domain`."""
+    if not isinstance(email, str) or len(email) > 320:
+        return None
+    local, at, domain = email.strip().rpartition("@")
+    if not at or not local or not domain or any(c.isspace() for c in domain):
+        return None
+    return domain.lower().rstrip(".") or None
 
 
 def provider_for_email(
     providers: Iterable[UpstreamProvider], email: str
 ) -> UpstreamProvider | None:
-    """The enabled provider one of whose `email_domains` is the domain of `email` (compared
-    case-insensitively, whole domain only: `corp.example` does not claim `evil-corp.example`
-    nor `mail.corp.example`); None when `email` is not an address or no provider claims it."""
-    text = email.strip()
-    if len(text) > _MAX_EMAIL:
+    """The enabled provider whose `email_domains` has the address's domain exactly (no
+    subdomains: `corp.example` does not claim `eu.corp.example`); None if none does."""
+    domain = email_domain(email)
+    if domain is None:
         return None
-    local, at, domain = text.rpartition("@")
-    domain = domain.lower().rstrip(".")
-    if not at or not local or not domain:
-        return None
-    return next((p for p in providers if p.enabled and domain in p.email_domains), None)
+    for provider in providers:
+        if provider.enabled and domain in (d.lower() for d in provider.email_domains):
+            return provider
+    return None

@@ -208,15 +208,20 @@ def sign_in_verified(
     methods: tuple[str, ...],
     cookies: Attempt,
     now: datetime,
+    *,
+    upstream_provider: str | None = None,
 ) -> SignedIn | Failed:
-    """A sign-in whose methods were verified elsewhere: a passkey alone (W3C WebAuthn §7.2), or
-    the methods this browser proved before a password change. A new session with them, unless
-    the user was disabled."""
+    """A sign-in whose methods were verified elsewhere: a passkey alone (W3C WebAuthn §7.2),
+    the methods this browser proved before a password change, or an upstream OpenID provider's
+    ID token (OIDC Core §3.1.3.7; methods `("fed",)`, `upstream_provider` its id, kept on the
+    session: docs/federation.md). A new session with them, unless the user was disabled."""
     if not user.active:
         return Failed(user)
     device = known_device.read(policy.device_key, cookies.device_cookie, user.id, now)
     amr = with_methods((), *methods)
-    session, raw = _start_session(store, policy, cookies.session_cookie, user, amr, now)
+    session, raw = _start_session(
+        store, policy, cookies.session_cookie, user, amr, now, upstream_provider
+    )
     cookie = known_device.issue(policy.device_key, user.id, now, device)
     return SignedIn(user, session, raw, cookie, rehashed=False)
 
@@ -228,6 +233,7 @@ def _start_session(
     user: User,
     amr: tuple[str, ...],
     now: datetime,
+    upstream_provider: str | None = None,
 ) -> tuple[BrowserSession, str]:
     raw = new_token(32)
     session = BrowserSession(
@@ -237,6 +243,7 @@ def _start_session(
         expires_at=now + timedelta(seconds=policy.session_ttl_seconds),
         csrf_secret=new_token(16),
         amr=amr,
+        upstream_provider=upstream_provider,
     )
     old = session_hash(session_cookie)
     if old is not None:

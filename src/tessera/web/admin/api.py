@@ -19,6 +19,7 @@ from tessera.web.admin import (
     domains,
     groups,
     keys,
+    providers,
     registration_tokens,
     resources,
     roles,
@@ -103,8 +104,8 @@ def _description(issuer: str, base_issuer: str) -> str:
     )
     return (
         f"Administer the Tessera identity domain `{issuer}`: users, groups, resources and "
-        "their roles, trusted applications, consents, sessions, tokens, signing keys and the "
-        "audit log. Every "
+        "their roles, trusted applications, upstream sign-in providers, consents, sessions, "
+        "tokens, signing keys and the audit log. Every "
         f"identity domain has its own admin API at `<issuer>/admin/v1` (`{base_issuer}"
         "/domains/<name>/admin/v1`, or `https://<host>/admin/v1` for a domain with a host name "
         f"of its own). {where}Every route needs a bearer token, either of the domain's "
@@ -139,6 +140,7 @@ def admin_app(issuer: str) -> FastAPI:
         apps,
         registration_tokens,
         trusted_issuers,
+        providers,
         keys,
         audit,
         domains,

@@ -1,0 +1,393 @@
+"""Which local account an upstream account is (docs/federation.md, "Accounts"; docs/security.md
+rule 66).
+
+An upstream account is known by its provider and `sub` (OIDC Core §2: "locally unique and never
+reassigned within the Issuer"; §5.7: only `iss` and `sub` identify the user, e-mail and names
+can change and be chosen). `map_claims` reads the claims the provider sent (the ID token,
+completed by the userinfo response, OIDC Core §5.3.2; `email_verified`, §5.1) through the
+provider's claim mapping; `plan_account` decides, reading only; `resolve_account` carries the
+decision out: a known link, a link by verified e-mail when the administrator allowed it (never
+to an administrator), a just-in-time account (user, link and memberships in one transaction),
+or a refusal that writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from tessera.domain.model import FederatedIdentity, Group, UpstreamProvider, User
+from tessera.domain.usernames import MAX_USERNAME, valid_username
+from tessera.oauth.federation.errors import Refused
+from tessera.store.protocols import Conflict, NotFound, Store
+
+__all__ = [
+    "MAX_GROUPS",
+    "Account",
+    "Plan",
+    "Refused",
+    "UpstreamClaims",
+    "link_identity",
+    "map_claims",
+    "plan_account",
+    "resolve_account",
+]
+
+MAX_GROUPS = 100
+_MAX_NAME = 200  # as tessera.manage.errors.checked_name
+_MAX_EMAIL = 254  # RFC 5321 §4.5.3.1.3 (a path of 256 octets, less the brackets)
+_DISABLED = "This account is disabled."
+
+Action = Literal["existing", "link", "create"]
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamClaims:
+    """What an upstream sign-in says about the user, through the provider's claim mapping."""
+
+    provider_id: str
+    subject: str
+    email: str | None
+    email_verified: bool
+    username: str  # a valid username (domain.usernames); may be taken here
+    display_name: str
+    groups: tuple[str, ...] = ()
+    upstream_amr: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a sign-in with these claims does: use a linked account (`existing`), link an
+    account with the same verified e-mail (`link`), or create one (`create`: `user` is the
+    new account, not stored yet). `group_ids`: the existing groups named upstream that the
+    user is to join (for `create`, all of them; else those the user is not in yet)."""
+
+    action: Action
+    user: User
+    group_ids: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """One sentence for the administrator's test page."""
+        joins = f", and join {len(self.group_ids)} group(s)" if self.group_ids else ""
+        if self.action == "existing":
+            return f"Sign in as {self.user.username}, who is linked already{joins}."
+        if self.action == "link":
+            return f"Link this account to {self.user.username} (same verified e-mail){joins}."
+        return f"Create the account {self.user.username}{joins}."
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """The local account of a federated sign-in; `outcome` for the audit log: `signed-in`
+    (linked already), `linked` (`federation.linked`) or `created` (`federation.user_created`)."""
+
+    user: User
+    outcome: Literal["signed-in", "linked", "created"]
+    group_ids: tuple[str, ...] = ()  # the memberships this sign-in added
+
+
+# --- the claims --------------------------------------------------------------------------------
+
+
+def _email(value: Any) -> str | None:
+    """An address shaped like one (RFC 5321 §4.5.3.1 sizes), else None."""
+    if not isinstance(value, str) or not 2 < len(value) <= _MAX_EMAIL:
+        return None
+    local, at, domain = value.rpartition("@")
+    if not at or not 0 < len(local) <= 64 or "." not in domain or domain.endswith("."):
+        return None
+    if any(c.isspace() or not c.isprintable() for c in value) or "@" in domain:
+        return None
+    return value
+
+
+def _name(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    name = value.strip()
+    if not 0 < len(name) <= _MAX_NAME or not name.isprintable():
+        return None
+    return name
+
+
+def _groups(value: Any) -> tuple[str, ...]:
+    """Group names: strings only (others ignored), at most `MAX_GROUPS`."""
+    if not isinstance(value, list):
+        return ()
+    names = (g.strip() for g in value if isinstance(g, str))
+    found = [g for g in names if 0 < len(g) <= _MAX_NAME and g.isprintable()]
+    return tuple(dict.fromkeys(found))[:MAX_GROUPS]
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+def map_claims(
+    provider: UpstreamProvider,
+    id_claims: Mapping[str, Any],
+    userinfo: Mapping[str, Any] | None = None,
+) -> UpstreamClaims:
+    """The mapped claims (OIDC Core §5.1 names): userinfo completes and overrides the ID
+    token, except `sub` (§5.3.2 made them equal). `email_verified` counts when it is JSON
+    true (or the string "true", which some providers send) and comes with the address it
+    speaks for (from userinfo when userinfo gave the address). The username: the
+    `username_claim`, else the e-mail's local part, else `<provider name>-<8 hex of sha256(sub)>`,
+    the first that is a valid username. Groups from `groups_claim` when set."""
+    subject = str(id_claims["sub"])
+    merged = {**id_claims, **(userinfo or {}), "sub": subject}
+    email_source = userinfo if userinfo and provider.email_claim in userinfo else id_claims
+    email = _email(email_source.get(provider.email_claim))
+    verified = email_source.get("email_verified")
+    email_verified = email is not None and (verified is True or verified == "true")
+    candidates = [merged.get(provider.username_claim)]
+    if email is not None:
+        candidates.append(email.rpartition("@")[0])
+    username = next(
+        (c for c in candidates if isinstance(c, str) and valid_username(c)),
+        f"{provider.name}-{_digest(subject)[:8]}",
+    )
+    amr = id_claims.get("amr")
+    return UpstreamClaims(
+        provider_id=provider.id,
+        subject=subject,
+        email=email,
+        email_verified=email_verified,
+        username=username,
+        display_name=_name(merged.get(provider.name_claim)) or username,
+        groups=_groups(merged.get(provider.groups_claim)) if provider.groups_claim else (),
+        upstream_amr=tuple(m for m in amr if isinstance(m, str)) if isinstance(amr, list) else (),
+    )
+
+
+# --- deciding ----------------------------------------------------------------------------------
+
+
+def _mapped_groups(store: Store, names: Sequence[str]) -> list[Group]:
+    """The domain's existing groups whose names equal upstream group names (case-insensitive;
+    none are created)."""
+    if not names:
+        return []
+    wanted = {name.casefold() for name in names}
+    return [group for group in store.groups.list() if group.name.casefold() in wanted]
+
+
+def _groups_to_join(store: Store, user_id: str | None, names: Sequence[str]) -> tuple[str, ...]:
+    mapped = _mapped_groups(store, names)
+    if not mapped or user_id is None:
+        return tuple(g.id for g in mapped)
+    have = {g.id for g in store.groups.groups_of(user_id)}
+    return tuple(g.id for g in mapped if g.id not in have)
+
+
+def _free_username(store: Store, provider: UpstreamProvider, claims: UpstreamClaims) -> str | None:
+    """The mapped username, or with a suffix derived from the provider and `sub` when taken;
+    None when that is taken too."""
+    if store.users.get_by_username(claims.username) is None:
+        return claims.username
+    suffix = "-" + _digest(provider.id, claims.subject)[:6]
+    other = claims.username[: MAX_USERNAME - len(suffix)] + suffix
+    if valid_username(other) and store.users.get_by_username(other) is None:
+        return other
+    return None
+
+
+def _new_user(username: str, claims: UpstreamClaims, now: datetime) -> User:
+    return User(
+        id=uuid.uuid4().hex,
+        username=username,
+        # Empty: never verifies (tessera.domain.passwords.verify_password); the user can get a
+        # password through password reset (docs/federation.md).
+        password_hash="",
+        display_name=claims.display_name,
+        email=claims.email,
+        is_admin=False,
+        created_at=now,
+        password_changed_at=now,
+    )
+
+
+def _by_email(
+    store: Store, provider: UpstreamProvider, claims: UpstreamClaims
+) -> Plan | Refused | None:
+    """Step 2: a local account with the same e-mail. None when there is none."""
+    if claims.email is None:
+        return None
+    found = store.users.find_by_email(claims.email)
+    if not found:
+        return None
+    name = provider.display_name
+    if not provider.link_existing:
+        return Refused(
+            f"An account here already uses your e-mail address. Sign in with your password, "
+            f"then link {name} on your account page.",
+            "a local account has the e-mail and the provider does not link existing accounts",
+        )
+    if not claims.email_verified:
+        return Refused(
+            f"{name} has not verified your e-mail address, so it cannot be linked to the account "
+            f"here that uses it. Sign in with your password, then link {name} on your account "
+            "page.",
+            "a local account has the e-mail, but the provider does not say it is verified",
+        )
+    if len(found) > 1:
+        return Refused(
+            "More than one account here uses your e-mail address. Ask an administrator.",
+            f"{len(found)} local accounts have the e-mail",
+        )
+    user = found[0]
+    if user.is_admin:
+        return Refused(
+            f"Administrator accounts are never linked automatically: sign in with your password "
+            f"and link {name} on your account page.",
+            "the local account with the e-mail is an administrator",
+        )
+    if not user.active:
+        return Refused(_DISABLED, "the local account with the e-mail is disabled")
+    return Plan("link", user, _groups_to_join(store, user.id, claims.groups))
+
+
+def plan_account(
+    store: Store, provider: UpstreamProvider, claims: UpstreamClaims, now: datetime
+) -> Plan | Refused:
+    """Decide, reading only (the test page shows it; `resolve_account` carries it out)."""
+    link = store.federated_identities.get(provider.id, claims.subject)
+    if link is not None:
+        user = store.users.get(link.user_id)
+        if user is None:  # the user was deleted meanwhile (their links go with them)
+            return Refused(_DISABLED, "the linked account no longer exists")
+        if not user.active:
+            return Refused(_DISABLED, "the linked account is disabled")
+        return Plan("existing", user, _groups_to_join(store, user.id, claims.groups))
+    by_email = _by_email(store, provider, claims)
+    if by_email is not None:
+        return by_email
+    if not provider.jit:
+        return Refused(
+            f"No account here is linked to your {provider.display_name} account. Ask an "
+            "administrator.",
+            "no linked account, and the provider creates none (jit off)",
+        )
+    username = _free_username(store, provider, claims)
+    if username is None:
+        return Refused(
+            "An account for you cannot be created here: its username is taken. Ask an "
+            "administrator.",
+            f"the username {claims.username!r} and its suffixed form are taken",
+        )
+    return Plan(
+        "create", _new_user(username, claims, now), _groups_to_join(store, None, claims.groups)
+    )
+
+
+# --- acting ------------------------------------------------------------------------------------
+
+
+def _join(store: Store, user_id: str, group_ids: Sequence[str], now: datetime) -> tuple[str, ...]:
+    """Add memberships of mapped groups (never removes: upstream groups add, administrators
+    remove). A group deleted meanwhile is skipped."""
+    added = []
+    for group_id in group_ids:
+        try:
+            store.groups.change_members(group_id, [user_id], [], now)
+        except NotFound:
+            continue
+        added.append(group_id)
+    return tuple(added)
+
+
+def _identity(claims: UpstreamClaims, user_id: str, now: datetime) -> FederatedIdentity:
+    return FederatedIdentity(
+        provider_id=claims.provider_id,
+        subject=claims.subject,
+        user_id=user_id,
+        created_at=now,
+        email=claims.email,
+        last_used_at=now,
+    )
+
+
+def _after_race(
+    store: Store, provider: UpstreamProvider, claims: UpstreamClaims, now: datetime
+) -> Account | Refused:
+    """A concurrent first sign-in linked the upstream account meanwhile: use that link."""
+    plan = plan_account(store, provider, claims, now)
+    if isinstance(plan, Refused):
+        return plan
+    if plan.action != "existing":
+        return Refused(
+            "This sign-in collided with another one. Try again.",
+            "the link or the username was taken meanwhile",
+        )
+    return _use_link(store, provider, claims, plan, now)
+
+
+def _use_link(
+    store: Store, provider: UpstreamProvider, claims: UpstreamClaims, plan: Plan, now: datetime
+) -> Account:
+    store.federated_identities.touch(provider.id, claims.subject, claims.email, now)
+    return Account(plan.user, "signed-in", _join(store, plan.user.id, plan.group_ids, now))
+
+
+def resolve_account(
+    store: Store, provider: UpstreamProvider, claims: UpstreamClaims, now: datetime
+) -> Account | Refused:
+    """The local account of this upstream sign-in, linking or creating it as `plan_account`
+    decides (docs/federation.md, "Accounts"); a `Refused` has written nothing. The caller
+    signs the user in (`sign_in_verified(..., ("fed",), ..., upstream_provider=provider.id)`)
+    and audits the outcome."""
+    plan = plan_account(store, provider, claims, now)
+    if isinstance(plan, Refused):
+        return plan
+    if plan.action == "existing":
+        return _use_link(store, provider, claims, plan, now)
+    identity = _identity(claims, plan.user.id, now)
+    try:
+        if plan.action == "link":
+            store.federated_identities.link(identity)
+        else:
+            store.federated_identities.create_user(plan.user, identity, plan.group_ids)
+    except Conflict:  # a concurrent first sign-in, or the username taken meanwhile
+        return _after_race(store, provider, claims, now)
+    except NotFound:  # the user (link) or the provider was deleted meanwhile
+        return Refused("This sign-in cannot be completed. Try again.", "deleted meanwhile")
+    if plan.action == "link":
+        return Account(plan.user, "linked", _join(store, plan.user.id, plan.group_ids, now))
+    return Account(plan.user, "created", plan.group_ids)
+
+
+def link_identity(
+    store: Store, provider: UpstreamProvider, claims: UpstreamClaims, user: User, now: datetime
+) -> FederatedIdentity | Refused:
+    """Link the upstream account to `user`, who is signed in here (the account page's "link",
+    docs/federation.md). Refused when it is linked already, to this or another account."""
+    if not user.active:
+        return Refused(_DISABLED, "the account is disabled")
+    existing = store.federated_identities.get(provider.id, claims.subject)
+    if existing is not None:
+        return _linked_already(provider, existing, user)
+    identity = _identity(claims, user.id, now)
+    try:
+        store.federated_identities.link(identity)
+    except Conflict:
+        found = store.federated_identities.get(provider.id, claims.subject)
+        return _linked_already(provider, found or replace(identity, user_id=""), user)
+    except NotFound:
+        return Refused("This link cannot be completed. Try again.", "deleted meanwhile")
+    return identity
+
+
+def _linked_already(provider: UpstreamProvider, existing: FederatedIdentity, user: User) -> Refused:
+    if existing.user_id == user.id:
+        return Refused(
+            f"Your {provider.display_name} account is linked to this account already.",
+            "linked already to this account",
+        )
+    return Refused(
+        f"This {provider.display_name} account is already linked to another account.",
+        "the upstream account is linked to another user",
+    )

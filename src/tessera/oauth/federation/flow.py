@@ -1,0 +1,347 @@
+"""The browser's round trip through an upstream OpenID provider (docs/federation.md, "The round
+trip"; docs/security.md rule 65).
+
+`begin` builds the authorization request (OIDC Core §3.1.2.1, the code flow; PKCE S256, RFC
+7636 §4.1-§4.3; a fresh `state`, RFC 6749 §10.12, and `nonce`, OIDC Core §15.5.2) and the
+`FederationRequest` that remembers it. The web seals the request into a cookie
+(`seal_request`: AES-256-GCM, `tessera.shared.sealing`, so the browser can neither read nor
+change it; ten minutes). At the callback `check_response` checks the authorization response
+before its code is used, and `complete` uses `state` once, redeems the code, validates the ID
+token and maps the claims.
+
+The mix-up defences (RFC 9700 §4.4.2, RFC 9207 §2.4): each provider has its own redirect URI,
+so a response arriving at provider B's callback with a request made for provider A is refused;
+the `iss` parameter, when sent, must be the provider's issuer, and must be sent when the
+provider says it sends it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+
+from tessera.domain.model import UpstreamProvider
+from tessera.oauth.federation.accounts import UpstreamClaims, map_claims
+from tessera.oauth.federation.errors import UpstreamError, clipped
+from tessera.oauth.federation.id_token import validate_id_token
+from tessera.oauth.federation.metadata import ProviderMetadata, UpstreamClient
+from tessera.oauth.federation.secrets import Credentials
+from tessera.oauth.pkce import s256
+from tessera.shared.sealing import Sealer, SealError
+from tessera.shared.urlencoding import encode_pairs
+from tessera.store.protocols import Store
+
+__all__ = [
+    "COOKIE_NAME",
+    "COOKIE_PATH",
+    "PURPOSES",
+    "REQUEST_LIFETIME",
+    "FederationRequest",
+    "Purpose",
+    "begin",
+    "check_response",
+    "complete",
+    "open_request",
+    "seal_request",
+]
+
+Purpose = Literal["sign-in", "link", "test"]
+PURPOSES: frozenset[str] = frozenset({"sign-in", "link", "test"})
+REQUEST_LIFETIME = timedelta(minutes=10)
+COOKIE_NAME = "tessera_federation"
+COOKIE_PATH = "/oauth2/v1/federation"
+_REQUEST_AD = b"federation request"
+_MAX_SEALED = 8192  # characters of a sealed request or ticket we try to open
+_MAX_CODE = 4096
+_MAX_LOGIN_HINT = 256
+# The registered error codes' shape (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6): only such a code
+# is shown on the page; anything else the upstream sent stays in the detail.
+_ERROR_CODE = re.compile(r"[a-z_]{1,40}")
+_START_AGAIN = "Start the sign-in again."
+
+
+@dataclass(frozen=True, slots=True)
+class FederationRequest:
+    """One authorization request to an upstream provider, as the callback must find it:
+    sealed in the browser's cookie. `authz`: the downstream authorization request the
+    sign-in page had (sealed by the web), to resume after the sign-in; `user_id`: the
+    signed-in user who links (purpose `link`) or the administrator who tests (`test`)."""
+
+    provider_id: str
+    provider_name: str
+    purpose: Purpose
+    state: str
+    nonce: str
+    code_verifier: str
+    expires_at: datetime
+    authz: str | None = None
+    user_id: str | None = None
+
+
+def _with_query(url: str, params: list[tuple[str, str]]) -> str:
+    """RFC 6749 §3.1: the endpoint's own query is kept; ours is added."""
+    parts = urlsplit(url)
+    query = encode_pairs(params)
+    joined = f"{parts.query}&{query}" if parts.query else query
+    return urlunsplit(parts._replace(query=joined))
+
+
+def _scope(provider: UpstreamProvider) -> str:
+    """`openid` first (OIDC Core §3.1.2.1: required), then the provider's others, once each."""
+    return " ".join(dict.fromkeys(("openid", *provider.scopes)))
+
+
+def begin(
+    provider: UpstreamProvider,
+    metadata: ProviderMetadata,
+    *,
+    redirect_uri: str,
+    purpose: Purpose,
+    now: datetime,
+    authz: str | None = None,
+    user_id: str | None = None,
+    login_hint: str | None = None,
+) -> tuple[str, FederationRequest]:
+    """The upstream authorization URL (OIDC Core §3.1.2.1: `response_type=code`, `client_id`,
+    `redirect_uri`, `scope`, `state`, `nonce`; RFC 7636 §4.3 `code_challenge` S256;
+    `login_hint` when given) and the request to seal. `state`, `nonce` and the verifier are
+    256-bit random values (43 characters); the request lives ten minutes."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown purpose {purpose!r}")
+    if purpose in ("link", "test") and user_id is None:
+        raise ValueError(f"a {purpose} request needs the user id")
+    req = FederationRequest(
+        provider_id=provider.id,
+        provider_name=provider.name,
+        purpose=purpose,
+        state=secrets.token_urlsafe(32),
+        nonce=secrets.token_urlsafe(32),
+        code_verifier=secrets.token_urlsafe(32),  # RFC 7636 §4.1: 43 to 128 characters
+        expires_at=(now + REQUEST_LIFETIME).replace(microsecond=0),  # as sealed: whole seconds
+        authz=authz,
+        user_id=user_id,
+    )
+    params = [
+        ("response_type", "code"),
+        ("client_id", provider.client_id),
+        ("redirect_uri", redirect_uri),
+        ("scope", _scope(provider)),
+        ("state", req.state),
+        ("nonce", req.nonce),
+        ("code_challenge", s256(req.code_verifier)),
+        ("code_challenge_method", "S256"),
+    ]
+    if login_hint and len(login_hint) <= _MAX_LOGIN_HINT and login_hint.isprintable():
+        params.append(("login_hint", login_hint))  # OIDC Core §3.1.2.1
+    return _with_query(metadata.authorization_endpoint, params), req
+
+
+# --- the sealed cookie -------------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes | None:
+    if not isinstance(text, str) or not 0 < len(text) <= _MAX_SEALED:
+        return None
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def seal_request(key: bytes, req: FederationRequest) -> str:
+    """The request sealed for the `tessera_federation` cookie (base64url of a `Sealer` box,
+    associated data `b"federation request"`; `key` one of the domain's derived keys)."""
+    data = {
+        "p": req.provider_id,
+        "n": req.provider_name,
+        "u": req.purpose,
+        "s": req.state,
+        "o": req.nonce,
+        "v": req.code_verifier,
+        "e": int(req.expires_at.timestamp()),
+        "a": req.authz,
+        "i": req.user_id,
+    }
+    return _b64(Sealer(key).seal(orjson.dumps(data), _REQUEST_AD))
+
+
+def _opened(key: bytes, sealed: str, associated: bytes) -> dict[str, Any] | None:
+    raw = _unb64(sealed)
+    if raw is None:
+        return None
+    try:
+        data = orjson.loads(Sealer(key).open(raw, associated))
+    except (SealError, orjson.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def open_request(key: bytes, sealed: str, now: datetime) -> FederationRequest | None:
+    """The request of `seal_request`; None when it does not open (altered, another key) or
+    has expired."""
+    data = _opened(key, sealed, _REQUEST_AD)
+    if data is None:
+        return None
+    try:
+        req = FederationRequest(
+            provider_id=str(data["p"]),
+            provider_name=str(data["n"]),
+            purpose=data["u"],
+            state=str(data["s"]),
+            nonce=str(data["o"]),
+            code_verifier=str(data["v"]),
+            expires_at=datetime.fromtimestamp(int(data["e"]), UTC),
+            authz=data.get("a"),
+            user_id=data.get("i"),
+        )
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+    if req.purpose not in PURPOSES or req.expires_at <= now:
+        return None
+    return req
+
+
+# --- the callback ------------------------------------------------------------------------------
+
+
+def _upstream_error(provider: UpstreamProvider, params: Mapping[str, str]) -> UpstreamError:
+    """RFC 6749 §4.1.2.1: the provider answered with an error. Its code is shown only when it
+    is a plain one; its description (upstream-controlled text) goes to the detail only."""
+    error = params.get("error", "")
+    code = error if _ERROR_CODE.fullmatch(error) else "invalid"
+    description = clipped(params.get("error_description", ""))
+    detail = f"the provider answered {clipped(error, 64)}: {description}"
+    if code == "access_denied":
+        return UpstreamError(f"You cancelled the sign-in at {provider.display_name}.", detail)
+    if code in ("login_required", "interaction_required", "consent_required"):
+        return UpstreamError(
+            f"{provider.display_name} needs you to sign in there first. {_START_AGAIN}", detail
+        )
+    return UpstreamError(
+        f"{provider.display_name} did not sign you in (error {code}). {_START_AGAIN}", detail
+    )
+
+
+def check_response(
+    req: FederationRequest,
+    provider: UpstreamProvider,
+    metadata: ProviderMetadata,
+    params: Mapping[str, str],
+    *,
+    provider_name_in_path: str,
+) -> str:
+    """The authorization response's checks before its code is used; returns the code.
+
+    In order: the request was made for the provider of this callback (RFC 9700 §4.4.2: one
+    redirect URI per provider), the provider is still enabled (a test may try a disabled
+    one), `state` equals the request's (constant time; RFC 6749 §10.12), `iss` equals the
+    provider's issuer whenever sent and is required when the metadata says it is sent (RFC
+    9207 §2.4; checked before an `error`, which RFC 9207 §2 also covers), then an `error`
+    (RFC 6749 §4.1.2.1) and finally a `code` (§4.1.2)."""
+    if req.provider_id != provider.id or provider_name_in_path.lower() != provider.name.lower():
+        raise UpstreamError(
+            f"This sign-in was started with another provider. {_START_AGAIN}",
+            f"the request was made for {req.provider_name}, the response came to "
+            f"{clipped(provider_name_in_path, 64)}'s callback",
+        )
+    if not provider.enabled and req.purpose != "test":
+        raise UpstreamError(
+            f"Signing in with {provider.display_name} is turned off.", "the provider is disabled"
+        )
+    state = params.get("state")
+    if not isinstance(state, str) or not hmac.compare_digest(state.encode(), req.state.encode()):
+        raise UpstreamError(
+            f"This sign-in response does not belong to this browser. {_START_AGAIN}",
+            "the state is missing or is not the request's",
+        )
+    iss = params.get("iss")
+    if iss is not None and iss != provider.issuer:
+        raise UpstreamError(
+            f"This sign-in response came from another provider. {_START_AGAIN}",
+            f"the iss parameter {clipped(iss)} is not {provider.issuer} (RFC 9207 mix-up)",
+        )
+    if iss is None and metadata.iss_parameter_supported:
+        raise UpstreamError(
+            f"This sign-in response is incomplete. {_START_AGAIN}",
+            "the iss parameter is missing though the provider says it sends it (RFC 9207)",
+        )
+    if "error" in params:
+        raise _upstream_error(provider, params)
+    code = params.get("code")
+    if not code or len(code) > _MAX_CODE:
+        raise UpstreamError(
+            f"This sign-in response is incomplete. {_START_AGAIN}", "the response has no code"
+        )
+    return code
+
+
+def complete(
+    store: Store,
+    client: UpstreamClient,
+    provider: UpstreamProvider,
+    credentials: Credentials,
+    req: FederationRequest,
+    params: Mapping[str, str],
+    *,
+    redirect_uri: str,
+    now: datetime,
+    provider_name_in_path: str | None = None,
+) -> UpstreamClaims:
+    """The callback's work after the cookie was opened: `check_response` (the provider is
+    the one of the callback's path, `provider_name_in_path`, by default `provider.name`),
+    `state` used once (a replayed callback is refused), the code redeemed (RFC 6749 §4.1.3),
+    the ID token validated (OIDC Core §3.1.3.7; the provider's keys fetched again once for an
+    unknown `kid`), the userinfo claims fetched when the provider has the endpoint (§5.3),
+    the claims mapped. Raises `UpstreamError`; writes nothing but the used `state`."""
+    if req.expires_at <= now:
+        raise UpstreamError(f"This sign-in took too long. {_START_AGAIN}", "the request expired")
+    metadata = client.metadata(provider.issuer)
+    code = check_response(
+        req,
+        provider,
+        metadata,
+        params,
+        provider_name_in_path=provider_name_in_path or provider.name,
+    )
+    if not store.nonces.use_once("federation:" + req.state, req.expires_at, now):
+        raise UpstreamError(
+            f"This sign-in response was used already. {_START_AGAIN}",
+            "the state was used before (a replayed callback)",
+        )
+    tokens = client.token(
+        metadata,
+        provider,
+        credentials,
+        code=code,
+        redirect_uri=redirect_uri,
+        code_verifier=req.code_verifier,
+        now=now,
+    )
+    claims = validate_id_token(
+        tokens["id_token"],
+        lambda refresh: client.keys(metadata, refresh=refresh),
+        issuer=provider.issuer,
+        client_id=provider.client_id,
+        nonce=req.nonce,
+        now=now,
+        allowed_algs=metadata.id_token_signing_alg_values_supported,
+        access_token=tokens["access_token"],
+    )
+    userinfo = None
+    if metadata.userinfo_endpoint is not None:
+        userinfo = client.userinfo(metadata, tokens["access_token"], claims["sub"])
+    return map_claims(provider, claims, userinfo)
