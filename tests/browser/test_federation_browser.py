@@ -163,11 +163,17 @@ def allow_if_asked(page: Page) -> None:
 
 
 def at_login_page(page: Page, server: Server, web_client: WebClient) -> None:
-    """The web client's "Sign in": the browser at the demo domain's sign-in page."""
+    """The web client's "Sign in": the browser at the demo domain's sign-in page, with the
+    buttons of both providers (the page caches the provider list 2 s: reload until then)."""
     page.goto(web_client.url)
     page.get_by_role("link", name="Sign in").click()
     page.wait_for_url(f"{server.issuer}/oauth2/v1/authorize?**")
     expect(page.locator("input[name=password]")).to_be_visible()
+    for _ in range(10):
+        if page.locator("#sign-in-providers a").count() == 2:
+            break
+        page.wait_for_timeout(500)
+        page.reload()
 
 
 def node_op_login(page: Page, op: UpstreamOP, login: str) -> None:
@@ -200,7 +206,11 @@ def sign_out(page: Page, web_client: WebClient) -> None:
 
 
 def test_sign_in_through_oidc_provider_creates_the_user_and_runs_the_seed_flow(
-    page: Page, server: Server, web_client: WebClient, node_op: UpstreamOP
+    page: Page,
+    server: Server,
+    web_client: WebClient,
+    node_op: UpstreamOP,
+    partner: TesseraUpstream,
 ) -> None:
     assert "ann" not in admin_users(server)
     callbacks: list[str] = []
@@ -231,7 +241,11 @@ def test_sign_in_through_oidc_provider_creates_the_user_and_runs_the_seed_flow(
 
 
 def test_sign_in_through_another_tessera_domain_creates_the_user_and_runs_the_seed_flow(
-    page: Page, server: Server, web_client: WebClient, partner: TesseraUpstream
+    page: Page,
+    server: Server,
+    web_client: WebClient,
+    node_op: UpstreamOP,
+    partner: TesseraUpstream,
 ) -> None:
     assert "bruno" not in admin_users(server)
     at_login_page(page, server, web_client)
@@ -256,7 +270,11 @@ def test_sign_in_through_another_tessera_domain_creates_the_user_and_runs_the_se
 
 
 def test_an_email_address_of_a_provider_domain_goes_straight_to_the_provider(
-    page: Page, server: Server, web_client: WebClient, node_op: UpstreamOP
+    page: Page,
+    server: Server,
+    web_client: WebClient,
+    node_op: UpstreamOP,
+    partner: TesseraUpstream,
 ) -> None:
     """Home-realm discovery: the user types a work e-mail address and no password."""
     assert "hana" not in admin_users(server)

@@ -13,6 +13,7 @@ link, no session (docs/security.md rule 65).
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html import unescape
@@ -145,8 +146,13 @@ class Started:
 def start(browser: Browser, server: Server, name: str, **extra: str) -> Started:
     """The app's authorization request → the sign-in page → its button for `name` → the 303
     to the upstream's authorization endpoint."""
-    page = browser.authorize(**authorize_params(server, **extra))
-    assert page.status_code == 200 and 'name="password"' in page.text, page.text[:500]
+    deadline = time.monotonic() + 5  # the sign-in page caches the provider list 2 s
+    while True:
+        page = browser.authorize(**authorize_params(server, **extra))
+        assert page.status_code == 200 and 'name="password"' in page.text, page.text[:500]
+        if f"/oauth2/v1/federation/{name}/start" in page.text or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     response = browser.http.get(provider_button(page, name))
     assert response.status_code == 303, response.text[:1000]
     return Started(response, response.headers["location"])
@@ -536,3 +542,27 @@ def test_private_key_jwt_at_oidc_provider_signs_in(
     assert snapshot(server).users - before.users == {user["id"]}
     assert user["email"] == "erin@node.test" and user["display_name"] == "Erin Node"
     assert id_token_claims(server, tokens["id_token"])["sub"] == user["id"]
+
+
+# --- the administrator's "try sign-in" ----------------------------------------------------------
+
+
+def test_try_sign_in_shows_the_claims_and_creates_nothing(
+    server: Server, browser: Browser, a: RogueOP
+) -> None:
+    result = server.cli_json("admin", "providers", "test", "rogue-a")
+    assert result["check"]["issuer"] == a.issuer
+    url = result["try_sign_in_url"]
+    assert url.startswith(f"{server.issuer}/oauth2/v1/federation/rogue-a/test?ticket=")
+    before = snapshot(server)
+    started = browser.http.get(url)
+    assert started.status_code == 303, started.text[:1000]
+    assert started.headers["location"].startswith(a.issuer + "/authorize?")
+    shown = browser.http.get(upstream_answer(started.headers["location"]))
+    assert shown.status_code == 200, shown.text[:1500]
+    assert a.subject in shown.text and f"{a.subject}@rogue.test" in shown.text
+    assert snapshot(server) == before
+    assert_no_session(browser, server)
+    # A forged ticket starts nothing.
+    forged = browser.http.get(url[:-6] + "AAAAAA")
+    assert forged.status_code == 400
