@@ -72,6 +72,12 @@ const provider = new Provider(issuer, {
   },
   scopes: ['openid', 'email', 'profile', 'groups'],
   conformIdTokenClaims: false,
+  // Our jwks_uri (private_key_jwt) is on loopback, which oidc-provider's SSRF protection
+  // refuses ("special-use IP address"): a test upstream fetches it without that dispatcher.
+  fetch(url, options) {
+    delete options.dispatcher
+    return globalThis.fetch(url, options)
+  },
   async findAccount(ctx, sub) {
     const account = accounts.get(sub)
     if (!account) return undefined
@@ -108,7 +114,11 @@ for (const event of [
 ]) {
   provider.on(event, (...args) => {
     const err = args.find((arg) => arg instanceof Error)
-    const detail = err ? `${err.name}: ${err.message} ${err.error_detail ?? ''}` : ''
+    let cause = ''
+    for (let c = err?.cause; c; c = c.cause) cause += ` (cause: ${c.message ?? c})`
+    const detail = err
+      ? `${err.name}: ${err.message} ${err.error_description ?? ''} ${err.error_detail ?? ''}${cause}`
+      : ''
     console.error(`upstream_op ${event}: ${detail}`)
   })
 }
