@@ -22,9 +22,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Page, expect
 
+from tessera.shared.integration_roles import SERVICE_INVOKER
 from tests.browser.support import Api, WebClient
 from tests.browser.support import web_client as start_web_client
 from tests.support.admin import admin_client, console_token
+from tests.support.domains import domain_cli
 from tests.support.server import Server, free_port
 from tests.support.upstreams import (
     TesseraUpstream,
@@ -39,7 +41,9 @@ from tests.support.upstreams import (
 ADMIN_PASSWORD = "Tessera-Demo-Root-2026"  # the demo domain's administrator, `admin`
 NODE_SECRET = "node-op-client-secret-6d1f0c"
 ANN = account("ann-7f3a", "ann@node.test", name="Ann Node", username="ann", groups=("engineering",))
-HANA = account("hana-29c1", "hana@node.test", name="Hana Realm", username="hana")
+HANA = account(
+    "hana-29c1", "hana@node.test", name="Hana Realm", username="hana", groups=("engineering",)
+)
 BRUNO = {
     "username": "bruno",
     "email": "bruno@partner.test",
@@ -78,12 +82,24 @@ def web_client(
 
 
 @pytest.fixture(scope="module")
-def node_op(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpstreamOP]:
-    """oidc-provider with Ann and Hana, added downstream as `node-op` ("Node OP") with group
-    mapping and home-realm discovery for node.test; the downstream has a group `engineering`."""
+def engineering(server: Server) -> str:
+    """The downstream group `engineering`, granted the integration service's ServiceInvoker
+    role: a user the upstream puts in `engineering` may call the API (a user without a role
+    gets 403 there)."""
+    server.cli_json("admin", "groups", "create", "engineering")
+    audience = server.demo["resource"]["audience"]
+    server.cli_json("admin", "roles", "grant", audience, SERVICE_INVOKER, "--group", "engineering")
+    return "engineering"
+
+
+@pytest.fixture(scope="module")
+def node_op(
+    server: Server, engineering: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[UpstreamOP]:
+    """oidc-provider with Ann and Hana (both in its `engineering` group), added downstream as
+    `node-op` ("Node OP") with group mapping and home-realm discovery for node.test."""
     callback = callback_uri(server.issuer, "node-op")
     client = secret_client("tessera", NODE_SECRET, callback)
-    server.cli_json("admin", "groups", "create", "engineering")
     with running_upstream_op(
         tmp_path_factory.mktemp("node-op"), clients=[client], accounts=[ANN, HANA]
     ) as op:
@@ -109,12 +125,15 @@ def node_op(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @pytest.fixture(scope="module")
-def partner(server: Server) -> TesseraUpstream:
-    """A second identity domain of the node, `partner`, with Bruno, added downstream as
-    `partner` ("Partner Tessera")."""
+def partner(server: Server, engineering: str) -> TesseraUpstream:
+    """A second identity domain of the node, `partner`, with Bruno in its own `engineering`
+    group, added downstream as `partner` ("Partner Tessera"), asking for the `groups` scope
+    and mapping the `groups` claim."""
     upstream = tessera_upstream(
         server, "partner", redirect_uri=callback_uri(server.issuer, "partner"), users=[BRUNO]
     )
+    domain_cli(server, "partner", "groups", "create", "engineering", "--member", "bruno")
+    scopes = ("openid", "profile", "email", "groups")
     server.cli_json(
         "admin",
         "providers",
@@ -127,6 +146,9 @@ def partner(server: Server) -> TesseraUpstream:
         "--client-id",
         upstream.app["client_id"],
         "--client-secret-stdin",
+        *(arg for scope in scopes for arg in ("--scope", scope)),
+        "--groups-claim",
+        "groups",
         input=upstream.app["client_secret"] + "\n",
     )
     return upstream
@@ -266,6 +288,7 @@ def test_sign_in_through_another_tessera_domain_creates_the_user_and_runs_the_se
     assert bruno["email"] == "bruno@partner.test"
     assert bruno["id"] in response
     assert bruno["id"] != partner.users["bruno"]["id"]  # a user of ours, linked to theirs
+    assert "bruno" in group_members(server, "engineering")
     sign_out(page, web_client)
 
 
@@ -279,9 +302,16 @@ def test_an_email_address_of_a_provider_domain_goes_straight_to_the_provider(
     """Home-realm discovery: the user types a work e-mail address and no password."""
     assert "hana" not in admin_users(server)
     at_login_page(page, server, web_client)
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
     page.fill("input[name=username]", HANA["email"])
     page.get_by_role("button", name="Sign in", exact=True).click()
-    page.wait_for_url(f"{node_op.issuer}/**")
+    try:
+        page.wait_for_url(f"{node_op.issuer}/**")
+    except Exception:
+        # e.g. the sign-in page's CSP `form-action` not allowing the provider's origin: the
+        # browser blocks the form's redirect to it (CSP Level 3 §6.3.1.1 covers redirects).
+        raise AssertionError(f"not sent to the provider; still at {page.url}: {console}") from None
     # The address travelled as login_hint (OIDC Core §3.1.2.1): the form has it.
     expect(page.locator("input[name=login]")).to_have_value(HANA["email"])
     node_op_login(page, node_op, HANA["sub"])
