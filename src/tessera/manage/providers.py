@@ -52,6 +52,7 @@ from tessera.store.protocols import Conflict, NotFound, Store
 
 __all__ = [
     "AUTH_METHODS",
+    "DEFAULT_SCOPES",
     "ProviderSetup",
     "check_provider",
     "create_provider",

@@ -86,6 +86,8 @@ _DONE = {
     "sessions-ended": "Your other sessions were signed out.",
     "session-ended": "That session was signed out.",
     "app-removed": "The app's access was removed. It is signed out everywhere.",
+    "provider-linked": "The sign-in provider was linked: you can sign in with it now.",
+    "provider-unlinked": "The sign-in provider was unlinked from your account.",
 }
 
 _ERRORS = {

@@ -41,6 +41,7 @@ from tessera.web.account_flow import (
     done,
     step_up_of,
 )
+from tessera.web.account_providers import linked_values, provider_routes
 from tessera.web.factor_pages import (
     first_recovery_codes,
     recovery_codes_page,
@@ -121,6 +122,7 @@ def _security(
         action=url(svc, _HERE),
         error=error,
         **values,
+        **linked_values(svc, current),
     )
 
 
@@ -319,4 +321,5 @@ ACCOUNT_SECURITY_ROUTES = [
     Route(_HERE + "/totp", _post(_confirm_totp), methods=["POST"]),
     Route(_HERE + "/totp/remove", _post(_remove_totp), methods=["POST"]),
     Route(_HERE + "/recovery-codes", _post(_new_codes), methods=["POST"]),
+    *provider_routes(_security),
 ]

@@ -42,6 +42,7 @@ from tessera.web.domains import (
     Refusal,
     RefusalPage,
 )
+from tessera.web.federation import FEDERATION_ROUTES
 from tessera.web.health import health_routes
 from tessera.web.home import HOME_ROUTES
 from tessera.web.logs import RequestLogMiddleware, configure_logging, get_logger
@@ -83,6 +84,7 @@ def _lifespan(
         if close_mail is not None:
             await run_in_threadpool(close_mail, 5.0)  # flush what is queued, briefly
         node.jwks_fetcher.close()
+        node.upstream.close()
         node.ctx.close()
 
     return lifespan
@@ -195,6 +197,7 @@ def build_app(ctx: Context) -> Starlette:
         *DEVICE_ROUTES,
         *REGISTRATION_ROUTES,
         *BROWSER_ROUTES,
+        *FEDERATION_ROUTES,
         *FACTOR_ROUTES,
         *ACCOUNT_PAGE_ROUTES,
         *USERINFO_ROUTES,

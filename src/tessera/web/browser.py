@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -32,7 +32,7 @@ from starlette.routing import Route
 
 from tessera.caching import NotCached
 from tessera.domain.admin import admin_only_scopes
-from tessera.domain.model import PushedRequest
+from tessera.domain.model import PushedRequest, UpstreamProvider
 from tessera.domain.scopes import OIDC_SCOPES
 from tessera.oauth import errors
 from tessera.oauth.authorize import (
@@ -42,12 +42,14 @@ from tessera.oauth.authorize import (
     redirect_with,
     validate_authorization_request,
 )
+from tessera.oauth.federation.home_realm import provider_for_email
 from tessera.oauth.interaction.consent import (
     AskConsent,
     ConsentDenied,
     EnrollFactor,
     IssueCode,
     SecondFactor,
+    SignInFirst,
     Step,
     answer_consent,
     issue_for,
@@ -107,11 +109,13 @@ __all__ = [
     "authorize",
     "consent",
     "describe_scopes",
+    "federation_start",
     "form_post",
     "login",
     "login_page",
     "logout",
     "signed_in_response",
+    "validate_authz",
     "wait_message",
 ]
 
@@ -150,6 +154,22 @@ def _error_redirect(svc: Services, exc: AuthorizationError, status: int) -> Redi
     return redirect(redirect_with(exc.redirect_uri, values), status)
 
 
+def federation_start(
+    svc: Services, provider: UpstreamProvider, authz: str, login_hint: str | None = None
+) -> str:
+    """Where a sign-in through an upstream provider starts (`tessera.web.federation`), to come
+    back to the authorization request `authz`."""
+    query = {"authz": authz, **({"login_hint": login_hint} if login_hint else {})}
+    return url(svc, f"/oauth2/v1/federation/{provider.name}/start?") + urlencode(query)
+
+
+@dataclass(frozen=True, slots=True)
+class _ProviderButton:
+    name: str
+    display_name: str
+    href: str
+
+
 def login_page(
     svc: Services,
     request: Request,
@@ -158,8 +178,12 @@ def login_page(
     username: str = "",
     error: str | None = None,
     status: int = 200,
+    providers: list[UpstreamProvider] | None = None,
 ) -> Response:
+    """The sign-in page: the password form, a passkey, and a button per enabled upstream
+    provider (`providers`: the domain's, read here unless the caller has them from memory)."""
     bid, fresh = browser_id(read_cookie(svc, request, BROWSER_COOKIE))
+    providers = svc.provider_list() if providers is None else providers
     response = page(
         svc,
         "login.html",
@@ -175,6 +199,12 @@ def login_page(
         username=username[:200],
         error=error,
         locked=status == 429,
+        providers=[
+            _ProviderButton(p.name, p.display_name, federation_start(svc, p, authz))
+            for p in providers
+        ],
+        # Someone may type an e-mail address to be sent to their provider: no password then.
+        home_realm=any(p.email_domains for p in providers),
     )
     if fresh:
         set_cookie(svc, response, BROWSER_COOKIE, bid, None)
@@ -270,6 +300,12 @@ def _validate(
     return req, Params(list(resolved.carried.items()))
 
 
+def validate_authz(svc: Services, authz: str) -> tuple[AuthorizationRequest, Params]:
+    """The authorization request a form or a federated sign-in carries (`authz`), validated
+    again (raises `UnsafeToRedirect`, `AuthorizationError`, `OAuthError`)."""
+    return _validate(svc, parse_params(authz))
+
+
 def _authorize(
     svc: Services, request: Request, params: Params, status: int, cached: bool = False
 ) -> Response:
@@ -286,7 +322,15 @@ def _authorize(
         return _error_redirect(svc, exc, status)
     if isinstance(step, IssueCode):
         return _code_redirect(svc, request, req, step.current, now, status)
-    return _step_page(svc, request, req, encode_pairs(carried.items()), step)
+    authz = encode_pairs(carried.items())
+    if isinstance(step, SignInFirst):
+        # From memory on the fast path (raises `NotCached`: the caller retries off the loop).
+        providers = svc.cached_provider_list() if cached else svc.provider_list()
+        home = provider_for_email(providers, step.login_hint) if current is None else None
+        if home is not None:  # home-realm discovery: straight to the user's provider
+            return redirect(federation_start(svc, home, authz, step.login_hint), status)
+        return login_page(svc, request, req, authz, step.login_hint, providers=providers)
+    return _step_page(svc, request, req, authz, step)
 
 
 def _next_step(svc: Services, req: AuthorizationRequest, current: SignedInUser | None) -> Step:
@@ -377,8 +421,18 @@ def _login_step(
             title="Sign-in refused",
             hint="Reload the application and try again.",
         )
+    username = form.get("username", "").strip()[:200]
+    providers = svc.provider_list()
+    home = provider_for_email(providers, username)
+    if home is not None:
+        # Home-realm discovery (docs/federation.md): the address's provider signs the user in;
+        # no password is checked here, whatever was typed.
+        return redirect(federation_start(svc, home, authz, username), 303)
+    if not form.get("password"):
+        message = "Enter your password."
+        return login_page(svc, request, req, authz, username, message, 400, providers)
     attempt = Attempt(
-        username=form.get("username", "").strip()[:200],
+        username=username,
         password=form.get("password", ""),
         ip=ip,
         device_cookie=read_cookie(svc, request, DEVICE_COOKIE),
@@ -426,9 +480,12 @@ def after_sign_in(svc: Services, params: Params) -> str:
     return url(svc, "/oauth2/v1/authorize?") + encode_pairs(again.items())
 
 
-def signed_in_response(svc: Services, params: Params, outcome: SignedIn) -> Response:
-    """Back to the authorization endpoint (303), with the new session's cookies."""
-    response = redirect(after_sign_in(svc, params), 303)
+def signed_in_response(
+    svc: Services, params: Params, outcome: SignedIn, location: str | None = None
+) -> Response:
+    """Back to the authorization endpoint (303), or to `location`, with the new session's
+    cookies."""
+    response = redirect(location or after_sign_in(svc, params), 303)
     policy = svc.login_policy
     set_cookie(svc, response, SESSION_COOKIE, outcome.raw_session_id, policy.session_ttl_seconds)
     set_cookie(

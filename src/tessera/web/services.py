@@ -16,7 +16,7 @@ from tessera.caching import TTLCache
 from tessera.context import Context
 from tessera.domain.admin import admin_only_scopes
 from tessera.domain.identity_domains import IdentityDomain, domain_prefix
-from tessera.domain.model import Client, Resource, User
+from tessera.domain.model import Client, Resource, UpstreamProvider, User
 from tessera.domain.scopes import normalize_audience
 from tessera.manage.mail import Mailer, mailer_for
 from tessera.manage.password_reset import ResetSetup
@@ -24,6 +24,7 @@ from tessera.oauth.client_auth import AssertionCheck
 from tessera.oauth.client_jwks import JwksFetcher, allows_insecure_jwks_uri
 from tessera.oauth.device import DEVICE_KEY_PURPOSE
 from tessera.oauth.dpop import NONCE_KEY_PURPOSE, DPoPPolicy
+from tessera.oauth.federation.metadata import UpstreamClient
 from tessera.oauth.interaction.login import LoginPolicy
 from tessera.oauth.interaction.password_reset import RESET_KEY_PURPOSE, ResetMailPolicy
 from tessera.oauth.interaction.requirements import SignInRules
@@ -89,6 +90,9 @@ class Node:
     mailer: Mailer  # SMTP in the background, or `DisabledMailer` without TESSERA_SMTP_HOST
     # Apps' `jwks_uri`s for private_key_jwt, fetched and cached once for every domain.
     jwks_fetcher: JwksFetcher
+    # Upstream OpenID providers' discovery documents, keys (through `jwks_fetcher`), token and
+    # userinfo endpoints, for every domain's federated sign-ins (docs/federation.md).
+    upstream: UpstreamClient
 
 
 @dataclass
@@ -126,6 +130,9 @@ class Services:
     # The domain's sign-in rules from its row (any node may change them): read at most every
     # 2 s, so a stricter policy applies everywhere within that.
     rules: TTLCache[str, SignInRules]
+    # The domain's enabled upstream providers (docs/federation.md), for the sign-in page's
+    # buttons and home-realm discovery: a provider disabled on any node is gone within 2 s.
+    providers: TTLCache[str, list[UpstreamProvider]]
     # Client assertions (private_key_jwt, client_secret_jwt): the domain's `aud` values, the
     # shared jti replay state and the node's jwks_uri fetcher.
     assertions: AssertionCheck | None = None
@@ -147,6 +154,14 @@ class Services:
 
     def resource_list(self) -> list[Resource]:
         return self.resources.get("all")
+
+    def provider_list(self) -> list[UpstreamProvider]:
+        """The enabled upstream providers, by name."""
+        return self.providers.get("enabled")
+
+    def cached_provider_list(self) -> list[UpstreamProvider]:
+        """From memory only; raises `NotCached` (the authorization endpoint's fast path)."""
+        return self.providers.cached("enabled")
 
     def cached_client(self, client_id: str) -> Client | None:
         """From memory only; raises `NotCached` (see `inline_token_endpoint`)."""
@@ -225,6 +240,13 @@ def build_node(ctx: Context) -> Node:
     if listeners is not None:
         listeners.append(wakeup.notify)
     root = ctx.store
+    # http jwks_uris and upstream issuers only on loopback, and only on a development node (an
+    # http issuer on loopback): docs/client-authentication.md, docs/federation.md.
+    insecure_loopback = allows_insecure_jwks_uri(settings.issuer)
+    jwks_fetcher = JwksFetcher(
+        allow_insecure_loopback=insecure_loopback,
+        refetch_interval=settings.jwks_refetch_interval,
+    )
     return Node(
         ctx=ctx,
         templates=Environment(
@@ -242,12 +264,8 @@ def build_node(ctx: Context) -> Node:
             domain_id=root.domain_id,
         ),
         mailer=mailer_for(settings),
-        # http jwks_uris only to loopback, and only on a development node (an http issuer on
-        # loopback): docs/client-authentication.md.
-        jwks_fetcher=JwksFetcher(
-            allow_insecure_loopback=allows_insecure_jwks_uri(settings.issuer),
-            refetch_interval=settings.jwks_refetch_interval,
-        ),
+        jwks_fetcher=jwks_fetcher,
+        upstream=UpstreamClient(jwks_fetcher, allow_insecure_loopback=insecure_loopback),
     )
 
 
@@ -300,6 +318,10 @@ def build_services(node: Node, domain: IdentityDomain, ctx: Context | None = Non
             throttle=ResetMailPolicy(settings.login_failure_window),
         ),
         rules=TTLCache(_rules_reader(ctx), max_entries=1),
+        providers=TTLCache(
+            lambda _: [p for p in ctx.store.upstream_providers.list() if p.enabled],
+            max_entries=1,
+        ),
     )
     _add_token_endpoints(services, users)
     return services

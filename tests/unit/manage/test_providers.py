@@ -20,6 +20,7 @@ from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError
 from tessera.oauth.federation.flow import open_test_ticket
 from tessera.oauth.federation.secrets import open_secret
 from tessera.store.memory import MemoryStore
+from tessera.web.admin.providers import ProviderOut
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 ISSUER = "https://id.example.test"
@@ -93,6 +94,8 @@ def test_private_key_jwt_gets_a_key_of_ours(store: MemoryStore, actor: Actor) ->
     provider = create(store, actor, auth_method="private_key_jwt", client_secret=None)
     assert provider.secret_sealed is None and provider.private_key_sealed is not None
     view = rules.provider_view(store, SETUP, provider)
+    # The admin API's response model keeps every field of the view (FastAPI drops the rest).
+    assert ProviderOut.model_validate(view).model_dump(mode="json") == view
     (key,) = view["jwks"]["keys"]
     assert key["kty"] == "RSA" and key["alg"] == "RS256" and key["use"] == "sig"
     assert key["kid"] == provider.key_id and "d" not in key

@@ -6,11 +6,14 @@ user or a provider deletes its links; each domain sees only its own."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from tessera.domain.model import FederatedIdentity, Group, UpstreamProvider
 from tessera.store.protocols import Conflict, DomainContent, NotFound, Store
@@ -334,3 +337,65 @@ def test_purging_a_domain_removes_its_providers_and_links(fed: Store) -> None:
     assert fed.domains.delete("d1") is True
     assert fed.upstream_providers.list() == [a_provider()]
     assert fed.federated_identities.get("p1", "s1") == a_link("p1", "s1", "u1")
+
+
+# --- concurrent deletes (PostgreSQL: writers do not queue as on SQLite) --------------------
+
+
+def _waits_for_a_lock(store: Store) -> bool:
+    engine = store.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        query = text(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return bool(conn.execute(query).scalar_one())
+
+
+def _while_deleting(store: Store, table: str, row_id: str, write: Callable[[], None]) -> None:
+    """Run `write` while another transaction deletes the row `row_id` of `table` and the links
+    naming it (as `UserStore.delete` and `UpstreamProviderStore.delete` do), committing the
+    delete only once `write` waits for it."""
+    engine = store.engine  # type: ignore[attr-defined]
+    column = "user_id" if table == "users" else "provider_id"
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            write()
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    with engine.connect() as conn, conn.begin():
+        conn.execute(text(f"DELETE FROM {table} WHERE id = :id"), {"id": row_id})
+        writer = threading.Thread(target=run)
+        writer.start()
+        for _ in range(500):
+            if _waits_for_a_lock(store) or not writer.is_alive():
+                break
+            threading.Event().wait(0.02)
+        conn.execute(text(f"DELETE FROM federated_identities WHERE {column} = :id"), {"id": row_id})
+    writer.join()
+    assert isinstance(outcome[0], NotFound), outcome
+
+
+@pytest.mark.parametrize(
+    "store", [pytest.param("postgresql", marks=pytest.mark.postgresql)], indirect=True
+)
+def test_a_link_racing_the_users_deletion_leaves_no_orphan(fed: Store) -> None:
+    _while_deleting(fed, "users", "u1", lambda: fed.federated_identities.link(a_link()))
+    assert fed.federated_identities.get("p1", "sub-1") is None
+    assert fed.users.get("u1") is None
+
+
+@pytest.mark.parametrize(
+    "store", [pytest.param("postgresql", marks=pytest.mark.postgresql)], indirect=True
+)
+def test_an_account_racing_the_providers_deletion_is_not_written(fed: Store) -> None:
+    def create() -> None:
+        fed.federated_identities.create_user(a_user("u3", "carol"), a_link("p1", "s1", "u3"))
+
+    _while_deleting(fed, "upstream_providers", "p1", create)
+    assert fed.federated_identities.get("p1", "s1") is None
+    assert fed.users.get("u3") is None

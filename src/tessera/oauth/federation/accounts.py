@@ -204,7 +204,9 @@ def _new_user(username: str, claims: UpstreamClaims, now: datetime) -> User:
         # password through password reset (docs/federation.md).
         password_hash="",
         display_name=claims.display_name,
-        email=claims.email,
+        # Only an address the provider verified: another provider's link by e-mail must never
+        # find this account through an address its holder merely typed upstream.
+        email=claims.email if claims.email_verified else None,
         is_admin=False,
         created_at=now,
         password_changed_at=now,
@@ -311,53 +313,43 @@ def _identity(claims: UpstreamClaims, user_id: str, now: datetime) -> FederatedI
     )
 
 
-def _after_race(
-    store: Store, provider: UpstreamProvider, claims: UpstreamClaims, now: datetime
-) -> Account | Refused:
-    """A concurrent first sign-in linked the upstream account meanwhile: use that link."""
-    plan = plan_account(store, provider, claims, now)
-    if isinstance(plan, Refused):
-        return plan
-    if plan.action != "existing":
-        return Refused(
-            "This sign-in collided with another one. Try again.",
-            "the link or the username was taken meanwhile",
-        )
-    return _use_link(store, provider, claims, plan, now)
-
-
-def _use_link(
+def _carry_out(
     store: Store, provider: UpstreamProvider, claims: UpstreamClaims, plan: Plan, now: datetime
 ) -> Account:
-    store.federated_identities.touch(provider.id, claims.subject, claims.email, now)
-    return Account(plan.user, "signed-in", _join(store, plan.user.id, plan.group_ids, now))
+    """Write what `plan` says; `Conflict` or `NotFound` when the store changed meanwhile."""
+    if plan.action == "existing":
+        store.federated_identities.touch(provider.id, claims.subject, claims.email, now)
+        return Account(plan.user, "signed-in", _join(store, plan.user.id, plan.group_ids, now))
+    identity = _identity(claims, plan.user.id, now)
+    if plan.action == "link":
+        store.federated_identities.link(identity)
+        return Account(plan.user, "linked", _join(store, plan.user.id, plan.group_ids, now))
+    store.federated_identities.create_user(plan.user, identity, plan.group_ids)
+    return Account(plan.user, "created", plan.group_ids)
 
 
 def resolve_account(
     store: Store, provider: UpstreamProvider, claims: UpstreamClaims, now: datetime
 ) -> Account | Refused:
     """The local account of this upstream sign-in, linking or creating it as `plan_account`
-    decides (docs/federation.md, "Accounts"); a `Refused` has written nothing. The caller
-    signs the user in (`sign_in_verified(..., ("fed",), ..., upstream_provider=provider.id)`)
-    and audits the outcome."""
-    plan = plan_account(store, provider, claims, now)
-    if isinstance(plan, Refused):
-        return plan
-    if plan.action == "existing":
-        return _use_link(store, provider, claims, plan, now)
-    identity = _identity(claims, plan.user.id, now)
-    try:
-        if plan.action == "link":
-            store.federated_identities.link(identity)
-        else:
-            store.federated_identities.create_user(plan.user, identity, plan.group_ids)
-    except Conflict:  # a concurrent first sign-in, or the username taken meanwhile
-        return _after_race(store, provider, claims, now)
-    except NotFound:  # the user (link) or the provider was deleted meanwhile
-        return Refused("This sign-in cannot be completed. Try again.", "deleted meanwhile")
-    if plan.action == "link":
-        return Account(plan.user, "linked", _join(store, plan.user.id, plan.group_ids, now))
-    return Account(plan.user, "created", plan.group_ids)
+    decides (docs/federation.md, "Accounts"); a `Refused` has written nothing. When the store
+    changed between the decision and the write (a concurrent first sign-in linked the account,
+    the username was taken, a group or the user was deleted: `Conflict` or `NotFound`, nothing
+    written), it decides once more from what is stored now. The caller signs the user in
+    (`sign_in_verified(..., ("fed",), ..., upstream_provider=provider.id)`) and audits the
+    outcome."""
+    for _ in range(2):
+        plan = plan_account(store, provider, claims, now)
+        if isinstance(plan, Refused):
+            return plan
+        try:
+            return _carry_out(store, provider, claims, plan, now)
+        except (Conflict, NotFound):
+            continue
+    return Refused(
+        "This sign-in collided with another change here. Try again.",
+        "the store changed twice between the decision and the write",
+    )
 
 
 def link_identity(

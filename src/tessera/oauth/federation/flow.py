@@ -46,13 +46,17 @@ __all__ = [
     "COOKIE_PATH",
     "PURPOSES",
     "REQUEST_LIFETIME",
+    "TEST_TICKET_LIFETIME",
+    "TEST_TICKET_PURPOSE",
     "FederationRequest",
     "Purpose",
     "begin",
     "check_response",
     "complete",
     "open_request",
+    "open_test_ticket",
     "seal_request",
+    "seal_test_ticket",
 ]
 
 Purpose = Literal["sign-in", "link", "test"]
@@ -196,23 +200,28 @@ def open_request(key: bytes, sealed: str, now: datetime) -> FederationRequest | 
     data = _opened(key, sealed, _REQUEST_AD)
     if data is None:
         return None
+    purpose, authz, user_id = data.get("u"), data.get("a"), data.get("i")
+    if purpose not in ("sign-in", "link", "test") or not _optional_str(authz, user_id):
+        return None
     try:
         req = FederationRequest(
             provider_id=str(data["p"]),
             provider_name=str(data["n"]),
-            purpose=data["u"],
+            purpose=purpose,
             state=str(data["s"]),
             nonce=str(data["o"]),
             code_verifier=str(data["v"]),
             expires_at=datetime.fromtimestamp(int(data["e"]), UTC),
-            authz=data.get("a"),
-            user_id=data.get("i"),
+            authz=authz,
+            user_id=user_id,
         )
     except (KeyError, TypeError, ValueError, OverflowError):
         return None
-    if req.purpose not in PURPOSES or req.expires_at <= now:
-        return None
-    return req
+    return req if req.expires_at > now else None
+
+
+def _optional_str(*values: Any) -> bool:
+    return all(value is None or isinstance(value, str) for value in values)
 
 
 # --- the callback ------------------------------------------------------------------------------
@@ -345,3 +354,34 @@ def complete(
     if metadata.userinfo_endpoint is not None:
         userinfo = client.userinfo(metadata, tokens["access_token"], claims["sub"])
     return map_claims(provider, claims, userinfo)
+
+
+# --- the administrator's "try sign-in" ticket -------------------------------------------------
+
+# The web and the admin tools derive the ticket key with `ctx.subkey(TEST_TICKET_PURPOSE)`.
+TEST_TICKET_PURPOSE = "federation test ticket"
+TEST_TICKET_LIFETIME = timedelta(minutes=10)
+_TICKET_AD = b"federation test ticket"
+
+
+def seal_test_ticket(key: bytes, provider_id: str, admin_id: str, now: datetime) -> str:
+    """The `ticket` of a "try sign-in" link (docs/federation.md, "Adding a provider"): it
+    binds the provider and the administrator who asked, for ten minutes, sealed (AES-256-GCM)
+    so it can be neither read nor forged nor moved to another provider."""
+    expires = int((now + TEST_TICKET_LIFETIME).timestamp())
+    data = orjson.dumps({"p": provider_id, "a": admin_id, "e": expires})
+    return _b64(Sealer(key).seal(data, _TICKET_AD))
+
+
+def open_test_ticket(key: bytes, sealed: str, now: datetime) -> tuple[str, str] | None:
+    """(provider id, administrator id) of a ticket of `seal_test_ticket`; None when it does
+    not open or has expired."""
+    data = _opened(key, sealed, _TICKET_AD)
+    if data is None:
+        return None
+    provider_id, admin_id, expires = data.get("p"), data.get("a"), data.get("e")
+    if not isinstance(provider_id, str) or not isinstance(admin_id, str):
+        return None
+    if not isinstance(expires, int) or expires <= now.timestamp():
+        return None
+    return provider_id, admin_id

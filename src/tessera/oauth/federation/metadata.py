@@ -237,27 +237,40 @@ class UpstreamClient:
         seconds; `refresh` fetches again unless tried less than `retry_interval` ago."""
         check_endpoint(issuer, "issuer", allow_insecure_loopback=self.allow_insecure_loopback)
         entry = self._entry(issuer)
-        with entry.lock:  # one fetch at a time per issuer; others wait for its result
-            now = self._clock()
-            fresh = entry.metadata is not None and now - entry.fetched_at < self.ttl
-            if fresh and not refresh:
-                return entry.metadata  # type: ignore[return-value]
-            if now - entry.attempted_at < self.retry_interval:
-                if entry.metadata is not None and fresh:
-                    return entry.metadata
-                if entry.error is not None:
-                    raise entry.error
-            entry.attempted_at = now
-            try:
-                document = self._get_json(discovery_url(issuer), "the discovery document")
-                found = parse_metadata(
-                    issuer, document, allow_insecure_loopback=self.allow_insecure_loopback
-                )
-            except UpstreamError as exc:
-                entry.error = exc
-                raise
-            entry.metadata, entry.fetched_at, entry.error = found, now, None
-            return found
+        # One fetch at a time per issuer; while one runs, others use the document they have
+        # rather than queue (a slow provider must not hold the node's worker threads).
+        if not entry.lock.acquire(blocking=False):
+            if entry.metadata is not None:
+                return entry.metadata
+            if not entry.lock.acquire(timeout=self.http_timeout):
+                raise UpstreamError(_UNREACHABLE, f"{issuer} is being discovered; try again")
+        try:
+            return self._discover(issuer, entry, refresh)
+        finally:
+            entry.lock.release()
+
+    def _discover(self, issuer: str, entry: _Entry, refresh: bool) -> ProviderMetadata:
+        """`metadata` with the entry's lock held."""
+        now = self._clock()
+        fresh = entry.metadata is not None and now - entry.fetched_at < self.ttl
+        if entry.metadata is not None and fresh and not refresh:
+            return entry.metadata
+        if now - entry.attempted_at < self.retry_interval:
+            if entry.metadata is not None and fresh:
+                return entry.metadata
+            if entry.error is not None:  # failed recently: do not ask again yet
+                raise UpstreamError(entry.error.reason, entry.error.detail)
+        entry.attempted_at = now
+        try:
+            document = self._get_json(discovery_url(issuer), "the discovery document")
+            found = parse_metadata(
+                issuer, document, allow_insecure_loopback=self.allow_insecure_loopback
+            )
+        except UpstreamError as exc:
+            entry.error = exc
+            raise
+        entry.metadata, entry.fetched_at, entry.error = found, now, None
+        return found
 
     def keys(self, metadata: ProviderMetadata, *, refresh: bool = False) -> KeySet:
         """The provider's signing keys from its `jwks_uri`, through the node's `JwksFetcher`

@@ -1735,16 +1735,19 @@ class _FederatedIdentities(_Part):
             return int(conn.execute(query).scalar_one())
 
     def _hold(self, conn: Connection, table: Table, ids: Sequence[str], what: str) -> None:
-        """`NotFound` unless every row of `ids` exists; on PostgreSQL they stay locked (FOR
-        SHARE) until the commit, so a concurrent delete, which deletes the rows naming them in
-        its own transaction, waits and then deletes ours too (SQLite serialises writers)."""
+        """`NotFound` unless every row of `ids` exists; on PostgreSQL they stay locked (FOR KEY
+        SHARE: updates go on, deletes wait) until the commit, so a concurrent delete, which
+        deletes the rows naming them in its own transaction, waits and then deletes ours too
+        (SQLite serialises writers)."""
         wanted = sorted(set(ids))
         if not wanted:
             return
         key = table.c.id
         found = set(
             conn.execute(
-                select(key).where(self._where(table), key.in_(wanted)).with_for_update(read=True)
+                select(key)
+                .where(self._where(table), key.in_(wanted))
+                .with_for_update(read=True, key_share=True)
             ).scalars()
         )
         missing = [i for i in wanted if i not in found]

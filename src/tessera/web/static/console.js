@@ -640,6 +640,164 @@ async function trustedIssuersPage() {
     form);
 }
 
+// --- upstream sign-in providers (docs/federation.md) -------------------------------------------
+
+const AUTH_METHODS = [["client_secret_basic", "Client secret (HTTP Basic)"], ["client_secret_post", "Client secret (in the body)"],
+  ["private_key_jwt", "Our own key (private_key_jwt)"]];
+
+function authSelect(current) {
+  return el("label", {}, "Client authentication",
+    el("select", { name: "auth_method" }, AUTH_METHODS.map(([value, text]) =>
+      el("option", { value, selected: current === value }, text))));
+}
+
+function box(name, label, checked) {
+  return el("label", { class: "check" }, el("input", { type: "checkbox", name, checked }), label);
+}
+
+// The provider's settings as the add and edit forms send them (the secret only when typed).
+function providerFields(v) {
+  const body = { display_name: v.display_name, issuer: v.issuer, client_id: v.client_id,
+    auth_method: v.auth_method, scopes: lines(v.scopes), username_claim: v.username_claim,
+    email_claim: v.email_claim, name_claim: v.name_claim, groups_claim: v.groups_claim || null,
+    jit: v.jit === "on", link_existing: v.link_existing === "on", email_domains: lines(v.email_domains),
+    description: v.description || "" };
+  if (v.client_secret) body.client_secret = v.client_secret;
+  return body;
+}
+
+function providerForm(p) {
+  return el("div", { class: "form-grid" },
+    field("Name (in its URLs)", "name", { required: true, value: p.name, pattern: "[a-z0-9][a-z0-9\\-]{0,62}",
+      title: "Lower-case letters, digits and hyphens", autocomplete: "off" }),
+    field("Button text", "display_name", { value: p.display_name, maxlength: 100, placeholder: "Sign in with …" }),
+    field("Issuer (exactly as it names itself)", "issuer", { required: true, value: p.issuer, placeholder: "https://login.partner.example" }),
+    field("Client ID it gave us", "client_id", { required: true, value: p.client_id, autocomplete: "off" }),
+    authSelect(p.auth_method),
+    field(p.has_client_secret ? "New client secret (empty: keep)" : "Client secret", "client_secret",
+      { type: "password", autocomplete: "new-password" }),
+    field("Scopes (space separated; openid always)", "scopes", { value: p.scopes.join(" ") }),
+    field("E-mail domains sent to it (space separated)", "email_domains", { value: p.email_domains.join(" "), placeholder: "partner.example" }),
+    field("Username claim", "username_claim", { required: true, value: p.username_claim }),
+    field("E-mail claim", "email_claim", { required: true, value: p.email_claim }),
+    field("Name claim", "name_claim", { required: true, value: p.name_claim }),
+    field("Groups claim (empty: no group mapping)", "groups_claim", { value: p.groups_claim || "" }),
+    field("Description", "description", { value: p.description, maxlength: 200 }),
+    box("jit", "Create an account at a first sign-in", p.jit),
+    box("link_existing", "Link to the account with the same verified e-mail (never an administrator's)", p.link_existing));
+}
+
+// Open the test sign-in in a new tab: the tab is opened at the click (a pop-up blocker allows
+// that), then sent to the URL the API made (a ticket valid ten minutes).
+async function trySignIn(p) {
+  const tab = window.open("about:blank", "_blank");
+  try {
+    const result = await api("POST", `/providers/${p.id}/test`);
+    if (tab) { tab.opener = null; tab.location.href = result.try_sign_in_url; }
+    else location.assign(result.try_sign_in_url);
+    toast(result.check.warnings.length ? `Warning: ${result.check.warnings.join("; ")}` : "Discovery checked; sign in in the new tab");
+  } catch (error) {
+    if (tab) tab.close();
+    toast(error.message, true);
+  }
+}
+
+function switchButton(p) {
+  return button(p.enabled ? "Disable" : "Enable", () => act(
+    () => api("PATCH", `/providers/${p.id}`, { enabled: !p.enabled }), `${p.enabled ? "Disabled" : "Enabled"} ${p.name}`));
+}
+
+function removeButton(p, after) {
+  return button("Remove", async () => {
+    if (!confirm(`Remove ${p.display_name}? Its ${p.linked_accounts} linked account(s) can no longer sign in through it (the users stay; those without a password need a reset).`)) return;
+    try {
+      await api("DELETE", `/providers/${p.id}`);
+      toast(`Removed ${p.name}`);
+      if (after) location.hash = after; else route();
+    } catch (error) { toast(error.message, true); }
+  }, "danger");
+}
+
+const NEW_PROVIDER = { name: "", display_name: "", issuer: "", client_id: "", auth_method: "client_secret_basic",
+  has_client_secret: false, scopes: ["openid", "email", "profile"], email_domains: [], username_claim: "preferred_username",
+  email_claim: "email", name_claim: "name", groups_claim: null, description: "", jit: true, link_existing: false };
+
+async function providersPage() {
+  const providers = await api("GET", "/providers");
+  const form = el("form", { class: "panel", "aria-label": "New sign-in provider", onsubmit: async (event) => {
+    event.preventDefault();
+    const v = formValues(event.target);
+    try {
+      const p = await api("POST", "/providers", { ...providerFields(v), name: v.name,
+        display_name: v.display_name || null, enabled: v.enabled === "on", check: v.check === "on" });
+      toast(`Added ${p.name}: register its redirect URI at the provider`);
+      location.hash = `#/providers/${p.id}`;
+    } catch (error) { toast(error.message, true); }
+  } },
+    el("h2", {}, "New sign-in provider"),
+    providerForm(NEW_PROVIDER),
+    el("div", { class: "form-grid" }, box("enabled", "Offer it on the sign-in page", true),
+      box("check", "Check its discovery document and keys before saving", true)),
+    el("p", { class: "muted" }, "An OpenID Connect provider (another identity domain, Entra ID, Google…). Register the redirect URI shown after saving at the provider, ",
+      "and for private_key_jwt our public keys."),
+    el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Add provider")));
+  show(el("h1", {}, "Sign-in providers"),
+    el("p", { class: "muted" }, "Users of this domain sign in through these upstream OpenID Connect providers."),
+    el("div", { class: "panel" }, table(["Name", "Issuer", "Client authentication", "E-mail domains", "Linked", "State", ""],
+      providers.map((p) => [el("a", { href: `#/providers/${p.id}`, title: p.name }, p.display_name), el("code", {}, p.issuer),
+        p.auth_method, p.email_domains.length ? p.email_domains.join(", ") : "–", String(p.linked_accounts),
+        p.enabled ? "enabled" : el("span", { class: "badge" }, "disabled"),
+        el("div", { class: "actions" }, button("Try sign-in", () => trySignIn(p)), switchButton(p), removeButton(p))]))),
+    form);
+}
+
+function checkPanel(result) {
+  const c = result.check;
+  return el("div", { class: "panel" }, el("h2", {}, "Discovery check"),
+    c.warnings.map((w) => el("p", { class: "alert alert-error", role: "alert" }, w)),
+    table(["Found", "Value"], [
+      ["Issuer", el("code", {}, c.issuer)], ["Authorization endpoint", el("code", {}, c.authorization_endpoint)],
+      ["Token endpoint", el("code", {}, c.token_endpoint)], ["JWKS", el("code", {}, c.jwks_uri)],
+      ["Userinfo endpoint", c.userinfo_endpoint ? el("code", {}, c.userinfo_endpoint) : "–"],
+      ["ID token algorithms", c.id_token_signing_alg_values_supported.join(", ")],
+      ["Client authentication", c.token_endpoint_auth_methods_supported.join(", ")],
+      ["PKCE", c.code_challenge_methods_supported.join(", ") || "not advertised"],
+      ["iss in responses (RFC 9207)", c.iss_parameter_supported ? "yes" : "no"],
+      ["Signing keys", c.key_ids.map((k) => k || "(no kid)").join(", ")]]));
+}
+
+async function providerPage(id) {
+  const p = await api("GET", `/providers/${id}`);
+  const own = p.auth_method === "private_key_jwt";
+  const form = el("form", { class: "panel", "aria-label": `Edit ${p.name}`, onsubmit: async (event) => {
+    event.preventDefault();
+    const v = formValues(event.target);
+    await act(() => api("PATCH", `/providers/${p.id}`, { ...providerFields(v), name: v.name,
+      rotate_key: v.rotate_key === "on" }), `Saved ${v.name}`);
+  } },
+    el("h2", {}, "Settings"),
+    providerForm(p),
+    own ? el("div", { class: "form-grid" }, box("rotate_key", "Replace our key (register the new one at the provider)", false)) : null,
+    el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Save provider")));
+  const check = el("div", {});
+  const register = [["Redirect URI", el("code", {}, p.redirect_uri)]];
+  if (own) register.push(["Our public keys (JWKS URI)", el("code", {}, p.jwks_uri)], ["Key ID", el("code", {}, p.key_id || "–")]);
+  show(el("h1", {}, p.display_name, " ", el("span", { class: "muted" }, `(${p.name})`)),
+    el("div", { class: "toolbar" }, el("a", { href: "#/providers" }, "← Sign-in providers"), el("span", { class: "spacer" }),
+      el("span", { class: "mono muted" }, `id ${p.id}`),
+      button("Check discovery", async () => {
+        try { check.replaceChildren(checkPanel(await api("POST", `/providers/${p.id}/test`))); }
+        catch (error) { toast(error.message, true); }
+      }),
+      button("Try sign-in", () => trySignIn(p)), switchButton(p), removeButton(p, "#/providers")),
+    p.enabled ? null : el("p", { class: "notice" }, "Disabled: users do not see it on the sign-in page."),
+    el("div", { class: "panel" }, el("h2", {}, "Register at the provider"), table(["What", "Value"], register),
+      own ? el("details", {}, el("summary", {}, "Our public JWK Set"), el("pre", { class: "mono" }, JSON.stringify(p.jwks, null, 2))) : null,
+      el("p", { class: "muted" }, `${p.linked_accounts} account(s) linked. Created ${when(p.created_at)} by ${p.created_by || "–"}; updated ${when(p.updated_at)}.`)),
+    check,
+    form);
+}
+
 // The domain's sign-in policy: second factors for users, and for every administrator.
 async function policyPage() {
   const policy = await api("GET", "/sign-in-policy");
@@ -678,6 +836,7 @@ const AUDIT_TYPES = [
   "trusted_issuer.created", "trusted_issuer.updated", "trusted_issuer.deleted",
   "admin.group_created", "admin.group_updated", "admin.group_members_added",
   "admin.group_members_removed", "admin.group_deleted", "admin.role_granted", "admin.role_revoked",
+  "provider.created", "provider.updated", "provider.enabled", "provider.disabled", "provider.deleted",
 ];
 let auditFilter = {};
 
@@ -1129,8 +1288,11 @@ async function route() {
   try {
     const user = hash.match(/^#\/users\/([\w-]+)$/);
     const group = hash.match(/^#\/groups\/([\w-]+)$/);
+    const provider = hash.match(/^#\/providers\/([\w-]+)$/);
     if (user) await userPage(user[1]);
     else if (group) await groupPage(group[1]);
+    else if (provider) await providerPage(provider[1]);
+    else if (hash.startsWith("#/providers")) await providersPage();
     else if (hash.startsWith("#/groups")) await groupsPage();
     else if (hash.startsWith("#/roles")) await rolesPage();
     else if (hash.startsWith("#/apps")) await appsPage();
@@ -1154,6 +1316,7 @@ async function main() {
   nav.insertBefore(el("a", { href: "#/sign-in" }, "Sign-in policy"), nav.querySelector('a[href="#/audit"]'));
   nav.insertBefore(el("a", { href: "#/registration-tokens" }, "Registration"), nav.querySelector('a[href="#/audit"]'));
   nav.insertBefore(el("a", { href: "#/trusted-issuers" }, "Trusted issuers"), nav.querySelector('a[href="#/audit"]'));
+  nav.insertBefore(el("a", { href: "#/providers" }, "Sign-in providers"), nav.querySelector('a[href="#/audit"]'));
   await discover();
   const query = new URLSearchParams(location.search);
   document.getElementById("signout").addEventListener("click", () => {

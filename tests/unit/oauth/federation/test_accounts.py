@@ -1,0 +1,376 @@
+"""Which local account an upstream sign-in is (docs/federation.md "Accounts", docs/security.md
+rule 66), on the memory store: the claim mapping, a known link, linking by verified e-mail (never
+to an administrator), just-in-time accounts with their groups, and refusals that write nothing;
+then the session a federated sign-in starts."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tessera.domain.model import FederatedIdentity, Group, UpstreamProvider, User
+from tessera.oauth.federation.accounts import (
+    MAX_GROUPS,
+    Account,
+    Plan,
+    Refused,
+    UpstreamClaims,
+    link_identity,
+    map_claims,
+    plan_account,
+    resolve_account,
+)
+from tessera.oauth.interaction.login import Attempt, LoginPolicy, SignedIn, sign_in_verified
+from tessera.oauth.interaction.throttle import ThrottlePolicy
+from tessera.shared.acr import ACR_PASSWORD, acr_for
+from tessera.store.memory import MemoryStore
+from tessera.store.protocols import Store
+from tessera.store.sql import SqlStore, upgrade
+from tests.unit.oauth.federation.conftest import T0, make_provider
+from tests.unit.store.conftest import pg_store_url  # noqa: F401 - the PostgreSQL fixture
+
+PROVIDER = make_provider()
+NOW = T0 + timedelta(hours=1)
+
+
+def claims(**changes: Any) -> UpstreamClaims:
+    mapped = UpstreamClaims(
+        provider_id=PROVIDER.id,
+        subject="upstream-user-1",
+        email="ada@corp.example",
+        email_verified=True,
+        username="ada",
+        display_name="Ada Lovelace",
+        groups=("engineers",),
+    )
+    return replace(mapped, **changes)
+
+
+def user(name: str, **changes: Any) -> User:
+    local = User(
+        id=f"u-{name}",
+        username=name,
+        password_hash="$argon2id$not-checked-here",
+        display_name=name.title(),
+        email=f"{name}@corp.example",
+        is_admin=False,
+        created_at=T0,
+        password_changed_at=T0,
+    )
+    return replace(local, **changes)
+
+
+class Domain:
+    """The memory store with the provider, a group `Engineers` and the counts to compare."""
+
+    def __init__(self, store: Store, provider: UpstreamProvider = PROVIDER) -> None:
+        self.store = store
+        self.provider = provider
+        store.upstream_providers.add(provider)
+        store.groups.add(Group("g-eng", "Engineers", T0, T0))
+        store.groups.add(Group("g-ops", "Ops", T0, T0))
+
+    def add(self, local: User) -> User:
+        self.store.users.add(local)
+        return local
+
+    def counts(self) -> tuple[int, int, int]:
+        users = self.store.users.list()
+        links = sum(len(self.store.federated_identities.list_for_user(u.id)) for u in users)
+        return len(users), links, len(self.store.groups.memberships())
+
+    def resolve(self, mapped: UpstreamClaims | None = None, **provider: Any) -> Account | Refused:
+        chosen = replace(self.provider, **provider)
+        if provider:
+            self.store.upstream_providers.update(chosen)
+        return resolve_account(self.store, chosen, mapped or claims(), NOW)
+
+    def refused(self, mapped: UpstreamClaims | None = None, **provider: Any) -> Refused:
+        before = self.counts()
+        outcome = self.resolve(mapped, **provider)
+        assert isinstance(outcome, Refused), outcome
+        assert self.counts() == before  # nothing written
+        return outcome
+
+
+@pytest.fixture(
+    params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+)
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The memory store, and the SQL store on SQLite (and PostgreSQL when asked)."""
+    chosen: Store
+    if request.param == "memory":
+        chosen = MemoryStore()
+    elif request.param == "postgresql":
+        from tests.support.pg import truncate_all
+
+        url = request.getfixturevalue("pg_store_url")
+        truncate_all(url)
+        chosen = SqlStore.open(url)
+    else:
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+        upgrade(url)
+        chosen = SqlStore.open(url)
+    chosen.ensure_domain("Default", T0)
+    yield chosen
+    chosen.close()
+
+
+@pytest.fixture
+def domain(any_store: Store) -> Domain:
+    return Domain(any_store)
+
+
+# --- map_claims --------------------------------------------------------------------------------
+
+
+def id_token(**changes: Any) -> dict[str, Any]:
+    return {
+        "sub": "upstream-user-1",
+        "email": "Ada@Corp.example",
+        "email_verified": True,
+        "preferred_username": "ada",
+        "name": " Ada Lovelace ",
+        "groups": ["Engineers", "Ops"],
+        "amr": ["pwd", "otp"],
+        **changes,
+    }
+
+
+def test_map_claims_reads_the_mapping() -> None:
+    mapped = map_claims(PROVIDER, id_token())
+    assert mapped == UpstreamClaims(
+        provider_id=PROVIDER.id,
+        subject="upstream-user-1",
+        email="Ada@Corp.example",
+        email_verified=True,
+        username="ada",
+        display_name="Ada Lovelace",
+        groups=("Engineers", "Ops"),
+        upstream_amr=("pwd", "otp"),
+    )
+    custom = replace(PROVIDER, username_claim="upn", name_claim="display", email_claim="mail")
+    mapped = map_claims(custom, id_token(upn="ada.l", display="A. L.", mail="al@corp.example"))
+    assert (mapped.username, mapped.display_name, mapped.email) == ("ada.l", "A. L.", "al@corp.example")
+
+
+def test_userinfo_completes_the_id_token_but_never_changes_sub() -> None:
+    info = {"sub": "upstream-user-1", "name": "Ada L.", "email": "new@corp.example"}
+    mapped = map_claims(PROVIDER, id_token(), info | {"sub": "someone-else"})
+    assert mapped.subject == "upstream-user-1"
+    mapped = map_claims(PROVIDER, id_token(), info)
+    assert (mapped.display_name, mapped.email) == ("Ada L.", "new@corp.example")
+    # The ID token's email_verified spoke of another address: not of userinfo's.
+    assert mapped.email_verified is False
+    info["email_verified"] = "true"  # some providers send a string
+    assert map_claims(PROVIDER, id_token(), info).email_verified is True
+
+
+@pytest.mark.parametrize("verified", ["false", "yes", 1, None, False, []])
+def test_email_verified_must_be_true(verified: Any) -> None:
+    assert map_claims(PROVIDER, id_token(email_verified=verified)).email_verified is False
+
+
+@pytest.mark.parametrize("email", ["not-an-address", "a b@corp.example", "a@corp", 7, "@x.y"])
+def test_a_malformed_email_is_ignored(email: Any) -> None:
+    mapped = map_claims(PROVIDER, id_token(email=email))
+    assert (mapped.email, mapped.email_verified) == (None, False)
+
+
+def test_the_username_falls_back_to_the_email_then_to_the_provider_and_sub() -> None:
+    assert map_claims(PROVIDER, id_token(preferred_username="Ada Lovelace")).username == "Ada"
+    mapped = map_claims(PROVIDER, id_token(preferred_username=None, email=None))
+    assert mapped.username.startswith("corp-") and len(mapped.username) == len("corp-") + 8
+    assert mapped.display_name == "Ada Lovelace"
+    assert map_claims(PROVIDER, id_token(name="\x00bad")).display_name == "ada"
+
+
+def test_groups_are_strings_only_and_at_most_a_hundred() -> None:
+    many = [f"g{i}" for i in range(150)]
+    assert map_claims(PROVIDER, id_token(groups=["a", 7, None, {"x": 1}, "a", " b "])).groups == (
+        "a",
+        "b",
+    )
+    assert len(map_claims(PROVIDER, id_token(groups=many)).groups) == MAX_GROUPS
+    assert map_claims(PROVIDER, id_token(groups="admins")).groups == ()
+    assert map_claims(replace(PROVIDER, groups_claim=None), id_token()).groups == ()
+
+
+# --- a known link ------------------------------------------------------------------------------
+
+
+def link(domain: Domain, local: User, subject: str = "upstream-user-1") -> None:
+    domain.store.federated_identities.link(
+        FederatedIdentity(PROVIDER.id, subject, local.id, T0, email="old@corp.example")
+    )
+
+
+def test_a_linked_account_signs_in_and_the_link_is_touched(domain: Domain) -> None:
+    bob = domain.add(user("bob", email="bob@elsewhere.example"))
+    link(domain, bob)
+    outcome = domain.resolve()
+    assert isinstance(outcome, Account)
+    assert (outcome.user.id, outcome.outcome) == (bob.id, "signed-in")
+    stored = domain.store.federated_identities.get(PROVIDER.id, "upstream-user-1")
+    assert stored is not None
+    assert (stored.last_used_at, stored.email) == (NOW, "ada@corp.example")
+
+
+def test_a_disabled_linked_account_is_refused(domain: Domain) -> None:
+    bob = domain.add(user("bob", disabled_at=T0))
+    link(domain, bob)
+    assert domain.refused().reason == "This account is disabled."
+
+
+def test_later_sign_ins_add_mapped_groups_and_remove_none(domain: Domain) -> None:
+    bob = domain.add(user("bob"))
+    link(domain, bob)
+    domain.store.groups.change_members("g-ops", [bob.id], [], T0)
+    outcome = domain.resolve(claims(groups=("ENGINEERS", "unknown-here")))
+    assert isinstance(outcome, Account) and outcome.group_ids == ("g-eng",)
+    assert {g.name for g in domain.store.groups.groups_of(bob.id)} == {"Engineers", "Ops"}
+    again = domain.resolve(claims(groups=()))
+    assert isinstance(again, Account) and again.group_ids == ()
+    assert len(domain.store.groups.groups_of(bob.id)) == 2  # upstream groups never remove
+    assert [g.name for g in domain.store.groups.list()] == ["Engineers", "Ops"]  # none created
+
+
+# --- linking by e-mail -------------------------------------------------------------------------
+
+
+def test_an_account_with_the_email_is_linked_only_when_allowed_and_verified(
+    domain: Domain,
+) -> None:
+    ada = domain.add(user("ada-local", email="ADA@corp.example"))
+    refusal = domain.refused()
+    assert "Sign in with your password, then link Corp SSO" in refusal.reason
+    refusal = domain.refused(claims(email_verified=False), link_existing=True)
+    assert "has not verified your e-mail address" in refusal.reason
+    outcome = domain.resolve(link_existing=True)
+    assert isinstance(outcome, Account)
+    assert (outcome.user.id, outcome.outcome, outcome.group_ids) == (ada.id, "linked", ("g-eng",))
+    stored = domain.store.federated_identities.get(PROVIDER.id, "upstream-user-1")
+    assert stored is not None and stored.user_id == ada.id
+
+
+def test_an_administrator_is_never_linked_by_email(domain: Domain) -> None:
+    domain.add(user("root", email="ada@corp.example", is_admin=True))
+    refusal = domain.refused(link_existing=True)
+    assert "never linked automatically" in refusal.reason
+    assert "administrator" in refusal.detail
+
+
+def test_a_disabled_or_ambiguous_email_match_is_refused(domain: Domain) -> None:
+    domain.add(user("one", email="ada@corp.example", disabled_at=T0))
+    assert domain.refused(link_existing=True).reason == "This account is disabled."
+    domain.add(user("two", email="ada@corp.example"))
+    assert "More than one account" in domain.refused(link_existing=True).reason
+
+
+# --- just-in-time accounts ---------------------------------------------------------------------
+
+
+def test_a_first_sign_in_creates_the_account_with_its_groups(domain: Domain) -> None:
+    outcome = domain.resolve(claims(groups=("engineers", "Nobody-here")))
+    assert isinstance(outcome, Account) and outcome.outcome == "created"
+    created = domain.store.users.get(outcome.user.id)
+    assert created is not None
+    assert (created.username, created.email, created.display_name) == (
+        "ada",
+        "ada@corp.example",
+        "Ada Lovelace",
+    )
+    assert created.password_hash == "" and not created.is_admin
+    assert [g.id for g in domain.store.groups.groups_of(created.id)] == ["g-eng"]
+    stored = domain.store.federated_identities.get(PROVIDER.id, "upstream-user-1")
+    assert stored is not None and stored.user_id == created.id
+    again = domain.resolve()  # the next sign-in finds the link
+    assert isinstance(again, Account) and (again.user.id, again.outcome) == (created.id, "signed-in")
+
+
+def test_a_created_account_keeps_only_a_verified_email(domain: Domain) -> None:
+    outcome = domain.resolve(claims(email_verified=False))
+    assert isinstance(outcome, Account) and outcome.outcome == "created"
+    assert outcome.user.email is None  # another provider's link by e-mail cannot find it
+    stored = domain.store.federated_identities.get(PROVIDER.id, "upstream-user-1")
+    assert stored is not None and stored.email == "ada@corp.example"  # what upstream said
+
+
+def test_a_taken_username_gets_a_suffix_from_the_provider_and_sub(domain: Domain) -> None:
+    domain.add(user("ada", email="other@elsewhere.example"))
+    outcome = domain.resolve()
+    assert isinstance(outcome, Account) and outcome.outcome == "created"
+    assert outcome.user.username.startswith("ada-") and len(outcome.user.username) == 10
+    domain.store.federated_identities.unlink(PROVIDER.id, "upstream-user-1")
+    refusal = domain.refused(claims(email=None))  # both taken now
+    assert "username is taken" in refusal.reason
+
+
+def test_without_jit_an_unknown_account_is_refused(domain: Domain) -> None:
+    refusal = domain.refused(jit=False)
+    assert refusal.reason.startswith("No account here is linked to your Corp SSO account")
+
+
+def test_concurrent_first_sign_ins_make_one_account(domain: Domain) -> None:
+    outcomes: list[Account | Refused] = []
+    start = threading.Barrier(8)
+
+    def sign_in() -> None:
+        start.wait()
+        outcomes.append(domain.resolve())
+
+    threads = [threading.Thread(target=sign_in) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(isinstance(o, Account) for o in outcomes)
+    assert len({o.user.id for o in outcomes if isinstance(o, Account)}) == 1
+    assert [o.outcome for o in outcomes if isinstance(o, Account)].count("created") == 1
+    assert domain.counts() == (1, 1, 1)
+
+
+def test_the_plan_is_what_resolve_would_do_without_writing(domain: Domain) -> None:
+    before = domain.counts()
+    plan = plan_account(domain.store, PROVIDER, claims(), NOW)
+    assert isinstance(plan, Plan) and plan.action == "create"
+    assert plan.describe() == "Create the account ada, and join 1 group(s)."
+    assert domain.counts() == before
+
+
+# --- the account page's link -------------------------------------------------------------------
+
+
+def test_a_signed_in_user_links_their_upstream_account_once(domain: Domain) -> None:
+    bob = domain.add(user("bob"))
+    carol = domain.add(user("carol"))
+    linked = link_identity(domain.store, PROVIDER, claims(), bob, NOW)
+    assert isinstance(linked, FederatedIdentity) and linked.user_id == bob.id
+    again = link_identity(domain.store, PROVIDER, claims(), bob, NOW)
+    assert isinstance(again, Refused) and "linked to this account already" in again.reason
+    other = link_identity(domain.store, PROVIDER, claims(), carol, NOW)
+    assert isinstance(other, Refused) and "already linked to another account" in other.reason
+    assert domain.store.federated_identities.list_for_user(carol.id) == []
+
+
+# --- the session -------------------------------------------------------------------------------
+
+
+def test_a_federated_sign_in_starts_a_session_that_records_the_provider(domain: Domain) -> None:
+    bob = domain.add(user("bob"))
+    policy = LoginPolicy(ThrottlePolicy(900, 5, 50, 50, 30), 3600, b"d" * 32)
+    cookies = Attempt(username="", password="", ip="127.0.0.1")
+    outcome = sign_in_verified(
+        domain.store, policy, bob, ("fed",), cookies, NOW, upstream_provider=PROVIDER.id
+    )
+    assert isinstance(outcome, SignedIn)
+    assert (outcome.session.amr, outcome.session.upstream_provider) == (("fed",), PROVIDER.id)
+    assert acr_for(outcome.session.amr) == ACR_PASSWORD  # `fed` is no factor
+    stored = domain.store.sessions.get(outcome.session.id_hash)
+    assert stored is not None and stored.upstream_provider == PROVIDER.id
