@@ -12,6 +12,7 @@ link, no session (docs/security.md rule 65).
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -228,6 +229,31 @@ def assert_refused(
     assert_no_session(browser, server)
 
 
+def last_refusal(server: Server) -> int:
+    """The id of the newest `federation.refused` audit event (0: none yet)."""
+    rows = query(server, "SELECT max(id) FROM audit_events WHERE type = 'federation.refused'")
+    return int(rows[0][0] or 0)
+
+
+def refusal_detail(server: Server, after: int) -> str:
+    """The technical detail of the `federation.refused` event audited after event `after`
+    (the audit sink writes within about 100 ms): why Tessera refused."""
+    deadline = time.monotonic() + 5
+    while True:
+        rows = query(
+            server,
+            "SELECT details FROM audit_events WHERE type = 'federation.refused' AND id > :after",
+            after=after,
+        )
+        if rows or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert len(rows) == 1, rows
+    details = rows[0][0]
+    details = json.loads(details) if isinstance(details, str) else details
+    return str(details["detail"])
+
+
 def federation_links(server: Server, user_id: str) -> list[tuple[Any, ...]]:
     return query(
         server,
@@ -300,17 +326,27 @@ def test_a_clean_answer_signs_in_and_creates_the_user_just_in_time(
 
 
 @pytest.mark.parametrize(
-    "defect",
-    ["forged_signature", "wrong_aud", "wrong_nonce", "wrong_iss", "expired", "alg_none"],
+    ("defect", "why"),
+    [
+        ("forged_signature", "signature is invalid"),  # OIDC Core §3.1.3.7 step 6
+        ("wrong_aud", "aud does not name us"),  # step 3
+        ("wrong_nonce", "nonce is not the one of this sign-in"),  # step 11
+        ("wrong_iss", "is not http://127.0.0.1:"),  # step 2
+        ("expired", "expired"),  # step 9
+        ("alg_none", "not a compact JWS|'none'"),  # steps 6-8: never an unsecured JWT
+        ("hs256", "'HS256' is not accepted"),  # never HMAC: the secret is not only theirs
+    ],
 )
 def test_an_id_token_with_a_defect_is_refused_and_nothing_is_created(
-    server: Server, browser: Browser, a: RogueOP, defect: str
+    server: Server, browser: Browser, a: RogueOP, defect: str, why: str
 ) -> None:
     a.reset(defect=defect)
     before = snapshot(server)
+    audited = last_refusal(server)
     response = round_trip(browser, server, a, "rogue-a")
     assert len(a.calls("token")) == 1  # the code was redeemed; its ID token was not believed
     assert_refused(response, before, browser, server)
+    assert re.search(why, refusal_detail(server, audited))
     assert a.subject not in users_by_username(server)
 
 
@@ -319,9 +355,11 @@ def test_an_authorization_response_without_the_advertised_iss_is_refused(
 ) -> None:
     a.reset(defect="no_iss_param")  # RFC 9207 §2.4: its metadata says it sends `iss`
     before = snapshot(server)
+    audited = last_refusal(server)
     response = round_trip(browser, server, a, "rogue-a")
     assert a.calls("token") == []  # refused before the code was used
     assert_refused(response, before, browser, server)
+    assert "iss parameter is missing" in refusal_detail(server, audited)
 
 
 def test_mix_up_a_response_of_provider_b_to_a_request_for_provider_a_is_refused(
@@ -330,6 +368,7 @@ def test_mix_up_a_response_of_provider_b_to_a_request_for_provider_a_is_refused(
     """RFC 9207 §2.4: the user started at A; B answers A's request (same state, A's callback)
     with its own code and `iss`=B. The code must go nowhere."""
     before = snapshot(server)
+    audited = last_refusal(server)
     started = start(browser, server, "rogue-a")
     at_a_callback = upstream_answer(b.authorize_url(started.query))
     assert at_a_callback.startswith(callback_uri(server.issuer, "rogue-a") + "?")
@@ -337,6 +376,7 @@ def test_mix_up_a_response_of_provider_b_to_a_request_for_provider_a_is_refused(
     response = browser.http.get(at_a_callback)
     assert a.calls("token") == [] and b.calls("token") == []
     assert_refused(response, before, browser, server)
+    assert "(RFC 9207 mix-up)" in refusal_detail(server, audited)
 
 
 def test_mix_up_the_cookie_of_provider_a_on_the_callback_of_provider_b_is_refused(
@@ -345,6 +385,7 @@ def test_mix_up_the_cookie_of_provider_a_on_the_callback_of_provider_b_is_refuse
     """One redirect URI per provider (RFC 9700 §4.4.2): a response arriving at B's callback in
     a browser whose sign-in was started at A is not B's to take."""
     before = snapshot(server)
+    audited = last_refusal(server)
     started = start(browser, server, "rogue-a")
     params = started.params
     params["redirect_uri"] = callback_uri(server.issuer, "rogue-b")
@@ -353,6 +394,7 @@ def test_mix_up_the_cookie_of_provider_a_on_the_callback_of_provider_b_is_refuse
     response = browser.http.get(at_b_callback)
     assert a.calls("token") == [] and b.calls("token") == []
     assert_refused(response, before, browser, server)
+    assert "the request was made for rogue-a" in refusal_detail(server, audited)
     assert "another provider" in response.text
 
 
@@ -365,9 +407,11 @@ def test_a_callback_replayed_with_its_cookie_is_refused(
     answer = upstream_answer(started.location)
     finish_at_app(browser, server, browser.http.get(answer))
     before = snapshot(server)
+    audited = last_refusal(server)
     with Browser(server.base_url) as attacker:
         replayed = httpx.get(answer, headers={"Cookie": f"{cookie.name}={cookie.value}"})
         assert_refused(replayed, before, attacker, server)
+        assert "replayed" in refusal_detail(server, audited)
     assert len(a.calls("token")) == 1
 
 
@@ -381,9 +425,11 @@ def test_a_callback_without_a_started_sign_in_is_refused(
     server: Server, browser: Browser, a: RogueOP
 ) -> None:
     before = snapshot(server)
+    audited = last_refusal(server)
     state = "x" * 43
     url = f"{callback_uri(server.issuer, 'rogue-a')}?code=c&state={state}&iss={a.issuer}"
     assert_refused(browser.http.get(url), before, browser, server)
+    assert "no valid federation cookie" in refusal_detail(server, audited)
 
 
 # --- refusals: accounts -------------------------------------------------------------------------
@@ -406,8 +452,10 @@ def test_an_unverified_email_cannot_take_over_an_existing_account(
     )
     linker.reset(email="carol@example.test", email_verified=False)
     before = snapshot(server)
+    audited = last_refusal(server)
     response = round_trip(browser, server, linker, "rogue-link")
     assert_refused(response, before, browser, server)
+    assert "does not say it is verified" in refusal_detail(server, audited)
     assert federation_links(server, carol["id"]) == []
 
     # The same address, verified: linked to carol (the refusal above was the e-mail's).
@@ -436,7 +484,9 @@ def test_an_administrator_is_never_linked_by_email(
     )
     linker.reset(email="dora@example.test", email_verified=True)
     before = snapshot(server)
+    audited = last_refusal(server)
     assert_refused(round_trip(browser, server, linker, "rogue-link"), before, browser, server)
+    assert "is an administrator" in refusal_detail(server, audited)
     assert federation_links(server, dora["id"]) == []
 
 
@@ -451,10 +501,12 @@ def test_a_disabled_user_cannot_sign_in_through_a_provider(
     try:
         a.reset(subject=username)  # the same upstream account comes back
         before = snapshot(server)
+        audited = last_refusal(server)
         with Browser(server.base_url) as again:
             response = round_trip(again, server, a, "rogue-a")
             assert response.status_code == 403, response.text[:1000]
             assert_refused(response, before, again, server)
+            assert "disabled" in refusal_detail(server, audited)
     finally:
         server.cli("admin", "users", "enable", username)
 

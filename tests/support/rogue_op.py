@@ -16,6 +16,8 @@ it answers at the token endpoint is an ID token with the defect a test chooses
 - ``wrong_iss``: `iss` is another issuer (step 2);
 - ``expired``: `exp` an hour ago (step 9);
 - ``alg_none``: an unsecured JWT, `alg: none` (steps 6-8);
+- ``hs256``: HMAC-signed with our client secret (sent to it with client_secret_basic), which
+  OIDC Core §10.1 allows but Tessera refuses (anyone holding the secret could forge one);
 - ``no_iss_param``: a correct ID token, but the authorization response has no `iss` although
   discovery says it sends one (RFC 9207 §2.4).
 
@@ -34,11 +36,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 
 import uvicorn
 from joserfc import jwt
-from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwk import KeySet, OctKey, RSAKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -56,6 +58,7 @@ DEFECTS = frozenset(
         "wrong_iss",
         "expired",
         "alg_none",
+        "hs256",
         "no_iss_param",
     }
 )
@@ -63,6 +66,14 @@ DEFECTS = frozenset(
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _basic_secret(authorization: str) -> str:
+    """The client secret of an RFC 6749 §2.3.1 `Authorization: Basic` header ("" without)."""
+    if not authorization.startswith("Basic "):
+        return ""
+    decoded = base64.b64decode(authorization[6:]).decode()
+    return unquote_plus(decoded.partition(":")[2])
 
 
 class RogueOP:
@@ -183,7 +194,7 @@ class RogueOP:
             "access_token": access_token,
             "token_type": "Bearer",
             "expires_in": 300,
-            "id_token": self._id_token(asked),
+            "id_token": self._id_token(asked, _basic_secret(params["authorization"])),
         }
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
@@ -195,7 +206,7 @@ class RogueOP:
             return JSONResponse({"error": "invalid_token"}, status_code=401)
         return JSONResponse(claims)
 
-    def _id_token(self, asked: dict[str, str]) -> str:
+    def _id_token(self, asked: dict[str, str], secret: str) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
             **self.user_claims(),
@@ -222,6 +233,9 @@ class RogueOP:
             case "alg_none":
                 header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
                 return f"{header}.{_b64(json.dumps(claims).encode())}."
+            case "hs256":
+                hmac_key = OctKey.import_key(secret.encode())
+                return jwt.encode({"alg": "HS256", "typ": "JWT"}, claims, hmac_key, ["HS256"])
         header = {"alg": "RS256", "kid": self.key.kid, "typ": "JWT"}
         return jwt.encode(header, claims, key)
 
