@@ -225,6 +225,8 @@ def assert_refused(
     assert 400 <= response.status_code < 500, (response.status_code, response.text[:1500])
     assert response.headers["content-type"].startswith("text/html")
     assert not any(c.startswith("tessera_session") for c in response.cookies)
+    # The sealed request is gone whatever the outcome.
+    assert not any(c.name.startswith("tessera_federation") for c in browser.http.cookies.jar)
     assert snapshot(server) == before
     assert_no_session(browser, server)
 
@@ -335,6 +337,7 @@ def test_a_clean_answer_signs_in_and_creates_the_user_just_in_time(
         ("expired", "expired"),  # step 9
         ("alg_none", "not a compact JWS|'none'"),  # steps 6-8: never an unsecured JWT
         ("hs256", "'HS256' is not accepted"),  # never HMAC: the secret is not only theirs
+        ("userinfo_sub", "userinfo sub is not"),  # OIDC Core §5.3.2: userinfo for another user
     ],
 )
 def test_an_id_token_with_a_defect_is_refused_and_nothing_is_created(

@@ -18,6 +18,8 @@ it answers at the token endpoint is an ID token with the defect a test chooses
 - ``alg_none``: an unsecured JWT, `alg: none` (steps 6-8);
 - ``hs256``: HMAC-signed with our client secret (sent to it with client_secret_basic), which
   OIDC Core §10.1 allows but Tessera refuses (anyone holding the secret could forge one);
+- ``userinfo_sub``: a correct ID token, but userinfo answers for another `sub` (OIDC Core
+  §5.3.2: a substituted userinfo response);
 - ``no_iss_param``: a correct ID token, but the authorization response has no `iss` although
   discovery says it sends one (RFC 9207 §2.4).
 
@@ -59,6 +61,7 @@ DEFECTS = frozenset(
         "expired",
         "alg_none",
         "hs256",
+        "userinfo_sub",
         "no_iss_param",
     }
 )
@@ -204,6 +207,8 @@ class RogueOP:
         claims = self._tokens.get(token)
         if claims is None:
             return JSONResponse({"error": "invalid_token"}, status_code=401)
+        if self.defect == "userinfo_sub":
+            claims = {**claims, "sub": "someone-else", "email": "victim@example.test"}
         return JSONResponse(claims)
 
     def _id_token(self, asked: dict[str, str], secret: str) -> str:
