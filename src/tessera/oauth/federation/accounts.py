@@ -253,18 +253,23 @@ def _by_email(
     return Plan("link", user, _groups_to_join(store, user.id, claims.groups))
 
 
-def plan_account(
+def _linked(store: Store, claims: UpstreamClaims) -> Plan | Refused | None:
+    """Step 1: the account the link names; None when there is no link."""
+    link = store.federated_identities.get(claims.provider_id, claims.subject)
+    if link is None:
+        return None
+    user = store.users.get(link.user_id)
+    if user is None:  # the user was deleted meanwhile (their links go with them)
+        return Refused(_DISABLED, "the linked account no longer exists")
+    if not user.active:
+        return Refused(_DISABLED, "the linked account is disabled")
+    return Plan("existing", user, _groups_to_join(store, user.id, claims.groups))
+
+
+def _unlinked(
     store: Store, provider: UpstreamProvider, claims: UpstreamClaims, now: datetime
 ) -> Plan | Refused:
-    """Decide, reading only (the test page shows it; `resolve_account` carries it out)."""
-    link = store.federated_identities.get(provider.id, claims.subject)
-    if link is not None:
-        user = store.users.get(link.user_id)
-        if user is None:  # the user was deleted meanwhile (their links go with them)
-            return Refused(_DISABLED, "the linked account no longer exists")
-        if not user.active:
-            return Refused(_DISABLED, "the linked account is disabled")
-        return Plan("existing", user, _groups_to_join(store, user.id, claims.groups))
+    """Steps 2-4, for an upstream account without a link."""
     by_email = _by_email(store, provider, claims)
     if by_email is not None:
         return by_email
@@ -284,6 +289,21 @@ def plan_account(
     return Plan(
         "create", _new_user(username, claims, now), _groups_to_join(store, None, claims.groups)
     )
+
+
+def plan_account(
+    store: Store, provider: UpstreamProvider, claims: UpstreamClaims, now: datetime
+) -> Plan | Refused:
+    """Decide, reading only (the test page shows it; `resolve_account` carries it out)."""
+    linked = _linked(store, claims)
+    if linked is not None:
+        return linked
+    plan = _unlinked(store, provider, claims, now)
+    if isinstance(plan, Refused):
+        # A concurrent first sign-in may have created the account (with this e-mail and
+        # username) and its link after the link was read: read the link once more.
+        return _linked(store, claims) or plan
+    return plan
 
 
 # --- acting ------------------------------------------------------------------------------------

@@ -50,15 +50,22 @@ class IdTokenClaims:
     @classmethod
     def of(cls, claims: Mapping[str, Any]) -> IdTokenClaims:
         amr = claims.get("amr")
-        auth_time = claims.get("auth_time")
         return cls(
             subject=claims["sub"],
             claims=dict(claims),
-            amr=tuple(amr) if isinstance(amr, list) else (),
-            auth_time=datetime.fromtimestamp(auth_time, UTC)
-            if is_numeric_date(auth_time)
-            else None,
+            amr=tuple(m for m in amr if isinstance(m, str)) if isinstance(amr, list) else (),
+            auth_time=_time(claims.get("auth_time")),
         )
+
+
+def _time(value: Any) -> datetime | None:
+    """A NumericDate as a time; None when absent or beyond what a datetime holds."""
+    if not is_numeric_date(value):
+        return None
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def _refuse(detail: str) -> UpstreamError:

@@ -304,7 +304,7 @@ class UpstreamClient:
                 body = self._read(response, what, deadline)
             finally:
                 response.close()
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError, ValueError) as exc:
             raise UpstreamError(_UNREACHABLE, f"{what}: {type(exc).__name__}") from None
         media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         return response.status_code, media, body

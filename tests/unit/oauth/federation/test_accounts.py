@@ -330,7 +330,7 @@ def test_concurrent_first_sign_ins_make_one_account(domain: Domain) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert all(isinstance(o, Account) for o in outcomes)
+    assert all(isinstance(o, Account) for o in outcomes), outcomes
     assert len({o.user.id for o in outcomes if isinstance(o, Account)}) == 1
     assert [o.outcome for o in outcomes if isinstance(o, Account)].count("created") == 1
     assert domain.counts() == (1, 1, 1)

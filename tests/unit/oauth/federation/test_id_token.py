@@ -63,6 +63,7 @@ def test_a_good_id_token_gives_its_claims() -> None:
     assert parsed.subject == "upstream-user-1"
     assert parsed.amr == ("pwd", "mfa")
     assert parsed.auth_time == T0 - timedelta(seconds=5)
+    assert IdTokenClaims.of(validate(token(auth_time=1e300))).auth_time is None
 
 
 def test_an_ec_signed_token_passes_when_the_provider_advertises_es256() -> None:
