@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tessera.shared.integration_roles import SERVICE_INVOKER
 from tests.browser.support import Api, WebClient
@@ -44,6 +45,7 @@ ANN = account("ann-7f3a", "ann@node.test", name="Ann Node", username="ann", grou
 HANA = account(
     "hana-29c1", "hana@node.test", name="Hana Realm", username="hana", groups=("engineering",)
 )
+KAI = account("kai-5e0b", "kai@node.test", name="Kai Hint", username="kai")
 BRUNO = {
     "username": "bruno",
     "email": "bruno@partner.test",
@@ -96,12 +98,12 @@ def engineering(server: Server) -> str:
 def node_op(
     server: Server, engineering: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[UpstreamOP]:
-    """oidc-provider with Ann and Hana (both in its `engineering` group), added downstream as
+    """oidc-provider with Ann, Hana (both in its `engineering` group) and Kai, added downstream as
     `node-op` ("Node OP") with group mapping and home-realm discovery for node.test."""
     callback = callback_uri(server.issuer, "node-op")
     client = secret_client("tessera", NODE_SECRET, callback)
     with running_upstream_op(
-        tmp_path_factory.mktemp("node-op"), clients=[client], accounts=[ANN, HANA]
+        tmp_path_factory.mktemp("node-op"), clients=[client], accounts=[ANN, HANA, KAI]
     ) as op:
         server.cli_json(
             "admin",
@@ -330,3 +332,66 @@ def test_the_provider_buttons_are_on_the_sign_in_page(
     at_login_page(page, server, web_client)
     for name in ("Node OP", "Partner Tessera"):
         expect(page.get_by_role("link", name=f"Sign in with {name}")).to_be_visible()
+
+
+def test_a_login_hint_of_a_provider_domain_skips_the_sign_in_page(
+    page: Page,
+    server: Server,
+    node_op: UpstreamOP,
+    partner: TesseraUpstream,
+) -> None:
+    """An app that knows the user's address sends it as login_hint (OIDC Core §3.1.2.1): the
+    browser goes from the authorization request straight to the provider, no sign-in page."""
+    app = server.demo["confidential_app"]
+    arrived: list[str] = []
+
+    def at_app(route: Route) -> None:
+        arrived.append(route.request.url)
+        route.fulfill(status=200, content_type="text/plain", body="the app")
+
+    page.route(app["redirect_uri"] + "**", at_app)
+    pages: list[str] = []
+    page.on("request", lambda r: pages.append(r.url) if r.is_navigation_request() else None)
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": app["client_id"],
+            "redirect_uri": app["redirect_uri"],
+            "scope": "openid profile",
+            "state": "hint-state",
+            "nonce": "hint-nonce",
+            "login_hint": KAI["email"],
+        }
+    )
+    page.goto(f"{server.issuer}/oauth2/v1/authorize?{query}")
+    page.wait_for_url(f"{node_op.issuer}/**")
+    expect(page.locator("input[name=login]")).to_have_value(KAI["email"])
+    node_op_login(page, node_op, KAI["sub"])
+    allow_if_asked(page)
+    page.wait_for_url(app["redirect_uri"] + "**", timeout=30_000)
+
+    back = {k: v[0] for k, v in parse_qs(urlsplit(arrived[-1]).query).items()}
+    assert back["state"] == "hint-state" and back["iss"] == server.issuer
+    # No sign-in page was shown: authorize → federation start (login_hint) → the provider.
+    assert urlsplit(pages[1]).path == "/oauth2/v1/federation/node-op/start", pages
+    assert parse_qs(urlsplit(pages[1]).query)["login_hint"] == [KAI["email"]]
+    assert pages[2].startswith(node_op.issuer), pages
+    tokens = httpx.post(
+        f"{server.issuer}/oauth2/v1/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": back["code"],
+            "redirect_uri": app["redirect_uri"],
+        },
+        auth=(app["client_id"], app["client_secret"]),
+    )
+    assert tokens.status_code == 200, tokens.text
+    kai = admin_users(server)["kai"]
+    assert kai["display_name"] == "Kai Hint"
+    assert (
+        httpx.get(
+            f"{server.issuer}/oauth2/v1/userinfo",
+            headers={"Authorization": f"Bearer {tokens.json()['access_token']}"},
+        ).json()["sub"]
+        == kai["id"]
+    )
