@@ -30,6 +30,7 @@ EVERY_DATABASE = frozenset(
         "test_dpop_nonces",
         "test_dpop_token_endpoint",
         "test_dynamic_registration",
+        "test_federation",
         "test_flow_confidential_app",
         "test_flow_public_app_pkce",
         "test_integration_roles",

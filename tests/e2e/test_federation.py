@@ -1,0 +1,623 @@
+"""Signing in through upstream OpenID Connect providers (docs/federation.md), end to end over
+real HTTP: the user's browser is an httpx client with a cookie jar that follows every hop by
+hand, from the app's authorization request at Tessera, through the sign-in page's provider
+button, the upstream, Tessera's callback, and back to the app with a code.
+
+The upstreams here are adversaries (tests/support/rogue_op.py: a small OpenID provider of its
+own that answers with the ID token defect a test chooses) and, for client authentication with
+`private_key_jwt`, panva's oidc-provider (tests/node/upstream_op.mjs). Every refusal must be
+an error page (4xx, never a 500) after which nothing exists that did not before: no user, no
+link, no session (docs/security.md rule 65).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html import unescape
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from tests.support.admin import console_token
+from tests.support.domains import query
+from tests.support.flow import Browser, exchange_code, query_of
+from tests.support.rogue_op import RogueOP, running_rogue_op
+from tests.support.server import Server, free_port
+from tests.support.upstreams import (
+    account,
+    callback_uri,
+    jwks_uri,
+    key_client,
+    running_upstream_op,
+    upstream_sign_in,
+)
+
+ADMIN_PASSWORD = "Tessera-Demo-Root-2026"  # the demo domain's administrator, `admin`
+CLIENT_ID = "tessera-downstream"
+CLIENT_SECRET = "rogue-client-secret-4f1c9a7d0b2e"
+STATE = "app-state-Qm3"
+NONCE = "app-nonce-8Zt"
+
+
+# --- fixtures ----------------------------------------------------------------------------------
+
+
+def add_provider(server: Server, name: str, issuer: str, *args: str) -> dict[str, Any]:
+    """`tessera admin providers add NAME … --json` with our client secret on stdin."""
+    view: dict[str, Any] = server.cli_json(
+        "admin",
+        "providers",
+        "add",
+        name,
+        "--issuer",
+        issuer,
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret-stdin",
+        *args,
+        input=CLIENT_SECRET + "\n",
+    )
+    return view
+
+
+@pytest.fixture(scope="module")
+def rogues(server: Server) -> Iterator[dict[str, RogueOP]]:
+    """Three hostile providers, added to the demo domain as `rogue-a`, `rogue-b` and
+    `rogue-link` (the last with `--link-existing`)."""
+    with running_rogue_op() as a, running_rogue_op() as b, running_rogue_op() as link:
+        add_provider(server, "rogue-a", a.issuer, "--display-name", "Rogue A")
+        add_provider(server, "rogue-b", b.issuer, "--display-name", "Rogue B")
+        add_provider(server, "rogue-link", link.issuer, "--link-existing")
+        yield {"rogue-a": a, "rogue-b": b, "rogue-link": link}
+
+
+@pytest.fixture
+def a(rogues: dict[str, RogueOP]) -> RogueOP:
+    """`rogue-a`, honest until a test says otherwise, answering for a new upstream user."""
+    for op in rogues.values():
+        op.reset()
+    return rogues["rogue-a"]
+
+
+@pytest.fixture
+def b(rogues: dict[str, RogueOP], a: RogueOP) -> RogueOP:
+    return rogues["rogue-b"]
+
+
+@pytest.fixture
+def linker(rogues: dict[str, RogueOP], a: RogueOP) -> RogueOP:
+    return rogues["rogue-link"]
+
+
+# --- the browser's round trip ------------------------------------------------------------------
+
+
+def authorize_params(server: Server, **extra: str) -> dict[str, str]:
+    """The demo confidential app's authorization request (the seed's app)."""
+    demo = server.demo
+    return {
+        "response_type": "code",
+        "client_id": demo["confidential_app"]["client_id"],
+        "redirect_uri": demo["confidential_app"]["redirect_uri"],
+        "scope": "openid profile " + demo["resource"]["scope"],
+        "state": STATE,
+        "nonce": NONCE,
+        **extra,
+    }
+
+
+_ANCHOR = re.compile(r"<a\b[^>]*>", re.I)
+_ATTR = re.compile(r'([\w-]+)="([^"]*)"')
+
+
+def provider_button(page: httpx.Response, name: str) -> str:
+    """The href of the sign-in page's "Sign in with …" button of provider `name`."""
+    for tag in _ANCHOR.findall(page.text):
+        attrs = {k.lower(): unescape(v) for k, v in _ATTR.findall(tag)}
+        if f"/oauth2/v1/federation/{name}/start" in attrs.get("href", ""):
+            return attrs["href"]
+    raise AssertionError(f"no button for {name} on the sign-in page:\n{page.text[:2000]}")
+
+
+@dataclass
+class Started:
+    """The browser sent to the upstream: the 303 and the upstream request's parameters."""
+
+    response: httpx.Response
+    location: str
+
+    @property
+    def params(self) -> dict[str, str]:
+        return query_of(self.location)
+
+    @property
+    def query(self) -> str:
+        return urlsplit(self.location).query
+
+
+def start(browser: Browser, server: Server, name: str, **extra: str) -> Started:
+    """The app's authorization request → the sign-in page → its button for `name` → the 303
+    to the upstream's authorization endpoint."""
+    deadline = time.monotonic() + 5  # the sign-in page caches the provider list 2 s
+    while True:
+        page = browser.authorize(**authorize_params(server, **extra))
+        assert page.status_code == 200 and 'name="password"' in page.text, page.text[:500]
+        if f"/oauth2/v1/federation/{name}/start" in page.text or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    response = browser.http.get(provider_button(page, name))
+    assert response.status_code == 303, response.text[:1000]
+    return Started(response, response.headers["location"])
+
+
+def upstream_answer(url: str) -> str:
+    """What a rogue provider's authorization endpoint redirects the browser to."""
+    response = httpx.get(url, timeout=10)
+    assert response.status_code == 303, response.text
+    return response.headers["location"]
+
+
+def round_trip(browser: Browser, server: Server, op: RogueOP, name: str) -> httpx.Response:
+    """Start at `name`, through `op`, and the browser at Tessera's callback: its response."""
+    started = start(browser, server, name)
+    assert started.location.startswith(op.issuer + "/authorize?"), started.location
+    return browser.http.get(upstream_answer(started.location))
+
+
+def finish_at_app(browser: Browser, server: Server, response: httpx.Response) -> str:
+    """After a successful callback: follow Tessera's redirects (consent allowed) to the app's
+    redirect URI; the code."""
+    redirect_uri = server.demo["confidential_app"]["redirect_uri"]
+    for _ in range(6):
+        if response.status_code in (302, 303):
+            location = str(response.url.join(response.headers["location"]))
+            if location.startswith(redirect_uri):
+                back = query_of(location)
+                assert back["state"] == STATE and back["iss"] == server.issuer, back
+                return back["code"]
+            response = browser.http.get(location)
+        elif response.status_code == 200 and 'value="allow"' in response.text:
+            response = browser.consent(response)
+        else:
+            raise AssertionError(f"{response.status_code}: {response.text[:1500]}")
+    raise AssertionError("too many redirects")
+
+
+# --- what must not change -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    users: frozenset[str]
+    links: int
+
+
+def snapshot(server: Server) -> Snapshot:
+    users = server.cli_json("admin", "users", "list")
+    links = query(server, "SELECT count(*) FROM federated_identities")[0][0]
+    return Snapshot(frozenset(u["id"] for u in users), int(links))
+
+
+def users_by_username(server: Server) -> dict[str, dict[str, Any]]:
+    return {u["username"]: u for u in server.cli_json("admin", "users", "list")}
+
+
+def assert_no_session(browser: Browser, server: Server) -> None:
+    """The browser is not signed in: `prompt=none` answers login_required (OIDC Core §3.1.2.6)."""
+    response = browser.authorize(**authorize_params(server, prompt="none"))
+    assert response.status_code in (302, 303), response.text[:500]
+    assert query_of(response.headers["location"]).get("error") == "login_required"
+
+
+def assert_refused(
+    response: httpx.Response, before: Snapshot, browser: Browser, server: Server
+) -> None:
+    """An error page (4xx, HTML), and nothing created: no user, no link, no session."""
+    assert 400 <= response.status_code < 500, (response.status_code, response.text[:1500])
+    assert response.headers["content-type"].startswith("text/html")
+    assert not any(c.startswith("tessera_session") for c in response.cookies)
+    # The sealed request is gone whatever the outcome.
+    assert not any(c.name.startswith("tessera_federation") for c in browser.http.cookies.jar)
+    assert snapshot(server) == before
+    assert_no_session(browser, server)
+
+
+def last_refusal(server: Server) -> int:
+    """The id of the newest `federation.refused` audit event (0: none yet)."""
+    rows = query(server, "SELECT max(id) FROM audit_events WHERE type = 'federation.refused'")
+    return int(rows[0][0] or 0)
+
+
+def refusal_detail(server: Server, after: int) -> str:
+    """The technical detail of the `federation.refused` event audited after event `after`
+    (the audit sink writes within about 100 ms): why Tessera refused."""
+    deadline = time.monotonic() + 5
+    while True:
+        rows = query(
+            server,
+            "SELECT details FROM audit_events WHERE type = 'federation.refused' AND id > :after",
+            after=after,
+        )
+        if rows or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert len(rows) == 1, rows
+    details = rows[0][0]
+    details = json.loads(details) if isinstance(details, str) else details
+    return str(details["detail"])
+
+
+def federation_links(server: Server, user_id: str) -> list[tuple[Any, ...]]:
+    return query(
+        server,
+        "SELECT provider_id, subject FROM federated_identities WHERE user_id = :u",
+        u=user_id,
+    )
+
+
+def id_token_claims(server: Server, token: str) -> dict[str, Any]:
+    keys = KeySet.import_key_set(httpx.get(f"{server.base_url}/oauth2/v1/keys").json())
+    return dict(jwt.decode(token, keys).claims)
+
+
+def introspect(server: Server, token: str) -> dict[str, Any]:
+    app = server.demo["confidential_app"]
+    response = httpx.post(
+        f"{server.base_url}/oauth2/v1/introspect",
+        data={"token": token},
+        auth=(app["client_id"], app["client_secret"]),
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+# --- the honest round trip (what each refusal below differs from) ----------------------------
+
+
+def test_a_clean_answer_signs_in_and_creates_the_user_just_in_time(
+    server: Server, browser: Browser, a: RogueOP
+) -> None:
+    before = snapshot(server)
+    started = start(browser, server, "rogue-a")
+    asked = started.params
+    # OIDC Core §3.1.2.1 with PKCE (RFC 7636 §4.3) and our callback for this provider only.
+    assert asked["response_type"] == "code"
+    assert asked["client_id"] == CLIENT_ID
+    assert asked["redirect_uri"] == callback_uri(server.issuer, "rogue-a")
+    assert asked["scope"].split()[0] == "openid"
+    assert asked["code_challenge_method"] == "S256" and len(asked["code_challenge"]) == 43
+    assert len(asked["state"]) >= 32 and len(asked["nonce"]) >= 32
+    assert asked["state"] != STATE and asked["nonce"] != NONCE  # ours, not the app's
+    cookie = [c for c in browser.http.cookies.jar if c.name.startswith("tessera_federation")]
+    assert cookie and cookie[0].path == "/oauth2/v1/federation"
+
+    callback = browser.http.get(upstream_answer(started.location))
+    code = finish_at_app(browser, server, callback)
+    tokens = exchange_code(server.base_url, server.demo["confidential_app"], code)
+
+    # The code went to the provider's token endpoint with the verifier and our secret.
+    (redeemed,) = a.calls("token")
+    assert redeemed["grant_type"] == "authorization_code"
+    assert redeemed["redirect_uri"] == asked["redirect_uri"]
+    assert len(redeemed["code_verifier"]) >= 43
+    assert redeemed["authorization"].startswith("Basic ")
+    assert not any(c.name.startswith("tessera_federation") for c in browser.http.cookies.jar)
+
+    after = snapshot(server)
+    (new_id,) = after.users - before.users
+    assert after.links == before.links + 1
+    claims = id_token_claims(server, tokens["id_token"])
+    assert claims["sub"] == new_id
+    assert claims["amr"] == ["fed"]
+    user = {u["id"]: u for u in server.cli_json("admin", "users", "list")}[new_id]
+    assert user["username"] == a.subject  # preferred_username
+    assert user["email"] == f"{a.subject}@rogue.test"
+    assert [row[1] for row in federation_links(server, new_id)] == [a.subject]
+
+
+# --- refusals: the ID token and the authorization response --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("defect", "why"),
+    [
+        ("forged_signature", "signature is invalid"),  # OIDC Core §3.1.3.7 step 6
+        ("wrong_aud", "aud does not name us"),  # step 3
+        ("wrong_nonce", "nonce is not the one of this sign-in"),  # step 11
+        ("wrong_iss", "is not http://127.0.0.1:"),  # step 2
+        ("expired", "expired"),  # step 9
+        ("alg_none", "not a compact JWS|'none'"),  # steps 6-8: never an unsecured JWT
+        ("hs256", "'HS256' is not accepted"),  # never HMAC: the secret is not only theirs
+        ("userinfo_sub", "userinfo sub is not"),  # OIDC Core §5.3.2: userinfo for another user
+    ],
+)
+def test_an_id_token_with_a_defect_is_refused_and_nothing_is_created(
+    server: Server, browser: Browser, a: RogueOP, defect: str, why: str
+) -> None:
+    a.reset(defect=defect)
+    before = snapshot(server)
+    audited = last_refusal(server)
+    response = round_trip(browser, server, a, "rogue-a")
+    assert len(a.calls("token")) == 1  # the code was redeemed; its ID token was not believed
+    assert_refused(response, before, browser, server)
+    assert re.search(why, refusal_detail(server, audited))
+    assert a.subject not in users_by_username(server)
+
+
+def test_an_authorization_response_without_the_advertised_iss_is_refused(
+    server: Server, browser: Browser, a: RogueOP
+) -> None:
+    a.reset(defect="no_iss_param")  # RFC 9207 §2.4: its metadata says it sends `iss`
+    before = snapshot(server)
+    audited = last_refusal(server)
+    response = round_trip(browser, server, a, "rogue-a")
+    assert a.calls("token") == []  # refused before the code was used
+    assert_refused(response, before, browser, server)
+    assert "iss parameter is missing" in refusal_detail(server, audited)
+
+
+def test_mix_up_a_response_of_provider_b_to_a_request_for_provider_a_is_refused(
+    server: Server, browser: Browser, a: RogueOP, b: RogueOP
+) -> None:
+    """RFC 9207 §2.4: the user started at A; B answers A's request (same state, A's callback)
+    with its own code and `iss`=B. The code must go nowhere."""
+    before = snapshot(server)
+    audited = last_refusal(server)
+    started = start(browser, server, "rogue-a")
+    at_a_callback = upstream_answer(b.authorize_url(started.query))
+    assert at_a_callback.startswith(callback_uri(server.issuer, "rogue-a") + "?")
+    assert query_of(at_a_callback)["iss"] == b.issuer
+    response = browser.http.get(at_a_callback)
+    assert a.calls("token") == [] and b.calls("token") == []
+    assert_refused(response, before, browser, server)
+    assert "(RFC 9207 mix-up)" in refusal_detail(server, audited)
+
+
+def test_mix_up_the_cookie_of_provider_a_on_the_callback_of_provider_b_is_refused(
+    server: Server, browser: Browser, a: RogueOP, b: RogueOP
+) -> None:
+    """One redirect URI per provider (RFC 9700 §4.4.2): a response arriving at B's callback in
+    a browser whose sign-in was started at A is not B's to take."""
+    before = snapshot(server)
+    audited = last_refusal(server)
+    started = start(browser, server, "rogue-a")
+    params = started.params
+    params["redirect_uri"] = callback_uri(server.issuer, "rogue-b")
+    at_b_callback = upstream_answer(b.authorize_url(str(httpx.QueryParams(params))))
+    assert at_b_callback.startswith(callback_uri(server.issuer, "rogue-b") + "?")
+    response = browser.http.get(at_b_callback)
+    assert a.calls("token") == [] and b.calls("token") == []
+    assert_refused(response, before, browser, server)
+    assert "the request was made for rogue-a" in refusal_detail(server, audited)
+    assert "another provider" in response.text
+
+
+def test_a_callback_replayed_with_its_cookie_is_refused(
+    server: Server, browser: Browser, a: RogueOP
+) -> None:
+    """The state is used once: the same answer and the same cookie, a second time."""
+    started = start(browser, server, "rogue-a")
+    (cookie,) = [c for c in browser.http.cookies.jar if c.name.startswith("tessera_federation")]
+    answer = upstream_answer(started.location)
+    finish_at_app(browser, server, browser.http.get(answer))
+    before = snapshot(server)
+    audited = last_refusal(server)
+    with Browser(server.base_url) as attacker:
+        replayed = httpx.get(answer, headers={"Cookie": f"{cookie.name}={cookie.value}"})
+        assert_refused(replayed, before, attacker, server)
+        assert "replayed" in refusal_detail(server, audited)
+    assert len(a.calls("token")) == 1
+
+
+def test_an_unknown_provider_is_an_error_page(server: Server, browser: Browser) -> None:
+    response = browser.http.get("/oauth2/v1/federation/nobody/start")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+
+
+def test_a_callback_without_a_started_sign_in_is_refused(
+    server: Server, browser: Browser, a: RogueOP
+) -> None:
+    before = snapshot(server)
+    audited = last_refusal(server)
+    state = "x" * 43
+    url = f"{callback_uri(server.issuer, 'rogue-a')}?code=c&state={state}&iss={a.issuer}"
+    assert_refused(browser.http.get(url), before, browser, server)
+    assert "no valid federation cookie" in refusal_detail(server, audited)
+
+
+# --- refusals: accounts -------------------------------------------------------------------------
+
+
+def test_an_unverified_email_cannot_take_over_an_existing_account(
+    server: Server, browser: Browser, linker: RogueOP
+) -> None:
+    """`--link-existing` links by e-mail only when the provider says the address is verified:
+    otherwise anyone who registers the victim's address upstream would sign in as the victim."""
+    carol = server.cli_json(
+        "admin",
+        "users",
+        "create",
+        "carol",
+        "--email",
+        "carol@example.test",
+        "--password-stdin",
+        input="Quiet-Orchard-Signal-73\n",
+    )
+    linker.reset(email="carol@example.test", email_verified=False)
+    before = snapshot(server)
+    audited = last_refusal(server)
+    response = round_trip(browser, server, linker, "rogue-link")
+    assert_refused(response, before, browser, server)
+    assert "does not say it is verified" in refusal_detail(server, audited)
+    assert federation_links(server, carol["id"]) == []
+
+    # The same address, verified: linked to carol (the refusal above was the e-mail's).
+    linker.reset(email="carol@example.test", email_verified=True)
+    with Browser(server.base_url) as fresh:
+        code = finish_at_app(fresh, server, round_trip(fresh, server, linker, "rogue-link"))
+        tokens = exchange_code(server.base_url, server.demo["confidential_app"], code)
+    assert id_token_claims(server, tokens["id_token"])["sub"] == carol["id"]
+    assert [row[1] for row in federation_links(server, carol["id"])] == [linker.subject]
+    assert snapshot(server).users == before.users
+
+
+def test_an_administrator_is_never_linked_by_email(
+    server: Server, browser: Browser, linker: RogueOP
+) -> None:
+    dora = server.cli_json(
+        "admin",
+        "users",
+        "create",
+        "dora",
+        "--email",
+        "dora@example.test",
+        "--admin",
+        "--password-stdin",
+        input="Amber-Canyon-Lamp-2094\n",
+    )
+    linker.reset(email="dora@example.test", email_verified=True)
+    before = snapshot(server)
+    audited = last_refusal(server)
+    assert_refused(round_trip(browser, server, linker, "rogue-link"), before, browser, server)
+    assert "is an administrator" in refusal_detail(server, audited)
+    assert federation_links(server, dora["id"]) == []
+
+
+def test_a_disabled_user_cannot_sign_in_through_a_provider(
+    server: Server, browser: Browser, a: RogueOP
+) -> None:
+    code = finish_at_app(browser, server, round_trip(browser, server, a, "rogue-a"))
+    exchange_code(server.base_url, server.demo["confidential_app"], code)
+    username = a.subject
+    assert users_by_username(server)[username]["id"]
+    server.cli("admin", "users", "disable", username)
+    try:
+        a.reset(subject=username)  # the same upstream account comes back
+        before = snapshot(server)
+        audited = last_refusal(server)
+        with Browser(server.base_url) as again:
+            response = round_trip(again, server, a, "rogue-a")
+            assert response.status_code == 403, response.text[:1000]
+            assert_refused(response, before, again, server)
+            assert "disabled" in refusal_detail(server, audited)
+    finally:
+        server.cli("admin", "users", "enable", username)
+
+
+# --- revocation is ours ------------------------------------------------------------------------
+
+
+def test_revoking_a_federated_user_ends_the_session_and_the_tokens(
+    server: Server, browser: Browser, a: RogueOP
+) -> None:
+    code = finish_at_app(browser, server, round_trip(browser, server, a, "rogue-a"))
+    tokens = exchange_code(server.base_url, server.demo["confidential_app"], code)
+    assert introspect(server, tokens["access_token"])["active"] is True
+    user_id = id_token_claims(server, tokens["id_token"])["sub"]
+    # Signed in: the app's next request gets a code without the sign-in page or the upstream.
+    again = browser.authorize(**authorize_params(server, prompt="none"))
+    assert "code" in query_of(again.headers["location"]), again.headers.get("location")
+
+    admin = console_token(server.base_url, "admin", ADMIN_PASSWORD)["access_token"]
+    revoked = httpx.post(
+        f"{server.base_url}/admin/v1/users/{user_id}/revoke-tokens",
+        headers={"Authorization": f"Bearer {admin}"},
+    )
+    assert revoked.status_code == 200, revoked.text
+    assert introspect(server, tokens["access_token"])["active"] is False
+    app = server.demo["confidential_app"]
+    refreshed = httpx.post(
+        f"{server.base_url}/oauth2/v1/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=(app["client_id"], app["client_secret"]),
+    )
+    assert refreshed.status_code == 400, refreshed.text
+    assert_no_session(browser, server)
+    # Signing in again needs the upstream again.
+    a.reset(subject=a.subject)
+    code = finish_at_app(browser, server, round_trip(browser, server, a, "rogue-a"))
+    assert len(a.calls("authorize")) == 1
+    tokens = exchange_code(server.base_url, server.demo["confidential_app"], code)
+    assert id_token_claims(server, tokens["id_token"])["sub"] == user_id
+
+
+# --- a certified upstream with private_key_jwt -------------------------------------------------
+
+
+def test_private_key_jwt_at_oidc_provider_signs_in(
+    server: Server, browser: Browser, tmp_path: Path
+) -> None:
+    """panva's oidc-provider authenticates us by private_key_jwt (RFC 7523 §2.2) with the keys
+    it fetches from our federation jwks endpoint, then Tessera creates the user."""
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    view = server.cli_json(
+        "admin",
+        "providers",
+        "add",
+        "node-keys",
+        "--issuer",
+        issuer,
+        "--client-id",
+        "tessera-keys",
+        "--auth-method",
+        "private_key_jwt",
+        "--no-check",  # the upstream is not running yet
+    )
+    assert view["auth_method"] == "private_key_jwt" and view["has_client_secret"] is False
+    served = httpx.get(jwks_uri(server.issuer, "node-keys")).json()
+    assert served == view["jwks"]
+    (key,) = served["keys"]
+    assert key["kty"] == "RSA" and key["alg"] == "RS256" and "d" not in key
+    callback = callback_uri(server.issuer, "node-keys")
+    client = key_client("tessera-keys", callback, uri=jwks_uri(server.issuer, "node-keys"))
+    erin = account("erin-upstream", "erin@node.test", name="Erin Node", username="erin")
+    with running_upstream_op(tmp_path, clients=[client], accounts=[erin], port=port) as op:
+        before = snapshot(server)
+        started = start(browser, server, "node-keys")
+        assert started.location.startswith(issuer + "/auth?"), started.location
+        with httpx.Client(timeout=30) as upstream_browser:
+            answer = upstream_sign_in(
+                upstream_browser, started.response, "erin-upstream", until=callback
+            )
+        code = finish_at_app(browser, server, browser.http.get(answer.headers["location"]))
+        tokens = exchange_code(server.base_url, server.demo["confidential_app"], code)
+        assert "grant.error" not in op.logs()
+    user = users_by_username(server)["erin"]
+    assert snapshot(server).users - before.users == {user["id"]}
+    assert user["email"] == "erin@node.test" and user["display_name"] == "Erin Node"
+    assert id_token_claims(server, tokens["id_token"])["sub"] == user["id"]
+
+
+# --- the administrator's "try sign-in" ----------------------------------------------------------
+
+
+def test_try_sign_in_shows_the_claims_and_creates_nothing(
+    server: Server, browser: Browser, a: RogueOP
+) -> None:
+    result = server.cli_json("admin", "providers", "test", "rogue-a")
+    assert result["check"]["issuer"] == a.issuer
+    url = result["try_sign_in_url"]
+    assert url.startswith(f"{server.issuer}/oauth2/v1/federation/rogue-a/test?ticket=")
+    before = snapshot(server)
+    started = browser.http.get(url)
+    assert started.status_code == 303, started.text[:1000]
+    assert started.headers["location"].startswith(a.issuer + "/authorize?")
+    shown = browser.http.get(upstream_answer(started.headers["location"]))
+    assert shown.status_code == 200, shown.text[:1500]
+    assert a.subject in shown.text and f"{a.subject}@rogue.test" in shown.text
+    assert snapshot(server) == before
+    assert_no_session(browser, server)
+    # A forged ticket starts nothing.
+    forged = browser.http.get(url[:-6] + "AAAAAA")
+    assert forged.status_code == 400
