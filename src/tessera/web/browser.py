@@ -170,6 +170,21 @@ class _ProviderButton:
     href: str
 
 
+def _home_realm_targets(svc: Services, providers: list[UpstreamProvider]) -> list[str | None]:
+    """Where the sign-in form may end up (CSP `form-action` also covers the redirects after
+    a submission): an address of a provider's e-mail domain is sent through our start route to
+    its authorization endpoint — on its issuer's origin, or the one its discovery document
+    names once we have read it."""
+    targets: list[str | None] = []
+    for provider in providers:
+        if provider.email_domains:
+            targets.append(origin(provider.issuer))
+            metadata = svc.node.upstream.cached(provider.issuer)
+            if metadata is not None:
+                targets.append(origin(metadata.authorization_endpoint))
+    return targets
+
+
 def login_page(
     svc: Services,
     request: Request,
@@ -188,7 +203,7 @@ def login_page(
         svc,
         "login.html",
         status,
-        form_targets=[origin(req.redirect_uri)],
+        form_targets=[origin(req.redirect_uri), *_home_realm_targets(svc, providers)],
         scripts=True,
         **passkey_sign_in_values(svc, bid, svc.ctx.clock()),
         app_name=req.client.name,

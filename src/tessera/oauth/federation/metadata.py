@@ -249,6 +249,13 @@ class UpstreamClient:
         finally:
             entry.lock.release()
 
+    def cached(self, issuer: str) -> ProviderMetadata | None:
+        """The document in memory, if any (never fetches: for pages rendered on the event
+        loop)."""
+        with self._lock:
+            entry = self._entries.get(issuer)
+        return entry.metadata if entry is not None else None
+
     def _discover(self, issuer: str, entry: _Entry, refresh: bool) -> ProviderMetadata:
         """`metadata` with the entry's lock held."""
         now = self._clock()
