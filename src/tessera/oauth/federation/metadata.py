@@ -445,10 +445,14 @@ class UpstreamClient:
 
 
 def _checked_token_response(answer: dict[str, Any]) -> dict[str, Any]:
-    """RFC 6749 §5.1 and OIDC Core §3.1.3.3: `access_token`, `token_type` Bearer (case
-    insensitive, RFC 6749 §7.1), `id_token`."""
-    if not isinstance(answer.get("access_token"), str) or not answer["access_token"]:
+    """RFC 6749 §5.1 and OIDC Core §3.1.3.3: `access_token` (1*VSCHAR, RFC 6749 Appendix A.12:
+    it goes into the userinfo request's Authorization header, which holds ASCII only),
+    `token_type` Bearer (case insensitive, RFC 6749 §7.1), `id_token`."""
+    access_token = answer.get("access_token")
+    if not isinstance(access_token, str) or not access_token:
         raise UpstreamError(_BAD_ANSWER, "the token response has no access_token")
+    if not all(" " <= c <= "~" for c in access_token):
+        raise UpstreamError(_BAD_ANSWER, "the access_token has characters outside %x20-7E")
     token_type = answer.get("token_type")
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
         # We asked for no DPoP binding; an access token we cannot present is no use.

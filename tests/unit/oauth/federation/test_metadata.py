@@ -223,6 +223,8 @@ def test_private_key_jwt_assertions_are_what_tessera_itself_accepts(
     ("body", "match"),
     [
         ({"token_type": "Bearer", "id_token": "x.y.z"}, "no access_token"),
+        # Not ASCII: it could not be sent to the userinfo endpoint (an encoding error, a 500).
+        ({"access_token": "caf\u00e9", "token_type": "Bearer", "id_token": "x.y.z"}, "%x20-7E"),
         ({"access_token": "at", "token_type": "DPoP", "id_token": "x.y.z"}, "not Bearer"),
         ({"access_token": "at", "token_type": "Bearer"}, "no id_token"),
         ([1, 2], "without JSON"),
