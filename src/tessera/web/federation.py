@@ -83,7 +83,6 @@ FEDERATION_COOKIE = COOKIE_NAME  # the domain's cookie suffix is appended
 _BASE = COOKIE_PATH  # the routes' common path, and the cookie's
 _COOKIE_TTL = int(REQUEST_LIFETIME.total_seconds())  # the sealed request's own lifetime
 _REQUEST_KEY_PURPOSE = "federation requests"
-_MAX_HINT = 254
 _ACCOUNT_PAGE = "/account/security"
 _START_AGAIN = "Go back to the application and sign in again."
 
@@ -273,7 +272,7 @@ def _start(svc: Services, request: Request, name: str, query: Params) -> Respons
             purpose="sign-in",
             authz=authz or None,
             user_id=None,
-            login_hint=hint if hint and len(hint) <= _MAX_HINT else None,
+            login_hint=hint,  # `begin` drops an overlong or unprintable one
             prompt_login=prompt_login,
             max_age=max_age,
         )
