@@ -324,6 +324,18 @@ def test_a_clean_answer_signs_in_and_creates_the_user_just_in_time(
     assert [row[1] for row in federation_links(server, new_id)] == [a.subject]
 
 
+def test_a_fresh_sign_in_asked_by_the_app_is_asked_of_the_provider(
+    server: Server, browser: Browser, a: RogueOP
+) -> None:
+    """OIDC Core §3.1.2.1: the app's `prompt=login` and `max_age` go upstream (our session's
+    `auth_time` is the provider's sign-in), and its ID token's `auth_time` is checked
+    (`tessera.oauth.federation.flow.complete`): the rogue provider's is now, so it passes."""
+    started = start(browser, server, "rogue-a", prompt="login", max_age="120")
+    assert (started.params["prompt"], started.params["max_age"]) == ("login", "120")
+    callback = browser.http.get(upstream_answer(started.location))
+    assert finish_at_app(browser, server, callback)
+
+
 # --- refusals: the ID token and the authorization response --------------------------------------
 
 

@@ -31,6 +31,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, Key, KeySet, OKPKey, RSAKey
 
 from tessera.shared.addresses import literal_address, refusal
+from tessera.shared.outbound import AnswerRefused, read_limited, url_problem
 from tessera.shared.settings import is_loopback_host
 
 __all__ = [
@@ -116,26 +117,9 @@ def allows_insecure_jwks_uri(issuer: str) -> bool:
 
 def check_jwks_uri(uri: str, *, allow_insecure_loopback: bool = False) -> None:
     """RFC 7591 §2 / RFC 8414 §2: `https` only; `http` only to loopback, in development."""
-    if not isinstance(uri, str) or not 0 < len(uri) <= _MAX_URI:
-        raise JwksUnavailable("the jwks_uri is empty or too long")
-    # Printable ASCII only (an internationalised host in its xn-- form): what the HTTP client
-    # would otherwise refuse only when it fetches, on a request of the app's.
-    if not all(" " < c < "\x7f" for c in uri):
-        raise JwksUnavailable("the jwks_uri has spaces, control or non-ASCII characters")
-    try:
-        parts = urlsplit(uri)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-        httpx.URL(uri).raw_host.decode("ascii").encode("idna")  # a host httpx can connect to
-    except (ValueError, UnicodeError, httpx.InvalidURL):
-        raise JwksUnavailable("the jwks_uri is not a URL") from None
-    host = parts.hostname or ""
-    if not host or parts.username is not None or parts.password is not None or parts.fragment:
-        raise JwksUnavailable("the jwks_uri needs a host and no user info or fragment")
-    if parts.scheme == "https":
-        return
-    if parts.scheme == "http" and allow_insecure_loopback and is_loopback_host(host):
-        return
-    raise JwksUnavailable("the jwks_uri must be an https URL")
+    problem = url_problem(uri, max_length=_MAX_URI, allow_insecure_loopback=allow_insecure_loopback)
+    if problem is not None:
+        raise JwksUnavailable(f"the jwks_uri {problem}")
 
 
 # host, port -> the addresses it resolves to
@@ -269,20 +253,12 @@ class JwksFetcher:
             ) as response:
                 if response.status_code != 200:
                     raise JwksUnavailable(f"{uri} answered {response.status_code}")
-                declared = response.headers.get("Content-Length")
-                if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-                    raise JwksUnavailable(f"{uri} is larger than {self.max_bytes} bytes")
-                body = bytearray()
-                # Counted after decompression, so a compressed bomb is cut off as well.
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > self.max_bytes:
-                        raise JwksUnavailable(f"{uri} is larger than {self.max_bytes} bytes")
-                    if time.monotonic() > deadline:
-                        raise JwksUnavailable(f"{uri} took longer than {self.http_timeout} s")
+                body = read_limited(response, self.max_bytes, deadline, uri)
+        except AnswerRefused as exc:
+            raise JwksUnavailable(str(exc)) from None
         except (httpx.HTTPError, httpx.InvalidURL, UnicodeError, ValueError) as exc:
             raise JwksUnavailable(f"cannot fetch {uri}: {type(exc).__name__}") from None
         try:
-            return orjson.loads(bytes(body))
+            return orjson.loads(body)
         except orjson.JSONDecodeError:
             raise JwksUnavailable(f"{uri} is not JSON") from None

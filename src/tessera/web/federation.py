@@ -83,7 +83,6 @@ FEDERATION_COOKIE = COOKIE_NAME  # the domain's cookie suffix is appended
 _BASE = COOKIE_PATH  # the routes' common path, and the cookie's
 _COOKIE_TTL = int(REQUEST_LIFETIME.total_seconds())  # the sealed request's own lifetime
 _REQUEST_KEY_PURPOSE = "federation requests"
-_MAX_HINT = 254
 _ACCOUNT_PAGE = "/account/security"
 _START_AGAIN = "Go back to the application and sign in again."
 
@@ -197,6 +196,8 @@ def _begin(
     authz: str | None,
     user_id: str | None,
     login_hint: str | None,
+    prompt_login: bool = False,
+    max_age: int | None = None,
 ) -> Response:
     """Discover the provider (cached) and send the browser there (raises `UpstreamError`)."""
     metadata = svc.node.upstream.metadata(provider.issuer)
@@ -208,6 +209,8 @@ def _begin(
         authz=authz,
         user_id=user_id,
         login_hint=login_hint,
+        prompt_login=prompt_login,
+        max_age=max_age,
         now=svc.ctx.clock(),
     )
     return _to_provider(svc, location, req)
@@ -248,13 +251,16 @@ def _start(svc: Services, request: Request, name: str, query: Params) -> Respons
     if query.duplicated:
         message = "The sign-in link repeats a parameter."
         return _refusal(svc, request, title, message, status=400, detail=message, name=name)
+    prompt_login, max_age = False, None
     if authz:
         try:
-            validate_authz(svc, authz)  # a request that cannot be resumed is refused now
+            resumed, _ = validate_authz(svc, authz)  # one that cannot be resumed is refused now
         except (UnsafeToRedirect, AuthorizationError, errors.OAuthError):
             message = "This sign-in request is not valid any more."
             detail = "the authorization request (authz) is not valid"
             return _refusal(svc, request, title, message, status=400, detail=detail, name=name)
+        # A fresh sign-in asked of us is asked of the provider (checked at the callback).
+        prompt_login, max_age = "login" in resumed.prompt, resumed.max_age
     provider = svc.ctx.store.upstream_providers.get_by_name(name)
     if provider is None or not provider.enabled:
         return _unknown(svc, request, name, back)
@@ -266,7 +272,9 @@ def _start(svc: Services, request: Request, name: str, query: Params) -> Respons
             purpose="sign-in",
             authz=authz or None,
             user_id=None,
-            login_hint=hint if hint and len(hint) <= _MAX_HINT else None,
+            login_hint=hint,  # `begin` drops an overlong or unprintable one
+            prompt_login=prompt_login,
+            max_age=max_age,
         )
     except UpstreamError as exc:
         again = "Try again in a moment, or sign in another way."

@@ -31,7 +31,7 @@ from tessera.oauth.federation.flow import (
     seal_request,
 )
 from tessera.oauth.federation.home_realm import provider_for_email
-from tessera.oauth.federation.id_token import IdTokenClaims, validate_id_token
+from tessera.oauth.federation.id_token import validate_id_token
 from tessera.oauth.federation.metadata import ProviderMetadata, UpstreamClient, parse_metadata
 from tessera.oauth.federation.secrets import (
     PROVIDER_KEY_PURPOSE,
@@ -50,7 +50,6 @@ __all__ = [
     "Account",
     "Credentials",
     "FederationRequest",
-    "IdTokenClaims",
     "Plan",
     "ProviderMetadata",
     "Refused",

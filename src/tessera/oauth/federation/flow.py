@@ -37,6 +37,7 @@ from tessera.oauth.federation.id_token import validate_id_token
 from tessera.oauth.federation.metadata import ProviderMetadata, UpstreamClient
 from tessera.oauth.federation.secrets import Credentials
 from tessera.oauth.pkce import s256
+from tessera.shared.jwt_parts import is_numeric_date
 from tessera.shared.sealing import Sealer, SealError
 from tessera.shared.urlencoding import encode_pairs
 from tessera.store.protocols import Store
@@ -79,7 +80,9 @@ class FederationRequest:
     """One authorization request to an upstream provider, as the callback must find it:
     sealed in the browser's cookie. `authz`: the downstream authorization request the
     sign-in page had (sealed by the web), to resume after the sign-in; `user_id`: the
-    signed-in user who links (purpose `link`) or the administrator who tests (`test`)."""
+    signed-in user who links (purpose `link`) or the administrator who tests (`test`);
+    `prompt_login`, `max_age`: the downstream request's (OIDC Core §3.1.2.1), passed upstream
+    and checked against the ID token's `auth_time` (`complete`)."""
 
     provider_id: str
     provider_name: str
@@ -90,6 +93,8 @@ class FederationRequest:
     expires_at: datetime
     authz: str | None = None
     user_id: str | None = None
+    prompt_login: bool = False
+    max_age: int | None = None
 
 
 def _with_query(url: str, params: list[tuple[str, str]]) -> str:
@@ -115,10 +120,13 @@ def begin(
     authz: str | None = None,
     user_id: str | None = None,
     login_hint: str | None = None,
+    prompt_login: bool = False,
+    max_age: int | None = None,
 ) -> tuple[str, FederationRequest]:
     """The upstream authorization URL (OIDC Core §3.1.2.1: `response_type=code`, `client_id`,
     `redirect_uri`, `scope`, `state`, `nonce`; RFC 7636 §4.3 `code_challenge` S256;
-    `login_hint` when given) and the request to seal. `state`, `nonce` and the verifier are
+    `login_hint` when given; `prompt=login` and `max_age` when the downstream request asked
+    for a fresh authentication) and the request to seal. `state`, `nonce` and the verifier are
     256-bit random values (43 characters); the request lives ten minutes."""
     if purpose not in PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}")
@@ -134,6 +142,8 @@ def begin(
         expires_at=(now + REQUEST_LIFETIME).replace(microsecond=0),  # as sealed: whole seconds
         authz=authz,
         user_id=user_id,
+        prompt_login=prompt_login,
+        max_age=max_age,
     )
     params = [
         ("response_type", "code"),
@@ -147,6 +157,10 @@ def begin(
     ]
     if login_hint and len(login_hint) <= _MAX_LOGIN_HINT and login_hint.isprintable():
         params.append(("login_hint", login_hint))  # OIDC Core §3.1.2.1
+    if prompt_login:
+        params.append(("prompt", "login"))
+    if max_age is not None:
+        params.append(("max_age", str(max_age)))
     return _with_query(metadata.authorization_endpoint, params), req
 
 
@@ -179,6 +193,8 @@ def seal_request(key: bytes, req: FederationRequest) -> str:
         "e": int(req.expires_at.timestamp()),
         "a": req.authz,
         "i": req.user_id,
+        "l": req.prompt_login,
+        "m": req.max_age,
     }
     return _b64(Sealer(key).seal(orjson.dumps(data), _REQUEST_AD))
 
@@ -203,6 +219,9 @@ def open_request(key: bytes, sealed: str, now: datetime) -> FederationRequest | 
     purpose, authz, user_id = data.get("u"), data.get("a"), data.get("i")
     if purpose not in ("sign-in", "link", "test") or not _optional_str(authz, user_id):
         return None
+    prompt_login, max_age = data.get("l", False), data.get("m")
+    if not isinstance(prompt_login, bool) or not (max_age is None or type(max_age) is int):
+        return None
     try:
         req = FederationRequest(
             provider_id=str(data["p"]),
@@ -214,6 +233,8 @@ def open_request(key: bytes, sealed: str, now: datetime) -> FederationRequest | 
             expires_at=datetime.fromtimestamp(int(data["e"]), UTC),
             authz=authz,
             user_id=user_id,
+            prompt_login=prompt_login,
+            max_age=max_age,
         )
     except (KeyError, TypeError, ValueError, OverflowError):
         return None
@@ -315,7 +336,8 @@ def complete(
     `state` used once (a replayed callback is refused), the code redeemed (RFC 6749 §4.1.3),
     the ID token validated (OIDC Core §3.1.3.7; the provider's keys fetched again once for an
     unknown `kid`), the userinfo claims fetched when the provider has the endpoint (§5.3),
-    the claims mapped. Raises `UpstreamError`; writes nothing but the used `state`."""
+    the authentication fresh enough when the request asked (`_check_fresh`), the claims
+    mapped. Raises `UpstreamError`; writes nothing but the used `state`."""
     if req.expires_at <= now:
         raise UpstreamError(f"This sign-in took too long. {_START_AGAIN}", "the request expired")
     metadata = client.metadata(provider.issuer)
@@ -350,10 +372,39 @@ def complete(
         allowed_algs=metadata.id_token_signing_alg_values_supported,
         access_token=tokens["access_token"],
     )
+    _check_fresh(req, claims.get("auth_time"), now)
     userinfo = None
     if metadata.userinfo_endpoint is not None:
         userinfo = client.userinfo(metadata, tokens["access_token"], claims["sub"])
     return map_claims(provider, claims, userinfo)
+
+
+_FRESH_LEEWAY = 60  # seconds, as the ID token's times (`validate_id_token`)
+
+
+def _check_fresh(req: FederationRequest, auth_time: Any, now: datetime) -> None:
+    """OIDC Core §3.1.2.1 and §3.1.3.7 item 13: when the downstream request had `prompt=login`
+    or `max_age`, our session's `auth_time` will be now, so the provider must have
+    authenticated the user since the request started, or within `max_age` seconds: its ID
+    token's `auth_time` says when (required then). Else a session at the provider would pass
+    for the re-authentication the app, or the account page's step-up, asked for."""
+    if not req.prompt_login and req.max_age is None:
+        return
+    if not is_numeric_date(auth_time):
+        raise UpstreamError(
+            f"The sign-in provider did not say when you signed in there. {_START_AGAIN}",
+            "a fresh sign-in was asked (prompt=login or max_age) and the ID token has no auth_time",
+        )
+    started = (req.expires_at - REQUEST_LIFETIME).timestamp()
+    at, current = float(auth_time), now.timestamp()
+    stale = req.prompt_login and at < started - _FRESH_LEEWAY
+    stale = stale or (req.max_age is not None and current - at > req.max_age + _FRESH_LEEWAY)
+    if stale:
+        raise UpstreamError(
+            f"The sign-in provider did not ask you to sign in again. {_START_AGAIN}",
+            f"a fresh sign-in was asked (prompt=login or max_age) and the ID token's "
+            f"auth_time {clipped(auth_time, 20)} is older",
+        )
 
 
 # --- the administrator's "try sign-in" ticket -------------------------------------------------

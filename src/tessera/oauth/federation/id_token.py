@@ -16,8 +16,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tessera.oauth.client_assertion import AssertionRefused, KeySource, verified_jws
@@ -25,7 +24,7 @@ from tessera.oauth.federation.errors import UpstreamError, clipped
 from tessera.oauth.federation.metadata import ID_TOKEN_ALGS
 from tessera.shared.jwt_parts import is_numeric_date
 
-__all__ = ["MAX_ID_TOKEN", "MAX_SUBJECT", "IdTokenClaims", "validate_id_token"]
+__all__ = ["MAX_ID_TOKEN", "MAX_SUBJECT", "validate_id_token"]
 
 # Some providers put up to 200 group ids in an ID token: room for that, and no more.
 MAX_ID_TOKEN = 32 * 1024
@@ -35,37 +34,6 @@ _REFUSED = (
 )
 # OIDC Core §3.1.3.8 / §3.3.2.11: the hash of the JWS alg; EdDSA (Ed25519) uses SHA-512.
 _HASHES = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}
-
-
-@dataclass(frozen=True, slots=True)
-class IdTokenClaims:
-    """A validated ID token: its `sub`, all its claims, its `amr` (RFC 8176 values, as the
-    provider sent them) and `auth_time` (OIDC Core §2), when given."""
-
-    subject: str
-    claims: dict[str, Any]
-    amr: tuple[str, ...] = ()
-    auth_time: datetime | None = None
-
-    @classmethod
-    def of(cls, claims: Mapping[str, Any]) -> IdTokenClaims:
-        amr = claims.get("amr")
-        return cls(
-            subject=claims["sub"],
-            claims=dict(claims),
-            amr=tuple(m for m in amr if isinstance(m, str)) if isinstance(amr, list) else (),
-            auth_time=_time(claims.get("auth_time")),
-        )
-
-
-def _time(value: Any) -> datetime | None:
-    """A NumericDate as a time; None when absent or beyond what a datetime holds."""
-    if not is_numeric_date(value):
-        return None
-    try:
-        return datetime.fromtimestamp(value, UTC)
-    except (OverflowError, ValueError, OSError):
-        return None
 
 
 def _refuse(detail: str) -> UpstreamError:

@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote_plus, urlsplit
+from urllib.parse import quote_plus
 
 import httpx
 import orjson
@@ -45,7 +45,7 @@ from tessera.oauth.client_jwks import JwksFetcher, JwksUnavailable
 from tessera.oauth.federation.errors import UpstreamError, clipped
 from tessera.oauth.federation.secrets import CLIENT_KEY_ALG, Credentials
 from tessera.shared.client_assertion import client_assertion_form
-from tessera.shared.settings import is_loopback_host
+from tessera.shared.outbound import AnswerRefused, read_limited, url_problem
 
 __all__ = [
     "DISCOVERY_PATH",
@@ -86,11 +86,6 @@ class ProviderMetadata:
     token_endpoint_auth_methods_supported: tuple[str, ...] = ("client_secret_basic",)
     code_challenge_methods_supported: tuple[str, ...] = ()  # RFC 8414 §2
 
-    @property
-    def id_token_algs(self) -> frozenset[str]:
-        """The algorithms an ID token of this provider may use: ours ∩ what it advertises."""
-        return ID_TOKEN_ALGS & frozenset(self.id_token_signing_alg_values_supported)
-
 
 def discovery_url(issuer: str) -> str:
     """OIDC Discovery 1.0 §4.1: the issuer without a trailing slash, then the well-known path."""
@@ -98,26 +93,12 @@ def discovery_url(issuer: str) -> str:
 
 
 def check_endpoint(url: Any, what: str, *, allow_insecure_loopback: bool = False) -> str:
-    """An issuer or endpoint URL we may talk to: absolute, printable ASCII, no user info or
-    fragment, https (http only on a loopback host, when allowed). `UpstreamError` if not."""
-    if not isinstance(url, str) or not 0 < len(url) <= _MAX_URL:
-        raise UpstreamError(_BAD_SETUP, f"the {what} is missing, not a string or too long")
-    if not all(" " < c < "\x7f" for c in url):
-        raise UpstreamError(_BAD_SETUP, f"the {what} has spaces, control or non-ASCII characters")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-        httpx.URL(url)
-    except (ValueError, httpx.InvalidURL):
-        raise UpstreamError(_BAD_SETUP, f"the {what} is not a URL: {clipped(url)}") from None
-    host = parts.hostname or ""
-    if not host or parts.username is not None or parts.password is not None or parts.fragment:
-        raise UpstreamError(_BAD_SETUP, f"the {what} needs a host and no user info or fragment")
-    if parts.scheme == "https":
-        return url
-    if parts.scheme == "http" and allow_insecure_loopback and is_loopback_host(host):
-        return url
-    raise UpstreamError(_BAD_SETUP, f"the {what} must be an https URL: {clipped(url)}")
+    """An issuer or endpoint URL we may talk to (`tessera.shared.outbound.url_problem`: https,
+    http only on a loopback host when allowed). `UpstreamError` if not."""
+    problem = url_problem(url, max_length=_MAX_URL, allow_insecure_loopback=allow_insecure_loopback)
+    if problem is not None:
+        raise UpstreamError(_BAD_SETUP, f"the {what} {problem}: {clipped(url)}")
+    return str(url)
 
 
 def _strings(document: Mapping[str, Any], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -289,28 +270,17 @@ class UpstreamClient:
 
     # --- HTTP ------------------------------------------------------------------------------
 
-    def _read(self, response: httpx.Response, what: str, deadline: float) -> bytes:
-        declared = response.headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            raise UpstreamError(_BAD_ANSWER, f"{what} is larger than {self.max_bytes} bytes")
-        body = bytearray()
-        for chunk in response.iter_bytes():  # counted after decompression
-            body += chunk
-            if len(body) > self.max_bytes:
-                raise UpstreamError(_BAD_ANSWER, f"{what} is larger than {self.max_bytes} bytes")
-            if time.monotonic() > deadline:
-                raise UpstreamError(_UNREACHABLE, f"{what} took longer than {self.http_timeout} s")
-        return bytes(body)
-
     def _send(self, request: httpx.Request, what: str) -> tuple[int, str, bytes]:
         """Status, media type and body of one request; `UpstreamError` when it fails."""
         deadline = time.monotonic() + self.http_timeout  # a slow drip must not hold us longer
         try:
             response = self._http.send(request, stream=True)
             try:
-                body = self._read(response, what, deadline)
+                body = read_limited(response, self.max_bytes, deadline, what)
             finally:
                 response.close()
+        except AnswerRefused as exc:
+            raise UpstreamError(_BAD_ANSWER if exc.too_large else _UNREACHABLE, str(exc)) from None
         except (httpx.HTTPError, httpx.InvalidURL, UnicodeError, ValueError) as exc:
             raise UpstreamError(_UNREACHABLE, f"{what}: {type(exc).__name__}") from None
         media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -445,10 +415,14 @@ class UpstreamClient:
 
 
 def _checked_token_response(answer: dict[str, Any]) -> dict[str, Any]:
-    """RFC 6749 §5.1 and OIDC Core §3.1.3.3: `access_token`, `token_type` Bearer (case
-    insensitive, RFC 6749 §7.1), `id_token`."""
-    if not isinstance(answer.get("access_token"), str) or not answer["access_token"]:
+    """RFC 6749 §5.1 and OIDC Core §3.1.3.3: `access_token` (1*VSCHAR, RFC 6749 Appendix A.12:
+    it goes into the userinfo request's Authorization header, which holds ASCII only),
+    `token_type` Bearer (case insensitive, RFC 6749 §7.1), `id_token`."""
+    access_token = answer.get("access_token")
+    if not isinstance(access_token, str) or not access_token:
         raise UpstreamError(_BAD_ANSWER, "the token response has no access_token")
+    if not all(" " <= c <= "~" for c in access_token):
+        raise UpstreamError(_BAD_ANSWER, "the access_token has characters outside %x20-7E")
     token_type = answer.get("token_type")
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
         # We asked for no DPoP binding; an access token we cannot present is no use.

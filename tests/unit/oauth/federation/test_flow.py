@@ -353,3 +353,48 @@ def test_a_token_error_is_refused_with_its_code_in_the_detail(
     with pytest.raises(UpstreamError, match="400 invalid_grant: code used") as caught:
         trip.complete(store)
     assert "invalid_grant" not in caught.value.reason
+
+
+# --- a fresh sign-in asked downstream (OIDC Core §3.1.2.1 prompt=login, max_age) ---------------
+
+
+def test_a_fresh_sign_in_asked_of_us_is_asked_of_the_provider_and_sealed() -> None:
+    params, req = start(prompt_login=True, max_age=300)
+    assert (params["prompt"], params["max_age"]) == ("login", "300")
+    opened = open_request(KEY, seal_request(KEY, req), T0)
+    assert opened is not None and (opened.prompt_login, opened.max_age) == (True, 300)
+    plain, _ = start()
+    assert "prompt" not in plain and "max_age" not in plain
+
+
+@pytest.mark.parametrize(
+    ("fresh", "auth_time", "accepted"),
+    [
+        ({"prompt_login": True}, None, False),  # no auth_time: when did they sign in?
+        ({"prompt_login": True}, -3600, False),  # the provider's old session
+        ({"prompt_login": True}, 2, True),
+        ({"max_age": 600}, None, False),
+        ({"max_age": 600}, -3600, False),
+        ({"max_age": 600}, -300, True),
+        ({}, None, True),  # nothing asked: nothing checked
+    ],
+)
+def test_a_fresh_sign_in_needs_the_id_tokens_auth_time_to_say_so(
+    op: UpstreamOP,
+    client: UpstreamClient,
+    store: MemoryStore,
+    fresh: dict[str, Any],
+    auth_time: int | None,
+    accepted: bool,
+) -> None:
+    """Without it a session at the provider passed for the re-authentication that an app's
+    `prompt=login`/`max_age`, or the account page's step-up, asked for: ours says now."""
+    trip = Round(op, client)
+    trip.req = replace(trip.req, **fresh)
+    at = None if auth_time is None else int(T0.timestamp()) + auth_time
+    trip.answer_with(sign(id_claims(op.base, trip.req.nonce, auth_time=at)))
+    if accepted:
+        assert trip.complete(store).subject == "upstream-user-1"
+    else:
+        with pytest.raises(UpstreamError, match="auth_time"):
+            trip.complete(store)

@@ -16,7 +16,7 @@ from joserfc import jws
 from joserfc.jwk import ECKey, KeySet, OctKey
 
 from tessera.oauth.federation.errors import UpstreamError
-from tessera.oauth.federation.id_token import IdTokenClaims, validate_id_token
+from tessera.oauth.federation.id_token import validate_id_token
 from tests.unit.oauth.federation.conftest import (
     CLIENT_ID,
     ROGUE_KEY,
@@ -59,11 +59,8 @@ def token(key: Any = UPSTREAM_KEY, alg: str = "RS256", **changes: Any) -> str:
 def test_a_good_id_token_gives_its_claims() -> None:
     claims = validate(token(amr=["pwd", "mfa"], auth_time=int(T0.timestamp()) - 5))
     assert claims["sub"] == "upstream-user-1"
-    parsed = IdTokenClaims.of(claims)
-    assert parsed.subject == "upstream-user-1"
-    assert parsed.amr == ("pwd", "mfa")
-    assert parsed.auth_time == T0 - timedelta(seconds=5)
-    assert IdTokenClaims.of(validate(token(auth_time=1e300))).auth_time is None
+    assert claims["amr"] == ["pwd", "mfa"]
+    assert claims["auth_time"] == int((T0 - timedelta(seconds=5)).timestamp())
 
 
 def test_an_ec_signed_token_passes_when_the_provider_advertises_es256() -> None:
