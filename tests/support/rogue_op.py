@@ -130,6 +130,10 @@ class RogueOP:
         """The parameters of every request it got at `endpoint` ("authorize", "token"…)."""
         return [params for name, params in self.seen if name == endpoint]
 
+    def issued(self, code: str) -> bool:
+        """Whether `code` is one of its authorization codes, not yet redeemed."""
+        return code in self._codes
+
     def authorize_url(self, query: str) -> str:
         """Its authorization endpoint with `query` (e.g. another provider's request, replayed
         here by a mix-up attacker)."""
