@@ -228,8 +228,10 @@ def test_bad_input_is_a_problem_and_writes_nothing(
     assert "taken.test already sends users" in refused(409, email_domains=["TAKEN.test"])
     assert "needs the client secret" in refused(400, client_secret=None)
     assert "not a scope" in refused(400, scopes=["two words"])
-    problem(admin.post("/providers", json={**body("x", upstream), "colour": "red"}), 400)
-    problem(admin.post("/providers", json={**body("x", upstream), "auth_method": "none"}), 400)
+    extra = problem(admin.post("/providers", json={**body("x", upstream), "colour": "red"}), 400)
+    assert "colour" in extra, extra
+    none = problem(admin.post("/providers", json={**body("x", upstream), "auth_method": "none"}), 400)
+    assert "auth_method" in none, none
     assert "already exists" in problem(
         admin.patch("/providers/taken-two", json={"name": "taken"}), 409
     )

@@ -232,6 +232,9 @@ def test_bad_input_is_refused_and_nothing_written(server: Server, upstream: str)
         "other", upstream, "--email-domain", "TAKEN.test"
     )
     assert "one of" in add_refused("method", upstream, "--auth-method", "client_secret_jwt")
+    # An empty value is refused like the admin API's, not replaced by the default.
+    assert "one of" in add_refused("method", upstream, "--auth-method", "")
+    assert "username claim" in add_refused("claim", upstream, "--username-claim", "")
     no_secret = refused(
         server,
         *("admin", "providers", "add", "nosecret", "--issuer", upstream, "--client-id", "c"),

@@ -345,7 +345,7 @@ def test_a_fresh_sign_in_asked_by_the_app_is_asked_of_the_provider(
         ("forged_signature", "signature is invalid"),  # OIDC Core §3.1.3.7 step 6
         ("wrong_aud", "aud does not name us"),  # step 3
         ("wrong_nonce", "nonce is not the one of this sign-in"),  # step 11
-        ("wrong_iss", "is not http://127.0.0.1:"),  # step 2
+        ("wrong_iss", "ID token's iss .* is not http://127.0.0.1:"),  # step 2
         ("expired", "expired"),  # step 9
         ("alg_none", "not a compact JWS|'none'"),  # steps 6-8: never an unsecured JWT
         ("hs256", "'HS256' is not accepted"),  # never HMAC: the secret is not only theirs
@@ -387,7 +387,12 @@ def test_mix_up_a_response_of_provider_b_to_a_request_for_provider_a_is_refused(
     started = start(browser, server, "rogue-a")
     at_a_callback = upstream_answer(b.authorize_url(started.query))
     assert at_a_callback.startswith(callback_uri(server.issuer, "rogue-a") + "?")
-    assert query_of(at_a_callback)["iss"] == b.issuer
+    # B answered A's request (A's state), with B's code and B's iss; A was never asked.
+    (asked_b,) = b.calls("authorize")
+    assert asked_b["state"] == started.params["state"] and a.calls("authorize") == []
+    answer = query_of(at_a_callback)
+    assert answer["iss"] == b.issuer and answer["state"] == started.params["state"]
+    assert b.issued(answer["code"]) and not a.issued(answer["code"])
     response = browser.http.get(at_a_callback)
     assert a.calls("token") == [] and b.calls("token") == []
     assert_refused(response, before, browser, server)
@@ -632,4 +637,4 @@ def test_try_sign_in_shows_the_claims_and_creates_nothing(
     assert_no_session(browser, server)
     # A forged ticket starts nothing.
     forged = browser.http.get(url[:-6] + "AAAAAA")
-    assert forged.status_code == 400
+    assert forged.status_code == 400 and "This test link is not valid" in forged.text

@@ -23,6 +23,7 @@ from tessera.context import Context, open_context
 from tessera.domain.model import FederatedIdentity, UpstreamProvider
 from tessera.oauth.federation.secrets import PROVIDER_KEY_PURPOSE, new_client_key
 from tests.e2e.test_account_pages import Account, new_user
+from tests.e2e.test_federation import last_refusal, refusal_detail
 from tests.support.flow import Browser, demo_app, form_fields, query_of
 from tests.support.server import SECRET_KEY, Server, free_port
 
@@ -213,6 +214,7 @@ def test_a_callback_without_the_browsers_request_creates_nothing(
     server: Server, providers: dict[str, UpstreamProvider], browser: Browser
 ) -> None:
     before = _counts(server)
+    audited = last_refusal(server)
     answer = browser.http.get(
         "/oauth2/v1/federation/corp/callback",
         params={"code": "c" * 43, "state": "s" * 43, "iss": providers["corp"].issuer},
@@ -222,13 +224,16 @@ def test_a_callback_without_the_browsers_request_creates_nothing(
     assert "not started in this browser" in answer.text
     assert "tessera_session" not in answer.headers.get("set-cookie", "")
     assert _counts(server) == before
-    # A cookie that is not ours is the same refusal.
+    assert refusal_detail(server, audited) == "no valid federation cookie"
+    # A cookie that is not ours is the same page, refused because the cookie does not open.
+    audited = last_refusal(server)
     browser.http.cookies.set("tessera_federation", "forged", path="/oauth2/v1/federation")
     forged = browser.http.get(
         "/oauth2/v1/federation/corp/callback", params={"code": "c", "state": "s"}
     )
     assert forged.status_code == 400 and "not started in this browser" in forged.text
     assert _counts(server) == before
+    assert refusal_detail(server, audited) == "the cookie is not valid"
 
 
 def test_a_forged_test_ticket_is_refused(

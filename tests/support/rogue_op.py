@@ -33,6 +33,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -47,8 +48,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
-
-from tests.support.server import free_port
 
 __all__ = ["DEFECTS", "RogueOP", "running_rogue_op"]
 
@@ -83,7 +82,10 @@ class RogueOP:
     """The provider at `issuer` (http://127.0.0.1:<port>); `start()` / `stop()`."""
 
     def __init__(self, *, subject: str | None = None, claims: dict[str, Any] | None = None) -> None:
-        self.port = free_port()
+        # Bound here and handed to uvicorn: no other process can take the port between
+        # choosing it and serving on it.
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
         self.issuer = f"http://127.0.0.1:{self.port}"
         kid = secrets.token_hex(8)
         params = {"kid": kid, "use": "sig", "alg": "RS256"}
@@ -109,7 +111,9 @@ class RogueOP:
             Starlette(routes=routes), host="127.0.0.1", port=self.port, log_level="warning"
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
+        )
 
     # --- what a test sets and reads ------------------------------------------------------------
 
@@ -129,6 +133,10 @@ class RogueOP:
     def calls(self, endpoint: str) -> list[dict[str, str]]:
         """The parameters of every request it got at `endpoint` ("authorize", "token"…)."""
         return [params for name, params in self.seen if name == endpoint]
+
+    def issued(self, code: str) -> bool:
+        """Whether `code` is one of its authorization codes, not yet redeemed."""
+        return code in self._codes
 
     def authorize_url(self, query: str) -> str:
         """Its authorization endpoint with `query` (e.g. another provider's request, replayed
@@ -257,6 +265,7 @@ class RogueOP:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        self.socket.close()
 
 
 @contextmanager

@@ -202,7 +202,8 @@ def add(
     Register the redirect URI it prints at the provider (and for private_key_jwt our keys)."""
     from tessera.manage import providers as rules
 
-    method = auth_method or "client_secret_basic"
+    # An explicit "" is refused by the rules, not silently replaced by the default.
+    method = auth_method if auth_method is not None else "client_secret_basic"
     secret = _client_secret(client_secret_stdin, method != "private_key_jwt", as_json)
     with open_domain(as_json) as ctx, _upstream(ctx) as upstream:
         provider = rules.create_provider(
@@ -217,9 +218,9 @@ def add(
             client_secret=secret,
             display_name=display_name,
             scopes=scope or rules.DEFAULT_SCOPES,
-            username_claim=username_claim or "preferred_username",
-            email_claim=email_claim or "email",
-            name_claim=name_claim or "name",
+            username_claim=username_claim if username_claim is not None else "preferred_username",
+            email_claim=email_claim if email_claim is not None else "email",
+            name_claim=name_claim if name_claim is not None else "name",
             groups_claim=groups_claim,
             jit=bool(jit),
             link_existing=bool(link_existing),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -275,8 +276,13 @@ def test_refused_responses_never_reach_the_token_endpoint(
     op: UpstreamOP, client: UpstreamClient, store: MemoryStore
 ) -> None:
     trip = Round(op, client)
-    for changes in ({"iss": "https://evil.example"}, {"state": "x"}, {"iss": None}):
-        with pytest.raises(UpstreamError):
+    refusals: list[tuple[dict[str, Any], str]] = [
+        ({"iss": "https://evil.example"}, "RFC 9207 mix-up"),
+        ({"state": "x"}, "state is missing or is not the request's"),
+        ({"iss": None}, "iss parameter is missing"),
+    ]
+    for changes, why in refusals:
+        with pytest.raises(UpstreamError, match=re.escape(why)):
             trip.complete(store, **changes)
     assert op.hits("/token") == 0
     assert trip.complete(store).subject == "upstream-user-1"  # the state was not burnt
