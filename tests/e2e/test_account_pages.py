@@ -195,6 +195,7 @@ def test_the_profile_is_edited_and_a_forged_form_is_refused(server: Server, user
         users = server.cli_json("admin", "users", "list")
         mine = next(u for u in users if u["username"] == user)
         assert mine["email"] == "ada@example.com"
+        assert mine["email_verified"] is False  # the administrator's address was; this is typed
 
         bad = account.post("/account/profile", page, display_name="", email="ada@example.com")
         assert bad.status_code == 400 and "1 to 200 characters" in bad.text

@@ -27,6 +27,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from tests.e2e.test_account_pages import Account, new_user
 from tests.support.admin import console_token
 from tests.support.domains import query
 from tests.support.flow import Browser, exchange_code, query_of
@@ -486,6 +487,54 @@ def test_an_unverified_email_cannot_take_over_an_existing_account(
     assert id_token_claims(server, tokens["id_token"])["sub"] == carol["id"]
     assert [row[1] for row in federation_links(server, carol["id"])] == [linker.subject]
     assert snapshot(server).users == before.users
+
+
+def test_an_address_a_user_typed_on_their_account_page_is_never_linked(
+    server: Server, browser: Browser, linker: RogueOP
+) -> None:
+    """Security review N1: a local user sets a colleague's address on their account page; the
+    colleague's first sign-in through a `--link-existing` provider (with the address verified
+    upstream) must not land in that account. An administrator's address is linked."""
+    mallory = new_user(server)
+    page_user = Account(server.base_url, mallory)
+    try:
+        page = page_user.get("/account/")
+        saved = page_user.post(
+            "/account/profile", page, display_name="Mallory", email="frank@example.test"
+        )
+        assert saved.status_code == 303, saved.text[:500]
+    finally:
+        page_user.close()
+    typed = users_by_username(server)[mallory]
+    assert (typed["email"], typed["email_verified"]) == ("frank@example.test", False)
+
+    linker.reset(email="frank@example.test", email_verified=True)
+    before = snapshot(server)
+    audited = last_refusal(server)
+    response = round_trip(browser, server, linker, "rogue-link")
+    assert_refused(response, before, browser, server)
+    assert "has not verified it" in unescape(response.text)
+    assert "not verified here" in refusal_detail(server, audited)
+    assert federation_links(server, typed["id"]) == []
+
+    # The administrator gives frank the address: verified, and frank is linked (mallory, whose
+    # address is not verified, does not count as a second account).
+    frank = server.cli_json(
+        "admin",
+        "users",
+        "create",
+        "frank",
+        "--email",
+        "frank@example.test",
+        "--password-stdin",
+        input="Granite-Willow-Beacon-58\n",
+    )
+    assert frank["email_verified"] is True
+    with Browser(server.base_url) as fresh:
+        code = finish_at_app(fresh, server, round_trip(fresh, server, linker, "rogue-link"))
+        tokens = exchange_code(server.base_url, server.demo["confidential_app"], code)
+    assert id_token_claims(server, tokens["id_token"])["sub"] == frank["id"]
+    assert federation_links(server, typed["id"]) == []
 
 
 def test_an_administrator_is_never_linked_by_email(

@@ -66,6 +66,10 @@ class User:
     attributes: str | None = None
     updated_at: datetime | None = None  # None: never changed since `created_at`
     version: int = 1  # every change adds one: SCIM's ETag (RFC 7644 §3.14)
+    # Whether `email` is known to reach this user (docs/federation.md, "Accounts"): set by an
+    # administrator or provisioning, proven by a password reset, or verified upstream; a
+    # user's own change leaves it False. Only a verified address is linked by e-mail.
+    email_verified: bool = False
 
     @property
     def active(self) -> bool:

@@ -75,6 +75,10 @@ def update_profile(
         raise AccountRefused("Enter an e-mail address such as name@example.com.")
     updated = replace(user, display_name=name, email=address)
     changed = [f for f in ("display_name", "email") if getattr(user, f) != getattr(updated, f)]
+    if "email" in changed:
+        # A new address the user typed is unverified until proven (a password reset) or set by
+        # an administrator: linking by e-mail must never trust it (docs/federation.md).
+        updated = replace(updated, email_verified=False)
     if changed:
         store.users.update(updated)
         actor.audit("account.profile_updated", user_id=user.id, changed=changed)

@@ -166,7 +166,14 @@ def reset_password(
     if not store.nonces.use_once(reset_jti(token), reset_expiry(token), now):
         raise ResetTokenInvalid("the link was used already, or the account changed since")
     new_hash = timed(lambda: hash_password(new_password))
-    updated = replace(user, password_hash=new_hash, password_changed_at=now)
+    # The link reached the user at `user.email`, which is unchanged since it was sent (the
+    # fingerprint covers it): the address is proven (docs/federation.md, "Accounts").
+    updated = replace(
+        user,
+        password_hash=new_hash,
+        password_changed_at=now,
+        email_verified=user.email_verified or user.email is not None,
+    )
     store.users.update(updated)
     summary = revoke_subject(store, user.id, now)
     actor.audit(

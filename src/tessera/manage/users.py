@@ -100,6 +100,8 @@ def new_user(
         is_admin=is_admin,
         created_at=now,
         password_changed_at=now,
+        # An administrator set it: verified (docs/federation.md, "Accounts").
+        email_verified=email is not None,
     )
 
 

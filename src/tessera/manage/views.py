@@ -49,6 +49,7 @@ def user_view(u: User) -> dict[str, Any]:
         "username": u.username,
         "display_name": u.display_name,
         "email": u.email,
+        "email_verified": u.email_verified,
         "is_admin": u.is_admin,
         "disabled": u.disabled_at is not None,
         "created_at": iso(u.created_at),

@@ -205,6 +205,26 @@ def test_a_reset_sets_the_password_and_ends_sessions_and_refresh_tokens(core: Co
     assert "password_reset.completed" in audit_types(core)
 
 
+def test_a_reset_proves_the_address_the_link_went_to(core: Core) -> None:
+    """The link reached the user at their address (docs/federation.md, "Accounts"); the
+    fingerprint makes sure it is the address stored now."""
+    alice = core.add_user()
+    bob = core.add_user("bob", email=None)
+    assert not alice.email_verified
+    assert reset(core, issue_reset_token(KEY, alice, core.clock())).email_verified
+    stored = core.store.users.get(alice.id)
+    assert stored is not None and stored.email_verified
+    assert not reset(core, issue_reset_token(KEY, bob, core.clock())).email_verified  # none
+    # Changed after the link was sent: the link is void, and the new address stays unverified.
+    token = issue_reset_token(KEY, stored, core.clock())
+    core.clock.advance(5)
+    core.store.users.update(replace(stored, email="new@example.test", email_verified=False))
+    with pytest.raises(ResetTokenInvalid):
+        reset(core, token)
+    after = core.store.users.get(alice.id)
+    assert after is not None and not after.email_verified
+
+
 def test_a_link_works_once(core: Core) -> None:
     alice = core.add_user()
     token = issue_reset_token(KEY, alice, core.clock())

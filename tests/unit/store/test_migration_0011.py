@@ -1,7 +1,8 @@
 """Migration 0011 (federation: upstream providers, linked identities, the upstream provider of
-a browser session) on a database with data, on SQLite and PostgreSQL: existing sessions read
-back as signed in here, every row stays as it was, and the new tables work. Its downgrade
-removes exactly what it added, keeping the rows."""
+a browser session, whether a user's address is verified) on a database with data, on SQLite and
+PostgreSQL: existing sessions read back as signed in here, existing users' addresses as not
+verified, every row stays as it was, and the new tables work. Its downgrade removes exactly
+what it added, keeping the rows."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ def write_rows(store: SqlStore) -> None:
 
 
 def check_rows(store: SqlStore) -> None:
-    assert store.users.get("u1") == a_user("u1", "alice")
+    alice = store.users.get("u1")
+    assert alice == a_user("u1", "alice")
+    assert alice is not None and alice.email is not None and not alice.email_verified
     session = store.sessions.get("h1")
     assert session == a_session("h1", "u1", amr=("pwd", "otp"))
     assert session is not None and session.upstream_provider is None
@@ -42,6 +45,8 @@ def check_new_tables(store: SqlStore) -> None:
     federated = replace(a_session("h2", "u1"), amr=("fed",), upstream_provider="p1")
     store.sessions.add(federated)
     assert store.sessions.get("h2") == federated
+    store.users.add(a_user("u2", "bob", email_verified=True))
+    assert store.users.get("u2") == a_user("u2", "bob", email_verified=True)
 
 
 def test_migration_0011_keeps_sessions_and_users(url: str) -> None:
@@ -84,6 +89,7 @@ def test_migration_0011_downgrades_to_0010_keeping_the_rows(url: str) -> None:
             assert not set(schema.get_table_names()) & NEW_TABLES
             columns = {c["name"] for c in schema.get_columns("browser_sessions")}
             assert "upstream_provider" not in columns
+            assert "email_verified" not in {c["name"] for c in schema.get_columns("users")}
     finally:
         engine.dispose()
 
@@ -91,7 +97,9 @@ def test_migration_0011_downgrades_to_0010_keeping_the_rows(url: str) -> None:
     schema_is_current(url)
     store = SqlStore.open(url)
     try:
-        check_rows(store)
+        check_rows(store)  # Bob's verified address too: dropped with the column, false again
+        bob = store.users.get("u2")
+        assert bob is not None and bob == a_user("u2", "bob") and not bob.email_verified
         assert store.upstream_providers.list() == []
         fed = store.sessions.get("h2")
         assert fed is not None and fed.upstream_provider is None  # kept, as signed in here

@@ -226,6 +226,19 @@ def test_user_add_then_get_returns_the_same_user(store: Store) -> None:
     assert store.users.get("missing") is None
 
 
+def test_whether_a_user_s_address_is_verified_is_kept(store: Store) -> None:
+    """`email_verified` (docs/federation.md, "Accounts"): false unless set, both ways round."""
+    store.users.add(a_user("u1", "alice"))
+    store.users.add(a_user("u2", "bob", email_verified=True))
+    alice, bob = store.users.get("u1"), store.users.get("u2")
+    assert alice is not None and not alice.email_verified
+    assert bob is not None and bob.email_verified
+    assert [u.email_verified for u in store.users.find_by_email("BOB@example.test")] == [True]
+    store.users.update(replace(alice, email_verified=True))
+    store.users.update(replace(bob, email="bob@elsewhere.test", email_verified=False))
+    assert [u.email_verified for u in store.users.list()] == [True, False]
+
+
 def test_user_get_by_username_is_case_insensitive(store: Store) -> None:
     user = a_user(username="Alice")
     store.users.add(user)

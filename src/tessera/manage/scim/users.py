@@ -96,6 +96,8 @@ def create_scim_user(store: Store, fields: UserFields, now: datetime, actor: Act
         password_hash=password_hash,  # empty: no password sign-in (domain/passwords.py)
         display_name=fields.display_name,
         email=fields.email,
+        # The directory is authoritative for its addresses (docs/federation.md, "Accounts").
+        email_verified=fields.email is not None,
         is_admin=False,
         created_at=now,
         password_changed_at=now,
@@ -128,6 +130,14 @@ def _changed(store: Store, user: User, fields: UserFields, now: datetime) -> Use
         "username": fields.username,
         "display_name": fields.display_name,
         "email": fields.email,
+        # An address the directory sets is verified (it is authoritative); one it leaves as it
+        # is keeps its state, so a PATCH of another attribute never verifies an address the
+        # user typed on the account page (docs/federation.md, "Accounts").
+        "email_verified": (
+            fields.email is not None
+            if fields.email != user.email
+            else user.email_verified and user.email is not None
+        ),
         "external_id": fields.external_id,
         "given_name": fields.given_name,
         "family_name": fields.family_name,

@@ -6,9 +6,9 @@ reassigned within the Issuer"; §5.7: only `iss` and `sub` identify the user, e-
 can change and be chosen). `map_claims` reads the claims the provider sent (the ID token,
 completed by the userinfo response, OIDC Core §5.3.2; `email_verified`, §5.1) through the
 provider's claim mapping; `plan_account` decides, reading only; `resolve_account` carries the
-decision out: a known link, a link by verified e-mail when the administrator allowed it (never
-to an administrator), a just-in-time account (user, link and memberships in one transaction),
-or a refusal that writes nothing.
+decision out: a known link, a link by e-mail verified upstream and here when the administrator
+allowed it (never to an administrator), a just-in-time account (user, link and memberships in
+one transaction), or a refusal that writes nothing.
 """
 
 from __future__ import annotations
@@ -207,6 +207,7 @@ def _new_user(username: str, claims: UpstreamClaims, now: datetime) -> User:
         # Only an address the provider verified: another provider's link by e-mail must never
         # find this account through an address its holder merely typed upstream.
         email=claims.email if claims.email_verified else None,
+        email_verified=claims.email_verified,
         is_admin=False,
         created_at=now,
         password_changed_at=now,
@@ -236,12 +237,22 @@ def _by_email(
             "page.",
             "a local account has the e-mail, but the provider does not say it is verified",
         )
-    if len(found) > 1:
+    # Only an address known to reach the local user (docs/federation.md, "Accounts"): anyone
+    # can type a colleague's address on their own account page.
+    verified = [user for user in found if user.email_verified]
+    if not verified:
+        return Refused(
+            f"The account here that uses your e-mail address has not verified it, so it cannot "
+            f"be linked to your {name} account. Sign in with your password, then link {name} "
+            "on your account page.",
+            "a local account has the e-mail, but its address is not verified here",
+        )
+    if len(verified) > 1:
         return Refused(
             "More than one account here uses your e-mail address. Ask an administrator.",
-            f"{len(found)} local accounts have the e-mail",
+            f"{len(verified)} local accounts have the e-mail verified",
         )
-    user = found[0]
+    user = verified[0]
     if user.is_admin:
         return Refused(
             f"Administrator accounts are never linked automatically: sign in with your password "

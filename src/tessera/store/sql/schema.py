@@ -109,6 +109,8 @@ users = Table(
     Column("attributes", Text),
     Column("updated_at", UTCDateTime()),
     Column("version", Integer, nullable=False, server_default="1"),
+    # Migration 0011 (docs/federation.md, "Accounts").
+    Column("email_verified", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("domain_id", "username_lower", name="uq_users_username"),
 )
 

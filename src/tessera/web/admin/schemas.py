@@ -60,6 +60,10 @@ class UserOut(BaseModel):
     username: str
     display_name: str
     email: str | None
+    email_verified: bool = Field(
+        description="Whether the address is known to reach the user: set by an administrator "
+        "or provisioning, proven by a password reset, or verified upstream (docs/federation.md)"
+    )
     is_admin: bool
     disabled: bool
     created_at: Time | None

@@ -15,6 +15,9 @@ from typing import Any
 import pytest
 
 from tessera.domain.model import FederatedIdentity, Group, UpstreamProvider, User
+from tessera.manage.account import update_profile
+from tessera.manage.audit import store_actor
+from tessera.manage.users import create_user
 from tessera.oauth.federation.accounts import (
     MAX_GROUPS,
     Account,
@@ -36,6 +39,7 @@ from tests.unit.oauth.federation.conftest import T0, make_provider
 from tests.unit.store.conftest import pg_store_url  # noqa: F401 - the PostgreSQL fixture
 
 PROVIDER = make_provider()
+PASSWORD = "a long enough passphrase"
 NOW = T0 + timedelta(hours=1)
 
 
@@ -247,7 +251,7 @@ def test_later_sign_ins_add_mapped_groups_and_remove_none(domain: Domain) -> Non
 def test_an_account_with_the_email_is_linked_only_when_allowed_and_verified(
     domain: Domain,
 ) -> None:
-    ada = domain.add(user("ada-local", email="ADA@corp.example"))
+    ada = domain.add(user("ada-local", email="ADA@corp.example", email_verified=True))
     refusal = domain.refused()
     assert "Sign in with your password, then link Corp SSO" in refusal.reason
     refusal = domain.refused(claims(email_verified=False), link_existing=True)
@@ -260,17 +264,92 @@ def test_an_account_with_the_email_is_linked_only_when_allowed_and_verified(
 
 
 def test_an_administrator_is_never_linked_by_email(domain: Domain) -> None:
-    domain.add(user("root", email="ada@corp.example", is_admin=True))
+    domain.add(user("root", email="ada@corp.example", is_admin=True, email_verified=True))
     refusal = domain.refused(link_existing=True)
     assert "never linked automatically" in refusal.reason
     assert "administrator" in refusal.detail
 
 
 def test_a_disabled_or_ambiguous_email_match_is_refused(domain: Domain) -> None:
-    domain.add(user("one", email="ada@corp.example", disabled_at=T0))
+    domain.add(user("one", email="ada@corp.example", disabled_at=T0, email_verified=True))
     assert domain.refused(link_existing=True).reason == "This account is disabled."
-    domain.add(user("two", email="ada@corp.example"))
+    domain.add(user("two", email="ada@corp.example", email_verified=True))
     assert "More than one account" in domain.refused(link_existing=True).reason
+
+
+def test_an_address_the_user_set_themselves_is_never_linked(domain: Domain) -> None:
+    """Security review N1: a local user types a colleague's address on their account page; the
+    colleague's first federated sign-in must not land in (nor add groups to) their account."""
+    actor = store_actor("mallory", domain.store, lambda: NOW)
+    mallory = create_user(domain.store, username="mallory", password=PASSWORD, now=T0, actor=actor)
+    mallory, changed = update_profile(
+        domain.store, mallory, display_name="mallory", email="Ada@corp.example", actor=actor
+    )
+    assert changed == ["email"] and not mallory.email_verified
+    stored = domain.store.users.get(mallory.id)
+    assert stored is not None and not stored.email_verified
+    refusal = domain.refused(link_existing=True)
+    assert "has not verified it" in refusal.reason
+    assert "Sign in with your password, then link Corp SSO on your account page" in refusal.reason
+    assert "not verified here" in refusal.detail
+    assert domain.store.groups.groups_of(mallory.id) == []
+    linking = replace(PROVIDER, link_existing=True)
+    assert plan_account(domain.store, linking, claims(), NOW) == refusal  # the test page too
+
+
+def test_an_address_an_administrator_set_is_linked_until_the_user_changes_it(
+    domain: Domain,
+) -> None:
+    actor = store_actor("admin", domain.store, lambda: NOW)
+    ada = create_user(
+        domain.store,
+        username="ada-local",
+        password=PASSWORD,
+        now=T0,
+        actor=actor,
+        email="ada@corp.example",
+    )
+    assert ada.email_verified
+    stored = domain.store.users.get(ada.id)
+    assert stored is not None and stored.email_verified  # kept by the store
+    # The user changes it and back: typed by the user, so unverified now.
+    changed, _ = update_profile(
+        domain.store, stored, display_name="Ada", email="ada@home.example", actor=actor
+    )
+    assert not changed.email_verified
+    unchanged, fields = update_profile(
+        domain.store, changed, display_name="Ada L.", email="ada@home.example", actor=actor
+    )
+    assert fields == ["display_name"] and not unchanged.email_verified
+    back, _ = update_profile(
+        domain.store, unchanged, display_name="Ada", email="ada@corp.example", actor=actor
+    )
+    assert not back.email_verified
+    assert "has not verified it" in domain.refused(link_existing=True).reason
+
+    # An administrator's account keeps a verified address after a change of the name only.
+    verified = replace(back, email_verified=True)
+    domain.store.users.update(verified)
+    same, _ = update_profile(
+        domain.store, verified, display_name="Ada Lovelace", email="ada@corp.example", actor=actor
+    )
+    assert same.email_verified
+    outcome = domain.resolve(link_existing=True)
+    assert isinstance(outcome, Account) and (outcome.user.id, outcome.outcome) == (ada.id, "linked")
+
+
+def test_only_accounts_with_the_address_verified_count(domain: Domain) -> None:
+    ada = domain.add(user("ada-local", email="ada@corp.example", email_verified=True))
+    domain.add(user("mallory", email="ADA@corp.example"))  # typed, unverified: not a rival
+    outcome = domain.resolve(link_existing=True)
+    assert isinstance(outcome, Account) and (outcome.user.id, outcome.outcome) == (ada.id, "linked")
+
+
+def test_without_link_existing_an_unverified_match_still_refuses(domain: Domain) -> None:
+    """The account exists here: no just-in-time twin is made beside it, verified or not."""
+    domain.add(user("mallory", email="ada@corp.example"))
+    refusal = domain.refused()
+    assert "An account here already uses your e-mail address" in refusal.reason
 
 
 # --- just-in-time accounts ---------------------------------------------------------------------
@@ -287,6 +366,7 @@ def test_a_first_sign_in_creates_the_account_with_its_groups(domain: Domain) -> 
         "Ada Lovelace",
     )
     assert created.password_hash == "" and not created.is_admin
+    assert created.email_verified  # verified upstream
     assert [g.id for g in domain.store.groups.groups_of(created.id)] == ["g-eng"]
     stored = domain.store.federated_identities.get(PROVIDER.id, "upstream-user-1")
     assert stored is not None and stored.user_id == created.id
@@ -298,6 +378,7 @@ def test_a_created_account_keeps_only_a_verified_email(domain: Domain) -> None:
     outcome = domain.resolve(claims(email_verified=False))
     assert isinstance(outcome, Account) and outcome.outcome == "created"
     assert outcome.user.email is None  # another provider's link by e-mail cannot find it
+    assert not outcome.user.email_verified
     stored = domain.store.federated_identities.get(PROVIDER.id, "upstream-user-1")
     assert stored is not None and stored.email == "ada@corp.example"  # what upstream said
 

@@ -5,6 +5,8 @@ New tables: `upstream_providers`, per identity domain the providers its users ma
 `private_key_jwt` key sealed), and `federated_identities`, the links from an upstream account
 (provider, `sub`) to a local user, with an index on the user. `browser_sessions` gain
 `upstream_provider`, the provider of a federated sign-in (existing rows: signed in here).
+`users` gain `email_verified`, whether the address is known to reach the user (existing rows:
+false; only a verified address is linked by e-mail, docs/federation.md "Accounts").
 
 Revision ID: 0011
 Revises: 0010
@@ -30,8 +32,12 @@ def _domain_key() -> sa.Column[str]:
 
 def upgrade() -> None:
     moment = tessera.store.sql.types.UTCDateTime(timezone=True)
-    # A plain nullable ADD COLUMN, not a batch copy (see 0003).
+    # Plain ADD COLUMNs (nullable, or with a default), not batch copies (see 0003).
     op.add_column("browser_sessions", sa.Column("upstream_provider", sa.String(64), nullable=True))
+    op.add_column(
+        "users",
+        sa.Column("email_verified", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
     op.create_table(
         "upstream_providers",
         _domain_key(),
@@ -79,6 +85,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("federated_identities")
     op.drop_table("upstream_providers")
-    # A batch copy (SQLite has no DROP COLUMN before 3.35).
+    # Batch copies (SQLite has no DROP COLUMN before 3.35).
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("email_verified")
     with op.batch_alter_table("browser_sessions") as batch:
         batch.drop_column("upstream_provider")
