@@ -234,9 +234,8 @@ def tessera_upstream(
     """Create the identity domain `name` on `server` (its administrator alice, with
     `ADMIN_PASSWORD`), its `users` (each {"username", "email", "name", "password"}) and a
     confidential app registered with `redirect_uri` (the downstream provider's callback),
-    allowed openid, profile, email and groups. Tessera releases `email_verified: false`
-    (it does not verify addresses), so this upstream's users can be JIT-created but never
-    linked to an existing account by e-mail."""
+    allowed openid, profile, email and groups. An administrator sets these users' addresses,
+    so this upstream releases them with `email_verified: true`."""
     domain = create_domain(server, name, admin=("alice", ADMIN_PASSWORD))
     made: dict[str, dict[str, Any]] = {}
     for user in users:

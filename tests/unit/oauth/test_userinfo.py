@@ -57,6 +57,15 @@ def test_claims_follow_the_scopes(core: Core) -> None:
     assert set(core.userinfo(both)) == all_of_them
 
 
+def test_email_verified_is_the_stored_state(core: Core) -> None:
+    """OIDC Core §5.1: `email_verified` says whether the address was verified here (an
+    administrator or provisioning set it, or a password reset proved it)."""
+    alice = core.add_user(email="alice@example.test")
+    core.store.users.update(replace(alice, email_verified=True))
+    token, _ = access_token(core, alice, "openid email")
+    assert core.userinfo(token)["email_verified"] is True
+
+
 def test_a_revoked_token_is_invalid_token(core: Core) -> None:
     alice = core.add_user()
     token, claims = access_token(core, alice)

@@ -78,7 +78,7 @@ def user_claims(
     if "profile" in scopes:
         claims.update(name=user.display_name, preferred_username=user.username)
     if "email" in scopes and user.email:
-        claims.update(email=user.email, email_verified=False)
+        claims.update(email=user.email, email_verified=user.email_verified)
     if "groups" in scopes and groups is not None:
         claims["groups"] = list(groups(user.id))
     return claims
