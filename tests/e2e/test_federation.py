@@ -233,9 +233,18 @@ def assert_refused(
 
 
 def last_refusal(server: Server) -> int:
-    """The id of the newest `federation.refused` audit event (0: none yet)."""
-    rows = query(server, "SELECT max(id) FROM audit_events WHERE type = 'federation.refused'")
-    return int(rows[0][0] or 0)
+    """The id of the newest `federation.refused` audit event (0: none yet), once the events of
+    earlier requests are written: the audit sink flushes every 100 ms, so the id is read until
+    it stays the same across a longer pause (else an earlier refusal written late would pass
+    for the next one)."""
+    sql = "SELECT max(id) FROM audit_events WHERE type = 'federation.refused'"
+    seen = int(query(server, sql)[0][0] or 0)
+    while True:
+        time.sleep(0.25)
+        now = int(query(server, sql)[0][0] or 0)
+        if now == seen:
+            return now
+        seen = now
 
 
 def refusal_detail(server: Server, after: int) -> str:
