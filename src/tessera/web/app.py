@@ -12,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import anyio
 import anyio.to_thread
 import orjson
 from starlette.applications import Starlette
@@ -42,7 +43,7 @@ from tessera.web.domains import (
     Refusal,
     RefusalPage,
 )
-from tessera.web.federation import FEDERATION_ROUTES
+from tessera.web.federation import FEDERATION_ROUTES, FEDERATION_THREADS
 from tessera.web.health import health_routes
 from tessera.web.home import HOME_ROUTES
 from tessera.web.logs import RequestLogMiddleware, configure_logging, get_logger
@@ -69,9 +70,10 @@ def _lifespan(
     node: Node, domains: DomainServicesCache
 ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = node.ctx.settings.worker_threads or _default_worker_threads()
+        app.state.federation_limiter = anyio.CapacityLimiter(FEDERATION_THREADS)
         await node.wakeup.start()
         restore = _on_exit_signal(node.wakeup.close)
         housekeeping = asyncio.create_task(_housekeeping(node, domains))

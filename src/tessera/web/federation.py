@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import anyio.to_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -75,6 +76,7 @@ from tessera.web.services import Services, services
 __all__ = [
     "FEDERATION_COOKIE",
     "FEDERATION_ROUTES",
+    "FEDERATION_THREADS",
     "begin_link",
     "callback_uri",
 ]
@@ -85,6 +87,9 @@ _COOKIE_TTL = int(REQUEST_LIFETIME.total_seconds())  # the sealed request's own 
 _REQUEST_KEY_PURPOSE = "federation requests"
 _ACCOUNT_PAGE = "/account/security"
 _START_AGAIN = "Go back to the application and sign in again."
+# Threads for the federation routes, apart from the node's worker threads (`web.app`): they
+# mostly wait on the network.
+FEDERATION_THREADS = 16
 
 
 def callback_uri(svc: Services, provider: UpstreamProvider) -> str:
@@ -625,7 +630,11 @@ def _endpoint(work: _Handler) -> Callable[[Request], object]:
                 delete_cookie(svc, stop.response, FEDERATION_COOKIE, path=_BASE)
                 return stop.response
 
-        return await run_in_threadpool(run)
+        # The round trip waits on the provider (discovery, token, userinfo, keys): on threads
+        # of its own, so callbacks waiting on a slow provider, or on another domain of this
+        # node, never hold the threads that provider's answers need.
+        limiter = getattr(request.app.state, "federation_limiter", None)
+        return await anyio.to_thread.run_sync(run, limiter=limiter)
 
     return endpoint
 
