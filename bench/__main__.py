@@ -6,7 +6,9 @@ partner's fresh user assertion per request, RFC 7523 §2.1: a verification, the 
 grant written), token exchange (the user's token for a token with `act`, RFC 8693: the subject
 token verified, a grant written), refresh with rotation,
 introspection, the full authorization code flow (login with the password hash, consent
-remembered, token), and a protected API call next to the same call unprotected. Each at
+remembered, token), a federated sign-in (docs/federation.md: the same flow, the user signed in
+by a second identity domain of the same server as the upstream provider), and a protected API
+call next to the same call unprotected. Each at
 concurrency 1, 8 and 32 for a bounded time on loopback. In process: what `tessera.resource`
 costs per request, with a bearer token and with a DPoP proof (bench/dpop.py). Then the
 domains scenario (bench/domains.py): one domain's costs with 1, 1,000 and 10,000 identity
@@ -14,8 +16,8 @@ domains on the node. Prints the tables and writes JSON to bench/results/. `pytho
 domains` runs the domains scenario alone.
 
 Server CPU per operation is the server process's CPU time (from /proc) over the operations.
-For the flow, the CPU its password hashing took (the server counts it, thread CPU time, in its
-/metrics) is shown apart, "(+ hash)", and not counted in the flow's figure.
+For the flows, the CPU their password hashing took (the server counts it, thread CPU time, in its
+/metrics) is shown apart, "(+ hash)", and not counted in the flows' figures.
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 from tests.support.server import Server, free_port, start_server
+from tests.support.upstreams import callback_uri, tessera_upstream
 
 from bench.domains import SIZES, DomainRow, run_domains
 from bench.domains import table as domains_table
@@ -76,6 +79,7 @@ SCENARIOS = (
     "introspection",
     "refresh_rotation",
     "authorization_code_flow",
+    "federated_sign_in",
     "api_call",
     "domains",
 )
@@ -183,6 +187,41 @@ async def _scenarios(
         )
         return r.status_code == 200
 
+    upstream = await _federation(server, fx) if "federated_sign_in" in only else None
+
+    async def federated(client: httpx.AsyncClient) -> object:
+        assert upstream is not None
+        return await fx.federated_flow(client, PROVIDER, *upstream)
+
+    async def browsers(name: str, flow: Flow, level: int, note: str = "") -> None:
+        """`flow` run by browsers, one per worker (its own cookie jar), without the server's
+        password-hash CPU."""
+        clients: dict[int, httpx.AsyncClient] = {}
+
+        async def operation(_: httpx.AsyncClient, index: int) -> bool:
+            if index not in clients:
+                clients[index] = httpx.AsyncClient(base_url=base, timeout=30)
+            await flow(clients[index])
+            return True
+
+        measured = password_hash_cpu(base) is not None
+        await run(
+            name,
+            operation,
+            level,
+            max_ops=2000,
+            excluded_cpu=(lambda: password_hash_cpu(base) or 0.0) if measured else None,
+            excluded_ms_per_op=0.0 if measured else argon2_ms,
+            note=(
+                "minus the server's password-hash CPU (tessera_password_hash_cpu_seconds)"
+                if measured
+                else f"minus one argon2id verification measured here ({argon2_ms:.1f} ms)"
+            )
+            + note,
+        )
+        for client in clients.values():
+            await client.aclose()
+
     for level in levels:
         if "client_credentials" in only:
             await run("client_credentials", client_credentials, level)
@@ -216,35 +255,53 @@ async def _scenarios(
 
             await run("refresh_rotation", refresh, level)
         if "authorization_code_flow" in only:
-            clients: dict[int, httpx.AsyncClient] = {}
-
-            async def code_flow(
-                _: httpx.AsyncClient, index: int, clients: dict[int, httpx.AsyncClient] = clients
-            ) -> bool:
-                if index not in clients:
-                    clients[index] = httpx.AsyncClient(base_url=base, timeout=30)
-                await fx.flow(clients[index])
-                return True
-
-            measured = password_hash_cpu(base) is not None
-            await run(
-                "authorization_code_flow",
-                code_flow,
-                level,
-                max_ops=2000,
-                excluded_cpu=(lambda: password_hash_cpu(base) or 0.0) if measured else None,
-                excluded_ms_per_op=0.0 if measured else argon2_ms,
-                note="minus the server's password-hash CPU (tessera_password_hash_cpu_seconds)"
-                if measured
-                else f"minus one argon2id verification measured here ({argon2_ms:.1f} ms)",
+            await browsers("authorization_code_flow", fx.flow, level)
+        if "federated_sign_in" in only:
+            note = (
+                "; each worker's browser signs in at the upstream (its password) on its first"
+                " operation only: its upstream session stays, so later ones ask no password"
             )
-            for client in clients.values():
-                await client.aclose()
+            await browsers("federated_sign_in", federated, level, note)
         if "api_call" in only and protected_url and protected_pid:
             target = (protected_url, protected_pid)
             await run("api_call_unprotected", open_call, level, target=target)
             await run("api_call_protected", protected_call, level, target=target)
     return results
+
+
+PROVIDER = "upstream"  # the upstream domain's name, and its provider's name downstream
+Flow = Callable[[httpx.AsyncClient], Awaitable[object]]
+
+
+async def _federation(server: Server, fx: Fixture) -> tuple[str, dict[str, str]]:
+    """The identity domain `upstream` on the same server (tests/support/upstreams.py: a user and
+    a confidential app whose redirect URI is the demo domain's callback for it), added to the
+    demo domain as the provider `upstream`; one federated sign-in, allowing both consents (the
+    user is created just in time downstream). Its issuer and user."""
+    user = {
+        "username": "fed-user",
+        "email": "fed-user@upstream.test",
+        "name": "Federated User",
+        "password": "Benchmark-Password-2026",
+    }
+    made = tessera_upstream(
+        server, PROVIDER, redirect_uri=callback_uri(fx.issuer, PROVIDER), users=[user]
+    )
+    server.cli_json(
+        "admin", "providers", "add", PROVIDER, "--issuer", made.issuer,
+        "--client-id", made.app["client_id"], "--client-secret-stdin",
+        input=made.app["client_secret"] + "\n",
+    )  # fmt: skip
+    deadline = time.monotonic() + 10  # the sign-in page caches the providers for 2 s
+    async with httpx.AsyncClient(timeout=30) as browser:
+        while True:
+            try:
+                await fx.federated_flow(browser, PROVIDER, made.issuer, user, consent=True)
+                return made.issuer, user
+            except httpx.HTTPStatusError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
 
 
 def _key_app(server: Server, fx: Fixture) -> Callable[[], str]:

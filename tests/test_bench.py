@@ -31,11 +31,13 @@ ROWS = [
     "introspection",
     "refresh_rotation",
     "authorization_code_flow",
+    "federated_sign_in",
     "api_call_unprotected",
     "api_call_protected",
 ]
 
 
+@pytest.mark.timeout(300)  # the run's own bound below: every scenario, on both databases
 def test_a_short_bench_run_prints_the_table_and_writes_json() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
     result = subprocess.run(
