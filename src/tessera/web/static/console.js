@@ -837,6 +837,8 @@ const AUDIT_TYPES = [
   "admin.group_created", "admin.group_updated", "admin.group_members_added",
   "admin.group_members_removed", "admin.group_deleted", "admin.role_granted", "admin.role_revoked",
   "provider.created", "provider.updated", "provider.enabled", "provider.disabled", "provider.deleted",
+  "federation.user_created", "federation.linked", "federation.refused", "federation.tested",
+  "account.provider_linked", "account.provider_unlinked",
 ];
 let auditFilter = {};
 
