@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,7 +29,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, Key, KeySet, OKPKey, RSAKey
 
 from tessera.shared.addresses import literal_address, refusal
-from tessera.shared.outbound import AnswerRefused, read_limited, url_problem
+from tessera.shared.outbound import AnswerRefused, FetchCache, read_limited, url_problem
 from tessera.shared.settings import is_loopback_host
 
 __all__ = [
@@ -130,15 +128,6 @@ def _resolve(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
-@dataclass(slots=True)
-class _Entry:
-    lock: threading.Lock
-    keys: KeySet | None = None
-    fetched_at: float = float("-inf")  # the last successful fetch
-    attempted_at: float = float("-inf")  # the last attempt, successful or not
-    error: str = "not fetched yet"
-
-
 class JwksFetcher:
     """Fetches and caches apps' JWK Sets; thread-safe, one fetch at a time per URI."""
 
@@ -160,25 +149,20 @@ class JwksFetcher:
         self.refetch_interval = refetch_interval
         self.allow_insecure_loopback = allow_insecure_loopback
         self.max_keys = max_keys
-        self._clock = clock
         self._resolve = resolve
         # No redirects (a redirect could point anywhere, http included); no proxy settings
         # from the environment, so a loopback URI stays on this host.
         self._http = httpx.Client(timeout=http_timeout, follow_redirects=False, trust_env=False)
-        self._entries: dict[tuple[str, bool], _Entry] = {}
-        self._lock = threading.Lock()
+        self._cache: FetchCache[tuple[str, bool], KeySet] = FetchCache(
+            ttl=ttl,
+            retry_interval=refetch_interval,
+            wait=http_timeout,
+            clock=clock,
+            max_entries=_MAX_CACHED_URIS,
+        )
 
     def close(self) -> None:
         self._http.close()
-
-    def _entry(self, key: tuple[str, bool]) -> _Entry:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                if len(self._entries) >= _MAX_CACHED_URIS:
-                    self._entries.pop(next(iter(self._entries)))  # the oldest URI
-                entry = self._entries[key] = _Entry(threading.Lock())
-            return entry
 
     def keys(self, jwks_uri: str, *, refresh: bool = False, public_only: bool = False) -> KeySet:
         """The signing keys at `jwks_uri`, from the cache while younger than `ttl`.
@@ -188,33 +172,13 @@ class JwksFetcher:
         they are. `public_only`: connect to globally routable addresses only (loopback too on
         a development node). Raises `JwksUnavailable` when no usable keys can be had."""
         check_jwks_uri(jwks_uri, allow_insecure_loopback=self.allow_insecure_loopback)
-        entry = self._entry((jwks_uri, public_only))
-        # One fetch at a time per URI; while one runs, others use the keys they have rather
-        # than queue (a slow jwks_uri must not hold the node's worker threads).
-        if not entry.lock.acquire(blocking=False):
-            if entry.keys is not None:
-                return entry.keys
-            if not entry.lock.acquire(timeout=self.http_timeout):
-                raise JwksUnavailable(f"{jwks_uri} is being fetched; try again")
-        try:
-            now = self._clock()
-            fresh = entry.keys is not None and now - entry.fetched_at < self.ttl
-            if fresh and not refresh:
-                return entry.keys  # type: ignore[return-value]
-            if now - entry.attempted_at < self.refetch_interval:
-                if fresh:
-                    return entry.keys  # type: ignore[return-value]
-                raise JwksUnavailable(entry.error)  # failed recently: do not ask again yet
-            entry.attempted_at = now
-            try:
-                keys = parse_jwks(self._fetch(jwks_uri, public_only), max_keys=self.max_keys)
-            except JwksUnavailable as exc:
-                entry.error = str(exc)
-                raise
-            entry.keys, entry.fetched_at = keys, now
-            return keys
-        finally:
-            entry.lock.release()
+        return self._cache.get(
+            (jwks_uri, public_only),
+            lambda: parse_jwks(self._fetch(jwks_uri, public_only), max_keys=self.max_keys),
+            refresh=refresh,
+            failures=JwksUnavailable,
+            busy=lambda: JwksUnavailable(f"{jwks_uri} is being fetched; try again"),
+        )
 
     def _checked_address(self, uri: str) -> tuple[str, dict[str, str], dict[str, Any]]:
         """The URL to connect to (the host replaced by a checked address), its Host header

@@ -6,14 +6,18 @@ arrives, after decompression, and a deadline, so a slow drip cannot hold a worke
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
 from tessera.shared.settings import is_loopback_host
 
-__all__ = ["AnswerRefused", "read_limited", "url_problem"]
+__all__ = ["AnswerRefused", "FetchCache", "read_limited", "url_problem"]
 
 
 def url_problem(url: object, *, max_length: int, allow_insecure_loopback: bool) -> str | None:
@@ -64,3 +68,97 @@ def read_limited(response: httpx.Response, max_bytes: int, deadline: float, what
         if time.monotonic() > deadline:
             raise AnswerRefused(f"{what} took too long to arrive", too_large=False)
     return bytes(body)
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+@dataclass(slots=True)
+class _Entry(Generic[V]):
+    lock: threading.Lock
+    value: V | None = None
+    fetched_at: float = float("-inf")  # the last successful fetch
+    attempted_at: float = float("-inf")  # the last attempt, successful or not
+    error: Exception | None = None  # the last attempt's failure
+
+
+class FetchCache(Generic[K, V]):
+    """What was fetched per key (a JWK Set, a discovery document), thread-safe: kept `ttl`
+    seconds; a fetch (a refresh asked for, or after a failure) at most once per
+    `retry_interval` per key, the last failure raised again meanwhile, so a forged `kid` or a
+    provider that is down cannot make us hammer it; one fetch at a time per key, and while one
+    runs the others use what is cached rather than queue (a slow server must not hold the
+    node's worker threads), waiting at most `wait` seconds when nothing is."""
+
+    def __init__(
+        self,
+        *,
+        ttl: float,
+        retry_interval: float,
+        wait: float,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = 4096,
+    ) -> None:
+        self.ttl = ttl
+        self.retry_interval = retry_interval
+        self.wait = wait
+        self._clock = clock
+        self._max = max_entries
+        self._entries: dict[K, _Entry[V]] = {}
+        self._lock = threading.Lock()
+
+    def _entry(self, key: K) -> _Entry[V]:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                if len(self._entries) >= self._max:
+                    self._entries.pop(next(iter(self._entries)))  # the oldest key
+                entry = self._entries[key] = _Entry(threading.Lock())
+            return entry
+
+    def cached(self, key: K) -> V | None:
+        """What is in memory for `key`, however old (never fetches)."""
+        with self._lock:
+            entry = self._entries.get(key)
+        return entry.value if entry is not None else None
+
+    def get(
+        self,
+        key: K,
+        fetch: Callable[[], V],
+        *,
+        refresh: bool = False,
+        failures: type[Exception] = Exception,
+        busy: Callable[[], Exception],
+    ) -> V:
+        """The value of `key`, fetched by `fetch` when there is none younger than `ttl` (or
+        `refresh`, unless tried less than `retry_interval` ago: then the cached value). A
+        `failures` exception of `fetch` is remembered and raised again until the interval
+        has passed; `busy()` is raised when another fetch of `key` outlasts `wait`."""
+        entry = self._entry(key)
+        if not entry.lock.acquire(blocking=False):
+            if entry.value is not None:
+                return entry.value
+            if not entry.lock.acquire(timeout=self.wait):
+                raise busy()
+        try:
+            now = self._clock()
+            fresh = entry.value is not None and now - entry.fetched_at < self.ttl
+            if fresh and not refresh:
+                return entry.value  # type: ignore[return-value]
+            if now - entry.attempted_at < self.retry_interval:
+                if fresh:
+                    return entry.value  # type: ignore[return-value]
+                if entry.error is not None:  # failed recently: do not ask again yet
+                    raise entry.error.with_traceback(None)
+            entry.attempted_at = now
+            try:
+                value = fetch()
+            except failures as exc:
+                entry.error = exc
+                raise
+            entry.value, entry.fetched_at, entry.error = value, now, None
+            return value
+        finally:
+            entry.lock.release()

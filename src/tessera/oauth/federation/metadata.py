@@ -26,7 +26,6 @@ endpoint's URL would be refused by FAPI 2.0 servers). The userinfo request is OI
 from __future__ import annotations
 
 import base64
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from tessera.oauth.client_jwks import JwksFetcher, JwksUnavailable
 from tessera.oauth.federation.errors import UpstreamError, clipped
 from tessera.oauth.federation.secrets import CLIENT_KEY_ALG, Credentials
 from tessera.shared.client_assertion import client_assertion_form
-from tessera.shared.outbound import AnswerRefused, read_limited, url_problem
+from tessera.shared.outbound import AnswerRefused, FetchCache, read_limited, url_problem
 
 __all__ = [
     "DISCOVERY_PATH",
@@ -165,15 +164,6 @@ def parse_metadata(
     )
 
 
-@dataclass(slots=True)
-class _Entry:
-    lock: threading.Lock
-    metadata: ProviderMetadata | None = None
-    fetched_at: float = float("-inf")
-    attempted_at: float = float("-inf")
-    error: UpstreamError | None = None
-
-
 class UpstreamClient:
     """The node's HTTP client for upstream OpenID providers (see the module docstring)."""
 
@@ -194,71 +184,40 @@ class UpstreamClient:
         self.max_bytes = max_bytes
         self.ttl = ttl
         self.retry_interval = retry_interval
-        self._clock = clock
         self._http = httpx.Client(timeout=http_timeout, follow_redirects=False, trust_env=False)
-        self._entries: dict[str, _Entry] = {}
-        self._lock = threading.Lock()
+        self._documents: FetchCache[str, ProviderMetadata] = FetchCache(
+            ttl=ttl, retry_interval=retry_interval, wait=http_timeout, clock=clock, max_entries=1024
+        )
 
     def close(self) -> None:
         self._http.close()
 
     # --- discovery and keys ----------------------------------------------------------------
 
-    def _entry(self, issuer: str) -> _Entry:
-        with self._lock:
-            entry = self._entries.get(issuer)
-            if entry is None:
-                if len(self._entries) >= 1024:
-                    self._entries.pop(next(iter(self._entries)))
-                entry = self._entries[issuer] = _Entry(threading.Lock())
-            return entry
-
     def metadata(self, issuer: str, *, refresh: bool = False) -> ProviderMetadata:
         """The provider's checked discovery document (OIDC Discovery 1.0 §4), cached `ttl`
-        seconds; `refresh` fetches again unless tried less than `retry_interval` ago."""
+        seconds; `refresh` fetches again unless tried less than `retry_interval` ago; a failed
+        discovery is not tried again for `retry_interval` (`tessera.shared.outbound.FetchCache`)."""
         check_endpoint(issuer, "issuer", allow_insecure_loopback=self.allow_insecure_loopback)
-        entry = self._entry(issuer)
-        # One fetch at a time per issuer; while one runs, others use the document they have
-        # rather than queue (a slow provider must not hold the node's worker threads).
-        if not entry.lock.acquire(blocking=False):
-            if entry.metadata is not None:
-                return entry.metadata
-            if not entry.lock.acquire(timeout=self.http_timeout):
-                raise UpstreamError(_UNREACHABLE, f"{issuer} is being discovered; try again")
-        try:
-            return self._discover(issuer, entry, refresh)
-        finally:
-            entry.lock.release()
+
+        def discover() -> ProviderMetadata:
+            document = self._get_json(discovery_url(issuer), "the discovery document")
+            return parse_metadata(
+                issuer, document, allow_insecure_loopback=self.allow_insecure_loopback
+            )
+
+        return self._documents.get(
+            issuer,
+            discover,
+            refresh=refresh,
+            failures=UpstreamError,
+            busy=lambda: UpstreamError(_UNREACHABLE, f"{issuer} is being discovered; try again"),
+        )
 
     def cached(self, issuer: str) -> ProviderMetadata | None:
         """The document in memory, if any (never fetches: for pages rendered on the event
         loop)."""
-        with self._lock:
-            entry = self._entries.get(issuer)
-        return entry.metadata if entry is not None else None
-
-    def _discover(self, issuer: str, entry: _Entry, refresh: bool) -> ProviderMetadata:
-        """`metadata` with the entry's lock held."""
-        now = self._clock()
-        fresh = entry.metadata is not None and now - entry.fetched_at < self.ttl
-        if entry.metadata is not None and fresh and not refresh:
-            return entry.metadata
-        if now - entry.attempted_at < self.retry_interval:
-            if entry.metadata is not None and fresh:
-                return entry.metadata
-            if entry.error is not None:  # failed recently: do not ask again yet
-                raise UpstreamError(entry.error.reason, entry.error.detail)
-        entry.attempted_at = now
-        try:
-            document = self._get_json(discovery_url(issuer), "the discovery document")
-            found = parse_metadata(
-                issuer, document, allow_insecure_loopback=self.allow_insecure_loopback
-            )
-        except UpstreamError as exc:
-            entry.error = exc
-            raise
-        entry.metadata, entry.fetched_at, entry.error = found, now, None
-        return found
+        return self._documents.cached(issuer)
 
     def keys(self, metadata: ProviderMetadata, *, refresh: bool = False) -> KeySet:
         """The provider's signing keys from its `jwks_uri`, through the node's `JwksFetcher`
