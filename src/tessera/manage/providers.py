@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from tessera.domain.hashing import new_id
 from tessera.domain.model import UpstreamProvider
@@ -48,6 +48,7 @@ from tessera.oauth.federation.secrets import (
     seal_secret,
 )
 from tessera.shared.sealing import SealError
+from tessera.shared.urlencoding import encode_pairs
 from tessera.store.protocols import Conflict, NotFound, Store
 
 __all__ = [
@@ -558,9 +559,8 @@ def try_sign_in_url(
     minutes: it shows the claims the provider sends and what a sign-in would do, writing
     nothing (`tessera.oauth.federation.flow.seal_test_ticket`)."""
     ticket = seal_test_ticket(setup.ticket_key, provider.id, admin_id, now)
-    return (
-        f"{federation_url(setup.domain_issuer, provider, 'test')}?{urlencode({'ticket': ticket})}"
-    )
+    test = federation_url(setup.domain_issuer, provider, "test")
+    return f"{test}?{encode_pairs([('ticket', ticket)])}"
 
 
 def provider_test(

@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -159,8 +159,8 @@ def federation_start(
 ) -> str:
     """Where a sign-in through an upstream provider starts (`tessera.web.federation`), to come
     back to the authorization request `authz`."""
-    query = {"authz": authz, **({"login_hint": login_hint} if login_hint else {})}
-    return url(svc, f"/oauth2/v1/federation/{provider.name}/start?") + urlencode(query)
+    query = [("authz", authz), *([("login_hint", login_hint)] if login_hint else [])]
+    return url(svc, f"/oauth2/v1/federation/{provider.name}/start?") + encode_pairs(query)
 
 
 @dataclass(frozen=True, slots=True)
