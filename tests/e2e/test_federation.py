@@ -328,6 +328,14 @@ def test_a_clean_answer_signs_in_and_creates_the_user_just_in_time(
     claims = id_token_claims(server, tokens["id_token"])
     assert claims["sub"] == new_id
     assert claims["amr"] == ["fed"]
+    # The access token says it too (RFC 9068 §2.2.1), and the session records the provider.
+    assert id_token_claims(server, tokens["access_token"])["amr"] == ["fed"]
+    admin = console_token(server.base_url, "admin", ADMIN_PASSWORD)["access_token"]
+    sessions = httpx.get(
+        f"{server.base_url}/admin/v1/users/{new_id}/sessions",
+        headers={"Authorization": f"Bearer {admin}"},
+    ).json()
+    assert [(s["amr"], s["upstream_provider"]) for s in sessions] == [(["fed"], "rogue-a")]
     user = {u["id"]: u for u in server.cli_json("admin", "users", "list")}[new_id]
     assert user["username"] == a.subject  # preferred_username
     assert user["email"] == f"{a.subject}@rogue.test"
