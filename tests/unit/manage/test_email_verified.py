@@ -6,33 +6,20 @@ admin views show it."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
-
-import pytest
 
 from tessera.manage.account import update_profile
-from tessera.manage.audit import Actor, store_actor
+from tessera.manage.audit import Actor
 from tessera.manage.scim.documents import UserFields
 from tessera.manage.scim.users import create_scim_user, update_scim_user
 from tessera.manage.users import create_user
 from tessera.manage.views import user_view
 from tessera.store.memory import MemoryStore
 from tessera.web.admin.schemas import UserOut
+from tests.unit.manage.conftest import T0
 
-T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 PASSWORD = "a long enough passphrase"
 
 
-@pytest.fixture
-def store() -> MemoryStore:
-    s = MemoryStore()
-    s.ensure_domain("Default", T0)
-    return s
-
-
-@pytest.fixture
-def actor(store: MemoryStore) -> Actor:
-    return store_actor("admin", store, lambda: T0)
 
 
 def fields(**changes: object) -> UserFields:

@@ -7,7 +7,7 @@ its links, not its users; the "try sign-in" ticket (docs/federation.md)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,14 +15,14 @@ import pytest
 
 from tessera.domain.model import FederatedIdentity, User
 from tessera.manage import providers as rules
-from tessera.manage.audit import Actor, store_actor
+from tessera.manage.audit import Actor
 from tessera.manage.errors import Conflicting, InvalidInput, NotFoundError
 from tessera.oauth.federation.flow import open_test_ticket
 from tessera.oauth.federation.secrets import open_secret
 from tessera.store.memory import MemoryStore
 from tessera.web.admin.providers import ProviderOut
+from tests.unit.manage.conftest import T0
 
-T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 ISSUER = "https://id.example.test"
 UPSTREAM = "https://login.partner.test"
 SECRET = "s3cret-from-the-upstream"
@@ -35,16 +35,6 @@ def _subkey(purpose: str) -> bytes:
 SETUP = rules.provider_setup(ISSUER, _subkey)
 
 
-@pytest.fixture
-def store() -> MemoryStore:
-    s = MemoryStore()
-    s.ensure_domain("Default", T0)
-    return s
-
-
-@pytest.fixture
-def actor(store: MemoryStore) -> Actor:
-    return store_actor("admin-sub", store, lambda: T0)
 
 
 def create(store: MemoryStore, actor: Actor, setup: Any = SETUP, **kw: Any) -> Any:
