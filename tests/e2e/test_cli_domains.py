@@ -26,7 +26,7 @@ from tests.support.domains import (
     every_page,
     query,
 )
-from tests.support.server import Server, run_cli
+from tests.support.server import Server, run_cli, wait_for_scopes
 
 PASSWORD = "Correct-Horse-Battery-9"  # 23 characters
 AUDIENCE = "https://api.doomed.test"
@@ -239,6 +239,7 @@ def test_delete_removes_every_row_of_the_domain(server: Server) -> None:
         server, "doomed", "resources", "create", "--name", "API",
         "--audience", AUDIENCE, "--scope", SCOPE,
     )  # fmt: skip
+    wait_for_scopes(doomed["issuer"], AUDIENCE + SCOPE)
     app = domain_cli(
         server, "doomed", "apps", "create", "--name", "Worker",
         "--grant-type", "client_credentials", "--allow-scope", AUDIENCE + SCOPE,

@@ -37,7 +37,7 @@ from tests.support.integration import (
     revoke_roles,
     whoami_document,
 )
-from tests.support.server import Server
+from tests.support.server import Server, wait_for_scopes
 
 ALL = f"{AUDIENCE}:443urn:opc:resource:consumer::all"
 MANAGE = f"{AUDIENCE}:443urn:tessera:integration:manage"
@@ -172,6 +172,7 @@ def test_a_token_for_another_resource_carries_none_of_these_roles(server: Server
         "admin", "resources", "create", "--name", "Ledger (roles)", "--audience", other,
         "--scope", "urn:opc:resource:consumer::all",
     )  # fmt: skip
+    wait_for_scopes(server.issuer, f"{other}urn:opc:resource:consumer::all")
     # An app that is a ServiceAdministrator of the integration resource, and its user Alice (a
     # Developer, Invoker and Monitor there): their tokens for the ledger carry no role.
     redirect = "http://127.0.0.1:8080/ledger-callback"

@@ -34,7 +34,7 @@ from tessera.resource.fastapi import TokenDependency
 from tessera.shared.integration_roles import SERVICE_MONITOR
 from tests.support.flow import demo_auth, user_tokens
 from tests.support.integration import Service, bearer, client_token, new_app, running_service
-from tests.support.server import Server, running_server
+from tests.support.server import Server, running_server, wait_for_scopes
 
 with warnings.catch_warnings():  # Starlette 1.x nudges towards httpx2; httpx is what we have
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -245,6 +245,7 @@ def test_a_token_for_another_audience_is_401_invalid_token(
         "admin", "resources", "create", "--name", "Ledger API", "--audience", other, "--scope", ALL
     )
     assert resource["audience"] == other
+    wait_for_scopes(server.issuer, f"{other}{ALL}")
     app = new_app(server, "Ledger client", f"{other}:443{ALL}")
     token = client_token(server, app, f"{other}:443{ALL}")
     claims = claims_of(token)

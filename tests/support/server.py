@@ -18,7 +18,14 @@ from typing import Any
 
 import httpx
 
-__all__ = ["Server", "free_port", "run_cli", "running_server", "start_server"]
+__all__ = [
+    "Server",
+    "free_port",
+    "run_cli",
+    "running_server",
+    "start_server",
+    "wait_for_scopes",
+]
 
 SECRET_KEY = "test-secret-key-0123456789abcdef0123456789"
 
@@ -79,6 +86,22 @@ def run_cli(
             f"tessera {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+def wait_for_scopes(issuer: str, *scopes: str, headers: dict[str, str] | None = None) -> None:
+    """Wait until the node serving `issuer` publishes `scopes` (audience + scope, as stored).
+
+    A resource made by the CLI is another process's write: a node sees it when its resource
+    cache next loads (`tessera.caching`, two seconds), as it would a change made on another node.
+    """
+    url = f"{issuer}/.well-known/openid-configuration"
+    deadline = time.monotonic() + 15
+    while True:
+        published = httpx.get(url, headers=headers, timeout=10).json()["scopes_supported"]
+        if set(scopes) <= set(published):
+            return
+        assert time.monotonic() < deadline, f"{issuer} does not publish {scopes}: {published}"
+        time.sleep(0.2)
 
 
 @dataclass
