@@ -23,13 +23,19 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import orjson
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, Key, KeySet, OKPKey, RSAKey
 
 from tessera.shared.addresses import literal_address, refusal
-from tessera.shared.outbound import AnswerRefused, FetchCache, read_limited, url_problem
+from tessera.shared.outbound import (
+    AnswerRefused,
+    FetchCache,
+    FetchFailed,
+    fetch,
+    http_client,
+    url_problem,
+)
 from tessera.shared.settings import is_loopback_host
 
 __all__ = [
@@ -150,9 +156,7 @@ class JwksFetcher:
         self.allow_insecure_loopback = allow_insecure_loopback
         self.max_keys = max_keys
         self._resolve = resolve
-        # No redirects (a redirect could point anywhere, http included); no proxy settings
-        # from the environment, so a loopback URI stays on this host.
-        self._http = httpx.Client(timeout=http_timeout, follow_redirects=False, trust_env=False)
+        self._http = http_client(http_timeout)
         self._cache: FetchCache[tuple[str, bool], KeySet] = FetchCache(
             ttl=ttl,
             retry_interval=refetch_interval,
@@ -205,24 +209,29 @@ class JwksFetcher:
         return pinned, {"Host": host_header}, {"sni_hostname": host}
 
     def _fetch(self, uri: str, public_only: bool = False) -> Any:
-        deadline = time.monotonic() + self.http_timeout  # a slow drip must not hold us longer
         headers, target = {"Accept": "application/json"}, uri
         extensions: dict[str, Any] = {}
         if public_only:
             target, host, extensions = self._checked_address(uri)
             headers.update(host)
         try:
-            with self._http.stream(
-                "GET", target, headers=headers, extensions=extensions
-            ) as response:
-                if response.status_code != 200:
-                    raise JwksUnavailable(f"{uri} answered {response.status_code}")
-                body = read_limited(response, self.max_bytes, deadline, uri)
+            answer = fetch(
+                self._http,
+                "GET",
+                target,
+                what=uri,
+                max_bytes=self.max_bytes,
+                timeout=self.http_timeout,
+                headers=headers,
+                extensions=extensions,
+            )
         except AnswerRefused as exc:
             raise JwksUnavailable(str(exc)) from None
-        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError, ValueError) as exc:
-            raise JwksUnavailable(f"cannot fetch {uri}: {type(exc).__name__}") from None
+        except FetchFailed as exc:
+            raise JwksUnavailable(f"cannot fetch {exc}") from None
+        if answer.status != 200:
+            raise JwksUnavailable(f"{uri} answered {answer.status}")
         try:
-            return orjson.loads(body)
+            return orjson.loads(answer.body)
         except orjson.JSONDecodeError:
             raise JwksUnavailable(f"{uri} is not JSON") from None

@@ -3,20 +3,25 @@
 The identity domain and the integration service each keep their own migrations folder and
 version table (so both may live in one PostgreSQL database); their env.py takes the connection
 from `config.attributes["connection"]`.
+
+Every CLI command and node start asks whether the database is at head. Answering that needs
+neither Alembic nor its script directory (importing them is a fifth of a command's start-up):
+revisions are named after their files (`0011_federation.py` is revision `0011`, one linear
+chain; tests/unit/store/test_migrations.py holds Alembic to it), so the head is the newest
+file's prefix and the current revision is one row of the version table. Alembic is loaded only
+when there is something to migrate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-from sqlalchemy import Engine
+from sqlalchemy import Engine, column, inspect, select, table
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = ["AlembicRunner"]
 
@@ -28,22 +33,25 @@ class AlembicRunner:
         self.folder = folder
         self.version_table = version_table
 
+    def revisions(self) -> list[str]:
+        """The folder's revisions, oldest first (the prefixes of its version files)."""
+        return sorted(
+            p.name.split("_", 1)[0] for p in (self.folder / "versions").glob("[!_]*_*.py")
+        )
+
     def head(self) -> str:
-        revision = self._scripts().get_current_head()
-        assert revision is not None
-        return revision
+        return self.revisions()[-1]
 
     def knows(self, revision: str) -> bool:
         """Whether the revision is one of this folder's (not one of a newer version's)."""
-        try:
-            return self._scripts().get_revision(revision) is not None
-        except CommandError:
-            return False
+        return revision in self.revisions()
 
     def current(self, engine: Engine) -> str | None:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"version_table": self.version_table})
-            return context.get_current_revision()
+            if not inspect(conn).has_table(self.version_table):
+                return None
+            versions = table(self.version_table, column("version_num"))
+            return conn.execute(select(versions.c.version_num)).scalar()
 
     def upgrade(
         self,
@@ -58,20 +66,24 @@ class AlembicRunner:
         A database at a revision this folder does not know (a newer version migrated it) raises
         `too_new(revision)`.
         """
-        before = self.current(engine)
+        before, head = self.current(engine), self.head()
+        if before == head:
+            return before, head
         if before is not None and not self.knows(before):
             raise too_new(before)
+        from alembic import command
+
         with engine.begin() as conn:
-            config = self._config()
+            config = self.config()
             config.attributes.update(attributes or {})
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
-        return before, self.head()
+        return before, head
 
-    def _config(self) -> Config:
+    def config(self) -> Config:
+        """The folder's Alembic configuration (for tests and tools that drive Alembic)."""
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(self.folder))
         return config
-
-    def _scripts(self) -> ScriptDirectory:
-        return ScriptDirectory.from_config(self._config())

@@ -8,16 +8,27 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlsplit
-
-import httpx
 
 from tessera.shared.settings import is_loopback_host
 
-__all__ = ["AnswerRefused", "FetchCache", "read_limited", "url_problem"]
+# httpx is imported where it is first used: importing it loads its own command line (rich's
+# progress bars, pygments) and would cost every CLI command a tenth of its start-up.
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = [
+    "Answer",
+    "AnswerRefused",
+    "FetchCache",
+    "FetchFailed",
+    "fetch",
+    "http_client",
+    "url_problem",
+]
 
 
 def url_problem(url: object, *, max_length: int, allow_insecure_loopback: bool) -> str | None:
@@ -30,6 +41,8 @@ def url_problem(url: object, *, max_length: int, allow_insecure_loopback: bool) 
     # would otherwise refuse only when it fetches.
     if not all(" " < c < "\x7f" for c in url):
         return "has spaces, control or non-ASCII characters"
+    import httpx
+
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
@@ -54,14 +67,67 @@ class AnswerRefused(Exception):
         self.too_large = too_large
 
 
-def read_limited(response: httpx.Response, max_bytes: int, deadline: float, what: str) -> bytes:
-    """The body of a streamed `response`, at most `max_bytes` (the declared length is checked
-    first), read before `time.monotonic()` passes `deadline`; `AnswerRefused` otherwise."""
+class FetchFailed(Exception):
+    """No answer: the connection, TLS or the request failed, or the URL is one httpx refuses."""
+
+
+def http_client(timeout: float) -> httpx.Client:
+    """A client for the URLs an administrator or an app configured: no redirects (a redirect
+    could point anywhere, http included) and no proxy settings from the environment, so a
+    loopback URL stays on this host."""
+    import httpx
+
+    return httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    media_type: str  # of Content-Type, lower case, without parameters
+    body: bytes
+
+
+def fetch(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    what: str,
+    max_bytes: int,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+    data: Mapping[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
+) -> Answer:
+    """Make the request and read its answer (`what` it is, for the messages), at most
+    `max_bytes` (the declared length is checked first, the body counted as it arrives, after
+    decompression: no compressed bomb), all of it within `timeout` seconds, so a slow drip cannot
+    hold a worker thread. `AnswerRefused` or `FetchFailed` (a URL or header httpx refuses, the
+    connection, TLS) otherwise."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    try:
+        request = client.build_request(
+            method, url, headers=headers, data=data, extensions=extensions
+        )
+        response = client.send(request, stream=True)
+        try:
+            body = _read_limited(response, max_bytes, deadline, what)
+        finally:
+            response.close()
+    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError, ValueError) as exc:
+        raise FetchFailed(f"{what}: {type(exc).__name__}") from None
+    media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    return Answer(response.status_code, media, body)
+
+
+def _read_limited(response: httpx.Response, max_bytes: int, deadline: float, what: str) -> bytes:
     declared = response.headers.get("Content-Length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise AnswerRefused(f"{what} is larger than {max_bytes} bytes", too_large=True)
     body = bytearray()
-    for chunk in response.iter_bytes():  # counted after decompression: no compressed bomb
+    for chunk in response.iter_bytes():
         body += chunk
         if len(body) > max_bytes:
             raise AnswerRefused(f"{what} is larger than {max_bytes} bytes", too_large=True)

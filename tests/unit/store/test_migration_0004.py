@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
@@ -86,8 +85,7 @@ def downgrade_to(url: str, revision: str) -> None:
     engine = make_engine(url)
     try:
         with engine.begin() as conn:
-            config = Config()
-            config.set_main_option("script_location", str(migrate._MIGRATIONS.folder))
+            config = migrate._MIGRATIONS.config()
             config.attributes["connection"] = conn
             command.downgrade(config, revision)
     finally:

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import insert, inspect, select, text
 
@@ -23,8 +22,7 @@ def migrate_to(url: str, revision: str) -> None:
     engine = make_engine(url)
     try:
         with engine.begin() as conn:
-            config = Config()
-            config.set_main_option("script_location", str(migrate._MIGRATIONS.folder))
+            config = migrate._MIGRATIONS.config()
             config.attributes["connection"] = conn
             command.upgrade(config, revision)
     finally:

@@ -33,7 +33,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote_plus
 
-import httpx
 import orjson
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
@@ -44,7 +43,14 @@ from tessera.oauth.client_jwks import JwksFetcher, JwksUnavailable
 from tessera.oauth.federation.errors import UpstreamError, clipped
 from tessera.oauth.federation.secrets import CLIENT_KEY_ALG, Credentials
 from tessera.shared.client_assertion import client_assertion_form
-from tessera.shared.outbound import AnswerRefused, FetchCache, read_limited, url_problem
+from tessera.shared.outbound import (
+    AnswerRefused,
+    FetchCache,
+    FetchFailed,
+    fetch,
+    http_client,
+    url_problem,
+)
 
 __all__ = [
     "DISCOVERY_PATH",
@@ -184,7 +190,7 @@ class UpstreamClient:
         self.max_bytes = max_bytes
         self.ttl = ttl
         self.retry_interval = retry_interval
-        self._http = httpx.Client(timeout=http_timeout, follow_redirects=False, trust_env=False)
+        self._http = http_client(http_timeout)
         self._documents: FetchCache[str, ProviderMetadata] = FetchCache(
             ttl=ttl, retry_interval=retry_interval, wait=http_timeout, clock=clock, max_entries=1024
         )
@@ -229,25 +235,34 @@ class UpstreamClient:
 
     # --- HTTP ------------------------------------------------------------------------------
 
-    def _send(self, request: httpx.Request, what: str) -> tuple[int, str, bytes]:
+    def _send(
+        self,
+        method: str,
+        url: str,
+        what: str,
+        headers: Mapping[str, str],
+        data: Mapping[str, str] | None = None,
+    ) -> tuple[int, str, bytes]:
         """Status, media type and body of one request; `UpstreamError` when it fails."""
-        deadline = time.monotonic() + self.http_timeout  # a slow drip must not hold us longer
         try:
-            response = self._http.send(request, stream=True)
-            try:
-                body = read_limited(response, self.max_bytes, deadline, what)
-            finally:
-                response.close()
+            answer = fetch(
+                self._http,
+                method,
+                url,
+                what=what,
+                max_bytes=self.max_bytes,
+                timeout=self.http_timeout,
+                headers=headers,
+                data=data,
+            )
         except AnswerRefused as exc:
             raise UpstreamError(_BAD_ANSWER if exc.too_large else _UNREACHABLE, str(exc)) from None
-        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError, ValueError) as exc:
-            raise UpstreamError(_UNREACHABLE, f"{what}: {type(exc).__name__}") from None
-        media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        return response.status_code, media, body
+        except FetchFailed as exc:
+            raise UpstreamError(_UNREACHABLE, str(exc)) from None
+        return answer.status, answer.media_type, answer.body
 
     def _get_json(self, url: str, what: str) -> Any:
-        request = self._http.build_request("GET", url, headers={"Accept": "application/json"})
-        status, _, body = self._send(request, what)
+        status, _, body = self._send("GET", url, what, {"Accept": "application/json"})
         if status != 200:
             raise UpstreamError(_UNREACHABLE, f"{what} at {url} answered {status}")
         try:
@@ -316,13 +331,13 @@ class UpstreamClient:
             "code_verifier": code_verifier,
             **auth_form,
         }
-        request = self._http.build_request(
+        status, _, body = self._send(
             "POST",
             metadata.token_endpoint,
-            data=form,
-            headers={"Accept": "application/json", **headers},
+            "the token response",
+            {"Accept": "application/json", **headers},
+            form,
         )
-        status, _, body = self._send(request, "the token response")
         try:
             answer = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -348,12 +363,12 @@ class UpstreamClient:
         (§5.3.2), else the answer may be about somebody else (a substituted token)."""
         if metadata.userinfo_endpoint is None:
             raise UpstreamError(_BAD_SETUP, "the provider has no userinfo endpoint")
-        request = self._http.build_request(
+        status, media, body = self._send(
             "GET",
             metadata.userinfo_endpoint,
-            headers={"Accept": "application/json", "Authorization": f"Bearer {access_token}"},
+            "the userinfo response",
+            {"Accept": "application/json", "Authorization": f"Bearer {access_token}"},
         )
-        status, media, body = self._send(request, "the userinfo response")
         if status != 200:
             raise UpstreamError(_BAD_ANSWER, f"the userinfo endpoint answered {status}")
         if media == "application/jwt":
