@@ -6,8 +6,9 @@ OWASP Password Storage Cheat Sheet: argon2id, m=19456 KiB, t=2, p=1.
 from __future__ import annotations
 
 import pytest
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 
+from tessera.domain import passwords
 from tessera.domain.passwords import (
     MIN_PASSWORD_LENGTH,
     WeakPassword,
@@ -54,6 +55,14 @@ def test_verify_without_a_hash_is_false() -> None:
     # An unknown user: the same work is done, and the answer is always no.
     assert verify_password(None, GOOD) is False
     assert verify_password(None, "tessera-dummy-password-for-timing") is False
+
+
+def test_the_unknown_users_stand_in_hash_costs_what_a_real_one_does(good_hash: str) -> None:
+    # An unknown user's check must take as long as a known one's: same type, version, params.
+    stand_in = extract_parameters(passwords._DUMMY_HASH)
+    assert stand_in == extract_parameters(good_hash)
+    assert passwords._DUMMY_HASH.split("$")[1] == good_hash.split("$")[1] == "argon2id"
+    assert not needs_rehash(passwords._DUMMY_HASH)
 
 
 def test_verify_with_an_empty_hash_is_false_even_for_the_dummy_password() -> None:
