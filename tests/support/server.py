@@ -92,15 +92,16 @@ def wait_for_scopes(issuer: str, *scopes: str, headers: dict[str, str] | None = 
     """Wait until the node serving `issuer` publishes `scopes` (audience + scope, as stored).
 
     A resource made by the CLI is another process's write: a node sees it when its resource
-    cache next loads (`tessera.caching`, two seconds), as it would a change made on another node.
+    cache next loads (`tessera.caching`, two seconds), as it would a change made on another node;
+    a domain just made by the CLI may still be unknown there (404) for as long.
     """
     url = f"{issuer}/.well-known/openid-configuration"
     deadline = time.monotonic() + 15
     while True:
-        published = httpx.get(url, headers=headers, timeout=10).json()["scopes_supported"]
-        if set(scopes) <= set(published):
+        response = httpx.get(url, headers=headers, timeout=10)
+        if response.status_code == 200 and set(scopes) <= set(response.json()["scopes_supported"]):
             return
-        assert time.monotonic() < deadline, f"{issuer} does not publish {scopes}: {published}"
+        assert time.monotonic() < deadline, f"{issuer} does not publish {scopes}: {response.text}"
         time.sleep(0.2)
 
 
