@@ -257,7 +257,7 @@ def test_an_app_role_reaches_its_client_credentials_token_and_can_be_revoked(
 ) -> None:
     audience = "https://robots.example.test"
     admin.post("/resources", json={"name": "Robots", "audience": audience, "scopes": ["run"],
-                                   "roles": [{"name": "Invoker"}]})
+                                   "roles": [{"name": "Invoker"}, {"name": "Auditor"}]})
     app = admin.post("/apps", json={"name": "Robot", "grant_types": ["client_credentials"],
                                     "allowed_scopes": [f"{audience}run"]}).json()
     granted = admin.post("/role-grants", json={"resource": "Robots", "role": "Invoker",
@@ -279,6 +279,16 @@ def test_an_app_role_reaches_its_client_credentials_token_and_can_be_revoked(
 
     first = token()
     assert claims(first)["roles"] == ["Invoker"] and active(first)
+    # The node keeps an app's roles a moment (APP_ROLES_TTL, loaded by the token just made):
+    # a grant through the admin API reaches this node's next token at once.
+    assert admin.post("/role-grants", json={"resource": "Robots", "role": "Auditor",
+                                            "principal_kind": "app", "principal": "Robot"},
+                      ).status_code == 201
+    assert sorted(claims(token())["roles"]) == ["Auditor", "Invoker"]
+    assert admin.delete("/role-grants", params={"resource": audience, "role": "Auditor",
+                                                "principal_kind": "app", "principal": "Robot"},
+                        ).status_code == 200
+    assert claims(token())["roles"] == ["Invoker"]
     revoked = admin.delete("/role-grants", params={
         "resource": audience, "role": "Invoker", "principal_kind": "app",
         "principal": app["client_id"], "revoke_tokens": "true"})

@@ -7,6 +7,7 @@ nothing; every change is audited; each domain has its own providers."""
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from tests.support.admin import admin_client, console_token, domain_console_token
 from tests.support.domains import ADMIN_PASSWORD as DOMAIN_ADMIN_PASSWORD
 from tests.support.domains import create_domain
+from tests.support.flow import Browser, demo_app
 from tests.support.server import Server
 
 ADMIN_PASSWORD = "Tessera-Demo-Root-2026"
@@ -145,6 +147,31 @@ def test_providers_are_added_listed_shown_edited_and_removed(
         ("client_secret",), ("display_name", "groups_claim", "jit", "link_existing")
     ]
     assert audited(admin, "provider.disabled", provider["id"])
+
+
+def test_the_sign_in_page_follows_each_change_at_once(
+    server: Server, admin: httpx.Client, upstream: str
+) -> None:
+    # The node keeps its providers' list a moment for the sign-in page; the admin API's changes
+    # reach this node's page at once (other nodes' within their cache's two seconds).
+    browser = Browser(server.base_url)
+
+    def buttons() -> bool:
+        app = demo_app(server)
+        page = browser.authorize(response_type="code", client_id=app["client_id"],
+                                 redirect_uri=app["redirect_uri"], scope="openid", state="s")
+        assert page.status_code == 200, page.text[:300]
+        return "Sign in with Page SSO" in html.unescape(page.text)
+
+    assert not buttons()  # the list is now cached
+    created(admin, "page", upstream, display_name="Page SSO")
+    assert buttons()
+    assert admin.patch("/providers/page", json={"enabled": False}).status_code == 200
+    assert not buttons()
+    assert admin.patch("/providers/page", json={"enabled": True}).status_code == 200
+    assert buttons()
+    assert admin.delete("/providers/page").status_code == 200
+    assert not buttons()
 
 
 def test_test_checks_the_upstream_now_and_gives_a_try_sign_in_url(

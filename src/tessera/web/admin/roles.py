@@ -72,6 +72,7 @@ async def grant_role(body: RoleGrantIn, actor: Acting, svc: Svc) -> dict[str, An
             now=svc.ctx.clock(),
             actor=actor,
         )
+        svc.app_roles.clear()  # an app's next token here carries it at once, elsewhere soon
         return rules.grant_views(store, [given])[0]
 
     return await run_in_threadpool(work)
@@ -113,6 +114,7 @@ async def revoke_role(
             actor=actor,
             revoke=revoke_tokens,
         )
+        svc.app_roles.clear()
         return rules.revoked_view(store, done)
 
     return await run_in_threadpool(work)
