@@ -81,8 +81,8 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Constant work whether or not the user exists (`password_hash=None`).
 
-    An empty hash is treated like a missing user: it never verifies (not even the dummy
-    password whose hash stands in for it).
+    An empty hash is treated like a missing user: it never verifies (not even with the
+    password of the stand-in hash, were it known).
     """
     if len(password) > _MAX_PASSWORD_LENGTH:
         return False

@@ -209,6 +209,7 @@ class JwksFetcher:
         return pinned, {"Host": host_header}, {"sni_hostname": host}
 
     def _fetch(self, uri: str, public_only: bool = False) -> Any:
+        deadline = time.monotonic() + self.http_timeout  # resolving the name counts too
         headers, target = {"Accept": "application/json"}, uri
         extensions: dict[str, Any] = {}
         if public_only:
@@ -221,9 +222,10 @@ class JwksFetcher:
                 target,
                 what=uri,
                 max_bytes=self.max_bytes,
-                timeout=self.http_timeout,
+                deadline=deadline,
                 headers=headers,
                 extensions=extensions,
+                read_only=(200,),  # an error page is not read: its status says enough
             )
         except AnswerRefused as exc:
             raise JwksUnavailable(str(exc)) from None

@@ -7,7 +7,7 @@ from `config.attributes["connection"]`.
 Every CLI command and node start asks whether the database is at head. Answering that needs
 neither Alembic nor its script directory (importing them is a fifth of a command's start-up):
 revisions are named after their files (`0011_federation.py` is revision `0011`, one linear
-chain; tests/unit/store/test_migrations.py holds Alembic to it), so the head is the newest
+chain; tests/unit/store/test_alembic_runner.py holds Alembic to it), so the head is the newest
 file's prefix and the current revision is one row of the version table. Alembic is loaded only
 when there is something to migrate.
 """
@@ -47,11 +47,15 @@ class AlembicRunner:
         return revision in self.revisions()
 
     def current(self, engine: Engine) -> str | None:
+        """The database's revision; None when it has none (empty, or never migrated)."""
         with engine.connect() as conn:
             if not inspect(conn).has_table(self.version_table):
                 return None
             versions = table(self.version_table, column("version_num"))
-            return conn.execute(select(versions.c.version_num)).scalar()
+            found = list(conn.execute(select(versions.c.version_num)).scalars())
+        if len(found) > 1:  # branches, which a linear chain never makes: Alembic refuses too
+            raise RuntimeError(f"{self.version_table} holds several revisions: {sorted(found)}")
+        return found[0] if found else None
 
     def upgrade(
         self,

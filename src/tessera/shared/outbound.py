@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlsplit
@@ -94,26 +94,28 @@ def fetch(
     *,
     what: str,
     max_bytes: int,
-    timeout: float,
+    deadline: float,
     headers: Mapping[str, str] | None = None,
     data: Mapping[str, str] | None = None,
     extensions: dict[str, Any] | None = None,
+    read_only: Collection[int] | None = None,
 ) -> Answer:
     """Make the request and read its answer (`what` it is, for the messages), at most
     `max_bytes` (the declared length is checked first, the body counted as it arrives, after
-    decompression: no compressed bomb), all of it within `timeout` seconds, so a slow drip cannot
-    hold a worker thread. `AnswerRefused` or `FetchFailed` (a URL or header httpx refuses, the
-    connection, TLS) otherwise."""
+    decompression: no compressed bomb), all of it before `time.monotonic()` passes `deadline`,
+    so a slow drip cannot hold a worker thread. `read_only`: the statuses whose body is wanted
+    (another's answer has an empty body). `AnswerRefused` or `FetchFailed` (a URL or header
+    httpx refuses, the connection, TLS) otherwise."""
     import httpx
 
-    deadline = time.monotonic() + timeout
     try:
         request = client.build_request(
             method, url, headers=headers, data=data, extensions=extensions
         )
         response = client.send(request, stream=True)
         try:
-            body = _read_limited(response, max_bytes, deadline, what)
+            wanted = read_only is None or response.status_code in read_only
+            body = _read_limited(response, max_bytes, deadline, what) if wanted else b""
         finally:
             response.close()
     except (httpx.HTTPError, httpx.InvalidURL, UnicodeError, ValueError) as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from argon2 import PasswordHasher, extract_parameters
+from argon2.exceptions import VerifyMismatchError
 
 from tessera.domain import passwords
 from tessera.domain.passwords import (
@@ -58,11 +59,21 @@ def test_verify_without_a_hash_is_false() -> None:
 
 
 def test_the_unknown_users_stand_in_hash_costs_what_a_real_one_does(good_hash: str) -> None:
-    # An unknown user's check must take as long as a known one's: same type, version, params.
+    # An unknown user's check must take as long as a known one's: same type, version, params,
+    # and a hash that really is verified (a malformed one would fail at once, unhashed).
     stand_in = extract_parameters(passwords._DUMMY_HASH)
     assert stand_in == extract_parameters(good_hash)
     assert passwords._DUMMY_HASH.split("$")[1] == good_hash.split("$")[1] == "argon2id"
     assert not needs_rehash(passwords._DUMMY_HASH)
+    with pytest.raises(VerifyMismatchError):
+        PasswordHasher().verify(passwords._DUMMY_HASH, GOOD)
+
+
+def test_nobody_signs_in_with_the_stand_ins_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Were the stand-in's password known, it would still open no missing or empty account.
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", hash_password(GOOD))
+    assert verify_password(None, GOOD) is False
+    assert verify_password("", GOOD) is False
 
 
 def test_verify_with_an_empty_hash_is_false_even_for_the_dummy_password() -> None:

@@ -233,6 +233,15 @@ def test_an_oversize_declared_length_is_refused(server: JwksServer, fetcher: Jwk
         fetcher.keys(server.url())
 
 
+def test_an_error_page_is_refused_by_its_status_unread(
+    server: JwksServer, fetcher: JwksFetcher
+) -> None:
+    # Larger than the limit: were it read, the refusal would be about its size.
+    server.status, server.body = 503, b"<html>" + b" " * (fetcher.max_bytes + 1)
+    with pytest.raises(JwksUnavailable, match="answered 503"):
+        fetcher.keys(server.url())
+
+
 def test_a_slow_server_times_out(server: JwksServer, clock: Clock) -> None:
     server.publish(rsa_key("r1"))
     server.delay = 1.0

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
 from tessera.integration import database as integration_database
 from tessera.shared.alembic_runner import AlembicRunner
 from tessera.store.sql import migrate, upgrade
+from tessera.store.sql.engine import make_engine
 
 RUNNERS = {"identity domain": migrate._MIGRATIONS, "integration": integration_database._MIGRATIONS}
 
@@ -47,7 +49,20 @@ def test_a_database_at_head_is_checked_without_loading_alembic(tmp_path: Path) -
     assert result.stdout.strip() == "[]"
 
 
-def test_an_unknown_revision_is_not_known(tmp_path: Path) -> None:
+def test_several_recorded_revisions_are_refused_as_alembic_would(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'branched.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0001')"))
+        with pytest.raises(RuntimeError, match="several revisions"):
+            migrate._MIGRATIONS.current(engine)
+    finally:
+        engine.dispose()
+
+
+def test_an_unknown_revision_is_not_known() -> None:
     runner = migrate._MIGRATIONS
     assert runner.knows(runner.head()) and runner.knows(runner.revisions()[0])
     assert not runner.knows("9999") and not runner.knows("")

@@ -251,7 +251,7 @@ class UpstreamClient:
                 url,
                 what=what,
                 max_bytes=self.max_bytes,
-                timeout=self.http_timeout,
+                deadline=time.monotonic() + self.http_timeout,
                 headers=headers,
                 data=data,
             )
