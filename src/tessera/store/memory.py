@@ -1509,7 +1509,10 @@ class _FederatedIdentities:
             s.users[user.id] = user
             s.user_ids_by_username[name_key] = user.id
             s.federated_identities[(identity.provider_id, identity.subject)] = identity
-            s.group_members |= {(g, user.id) for g in group_ids}
+            for g in set(group_ids):  # a member more is a change of the group (its SCIM ETag)
+                s.group_members.add((g, user.id))
+                group = s.groups[g]
+                s.groups[g] = replace(group, version=group.version + 1, updated_at=user.created_at)
 
     def touch(self, provider_id: str, subject: str, email: str | None, now: datetime) -> None:
         s = self._s

@@ -212,13 +212,19 @@ def test_create_user_writes_the_user_the_link_and_the_memberships(fed: Store) ->
     fed.groups.add(Group("g1", "Engineers", T0, T0), ["u2"])
     fed.groups.add(Group("g2", "Admins", T0, T0))
     fed.groups.add(Group("g3", "Other", T0, T0))
-    carol = a_user("u3", "carol", password_hash="")
+    carol = a_user("u3", "carol", password_hash="", created_at=T0 + timedelta(minutes=5))
     link = a_link("p1", "s-carol", "u3", email="carol@corp.test")
     fed.federated_identities.create_user(carol, link, ["g1", "g2"])
     assert fed.users.get("u3") == carol
     assert fed.federated_identities.get("p1", "s-carol") == link
     assert [g.id for g in fed.groups.groups_of("u3")] == ["g2", "g1"]  # by name
     assert fed.groups.members("g1") == ["u2", "u3"]
+    # A member more changes the group: its version (SCIM's ETag) and time move on.
+    for group_id in ("g1", "g2"):
+        group = fed.groups.get(group_id)
+        assert group is not None
+        assert (group.version, group.updated_at) == (2, carol.created_at)
+    assert fed.groups.get("g3") == Group("g3", "Other", T0, T0)
     dave = a_user("u4", "dave")
     fed.federated_identities.create_user(dave, a_link("p1", "s-dave", "u4"))  # no groups
     assert fed.groups.groups_of("u4") == []

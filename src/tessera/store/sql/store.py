@@ -1786,6 +1786,12 @@ class _FederatedIdentities(_Part):
             ]
             if members:
                 conn.execute(insert(t.group_members), members)
+                # A member more is a change of the group (its version is SCIM's ETag).
+                conn.execute(
+                    update(t.groups)
+                    .where(self._where(t.groups), t.groups.c.id.in_(sorted(set(group_ids))))
+                    .values(version=t.groups.c.version + 1, updated_at=user.created_at)
+                )
 
     def touch(self, provider_id: str, subject: str, email: str | None, now: datetime) -> None:
         where = (self._where(_FI), _FI.c.provider_id == provider_id, _FI.c.subject == subject)
