@@ -19,6 +19,7 @@ from datetime import datetime
 
 import structlog
 
+from tessera.domain.emails import is_email
 from tessera.domain.model import BrowserSession, Client, User
 from tessera.domain.passwords import WeakPassword, check_policy, hash_password
 from tessera.manage.audit import Actor
@@ -26,7 +27,6 @@ from tessera.manage.errors import InvalidInput, checked_name
 from tessera.manage.mail import Mailer, MailError
 from tessera.manage.password_reset import changed_mail
 from tessera.manage.revocation import revoke_grants, revoke_subject
-from tessera.manage.users import is_email
 from tessera.oauth.interaction.login import (
     Attempt,
     LoginPolicy,

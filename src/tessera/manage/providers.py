@@ -25,6 +25,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
+from tessera.domain.emails import dns_name
 from tessera.domain.hashing import new_id
 from tessera.domain.model import UpstreamProvider
 from tessera.manage.audit import Actor
@@ -76,7 +77,6 @@ DEFAULT_SCOPES = ("openid", "email", "profile")
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 # RFC 6749 §3.3: scope-token = 1*NQCHAR (%x21 / %x23-5B / %x5D-7E).
 _SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,200}")
-_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _MAX_SCOPES = 30
 _MAX_DOMAINS = 50
 _MAX_DISPLAY = 100
@@ -185,13 +185,8 @@ def _checked_email_domain(value: object) -> str:
     """A DNS name in lower case (an internationalised one in its A-label form, RFC 5890)."""
     if not isinstance(value, str):
         raise InvalidInput("an e-mail domain must be a DNS name")
-    name = value.strip().lower().removeprefix("@").rstrip(".")
-    try:
-        name = name.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise InvalidInput(f"{value!r} is not a DNS name") from None
-    labels = name.split(".")
-    if len(name) > 253 or len(labels) < 2 or not all(_LABEL.fullmatch(x) for x in labels):
+    name = dns_name(value.strip().removeprefix("@"))
+    if name is None:
         raise InvalidInput(f"{value!r} is not an e-mail domain (a DNS name such as example.com)")
     return name
 

@@ -6,11 +6,11 @@ the domain's `password_min_length` when it sets one (docs/domains.md).
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import replace
 from datetime import datetime
 
+from tessera.domain.emails import is_email
 from tessera.domain.model import User
 from tessera.domain.passwords import WeakPassword, check_policy, hash_password
 from tessera.domain.usernames import valid_username
@@ -29,14 +29,11 @@ __all__ = [
     "enable_user",
     "end_sessions",
     "find_user",
-    "is_email",
     "new_user",
     "revoke_consent",
     "revoke_user_tokens",
     "set_password",
 ]
-
-_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
 
 
 def _check_password(password: str, username: str, min_length: int | None) -> None:
@@ -67,11 +64,6 @@ def domain_min_length(store: Store) -> int | None:
     """The domain's `password_min_length` (None: the policy's own)."""
     domain = store.domains.get(store.domain_id)
     return domain.settings.password_min_length if domain is not None else None
-
-
-def is_email(value: str) -> bool:
-    """An e-mail address as users give them (one `@`, a dot in the domain, no spaces)."""
-    return len(value) <= 320 and _EMAIL.match(value) is not None
 
 
 def new_user(

@@ -1,60 +1,14 @@
-"""The two decisions of the federation pages (docs/federation.md): home-realm discovery
-(`provider_for_email`: whole e-mail domains only, enabled providers only) and removing a linked
-provider from one's account (`unlink_refused`: never the last way to sign in)."""
+"""Removing a linked provider from one's account (docs/federation.md, `unlink_refused`): never
+the last way to sign in. Home-realm discovery has its tests in federation/test_home_realm.py."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
-from tessera.domain.model import FederatedIdentity, UpstreamProvider, User
-from tessera.oauth.federation.home_realm import provider_for_email
+from tessera.domain.model import FederatedIdentity, User
 from tessera.oauth.interaction.account import unlink_refused
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def _provider(name: str, domains: tuple[str, ...], enabled: bool = True) -> UpstreamProvider:
-    return UpstreamProvider(
-        id="up_" + name,
-        name=name,
-        display_name=name.title(),
-        issuer=f"https://{name}.example",
-        client_id="tessera",
-        auth_method="client_secret_basic",
-        created_at=NOW,
-        updated_at=NOW,
-        email_domains=domains,
-        enabled=enabled,
-    )
-
-
-PROVIDERS = [
-    _provider("corp", ("corp.example", "corp-mail.example")),
-    _provider("old", ("old.example",), enabled=False),
-]
-
-
-@pytest.mark.parametrize(
-    ("email", "expected"),
-    [
-        ("ada@corp.example", "corp"),
-        ("Ada@CORP.Example", "corp"),
-        ("  ada@corp-mail.example ", "corp"),
-        ("ada@corp.example.", "corp"),
-        ("ada@mail.corp.example", None),  # a subdomain is not claimed
-        ("ada@evilcorp.example", None),
-        ("ada@old.example", None),  # a disabled provider sends nobody
-        ("corp.example", None),
-        ("@corp.example", None),
-        ("ada@", None),
-        ("ada", None),
-    ],
-)
-def test_home_realm_discovery(email: str, expected: str | None) -> None:
-    found = provider_for_email(PROVIDERS, email)
-    assert (found.name if found else None) == expected
 
 
 def _user(password_hash: str) -> User:

@@ -22,6 +22,7 @@ from scim2_models import (
     UniquenessException,
 )
 
+from tessera.domain.emails import is_email
 from tessera.domain.model import User
 from tessera.manage.audit import Actor
 from tessera.manage.errors import (
@@ -33,7 +34,7 @@ from tessera.manage.errors import (
 )
 from tessera.manage.revocation import revoke_subject
 from tessera.manage.scim.documents import UserFields
-from tessera.manage.users import checked_password_hash, checked_username, delete_user, is_email
+from tessera.manage.users import checked_password_hash, checked_username, delete_user
 from tessera.store.protocols import Conflict, NotFound, StaleVersion, Store
 
 __all__ = ["create_scim_user", "delete_scim_user", "update_scim_user"]

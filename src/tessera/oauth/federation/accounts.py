@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from tessera.domain.emails import is_email
 from tessera.domain.model import FederatedIdentity, Group, UpstreamProvider, User
 from tessera.domain.usernames import MAX_USERNAME, valid_username
 from tessera.oauth.federation.errors import Refused
@@ -39,7 +40,6 @@ __all__ = [
 
 MAX_GROUPS = 100
 _MAX_NAME = 200  # as tessera.manage.errors.checked_name
-_MAX_EMAIL = 254  # RFC 5321 §4.5.3.1.3 (a path of 256 octets, less the brackets)
 _DISABLED = "This account is disabled."
 
 Action = Literal["existing", "link", "create"]
@@ -94,15 +94,8 @@ class Account:
 
 
 def _email(value: Any) -> str | None:
-    """An address shaped like one (RFC 5321 §4.5.3.1 sizes), else None."""
-    if not isinstance(value, str) or not 2 < len(value) <= _MAX_EMAIL:
-        return None
-    local, at, domain = value.rpartition("@")
-    if not at or not 0 < len(local) <= 64 or "." not in domain or domain.endswith("."):
-        return None
-    if any(c.isspace() or not c.isprintable() for c in value) or "@" in domain:
-        return None
-    return value
+    """An address shaped as the domain's users' addresses must be (`is_email`), else None."""
+    return value if is_email(value) else None
 
 
 def _name(value: Any) -> str | None:

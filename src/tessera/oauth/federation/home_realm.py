@@ -7,27 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from tessera.domain.emails import email_domain
 from tessera.domain.model import UpstreamProvider
 
-__all__ = ["email_domain", "provider_for_email"]
-
-
-def email_domain(email: str) -> str | None:
-    """The domain part of an address, lower-case (DNS names compare case-insensitively, RFC
-    4343 §2); None when `email` is not `local@domain`."""
-    if not isinstance(email, str) or len(email) > 320:
-        return None
-    local, at, domain = email.strip().rpartition("@")
-    if not at or not local or not domain or any(c.isspace() for c in domain):
-        return None
-    return domain.lower().rstrip(".") or None
+__all__ = ["provider_for_email"]
 
 
 def provider_for_email(
     providers: Iterable[UpstreamProvider], email: str
 ) -> UpstreamProvider | None:
     """The enabled provider whose `email_domains` has the address's domain exactly (no
-    subdomains: `corp.example` does not claim `eu.corp.example`); None if none does."""
+    subdomains: `corp.example` does not claim `eu.corp.example`; an internationalised domain
+    compared in its stored A-label form); None if none does."""
     domain = email_domain(email)
     if domain is None:
         return None

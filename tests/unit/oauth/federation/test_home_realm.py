@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tessera.oauth.federation.home_realm import email_domain, provider_for_email
+from tessera.domain.emails import email_domain
+from tessera.oauth.federation.home_realm import provider_for_email
 from tests.unit.oauth.federation.conftest import make_provider
 
 CORP = make_provider(email_domains=("corp.example", "Corp-Mail.example"))
+# As stored: `tessera.manage.providers` keeps an internationalised domain in its A-label form.
+IDN = make_provider(id="up_idn", name="idn", email_domains=("xn--bcher-kva.example",))
 OLD = make_provider(id="up_old", name="old", email_domains=("old.example",), enabled=False)
 
 
@@ -27,10 +30,14 @@ OLD = make_provider(id="up_old", name="old", email_domains=("old.example",), ena
         ("ada@", None),
         ("", None),
         ("ada@corp .example", None),
+        ("ada@bücher.example", "idn"),  # typed in Unicode: found by its A-label form
+        ("ada@BÜCHER.example", "idn"),
+        ("ada@xn--bcher-kva.example", "idn"),
+        ("ada@bucher.example", None),
     ],
 )
 def test_provider_for_email(email: str, expected: str | None) -> None:
-    found = provider_for_email([OLD, CORP], email)
+    found = provider_for_email([OLD, CORP, IDN], email)
     assert (found.name if found else None) == expected
 
 
