@@ -336,6 +336,15 @@ def test_a_clean_answer_signs_in_and_creates_the_user_just_in_time(
         headers={"Authorization": f"Bearer {admin}"},
     ).json()
     assert [(s["amr"], s["upstream_provider"]) for s in sessions] == [(["fed"], "rogue-a")]
+    # The user's own sessions page says so too.
+    own = browser.http.get(f"{server.base_url}/account/sessions")
+    assert own.status_code == 200 and "Sign-in through Rogue A" in own.text, own.text[-2000:]
+    # The sign-in is audited with the app it was for, as a password sign-in is.
+    deadline = time.monotonic() + 5
+    sql = "SELECT client_id FROM audit_events WHERE type = 'login.success' AND user_id = :u"
+    while not (rows := query(server, sql, u=new_id)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert rows == [(server.demo["confidential_app"]["client_id"],)]
     user = {u["id"]: u for u in server.cli_json("admin", "users", "list")}[new_id]
     assert user["username"] == a.subject  # preferred_username
     assert user["email"] == f"{a.subject}@rogue.test"

@@ -51,6 +51,7 @@ _METHODS = {
     "otp": "one-time code",
     "hwk": "passkey on a security key or device",
     "swk": "synced passkey",
+    "fed": "a sign-in provider",  # docs/federation.md: not RFC 8176's, ours
 }
 
 
@@ -61,9 +62,14 @@ def when(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC")
 
 
-def describe_methods(amr: tuple[str, ...]) -> str:
-    """RFC 8176 methods in words: "password and one-time code"."""
-    words = [_METHODS[m] for m in amr if m in _METHODS]
+def describe_methods(amr: tuple[str, ...], provider: str | None = None) -> str:
+    """RFC 8176 methods in words: "password and one-time code"; `provider`: the name of the
+    upstream provider a federated sign-in ("fed") went through, when known."""
+    words = [
+        f"sign-in through {provider}" if m == "fed" and provider else _METHODS[m]
+        for m in amr
+        if m in _METHODS
+    ]
     if not words:
         return "unknown"
     text = " and ".join(words)
@@ -223,16 +229,21 @@ class _SessionView:
 def _sessions(svc: Services, request: Request, current: SignedInUser, query: Params) -> Response:
     now = svc.ctx.clock()
     ttl = timedelta(seconds=svc.login_policy.session_ttl_seconds)
+    store = svc.ctx.store
+    sessions = store.sessions.list_for_user(current.user.id, now)
+    names: dict[str, str] = {}
+    if any(s.upstream_provider for s in sessions):
+        names = {p.id: p.display_name for p in store.upstream_providers.list()}
     views = [
         _SessionView(
             id_hash=s.id_hash,
             started=when(s.expires_at - ttl),
             authenticated=when(s.auth_time),
-            methods=describe_methods(s.amr),
+            methods=describe_methods(s.amr, names.get(s.upstream_provider or "")),
             expires=when(s.expires_at),
             this=s.id_hash == current.session.id_hash,
         )
-        for s in svc.ctx.store.sessions.list_for_user(current.user.id, now)
+        for s in sessions
     ]
     views.sort(key=lambda v: not v.this)
     return account_page(

@@ -482,7 +482,14 @@ def _signed_in(
             hint="",
             user_id=user.id,
         )
-    svc.audit.record("login.success", user_id=user.id, ip=ip, method="fed", provider=provider.name)
+    svc.audit.record(
+        "login.success",
+        user_id=user.id,
+        client_id=params.get("client_id"),
+        ip=ip,
+        method="fed",
+        provider=provider.name,
+    )
     svc.metrics.logins.labels("success").inc()
     # Without an authorization request to resume (a bookmarked start): the account page.
     location = None if req.authz else url(svc, "/account/")
