@@ -8,7 +8,6 @@ issuer, the expiry, and the expected `typ`.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import uuid
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from joserfc.errors import JoseError
 
 from tessera.oauth.keyring import KeyRing
 from tessera.shared.acr import acr_for
+from tessera.shared.jwt_parts import at_hash
 
 __all__ = ["AccessTokenSpec", "InvalidOwnToken", "TokenIssuer", "at_hash", "authentication_claims"]
 
@@ -55,12 +55,6 @@ class AccessTokenSpec:
 def authentication_claims(amr: tuple[str, ...]) -> dict[str, Any]:
     """`acr` and `amr` of a sign-in (OIDC Core §2, RFC 9068 §2.2.1, RFC 8176; docs/mfa.md)."""
     return {"acr": acr_for(amr), "amr": list(amr)} if amr else {}
-
-
-def at_hash(access_token: str, alg: str) -> str:
-    """OIDC Core §3.1.3.6: left half of the hash of the ASCII access token, base64url."""
-    digest = hashlib.sha256(access_token.encode("ascii")).digest()  # ES256/RS256 use SHA-256
-    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")
 
 
 class TokenIssuer:

@@ -12,8 +12,6 @@ rotated its keys). Every refusal is an `UpstreamError` whose detail names the cl
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 from collections.abc import Collection, Mapping
 from datetime import datetime
@@ -22,7 +20,7 @@ from typing import Any
 from tessera.oauth.client_assertion import AssertionRefused, KeySource, verified_jws
 from tessera.oauth.federation.errors import UpstreamError, clipped
 from tessera.oauth.federation.metadata import ID_TOKEN_ALGS
-from tessera.shared.jwt_parts import is_numeric_date
+from tessera.shared.jwt_parts import at_hash, is_numeric_date
 
 __all__ = ["MAX_ID_TOKEN", "MAX_SUBJECT", "validate_id_token"]
 
@@ -32,8 +30,6 @@ MAX_SUBJECT = 255  # OIDC Core §2: `sub` "MUST NOT exceed 255 ASCII characters"
 _REFUSED = (
     "The sign-in provider's answer could not be verified. Try again, or tell an administrator."
 )
-# OIDC Core §3.1.3.8 / §3.3.2.11: the hash of the JWS alg; EdDSA (Ed25519) uses SHA-512.
-_HASHES = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}
 
 
 def _refuse(detail: str) -> UpstreamError:
@@ -100,15 +96,11 @@ def _check_times(claims: Mapping[str, Any], now: float, leeway: int) -> None:
 def _check_at_hash(claims: Mapping[str, Any], alg: str, access_token: str) -> None:
     """OIDC Core §3.1.3.8: when the ID token has `at_hash`, it must be the left half of the
     hash of the access token (base64url), so a token from another response does not pass."""
-    at_hash = claims.get("at_hash")
-    if at_hash is None:
+    claimed = claims.get("at_hash")
+    if claimed is None:
         return
-    digest = hashlib.sha512 if alg in ("EdDSA", "Ed25519") else _HASHES.get(alg[-3:])
-    if digest is None:
-        return
-    full = digest(access_token.encode("ascii", "replace")).digest()
-    expected = base64.urlsafe_b64encode(full[: len(full) // 2]).rstrip(b"=").decode("ascii")
-    if not isinstance(at_hash, str) or not hmac.compare_digest(at_hash, expected):
+    expected = at_hash(access_token, alg)  # `alg` is one of ID_TOKEN_ALGS: each has its hash
+    if not isinstance(claimed, str) or not hmac.compare_digest(claimed, expected):
         raise _refuse("the ID token's at_hash does not match the access token")
 
 
