@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import quote_plus
 
 import httpx
 
@@ -27,6 +26,7 @@ from tessera.client.dpop import DPoPSigner, is_nonce_error
 from tessera.client.errors import ClientError, OAuthResponseError
 from tessera.client.par import PushedRequest, read_pushed_response
 from tessera.client.private_key_jwt import ClientKey
+from tessera.shared.client_assertion import basic_authorization
 
 __all__ = ["DEVICE_CODE_GRANT", "Endpoints", "OAuthClient", "TokenSet", "unverified_jwt"]
 
@@ -196,12 +196,6 @@ def unverified_jwt(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return decoded[0], decoded[1]
 
 
-def _basic(client_id: str, secret: str) -> str:
-    # RFC 6749 §2.3.1: form-urlencode id and secret before base64.
-    pair = f"{quote_plus(client_id)}:{quote_plus(secret)}"
-    return "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
-
-
 class OAuthClient:
     """Calls of one app (public or confidential) to the token, revocation and PAR endpoints."""
 
@@ -245,7 +239,7 @@ class OAuthClient:
             )
             return {}
         if self._secret is not None:
-            return {"Authorization": _basic(self.client_id, self._secret)}
+            return {"Authorization": basic_authorization(self.client_id, self._secret)}
         form["client_id"] = self.client_id  # RFC 6749 §3.2.1
         return {}
 

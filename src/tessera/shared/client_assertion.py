@@ -1,6 +1,7 @@
-"""Building a `private_key_jwt` client assertion (RFC 7523 §2.2 and §3, OIDC Core §9), for
-the client library and for the identity domain when it is itself the client of an upstream
-OpenID provider (docs/federation.md).
+"""How a client authenticates at a token endpoint, for the client library and for the identity
+domain when it is itself the client of an upstream OpenID provider (docs/federation.md): the
+`client_secret_basic` header (RFC 6749 §2.3.1) and a `private_key_jwt` client assertion (RFC
+7523 §2.2 and §3, OIDC Core §9).
 
 `iss` = `sub` = the client id, `aud` one string (the authorization server's issuer identifier:
 what RFC 7523bis and FAPI 2.0 §5.3.2.1 recommend, and what Tessera and oidc-provider accept),
@@ -11,18 +12,27 @@ and httpx alone.
 
 from __future__ import annotations
 
+import base64
 import secrets
 import warnings
 from typing import TYPE_CHECKING
+from urllib.parse import quote_plus
 
 if TYPE_CHECKING:
     from joserfc.jwk import Key
 
-__all__ = ["ASSERTION_LIFETIME", "JWT_BEARER", "client_assertion_form"]
+__all__ = ["ASSERTION_LIFETIME", "JWT_BEARER", "basic_authorization", "client_assertion_form"]
 
 # RFC 7523 §2.2: the value of `client_assertion_type`.
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME = 60
+
+
+def basic_authorization(client_id: str, secret: str) -> str:
+    """The `Authorization` value of `client_secret_basic`: RFC 6749 §2.3.1 form-urlencodes the
+    id and the secret before the Basic encoding (RFC 7617)."""
+    pair = f"{quote_plus(client_id)}:{quote_plus(secret)}"
+    return "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
 
 
 def client_assertion_form(

@@ -26,11 +26,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
 from tessera.domain.model import UpstreamProvider
+from tessera.oauth.authorize import redirect_with
 from tessera.oauth.federation.accounts import UpstreamClaims, map_claims
 from tessera.oauth.federation.errors import UpstreamError, clipped
 from tessera.oauth.federation.id_token import validate_id_token
@@ -39,7 +39,6 @@ from tessera.oauth.federation.secrets import Credentials
 from tessera.oauth.pkce import s256
 from tessera.shared.jwt_parts import is_numeric_date
 from tessera.shared.sealing import Sealer, SealError
-from tessera.shared.urlencoding import encode_pairs
 from tessera.store.protocols import Store
 
 __all__ = [
@@ -95,14 +94,6 @@ class FederationRequest:
     user_id: str | None = None
     prompt_login: bool = False
     max_age: int | None = None
-
-
-def _with_query(url: str, params: list[tuple[str, str]]) -> str:
-    """RFC 6749 §3.1: the endpoint's own query is kept; ours is added."""
-    parts = urlsplit(url)
-    query = encode_pairs(params)
-    joined = f"{parts.query}&{query}" if parts.query else query
-    return urlunsplit(parts._replace(query=joined))
 
 
 def _scope(provider: UpstreamProvider) -> str:
@@ -161,7 +152,8 @@ def begin(
         params.append(("prompt", "login"))
     if max_age is not None:
         params.append(("max_age", str(max_age)))
-    return _with_query(metadata.authorization_endpoint, params), req
+    # RFC 6749 §3.1: the endpoint's own query is kept, ours added.
+    return redirect_with(metadata.authorization_endpoint, dict(params)), req
 
 
 # --- the sealed cookie -------------------------------------------------------------------------

@@ -25,13 +25,11 @@ endpoint's URL would be refused by FAPI 2.0 servers). The userinfo request is OI
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote_plus
 
 import orjson
 from joserfc.errors import JoseError
@@ -42,7 +40,7 @@ from tessera.oauth.client_assertion import ASYMMETRIC_ALGS
 from tessera.oauth.client_jwks import JwksFetcher, JwksUnavailable
 from tessera.oauth.federation.errors import UpstreamError, clipped
 from tessera.oauth.federation.secrets import CLIENT_KEY_ALG, Credentials
-from tessera.shared.client_assertion import client_assertion_form
+from tessera.shared.client_assertion import basic_authorization, client_assertion_form
 from tessera.shared.outbound import (
     AnswerRefused,
     FetchCache,
@@ -289,10 +287,8 @@ class UpstreamClient:
                     "client_id": provider.client_id,
                     "client_secret": credentials.client_secret,
                 }, {}
-            # RFC 6749 §2.3.1: each form-urlencoded before the Basic encoding.
-            pair = f"{quote_plus(provider.client_id)}:{quote_plus(credentials.client_secret)}"
-            basic = base64.b64encode(pair.encode()).decode("ascii")
-            return {}, {"Authorization": f"Basic {basic}"}
+            basic = basic_authorization(provider.client_id, credentials.client_secret)
+            return {}, {"Authorization": basic}
         if method == "private_key_jwt" and credentials.private_key_pem is not None:
             try:
                 key = RSAKey.import_key(credentials.private_key_pem)
