@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -44,7 +45,18 @@ from tessera.web.forms import Params
 from tessera.web.pages import client_address, delete_cookie, page, read_cookie, url
 from tessera.web.services import Services, services
 
-__all__ = ["ACCOUNT_ROUTES", "describe_methods", "min_length", "notify_change", "when"]
+__all__ = [
+    "ACCOUNT_ROUTES",
+    "SECURITY_PAGE",
+    "describe_methods",
+    "min_length",
+    "notify_change",
+    "security_changed",
+    "when",
+]
+
+# The account's sign-in section: passkeys, authenticator app, recovery codes, linked providers.
+SECURITY_PAGE = "/account/security"
 
 _METHODS = {
     "pwd": "password",
@@ -78,6 +90,22 @@ def describe_methods(amr: tuple[str, ...], provider: str | None = None) -> str:
 
 def notify_change(svc: Services, current: SignedInUser, what: str) -> None:
     notify(svc.reset.mailer, current.user, what, svc.ctx.clock(), svc.reset.domain_display_name)
+
+
+def security_changed(
+    svc: Services,
+    request: Request,
+    current: SignedInUser,
+    event: str,
+    what: str,
+    key: str,
+    **details: Any,
+) -> Response:
+    """A change the user made to how they sign in: audited as `event`, mailed to them (`what`
+    was done), then back to the security page saying `key`."""
+    account_actor(svc, request, current).audit(event, user_id=current.user.id, **details)
+    notify_change(svc, current, what)
+    return done(svc, SECURITY_PAGE, key)
 
 
 # --- profile ------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from tessera.oauth.interaction.account import unlink_refused
 from tessera.oauth.interaction.login import SignedInUser
 from tessera.oauth.interaction.requirements import user_factors
 from tessera.store.protocols import NotFound
-from tessera.web.account import notify_change, when
+from tessera.web.account import SECURITY_PAGE, security_changed, when
 from tessera.web.account_flow import AccountPost, account_actor, account_post, done
 from tessera.web.federation import begin_link
 from tessera.web.forms import Params
@@ -27,7 +27,6 @@ from tessera.web.services import Services
 
 __all__ = ["ProviderPageRender", "linked_values", "provider_routes"]
 
-_HERE = "/account/security"
 
 # The security page with an error message and a status.
 ProviderPageRender = Callable[[Services, Request, SignedInUser, Params, str | None, int], Response]
@@ -123,14 +122,16 @@ def _unlink(
     try:
         store.federated_identities.unlink(provider_id, subject)
     except NotFound:  # removed meanwhile (another tab): what was asked is done
-        return done(svc, _HERE, "provider-unlinked")
-    actor.audit(
+        return done(svc, SECURITY_PAGE, "provider-unlinked")
+    return security_changed(
+        svc,
+        request,
+        current,
         "account.provider_unlinked",
-        user_id=current.user.id,
+        f"your {name} account was unlinked",
+        "provider-unlinked",
         provider=provider.name if provider is not None else provider_id,
     )
-    notify_change(svc, current, f"your {name} account was unlinked")
-    return done(svc, _HERE, "provider-unlinked")
 
 
 _Act = Callable[[Services, Request, SignedInUser, Params, ProviderPageRender], Response]
@@ -146,11 +147,11 @@ def provider_routes(render: ProviderPageRender) -> list[Route]:
         checked: AccountPost = bound
 
         async def endpoint(request: Request) -> Response:
-            return await account_post(request, checked, _HERE, sensitive=True)
+            return await account_post(request, checked, SECURITY_PAGE, sensitive=True)
 
         return endpoint
 
     return [
-        Route(_HERE + "/providers/link", post(_link), methods=["POST"]),
-        Route(_HERE + "/providers/unlink", post(_unlink), methods=["POST"]),
+        Route(SECURITY_PAGE + "/providers/link", post(_link), methods=["POST"]),
+        Route(SECURITY_PAGE + "/providers/unlink", post(_unlink), methods=["POST"]),
     ]

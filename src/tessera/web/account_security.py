@@ -31,14 +31,13 @@ from tessera.oauth.interaction.enrollment import (
 from tessera.oauth.interaction.login import SignedInUser, authenticated_further
 from tessera.oauth.interaction.requirements import user_factors
 from tessera.oauth.interaction.second_factor import FactorRefused, passkey_challenge
-from tessera.web.account import notify_change, when
+from tessera.web.account import SECURITY_PAGE, notify_change, security_changed, when
 from tessera.web.account_flow import (
     AccountPost,
     account_actor,
     account_get,
     account_page,
     account_post,
-    done,
     step_up_of,
 )
 from tessera.web.account_providers import linked_values, provider_routes
@@ -55,7 +54,7 @@ from tessera.web.services import Services
 
 __all__ = ["ACCOUNT_SECURITY_ROUTES"]
 
-_HERE = "/account/security"
+_HERE = SECURITY_PAGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,20 +134,6 @@ def _refused(
     return _security(svc, request, current, Params([]), exc.message, 400)
 
 
-def _changed(
-    svc: Services,
-    request: Request,
-    current: SignedInUser,
-    event: str,
-    what: str,
-    key: str,
-    **details: Any,
-) -> Response:
-    account_actor(svc, request, current).audit(event, user_id=current.user.id, **details)
-    notify_change(svc, current, what)
-    return done(svc, _HERE, key)
-
-
 def _add_passkey(svc: Services, request: Request, current: SignedInUser, form: Params) -> Response:
     store, now = svc.ctx.store, svc.ctx.clock()
     try:
@@ -156,7 +141,7 @@ def _add_passkey(svc: Services, request: Request, current: SignedInUser, form: P
     except FactorRefused as exc:
         return _refused(svc, request, current, exc, "passkey_add")
     authenticated_further(store, current, methods_for(passkey.backed_up, False), now)
-    response = _changed(
+    response = security_changed(
         svc,
         request,
         current,
@@ -180,7 +165,7 @@ def _rename_passkey(
         )
     except FactorRefused as exc:
         return _refused(svc, request, current, exc, "passkey_rename")
-    return _changed(
+    return security_changed(
         svc,
         request,
         current,
@@ -201,7 +186,7 @@ def _remove_passkey(
     except FactorRefused as exc:
         return _refused(svc, request, current, exc, "passkey_remove")
     name = found.name if found is not None else "passkey"
-    return _changed(
+    return security_changed(
         svc,
         request,
         current,
@@ -260,7 +245,7 @@ def _confirm_totp(svc: Services, request: Request, current: SignedInUser, form: 
         return _totp_page(svc, request, current, Params([]), exc.message, 400)
     # The code proved the app is at hand: the session counts it (as at the sign-in's enrollment).
     authenticated_further(store, current, ("otp",), now)
-    response = _changed(
+    response = security_changed(
         svc, request, current, "account.totp_added", "an authenticator app was set up", "totp-added"
     )
     return first_recovery_codes(svc, current.user, url(svc, _HERE + "?done=totp-added"), []) or (
@@ -273,7 +258,7 @@ def _remove_totp(svc: Services, request: Request, current: SignedInUser, form: P
         remove_totp(svc.ctx.store, current.user, svc.sign_in_rules(), svc.ctx.clock())
     except FactorRefused as exc:
         return _refused(svc, request, current, exc, "totp_remove")
-    return _changed(
+    return security_changed(
         svc,
         request,
         current,

@@ -58,12 +58,13 @@ from tessera.oauth.federation.flow import (
 from tessera.oauth.federation.secrets import PROVIDER_KEY_PURPOSE, client_jwks, credentials_for
 from tessera.oauth.interaction.login import Attempt, SignedIn, current_session, sign_in_verified
 from tessera.shared.sealing import SealError
-from tessera.web.account import notify_change, when
+from tessera.web.account import SECURITY_PAGE, security_changed, when
 from tessera.web.browser import DEVICE_COOKIE, SESSION_COOKIE, signed_in_response, validate_authz
 from tessera.web.forms import Params, read_query
 from tessera.web.pages import (
     client_address,
     delete_cookie,
+    error_page,
     page,
     read_cookie,
     redirect,
@@ -85,7 +86,6 @@ FEDERATION_COOKIE = COOKIE_NAME  # the domain's cookie suffix is appended
 _BASE = COOKIE_PATH  # the routes' common path, and the cookie's
 _COOKIE_TTL = int(REQUEST_LIFETIME.total_seconds())  # the sealed request's own lifetime
 _REQUEST_KEY_PURPOSE = "federation requests"
-_ACCOUNT_PAGE = "/account/security"
 _START_AGAIN = "Go back to the application and sign in again."
 # Threads for the federation routes, apart from the node's worker threads (`web.app`): they
 # mostly wait on the network.
@@ -117,7 +117,7 @@ def _back_for(svc: Services, req: FederationRequest | None) -> _Back | None:
     if req is None:
         return None
     if req.purpose == "link":
-        return _Back(url(svc, _ACCOUNT_PAGE), "Back to your account")
+        return _Back(url(svc, SECURITY_PAGE), "Back to your account")
     if req.authz:
         return _Back(url(svc, "/oauth2/v1/authorize?") + req.authz, "Back to sign-in")
     return None
@@ -145,16 +145,14 @@ def _refusal(
         provider=provider.name if provider else (name or "")[:64],
         detail=detail,
     )
-    response = page(
+    response = error_page(
         svc,
-        "error.html",
+        request,
+        title,
+        message,
         status,
-        title=title,
-        message=message,
         hint=hint if hint is not None else (None if back else _START_AGAIN),
-        back_url=back.url if back else None,
-        back_label=back.label if back else None,
-        request_id=request.scope.get("state", {}).get("request_id"),
+        back=(back.url, back.label) if back else None,
     )
     delete_cookie(svc, response, FEDERATION_COOKIE, path=_BASE)
     return response
@@ -229,7 +227,7 @@ def begin_link(
     try:
         return _begin(svc, provider, purpose="link", authz=None, user_id=user_id, login_hint=None)
     except UpstreamError as exc:
-        back = _Back(url(svc, _ACCOUNT_PAGE), "Back to your account")
+        back = _Back(url(svc, SECURITY_PAGE), "Back to your account")
         return _unavailable(svc, request, provider, exc, back=back, user_id=user_id)
 
 
@@ -537,15 +535,15 @@ def _prepare_link(
                 hint="",
                 user_id=current.user.id,
             )
-        svc.audit.record(
+        return security_changed(
+            svc,
+            request,
+            current,
             "account.provider_linked",
-            actor=f"user:{current.user.id}",
-            user_id=current.user.id,
-            ip=client_address(request),
+            f"your {provider.display_name} account was linked",
+            "provider-linked",
             provider=provider.name,
         )
-        notify_change(svc, current, f"your {provider.display_name} account was linked")
-        return redirect(url(svc, _ACCOUNT_PAGE) + "?done=provider-linked", 303)
 
     return finish
 

@@ -92,7 +92,9 @@ def error_page(
     message: str,
     status: int = 400,
     hint: str | None = None,
+    back: tuple[str, str] | None = None,
 ) -> HTMLResponse:
+    """`back`: a link on from the page, (its URL, its label)."""
     return page(
         svc,
         "error.html",
@@ -100,6 +102,8 @@ def error_page(
         title=title,
         message=message,
         hint=hint,
+        back_url=back[0] if back else None,
+        back_label=back[1] if back else None,
         request_id=request.scope.get("state", {}).get("request_id"),
     )
 
