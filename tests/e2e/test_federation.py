@@ -563,6 +563,61 @@ def test_an_address_a_user_typed_on_their_account_page_is_never_linked(
     assert federation_links(server, typed["id"]) == []
 
 
+def _start_link(account: Account, op: RogueOP) -> str:
+    """On the account's security page, "Link Rogue A": the URL at the provider it is sent to."""
+    page = account.get("/account/security")
+    assert page.status_code == 200 and 'id="link-rogue-a"' in page.text, page.text[:1000]
+    started = account.post("/account/security/providers/link", page, provider="rogue-a")
+    assert started.status_code == 303, started.text[:1000]
+    location = started.headers["location"]
+    assert location.startswith(op.issuer + "/authorize?"), location
+    return location
+
+
+def test_a_user_links_a_provider_from_their_account_page(server: Server, a: RogueOP) -> None:
+    """Signed in with a password, a user links their account at a provider; the callback
+    checks the session is still theirs, and an upstream account links to one account only."""
+    grace, heidi = new_user(server), new_user(server)
+    ids = {u: users_by_username(server)[u]["id"] for u in (grace, heidi)}
+    mine, theirs = Account(server.base_url, grace), Account(server.base_url, heidi)
+    try:
+        # Another user's session on the callback of grace's link: refused, nothing linked.
+        at_provider = _start_link(mine, a)
+        for cookie in mine.http.cookies.jar:
+            if cookie.name.startswith("tessera_federation"):
+                theirs.http.cookies.set(cookie.name, cookie.value or "", path=cookie.path)
+        assert theirs.get("/account/").status_code == 200  # heidi is signed in there
+        audited = last_refusal(server)
+        hijacked = theirs.http.get(upstream_answer(at_provider))
+        assert hijacked.status_code == 403, hijacked.text[:1000]
+        assert "session" in refusal_detail(server, audited)
+        assert federation_links(server, ids[grace]) == federation_links(server, ids[heidi]) == []
+
+        # grace's own round trip: linked, audited, and shown on her page.
+        linked = mine.http.get(upstream_answer(_start_link(mine, a)))
+        assert linked.status_code == 303, linked.text[:1000]
+        assert linked.headers["location"].endswith("/account/security?done=provider-linked")
+        assert [row[1] for row in federation_links(server, ids[grace])] == [a.subject]
+        shown = mine.get("/account/security")
+        assert 'id="linked-providers"' in shown.text and "Rogue A" in shown.text
+        sql = "SELECT count(*) FROM audit_events WHERE type = 'account.provider_linked' AND user_id = :u"
+        deadline = time.monotonic() + 5
+        while query(server, sql, u=ids[grace])[0][0] != 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert query(server, sql, u=ids[grace])[0][0] == 1
+
+        # The same upstream account for heidi: it is grace's already (409), nothing linked.
+        audited = last_refusal(server)
+        again = theirs.http.get(upstream_answer(_start_link(theirs, a)))
+        assert again.status_code == 409, again.text[:1000]
+        assert "Provider not linked" in again.text
+        assert "another" in refusal_detail(server, audited)
+        assert federation_links(server, ids[heidi]) == []
+    finally:
+        mine.close()
+        theirs.close()
+
+
 def test_an_administrator_is_never_linked_by_email(
     server: Server, browser: Browser, linker: RogueOP
 ) -> None:
