@@ -117,7 +117,7 @@ def _upstream(ctx: Context) -> Iterator[UpstreamClient]:
 
     insecure = allows_insecure_jwks_uri(ctx.settings.issuer)
     fetcher = JwksFetcher(allow_insecure_loopback=insecure)
-    client = UpstreamClient(fetcher, allow_insecure_loopback=insecure)
+    client = UpstreamClient(fetcher)
     try:
         yield client
     finally:

@@ -38,7 +38,7 @@ from tessera.manage.errors import (
 )
 from tessera.oauth.client_jwks import JwksUnavailable, allows_insecure_jwks_uri
 from tessera.oauth.federation.errors import UpstreamError
-from tessera.oauth.federation.flow import TEST_TICKET_PURPOSE, seal_test_ticket
+from tessera.oauth.federation.flow import COOKIE_PATH, TEST_TICKET_PURPOSE, seal_test_ticket
 from tessera.oauth.federation.metadata import UpstreamClient, check_endpoint
 from tessera.oauth.federation.secrets import (
     PRIVATE_KEY_JWT,
@@ -505,7 +505,7 @@ def _audited(provider: UpstreamProvider) -> dict[str, Any]:
 
 def federation_url(domain_issuer: str, provider: UpstreamProvider, endpoint: str) -> str:
     """`<issuer>/oauth2/v1/federation/<name>/<endpoint>` (callback, jwks, start, test)."""
-    return f"{domain_issuer}/oauth2/v1/federation/{provider.name}/{endpoint}"
+    return f"{domain_issuer}{COOKIE_PATH}/{provider.name}/{endpoint}"
 
 
 def provider_view(store: Store, setup: ProviderSetup, provider: UpstreamProvider) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from tessera.oauth.authorize import (
     redirect_with,
     validate_authorization_request,
 )
+from tessera.oauth.federation.flow import COOKIE_PATH
 from tessera.oauth.federation.home_realm import provider_for_email
 from tessera.oauth.interaction.consent import (
     AskConsent,
@@ -160,7 +161,7 @@ def federation_start(
     """Where a sign-in through an upstream provider starts (`tessera.web.federation`), to come
     back to the authorization request `authz`."""
     query = [("authz", authz), *([("login_hint", login_hint)] if login_hint else [])]
-    return url(svc, f"/oauth2/v1/federation/{provider.name}/start?") + encode_pairs(query)
+    return url(svc, f"{COOKIE_PATH}/{provider.name}/start?") + encode_pairs(query)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from datetime import datetime
 
 import anyio.to_thread
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -61,6 +62,7 @@ from tessera.shared.sealing import SealError
 from tessera.web.account import SECURITY_PAGE, security_changed, when
 from tessera.web.browser import DEVICE_COOKIE, SESSION_COOKIE, signed_in_response, validate_authz
 from tessera.web.forms import Params, read_query
+from tessera.web.logs import get_logger
 from tessera.web.pages import (
     client_address,
     delete_cookie,
@@ -71,7 +73,7 @@ from tessera.web.pages import (
     set_cookie,
     url,
 )
-from tessera.web.responses import json_response
+from tessera.web.responses import NO_STORE, json_response
 from tessera.web.services import Services, services
 
 __all__ = [
@@ -595,13 +597,13 @@ def _test_page(
 def _jwks(svc: Services, name: str) -> Response:
     provider = svc.ctx.store.upstream_providers.get_by_name(name)
     if provider is None:
-        body = {"error": "not_found", "error_description": "no such provider"}
-        return json_response(body, 404, headers={"Cache-Control": "no-store"})
+        raise HTTPException(404, "no such provider")  # the app's JSON not_found
     try:
         keys = client_jwks(svc.ctx.subkey(PROVIDER_KEY_PURPOSE), provider)
     except SealError:  # sealed under another key: the administrator rotates it
+        get_logger("tessera.web").error("provider_key_unreadable", provider=provider.name)
         body = {"error": "server_error", "error_description": "the provider's key does not open"}
-        return json_response(body, 500, headers={"Cache-Control": "no-store"})
+        return json_response(body, 500, headers=NO_STORE)
     # Short-lived: a rotated key must reach the provider soon (`providers update --rotate-key`).
     return json_response(keys, headers={"Cache-Control": "max-age=60"})
 

@@ -265,7 +265,7 @@ def build_node(ctx: Context) -> Node:
         ),
         mailer=mailer_for(settings),
         jwks_fetcher=jwks_fetcher,
-        upstream=UpstreamClient(jwks_fetcher, allow_insecure_loopback=insecure_loopback),
+        upstream=UpstreamClient(jwks_fetcher),
     )
 
 

@@ -63,7 +63,7 @@ Purpose = Literal["sign-in", "link", "test"]
 PURPOSES: frozenset[str] = frozenset({"sign-in", "link", "test"})
 REQUEST_LIFETIME = timedelta(minutes=10)
 COOKIE_NAME = "tessera_federation"
-COOKIE_PATH = "/oauth2/v1/federation"
+COOKIE_PATH = "/oauth2/v1/federation"  # the federation routes' common path, and their cookie's
 _REQUEST_AD = b"federation request"
 _MAX_SEALED = 8192  # characters of a sealed request or ticket we try to open
 _MAX_CODE = 4096

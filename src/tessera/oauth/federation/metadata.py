@@ -175,7 +175,6 @@ class UpstreamClient:
         self,
         jwks_fetcher: JwksFetcher,
         *,
-        allow_insecure_loopback: bool = False,
         http_timeout: float = 5.0,
         max_bytes: int = 256 * 1024,
         ttl: float = 600.0,
@@ -183,11 +182,10 @@ class UpstreamClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.jwks_fetcher = jwks_fetcher
-        self.allow_insecure_loopback = allow_insecure_loopback
+        # The node's rule for http (loopback, development nodes only), as for apps' jwks_uri.
+        self.allow_insecure_loopback = jwks_fetcher.allow_insecure_loopback
         self.http_timeout = http_timeout
         self.max_bytes = max_bytes
-        self.ttl = ttl
-        self.retry_interval = retry_interval
         self._http = http_client(http_timeout)
         self._documents: FetchCache[str, ProviderMetadata] = FetchCache(
             ttl=ttl, retry_interval=retry_interval, wait=http_timeout, clock=clock, max_entries=1024

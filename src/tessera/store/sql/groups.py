@@ -10,14 +10,14 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Table, and_, delete, insert, or_, select, update
 
 from tessera.domain.model import Group, PrincipalKind, RoleGrant
 from tessera.store.protocols import Conflict, NotFound, StaleVersion
 from tessera.store.sql import schema as t
 from tessera.store.sql.engine import read, write
 
-__all__ = ["SqlGroups", "SqlRoles", "drop_principal", "drop_resource_grants"]
+__all__ = ["SqlGroups", "SqlRoles", "drop_principal", "drop_resource_grants", "hold_rows"]
 
 _G = t.groups
 _M = t.group_members
@@ -66,6 +66,29 @@ def _grant(row: Any) -> RoleGrant:
     )
 
 
+def hold_rows(
+    conn: Connection, domain_id: str, table: Table, ids: Sequence[str], what: str
+) -> None:
+    """`NotFound` unless every row of `ids` exists; on PostgreSQL they stay locked (FOR KEY
+    SHARE: updates go on, deletes wait) until the commit, so a concurrent delete, which
+    deletes the rows naming them in its own transaction, waits and then deletes ours too
+    (SQLite serialises writers)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return
+    key = table.c.id
+    found = set(
+        conn.execute(
+            select(key)
+            .where(table.c.domain_id == domain_id, key.in_(wanted))
+            .with_for_update(read=True, key_share=True)
+        ).scalars()
+    )
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise NotFound(f"no {what} {missing[0]!r}")
+
+
 class _Part:
     def __init__(self, engine: Engine, domain_id: str) -> None:
         self._engine = engine
@@ -77,14 +100,7 @@ class SqlGroups(_Part):
         wanted = sorted(set(members))
         if not wanted:
             return
-        known = set(
-            conn.execute(
-                select(_U.c.id).where(_U.c.domain_id == self._domain, _U.c.id.in_(wanted))
-            ).scalars()
-        )
-        missing = [m for m in wanted if m not in known]
-        if missing:
-            raise NotFound(f"no user {missing[0]!r}")
+        hold_rows(conn, self._domain, _U, wanted, "user")  # a user deleted meanwhile: no orphan
         conn.execute(
             insert(_M),
             [{"domain_id": self._domain, "group_id": group_id, "user_id": m} for m in wanted],

@@ -117,7 +117,13 @@ from tessera.store.sql.domains import (
 )
 from tessera.store.sql.engine import make_engine, read, write
 from tessera.store.sql.fast import FastTx, fast_statement, fast_transaction
-from tessera.store.sql.groups import SqlGroups, SqlRoles, drop_principal, drop_resource_grants
+from tessera.store.sql.groups import (
+    SqlGroups,
+    SqlRoles,
+    drop_principal,
+    drop_resource_grants,
+    hold_rows,
+)
 from tessera.store.sql.migrate import ensure_current
 
 if TYPE_CHECKING:
@@ -1741,30 +1747,10 @@ class _FederatedIdentities(_Part):
             )
             return int(conn.execute(query).scalar_one())
 
-    def _hold(self, conn: Connection, table: Table, ids: Sequence[str], what: str) -> None:
-        """`NotFound` unless every row of `ids` exists; on PostgreSQL they stay locked (FOR KEY
-        SHARE: updates go on, deletes wait) until the commit, so a concurrent delete, which
-        deletes the rows naming them in its own transaction, waits and then deletes ours too
-        (SQLite serialises writers)."""
-        wanted = sorted(set(ids))
-        if not wanted:
-            return
-        key = table.c.id
-        found = set(
-            conn.execute(
-                select(key)
-                .where(self._where(table), key.in_(wanted))
-                .with_for_update(read=True, key_share=True)
-            ).scalars()
-        )
-        missing = [i for i in wanted if i not in found]
-        if missing:
-            raise NotFound(f"no {what} {missing[0]!r}")
-
     def link(self, identity: FederatedIdentity) -> None:
         with write(self._engine) as conn:
-            self._hold(conn, t.users, [identity.user_id], "user")
-            self._hold(conn, _UP, [identity.provider_id], "provider")
+            hold_rows(conn, self._domain, t.users, [identity.user_id], "user")
+            hold_rows(conn, self._domain, _UP, [identity.provider_id], "provider")
             # The primary key: Conflict when the upstream account is linked already.
             conn.execute(insert(_FI).values(domain_id=self._domain, **_to_row(identity)))
 
@@ -1775,8 +1761,8 @@ class _FederatedIdentities(_Part):
             raise ValueError("the identity must name the new user")
         # One transaction: any refusal (Conflict, NotFound) rolls back what came before it.
         with write(self._engine) as conn:
-            self._hold(conn, _UP, [identity.provider_id], "provider")
-            self._hold(conn, t.groups, group_ids, "group")
+            hold_rows(conn, self._domain, _UP, [identity.provider_id], "provider")
+            hold_rows(conn, self._domain, t.groups, group_ids, "group")
             # The primary key and uq_users_username: Conflict.
             conn.execute(insert(t.users).values(domain_id=self._domain, **_user_values(user)))
             conn.execute(insert(_FI).values(domain_id=self._domain, **_to_row(identity)))

@@ -200,9 +200,7 @@ def ticks() -> Ticks:
 @pytest.fixture
 def client(ticks: Ticks) -> Iterator[UpstreamClient]:
     fetcher = JwksFetcher(allow_insecure_loopback=True, clock=ticks)
-    upstream = UpstreamClient(
-        fetcher, allow_insecure_loopback=True, http_timeout=3.0, clock=ticks
-    )
+    upstream = UpstreamClient(fetcher, http_timeout=3.0, clock=ticks)
     yield upstream
     upstream.close()
     fetcher.close()
