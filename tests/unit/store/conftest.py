@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tessera.store.memory import MemoryStore
 from tessera.store.protocols import Store
+from tests.support.stores import STORE_KINDS, opened_store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -26,31 +26,10 @@ def pg_store_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(
-    params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
-)
+@pytest.fixture(params=STORE_KINDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    s: Store
-    if request.param == "memory":
-        s = MemoryStore()
-    elif request.param == "postgresql":
-        from tessera.store.sql import SqlStore
-        from tests.support.pg import truncate_all
-
-        url = request.getfixturevalue("pg_store_url")
-        truncate_all(url)
-        s = SqlStore.open(url)
-    else:
-        from tessera.store.sql import SqlStore, upgrade
-
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-        upgrade(url)
-        s = SqlStore.open(url)
-    s.ensure_domain("Default", T0)
-    try:
-        yield s
-    finally:
-        s.close()
+    with opened_store(request, tmp_path, T0) as opened:
+        yield opened
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])

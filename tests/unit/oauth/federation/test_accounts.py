@@ -32,9 +32,8 @@ from tessera.oauth.federation.accounts import (
 from tessera.oauth.interaction.login import Attempt, LoginPolicy, SignedIn, sign_in_verified
 from tessera.oauth.interaction.throttle import ThrottlePolicy
 from tessera.shared.acr import ACR_PASSWORD, acr_for
-from tessera.store.memory import MemoryStore
 from tessera.store.protocols import Store
-from tessera.store.sql import SqlStore, upgrade
+from tests.support.stores import STORE_KINDS, opened_store
 from tests.unit.oauth.federation.conftest import T0, make_provider
 from tests.unit.store.conftest import pg_store_url  # noqa: F401 - the PostgreSQL fixture
 
@@ -103,27 +102,11 @@ class Domain:
         return outcome
 
 
-@pytest.fixture(
-    params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
-)
+@pytest.fixture(params=STORE_KINDS)
 def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """The memory store, and the SQL store on SQLite (and PostgreSQL when asked)."""
-    chosen: Store
-    if request.param == "memory":
-        chosen = MemoryStore()
-    elif request.param == "postgresql":
-        from tests.support.pg import truncate_all
-
-        url = request.getfixturevalue("pg_store_url")
-        truncate_all(url)
-        chosen = SqlStore.open(url)
-    else:
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-        upgrade(url)
-        chosen = SqlStore.open(url)
-    chosen.ensure_domain("Default", T0)
-    yield chosen
-    chosen.close()
+    """The memory store, and the SQL store on SQLite and PostgreSQL."""
+    with opened_store(request, tmp_path, T0) as opened:
+        yield opened
 
 
 @pytest.fixture
