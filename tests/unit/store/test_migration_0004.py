@@ -17,7 +17,7 @@ from tessera.store.sql import SqlStore, head, migrate, upgrade
 from tessera.store.sql.engine import make_engine
 from tessera.store.sql.schema import metadata
 from tests.unit.store.test_factor_store_contract import a_passkey
-from tests.unit.store.test_migrations import copy_rows, migrate_to, source_database
+from tests.unit.store.test_migrations import older_database_with
 from tests.unit.store.test_store_contract import (
     a_client,
     a_code,
@@ -55,15 +55,8 @@ def check_rows(store: SqlStore, amr: tuple[str, ...], mfa_policy: str | None) ->
 def test_migration_0004_makes_existing_sign_ins_password_ones_and_keeps_the_data(
     url: str,
 ) -> None:
-    migrate_to(url, "0003")
-    with source_database(url) as source:
-        node = SqlStore.open(source)
-        try:
-            node.ensure_domain("Default", T0)
-            write_rows(node)
-        finally:
-            node.close()
-        copy_rows(source, url)  # without `amr` and `mfa_policy`: 0003 has neither
+    # A node\'s rows, copied without `amr` and `mfa_policy`: 0003 has neither.
+    older_database_with(url, "0003", write_rows, T0)
 
     assert upgrade(url) == ("0003", head())
 

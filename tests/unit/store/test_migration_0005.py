@@ -22,7 +22,7 @@ from tests.unit.store.test_client_auth_store_contract import (
     a_registration_token,
 )
 from tests.unit.store.test_migration_0004 import downgrade_to
-from tests.unit.store.test_migrations import copy_rows, migrate_to, source_database
+from tests.unit.store.test_migrations import older_database_with
 from tests.unit.store.test_store_contract import a_client, a_user
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -79,15 +79,8 @@ def check_new_tables(store: SqlStore) -> None:
 
 
 def test_migration_0005_gives_existing_apps_the_defaults_and_keeps_the_data(url: str) -> None:
-    migrate_to(url, "0004")
-    with source_database(url) as source:
-        node = SqlStore.open(source)
-        try:
-            node.ensure_domain("Default", T0)
-            write_rows(node)
-        finally:
-            node.close()
-        copy_rows(source, url)  # without the new columns and tables: 0004 has none
+    # A node\'s rows, copied without the new columns and tables: 0004 has none.
+    older_database_with(url, "0004", write_rows, T0)
 
     assert upgrade(url) == ("0004", head())
 

@@ -16,7 +16,7 @@ from tessera.store.sql.engine import make_engine
 from tests.unit.store.test_federation_store_contract import a_link, a_provider
 from tests.unit.store.test_migration_0004 import downgrade_to
 from tests.unit.store.test_migration_0005 import schema_is_current
-from tests.unit.store.test_migrations import copy_rows, migrate_to, source_database
+from tests.unit.store.test_migrations import older_database_with
 from tests.unit.store.test_store_contract import a_session, a_user
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -50,15 +50,8 @@ def check_new_tables(store: SqlStore) -> None:
 
 
 def test_migration_0011_keeps_sessions_and_users(url: str) -> None:
-    migrate_to(url, "0010")
-    with source_database(url) as source:
-        node = SqlStore.open(source)
-        try:
-            node.ensure_domain("Default", T0)
-            write_rows(node)
-        finally:
-            node.close()
-        copy_rows(source, url)  # without the new column and tables: 0010 has none
+    # A node\'s rows, copied without the new column and tables: 0010 has none.
+    older_database_with(url, "0010", write_rows, T0)
 
     assert upgrade(url) == ("0010", head())
 

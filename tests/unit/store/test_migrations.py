@@ -3,8 +3,9 @@ and a store refuses a database that is not migrated — on SQLite and PostgreSQL
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import pytest
 from alembic import command
@@ -43,6 +44,23 @@ def source_database(url: str) -> Iterator[str]:
     with fresh_database() as source:
         upgrade(source)
         yield source
+
+
+def older_database_with(
+    url: str, revision: str, write: Callable[[SqlStore], object], created_at: datetime
+) -> None:
+    """Migrate the empty database `url` to `revision` and give it a node's rows: `write`
+    writes them through today's store into another database (its default domain made at
+    `created_at`), and `copy_rows` moves what `revision` has columns for."""
+    migrate_to(url, revision)
+    with source_database(url) as source:
+        node = SqlStore.open(source)
+        try:
+            node.ensure_domain("Default", created_at)
+            write(node)
+        finally:
+            node.close()
+        copy_rows(source, url)
 
 
 def copy_rows(source: str, target: str, *, skip: tuple[str, ...] = ()) -> None:
