@@ -55,7 +55,7 @@ def check_rows(store: SqlStore, amr: tuple[str, ...], mfa_policy: str | None) ->
 def test_migration_0004_makes_existing_sign_ins_password_ones_and_keeps_the_data(
     url: str,
 ) -> None:
-    # A node\'s rows, copied without `amr` and `mfa_policy`: 0003 has neither.
+    # A node's rows, copied without `amr` and `mfa_policy`: 0003 has neither.
     older_database_with(url, "0003", write_rows, T0)
 
     assert upgrade(url) == ("0003", head())

@@ -79,7 +79,7 @@ def check_new_tables(store: SqlStore) -> None:
 
 
 def test_migration_0005_gives_existing_apps_the_defaults_and_keeps_the_data(url: str) -> None:
-    # A node\'s rows, copied without the new columns and tables: 0004 has none.
+    # A node's rows, copied without the new columns and tables: 0004 has none.
     older_database_with(url, "0004", write_rows, T0)
 
     assert upgrade(url) == ("0004", head())

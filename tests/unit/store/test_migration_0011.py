@@ -50,7 +50,7 @@ def check_new_tables(store: SqlStore) -> None:
 
 
 def test_migration_0011_keeps_sessions_and_users(url: str) -> None:
-    # A node\'s rows, copied without the new column and tables: 0010 has none.
+    # A node's rows, copied without the new column and tables: 0010 has none.
     older_database_with(url, "0010", write_rows, T0)
 
     assert upgrade(url) == ("0010", head())
