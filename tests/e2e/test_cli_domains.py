@@ -26,7 +26,7 @@ from tests.support.domains import (
     every_page,
     query,
 )
-from tests.support.server import Server, run_cli, wait_for_scopes
+from tests.support.server import Server, create_resource, run_cli
 
 PASSWORD = "Correct-Horse-Battery-9"  # 23 characters
 AUDIENCE = "https://api.doomed.test"
@@ -235,11 +235,7 @@ def test_delete_removes_every_row_of_the_domain(server: Server) -> None:
     keeper = create_domain(server, "keeper")
     domain_id = doomed["id"]
     domain_cli(server, "doomed", "users", "create", "bob", "--password-stdin", input=PASSWORD)
-    domain_cli(
-        server, "doomed", "resources", "create", "--name", "API",
-        "--audience", AUDIENCE, "--scope", SCOPE,
-    )  # fmt: skip
-    wait_for_scopes(doomed["issuer"], AUDIENCE + SCOPE)
+    create_resource(server, "API", AUDIENCE, SCOPE, domain=doomed)
     app = domain_cli(
         server, "doomed", "apps", "create", "--name", "Worker",
         "--grant-type", "client_credentials", "--allow-scope", AUDIENCE + SCOPE,

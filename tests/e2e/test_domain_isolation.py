@@ -40,7 +40,7 @@ from tests.support.domains import (
 )
 from tests.support.flow import Browser, ConnectTo, code_from
 from tests.support.flow import user_tokens as demo_user_tokens
-from tests.support.server import Server, wait_for_scopes
+from tests.support.server import Server, create_resource
 
 AUDIENCE = "https://orders.example.test"  # the same audience in both domains
 SCOPE = AUDIENCE + "urn:orders:read"
@@ -87,11 +87,7 @@ def _site(server: Server, name: str) -> Site:
     site = Site(server, domain, {}, {}, {})
     cli = site.cli
     carol = cli("users", "create", "carol", "--password-stdin", input=PASSWORD + "\n")
-    resource = cli(
-        *("resources", "create", "--name", "Orders"),
-        *("--audience", AUDIENCE, "--scope", "urn:orders:read"),
-    )
-    wait_for_scopes(domain["issuer"], f"{AUDIENCE}urn:orders:read")
+    resource = create_resource(server, "Orders", AUDIENCE, "urn:orders:read", domain=domain)
     portal = cli(
         *("apps", "create", "--name", "Portal", "--redirect-uri", REDIRECT_URI),
         *("--grant-type", "authorization_code", "--grant-type", "refresh_token"),
@@ -722,11 +718,9 @@ def test_a_domain_with_its_own_host_and_a_domain_under_a_path_refuse_each_others
     domain = create_domain(server, "hosted", host=HOST)
     assert domain["issuer"] == f"https://{HOST}"
     hosted = Site(server, domain, {}, {}, {})
-    hosted.cli(
-        *("resources", "create", "--name", "Orders"),
-        *("--audience", AUDIENCE, "--scope", "urn:orders:read"),
+    create_resource(
+        server, "Orders", AUDIENCE, "urn:orders:read", domain=domain, headers={"Host": HOST}
     )
-    wait_for_scopes(server.base_url, f"{AUDIENCE}urn:orders:read", headers={"Host": HOST})
     hosted.portal = hosted.cli(
         *("apps", "create", "--name", "Portal", "--grant-type", "client_credentials"),
         *("--allow-scope", SCOPE),

@@ -16,7 +16,7 @@ import pytest
 from tests.support.backend import Backend
 from tests.support.flow import demo_auth, user_tokens
 from tests.support.integration import Service, bearer, client_token, running_service
-from tests.support.server import Server, wait_for_scopes
+from tests.support.server import Server, create_resource
 
 CONSUMER = "urn:opc:resource:consumer::all"
 ORDERS = "https://orders.tessera.test"
@@ -29,9 +29,7 @@ ALL = f"{AUDIENCE}:443{CONSUMER}"
 def service_app(server: Server) -> dict[str, Any]:
     """The integration service's app (the demo's), allowed to exchange for the backend."""
     app = server.demo["confidential_app"]
-    server.cli_json("admin", "resources", "create", "--name", "Orders", "--audience", ORDERS,
-                    "--scope", CONSUMER)  # fmt: skip
-    wait_for_scopes(server.issuer, f"{ORDERS}{CONSUMER}")
+    create_resource(server, "Orders", ORDERS, CONSUMER)
     current = server.cli_json("admin", "apps", "show", app["client_id"])
     scopes = [*current["allowed_scopes"], f"{ORDERS}{CONSUMER}"]
     server.cli_json("admin", "apps", "update", app["client_id"],

@@ -37,7 +37,7 @@ from tests.support.integration import (
     revoke_roles,
     whoami_document,
 )
-from tests.support.server import Server, wait_for_scopes
+from tests.support.server import Server, create_resource
 
 ALL = f"{AUDIENCE}:443urn:opc:resource:consumer::all"
 MANAGE = f"{AUDIENCE}:443urn:tessera:integration:manage"
@@ -168,11 +168,7 @@ def test_an_apps_own_token_carries_the_apps_roles(
 def test_a_token_for_another_resource_carries_none_of_these_roles(server: Server) -> None:
     other = "https://ledger.roles.test"
     ledger = f"{other}:443urn:opc:resource:consumer::all"
-    server.cli_json(
-        "admin", "resources", "create", "--name", "Ledger (roles)", "--audience", other,
-        "--scope", "urn:opc:resource:consumer::all",
-    )  # fmt: skip
-    wait_for_scopes(server.issuer, f"{other}urn:opc:resource:consumer::all")
+    create_resource(server, "Ledger (roles)", other, "urn:opc:resource:consumer::all")
     # An app that is a ServiceAdministrator of the integration resource, and its user Alice (a
     # Developer, Invoker and Monitor there): their tokens for the ledger carry no role.
     redirect = "http://127.0.0.1:8080/ledger-callback"

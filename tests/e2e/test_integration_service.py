@@ -36,7 +36,7 @@ from tests.support.integration import (
     new_app,
     revoke_until_refused,
 )
-from tests.support.server import Server, free_port, wait_for_scopes
+from tests.support.server import Server, create_resource, free_port
 
 AUDIENCE = "https://integration.tessera.test"
 ALL = "urn:opc:resource:consumer::all"
@@ -461,18 +461,7 @@ def test_no_token_is_401_with_a_bearer_challenge(service: Service, method: str, 
 
 
 def test_a_token_for_another_audience_is_401(server: Server, service: Service) -> None:
-    server.cli_json(
-        "admin",
-        "resources",
-        "create",
-        "--name",
-        "Other API",
-        "--audience",
-        "https://other.tessera.test",
-        "--scope",
-        ALL,
-    )
-    wait_for_scopes(server.issuer, f"https://other.tessera.test{ALL}")
+    create_resource(server, "Other API", "https://other.tessera.test", ALL)
     other = new_app(server, "Other API client", f"https://other.tessera.test:443{ALL}")
     token = client_token(server, other, f"https://other.tessera.test:443{ALL}")
     response = httpx.get(service.url("/integrations"), headers=bearer(token))

@@ -34,7 +34,7 @@ from tessera.resource.fastapi import TokenDependency
 from tessera.shared.integration_roles import SERVICE_MONITOR
 from tests.support.flow import demo_auth, user_tokens
 from tests.support.integration import Service, bearer, client_token, new_app, running_service
-from tests.support.server import Server, running_server, wait_for_scopes
+from tests.support.server import Server, create_resource, running_server
 
 with warnings.catch_warnings():  # Starlette 1.x nudges towards httpx2; httpx is what we have
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -241,11 +241,8 @@ def test_a_token_for_another_audience_is_401_invalid_token(
     server: Server, service: Service
 ) -> None:
     other = "https://ledger.tessera.test"
-    resource = server.cli_json(
-        "admin", "resources", "create", "--name", "Ledger API", "--audience", other, "--scope", ALL
-    )
+    resource = create_resource(server, "Ledger API", other, ALL)
     assert resource["audience"] == other
-    wait_for_scopes(server.issuer, f"{other}{ALL}")
     app = new_app(server, "Ledger client", f"{other}:443{ALL}")
     token = client_token(server, app, f"{other}:443{ALL}")
     claims = claims_of(token)

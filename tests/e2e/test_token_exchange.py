@@ -19,7 +19,7 @@ from tests.support.backend import Backend
 from tests.support.domains import ADMIN_PASSWORD as DOMAIN_ADMIN_PASSWORD
 from tests.support.domains import create_domain
 from tests.support.flow import demo_auth, token_request, user_tokens
-from tests.support.server import Server, wait_for_scopes
+from tests.support.server import Server, create_resource
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
@@ -36,9 +36,7 @@ def apps(server: Server) -> dict[str, tuple[str, str]]:
     """B and another resource; the gateway (resource server of A, allowed to exchange for B)
     and B's own resource server app (it follows the feed)."""
     for audience, name in ((ORDERS, "Orders"), (REPORTS, "Reports")):
-        server.cli_json("admin", "resources", "create", "--name", name, "--audience", audience,
-                        "--scope", CONSUMER, "--scope", "orders.write")  # fmt: skip
-    wait_for_scopes(server.issuer, f"{ORDERS}{CONSUMER}", f"{REPORTS}{CONSUMER}")
+        create_resource(server, name, audience, CONSUMER, "orders.write")
     gateway = server.cli_json(
         "admin", "apps", "create", "--name", "Gateway", "--grant-type", "client_credentials",
         "--allow-scope", f"{ORDERS}{CONSUMER}", "--allow-scope", f"{ORDERS}orders.write",

@@ -20,11 +20,11 @@ import httpx
 
 __all__ = [
     "Server",
+    "create_resource",
     "free_port",
     "run_cli",
     "running_server",
     "start_server",
-    "wait_for_scopes",
 ]
 
 SECRET_KEY = "test-secret-key-0123456789abcdef0123456789"
@@ -88,7 +88,7 @@ def run_cli(
     return result
 
 
-def wait_for_scopes(issuer: str, *scopes: str, headers: dict[str, str] | None = None) -> None:
+def _wait_for_scopes(issuer: str, *scopes: str, headers: dict[str, str] | None = None) -> None:
     """Wait until the node serving `issuer` publishes `scopes` (audience + scope, as stored).
 
     A resource made by the CLI is another process's write: a node sees it when its resource
@@ -229,3 +229,27 @@ def stored_data(env: dict[str, str], data_dir: Path) -> dict[str, bytes]:
                 rows = conn.execute(f'SELECT t::text FROM "{table}" t').fetchall()
                 stored[f"postgresql:{table}"] = "\n".join(r[0] for r in rows).encode()
     return stored
+
+
+def create_resource(
+    server: Server,
+    name: str,
+    audience: str,
+    *scopes: str,
+    domain: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """`tessera admin [--domain NAME] resources create` with `scopes`; returned once the
+    node serving the domain (the default, or `domain` as `create_domain` gave it; `headers`
+    to reach it, e.g. its Host) publishes them, so a token may ask for them at once."""
+    args = ["admin", *(["--domain", domain["name"]] if domain else []), "resources", "create"]
+    args += ["--name", name, "--audience", audience]
+    for scope in scopes:
+        args += ["--scope", scope]
+    resource: dict[str, Any] = server.cli_json(*args)
+    issuer = server.issuer if domain is None else str(domain["issuer"])
+    if headers is not None:  # a domain of its own host, reached at the node's address
+        issuer = server.base_url
+    _wait_for_scopes(issuer, *(resource["audience"] + s for s in resource["scopes"]), headers=headers)
+    return resource
+
