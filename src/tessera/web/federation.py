@@ -343,13 +343,17 @@ def _callback(svc: Services, request: Request, name: str, query: Params) -> Resp
         return _refusal(
             svc, request, title, message, status=400, detail=detail, provider=provider, back=back
         )
-    outcome: Callable[[UpstreamClaims], Response]
+    # What to do with the claims, or the refusal of a check made before the code is redeemed.
+    outcome: _Outcome | Response
     if req.purpose == "sign-in":
         outcome = _prepare_sign_in(svc, request, provider, req)
     elif req.purpose == "link":
         outcome = _prepare_link(svc, request, provider, req, now)
     else:
         outcome = _prepare_test(svc, request, provider, req)
+    if isinstance(outcome, Response):
+        return outcome
+    response: Response
     try:
         claims = complete(
             svc.ctx.store,
@@ -373,50 +377,46 @@ def _callback(svc: Services, request: Request, name: str, query: Params) -> Resp
                 detail=exc.detail,
                 test=True,
             )
-            return _test_page(svc, provider, None, exc.reason, exc.detail)
-        return _refusal(
-            svc,
-            request,
-            title,
-            exc.reason,
-            status=400,
-            detail=exc.detail,
-            provider=provider,
-            back=back,
-            user_id=req.user_id,
-        )
-    response = outcome(claims)
-    delete_cookie(svc, response, FEDERATION_COOKIE, path=_BASE)
+            response = _test_page(svc, provider, None, exc.reason, exc.detail)
+        else:
+            response = _refusal(
+                svc,
+                request,
+                title,
+                exc.reason,
+                status=400,
+                detail=exc.detail,
+                provider=provider,
+                back=back,
+                user_id=req.user_id,
+            )
+    else:
+        response = outcome(claims)
+    delete_cookie(svc, response, FEDERATION_COOKIE, path=_BASE)  # used once, whatever came
     return response
 
 
-class _Stop(Exception):
-    """A check before the code is redeemed failed: its page is the answer."""
-
-    def __init__(self, response: Response) -> None:
-        self.response = response
+_Outcome = Callable[[UpstreamClaims], Response]
 
 
 def _prepare_sign_in(
     svc: Services, request: Request, provider: UpstreamProvider, req: FederationRequest
-) -> Callable[[UpstreamClaims], Response]:
+) -> _Outcome | Response:
     back = _back_for(svc, req)
     params = Params([])
     if req.authz:
         try:
             _, params = validate_authz(svc, req.authz)
         except (UnsafeToRedirect, AuthorizationError, errors.OAuthError):
-            raise _Stop(
-                _refusal(
-                    svc,
-                    request,
-                    "Sign-in expired",
-                    "This sign-in request is not valid any more.",
-                    status=400,
-                    detail="the authorization request (authz) is not valid any more",
-                    provider=provider,
-                )
-            ) from None
+            return _refusal(
+                svc,
+                request,
+                "Sign-in expired",
+                "This sign-in request is not valid any more.",
+                status=400,
+                detail="the authorization request (authz) is not valid any more",
+                provider=provider,
+            )
 
     def finish(claims: UpstreamClaims) -> Response:
         account = resolve_account(svc.ctx.store, provider, claims, svc.ctx.clock())
@@ -502,24 +502,22 @@ def _prepare_link(
     provider: UpstreamProvider,
     req: FederationRequest,
     now: datetime,
-) -> Callable[[UpstreamClaims], Response]:
+) -> _Outcome | Response:
     """Linking needs the browser still signed in as the user who asked (checked before the
     code is redeemed, and the account the link names is that session's user)."""
     back = _back_for(svc, req)
     current = current_session(svc.ctx.store, read_cookie(svc, request, SESSION_COOKIE), now)
     if current is None or current.user.id != req.user_id:
-        raise _Stop(
-            _refusal(
-                svc,
-                request,
-                "Provider not linked",
-                "You are not signed in as the account that asked to link this provider.",
-                status=403,
-                detail="the session is not the linking user's",
-                provider=provider,
-                back=back,
-                user_id=req.user_id,
-            )
+        return _refusal(
+            svc,
+            request,
+            "Provider not linked",
+            "You are not signed in as the account that asked to link this provider.",
+            status=403,
+            detail="the session is not the linking user's",
+            provider=provider,
+            back=back,
+            user_id=req.user_id,
         )
 
     def finish(claims: UpstreamClaims) -> Response:
@@ -552,7 +550,7 @@ def _prepare_link(
 
 def _prepare_test(
     svc: Services, request: Request, provider: UpstreamProvider, req: FederationRequest
-) -> Callable[[UpstreamClaims], Response]:
+) -> _Outcome:
     def finish(claims: UpstreamClaims) -> Response:
         svc.audit.record(
             "federation.tested",
@@ -577,7 +575,7 @@ def _test_page(
 ) -> Response:
     """What the provider sent and what a real sign-in would do; or why it failed, with the
     technical detail (the page is an administrator's)."""
-    response = page(
+    return page(
         svc,
         "federation_test.html",
         200 if claims is not None else 400,
@@ -587,8 +585,6 @@ def _test_page(
         detail=detail,
         tested_at=when(svc.ctx.clock()),
     )
-    delete_cookie(svc, response, FEDERATION_COOKIE, path=_BASE)
-    return response
 
 
 # --- jwks ---------------------------------------------------------------------------------------
@@ -630,18 +626,11 @@ def _endpoint(work: _Handler) -> Callable[[Request], object]:
                 name=name,
             )
 
-        def run() -> Response:
-            try:
-                return work(svc, request, name, query)
-            except _Stop as stop:
-                delete_cookie(svc, stop.response, FEDERATION_COOKIE, path=_BASE)
-                return stop.response
-
         # The round trip waits on the provider (discovery, token, userinfo, keys): on threads
         # of its own, so callbacks waiting on a slow provider, or on another domain of this
         # node, never hold the threads that provider's answers need.
         limiter = getattr(request.app.state, "federation_limiter", None)
-        return await anyio.to_thread.run_sync(run, limiter=limiter)
+        return await anyio.to_thread.run_sync(work, svc, request, name, query, limiter=limiter)
 
     return endpoint
 
