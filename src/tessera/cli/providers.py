@@ -169,10 +169,10 @@ def _print_provider(view: dict[str, Any], title: str) -> None:
     _print_registration(view)
 
 
-def _shown(ctx: Context, provider: Any) -> dict[str, Any]:
+def _shown(ctx: Context, provider: Any, setup: ProviderSetup | None = None) -> dict[str, Any]:
     from tessera.manage.providers import provider_view
 
-    return provider_view(ctx.store, _setup(ctx), provider)
+    return provider_view(ctx.store, setup or _setup(ctx), provider)
 
 
 @providers_app.command("add")
@@ -240,7 +240,8 @@ def list_providers(as_json: JsonOpt = False) -> None:
     from tessera.manage import providers as rules
 
     with open_domain(as_json) as ctx:
-        views = [_shown(ctx, p) for p in rules.list_providers(ctx.store)]
+        setup = _setup(ctx)  # the keys derived once for every row
+        views = [_shown(ctx, p, setup) for p in rules.list_providers(ctx.store)]
         rows = [
             [
                 v["name"],

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from starlette.concurrency import run_in_threadpool
 
+from tessera.domain.model import UpstreamProvider
 from tessera.manage import providers as rules
 from tessera.manage.audit import Actor
 from tessera.manage.providers import ProviderSetup
@@ -146,9 +147,8 @@ def _setup(svc: Services) -> ProviderSetup:
     return rules.provider_setup(svc.ctx.settings.issuer, svc.ctx.subkey)
 
 
-def _view(svc: Services, ref: str) -> dict[str, Any]:
-    store = svc.ctx.store
-    return rules.provider_view(store, _setup(svc), rules.find_provider(store, ref))
+def _view(svc: Services, provider: UpstreamProvider) -> dict[str, Any]:
+    return rules.provider_view(svc.ctx.store, _setup(svc), provider)
 
 
 @router.get(
@@ -183,7 +183,7 @@ async def create_provider(body: ProviderCreate, actor: Acting, svc: Svc) -> dict
             **body.model_dump(),
         )
         svc.providers.clear()  # the sign-in page's buttons: at once here, within 2 s elsewhere
-        return _view(svc, created.id)
+        return _view(svc, created)
 
     return await run_in_threadpool(work)
 
@@ -195,7 +195,7 @@ async def create_provider(body: ProviderCreate, actor: Acting, svc: Svc) -> dict
     responses=problems(404),
 )
 async def show_provider(provider: str, _: Admin, svc: Svc) -> dict[str, Any]:
-    return await run_in_threadpool(_view, svc, provider)
+    return await run_in_threadpool(lambda: _view(svc, rules.find_provider(svc.ctx.store, provider)))
 
 
 def _update(svc: Services, ref: str, body: ProviderUpdate, actor: Actor) -> dict[str, Any]:
@@ -213,7 +213,7 @@ def _update(svc: Services, ref: str, body: ProviderUpdate, actor: Actor) -> dict
         switch = rules.enable_provider if body.enabled else rules.disable_provider
         found = switch(store, found.id, now=now, actor=actor)
     svc.providers.clear()
-    return _view(svc, found.id)
+    return _view(svc, found)
 
 
 @router.patch(
