@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -390,15 +390,18 @@ def link_identity(
     try:
         store.federated_identities.link(identity)
     except Conflict:
+        # Linked by a concurrent request (to whom, if it is still there).
         found = store.federated_identities.get(provider.id, claims.subject)
-        return _linked_already(provider, found or replace(identity, user_id=""), user)
+        return _linked_already(provider, found, user)
     except NotFound:
         return Refused("This link cannot be completed. Try again.", "deleted meanwhile")
     return identity
 
 
-def _linked_already(provider: UpstreamProvider, existing: FederatedIdentity, user: User) -> Refused:
-    if existing.user_id == user.id:
+def _linked_already(
+    provider: UpstreamProvider, existing: FederatedIdentity | None, user: User
+) -> Refused:
+    if existing is not None and existing.user_id == user.id:
         return Refused(
             f"Your {provider.display_name} account is linked to this account already.",
             "linked already to this account",
