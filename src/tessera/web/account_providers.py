@@ -7,25 +7,24 @@ passkey does; both are audited and mailed.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from tessera.oauth.interaction.account import unlink_refused
 from tessera.oauth.interaction.login import SignedInUser
 from tessera.oauth.interaction.requirements import user_factors
 from tessera.store.protocols import NotFound
 from tessera.web.account import SECURITY_PAGE, security_changed, when
-from tessera.web.account_flow import AccountPost, account_actor, account_post, done
+from tessera.web.account_flow import account_actor, done
 from tessera.web.federation import begin_link
 from tessera.web.forms import Params
 from tessera.web.services import Services
 
-__all__ = ["ProviderPageRender", "linked_values", "provider_routes"]
+__all__ = ["ProviderPageRender", "link_provider", "linked_values", "unlink_provider"]
 
 
 # The security page with an error message and a status.
@@ -82,7 +81,7 @@ def linked_values(svc: Services, current: SignedInUser) -> dict[str, Any]:
     }
 
 
-def _link(
+def link_provider(
     svc: Services,
     request: Request,
     current: SignedInUser,
@@ -101,7 +100,7 @@ def _link(
     return begin_link(svc, request, provider, current.user.id)
 
 
-def _unlink(
+def unlink_provider(
     svc: Services,
     request: Request,
     current: SignedInUser,
@@ -132,26 +131,3 @@ def _unlink(
         "provider-unlinked",
         provider=provider.name if provider is not None else provider_id,
     )
-
-
-_Act = Callable[[Services, Request, SignedInUser, Params, ProviderPageRender], Response]
-
-
-def provider_routes(render: ProviderPageRender) -> list[Route]:
-    """The section's forms, answering refusals with the security page (`render`)."""
-
-    def post(act: _Act) -> Callable[[Request], Awaitable[Response]]:
-        def bound(svc: Services, request: Request, current: SignedInUser, form: Params) -> Response:
-            return act(svc, request, current, form, render)
-
-        checked: AccountPost = bound
-
-        async def endpoint(request: Request) -> Response:
-            return await account_post(request, checked, SECURITY_PAGE, sensitive=True)
-
-        return endpoint
-
-    return [
-        Route(SECURITY_PAGE + "/providers/link", post(_link), methods=["POST"]),
-        Route(SECURITY_PAGE + "/providers/unlink", post(_unlink), methods=["POST"]),
-    ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from markupsafe import Markup
@@ -40,7 +41,7 @@ from tessera.web.account_flow import (
     account_post,
     step_up_of,
 )
-from tessera.web.account_providers import linked_values, provider_routes
+from tessera.web.account_providers import link_provider, linked_values, unlink_provider
 from tessera.web.factor_pages import (
     first_recovery_codes,
     recovery_codes_page,
@@ -306,5 +307,12 @@ ACCOUNT_SECURITY_ROUTES = [
     Route(_HERE + "/totp", _post(_confirm_totp), methods=["POST"]),
     Route(_HERE + "/totp/remove", _post(_remove_totp), methods=["POST"]),
     Route(_HERE + "/recovery-codes", _post(_new_codes), methods=["POST"]),
-    *provider_routes(_security),
+    Route(
+        _HERE + "/providers/link", _post(partial(link_provider, render=_security)), methods=["POST"]
+    ),
+    Route(
+        _HERE + "/providers/unlink",
+        _post(partial(unlink_provider, render=_security)),
+        methods=["POST"],
+    ),
 ]
