@@ -56,7 +56,9 @@ def test_groups_members_and_role_grants_in_the_console(server: Server, page: Pag
     shown = server.cli_json("admin", "roles", "show-user", "alice", "--resource", "Ledger")
     assert shown["roles"] == ["Clerk"] and shown["groups"] == ["Book-keepers"]
     # Alice's page shows her group and the role she has through it.
+    # The Roles page links alice too (the demo's grants): wait for the Users page itself.
     nav.get_by_role("link", name="Users").click()
+    expect(page.get_by_role("heading", name="Users", exact=True)).to_be_visible()
     page.get_by_role("link", name="alice", exact=True).click()
     access = page.get_by_role("region", name="Groups and roles")
     expect(access.get_by_role("link", name="Book-keepers")).to_be_visible()
@@ -79,7 +81,8 @@ def test_groups_members_and_role_grants_in_the_console(server: Server, page: Pag
         "roles"] == []
 
     nav.get_by_role("link", name="Groups").click()
-    page.get_by_role("link", name="Book-keepers").first.click()
+    expect(page.get_by_role("heading", name="Groups", exact=True)).to_be_visible()
+    page.get_by_role("link", name="Book-keepers").click()
     page.get_by_role("row", name="alice").get_by_role("button", name="Remove").click()
     expect(page.locator("#toast")).to_contain_text("Removed alice")
     page.once("dialog", lambda dialog: dialog.accept())
