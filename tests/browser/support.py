@@ -68,6 +68,14 @@ def sign_in(page: Page, username: str, password: str, *, consent: str = "allow")
     button.click()
 
 
+def drawn(page: Page) -> None:
+    """Until the console has drawn its page: after a navigation or a save (which draws the page
+    again), what the old page shows is still there a moment, and a click on it is lost."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#main")).not_to_have_attribute("aria-busy", "true")
+
+
 def console_as_admin(page: Page, server: Server) -> list[str]:
     """Sign in to the demo domain's console as its administrator and wait for the first page;
     returns the list that collects the browser console's errors from then on."""

@@ -9,7 +9,7 @@ import re
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.browser.support import sign_in
+from tests.browser.support import drawn, sign_in
 from tests.support.admin import console_token
 from tests.support.flow import user_tokens
 from tests.support.server import Server
@@ -233,7 +233,9 @@ def test_the_console_keeps_grant_types_when_an_app_is_saved(server: Server, page
         editor.locator("input[name=name]").fill(name)  # a toast of its own for each save
         editor.get_by_role("button", name="Save app").click()
         expect(page.locator("#toast")).to_contain_text(f"Saved {name}")
-        # The list is drawn again after a save: wait for it before the next form.
+        # The list is drawn again after a save: wait for it before the next form (the first
+        # save keeps the name, so the old list has its cell too).
+        drawn(page)
         expect(page.get_by_role("cell", name=name, exact=True)).to_be_visible()
         saved = api.get(f"/apps/{app['client_id']}").json()
         assert saved["name"] == name

@@ -18,7 +18,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.support import Api, LoginProcess, client_env, sign_in, tessera
+from tests.browser.support import Api, LoginProcess, client_env, drawn, sign_in, tessera
 from tests.support.server import Server
 
 GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -127,6 +127,7 @@ def test_the_console_keeps_and_grants_the_device_grant_when_editing_an_app(
             box.check()
         editor.get_by_role("button", name="Save app").click()
         expect(page.locator("#toast")).to_contain_text(f"Saved {name}")
+        drawn(page)  # the list is drawn again after a save: not the old list's Edit
     for client_id in (app["client_id"], other["client_id"]):
         shown = server.cli_json("admin", "apps", "show", client_id)
         assert GRANT in shown["grant_types"], shown

@@ -91,11 +91,17 @@ async function finishSignIn(query) {
   document.getElementById("who").textContent = claims.user_displayname || claims.sub;
 }
 
+// The page being drawn (route()): a newer navigation aborts its reads, so a slow page never
+// replaces the one the administrator has moved on to. null once drawn.
+let drawing = null;
+
 // `own`: the call is for this console's domain whatever the operator picked (the domains API).
 async function api(method, path, body, own = false) {
   const picked = own ? null : target;
+  // Only reads are given up: a write goes through whatever page the browser shows next.
+  const signal = method === "GET" && drawing ? drawing.signal : undefined;
   const response = await fetch((picked ? picked.api : PREFIX + "/admin/v1") + path, {
-    method,
+    method, signal,
     headers: { Authorization: `Bearer ${token.access_token}`, "Content-Type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
@@ -108,6 +114,7 @@ async function api(method, path, body, own = false) {
   if (response.status !== 204) {
     try { data = await response.json(); } catch { data = null; }
   }
+  signal?.throwIfAborted();
   if (!response.ok) {
     // Every admin API error is an RFC 9457 problem: `detail` is meant for people. The domain
     // router answers an unknown or disabled domain with an OAuth-style error.
@@ -1282,6 +1289,11 @@ async function domainsPage(created) {
 }
 
 async function route() {
+  if (drawing) drawing.abort();
+  const mine = drawing = new AbortController();
+  // Assistive technology (and the browser tests) know the page is being drawn.
+  const main = document.getElementById("main");
+  main.setAttribute("aria-busy", "true");
   const hash = location.hash || "#/users";
   for (const link of document.querySelectorAll(".console-bar nav a")) {
     link.toggleAttribute("aria-current", hash.startsWith(link.getAttribute("href")));
@@ -1308,7 +1320,9 @@ async function route() {
     else if (hash.startsWith("#/domains")) throw new Error("Only operators (administrators of the default domain) manage identity domains.");
     else await usersPage();
   } catch (error) {
-    show(el("div", { class: "alert alert-error", role: "alert" }, error.message));
+    if (!mine.signal.aborted) show(el("div", { class: "alert alert-error", role: "alert" }, error.message));
+  } finally {
+    if (drawing === mine) { drawing = null; main.removeAttribute("aria-busy"); }
   }
 }
 
