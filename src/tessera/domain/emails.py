@@ -5,8 +5,13 @@ compared for home-realm discovery (docs/federation.md)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-__all__ = ["MAX_EMAIL", "dns_name", "email_domain", "is_email"]
+if TYPE_CHECKING:
+    from tessera.domain.model import UpstreamProvider
+
+__all__ = ["MAX_EMAIL", "dns_name", "email_domain", "is_email", "shared_email_domain"]
 
 MAX_EMAIL = 320  # RFC 3696 §3: 64 for the local part, @, 255 for the domain
 _EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+")
@@ -44,3 +49,17 @@ def email_domain(address: str) -> str | None:
     if not at or not local or any(c.isspace() for c in domain):
         return None
     return dns_name(domain)
+
+
+def shared_email_domain(
+    provider: UpstreamProvider, others: Iterable[UpstreamProvider]
+) -> tuple[str, UpstreamProvider] | None:
+    """The first of `provider`'s e-mail domains that another of `others` has (compared
+    case-insensitively), with that provider; None when they are all its own."""
+    mine = {d.lower() for d in provider.email_domains}
+    for other in others:
+        if other.id != provider.id:
+            taken = sorted(mine & {d.lower() for d in other.email_domains})
+            if taken:
+                return taken[0], other
+    return None

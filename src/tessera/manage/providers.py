@@ -50,7 +50,7 @@ from tessera.oauth.federation.secrets import (
 )
 from tessera.shared.sealing import SealError
 from tessera.shared.urlencoding import encode_pairs
-from tessera.store.protocols import Conflict, NotFound, Store
+from tessera.store.protocols import Conflict, EmailDomainTaken, NotFound, Store
 
 __all__ = [
     "AUTH_METHODS",
@@ -206,14 +206,12 @@ def _checked_display_name(value: str) -> str:
 
 
 def _unique_email_domains(store: Store, provider: UpstreamProvider) -> None:
-    """Home-realm discovery sends an e-mail domain to one provider only."""
-    for other in store.upstream_providers.list():
-        taken = set(other.email_domains) & set(provider.email_domains)
-        if other.id != provider.id and taken:
-            raise Conflicting(
-                f"the e-mail domain {sorted(taken)[0]} already sends users to the provider "
-                f"{other.name!r}"
-            )
+    """Home-realm discovery sends an e-mail domain to one provider only: said before the
+    issuer is checked over the network (the store holds the rule at the write)."""
+    try:
+        EmailDomainTaken.check(provider, store.upstream_providers.list())
+    except EmailDomainTaken as taken:
+        raise Conflicting(str(taken)) from None
 
 
 def _unique_name(store: Store, provider: UpstreamProvider) -> None:
@@ -355,6 +353,8 @@ def create_provider(
     _checked(upstream, check, provider)
     try:
         store.upstream_providers.add(provider)
+    except EmailDomainTaken as taken:
+        raise Conflicting(str(taken)) from None
     except Conflict:
         raise Conflicting(f"a provider named {provider.name!r} already exists") from None
     actor.audit("provider.created", **_audited(provider))
@@ -432,6 +432,8 @@ def update_provider(
         _checked(upstream, check, updated)
     try:
         store.upstream_providers.update(updated)
+    except EmailDomainTaken as taken:
+        raise Conflicting(str(taken)) from None
     except Conflict:
         raise Conflicting(f"a provider named {updated.name!r} already exists") from None
     except NotFound:

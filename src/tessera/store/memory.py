@@ -59,6 +59,7 @@ from tessera.store.protocols import (
     Conflict,
     ConsentStore,
     DeviceAuthorizationStore,
+    EmailDomainTaken,
     FactorStore,
     Failures,
     FederatedIdentityStore,
@@ -1421,6 +1422,7 @@ class _UpstreamProviders:
             if provider.id in self._s.upstream_providers:
                 raise Conflict(f"provider id {provider.id!r} is taken")
             self._check_name(provider)
+            EmailDomainTaken.check(provider, self._s.upstream_providers.values())
             self._s.upstream_providers[provider.id] = provider
 
     def get(self, provider_id: str) -> UpstreamProvider | None:
@@ -1445,6 +1447,7 @@ class _UpstreamProviders:
             if old is None:
                 raise NotFound(f"no provider {provider.id!r}")
             self._check_name(provider)
+            EmailDomainTaken.check(provider, s.upstream_providers.values())
             s.upstream_providers[provider.id] = replace(provider, version=old.version + 1)
 
     def delete(self, provider_id: str) -> None:

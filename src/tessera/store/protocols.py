@@ -11,12 +11,13 @@ Errors: `Conflict` for a uniqueness violation, `NotFound` for an update of a mis
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from tessera.domain.emails import shared_email_domain
 from tessera.domain.identity_domains import IdentityDomain
 from tessera.domain.model import (
     AuditEvent,
@@ -54,6 +55,7 @@ __all__ = [
     "DeviceAuthorizationStore",
     "DomainContent",
     "DomainStore",
+    "EmailDomainTaken",
     "ExpiredRows",
     "FactorStore",
     "Failures",
@@ -94,6 +96,24 @@ class StoreError(Exception):
 
 class Conflict(StoreError):
     """A uniqueness rule was violated (duplicate username, client id, audience…)."""
+
+
+class EmailDomainTaken(Conflict):
+    """An e-mail domain of the provider already sends users to another of the domain's
+    providers: home-realm discovery sends each e-mail domain to one provider."""
+
+    def __init__(self, email_domain: str, provider_name: str) -> None:
+        super().__init__(
+            f"the e-mail domain {email_domain} already sends users to the provider "
+            f"{provider_name!r}"
+        )
+
+    @classmethod
+    def check(cls, provider: UpstreamProvider, others: Iterable[UpstreamProvider]) -> None:
+        """Raised when `provider` has an e-mail domain of another of `others`."""
+        shared = shared_email_domain(provider, others)
+        if shared is not None:
+            raise cls(shared[0], shared[1].name)
 
 
 class NotFound(StoreError):
@@ -447,7 +467,8 @@ class TrustedIssuerStore(Protocol):
 
 class UpstreamProviderStore(Protocol):
     """The domain's upstream OpenID Connect providers (docs/federation.md); `name` is unique
-    (case-insensitively, `Conflict`)."""
+    (case-insensitively, `Conflict`), and so is each of their `email_domains` across the
+    domain's providers (`EmailDomainTaken`, checked in the write's transaction)."""
 
     def add(self, provider: UpstreamProvider) -> None: ...
 
@@ -461,7 +482,7 @@ class UpstreamProviderStore(Protocol):
 
     def update(self, provider: UpstreamProvider) -> None:
         """Replace the row of `provider.id`, adding one to the stored `version`: `NotFound` if
-        there is none, `Conflict` if another row has its name."""
+        there is none, `Conflict` if another row has its name or one of its e-mail domains."""
 
     def delete(self, provider_id: str) -> None:
         """Delete the provider and every identity linked through it (the users stay);

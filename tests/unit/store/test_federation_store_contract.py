@@ -1,6 +1,7 @@
 """The contract of `UpstreamProviderStore` and `FederatedIdentityStore` (docs/federation.md),
 and of `BrowserSession.upstream_provider`, run against every `Store` implementation (memory,
-SQLite, PostgreSQL): provider names are unique per domain case-insensitively; (provider,
+SQLite, PostgreSQL): provider names are unique per domain case-insensitively, and so are their
+e-mail domains across the domain's providers, also when written at once; (provider,
 subject) names one user; a just-in-time account is written whole or not at all; deleting a
 user or a provider deletes its links; each domain sees only its own."""
 
@@ -13,10 +14,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from tessera.domain.model import FederatedIdentity, Group, UpstreamProvider
-from tessera.store.protocols import Conflict, DomainContent, NotFound, Store
+from tessera.store.protocols import Conflict, DomainContent, EmailDomainTaken, NotFound, Store
+from tessera.store.sql.schema import upstream_providers
+from tessera.store.sql.store import _provider_values, hold_providers
 from tests.unit.store.test_domain_store_contract import a_domain, count_of
 from tests.unit.store.test_store_contract import a_session, a_user
 
@@ -102,6 +105,27 @@ def test_provider_names_are_unique_case_insensitively(store: Store) -> None:
         store.upstream_providers.update(replace(a_provider("p2", "other"), name="CORP"))
     assert store.upstream_providers.get("p2") == a_provider("p2", "other")
     assert [p.id for p in store.upstream_providers.list()] == ["p1", "p2"]
+
+
+def test_an_email_domain_sends_users_to_one_provider(store: Store) -> None:
+    store.upstream_providers.add(a_provider("p1", "corp", email_domains=("corp.test",)))
+    with pytest.raises(EmailDomainTaken, match="corp.test already sends users to .*'corp'"):
+        store.upstream_providers.add(
+            a_provider("p2", "other", email_domains=("other.test", "CORP.test"))
+        )
+    assert store.upstream_providers.get("p2") is None
+    store.upstream_providers.add(a_provider("p2", "other", email_domains=("other.test",)))
+    with pytest.raises(EmailDomainTaken):
+        store.upstream_providers.update(
+            a_provider("p2", "other", email_domains=("other.test", "corp.test"))
+        )
+    assert store.upstream_providers.get("p2") == a_provider(
+        "p2", "other", email_domains=("other.test",)
+    )
+    # A provider's own domains are its own: keeping or reordering them is no conflict.
+    mine = a_provider("p1", "corp", email_domains=("more.test", "corp.test"))
+    store.upstream_providers.update(mine)
+    assert store.upstream_providers.get("p1") == replace(mine, version=2)
 
 
 def test_provider_update_adds_one_to_the_version(store: Store) -> None:
@@ -405,3 +429,35 @@ def test_an_account_racing_the_providers_deletion_is_not_written(fed: Store) -> 
     _while_deleting(fed, "upstream_providers", "p1", create)
     assert fed.federated_identities.get("p1", "s1") is None
     assert fed.users.get("u3") is None
+
+
+@pytest.mark.parametrize(
+    "store", [pytest.param("postgresql", marks=pytest.mark.postgresql)], indirect=True
+)
+def test_two_providers_written_at_once_cannot_both_take_an_email_domain(store: Store) -> None:
+    """Another transaction adds a provider for corp.test and commits only once our add waits:
+    the add then sees it (a check outside the lock would have read before that commit)."""
+    engine = store.engine  # type: ignore[attr-defined]
+    domain_id = store.upstream_providers._domain  # type: ignore[attr-defined]
+    outcome: list[BaseException | None] = []
+
+    def add() -> None:
+        try:
+            store.upstream_providers.add(a_provider("p2", "other", email_domains=("corp.test",)))
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    row = {**_provider_values(a_provider("p1", "corp", email_domains=("corp.test",)))}
+    with engine.connect() as conn, conn.begin():
+        hold_providers(conn, domain_id)
+        conn.execute(insert(upstream_providers).values(domain_id=domain_id, **row))
+        writer = threading.Thread(target=add)
+        writer.start()
+        for _ in range(500):
+            if _waits_for_a_lock(store) or not writer.is_alive():
+                break
+            threading.Event().wait(0.02)
+    writer.join()
+    assert isinstance(outcome[0], EmailDomainTaken), outcome
+    assert [p.id for p in store.upstream_providers.list()] == ["p1"]

@@ -71,6 +71,7 @@ from tessera.store.protocols import (
     DeviceAuthorizationStore,
     DomainContent,
     DomainStore,
+    EmailDomainTaken,
     FactorStore,
     Failures,
     FederatedIdentityStore,
@@ -1689,9 +1690,27 @@ def _provider_values(provider: UpstreamProvider) -> dict[str, Any]:
     return _to_row(provider, name_lower=provider.name.casefold())
 
 
+def hold_providers(conn: Connection, domain_id: str) -> None:
+    """Serialise the writes of a domain's providers on PostgreSQL until the commit (SQLite
+    writers are serial already), so two providers written at once cannot both take one e-mail
+    domain: that rule spans rows, which no index of the JSON column can hold."""
+    if conn.dialect.name == "postgresql":  # the two-key lock: 7462120, then the domain's
+        conn.execute(_HOLD_PROVIDERS, {"domain": domain_id})
+
+
+_HOLD_PROVIDERS = text("SELECT pg_advisory_xact_lock(7462120, hashtext(:domain))")
+
+
 class _UpstreamProviders(_Part):
+    def _check_email_domains(self, conn: Connection, provider: UpstreamProvider) -> None:
+        if provider.email_domains:
+            rows = conn.execute(select(_UP).where(self._where(_UP))).all()
+            EmailDomainTaken.check(provider, (_provider(r) for r in rows))
+
     def add(self, provider: UpstreamProvider) -> None:
         with write(self._engine) as conn:  # the primary key, uq_upstream_providers_name: Conflict
+            hold_providers(conn, self._domain)
+            self._check_email_domains(conn, provider)
             conn.execute(insert(_UP).values(domain_id=self._domain, **_provider_values(provider)))
 
     def get(self, provider_id: str) -> UpstreamProvider | None:
@@ -1713,6 +1732,8 @@ class _UpstreamProviders(_Part):
         values = {**_provider_values(provider), "version": _UP.c.version + 1}
         del values["id"]
         with write(self._engine) as conn:
+            hold_providers(conn, self._domain)
+            self._check_email_domains(conn, provider)
             where = (self._where(_UP), _UP.c.id == provider.id)
             if conn.execute(update(_UP).where(*where).values(**values)).rowcount != 1:
                 raise NotFound(f"no provider {provider.id}")
