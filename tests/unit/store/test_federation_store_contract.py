@@ -369,7 +369,7 @@ def test_purging_a_domain_removes_its_providers_and_links(fed: Store) -> None:
     assert fed.federated_identities.get("p1", "s1") == a_link("p1", "s1", "u1")
 
 
-# --- concurrent deletes (PostgreSQL: writers do not queue as on SQLite) --------------------
+# --- concurrent writes (PostgreSQL: writers do not queue as on SQLite) ---------------------
 
 
 def _waits_for_a_lock(store: Store) -> bool:
@@ -382,12 +382,9 @@ def _waits_for_a_lock(store: Store) -> bool:
         return bool(conn.execute(query).scalar_one())
 
 
-def _while_deleting(store: Store, table: str, row_id: str, write: Callable[[], None]) -> None:
-    """Run `write` while another transaction deletes the row `row_id` of `table` and the links
-    naming it (as `UserStore.delete` and `UpstreamProviderStore.delete` do), committing the
-    delete only once `write` waits for it."""
-    engine = store.engine  # type: ignore[attr-defined]
-    column = "user_id" if table == "users" else "provider_id"
+def _started_and_waiting(store: Store, write: Callable[[], None]) -> Callable[[], object]:
+    """Start `write` in a thread and return once it waits for a lock (or has ended already);
+    the function returned joins it and gives what it raised (None: it wrote)."""
     outcome: list[BaseException | None] = []
 
     def run() -> None:
@@ -397,17 +394,32 @@ def _while_deleting(store: Store, table: str, row_id: str, write: Callable[[], N
         except BaseException as exc:
             outcome.append(exc)
 
+    writer = threading.Thread(target=run)
+    writer.start()
+    for _ in range(500):
+        if _waits_for_a_lock(store) or not writer.is_alive():
+            break
+        threading.Event().wait(0.02)
+
+    def ended() -> object:
+        writer.join()
+        return outcome[0]
+
+    return ended
+
+
+def _while_deleting(store: Store, table: str, row_id: str, write: Callable[[], None]) -> None:
+    """Run `write` while another transaction deletes the row `row_id` of `table` and the links
+    naming it (as `UserStore.delete` and `UpstreamProviderStore.delete` do), committing the
+    delete only once `write` waits for it."""
+    engine = store.engine  # type: ignore[attr-defined]
+    column = "user_id" if table == "users" else "provider_id"
     with engine.connect() as conn, conn.begin():
         conn.execute(text(f"DELETE FROM {table} WHERE id = :id"), {"id": row_id})
-        writer = threading.Thread(target=run)
-        writer.start()
-        for _ in range(500):
-            if _waits_for_a_lock(store) or not writer.is_alive():
-                break
-            threading.Event().wait(0.02)
+        ended = _started_and_waiting(store, write)
         conn.execute(text(f"DELETE FROM federated_identities WHERE {column} = :id"), {"id": row_id})
-    writer.join()
-    assert isinstance(outcome[0], NotFound), outcome
+    outcome = ended()
+    assert isinstance(outcome, NotFound), outcome
 
 
 @pytest.mark.parametrize(
@@ -439,25 +451,16 @@ def test_two_providers_written_at_once_cannot_both_take_an_email_domain(store: S
     the add then sees it (a check outside the lock would have read before that commit)."""
     engine = store.engine  # type: ignore[attr-defined]
     domain_id = store.upstream_providers._domain  # type: ignore[attr-defined]
-    outcome: list[BaseException | None] = []
-
-    def add() -> None:
-        try:
-            store.upstream_providers.add(a_provider("p2", "other", email_domains=("corp.test",)))
-            outcome.append(None)
-        except BaseException as exc:
-            outcome.append(exc)
-
-    row = {**_provider_values(a_provider("p1", "corp", email_domains=("corp.test",)))}
+    row = _provider_values(a_provider("p1", "corp", email_domains=("corp.test",)))
     with engine.connect() as conn, conn.begin():
         hold_providers(conn, domain_id)
         conn.execute(insert(upstream_providers).values(domain_id=domain_id, **row))
-        writer = threading.Thread(target=add)
-        writer.start()
-        for _ in range(500):
-            if _waits_for_a_lock(store) or not writer.is_alive():
-                break
-            threading.Event().wait(0.02)
-    writer.join()
-    assert isinstance(outcome[0], EmailDomainTaken), outcome
+        ended = _started_and_waiting(
+            store,
+            lambda: store.upstream_providers.add(
+                a_provider("p2", "other", email_domains=("corp.test",))
+            ),
+        )
+    outcome = ended()
+    assert isinstance(outcome, EmailDomainTaken), outcome
     assert [p.id for p in store.upstream_providers.list()] == ["p1"]
