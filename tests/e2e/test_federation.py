@@ -28,9 +28,11 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from tests.e2e.test_account_pages import Account, new_user
-from tests.support.admin import console_token
+from tests.e2e.test_strong_authentication import continue_after_codes, enroll_totp, post_form
+from tests.support.admin import admin_client, console_token
 from tests.support.domains import query
 from tests.support.flow import Browser, exchange_code, query_of
+from tests.support.passkeys import ACR_MFA
 from tests.support.rogue_op import RogueOP, running_rogue_op
 from tests.support.server import Server, free_port
 from tests.support.upstreams import (
@@ -349,6 +351,48 @@ def test_a_clean_answer_signs_in_and_creates_the_user_just_in_time(
     assert user["username"] == a.subject  # preferred_username
     assert user["email"] == f"{a.subject}@rogue.test"
     assert [row[1] for row in federation_links(server, new_id)] == [a.subject]
+
+
+def _until_a_page(browser: Browser, response: httpx.Response) -> httpx.Response:
+    """Tessera's redirects followed to the next page it shows (200)."""
+    for _ in range(4):
+        if response.status_code not in (302, 303):
+            break
+        response = browser.follow(response)
+    assert response.status_code == 200, (response.status_code, response.text[:1500])
+    return response
+
+
+def test_an_app_requiring_a_second_factor_gets_it_after_a_federated_sign_in(
+    server: Server, a: RogueOP
+) -> None:
+    """The provider's sign-in is one factor (docs/federation.md): where the app requires two,
+    the user sets up an authenticator app after it, next time is asked for a code, and the
+    tokens say both. (The second factor once left the session at one factor: asked forever.)"""
+    app = server.demo["confidential_app"]
+    token = console_token(server.base_url, "admin", ADMIN_PASSWORD)["access_token"]
+    with admin_client(server.issuer, token) as api:
+        required = api.patch(f"/apps/{app['client_id']}", json={"mfa_policy": "required"})
+        assert required.status_code == 200, required.text
+        try:
+            with Browser(server.base_url) as first:
+                enroll = _until_a_page(first, round_trip(first, server, a, "rogue-a"))
+                assert "Set up a second factor" in enroll.text, enroll.text[:1500]
+                _, codes, done = enroll_totp(first, server.issuer, enroll)
+                code = finish_at_app(first, server, continue_after_codes(first, done))
+            claims = id_token_claims(server, exchange_code(server.base_url, app, code)["id_token"])
+            assert claims["amr"] == ["fed", "otp", "mfa"] and claims["acr"] == ACR_MFA
+            with Browser(server.base_url) as again:
+                factor = _until_a_page(again, round_trip(again, server, a, "rogue-a"))
+                assert "Confirm it is you" in factor.text, factor.text[:1500]
+                action = f"{server.issuer}/oauth2/v1/login/factor"
+                answered = post_form(again, factor, action, "recovery-form", code=codes[0])
+                code = finish_at_app(again, server, answered)
+            tokens = exchange_code(server.base_url, app, code)
+            assert id_token_claims(server, tokens["access_token"])["acr"] == ACR_MFA
+        finally:
+            back = api.patch(f"/apps/{app['client_id']}", json={"mfa_policy": None})
+            assert back.status_code == 200, back.text
 
 
 def test_a_fresh_sign_in_asked_by_the_app_is_asked_of_the_provider(

@@ -145,14 +145,14 @@ def consent_and_code(b: Browser, response: httpx.Response) -> str:
     return query["code"]
 
 
-def enroll_totp(b: Browser, s: Site, page: httpx.Response) -> tuple[pyotp.TOTP, list[str], httpx.Response]:
-    """On the enrollment page: read the key like a phone would, confirm a code; the app, the
-    recovery codes shown once, and the response after them."""
+def enroll_totp(b: Browser, issuer: str, page: httpx.Response) -> tuple[pyotp.TOTP, list[str], httpx.Response]:
+    """On the enrollment page of the domain `issuer`: read the key like a phone would, confirm
+    a code; the app, the recovery codes shown once, and the response after them."""
     secret = _SECRET.search(page.text)
     assert secret, page.text[:800]
     assert "<svg" in page.text and 'id="totp-qr"' in page.text  # the QR code is ours, inline
     app = pyotp.TOTP(secret.group(1))
-    done = post_form(b, page, f"{s.issuer}/oauth2/v1/login/enroll", "totp-form", code=app.now())
+    done = post_form(b, page, f"{issuer}/oauth2/v1/login/enroll", "totp-form", code=app.now())
     assert done.status_code == 200 and 'id="recovery-codes"' in done.text, done.text[:800]
     codes = _CODES.findall(done.text)
     return app, codes, done
@@ -186,7 +186,7 @@ def test_a_required_policy_leads_to_enrollment_then_tokens_say_mfa(server: Serve
         )
         wrong = post_form(b, page, f"{s.issuer}/oauth2/v1/login/enroll", "totp-form", code="000000")
         assert wrong.status_code == 400 and "not valid" in wrong.text
-        _app, codes, done = enroll_totp(b, s, b.authorize(**s.params(pkce)))
+        _app, codes, done = enroll_totp(b, s.issuer, b.authorize(**s.params(pkce)))
         assert len(codes) == 10 and len(set(codes)) == 10
         code = consent_and_code(b, continue_after_codes(b, done))
     tokens = s.tokens(code, pkce)
@@ -201,7 +201,7 @@ def enrolled(server: Server) -> tuple[Site, pyotp.TOTP, list[str]]:
     """A domain requiring a second factor, with carol's authenticator app and codes."""
     s, pkce = site(server, "required"), Pkce()
     with s.browser() as b:
-        app, codes, _ = enroll_totp(b, s, sign_in(b, s, pkce))
+        app, codes, _ = enroll_totp(b, s.issuer, sign_in(b, s, pkce))
     return s, app, codes
 
 

@@ -3,7 +3,8 @@ resource-server library (docs/mfa.md).
 
 `amr` values are RFC 8176's: `pwd` a password, `otp` a one-time code (an authenticator app or
 a recovery code), `hwk` / `swk` a passkey kept in hardware / synced between devices, `user` the
-authenticator's user verification, `mfa` more than one factor. The `acr` of a sign-in follows
+authenticator's user verification, `mfa` more than one factor; and ours, `fed`, a sign-in
+through an upstream provider. The `acr` of a sign-in follows
 from its methods, on three ordered levels; a request for a level is met by it or a higher one.
 """
 
@@ -29,8 +30,10 @@ ACR_PHISHING_RESISTANT = "urn:tessera:acr:phishing-resistant"  # a passkey took 
 
 ACR_LEVELS: dict[str, int] = {ACR_PASSWORD: 1, ACR_MFA: 2, ACR_PHISHING_RESISTANT: 3}
 PASSKEY_METHODS = frozenset({"hwk", "swk"})
-# Methods that are a factor of their own (what `mfa` counts).
-_FACTORS = frozenset({"pwd", "otp", "hwk", "swk"})
+# Methods that are a factor of their own (what `mfa` counts). `fed` (ours, docs/federation.md)
+# is a sign-in at an upstream provider: one factor, as a password here is, so a second factor
+# after it makes two.
+_FACTORS = frozenset({"pwd", "fed", "otp", "hwk", "swk"})
 
 
 def acr_for(amr: Iterable[str]) -> str:

@@ -77,6 +77,20 @@ def test_levels_follow_the_methods() -> None:
     assert with_methods(PWD_OTP, "otp") == PWD_OTP
 
 
+def test_a_sign_in_through_a_provider_is_one_factor_as_a_password_is() -> None:
+    """docs/federation.md: the domain's second-factor rules apply after a federated sign-in,
+    and the factor completes it (it once stayed one factor, asking for the code forever)."""
+    fed = ("fed",)
+    assert acr_for(fed) == ACR_PASSWORD
+    assert decide(fed, TOTP_AND_CODES, "optional") == AskFactor(("totp", "recovery"), 2)
+    assert decide(fed, NONE, "required") == Enroll(passkey_only=False)
+    with_code = with_methods(fed, "otp")
+    assert with_code == ("fed", "otp", "mfa")
+    assert decide(with_code, TOTP_AND_CODES, "required") == Enough(ACR_MFA)
+    assert acr_for(with_methods(fed, "hwk")) == ACR_PHISHING_RESISTANT
+    assert may_enroll_now(with_code, TOTP)
+
+
 def test_a_higher_level_meets_a_lower_request_and_unknown_values_only_themselves() -> None:
     assert meets(ACR_PHISHING_RESISTANT, [ACR_MFA])
     assert not meets(ACR_PASSWORD, [ACR_MFA])
