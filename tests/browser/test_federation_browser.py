@@ -47,6 +47,8 @@ HANA = account(
     "hana-29c1", "hana@node.test", name="Hana Realm", username="hana", groups=("engineering",)
 )
 KAI = account("kai-5e0b", "kai@node.test", name="Kai Hint", username="kai")
+LENA_UPSTREAM = account("lena-0c4d", "lena@node.test", name="Lena Node", username="lena.node")
+LENA_PASSWORD = "Granite-Harbour-Willow-38"
 BRUNO = {
     "username": "bruno",
     "email": "bruno@partner.test",
@@ -104,7 +106,7 @@ def node_op(
     callback = callback_uri(server.issuer, "node-op")
     client = secret_client("tessera", NODE_SECRET, callback)
     with running_upstream_op(
-        tmp_path_factory.mktemp("node-op"), clients=[client], accounts=[ANN, HANA, KAI]
+        tmp_path_factory.mktemp("node-op"), clients=[client], accounts=[ANN, HANA, KAI, LENA_UPSTREAM]
     ) as op:
         server.cli_json(
             "admin",
@@ -409,3 +411,34 @@ def test_a_login_hint_of_a_provider_domain_skips_the_sign_in_page(
         ).json()["sub"]
         == kai["id"]
     )
+
+
+def test_a_local_user_links_a_provider_from_the_account_page(
+    page: Page, server: Server, node_op: UpstreamOP
+) -> None:
+    """The security page's "Link" form answers with a redirect to the provider: the page's CSP
+    `form-action` must allow it, or Chromium stays on the page (CSP Level 3 §6.3.1.1)."""
+    server.cli_json(
+        "admin", "users", "create", "lena", "--password-stdin", input=LENA_PASSWORD + "\n"
+    )
+    page.goto(f"{server.issuer}/account/security")
+    page.fill("input[name=username]", "lena")
+    page.fill("input[name=password]", LENA_PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    allow_if_asked(page, at(f"{server.issuer}/account/"))
+    page.goto(f"{server.issuer}/account/security")
+    for _ in range(10):  # the provider list is cached 2 s on the node
+        if page.locator("#link-node-op").count():
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    page.locator("#link-node-op").click()
+    try:
+        page.wait_for_url(f"{node_op.issuer}/**")
+    except Exception:
+        raise AssertionError(f"not sent to the provider; still at {page.url}") from None
+    node_op_login(page, node_op, LENA_UPSTREAM["sub"])
+    page.wait_for_url(f"{server.issuer}/account/security**", timeout=30_000)
+    linked = page.locator("#linked-providers")
+    expect(linked).to_contain_text("Node OP")
+    expect(linked).to_contain_text("lena@node.test")

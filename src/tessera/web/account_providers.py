@@ -20,6 +20,7 @@ from tessera.oauth.interaction.requirements import user_factors
 from tessera.store.protocols import NotFound
 from tessera.web.account import SECURITY_PAGE, security_changed, when
 from tessera.web.account_flow import account_actor, done
+from tessera.web.browser import provider_targets
 from tessera.web.federation import begin_link
 from tessera.web.forms import Params
 from tessera.web.services import Services
@@ -68,16 +69,14 @@ def linked_values(svc: Services, current: SignedInUser) -> dict[str, Any]:
         if i.provider_id in providers
     ]
     linked_ids = {i.provider_id for i in links}
-    linkable = [
-        _Linkable(p.name, p.display_name)
-        for p in providers.values()
-        if p.enabled and p.id not in linked_ids
-    ]
+    linkable = [p for p in providers.values() if p.enabled and p.id not in linked_ids]
     return {
         "links": views,
-        "linkable": linkable,
+        "linkable": [_Linkable(p.name, p.display_name) for p in linkable],
         "has_password": bool(current.user.password_hash),
         "show_providers": bool(views or linkable),
+        # The page's CSP: a "Link" form's answer is a redirect to the provider.
+        "form_targets": provider_targets(svc, linkable),
     }
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -171,18 +171,17 @@ class _ProviderButton:
     href: str
 
 
-def _home_realm_targets(svc: Services, providers: list[UpstreamProvider]) -> list[str | None]:
-    """Where the sign-in form may end up (CSP `form-action` also covers the redirects after
-    a submission): an address of a provider's e-mail domain is sent through our start route to
-    its authorization endpoint — on its issuer's origin, or the one its discovery document
-    names once we have read it."""
+def provider_targets(svc: Services, providers: Iterable[UpstreamProvider]) -> list[str | None]:
+    """Where a form that starts a sign-in at these providers may end up (CSP `form-action`
+    also covers the redirects after a submission, and browsers enforce it there): their
+    authorization endpoints — on the issuer's origin, or the one the discovery document names
+    once we have read it."""
     targets: list[str | None] = []
     for provider in providers:
-        if provider.email_domains:
-            targets.append(origin(provider.issuer))
-            metadata = svc.node.upstream.cached(provider.issuer)
-            if metadata is not None:
-                targets.append(origin(metadata.authorization_endpoint))
+        targets.append(origin(provider.issuer))
+        metadata = svc.node.upstream.cached(provider.issuer)
+        if metadata is not None:
+            targets.append(origin(metadata.authorization_endpoint))
     return targets
 
 
@@ -204,7 +203,11 @@ def login_page(
         svc,
         "login.html",
         status,
-        form_targets=[origin(req.redirect_uri), *_home_realm_targets(svc, providers)],
+        # An address of a provider's e-mail domain goes on to that provider (home realm).
+        form_targets=[
+            origin(req.redirect_uri),
+            *provider_targets(svc, (p for p in providers if p.email_domains)),
+        ],
         scripts=True,
         **passkey_sign_in_values(svc, bid, svc.ctx.clock()),
         app_name=req.client.name,
