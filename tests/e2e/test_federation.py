@@ -31,7 +31,7 @@ from tests.e2e.test_account_pages import Account, new_user
 from tests.e2e.test_strong_authentication import continue_after_codes, enroll_totp, post_form
 from tests.support.admin import admin_client, console_token
 from tests.support.domains import query
-from tests.support.flow import Browser, exchange_code, query_of
+from tests.support.flow import Browser, exchange_code, form_fields, query_of
 from tests.support.passkeys import ACR_MFA
 from tests.support.rogue_op import RogueOP, running_rogue_op
 from tests.support.server import Server, free_port
@@ -393,6 +393,31 @@ def test_an_app_requiring_a_second_factor_gets_it_after_a_federated_sign_in(
         finally:
             back = api.patch(f"/apps/{app['client_id']}", json={"mfa_policy": None})
             assert back.status_code == 200, back.text
+
+
+def test_a_federated_user_sets_a_first_password_and_signs_in_with_it(
+    server: Server, browser: Browser, a: RogueOP
+) -> None:
+    """A just-in-time account has no password: its password page sets one without asking for
+    a current one, and then the user can sign in here with it too."""
+    finish_at_app(browser, server, round_trip(browser, server, a, "rogue-a"))
+    page = browser.http.get(f"{server.base_url}/account/password")
+    assert page.status_code == 200 and "Set a password" in page.text, page.text[:1500]
+    assert 'name="current_password"' not in page.text
+    html = page.text[page.text.index('id="password-form"') :]
+    fields = form_fields(html[: html.index("</form>")])
+    password = "Quartz-Orchard-Lantern-52"
+    answer = browser.http.post(
+        f"{server.base_url}/account/password",
+        data={**fields, "new_password": password, "new_password_again": password},
+    )
+    assert answer.status_code == 303, answer.text[:1500]
+    with Browser(server.base_url) as other:
+        response = other.login(other.authorize(**authorize_params(server)), a.subject, password)
+        finish_at_app(other, server, response)
+    # The next change asks for the password it now has.
+    again = browser.http.get(f"{server.base_url}/account/password")
+    assert 'name="current_password"' in again.text
 
 
 def test_a_fresh_sign_in_asked_by_the_app_is_asked_of_the_provider(

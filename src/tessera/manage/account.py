@@ -132,8 +132,11 @@ def change_password(
 ) -> SignedIn:
     """Set a new password; the user's other sessions and grants end, and this browser gets a
     new session with the methods its sign-in used. `AccountRefused` (nothing written) for a
-    wrong current password, a mismatch or a password the policy refuses."""
-    _check_current(store, policy, user, change.current, change.ip, now, timed)
+    wrong current password, a mismatch or a password the policy refuses. A user without a
+    password (a federated or passkey-only account) sets a first one with no current password
+    to give: the page's fresh sign-in is the proof (and nothing is counted on the throttle)."""
+    if user.password_hash:
+        _check_current(store, policy, user, change.current, change.ip, now, timed)
     if change.new != change.repeated:
         raise AccountRefused("The two new passwords are not the same.")
     try:
@@ -152,10 +155,19 @@ def change_password(
         session_cookie=change.session_cookie,
     )
     # A session started after the cut-off, with the methods this browser proved.
-    outcome = sign_in_verified(store, policy, updated, current.amr, cookies, now)
+    outcome = sign_in_verified(
+        store,
+        policy,
+        updated,
+        current.amr,
+        cookies,
+        now,
+        upstream_provider=current.upstream_provider,
+    )
     actor.audit(
         "account.password_changed",
         user_id=user.id,
+        first=not user.password_hash,
         sessions=summary.sessions,
         grants=summary.grants,
     )

@@ -190,6 +190,7 @@ def _password(
         status,
         form_action=url(svc, "/account/password"),
         min_length=min_length(svc),
+        has_password=bool(current.user.password_hash),
         error=error,
     )
 
@@ -223,7 +224,8 @@ def _change_password(
         if exc.retry_after:
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    notify_change(svc, current, "your password was changed")
+    had = bool(current.user.password_hash)
+    notify_change(svc, current, "your password was changed" if had else "a password was set")
     # This browser keeps a session: the new one, started after the cut-off.
     response = done(svc, "/account/password", "password")
     fresh = signed_in_response(svc, Params([]), outcome)

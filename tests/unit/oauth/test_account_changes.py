@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tessera.domain.model import BrowserSession, Consent, User
+from tessera.domain.passwords import verify_password
 from tessera.manage.account import (
     AccountRefused,
     PasswordChange,
@@ -134,6 +135,34 @@ def test_wrong_current_passwords_are_throttled_like_sign_ins(core: Core, events:
     assert refused.value.retry_after > 0
     core.clock.advance(refused.value.retry_after)
     _change(core, user, events)
+
+
+def test_a_user_without_a_password_sets_a_first_one_keeping_the_provider(
+    core: Core, events: Events
+) -> None:
+    """A federated account has no password: no current one is asked (nothing is counted on
+    the throttle), and the new session keeps the provider it signed in through."""
+    user = replace(core.add_user("fed-user"), password_hash=None)
+    core.store.users.update(user)
+    user = core.store.users.get(user.id)
+    assert user is not None
+    now = core.clock()
+    mine = BrowserSession("mine", user.id, now, now + timedelta(hours=1), "c", amr=("fed",),
+                          upstream_provider="up_corp")  # fmt: skip
+    core.store.sessions.add(mine)
+    for _ in range(6):  # more than the throttle's five: nothing is counted
+        with pytest.raises(AccountRefused, match="not the same"):
+            _change(core, user, events, current="", repeated="other-other-other-1")
+    signed_in = _change(core, user, events, current="")
+    stored = core.store.users.get(user.id)
+    assert stored is not None and verify_password(stored.password_hash, NEW)
+    fresh = current_session(core.store, signed_in.raw_session_id, core.clock())
+    assert fresh is not None
+    assert (fresh.session.amr, fresh.session.upstream_provider) == (("fed",), "up_corp")
+    assert events.types == ["account.password_changed"]
+    # Now it has one: the next change asks for it.
+    with pytest.raises(AccountRefused, match="not correct"):
+        _change(core, stored, events, current="", new="Another-Meadow-Harbour-74")
 
 
 def test_sessions_end_one_by_one_or_all_but_this_one(core: Core, events: Events) -> None:
