@@ -1,12 +1,19 @@
-"""Removing a linked provider from one's account (docs/federation.md, `unlink_refused`): never
-the last way to sign in. Home-realm discovery has its tests in federation/test_home_realm.py."""
+"""Removing a linked provider (docs/federation.md, `unlink_refused`) or a passkey from one's
+account: never the last way to sign in. Home-realm discovery has its tests in
+federation/test_home_realm.py."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
-from tessera.domain.model import FederatedIdentity, User
+import pytest
+
+from tessera.domain.model import FederatedIdentity, Passkey, UpstreamProvider, User
 from tessera.oauth.interaction.account import unlink_refused
+from tessera.oauth.interaction.enrollment import FactorRefused, remove_passkey
+from tessera.oauth.interaction.requirements import SignInRules
+from tests.unit.oauth.conftest import Core
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -46,3 +53,28 @@ def test_only_the_users_own_link_is_removed() -> None:
     for provider_id, subject in (("up_corp", "s2"), ("up_other", "s1"), ("", "")):
         refusal = unlink_refused(_user("$argon2id$x"), links, provider_id, subject, passkeys=0)
         assert refusal == "This provider is not linked to your account."
+
+
+def test_the_last_passkey_of_an_account_without_a_password_or_a_link_stays(core: Core) -> None:
+    """A user who unlinked their provider, keeping a passkey (allowed above), cannot then
+    remove that passkey: nothing would be left to sign in with."""
+    user = replace(core.add_user("ada"), password_hash=None)
+    core.store.users.update(user)
+    now = core.clock()
+    for credential in ("k1", "k2"):
+        core.store.factors.add_passkey(Passkey(credential, user.id, credential, b"cose", 0, now))
+    rules = SignInRules("optional")
+    remove_passkey(core.store, user, rules, "k1", now)  # another one stays
+    with pytest.raises(FactorRefused, match="only way to sign in"):
+        remove_passkey(core.store, user, rules, "k2", now)
+    assert [p.credential_id for p in core.store.factors.passkeys_for(user.id)] == ["k2"]
+    # With a linked provider it may go.
+    provider = UpstreamProvider(
+        "up_corp", "corp", "Corp", "https://corp.test", "c", "client_secret_basic", now, now
+    )
+    core.store.upstream_providers.add(provider)
+    core.store.federated_identities.link(
+        FederatedIdentity(provider_id="up_corp", subject="s1", user_id=user.id, created_at=now)
+    )
+    remove_passkey(core.store, user, rules, "k2", now)
+    assert core.store.factors.passkeys_for(user.id) == []

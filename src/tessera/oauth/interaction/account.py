@@ -206,10 +206,15 @@ def unlink_refused(
     a passkey (which signs in alone, W3C WebAuthn §7.2)."""
     if not any(i.provider_id == provider_id and i.subject == subject for i in links):
         return "This provider is not linked to your account."
-    others = len(links) - 1
-    if user.password_hash or others or passkeys:
+    if way_left(user, links=len(links) - 1, passkeys=passkeys):
         return None
     return (
-        "This provider is your only way to sign in: set a password first (with "
-        "'Forgot your password?' on the sign-in page), or link another provider."
+        "This provider is your only way to sign in: set a password first (on your password "
+        "page), or link another provider."
     )
+
+
+def way_left(user: User, *, links: int, passkeys: int) -> bool:
+    """Whether an account keeping `links` linked providers and `passkeys` passkeys still has a
+    way to sign in: one of them, or its password (docs/federation.md)."""
+    return bool(user.password_hash) or links > 0 or passkeys > 0

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from tessera.domain.model import Passkey, TotpFactor, User
 from tessera.oauth.factors import passkeys, recovery, totp
+from tessera.oauth.interaction.account import way_left
 from tessera.oauth.interaction.requirements import SignInRules, user_factors
 from tessera.oauth.interaction.second_factor import (
     FactorKeys,
@@ -210,6 +211,13 @@ def remove_passkey(
     store: Store, user: User, rules: SignInRules, credential_id: str, now: datetime
 ) -> None:
     _refuse_last(store, user, rules, 1)
+    keeping = len(store.factors.passkeys_for(user.id)) - 1
+    links = len(store.federated_identities.list_for_user(user.id))
+    if not way_left(user, links=links, passkeys=keeping):
+        raise FactorRefused(
+            "This passkey is your only way to sign in: set a password first (on your password "
+            "page), or link a sign-in provider."
+        )
     if not store.factors.remove_passkey(user.id, credential_id):
         raise FactorRefused("That passkey is not registered for your account.")
     _drop_orphan_codes(store, user, now)
