@@ -420,6 +420,23 @@ def test_a_federated_user_sets_a_first_password_and_signs_in_with_it(
     assert 'name="current_password"' in again.text
 
 
+def test_our_session_was_authenticated_when_the_provider_says(
+    server: Server, browser: Browser, a: RogueOP
+) -> None:
+    """A provider's session signs the user in again without asking: our session (and the ID
+    token's `auth_time`) keep when the provider authenticated the user, not now, so a silent
+    sign-in there is no fresh sign-in here (never before the account existed, though)."""
+    finish_at_app(browser, server, round_trip(browser, server, a, "rogue-a"))  # created now
+    created = time.time()
+    time.sleep(2.1)  # auth_time counts whole seconds
+    upstream_auth_time = int(created) + 1  # after the account's creation, before now
+    a.reset(subject=a.subject, auth_time=upstream_auth_time)
+    with Browser(server.base_url) as again:
+        code = finish_at_app(again, server, round_trip(again, server, a, "rogue-a"))
+    tokens = exchange_code(server.base_url, server.demo["confidential_app"], code)
+    assert id_token_claims(server, tokens["id_token"])["auth_time"] == upstream_auth_time
+
+
 def test_a_fresh_sign_in_asked_by_the_app_is_asked_of_the_provider(
     server: Server, browser: Browser, a: RogueOP
 ) -> None:

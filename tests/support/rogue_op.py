@@ -227,7 +227,7 @@ class RogueOP:
             "aud": asked.get("client_id", ""),
             "iat": now,
             "exp": now + 300,
-            "auth_time": now,
+            "auth_time": self.claims.get("auth_time", now),  # reset(auth_time=…): a session there
         }
         if "nonce" in asked:
             claims["nonce"] = asked["nonce"]

@@ -38,6 +38,7 @@ from tessera.oauth.authorize import AuthorizationError, UnsafeToRedirect
 from tessera.oauth.federation.accounts import (
     Account,
     UpstreamClaims,
+    authenticated_at,
     link_identity,
     plan_account,
     resolve_account,
@@ -432,7 +433,7 @@ def _prepare_sign_in(
                 back=back,
                 hint="",
             )
-        return _signed_in(svc, request, provider, req, params, account)
+        return _signed_in(svc, request, provider, req, params, account, claims)
 
     return finish
 
@@ -444,9 +445,11 @@ def _signed_in(
     req: FederationRequest,
     params: Params,
     account: Account,
+    claims: UpstreamClaims,
 ) -> Response:
     """The session of the account `resolve_account` gave, then back to the authorization
-    request, as after a password (`fed` is no factor: the second-factor rules follow)."""
+    request, as after a password (`fed` is one factor: the second-factor rules follow). The
+    session was authenticated when the provider says it authenticated the user."""
     user, ip = account.user, client_address(request)
     if account.outcome != "signed-in":
         event = "federation.linked" if account.outcome == "linked" else "federation.user_created"
@@ -460,14 +463,16 @@ def _signed_in(
         device_cookie=read_cookie(svc, request, DEVICE_COOKIE),
         session_cookie=read_cookie(svc, request, SESSION_COOKIE),
     )
+    now = svc.ctx.clock()
     signed = sign_in_verified(
         svc.ctx.store,
         svc.login_policy,
         user,
         ("fed",),
         cookies,
-        svc.ctx.clock(),
+        now,
         upstream_provider=provider.id,
+        auth_time=authenticated_at(claims, now),
     )
     if not isinstance(signed, SignedIn):
         return _refusal(

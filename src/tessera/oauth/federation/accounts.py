@@ -17,13 +17,14 @@ import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from tessera.domain.emails import is_email
 from tessera.domain.model import FederatedIdentity, Group, UpstreamProvider, User
 from tessera.domain.usernames import MAX_USERNAME, valid_username
 from tessera.oauth.federation.errors import Refused
+from tessera.shared.jwt_parts import is_numeric_date
 from tessera.store.protocols import Conflict, NotFound, Store
 
 __all__ = [
@@ -57,6 +58,8 @@ class UpstreamClaims:
     display_name: str
     groups: tuple[str, ...] = ()
     upstream_amr: tuple[str, ...] = ()
+    # When the provider authenticated the user (the ID token's `auth_time`), if it said.
+    auth_time: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +148,7 @@ def map_claims(
         f"{provider.name}-{_digest(subject)[:8]}",
     )
     amr = id_claims.get("amr")
+    auth_time = id_claims.get("auth_time")  # a NumericDate: validate_id_token checked it
     return UpstreamClaims(
         provider_id=provider.id,
         subject=subject,
@@ -154,7 +158,17 @@ def map_claims(
         display_name=_name(merged.get(provider.name_claim)) or username,
         groups=_groups(merged.get(provider.groups_claim)) if provider.groups_claim else (),
         upstream_amr=tuple(m for m in amr if isinstance(m, str)) if isinstance(amr, list) else (),
+        auth_time=float(auth_time) if is_numeric_date(auth_time) else None,
     )
+
+
+def authenticated_at(claims: UpstreamClaims, now: datetime) -> datetime:
+    """Our session's `auth_time` (OIDC Core §2: when the user authenticated): when the provider
+    did, which a session there may have made long ago — so a silent sign-in there is no fresh
+    sign-in here (docs/federation.md); now when the ID token does not say. Never after now."""
+    if claims.auth_time is None:
+        return now
+    return datetime.fromtimestamp(min(max(claims.auth_time, 0.0), now.timestamp()), UTC)
 
 
 # --- deciding ----------------------------------------------------------------------------------

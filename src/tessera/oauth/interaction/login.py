@@ -210,17 +210,24 @@ def sign_in_verified(
     now: datetime,
     *,
     upstream_provider: str | None = None,
+    auth_time: datetime | None = None,
 ) -> SignedIn | Failed:
     """A sign-in whose methods were verified elsewhere: a passkey alone (W3C WebAuthn §7.2),
     the methods this browser proved before a password change, or an upstream OpenID provider's
     ID token (OIDC Core §3.1.3.7; methods `("fed",)`, `upstream_provider` its id, kept on the
-    session: docs/federation.md). A new session with them, unless the user was disabled."""
+    session, and `auth_time` when the provider authenticated the user: docs/federation.md). A
+    new session with them (authenticated at `auth_time`, else now), unless the user was
+    disabled."""
     if not user.active:
         return Failed(user)
     device = known_device.read(policy.device_key, cookies.device_cookie, user.id, now)
     amr = with_methods((), *methods)
+    if auth_time is not None:
+        # Not before the account's cut-off (a password change, a revocation, its creation):
+        # `current_session` takes an older session for one that was revoked.
+        auth_time = min(max(auth_time, user.password_changed_at), now)
     session, raw = _start_session(
-        store, policy, cookies.session_cookie, user, amr, now, upstream_provider
+        store, policy, cookies.session_cookie, user, amr, now, upstream_provider, auth_time
     )
     cookie = known_device.issue(policy.device_key, user.id, now, device)
     return SignedIn(user, session, raw, cookie, rehashed=False)
@@ -234,12 +241,13 @@ def _start_session(
     amr: tuple[str, ...],
     now: datetime,
     upstream_provider: str | None = None,
+    auth_time: datetime | None = None,
 ) -> tuple[BrowserSession, str]:
     raw = new_token(32)
     session = BrowserSession(
         id_hash=sha256_b64(raw),
         user_id=user.id,
-        auth_time=now,
+        auth_time=now if auth_time is None else auth_time,
         expires_at=now + timedelta(seconds=policy.session_ttl_seconds),
         csrf_secret=new_token(16),
         amr=amr,

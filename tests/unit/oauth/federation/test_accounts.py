@@ -24,12 +24,21 @@ from tessera.oauth.federation.accounts import (
     Plan,
     Refused,
     UpstreamClaims,
+    authenticated_at,
     link_identity,
     map_claims,
     plan_account,
     resolve_account,
 )
-from tessera.oauth.interaction.login import Attempt, LoginPolicy, SignedIn, sign_in_verified
+from tessera.oauth.interaction.account import StepUp, step_up_needed
+from tessera.oauth.interaction.login import (
+    Attempt,
+    LoginPolicy,
+    SignedIn,
+    current_session,
+    sign_in_verified,
+)
+from tessera.oauth.interaction.requirements import UserFactors
 from tessera.oauth.interaction.throttle import ThrottlePolicy
 from tessera.shared.acr import ACR_PASSWORD, acr_for
 from tessera.store.protocols import Store
@@ -435,6 +444,37 @@ def test_a_federated_sign_in_starts_a_session_that_records_the_provider(domain: 
     )
     assert isinstance(outcome, SignedIn)
     assert (outcome.session.amr, outcome.session.upstream_provider) == (("fed",), PROVIDER.id)
-    assert acr_for(outcome.session.amr) == ACR_PASSWORD  # `fed` is no factor
+    assert acr_for(outcome.session.amr) == ACR_PASSWORD  # `fed` is one factor
     stored = domain.store.sessions.get(outcome.session.id_hash)
     assert stored is not None and stored.upstream_provider == PROVIDER.id
+
+
+def test_the_session_was_authenticated_when_the_provider_says(domain: Domain) -> None:
+    """A silent sign-in through a provider's session is no fresh sign-in here: the session's
+    `auth_time` is the ID token's, so a sensitive page asks for a fresh one; never before the
+    account's cut-off (its password change, creation or revocation), never after now."""
+    bob = domain.add(user("bob"))  # its cut-off: T0, an hour before NOW
+    policy = LoginPolicy(ThrottlePolicy(900, 5, 50, 50, 30), 3600, b"d" * 32)
+    cookies = Attempt(username="", password="", ip="127.0.0.1")
+    half_an_hour_ago = NOW - timedelta(minutes=30)
+    for said, expected in (
+        (half_an_hour_ago.timestamp(), half_an_hour_ago),
+        ((T0 - timedelta(hours=5)).timestamp(), T0),  # before the cut-off
+        ((NOW + timedelta(hours=1)).timestamp(), NOW),  # a clock ahead
+        (None, NOW),  # the provider did not say
+        (1e20, NOW),
+        (-1e20, T0),
+    ):
+        at = authenticated_at(claims(auth_time=said), NOW)
+        outcome = sign_in_verified(
+            domain.store, policy, bob, ("fed",), cookies, NOW, upstream_provider=PROVIDER.id,
+            auth_time=at,
+        )  # fmt: skip
+        assert isinstance(outcome, SignedIn) and outcome.session.auth_time == expected, said
+        assert current_session(domain.store, outcome.raw_session_id, NOW) is not None
+    stale = sign_in_verified(
+        domain.store, policy, bob, ("fed",), cookies, NOW,
+        auth_time=authenticated_at(claims(auth_time=half_an_hour_ago.timestamp()), NOW),
+    )  # fmt: skip
+    assert isinstance(stale, SignedIn)
+    assert step_up_needed(stale.session, UserFactors(), NOW) == StepUp(fresh=True, second_factor=False)
