@@ -334,7 +334,7 @@ async function userPage(id) {
           catch (error) { toast(error.message, true); }
         })]))),
     el("h2", {}, "Browser sessions"),
-    el("div", { class: "panel" }, table(["Signed in", "How", "Expires"], sessions.map((s) => [when(s.auth_time), s.upstream_provider ? `${s.upstream_provider} (federated)` : s.amr.join(", "), when(s.expires_at)]))),
+    el("div", { class: "panel" }, table(["Signed in", "How", "Expires"], sessions.map((s) => [when(s.auth_time), s.upstream_provider ? `${s.amr.join(", ")} (through ${s.upstream_provider})` : s.amr.join(", "), when(s.expires_at)]))),
     el("h2", {}, "Consents"),
     el("div", { class: "panel" }, table(["App", "Scopes", "Granted", ""],
       consents.map((c) => [named(dir, c.client_id), scopeList(dir, c.scopes), when(c.granted_at),
