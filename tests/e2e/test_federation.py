@@ -313,6 +313,11 @@ def test_a_clean_answer_signs_in_and_creates_the_user_just_in_time(
     assert cookie and cookie[0].path == "/oauth2/v1/federation"
 
     callback = browser.http.get(upstream_answer(started.location))
+    # A session cookie, and no known-device cookie: this path never gets the browser's, so a
+    # new one would replace it.
+    set_cookies = callback.headers.get_list("set-cookie")
+    assert any(c.startswith("tessera_session=") for c in set_cookies), set_cookies
+    assert not any(c.startswith("tessera_device=") for c in set_cookies), set_cookies
     code = finish_at_app(browser, server, callback)
     tokens = exchange_code(server.base_url, server.demo["confidential_app"], code)
 
@@ -412,6 +417,7 @@ def test_a_federated_user_sets_a_first_password_and_signs_in_with_it(
         data={**fields, "new_password": password, "new_password_again": password},
     )
     assert answer.status_code == 303, answer.text[:1500]
+    assert not any(c.startswith("tessera_device=") for c in answer.headers.get_list("set-cookie"))
     with Browser(server.base_url) as other:
         response = other.login(other.authorize(**authorize_params(server)), a.subject, password)
         finish_at_app(other, server, response)

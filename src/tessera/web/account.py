@@ -40,7 +40,7 @@ from tessera.web.account_flow import (
     step_up_of,
     to_sign_in,
 )
-from tessera.web.browser import DEVICE_COOKIE, SCOPE_WORDS, SESSION_COOKIE, signed_in_response
+from tessera.web.browser import SCOPE_WORDS, SESSION_COOKIE, signed_in_response
 from tessera.web.forms import Params
 from tessera.web.pages import client_address, delete_cookie, page, read_cookie, url
 from tessera.web.services import Services, services
@@ -204,7 +204,7 @@ def _change_password(
         repeated=form.get("new_password_again", ""),
         ip=client_address(request),
         session_cookie=read_cookie(svc, request, SESSION_COOKIE),
-        device_cookie=read_cookie(svc, request, DEVICE_COOKIE),
+        device_cookie=None,  # not sent to this path (signed_in_response, `device`)
     )
     try:
         outcome = change_password(
@@ -228,7 +228,7 @@ def _change_password(
     notify_change(svc, current, "your password was changed" if had else "a password was set")
     # This browser keeps a session: the new one, started after the cut-off.
     response = done(svc, "/account/password", "password")
-    fresh = signed_in_response(svc, Params([]), outcome)
+    fresh = signed_in_response(svc, Params([]), outcome, device=False)
     for key, value in fresh.raw_headers:
         if key == b"set-cookie":
             response.raw_headers.append((key, value))

@@ -500,21 +500,29 @@ def after_sign_in(svc: Services, params: Params) -> str:
 
 
 def signed_in_response(
-    svc: Services, params: Params, outcome: SignedIn, location: str | None = None
+    svc: Services,
+    params: Params,
+    outcome: SignedIn,
+    location: str | None = None,
+    *,
+    device: bool = True,
 ) -> Response:
     """Back to the authorization endpoint (303), or to `location`, with the new session's
-    cookies."""
+    cookies. `device`: also this browser's known-device cookie — only from the sign-in form's
+    routes, the one path the browser sends it to: elsewhere the request could not show the id
+    it had, and a new one would replace it (and the browser's own failure count)."""
     response = redirect(location or after_sign_in(svc, params), 303)
     policy = svc.login_policy
     set_cookie(svc, response, SESSION_COOKIE, outcome.raw_session_id, policy.session_ttl_seconds)
-    set_cookie(
-        svc,
-        response,
-        DEVICE_COOKIE,
-        outcome.device_cookie,
-        policy.device_cookie_seconds,
-        path=_DEVICE_COOKIE_PATH,
-    )
+    if device:
+        set_cookie(
+            svc,
+            response,
+            DEVICE_COOKIE,
+            outcome.device_cookie,
+            policy.device_cookie_seconds,
+            path=_DEVICE_COOKIE_PATH,
+        )
     return response
 
 

@@ -61,7 +61,7 @@ from tessera.oauth.federation.secrets import PROVIDER_KEY_PURPOSE, client_jwks, 
 from tessera.oauth.interaction.login import Attempt, SignedIn, current_session, sign_in_verified
 from tessera.shared.sealing import SealError
 from tessera.web.account import SECURITY_PAGE, security_changed, when
-from tessera.web.browser import DEVICE_COOKIE, SESSION_COOKIE, signed_in_response, validate_authz
+from tessera.web.browser import SESSION_COOKIE, signed_in_response, validate_authz
 from tessera.web.forms import Params, read_query
 from tessera.web.logs import get_logger
 from tessera.web.pages import (
@@ -460,7 +460,7 @@ def _signed_in(
         username=user.username,
         password="",
         ip=ip,
-        device_cookie=read_cookie(svc, request, DEVICE_COOKIE),
+        device_cookie=None,  # not sent to this path (signed_in_response, `device`)
         session_cookie=read_cookie(svc, request, SESSION_COOKIE),
     )
     now = svc.ctx.clock()
@@ -498,7 +498,7 @@ def _signed_in(
     svc.metrics.logins.labels("success").inc()
     # Without an authorization request to resume (a bookmarked start): the account page.
     location = None if req.authz else url(svc, "/account/")
-    return signed_in_response(svc, params, signed, location)
+    return signed_in_response(svc, params, signed, location, device=False)
 
 
 def _prepare_link(
