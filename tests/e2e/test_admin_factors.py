@@ -196,7 +196,7 @@ def test_a_domain_administrator_requires_a_factor_and_resets_a_users(server: Ser
     assert shown["settings"]["mfa_policy"] == "required"
 
     with Browser(s.issuer) as b:
-        enroll_totp(b, s.issuer, sign_in(b, s))
+        enroll_totp(b, s, sign_in(b, s))
         factors = s.api.get("/users/carol/factors").json()
         assert factors["authenticator_app"]["status"] == "active"
         assert factors["recovery_codes"] == {
