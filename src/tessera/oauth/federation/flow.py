@@ -23,7 +23,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -368,7 +368,8 @@ def complete(
     userinfo = None
     if metadata.userinfo_endpoint is not None:
         userinfo = client.userinfo(metadata, tokens["access_token"], claims["sub"])
-    return map_claims(provider, claims, userinfo)
+    mapped = map_claims(provider, claims, userinfo)
+    return replace(mapped, auth_time=_as_fresh_as_asked(req, mapped.auth_time, now))
 
 
 _FRESH_LEEWAY = 60  # seconds, as the ID token's times (`validate_id_token`)
@@ -376,10 +377,11 @@ _FRESH_LEEWAY = 60  # seconds, as the ID token's times (`validate_id_token`)
 
 def _check_fresh(req: FederationRequest, auth_time: Any, now: datetime) -> None:
     """OIDC Core §3.1.2.1 and §3.1.3.7 item 13: when the downstream request had `prompt=login`
-    or `max_age`, our session's `auth_time` will be now, so the provider must have
-    authenticated the user since the request started, or within `max_age` seconds: its ID
-    token's `auth_time` says when (required then). Else a session at the provider would pass
-    for the re-authentication the app, or the account page's step-up, asked for."""
+    or `max_age`, the provider must have authenticated the user since the request started, or
+    within `max_age` seconds: its ID token's `auth_time` says when (required then). Else a
+    session at the provider would pass for the re-authentication the app, or the account
+    page's step-up, asked for. Clocks may differ by `_FRESH_LEEWAY`
+    (`_as_fresh_as_asked`)."""
     if not req.prompt_login and req.max_age is None:
         return
     if not is_numeric_date(auth_time):
@@ -397,6 +399,21 @@ def _check_fresh(req: FederationRequest, auth_time: Any, now: datetime) -> None:
             f"a fresh sign-in was asked (prompt=login or max_age) and the ID token's "
             f"auth_time {clipped(auth_time, 20)} is older",
         )
+
+
+def _as_fresh_as_asked(
+    req: FederationRequest, auth_time: float | None, now: datetime
+) -> float | None:
+    """The provider's `auth_time` for our session: when a fresh sign-in was asked and
+    `_check_fresh` accepted one within its leeway, the time the request asked for, so our
+    tokens meet the app's own `max_age` check (§3.1.3.7 item 13) — it allows no leeway of ours."""
+    if auth_time is None:
+        return None
+    if req.prompt_login:
+        auth_time = max(auth_time, (req.expires_at - REQUEST_LIFETIME).timestamp())
+    if req.max_age is not None:
+        auth_time = max(auth_time, now.timestamp() - req.max_age)
+    return auth_time
 
 
 # --- the administrator's "try sign-in" ticket -------------------------------------------------

@@ -17,6 +17,7 @@ import pytest
 
 from tessera.oauth.federation.errors import UpstreamError
 from tessera.oauth.federation.flow import (
+    REQUEST_LIFETIME,
     FederationRequest,
     begin,
     check_response,
@@ -404,3 +405,32 @@ def test_a_fresh_sign_in_needs_the_id_tokens_auth_time_to_say_so(
     else:
         with pytest.raises(UpstreamError, match="auth_time"):
             trip.complete(store)
+
+
+@pytest.mark.parametrize(
+    ("fresh", "auth_time", "expected"),
+    [
+        ({"max_age": 600}, -630, -595),  # within the clocks' leeway: what the app asked for
+        # (`Round.complete` runs at T0 + 5 s)
+        ({"max_age": 600}, -300, -300),
+        ({"prompt_login": True}, "started-30", "started"),
+        ({}, -3600, -3600),  # nothing asked: the provider's word
+    ],
+)
+def test_a_fresh_sign_in_accepted_within_the_leeway_meets_the_apps_own_check(
+    op: UpstreamOP, client: UpstreamClient, store: MemoryStore,
+    fresh: dict[str, Any], auth_time: int | str, expected: int | str,
+) -> None:  # fmt: skip
+    """The session's `auth_time` meets the `max_age`/`prompt=login` the app asked for, which
+    the app checks without our leeway (OIDC Core §3.1.3.7 item 13)."""
+    trip = Round(op, client)
+    trip.req = replace(trip.req, **fresh)
+    started = int((trip.req.expires_at - REQUEST_LIFETIME).timestamp())
+
+    def when(value: int | str) -> int:
+        if isinstance(value, int):
+            return int(T0.timestamp()) + value
+        return started - 30 if value == "started-30" else started
+
+    trip.answer_with(sign(id_claims(op.base, trip.req.nonce, auth_time=when(auth_time))))
+    assert trip.complete(store).auth_time == when(expected)
