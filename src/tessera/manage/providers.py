@@ -18,7 +18,8 @@ users stay, but can no longer sign in through it (those without a password need 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
@@ -214,6 +215,20 @@ def _unique_email_domains(store: Store, provider: UpstreamProvider) -> None:
         raise Conflicting(str(taken)) from None
 
 
+@contextmanager
+def _written(ref: str, name: str) -> Iterator[None]:
+    """The store's refusals of a write of the provider `ref` (named `name`), as errors that
+    say what to change."""
+    try:
+        yield
+    except EmailDomainTaken as taken:
+        raise Conflicting(str(taken)) from None
+    except Conflict:
+        raise Conflicting(f"a provider named {name!r} already exists") from None
+    except NotFound:
+        raise NotFoundError(f"no provider {ref!r}") from None
+
+
 def _unique_name(store: Store, provider: UpstreamProvider) -> None:
     found = store.upstream_providers.get_by_name(provider.name)
     if found is not None and found.id != provider.id:
@@ -351,12 +366,8 @@ def create_provider(
     _unique_email_domains(store, provider)
     provider = _sealed_credentials(setup, provider, client_secret, rotate_key=False)
     _checked(upstream, check, provider)
-    try:
+    with _written(provider.name, provider.name):
         store.upstream_providers.add(provider)
-    except EmailDomainTaken as taken:
-        raise Conflicting(str(taken)) from None
-    except Conflict:
-        raise Conflicting(f"a provider named {provider.name!r} already exists") from None
     actor.audit("provider.created", **_audited(provider))
     return provider
 
@@ -430,14 +441,8 @@ def update_provider(
     updated = _sealed_credentials(setup, updated, client_secret, rotate_key)
     if updated.issuer != current.issuer:
         _checked(upstream, check, updated)
-    try:
+    with _written(ref, updated.name):
         store.upstream_providers.update(updated)
-    except EmailDomainTaken as taken:
-        raise Conflicting(str(taken)) from None
-    except Conflict:
-        raise Conflicting(f"a provider named {updated.name!r} already exists") from None
-    except NotFound:
-        raise NotFoundError(f"no provider {ref!r}") from None
     changed = sorted(k for k, v in changes.items() if getattr(current, k) != v)
     if client_secret is not None:
         changed.append("client_secret")
@@ -451,10 +456,8 @@ def _set_enabled(
     store: Store, ref: str, enabled: bool, now: datetime, actor: Actor
 ) -> UpstreamProvider:
     current = find_provider(store, ref)
-    try:
+    with _written(ref, current.name):
         store.upstream_providers.update(replace(current, enabled=enabled, updated_at=now))
-    except NotFound:
-        raise NotFoundError(f"no provider {ref!r}") from None
     actor.audit(
         "provider.enabled" if enabled else "provider.disabled",
         provider_id=current.id,

@@ -7,6 +7,7 @@ its links, not its users; the "try sign-in" ticket (docs/federation.md)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -166,6 +167,18 @@ def test_names_and_email_domains_are_unique(store: MemoryStore, actor: Actor) ->
     with pytest.raises(Conflicting, match="already exists"):
         update(store, actor, second.id, name="partner")
     assert rules.find_provider(store, "second") == second
+
+
+def test_the_stores_refusal_of_a_shared_email_domain_says_what_to_do(
+    store: MemoryStore, actor: Actor
+) -> None:
+    """Two rows sharing a domain (written before the store held the rule, by a race the old
+    check allowed): enabling or disabling one is refused with the reason, not a server error."""
+    first = create(store, actor, email_domains=["partner.test"])
+    twin = replace(first, id="up_twin", name="twin")
+    store.upstream_providers._s.upstream_providers[twin.id] = twin  # type: ignore[attr-defined]
+    with pytest.raises(Conflicting, match="partner.test already sends users to the provider"):
+        rules.disable_provider(store, "twin", now=T0, actor=actor)
 
 
 def test_a_check_needs_the_upstream_client(store: MemoryStore, actor: Actor) -> None:
