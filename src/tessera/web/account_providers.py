@@ -14,7 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tessera.oauth.interaction.account import unlink_refused
+from tessera.oauth.interaction.account import enabled_providers, unlink_refused
 from tessera.oauth.interaction.login import SignedInUser
 from tessera.oauth.interaction.requirements import user_factors
 from tessera.store.protocols import NotFound
@@ -110,7 +110,10 @@ def unlink_provider(
     provider_id, subject = form.get("provider_id", ""), form.get("subject", "")
     links = store.federated_identities.list_for_user(current.user.id)
     passkeys = len(user_factors(store.factors, current.user.id).passkeys)
-    refusal = unlink_refused(current.user, links, provider_id, subject, passkeys=passkeys)
+    enabled = enabled_providers(store.upstream_providers)
+    refusal = unlink_refused(
+        current.user, links, provider_id, subject, passkeys=passkeys, enabled=enabled
+    )
     actor = account_actor(svc, request, current)
     if refusal is not None:
         actor.audit("account.provider_unlink_refused", user_id=current.user.id, reason=refusal)

@@ -16,6 +16,7 @@ from tessera.oauth.interaction.requirements import SignInRules
 from tests.unit.oauth.conftest import Core
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+ENABLED = {"up_corp", "up_other"}
 
 
 def _user(password_hash: str) -> User:
@@ -37,21 +38,29 @@ def _link(provider_id: str, subject: str = "s1") -> FederatedIdentity:
 
 def test_a_link_may_go_while_another_way_to_sign_in_stays() -> None:
     one = [_link("up_corp")]
-    assert unlink_refused(_user("$argon2id$x"), one, "up_corp", "s1", passkeys=0) is None
-    assert unlink_refused(_user(""), one, "up_corp", "s1", passkeys=1) is None
+    assert unlink_refused(_user("$argon2id$x"), one, "up_corp", "s1", passkeys=0, enabled=ENABLED) is None
+    assert unlink_refused(_user(""), one, "up_corp", "s1", passkeys=1, enabled=ENABLED) is None
     two = [_link("up_corp"), _link("up_other", "s2")]
-    assert unlink_refused(_user(""), two, "up_corp", "s1", passkeys=0) is None
+    assert unlink_refused(_user(""), two, "up_corp", "s1", passkeys=0, enabled=ENABLED) is None
 
 
 def test_the_last_way_to_sign_in_stays() -> None:
-    refusal = unlink_refused(_user(""), [_link("up_corp")], "up_corp", "s1", passkeys=0)
+    refusal = unlink_refused(_user(""), [_link("up_corp")], "up_corp", "s1", passkeys=0, enabled=ENABLED)
     assert refusal is not None and "set a password first" in refusal
+
+
+def test_a_link_to_a_disabled_provider_is_no_way_to_sign_in() -> None:
+    two = [_link("up_corp"), _link("up_off", "s2")]
+    refusal = unlink_refused(_user(""), two, "up_corp", "s1", passkeys=0, enabled={"up_corp"})
+    assert refusal is not None and "only way to sign in" in refusal
+    # The disabled provider's own link may go: it signs nobody in now.
+    assert unlink_refused(_user(""), two, "up_off", "s2", passkeys=0, enabled={"up_corp"}) is None
 
 
 def test_only_the_users_own_link_is_removed() -> None:
     links = [_link("up_corp")]
     for provider_id, subject in (("up_corp", "s2"), ("up_other", "s1"), ("", "")):
-        refusal = unlink_refused(_user("$argon2id$x"), links, provider_id, subject, passkeys=0)
+        refusal = unlink_refused(_user("$argon2id$x"), links, provider_id, subject, passkeys=0, enabled=ENABLED)
         assert refusal == "This provider is not linked to your account."
 
 
@@ -76,5 +85,13 @@ def test_the_last_passkey_of_an_account_without_a_password_or_a_link_stays(core:
     core.store.federated_identities.link(
         FederatedIdentity(provider_id="up_corp", subject="s1", user_id=user.id, created_at=now)
     )
+    # Not while that provider is disabled: it signs nobody in.
+    core.store.upstream_providers.update(replace(provider, enabled=False))
+    with pytest.raises(FactorRefused, match="only way to sign in"):
+        remove_passkey(core.store, user, rules, "k2", now)
+    core.store.upstream_providers.update(provider)
     remove_passkey(core.store, user, rules, "k2", now)
     assert core.store.factors.passkeys_for(user.id) == []
+    # Someone else's credential, or none: not registered, whatever is left.
+    with pytest.raises(FactorRefused, match="not registered"):
+        remove_passkey(core.store, user, rules, "k2", now)

@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -33,7 +33,7 @@ from tessera.domain.model import DEFAULT_DOMAIN, BrowserSession, FederatedIdenti
 from tessera.oauth.interaction.requirements import UserFactors, may_enroll_now
 from tessera.oauth.pkce import s256
 from tessera.shared.acr import ACR_MFA
-from tessera.store.protocols import CodeStore
+from tessera.store.protocols import CodeStore, UpstreamProviderStore
 
 __all__ = [
     "ACCOUNT_CLIENT_ID",
@@ -199,14 +199,20 @@ def unlink_refused(
     subject: str,
     *,
     passkeys: int,
+    enabled: Collection[str],
 ) -> str | None:
     """Why the user may not remove the link (`provider_id`, `subject`) from their account, or
     None when they may (docs/federation.md). `links` are the user's own; the link must be one
-    of them. Removing it must leave a way to sign in: a password, another linked provider, or
-    a passkey (which signs in alone, W3C WebAuthn §7.2)."""
+    of them. Removing it must leave a way to sign in: a password, another link to one of the
+    `enabled` providers, or a passkey (which signs in alone, W3C WebAuthn §7.2)."""
     if not any(i.provider_id == provider_id and i.subject == subject for i in links):
         return "This provider is not linked to your account."
-    if way_left(user, links=len(links) - 1, passkeys=passkeys):
+    others = [
+        i
+        for i in links
+        if i.provider_id in enabled and (i.provider_id, i.subject) != (provider_id, subject)
+    ]
+    if way_left(user, links=len(others), passkeys=passkeys):
         return None
     return (
         "This provider is your only way to sign in: set a password first (on your password "
@@ -214,7 +220,12 @@ def unlink_refused(
     )
 
 
+def enabled_providers(providers: UpstreamProviderStore) -> set[str]:
+    """The ids of the providers one can sign in through now (a link counts only to those)."""
+    return {p.id for p in providers.list() if p.enabled}
+
+
 def way_left(user: User, *, links: int, passkeys: int) -> bool:
-    """Whether an account keeping `links` linked providers and `passkeys` passkeys still has a
-    way to sign in: one of them, or its password (docs/federation.md)."""
+    """Whether an account keeping `links` links to enabled providers and `passkeys` passkeys
+    still has a way to sign in: one of them, or its password (docs/federation.md)."""
     return bool(user.password_hash) or links > 0 or passkeys > 0

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from tessera.domain.model import Passkey, TotpFactor, User
 from tessera.oauth.factors import passkeys, recovery, totp
-from tessera.oauth.interaction.account import way_left
+from tessera.oauth.interaction.account import enabled_providers, way_left
 from tessera.oauth.interaction.requirements import SignInRules, user_factors
 from tessera.oauth.interaction.second_factor import (
     FactorKeys,
@@ -210,10 +210,15 @@ def rename_passkey(store: Store, user: User, credential_id: str, name: str) -> N
 def remove_passkey(
     store: Store, user: User, rules: SignInRules, credential_id: str, now: datetime
 ) -> None:
+    mine = store.factors.passkeys_for(user.id)
+    if not any(p.credential_id == credential_id for p in mine):
+        raise FactorRefused("That passkey is not registered for your account.")
     _refuse_last(store, user, rules, 1)
-    keeping = len(store.factors.passkeys_for(user.id)) - 1
-    links = len(store.federated_identities.list_for_user(user.id))
-    if not way_left(user, links=links, passkeys=keeping):
+    enabled = enabled_providers(store.upstream_providers)
+    links = [
+        i for i in store.federated_identities.list_for_user(user.id) if i.provider_id in enabled
+    ]
+    if not way_left(user, links=len(links), passkeys=len(mine) - 1):
         raise FactorRefused(
             "This passkey is your only way to sign in: set a password first (on your password "
             "page), or link a sign-in provider."

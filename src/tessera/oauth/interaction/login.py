@@ -223,7 +223,7 @@ def sign_in_verified(
     device = known_device.read(policy.device_key, cookies.device_cookie, user.id, now)
     amr = with_methods((), *methods)
     if auth_time is not None:
-        # Not before the account's cut-off (a password change, a revocation, its creation):
+        # Not before the account's creation or last password change (its cut-off):
         # `current_session` takes an older session for one that was revoked.
         auth_time = min(max(auth_time, user.password_changed_at), now)
     session, raw = _start_session(
