@@ -418,6 +418,7 @@ def test_a_federated_user_sets_a_first_password_and_signs_in_with_it(
     )
     assert answer.status_code == 303, answer.text[:1500]
     assert not any(c.startswith("tessera_device=") for c in answer.headers.get_list("set-cookie"))
+    assert "Your password was set" in browser.follow(answer).text
     with Browser(server.base_url) as other:
         response = other.login(other.authorize(**authorize_params(server)), a.subject, password)
         finish_at_app(other, server, response)

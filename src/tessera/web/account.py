@@ -227,7 +227,7 @@ def _change_password(
     had = bool(current.user.password_hash)
     notify_change(svc, current, "your password was changed" if had else "a password was set")
     # This browser keeps a session: the new one, started after the cut-off.
-    response = done(svc, "/account/password", "password")
+    response = done(svc, "/account/password", "password" if had else "password-set")
     fresh = signed_in_response(svc, Params([]), outcome, device=False)
     for key, value in fresh.raw_headers:
         if key == b"set-cookie":

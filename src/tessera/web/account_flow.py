@@ -78,6 +78,7 @@ _DONE = {
     "profile": "Your profile was saved.",
     "profile-unchanged": "Nothing to save: your profile is as it was.",
     "password": "Your password was changed. Your other sessions and apps were signed out.",
+    "password-set": "Your password was set. Your other sessions and apps were signed out.",
     "passkey-added": "Your passkey was added.",
     "passkey-renamed": "Your passkey was renamed.",
     "passkey-removed": "Your passkey was removed.",

@@ -414,7 +414,7 @@ async function appsPage(created) {
         redirect_uris: lines(v.redirect_uris), allowed_scopes: lines(v.allowed_scopes), grant_types: grants,
         access_token_ttl: v.access_token_ttl ? Number(v.access_token_ttl) : null,
         mfa_policy: v.mfa_policy || null });
-      appsPage(app);
+      draw(() => appsPage(app));
     } catch (error) { toast(error.message, true); }
   } },
     el("h2", {}, "New trusted application"),
@@ -443,7 +443,10 @@ async function appsPage(created) {
             }, "danger"),
           ],
           a.type === "confidential" && a.token_endpoint_auth_method !== "private_key_jwt" ? button("Rotate secret", async () => {
-            try { appsPage(await api("POST", `/apps/${a.client_id}/rotate-secret`, { grace_seconds: 3600 })); }
+            try {
+              const rotated = await api("POST", `/apps/${a.client_id}/rotate-secret`, { grace_seconds: 3600 });
+              draw(() => appsPage(rotated));
+            }
             catch (error) { toast(error.message, true); }
           }) : null)]))),
     el("div", { id: "editor" }),
@@ -578,9 +581,10 @@ async function registrationTokensPage(created) {
     event.preventDefault();
     const v = formValues(event.target);
     try {
-      registrationTokensPage(await api("POST", "/registration-tokens", { description: v.description || "",
+      const made = await api("POST", "/registration-tokens", { description: v.description || "",
         expires_in: v.expires_in === "" ? 86400 : Number(v.expires_in), max_uses: numberOrNull(v.max_uses),
-        allowed_scopes: lines(v.allowed_scopes) }));
+        allowed_scopes: lines(v.allowed_scopes) });
+      draw(() => registrationTokensPage(made));
     } catch (error) { toast(error.message, true); }
   } },
     el("h2", {}, "New registration token"),
@@ -867,7 +871,7 @@ async function auditPage(beforeId) {
     const v = formValues(event.target);
     auditFilter = { type: v.type, user_id: v.user_id, client_id: v.client_id,
       since: isoOrNull(v.since), until: isoOrNull(v.until) };
-    auditPage();
+    draw(() => auditPage());
   } },
     el("div", { class: "form-grid" },
       choice("type", "Event", AUDIT_TYPES.map((t) => [t, t])),
@@ -876,13 +880,13 @@ async function auditPage(beforeId) {
       field("From", "since", { type: "datetime-local", value: local(auditFilter.since) }),
       field("To", "until", { type: "datetime-local", value: local(auditFilter.until) })),
     el("p", {}, el("button", { type: "submit", class: "button button-primary btn-small" }, "Filter"), " ",
-      button("Clear", () => { auditFilter = {}; auditPage(); })));
+      button("Clear", () => { auditFilter = {}; draw(() => auditPage()); })));
   show(el("h1", {}, "Audit log"), filters,
     el("div", { class: "panel" }, table(["When", "Event", "Actor", "User", "App", "Address", "Details"],
       page.events.map((e) => [el("span", { class: "nowrap" }, when(e.at)), el("code", {}, e.type),
         named(dir, e.actor), named(dir, e.user_id), named(dir, e.client_id), el("span", { class: "nowrap" }, e.ip || "–"),
         el("span", { class: "mono" }, JSON.stringify(e.details))]))),
-    page.next_before_id ? button("Older events", () => auditPage(page.next_before_id)) : null);
+    page.next_before_id ? button("Older events", () => draw(() => auditPage(page.next_before_id))) : null);
 }
 
 // --- groups and application roles (docs/groups-and-roles.md) ---------------------------------
@@ -1165,7 +1169,10 @@ function domainPicker() {
       list.append(...page.domains.map(option));
       if (!after && query && !page.domains.length) list.append(el("li", { class: "muted" }, `No domain starts with “${query}”.`));
       more.replaceChildren(page.next ? button("More domains", () => load(page.next)) : "");
-    } catch (error) { more.replaceChildren(el("span", { class: "error-text" }, error.message)); }
+    } catch (error) {
+      // A read given up by a page drawn meanwhile (`draw`) is no error; the menu loads again when opened.
+      if (error.name !== "AbortError") more.replaceChildren(el("span", { class: "error-text" }, error.message));
+    }
   };
   let timer = null;
   search.addEventListener("input", () => {
@@ -1245,11 +1252,11 @@ async function domainsPage(created) {
   const finder = el("form", { class: "toolbar", role: "search", "aria-label": "Find domains", onsubmit: (event) => {
     event.preventDefault();
     domainQuery = formValues(event.target).q.trim().toLowerCase();
-    domainsPage();
+    draw(() => domainsPage());
   } },
     el("input", { type: "search", name: "q", value: domainQuery, placeholder: "Name starts with…", "aria-label": "Name starts with" }),
     el("button", { type: "submit", class: "button button-secondary btn-small" }, "Find"),
-    domainQuery ? button("Show all", () => { domainQuery = ""; domainsPage(); }) : null);
+    domainQuery ? button("Show all", () => { domainQuery = ""; draw(() => domainsPage()); }) : null);
   const form = el("form", { class: "panel", "aria-label": "New identity domain", onsubmit: async (event) => {
     event.preventDefault();
     const v = formValues(event.target);
@@ -1260,7 +1267,7 @@ async function domainsPage(created) {
     try {
       const made = await api("POST", "/domains", body, true);
       domainQuery = "";
-      await domainsPage(made);
+      await draw(() => domainsPage(made));
       toast(`Created ${made.name}`);
     } catch (error) { toast(error.message, true); }
   } },
@@ -1288,42 +1295,52 @@ async function domainsPage(created) {
     form);
 }
 
-async function route() {
+// Draw a page (`work` reads it and shows it): a newer drawing gives up this one's reads, so a
+// slow page never replaces the one the administrator moved on to; #main is aria-busy meanwhile
+// (assistive technology, and the browser tests, know the page is being drawn).
+async function draw(work) {
   if (drawing) drawing.abort();
   const mine = drawing = new AbortController();
-  // Assistive technology (and the browser tests) know the page is being drawn.
   const main = document.getElementById("main");
   main.setAttribute("aria-busy", "true");
-  const hash = location.hash || "#/users";
-  for (const link of document.querySelectorAll(".console-bar nav a")) {
-    link.toggleAttribute("aria-current", hash.startsWith(link.getAttribute("href")));
-    if (link.hasAttribute("aria-current")) link.setAttribute("aria-current", "page");
-  }
   try {
-    const user = hash.match(/^#\/users\/([\w-]+)$/);
-    const group = hash.match(/^#\/groups\/([\w-]+)$/);
-    const provider = hash.match(/^#\/providers\/([\w-]+)$/);
-    if (user) await userPage(user[1]);
-    else if (group) await groupPage(group[1]);
-    else if (provider) await providerPage(provider[1]);
-    else if (hash.startsWith("#/providers")) await providersPage();
-    else if (hash.startsWith("#/groups")) await groupsPage();
-    else if (hash.startsWith("#/roles")) await rolesPage();
-    else if (hash.startsWith("#/apps")) await appsPage();
-    else if (hash.startsWith("#/resources")) await resourcesPage();
-    else if (hash.startsWith("#/keys")) await keysPage();
-    else if (hash.startsWith("#/registration-tokens")) await registrationTokensPage();
-    else if (hash.startsWith("#/trusted-issuers")) await trustedIssuersPage();
-    else if (hash.startsWith("#/sign-in")) await policyPage();
-    else if (hash.startsWith("#/audit")) await auditPage();
-    else if (hash.startsWith("#/domains") && operator) await domainsPage();
-    else if (hash.startsWith("#/domains")) throw new Error("Only operators (administrators of the default domain) manage identity domains.");
-    else await usersPage();
+    await work();
   } catch (error) {
     if (!mine.signal.aborted) show(el("div", { class: "alert alert-error", role: "alert" }, error.message));
   } finally {
     if (drawing === mine) { drawing = null; main.removeAttribute("aria-busy"); }
   }
+}
+
+async function route() {
+  const hash = location.hash || "#/users";
+  for (const link of document.querySelectorAll(".console-bar nav a")) {
+    link.toggleAttribute("aria-current", hash.startsWith(link.getAttribute("href")));
+    if (link.hasAttribute("aria-current")) link.setAttribute("aria-current", "page");
+  }
+  await draw(() => pageFor(hash));
+}
+
+function pageFor(hash) {
+  const user = hash.match(/^#\/users\/([\w-]+)$/);
+  const group = hash.match(/^#\/groups\/([\w-]+)$/);
+  const provider = hash.match(/^#\/providers\/([\w-]+)$/);
+  if (user) return userPage(user[1]);
+  if (group) return groupPage(group[1]);
+  if (provider) return providerPage(provider[1]);
+  if (hash.startsWith("#/providers")) return providersPage();
+  if (hash.startsWith("#/groups")) return groupsPage();
+  if (hash.startsWith("#/roles")) return rolesPage();
+  if (hash.startsWith("#/apps")) return appsPage();
+  if (hash.startsWith("#/resources")) return resourcesPage();
+  if (hash.startsWith("#/keys")) return keysPage();
+  if (hash.startsWith("#/registration-tokens")) return registrationTokensPage();
+  if (hash.startsWith("#/trusted-issuers")) return trustedIssuersPage();
+  if (hash.startsWith("#/sign-in")) return policyPage();
+  if (hash.startsWith("#/audit")) return auditPage();
+  if (hash.startsWith("#/domains") && operator) return domainsPage();
+  if (hash.startsWith("#/domains")) throw new Error("Only operators (administrators of the default domain) manage identity domains.");
+  return usersPage();
 }
 
 async function main() {
