@@ -16,7 +16,8 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -442,6 +443,64 @@ def test_our_session_was_authenticated_when_the_provider_says(
         code = finish_at_app(again, server, round_trip(again, server, a, "rogue-a"))
     tokens = exchange_code(server.base_url, server.demo["confidential_app"], code)
     assert id_token_claims(server, tokens["id_token"])["auth_time"] == upstream_auth_time
+
+
+def _reauth_at_provider(browser: Browser, server: Server, op: RogueOP) -> httpx.Response:
+    """The security page's "Confirm it is you": Tessera's sign-in page asks for a fresh
+    sign-in, its button for `op` passes that on; the response of Tessera's callback."""
+    asked = browser.http.get(f"{server.base_url}/account/reauth?to=security")
+    assert asked.status_code == 303 and "prompt=login" in asked.headers["location"], asked.text
+    page = browser.follow(asked)
+    assert page.status_code == 200 and 'name="password"' in page.text, page.text[:1000]
+    started = browser.http.get(provider_button(page, "rogue-a"))
+    assert started.status_code == 303, started.text[:1000]
+    assert query_of(started.headers["location"])["prompt"] == "login"
+    return browser.http.get(upstream_answer(started.headers["location"]))
+
+
+def test_a_silent_upstream_sign_in_is_no_fresh_sign_in_for_the_security_page(
+    server: Server, a: RogueOP
+) -> None:
+    """A session at the provider from an hour ago signs the user in here without a password,
+    so the account's sensitive page asks for a fresh sign-in; the provider is asked for one
+    (`prompt=login`), an answer that still says an hour ago is refused, a new sign-in there
+    opens the page (docs/federation.md, "Freshness")."""
+    with Browser(server.base_url) as first:
+        finish_at_app(first, server, round_trip(first, server, a, "rogue-a"))  # created now
+    with server.store_context() as ctx:
+        user = ctx.store.users.get_by_username(a.subject)
+        assert user is not None
+        # An account of two hours ago: its creation no longer bounds the provider's auth_time.
+        ctx.store.users.update(replace(user, password_changed_at=ctx.clock() - timedelta(hours=2)))
+    an_hour_ago = int(time.time()) - 3600
+    a.reset(subject=a.subject, auth_time=an_hour_ago)
+    with Browser(server.base_url) as browser:
+        code = finish_at_app(browser, server, round_trip(browser, server, a, "rogue-a"))
+        tokens = exchange_code(server.base_url, server.demo["confidential_app"], code)
+        assert id_token_claims(server, tokens["id_token"])["auth_time"] == an_hour_ago
+        page = browser.http.get(f"{server.base_url}/account/security")
+        assert page.status_code == 200 and 'id="reauth"' in page.text, page.text[:1500]
+        assert 'id="totp-setup"' not in page.text
+
+        # The provider signs the user in silently again: refused, the page is still closed.
+        audited = last_refusal(server)
+        stale = _reauth_at_provider(browser, server, a)
+        assert 400 <= stale.status_code < 500, (stale.status_code, stale.text[:1500])
+        assert "did not ask you to sign in again" in unescape(stale.text)
+        assert "is older" in refusal_detail(server, audited)
+        again = browser.http.get(f"{server.base_url}/account/security")
+        assert 'id="reauth"' in again.text
+
+        # A new sign-in there (its auth_time now): the page opens.
+        a.reset(subject=a.subject)
+        response = _reauth_at_provider(browser, server, a)
+        for _ in range(4):
+            if response.status_code not in (302, 303):
+                break
+            response = browser.follow(response)
+        assert str(response.url).endswith("/account/security"), response.url
+        assert response.status_code == 200 and 'id="reauth"' not in response.text
+        assert 'id="totp-setup"' in response.text
 
 
 def test_a_fresh_sign_in_asked_by_the_app_is_asked_of_the_provider(

@@ -18,26 +18,15 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tessera.config import load_settings
-from tessera.context import Context, open_context
+from tessera.context import Context
 from tessera.domain.model import FederatedIdentity, UpstreamProvider
 from tessera.oauth.federation.secrets import PROVIDER_KEY_PURPOSE, new_client_key
 from tests.e2e.test_account_pages import Account, new_user
 from tests.e2e.test_federation import last_refusal, refusal_detail
 from tests.support.flow import Browser, demo_app, form_fields, query_of
-from tests.support.server import SECRET_KEY, Server, free_port
+from tests.support.server import Server, free_port
 
 DOMAIN = "corp.example"
-
-
-def _context(server: Server) -> Context:
-    settings = load_settings(
-        issuer=server.issuer,
-        data_dir=server.data_dir,
-        secret_key=SECRET_KEY,
-        database_url=server.env.get("TESSERA_DATABASE_URL"),
-    )
-    return open_context(settings)
 
 
 def _provider(ctx: Context, name: str, **fields: object) -> UpstreamProvider:
@@ -62,8 +51,7 @@ def _provider(ctx: Context, name: str, **fields: object) -> UpstreamProvider:
 @pytest.fixture(scope="module")
 def providers(server: Server) -> Iterator[dict[str, UpstreamProvider]]:
     """Made before any page of the module is shown (the sign-in page caches the list 2 s)."""
-    ctx = _context(server)
-    try:
+    with server.store_context() as ctx:
         keyed_id = "up_" + secrets.token_hex(8)
         sealed, kid = new_client_key(ctx.subkey(PROVIDER_KEY_PURPOSE), keyed_id)
         made = {
@@ -80,21 +68,16 @@ def providers(server: Server) -> Iterator[dict[str, UpstreamProvider]]:
             ),
         }
         yield made
-    finally:
-        ctx.close()
 
 
 def _counts(server: Server) -> tuple[int, int]:
     """Users, and links of every provider."""
-    ctx = _context(server)
-    try:
+    with server.store_context() as ctx:
         links = sum(
             ctx.store.federated_identities.count_for_provider(p.id)
             for p in ctx.store.upstream_providers.list()
         )
         return len(ctx.store.users.list()), links
-    finally:
-        ctx.close()
 
 
 def _login_page(browser: Browser, server: Server, **extra: str) -> httpx.Response:
@@ -248,8 +231,7 @@ def test_the_account_page_lists_linked_providers_and_unlinks(
     server: Server, providers: dict[str, UpstreamProvider]
 ) -> None:
     username = new_user(server, email="linked@example.com")
-    ctx = _context(server)
-    try:
+    with server.store_context() as ctx:
         user = ctx.store.users.get_by_username(username)
         assert user is not None
         ctx.store.federated_identities.link(
@@ -261,8 +243,6 @@ def test_the_account_page_lists_linked_providers_and_unlinks(
                 email="linked@corp.example",
             )
         )
-    finally:
-        ctx.close()
     account = Account(server.base_url, username)
     try:
         page = account.get("/account/security")

@@ -15,8 +15,6 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tessera.config import load_settings
-from tessera.context import open_context
 from tessera.oauth.interaction.password_reset import RESET_KEY_PURPOSE, issue_reset_token
 from tests.e2e.test_account_pages import (
     NEW_PASSWORD,
@@ -29,7 +27,7 @@ from tests.e2e.test_account_pages import (
     refresh,
 )
 from tests.support.flow import Browser
-from tests.support.server import SECRET_KEY, Server, running_server
+from tests.support.server import Server, running_server
 from tests.support.smtp import SmtpServer, first_link, smtp_server
 
 SENT = "If an account matches, we sent a link"
@@ -146,20 +144,11 @@ def test_an_unknown_user_gets_the_same_answer_and_no_mail(server: Server, smtp: 
 
 def test_an_expired_or_forged_link_is_refused(server: Server, smtp: SmtpServer) -> None:
     user = new_user(server, email="expired@example.com")
-    settings = load_settings(
-        issuer=server.issuer,
-        data_dir=server.data_dir,
-        secret_key=SECRET_KEY,
-        database_url=server.env.get("TESSERA_DATABASE_URL"),
-    )
-    ctx = open_context(settings)
-    try:
+    with server.store_context() as ctx:
         stored = ctx.store.users.get_by_username(user)
         assert stored is not None
         # A link the server would have mailed an hour ago, for 30 minutes.
         old = issue_reset_token(ctx.subkey(RESET_KEY_PURPOSE), stored, ctx.clock() - timedelta(hours=1), 1800)
-    finally:
-        ctx.close()
     browser = Browser(server.base_url)
     try:
         expired = browser.http.get("/account/reset/confirm", params={"token": old})

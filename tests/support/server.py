@@ -18,6 +18,9 @@ from typing import Any
 
 import httpx
 
+from tessera.config import load_settings
+from tessera.context import Context, open_context
+
 __all__ = [
     "Server",
     "create_resource",
@@ -142,6 +145,22 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    @contextmanager
+    def store_context(self) -> Iterator[Context]:
+        """The node's store, opened here as another node would (its database and secret key):
+        to set up what no endpoint can, such as an account created hours ago."""
+        settings = load_settings(
+            issuer=self.issuer,
+            data_dir=self.data_dir,
+            secret_key=SECRET_KEY,
+            database_url=self.env.get("TESSERA_DATABASE_URL"),
+        )
+        ctx = open_context(settings)
+        try:
+            yield ctx
+        finally:
+            ctx.close()
 
     def restart(self) -> Server:
         self.stop()
