@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -33,10 +34,43 @@ __all__ = [
 SECRET_KEY = "test-secret-key-0123456789abcdef0123456789"
 
 
+def _port_range() -> range:
+    """Where `free_port` picks: below the kernel's ephemeral range, whose ports its client
+    sockets take (a connection to PostgreSQL once held a port a server had been given, between
+    the pick and the server's bind), and one slice per pytest-xdist worker, so two workers
+    never pick the same port."""
+    try:
+        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768
+    low, high = 10000, max(ephemeral, 20000)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    index = int(worker) % workers if worker.isdigit() else 0
+    size = (high - low) // workers
+    return range(low + index * size, low + (index + 1) * size)
+
+
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port no other socket has now and this process has not handed out before (its servers
+    may not have bound theirs yet); random, so a new run does not meet the last one's
+    sockets in TIME_WAIT."""
+    ports = _port_range()
+    for _ in range(500):
+        port = random.choice(ports)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise AssertionError(f"no free port in {ports}")
 
 
 # `TESSERA_TEST_DB=postgresql` runs every identity domain of the suite on its own fresh,
