@@ -46,10 +46,16 @@ def test_sign_in_providers_in_the_console(server: Server, page: Page) -> None:
 
     page.fill("input[name=display_name]", "Corp")
     page.fill("input[name=email_domains]", "corp.example.test")
+    # Group sync without a groups claim: refused, with the reason.
+    page.check("input[name=sync_groups]")
+    page.get_by_role("button", name="Save provider").click()
+    expect(page.locator("#toast")).to_contain_text("sync_groups needs a groups claim")
+    page.fill("input[name=groups_claim]", "groups")
     page.get_by_role("button", name="Save provider").click()
     expect(page.locator("#toast")).to_contain_text("Saved corp")
     shown = server.cli_json("admin", "providers", "show", "corp")
     assert shown["display_name"] == "Corp" and shown["email_domains"] == ["corp.example.test"]
+    assert (shown["groups_claim"], shown["sync_groups"]) == ("groups", True)
     assert shown["has_client_secret"] is True and shown["version"] == 2
 
     page.get_by_role("button", name="Disable").click()

@@ -104,7 +104,7 @@ def test_providers_are_added_listed_shown_edited_and_removed(
 ) -> None:
     provider = created(
         admin, "corp", upstream, display_name="Corp SSO", email_domains=["Corp.Example.TEST"],
-        scopes=["email", "groups"], groups_claim="groups",
+        scopes=["email", "groups"], groups_claim="groups", sync_groups=True,
     )
     assert provider["issuer"] == upstream and provider["enabled"] is True
     assert provider["redirect_uri"] == f"{server.base_url}/oauth2/v1/federation/corp/callback"
@@ -112,6 +112,7 @@ def test_providers_are_added_listed_shown_edited_and_removed(
     assert provider["scopes"] == ["openid", "email", "groups"]
     assert provider["email_domains"] == ["corp.example.test"]
     assert provider["linked_accounts"] == 0 and provider["version"] == 1
+    assert provider["sync_groups"] is True
     assert SECRET not in str(provider)
 
     assert [p["id"] for p in admin.get("/providers").json() if p["name"] == "corp"] == [
@@ -120,11 +121,17 @@ def test_providers_are_added_listed_shown_edited_and_removed(
     assert admin.get("/providers/corp").json() == provider
     assert admin.get(f"/providers/{provider['id']}").json() == provider
 
+    # Group sync reads the groups claim: the mapping cannot end while it is on.
+    unmapped = admin.patch("/providers/corp", json={"groups_claim": None})
+    assert "sync_groups needs a groups claim" in problem(unmapped, 400)
+    assert admin.get("/providers/corp").json() == provider  # nothing written
     edited = admin.patch(
         "/providers/corp",
-        json={"display_name": "Corp", "jit": False, "link_existing": True, "groups_claim": None},
+        json={"display_name": "Corp", "jit": False, "link_existing": True, "groups_claim": None,
+              "sync_groups": False},
     )
     assert edited.status_code == 200, edited.text
+    assert edited.json()["sync_groups"] is False
     assert edited.json()["display_name"] == "Corp" and edited.json()["jit"] is False
     assert edited.json()["groups_claim"] is None and edited.json()["link_existing"] is True
     assert edited.json()["scopes"] == provider["scopes"]  # left out: kept
@@ -144,7 +151,8 @@ def test_providers_are_added_listed_shown_edited_and_removed(
     assert made["details"]["issuer"] == upstream and SECRET not in str(made)
     changes = [e["details"]["changed"] for e in audited(admin, "provider.updated", provider["id"])]
     assert sorted(map(tuple, changes)) == [
-        ("client_secret",), ("display_name", "groups_claim", "jit", "link_existing")
+        ("client_secret",),
+        ("display_name", "groups_claim", "jit", "link_existing", "sync_groups"),
     ]
     assert audited(admin, "provider.disabled", provider["id"])
 

@@ -183,16 +183,21 @@ def test_enable_disable_update_and_remove(server: Server, upstream: str) -> None
         server,
         *("admin", "providers", "update", "cycle", "--name", "cycle-two"),
         *("--link-existing", "--username-claim", "email", "--groups-claim", "roles"),
-        *("--email-domain", "cycle.test"),
+        *("--email-domain", "cycle.test", "--sync-groups"),
     )
     assert updated["name"] == "cycle-two" and updated["link_existing"] is True
+    assert updated["sync_groups"] is True
+    assert "sync_groups needs a groups claim" in refused(
+        server, "admin", "providers", "update", "cycle-two", "--no-groups-claim"
+    )
     assert updated["redirect_uri"].endswith("/oauth2/v1/federation/cycle-two/callback")
     assert updated["username_claim"] == "email" and updated["groups_claim"] == "roles"
     cleared = cli_json(
         server, "admin", "providers", "update", "cycle-two", "--no-groups-claim",
-        "--no-email-domains",
+        "--no-email-domains", "--no-sync-groups",
     )
     assert cleared["groups_claim"] is None and cleared["email_domains"] == []
+    assert cleared["sync_groups"] is False
     gone = cli_json(server, "admin", "providers", "remove", "cycle-two")
     assert gone == {"deleted": updated["id"], "name": "cycle-two", "links_removed": 0}
     assert "cycle-two" not in names(server)

@@ -515,6 +515,56 @@ def test_a_fresh_sign_in_asked_by_the_app_is_asked_of_the_provider(
     assert finish_at_app(browser, server, callback)
 
 
+def _group_names_of(server: Server, user_id: str) -> set[str]:
+    with server.store_context() as ctx:
+        return {g.name for g in ctx.store.groups.groups_of(user_id)}
+
+
+def test_with_sync_groups_the_claim_ends_the_memberships_the_provider_made(
+    server: Server,
+) -> None:
+    """docs/federation.md, "Groups": with `--sync-groups` a sign-in whose groups claim no
+    longer names a group ends the membership an earlier sign-in made; a membership the
+    administrator took over stays, and a sign-in without the claim ends nothing."""
+    eng, ops, audit = "Sync-Engineers", "Sync-Ops", "Sync-Auditors"
+    for name in (eng, ops, audit):
+        server.cli_json("admin", "groups", "create", name)
+    with running_rogue_op() as op:
+        add_provider(server, "rogue-sync", op.issuer, "--groups-claim", "groups", "--sync-groups")
+        try:
+            op.reset(groups=[eng, ops, "Not-Here"])
+            with Browser(server.base_url) as first:
+                finish_at_app(first, server, round_trip(first, server, op, "rogue-sync"))
+            user = users_by_username(server)[op.subject]
+            assert _group_names_of(server, user["id"]) == {eng, ops}
+            # The administrator adds the user to Ops (theirs now) and to Auditors.
+            for name in (ops, audit):
+                server.cli_json("admin", "groups", "add-member", name, op.subject)
+
+            audited = "SELECT details FROM audit_events WHERE type = :t AND user_id = :u"
+            op.reset(subject=op.subject, groups=[])
+            with Browser(server.base_url) as again:
+                finish_at_app(again, server, round_trip(again, server, op, "rogue-sync"))
+            assert _group_names_of(server, user["id"]) == {ops, audit}
+            deadline = time.monotonic() + 5
+            t = "federation.groups_changed"
+            while not (rows := query(server, audited, t=t, u=user["id"])):
+                assert time.monotonic() < deadline, "no federation.groups_changed event"
+                time.sleep(0.1)
+            details = rows[0][0]
+            details = json.loads(details) if isinstance(details, str) else details
+            eng_id = server.cli_json("admin", "groups", "show", eng)["id"]
+            assert (details["groups"], details["groups_left"]) == ([], [eng_id])
+
+            # No groups claim at all (the provider stopped sending it): nothing ends.
+            op.reset(subject=op.subject)
+            with Browser(server.base_url) as third:
+                finish_at_app(third, server, round_trip(third, server, op, "rogue-sync"))
+            assert _group_names_of(server, user["id"]) == {ops, audit}
+        finally:
+            server.cli("admin", "providers", "remove", "rogue-sync")
+
+
 # --- refusals: the ID token and the authorization response --------------------------------------
 
 

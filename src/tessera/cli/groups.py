@@ -216,7 +216,8 @@ def delete(group: GroupArg, revoke_tokens: RevokeOpt = False, as_json: JsonOpt =
 
 @groups_app.command("add-member")
 def add_member(group: GroupArg, user: UsersArg, as_json: JsonOpt = False) -> None:
-    """Add users to a group (already members stay as they are)."""
+    """Add users to a group. A member already stays one, and the membership is now an
+    administrator's: no provider's group sync ends it."""
     from tessera.manage import groups as rules
 
     with open_domain(as_json) as ctx, hinted(as_json):

@@ -79,6 +79,15 @@ LinkOpt = Annotated[
         "(never an administrator's).",
     ),
 ]
+SyncOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--sync-groups/--no-sync-groups",
+        help="The groups claim is the whole truth: a sign-in ends the memberships an earlier "
+        "sign-in through this provider made that the claim no longer names (an "
+        "administrator's stay). Needs --groups-claim.",
+    ),
+]
 DomainOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -188,6 +197,7 @@ def add(
     email_claim: EmailClaimOpt = "email",
     name_claim: NameClaimOpt = "name",
     groups_claim: GroupsClaimOpt = None,
+    sync_groups: SyncOpt = False,
     jit: JitOpt = True,
     link_existing: LinkOpt = False,
     email_domain: DomainOpt = None,
@@ -222,6 +232,7 @@ def add(
             email_claim=email_claim if email_claim is not None else "email",
             name_claim=name_claim if name_claim is not None else "name",
             groups_claim=groups_claim,
+            sync_groups=bool(sync_groups),
             jit=bool(jit),
             link_existing=bool(link_existing),
             email_domains=email_domain or (),
@@ -292,6 +303,7 @@ def update(
     name_claim: NameClaimOpt = None,
     groups_claim: GroupsClaimOpt = None,
     no_groups_claim: Annotated[bool, typer.Option(help="End the group mapping.")] = False,
+    sync_groups: SyncOpt = None,
     jit: JitOpt = None,
     link_existing: LinkOpt = None,
     email_domain: DomainOpt = None,
@@ -327,6 +339,7 @@ def update(
             email_claim=email_claim,
             name_claim=name_claim,
             groups_claim="" if no_groups_claim else groups_claim,
+            sync_groups=sync_groups,
             jit=jit,
             link_existing=link_existing,
             email_domains=() if no_email_domains else email_domain,

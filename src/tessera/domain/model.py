@@ -320,6 +320,9 @@ class UpstreamProvider:
     groups_claim: str | None = None  # None: no group mapping
     jit: bool = True  # create an account on a first sign-in
     link_existing: bool = False  # link to an account with the same verified e-mail
+    # The groups claim is the whole truth: a membership this provider made ends when a
+    # sign-in's groups claim no longer names the group (docs/federation.md, "Groups").
+    sync_groups: bool = False
     email_domains: tuple[str, ...] = ()
     enabled: bool = True
     created_by: str | None = None

@@ -182,6 +182,15 @@ def _checked_groups_claim(value: str | None) -> str | None:
     return _checked_claim(value, "groups") if value else None
 
 
+def _checked_sync(provider: UpstreamProvider) -> UpstreamProvider:
+    """`sync_groups` says what a groups claim does: without one it would do nothing."""
+    if provider.sync_groups and provider.groups_claim is None:
+        raise InvalidInput(
+            "sync_groups needs a groups claim (groups_claim) to read the groups from"
+        )
+    return provider
+
+
 def _checked_email_domain(value: object) -> str:
     """A DNS name in lower case (an internationalised one in its A-label form, RFC 5890)."""
     if not isinstance(value, str):
@@ -331,6 +340,7 @@ def create_provider(
     email_claim: str = "email",
     name_claim: str = "name",
     groups_claim: str | None = None,
+    sync_groups: bool = False,
     jit: bool = True,
     link_existing: bool = False,
     email_domains: Iterable[str] = (),
@@ -343,6 +353,7 @@ def create_provider(
     `upstream` first (`check_provider`), so a mistyped issuer is refused, not stored."""
     provider = UpstreamProvider(
         id=new_id("up_"),
+        sync_groups=bool(sync_groups),
         name=_checked_slug(name),
         display_name=_checked_display_name(name if display_name is None else display_name),
         issuer=_checked_issuer(issuer, setup.allow_insecure),
@@ -362,6 +373,7 @@ def create_provider(
         created_by=actor.name,
         description=checked_description(description),
     )
+    _checked_sync(provider)
     _unique_name(store, provider)
     _unique_email_domains(store, provider)
     provider = _sealed_credentials(setup, provider, client_secret, rotate_key=False)
@@ -395,6 +407,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "email_claim": partial(_checked_claim, what="e-mail"),
     "name_claim": partial(_checked_claim, what="name"),
     "groups_claim": _checked_groups_claim,
+    "sync_groups": bool,
     "jit": bool,
     "link_existing": bool,
     "email_domains": _checked_email_domains,
@@ -433,7 +446,7 @@ def update_provider(
     creation."""
     current = find_provider(store, ref)
     changes = _changes(values, setup.allow_insecure)
-    updated = replace(current, **changes, updated_at=now)
+    updated = _checked_sync(replace(current, **changes, updated_at=now))
     if updated.name != current.name:
         _unique_name(store, updated)
     if updated.email_domains != current.email_domains:
@@ -501,6 +514,7 @@ def _audited(provider: UpstreamProvider) -> dict[str, Any]:
         "enabled": provider.enabled,
         "jit": provider.jit,
         "link_existing": provider.link_existing,
+        "sync_groups": provider.sync_groups,
         "email_domains": list(provider.email_domains),
     }
 
@@ -539,6 +553,7 @@ def provider_view(store: Store, setup: ProviderSetup, provider: UpstreamProvider
         "email_claim": provider.email_claim,
         "name_claim": provider.name_claim,
         "groups_claim": provider.groups_claim,
+        "sync_groups": provider.sync_groups,
         "jit": provider.jit,
         "link_existing": provider.link_existing,
         "email_domains": list(provider.email_domains),

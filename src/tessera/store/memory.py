@@ -185,6 +185,8 @@ class _State:
     device_authorizations: dict[str, DeviceAuthorization] = field(default_factory=dict)
     groups: dict[str, Group] = field(default_factory=dict)  # by id
     group_members: set[tuple[str, str]] = field(default_factory=set)  # (group id, user id)
+    # The provider whose sign-in made a membership, by (group id, user id); kept to members.
+    member_providers: dict[tuple[str, str], str] = field(default_factory=dict)
     role_grants: dict[tuple[str, str, str, str], RoleGrant] = field(default_factory=dict)
     upstream_providers: dict[str, UpstreamProvider] = field(default_factory=dict)  # by id
     # By (provider id, upstream subject).
@@ -292,12 +294,20 @@ class _State:
         for key in gone:
             del self.federated_identities[key]
 
+    def prune_member_providers(self) -> None:
+        """Who made a membership is kept for memberships only (one removed and added again
+        by an administrator is theirs)."""
+        self.member_providers = {
+            k: v for k, v in self.member_providers.items() if k in self.group_members
+        }
+
     def drop_principal(self, kind: PrincipalKind, principal_id: str) -> None:
         """Forget a deleted user's or group's memberships and role grants, or an app's roles."""
         if kind is PrincipalKind.USER:
             self.group_members = {m for m in self.group_members if m[1] != principal_id}
         elif kind is PrincipalKind.GROUP:
             self.group_members = {m for m in self.group_members if m[0] != principal_id}
+        self.prune_member_providers()
         gone = [
             k
             for k, g in self.role_grants.items()
@@ -1325,6 +1335,7 @@ class _Groups:
             if members is not None:
                 s.group_members = {m for m in s.group_members if m[0] != group.id}
                 s.group_members |= {(group.id, m) for m in members}
+                s.prune_member_providers()
 
     def change_members(
         self, group_id: str, add: Sequence[str], remove: Sequence[str], now: datetime
@@ -1335,9 +1346,45 @@ class _Groups:
             self._check(group, add)
             s.group_members -= {(group_id, m) for m in remove}
             s.group_members |= {(group_id, m) for m in add}
+            for m in add:  # an administrator's now
+                s.member_providers.pop((group_id, m), None)
+            s.prune_member_providers()
             changed = replace(group, version=group.version + 1, updated_at=now)
             s.groups[group_id] = changed
             return changed
+
+    def made_by_provider(self, user_id: str, provider_id: str) -> builtins.list[str]:
+        with self._s.lock:
+            made = self._s.member_providers.items()
+            return sorted(g for (g, u), p in made if u == user_id and p == provider_id)
+
+    def provider_memberships(
+        self,
+        user_id: str,
+        provider_id: str,
+        join: Sequence[str],
+        leave: Sequence[str],
+        now: datetime,
+    ) -> tuple[builtins.list[str], builtins.list[str]]:
+        s = self._s
+        with s.lock:
+            if user_id not in s.users:
+                raise NotFound(f"no user {user_id!r}")
+            joined = sorted(
+                g for g in set(join) if g in s.groups and (g, user_id) not in s.group_members
+            )
+            left = sorted(
+                g for g in set(leave) if s.member_providers.get((g, user_id)) == provider_id
+            )
+            for g in joined:
+                s.group_members.add((g, user_id))
+                s.member_providers[(g, user_id)] = provider_id
+            for g in left:
+                s.group_members.discard((g, user_id))
+                del s.member_providers[(g, user_id)]
+            for g in joined + left:
+                s.groups[g] = replace(s.groups[g], version=s.groups[g].version + 1, updated_at=now)
+            return joined, left
 
     def delete(self, group_id: str, *, expected_version: int | None = None) -> None:
         s = self._s
@@ -1456,6 +1503,8 @@ class _UpstreamProviders:
             if s.upstream_providers.pop(provider_id, None) is None:
                 raise NotFound(f"no provider {provider_id!r}")
             s.drop_links(provider_id=provider_id)
+            made = s.member_providers.items()
+            s.member_providers = {k: p for k, p in made if p != provider_id}
 
 
 class _FederatedIdentities:
@@ -1514,6 +1563,7 @@ class _FederatedIdentities:
             s.federated_identities[(identity.provider_id, identity.subject)] = identity
             for g in set(group_ids):  # a member more is a change of the group (its SCIM ETag)
                 s.group_members.add((g, user.id))
+                s.member_providers[(g, user.id)] = identity.provider_id
                 group = s.groups[g]
                 s.groups[g] = replace(group, version=group.version + 1, updated_at=user.created_at)
 
@@ -1592,7 +1642,8 @@ class MemoryStore:
             tables = [getattr(s, name) for name in _ROWS]
             count = sum(len(rows) for rows in tables)
             count += sum(len(times) for times in s.login_failures.values())  # a row each on SQL
-            for rows in (*tables, s.user_ids_by_username, s.login_failures):
+            # `member_providers` describes rows of `group_members`: no rows of its own.
+            for rows in (*tables, s.user_ids_by_username, s.login_failures, s.member_providers):
                 rows.clear()
         return count
 

@@ -192,20 +192,40 @@ class GroupStore(Protocol):
         expected_version: int | None = None,
     ) -> None:
         """Replace the group's row (the caller sets `updated_at`; the stored `version` goes
-        up by one) and, when `members` is given, its members, in one transaction. `NotFound`
+        up by one) and, when `members` is given, its members (a membership that stays keeps
+        who made it), in one transaction. `NotFound`
         if the group or a member is missing, `Conflict` if the name is taken, `StaleVersion`
         as for users."""
 
     def change_members(
         self, group_id: str, add: Sequence[str], remove: Sequence[str], now: datetime
     ) -> Group:
-        """Add and remove members (adding a member twice or removing a non-member does
-        nothing), bump the version and `updated_at`, in one transaction; the group as
-        stored. `NotFound` if the group or a user to add is missing."""
+        """Add and remove members (removing a non-member does nothing; adding a member again
+        makes the membership the administrator's: no provider's sign-in ends it), bump the
+        version and `updated_at`, in one transaction; the group as stored. `NotFound` if the
+        group or a user to add is missing."""
 
     def delete(self, group_id: str, *, expected_version: int | None = None) -> None:
         """Delete with its memberships and the roles granted to it; `NotFound`,
         `StaleVersion`."""
+
+    def made_by_provider(self, user_id: str, provider_id: str) -> builtins.list[str]:
+        """The ids of the groups whose membership of `user_id` a sign-in through the upstream
+        provider made (and no administrator has added since), sorted."""
+
+    def provider_memberships(
+        self,
+        user_id: str,
+        provider_id: str,
+        join: Sequence[str],
+        leave: Sequence[str],
+        now: datetime,
+    ) -> tuple[builtins.list[str], builtins.list[str]]:
+        """A sign-in through the upstream provider: the user joins the groups of `join` it is
+        not in (memberships the provider made) and leaves those of `leave` whose membership
+        the provider made (one an administrator added stays); each changed group's version
+        goes up; one transaction. The groups joined and left, sorted; a group deleted
+        meanwhile is skipped. `NotFound` if the user is missing."""
 
 
 class RoleStore(Protocol):
@@ -485,8 +505,9 @@ class UpstreamProviderStore(Protocol):
         there is none, `Conflict` if another row has its name or one of its e-mail domains."""
 
     def delete(self, provider_id: str) -> None:
-        """Delete the provider and every identity linked through it (the users stay);
-        `NotFound` if there is no such row."""
+        """Delete the provider and every identity linked through it (the users stay, and
+        the memberships its sign-ins made become ordinary ones); `NotFound` if there is no
+        such row."""
 
 
 class FederatedIdentityStore(Protocol):
@@ -508,8 +529,8 @@ class FederatedIdentityStore(Protocol):
         self, user: User, identity: FederatedIdentity, group_ids: Sequence[str] = ()
     ) -> None:
         """A just-in-time account: the user, the link and the user's memberships of
-        `group_ids` in ONE transaction; `Conflict` (nothing written) when the username is
-        taken or the upstream account is linked already."""
+        `group_ids` (made by the identity's provider) in ONE transaction; `Conflict` (nothing
+        written) when the username is taken or the upstream account is linked already."""
 
     def touch(self, provider_id: str, subject: str, email: str | None, now: datetime) -> None:
         """Record a sign-in through the link (`last_used_at`, the upstream e-mail)."""

@@ -454,7 +454,21 @@ def _signed_in(
     if account.outcome != "signed-in":
         event = "federation.linked" if account.outcome == "linked" else "federation.user_created"
         svc.audit.record(
-            event, user_id=user.id, ip=ip, provider=provider.name, groups=list(account.group_ids)
+            event,
+            user_id=user.id,
+            ip=ip,
+            provider=provider.name,
+            groups=list(account.group_ids),
+            groups_left=list(account.left_ids),
+        )
+    elif account.group_ids or account.left_ids:  # the provider's groups claim changed
+        svc.audit.record(
+            "federation.groups_changed",
+            user_id=user.id,
+            ip=ip,
+            provider=provider.name,
+            groups=list(account.group_ids),
+            groups_left=list(account.left_ids),
         )
     cookies = Attempt(
         username=user.username,

@@ -127,6 +127,8 @@ def test_private_key_jwt_gets_a_key_of_ours(store: MemoryStore, actor: Actor) ->
         ({"display_name": " "}, "display name"),
         ({"display_name": "a\x00b"}, "control"),
         ({"description": "x" * 201}, "description"),
+        ({"sync_groups": True}, "sync_groups needs a groups claim"),
+        ({"sync_groups": True, "groups_claim": ""}, "sync_groups needs a groups claim"),
     ],
 )
 def test_bad_input_is_refused_and_nothing_written(

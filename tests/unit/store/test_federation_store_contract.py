@@ -254,6 +254,93 @@ def test_create_user_writes_the_user_the_link_and_the_memberships(fed: Store) ->
     assert fed.groups.groups_of("u4") == []
 
 
+# --- memberships a provider's sign-ins made (docs/federation.md, "Groups") ----------------
+
+
+@pytest.fixture
+def teams(fed: Store) -> Store:
+    """`fed` with a second provider and three groups, alice (u1) in none of them."""
+    fed.upstream_providers.add(a_provider("p2", "partner"))
+    for group_id, name in (("g1", "Engineers"), ("g2", "Admins"), ("g3", "Other")):
+        fed.groups.add(Group(group_id, name, T0, T0))
+    return fed
+
+
+def _version(store: Store, group_id: str) -> int:
+    group = store.groups.get(group_id)
+    assert group is not None
+    return group.version
+
+
+def test_a_provider_joins_and_leaves_only_what_it_made(teams: Store) -> None:
+    joined, left = teams.groups.provider_memberships("u1", "p1", ["g1", "g2"], [], at(10))
+    assert (joined, left) == (["g1", "g2"], [])
+    assert teams.groups.made_by_provider("u1", "p1") == ["g1", "g2"]
+    assert teams.groups.made_by_provider("u1", "p2") == []
+    group = teams.groups.get("g1")
+    assert group is not None and (group.version, group.updated_at) == (2, at(10))
+    # An administrator's membership and another provider's: never this provider's to end.
+    teams.groups.change_members("g3", ["u1"], [], at(11))
+    teams.groups.provider_memberships("u2", "p2", ["g2"], [], at(11))
+    joined, left = teams.groups.provider_memberships("u1", "p1", [], ["g1", "g2", "g3"], at(12))
+    assert (joined, left) == ([], ["g1", "g2"])
+    assert [g.id for g in teams.groups.groups_of("u1")] == ["g3"]
+    assert teams.groups.members("g2") == ["u2"]
+    assert _version(teams, "g1") == 3 and _version(teams, "g3") == 2  # g3 unchanged by p1
+    # Joining a group the user is in already changes nothing, nor does leaving one not made.
+    versions = {g: _version(teams, g) for g in ("g1", "g2", "g3")}
+    assert teams.groups.provider_memberships("u1", "p1", ["g3"], ["g3"], at(13)) == ([], [])
+    assert {g: _version(teams, g) for g in versions} == versions
+    assert teams.groups.made_by_provider("u1", "p1") == []
+
+
+def test_an_administrator_adding_the_member_again_takes_the_membership_over(
+    teams: Store,
+) -> None:
+    teams.groups.provider_memberships("u1", "p1", ["g1", "g2"], [], at(10))
+    teams.groups.change_members("g1", ["u1", "u2"], [], at(11))
+    assert teams.groups.made_by_provider("u1", "p1") == ["g2"]
+    assert teams.groups.provider_memberships("u1", "p1", [], ["g1", "g2"], at(12)) == ([], ["g2"])
+    assert [g.id for g in teams.groups.groups_of("u1")] == ["g1"]
+
+
+def test_replacing_the_members_keeps_who_made_the_memberships_that_stay(teams: Store) -> None:
+    teams.groups.provider_memberships("u1", "p1", ["g1"], [], at(10))
+    group = teams.groups.get("g1")
+    assert group is not None
+    teams.groups.update(group, ["u1", "u2"])  # SCIM's PUT: alice stays, bob joins
+    assert teams.groups.made_by_provider("u1", "p1") == ["g1"]
+    # Removed and added again by an administrator: theirs.
+    teams.groups.update(group, ["u2"])
+    teams.groups.update(group, ["u1", "u2"])
+    assert teams.groups.made_by_provider("u1", "p1") == []
+
+
+def test_just_in_time_memberships_are_the_providers_and_outlive_it_as_ordinary_ones(
+    teams: Store,
+) -> None:
+    carol = a_user("u3", "carol", password_hash="")
+    teams.federated_identities.create_user(carol, a_link("p1", "s-carol", "u3"), ["g1", "g2"])
+    assert teams.groups.made_by_provider("u3", "p1") == ["g1", "g2"]
+    teams.upstream_providers.delete("p1")
+    assert [g.id for g in teams.groups.groups_of("u3")] == ["g2", "g1"]
+    assert teams.groups.made_by_provider("u3", "p1") == []
+
+
+def test_a_missing_group_is_skipped_and_a_missing_user_is_not_found(teams: Store) -> None:
+    assert teams.groups.provider_memberships("u1", "p1", ["g1", "gone"], [], at(10)) == (
+        ["g1"],
+        [],
+    )
+    with pytest.raises(NotFound):
+        teams.groups.provider_memberships("nobody", "p1", ["g2"], [], at(10))
+    assert teams.groups.members("g2") == []
+    # A deleted user's memberships and what made them go with the user.
+    teams.users.delete("u1")
+    teams.users.add(a_user("u1", "alice"))
+    assert teams.groups.made_by_provider("u1", "p1") == []
+
+
 def _nothing_more(store: Store, users: int, links: int, members: list[tuple[str, str]]) -> None:
     assert len(store.users.list()) == users
     assert store.federated_identities.count_for_provider("p1") == links

@@ -57,6 +57,9 @@ class UpstreamClaims:
     username: str  # a valid username (domain.usernames); may be taken here
     display_name: str
     groups: tuple[str, ...] = ()
+    # The groups claim was sent, whole (a list of at most MAX_GROUPS names): only then may a
+    # provider whose claim is the whole truth end memberships (`sync_groups`).
+    groups_complete: bool = False
     upstream_amr: tuple[str, ...] = ()
     # When the provider authenticated the user (the ID token's `auth_time`), if it said.
     auth_time: float | None = None
@@ -67,20 +70,28 @@ class Plan:
     """What a sign-in with these claims does: use a linked account (`existing`), link an
     account with the same verified e-mail (`link`), or create one (`create`: `user` is the
     new account, not stored yet). `group_ids`: the existing groups named upstream that the
-    user is to join (for `create`, all of them; else those the user is not in yet)."""
+    user is to join (for `create`, all of them; else those the user is not in yet);
+    `leave_ids`: for a provider with `sync_groups`, the groups whose membership an earlier
+    sign-in through it made that the groups claim no longer names."""
 
     action: Action
     user: User
     group_ids: tuple[str, ...] = ()
+    leave_ids: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """One sentence for the administrator's test page."""
-        joins = f", and join {len(self.group_ids)} group(s)" if self.group_ids else ""
+        changes = [
+            f"join {len(ids)} group(s)" if verb == "join" else f"leave {len(ids)} group(s)"
+            for verb, ids in (("join", self.group_ids), ("leave", self.leave_ids))
+            if ids
+        ]
+        groups = "".join(f", and {change}" for change in changes)
         if self.action == "existing":
-            return f"Sign in as {self.user.username}, who is linked already{joins}."
+            return f"Sign in as {self.user.username}, who is linked already{groups}."
         if self.action == "link":
-            return f"Link this account to {self.user.username} (same verified e-mail){joins}."
-        return f"Create the account {self.user.username}{joins}."
+            return f"Link this account to {self.user.username} (same verified e-mail){groups}."
+        return f"Create the account {self.user.username}{groups}."
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +102,7 @@ class Account:
     user: User
     outcome: Literal["signed-in", "linked", "created"]
     group_ids: tuple[str, ...] = ()  # the memberships this sign-in added
+    left_ids: tuple[str, ...] = ()  # and those it ended (`sync_groups`)
 
 
 # --- the claims --------------------------------------------------------------------------------
@@ -110,13 +122,14 @@ def _name(value: Any) -> str | None:
     return name
 
 
-def _groups(value: Any) -> tuple[str, ...]:
-    """Group names: strings only (others ignored), at most `MAX_GROUPS`."""
+def _groups(value: Any) -> tuple[tuple[str, ...], bool]:
+    """Group names: strings only (others ignored), at most `MAX_GROUPS`; and whether that is
+    the whole claim (a list, not cut short)."""
     if not isinstance(value, list):
-        return ()
+        return (), False
     names = (g.strip() for g in value if isinstance(g, str))
-    found = [g for g in names if 0 < len(g) <= _MAX_NAME and g.isprintable()]
-    return tuple(dict.fromkeys(found))[:MAX_GROUPS]
+    found = tuple(dict.fromkeys(g for g in names if 0 < len(g) <= _MAX_NAME and g.isprintable()))
+    return found[:MAX_GROUPS], len(found) <= MAX_GROUPS
 
 
 def _digest(*parts: str) -> str:
@@ -149,6 +162,9 @@ def map_claims(
     )
     amr = id_claims.get("amr")
     auth_time = id_claims.get("auth_time")  # a NumericDate: validate_id_token checked it
+    groups, complete = (
+        _groups(merged.get(provider.groups_claim)) if provider.groups_claim else ((), False)
+    )
     return UpstreamClaims(
         provider_id=provider.id,
         subject=subject,
@@ -156,7 +172,8 @@ def map_claims(
         email_verified=email_verified,
         username=username,
         display_name=_name(merged.get(provider.name_claim)) or username,
-        groups=_groups(merged.get(provider.groups_claim)) if provider.groups_claim else (),
+        groups=groups,
+        groups_complete=complete,
         upstream_amr=tuple(m for m in amr if isinstance(m, str)) if isinstance(amr, list) else (),
         auth_time=float(auth_time) if is_numeric_date(auth_time) else None,
     )
@@ -189,6 +206,19 @@ def _groups_to_join(store: Store, user_id: str | None, names: Sequence[str]) -> 
         return tuple(g.id for g in mapped)
     have = {g.id for g in store.groups.groups_of(user_id)}
     return tuple(g.id for g in mapped if g.id not in have)
+
+
+def _groups_to_leave(
+    store: Store, provider: UpstreamProvider, user_id: str, claims: UpstreamClaims
+) -> tuple[str, ...]:
+    """With `sync_groups` and the whole groups claim: the groups whose membership a sign-in
+    through this provider made that the claim no longer names (an administrator's stay).
+    Without the claim nothing ends: a provider that stops sending it (Entra ID sends a link
+    instead when a user has too many groups) must not empty the user's groups."""
+    if not provider.sync_groups or not claims.groups_complete:
+        return ()
+    kept = {g.id for g in _mapped_groups(store, claims.groups)}
+    return tuple(g for g in store.groups.made_by_provider(user_id, provider.id) if g not in kept)
 
 
 def _free_username(store: Store, provider: UpstreamProvider, claims: UpstreamClaims) -> str | None:
@@ -268,10 +298,23 @@ def _by_email(
         )
     if not user.active:
         return Refused(_DISABLED, "the local account with the e-mail is disabled")
-    return Plan("link", user, _groups_to_join(store, user.id, claims.groups))
+    return _plan_for("link", store, provider, user, claims)
 
 
-def _linked(store: Store, claims: UpstreamClaims) -> Plan | Refused | None:
+def _plan_for(
+    action: Literal["existing", "link"],
+    store: Store,
+    provider: UpstreamProvider,
+    user: User,
+    claims: UpstreamClaims,
+) -> Plan:
+    joins = _groups_to_join(store, user.id, claims.groups)
+    return Plan(action, user, joins, _groups_to_leave(store, provider, user.id, claims))
+
+
+def _linked(
+    store: Store, provider: UpstreamProvider, claims: UpstreamClaims
+) -> Plan | Refused | None:
     """Step 1: the account the link names; None when there is no link."""
     link = store.federated_identities.get(claims.provider_id, claims.subject)
     if link is None:
@@ -281,7 +324,7 @@ def _linked(store: Store, claims: UpstreamClaims) -> Plan | Refused | None:
         return Refused(_DISABLED, "the linked account no longer exists")
     if not user.active:
         return Refused(_DISABLED, "the linked account is disabled")
-    return Plan("existing", user, _groups_to_join(store, user.id, claims.groups))
+    return _plan_for("existing", store, provider, user, claims)
 
 
 def _unlinked(
@@ -313,31 +356,18 @@ def plan_account(
     store: Store, provider: UpstreamProvider, claims: UpstreamClaims, now: datetime
 ) -> Plan | Refused:
     """Decide, reading only (the test page shows it; `resolve_account` carries it out)."""
-    linked = _linked(store, claims)
+    linked = _linked(store, provider, claims)
     if linked is not None:
         return linked
     plan = _unlinked(store, provider, claims, now)
     if isinstance(plan, Refused):
         # A concurrent first sign-in may have created the account (with this e-mail and
         # username) and its link after the link was read: read the link once more.
-        return _linked(store, claims) or plan
+        return _linked(store, provider, claims) or plan
     return plan
 
 
 # --- acting ------------------------------------------------------------------------------------
-
-
-def _join(store: Store, user_id: str, group_ids: Sequence[str], now: datetime) -> tuple[str, ...]:
-    """Add memberships of mapped groups (never removes: upstream groups add, administrators
-    remove). A group deleted meanwhile is skipped."""
-    added = []
-    for group_id in group_ids:
-        try:
-            store.groups.change_members(group_id, [user_id], [], now)
-        except NotFound:
-            continue
-        added.append(group_id)
-    return tuple(added)
 
 
 def _identity(claims: UpstreamClaims, user_id: str, now: datetime) -> FederatedIdentity:
@@ -355,15 +385,22 @@ def _carry_out(
     store: Store, provider: UpstreamProvider, claims: UpstreamClaims, plan: Plan, now: datetime
 ) -> Account:
     """Write what `plan` says; `Conflict` or `NotFound` when the store changed meanwhile."""
+    if plan.action == "create":
+        store.federated_identities.create_user(
+            plan.user, _identity(claims, plan.user.id, now), plan.group_ids
+        )
+        return Account(plan.user, "created", plan.group_ids)
     if plan.action == "existing":
         store.federated_identities.touch(provider.id, claims.subject, claims.email, now)
-        return Account(plan.user, "signed-in", _join(store, plan.user.id, plan.group_ids, now))
-    identity = _identity(claims, plan.user.id, now)
-    if plan.action == "link":
-        store.federated_identities.link(identity)
-        return Account(plan.user, "linked", _join(store, plan.user.id, plan.group_ids, now))
-    store.federated_identities.create_user(plan.user, identity, plan.group_ids)
-    return Account(plan.user, "created", plan.group_ids)
+    else:
+        store.federated_identities.link(_identity(claims, plan.user.id, now))
+    # Memberships are the provider's to add and, with `sync_groups`, to end (docs/federation.md,
+    # "Groups"); an administrator's stay.
+    joined, left = store.groups.provider_memberships(
+        plan.user.id, provider.id, plan.group_ids, plan.leave_ids, now
+    )
+    outcome: Literal["signed-in", "linked"] = "signed-in" if plan.action == "existing" else "linked"
+    return Account(plan.user, outcome, tuple(joined), tuple(left))
 
 
 def resolve_account(

@@ -178,9 +178,12 @@ class SqlGroups(_Part):
         with write(self._engine) as conn:
             self._write_row(conn, group, expected_version)
             if members is not None:
+                # Only what changes: a membership that stays keeps who made it.
                 where = (_M.c.domain_id == self._domain, _M.c.group_id == group.id)
-                conn.execute(delete(_M).where(*where))
-                self._insert_members(conn, group.id, members)
+                wanted = sorted(set(members))
+                conn.execute(delete(_M).where(*where, _M.c.user_id.not_in(wanted)))
+                present = set(conn.execute(select(_M.c.user_id).where(*where)).scalars())
+                self._insert_members(conn, group.id, [m for m in wanted if m not in present])
 
     def change_members(
         self, group_id: str, add: Sequence[str], remove: Sequence[str], now: datetime
@@ -200,13 +203,81 @@ class SqlGroups(_Part):
             if remove:
                 conn.execute(delete(_M).where(*where, _M.c.user_id.in_(sorted(set(remove)))))
             if add:
-                present = set(
-                    conn.execute(
-                        select(_M.c.user_id).where(*where, _M.c.user_id.in_(sorted(set(add))))
-                    ).scalars()
-                )
+                adding = _M.c.user_id.in_(sorted(set(add)))
+                present = set(conn.execute(select(_M.c.user_id).where(*where, adding)).scalars())
+                # Added again by an administrator: theirs now, no provider's sign-in ends it.
+                conn.execute(update(_M).where(*where, adding).values(provider_id=None))
                 self._insert_members(conn, group_id, [m for m in add if m not in present])
             return _group(bumped)
+
+    def made_by_provider(self, user_id: str, provider_id: str) -> builtins.list[str]:
+        with read(self._engine) as conn:
+            query = select(_M.c.group_id).where(
+                _M.c.domain_id == self._domain,
+                _M.c.user_id == user_id,
+                _M.c.provider_id == provider_id,
+            )
+            return sorted(conn.execute(query).scalars())
+
+    def provider_memberships(
+        self,
+        user_id: str,
+        provider_id: str,
+        join: Sequence[str],
+        leave: Sequence[str],
+        now: datetime,
+    ) -> tuple[builtins.list[str], builtins.list[str]]:
+        mine = (_M.c.domain_id == self._domain, _M.c.user_id == user_id)
+        with write(self._engine) as conn:
+            hold_rows(conn, self._domain, _U, [user_id], "user")
+            wanted = sorted(set(join))
+            # Groups that exist (a deleted one is skipped), held until the commit as for
+            # `_insert_members`, and that the user is not in yet.
+            existing = set(
+                conn.execute(
+                    select(_G.c.id)
+                    .where(_G.c.domain_id == self._domain, _G.c.id.in_(wanted))
+                    .with_for_update(read=True, key_share=True)
+                ).scalars()
+            )
+            present = set(
+                conn.execute(
+                    select(_M.c.group_id).where(*mine, _M.c.group_id.in_(wanted))
+                ).scalars()
+            )
+            joined = sorted(existing - present)
+            if joined:
+                conn.execute(
+                    insert(_M),
+                    [
+                        {
+                            "domain_id": self._domain,
+                            "group_id": g,
+                            "user_id": user_id,
+                            "provider_id": provider_id,
+                        }
+                        for g in joined
+                    ],
+                )
+            left = sorted(
+                conn.execute(
+                    delete(_M)
+                    .where(
+                        *mine,
+                        _M.c.provider_id == provider_id,
+                        _M.c.group_id.in_(sorted(set(leave))),
+                    )
+                    .returning(_M.c.group_id)
+                ).scalars()
+            )
+            changed = joined + left
+            if changed:  # a member more or less is a change of the group (its SCIM ETag)
+                conn.execute(
+                    update(_G)
+                    .where(_G.c.domain_id == self._domain, _G.c.id.in_(changed))
+                    .values(version=_G.c.version + 1, updated_at=now)
+                )
+            return joined, left
 
     def delete(self, group_id: str, *, expected_version: int | None = None) -> None:
         with write(self._engine) as conn:

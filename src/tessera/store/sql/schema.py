@@ -483,6 +483,9 @@ group_members = Table(
     _domain(primary_key=True),
     Column("group_id", String(_ID), primary_key=True),
     Column("user_id", String(_ID), primary_key=True),
+    # The upstream provider whose sign-in made the membership (None: an administrator or
+    # SCIM did); its sign-ins may end it (migration 0012, docs/federation.md "Groups").
+    Column("provider_id", String(_ID)),
     Index("ix_group_members_user", "domain_id", "user_id"),
 )
 
@@ -524,6 +527,7 @@ upstream_providers = Table(
     Column("groups_claim", String(200)),
     Column("jit", Boolean, nullable=False),
     Column("link_existing", Boolean, nullable=False),
+    Column("sync_groups", Boolean, nullable=False, server_default=false()),  # migration 0012
     Column("email_domains", JSON, nullable=False),
     Column("enabled", Boolean, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),

@@ -1744,6 +1744,13 @@ class _UpstreamProviders(_Part):
             if conn.execute(delete(_UP).where(*where)).rowcount != 1:
                 raise NotFound(f"no provider {provider_id}")
             conn.execute(delete(_FI).where(self._where(_FI), _FI.c.provider_id == provider_id))
+            # The memberships its sign-ins made become ordinary ones.
+            made = t.group_members
+            conn.execute(
+                update(made)
+                .where(made.c.domain_id == self._domain, made.c.provider_id == provider_id)
+                .values(provider_id=None)
+            )
 
 
 class _FederatedIdentities(_Part):
@@ -1788,7 +1795,12 @@ class _FederatedIdentities(_Part):
             conn.execute(insert(t.users).values(domain_id=self._domain, **_user_values(user)))
             conn.execute(insert(_FI).values(domain_id=self._domain, **_to_row(identity)))
             members = [
-                {"domain_id": self._domain, "group_id": g, "user_id": user.id}
+                {
+                    "domain_id": self._domain,
+                    "group_id": g,
+                    "user_id": user.id,
+                    "provider_id": identity.provider_id,  # made by the provider's sign-in
+                }
                 for g in sorted(set(group_ids))
             ]
             if members:

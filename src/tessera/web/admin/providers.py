@@ -28,6 +28,10 @@ _ISSUER = "Its issuer URL, exactly as its discovery document names it (https)"
 _SECRET = "The client secret it issued us (client_secret_basic, client_secret_post)"
 _SCOPES = "The scopes to ask for; `openid` is always first"
 _GROUPS = "The upstream claim listing the user's groups (joined here by name); none: no mapping"
+_SYNC = (
+    "The groups claim is the whole truth: a sign-in ends the memberships an earlier sign-in "
+    "through this provider made that the claim no longer names (an administrator's stay)"
+)
 _JIT = "Create an account at a first sign-in"
 _LINK = "Link a first sign-in to the account with the same verified e-mail (never an admin's)"
 _DOMAINS = "Users of these e-mail domains sign in through it (unique across providers)"
@@ -48,6 +52,7 @@ class ProviderCreate(BaseModel):
     email_claim: StrictStr = "email"
     name_claim: StrictStr = "name"
     groups_claim: StrictStr | None = Field(None, description=_GROUPS)
+    sync_groups: StrictBool = Field(False, description=_SYNC)
     jit: StrictBool = Field(True, description=_JIT)
     link_existing: StrictBool = Field(False, description=_LINK)
     email_domains: list[StrictStr] = Field(default_factory=list, description=_DOMAINS)
@@ -73,6 +78,7 @@ class ProviderUpdate(BaseModel):
     email_claim: StrictStr | None = None
     name_claim: StrictStr | None = None
     groups_claim: StrictStr | None = Field(None, description=f'{_GROUPS} (`null` or `""`)')
+    sync_groups: StrictBool | None = Field(None, description=_SYNC)
     jit: StrictBool | None = Field(None, description=_JIT)
     link_existing: StrictBool | None = Field(None, description=_LINK)
     email_domains: list[StrictStr] | None = Field(None, description=_DOMAINS)
@@ -98,6 +104,7 @@ class ProviderOut(BaseModel):
     email_claim: str
     name_claim: str
     groups_claim: str | None
+    sync_groups: bool
     jit: bool
     link_existing: bool
     email_domains: list[str]

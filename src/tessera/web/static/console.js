@@ -671,7 +671,7 @@ function providerFields(v) {
   const body = { display_name: v.display_name, issuer: v.issuer, client_id: v.client_id,
     auth_method: v.auth_method, scopes: lines(v.scopes), username_claim: v.username_claim,
     email_claim: v.email_claim, name_claim: v.name_claim, groups_claim: v.groups_claim || null,
-    jit: v.jit === "on", link_existing: v.link_existing === "on", email_domains: lines(v.email_domains),
+    sync_groups: v.sync_groups === "on", jit: v.jit === "on", link_existing: v.link_existing === "on", email_domains: lines(v.email_domains),
     description: v.description || "" };
   if (v.client_secret) body.client_secret = v.client_secret;
   return body;
@@ -694,6 +694,7 @@ function providerForm(p) {
     field("Name claim", "name_claim", { required: true, value: p.name_claim }),
     field("Groups claim (empty: no group mapping)", "groups_claim", { value: p.groups_claim || "" }),
     field("Description", "description", { value: p.description, maxlength: 200 }),
+    box("sync_groups", "The groups claim is the whole truth: end the memberships it made that it no longer names", p.sync_groups),
     box("jit", "Create an account at a first sign-in", p.jit),
     box("link_existing", "Link to the account with the same verified e-mail (never an administrator's)", p.link_existing));
 }
@@ -731,7 +732,8 @@ function removeButton(p, after) {
 
 const NEW_PROVIDER = { name: "", display_name: "", issuer: "", client_id: "", auth_method: "client_secret_basic",
   has_client_secret: false, scopes: ["openid", "email", "profile"], email_domains: [], username_claim: "preferred_username",
-  email_claim: "email", name_claim: "name", groups_claim: null, description: "", jit: true, link_existing: false };
+  email_claim: "email", name_claim: "name", groups_claim: null, description: "", sync_groups: false, jit: true,
+  link_existing: false };
 
 async function providersPage() {
   const providers = await api("GET", "/providers");
@@ -848,7 +850,8 @@ const AUDIT_TYPES = [
   "admin.group_created", "admin.group_updated", "admin.group_members_added",
   "admin.group_members_removed", "admin.group_deleted", "admin.role_granted", "admin.role_revoked",
   "provider.created", "provider.updated", "provider.enabled", "provider.disabled", "provider.deleted",
-  "federation.user_created", "federation.linked", "federation.refused", "federation.tested",
+  "federation.user_created", "federation.linked", "federation.groups_changed", "federation.refused",
+  "federation.tested",
   "account.provider_linked", "account.provider_unlinked",
 ];
 let auditFilter = {};

@@ -149,6 +149,7 @@ def test_map_claims_reads_the_mapping() -> None:
         username="ada",
         display_name="Ada Lovelace",
         groups=("Engineers", "Ops"),
+        groups_complete=True,
         upstream_amr=("pwd", "otp"),
     )
     custom = replace(PROVIDER, username_claim="upn", name_claim="display", email_claim="mail")
@@ -235,6 +236,64 @@ def test_later_sign_ins_add_mapped_groups_and_remove_none(domain: Domain) -> Non
     assert isinstance(again, Account) and again.group_ids == ()
     assert len(domain.store.groups.groups_of(bob.id)) == 2  # upstream groups never remove
     assert [g.name for g in domain.store.groups.list()] == ["Engineers", "Ops"]  # none created
+
+
+def test_the_groups_claim_is_whole_when_it_is_a_list_of_at_most_a_hundred() -> None:
+    assert map_claims(PROVIDER, id_token()).groups_complete
+    assert map_claims(PROVIDER, id_token(groups=[])).groups_complete
+    assert map_claims(PROVIDER, id_token(groups=["a", 7])).groups_complete  # 7 is no group
+    assert not map_claims(PROVIDER, id_token(groups=[f"g{i}" for i in range(101)])).groups_complete
+    assert not map_claims(PROVIDER, id_token(groups=None)).groups_complete
+    assert not map_claims(PROVIDER, id_token(groups="admins")).groups_complete
+    assert not map_claims(replace(PROVIDER, groups_claim=None), id_token()).groups_complete
+
+
+def _group_names(domain: Domain, user_id: str) -> set[str]:
+    return {g.name for g in domain.store.groups.groups_of(user_id)}
+
+
+def test_with_sync_groups_a_sign_in_ends_what_the_provider_made_and_no_longer_names(
+    domain: Domain,
+) -> None:
+    """docs/federation.md, "Groups": the claim is the whole truth for the provider's own
+    memberships; an administrator's stay, and a missing or cut-short claim ends nothing."""
+    bob = domain.add(user("bob"))
+    link(domain, bob)
+    sync = {"sync_groups": True}
+    both = claims(groups=("Engineers", "ops"), groups_complete=True)
+    first = domain.resolve(both, **sync)
+    assert isinstance(first, Account) and first.group_ids == ("g-eng", "g-ops")
+    # The administrator adds bob to Ops again: Ops is theirs now.
+    domain.store.groups.change_members("g-ops", [bob.id], [], NOW)
+    synced = replace(domain.provider, sync_groups=True)
+    plan = plan_account(domain.store, synced, claims(groups=(), groups_complete=True), NOW)
+    assert isinstance(plan, Plan) and plan.leave_ids == ("g-eng",)
+    assert plan.describe() == "Sign in as bob, who is linked already, and leave 1 group(s)."
+    # No claim, or one cut short: nothing ends.
+    for partial in (claims(groups=()), claims(groups=("Ops",), groups_complete=False)):
+        kept = domain.resolve(partial, **sync)
+        assert isinstance(kept, Account) and kept.left_ids == ()
+        assert _group_names(domain, bob.id) == {"Engineers", "Ops"}
+    # The whole claim without Engineers: the provider's membership ends, the administrator's stays.
+    none = domain.resolve(claims(groups=(), groups_complete=True), **sync)
+    assert isinstance(none, Account) and (none.group_ids, none.left_ids) == ((), ("g-eng",))
+    assert _group_names(domain, bob.id) == {"Ops"}
+    # Named again: joined again, the provider's.
+    back = domain.resolve(claims(groups=("engineers",), groups_complete=True), **sync)
+    assert isinstance(back, Account) and back.group_ids == ("g-eng",)
+    assert domain.store.groups.made_by_provider(bob.id, PROVIDER.id) == ["g-eng"]
+
+
+def test_without_sync_groups_the_whole_claim_ends_nothing(domain: Domain) -> None:
+    created = domain.resolve(claims(groups=("Engineers",), groups_complete=True))
+    assert isinstance(created, Account) and created.outcome == "created"
+    again = domain.resolve(claims(groups=(), groups_complete=True))
+    assert isinstance(again, Account) and again.left_ids == ()
+    assert _group_names(domain, created.user.id) == {"Engineers"}
+    # With it, the just-in-time membership is the provider's to end.
+    synced = domain.resolve(claims(groups=(), groups_complete=True), sync_groups=True)
+    assert isinstance(synced, Account) and synced.left_ids == ("g-eng",)
+    assert _group_names(domain, created.user.id) == set()
 
 
 # --- linking by e-mail -------------------------------------------------------------------------
