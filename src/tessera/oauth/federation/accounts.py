@@ -396,8 +396,12 @@ def _carry_out(
         store.federated_identities.link(_identity(claims, plan.user.id, now))
     # Memberships are the provider's to add and, with `sync_groups`, to end (docs/federation.md,
     # "Groups"); an administrator's stay.
-    joined, left = store.groups.provider_memberships(
-        plan.user.id, provider.id, plan.group_ids, plan.leave_ids, now
+    joined, left = (
+        store.groups.provider_memberships(
+            plan.user.id, provider.id, plan.group_ids, plan.leave_ids, now
+        )
+        if plan.group_ids or plan.leave_ids
+        else ([], [])  # the usual sign-in: no write
     )
     outcome: Literal["signed-in", "linked"] = "signed-in" if plan.action == "existing" else "linked"
     return Account(plan.user, outcome, tuple(joined), tuple(left))
