@@ -184,9 +184,9 @@ class _State:
     # By device code hash (RFC 8628); user code hashes are unique among them.
     device_authorizations: dict[str, DeviceAuthorization] = field(default_factory=dict)
     groups: dict[str, Group] = field(default_factory=dict)  # by id
-    group_members: set[tuple[str, str]] = field(default_factory=set)  # (group id, user id)
-    # The provider whose sign-in made a membership, by (group id, user id); kept to members.
-    member_providers: dict[tuple[str, str], str] = field(default_factory=dict)
+    # By (group id, user id): the provider whose sign-in made the membership, None when an
+    # administrator or SCIM did (the SQL row's `provider_id`).
+    group_members: dict[tuple[str, str], str | None] = field(default_factory=dict)
     role_grants: dict[tuple[str, str, str, str], RoleGrant] = field(default_factory=dict)
     upstream_providers: dict[str, UpstreamProvider] = field(default_factory=dict)  # by id
     # By (provider id, upstream subject).
@@ -294,20 +294,22 @@ class _State:
         for key in gone:
             del self.federated_identities[key]
 
-    def prune_member_providers(self) -> None:
-        """Who made a membership is kept for memberships only (one removed and added again
-        by an administrator is theirs)."""
-        self.member_providers = {
-            k: v for k, v in self.member_providers.items() if k in self.group_members
-        }
+    def bump_group(self, group_id: str, now: datetime) -> Group:
+        """A member more or less is a change of the group (its version is SCIM's ETag)."""
+        group = self.groups[group_id]
+        self.groups[group_id] = changed = replace(group, version=group.version + 1, updated_at=now)
+        return changed
 
     def drop_principal(self, kind: PrincipalKind, principal_id: str) -> None:
         """Forget a deleted user's or group's memberships and role grants, or an app's roles."""
         if kind is PrincipalKind.USER:
-            self.group_members = {m for m in self.group_members if m[1] != principal_id}
+            self.group_members = {
+                m: p for m, p in self.group_members.items() if m[1] != principal_id
+            }
         elif kind is PrincipalKind.GROUP:
-            self.group_members = {m for m in self.group_members if m[0] != principal_id}
-        self.prune_member_providers()
+            self.group_members = {
+                m: p for m, p in self.group_members.items() if m[0] != principal_id
+            }
         gone = [
             k
             for k, g in self.role_grants.items()
@@ -1290,7 +1292,7 @@ class _Groups:
                 raise Conflict(f"group id {group.id!r} is taken")
             self._check(group, members)
             s.groups[group.id] = group
-            s.group_members |= {(group.id, m) for m in members}
+            s.group_members.update(dict.fromkeys(((group.id, m) for m in members), None))
 
     def get(self, group_id: str) -> Group | None:
         with self._s.lock:
@@ -1333,9 +1335,13 @@ class _Groups:
             self._check(group, members)
             s.groups[group.id] = replace(group, version=old.version + 1)
             if members is not None:
-                s.group_members = {m for m in s.group_members if m[0] != group.id}
-                s.group_members |= {(group.id, m) for m in members}
-                s.prune_member_providers()
+                # A membership that stays keeps who made it.
+                kept = {(group.id, m) for m in members}
+                s.group_members = {
+                    m: p for m, p in s.group_members.items() if m[0] != group.id or m in kept
+                }
+                for m in kept:
+                    s.group_members.setdefault(m, None)
 
     def change_members(
         self, group_id: str, add: Sequence[str], remove: Sequence[str], now: datetime
@@ -1344,18 +1350,15 @@ class _Groups:
         with s.lock:
             group = self._current(group_id, None)
             self._check(group, add)
-            s.group_members -= {(group_id, m) for m in remove}
-            s.group_members |= {(group_id, m) for m in add}
-            for m in add:  # an administrator's now
-                s.member_providers.pop((group_id, m), None)
-            s.prune_member_providers()
-            changed = replace(group, version=group.version + 1, updated_at=now)
-            s.groups[group_id] = changed
-            return changed
+            for m in remove:
+                s.group_members.pop((group_id, m), None)
+            for m in add:  # added again: an administrator's now
+                s.group_members[(group_id, m)] = None
+            return s.bump_group(group_id, now)
 
     def made_by_provider(self, user_id: str, provider_id: str) -> builtins.list[str]:
         with self._s.lock:
-            made = self._s.member_providers.items()
+            made = self._s.group_members.items()
             return sorted(g for (g, u), p in made if u == user_id and p == provider_id)
 
     def provider_memberships(
@@ -1373,17 +1376,13 @@ class _Groups:
             joined = sorted(
                 g for g in set(join) if g in s.groups and (g, user_id) not in s.group_members
             )
-            left = sorted(
-                g for g in set(leave) if s.member_providers.get((g, user_id)) == provider_id
-            )
+            left = sorted(g for g in set(leave) if s.group_members.get((g, user_id)) == provider_id)
             for g in joined:
-                s.group_members.add((g, user_id))
-                s.member_providers[(g, user_id)] = provider_id
+                s.group_members[(g, user_id)] = provider_id
             for g in left:
-                s.group_members.discard((g, user_id))
-                del s.member_providers[(g, user_id)]
+                del s.group_members[(g, user_id)]
             for g in joined + left:
-                s.groups[g] = replace(s.groups[g], version=s.groups[g].version + 1, updated_at=now)
+                s.bump_group(g, now)
             return joined, left
 
     def delete(self, group_id: str, *, expected_version: int | None = None) -> None:
@@ -1503,8 +1502,9 @@ class _UpstreamProviders:
             if s.upstream_providers.pop(provider_id, None) is None:
                 raise NotFound(f"no provider {provider_id!r}")
             s.drop_links(provider_id=provider_id)
-            made = s.member_providers.items()
-            s.member_providers = {k: p for k, p in made if p != provider_id}
+            for m, made_by in s.group_members.items():  # now ordinary memberships
+                if made_by == provider_id:
+                    s.group_members[m] = None
 
 
 class _FederatedIdentities:
@@ -1562,10 +1562,8 @@ class _FederatedIdentities:
             s.user_ids_by_username[name_key] = user.id
             s.federated_identities[(identity.provider_id, identity.subject)] = identity
             for g in set(group_ids):  # a member more is a change of the group (its SCIM ETag)
-                s.group_members.add((g, user.id))
-                s.member_providers[(g, user.id)] = identity.provider_id
-                group = s.groups[g]
-                s.groups[g] = replace(group, version=group.version + 1, updated_at=user.created_at)
+                s.group_members[(g, user.id)] = identity.provider_id
+                s.bump_group(g, user.created_at)
 
     def touch(self, provider_id: str, subject: str, email: str | None, now: datetime) -> None:
         s = self._s
@@ -1642,8 +1640,7 @@ class MemoryStore:
             tables = [getattr(s, name) for name in _ROWS]
             count = sum(len(rows) for rows in tables)
             count += sum(len(times) for times in s.login_failures.values())  # a row each on SQL
-            # `member_providers` describes rows of `group_members`: no rows of its own.
-            for rows in (*tables, s.user_ids_by_username, s.login_failures, s.member_providers):
+            for rows in (*tables, s.user_ids_by_username, s.login_failures):
                 rows.clear()
         return count
 

@@ -193,9 +193,8 @@ class GroupStore(Protocol):
     ) -> None:
         """Replace the group's row (the caller sets `updated_at`; the stored `version` goes
         up by one) and, when `members` is given, its members (a membership that stays keeps
-        who made it), in one transaction. `NotFound`
-        if the group or a member is missing, `Conflict` if the name is taken, `StaleVersion`
-        as for users."""
+        who made it), in one transaction. `NotFound` if the group or a member is missing,
+        `Conflict` if the name is taken, `StaleVersion` as for users."""
 
     def change_members(
         self, group_id: str, add: Sequence[str], remove: Sequence[str], now: datetime

@@ -206,7 +206,8 @@ class SqlGroups(_Part):
                 adding = _M.c.user_id.in_(sorted(set(add)))
                 present = set(conn.execute(select(_M.c.user_id).where(*where, adding)).scalars())
                 # Added again by an administrator: theirs now, no provider's sign-in ends it.
-                conn.execute(update(_M).where(*where, adding).values(provider_id=None))
+                made = _M.c.provider_id.is_not(None)
+                conn.execute(update(_M).where(*where, adding, made).values(provider_id=None))
                 self._insert_members(conn, group_id, [m for m in add if m not in present])
             return _group(bumped)
 
