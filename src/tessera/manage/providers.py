@@ -353,7 +353,6 @@ def create_provider(
     `upstream` first (`check_provider`), so a mistyped issuer is refused, not stored."""
     provider = UpstreamProvider(
         id=new_id("up_"),
-        sync_groups=bool(sync_groups),
         name=_checked_slug(name),
         display_name=_checked_display_name(name if display_name is None else display_name),
         issuer=_checked_issuer(issuer, setup.allow_insecure),
@@ -366,6 +365,7 @@ def create_provider(
         email_claim=_checked_claim(email_claim, "e-mail"),
         name_claim=_checked_claim(name_claim, "name"),
         groups_claim=_checked_groups_claim(groups_claim),
+        sync_groups=bool(sync_groups),
         jit=bool(jit),
         link_existing=bool(link_existing),
         email_domains=_checked_email_domains(email_domains),

@@ -438,6 +438,9 @@ def _prepare_sign_in(
     return finish
 
 
+_ACCOUNT_EVENTS = {"linked": "federation.linked", "created": "federation.user_created"}
+
+
 def _signed_in(
     svc: Services,
     request: Request,
@@ -451,19 +454,12 @@ def _signed_in(
     request, as after a password (`fed` is one factor: the second-factor rules follow). The
     session was authenticated when the provider says it authenticated the user."""
     user, ip = account.user, client_address(request)
-    if account.outcome != "signed-in":
-        event = "federation.linked" if account.outcome == "linked" else "federation.user_created"
+    event = _ACCOUNT_EVENTS.get(account.outcome)
+    if event is None and (account.group_ids or account.left_ids):
+        event = "federation.groups_changed"  # a linked account whose groups claim changed
+    if event is not None:
         svc.audit.record(
             event,
-            user_id=user.id,
-            ip=ip,
-            provider=provider.name,
-            groups=list(account.group_ids),
-            groups_left=list(account.left_ids),
-        )
-    elif account.group_ids or account.left_ids:  # the provider's groups claim changed
-        svc.audit.record(
-            "federation.groups_changed",
             user_id=user.id,
             ip=ip,
             provider=provider.name,

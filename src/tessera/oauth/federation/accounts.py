@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from tessera.domain.emails import is_email
-from tessera.domain.model import FederatedIdentity, Group, UpstreamProvider, User
+from tessera.domain.model import FederatedIdentity, UpstreamProvider, User
 from tessera.domain.usernames import MAX_USERNAME, valid_username
 from tessera.oauth.federation.errors import Refused
 from tessera.shared.jwt_parts import is_numeric_date
@@ -81,12 +81,11 @@ class Plan:
 
     def describe(self) -> str:
         """One sentence for the administrator's test page."""
-        changes = [
-            f"join {len(ids)} group(s)" if verb == "join" else f"leave {len(ids)} group(s)"
+        groups = "".join(
+            f", and {verb} {len(ids)} group(s)"
             for verb, ids in (("join", self.group_ids), ("leave", self.leave_ids))
             if ids
-        ]
-        groups = "".join(f", and {change}" for change in changes)
+        )
         if self.action == "existing":
             return f"Sign in as {self.user.username}, who is linked already{groups}."
         if self.action == "link":
@@ -191,34 +190,29 @@ def authenticated_at(claims: UpstreamClaims, now: datetime) -> datetime:
 # --- deciding ----------------------------------------------------------------------------------
 
 
-def _mapped_groups(store: Store, names: Sequence[str]) -> list[Group]:
-    """The domain's existing groups whose names equal upstream group names (case-insensitive;
-    none are created)."""
+def _mapped_groups(store: Store, names: Sequence[str]) -> tuple[str, ...]:
+    """The ids of the domain's existing groups whose names equal upstream group names
+    (case-insensitive; none are created)."""
     if not names:
-        return []
+        return ()
     wanted = {name.casefold() for name in names}
-    return [group for group in store.groups.list() if group.name.casefold() in wanted]
-
-
-def _groups_to_join(store: Store, user_id: str | None, names: Sequence[str]) -> tuple[str, ...]:
-    mapped = _mapped_groups(store, names)
-    if not mapped or user_id is None:
-        return tuple(g.id for g in mapped)
-    have = {g.id for g in store.groups.groups_of(user_id)}
-    return tuple(g.id for g in mapped if g.id not in have)
+    return tuple(group.id for group in store.groups.list() if group.name.casefold() in wanted)
 
 
 def _groups_to_leave(
-    store: Store, provider: UpstreamProvider, user_id: str, claims: UpstreamClaims
+    store: Store,
+    provider: UpstreamProvider,
+    user_id: str,
+    claims: UpstreamClaims,
+    mapped: Sequence[str],
 ) -> tuple[str, ...]:
     """With `sync_groups` and the whole groups claim: the groups whose membership a sign-in
-    through this provider made that the claim no longer names (an administrator's stay).
-    Without the claim nothing ends: a provider that stops sending it (Entra ID sends a link
-    instead when a user has too many groups) must not empty the user's groups."""
+    through this provider made that the claim (`mapped`) no longer names (an administrator's
+    stay). Without the claim nothing ends: a provider that stops sending it (Entra ID sends a
+    link instead when a user has too many groups) must not empty the user's groups."""
     if not provider.sync_groups or not claims.groups_complete:
         return ()
-    kept = {g.id for g in _mapped_groups(store, claims.groups)}
-    return tuple(g for g in store.groups.made_by_provider(user_id, provider.id) if g not in kept)
+    return tuple(g for g in store.groups.made_by_provider(user_id, provider.id) if g not in mapped)
 
 
 def _free_username(store: Store, provider: UpstreamProvider, claims: UpstreamClaims) -> str | None:
@@ -308,8 +302,12 @@ def _plan_for(
     user: User,
     claims: UpstreamClaims,
 ) -> Plan:
-    joins = _groups_to_join(store, user.id, claims.groups)
-    return Plan(action, user, joins, _groups_to_leave(store, provider, user.id, claims))
+    """A plan for an account that exists: the mapped groups it is not in yet to join, and
+    those `_groups_to_leave` names."""
+    mapped = _mapped_groups(store, claims.groups)
+    have = {g.id for g in store.groups.groups_of(user.id)} if mapped else set()
+    joins = tuple(g for g in mapped if g not in have)
+    return Plan(action, user, joins, _groups_to_leave(store, provider, user.id, claims, mapped))
 
 
 def _linked(
@@ -347,9 +345,7 @@ def _unlinked(
             "administrator.",
             f"the username {claims.username!r} and its suffixed form are taken",
         )
-    return Plan(
-        "create", _new_user(username, claims, now), _groups_to_join(store, None, claims.groups)
-    )
+    return Plan("create", _new_user(username, claims, now), _mapped_groups(store, claims.groups))
 
 
 def plan_account(
