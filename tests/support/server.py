@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,11 @@ __all__ = [
 SECRET_KEY = "test-secret-key-0123456789abcdef0123456789"
 
 
+@cache
 def _port_range() -> range:
-    """Where `free_port` picks: below the kernel's ephemeral range, whose ports its client
-    sockets take (a connection to PostgreSQL once held a port a server had been given, between
-    the pick and the server's bind), and one slice per pytest-xdist worker, so two workers
-    never pick the same port."""
+    """Where `free_port` picks: below the kernel's ephemeral range, whose ports client
+    sockets take (one took a port handed to a server before the server bound it), and one
+    slice per pytest-xdist worker, so two workers never pick the same port."""
     try:
         ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):
