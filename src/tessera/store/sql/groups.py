@@ -17,7 +17,15 @@ from tessera.store.protocols import Conflict, NotFound, StaleVersion
 from tessera.store.sql import schema as t
 from tessera.store.sql.engine import read, write
 
-__all__ = ["SqlGroups", "SqlRoles", "drop_principal", "drop_resource_grants", "hold_rows"]
+__all__ = [
+    "SqlGroups",
+    "SqlRoles",
+    "bump_groups",
+    "drop_principal",
+    "drop_resource_grants",
+    "hold_rows",
+    "insert_provider_memberships",
+]
 
 _G = t.groups
 _M = t.group_members
@@ -39,6 +47,35 @@ def drop_principal(conn: Connection, domain: str, kind: PrincipalKind, principal
             _R.c.principal_id == principal_id,
         )
     )
+
+
+def bump_groups(conn: Connection, domain: str, group_ids: Sequence[str], now: datetime) -> None:
+    """A member more or less is a change of the group: its version (SCIM's ETag) and time."""
+    if group_ids:
+        conn.execute(
+            update(_G)
+            .where(_G.c.domain_id == domain, _G.c.id.in_(sorted(set(group_ids))))
+            .values(version=_G.c.version + 1, updated_at=now)
+        )
+
+
+def insert_provider_memberships(
+    conn: Connection,
+    domain: str,
+    user_id: str,
+    group_ids: Sequence[str],
+    provider_id: str,
+    now: datetime,
+) -> None:
+    """Memberships of `user_id` that a sign-in through `provider_id` made (none of them
+    exists yet), and the groups' versions moved on (in the caller's transaction)."""
+    rows = [
+        {"domain_id": domain, "group_id": g, "user_id": user_id, "provider_id": provider_id}
+        for g in sorted(set(group_ids))
+    ]
+    if rows:
+        conn.execute(insert(_M), rows)
+        bump_groups(conn, domain, group_ids, now)
 
 
 def drop_resource_grants(conn: Connection, domain: str, resource_id: str) -> None:
@@ -247,19 +284,7 @@ class SqlGroups(_Part):
                 ).scalars()
             )
             joined = sorted(existing - present)
-            if joined:
-                conn.execute(
-                    insert(_M),
-                    [
-                        {
-                            "domain_id": self._domain,
-                            "group_id": g,
-                            "user_id": user_id,
-                            "provider_id": provider_id,
-                        }
-                        for g in joined
-                    ],
-                )
+            insert_provider_memberships(conn, self._domain, user_id, joined, provider_id, now)
             left = sorted(
                 conn.execute(
                     delete(_M)
@@ -271,13 +296,7 @@ class SqlGroups(_Part):
                     .returning(_M.c.group_id)
                 ).scalars()
             )
-            changed = joined + left
-            if changed:  # a member more or less is a change of the group (its SCIM ETag)
-                conn.execute(
-                    update(_G)
-                    .where(_G.c.domain_id == self._domain, _G.c.id.in_(changed))
-                    .values(version=_G.c.version + 1, updated_at=now)
-                )
+            bump_groups(conn, self._domain, left, now)
             return joined, left
 
     def delete(self, group_id: str, *, expected_version: int | None = None) -> None:

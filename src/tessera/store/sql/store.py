@@ -124,6 +124,7 @@ from tessera.store.sql.groups import (
     drop_principal,
     drop_resource_grants,
     hold_rows,
+    insert_provider_memberships,
 )
 from tessera.store.sql.migrate import ensure_current
 
@@ -1794,23 +1795,9 @@ class _FederatedIdentities(_Part):
             # The primary key and uq_users_username: Conflict.
             conn.execute(insert(t.users).values(domain_id=self._domain, **_user_values(user)))
             conn.execute(insert(_FI).values(domain_id=self._domain, **_to_row(identity)))
-            members = [
-                {
-                    "domain_id": self._domain,
-                    "group_id": g,
-                    "user_id": user.id,
-                    "provider_id": identity.provider_id,  # made by the provider's sign-in
-                }
-                for g in sorted(set(group_ids))
-            ]
-            if members:
-                conn.execute(insert(t.group_members), members)
-                # A member more is a change of the group (its version is SCIM's ETag).
-                conn.execute(
-                    update(t.groups)
-                    .where(self._where(t.groups), t.groups.c.id.in_(sorted(set(group_ids))))
-                    .values(version=t.groups.c.version + 1, updated_at=user.created_at)
-                )
+            insert_provider_memberships(
+                conn, self._domain, user.id, group_ids, identity.provider_id, user.created_at
+            )
 
     def touch(self, provider_id: str, subject: str, email: str | None, now: datetime) -> None:
         where = (self._where(_FI), _FI.c.provider_id == provider_id, _FI.c.subject == subject)
